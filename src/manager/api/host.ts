@@ -1,0 +1,45 @@
+// host.* and pool.* operations that need more than the generic getters/setters.
+import { XenApiError } from '../../shared/errors.js';
+import { nowXapi, toXapiTime } from '../time.js';
+import type { HandlerTable } from './context.js';
+
+export const hostApi: HandlerTable = {
+  handlers: {
+    'host.get_servertime': (ctx, host: string) => {
+      ctx.svc.db.mustGet('host', host);
+      return nowXapi();
+    },
+    'host.get_server_localtime': (ctx, host: string) => {
+      ctx.svc.db.mustGet('host', host);
+      const d = new Date();
+      return toXapiTime(new Date(d.getTime() - d.getTimezoneOffset() * 60_000)).replace(/Z$/, '');
+    },
+    'host.list_methods': (ctx) => ctx.svc.ext.listMethods as string[],
+    'host.get_log': (ctx, host: string) => {
+      ctx.svc.db.mustGet('host', host);
+      return '';
+    },
+    'host.compute_free_memory': (ctx, host: string) => {
+      const row = ctx.svc.db.mustGet('host', host);
+      const metrics = ctx.svc.db.get('host_metrics', String(row.metrics));
+      return Number(metrics?.memory_free ?? 0);
+    },
+    'host.compute_memory_overhead': (ctx, host: string) => {
+      ctx.svc.db.mustGet('host', host);
+      return 0;
+    },
+    'host.enable': (ctx, host: string) => ctx.svc.db.update('host', host, { enabled: true }),
+    'host.disable': (ctx, host: string) => ctx.svc.db.update('host', host, { enabled: false }),
+    'host.get_management_interface': (ctx, host: string) => {
+      ctx.svc.db.mustGet('host', host);
+      for (const [ref, pif] of ctx.svc.db.all('PIF')) if (pif.host === host && pif.management) return ref;
+      throw new XenApiError('PIF_NOT_PRESENT', [host, 'management']);
+    },
+    'pool.get_license_state': (ctx, self: string) => {
+      ctx.svc.db.mustGet('pool', self);
+      return { edition: 'berth', expiry: 'never' };
+    },
+    'pool.has_extension': () => false,
+    'host.has_extension': () => false,
+  },
+};

@@ -1,0 +1,34 @@
+// session.*: login (with password, or password-less over the local Unix socket), logout,
+// password change. Login failures don't say whether the user exists.
+import { XenApiError } from '../../shared/errors.js';
+import type { HandlerTable } from './context.js';
+
+export const sessionApi: HandlerTable = {
+  sessionless: {
+    'session.login_with_password': async (ctx, uname: string, pwd: string, _version: string, originator: string) => {
+      if (ctx.conn.local) return ctx.svc.sessions.localLogin(originator);
+      return ctx.svc.sessions.loginWithPassword(uname, pwd, originator);
+    },
+    'session.slave_local_login_with_password': async (ctx, uname: string, pwd: string) => {
+      if (ctx.conn.local) return ctx.svc.sessions.localLogin();
+      return ctx.svc.sessions.loginWithPassword(uname, pwd, '');
+    },
+  },
+  handlers: {
+    'session.logout': (ctx) => ctx.svc.sessions.logout(ctx.session.ref),
+    'session.local_logout': (ctx) => ctx.svc.sessions.logout(ctx.session.ref),
+    'session.change_password': async (ctx, oldPwd: string, newPwd: string) => {
+      const name = ctx.session.userName;
+      // Over the local socket root needs no password, as with xapi; otherwise the old one must match.
+      if (!(ctx.conn.local && ctx.session.superuser)) {
+        const ok = await ctx.svc.users.authenticate(name, oldPwd);
+        if (!ok) throw new XenApiError('SESSION_AUTHENTICATION_FAILED', [name, 'Authentication failure']);
+      }
+      if (newPwd.length < 1) throw new XenApiError('INVALID_VALUE', ['new_pwd', '']);
+      await ctx.svc.users.setPassword(name, newPwd);
+      ctx.svc.sessions.logoutUser(name, ctx.session.ref);
+    },
+    'session.get_all_subject_identifiers': () => [],
+    'session.logout_subject_identifier': () => undefined,
+  },
+};

@@ -1,0 +1,187 @@
+// XenAPI sessions: login, validation, logout and garbage collection. Sessions are `session`
+// objects in the database (so they survive a manager restart); the role of each is cached here.
+import { XenApiError } from '../../shared/errors.js';
+import { NULL_REF } from '../../shared/datamodel/types.js';
+import type { Database } from '../db/database.js';
+import { nowXapi } from '../time.js';
+import type { UserStore } from './users.js';
+import { isRoleName, type RoleName, rolePermissions } from './roles.js';
+import { logger } from '../../shared/log.js';
+
+const log = logger('sessions');
+
+export interface SessionInfo {
+  ref: string;
+  userName: string;
+  /** Role for RBAC; undefined for the local superuser, who bypasses RBAC. */
+  role?: RoleName;
+  superuser: boolean;
+  originator: string;
+  lastActive: number;
+}
+
+export interface SessionLimits {
+  idleMs: number;
+  maxAnonymous: number;
+  maxPerOriginator: number;
+  maxPerUser: number;
+  /** Delay before answering a failed login (xapi: 5 s). */
+  authFailureDelayMs: number;
+}
+
+export const DEFAULT_SESSION_LIMITS: SessionLimits = {
+  idleMs: 24 * 3600_000,
+  maxAnonymous: 400,
+  maxPerOriginator: 500,
+  maxPerUser: 500,
+  authFailureDelayMs: 5000,
+};
+
+/** Refresh `last_active` in the database at most this often (xapi: 600 s). */
+const LAST_ACTIVE_WRITE_MS = 600_000;
+
+export class SessionManager {
+  private readonly live = new Map<string, SessionInfo>();
+  private readonly permsByRole = new Map<RoleName, string[]>();
+  private gcTimer?: NodeJS.Timeout;
+  private readonly endListeners = new Set<(ref: string) => void>();
+
+  constructor(
+    private readonly db: Database,
+    private readonly users: UserStore,
+    private readonly hostRef: () => string,
+    readonly limits: SessionLimits = DEFAULT_SESSION_LIMITS,
+    /** Refs of sessions with a pending task (never collected). */
+    private readonly busy: (session: string) => boolean = () => false,
+  ) {
+    // Re-admit persisted sessions; their user's current role applies.
+    const now = Date.now();
+    for (const [ref, row] of db.all('session')) {
+      const userName = String(row.auth_user_name ?? '');
+      const superuser = row.is_local_superuser === true;
+      const user = users.get(userName);
+      if (!superuser && !user) continue;
+      this.live.set(ref, {
+        ref,
+        userName,
+        role: superuser ? undefined : (user?.role as RoleName),
+        superuser,
+        originator: String(row.originator ?? ''),
+        lastActive: now,
+      });
+    }
+  }
+
+  onSessionEnd(listener: (ref: string) => void) {
+    this.endListeners.add(listener);
+  }
+
+  startGc(intervalMs = 30_000) {
+    this.gcTimer = setInterval(() => this.gc(), intervalMs);
+    this.gcTimer.unref();
+  }
+
+  stop() {
+    if (this.gcTimer) clearInterval(this.gcTimer);
+  }
+
+  private permissionsOf(role: RoleName): string[] {
+    let p = this.permsByRole.get(role);
+    if (!p) this.permsByRole.set(role, (p = rolePermissions(this.db.model, role)));
+    return p;
+  }
+
+  async loginWithPassword(uname: string, password: string, originator: string): Promise<string> {
+    const user = await this.users.authenticate(uname, password);
+    if (!user || !isRoleName(user.role)) {
+      await new Promise((r) => setTimeout(r, this.limits.authFailureDelayMs));
+      throw new XenApiError('SESSION_AUTHENTICATION_FAILED', [uname, 'Authentication failure']);
+    }
+    const superuser = user.name === 'root';
+    return this.create(user.name, superuser ? undefined : user.role, superuser, originator);
+  }
+
+  /** Password-less login of the local superuser (Unix socket, local tools). */
+  localLogin(originator = ''): string {
+    return this.create('root', undefined, true, originator);
+  }
+
+  private create(userName: string, role: RoleName | undefined, superuser: boolean, originator: string): string {
+    const now = nowXapi();
+    const ref = this.db.create('session', {
+      this_host: this.hostRef(),
+      this_user: NULL_REF,
+      last_active: now,
+      pool: false,
+      is_local_superuser: superuser,
+      subject: NULL_REF,
+      validation_time: now,
+      auth_user_sid: '',
+      auth_user_name: userName,
+      rbac_permissions: role ? this.permissionsOf(role) : [],
+      parent: NULL_REF,
+      originator,
+      client_certificate: false,
+      other_config: {},
+    });
+    this.live.set(ref, { ref, userName, role, superuser, originator, lastActive: Date.now() });
+    this.enforceCaps();
+    return ref;
+  }
+
+  /** The session for a ref, or SESSION_INVALID; refreshes its activity. */
+  validate(ref: unknown): SessionInfo {
+    const s = typeof ref === 'string' ? this.live.get(ref) : undefined;
+    if (!s || !this.db.has('session', s.ref)) throw new XenApiError('SESSION_INVALID', [String(ref)]);
+    const now = Date.now();
+    if (now - s.lastActive > LAST_ACTIVE_WRITE_MS) this.db.update('session', s.ref, { last_active: nowXapi() });
+    s.lastActive = now;
+    return s;
+  }
+
+  get(ref: string): SessionInfo | undefined {
+    return this.live.get(ref);
+  }
+
+  logout(ref: string) {
+    if (!this.live.delete(ref)) return;
+    if (this.db.has('session', ref)) this.db.destroy('session', ref);
+    for (const l of this.endListeners) l(ref);
+  }
+
+  /** Ends every session of a user (after a password change or removal). */
+  logoutUser(userName: string, except?: string) {
+    for (const s of [...this.live.values()]) if (s.userName === userName && s.ref !== except) this.logout(s.ref);
+  }
+
+  count(): number {
+    return this.live.size;
+  }
+
+  /** Idle expiry, then caps per group (anonymous, per originator, per user), oldest first. */
+  gc(now = Date.now()) {
+    for (const s of [...this.live.values()]) {
+      if (now - s.lastActive > this.limits.idleMs && !this.busy(s.ref)) {
+        log.info('session expired', { user: s.userName });
+        this.logout(s.ref);
+      }
+    }
+    this.enforceCaps();
+  }
+
+  private enforceCaps() {
+    const groups = new Map<string, SessionInfo[]>();
+    for (const s of this.live.values()) {
+      const key = s.userName !== 'root' ? `user:${s.userName}` : s.originator ? `orig:${s.originator}` : 'anon';
+      let g = groups.get(key);
+      if (!g) groups.set(key, (g = []));
+      g.push(s);
+    }
+    for (const [key, list] of groups) {
+      const cap = key === 'anon' ? this.limits.maxAnonymous : key.startsWith('orig:') ? this.limits.maxPerOriginator : this.limits.maxPerUser;
+      if (list.length <= cap) continue;
+      const candidates = list.filter((s) => !this.busy(s.ref)).sort((a, b) => a.lastActive - b.lastActive);
+      for (const s of candidates.slice(0, list.length - cap)) this.logout(s.ref);
+    }
+  }
+}

@@ -1,0 +1,417 @@
+// Generates Berth's datamodel from xapi's published xenapi.json (copied into
+// src/shared/datamodel/xenapi-datamodel.json) plus the few IDL facts that file leaves out
+// (src/shared/datamodel/upstream-facts.json). Outputs:
+//   src/shared/datamodel/generated/model.ts      the normalised runtime model
+//   src/shared/datamodel/generated/api-types.ts  record/enum/method types for the TypeScript SDK
+//   docs/api/*.md                                 the API reference
+// Run with `npm run generate`; every build, test and start does.
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type {
+  ClassSpec,
+  FieldSpec,
+  ImplicitKind,
+  Lifecycle,
+  MessageSpec,
+  Model,
+  ParamSpec,
+  Qualifier,
+} from '../src/shared/datamodel/model-types.js';
+import { NULL_REF, parseType, type TypeDesc, typeToString } from '../src/shared/datamodel/types.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const dmDir = join(root, 'src/shared/datamodel');
+
+interface RawField {
+  name: string;
+  description: string;
+  type: string;
+  qualifier: Qualifier;
+  default?: string;
+  lifecycle: { state: string };
+}
+interface RawMessage {
+  name: string;
+  description: string;
+  result: string[];
+  params: { type: string; name: string; doc: string; required: boolean }[];
+  errors: { name: string; doc: string }[];
+  roles: string[];
+  implicit: boolean;
+  lifecycle: { state: string };
+}
+interface RawClass {
+  name: string;
+  description: string;
+  fields: RawField[];
+  messages: RawMessage[];
+  enums: { name: string; values: { name: string; doc: string }[] }[];
+  lifecycle: { state: string };
+}
+interface Facts {
+  syncOnlyMessages: string[];
+  optionalParamDefaults: Record<string, Record<string, unknown>>;
+  mapKeyRoles: Record<string, Record<string, string>>;
+  exposeGetAll: string[];
+  notInDatabase: string[];
+  noEvents: string[];
+  relations: [string, string][];
+}
+
+/** xapi's API version that Berth reports (XenServer 8 / XCP-ng 8.3 line). */
+const API_VERSION = { major: 2, minor: 21 };
+
+/** Roles from most to least privileged; a role includes all that follow it. */
+const ROLE_ORDER = ['pool-admin', 'pool-operator', 'vm-power-admin', 'vm-admin', 'vm-operator', 'read-only'];
+
+/** Namespaced fields: xapi's DB column joins the namespace with `__`. */
+const NAMESPACES = ['name', 'memory', 'VCPUs', 'actions', 'PV', 'HVM', 'qos', 'API_version', 'io'];
+
+export function columnName(field: string): string {
+  for (const ns of NAMESPACES) {
+    if (field.startsWith(`${ns}_`) && field.length > ns.length + 1) return `${ns}__${field.slice(ns.length + 1)}`;
+  }
+  return field;
+}
+
+function lifecycleOf(state: string): Lifecycle {
+  switch (state) {
+    case 'Prototyped_s':
+      return 'prototyped';
+    case 'Deprecated_s':
+      return 'deprecated';
+    case 'Removed_s':
+      return 'removed';
+    default:
+      return 'published';
+  }
+}
+
+/** Zero value of a type: what a field without an explicit default starts as. */
+export function zeroValue(t: TypeDesc, enums: Record<string, string[]>): unknown {
+  switch (t.kind) {
+    case 'string':
+      return '';
+    case 'int':
+    case 'int32':
+    case 'float':
+      return 0;
+    case 'bool':
+      return false;
+    case 'datetime':
+      return '19700101T00:00:00Z';
+    case 'ref':
+      return NULL_REF;
+    case 'enum':
+      return enums[t.name]?.[0] ?? '';
+    case 'set':
+      return [];
+    case 'map':
+    case 'record':
+      return {};
+    default:
+      return undefined;
+  }
+}
+
+/** Parses a datamodel default such as `""`, `{}`, `Null`, `1.`, `{"a" -> "b"}`, `{0}` into an internal value. */
+export function parseDefault(text: string, t: TypeDesc): unknown {
+  const unquote = (s: string) => (s.startsWith('"') && s.endsWith('"') ? s.slice(1, -1) : s);
+  switch (t.kind) {
+    case 'string':
+      return unquote(text);
+    case 'int':
+    case 'float':
+      return Number(text.endsWith('.') ? `${text}0` : text);
+    case 'bool':
+      return text === 'true';
+    case 'ref':
+      return text === 'Null' || text === '' ? NULL_REF : text;
+    case 'enum':
+    case 'datetime':
+      return unquote(text);
+    case 'set': {
+      const inner = text.replace(/^\{|\}$/g, '').trim();
+      if (!inner) return [];
+      return inner.split(',').map((s) => parseDefault(s.trim(), t.of));
+    }
+    case 'map': {
+      const inner = text.replace(/^\{|\}$/g, '').trim();
+      const out: Record<string, unknown> = {};
+      if (!inner) return out;
+      for (const pair of inner.split(/,\s*/)) {
+        const [k, v] = pair.split(/\s*->\s*/);
+        out[unquote(k.trim())] = parseDefault(v.trim(), t.value);
+      }
+      return out;
+    }
+    default:
+      throw new Error(`cannot parse default ${text} for ${typeToString(t)}`);
+  }
+}
+
+function classifyImplicit(name: string, fieldNames: Set<string>): { kind: ImplicitKind; field?: string } {
+  const exact: Record<string, ImplicitKind> = {
+    get_record: 'get_record',
+    get_by_uuid: 'get_by_uuid',
+    get_by_name_label: 'get_by_name_label',
+    get_all: 'get_all',
+    get_all_records: 'get_all_records',
+    create: 'create',
+    destroy: 'destroy',
+  };
+  if (exact[name]) return { kind: exact[name] };
+  const prefixes: [string, ImplicitKind][] = [
+    ['get_', 'getter'],
+    ['set_', 'setter'],
+    ['add_to_', 'map_add'],
+    ['remove_from_', 'map_remove'],
+    ['add_', 'set_add'],
+    ['remove_', 'set_remove'],
+  ];
+  for (const [prefix, kind] of prefixes) {
+    if (name.startsWith(prefix) && fieldNames.has(name.slice(prefix.length))) {
+      return { kind, field: name.slice(prefix.length) };
+    }
+  }
+  throw new Error(`cannot classify implicit message ${name}`);
+}
+
+export function buildModel(raw: RawClass[], facts: Facts): Model {
+  const enums: Record<string, string[]> = {};
+  for (const c of raw) for (const e of c.enums) enums[e.name] = e.values.map((v) => v.name);
+  const syncOnly = new Set(facts.syncOnlyMessages);
+  const classes: Record<string, ClassSpec> = {};
+
+  for (const c of raw) {
+    const fields: FieldSpec[] = c.fields.map((f) => {
+      const type = parseType(f.type);
+      const field: FieldSpec = {
+        name: f.name,
+        column: columnName(f.name),
+        type,
+        qualifier: f.qualifier,
+        lifecycle: lifecycleOf(f.lifecycle.state),
+      };
+      if (f.default !== undefined) field.default = parseDefault(f.default, type);
+      else if (f.qualifier === 'RO/runtime') field.default = zeroValue(type, enums);
+      const keyRoles = facts.mapKeyRoles[`${c.name}.${f.name}`];
+      if (keyRoles) {
+        field.mapKeyRoles = Object.fromEntries(
+          Object.entries(keyRoles).map(([k, role]) => [k, ROLE_ORDER.slice(0, ROLE_ORDER.indexOf(role) + 1)]),
+        );
+      }
+      return field;
+    });
+    const fieldNames = new Set(fields.map((f) => f.name));
+    const exposeGetAll = facts.exposeGetAll.includes(c.name);
+
+    const messages: MessageSpec[] = c.messages.map((m) => {
+      const wire = `${c.name}.${m.name}`;
+      const session = m.params[0]?.type === 'session ref' && m.params[0].name === 'session_id';
+      const params: ParamSpec[] = m.params.slice(session ? 1 : 0).map((p) => {
+        const type = parseType(p.type);
+        const spec: ParamSpec = { name: p.name, type, required: p.required };
+        if (!p.required) {
+          const given = facts.optionalParamDefaults[wire]?.[p.name];
+          spec.default = given !== undefined ? given : zeroValue(type, enums);
+        }
+        return spec;
+      });
+      const implicit = m.implicit ? classifyImplicit(m.name, fieldNames) : undefined;
+      // Async: explicit messages unless flagged sync-only upstream; implicit only create/destroy.
+      const async = implicit
+        ? implicit.kind === 'create' || implicit.kind === 'destroy'
+        : !syncOnly.has(wire) && c.name !== 'event';
+      const spec: MessageSpec = {
+        cls: c.name,
+        name: m.name,
+        wire,
+        session,
+        params,
+        result: parseType(m.result[0]),
+        roles: m.roles,
+        async,
+        implicit: implicit?.kind ?? false,
+        lifecycle: lifecycleOf(m.lifecycle.state),
+        errors: m.errors.map((e) => e.name),
+      };
+      if (implicit?.field) spec.field = implicit.field;
+      return spec;
+    });
+
+    // Hidden on the wire but not in the published datamodel.
+    if (exposeGetAll) {
+      const base = messages.find((m) => m.name === 'get_all_records');
+      if (base) {
+        const where = { name: 'expr', type: { kind: 'string' } as TypeDesc, required: true };
+        messages.push(
+          { ...base, name: 'get_all_records_where', wire: `${c.name}.get_all_records_where`, params: [where], implicit: 'get_all_records_where' },
+          {
+            ...base,
+            name: 'get_all_where',
+            wire: `${c.name}.get_all_where`,
+            params: [where],
+            result: { kind: 'set', of: { kind: 'ref', cls: c.name } },
+            implicit: 'get_all_where',
+          },
+        );
+      }
+    }
+
+    classes[c.name] = {
+      name: c.name,
+      fields,
+      messages,
+      inDb: !facts.notInDatabase.includes(c.name),
+      genEvents: !facts.noEvents.includes(c.name) && !facts.notInDatabase.includes(c.name),
+      exposeGetAll,
+      relations: [],
+      lifecycle: lifecycleOf(c.lifecycle.state),
+    };
+  }
+  for (const [many, one] of facts.relations) {
+    const [cls, field] = many.split('.');
+    const [otherClass, otherField] = one.split('.');
+    classes[cls].relations.push({ field, otherClass, otherField });
+  }
+  return { apiVersion: API_VERSION, classes, enums };
+}
+
+// ---------- SDK types ----------
+
+function tsType(t: TypeDesc): string {
+  switch (t.kind) {
+    case 'string':
+    case 'datetime':
+      return 'string';
+    case 'int':
+    case 'int32':
+    case 'float':
+      return 'number';
+    case 'bool':
+      return 'boolean';
+    case 'void':
+      return 'void';
+    case 'ref':
+      return `Ref<'${t.cls}'>`;
+    case 'enum':
+      return `Enum_${t.name}`;
+    case 'set':
+      return `${wrap(tsType(t.of))}[]`;
+    case 'map':
+      return `Record<string, ${tsType(t.value)}>`;
+    case 'record':
+      if (t.cls === 'event_batch') return 'EventBatch';
+      return /^\w+$/.test(t.cls) ? `${t.cls}_record` : 'Record<string, unknown>';
+    case 'option':
+      return `${wrap(tsType(t.of))} | undefined`;
+  }
+}
+const wrap = (s: string) => (/[ |]/.test(s) ? `(${s})` : s);
+
+function renderSdkTypes(model: Model): string {
+  const out: string[] = [
+    '// Generated by tools/generate-datamodel.ts from the XenAPI datamodel. Do not edit.',
+    '/* eslint-disable */',
+    "/** An opaque object reference (`OpaqueRef:…`), branded with its class. */",
+    'export type Ref<C extends string> = string & { readonly __class?: C };',
+    '',
+  ];
+  for (const [name, values] of Object.entries(model.enums)) {
+    out.push(`export type Enum_${name} = ${values.map((v) => JSON.stringify(v)).join(' | ') || 'string'};`);
+  }
+  out.push('');
+  for (const c of Object.values(model.classes)) {
+    out.push(`export interface ${c.name}_record {`);
+    for (const f of c.fields) out.push(`  ${f.name}: ${tsType(f.type)};`);
+    out.push('}');
+  }
+  out.push(
+    'export interface event_record_wire { id: string; timestamp: string; class: string; operation: "add" | "mod" | "del"; ref: string; snapshot?: Record<string, unknown> }',
+    'export interface EventBatch { events: event_record_wire[]; valid_ref_counts: Record<string, number>; token: string }',
+    '',
+    '/** Every callable message: wire name → positional parameters (after the session) and result. */',
+    'export interface Methods {',
+  );
+  for (const c of Object.values(model.classes)) {
+    for (const m of c.messages) {
+      if (m.lifecycle === 'removed') continue;
+      const params = m.params.map((p) => `${p.name}_${p.required ? '' : '?'}: ${tsType(p.type)}`).join(', ');
+      out.push(`  ${JSON.stringify(m.wire)}: { params: [${params}]; result: ${tsType(m.result)}; session: ${m.session} };`);
+    }
+  }
+  out.push('}', '');
+  return out.join('\n');
+}
+
+// ---------- API reference ----------
+
+function renderDocs(model: Model, raw: RawClass[]): Map<string, string> {
+  const files = new Map<string, string>();
+  const index = [
+    '# Berth API reference',
+    '',
+    `Generated from the XenAPI datamodel (API version ${model.apiVersion.major}.${model.apiVersion.minor}) by`,
+    '`tools/generate-datamodel.ts`. Each class page lists fields and messages with types, roles and whether',
+    '`Async.` is available. Messages Berth does not implement yet answer `NOT_IMPLEMENTED`; the live list of',
+    'callable methods is `system.listMethods`.',
+    '',
+  ];
+  for (const rc of raw) {
+    const c = model.classes[rc.name];
+    index.push(`- [${c.name}](${c.name}.md) — ${rc.description.split('\n')[0]}`);
+    const lines = [`# ${c.name}`, '', rc.description, ''];
+    lines.push('## Fields', '', '| field | type | qualifier | default | description |', '|---|---|---|---|---|');
+    rc.fields.forEach((f, i) => {
+      const spec = c.fields[i];
+      const def = spec.default === undefined ? '' : `\`${JSON.stringify(spec.default)}\``;
+      lines.push(`| ${f.name} | \`${f.type}\` | ${f.qualifier} | ${def} | ${f.description.replace(/\n/g, ' ').replace(/\|/g, '\\|')} |`);
+    });
+    lines.push('', '## Messages', '');
+    for (const m of c.messages) {
+      const rm = rc.messages.find((x) => x.name === m.name);
+      const params = m.params.map((p) => `${p.name}: ${typeToString(p.type)}${p.required ? '' : '?'}`).join(', ');
+      lines.push(`### ${m.wire}(${params}) → ${typeToString(m.result)}`, '');
+      if (rm) lines.push(rm.description, '');
+      else lines.push('Hidden on the wire: like get_all_records/get_all, filtered by a where-expression.', '');
+      lines.push(
+        `- roles: ${m.roles.join(', ') || 'local superuser only'}`,
+        `- async: ${m.async ? 'yes' : 'no'}${m.lifecycle !== 'published' ? `; lifecycle: ${m.lifecycle}` : ''}`,
+      );
+      if (m.errors.length) lines.push(`- errors: ${m.errors.join(', ')}`);
+      lines.push('');
+    }
+    files.set(`${c.name}.md`, lines.join('\n'));
+  }
+  files.set('README.md', `${index.join('\n')}\n`);
+  return files;
+}
+
+function main() {
+  const raw = JSON.parse(readFileSync(join(dmDir, 'xenapi-datamodel.json'), 'utf8')) as RawClass[];
+  const facts = JSON.parse(readFileSync(join(dmDir, 'upstream-facts.json'), 'utf8')) as Facts;
+  const model = buildModel(raw, facts);
+  const genDir = join(dmDir, 'generated');
+  mkdirSync(genDir, { recursive: true });
+  writeFileSync(
+    join(genDir, 'model.ts'),
+    [
+      '// Generated by tools/generate-datamodel.ts from xenapi-datamodel.json. Do not edit.',
+      "import type { Model } from '../model-types.js';",
+      '',
+      `export const MODEL: Model = JSON.parse(${JSON.stringify(JSON.stringify(model))});`,
+      '',
+    ].join('\n'),
+  );
+  writeFileSync(join(genDir, 'api-types.ts'), renderSdkTypes(model));
+  const docsDir = join(root, 'docs/api');
+  rmSync(docsDir, { recursive: true, force: true });
+  mkdirSync(docsDir, { recursive: true });
+  for (const [name, text] of renderDocs(model, raw)) writeFileSync(join(docsDir, name), text);
+  const nMsg = Object.values(model.classes).reduce((n, c) => n + c.messages.length, 0);
+  process.stdout.write(`datamodel: ${Object.keys(model.classes).length} classes, ${nMsg} messages\n`);
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) main();
