@@ -1,0 +1,74 @@
+// Manager configuration from command-line flags and environment variables (flags win).
+// Every option is documented in docs/configuration.md.
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+export interface ManagerConfig {
+  dataDir: string;
+  /** Addresses to listen on for HTTP/HTTPS (default all). */
+  listen: string;
+  /** Plain-HTTP port (xapi: 80); null = off. */
+  httpPort: number | null;
+  /** HTTPS port (xapi: 443); null = off. */
+  httpsPort: number | null;
+  tlsCert: string;
+  tlsKey: string;
+  /** Local Unix socket: HTTP over AF_UNIX, password-less superuser logins. */
+  socketPath: string;
+  agentSocket: string;
+  authFailureDelayMs: number;
+  maxBodyBytes: number;
+}
+
+const OPTIONS = {
+  'data-dir': { type: 'string' },
+  listen: { type: 'string' },
+  'http-port': { type: 'string' },
+  'https-port': { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  socket: { type: 'string' },
+  'agent-socket': { type: 'string' },
+  'auth-failure-delay-ms': { type: 'string' },
+  help: { type: 'boolean' },
+} as const;
+
+export const USAGE = `Usage: berth-manager [options]
+  --data-dir DIR            database, TLS certificate, root password file  [BERTH_DATA_DIR, /var/lib/berth]
+  --listen ADDR             address for HTTP and HTTPS                      [BERTH_LISTEN, ::]
+  --http-port N|off         plain HTTP port                                 [BERTH_HTTP_PORT, 80]
+  --https-port N|off        HTTPS port (self-signed certificate by default) [BERTH_HTTPS_PORT, 443]
+  --tls-cert FILE           PEM certificate                                 [BERTH_TLS_CERT, DATA/tls/server.crt]
+  --tls-key FILE            PEM private key                                 [BERTH_TLS_KEY, DATA/tls/server.key]
+  --socket PATH             local Unix socket (password-less root)          [BERTH_XAPI_SOCKET, /run/berth/xapi.sock]
+  --agent-socket PATH       the host agent's Unix socket                    [BERTH_AGENT_SOCKET, /run/berth/agent.sock]
+  --auth-failure-delay-ms N delay before a failed login answers             [BERTH_AUTH_FAILURE_DELAY_MS, 5000]
+`;
+
+function port(v: string | undefined, dflt: number | null): number | null {
+  if (v === undefined || v === '') return dflt;
+  if (v === 'off') return null;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`invalid port: ${v}`);
+  return n;
+}
+
+export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ManagerConfig & { help: boolean } {
+  const { values } = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false });
+  const dataDir = values['data-dir'] ?? env.BERTH_DATA_DIR ?? '/var/lib/berth';
+  const delay = Number(values['auth-failure-delay-ms'] ?? env.BERTH_AUTH_FAILURE_DELAY_MS ?? 5000);
+  if (!Number.isFinite(delay) || delay < 0) throw new Error('invalid --auth-failure-delay-ms');
+  return {
+    help: values.help ?? false,
+    dataDir,
+    listen: values.listen ?? env.BERTH_LISTEN ?? '::',
+    httpPort: port(values['http-port'] ?? env.BERTH_HTTP_PORT, 80),
+    httpsPort: port(values['https-port'] ?? env.BERTH_HTTPS_PORT, 443),
+    tlsCert: values['tls-cert'] ?? env.BERTH_TLS_CERT ?? join(dataDir, 'tls/server.crt'),
+    tlsKey: values['tls-key'] ?? env.BERTH_TLS_KEY ?? join(dataDir, 'tls/server.key'),
+    socketPath: values.socket ?? env.BERTH_XAPI_SOCKET ?? '/run/berth/xapi.sock',
+    agentSocket: values['agent-socket'] ?? env.BERTH_AGENT_SOCKET ?? '/run/berth/agent.sock',
+    authFailureDelayMs: delay,
+    maxBodyBytes: 300 * 1024,
+  };
+}

@@ -1,0 +1,189 @@
+// Assembles the manager: database, services, first-start objects, dispatcher and listeners.
+import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { dirname, join } from 'node:path';
+import { MODEL } from '../shared/datamodel/generated/model.js';
+import { readHostFacts, type HostFacts } from '../shared/host-facts.js';
+import { logger } from '../shared/log.js';
+import type { HandlerTable, Services } from './api/context.js';
+import { eventApi } from './api/event.js';
+import { hostApi } from './api/host.js';
+import { messageApi } from './api/message.js';
+import { roleApi } from './api/role.js';
+import { sessionApi } from './api/session.js';
+import { taskApi } from './api/task.js';
+import { DEFAULT_SESSION_LIMITS, SessionManager, type SessionLimits } from './auth/sessions.js';
+import { UserStore } from './auth/users.js';
+import { ensurePoolAndHost, ensureRootUser, syncRoles } from './bootstrap/first-start.js';
+import type { ManagerConfig } from './config.js';
+import { Database } from './db/database.js';
+import { SqliteBackend } from './db/sqlite-backend.js';
+import { EventService } from './events/event-service.js';
+import { HttpFrontend } from './http/server.js';
+import { Dispatcher } from './rpc/dispatcher.js';
+import { rpcEndpoints, taskResultXml } from './rpc/endpoints.js';
+import { DEFAULT_TASK_LIMITS, TaskManager, type TaskLimits } from './tasks/task-manager.js';
+import { ensureSelfSignedCert, loadTls } from './tls.js';
+
+const log = logger('manager');
+
+/** Every API module; each contributes handlers for the messages it implements. */
+export const API_MODULES: HandlerTable[] = [sessionApi, eventApi, taskApi, roleApi, messageApi, hostApi];
+
+export interface ManagerOptions {
+  hostFacts?: HostFacts;
+  sessionLimits?: Partial<SessionLimits>;
+  taskLimits?: Partial<TaskLimits>;
+  /** Extra API modules (components that attach later: agent, storage, network). */
+  modules?: HandlerTable[];
+  /** Start periodic GC and heartbeat timers (default true). */
+  timers?: boolean;
+}
+
+export interface Listening {
+  httpPort?: number;
+  httpsPort?: number;
+  socketPath: string;
+}
+
+export class Manager {
+  readonly db: Database;
+  readonly svc: Services;
+  readonly dispatcher: Dispatcher;
+  readonly frontend: HttpFrontend;
+  private readonly backend: SqliteBackend;
+  private readonly servers: (http.Server | https.Server)[] = [];
+
+  private constructor(
+    readonly config: ManagerConfig,
+    backend: SqliteBackend,
+    db: Database,
+    svc: Services,
+    dispatcher: Dispatcher,
+  ) {
+    this.backend = backend;
+    this.db = db;
+    this.svc = svc;
+    this.dispatcher = dispatcher;
+    this.frontend = new HttpFrontend(rpcEndpoints(dispatcher, db.model), config.maxBodyBytes);
+  }
+
+  static async open(config: ManagerConfig, opts: ManagerOptions = {}): Promise<Manager> {
+    mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+    const backend = new SqliteBackend(join(config.dataDir, 'berth.db'), MODEL);
+    const db = new Database(MODEL, backend);
+    const users = new UserStore(backend);
+    syncRoles(db);
+    const facts = opts.hostFacts ?? readHostFacts();
+    const { poolRef, hostRef } = ensurePoolAndHost(db, facts, MODEL.apiVersion);
+    await ensureRootUser(users, config.dataDir);
+
+    const modules = [...API_MODULES, ...(opts.modules ?? [])];
+    const handlers = Object.assign({}, ...modules.map((m) => m.handlers));
+    const sessionless = Object.assign({}, ...modules.map((m) => m.sessionless ?? {}));
+    const dispatcher = new Dispatcher(MODEL, handlers, sessionless);
+    const events = new EventService(db, (_cls, row) => row);
+    const tasks = new TaskManager(db, () => hostRef, (value, wire) => taskResultXml(MODEL, wire, value), {
+      ...DEFAULT_TASK_LIMITS,
+      ...opts.taskLimits,
+    });
+    const sessions = new SessionManager(
+      db,
+      users,
+      () => hostRef,
+      { ...DEFAULT_SESSION_LIMITS, authFailureDelayMs: config.authFailureDelayMs, ...opts.sessionLimits },
+      (s) => tasks.isBusySession(s),
+    );
+    sessions.onSessionEnd((ref) => events.sessionEnded(ref));
+    const svc: Services = {
+      db,
+      events,
+      sessions,
+      tasks,
+      users,
+      hostRef: () => hostRef,
+      poolRef: () => poolRef,
+      call: (session, wire, args) => dispatcher.callInternal(session, wire, args),
+      ext: { listMethods: dispatcher.listMethods() },
+    };
+    dispatcher.attach(svc);
+    tasks.recoverAfterRestart();
+    if (opts.timers !== false) {
+      sessions.startGc();
+      tasks.startGc();
+      events.startHeartbeat(() => poolRef);
+    }
+    return new Manager(config, backend, db, svc, dispatcher);
+  }
+
+  /** Starts the HTTP, HTTPS and Unix-socket listeners the configuration asks for. */
+  async listen(): Promise<Listening> {
+    const out: Listening = { socketPath: this.config.socketPath };
+    const { config } = this;
+    if (config.httpPort !== null) {
+      const s = http.createServer(this.frontend.listener(false));
+      out.httpPort = await this.start(s, config.httpPort, config.listen);
+    }
+    if (config.httpsPort !== null) {
+      const host = this.db.get('host', this.svc.hostRef())!;
+      await ensureSelfSignedCert(config.tlsCert, config.tlsKey, String(host.hostname), String(host.address));
+      const s = https.createServer(loadTls(config.tlsCert, config.tlsKey), this.frontend.listener(false));
+      out.httpsPort = await this.start(s, config.httpsPort, config.listen);
+    }
+    mkdirSync(dirname(config.socketPath), { recursive: true, mode: 0o755 });
+    if (existsSync(config.socketPath)) unlinkSync(config.socketPath);
+    const local = http.createServer(this.frontend.listener(true));
+    await this.startUnix(local, config.socketPath);
+    // Root-only: a connection on this socket is the local superuser without a password.
+    chmodSync(config.socketPath, 0o600);
+    return out;
+  }
+
+  private start(server: http.Server | https.Server, port: number, host: string): Promise<number> {
+    this.prepare(server);
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
+    });
+  }
+
+  private startUnix(server: http.Server, path: string): Promise<void> {
+    this.prepare(server, true);
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(path, () => resolve());
+    });
+  }
+
+  private prepare(server: http.Server | https.Server, local = false) {
+    server.keepAliveTimeout = 65_000;
+    server.headersTimeout = 70_000;
+    // event.from long-polls for up to 24 h; the client decides.
+    server.requestTimeout = 0;
+    server.on('connect', this.frontend.connectListener(local));
+    server.on('clientError', (_e, socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      else socket.destroy();
+    });
+    this.servers.push(server);
+  }
+
+  async close() {
+    this.svc.sessions.stop();
+    this.svc.tasks.stop();
+    this.svc.events.stop();
+    await Promise.all(
+      this.servers.map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            s.close(() => resolve());
+            s.closeAllConnections();
+          }),
+      ),
+    );
+    this.backend.close();
+    log.info('stopped');
+  }
+}
