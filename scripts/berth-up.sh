@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Installs everything and runs a single-host Berth on its embedded defaults:
+#   - apt packages and npm dependencies (scripts/install-deps.sh), build
+#   - the test guest kernel/initramfs the default template boots (tools/build-guest.sh)
+#   - `xe` and `berth-admin` on the PATH, bash completion for xe
+#   - the host agent and the manager (HTTPS :443, HTTP :80, /run/berth/xapi.sock), data in
+#     /var/lib/berth, logs in /var/log/berth; as systemd units where systemd runs, else as
+#     background daemons with pid files in /run/berth.
+# Idempotent: running it again rebuilds and restarts the daemons; data is kept.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+[ "$(id -u)" -eq 0 ] || { echo "berth-up: run as root" >&2; exit 1; }
+
+scripts/install-deps.sh
+npm run build --silent
+
+DATA=${BERTH_DATA_DIR:-/var/lib/berth}
+LOGS=${BERTH_LOG_DIR:-/var/log/berth}
+RUN=/run/berth
+mkdir -p "$DATA" "$LOGS" "$RUN"
+chmod 700 "$DATA" "$RUN"
+
+if [ -x tools/build-guest.sh ]; then
+  BERTH_GUEST_DIR=${BERTH_GUEST_DIR:-$DATA/guest} tools/build-guest.sh >"$LOGS/build-guest.log" 2>&1 \
+    || { echo "berth-up: building the test guest failed, see $LOGS/build-guest.log" >&2; exit 1; }
+fi
+
+# Command-line tools on the PATH.
+install_bin() { # name, script
+  cat >"/usr/local/bin/$1" <<EOS
+#!/bin/sh
+exec node "$ROOT/dist/$2" "\$@"
+EOS
+  chmod 755 "/usr/local/bin/$1"
+}
+install_bin berth-admin src/manager/admin/main.js
+[ -f dist/src/clients/xe/main.js ] && install_bin xe src/clients/xe/main.js
+if [ -f tools/xe-completion.bash ] && [ -d /etc/bash_completion.d ]; then
+  install -m 644 tools/xe-completion.bash /etc/bash_completion.d/xe
+fi
+
+start_daemon() { # name, script, args...
+  local name=$1 script=$2; shift 2
+  local pidfile="$RUN/$name.pid"
+  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    kill "$(cat "$pidfile")" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$(cat "$pidfile")" 2>/dev/null || break; sleep 0.1; done
+  fi
+  setsid nohup node "$ROOT/dist/$script" "$@" >>"$LOGS/$name.log" 2>&1 < /dev/null &
+  echo $! >"$pidfile"
+}
+
+if [ -f dist/src/agent/main.js ]; then
+  start_daemon berth-agent src/agent/main.js
+fi
+start_daemon berth-manager src/manager/main.js --data-dir "$DATA"
+
+# Wait for the API to answer.
+for _ in $(seq 100); do
+  if [ -S "$RUN/xapi.sock" ] && curl -s --unix-socket "$RUN/xapi.sock" -o /dev/null -X POST \
+      -H 'Content-Type: text/xml' --data '<?xml version="1.0"?><methodCall><methodName>system.listMethods</methodName><params></params></methodCall>' http://localhost/; then
+    echo "Berth is running: https://$(hostname -f 2>/dev/null || hostname)/ (XML-RPC, /jsonrpc), local socket $RUN/xapi.sock"
+    echo "root password: $DATA/root-password (root-only file); logs: $LOGS"
+    exit 0
+  fi
+  sleep 0.2
+done
+echo "berth-up: the manager did not come up; see $LOGS/berth-manager.log" >&2
+exit 1

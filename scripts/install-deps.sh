@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what Berth needs on Debian 12: the apt packages in scripts/apt-packages.txt and the
+# npm dependencies (npm ci). Idempotent: apt runs only when a package is missing, npm ci only when
+# package-lock.json changed since the last install.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_root() { [ "$(id -u)" -eq 0 ] || { echo "install-deps: run as root (apt-get, loop devices, bridges)" >&2; exit 1; }; }
+
+mapfile -t pkgs < <(grep -vE '^\s*(#|$)' scripts/apt-packages.txt)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  need_root
+  echo "install-deps: apt-get install ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
+  echo "install-deps: Berth needs Node.js >= 20 (found: $(node --version 2>/dev/null || echo none))." >&2
+  echo "Debian 12's own nodejs package is 18; install Node 20 or newer first." >&2
+  exit 1
+fi
+
+stamp=node_modules/.berth-lock-hash
+hash=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$hash" ]; then
+  echo "install-deps: npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$hash" > "$stamp"
+fi
