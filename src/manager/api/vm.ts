@@ -1,0 +1,337 @@
+// VM.*: lifecycle on real QEMU processes through the host agent, and the record-level
+// operations (create, destroy, clone, copy, snapshot, provision) for diskless VMs.
+import { randomUUID } from 'node:crypto';
+import { NULL_REF } from '../../shared/datamodel/types.js';
+import { XenApiError } from '../../shared/errors.js';
+import type { Database } from '../db/database.js';
+import { nowXapi } from '../time.js';
+import { assertOperationValid, checkOperation } from '../vm/lifecycle.js';
+import type { HostAgent } from '../vm/host-agent.js';
+import { instanceSpec } from '../vm/spec.js';
+import {
+  copyVmFields,
+  markStarted,
+  newVmMetrics,
+  refreshAllowedOperations,
+  setPowerState,
+  withVmOperation,
+} from '../vm/vm-state.js';
+import { createRecord } from './implicit.js';
+import type { CallContext, HandlerTable, Services } from './context.js';
+
+/** Seconds a clean shutdown/reboot may take before it fails (xapi's default is much longer). */
+export const CLEAN_SHUTDOWN_TIMEOUT_MS = Number(process.env.BERTH_CLEAN_SHUTDOWN_TIMEOUT_MS ?? 120_000);
+
+export function agentOf(svc: Services): HostAgent {
+  const agent = svc.ext.agent as HostAgent | undefined;
+  if (!agent || !agent.connected) throw new XenApiError('CANNOT_CONTACT_HOST', [svc.hostRef()]);
+  return agent;
+}
+
+export function suspendImagePath(svc: Services, vmUuid: string): string {
+  return `${String(svc.ext.suspendDir ?? '/var/lib/berth/suspend')}/${vmUuid}.state`;
+}
+
+let nextDomid = 1;
+function allocateDomid(db: Database): number {
+  for (const row of db.all('VM').values()) nextDomid = Math.max(nextDomid, Number(row.domid) + 1);
+  return nextDomid++;
+}
+
+const taskOf = (ctx: CallContext) => ctx.task?.ref ?? `OpaqueRef:${randomUUID()}`;
+
+function createConsole(db: Database, vm: string, hostAddress: string) {
+  const uuid = randomUUID();
+  db.create('console', {
+    uuid,
+    protocol: 'rfb',
+    location: `https://${hostAddress}/console?uuid=${uuid}`,
+    VM: vm,
+    other_config: {},
+  });
+}
+
+function destroyConsoles(db: Database, vm: string) {
+  for (const c of [...((db.get('VM', vm)?.consoles as string[]) ?? [])]) if (db.has('console', c)) db.destroy('console', c);
+}
+
+/** After the agent started a VM: power state, residence, metrics, console. */
+function recordStarted(ctx: CallContext, vm: string, paused: boolean, info: { startedAt?: number; vcpus?: number; memoryBytes?: number }) {
+  const { db } = ctx.svc;
+  const host = ctx.svc.hostRef();
+  const rec = db.mustGet('VM', vm);
+  db.transaction(() => {
+    markStarted(db, vm, paused ? 'Paused' : 'Running', {
+      host,
+      domid: allocateDomid(db),
+      vcpus: info.vcpus ?? Number(rec.VCPUs_at_startup),
+      memoryBytes: info.memoryBytes ?? Number(rec.memory_dynamic_max),
+      startedAt: info.startedAt,
+    });
+    destroyConsoles(db, vm);
+    createConsole(db, vm, String(db.get('host', host)?.address ?? 'localhost'));
+  });
+}
+
+/** A VM that stopped (any reason): Halted, consoles gone. */
+export function recordHalted(db: Database, vm: string) {
+  db.transaction(() => {
+    setPowerState(db, vm, 'Halted');
+    destroyConsoles(db, vm);
+  });
+}
+
+function checkMemory(ctx: CallContext, vm: string) {
+  const { db } = ctx.svc;
+  const rec = db.mustGet('VM', vm);
+  const host = db.mustGet('host', ctx.svc.hostRef());
+  const metrics = db.get('host_metrics', String(host.metrics));
+  const needed = Number(rec.memory_static_max);
+  const total = Number(metrics?.memory_total ?? 0);
+  let used = 0;
+  for (const r of db.all('VM').values()) {
+    if (r.resident_on === ctx.svc.hostRef() && !r.is_control_domain && (r.power_state === 'Running' || r.power_state === 'Paused')) {
+      used += Number(r.memory_static_max);
+    }
+  }
+  // The control domain's record carries the whole host's memory; leave it and 10% for the host.
+  const available = Math.max(0, Math.floor(total * 0.9) - used);
+  if (needed > available) throw new XenApiError('HOST_NOT_ENOUGH_FREE_MEMORY', [String(needed), String(available)]);
+}
+
+async function start(ctx: CallContext, vm: string, startPaused: boolean, op = 'start') {
+  const { db } = ctx.svc;
+  await withVmOperation(db, vm, op, taskOf(ctx), async () => {
+    const agent = agentOf(ctx.svc);
+    checkMemory(ctx, vm);
+    const rec = db.mustGet('VM', vm);
+    const info = await agent.start(instanceSpec(rec, startPaused));
+    recordStarted(ctx, vm, startPaused, info);
+  });
+}
+
+async function resume(ctx: CallContext, vm: string, startPaused: boolean, op = 'resume') {
+  const { db } = ctx.svc;
+  await withVmOperation(db, vm, op, taskOf(ctx), async () => {
+    const agent = agentOf(ctx.svc);
+    const rec = db.mustGet('VM', vm);
+    const info = await agent.resume(instanceSpec(rec, startPaused), suspendImagePath(ctx.svc, String(rec.uuid)));
+    recordStarted(ctx, vm, startPaused, info);
+  });
+}
+
+function lifecycleOp(op: string, action: (agent: HostAgent, uuid: string, ctx: CallContext) => Promise<void>, after?: (db: Database, vm: string) => void) {
+  return async (ctx: CallContext, vm: string) => {
+    const { db } = ctx.svc;
+    await withVmOperation(db, vm, op, taskOf(ctx), async () => {
+      const rec = db.mustGet('VM', vm);
+      await action(agentOf(ctx.svc), String(rec.uuid), ctx);
+      after?.(db, vm);
+    });
+  };
+}
+
+function hardShutdown(ctx: CallContext, vm: string) {
+  const { db } = ctx.svc;
+  const rec = db.mustGet('VM', vm);
+  if (rec.power_state === 'Suspended') {
+    // Discards the suspend image: nothing runs, only the record changes.
+    return withVmOperation(db, vm, 'hard_shutdown', taskOf(ctx), async () => recordHalted(db, vm));
+  }
+  return lifecycleOp('hard_shutdown', (a, uuid) => a.shutdown(uuid, false, 10_000), recordHalted)(ctx, vm);
+}
+
+function destroyVm(db: Database, vm: string) {
+  const rec = db.mustGet('VM', vm);
+  db.transaction(() => {
+    for (const vbd of [...(rec.VBDs as string[])]) if (db.has('VBD', vbd)) db.destroy('VBD', vbd);
+    for (const vif of [...(rec.VIFs as string[])]) if (db.has('VIF', vif)) db.destroy('VIF', vif);
+    destroyConsoles(db, vm);
+    for (const m of [String(rec.metrics)]) if (db.has('VM_metrics', m)) db.destroy('VM_metrics', m);
+    if (rec.guest_metrics !== NULL_REF && db.has('VM_guest_metrics', String(rec.guest_metrics))) {
+      db.destroy('VM_guest_metrics', String(rec.guest_metrics));
+    }
+    db.destroy('VM', vm);
+  });
+}
+
+/** A new VM record copied from `src` (clone/copy/snapshot of a diskless VM). */
+function copyVm(db: Database, src: string, overrides: Record<string, unknown>): string {
+  const rec = db.mustGet('VM', src);
+  return db.transaction(() => {
+    const ref = db.create('VM', copyVmFields(rec, { metrics: newVmMetrics(db), ...overrides }));
+    refreshAllowedOperations(db, ref);
+    return ref;
+  });
+}
+
+export const vmApi: HandlerTable = {
+  handlers: {
+    'VM.create': (ctx, rec: Record<string, unknown>) => {
+      const { db } = ctx.svc;
+      const fields = createRecord(db, db.classSpec('VM'), rec);
+      return db.transaction(() => {
+        const other = { ...((fields.other_config as object) ?? {}) } as Record<string, string>;
+        if (!other.mac_seed) other.mac_seed = randomUUID();
+        const ref = db.create('VM', {
+          ...fields,
+          power_state: 'Halted',
+          other_config: other,
+          domid: -1,
+          metrics: newVmMetrics(db),
+          blocked_operations: fields.blocked_operations ?? {},
+        });
+        refreshAllowedOperations(db, ref);
+        return ref;
+      });
+    },
+    'VM.destroy': async (ctx, vm: string) => {
+      const { db } = ctx.svc;
+      await withVmOperation(db, vm, 'destroy', taskOf(ctx), async () => undefined);
+      destroyVm(db, vm);
+    },
+    'VM.start': (ctx, vm: string, paused: boolean) => start(ctx, vm, paused),
+    'VM.start_on': (ctx, vm: string, host: string, paused: boolean) => {
+      ctx.svc.db.mustGet('host', host);
+      if (host !== ctx.svc.hostRef()) throw new XenApiError('HOST_OFFLINE', [host]);
+      return start(ctx, vm, paused, 'start_on');
+    },
+    'VM.clean_shutdown': lifecycleOp('clean_shutdown', (a, uuid) => a.shutdown(uuid, true, CLEAN_SHUTDOWN_TIMEOUT_MS), recordHalted),
+    'VM.shutdown': lifecycleOp('shutdown', (a, uuid) => a.shutdown(uuid, true, CLEAN_SHUTDOWN_TIMEOUT_MS), recordHalted),
+    'VM.hard_shutdown': (ctx, vm: string) => hardShutdown(ctx, vm),
+    'VM.clean_reboot': lifecycleOp('clean_reboot', (a, uuid) => a.reboot(uuid, true, CLEAN_SHUTDOWN_TIMEOUT_MS)),
+    'VM.hard_reboot': lifecycleOp('hard_reboot', (a, uuid) => a.reboot(uuid, false, 10_000), (db, vm) => setPowerState(db, vm, 'Running')),
+    'VM.pause': lifecycleOp('pause', (a, uuid) => a.pause(uuid), (db, vm) => setPowerState(db, vm, 'Paused')),
+    'VM.unpause': lifecycleOp('unpause', (a, uuid) => a.unpause(uuid), (db, vm) => setPowerState(db, vm, 'Running')),
+    'VM.suspend': lifecycleOp(
+      'suspend',
+      (a, uuid, ctx) => a.suspend(uuid, suspendImagePath(ctx.svc, uuid)),
+      (db, vm) =>
+        db.transaction(() => {
+          setPowerState(db, vm, 'Suspended');
+          destroyConsoles(db, vm);
+        }),
+    ),
+    'VM.resume': (ctx, vm: string, paused: boolean) => resume(ctx, vm, paused),
+    'VM.resume_on': (ctx, vm: string, host: string, paused: boolean) => {
+      ctx.svc.db.mustGet('host', host);
+      if (host !== ctx.svc.hostRef()) throw new XenApiError('HOST_OFFLINE', [host]);
+      return resume(ctx, vm, paused, 'resume_on');
+    },
+    'VM.power_state_reset': (ctx, vm: string) => {
+      const rec = ctx.svc.db.mustGet('VM', vm);
+      if (rec.is_control_domain) throw new XenApiError('OPERATION_NOT_ALLOWED', ['This operation is not allowed on a control domain']);
+      recordHalted(ctx.svc.db, vm);
+    },
+    'VM.set_memory_dynamic_range': async (ctx, vm: string, min: number, max: number) => {
+      const { db } = ctx.svc;
+      const rec = db.mustGet('VM', vm);
+      assertOperationValid(vm, rec, 'changing_dynamic_range');
+      if (!(Number(rec.memory_static_min) <= min && min <= max && max <= Number(rec.memory_static_max))) {
+        throw new XenApiError('MEMORY_CONSTRAINT_VIOLATION', ['Memory limits must satisfy: static_min <= dynamic_min <= dynamic_max <= static_max']);
+      }
+      if (rec.power_state === 'Running') await agentOf(ctx.svc).balloon(String(rec.uuid), max);
+      db.update('VM', vm, { memory_dynamic_min: min, memory_dynamic_max: max });
+    },
+    'VM.set_memory_target_live': async (ctx, vm: string, target: number) => {
+      const rec = ctx.svc.db.mustGet('VM', vm);
+      if (rec.power_state !== 'Running') throw new XenApiError('VM_BAD_POWER_STATE', [vm, 'running', String(rec.power_state).toLowerCase()]);
+      await agentOf(ctx.svc).balloon(String(rec.uuid), target);
+      ctx.svc.db.update('VM', vm, { memory_target: target });
+    },
+    'VM.set_memory_static_range': (ctx, vm: string, min: number, max: number) => {
+      const rec = ctx.svc.db.mustGet('VM', vm);
+      assertOperationValid(vm, rec, 'changing_static_range');
+      if (!(min <= Number(rec.memory_dynamic_min) && Number(rec.memory_dynamic_max) <= max)) {
+        throw new XenApiError('MEMORY_CONSTRAINT_VIOLATION', ['Memory limits must satisfy: static_min <= dynamic_min <= dynamic_max <= static_max']);
+      }
+      ctx.svc.db.update('VM', vm, { memory_static_min: min, memory_static_max: max });
+    },
+    'VM.set_memory_limits': (ctx, vm: string, smin: number, smax: number, dmin: number, dmax: number) => {
+      const rec = ctx.svc.db.mustGet('VM', vm);
+      assertOperationValid(vm, rec, 'changing_memory_limits');
+      if (!(smin <= dmin && dmin <= dmax && dmax <= smax)) {
+        throw new XenApiError('MEMORY_CONSTRAINT_VIOLATION', ['Memory limits must satisfy: static_min <= dynamic_min <= dynamic_max <= static_max']);
+      }
+      ctx.svc.db.update('VM', vm, { memory_static_min: smin, memory_static_max: smax, memory_dynamic_min: dmin, memory_dynamic_max: dmax });
+    },
+    'VM.set_memory': (ctx, vm: string, value: number) => {
+      const rec = ctx.svc.db.mustGet('VM', vm);
+      assertOperationValid(vm, rec, 'changing_memory_limits');
+      ctx.svc.db.update('VM', vm, { memory_static_max: value, memory_dynamic_max: value, memory_dynamic_min: value, memory_static_min: Math.min(Number(rec.memory_static_min), value) });
+    },
+    'VM.set_VCPUs_max': (ctx, vm: string, value: number) => {
+      const rec = ctx.svc.db.mustGet('VM', vm);
+      assertOperationValid(vm, rec, 'changing_VCPUs');
+      if (value < 1 || value < Number(rec.VCPUs_at_startup)) throw new XenApiError('INVALID_VALUE', ['VCPU values must satisfy: 0 < VCPUs_at_startup ≤ VCPUs_max', String(value)]);
+      ctx.svc.db.update('VM', vm, { VCPUs_max: value });
+    },
+    'VM.set_VCPUs_at_startup': (ctx, vm: string, value: number) => {
+      const rec = ctx.svc.db.mustGet('VM', vm);
+      if (value < 1 || value > Number(rec.VCPUs_max)) throw new XenApiError('INVALID_VALUE', ['VCPU values must satisfy: 0 < VCPUs_at_startup ≤ VCPUs_max', String(value)]);
+      ctx.svc.db.update('VM', vm, { VCPUs_at_startup: value });
+    },
+    'VM.assert_operation_valid': (ctx, vm: string, op: string) => assertOperationValid(vm, ctx.svc.db.mustGet('VM', vm), op),
+    'VM.update_allowed_operations': (ctx, vm: string) => {
+      ctx.svc.db.mustGet('VM', vm);
+      refreshAllowedOperations(ctx.svc.db, vm);
+    },
+    'VM.get_allowed_VBD_devices': (ctx, vm: string) => {
+      const used = new Set((ctx.svc.db.mustGet('VM', vm).VBDs as string[]).map((v) => String(ctx.svc.db.get('VBD', v)?.userdevice)));
+      return Array.from({ length: 16 }, (_, i) => String(i)).filter((d) => !used.has(d));
+    },
+    'VM.get_allowed_VIF_devices': (ctx, vm: string) => {
+      const used = new Set((ctx.svc.db.mustGet('VM', vm).VIFs as string[]).map((v) => String(ctx.svc.db.get('VIF', v)?.device)));
+      return Array.from({ length: 7 }, (_, i) => String(i)).filter((d) => !used.has(d));
+    },
+    'VM.compute_memory_overhead': (ctx, vm: string) => {
+      const rec = ctx.svc.db.mustGet('VM', vm);
+      // QEMU's own footprint: a fixed part plus page tables for the guest's memory.
+      return 32 * 1024 * 1024 + Math.ceil(Number(rec.memory_static_max) / 512);
+    },
+    'VM.get_possible_hosts': (ctx, vm: string) => {
+      ctx.svc.db.mustGet('VM', vm);
+      return [ctx.svc.hostRef()];
+    },
+    'VM.assert_can_boot_here': (ctx, vm: string, host: string) => {
+      ctx.svc.db.mustGet('host', host);
+      const rec = ctx.svc.db.mustGet('VM', vm);
+      const e = checkOperation(vm, rec, 'start');
+      if (e) throw e;
+    },
+    'VM.clone': async (ctx, vm: string, newName: string) => {
+      const { db } = ctx.svc;
+      return withVmOperation(db, vm, 'clone', taskOf(ctx), async () =>
+        copyVm(db, vm, { name_label: newName, is_a_template: db.mustGet('VM', vm).is_a_template, is_a_snapshot: false, snapshot_of: NULL_REF }),
+      );
+    },
+    'VM.copy': async (ctx, vm: string, newName: string, sr: string) => {
+      const { db } = ctx.svc;
+      if (sr !== NULL_REF && sr !== '') db.mustGet('SR', sr);
+      return withVmOperation(db, vm, 'copy', taskOf(ctx), async () =>
+        copyVm(db, vm, { name_label: newName, is_a_template: db.mustGet('VM', vm).is_a_template, is_a_snapshot: false, snapshot_of: NULL_REF }),
+      );
+    },
+    'VM.snapshot': async (ctx, vm: string, newName: string) => {
+      const { db } = ctx.svc;
+      return withVmOperation(db, vm, 'snapshot', taskOf(ctx), async () =>
+        copyVm(db, vm, {
+          name_label: newName,
+          is_a_template: true,
+          is_a_snapshot: true,
+          snapshot_of: vm,
+          snapshot_time: nowXapi(),
+          transportable_snapshot_id: randomUUID(),
+        }),
+      );
+    },
+    'VM.provision': async (ctx, vm: string) => {
+      const { db } = ctx.svc;
+      await withVmOperation(db, vm, 'provision', taskOf(ctx), async () => {
+        // Diskless for now: templates' disk specs (other_config "disks") are applied by the storage layer.
+        const provision = ctx.svc.ext.provisionDisks as ((ctx: CallContext, vm: string) => Promise<void>) | undefined;
+        if (provision) await provision(ctx, vm);
+      });
+    },
+  },
+};
