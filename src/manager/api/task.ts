@@ -42,7 +42,6 @@ export const taskApi: HandlerTable = {
     },
     'task.set_result': ownedSetter('result'),
     'task.set_error_info': ownedSetter('error_info'),
-    'task.set_resident_on': ownedSetter('resident_on'),
     'task.set_other_config': ownedSetter('other_config'),
   },
 };
