@@ -14,6 +14,7 @@ import { messageApi } from './api/message.js';
 import { roleApi } from './api/role.js';
 import { sessionApi } from './api/session.js';
 import { taskApi } from './api/task.js';
+import { vmApi } from './api/vm.js';
 import { DEFAULT_SESSION_LIMITS, SessionManager, type SessionLimits } from './auth/sessions.js';
 import { UserStore } from './auth/users.js';
 import { ensurePoolAndHost, ensureRootUser, syncRoles } from './bootstrap/first-start.js';
@@ -21,6 +22,7 @@ import type { ManagerConfig } from './config.js';
 import { Database } from './db/database.js';
 import { SqliteBackend } from './db/sqlite-backend.js';
 import { EventService } from './events/event-service.js';
+import { consoleConnectHandler, consoleWebSocketHandler } from './http/console.js';
 import { HttpFrontend } from './http/server.js';
 import { Dispatcher } from './rpc/dispatcher.js';
 import { rpcEndpoints, taskResultXml } from './rpc/endpoints.js';
@@ -30,7 +32,7 @@ import { ensureSelfSignedCert, loadTls } from './tls.js';
 const log = logger('manager');
 
 /** Every API module; each contributes handlers for the messages it implements. */
-export const API_MODULES: HandlerTable[] = [sessionApi, eventApi, taskApi, roleApi, messageApi, hostApi];
+export const API_MODULES: HandlerTable[] = [sessionApi, eventApi, taskApi, roleApi, messageApi, hostApi, vmApi];
 
 export interface ManagerOptions {
   hostFacts?: HostFacts;
@@ -68,6 +70,8 @@ export class Manager {
     this.svc = svc;
     this.dispatcher = dispatcher;
     this.frontend = new HttpFrontend(rpcEndpoints(dispatcher, db.model), config.maxBodyBytes);
+    this.frontend.mountConnect('/console', consoleConnectHandler(svc));
+    this.frontend.mountUpgrade('/console', consoleWebSocketHandler(svc));
   }
 
   static async open(config: ManagerConfig, opts: ManagerOptions = {}): Promise<Manager> {
@@ -163,6 +167,7 @@ export class Manager {
     // event.from long-polls for up to 24 h; the client decides.
     server.requestTimeout = 0;
     server.on('connect', this.frontend.connectListener(local));
+    server.on('upgrade', this.frontend.upgradeListener());
     server.on('clientError', (_e, socket) => {
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       else socket.destroy();

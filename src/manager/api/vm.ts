@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { NULL_REF } from '../../shared/datamodel/types.js';
 import { XenApiError } from '../../shared/errors.js';
-import type { Database } from '../db/database.js';
+import { type Database, newRef } from '../db/database.js';
 import { nowXapi } from '../time.js';
 import { assertOperationValid, checkOperation } from '../vm/lifecycle.js';
 import type { HostAgent } from '../vm/host-agent.js';
@@ -41,14 +41,8 @@ function allocateDomid(db: Database): number {
 const taskOf = (ctx: CallContext) => ctx.task?.ref ?? `OpaqueRef:${randomUUID()}`;
 
 function createConsole(db: Database, vm: string, hostAddress: string) {
-  const uuid = randomUUID();
-  db.create('console', {
-    uuid,
-    protocol: 'rfb',
-    location: `https://${hostAddress}/console?uuid=${uuid}`,
-    VM: vm,
-    other_config: {},
-  });
+  const ref = newRef();
+  db.create('console', { protocol: 'rfb', location: `https://${hostAddress}/console?ref=${ref}`, VM: vm, other_config: {} }, ref);
 }
 
 function destroyConsoles(db: Database, vm: string) {

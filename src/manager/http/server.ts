@@ -11,6 +11,7 @@ const log = logger('http');
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse, conn: ConnectionInfo, body: Buffer) => Promise<void>;
 export type StreamRouteHandler = (req: IncomingMessage, res: ServerResponse, conn: ConnectionInfo) => Promise<void>;
 export type ConnectHandler = (req: IncomingMessage, socket: Duplex, head: Buffer, conn: ConnectionInfo) => Promise<void>;
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => Promise<void>;
 
 export interface RpcEndpoints {
   xmlrpc: RouteHandler;
@@ -21,6 +22,7 @@ export class HttpFrontend {
   /** Handlers that read their own request body (e.g. POST /cli, PUT /import). */
   private readonly streamRoutes = new Map<string, StreamRouteHandler>();
   private readonly connectRoutes = new Map<string, ConnectHandler>();
+  private readonly upgradeRoutes = new Map<string, UpgradeHandler>();
 
   constructor(
     private readonly rpc: RpcEndpoints,
@@ -33,6 +35,23 @@ export class HttpFrontend {
 
   mountConnect(path: string, handler: ConnectHandler) {
     this.connectRoutes.set(path, handler);
+  }
+
+  mountUpgrade(path: string, handler: UpgradeHandler) {
+    this.upgradeRoutes.set(path, handler);
+  }
+
+  /** The `upgrade` listener (WebSocket). */
+  upgradeListener() {
+    return (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      socket.on('error', () => socket.destroy());
+      const h = this.upgradeRoutes.get(pathOf(req.url));
+      if (!h) {
+        socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n');
+        return;
+      }
+      h(req, socket, head).catch(() => socket.destroy());
+    };
   }
 
   /** The `request` listener for an http/https server; `local` marks the Unix-socket listener. */

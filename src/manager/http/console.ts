@@ -1,0 +1,132 @@
+// /console: xapi's console proxy. `CONNECT /console?ref=…&session_id=…` (xe, XenCenter) answers
+// 200 and then relays bytes to the VM's VNC server, which the agent binds to a Unix socket (never
+// a network port); `GET /console` with a WebSocket upgrade does the same for browser VNC clients
+// (noVNC), one binary message per chunk.
+import type { IncomingMessage } from 'node:http';
+import { connect, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import { NULL_REF } from '../../shared/datamodel/types.js';
+import { XenApiError, isXenApiError } from '../../shared/errors.js';
+import { logger } from '../../shared/log.js';
+import type { ConnectionInfo, Services } from '../api/context.js';
+import { checkPermission } from '../auth/rbac.js';
+import type { HostAgent } from '../vm/host-agent.js';
+
+const log = logger('console');
+
+export interface ConsoleTarget {
+  vm: string;
+  socketPath: string;
+}
+
+function param(url: URL, name: string): string | undefined {
+  return url.searchParams.get(name) ?? undefined;
+}
+
+function sessionFrom(req: IncomingMessage, url: URL): string | undefined {
+  const q = param(url, 'session_id');
+  if (q) return q;
+  const cookie = req.headers.cookie ?? '';
+  const m = /(?:^|;\s*)session_id=([^;]+)/.exec(cookie);
+  return m ? decodeURIComponent(m[1]) : undefined;
+}
+
+/** Authenticates the request and finds the running VM's VNC socket; XenApiError otherwise. */
+export async function resolveConsole(svc: Services, req: IncomingMessage): Promise<ConsoleTarget> {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  const session = svc.sessions.validate(sessionFrom(req, url));
+  checkPermission(session, { name: 'http/connect_console', roles: ['pool-admin', 'pool-operator', 'vm-power-admin', 'vm-admin', 'vm-operator'] });
+  const { db } = svc;
+  const ref = param(url, 'ref');
+  const uuid = param(url, 'uuid');
+  let vm: string | undefined;
+  if (ref) vm = db.has('console', ref) ? String(db.get('console', ref)!.VM) : db.has('VM', ref) ? ref : undefined;
+  else if (uuid) {
+    const c = db.refByUuid('console', uuid);
+    vm = c ? String(db.get('console', c)!.VM) : db.refByUuid('VM', uuid);
+  }
+  if (!vm || vm === NULL_REF) throw new XenApiError('HANDLE_INVALID', ['console', ref ?? uuid ?? '']);
+  const rec = db.mustGet('VM', vm);
+  if (rec.is_control_domain) throw new XenApiError('NOT_IMPLEMENTED', ['dom0 console']);
+  if (rec.power_state !== 'Running' && rec.power_state !== 'Paused') {
+    throw new XenApiError('VM_BAD_POWER_STATE', [vm, 'running', String(rec.power_state).toLowerCase()]);
+  }
+  const agent = svc.ext.agent as HostAgent | undefined;
+  if (!agent?.connected) throw new XenApiError('CANNOT_CONTACT_HOST', [svc.hostRef()]);
+  const info = await agent.info(String(rec.uuid));
+  if (!info.vncSocket) throw new XenApiError('NOT_IMPLEMENTED', ['console']);
+  return { vm, socketPath: info.vncSocket };
+}
+
+function statusFor(e: unknown): [number, string] {
+  if (!isXenApiError(e)) return [500, 'Internal Server Error'];
+  if (e.code === 'SESSION_INVALID' || e.code === 'RBAC_PERMISSION_DENIED') return [403, 'Forbidden'];
+  if (e.code === 'HANDLE_INVALID' || e.code === 'NOT_IMPLEMENTED') return [404, 'Not Found'];
+  return [500, 'Internal Server Error'];
+}
+
+/** Relays bytes both ways; either side closing closes the other. */
+function relay(a: Duplex, b: Socket) {
+  a.pipe(b);
+  b.pipe(a);
+  const close = () => {
+    a.destroy();
+    b.destroy();
+  };
+  a.on('error', close);
+  b.on('error', close);
+  a.on('close', close);
+  b.on('close', close);
+}
+
+export function consoleConnectHandler(svc: Services) {
+  return async (req: IncomingMessage, socket: Duplex, head: Buffer, _conn: ConnectionInfo) => {
+    let target: ConsoleTarget;
+    try {
+      target = await resolveConsole(svc, req);
+    } catch (e) {
+      const [code, text] = statusFor(e);
+      socket.end(`HTTP/1.1 ${code} ${text}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+      return;
+    }
+    const vnc = connect(target.socketPath);
+    vnc.once('connect', () => {
+      socket.write('HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nCache-Control: no-cache, no-store\r\n\r\n');
+      if (head.length) vnc.write(head);
+      relay(socket, vnc);
+    });
+    vnc.once('error', (e) => {
+      log.warn('VNC socket unreachable', { vm: target.vm, error: e.message });
+      if (socket.writable) socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+    });
+  };
+}
+
+/** WebSocket upgrades on /console (browser VNC clients). */
+export function consoleWebSocketHandler(svc: Services) {
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 1 << 20 });
+  return async (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    let target: ConsoleTarget;
+    try {
+      target = await resolveConsole(svc, req);
+    } catch (e) {
+      const [code, text] = statusFor(e);
+      socket.end(`HTTP/1.1 ${code} ${text}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const vnc = connect(target.socketPath);
+      vnc.on('data', (d) => ws.send(d, { binary: true }));
+      ws.on('message', (d: Buffer) => vnc.write(d));
+      const close = () => {
+        vnc.destroy();
+        ws.close();
+      };
+      vnc.on('error', close);
+      vnc.on('close', close);
+      ws.on('close', () => vnc.destroy());
+      ws.on('error', () => vnc.destroy());
+    });
+  };
+}
