@@ -16,6 +16,8 @@ export interface ManagerConfig {
   /** Local Unix socket: HTTP over AF_UNIX, password-less superuser logins. */
   socketPath: string;
   agentSocket: string;
+  /** Kernel and initramfs of the test guest the default template boots. */
+  guestDir: string;
   authFailureDelayMs: number;
   maxBodyBytes: number;
 }
@@ -29,6 +31,7 @@ const OPTIONS = {
   'tls-key': { type: 'string' },
   socket: { type: 'string' },
   'agent-socket': { type: 'string' },
+  'guest-dir': { type: 'string' },
   'auth-failure-delay-ms': { type: 'string' },
   help: { type: 'boolean' },
 } as const;
@@ -42,6 +45,7 @@ export const USAGE = `Usage: berth-manager [options]
   --tls-key FILE            PEM private key                                 [BERTH_TLS_KEY, DATA/tls/server.key]
   --socket PATH             local Unix socket (password-less root)          [BERTH_XAPI_SOCKET, /run/berth/xapi.sock]
   --agent-socket PATH       the host agent's Unix socket                    [BERTH_AGENT_SOCKET, /run/berth/agent.sock]
+  --guest-dir DIR           test guest kernel/initramfs (default template)  [BERTH_GUEST_DIR, DATA/guest]
   --auth-failure-delay-ms N delay before a failed login answers             [BERTH_AUTH_FAILURE_DELAY_MS, 5000]
 `;
 
@@ -68,6 +72,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ManagerConf
     tlsKey: values['tls-key'] ?? env.BERTH_TLS_KEY ?? join(dataDir, 'tls/server.key'),
     socketPath: values.socket ?? env.BERTH_XAPI_SOCKET ?? '/run/berth/xapi.sock',
     agentSocket: values['agent-socket'] ?? env.BERTH_AGENT_SOCKET ?? '/run/berth/agent.sock',
+    guestDir: values['guest-dir'] ?? env.BERTH_GUEST_DIR ?? join(dataDir, 'guest'),
     authFailureDelayMs: delay,
     maxBodyBytes: 300 * 1024,
   };

@@ -18,6 +18,7 @@ import { vmApi } from './api/vm.js';
 import { DEFAULT_SESSION_LIMITS, SessionManager, type SessionLimits } from './auth/sessions.js';
 import { UserStore } from './auth/users.js';
 import { ensurePoolAndHost, ensureRootUser, syncRoles } from './bootstrap/first-start.js';
+import { ensureDefaultTemplates } from './bootstrap/templates.js';
 import type { ManagerConfig } from './config.js';
 import { Database } from './db/database.js';
 import { SqliteBackend } from './db/sqlite-backend.js';
@@ -83,6 +84,7 @@ export class Manager {
     const facts = opts.hostFacts ?? readHostFacts();
     const { poolRef, hostRef } = ensurePoolAndHost(db, facts, MODEL.apiVersion);
     await ensureRootUser(users, config.dataDir);
+    ensureDefaultTemplates(db, config.guestDir);
 
     const modules = [...API_MODULES, ...(opts.modules ?? [])];
     const handlers = Object.assign({}, ...modules.map((m) => m.handlers));
@@ -110,7 +112,7 @@ export class Manager {
       hostRef: () => hostRef,
       poolRef: () => poolRef,
       call: (session, wire, args) => dispatcher.callInternal(session, wire, args),
-      ext: { listMethods: dispatcher.listMethods() },
+      ext: { listMethods: dispatcher.listMethods(), suspendDir: join(config.dataDir, 'suspend') },
     };
     dispatcher.attach(svc);
     tasks.recoverAfterRestart();

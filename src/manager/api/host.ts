@@ -1,6 +1,7 @@
 // host.* and pool.* operations that need more than the generic getters/setters.
 import { XenApiError } from '../../shared/errors.js';
 import { nowXapi, toXapiTime } from '../time.js';
+import type { HostAgent } from '../vm/host-agent.js';
 import type { HandlerTable } from './context.js';
 
 export const hostApi: HandlerTable = {
@@ -34,6 +35,12 @@ export const hostApi: HandlerTable = {
       ctx.svc.db.mustGet('host', host);
       for (const [ref, pif] of ctx.svc.db.all('PIF')) if (pif.host === host && pif.management) return ref;
       throw new XenApiError('PIF_NOT_PRESENT', [host, 'management']);
+    },
+    'host.call_plugin': async (ctx, host: string, plugin: string, fn: string, args: Record<string, string>) => {
+      ctx.svc.db.mustGet('host', host);
+      const agent = ctx.svc.ext.agent as HostAgent | undefined;
+      if (!agent?.connected) throw new XenApiError('CANNOT_CONTACT_HOST', [host]);
+      return agent.callPlugin(plugin, fn, args);
     },
     'pool.get_license_state': (ctx, self: string) => {
       ctx.svc.db.mustGet('pool', self);
