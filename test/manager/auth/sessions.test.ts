@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { MODEL } from '../../../src/shared/datamodel/generated/model.js';
+import { Database } from '../../../src/manager/db/database.js';
+import { SqliteBackend } from '../../../src/manager/db/sqlite-backend.js';
+import { DEFAULT_SESSION_LIMITS, SessionManager } from '../../../src/manager/auth/sessions.js';
+import { UserStore } from '../../../src/manager/auth/users.js';
+import { hashPassword, verifyPassword } from '../../../src/manager/auth/passwords.js';
+import { tempDir } from '../../helpers/tmp.js';
+
+function setup(t: import('node:test').TestContext, limits = {}) {
+  const backend = new SqliteBackend(join(tempDir(t), 'berth.db'), MODEL);
+  t.after(() => backend.close());
+  const db = new Database(MODEL, backend);
+  const users = new UserStore(backend);
+  const sessions = new SessionManager(db, users, () => 'OpaqueRef:host', { ...DEFAULT_SESSION_LIMITS, authFailureDelayMs: 1, ...limits });
+  return { db, users, sessions };
+}
+
+test('scrypt hashes verify and differ per salt', async () => {
+  const a = await hashPassword('pw');
+  const b = await hashPassword('pw');
+  assert.notEqual(a, b);
+  assert.ok(await verifyPassword('pw', a));
+  assert.ok(!(await verifyPassword('nope', a)));
+  assert.ok(!(await verifyPassword('pw', 'garbage')));
+});
+
+test('caps evict the least recently used sessions per originator and per user', async (t) => {
+  const { sessions, users } = setup(t, { maxPerOriginator: 3, maxPerUser: 2, maxAnonymous: 4 });
+  const a = [0, 1, 2, 3, 4].map(() => sessions.localLogin('xo'));
+  assert.equal(a.filter((s) => sessions.get(s)).length, 3);
+  assert.ok(!sessions.get(a[0]) && !sessions.get(a[1]), 'oldest went first');
+  await users.add('u', 'read-only', 'p');
+  const u = [];
+  for (let i = 0; i < 4; i++) u.push(await sessions.loginWithPassword('u', 'p', ''));
+  assert.equal(u.filter((s) => sessions.get(s)).length, 2);
+  // Touching a session makes it recent: it survives the next eviction.
+  sessions.validate(a[2]);
+  sessions.localLogin('xo');
+  assert.ok(sessions.get(a[2]));
+  assert.ok(!sessions.get(a[3]));
+});
+
+test('idle sessions expire after the idle limit; validation of unknown refs fails', (t) => {
+  const { sessions, db } = setup(t, { idleMs: 1000 });
+  const s = sessions.localLogin();
+  sessions.gc(Date.now() + 500);
+  assert.ok(sessions.get(s));
+  sessions.gc(Date.now() + 5000);
+  assert.equal(sessions.get(s), undefined);
+  assert.equal(db.has('session', s), false);
+  assert.throws(() => sessions.validate(s), (e: any) => e.code === 'SESSION_INVALID' && e.params[0] === s);
+  assert.throws(() => sessions.validate(42), (e: any) => e.code === 'SESSION_INVALID');
+});
