@@ -17,7 +17,7 @@ import { failure, fixture, host, scripted, tempDir } from './helpers.js';
 
 const dpkgVersion = (p: string) => {
   try {
-    return execFileSync('dpkg-query', ['-W', '-f', '${Version}', p], {
+    return execFileSync('dpkg-query', ['-W', '-f', '$' + '{Version}', p], {
       stdio: ['ignore', 'pipe', 'ignore'],
     }).toString();
   } catch {
