@@ -29,7 +29,14 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 function post(port: number, path: string, body: string, type: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { port, host: '127.0.0.1', path, method: 'POST', agent, headers: { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body) } },
+      {
+        port,
+        host: '127.0.0.1',
+        path,
+        method: 'POST',
+        agent,
+        headers: { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body) },
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c) => chunks.push(c));
@@ -41,7 +48,8 @@ function post(port: number, path: string, body: string, type: string): Promise<s
   });
 }
 
-const jsonBody = (method: string, params: unknown[]) => JSON.stringify({ jsonrpc: '2.0', id: 0, method, params });
+const jsonBody = (method: string, params: unknown[]) =>
+  JSON.stringify({ jsonrpc: '2.0', id: 0, method, params });
 async function jcall(port: number, method: string, params: unknown[]): Promise<any> {
   const r = JSON.parse(await post(port, '/jsonrpc', jsonBody(method, params), 'application/json'));
   if (r.error) throw new Error(`${method}: ${JSON.stringify(r.error)}`);
@@ -88,7 +96,9 @@ async function wrk(url: string, body: string, type: string, dir: string): Promis
       '  io.write(string.format("RESULT %f %f %f\\n", summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000, latency:percentile(99) / 1000))\n' +
       'end\n',
   );
-  const r = await run('wrk', ['-t', '2', '-c', String(CONNECTIONS), '-d', DURATION, '-s', script, url], { timeoutMs: 120_000 });
+  const r = await run('wrk', ['-t', '2', '-c', String(CONNECTIONS), '-d', DURATION, '-s', script, url], {
+    timeoutMs: 120_000,
+  });
   const m = /RESULT ([\d.]+) ([\d.]+) ([\d.]+)/.exec(r.stdout);
   if (!m) throw new Error(`wrk failed: ${r.stdout}${r.stderr}`);
   return { rps: Number(m[1]), p50: Number(m[2]), p99: Number(m[3]) };
@@ -118,7 +128,8 @@ async function main() {
       const db = new Database(MODEL, backend);
       const t0 = performance.now();
       db.transaction(() => {
-        for (let i = 0; i < VM_COUNT; i++) db.create('VM', baseVmRecord({ name_label: `bench-${i}`, other_config: { i: String(i) } }));
+        for (let i = 0; i < VM_COUNT; i++)
+          db.create('VM', baseVmRecord({ name_label: `bench-${i}`, other_config: { i: String(i) } }));
       });
       console.log(`seeded ${VM_COUNT} VMs in ${(performance.now() - t0).toFixed(0)} ms`);
       backend.close();
@@ -127,8 +138,17 @@ async function main() {
     const hello = await freePort();
     children.push(
       spawnNode([
-        'src/manager/main.ts', '--data-dir', dir, '--listen', '127.0.0.1', '--http-port', String(port),
-        '--https-port', 'off', '--socket', join(dir, 'xapi.sock'),
+        'src/manager/main.ts',
+        '--data-dir',
+        dir,
+        '--listen',
+        '127.0.0.1',
+        '--http-port',
+        String(port),
+        '--https-port',
+        'off',
+        '--socket',
+        join(dir, 'xapi.sock'),
       ]),
     );
     children.push(spawnNode(['bench/hello-server.ts', String(hello)]));
@@ -142,8 +162,18 @@ async function main() {
 
     const results: Record<string, WrkResult> = {};
     results.hello = await wrk(`http://127.0.0.1:${hello}/`, 'x', 'text/plain', dir);
-    results.json = await wrk(`http://127.0.0.1:${port}/jsonrpc`, jsonBody('VM.get_record', [session, vm]), 'application/json', dir);
-    results.xml = await wrk(`http://127.0.0.1:${port}/`, xmlBody('VM.get_record', [session, vm]), 'text/xml', dir);
+    results.json = await wrk(
+      `http://127.0.0.1:${port}/jsonrpc`,
+      jsonBody('VM.get_record', [session, vm]),
+      'application/json',
+      dir,
+    );
+    results.xml = await wrk(
+      `http://127.0.0.1:${port}/`,
+      xmlBody('VM.get_record', [session, vm]),
+      'text/xml',
+      dir,
+    );
 
     const timeAll = async (path: string, body: string, type: string) => {
       const times: number[] = [];
@@ -170,7 +200,8 @@ async function main() {
       const watchers = Array.from({ length: WATCHERS }, async () => {
         const r = await jcall(port, 'event.from', [session, ['vm'], token, 30.0]);
         const arrived = performance.now();
-        if (!r.events.some((e: any) => e.ref === target && e.snapshot?.name_label === label)) throw new Error('event missing');
+        if (!r.events.some((e: any) => e.ref === target && e.snapshot?.name_label === label))
+          throw new Error('event missing');
         return { arrived, token: r.token as string };
       });
       await new Promise((r) => setTimeout(r, 50)); // let every watcher block
@@ -183,13 +214,23 @@ async function main() {
 
     const date = new Date().toISOString();
     const pct = (a: number, b: number) => `${((a / b) * 100).toFixed(0)}%`;
-    console.log(`\nbench:api  ${date}  node ${process.version}  ${CONNECTIONS} keep-alive connections, ${DURATION} per run`);
+    console.log(
+      `\nbench:api  ${date}  node ${process.version}  ${CONNECTIONS} keep-alive connections, ${DURATION} per run`,
+    );
     console.log('| workload | calls/s | p50 ms | p99 ms | vs hello-world |');
     console.log('|---|---|---|---|---|');
-    console.log(`| Node http hello-world | ${results.hello.rps.toFixed(0)} | ${results.hello.p50.toFixed(2)} | ${results.hello.p99.toFixed(2)} | 100% |`);
-    console.log(`| VM.get_record JSON-RPC | ${results.json.rps.toFixed(0)} | ${results.json.p50.toFixed(2)} | ${results.json.p99.toFixed(2)} | ${pct(results.json.rps, results.hello.rps)} (target ≥ 50%) |`);
-    console.log(`| VM.get_record XML-RPC | ${results.xml.rps.toFixed(0)} | ${results.xml.p50.toFixed(2)} | ${results.xml.p99.toFixed(2)} | ${pct(results.xml.rps, results.hello.rps)} (target ≥ 30%) |`);
-    console.log(`\nVM.get_all_records with ${VM_COUNT} VMs (median of 7): JSON-RPC ${allJson.toFixed(0)} ms, XML-RPC ${allXml.toFixed(0)} ms (target ≤ 250 ms)`);
+    console.log(
+      `| Node http hello-world | ${results.hello.rps.toFixed(0)} | ${results.hello.p50.toFixed(2)} | ${results.hello.p99.toFixed(2)} | 100% |`,
+    );
+    console.log(
+      `| VM.get_record JSON-RPC | ${results.json.rps.toFixed(0)} | ${results.json.p50.toFixed(2)} | ${results.json.p99.toFixed(2)} | ${pct(results.json.rps, results.hello.rps)} (target ≥ 50%) |`,
+    );
+    console.log(
+      `| VM.get_record XML-RPC | ${results.xml.rps.toFixed(0)} | ${results.xml.p50.toFixed(2)} | ${results.xml.p99.toFixed(2)} | ${pct(results.xml.rps, results.hello.rps)} (target ≥ 30%) |`,
+    );
+    console.log(
+      `\nVM.get_all_records with ${VM_COUNT} VMs (median of 7): JSON-RPC ${allJson.toFixed(0)} ms, XML-RPC ${allXml.toFixed(0)} ms (target ≤ 250 ms)`,
+    );
     console.log(
       `event latency, ${WATCHERS} watchers × ${EVENT_ROUNDS} changes: p50 ${percentile(latencies, 50).toFixed(2)} ms, p99 ${percentile(latencies, 99).toFixed(2)} ms, max ${Math.max(...latencies).toFixed(2)} ms (target p99 ≤ 20 ms)`,
     );

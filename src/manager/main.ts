@@ -32,7 +32,9 @@ async function main() {
   process.on('SIGINT', () => void stop('SIGINT'));
   // A bug in one request must not take the daemon (and every client's session) down.
   process.on('uncaughtException', (e) => log.error('uncaught exception', { error: e.stack ?? String(e) }));
-  process.on('unhandledRejection', (e) => log.error('unhandled rejection', { error: e instanceof Error ? (e.stack ?? e.message) : String(e) }));
+  process.on('unhandledRejection', (e) =>
+    log.error('unhandled rejection', { error: e instanceof Error ? (e.stack ?? e.message) : String(e) }),
+  );
 }
 
 main().catch((e) => {

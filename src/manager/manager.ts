@@ -33,7 +33,15 @@ import { ensureSelfSignedCert, loadTls } from './tls.js';
 const log = logger('manager');
 
 /** Every API module; each contributes handlers for the messages it implements. */
-export const API_MODULES: HandlerTable[] = [sessionApi, eventApi, taskApi, roleApi, messageApi, hostApi, vmApi];
+export const API_MODULES: HandlerTable[] = [
+  sessionApi,
+  eventApi,
+  taskApi,
+  roleApi,
+  messageApi,
+  hostApi,
+  vmApi,
+];
 
 export interface ManagerOptions {
   hostFacts?: HostFacts;
@@ -91,10 +99,15 @@ export class Manager {
     const sessionless = Object.assign({}, ...modules.map((m) => m.sessionless ?? {}));
     const dispatcher = new Dispatcher(MODEL, handlers, sessionless);
     const events = new EventService(db, (_cls, row) => row);
-    const tasks = new TaskManager(db, () => hostRef, (value, wire) => taskResultXml(MODEL, wire, value), {
-      ...DEFAULT_TASK_LIMITS,
-      ...opts.taskLimits,
-    });
+    const tasks = new TaskManager(
+      db,
+      () => hostRef,
+      (value, wire) => taskResultXml(MODEL, wire, value),
+      {
+        ...DEFAULT_TASK_LIMITS,
+        ...opts.taskLimits,
+      },
+    );
     const sessions = new SessionManager(
       db,
       users,
@@ -171,7 +184,8 @@ export class Manager {
     server.on('connect', this.frontend.connectListener(local));
     server.on('upgrade', this.frontend.upgradeListener());
     server.on('clientError', (_e, socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      if (socket.writable)
+        socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       else socket.destroy();
     });
     this.servers.push(server);

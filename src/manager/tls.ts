@@ -4,7 +4,12 @@ import { existsSync, mkdirSync, readFileSync, chmodSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { runChecked } from '../shared/exec.js';
 
-export async function ensureSelfSignedCert(certFile: string, keyFile: string, hostname: string, address: string) {
+export async function ensureSelfSignedCert(
+  certFile: string,
+  keyFile: string,
+  hostname: string,
+  address: string,
+) {
   if (existsSync(certFile) && existsSync(keyFile)) return;
   mkdirSync(dirname(certFile), { recursive: true, mode: 0o700 });
   mkdirSync(dirname(keyFile), { recursive: true, mode: 0o700 });
@@ -12,8 +17,25 @@ export async function ensureSelfSignedCert(certFile: string, keyFile: string, ho
   if (/^[\d.]+$/.test(address) && address !== '127.0.0.1') san.push(`IP:${address}`);
   await runChecked(
     'openssl',
-    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '3650',
-      '-subj', `/CN=${hostname}`, '-addext', `subjectAltName=${san.join(',')}`, '-keyout', keyFile, '-out', certFile],
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '3650',
+      '-subj',
+      `/CN=${hostname}`,
+      '-addext',
+      `subjectAltName=${san.join(',')}`,
+      '-keyout',
+      keyFile,
+      '-out',
+      certFile,
+    ],
     { timeoutMs: 30_000 },
   );
   chmodSync(keyFile, 0o600);

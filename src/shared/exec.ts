@@ -79,7 +79,11 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
 }
 
 /** Like `run` but rejects with the command's stderr when it exits non-zero. */
-export async function runChecked(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<string> {
+export async function runChecked(
+  cmd: string,
+  args: readonly string[],
+  opts: RunOptions = {},
+): Promise<string> {
   const r = await run(cmd, args, opts);
   if (r.code !== 0) {
     const why = r.timedOut ? 'timed out' : `exited ${r.code ?? r.signal}`;

@@ -34,7 +34,10 @@ test('implicit messages: records, getters, setters, maps, sets, uuids, where-exp
   await c.call('pool.set_name_label', pool, 'lab');
   assert.equal(await c.call('pool.get_name_label', pool), 'lab');
   await c.call('pool.add_to_other_config', pool, 'k', 'v');
-  await assert.rejects(c.call('pool.add_to_other_config', pool, 'k', 'w'), code('MAP_DUPLICATE_KEY', ['pool', 'other_config', pool as string, 'k']));
+  await assert.rejects(
+    c.call('pool.add_to_other_config', pool, 'k', 'w'),
+    code('MAP_DUPLICATE_KEY', ['pool', 'other_config', pool as string, 'k']),
+  );
   await c.call('pool.remove_from_other_config', pool, 'absent'); // no-op, no error
   assert.deepEqual(await c.call('pool.get_other_config', pool), { k: 'v' });
   await c.call('pool.add_tags', pool, 'a');
@@ -43,7 +46,10 @@ test('implicit messages: records, getters, setters, maps, sets, uuids, where-exp
   await c.call('pool.remove_tags', pool, 'a');
   assert.deepEqual(await c.call('pool.get_tags', pool), []);
 
-  const templates = (await c.call('VM.get_all_records_where' as any, 'field "is_a_template"="true" and field "is_default_template"="true"')) as any;
+  const templates = (await c.call(
+    'VM.get_all_records_where' as any,
+    'field "is_a_template"="true" and field "is_default_template"="true"',
+  )) as any;
   assert.ok(Object.values(templates).some((v: any) => v.name_label === 'Berth test guest'));
   const dom0 = (await c.call('VM.get_all_where' as any, 'field "is_control_domain"="true"')) as any;
   assert.equal(dom0.length, 1);
@@ -54,20 +60,32 @@ test('errors: parameter counts, unknown methods, NOT_IMPLEMENTED, async-only rul
   const m = await startManager(t);
   const c = await rootClient(t, m.httpUrl, m.rootPassword);
   const s = c.sessionRef!;
-  await assert.rejects(c.raw('VM.get_record', [s]), code('MESSAGE_PARAMETER_COUNT_MISMATCH', ['VM.get_record', '1', '0']));
+  await assert.rejects(
+    c.raw('VM.get_record', [s]),
+    code('MESSAGE_PARAMETER_COUNT_MISMATCH', ['VM.get_record', '1', '0']),
+  );
   await assert.rejects(c.raw('no.such_method', []), code('MESSAGE_METHOD_UNKNOWN', ['no.such_method']));
-  await assert.rejects(c.raw('no.such_method', ['OpaqueRef:bad']), code('SESSION_INVALID', ['OpaqueRef:bad']));
+  await assert.rejects(
+    c.raw('no.such_method', ['OpaqueRef:bad']),
+    code('SESSION_INVALID', ['OpaqueRef:bad']),
+  );
   await assert.rejects(c.raw('pool.enable_ha', [s, [], {}]), code('NOT_IMPLEMENTED', ['pool.enable_ha']));
-  await assert.rejects(c.raw('Async.VM.get_name_label', [s, 'x']), code('Fault', ['No async mode for this operation (rpc: VM.get_name_label)']));
+  await assert.rejects(
+    c.raw('Async.VM.get_name_label', [s, 'x']),
+    code('Fault', ['No async mode for this operation (rpc: VM.get_name_label)']),
+  );
   await assert.rejects(c.raw('VM.get_record', [s, 42]), code('INTERNAL_ERROR'));
   // underscore alias
-  assert.equal((await c.raw('pool_get_all', [s]) as string[]).length, 1);
+  assert.equal(((await c.raw('pool_get_all', [s])) as string[]).length, 1);
 
   // VM.create requires its constructor fields; RO/runtime keys are ignored.
   await assert.rejects(c.raw('VM.create', [s, { name_label: 'x' }]), code('INTERNAL_ERROR'));
   const tmpl = ((await c.raw('VM.get_by_name_label', [s, 'Berth test guest'])) as string[])[0];
   const full = (await c.call('VM.get_record', tmpl)) as any;
-  const vm = (await c.raw('VM.create', [s, { ...full, is_a_template: false, name_label: 'made', power_state: 'Running', domid: 7 }])) as string;
+  const vm = (await c.raw('VM.create', [
+    s,
+    { ...full, is_a_template: false, name_label: 'made', power_state: 'Running', domid: 7 },
+  ])) as string;
   const made = (await c.call('VM.get_record', vm as any)) as any;
   assert.equal(made.power_state, 'Halted');
   assert.equal(made.domid, -1);
@@ -91,7 +109,10 @@ test('Async calls run as tasks with an XML-RPC result fragment; tasks can be des
   assert.equal(rec.status, 'success');
   assert.equal(rec.progress, 1);
   assert.equal(rec.name_label, 'Async.pool.get_license_state');
-  assert.equal(rec.result, '<value><struct><member><name>edition</name><value>berth</value></member><member><name>expiry</name><value>never</value></member></struct></value>');
+  assert.equal(
+    rec.result,
+    '<value><struct><member><name>edition</name><value>berth</value></member><member><name>expiry</name><value>never</value></member></struct></value>',
+  );
   const failing = await c.callAsync('VM.clean_shutdown', 'OpaqueRef:missing' as any);
   for (let i = 0; i < 100; i++) {
     rec = await c.call('task.get_record', failing as any);
@@ -121,10 +142,13 @@ test('RBAC: roles per message and per protected map key, with xapi error text', 
   assert.equal(await op.call('session.get_is_local_superuser', op.sessionRef as any), false);
   await op.call('VM.add_to_other_config', vm, 'folder', '/x'); // protected key: vm-operator may
   await op.call('VM.add_to_other_config', vm, 'XenCenter.CustomFields.color', 'red'); // prefix wildcard
-  await assert.rejects(op.call('VM.add_to_other_config', vm, 'other', 'v'), code('RBAC_PERMISSION_DENIED', [
-    'vm.add_to_other_config',
-    'No permission in user session. (Roles with this permission: pool-admin, pool-operator, vm-power-admin, vm-admin)',
-  ]));
+  await assert.rejects(
+    op.call('VM.add_to_other_config', vm, 'other', 'v'),
+    code('RBAC_PERMISSION_DENIED', [
+      'vm.add_to_other_config',
+      'No permission in user session. (Roles with this permission: pool-admin, pool-operator, vm-power-admin, vm-admin)',
+    ]),
+  );
   await assert.rejects(op.call('pool.set_name_label', pool, 'x'), code('RBAC_PERMISSION_DENIED'));
   // Async: RBAC denial lands in the task
   const task = await op.callAsync('host.call_plugin', 'OpaqueRef:x' as any, 'p', 'f', {});
@@ -138,7 +162,9 @@ test('RBAC: roles per message and per protected map key, with xapi error text', 
   const perms = (await op.call('session.get_rbac_permissions', op.sessionRef as any)) as string[];
   assert.ok(perms.includes('vm.start') && !perms.includes('pool.set_name_label'));
   const roles = (await root.call('role.get_all_records')) as Record<string, any>;
-  const named = Object.entries(roles).filter(([, r]) => !r.is_internal).map(([ref, r]) => [r.name_label, ref]);
+  const named = Object.entries(roles)
+    .filter(([, r]) => !r.is_internal)
+    .map(([ref, r]) => [r.name_label, ref]);
   assert.deepEqual(Object.fromEntries(named)['pool-admin'], 'OpaqueRef:0165f154-ba3e-034e-6b27-5d271af109ba');
   assert.deepEqual(Object.fromEntries(named)['read-only'], 'OpaqueRef:7233b8e3-eacb-d7da-2c95-f2e581cdbf4e');
 });
@@ -150,10 +176,16 @@ test('login failures are delayed and do not reveal whether the user exists', asy
   t.after(() => c.close());
   for (const user of ['bob', 'nobody']) {
     const t0 = Date.now();
-    await assert.rejects(c.login(user, 'wrong'), code('SESSION_AUTHENTICATION_FAILED', [user, 'Authentication failure']));
+    await assert.rejects(
+      c.login(user, 'wrong'),
+      code('SESSION_AUTHENTICATION_FAILED', [user, 'Authentication failure']),
+    );
     assert.ok(Date.now() - t0 >= 50);
   }
-  await assert.rejects(c.raw('session.login_with_password', ['a']), code('MESSAGE_PARAMETER_COUNT_MISMATCH', ['session.login_with_password', '2', '1']));
+  await assert.rejects(
+    c.raw('session.login_with_password', ['a']),
+    code('MESSAGE_PARAMETER_COUNT_MISMATCH', ['session.login_with_password', '2', '1']),
+  );
   await c.login('bob', 'right');
   await c.logout();
 });

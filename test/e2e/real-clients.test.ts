@@ -25,7 +25,9 @@ async function connect(url: string, password: string, transport: string): Promis
 }
 
 for (const transport of ['json-rpc', 'xml-rpc']) {
-  test(`xen-api (${transport}) connects, loads objects, sees events, runs callAsync`, { timeout: 60_000 }, async (t) => {
+  test(`xen-api (${transport}) connects, loads objects, sees events, runs callAsync`, {
+    timeout: 60_000,
+  }, async (t) => {
     const m = await startManager(t, { https: true });
     const xapi = await connect(m.httpsUrl, m.rootPassword, transport);
     t.after(() => xapi.disconnect());
@@ -43,7 +45,8 @@ for (const transport of ['json-rpc', 'xml-rpc']) {
     const pool = pools[0];
     const seen = new Promise<string>((resolve) => {
       xapi.objects.on('update', (objs: Record<string, any>) => {
-        for (const o of Object.values(objs)) if (o.$type === 'pool' && o.name_label === 'renamed') resolve(o.name_label);
+        for (const o of Object.values(objs))
+          if (o.$type === 'pool' && o.name_label === 'renamed') resolve(o.name_label);
       });
     });
     await xapi.call('pool.set_name_label', pool.$ref, 'renamed');
@@ -55,21 +58,31 @@ for (const transport of ['json-rpc', 'xml-rpc']) {
     // callAsync: Async.* returns a task, the result comes from the task record via events.
     const state = await xapi.callAsync('pool.get_license_state', pool.$ref);
     assert.deepEqual(state, { edition: 'berth', expiry: 'never' });
-    await assert.rejects(xapi.callAsync('VM.get_record', 'OpaqueRef:nope'), (e: any) => e.code === 'Fault' || e.code === 'HANDLE_INVALID');
+    await assert.rejects(
+      xapi.callAsync('VM.get_record', 'OpaqueRef:nope'),
+      (e: any) => e.code === 'Fault' || e.code === 'HANDLE_INVALID',
+    );
 
     // Errors arrive as XapiError with xapi's code and params.
-    await assert.rejects(xapi.call('VM.get_record', 'OpaqueRef:00000000-0000-0000-0000-000000000000'), (e: any) => {
-      assert.equal(e.code, 'HANDLE_INVALID');
-      assert.deepEqual(e.params, ['VM', 'OpaqueRef:00000000-0000-0000-0000-000000000000']);
-      return true;
-    });
+    await assert.rejects(
+      xapi.call('VM.get_record', 'OpaqueRef:00000000-0000-0000-0000-000000000000'),
+      (e: any) => {
+        assert.equal(e.code, 'HANDLE_INVALID');
+        assert.deepEqual(e.params, ['VM', 'OpaqueRef:00000000-0000-0000-0000-000000000000']);
+        return true;
+      },
+    );
   });
 }
 
-test('Debian python3-os-xenapi XenAPI.py logs in, reads, follows events, gets Failures', { timeout: 60_000 }, async (t) => {
+test('Debian python3-os-xenapi XenAPI.py logs in, reads, follows events, gets Failures', {
+  timeout: 60_000,
+}, async (t) => {
   const m = await startManager(t);
   const script = join(import.meta.dirname, 'python/xenapi_client.py');
-  const { stdout } = await run('/usr/bin/python3', [script, `${m.httpUrl}/`, 'root', m.rootPassword], { timeout: 50_000 });
+  const { stdout } = await run('/usr/bin/python3', [script, `${m.httpUrl}/`, 'root', m.rootPassword], {
+    timeout: 50_000,
+  });
   const out = JSON.parse(stdout);
   assert.equal(out.api_major, '2');
   assert.equal(out.api_minor, '21');

@@ -41,7 +41,18 @@ const XML_SNIPPETS = [
   `${'<value><array><data>'.repeat(200)}`,
 ];
 
-const JSON_SNIPPETS = ['null', '[]', '{}', '"\\ud800"', '1e999', '-0', '{"__proto__":{"x":1}}', '[[[[[[[[[[[[[[[[[[[[[[[[[', 'true', '"OpaqueRef:NULL"'];
+const JSON_SNIPPETS = [
+  'null',
+  '[]',
+  '{}',
+  '"\\ud800"',
+  '1e999',
+  '-0',
+  '{"__proto__":{"x":1}}',
+  '[[[[[[[[[[[[[[[[[[[[[[[[[',
+  'true',
+  '"OpaqueRef:NULL"',
+];
 
 export function mutate(seed: string, rnd: () => number, xml: boolean): Buffer {
   let s = seed;
@@ -66,7 +77,10 @@ export function mutate(seed: string, rnd: () => number, xml: boolean): Buffer {
         break;
       case 3: // swap a tag or a JSON token
         s = xml
-          ? s.replace(/<(string|int|boolean|double|array|struct|value)>/, `<${['i4', 'base64', 'nil/', 'string', 'struct'][Math.floor(rnd() * 5)]}>`)
+          ? s.replace(
+              /<(string|int|boolean|double|array|struct|value)>/,
+              `<${['i4', 'base64', 'nil/', 'string', 'struct'][Math.floor(rnd() * 5)]}>`,
+            )
           : s.replace(/"[^"]*"/, ['1', 'true', '[]', '{}', 'null', '"x"'][Math.floor(rnd() * 6)]);
         break;
       case 4: // truncate
@@ -87,7 +101,13 @@ export function mutate(seed: string, rnd: () => number, xml: boolean): Buffer {
 function send(port: number, path: string, body: Buffer, type: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host: '127.0.0.1', port, path, method: 'POST', headers: { 'Content-Type': type, 'Content-Length': body.length } },
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: 'POST',
+        headers: { 'Content-Type': type, 'Content-Length': body.length },
+      },
       (res) => {
         res.resume();
         res.on('end', () => resolve(res.statusCode ?? 0));
@@ -99,7 +119,12 @@ function send(port: number, path: string, body: Buffer, type: string): Promise<n
   });
 }
 
-export async function fuzzApi(port: number, session: string, iterations: number, seed: number): Promise<FuzzReport> {
+export async function fuzzApi(
+  port: number,
+  session: string,
+  iterations: number,
+  seed: number,
+): Promise<FuzzReport> {
   const rnd = prng(seed);
   const xmlSeeds = [
     `<?xml version="1.0"?><methodCall><methodName>VM.get_all_records</methodName><params><param><value>${session}</value></param></params></methodCall>`,
@@ -112,7 +137,12 @@ export async function fuzzApi(port: number, session: string, iterations: number,
     JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'VM.get_all', params: [session] }),
     JSON.stringify({ id: 'a', method: 'host.get_record', params: [session, 'OpaqueRef:nope'] }),
     JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'event.from', params: [session, ['*'], '', 0.01] }),
-    JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'task.set_progress', params: [session, 'OpaqueRef:x', 0.5] }),
+    JSON.stringify({
+      jsonrpc: '2.0',
+      id: 3,
+      method: 'task.set_progress',
+      params: [session, 'OpaqueRef:x', 0.5],
+    }),
   ];
   const report: FuzzReport = { sent: 0, statuses: {}, failures: [] };
   for (let i = 0; i < iterations; i++) {
@@ -123,9 +153,12 @@ export async function fuzzApi(port: number, session: string, iterations: number,
     try {
       const status = await send(port, path, body, xml ? 'text/xml' : 'application/json');
       report.statuses[status] = (report.statuses[status] ?? 0) + 1;
-      if (status !== 200 && !(status >= 400 && status < 600)) report.failures.push(`seed ${seed} #${i}: status ${status}`);
+      if (status !== 200 && !(status >= 400 && status < 600))
+        report.failures.push(`seed ${seed} #${i}: status ${status}`);
     } catch (e) {
-      report.failures.push(`seed ${seed} #${i}: ${(e as Error).message}: ${body.toString('latin1').slice(0, 200)}`);
+      report.failures.push(
+        `seed ${seed} #${i}: ${(e as Error).message}: ${body.toString('latin1').slice(0, 200)}`,
+      );
     }
     report.sent++;
   }

@@ -23,12 +23,18 @@ export async function startManager(
   const dataDir = opts.dataDir ?? tempDir(t);
   const config = parseConfig(
     [
-      '--data-dir', dataDir,
-      '--listen', '127.0.0.1',
-      '--http-port', '0',
-      '--https-port', opts.https ? '0' : 'off',
-      '--socket', join(dataDir, 'xapi.sock'),
-      '--auth-failure-delay-ms', '50',
+      '--data-dir',
+      dataDir,
+      '--listen',
+      '127.0.0.1',
+      '--http-port',
+      '0',
+      '--https-port',
+      opts.https ? '0' : 'off',
+      '--socket',
+      join(dataDir, 'xapi.sock'),
+      '--auth-failure-delay-ms',
+      '50',
     ],
     {},
   );

@@ -39,7 +39,12 @@ export class XenApiClient {
   }
 
   async login(user: string, password: string, originator = 'berth-sdk'): Promise<string> {
-    this.session = (await this.raw('session.login_with_password', [user, password, '2.21', originator])) as string;
+    this.session = (await this.raw('session.login_with_password', [
+      user,
+      password,
+      '2.21',
+      originator,
+    ])) as string;
     return this.session;
   }
 
@@ -56,7 +61,10 @@ export class XenApiClient {
   }
 
   /** `Async.` variant: returns the task ref. */
-  callAsync<M extends keyof SessionMethods & keyof Methods>(method: M, ...params: Params<M>): Promise<string> {
+  callAsync<M extends keyof SessionMethods & keyof Methods>(
+    method: M,
+    ...params: Params<M>
+  ): Promise<string> {
     if (!this.session) return Promise.reject(new Error('not logged in'));
     return this.raw(`Async.${method}`, [this.session, ...params]) as Promise<string>;
   }
@@ -84,12 +92,17 @@ export class XenApiClient {
           res.on('data', (c) => chunks.push(c));
           res.on('end', () => {
             const text = Buffer.concat(chunks).toString('utf8');
-            if (res.statusCode !== 200) return reject(new Error(`HTTP ${res.statusCode}: ${text.slice(0, 200)}`));
+            if (res.statusCode !== 200)
+              return reject(new Error(`HTTP ${res.statusCode}: ${text.slice(0, 200)}`));
             try {
               const r = JSON.parse(text);
               if (r.error) {
                 const e = r.error;
-                return reject(Array.isArray(e) ? new XenApiError(e[0], e.slice(1)) : new XenApiError(e.message, e.data ?? []));
+                return reject(
+                  Array.isArray(e)
+                    ? new XenApiError(e[0], e.slice(1))
+                    : new XenApiError(e.message, e.data ?? []),
+                );
               }
               resolve(r.result);
             } catch (e) {

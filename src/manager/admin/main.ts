@@ -28,10 +28,19 @@ function readPassword(file: string | undefined): { password: string; generated: 
   return { password, generated: false };
 }
 
-export async function runAdmin(argv: string[], env: NodeJS.ProcessEnv, out: (s: string) => void): Promise<number> {
+export async function runAdmin(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  out: (s: string) => void,
+): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
-    options: { 'data-dir': { type: 'string' }, role: { type: 'string' }, 'password-file': { type: 'string' }, help: { type: 'boolean' } },
+    options: {
+      'data-dir': { type: 'string' },
+      role: { type: 'string' },
+      'password-file': { type: 'string' },
+      help: { type: 'boolean' },
+    },
     allowPositionals: true,
   });
   const [cmd, ...rest] = positionals;
@@ -47,7 +56,8 @@ export async function runAdmin(argv: string[], env: NodeJS.ProcessEnv, out: (s: 
       case 'user-add': {
         const [name] = rest;
         const role = values.role ?? '';
-        if (!name || !isRoleName(role)) throw new Error(`user-add needs NAME and --role (${ROLE_NAMES.join(', ')})`);
+        if (!name || !isRoleName(role))
+          throw new Error(`user-add needs NAME and --role (${ROLE_NAMES.join(', ')})`);
         const { password, generated } = readPassword(values['password-file']);
         await users.add(name, role, password);
         out(generated ? `${password}\n` : '');
@@ -63,7 +73,8 @@ export async function runAdmin(argv: string[], env: NodeJS.ProcessEnv, out: (s: 
       }
       case 'user-role': {
         const [name, role] = rest;
-        if (!name || !role || !isRoleName(role)) throw new Error(`user-role needs NAME and ROLE (${ROLE_NAMES.join(', ')})`);
+        if (!name || !role || !isRoleName(role))
+          throw new Error(`user-role needs NAME and ROLE (${ROLE_NAMES.join(', ')})`);
         users.setRole(name, role);
         return 0;
       }
@@ -89,5 +100,7 @@ export async function runAdmin(argv: string[], env: NodeJS.ProcessEnv, out: (s: 
 }
 
 if (process.argv[1]?.endsWith('admin/main.js') || process.argv[1]?.endsWith('admin/main.ts')) {
-  runAdmin(process.argv.slice(2), process.env, (s) => process.stdout.write(s)).then((code) => process.exit(code));
+  runAdmin(process.argv.slice(2), process.env, (s) => process.stdout.write(s)).then((code) =>
+    process.exit(code),
+  );
 }

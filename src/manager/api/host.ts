@@ -36,7 +36,13 @@ export const hostApi: HandlerTable = {
       for (const [ref, pif] of ctx.svc.db.all('PIF')) if (pif.host === host && pif.management) return ref;
       throw new XenApiError('PIF_NOT_PRESENT', [host, 'management']);
     },
-    'host.call_plugin': async (ctx, host: string, plugin: string, fn: string, args: Record<string, string>) => {
+    'host.call_plugin': async (
+      ctx,
+      host: string,
+      plugin: string,
+      fn: string,
+      args: Record<string, string>,
+    ) => {
       ctx.svc.db.mustGet('host', host);
       const agent = ctx.svc.ext.agent as HostAgent | undefined;
       if (!agent?.connected) throw new XenApiError('CANNOT_CONTACT_HOST', [host]);

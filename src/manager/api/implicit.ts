@@ -56,7 +56,10 @@ function recordsWhere(db: Database, cls: ClassSpec, expr: string): [string, Row]
 /** Required keys of a `create` record: RO/constructor and RW fields without a default. */
 export function createKeys(cls: ClassSpec): { required: FieldSpec[]; optional: FieldSpec[] } {
   const settable = cls.fields.filter((f) => f.qualifier !== 'RO/runtime' && f.name !== 'uuid');
-  return { required: settable.filter((f) => f.default === undefined), optional: settable.filter((f) => f.default !== undefined) };
+  return {
+    required: settable.filter((f) => f.default === undefined),
+    optional: settable.filter((f) => f.default !== undefined),
+  };
 }
 
 /** Validates and completes a `create` record (RO/runtime keys ignored, as xapi does). */
@@ -64,7 +67,8 @@ export function createRecord(db: Database, cls: ClassSpec, rec: Row): Row {
   const { required, optional } = createKeys(cls);
   const out: Row = {};
   for (const f of required) {
-    if (!(f.name in rec)) throw new XenApiError('INTERNAL_ERROR', [`Server_helpers.Dispatcher_FieldNotFound("${f.name}")`]);
+    if (!(f.name in rec))
+      throw new XenApiError('INTERNAL_ERROR', [`Server_helpers.Dispatcher_FieldNotFound("${f.name}")`]);
     out[f.name] = rec[f.name];
   }
   for (const f of optional) if (f.name in rec) out[f.name] = rec[f.name];

@@ -19,7 +19,14 @@ const CLS_TABLE: Record<string, string> = {
   Certificate: 'Certificate',
 };
 
-export function createMessage(ctx: Pick<CallContext, 'svc'>, name: string, priority: number, cls: string, objUuid: string, body: string) {
+export function createMessage(
+  ctx: Pick<CallContext, 'svc'>,
+  name: string,
+  priority: number,
+  cls: string,
+  objUuid: string,
+  body: string,
+) {
   const table = CLS_TABLE[cls];
   if (!table || !ctx.svc.db.refByUuid(table, objUuid)) throw new XenApiError('UUID_INVALID', [cls, objUuid]);
   return ctx.svc.db.create('message', { name, priority, cls, obj_uuid: objUuid, timestamp: nowXapi(), body });
@@ -48,9 +55,14 @@ export const messageApi: HandlerTable = {
       });
     },
     'message.get': (ctx, cls: string, objUuid: string, t: string) =>
-      records([...all(ctx)].filter(([, r]) => r.cls === cls && r.obj_uuid === objUuid && since(r, parseXapiTime(t)))),
+      records(
+        [...all(ctx)].filter(
+          ([, r]) => r.cls === cls && r.obj_uuid === objUuid && since(r, parseXapiTime(t)),
+        ),
+      ),
     'message.get_all': (ctx) => [...all(ctx).keys()],
-    'message.get_since': (ctx, t: string) => records([...all(ctx)].filter(([, r]) => since(r, parseXapiTime(t)))),
+    'message.get_since': (ctx, t: string) =>
+      records([...all(ctx)].filter(([, r]) => since(r, parseXapiTime(t)))),
     'message.get_record': (ctx, self: string) => ({ ...ctx.svc.db.mustGet('message', self) }),
     'message.get_by_uuid': (ctx, uuid: string) => {
       const ref = ctx.svc.db.refByUuid('message', uuid);
@@ -60,7 +72,9 @@ export const messageApi: HandlerTable = {
     'message.get_all_records': (ctx) => records(all(ctx)),
     'message.get_all_records_where': (ctx, expr: string) => {
       const pred = compileWhere(parseWhere(expr));
-      return records([...all(ctx)].filter(([, r]) => pred((col) => (r[col] === undefined ? undefined : String(r[col])))));
+      return records(
+        [...all(ctx)].filter(([, r]) => pred((col) => (r[col] === undefined ? undefined : String(r[col])))),
+      );
     },
   },
 };

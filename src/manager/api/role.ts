@@ -37,7 +37,8 @@ export const roleApi: HandlerTable = {
         const row = ctx.svc.db.get('role', r);
         if (!row) continue;
         names.add(String(row.name_label));
-        for (const p of row.subroles as string[]) names.add(String(ctx.svc.db.get('role', p)?.name_label ?? ''));
+        for (const p of row.subroles as string[])
+          names.add(String(ctx.svc.db.get('role', p)?.name_label ?? ''));
       }
       return [...names];
     },

@@ -5,7 +5,13 @@ import type { HandlerTable } from './context.js';
 
 export const sessionApi: HandlerTable = {
   sessionless: {
-    'session.login_with_password': async (ctx, uname: string, pwd: string, _version: string, originator: string) => {
+    'session.login_with_password': async (
+      ctx,
+      uname: string,
+      pwd: string,
+      _version: string,
+      originator: string,
+    ) => {
       if (ctx.conn.local) return ctx.svc.sessions.localLogin(originator);
       return ctx.svc.sessions.loginWithPassword(uname, pwd, originator);
     },

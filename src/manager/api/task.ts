@@ -33,7 +33,11 @@ export const taskApi: HandlerTable = {
     'task.set_status': (ctx, self: string, value: string) => {
       checkOwner(ctx, self);
       const done = value !== 'pending' && value !== 'cancelling';
-      ctx.svc.db.update('task', self, done ? { status: value, progress: 1, finished: nowXapi() } : { status: value });
+      ctx.svc.db.update(
+        'task',
+        self,
+        done ? { status: value, progress: 1, finished: nowXapi() } : { status: value },
+      );
     },
     'task.set_progress': (ctx, self: string, value: number) => {
       checkOwner(ctx, self);
@@ -45,4 +49,3 @@ export const taskApi: HandlerTable = {
     'task.set_other_config': ownedSetter('other_config'),
   },
 };
-

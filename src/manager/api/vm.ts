@@ -24,7 +24,7 @@ export const CLEAN_SHUTDOWN_TIMEOUT_MS = Number(process.env.BERTH_CLEAN_SHUTDOWN
 
 export function agentOf(svc: Services): HostAgent {
   const agent = svc.ext.agent as HostAgent | undefined;
-  if (!agent || !agent.connected) throw new XenApiError('CANNOT_CONTACT_HOST', [svc.hostRef()]);
+  if (!agent?.connected) throw new XenApiError('CANNOT_CONTACT_HOST', [svc.hostRef()]);
   return agent;
 }
 
@@ -42,15 +42,25 @@ const taskOf = (ctx: CallContext) => ctx.task?.ref ?? `OpaqueRef:${randomUUID()}
 
 function createConsole(db: Database, vm: string, hostAddress: string) {
   const ref = newRef();
-  db.create('console', { protocol: 'rfb', location: `https://${hostAddress}/console?ref=${ref}`, VM: vm, other_config: {} }, ref);
+  db.create(
+    'console',
+    { protocol: 'rfb', location: `https://${hostAddress}/console?ref=${ref}`, VM: vm, other_config: {} },
+    ref,
+  );
 }
 
 function destroyConsoles(db: Database, vm: string) {
-  for (const c of [...((db.get('VM', vm)?.consoles as string[]) ?? [])]) if (db.has('console', c)) db.destroy('console', c);
+  for (const c of [...((db.get('VM', vm)?.consoles as string[]) ?? [])])
+    if (db.has('console', c)) db.destroy('console', c);
 }
 
 /** After the agent started a VM: power state, residence, metrics, console. */
-function recordStarted(ctx: CallContext, vm: string, paused: boolean, info: { startedAt?: number; vcpus?: number; memoryBytes?: number }) {
+function recordStarted(
+  ctx: CallContext,
+  vm: string,
+  paused: boolean,
+  info: { startedAt?: number; vcpus?: number; memoryBytes?: number },
+) {
   const { db } = ctx.svc;
   const host = ctx.svc.hostRef();
   const rec = db.mustGet('VM', vm);
@@ -84,13 +94,18 @@ function checkMemory(ctx: CallContext, vm: string) {
   const total = Number(metrics?.memory_total ?? 0);
   let used = 0;
   for (const r of db.all('VM').values()) {
-    if (r.resident_on === ctx.svc.hostRef() && !r.is_control_domain && (r.power_state === 'Running' || r.power_state === 'Paused')) {
+    if (
+      r.resident_on === ctx.svc.hostRef() &&
+      !r.is_control_domain &&
+      (r.power_state === 'Running' || r.power_state === 'Paused')
+    ) {
       used += Number(r.memory_static_max);
     }
   }
   // The control domain's record carries the whole host's memory; leave it and 10% for the host.
   const available = Math.max(0, Math.floor(total * 0.9) - used);
-  if (needed > available) throw new XenApiError('HOST_NOT_ENOUGH_FREE_MEMORY', [String(needed), String(available)]);
+  if (needed > available)
+    throw new XenApiError('HOST_NOT_ENOUGH_FREE_MEMORY', [String(needed), String(available)]);
 }
 
 async function start(ctx: CallContext, vm: string, startPaused: boolean, op = 'start') {
@@ -109,12 +124,19 @@ async function resume(ctx: CallContext, vm: string, startPaused: boolean, op = '
   await withVmOperation(db, vm, op, taskOf(ctx), async () => {
     const agent = agentOf(ctx.svc);
     const rec = db.mustGet('VM', vm);
-    const info = await agent.resume(instanceSpec(rec, startPaused), suspendImagePath(ctx.svc, String(rec.uuid)));
+    const info = await agent.resume(
+      instanceSpec(rec, startPaused),
+      suspendImagePath(ctx.svc, String(rec.uuid)),
+    );
     recordStarted(ctx, vm, startPaused, info);
   });
 }
 
-function lifecycleOp(op: string, action: (agent: HostAgent, uuid: string, ctx: CallContext) => Promise<void>, after?: (db: Database, vm: string) => void) {
+function lifecycleOp(
+  op: string,
+  action: (agent: HostAgent, uuid: string, ctx: CallContext) => Promise<void>,
+  after?: (db: Database, vm: string) => void,
+) {
   return async (ctx: CallContext, vm: string) => {
     const { db } = ctx.svc;
     await withVmOperation(db, vm, op, taskOf(ctx), async () => {
@@ -190,13 +212,35 @@ export const vmApi: HandlerTable = {
       if (host !== ctx.svc.hostRef()) throw new XenApiError('HOST_OFFLINE', [host]);
       return start(ctx, vm, paused, 'start_on');
     },
-    'VM.clean_shutdown': lifecycleOp('clean_shutdown', (a, uuid) => a.shutdown(uuid, true, CLEAN_SHUTDOWN_TIMEOUT_MS), recordHalted),
-    'VM.shutdown': lifecycleOp('shutdown', (a, uuid) => a.shutdown(uuid, true, CLEAN_SHUTDOWN_TIMEOUT_MS), recordHalted),
+    'VM.clean_shutdown': lifecycleOp(
+      'clean_shutdown',
+      (a, uuid) => a.shutdown(uuid, true, CLEAN_SHUTDOWN_TIMEOUT_MS),
+      recordHalted,
+    ),
+    'VM.shutdown': lifecycleOp(
+      'shutdown',
+      (a, uuid) => a.shutdown(uuid, true, CLEAN_SHUTDOWN_TIMEOUT_MS),
+      recordHalted,
+    ),
     'VM.hard_shutdown': (ctx, vm: string) => hardShutdown(ctx, vm),
-    'VM.clean_reboot': lifecycleOp('clean_reboot', (a, uuid) => a.reboot(uuid, true, CLEAN_SHUTDOWN_TIMEOUT_MS)),
-    'VM.hard_reboot': lifecycleOp('hard_reboot', (a, uuid) => a.reboot(uuid, false, 10_000), (db, vm) => setPowerState(db, vm, 'Running')),
-    'VM.pause': lifecycleOp('pause', (a, uuid) => a.pause(uuid), (db, vm) => setPowerState(db, vm, 'Paused')),
-    'VM.unpause': lifecycleOp('unpause', (a, uuid) => a.unpause(uuid), (db, vm) => setPowerState(db, vm, 'Running')),
+    'VM.clean_reboot': lifecycleOp('clean_reboot', (a, uuid) =>
+      a.reboot(uuid, true, CLEAN_SHUTDOWN_TIMEOUT_MS),
+    ),
+    'VM.hard_reboot': lifecycleOp(
+      'hard_reboot',
+      (a, uuid) => a.reboot(uuid, false, 10_000),
+      (db, vm) => setPowerState(db, vm, 'Running'),
+    ),
+    'VM.pause': lifecycleOp(
+      'pause',
+      (a, uuid) => a.pause(uuid),
+      (db, vm) => setPowerState(db, vm, 'Paused'),
+    ),
+    'VM.unpause': lifecycleOp(
+      'unpause',
+      (a, uuid) => a.unpause(uuid),
+      (db, vm) => setPowerState(db, vm, 'Running'),
+    ),
     'VM.suspend': lifecycleOp(
       'suspend',
       (a, uuid, ctx) => a.suspend(uuid, suspendImagePath(ctx.svc, uuid)),
@@ -214,7 +258,8 @@ export const vmApi: HandlerTable = {
     },
     'VM.power_state_reset': (ctx, vm: string) => {
       const rec = ctx.svc.db.mustGet('VM', vm);
-      if (rec.is_control_domain) throw new XenApiError('OPERATION_NOT_ALLOWED', ['This operation is not allowed on a control domain']);
+      if (rec.is_control_domain)
+        throw new XenApiError('OPERATION_NOT_ALLOWED', ['This operation is not allowed on a control domain']);
       recordHalted(ctx.svc.db, vm);
     },
     'VM.set_memory_dynamic_range': async (ctx, vm: string, min: number, max: number) => {
@@ -222,14 +267,17 @@ export const vmApi: HandlerTable = {
       const rec = db.mustGet('VM', vm);
       assertOperationValid(vm, rec, 'changing_dynamic_range');
       if (!(Number(rec.memory_static_min) <= min && min <= max && max <= Number(rec.memory_static_max))) {
-        throw new XenApiError('MEMORY_CONSTRAINT_VIOLATION', ['Memory limits must satisfy: static_min <= dynamic_min <= dynamic_max <= static_max']);
+        throw new XenApiError('MEMORY_CONSTRAINT_VIOLATION', [
+          'Memory limits must satisfy: static_min <= dynamic_min <= dynamic_max <= static_max',
+        ]);
       }
       if (rec.power_state === 'Running') await agentOf(ctx.svc).balloon(String(rec.uuid), max);
       db.update('VM', vm, { memory_dynamic_min: min, memory_dynamic_max: max });
     },
     'VM.set_memory_target_live': async (ctx, vm: string, target: number) => {
       const rec = ctx.svc.db.mustGet('VM', vm);
-      if (rec.power_state !== 'Running') throw new XenApiError('VM_BAD_POWER_STATE', [vm, 'running', String(rec.power_state).toLowerCase()]);
+      if (rec.power_state !== 'Running')
+        throw new XenApiError('VM_BAD_POWER_STATE', [vm, 'running', String(rec.power_state).toLowerCase()]);
       await agentOf(ctx.svc).balloon(String(rec.uuid), target);
       ctx.svc.db.update('VM', vm, { memory_target: target });
     },
@@ -237,7 +285,9 @@ export const vmApi: HandlerTable = {
       const rec = ctx.svc.db.mustGet('VM', vm);
       assertOperationValid(vm, rec, 'changing_static_range');
       if (!(min <= Number(rec.memory_dynamic_min) && Number(rec.memory_dynamic_max) <= max)) {
-        throw new XenApiError('MEMORY_CONSTRAINT_VIOLATION', ['Memory limits must satisfy: static_min <= dynamic_min <= dynamic_max <= static_max']);
+        throw new XenApiError('MEMORY_CONSTRAINT_VIOLATION', [
+          'Memory limits must satisfy: static_min <= dynamic_min <= dynamic_max <= static_max',
+        ]);
       }
       ctx.svc.db.update('VM', vm, { memory_static_min: min, memory_static_max: max });
     },
@@ -245,37 +295,64 @@ export const vmApi: HandlerTable = {
       const rec = ctx.svc.db.mustGet('VM', vm);
       assertOperationValid(vm, rec, 'changing_memory_limits');
       if (!(smin <= dmin && dmin <= dmax && dmax <= smax)) {
-        throw new XenApiError('MEMORY_CONSTRAINT_VIOLATION', ['Memory limits must satisfy: static_min <= dynamic_min <= dynamic_max <= static_max']);
+        throw new XenApiError('MEMORY_CONSTRAINT_VIOLATION', [
+          'Memory limits must satisfy: static_min <= dynamic_min <= dynamic_max <= static_max',
+        ]);
       }
-      ctx.svc.db.update('VM', vm, { memory_static_min: smin, memory_static_max: smax, memory_dynamic_min: dmin, memory_dynamic_max: dmax });
+      ctx.svc.db.update('VM', vm, {
+        memory_static_min: smin,
+        memory_static_max: smax,
+        memory_dynamic_min: dmin,
+        memory_dynamic_max: dmax,
+      });
     },
     'VM.set_memory': (ctx, vm: string, value: number) => {
       const rec = ctx.svc.db.mustGet('VM', vm);
       assertOperationValid(vm, rec, 'changing_memory_limits');
-      ctx.svc.db.update('VM', vm, { memory_static_max: value, memory_dynamic_max: value, memory_dynamic_min: value, memory_static_min: Math.min(Number(rec.memory_static_min), value) });
+      ctx.svc.db.update('VM', vm, {
+        memory_static_max: value,
+        memory_dynamic_max: value,
+        memory_dynamic_min: value,
+        memory_static_min: Math.min(Number(rec.memory_static_min), value),
+      });
     },
     'VM.set_VCPUs_max': (ctx, vm: string, value: number) => {
       const rec = ctx.svc.db.mustGet('VM', vm);
       assertOperationValid(vm, rec, 'changing_VCPUs');
-      if (value < 1 || value < Number(rec.VCPUs_at_startup)) throw new XenApiError('INVALID_VALUE', ['VCPU values must satisfy: 0 < VCPUs_at_startup ≤ VCPUs_max', String(value)]);
+      if (value < 1 || value < Number(rec.VCPUs_at_startup))
+        throw new XenApiError('INVALID_VALUE', [
+          'VCPU values must satisfy: 0 < VCPUs_at_startup ≤ VCPUs_max',
+          String(value),
+        ]);
       ctx.svc.db.update('VM', vm, { VCPUs_max: value });
     },
     'VM.set_VCPUs_at_startup': (ctx, vm: string, value: number) => {
       const rec = ctx.svc.db.mustGet('VM', vm);
-      if (value < 1 || value > Number(rec.VCPUs_max)) throw new XenApiError('INVALID_VALUE', ['VCPU values must satisfy: 0 < VCPUs_at_startup ≤ VCPUs_max', String(value)]);
+      if (value < 1 || value > Number(rec.VCPUs_max))
+        throw new XenApiError('INVALID_VALUE', [
+          'VCPU values must satisfy: 0 < VCPUs_at_startup ≤ VCPUs_max',
+          String(value),
+        ]);
       ctx.svc.db.update('VM', vm, { VCPUs_at_startup: value });
     },
-    'VM.assert_operation_valid': (ctx, vm: string, op: string) => assertOperationValid(vm, ctx.svc.db.mustGet('VM', vm), op),
+    'VM.assert_operation_valid': (ctx, vm: string, op: string) =>
+      assertOperationValid(vm, ctx.svc.db.mustGet('VM', vm), op),
     'VM.update_allowed_operations': (ctx, vm: string) => {
       ctx.svc.db.mustGet('VM', vm);
       refreshAllowedOperations(ctx.svc.db, vm);
     },
     'VM.get_allowed_VBD_devices': (ctx, vm: string) => {
-      const used = new Set((ctx.svc.db.mustGet('VM', vm).VBDs as string[]).map((v) => String(ctx.svc.db.get('VBD', v)?.userdevice)));
+      const used = new Set(
+        (ctx.svc.db.mustGet('VM', vm).VBDs as string[]).map((v) =>
+          String(ctx.svc.db.get('VBD', v)?.userdevice),
+        ),
+      );
       return Array.from({ length: 16 }, (_, i) => String(i)).filter((d) => !used.has(d));
     },
     'VM.get_allowed_VIF_devices': (ctx, vm: string) => {
-      const used = new Set((ctx.svc.db.mustGet('VM', vm).VIFs as string[]).map((v) => String(ctx.svc.db.get('VIF', v)?.device)));
+      const used = new Set(
+        (ctx.svc.db.mustGet('VM', vm).VIFs as string[]).map((v) => String(ctx.svc.db.get('VIF', v)?.device)),
+      );
       return Array.from({ length: 7 }, (_, i) => String(i)).filter((d) => !used.has(d));
     },
     'VM.compute_memory_overhead': (ctx, vm: string) => {
@@ -296,14 +373,24 @@ export const vmApi: HandlerTable = {
     'VM.clone': async (ctx, vm: string, newName: string) => {
       const { db } = ctx.svc;
       return withVmOperation(db, vm, 'clone', taskOf(ctx), async () =>
-        copyVm(db, vm, { name_label: newName, is_a_template: db.mustGet('VM', vm).is_a_template, is_a_snapshot: false, snapshot_of: NULL_REF }),
+        copyVm(db, vm, {
+          name_label: newName,
+          is_a_template: db.mustGet('VM', vm).is_a_template,
+          is_a_snapshot: false,
+          snapshot_of: NULL_REF,
+        }),
       );
     },
     'VM.copy': async (ctx, vm: string, newName: string, sr: string) => {
       const { db } = ctx.svc;
       if (sr !== NULL_REF && sr !== '') db.mustGet('SR', sr);
       return withVmOperation(db, vm, 'copy', taskOf(ctx), async () =>
-        copyVm(db, vm, { name_label: newName, is_a_template: db.mustGet('VM', vm).is_a_template, is_a_snapshot: false, snapshot_of: NULL_REF }),
+        copyVm(db, vm, {
+          name_label: newName,
+          is_a_template: db.mustGet('VM', vm).is_a_template,
+          is_a_snapshot: false,
+          snapshot_of: NULL_REF,
+        }),
       );
     },
     'VM.snapshot': async (ctx, vm: string, newName: string) => {
@@ -323,7 +410,9 @@ export const vmApi: HandlerTable = {
       const { db } = ctx.svc;
       await withVmOperation(db, vm, 'provision', taskOf(ctx), async () => {
         // Diskless for now: templates' disk specs (other_config "disks") are applied by the storage layer.
-        const provision = ctx.svc.ext.provisionDisks as ((ctx: CallContext, vm: string) => Promise<void>) | undefined;
+        const provision = ctx.svc.ext.provisionDisks as
+          | ((ctx: CallContext, vm: string) => Promise<void>)
+          | undefined;
         if (provision) await provision(ctx, vm);
       });
     },

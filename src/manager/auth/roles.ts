@@ -4,13 +4,23 @@ import { createHash } from 'node:crypto';
 import type { Model } from '../../shared/datamodel/model-types.js';
 
 /** Most to least privileged; each role has every permission of the roles after it. */
-export const ROLE_NAMES = ['pool-admin', 'pool-operator', 'vm-power-admin', 'vm-admin', 'vm-operator', 'read-only'] as const;
+export const ROLE_NAMES = [
+  'pool-admin',
+  'pool-operator',
+  'vm-power-admin',
+  'vm-admin',
+  'vm-operator',
+  'read-only',
+] as const;
 export type RoleName = (typeof ROLE_NAMES)[number];
 
 export const ROLE_DESCRIPTIONS: Record<RoleName, string> = {
-  'pool-admin': 'The Pool Administrator role has full access to all features and settings, including accessing Dom0 and managing subjects, roles and external authentication',
-  'pool-operator': 'The Pool Operator role manages host- and pool-wide resources, including setting up storage, creating resource pools and managing patches, high availability (HA) and workload balancing (WLB)',
-  'vm-power-admin': 'The VM Power Administrator role has full access to VM and template management and can choose where to start VMs and use the dynamic memory control and VM snapshot features',
+  'pool-admin':
+    'The Pool Administrator role has full access to all features and settings, including accessing Dom0 and managing subjects, roles and external authentication',
+  'pool-operator':
+    'The Pool Operator role manages host- and pool-wide resources, including setting up storage, creating resource pools and managing patches, high availability (HA) and workload balancing (WLB)',
+  'vm-power-admin':
+    'The VM Power Administrator role has full access to VM and template management and can choose where to start VMs and use the dynamic memory control and VM snapshot features',
   'vm-admin': 'The VM Administrator role can manage VMs and templates',
   'vm-operator': 'The VM Operator role can use VMs and interact with VM consoles',
   'read-only': 'The Read-Only role can log in with basic read-only access',

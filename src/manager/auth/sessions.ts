@@ -106,7 +106,12 @@ export class SessionManager {
     return this.create('root', undefined, true, originator);
   }
 
-  private create(userName: string, role: RoleName | undefined, superuser: boolean, originator: string): string {
+  private create(
+    userName: string,
+    role: RoleName | undefined,
+    superuser: boolean,
+    originator: string,
+  ): string {
     const now = nowXapi();
     const ref = this.db.create('session', {
       this_host: this.hostRef(),
@@ -134,7 +139,8 @@ export class SessionManager {
     const s = typeof ref === 'string' ? this.live.get(ref) : undefined;
     if (!s || !this.db.has('session', s.ref)) throw new XenApiError('SESSION_INVALID', [String(ref)]);
     const now = Date.now();
-    if (now - s.lastActive > LAST_ACTIVE_WRITE_MS) this.db.update('session', s.ref, { last_active: nowXapi() });
+    if (now - s.lastActive > LAST_ACTIVE_WRITE_MS)
+      this.db.update('session', s.ref, { last_active: nowXapi() });
     s.lastActive = now;
     return s;
   }
@@ -151,7 +157,8 @@ export class SessionManager {
 
   /** Ends every session of a user (after a password change or removal). */
   logoutUser(userName: string, except?: string) {
-    for (const s of [...this.live.values()]) if (s.userName === userName && s.ref !== except) this.logout(s.ref);
+    for (const s of [...this.live.values()])
+      if (s.userName === userName && s.ref !== except) this.logout(s.ref);
   }
 
   count(): number {
@@ -172,13 +179,19 @@ export class SessionManager {
   private enforceCaps() {
     const groups = new Map<string, SessionInfo[]>();
     for (const s of this.live.values()) {
-      const key = s.userName !== 'root' ? `user:${s.userName}` : s.originator ? `orig:${s.originator}` : 'anon';
+      const key =
+        s.userName !== 'root' ? `user:${s.userName}` : s.originator ? `orig:${s.originator}` : 'anon';
       let g = groups.get(key);
       if (!g) groups.set(key, (g = []));
       g.push(s);
     }
     for (const [key, list] of groups) {
-      const cap = key === 'anon' ? this.limits.maxAnonymous : key.startsWith('orig:') ? this.limits.maxPerOriginator : this.limits.maxPerUser;
+      const cap =
+        key === 'anon'
+          ? this.limits.maxAnonymous
+          : key.startsWith('orig:')
+            ? this.limits.maxPerOriginator
+            : this.limits.maxPerUser;
       if (list.length <= cap) continue;
       const candidates = list.filter((s) => !this.busy(s.ref)).sort((a, b) => a.lastActive - b.lastActive);
       for (const s of candidates.slice(0, list.length - cap)) this.logout(s.ref);

@@ -21,7 +21,8 @@ export class UserStore {
   async add(name: string, role: RoleName, password: string): Promise<void> {
     if (!USER_NAME_RE.test(name)) throw new XenApiError('INVALID_VALUE', ['name', name]);
     if (!isRoleName(role)) throw new XenApiError('INVALID_VALUE', ['role', role]);
-    if (this.backend.getUser(name)) throw new XenApiError('INVALID_VALUE', ['name', `user ${name} already exists`]);
+    if (this.backend.getUser(name))
+      throw new XenApiError('INVALID_VALUE', ['name', `user ${name} already exists`]);
     this.backend.putUser({ name, role, passwordHash: await hashPassword(password) });
   }
 

@@ -25,7 +25,11 @@ export function syncRoles(db: Database): void {
       const uuid = md5Uuid(p.name);
       const ref = `OpaqueRef:${uuid}`;
       if (!db.has('role', ref)) {
-        db.create('role', { uuid, name_label: p.name.toLowerCase(), name_description: '', subroles: [], is_internal: true }, ref);
+        db.create(
+          'role',
+          { uuid, name_label: p.name.toLowerCase(), name_description: '', subroles: [], is_internal: true },
+          ref,
+        );
       }
     }
     for (const role of ROLE_NAMES) {
@@ -33,7 +37,11 @@ export function syncRoles(db: Database): void {
       const ref = `OpaqueRef:${uuid}`;
       const subroles = perms.filter((p) => p.roles.includes(role)).map((p) => `OpaqueRef:${md5Uuid(p.name)}`);
       if (!db.has('role', ref)) {
-        db.create('role', { uuid, name_label: role, name_description: ROLE_DESCRIPTIONS[role], subroles, is_internal: false }, ref);
+        db.create(
+          'role',
+          { uuid, name_label: role, name_description: ROLE_DESCRIPTIONS[role], subroles, is_internal: false },
+          ref,
+        );
       } else if ((db.get('role', ref)!.subroles as string[]).length !== subroles.length) {
         db.update('role', ref, { subroles });
       }
@@ -67,7 +75,11 @@ export interface Bootstrapped {
 }
 
 /** Ensures the pool/host objects exist and reflect this machine. */
-export function ensurePoolAndHost(db: Database, facts: HostFacts, apiVersion: { major: number; minor: number }): Bootstrapped {
+export function ensurePoolAndHost(
+  db: Database,
+  facts: HostFacts,
+  apiVersion: { major: number; minor: number },
+): Bootstrapped {
   return db.transaction(() => {
     const existingPool = [...db.all('pool').keys()][0];
     if (existingPool) {
@@ -171,7 +183,12 @@ export function ensurePoolAndHost(db: Database, facts: HostFacts, apiVersion: { 
   });
 }
 
-function refreshHost(db: Database, hostRef: string, facts: HostFacts, apiVersion: { major: number; minor: number }) {
+function refreshHost(
+  db: Database,
+  hostRef: string,
+  facts: HostFacts,
+  apiVersion: { major: number; minor: number },
+) {
   const host = db.mustGet('host', hostRef);
   db.update('host', hostRef, {
     hostname: facts.hostname,

@@ -23,7 +23,8 @@ export function defaultTemplates(guestDir: string): TemplateSpec[] {
   return [
     {
       name: 'Berth test guest',
-      description: 'A small Linux guest (Debian kernel, busybox initramfs) booted directly from the host; serial console on ttyS0.',
+      description:
+        'A small Linux guest (Debian kernel, busybox initramfs) booted directly from the host; serial console on ttyS0.',
       record: {
         memory_static_max: 256 * MiB,
         memory_dynamic_max: 256 * MiB,
@@ -53,7 +54,14 @@ export function defaultTemplates(guestDir: string): TemplateSpec[] {
         domain_type: 'hvm',
         HVM_boot_policy: 'BIOS order',
         HVM_boot_params: { order: 'dc' },
-        platform: { 'cores-per-socket': '1', acpi: '1', apic: 'true', nx: 'true', pae: 'true', viridian: 'false' },
+        platform: {
+          'cores-per-socket': '1',
+          acpi: '1',
+          apic: 'true',
+          nx: 'true',
+          pae: 'true',
+          viridian: 'false',
+        },
         other_config: { default_template: 'true', 'install-methods': 'cdrom' },
       },
     },
@@ -63,7 +71,8 @@ export function defaultTemplates(guestDir: string): TemplateSpec[] {
 export function ensureDefaultTemplates(db: Database, guestDir: string): void {
   db.transaction(() => {
     const existing = new Map<string, string>();
-    for (const [ref, vm] of db.all('VM')) if (vm.is_default_template) existing.set(String(vm.name_label), ref);
+    for (const [ref, vm] of db.all('VM'))
+      if (vm.is_default_template) existing.set(String(vm.name_label), ref);
     for (const t of defaultTemplates(guestDir)) {
       const ref = existing.get(t.name);
       if (ref) {

@@ -40,7 +40,9 @@ export class SqliteBackend implements StoreBackend {
     this.db.exec(
       'CREATE TABLE IF NOT EXISTS _users (name TEXT PRIMARY KEY NOT NULL, role TEXT NOT NULL, password_hash TEXT NOT NULL)',
     );
-    this.metaSet = this.db.prepare('INSERT INTO _meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value');
+    this.metaSet = this.db.prepare(
+      'INSERT INTO _meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
+    );
     this.migrate(tableSpecs(model));
     this.applyTx = this.db.transaction((ops: WriteOp[], meta?: Record<string, string>) => {
       for (const op of ops) this.applyOne(op);
@@ -56,17 +58,23 @@ export class SqliteBackend implements StoreBackend {
   private migrate(specs: TableSpec[]) {
     const from = Number(this.getMeta('schema_version') ?? SCHEMA_VERSION);
     if (from > SCHEMA_VERSION) {
-      throw new Error(`database schema ${from} is newer than this Berth (${SCHEMA_VERSION}); refusing to open it`);
+      throw new Error(
+        `database schema ${from} is newer than this Berth (${SCHEMA_VERSION}); refusing to open it`,
+      );
     }
     const migrateTx = this.db.transaction(() => {
       for (const spec of specs) {
         this.db.exec(createTableSql(spec));
         const have = new Set(
-          (this.db.prepare(`PRAGMA table_info(${quoteIdent(spec.table)})`).all() as { name: string }[]).map((c) => c.name),
+          (this.db.prepare(`PRAGMA table_info(${quoteIdent(spec.table)})`).all() as { name: string }[]).map(
+            (c) => c.name,
+          ),
         );
         for (const f of spec.fields) {
           if (!have.has(f.column)) {
-            this.db.exec(`ALTER TABLE ${quoteIdent(spec.table)} ADD COLUMN ${quoteIdent(f.column)} ${sqlType(f)}`);
+            this.db.exec(
+              `ALTER TABLE ${quoteIdent(spec.table)} ADD COLUMN ${quoteIdent(f.column)} ${sqlType(f)}`,
+            );
           }
         }
       }
@@ -133,7 +141,9 @@ export class SqliteBackend implements StoreBackend {
   }
 
   getMeta(key: string): string | undefined {
-    const row = this.db.prepare('SELECT value FROM _meta WHERE key = ?').get(key) as { value: string } | undefined;
+    const row = this.db.prepare('SELECT value FROM _meta WHERE key = ?').get(key) as
+      | { value: string }
+      | undefined;
     return row?.value;
   }
 
@@ -149,11 +159,13 @@ export class SqliteBackend implements StoreBackend {
   }
 
   listUsers(): UserRow[] {
-    return (this.db.prepare('SELECT name, role, password_hash FROM _users ORDER BY name').all() as {
-      name: string;
-      role: string;
-      password_hash: string;
-    }[]).map((r) => ({ name: r.name, role: r.role, passwordHash: r.password_hash }));
+    return (
+      this.db.prepare('SELECT name, role, password_hash FROM _users ORDER BY name').all() as {
+        name: string;
+        role: string;
+        password_hash: string;
+      }[]
+    ).map((r) => ({ name: r.name, role: r.role, passwordHash: r.password_hash }));
   }
 
   putUser(user: UserRow): void {

@@ -32,7 +32,9 @@ export function parseSubscription(classes: readonly string[]): Subscription {
 }
 
 export function subscribes(sub: Subscription, lowerCls: string, ref: string): boolean {
-  return sub.all || sub.classes.has(lowerCls) || (sub.objects.size > 0 && sub.objects.has(`${lowerCls}/${ref}`));
+  return (
+    sub.all || sub.classes.has(lowerCls) || (sub.objects.size > 0 && sub.objects.has(`${lowerCls}/${ref}`))
+  );
 }
 
 const pad20 = (n: number) => String(n).padStart(20, '0');
@@ -47,7 +49,7 @@ export function parseToken(token: string): number {
   const m = /^\s*(-?\d+)\s*,\s*(-?\d+)\s*$/.exec(token);
   if (!m) throw new XenApiError('EVENT_FROM_TOKEN_PARSE_FAILURE', [token]);
   const gen = Number(m[1]);
-  return gen < 0 ? 0 : gen;
+  return Math.max(gen, 0);
 }
 
 interface Pending {
@@ -80,7 +82,12 @@ export function collectEvents(
       if (ch.op === 'add') createdInWindow.add(ch.ref);
       if (ch.op === 'del') {
         touched.delete(ch.ref);
-        deleted.set(ch.ref, { cls: ch.cls, ref: ch.ref, gen: ch.gen, createdBefore: !createdInWindow.has(ch.ref) });
+        deleted.set(ch.ref, {
+          cls: ch.cls,
+          ref: ch.ref,
+          gen: ch.gen,
+          createdBefore: !createdInWindow.has(ch.ref),
+        });
       } else {
         deleted.delete(ch.ref);
         touched.set(ch.ref, { cls: ch.cls, ref: ch.ref });
@@ -118,7 +125,13 @@ export function collectEvents(
   }
   for (const d of deleted.values()) {
     if (!d.createdBefore) continue;
-    const ev: WireEvent = { id: String(d.gen), timestamp: '0.0', class: d.cls.toLowerCase(), operation: 'del', ref: d.ref };
+    const ev: WireEvent = {
+      id: String(d.gen),
+      timestamp: '0.0',
+      class: d.cls.toLowerCase(),
+      operation: 'del',
+      ref: d.ref,
+    };
     if (d.cls === 'message') messages.push(ev);
     else dels.push(ev);
   }

@@ -99,14 +99,19 @@ export class EventService {
   ): Promise<EventBatch> {
     const since = parseToken(token);
     const sub = parseSubscription(classes);
-    const timeout = !Number.isFinite(timeoutS) || timeoutS < 0 || timeoutS > MAX_TIMEOUT_S ? MAX_TIMEOUT_S : timeoutS;
+    const timeout =
+      !Number.isFinite(timeoutS) || timeoutS < 0 || timeoutS > MAX_TIMEOUT_S ? MAX_TIMEOUT_S : timeoutS;
     const deadline = Date.now() + timeout * 1000;
     for (;;) {
       const gen = this.db.currentGeneration;
       const events = collectEvents(this.db, sub, since, this.snapshot);
       const remaining = deadline - Date.now();
       if (events.length > 0 || remaining <= 0 || signal?.aborted) {
-        return { events, valid_ref_counts: validRefCounts(this.db), token: formatToken(events.length ? gen : Math.max(gen, since)) };
+        return {
+          events,
+          valid_ref_counts: validRefCounts(this.db),
+          token: formatToken(events.length ? gen : Math.max(gen, since)),
+        };
       }
       await this.wait(session, remaining, signal);
     }
@@ -114,7 +119,8 @@ export class EventService {
 
   /** event.inject: a `mod` of the object without changing it; returns a token just before it. */
   inject(cls: string, ref: string): string {
-    if (!this.db.model.classes[cls]?.inDb || !this.db.has(cls, ref)) throw new XenApiError('HANDLE_INVALID', [cls, ref]);
+    if (!this.db.model.classes[cls]?.inDb || !this.db.has(cls, ref))
+      throw new XenApiError('HANDLE_INVALID', [cls, ref]);
     const gen = this.db.touch(cls, ref);
     return formatToken(gen - 1);
   }

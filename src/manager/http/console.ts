@@ -36,12 +36,16 @@ function sessionFrom(req: IncomingMessage, url: URL): string | undefined {
 export async function resolveConsole(svc: Services, req: IncomingMessage): Promise<ConsoleTarget> {
   const url = new URL(req.url ?? '/', 'http://localhost');
   const session = svc.sessions.validate(sessionFrom(req, url));
-  checkPermission(session, { name: 'http/connect_console', roles: ['pool-admin', 'pool-operator', 'vm-power-admin', 'vm-admin', 'vm-operator'] });
+  checkPermission(session, {
+    name: 'http/connect_console',
+    roles: ['pool-admin', 'pool-operator', 'vm-power-admin', 'vm-admin', 'vm-operator'],
+  });
   const { db } = svc;
   const ref = param(url, 'ref');
   const uuid = param(url, 'uuid');
   let vm: string | undefined;
-  if (ref) vm = db.has('console', ref) ? String(db.get('console', ref)!.VM) : db.has('VM', ref) ? ref : undefined;
+  if (ref)
+    vm = db.has('console', ref) ? String(db.get('console', ref)!.VM) : db.has('VM', ref) ? ref : undefined;
   else if (uuid) {
     const c = db.refByUuid('console', uuid);
     vm = c ? String(db.get('console', c)!.VM) : db.refByUuid('VM', uuid);
@@ -98,7 +102,8 @@ export function consoleConnectHandler(svc: Services) {
     });
     vnc.once('error', (e) => {
       log.warn('VNC socket unreachable', { vm: target.vm, error: e.message });
-      if (socket.writable) socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+      if (socket.writable)
+        socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
     });
   };
 }

@@ -8,9 +8,23 @@ import type { ConnectionInfo } from '../api/context.js';
 
 const log = logger('http');
 
-export type RouteHandler = (req: IncomingMessage, res: ServerResponse, conn: ConnectionInfo, body: Buffer) => Promise<void>;
-export type StreamRouteHandler = (req: IncomingMessage, res: ServerResponse, conn: ConnectionInfo) => Promise<void>;
-export type ConnectHandler = (req: IncomingMessage, socket: Duplex, head: Buffer, conn: ConnectionInfo) => Promise<void>;
+export type RouteHandler = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  conn: ConnectionInfo,
+  body: Buffer,
+) => Promise<void>;
+export type StreamRouteHandler = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  conn: ConnectionInfo,
+) => Promise<void>;
+export type ConnectHandler = (
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  conn: ConnectionInfo,
+) => Promise<void>;
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => Promise<void>;
 
 export interface RpcEndpoints {
@@ -88,7 +102,9 @@ export class HttpFrontend {
     if (req.method === 'OPTIONS') {
       res.writeHead(200, {
         'Access-Control-Allow-Origin': '*',
-        'Access-Control-Allow-Headers': [req.headers['access-control-request-headers'], 'X-Requested-With'].filter(Boolean).join(', '),
+        'Access-Control-Allow-Headers': [req.headers['access-control-request-headers'], 'X-Requested-With']
+          .filter(Boolean)
+          .join(', '),
         'Access-Control-Allow-Methods': 'PUT',
         'Content-Length': '0',
       });

@@ -105,15 +105,24 @@ export class Dispatcher {
         throw new XenApiError('Fault', [`No async mode for this operation (rpc: ${msg.wire})`]);
       }
       if (params.invalidUtf8Param !== undefined) {
-        throw new XenApiError('INVALID_VALUE', ['Invalid UTF-8 string in parameter', params.invalidUtf8Param]);
+        throw new XenApiError('INVALID_VALUE', [
+          'Invalid UTF-8 string in parameter',
+          params.invalidUtf8Param,
+        ]);
       }
       const offset = msg.session ? 1 : 0;
       const required = msg.params.filter((p) => p.required).length;
       const received = params.length - offset;
       if (received < required || received > msg.params.length) {
-        throw new XenApiError('MESSAGE_PARAMETER_COUNT_MISMATCH', [msg.wire, String(required), String(received)]);
+        throw new XenApiError('MESSAGE_PARAMETER_COUNT_MISMATCH', [
+          msg.wire,
+          String(required),
+          String(received),
+        ]);
       }
-      const args = msg.params.map((p, i) => (i < received ? params.decode(i + offset, p.type) : structuredClone(p.default)));
+      const args = msg.params.map((p, i) =>
+        i < received ? params.decode(i + offset, p.type) : structuredClone(p.default),
+      );
       if (!msg.session) {
         const h = this.sessionless.get(msg.wire);
         if (!h) throw new XenApiError('NOT_IMPLEMENTED', [msg.wire]);
@@ -133,14 +142,24 @@ export class Dispatcher {
   }
 
   /** Calls a message in-process with already-decoded arguments (CLI, internal callers). */
-  async callInternal(session: SessionInfo, wire: string, args: unknown[], conn: ConnectionInfo = { local: true }): Promise<unknown> {
+  async callInternal(
+    session: SessionInfo,
+    wire: string,
+    args: unknown[],
+    conn: ConnectionInfo = { local: true },
+  ): Promise<unknown> {
     const resolved = this.resolve(wire);
     if (!resolved) throw new XenApiError('MESSAGE_METHOD_UNKNOWN', [wire]);
     const { msg, async } = resolved;
-    if (async && !msg.async) throw new XenApiError('Fault', [`No async mode for this operation (rpc: ${msg.wire})`]);
+    if (async && !msg.async)
+      throw new XenApiError('Fault', [`No async mode for this operation (rpc: ${msg.wire})`]);
     const required = msg.params.filter((p) => p.required).length;
     if (args.length < required || args.length > msg.params.length) {
-      throw new XenApiError('MESSAGE_PARAMETER_COUNT_MISMATCH', [msg.wire, String(required), String(args.length)]);
+      throw new XenApiError('MESSAGE_PARAMETER_COUNT_MISMATCH', [
+        msg.wire,
+        String(required),
+        String(args.length),
+      ]);
     }
     const full = msg.params.map((p, i) => (i < args.length ? args[i] : structuredClone(p.default)));
     this.svc.sessions.validate(session.ref);
@@ -161,7 +180,13 @@ export class Dispatcher {
     return ref;
   }
 
-  private async invoke(session: SessionInfo, msg: MessageSpec, args: unknown[], conn: ConnectionInfo, withTask: boolean) {
+  private async invoke(
+    session: SessionInfo,
+    msg: MessageSpec,
+    args: unknown[],
+    conn: ConnectionInfo,
+    withTask: boolean,
+  ) {
     if (!withTask) return this.execute(session, msg, args, conn, undefined);
     // A sync call of an async-capable message runs under a task that exists for its duration.
     const ref = this.svc.tasks.create(msg.wire, { session: session.ref, userName: session.userName });
@@ -220,7 +245,8 @@ function headerValue(conn: ConnectionInfo, name: string): string | undefined {
 function httpOtherConfig(conn: ConnectionInfo): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(conn.headers ?? {})) {
-    if (k.startsWith('x-http-other-config-') && v !== undefined) out[`http:${k.slice(20)}`] = String(Array.isArray(v) ? v[0] : v);
+    if (k.startsWith('x-http-other-config-') && v !== undefined)
+      out[`http:${k.slice(20)}`] = String(Array.isArray(v) ? v[0] : v);
   }
   return out;
 }

@@ -74,7 +74,10 @@ export class TaskManager {
             progress: 1,
             finished: nowXapi(),
             allowed_operations: [],
-            error_info: ['INTERNAL_ERROR', 'The Berth manager restarted while this task was running; its outcome is unknown.'],
+            error_info: [
+              'INTERNAL_ERROR',
+              'The Berth manager restarted while this task was running; its outcome is unknown.',
+            ],
           });
           n++;
         }
@@ -173,7 +176,10 @@ export class TaskManager {
   fail(ref: string, e: unknown) {
     const err = isXenApiError(e) ? e : internalError(e instanceof Error ? e.message : String(e));
     if (!isXenApiError(e)) log.error('task failed with an internal error', { task: ref, error: String(e) });
-    this.settle(ref, { status: err.code === 'TASK_CANCELLED' ? 'cancelled' : 'failure', error_info: err.description });
+    this.settle(ref, {
+      status: err.code === 'TASK_CANCELLED' ? 'cancelled' : 'failure',
+      error_info: err.description,
+    });
   }
 
   private settle(ref: string, fields: Record<string, unknown>) {
@@ -208,7 +214,9 @@ export class TaskManager {
     const row = this.db.mustGet('task', ref);
     if (row.status === 'pending' && this.running.has(ref)) {
       this.destroyWhenDone.add(ref);
-      this.db.update('task', ref, { current_operations: { ...(row.current_operations as object), [ref]: 'destroy' } });
+      this.db.update('task', ref, {
+        current_operations: { ...(row.current_operations as object), [ref]: 'destroy' },
+      });
       return;
     }
     this.destroyNow(ref);

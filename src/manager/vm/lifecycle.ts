@@ -70,20 +70,59 @@ export function allowedPowerStates(op: string, vm: Row): PowerState[] {
 
 /** Operations never listed in allowed_operations. */
 const NEVER_LISTED = new Set([
-  'create_template', 'power_state_reset', 'csvm', 'get_boot_record', 'send_sysrq', 'send_trigger', 'query_services',
-  'shutdown', 'call_plugin', 'changing_memory_live', 'awaiting_memory_live', 'changing_memory_limits',
-  'changing_shadow_memory_live', 'changing_VCPUs', 'assert_operation_valid', 'data_source_op',
-  'update_allowed_operations', 'import', 'reverting',
+  'create_template',
+  'power_state_reset',
+  'csvm',
+  'get_boot_record',
+  'send_sysrq',
+  'send_trigger',
+  'query_services',
+  'shutdown',
+  'call_plugin',
+  'changing_memory_live',
+  'awaiting_memory_live',
+  'changing_memory_limits',
+  'changing_shadow_memory_live',
+  'changing_VCPUs',
+  'assert_operation_valid',
+  'data_source_op',
+  'update_allowed_operations',
+  'import',
+  'reverting',
 ]);
 
 /** Operations Berth cannot perform at all yet (no live migration, no VTPM, no quiesce, no sysprep). */
-const UNSUPPORTED = new Set(['pool_migrate', 'migrate_send', 'create_vtpm', 'snapshot_with_quiesce', 'sysprep', 'checkpoint']);
+const UNSUPPORTED = new Set([
+  'pool_migrate',
+  'migrate_send',
+  'create_vtpm',
+  'snapshot_with_quiesce',
+  'sysprep',
+  'checkpoint',
+]);
 
 const TEMPLATE_OPS = new Set([
-  'changing_memory_limits', 'changing_static_range', 'changing_dynamic_range', 'changing_shadow_memory',
-  'changing_VCPUs', 'changing_NVRAM', 'clone', 'copy', 'export', 'metadata_export', 'provision',
+  'changing_memory_limits',
+  'changing_static_range',
+  'changing_dynamic_range',
+  'changing_shadow_memory',
+  'changing_VCPUs',
+  'changing_NVRAM',
+  'clone',
+  'copy',
+  'export',
+  'metadata_export',
+  'provision',
 ]);
-const SNAPSHOT_OPS = new Set(['revert', 'clone', 'copy', 'export', 'destroy', 'hard_shutdown', 'metadata_export']);
+const SNAPSHOT_OPS = new Set([
+  'revert',
+  'clone',
+  'copy',
+  'export',
+  'destroy',
+  'hard_shutdown',
+  'metadata_export',
+]);
 
 /** May `op` run while `running` is in progress (xapi's allowed overlaps)? */
 function canOverlap(op: string, running: string): boolean {
@@ -92,7 +131,8 @@ function canOverlap(op: string, running: string): boolean {
   if (group(op) === group(running) && (group(op) === 'copy' || group(op) === 'snap')) return true;
   if (op === 'get_boot_record' && running === 'get_boot_record') return true;
   if (op === 'snapshot' && running === 'snapshot_with_quiesce') return true;
-  if (running === 'migrate_send' && ['metadata_export', 'clean_shutdown', 'clean_reboot'].includes(op)) return true;
+  if (running === 'migrate_send' && ['metadata_export', 'clean_shutdown', 'clean_reboot'].includes(op))
+    return true;
   if (op === 'hard_shutdown') return running !== 'hard_shutdown';
   if (op === 'hard_reboot') return running !== 'hard_shutdown' && running !== 'hard_reboot';
   return false;
@@ -124,19 +164,31 @@ export function checkOperation(ref: string, vm: Row, op: string, strict = false)
     ]);
   }
   if (vm.is_a_template && !vm.is_a_snapshot) {
-    const ok = TEMPLATE_OPS.has(op) || ((op === 'destroy' || op === 'migrate_send') && !vm.is_default_template);
+    const ok =
+      TEMPLATE_OPS.has(op) || ((op === 'destroy' || op === 'migrate_send') && !vm.is_default_template);
     if (!ok) return new XenApiError('VM_IS_TEMPLATE', [ref, op]);
   }
   if (vm.is_a_snapshot && !SNAPSHOT_OPS.has(op)) return new XenApiError('VM_IS_SNAPSHOT', [ref, op]);
-  if (op === 'provision' && !vm.is_a_template) return new XenApiError('PROVISION_ONLY_ALLOWED_ON_TEMPLATE', []);
+  if (op === 'provision' && !vm.is_a_template)
+    return new XenApiError('PROVISION_ONLY_ALLOWED_ON_TEMPLATE', []);
   if (op === 'revert' && !vm.is_a_snapshot) return new XenApiError('REVERT_ONLY_ALLOWED_ON_SNAPSHOT', []);
   if (vm.is_control_domain) {
-    if (op === 'changing_VCPUs' || op === 'destroy') return new XenApiError('OPERATION_NOT_ALLOWED', ['This operation is not allowed on dom0']);
-    if (!['snapshot', 'metadata_export', 'changing_memory_limits', 'changing_static_range', 'changing_dynamic_range'].includes(op)) {
+    if (op === 'changing_VCPUs' || op === 'destroy')
+      return new XenApiError('OPERATION_NOT_ALLOWED', ['This operation is not allowed on dom0']);
+    if (
+      ![
+        'snapshot',
+        'metadata_export',
+        'changing_memory_limits',
+        'changing_static_range',
+        'changing_dynamic_range',
+      ].includes(op)
+    ) {
       return new XenApiError('OPERATION_NOT_ALLOWED', ['This operation is not allowed on a control domain']);
     }
   }
-  if (strict && UNSUPPORTED.has(op)) return new XenApiError('OPERATION_NOT_ALLOWED', [`${op} is not supported by Berth yet`]);
+  if (strict && UNSUPPORTED.has(op))
+    return new XenApiError('OPERATION_NOT_ALLOWED', [`${op} is not supported by Berth yet`]);
   return undefined;
 }
 

@@ -20,7 +20,20 @@ function vmByUuid(svc: Services, uuid: string): [string, Row] | undefined {
 /** Is a lifecycle operation that ends the domain already in charge of this VM? */
 function stoppingByApi(vm: Row): boolean {
   const ops = Object.values((vm.current_operations as Record<string, string>) ?? {});
-  return ops.some((o) => ['clean_shutdown', 'hard_shutdown', 'shutdown', 'suspend', 'clean_reboot', 'hard_reboot', 'start', 'start_on', 'resume', 'resume_on'].includes(o));
+  return ops.some((o) =>
+    [
+      'clean_shutdown',
+      'hard_shutdown',
+      'shutdown',
+      'suspend',
+      'clean_reboot',
+      'hard_reboot',
+      'start',
+      'start_on',
+      'resume',
+      'resume_on',
+    ].includes(o),
+  );
 }
 
 function note(svc: Services, vm: Row, name: string, body: string) {
@@ -31,7 +44,11 @@ function note(svc: Services, vm: Row, name: string, body: string) {
   }
 }
 
-export function applyInstanceEvent(svc: Services, e: InstanceEvent, restart: (vm: string) => Promise<void>): void {
+export function applyInstanceEvent(
+  svc: Services,
+  e: InstanceEvent,
+  restart: (vm: string) => Promise<void>,
+): void {
   const found = vmByUuid(svc, e.uuid);
   if (!found) return;
   const [ref, vm] = found;
@@ -76,7 +93,12 @@ export function reconcile(svc: Services, instances: InstanceInfo[]): { halted: s
     if ((vm.power_state === 'Running' || vm.power_state === 'Paused') && vm.resident_on === host) {
       if (!alive) {
         recordHalted(svc.db, ref);
-        note(svc, vm, 'VM_CRASHED', `The QEMU process of VM ${vm.name_label} was gone when Berth reconnected to the host agent; the VM is now Halted.`);
+        note(
+          svc,
+          vm,
+          'VM_CRASHED',
+          `The QEMU process of VM ${vm.name_label} was gone when Berth reconnected to the host agent; the VM is now Halted.`,
+        );
         halted.push(ref);
       } else {
         const want = inst.state === 'paused' ? 'Paused' : 'Running';
@@ -89,7 +111,8 @@ export function reconcile(svc: Services, instances: InstanceInfo[]): { halted: s
       adopted.push(ref);
     }
   }
-  if (halted.length || adopted.length) log.info('reconciled', { halted: halted.length, adopted: adopted.length });
+  if (halted.length || adopted.length)
+    log.info('reconciled', { halted: halted.length, adopted: adopted.length });
   return { halted, adopted };
 }
 

@@ -20,7 +20,13 @@ export function refreshAllowedOperations(db: Database, ref: string): void {
  * current_operations under the task (so concurrent callers get OTHER_OPERATION_IN_PROGRESS),
  * and always removes it again afterwards.
  */
-export async function withVmOperation<T>(db: Database, ref: string, op: string, taskRef: string, fn: () => Promise<T>): Promise<T> {
+export async function withVmOperation<T>(
+  db: Database,
+  ref: string,
+  op: string,
+  taskRef: string,
+  fn: () => Promise<T>,
+): Promise<T> {
   db.transaction(() => {
     const vm = db.mustGet('VM', ref);
     assertOperationValid(ref, vm, op);
@@ -52,7 +58,12 @@ export interface RunningFacts {
 export function markStarted(db: Database, ref: string, state: 'Running' | 'Paused', f: RunningFacts): void {
   db.transaction(() => {
     const vm = db.mustGet('VM', ref);
-    db.update('VM', ref, { power_state: state, resident_on: f.host, domid: f.domid, scheduled_to_be_resident_on: NULL_REF });
+    db.update('VM', ref, {
+      power_state: state,
+      resident_on: f.host,
+      domid: f.domid,
+      scheduled_to_be_resident_on: NULL_REF,
+    });
     const metrics = String(vm.metrics);
     if (db.has('VM_metrics', metrics)) {
       db.update('VM_metrics', metrics, {
@@ -77,7 +88,12 @@ export function setPowerState(db: Database, ref: string, state: PowerState): voi
       changes.domid = -1;
       const metrics = String(vm.metrics);
       if (db.has('VM_metrics', metrics)) {
-        db.update('VM_metrics', metrics, { VCPUs_number: 0, memory_actual: 0, state: [], last_updated: nowXapi() });
+        db.update('VM_metrics', metrics, {
+          VCPUs_number: 0,
+          memory_actual: 0,
+          state: [],
+          last_updated: nowXapi(),
+        });
       }
     }
     db.update('VM', ref, changes);
@@ -112,7 +128,19 @@ export function newVmMetrics(db: Database): string {
 /** Fields reset in a copy of a VM (clone, copy, snapshot): identity, runtime state, links. */
 export function copyVmFields(src: Row, overrides: Row): Row {
   const rec: Row = { ...structuredClone(src) };
-  for (const k of ['uuid', 'VBDs', 'VIFs', 'consoles', 'crash_dumps', 'VTPMs', 'VUSBs', 'VGPUs', 'attached_PCIs', 'snapshots', 'children']) {
+  for (const k of [
+    'uuid',
+    'VBDs',
+    'VIFs',
+    'consoles',
+    'crash_dumps',
+    'VTPMs',
+    'VUSBs',
+    'VGPUs',
+    'attached_PCIs',
+    'snapshots',
+    'children',
+  ]) {
     delete rec[k];
   }
   Object.assign(rec, {

@@ -50,7 +50,14 @@ export function parseType(text: string): TypeDesc {
       base = { kind: 'map', key, value };
     } else if (t === 'enum') {
       base = { kind: 'enum', name: next() };
-    } else if (t === 'string' || t === 'int' || t === 'float' || t === 'bool' || t === 'datetime' || t === 'void') {
+    } else if (
+      t === 'string' ||
+      t === 'int' ||
+      t === 'float' ||
+      t === 'bool' ||
+      t === 'datetime' ||
+      t === 'void'
+    ) {
       base = { kind: t };
     } else {
       const suffix = next();

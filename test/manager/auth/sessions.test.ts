@@ -14,7 +14,11 @@ function setup(t: import('node:test').TestContext, limits = {}) {
   t.after(() => backend.close());
   const db = new Database(MODEL, backend);
   const users = new UserStore(backend);
-  const sessions = new SessionManager(db, users, () => 'OpaqueRef:host', { ...DEFAULT_SESSION_LIMITS, authFailureDelayMs: 1, ...limits });
+  const sessions = new SessionManager(db, users, () => 'OpaqueRef:host', {
+    ...DEFAULT_SESSION_LIMITS,
+    authFailureDelayMs: 1,
+    ...limits,
+  });
   return { db, users, sessions };
 }
 
@@ -51,6 +55,12 @@ test('idle sessions expire after the idle limit; validation of unknown refs fail
   sessions.gc(Date.now() + 5000);
   assert.equal(sessions.get(s), undefined);
   assert.equal(db.has('session', s), false);
-  assert.throws(() => sessions.validate(s), (e: any) => e.code === 'SESSION_INVALID' && e.params[0] === s);
-  assert.throws(() => sessions.validate(42), (e: any) => e.code === 'SESSION_INVALID');
+  assert.throws(
+    () => sessions.validate(s),
+    (e: any) => e.code === 'SESSION_INVALID' && e.params[0] === s,
+  );
+  assert.throws(
+    () => sessions.validate(42),
+    (e: any) => e.code === 'SESSION_INVALID',
+  );
 });

@@ -16,7 +16,17 @@ test('objects survive a reopen with every field typed, and relations are rebuilt
   const dir = tempDir(t);
   const a = open(dir);
   const vm = a.db.create('VM', baseVmRecord({ name_label: 'one', other_config: { k: 'v' } }));
-  const vbd = a.db.create('VBD', { VM: vm, userdevice: '0', bootable: true, mode: 'RW', type: 'Disk', empty: false, other_config: {}, qos_algorithm_type: '', qos_algorithm_params: {} });
+  const vbd = a.db.create('VBD', {
+    VM: vm,
+    userdevice: '0',
+    bootable: true,
+    mode: 'RW',
+    type: 'Disk',
+    empty: false,
+    other_config: {},
+    qos_algorithm_type: '',
+    qos_algorithm_params: {},
+  });
   assert.deepEqual(a.db.get('VM', vm)!.VBDs, [vbd]);
   a.backend.close();
 
@@ -59,7 +69,10 @@ test('duplicate uuids are refused with DB_UNIQUENESS_CONSTRAINT_VIOLATION', (t) 
   t.after(() => backend.close());
   const uuid = '11111111-2222-3333-4444-555555555555';
   db.create('VM', baseVmRecord({ uuid }));
-  assert.throws(() => db.create('VM', baseVmRecord({ uuid })), (e: any) => e.code === 'DB_UNIQUENESS_CONSTRAINT_VIOLATION');
+  assert.throws(
+    () => db.create('VM', baseVmRecord({ uuid })),
+    (e: any) => e.code === 'DB_UNIQUENESS_CONSTRAINT_VIOLATION',
+  );
 });
 
 test('changing a reference moves the object between back-reference sets and logs mods', (t) => {
@@ -67,7 +80,16 @@ test('changing a reference moves the object between back-reference sets and logs
   t.after(() => backend.close());
   const vm1 = db.create('VM', baseVmRecord());
   const vm2 = db.create('VM', baseVmRecord());
-  const vif = db.create('VIF', { VM: vm1, device: '0', network: 'OpaqueRef:NULL', MAC: '', MTU: 1500, other_config: {}, qos_algorithm_type: '', qos_algorithm_params: {} });
+  const vif = db.create('VIF', {
+    VM: vm1,
+    device: '0',
+    network: 'OpaqueRef:NULL',
+    MAC: '',
+    MTU: 1500,
+    other_config: {},
+    qos_algorithm_type: '',
+    qos_algorithm_params: {},
+  });
   const since = db.currentGeneration;
   db.update('VIF', vif, { VM: vm2 });
   assert.deepEqual(db.get('VM', vm1)!.VIFs, []);

@@ -24,14 +24,20 @@ test('tokens: empty means everything; malformed tokens fail as xapi does', () =>
   assert.equal(parseToken(''), 0);
   assert.equal(parseToken(formatToken(42)), 42);
   assert.equal(formatToken(7, 3), '00000000000000000007,00000000000000000003');
-  assert.throws(() => parseToken('garbage'), (e: any) => e.code === 'EVENT_FROM_TOKEN_PARSE_FAILURE' && e.params[0] === 'garbage');
+  assert.throws(
+    () => parseToken('garbage'),
+    (e: any) => e.code === 'EVENT_FROM_TOKEN_PARSE_FAILURE' && e.params[0] === 'garbage',
+  );
 });
 
 test('empty token returns every object as add; later changes are coalesced per object', async (t) => {
   const { db, events } = setup(t);
   const a = db.create('VM', baseVmRecord({ name_label: 'a' }));
   const first = await events.from('s', ['vm'], '', 0);
-  assert.deepEqual(first.events.map((e) => [e.operation, e.ref]), [['add', a]]);
+  assert.deepEqual(
+    first.events.map((e) => [e.operation, e.ref]),
+    [['add', a]],
+  );
   assert.equal(first.valid_ref_counts.vm, 1);
   assert.equal(first.valid_ref_counts.task, 0);
 
@@ -49,7 +55,10 @@ test('empty token returns every object as add; later changes are coalesced per o
   ]);
   db.destroy('VM', a);
   const third = await events.from('s', ['*'], second.token, 0);
-  assert.deepEqual(third.events.map((e) => [e.operation, e.class, e.ref, 'snapshot' in e]), [['del', 'vm', a, false]]);
+  assert.deepEqual(
+    third.events.map((e) => [e.operation, e.class, e.ref, 'snapshot' in e]),
+    [['del', 'vm', a, false]],
+  );
 });
 
 test('event.from blocks until a matching change and honours per-object subscriptions', async (t) => {
@@ -62,7 +71,10 @@ test('event.from blocks until a matching change and honours per-object subscript
   setTimeout(() => db.update('VM', a, { name_label: 'ignored' }), 20);
   setTimeout(() => db.update('VM', b, { name_label: 'seen' }), 60);
   const batch = await pending;
-  assert.deepEqual(batch.events.map((e) => e.ref), [b]);
+  assert.deepEqual(
+    batch.events.map((e) => e.ref),
+    [b],
+  );
   assert.ok(Date.now() - started < 5000);
 });
 
@@ -85,8 +97,14 @@ test('inject bumps an object and returns a token that replays it', async (t) => 
   const a = db.create('VM', baseVmRecord());
   const token = events.inject('VM', a);
   const r = await events.from('s', ['vm'], token, 0);
-  assert.deepEqual(r.events.map((e) => [e.operation, e.ref]), [['mod', a]]);
-  assert.throws(() => events.inject('vm', a), (e: any) => e.code === 'HANDLE_INVALID');
+  assert.deepEqual(
+    r.events.map((e) => [e.operation, e.ref]),
+    [['mod', a]],
+  );
+  assert.throws(
+    () => events.inject('vm', a),
+    (e: any) => e.code === 'HANDLE_INVALID',
+  );
 });
 
 test('legacy register/next delivers changes with snapshots, including deletions', async (t) => {
@@ -95,9 +113,15 @@ test('legacy register/next delivers changes with snapshots, including deletions'
   events.register('s', ['vm']);
   const a = db.create('VM', baseVmRecord({ name_label: 'x' }));
   const added = await events.next('s');
-  assert.deepEqual(added.map((e) => [e.operation, e.ref, e.snapshot?.name_label]), [['add', a, 'x']]);
+  assert.deepEqual(
+    added.map((e) => [e.operation, e.ref, e.snapshot?.name_label]),
+    [['add', a, 'x']],
+  );
   const pending = events.next('s');
   setTimeout(() => db.destroy('VM', a), 10);
   const deleted = await pending;
-  assert.deepEqual(deleted.map((e) => [e.operation, e.ref, e.snapshot?.name_label]), [['del', a, 'x']]);
+  assert.deepEqual(
+    deleted.map((e) => [e.operation, e.ref, e.snapshot?.name_label]),
+    [['del', a, 'x']],
+  );
 });
