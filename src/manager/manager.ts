@@ -13,6 +13,7 @@ import { hostApi } from './api/host.js';
 import { messageApi } from './api/message.js';
 import { roleApi } from './api/role.js';
 import { sessionApi } from './api/session.js';
+import { storageApi } from './api/sm.js';
 import { taskApi } from './api/task.js';
 import { vmApi } from './api/vm.js';
 import { DEFAULT_SESSION_LIMITS, SessionManager, type SessionLimits } from './auth/sessions.js';
@@ -41,6 +42,7 @@ export const API_MODULES: HandlerTable[] = [
   messageApi,
   hostApi,
   vmApi,
+  storageApi,
 ];
 
 export interface ManagerOptions {

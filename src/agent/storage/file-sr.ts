@@ -1,0 +1,326 @@
+// The `file` SR: a directory of qcow2 images. Thin: a new VDI is a small qcow2 header. A clone or
+// snapshot turns the source's data into a hidden read-only base (`base-<uuid>.qcow2`) with two
+// thin children: the source (same name, so its VDI keeps its location) and the new volume.
+// Unreferenced bases are deleted and single-child bases coalesced into their child by gc().
+//
+// Crash safety: new images are written under `.tmp-*` names and renamed into place; multi-step
+// operations (clone) record an intent first; attach() rolls every leftover back or forward.
+import { randomUUID } from 'node:crypto';
+import {
+  existsSync,
+  linkSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statfsSync,
+  statSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { XenApiError } from '../../shared/errors.js';
+import { asBackendFailure, backendFailure } from './failure.js';
+import { fsyncDir, Journal, writeDurably } from './journal.js';
+import { confine } from './paths.js';
+import { convertImage, createImage, imageInfo, measureImage, rebaseImage, resizeImage } from './qemu-img.js';
+import type {
+  DriverContext,
+  DriverInfo,
+  ProbeEntry,
+  Repairs,
+  SrConfig,
+  SrDriver,
+  SrStats,
+  Volume,
+} from './types.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const MARKER = '.berth-sr';
+const JOURNAL = '.berth-journal';
+export const leafName = (uuid: string) => `${uuid}.qcow2`;
+export const baseName = (uuid: string) => `base-${uuid}.qcow2`;
+const tmpName = () => `.tmp-${randomUUID()}.qcow2`;
+
+/** Which files of an SR directory are what (pure, for tests). */
+export function classifyEntries(names: readonly string[]): {
+  leaves: string[];
+  bases: string[];
+  temps: string[];
+} {
+  const leaves: string[] = [];
+  const bases: string[] = [];
+  const temps: string[] = [];
+  for (const n of names) {
+    if (n.startsWith('.tmp-')) temps.push(n);
+    else if (n.endsWith('.qcow2') && UUID.test(n.slice(0, -6))) leaves.push(n);
+    else if (n.startsWith('base-') && n.endsWith('.qcow2') && UUID.test(n.slice(5, -6))) bases.push(n);
+  }
+  return { leaves, bases, temps };
+}
+
+/**
+ * Plans one GC round from each image's backing file (pure): bases nobody uses are deleted, bases
+ * with exactly one child are merged into it unless that child is busy.
+ */
+export function planGc(
+  backing: ReadonlyMap<string, string | undefined>,
+  busy: ReadonlySet<string>,
+): { remove: string[]; coalesce: { base: string; child: string; newBacking?: string }[] } {
+  const children = new Map<string, string[]>();
+  for (const [name, b] of backing) if (b) children.set(b, [...(children.get(b) ?? []), name]);
+  const remove: string[] = [];
+  const coalesce: { base: string; child: string; newBacking?: string }[] = [];
+  for (const name of backing.keys()) {
+    if (!name.startsWith('base-')) continue;
+    const kids = children.get(name) ?? [];
+    if (kids.length === 0) remove.push(name);
+    else if (kids.length === 1 && !busy.has(kids[0]))
+      coalesce.push({ base: name, child: kids[0], newBacking: backing.get(name) });
+  }
+  // Merge one level at a time: a child coalesced this round must not itself be a base merged now.
+  const merging = new Set(coalesce.map((c) => c.base));
+  return { remove, coalesce: coalesce.filter((c) => !merging.has(c.child)) };
+}
+
+function dirOf(sr: SrConfig, ctx: DriverContext): string {
+  return confine(
+    'device_config:location',
+    sr.deviceConfig.location ?? sr.deviceConfig.path,
+    ctx.allowedRoots,
+  );
+}
+
+const journalOf = (dir: string) => new Journal(join(dir, JOURNAL));
+
+/** Bytes allocated for a file on the host. */
+const allocated = (path: string) => statSync(path).blocks * 512;
+
+async function volumeAt(dir: string, name: string): Promise<Volume> {
+  const path = join(dir, name);
+  const info = await asBackendFailure('qemu-img', () => imageInfo(path));
+  return {
+    location: name.slice(0, -6),
+    path,
+    format: 'qcow2',
+    virtualSize: info.virtualSize,
+    physicalUtilisation: allocated(path),
+    readOnly: false,
+  };
+}
+
+export const fileInfo: DriverInfo = {
+  type: 'file',
+  name: 'Local file SR',
+  description:
+    'VDIs as qcow2 files in a local directory; thin provisioning, clones and snapshots as backing chains',
+  configuration: { location: 'absolute path of the directory holding the SR (created by SR.create)' },
+  capabilities: [
+    'SR_PROBE',
+    'SR_UPDATE',
+    'VDI_CREATE',
+    'VDI_DELETE',
+    'VDI_ATTACH',
+    'VDI_DETACH',
+    'VDI_CLONE',
+    'VDI_SNAPSHOT',
+    'VDI_RESIZE',
+    'VDI_INTRODUCE',
+    'VDI_UPDATE',
+    'VDI_COPY',
+    'THIN_PROVISIONING',
+  ],
+  contentType: 'user',
+  formats: ['qcow2'],
+  thin: true,
+};
+
+export const fileDriver: SrDriver = {
+  info: fileInfo,
+
+  validate(dc, ctx) {
+    confine('device_config:location', dc.location ?? dc.path, ctx.allowedRoots);
+  },
+
+  async create(sr, ctx) {
+    const dir = dirOf(sr, ctx);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const marker = join(dir, MARKER);
+    if (existsSync(marker)) {
+      const owner = JSON.parse(readFileSync(marker, 'utf8')).uuid;
+      if (owner !== sr.uuid) throw backendFailure('SRInUse', `${dir} already holds SR ${owner}`);
+    }
+    writeDurably(marker, JSON.stringify({ uuid: sr.uuid, type: 'file' }));
+  },
+
+  async destroy(sr, ctx) {
+    const dir = dirOf(sr, ctx);
+    if (!existsSync(dir)) return;
+    const { leaves, bases, temps } = classifyEntries(readdirSync(dir));
+    if (leaves.length) throw new XenApiError('SR_NOT_EMPTY', []);
+    for (const n of [...bases, ...temps, MARKER]) rmSync(join(dir, n), { force: true });
+    rmSync(join(dir, JOURNAL), { recursive: true, force: true });
+    if (readdirSync(dir).length === 0) rmSync(dir, { recursive: true });
+  },
+
+  async attach(sr, ctx) {
+    const dir = dirOf(sr, ctx);
+    if (!existsSync(dir)) throw backendFailure('SRUnavailable', `directory ${dir} does not exist`);
+    const fixed: string[] = [];
+    const journal = journalOf(dir);
+    for (const intent of journal.pending()) {
+      if (intent.op === 'clone') fixed.push(...(await recoverClone(dir, intent)));
+      journal.end(intent);
+    }
+    for (const t of classifyEntries(readdirSync(dir)).temps) {
+      rmSync(join(dir, t), { force: true });
+      fixed.push(`removed partial image ${t}`);
+    }
+    if (fixed.length) fsyncDir(dir);
+    return { fixed } satisfies Repairs;
+  },
+
+  async detach() {},
+
+  async stats(sr, ctx): Promise<SrStats> {
+    const dir = dirOf(sr, ctx);
+    const fs = statfsSync(dir);
+    let used = 0;
+    for (const n of readdirSync(dir)) if (n.endsWith('.qcow2')) used += allocated(join(dir, n));
+    return { physicalSize: fs.blocks * fs.bsize, physicalUtilisation: used, free: fs.bavail * fs.bsize };
+  },
+
+  async scan(sr, ctx) {
+    const dir = dirOf(sr, ctx);
+    const { leaves } = classifyEntries(readdirSync(dir));
+    return Promise.all(leaves.map((n) => volumeAt(dir, n)));
+  },
+
+  async probe(dc, ctx): Promise<ProbeEntry[]> {
+    const dir = confine('device_config:location', dc.location ?? dc.path, ctx.allowedRoots);
+    const marker = join(dir, MARKER);
+    if (!existsSync(marker)) return [];
+    const { uuid } = JSON.parse(readFileSync(marker, 'utf8'));
+    return [{ uuid, where: dir }];
+  },
+
+  async volume(sr, location, ctx) {
+    const dir = dirOf(sr, ctx);
+    if (!UUID.test(location) || !existsSync(join(dir, leafName(location)))) return undefined;
+    return volumeAt(dir, leafName(location));
+  },
+
+  async vdiCreate(sr, uuid, size, ctx) {
+    const dir = dirOf(sr, ctx);
+    const tmp = join(dir, tmpName());
+    await asBackendFailure('qemu-img', () => createImage(tmp, 'qcow2', size));
+    renameSync(tmp, join(dir, leafName(uuid)));
+    fsyncDir(dir);
+    return volumeAt(dir, leafName(uuid));
+  },
+
+  async vdiDestroy(sr, location, ctx) {
+    const dir = dirOf(sr, ctx);
+    if (!UUID.test(location)) throw backendFailure('VDIUnavailable', `bad location ${location}`);
+    rmSync(join(dir, leafName(location)), { force: true });
+    fsyncDir(dir);
+  },
+
+  async vdiResize(sr, location, size, ctx) {
+    const dir = dirOf(sr, ctx);
+    const path = join(dir, leafName(location));
+    await asBackendFailure('qemu-img', () => resizeImage(path, 'qcow2', size));
+    return volumeAt(dir, leafName(location));
+  },
+
+  async vdiClone(sr, location, newUuid, ctx) {
+    const dir = dirOf(sr, ctx);
+    const src = join(dir, leafName(location));
+    if (!existsSync(src)) throw backendFailure('VDIUnavailable', `no image for ${location}`);
+    const { virtualSize } = await asBackendFailure('qemu-img', () => imageInfo(src));
+    const base = baseName(randomUUID());
+    const tmpLeaf = tmpName();
+    const tmpClone = tmpName();
+    const journal = journalOf(dir);
+    const intent = journal.begin('clone', {
+      src: leafName(location),
+      base,
+      clone: leafName(newUuid),
+      tmpLeaf,
+      tmpClone,
+    });
+    // The source's data gets a second name (the base); the source name is then atomically
+    // replaced by a thin child of it. Until that rename, the source is untouched.
+    linkSync(src, join(dir, base));
+    const backing = { file: base, format: 'qcow2' as const };
+    await asBackendFailure('qemu-img', async () => {
+      await createImage(join(dir, tmpLeaf), 'qcow2', virtualSize, backing);
+      await createImage(join(dir, tmpClone), 'qcow2', virtualSize, backing);
+    });
+    renameSync(join(dir, tmpLeaf), src);
+    renameSync(join(dir, tmpClone), join(dir, leafName(newUuid)));
+    fsyncDir(dir);
+    journal.end(intent);
+    return volumeAt(dir, leafName(newUuid));
+  },
+
+  async vdiImport(sr, newUuid, src, ctx) {
+    const dir = dirOf(sr, ctx);
+    const tmp = join(dir, tmpName());
+    await asBackendFailure('qemu-img', () => convertImage(src.path, src.format, tmp, 'qcow2'));
+    renameSync(tmp, join(dir, leafName(newUuid)));
+    fsyncDir(dir);
+    return volumeAt(dir, leafName(newUuid));
+  },
+
+  importSize: (src) => asBackendFailure('qemu-img', () => measureImage(src.path, src.format, 'qcow2')),
+
+  async gc(sr, busy, ctx) {
+    const dir = dirOf(sr, ctx);
+    const done: string[] = [];
+    const busyNames = new Set(busy.map(leafName));
+    for (let round = 0; round < 64; round++) {
+      const names = readdirSync(dir).filter(
+        (n) => classifyEntries([n]).leaves.length || classifyEntries([n]).bases.length,
+      );
+      const backing = new Map<string, string | undefined>();
+      for (const n of names) backing.set(n, (await imageInfo(join(dir, n))).backingFile);
+      const plan = planGc(backing, busyNames);
+      if (!plan.remove.length && !plan.coalesce.length) break;
+      for (const b of plan.remove) {
+        rmSync(join(dir, b), { force: true });
+        done.push(`removed unused base ${b}`);
+      }
+      for (const c of plan.coalesce) {
+        await rebaseImage(
+          join(dir, c.child),
+          c.newBacking ? { file: c.newBacking, format: 'qcow2' } : undefined,
+        );
+        rmSync(join(dir, c.base), { force: true });
+        done.push(`coalesced ${c.base} into ${c.child}`);
+      }
+      fsyncDir(dir);
+    }
+    return done;
+  },
+};
+
+/** Rolls an interrupted clone back (source not yet replaced) or forward (it was). */
+async function recoverClone(dir: string, intent: Record<string, unknown>): Promise<string[]> {
+  const src = join(dir, String(intent.src));
+  const base = join(dir, String(intent.base));
+  const clone = join(dir, String(intent.clone));
+  for (const t of [intent.tmpLeaf, intent.tmpClone]) rmSync(join(dir, String(t)), { force: true });
+  if (!existsSync(base)) return [`rolled back clone of ${intent.src} (nothing done)`];
+  if (existsSync(src) && statSync(src).ino === statSync(base).ino) {
+    rmSync(clone, { force: true });
+    rmSync(base, { force: true });
+    return [`rolled back clone of ${intent.src}`];
+  }
+  if (!existsSync(clone)) {
+    const { virtualSize } = await imageInfo(base);
+    const tmp = join(dir, tmpName());
+    await createImage(tmp, 'qcow2', virtualSize, { file: String(intent.base), format: 'qcow2' });
+    renameSync(tmp, clone);
+  }
+  return [`completed clone of ${intent.src} into ${intent.clone}`];
+}

@@ -1,0 +1,164 @@
+// The host's storage procedures, named after Ganeti's node-daemon block-device calls where they
+// overlap (blockdev_create, blockdev_remove, blockdev_grow, blockdev_snapshot, blockdev_convert,
+// blockdev_find, blockdev_getdimensions) plus the SR-level calls xapi's SM backends offer
+// (sr_create/attach/detach/destroy/scan/probe/stats/gc). Arguments and results are plain JSON so
+// the agent RPC can register these functions as they are.
+import { XenApiError } from '../../shared/errors.js';
+import { fileDriver } from './file-sr.js';
+import { isoDriver } from './iso-sr.js';
+import { lvmDriver } from './lvm-sr.js';
+import type {
+  DriverContext,
+  DriverInfo,
+  ProbeEntry,
+  Repairs,
+  SrConfig,
+  SrDriver,
+  SrStats,
+  Volume,
+} from './types.js';
+
+export const DRIVERS: Readonly<Record<string, SrDriver>> = {
+  file: fileDriver,
+  iso: isoDriver,
+  lvm: lvmDriver,
+};
+
+export function driverFor(type: string): SrDriver {
+  const d = Object.hasOwn(DRIVERS, type) ? DRIVERS[type] : undefined;
+  if (!d) throw new XenApiError('SR_UNKNOWN_DRIVER', [type]);
+  return d;
+}
+
+export const driverInfos = (): DriverInfo[] => Object.values(DRIVERS).map((d) => d.info);
+
+export async function sr_create(ctx: DriverContext, sr: SrConfig): Promise<SrStats> {
+  const d = driverFor(sr.type);
+  d.validate(sr.deviceConfig, ctx);
+  await d.create(sr, ctx);
+  return d.stats(sr, ctx);
+}
+
+export async function sr_destroy(ctx: DriverContext, sr: SrConfig): Promise<void> {
+  await driverFor(sr.type).destroy(sr, ctx);
+}
+
+export async function sr_attach(ctx: DriverContext, sr: SrConfig): Promise<Repairs> {
+  const d = driverFor(sr.type);
+  d.validate(sr.deviceConfig, ctx);
+  return d.attach(sr, ctx);
+}
+
+export async function sr_detach(ctx: DriverContext, sr: SrConfig): Promise<void> {
+  await driverFor(sr.type).detach(sr, ctx);
+}
+
+export async function sr_stats(ctx: DriverContext, sr: SrConfig): Promise<SrStats> {
+  return driverFor(sr.type).stats(sr, ctx);
+}
+
+export async function sr_scan(
+  ctx: DriverContext,
+  sr: SrConfig,
+): Promise<{ stats: SrStats; volumes: Volume[] }> {
+  const d = driverFor(sr.type);
+  const volumes = await d.scan(sr, ctx);
+  return { stats: await d.stats(sr, ctx), volumes };
+}
+
+export async function sr_probe(
+  ctx: DriverContext,
+  type: string,
+  dc: Record<string, string>,
+): Promise<ProbeEntry[]> {
+  const d = driverFor(type);
+  d.validate(dc, ctx);
+  return d.probe(dc, ctx);
+}
+
+export async function sr_gc(ctx: DriverContext, sr: SrConfig, busy: string[]): Promise<string[]> {
+  return driverFor(sr.type).gc(sr, busy, ctx);
+}
+
+async function assertRoom(d: SrDriver, sr: SrConfig, ctx: DriverContext, needed: number) {
+  const { free } = await d.stats(sr, ctx);
+  if (needed > free) throw new XenApiError('SR_FULL', [String(needed), String(free)]);
+}
+
+export async function blockdev_create(
+  ctx: DriverContext,
+  sr: SrConfig,
+  uuid: string,
+  size: number,
+): Promise<Volume> {
+  const d = driverFor(sr.type);
+  if (!Number.isSafeInteger(size) || size < 0)
+    throw new XenApiError('INVALID_VALUE', ['virtual_size', String(size)]);
+  if (!d.info.thin) await assertRoom(d, sr, ctx, size);
+  return d.vdiCreate(sr, uuid, size, ctx);
+}
+
+export async function blockdev_remove(ctx: DriverContext, sr: SrConfig, location: string): Promise<void> {
+  await driverFor(sr.type).vdiDestroy(sr, location, ctx);
+}
+
+export async function blockdev_grow(
+  ctx: DriverContext,
+  sr: SrConfig,
+  location: string,
+  size: number,
+): Promise<Volume> {
+  const d = driverFor(sr.type);
+  const v = await d.volume(sr, location, ctx);
+  if (!v) throw new XenApiError('VDI_MISSING', [sr.uuid, location]);
+  if (size < v.virtualSize) throw new XenApiError('VDI_TOO_SMALL', [location, String(size)]);
+  if (size === v.virtualSize) return v;
+  if (!d.info.thin) await assertRoom(d, sr, ctx, size - v.virtualSize);
+  return d.vdiResize(sr, location, size, ctx);
+}
+
+/** Clone and snapshot alike: a new volume with the source's current content. */
+export async function blockdev_snapshot(
+  ctx: DriverContext,
+  sr: SrConfig,
+  location: string,
+  newUuid: string,
+): Promise<Volume> {
+  const d = driverFor(sr.type);
+  const v = await d.volume(sr, location, ctx);
+  if (!v) throw new XenApiError('VDI_MISSING', [sr.uuid, location]);
+  if (!d.info.thin) await assertRoom(d, sr, ctx, v.virtualSize);
+  return d.vdiClone(sr, location, newUuid, ctx);
+}
+
+/** A full, independent copy of a volume into an SR (the same or another one on this host). */
+export async function blockdev_convert(
+  ctx: DriverContext,
+  src: SrConfig,
+  location: string,
+  dst: SrConfig,
+  newUuid: string,
+): Promise<Volume> {
+  const v = await driverFor(src.type).volume(src, location, ctx);
+  if (!v) throw new XenApiError('VDI_MISSING', [src.uuid, location]);
+  const d = driverFor(dst.type);
+  await assertRoom(d, dst, ctx, await d.importSize(v));
+  return d.vdiImport(dst, newUuid, v, ctx);
+}
+
+export async function blockdev_find(
+  ctx: DriverContext,
+  sr: SrConfig,
+  location: string,
+): Promise<Volume | null> {
+  return (await driverFor(sr.type).volume(sr, location, ctx)) ?? null;
+}
+
+export async function blockdev_getdimensions(
+  ctx: DriverContext,
+  sr: SrConfig,
+  locations: string[],
+): Promise<(number | null)[]> {
+  const d = driverFor(sr.type);
+  return Promise.all(locations.map(async (l) => (await d.volume(sr, l, ctx))?.virtualSize ?? null));
+}

@@ -1,0 +1,91 @@
+// What every SR driver (file, iso, lvm) offers the storage procedures. Drivers work on plain
+// descriptions (no database): the SR's uuid, type and device_config, and volume locations.
+import type { ImageFormat } from './qemu-img.js';
+
+export interface SrConfig {
+  uuid: string;
+  type: string;
+  deviceConfig: Record<string, string>;
+}
+
+export interface Volume {
+  /** Stable name of the volume inside its SR (the VDI's `location`). */
+  location: string;
+  /** Host path a QEMU process opens. */
+  path: string;
+  format: ImageFormat;
+  virtualSize: number;
+  physicalUtilisation: number;
+  readOnly: boolean;
+}
+
+export interface SrStats {
+  physicalSize: number;
+  physicalUtilisation: number;
+  /** Bytes still available for new data. */
+  free: number;
+}
+
+export interface ProbeEntry {
+  uuid: string;
+  /** What identifies it: a directory, a VG name… */
+  where: string;
+  size?: number;
+  free?: number;
+}
+
+/** What an attach found and repaired (leftovers of interrupted operations). */
+export interface Repairs {
+  fixed: string[];
+}
+
+/** SM facts shown as the SM object of this type. */
+export interface DriverInfo {
+  type: string;
+  name: string;
+  description: string;
+  /** device_config keys → help text (SM.configuration). */
+  configuration: Record<string, string>;
+  capabilities: string[];
+  contentType: string;
+  formats: ImageFormat[];
+  /** Thin (qcow2 files) vs thick (full-size volumes). */
+  thin: boolean;
+}
+
+export interface DriverContext {
+  /** Host paths a driver may create or open. */
+  allowedRoots: readonly string[];
+  /** Where this host keeps per-SR state (intent journals). */
+  stateDir: string;
+}
+
+export interface SrDriver {
+  readonly info: DriverInfo;
+  /** Throws INVALID_VALUE / SR_BACKEND_FAILURE for bad device_config. */
+  validate(dc: Record<string, string>, ctx: DriverContext): void;
+  create(sr: SrConfig, ctx: DriverContext): Promise<void>;
+  destroy(sr: SrConfig, ctx: DriverContext): Promise<void>;
+  attach(sr: SrConfig, ctx: DriverContext): Promise<Repairs>;
+  detach(sr: SrConfig, ctx: DriverContext): Promise<void>;
+  stats(sr: SrConfig, ctx: DriverContext): Promise<SrStats>;
+  scan(sr: SrConfig, ctx: DriverContext): Promise<Volume[]>;
+  probe(dc: Record<string, string>, ctx: DriverContext): Promise<ProbeEntry[]>;
+  volume(sr: SrConfig, location: string, ctx: DriverContext): Promise<Volume | undefined>;
+  vdiCreate(sr: SrConfig, uuid: string, size: number, ctx: DriverContext): Promise<Volume>;
+  vdiDestroy(sr: SrConfig, location: string, ctx: DriverContext): Promise<void>;
+  vdiResize(sr: SrConfig, location: string, size: number, ctx: DriverContext): Promise<Volume>;
+  /** A new volume with the same content (thin where possible); the source stays usable. */
+  vdiClone(sr: SrConfig, location: string, newUuid: string, ctx: DriverContext): Promise<Volume>;
+  /** A new volume filled from any image on this host (VDI.copy's target side). */
+  vdiImport(
+    sr: SrConfig,
+    newUuid: string,
+    src: { path: string; format: ImageFormat; virtualSize: number },
+    ctx: DriverContext,
+  ): Promise<Volume>;
+  /** Bytes needed to import `src` (for SR_FULL). */
+  importSize(src: { path: string; format: ImageFormat; virtualSize: number }): Promise<number>;
+  /** Garbage-collects internal volumes (unreferenced bases); `busy` locations are left alone. */
+  gc(sr: SrConfig, busy: readonly string[], ctx: DriverContext): Promise<string[]>;
+}

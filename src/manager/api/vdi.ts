@@ -1,0 +1,132 @@
+// VDI.*: create/destroy/resize/clone/snapshot/copy on real images through the storage agent,
+// introduce/forget/update of records, and the explicit setters.
+import { randomUUID } from 'node:crypto';
+import { NULL_REF } from '../../shared/datamodel/types.js';
+import { XenApiError } from '../../shared/errors.js';
+import {
+  attachedSr,
+  attachedVbds,
+  driverInfoOf,
+  isNull,
+  refreshVdiOps,
+  vdiFields,
+} from '../storage/records.js';
+import { storageOf } from '../storage/storage-agent.js';
+import { cloneVdi, copyVdi, createVdi, destroyVdi, resizeVdi } from '../storage/vdi-ops.js';
+import type { Row } from '../db/database.js';
+import { createRecord } from './implicit.js';
+import type { CallContext, HandlerTable } from './context.js';
+
+const taskOf = (ctx: CallContext) => ctx.task?.ref ?? `OpaqueRef:${randomUUID()}`;
+
+const setter = (field: string) => (ctx: CallContext, vdi: string, value: unknown) => {
+  ctx.svc.db.mustGet('VDI', vdi);
+  ctx.svc.db.update('VDI', vdi, { [field]: value });
+  refreshVdiOps(ctx.svc, vdi);
+};
+
+export const vdiApi: HandlerTable = {
+  handlers: {
+    'VDI.create': (ctx, rec: Record<string, unknown>) => {
+      const f = createRecord(ctx.svc.db, ctx.svc.db.classSpec('VDI'), rec);
+      ctx.svc.db.mustGet('SR', String(f.SR));
+      return createVdi(ctx.svc, f as never);
+    },
+    'VDI.destroy': (ctx, vdi: string) => destroyVdi(ctx.svc, vdi, taskOf(ctx)),
+    'VDI.resize': (ctx, vdi: string, size: number) => resizeVdi(ctx.svc, vdi, size, taskOf(ctx)),
+    'VDI.resize_online': (ctx, vdi: string, size: number) => {
+      // Growing a disk under a running VM needs QMP block_resize (the QEMU driver); until then
+      // only VDIs not plugged anywhere can be resized this way.
+      if (attachedVbds(ctx.svc.db, vdi).length)
+        throw new XenApiError('SR_OPERATION_NOT_SUPPORTED', [String(ctx.svc.db.mustGet('VDI', vdi).SR)]);
+      return resizeVdi(ctx.svc, vdi, size, taskOf(ctx));
+    },
+    'VDI.clone': (ctx, vdi: string) => cloneVdi(ctx.svc, vdi, 'clone', taskOf(ctx)),
+    'VDI.snapshot': (ctx, vdi: string) => cloneVdi(ctx.svc, vdi, 'snapshot', taskOf(ctx)),
+    'VDI.copy': (ctx, vdi: string, sr: string, base: string, into: string) => {
+      ctx.svc.db.mustGet('VDI', vdi);
+      if (!isNull(base)) ctx.svc.db.mustGet('VDI', base);
+      if (!isNull(into)) {
+        // Copying into an existing VDI (incremental copies) is not supported by the drivers yet.
+        const target = ctx.svc.db.mustGet('VDI', into);
+        throw new XenApiError('SR_OPERATION_NOT_SUPPORTED', [String(target.SR)]);
+      }
+      return copyVdi(ctx.svc, vdi, isNull(sr) ? undefined : sr, taskOf(ctx));
+    },
+    'VDI.introduce': async (
+      ctx,
+      uuid: string,
+      nameLabel: string,
+      nameDescription: string,
+      sr: string,
+      type: string,
+      sharable: boolean,
+      readOnly: boolean,
+      otherConfig: Record<string, string>,
+      location: string,
+      xenstoreData: Record<string, string>,
+      smConfig: Record<string, string>,
+      managed: boolean,
+      virtualSize: number,
+      physicalUtilisation: number,
+      _metadataOfPool: string,
+      isASnapshot: boolean,
+      snapshotTime: string,
+      snapshotOf: string,
+    ) => {
+      const { db } = ctx.svc;
+      const srRow = db.mustGet('SR', sr);
+      if (!driverInfoOf(ctx.svc, String(srRow.type))?.capabilities.includes('VDI_INTRODUCE'))
+        throw new XenApiError('SR_OPERATION_NOT_SUPPORTED', [sr]);
+      if (!isNull(snapshotOf)) db.mustGet('VDI', snapshotOf);
+      const cfg = attachedSr(ctx.svc, sr);
+      const vol = await storageOf(ctx.svc).vdiFind(cfg, location);
+      if (!vol) throw new XenApiError('VDI_MISSING', [sr, location]);
+      const extra: Row = {
+        uuid: uuid || randomUUID(),
+        name_label: nameLabel,
+        name_description: nameDescription,
+        type,
+        sharable,
+        read_only: readOnly || vol.readOnly,
+        other_config: otherConfig ?? {},
+        xenstore_data: xenstoreData ?? {},
+        sm_config: smConfig ?? {},
+        managed: managed ?? true,
+        is_a_snapshot: Boolean(isASnapshot),
+        snapshot_of: isNull(snapshotOf) ? NULL_REF : snapshotOf,
+      };
+      if (snapshotTime) extra.snapshot_time = snapshotTime;
+      if (!vol.virtualSize && virtualSize) extra.virtual_size = virtualSize;
+      if (!vol.physicalUtilisation && physicalUtilisation) extra.physical_utilisation = physicalUtilisation;
+      return db.create('VDI', vdiFields(sr, vol, driverInfoOf(ctx.svc, String(srRow.type)), extra));
+    },
+    'VDI.forget': (ctx, vdi: string) => {
+      const { db } = ctx.svc;
+      db.mustGet('VDI', vdi);
+      if (attachedVbds(db, vdi).length) throw new XenApiError('VDI_IN_USE', [vdi, 'forget']);
+      db.transaction(() => {
+        for (const b of [...(db.get('VDI', vdi)!.VBDs as string[])]) db.destroy('VBD', b);
+        db.destroy('VDI', vdi);
+      });
+    },
+    'VDI.update': async (ctx, vdi: string) => {
+      const { db } = ctx.svc;
+      const row = db.mustGet('VDI', vdi);
+      const cfg = attachedSr(ctx.svc, String(row.SR));
+      const vol = await storageOf(ctx.svc).vdiFind(cfg, String(row.location));
+      if (!vol) throw new XenApiError('VDI_MISSING', [String(row.SR), vdi]);
+      db.update('VDI', vdi, {
+        virtual_size: vol.virtualSize,
+        physical_utilisation: vol.physicalUtilisation,
+        missing: false,
+      });
+    },
+    'VDI.set_sharable': setter('sharable'),
+    'VDI.set_read_only': setter('read_only'),
+    'VDI.set_name_label': setter('name_label'),
+    'VDI.set_name_description': setter('name_description'),
+    'VDI.set_on_boot': setter('on_boot'),
+    'VDI.set_allow_caching': setter('allow_caching'),
+  },
+};

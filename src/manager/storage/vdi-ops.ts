@@ -1,0 +1,227 @@
+// VDI operations shared by the VDI API and the VM disk functions: the storage work through the
+// host's storage agent, bracketed by an intent so a crash leaves no half-made VDI or stray volume.
+import { randomUUID } from 'node:crypto';
+import { NULL_REF } from '../../shared/datamodel/types.js';
+import { XenApiError } from '../../shared/errors.js';
+import { logger } from '../../shared/log.js';
+import type { Row } from '../db/database.js';
+import type { Services } from '../api/context.js';
+import { nowXapi } from '../time.js';
+import { withIntent } from './intents.js';
+import {
+  attachedSr,
+  attachedVbds,
+  busyLocations,
+  driverInfoOf,
+  recordSrStats,
+  refreshSrStats,
+  vdiFields,
+  withLock,
+  withVdiOperation,
+} from './records.js';
+import { type SrConfig, storageOf, type Volume } from './storage-agent.js';
+
+const log = logger('storage');
+
+function assertCapability(svc: Services, sr: string, cap: string) {
+  const type = String(svc.db.mustGet('SR', sr).type);
+  if (!driverInfoOf(svc, type)?.capabilities.includes(cap))
+    throw new XenApiError('SR_OPERATION_NOT_SUPPORTED', [sr]);
+}
+
+/** Records a volume the agent just made as a VDI; if that fails, the volume goes again. */
+async function recordNewVolume(
+  svc: Services,
+  sr: string,
+  cfg: SrConfig,
+  vol: Volume,
+  fields: Row,
+): Promise<string> {
+  try {
+    const ref = svc.db.create('VDI', vdiFields(sr, vol, driverInfoOf(svc, cfg.type), fields));
+    recordSrStats(svc.db, sr, undefined);
+    void refreshSrStats(svc, sr, cfg);
+    return ref;
+  } catch (e) {
+    await storageOf(svc)
+      .vdiDestroy(cfg, vol.location)
+      .catch(() => undefined);
+    throw e;
+  }
+}
+
+export interface NewVdi {
+  SR: string;
+  virtual_size: number;
+  name_label?: string;
+  name_description?: string;
+  type?: string;
+  sharable?: boolean;
+  read_only?: boolean;
+  other_config?: Record<string, string>;
+  xenstore_data?: Record<string, string>;
+  sm_config?: Record<string, string>;
+  tags?: string[];
+}
+
+export async function createVdi(svc: Services, rec: NewVdi): Promise<string> {
+  const sr = rec.SR;
+  const cfg = attachedSr(svc, sr);
+  assertCapability(svc, sr, 'VDI_CREATE');
+  const size = Number(rec.virtual_size);
+  if (!Number.isSafeInteger(size) || size < 0)
+    throw new XenApiError('INVALID_VALUE', ['virtual_size', String(rec.virtual_size)]);
+  const uuid = randomUUID();
+  return withIntent(svc, { kind: 'create', srUuid: cfg.uuid, location: uuid, vdiUuid: uuid }, async () => {
+    const vol = await storageOf(svc).vdiCreate(cfg, uuid, size);
+    const { SR: _sr, virtual_size: _vs, ...rest } = rec;
+    return recordNewVolume(svc, sr, cfg, vol, { ...rest, uuid });
+  });
+}
+
+/** Starts a background GC of an SR (after deletes), one at a time per SR. */
+export function scheduleGc(svc: Services, sr: string): Promise<string[]> {
+  return withLock(`gc:${sr}`, async () => {
+    const row = svc.db.get('SR', sr);
+    if (!row) return [];
+    let cfg: SrConfig;
+    try {
+      cfg = attachedSr(svc, sr);
+    } catch {
+      return [];
+    }
+    const done = await storageOf(svc).srGc(cfg, busyLocations(svc.db, sr));
+    if (done.length) log.info('sr gc', { sr: row.uuid, done });
+    await refreshSrStats(svc, sr, cfg);
+    return done;
+  }).catch((e) => {
+    log.warn('sr gc failed', { sr, error: String(e) });
+    return [];
+  });
+}
+
+export async function destroyVdi(svc: Services, vdi: string, task: string): Promise<void> {
+  const { db } = svc;
+  const row = db.mustGet('VDI', vdi);
+  const sr = String(row.SR);
+  if (attachedVbds(db, vdi).length) throw new XenApiError('VDI_IN_USE', [vdi, 'destroy']);
+  const cfg = attachedSr(svc, sr);
+  assertCapability(svc, sr, 'VDI_DELETE');
+  await withVdiOperation(svc, vdi, 'destroy', task, () =>
+    withIntent(
+      svc,
+      { kind: 'destroy', srUuid: cfg.uuid, location: String(row.location), vdiUuid: String(row.uuid) },
+      async () => {
+        await storageOf(svc).vdiDestroy(cfg, String(row.location));
+        db.transaction(() => {
+          for (const vbd of [...(row.VBDs as string[])]) if (db.has('VBD', vbd)) db.destroy('VBD', vbd);
+          db.destroy('VDI', vdi);
+          recordSrStats(db, sr, undefined);
+        });
+      },
+    ),
+  );
+  void scheduleGc(svc, sr);
+}
+
+export async function resizeVdi(svc: Services, vdi: string, size: number, task: string): Promise<void> {
+  const { db } = svc;
+  const row = db.mustGet('VDI', vdi);
+  const sr = String(row.SR);
+  if (row.read_only) throw new XenApiError('VDI_READONLY', [vdi]);
+  if (attachedVbds(db, vdi).length) throw new XenApiError('VDI_IN_USE', [vdi, 'resize']);
+  const cfg = attachedSr(svc, sr);
+  assertCapability(svc, sr, 'VDI_RESIZE');
+  if (!Number.isSafeInteger(size) || size < Number(row.virtual_size))
+    throw new XenApiError('VDI_TOO_SMALL', [vdi, String(size)]);
+  await withVdiOperation(svc, vdi, 'resize', task, async () => {
+    const vol = await storageOf(svc).vdiResize(cfg, String(row.location), size);
+    db.transaction(() => {
+      db.update('VDI', vdi, { virtual_size: vol.virtualSize, physical_utilisation: vol.physicalUtilisation });
+      recordSrStats(db, sr, undefined);
+    });
+  });
+}
+
+export type CloneKind = 'clone' | 'snapshot';
+
+/** VDI.clone / VDI.snapshot: a thin copy in the same SR (full copy on thick SRs). */
+export async function cloneVdi(
+  svc: Services,
+  vdi: string,
+  kind: CloneKind,
+  task: string,
+  extra: Row = {},
+): Promise<string> {
+  const { db } = svc;
+  const row = db.mustGet('VDI', vdi);
+  const sr = String(row.SR);
+  const cfg = attachedSr(svc, sr);
+  assertCapability(svc, sr, kind === 'clone' ? 'VDI_CLONE' : 'VDI_SNAPSHOT');
+  // Rewriting a running VM's image under it needs QEMU's cooperation (blockdev-snapshot-sync).
+  if (attachedVbds(db, vdi).some((b) => db.get('VBD', b)?.mode === 'RW'))
+    throw new XenApiError('VDI_IN_USE', [vdi, kind]);
+  const uuid = randomUUID();
+  return withVdiOperation(svc, vdi, kind, task, () =>
+    withIntent(svc, { kind: 'create', srUuid: cfg.uuid, location: uuid, vdiUuid: uuid }, async () => {
+      const agent = storageOf(svc);
+      const vol =
+        kind === 'clone'
+          ? await agent.vdiClone(cfg, String(row.location), uuid)
+          : await agent.vdiSnapshot(cfg, String(row.location), uuid);
+      const fields: Row = {
+        uuid,
+        name_label: row.name_label,
+        name_description: row.name_description,
+        type: row.type,
+        sharable: row.sharable,
+        read_only: kind === 'snapshot' ? row.read_only : false,
+        other_config: { ...(row.other_config as object) },
+        xenstore_data: { ...(row.xenstore_data as object) },
+        sm_config: { ...(row.sm_config as object) },
+        tags: [...(row.tags as string[])],
+        on_boot: row.on_boot,
+        ...(kind === 'snapshot' ? { is_a_snapshot: true, snapshot_of: vdi, snapshot_time: nowXapi() } : {}),
+        ...extra,
+      };
+      return recordNewVolume(svc, sr, cfg, vol, fields);
+    }),
+  );
+}
+
+/** VDI.copy: a full, independent copy, into `dstSr` (default: the source's SR). */
+export async function copyVdi(
+  svc: Services,
+  vdi: string,
+  dstSr: string | undefined,
+  task: string,
+  extra: Row = {},
+): Promise<string> {
+  const { db } = svc;
+  const row = db.mustGet('VDI', vdi);
+  const srcSr = String(row.SR);
+  const target = dstSr && dstSr !== NULL_REF ? dstSr : srcSr;
+  db.mustGet('SR', target);
+  const src = attachedSr(svc, srcSr);
+  const dst = attachedSr(svc, target);
+  assertCapability(svc, target, 'VDI_CREATE');
+  const uuid = randomUUID();
+  return withVdiOperation(svc, vdi, 'copy', task, () =>
+    withIntent(svc, { kind: 'create', srUuid: dst.uuid, location: uuid, vdiUuid: uuid }, async () => {
+      const vol = await storageOf(svc).vdiCopy(src, String(row.location), dst, uuid);
+      return recordNewVolume(svc, target, dst, vol, {
+        uuid,
+        name_label: row.name_label,
+        name_description: row.name_description,
+        type: row.type === 'user' || row.type === 'system' ? row.type : 'user',
+        sharable: row.sharable,
+        read_only: false,
+        other_config: { ...(row.other_config as object) },
+        xenstore_data: { ...(row.xenstore_data as object) },
+        sm_config: { ...(row.sm_config as object) },
+        tags: [...(row.tags as string[])],
+        ...extra,
+      });
+    }),
+  );
+}

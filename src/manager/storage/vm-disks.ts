@@ -1,0 +1,220 @@
+// A VM's disks: the spec entries VM.start hands to the host agent, and the storage side of
+// VM.clone / VM.copy / VM.snapshot / VM.provision (new VDIs and VBDs for a new VM record).
+import { SaxesParser } from 'saxes';
+import { volumePath } from '../../agent/storage/layout.js';
+import { XenApiError } from '../../shared/errors.js';
+import type { Database, Row } from '../db/database.js';
+import type { CallContext, Services } from '../api/context.js';
+import type { InstanceSpec } from '../vm/host-agent.js';
+import { isNull, localPbd } from './records.js';
+import { type CloneKind, cloneVdi, copyVdi, createVdi, destroyVdi } from './vdi-ops.js';
+
+export type DiskSpec = InstanceSpec['disks'][number];
+
+/** Guest device name for a userdevice slot: 0 → xvda, 1 → xvdb, … (pure). */
+export function deviceName(userdevice: string): string {
+  const n = Number(userdevice);
+  if (!Number.isInteger(n) || n < 0) return userdevice;
+  let s = '';
+  let i = n;
+  do {
+    s = String.fromCharCode(97 + (i % 26)) + s;
+    i = Math.floor(i / 26) - 1;
+  } while (i >= 0);
+  return `xvd${s}`;
+}
+
+/**
+ * The disk list of VM `vm` for its instance spec (pure): one entry per VBD that has a VDI on an
+ * SR plugged on this host, in userdevice order. Empty CD drives are left out.
+ */
+export function vmDisks(db: Database, vm: string, hostRef?: string): DiskSpec[] {
+  const rec = db.mustGet('VM', vm);
+  const out: (DiskSpec & { order: number })[] = [];
+  for (const vbd of rec.VBDs as string[]) {
+    const b = db.get('VBD', vbd);
+    if (!b || b.empty || isNull(b.VDI)) continue;
+    const vdi = db.get('VDI', String(b.VDI));
+    const sr = vdi ? db.get('SR', String(vdi.SR)) : undefined;
+    if (!vdi || !sr) throw new XenApiError('VM_REQUIRES_VDI', [vm, String(b.VDI)]);
+    const pbd = (sr.PBDs as string[])
+      .map((p) => db.get('PBD', p))
+      .find((p) => p && (!hostRef || p.host === hostRef));
+    if (!pbd?.currently_attached) throw new XenApiError('VM_REQUIRES_SR', [vm, String(vdi.SR)]);
+    const where = volumePath(
+      String(sr.type),
+      String(sr.uuid),
+      pbd.device_config as Record<string, string>,
+      String(vdi.location),
+    );
+    if (!where) throw new XenApiError('VDI_MISSING', [String(vdi.SR), String(b.VDI)]);
+    const cdrom = b.type === 'CD';
+    out.push({
+      path: where.path,
+      format: where.format,
+      readonly: cdrom || b.mode === 'RO' || Boolean(vdi.read_only),
+      device: String(b.device || deviceName(String(b.userdevice))),
+      cdrom: cdrom || undefined,
+      order: Number(b.userdevice) || 0,
+    });
+  }
+  return out.sort((a, b) => a.order - b.order).map(({ order: _o, ...d }) => d);
+}
+
+/** Marks a VM's VBDs (not empty CDs) attached or not; the lead calls it on start and halt. */
+export function setVbdsAttached(db: Database, vm: string, attached: boolean): void {
+  db.transaction(() => {
+    for (const vbd of (db.get('VM', vm)?.VBDs as string[]) ?? []) {
+      const b = db.get('VBD', vbd);
+      if (!b) continue;
+      const want = attached && !b.empty;
+      if (b.currently_attached !== want) db.update('VBD', vbd, { currently_attached: want });
+    }
+  });
+}
+
+const VBD_COPY_FIELDS = [
+  'userdevice',
+  'bootable',
+  'mode',
+  'type',
+  'unpluggable',
+  'other_config',
+  'qos_algorithm_type',
+  'qos_algorithm_params',
+  'empty',
+];
+
+export type DiskCopyMode = CloneKind | 'copy';
+
+/**
+ * Gives `newVm` disks like `oldVm`'s: each disk VDI is cloned, snapshotted or fully copied
+ * (copy: into `sr` when given), CDs point at the same media. On failure everything made so far
+ * is removed again. Returns the new VBDs.
+ */
+export async function copyVmDisks(
+  svc: Services,
+  oldVm: string,
+  newVm: string,
+  mode: DiskCopyMode,
+  opts: { sr?: string; task: string },
+): Promise<string[]> {
+  const { db } = svc;
+  const made: { vbds: string[]; vdis: string[] } = { vbds: [], vdis: [] };
+  try {
+    for (const vbd of [...(db.mustGet('VM', oldVm).VBDs as string[])]) {
+      const b = db.get('VBD', vbd);
+      if (!b) continue;
+      let vdi = String(b.VDI);
+      if (b.type !== 'CD' && !b.empty && !isNull(b.VDI)) {
+        vdi =
+          mode === 'copy'
+            ? await copyVdi(svc, vdi, opts.sr, opts.task)
+            : await cloneVdi(svc, vdi, mode, opts.task);
+        made.vdis.push(vdi);
+      }
+      const fields: Row = { VM: newVm, VDI: vdi, currently_attached: false };
+      for (const k of VBD_COPY_FIELDS) fields[k] = structuredClone(b[k]);
+      made.vbds.push(db.create('VBD', fields));
+    }
+    return made.vbds;
+  } catch (e) {
+    for (const v of made.vbds) if (db.has('VBD', v)) db.destroy('VBD', v);
+    for (const v of made.vdis) await destroyVdi(svc, v, opts.task).catch(() => undefined);
+    throw e;
+  }
+}
+
+export interface ProvisionDisk {
+  device: string;
+  size: number;
+  sr: string;
+  bootable: boolean;
+  type: string;
+}
+
+/** Parses a template's other_config["disks"] (`<provision><disk device= size= sr= bootable= type=/>…`). */
+export function parseProvisionXml(xml: string): ProvisionDisk[] {
+  const disks: ProvisionDisk[] = [];
+  const p = new SaxesParser();
+  p.on('doctype', () => {
+    throw new Error('DOCTYPE not allowed');
+  });
+  p.on('opentag', (tag) => {
+    if (tag.name !== 'disk') return;
+    const a = tag.attributes as Record<string, string>;
+    const size = Number(a.size);
+    if (!/^\d+$/.test(a.device ?? '') || !Number.isSafeInteger(size) || size <= 0)
+      throw new Error(`bad <disk> element: device=${a.device} size=${a.size}`);
+    disks.push({
+      device: a.device,
+      size,
+      sr: a.sr ?? '',
+      bootable: a.bootable === 'true',
+      type: a.type || 'system',
+    });
+  });
+  try {
+    p.write(xml).close();
+  } catch (e) {
+    throw new XenApiError('INVALID_VALUE', ['other_config:disks', xml, String((e as Error).message)]);
+  }
+  return disks;
+}
+
+/**
+ * VM.provision's storage part (svc.ext.provisionDisks): creates the disks a template's
+ * other_config["disks"] describes, in the SR named (uuid) or the pool's default SR, attaches them
+ * as VBDs and removes the "disks" key, as xapi does.
+ */
+export async function provisionDisks(ctx: CallContext, vm: string): Promise<void> {
+  const { svc } = ctx;
+  const { db } = svc;
+  const rec = db.mustGet('VM', vm);
+  const other = rec.other_config as Record<string, string>;
+  if (!other.disks) return;
+  const disks = parseProvisionXml(other.disks);
+  const made: string[] = [];
+  try {
+    for (const d of disks) {
+      let sr: string | undefined;
+      if (d.sr) {
+        sr = db.refByUuid('SR', d.sr);
+        if (!sr) throw new XenApiError('UUID_INVALID', ['SR', d.sr]);
+      } else {
+        const def = String(db.mustGet('pool', svc.poolRef()).default_SR);
+        if (isNull(def) || !db.has('SR', def)) throw new XenApiError('DEFAULT_SR_NOT_FOUND', [def]);
+        sr = def;
+      }
+      if (!localPbd(svc, sr)) throw new XenApiError('SR_HAS_NO_PBDS', [sr]);
+      const vdi = await createVdi(svc, {
+        SR: sr,
+        virtual_size: d.size,
+        name_label: `${rec.name_label} ${d.device}`,
+        name_description: 'Created by template provisioner',
+        type: d.type === 'user' ? 'user' : 'system',
+        sharable: false,
+        read_only: false,
+        other_config: {},
+      });
+      made.push(vdi);
+      db.create('VBD', {
+        VM: vm,
+        VDI: vdi,
+        userdevice: d.device,
+        bootable: d.bootable,
+        mode: 'RW',
+        type: 'Disk',
+        empty: false,
+        other_config: { owner: '' },
+        qos_algorithm_type: '',
+        qos_algorithm_params: {},
+      });
+    }
+  } catch (e) {
+    for (const v of made) await destroyVdi(svc, v, ctx.task?.ref ?? 'provision').catch(() => undefined);
+    throw e;
+  }
+  const { disks: _gone, ...rest } = other;
+  db.update('VM', vm, { other_config: rest });
+}
