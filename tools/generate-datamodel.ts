@@ -221,6 +221,21 @@ export function buildModel(raw: RawClass[], facts: Facts): Model {
         return spec;
       });
       const implicit = m.implicit ? classifyImplicit(m.name, fieldNames) : undefined;
+      // Explicit messages that are generic field accessors with custom roles or protected keys
+      // (VM.add_to_other_config, VM.set_platform…) get the generic implementation too.
+      let generic: ReturnType<typeof classifyImplicit> | undefined;
+      if (!m.implicit) {
+        try {
+          generic = classifyImplicit(m.name, fieldNames);
+        } catch {
+          generic = undefined;
+        }
+        if (
+          generic &&
+          !['getter', 'setter', 'map_add', 'map_remove', 'set_add', 'set_remove'].includes(generic.kind)
+        )
+          generic = undefined;
+      }
       // Async: explicit messages unless flagged sync-only upstream; implicit only create/destroy.
       const async = implicit
         ? implicit.kind === 'create' || implicit.kind === 'destroy'
@@ -239,6 +254,10 @@ export function buildModel(raw: RawClass[], facts: Facts): Model {
         errors: m.errors.map((e) => e.name),
       };
       if (implicit?.field) spec.field = implicit.field;
+      if (generic) {
+        spec.generic = generic.kind;
+        spec.field = generic.field;
+      }
       return spec;
     });
 

@@ -27,7 +27,7 @@ import { EventService } from './events/event-service.js';
 import { consoleConnectHandler, consoleWebSocketHandler } from './http/console.js';
 import { HttpFrontend } from './http/server.js';
 import { Dispatcher } from './rpc/dispatcher.js';
-import { rpcEndpoints, taskResultXml } from './rpc/endpoints.js';
+import { rpcEndpoints, taskResultXml, XmlEncoders } from './rpc/endpoints.js';
 import { DEFAULT_TASK_LIMITS, TaskManager, type TaskLimits } from './tasks/task-manager.js';
 import { ensureSelfSignedCert, loadTls } from './tls.js';
 
@@ -75,12 +75,13 @@ export class Manager {
     db: Database,
     svc: Services,
     dispatcher: Dispatcher,
+    encoders: XmlEncoders,
   ) {
     this.backend = backend;
     this.db = db;
     this.svc = svc;
     this.dispatcher = dispatcher;
-    this.frontend = new HttpFrontend(rpcEndpoints(dispatcher, db.model), config.maxBodyBytes);
+    this.frontend = new HttpFrontend(rpcEndpoints(dispatcher, db.model, encoders), config.maxBodyBytes);
     this.frontend.mountConnect('/console', consoleConnectHandler(svc));
     this.frontend.mountUpgrade('/console', consoleWebSocketHandler(svc));
   }
@@ -101,10 +102,11 @@ export class Manager {
     const sessionless = Object.assign({}, ...modules.map((m) => m.sessionless ?? {}));
     const dispatcher = new Dispatcher(MODEL, handlers, sessionless);
     const events = new EventService(db, (_cls, row) => row);
+    const encoders = new XmlEncoders(MODEL);
     const tasks = new TaskManager(
       db,
       () => hostRef,
-      (value, wire) => taskResultXml(MODEL, wire, value),
+      (value, wire) => taskResultXml(encoders, MODEL, wire, value),
       {
         ...DEFAULT_TASK_LIMITS,
         ...opts.taskLimits,
@@ -136,7 +138,7 @@ export class Manager {
       tasks.startGc();
       events.startHeartbeat(() => poolRef);
     }
-    return new Manager(config, backend, db, svc, dispatcher);
+    return new Manager(config, backend, db, svc, dispatcher, encoders);
   }
 
   /** Starts the HTTP, HTTPS and Unix-socket listeners the configuration asks for. */

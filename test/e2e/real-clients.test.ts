@@ -38,7 +38,8 @@ for (const transport of ['json-rpc', 'xml-rpc']) {
     const hosts = all.filter((o: any) => o.$type === 'host');
     assert.equal(hosts.length, 1);
     assert.equal(pools[0].master, hosts[0].$ref);
-    assert.equal(hosts[0].API_version_major, 2);
+    // int64 arrives as a JSON number over JSON-RPC and as a string over XML-RPC, as from xapi.
+    assert.equal(String(hosts[0].API_version_major), '2');
     assert.ok(all.some((o: any) => o.$type === 'VM' && o.is_control_domain));
 
     // A field change arrives through the client's event loop.
@@ -100,15 +101,21 @@ test('Debian python3-os-xenapi XenAPI.py logs in, reads, follows events, gets Fa
 
 test('XenAPI.py over the local Unix socket logs in without a password', { timeout: 30_000 }, async (t) => {
   const m = await startManager(t);
+  // Debian's binding ships a UDSTransport that breaks on Python 3.11 (send_request signature), so
+  // the session rides on a minimal AF_UNIX transport of the standard library's xmlrpc.client.
   const code = [
-    'import sys',
+    'import sys, socket, http.client, xmlrpc.client',
     'from os_xenapi.client import XenAPI',
-    `s = XenAPI.Session("http://" + sys.argv[1].replace("/", "_") + "/", transport=XenAPI.UDSTransport())`,
+    'class Conn(http.client.HTTPConnection):',
+    '    def connect(self):',
+    '        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); self.sock.connect(sys.argv[1])',
+    'class UDS(xmlrpc.client.Transport):',
+    '    def make_connection(self, host): return Conn("localhost")',
+    's = XenAPI.Session("http://localhost/", transport=UDS())',
     's.xenapi.login_with_password("root", "")',
     'print(s.xenapi.session.get_is_local_superuser(s.handle))',
     's.xenapi.session.logout()',
   ].join('\n');
-  // The binding maps "_" back to "/" in the socket path, so the path must not contain "_".
   const { stdout } = await run('/usr/bin/python3', ['-c', code, m.socketPath], { timeout: 20_000 });
   assert.equal(stdout.trim(), 'True');
 });

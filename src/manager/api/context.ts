@@ -12,6 +12,8 @@ export interface ConnectionInfo {
   local: boolean;
   remoteAddress?: string;
   headers?: Record<string, string | string[] | undefined>;
+  /** Aborted when the client disconnects (ends long polls such as event.from). */
+  signal?: AbortSignal;
 }
 
 /** Hooks other components (host agent, storage, networking) attach to the manager. */

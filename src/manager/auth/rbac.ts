@@ -22,11 +22,8 @@ export function protectedKey(field: FieldSpec, key: string): string | undefined 
 
 /** The permission a call needs, given its decoded arguments (the map key for add_to/remove_from). */
 export function requiredPermission(model: Model, msg: MessageSpec, args: readonly unknown[]): Permission {
-  if (
-    (msg.implicit === 'map_add' || msg.implicit === 'map_remove') &&
-    msg.field &&
-    typeof args[1] === 'string'
-  ) {
+  const kind = msg.implicit || msg.generic;
+  if ((kind === 'map_add' || kind === 'map_remove') && msg.field && typeof args[1] === 'string') {
     const field = model.classes[msg.cls].fields.find((f) => f.name === msg.field);
     const pattern = field && protectedKey(field, args[1]);
     if (field?.mapKeyRoles && pattern) {

@@ -51,7 +51,8 @@ export function permissions(model: Model): PermissionSpec[] {
     for (const m of c.messages) {
       out.set(m.wire, { name: m.wire, roles: m.roles });
       const field = m.field ? c.fields.find((f) => f.name === m.field) : undefined;
-      if (field?.mapKeyRoles && (m.implicit === 'map_add' || m.implicit === 'map_remove')) {
+      const kind = m.implicit || m.generic;
+      if (field?.mapKeyRoles && (kind === 'map_add' || kind === 'map_remove')) {
         for (const [key, roles] of Object.entries(field.mapKeyRoles)) {
           const name = `${m.wire}/key:${key}`;
           out.set(name, { name, roles });

@@ -50,7 +50,8 @@ export class Dispatcher {
     for (const cls of Object.values(model.classes)) {
       for (const m of cls.messages) {
         this.messages.set(m.wire, m);
-        const h = explicit[m.wire] ?? (cls.inDb ? implicitHandler(cls, m) : undefined);
+        const generic = m.generic ? { ...m, implicit: m.generic } : m;
+        const h = explicit[m.wire] ?? (cls.inDb ? implicitHandler(cls, generic) : undefined);
         if (h) this.handlers.set(m.wire, h);
         const s = sessionless[m.wire];
         if (s) this.sessionless.set(m.wire, s);
@@ -209,7 +210,7 @@ export class Dispatcher {
     checkPermission(session, requiredPermission(this.model, msg, args));
     const h = this.handlers.get(msg.wire);
     if (!h) throw new XenApiError('NOT_IMPLEMENTED', [msg.wire]);
-    const ctx: CallContext = { svc: this.svc, session, msg, conn, task, signal: task?.signal };
+    const ctx: CallContext = { svc: this.svc, session, msg, conn, task, signal: task?.signal ?? conn.signal };
     return await h(ctx, ...args);
   }
 

@@ -57,6 +57,8 @@ export interface MessageSpec {
   roles: string[];
   async: boolean;
   implicit: ImplicitKind | false;
+  /** For explicit messages that are plain field accessors (custom roles): the generic operation. */
+  generic?: ImplicitKind;
   /** The field an implicit getter/setter/map/set message works on. */
   field?: string;
   lifecycle: Lifecycle;

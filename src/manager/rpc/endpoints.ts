@@ -1,0 +1,190 @@
+// The XML-RPC and JSON-RPC endpoints: parse the envelope, dispatch, encode the outcome by the
+// message's result type, with xapi's exact content types and headers. Transport-level failures
+// (unparsable bodies, bad envelopes) get xapi's HTTP 500 HTML page and close the connection.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Model } from '../../shared/datamodel/model-types.js';
+import type { TypeDesc } from '../../shared/datamodel/types.js';
+import type { ConnectionInfo } from '../api/context.js';
+import type { RpcEndpoints } from '../http/server.js';
+import { decodeJson, decodeXml } from './decode.js';
+import type { Dispatcher, Outcome, ParamSource } from './dispatcher.js';
+import { jsonFailure, jsonSuccess, jsonValue, parseJsonRequest } from './json-codec.js';
+import {
+  type EncodeContext,
+  type Encoder,
+  escapeXml,
+  http500Body,
+  parseMethodCall,
+  toPlain,
+  WireFormatError,
+  type XmlValue,
+  xmlBare,
+  xmlEncoder,
+  xmlFailure,
+  xmlSuccess,
+  xmlUntyped,
+} from './xml-codec.js';
+
+const RPC_HEADERS = {
+  'Access-Control-Allow-Origin': '*',
+  'Access-Control-Allow-Headers': 'X-Requested-With',
+};
+
+/** XML encoders for every type, including the event records whose snapshot class varies. */
+export class XmlEncoders {
+  private readonly cache = new Map<string, Encoder>();
+  private readonly byType = new WeakMap<TypeDesc, Encoder>();
+  private readonly classByLower = new Map<string, string>();
+  private readonly ctx: EncodeContext;
+
+  constructor(private readonly model: Model) {
+    for (const c of Object.keys(model.classes)) this.classByLower.set(c.toLowerCase(), c);
+    this.ctx = {
+      recordFields: (cls) => model.classes[cls]?.fields ?? [],
+      special: (cls) =>
+        cls === 'event_batch'
+          ? (v) => this.eventBatch(v)
+          : cls === 'event'
+            ? (v) => this.event(v)
+            : undefined,
+    };
+  }
+
+  encoder(type: TypeDesc): Encoder {
+    let e = this.byType.get(type);
+    if (!e) {
+      e = xmlEncoder(type, this.ctx, this.cache);
+      this.byType.set(type, e);
+    }
+    return e;
+  }
+
+  private record(cls: string): Encoder {
+    return xmlEncoder({ kind: 'record', cls }, this.ctx, this.cache);
+  }
+
+  private event(v: unknown): string {
+    const e = v as {
+      id: string;
+      timestamp: string;
+      class: string;
+      operation: string;
+      ref: string;
+      snapshot?: unknown;
+    };
+    let out = `<value><struct><member><name>id</name><value>${escapeXml(e.id)}</value></member><member><name>timestamp</name><value>${escapeXml(e.timestamp)}</value></member><member><name>class</name><value>${escapeXml(e.class)}</value></member><member><name>operation</name><value>${e.operation}</value></member><member><name>ref</name><value>${escapeXml(e.ref)}</value></member>`;
+    if (e.snapshot !== undefined) {
+      const cls = this.classByLower.get(e.class);
+      out += `<member><name>snapshot</name>${cls ? this.record(cls)(e.snapshot) : xmlUntyped(e.snapshot)}</member>`;
+    }
+    return `${out}</struct></value>`;
+  }
+
+  private eventBatch(v: unknown): string {
+    const b = v as { events: unknown[]; valid_ref_counts: Record<string, number>; token: string };
+    let out = '<value><struct><member><name>events</name><value><array><data>';
+    for (const e of b.events) out += this.event(e);
+    out += '</data></array></value></member><member><name>valid_ref_counts</name><value><struct>';
+    for (const k in b.valid_ref_counts)
+      out += `<member><name>${k}</name><value><i4>${b.valid_ref_counts[k]}</i4></value></member>`;
+    return `${out}</struct></value></member><member><name>token</name><value>${escapeXml(b.token)}</value></member></struct></value>`;
+  }
+}
+
+/** task.result: the XML-RPC <value> fragment of a result, even for JSON-RPC clients. */
+export function taskResultXml(encoders: XmlEncoders, model: Model, wire: string, value: unknown): string {
+  const [cls, name] = splitWire(wire);
+  const msg = model.classes[cls]?.messages.find((m) => m.name === name);
+  return msg ? encoders.encoder(msg.result)(value) : xmlUntyped(value);
+}
+
+function paramText(v: XmlValue | undefined): string {
+  if (!v) return '';
+  const plain = toPlain(v);
+  return typeof plain === 'string' ? plain : JSON.stringify(plain);
+}
+
+function splitWire(wire: string): [string, string] {
+  const dot = wire.indexOf('.');
+  return [wire.slice(0, dot), wire.slice(dot + 1)];
+}
+
+function send(res: ServerResponse, status: number, type: string, body: string, close = false) {
+  res.writeHead(status, {
+    'Content-Type': type,
+    'Content-Length': Buffer.byteLength(body),
+    ...RPC_HEADERS,
+    ...(close ? { Connection: 'close' } : {}),
+  });
+  res.end(body);
+}
+
+function send500(res: ServerResponse, e: unknown) {
+  send(res, 500, 'text/html', http500Body(e instanceof Error ? e.message : String(e)), true);
+}
+
+/** Aborts long calls (event.from) when the client goes away. */
+function abortOnClose(req: IncomingMessage, res: ServerResponse): AbortSignal {
+  const ac = new AbortController();
+  res.on('close', () => {
+    if (!res.writableEnded) ac.abort();
+  });
+  req.on('aborted', () => ac.abort());
+  return ac.signal;
+}
+
+export function rpcEndpoints(
+  dispatcher: Dispatcher,
+  model: Model,
+  encoders = new XmlEncoders(model),
+): RpcEndpoints {
+  const run = (
+    method: string,
+    params: ParamSource,
+    conn: ConnectionInfo,
+    signal: AbortSignal,
+  ): Promise<Outcome> => dispatcher.dispatch(method, params, { ...conn, signal });
+
+  return {
+    async xmlrpc(req, res, conn, body) {
+      let call: ReturnType<typeof parseMethodCall>;
+      try {
+        call = parseMethodCall(body);
+      } catch (e) {
+        return send500(res, e);
+      }
+      const params: ParamSource = {
+        length: call.params.length,
+        decode: (i, type) => decodeXml(model, type, call.params[i]),
+        invalidUtf8Param:
+          call.invalidUtf8Param === undefined ? undefined : paramText(call.params[call.invalidUtf8Param]),
+      };
+      const out = await run(call.method, params, conn, abortOnClose(req, res));
+      if (!out.ok) return send(res, 200, 'text/xml', xmlFailure(out.error.description));
+      const valueXml = encoders.encoder(out.type)(out.value);
+      send(
+        res,
+        200,
+        'text/xml',
+        call.method === 'system.listMethods' ? xmlBare(valueXml) : xmlSuccess(valueXml),
+      );
+    },
+
+    async jsonrpc(req, res, conn, body) {
+      let call: ReturnType<typeof parseJsonRequest>;
+      try {
+        call = parseJsonRequest(body);
+      } catch (e) {
+        return send500(res, e instanceof WireFormatError ? e : new WireFormatError(String(e)));
+      }
+      const params: ParamSource = {
+        length: call.params.length,
+        decode: (i, type) => decodeJson(model, type, call.params[i]),
+      };
+      const out = await run(call.method, params, conn, abortOnClose(req, res));
+      if (!out.ok)
+        return send(res, 200, 'application/json', jsonFailure(call.version, call.id, out.error.description));
+      send(res, 200, 'application/json', jsonSuccess(call.version, call.id, jsonValue(out.value)));
+    },
+  };
+}
