@@ -80,6 +80,10 @@ export async function sr_gc(ctx: DriverContext, sr: SrConfig, busy: string[]): P
   return driverFor(sr.type).gc(sr, busy, ctx);
 }
 
+function assertCapable(d: SrDriver, sr: SrConfig, cap: string) {
+  if (!d.info.capabilities.includes(cap)) throw new XenApiError('SR_OPERATION_NOT_SUPPORTED', [sr.uuid]);
+}
+
 async function assertRoom(d: SrDriver, sr: SrConfig, ctx: DriverContext, needed: number) {
   const { free } = await d.stats(sr, ctx);
   if (needed > free) throw new XenApiError('SR_FULL', [String(needed), String(free)]);
@@ -92,6 +96,7 @@ export async function blockdev_create(
   size: number,
 ): Promise<Volume> {
   const d = driverFor(sr.type);
+  assertCapable(d, sr, 'VDI_CREATE');
   if (!Number.isSafeInteger(size) || size < 0)
     throw new XenApiError('INVALID_VALUE', ['virtual_size', String(size)]);
   if (!d.info.thin) await assertRoom(d, sr, ctx, size);
@@ -109,6 +114,7 @@ export async function blockdev_grow(
   size: number,
 ): Promise<Volume> {
   const d = driverFor(sr.type);
+  assertCapable(d, sr, 'VDI_RESIZE');
   const v = await d.volume(sr, location, ctx);
   if (!v) throw new XenApiError('VDI_MISSING', [sr.uuid, location]);
   if (size < v.virtualSize) throw new XenApiError('VDI_TOO_SMALL', [location, String(size)]);
@@ -125,6 +131,7 @@ export async function blockdev_snapshot(
   newUuid: string,
 ): Promise<Volume> {
   const d = driverFor(sr.type);
+  assertCapable(d, sr, 'VDI_CLONE');
   const v = await d.volume(sr, location, ctx);
   if (!v) throw new XenApiError('VDI_MISSING', [sr.uuid, location]);
   if (!d.info.thin) await assertRoom(d, sr, ctx, v.virtualSize);
@@ -142,6 +149,7 @@ export async function blockdev_convert(
   const v = await driverFor(src.type).volume(src, location, ctx);
   if (!v) throw new XenApiError('VDI_MISSING', [src.uuid, location]);
   const d = driverFor(dst.type);
+  assertCapable(d, dst, 'VDI_CREATE');
   await assertRoom(d, dst, ctx, await d.importSize(v));
   return d.vdiImport(dst, newUuid, v, ctx);
 }
