@@ -92,6 +92,22 @@ function dirOf(sr: SrConfig, ctx: DriverContext): string {
 
 const journalOf = (dir: string) => new Journal(join(dir, JOURNAL));
 
+/**
+ * Clones and GC of one SR never overlap: a clone's new base has no children until the clone
+ * finishes, and GC would take it for garbage. (Destroys may overlap: GC skips vanished files.)
+ */
+const dirLocks = new Map<string, Promise<unknown>>();
+function serial<T>(dir: string, fn: () => Promise<T>): Promise<T> {
+  const next = (dirLocks.get(dir) ?? Promise.resolve()).catch(() => undefined).then(fn);
+  dirLocks.set(dir, next);
+  void next
+    .finally(() => {
+      if (dirLocks.get(dir) === next) dirLocks.delete(dir);
+    })
+    .catch(() => undefined);
+  return next;
+}
+
 /** Bytes allocated for a file on the host. */
 const allocated = (path: string) => statSync(path).blocks * 512;
 
@@ -234,33 +250,7 @@ export const fileDriver: SrDriver = {
 
   async vdiClone(sr, location, newUuid, ctx) {
     const dir = dirOf(sr, ctx);
-    const src = join(dir, leafName(location));
-    if (!existsSync(src)) throw backendFailure('VDIUnavailable', `no image for ${location}`);
-    const { virtualSize } = await asBackendFailure('qemu-img', () => imageInfo(src));
-    const base = baseName(randomUUID());
-    const tmpLeaf = tmpName();
-    const tmpClone = tmpName();
-    const journal = journalOf(dir);
-    const intent = journal.begin('clone', {
-      src: leafName(location),
-      base,
-      clone: leafName(newUuid),
-      tmpLeaf,
-      tmpClone,
-    });
-    // The source's data gets a second name (the base); the source name is then atomically
-    // replaced by a thin child of it. Until that rename, the source is untouched.
-    linkSync(src, join(dir, base));
-    const backing = { file: base, format: 'qcow2' as const };
-    await asBackendFailure('qemu-img', async () => {
-      await createImage(join(dir, tmpLeaf), 'qcow2', virtualSize, backing);
-      await createImage(join(dir, tmpClone), 'qcow2', virtualSize, backing);
-    });
-    renameSync(join(dir, tmpLeaf), src);
-    renameSync(join(dir, tmpClone), join(dir, leafName(newUuid)));
-    fsyncDir(dir);
-    journal.end(intent);
-    return volumeAt(dir, leafName(newUuid));
+    return serial(dir, () => cloneIn(dir, location, newUuid));
   },
 
   async vdiImport(sr, newUuid, src, ctx) {
@@ -276,33 +266,76 @@ export const fileDriver: SrDriver = {
 
   async gc(sr, busy, ctx) {
     const dir = dirOf(sr, ctx);
-    const done: string[] = [];
-    const busyNames = new Set(busy.map(leafName));
-    for (let round = 0; round < 64; round++) {
-      const names = readdirSync(dir).filter(
-        (n) => classifyEntries([n]).leaves.length || classifyEntries([n]).bases.length,
-      );
-      const backing = new Map<string, string | undefined>();
-      for (const n of names) backing.set(n, (await imageInfo(join(dir, n))).backingFile);
-      const plan = planGc(backing, busyNames);
-      if (!plan.remove.length && !plan.coalesce.length) break;
-      for (const b of plan.remove) {
-        rmSync(join(dir, b), { force: true });
-        done.push(`removed unused base ${b}`);
-      }
-      for (const c of plan.coalesce) {
-        await rebaseImage(
-          join(dir, c.child),
-          c.newBacking ? { file: c.newBacking, format: 'qcow2' } : undefined,
-        );
-        rmSync(join(dir, c.base), { force: true });
-        done.push(`coalesced ${c.base} into ${c.child}`);
-      }
-      fsyncDir(dir);
-    }
-    return done;
+    return serial(dir, () => gcIn(dir, busy));
   },
 };
+
+async function gcIn(dir: string, busy: readonly string[]): Promise<string[]> {
+  const done: string[] = [];
+  const busyNames = new Set(busy.map(leafName));
+  for (let round = 0; round < 64; round++) {
+    const names = readdirSync(dir).filter(
+      (n) => classifyEntries([n]).leaves.length || classifyEntries([n]).bases.length,
+    );
+    const backing = new Map<string, string | undefined>();
+    for (const n of names) {
+      const path = join(dir, n);
+      try {
+        backing.set(n, (await imageInfo(path)).backingFile);
+      } catch (e) {
+        // Deleted meanwhile (a VDI destroy): not part of any chain any more. Anything else
+        // (an unreadable image) stops the GC: its base must not look unused.
+        if (existsSync(path)) throw e;
+      }
+    }
+    const plan = planGc(backing, busyNames);
+    if (!plan.remove.length && !plan.coalesce.length) break;
+    for (const b of plan.remove) {
+      rmSync(join(dir, b), { force: true });
+      done.push(`removed unused base ${b}`);
+    }
+    for (const c of plan.coalesce) {
+      await rebaseImage(
+        join(dir, c.child),
+        c.newBacking ? { file: c.newBacking, format: 'qcow2' } : undefined,
+      );
+      rmSync(join(dir, c.base), { force: true });
+      done.push(`coalesced ${c.base} into ${c.child}`);
+    }
+    fsyncDir(dir);
+  }
+  return done;
+}
+
+async function cloneIn(dir: string, location: string, newUuid: string): Promise<Volume> {
+  const src = join(dir, leafName(location));
+  if (!existsSync(src)) throw backendFailure('VDIUnavailable', `no image for ${location}`);
+  const { virtualSize } = await asBackendFailure('qemu-img', () => imageInfo(src));
+  const base = baseName(randomUUID());
+  const tmpLeaf = tmpName();
+  const tmpClone = tmpName();
+  const journal = journalOf(dir);
+  const intent = journal.begin('clone', {
+    src: leafName(location),
+    base,
+    clone: leafName(newUuid),
+    tmpLeaf,
+    tmpClone,
+  });
+  // The source's data gets a second name (the base); the source name is then atomically
+  // replaced by a thin child of it. Until that rename, the source is untouched.
+  linkSync(src, join(dir, base));
+  const backing = { file: base, format: 'qcow2' as const };
+  await asBackendFailure('qemu-img', async () => {
+    await createImage(join(dir, tmpLeaf), 'qcow2', virtualSize, backing);
+    await createImage(join(dir, tmpClone), 'qcow2', virtualSize, backing);
+  });
+  renameSync(join(dir, tmpLeaf), src);
+  renameSync(join(dir, tmpClone), join(dir, leafName(newUuid)));
+  fsyncDir(dir);
+  journal.end(intent);
+  return volumeAt(dir, leafName(newUuid));
+}
 
 /** Rolls an interrupted clone back (source not yet replaced) or forward (it was). */
 async function recoverClone(dir: string, intent: Record<string, unknown>): Promise<string[]> {

@@ -1,0 +1,35 @@
+// A real manager (temp data dir, real SQLite, real listeners) with storage opened on it, and a
+// local superuser session for in-process calls.
+import type { TestContext } from 'node:test';
+import type { SessionInfo } from '../../../src/manager/auth/sessions.js';
+import {
+  openStorage,
+  type StartupReport,
+  type StorageOptions,
+} from '../../../src/manager/storage/startup.js';
+import { startManager, type TestManager } from '../../helpers/manager.js';
+
+export interface StorageManager extends TestManager {
+  session: SessionInfo;
+  report: StartupReport;
+  call<T = any>(wire: string, ...args: unknown[]): Promise<T>;
+}
+
+export async function startStorageManager(
+  t: TestContext,
+  opts: { dataDir?: string; storage?: Partial<StorageOptions> } = {},
+): Promise<StorageManager> {
+  const m = await startManager(t, { dataDir: opts.dataDir });
+  const svc = m.manager.svc;
+  const report = await openStorage(svc, { dataDir: m.dataDir, ...opts.storage });
+  const session = svc.sessions.validate(svc.sessions.localLogin('storage-test'));
+  return { ...m, session, report, call: (wire, ...args) => svc.call(session, wire, args) as Promise<any> };
+}
+
+export const code = (c: string, params?: string[]) => (e: any) => {
+  if (e?.code !== c)
+    throw new Error(`expected ${c}, got ${e?.code} ${JSON.stringify(e?.params)} ${e?.message}`);
+  if (params && JSON.stringify(e.params) !== JSON.stringify(params))
+    throw new Error(`expected ${c} ${JSON.stringify(params)}, got ${JSON.stringify(e.params)}`);
+  return true;
+};
