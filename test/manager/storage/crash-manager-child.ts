@@ -1,0 +1,34 @@
+// A whole manager process that starts a VDI.copy of a large VDI, for a test to SIGKILL mid-way.
+// argv: <dataDir>
+import { join } from 'node:path';
+import { parseConfig } from '../../../src/manager/config.js';
+import { Manager } from '../../../src/manager/manager.js';
+import { openStorage } from '../../../src/manager/storage/startup.js';
+import { runChecked } from '../../../src/shared/exec.js';
+
+const dataDir = process.argv[2];
+const config = parseConfig(
+  ['--data-dir', dataDir, '--http-port', 'off', '--https-port', 'off', '--socket', join(dataDir, 'x.sock')],
+  {},
+);
+const m = await Manager.open(config, { timers: false });
+await openStorage(m.svc, { dataDir });
+const s = m.svc.sessions.validate(m.svc.sessions.localLogin());
+const pool = [...m.db.all('pool').keys()][0];
+const sr = String(m.db.get('pool', pool)!.default_SR);
+const vdi = (await m.svc.call(s, 'VDI.create', [
+  {
+    SR: sr,
+    virtual_size: 512 * 1024 * 1024,
+    type: 'user',
+    sharable: false,
+    read_only: false,
+    other_config: {},
+    name_label: 'big',
+  },
+])) as string;
+const path = join(dataDir, 'sr', 'default', `${m.db.get('VDI', vdi)!.uuid}.qcow2`);
+await runChecked('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x42 0 384M', path]);
+process.stdout.write(`copying ${vdi}\n`);
+await m.svc.call(s, 'VDI.copy', [vdi, 'OpaqueRef:NULL', 'OpaqueRef:NULL', 'OpaqueRef:NULL']);
+process.stdout.write('copied\n');
