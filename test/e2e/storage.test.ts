@@ -1,0 +1,115 @@
+// Storage over the real HTTP endpoints with the SDK client: default SR, VDI and VBD lifecycle,
+// xapi errors on the wire, and an async VDI.copy tracked through its task.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { XenApiClient } from '../../src/clients/sdk/client.js';
+import { openStorage } from '../../src/manager/storage/startup.js';
+import { startManager } from '../helpers/manager.js';
+
+const MiB = 1024 * 1024;
+
+test('storage through XML-RPC/JSON-RPC: SR, VDI, VBD, errors, async copy', async (t) => {
+  const m = await startManager(t);
+  await openStorage(m.manager.svc, { dataDir: m.dataDir });
+  const c = new XenApiClient({ url: m.httpUrl });
+  await c.login('root', m.rootPassword);
+  t.after(() => c.close());
+  const call = (wire: string, ...args: unknown[]) => (c.call as any)(wire, ...args) as Promise<any>;
+
+  const [pool] = await call('pool.get_all');
+  const sr = await call('pool.get_default_SR', pool);
+  const srRec = await call('SR.get_record', sr);
+  assert.equal(srRec.type, 'file');
+  assert.equal(srRec.PBDs.length, 1);
+  assert.equal(await call('PBD.get_currently_attached', srRec.PBDs[0]), true);
+
+  const vdi = await call('VDI.create', {
+    SR: sr,
+    virtual_size: 16 * MiB,
+    type: 'user',
+    sharable: false,
+    read_only: false,
+    other_config: {},
+    name_label: 'd',
+  });
+  assert.equal(await call('VDI.get_virtual_size', vdi), 16 * MiB);
+  await assert.rejects(
+    call('VDI.resize', vdi, MiB),
+    (e: any) => e.code === 'VDI_TOO_SMALL' && e.params[0] === vdi,
+  );
+  await assert.rejects(call('SR.destroy', sr), (e: any) => e.code === 'SR_HAS_PBD' && e.params[0] === sr);
+
+  const task = await call('Async.VDI.copy', vdi, sr, 'OpaqueRef:NULL', 'OpaqueRef:NULL');
+  let status = 'pending';
+  for (let i = 0; i < 200 && status === 'pending'; i++) {
+    status = await call('task.get_status', task);
+    if (status === 'pending') await new Promise((r) => setTimeout(r, 25));
+  }
+  assert.equal(status, 'success');
+  const result = await call('task.get_result', task);
+  const copy = /OpaqueRef:[0-9a-f-]+/.exec(result)?.[0];
+  assert.ok(copy && copy !== vdi, result);
+  assert.equal(await call('VDI.get_virtual_size', copy), 16 * MiB);
+
+  const vm = await call('VM.create', {
+    name_label: 'v',
+    name_description: '',
+    user_version: 1,
+    is_a_template: false,
+    affinity: 'OpaqueRef:NULL',
+    memory_static_max: 256 * MiB,
+    memory_dynamic_max: 256 * MiB,
+    memory_dynamic_min: 256 * MiB,
+    memory_static_min: 128 * MiB,
+    VCPUs_params: {},
+    VCPUs_max: 1,
+    VCPUs_at_startup: 1,
+    actions_after_shutdown: 'destroy',
+    actions_after_reboot: 'restart',
+    actions_after_crash: 'restart',
+    PV_bootloader: '',
+    PV_kernel: '',
+    PV_ramdisk: '',
+    PV_args: '',
+    PV_bootloader_args: '',
+    PV_legacy_args: '',
+    HVM_boot_policy: '',
+    HVM_boot_params: {},
+    platform: {},
+    PCI_bus: '',
+    other_config: {},
+    recommendations: '',
+  });
+  const vbd = await call('VBD.create', {
+    VM: vm,
+    VDI: vdi,
+    userdevice: 'autodetect',
+    bootable: true,
+    mode: 'RW',
+    type: 'Disk',
+    empty: false,
+    other_config: {},
+    qos_algorithm_type: '',
+    qos_algorithm_params: {},
+  });
+  assert.equal(await call('VBD.get_userdevice', vbd), '0');
+  await assert.rejects(
+    call('VBD.create', {
+      VM: vm,
+      VDI: vdi,
+      userdevice: '1',
+      bootable: false,
+      mode: 'RW',
+      type: 'CD',
+      empty: false,
+      other_config: {},
+      qos_algorithm_type: '',
+      qos_algorithm_params: {},
+    }),
+    (e: any) => e.code === 'VBD_CDS_MUST_BE_READONLY',
+  );
+  await call('VBD.destroy', vbd);
+  await call('VDI.destroy', vdi);
+  await call('VDI.destroy', copy);
+  assert.deepEqual(await call('SR.get_VDIs', sr), []);
+});
