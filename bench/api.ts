@@ -104,8 +104,11 @@ async function wrk(url: string, body: string, type: string, dir: string): Promis
   return { rps: Number(m[1]), p50: Number(m[2]), p99: Number(m[3]) };
 }
 
+/** Runs a compiled script from dist/ (npm run bench:api builds first), as in production. */
 function spawnNode(args: string[]): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
+  const [script, ...rest] = args;
+  const compiled = join(ROOT, 'dist', script.replace(/\.ts$/, '.js'));
+  const child = spawn(process.execPath, [compiled, ...rest], {
     cwd: ROOT,
     stdio: ['ignore', 'ignore', 'inherit'],
     env: { ...process.env, BERTH_LOG_LEVEL: 'warn' },

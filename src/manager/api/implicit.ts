@@ -80,7 +80,8 @@ export function implicitHandler(cls: ClassSpec, msg: MessageSpec): Handler | und
   const name = cls.name;
   switch (msg.implicit) {
     case 'get_record':
-      return (ctx, self: string) => snapshotRow(ctx.svc.db.mustGet(name, self));
+      // The live row (read-only by contract), so its serialised form can be cached.
+      return (ctx, self: string) => ctx.svc.db.mustGet(name, self);
     case 'get_by_uuid':
       return (ctx, uuid: string) => {
         const ref = ctx.svc.db.refByUuid(name, uuid);

@@ -35,6 +35,25 @@ interface Backlink {
 
 export const newRef = () => `OpaqueRef:${randomUUID()}`;
 
+/**
+ * Each live row carries its last-change generation under this (non-enumerable) key, so encoders
+ * can cache a row's serialised form until it changes.
+ */
+export const ROW_VERSION: unique symbol = Symbol('berth.rowVersion');
+
+export function rowVersion(row: Row): number | undefined {
+  return (row as Record<symbol, number>)[ROW_VERSION];
+}
+
+function setRowVersion(row: Row, gen: number) {
+  Object.defineProperty(row, ROW_VERSION, {
+    value: gen,
+    writable: true,
+    enumerable: false,
+    configurable: true,
+  });
+}
+
 const MAX_CHANGE_LOG = 200_000;
 
 export class Database {
@@ -76,6 +95,7 @@ export class Database {
       this.tables.get(cls)!.set(ref, row);
       if (typeof row.uuid === 'string') this.uuids.get(cls)!.set(row.uuid, ref);
       this.meta.set(ref, { cls, created: start, modified: start });
+      setRowVersion(row, start);
     }
     for (const [cls, links] of this.backlinks) {
       for (const [ref, row] of this.tables.get(cls) ?? []) {
@@ -199,6 +219,7 @@ export class Database {
       table.set(ref, row);
       if (uuid !== undefined) this.uuids.get(cls)!.set(uuid, ref);
       const gen = this.bump();
+      setRowVersion(row, gen);
       this.meta.set(ref, { cls, created: gen, modified: gen });
       this.tx!.undo.push(() => {
         table.delete(ref);
@@ -286,8 +307,11 @@ export class Database {
     const old = meta.modified;
     const gen = this.bump();
     meta.modified = gen;
+    const row = this.tables.get(cls)?.get(ref);
+    if (row) setRowVersion(row, gen);
     this.tx!.undo.push(() => {
       meta.modified = old;
+      if (row) setRowVersion(row, old);
     });
     this.tx!.changes.push({ gen, cls, ref, op: 'mod' });
   }

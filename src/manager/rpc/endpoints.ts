@@ -8,7 +8,10 @@ import type { ConnectionInfo } from '../api/context.js';
 import type { RpcEndpoints } from '../http/server.js';
 import { decodeJson, decodeXml } from './decode.js';
 import type { Dispatcher, Outcome, ParamSource } from './dispatcher.js';
-import { jsonFailure, jsonSuccess, jsonValue, parseJsonRequest } from './json-codec.js';
+import type { Row } from '../db/database.js';
+import type { WireEvent } from '../events/event-from.js';
+import { jsonFailure, jsonSuccess, parseJsonRequest } from './json-codec.js';
+import { cachedJson, cachedXml } from './record-cache.js';
 import {
   type EncodeContext,
   type Encoder,
@@ -47,6 +50,7 @@ export class XmlEncoders {
           : cls === 'event'
             ? (v) => this.event(v)
             : undefined,
+      wrapRecord: (_cls, encode) => (v) => cachedXml(v as Row, encode),
     };
   }
 
@@ -91,6 +95,29 @@ export class XmlEncoders {
   }
 }
 
+/** JSON text of a result: records from the per-row cache, everything else as JSON.stringify. */
+export function jsonEncode(type: TypeDesc, v: unknown): string {
+  if (v === undefined) return '""';
+  if (type.kind === 'map' && type.value.kind === 'record') {
+    const o = v as Record<string, Row>;
+    const parts: string[] = [];
+    for (const k in o) parts.push(`${JSON.stringify(k)}:${cachedJson(o[k])}`);
+    return `{${parts.join(',')}}`;
+  }
+  if (type.kind === 'record') {
+    if (type.cls === 'event_batch') {
+      const b = v as { events: WireEvent[]; valid_ref_counts: Record<string, number>; token: string };
+      const events = b.events.map(
+        (e) =>
+          `{"id":${JSON.stringify(e.id)},"timestamp":${JSON.stringify(e.timestamp)},"class":${JSON.stringify(e.class)},"operation":"${e.operation}","ref":${JSON.stringify(e.ref)}${e.snapshot ? `,"snapshot":${cachedJson(e.snapshot)}` : ''}}`,
+      );
+      return `{"events":[${events.join(',')}],"valid_ref_counts":${JSON.stringify(b.valid_ref_counts)},"token":${JSON.stringify(b.token)}}`;
+    }
+    return cachedJson(v as Row);
+  }
+  return JSON.stringify(v);
+}
+
 /** task.result: the XML-RPC <value> fragment of a result, even for JSON-RPC clients. */
 export function taskResultXml(encoders: XmlEncoders, model: Model, wire: string, value: unknown): string {
   const [cls, name] = splitWire(wire);
@@ -123,8 +150,12 @@ function send500(res: ServerResponse, e: unknown) {
   send(res, 500, 'text/html', http500Body(e instanceof Error ? e.message : String(e)), true);
 }
 
+/** Long polls: the only calls worth aborting when the client goes away. */
+const LONG_POLLS = new Set(['event.from', 'event_from', 'event.next', 'event_next']);
+
 /** Aborts long calls (event.from) when the client goes away. */
-function abortOnClose(req: IncomingMessage, res: ServerResponse): AbortSignal {
+function abortOnClose(req: IncomingMessage, res: ServerResponse, method: string): AbortSignal | undefined {
+  if (!LONG_POLLS.has(method)) return undefined;
   const ac = new AbortController();
   res.on('close', () => {
     if (!res.writableEnded) ac.abort();
@@ -142,8 +173,8 @@ export function rpcEndpoints(
     method: string,
     params: ParamSource,
     conn: ConnectionInfo,
-    signal: AbortSignal,
-  ): Promise<Outcome> => dispatcher.dispatch(method, params, { ...conn, signal });
+    signal: AbortSignal | undefined,
+  ): Promise<Outcome> => dispatcher.dispatch(method, params, signal ? { ...conn, signal } : conn);
 
   return {
     async xmlrpc(req, res, conn, body) {
@@ -159,7 +190,7 @@ export function rpcEndpoints(
         invalidUtf8Param:
           call.invalidUtf8Param === undefined ? undefined : paramText(call.params[call.invalidUtf8Param]),
       };
-      const out = await run(call.method, params, conn, abortOnClose(req, res));
+      const out = await run(call.method, params, conn, abortOnClose(req, res, call.method));
       if (!out.ok) return send(res, 200, 'text/xml', xmlFailure(out.error.description));
       const valueXml = encoders.encoder(out.type)(out.value);
       send(
@@ -181,10 +212,10 @@ export function rpcEndpoints(
         length: call.params.length,
         decode: (i, type) => decodeJson(model, type, call.params[i]),
       };
-      const out = await run(call.method, params, conn, abortOnClose(req, res));
+      const out = await run(call.method, params, conn, abortOnClose(req, res, call.method));
       if (!out.ok)
         return send(res, 200, 'application/json', jsonFailure(call.version, call.id, out.error.description));
-      send(res, 200, 'application/json', jsonSuccess(call.version, call.id, jsonValue(out.value)));
+      send(res, 200, 'application/json', jsonSuccess(call.version, call.id, jsonEncode(out.type, out.value)));
     },
   };
 }

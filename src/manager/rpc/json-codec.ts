@@ -37,11 +37,6 @@ export function parseJsonRequest(body: Buffer): JsonRequest {
   return { method: r.method, params, id: r.id, version };
 }
 
-/** A JSON text for a result (undefined/void → ""). */
-export function jsonValue(v: unknown): string {
-  return v === undefined ? '""' : JSON.stringify(v);
-}
-
 export function jsonSuccess(version: 1 | 2, id: string | number, resultJson: string): string {
   return version === 2
     ? `{"jsonrpc":"2.0","result":${resultJson},"id":${JSON.stringify(id)}}`

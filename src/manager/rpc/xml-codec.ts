@@ -235,6 +235,8 @@ export interface EncodeContext {
   recordFields(cls: string): { name: string; type: TypeDesc }[];
   /** Custom encoders for synthetic records (event batches). */
   special?(cls: string): Encoder | undefined;
+  /** Wraps a compiled record encoder (the manager caches per row). */
+  wrapRecord?(cls: string, encode: Encoder): Encoder;
 }
 
 const str = (v: unknown) => `<value>${escapeXml(v === undefined || v === null ? '' : String(v))}</value>`;
@@ -294,7 +296,7 @@ export function xmlEncoder(type: TypeDesc, ctx: EncodeContext, cache = new Map<s
         name: f.name,
         enc: xmlEncoder(f.type, ctx, cache),
       }));
-      compiled = (v) => {
+      const plain: Encoder = (v) => {
         const o = (v ?? {}) as Record<string, unknown>;
         let out = '<value><struct>';
         for (let i = 0; i < fields.length; i++) {
@@ -303,6 +305,7 @@ export function xmlEncoder(type: TypeDesc, ctx: EncodeContext, cache = new Map<s
         }
         return `${out}</struct></value>`;
       };
+      compiled = ctx.wrapRecord ? ctx.wrapRecord(type.cls, plain) : plain;
       return lazy;
     }
   }

@@ -1,0 +1,37 @@
+// Serialised records cached per row until the row changes (rows carry their last-change
+// generation, see ROW_VERSION). get_all_records of thousands of objects and event snapshots sent
+// to many watchers then encode each changed record once.
+import { type Row, rowVersion } from '../db/database.js';
+
+interface Entry {
+  version: number;
+  json?: string;
+  xml?: string;
+}
+
+const cache = new WeakMap<Row, Entry>();
+
+function entry(row: Row): Entry | undefined {
+  const version = rowVersion(row);
+  if (version === undefined) return undefined; // not a live row (a copy): don't cache
+  let e = cache.get(row);
+  if (!e || e.version !== version) {
+    e = { version };
+    cache.set(row, e);
+  }
+  return e;
+}
+
+export function cachedJson(row: Row): string {
+  const e = entry(row);
+  if (!e) return JSON.stringify(row);
+  e.json ??= JSON.stringify(row);
+  return e.json;
+}
+
+export function cachedXml(row: Row, encode: (row: Row) => string): string {
+  const e = entry(row);
+  if (!e) return encode(row);
+  e.xml ??= encode(row);
+  return e.xml;
+}
