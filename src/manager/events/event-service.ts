@@ -37,6 +37,8 @@ export class EventService {
   private readonly waiters = new Set<Waiter>();
   private readonly legacy = new Map<string, LegacyRegistration>();
   private heartbeat?: NodeJS.Timeout;
+  /** Batches computed at the current generation, shared by watchers with the same query. */
+  private memo = { gen: -1, batches: new Map<string, EventBatch>() };
 
   constructor(
     private readonly db: Database,
@@ -102,16 +104,22 @@ export class EventService {
     const timeout =
       !Number.isFinite(timeoutS) || timeoutS < 0 || timeoutS > MAX_TIMEOUT_S ? MAX_TIMEOUT_S : timeoutS;
     const deadline = Date.now() + timeout * 1000;
+    const key = `${since}|${[...classes].sort().join(',')}`;
     for (;;) {
       const gen = this.db.currentGeneration;
+      if (this.memo.gen !== gen) this.memo = { gen, batches: new Map() };
+      const shared = this.memo.batches.get(key);
+      if (shared) return shared;
       const events = collectEvents(this.db, sub, since, this.snapshot);
       const remaining = deadline - Date.now();
       if (events.length > 0 || remaining <= 0 || signal?.aborted) {
-        return {
+        const batch: EventBatch = {
           events,
           valid_ref_counts: validRefCounts(this.db),
           token: formatToken(events.length ? gen : Math.max(gen, since)),
         };
+        if (events.length > 0) this.memo.batches.set(key, batch);
+        return batch;
       }
       await this.wait(session, remaining, signal);
     }

@@ -95,6 +95,9 @@ export class XmlEncoders {
   }
 }
 
+/** Event batches shared by many watchers are encoded once. */
+const batchJson = new WeakMap<object, string>();
+
 /** JSON text of a result: records from the per-row cache, everything else as JSON.stringify. */
 export function jsonEncode(type: TypeDesc, v: unknown): string {
   if (v === undefined) return '""';
@@ -107,11 +110,15 @@ export function jsonEncode(type: TypeDesc, v: unknown): string {
   if (type.kind === 'record') {
     if (type.cls === 'event_batch') {
       const b = v as { events: WireEvent[]; valid_ref_counts: Record<string, number>; token: string };
+      const memo = batchJson.get(b);
+      if (memo) return memo;
       const events = b.events.map(
         (e) =>
           `{"id":${JSON.stringify(e.id)},"timestamp":${JSON.stringify(e.timestamp)},"class":${JSON.stringify(e.class)},"operation":"${e.operation}","ref":${JSON.stringify(e.ref)}${e.snapshot ? `,"snapshot":${cachedJson(e.snapshot)}` : ''}}`,
       );
-      return `{"events":[${events.join(',')}],"valid_ref_counts":${JSON.stringify(b.valid_ref_counts)},"token":${JSON.stringify(b.token)}}`;
+      const text = `{"events":[${events.join(',')}],"valid_ref_counts":${JSON.stringify(b.valid_ref_counts)},"token":${JSON.stringify(b.token)}}`;
+      batchJson.set(b, text);
+      return text;
     }
     return cachedJson(v as Row);
   }
