@@ -7,7 +7,12 @@
 // operations (clone) record an intent first; attach() rolls every leftover back or forward.
 import { randomUUID } from 'node:crypto';
 import {
+  closeSync,
+  copyFileSync,
   existsSync,
+  fsyncSync,
+  openSync,
+  readSync,
   linkSync,
   mkdirSync,
   readdirSync,
@@ -108,17 +113,38 @@ function serial<T>(dir: string, fn: () => Promise<T>): Promise<T> {
   return next;
 }
 
+/** A qcow2 image's virtual size from its header (big-endian u64 at offset 24, after the magic). */
+export function qcow2VirtualSize(path: string): number {
+  const fd = openSync(path, 'r');
+  try {
+    const h = Buffer.alloc(32);
+    if (readSync(fd, h, 0, 32, 0) < 32 || h.readUInt32BE(0) !== 0x514649fb)
+      throw backendFailure('VDIUnavailable', `${path} is not a qcow2 image`);
+    return Number(h.readBigUInt64BE(24));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function fsyncFile(path: string) {
+  const fd = openSync(path, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Bytes allocated for a file on the host. */
 const allocated = (path: string) => statSync(path).blocks * 512;
 
 async function volumeAt(dir: string, name: string): Promise<Volume> {
   const path = join(dir, name);
-  const info = await asBackendFailure('qemu-img', () => imageInfo(path));
   return {
     location: name.slice(0, -6),
     path,
     format: 'qcow2',
-    virtualSize: info.virtualSize,
+    virtualSize: qcow2VirtualSize(path),
     physicalUtilisation: allocated(path),
     readOnly: false,
   };
@@ -310,7 +336,7 @@ async function gcIn(dir: string, busy: readonly string[]): Promise<string[]> {
 async function cloneIn(dir: string, location: string, newUuid: string): Promise<Volume> {
   const src = join(dir, leafName(location));
   if (!existsSync(src)) throw backendFailure('VDIUnavailable', `no image for ${location}`);
-  const { virtualSize } = await asBackendFailure('qemu-img', () => imageInfo(src));
+  const virtualSize = qcow2VirtualSize(src);
   const base = baseName(randomUUID());
   const tmpLeaf = tmpName();
   const tmpClone = tmpName();
@@ -326,15 +352,23 @@ async function cloneIn(dir: string, location: string, newUuid: string): Promise<
   // replaced by a thin child of it. Until that rename, the source is untouched.
   linkSync(src, join(dir, base));
   const backing = { file: base, format: 'qcow2' as const };
-  await asBackendFailure('qemu-img', async () => {
-    await createImage(join(dir, tmpLeaf), 'qcow2', virtualSize, backing);
-    await createImage(join(dir, tmpClone), 'qcow2', virtualSize, backing);
-  });
+  // Both children are the same empty qcow2 over the base: make one, copy its few header bytes.
+  await asBackendFailure('qemu-img', () => createImage(join(dir, tmpLeaf), 'qcow2', virtualSize, backing));
+  copyFileSync(join(dir, tmpLeaf), join(dir, tmpClone));
+  for (const t of [tmpLeaf, tmpClone]) fsyncFile(join(dir, t));
   renameSync(join(dir, tmpLeaf), src);
-  renameSync(join(dir, tmpClone), join(dir, leafName(newUuid)));
+  const path = join(dir, leafName(newUuid));
+  renameSync(join(dir, tmpClone), path);
   fsyncDir(dir);
   journal.end(intent);
-  return volumeAt(dir, leafName(newUuid));
+  return {
+    location: newUuid,
+    path,
+    format: 'qcow2',
+    virtualSize,
+    physicalUtilisation: allocated(path),
+    readOnly: false,
+  };
 }
 
 /** Rolls an interrupted clone back (source not yet replaced) or forward (it was). */
