@@ -29,6 +29,7 @@ import { HttpFrontend } from './http/server.js';
 import { Dispatcher } from './rpc/dispatcher.js';
 import { rpcEndpoints, taskResultXml, XmlEncoders } from './rpc/endpoints.js';
 import { DEFAULT_TASK_LIMITS, TaskManager, type TaskLimits } from './tasks/task-manager.js';
+import { openStorage, type StartupReport, type StorageOptions } from './storage/startup.js';
 import { ensureSelfSignedCert, loadTls } from './tls.js';
 
 const log = logger('manager');
@@ -51,6 +52,8 @@ export interface ManagerOptions {
   taskLimits?: Partial<TaskLimits>;
   /** Extra API modules (components that attach later: agent, storage, network). */
   modules?: HandlerTable[];
+  /** Storage options (allowed roots, default SR path or false). */
+  storage?: Partial<StorageOptions>;
   /** Start periodic GC and heartbeat timers (default true). */
   timers?: boolean;
 }
@@ -68,6 +71,8 @@ export class Manager {
   readonly frontend: HttpFrontend;
   private readonly backend: SqliteBackend;
   private readonly servers: (http.Server | https.Server)[] = [];
+  /** What the start-up storage scan found and fixed. */
+  storageReport?: StartupReport;
 
   private constructor(
     readonly config: ManagerConfig,
@@ -133,12 +138,15 @@ export class Manager {
     };
     dispatcher.attach(svc);
     tasks.recoverAfterRestart();
+    const storageReport = await openStorage(svc, { dataDir: config.dataDir, ...opts.storage });
     if (opts.timers !== false) {
       sessions.startGc();
       tasks.startGc();
       events.startHeartbeat(() => poolRef);
     }
-    return new Manager(config, backend, db, svc, dispatcher, encoders);
+    const manager = new Manager(config, backend, db, svc, dispatcher, encoders);
+    manager.storageReport = storageReport;
+    return manager;
   }
 
   /** Starts the HTTP, HTTPS and Unix-socket listeners the configuration asks for. */

@@ -3,14 +3,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { XenApiClient } from '../../src/clients/sdk/client.js';
-import { openStorage } from '../../src/manager/storage/startup.js';
 import { startManager } from '../helpers/manager.js';
 
 const MiB = 1024 * 1024;
 
 test('storage through XML-RPC/JSON-RPC: SR, VDI, VBD, errors, async copy', async (t) => {
   const m = await startManager(t);
-  await openStorage(m.manager.svc, { dataDir: m.dataDir });
   const c = new XenApiClient({ url: m.httpUrl });
   await c.login('root', m.rootPassword);
   t.after(() => c.close());

@@ -8,6 +8,8 @@ import { nowXapi } from '../time.js';
 import { assertOperationValid, checkOperation } from '../vm/lifecycle.js';
 import type { HostAgent } from '../vm/host-agent.js';
 import { instanceSpec } from '../vm/spec.js';
+import type { InstanceSpec } from '../vm/host-agent.js';
+import { copyVmDisks, type DiskCopyMode, setVbdsAttached, vmDisks } from '../storage/vm-disks.js';
 import {
   copyVmFields,
   markStarted,
@@ -54,6 +56,13 @@ function destroyConsoles(db: Database, vm: string) {
     if (db.has('console', c)) db.destroy('console', c);
 }
 
+/** The VM's disks (attached VBDs) and NICs (VIFs), from the storage and network layers. */
+function devices(ctx: CallContext, vm: string) {
+  const { db } = ctx.svc;
+  const nics = ctx.svc.ext.vmNics as ((db: Database, vm: string) => InstanceSpec['nics']) | undefined;
+  return { disks: vmDisks(db, vm, ctx.svc.hostRef()), nics: nics ? nics(db, vm) : [] };
+}
+
 /** After the agent started a VM: power state, residence, metrics, console. */
 function recordStarted(
   ctx: CallContext,
@@ -74,6 +83,7 @@ function recordStarted(
     });
     destroyConsoles(db, vm);
     createConsole(db, vm, String(db.get('host', host)?.address ?? 'localhost'));
+    setVbdsAttached(db, vm, true);
   });
 }
 
@@ -82,6 +92,7 @@ export function recordHalted(db: Database, vm: string) {
   db.transaction(() => {
     setPowerState(db, vm, 'Halted');
     destroyConsoles(db, vm);
+    setVbdsAttached(db, vm, false);
   });
 }
 
@@ -114,7 +125,7 @@ async function start(ctx: CallContext, vm: string, startPaused: boolean, op = 's
     const agent = agentOf(ctx.svc);
     checkMemory(ctx, vm);
     const rec = db.mustGet('VM', vm);
-    const info = await agent.start(instanceSpec(rec, startPaused));
+    const info = await agent.start(instanceSpec(rec, startPaused, devices(ctx, vm)));
     recordStarted(ctx, vm, startPaused, info);
   });
 }
@@ -171,14 +182,28 @@ function destroyVm(db: Database, vm: string) {
   });
 }
 
-/** A new VM record copied from `src` (clone/copy/snapshot of a diskless VM). */
-function copyVm(db: Database, src: string, overrides: Record<string, unknown>): string {
+/** A new VM copied from `src`, with its disks cloned, snapshotted or copied (storage layer). */
+async function copyVm(
+  ctx: CallContext,
+  src: string,
+  mode: DiskCopyMode,
+  overrides: Record<string, unknown>,
+  sr?: string,
+): Promise<string> {
+  const { db } = ctx.svc;
   const rec = db.mustGet('VM', src);
-  return db.transaction(() => {
-    const ref = db.create('VM', copyVmFields(rec, { metrics: newVmMetrics(db), ...overrides }));
-    refreshAllowedOperations(db, ref);
-    return ref;
+  const ref = db.transaction(() => {
+    const created = db.create('VM', copyVmFields(rec, { metrics: newVmMetrics(db), ...overrides }));
+    refreshAllowedOperations(db, created);
+    return created;
   });
+  try {
+    if (ctx.svc.ext.storage) await copyVmDisks(ctx.svc, src, ref, mode, { sr, task: taskOf(ctx) });
+  } catch (e) {
+    destroyVm(db, ref);
+    throw e;
+  }
+  return ref;
 }
 
 export const vmApi: HandlerTable = {
@@ -373,7 +398,7 @@ export const vmApi: HandlerTable = {
     'VM.clone': async (ctx, vm: string, newName: string) => {
       const { db } = ctx.svc;
       return withVmOperation(db, vm, 'clone', taskOf(ctx), async () =>
-        copyVm(db, vm, {
+        copyVm(ctx, vm, 'clone', {
           name_label: newName,
           is_a_template: db.mustGet('VM', vm).is_a_template,
           is_a_snapshot: false,
@@ -385,18 +410,24 @@ export const vmApi: HandlerTable = {
       const { db } = ctx.svc;
       if (sr !== NULL_REF && sr !== '') db.mustGet('SR', sr);
       return withVmOperation(db, vm, 'copy', taskOf(ctx), async () =>
-        copyVm(db, vm, {
-          name_label: newName,
-          is_a_template: db.mustGet('VM', vm).is_a_template,
-          is_a_snapshot: false,
-          snapshot_of: NULL_REF,
-        }),
+        copyVm(
+          ctx,
+          vm,
+          'copy',
+          {
+            name_label: newName,
+            is_a_template: db.mustGet('VM', vm).is_a_template,
+            is_a_snapshot: false,
+            snapshot_of: NULL_REF,
+          },
+          sr !== NULL_REF && sr !== '' ? sr : undefined,
+        ),
       );
     },
     'VM.snapshot': async (ctx, vm: string, newName: string) => {
       const { db } = ctx.svc;
       return withVmOperation(db, vm, 'snapshot', taskOf(ctx), async () =>
-        copyVm(db, vm, {
+        copyVm(ctx, vm, 'snapshot', {
           name_label: newName,
           is_a_template: true,
           is_a_snapshot: true,
@@ -409,7 +440,7 @@ export const vmApi: HandlerTable = {
     'VM.provision': async (ctx, vm: string) => {
       const { db } = ctx.svc;
       await withVmOperation(db, vm, 'provision', taskOf(ctx), async () => {
-        // Diskless for now: templates' disk specs (other_config "disks") are applied by the storage layer.
+        // The storage layer creates the disks a template's other_config "disks" describes.
         const provision = ctx.svc.ext.provisionDisks as
           | ((ctx: CallContext, vm: string) => Promise<void>)
           | undefined;

@@ -3,7 +3,6 @@
 import { join } from 'node:path';
 import { parseConfig } from '../../../src/manager/config.js';
 import { Manager } from '../../../src/manager/manager.js';
-import { openStorage } from '../../../src/manager/storage/startup.js';
 import { runChecked } from '../../../src/shared/exec.js';
 
 const dataDir = process.argv[2];
@@ -12,7 +11,6 @@ const config = parseConfig(
   {},
 );
 const m = await Manager.open(config, { timers: false });
-await openStorage(m.svc, { dataDir });
 const s = m.svc.sessions.validate(m.svc.sessions.localLogin());
 const pool = [...m.db.all('pool').keys()][0];
 const sr = String(m.db.get('pool', pool)!.default_SR);

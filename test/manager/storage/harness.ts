@@ -2,11 +2,7 @@
 // local superuser session for in-process calls.
 import type { TestContext } from 'node:test';
 import type { SessionInfo } from '../../../src/manager/auth/sessions.js';
-import {
-  openStorage,
-  type StartupReport,
-  type StorageOptions,
-} from '../../../src/manager/storage/startup.js';
+import type { StartupReport, StorageOptions } from '../../../src/manager/storage/startup.js';
 import { startManager, type TestManager } from '../../helpers/manager.js';
 
 export interface StorageManager extends TestManager {
@@ -19,9 +15,9 @@ export async function startStorageManager(
   t: TestContext,
   opts: { dataDir?: string; storage?: Partial<StorageOptions> } = {},
 ): Promise<StorageManager> {
-  const m = await startManager(t, { dataDir: opts.dataDir });
+  const m = await startManager(t, { dataDir: opts.dataDir, storage: opts.storage });
   const svc = m.manager.svc;
-  const report = await openStorage(svc, { dataDir: m.dataDir, ...opts.storage });
+  const report = m.manager.storageReport!;
   const session = svc.sessions.validate(svc.sessions.localLogin('storage-test'));
   return { ...m, session, report, call: (wire, ...args) => svc.call(session, wire, args) as Promise<any> };
 }
