@@ -30,6 +30,9 @@ import { Dispatcher } from './rpc/dispatcher.js';
 import { rpcEndpoints, taskResultXml, XmlEncoders } from './rpc/endpoints.js';
 import { DEFAULT_TASK_LIMITS, TaskManager, type TaskLimits } from './tasks/task-manager.js';
 import { openStorage, type StartupReport, type StorageOptions } from './storage/startup.js';
+import { NodedAgentClient } from './vm/agent-client.js';
+import type { HostAgent } from './vm/host-agent.js';
+import { attachAgent } from './vm/reconcile.js';
 import { ensureSelfSignedCert, loadTls } from './tls.js';
 
 const log = logger('manager');
@@ -52,6 +55,8 @@ export interface ManagerOptions {
   taskLimits?: Partial<TaskLimits>;
   /** Extra API modules (components that attach later: agent, storage, network). */
   modules?: HandlerTable[];
+  /** The host agent; default: the noded RPC client on config.agentSocket. false: none (tests). */
+  agent?: HostAgent | false;
   /** Storage options (allowed roots, default SR path or false). */
   storage?: Partial<StorageOptions>;
   /** Start periodic GC and heartbeat timers (default true). */
@@ -139,6 +144,16 @@ export class Manager {
     dispatcher.attach(svc);
     tasks.recoverAfterRestart();
     const storageReport = await openStorage(svc, { dataDir: config.dataDir, ...opts.storage });
+    const agent = opts.agent === undefined ? new NodedAgentClient(config.agentSocket) : opts.agent;
+    if (agent) {
+      let internal: string | undefined;
+      const restart = async (vm: string) => {
+        internal ??= sessions.localLogin('berth-internal');
+        await dispatcher.callInternal(sessions.validate(internal), 'VM.start', [vm, false, false]);
+      };
+      attachAgent(svc, agent, restart);
+      if (agent instanceof NodedAgentClient) agent.connect();
+    }
     if (opts.timers !== false) {
       sessions.startGc();
       tasks.startGc();
@@ -204,6 +219,7 @@ export class Manager {
   }
 
   async close() {
+    (this.svc.ext.agent as HostAgent | undefined)?.close();
     this.svc.sessions.stop();
     this.svc.tasks.stop();
     this.svc.events.stop();

@@ -232,6 +232,27 @@ export const vmApi: HandlerTable = {
       destroyVm(db, vm);
     },
     'VM.start': (ctx, vm: string, paused: boolean) => start(ctx, vm, paused),
+    // Setters that change which operations are allowed.
+    'VM.set_is_a_template': (ctx, vm: string, value: boolean) => {
+      const { db } = ctx.svc;
+      db.transaction(() => {
+        db.mustGet('VM', vm);
+        db.update(
+          'VM',
+          vm,
+          value ? { is_a_template: true } : { is_a_template: false, is_default_template: false },
+        );
+        refreshAllowedOperations(db, vm);
+      });
+    },
+    'VM.set_blocked_operations': (ctx, vm: string, value: Record<string, string>) => {
+      const { db } = ctx.svc;
+      db.transaction(() => {
+        db.mustGet('VM', vm);
+        db.update('VM', vm, { blocked_operations: value });
+        refreshAllowedOperations(db, vm);
+      });
+    },
     'VM.start_on': (ctx, vm: string, host: string, paused: boolean) => {
       ctx.svc.db.mustGet('host', host);
       if (host !== ctx.svc.hostRef()) throw new XenApiError('HOST_OFFLINE', [host]);

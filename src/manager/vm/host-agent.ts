@@ -2,41 +2,14 @@
 // the agent's noded-style RPC (agent-client.ts); the interface keeps VM operations testable and
 // leaves room for remote agents in multi-host pools.
 
-export type InstanceState = 'running' | 'paused' | 'shutdown' | 'crashed' | 'suspended' | 'absent';
+import type { InstanceEvent, InstanceInfo, InstanceSpec } from '../../shared/noded/instance.js';
 
-/** What the agent needs to start a VM (built from the VM record by vm/spec.ts). */
-export interface InstanceSpec {
-  uuid: string;
-  name: string;
-  vcpus: number;
-  vcpusMax: number;
-  memoryBytes: number;
-  memoryMaxBytes: number;
-  kernel?: string;
-  initrd?: string;
-  cmdline?: string;
-  disks: { path: string; format: 'qcow2' | 'raw'; readonly: boolean; device: string; cdrom?: boolean }[];
-  nics: { mac: string; bridge: string; device: string; mtu?: number }[];
-  balloon: boolean;
-  startPaused: boolean;
-}
-
-export interface InstanceInfo {
-  uuid: string;
-  state: InstanceState;
-  pid?: number;
-  vcpus?: number;
-  memoryBytes?: number;
-  startedAt?: number;
-  vncSocket?: string;
-}
-
-export interface InstanceEvent {
-  uuid: string;
-  state: InstanceState;
-  /** Why: 'guest-poweroff', 'guest-reboot', 'qemu-died', … */
-  reason?: string;
-}
+export type {
+  InstanceEvent,
+  InstanceInfo,
+  InstanceSpec,
+  InstanceState,
+} from '../../shared/noded/instance.js';
 
 export interface HostAgent {
   readonly connected: boolean;

@@ -1,0 +1,69 @@
+// berth-agent: the host agent daemon (root). VMs keep running when it stops or dies; the next
+// agent re-adopts them.
+import { execFileSync } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import { logger } from '../shared/log.js';
+import { startAgent } from './agent.js';
+import { detectAccel } from './qemu/accel.js';
+
+const log = logger('agent-main');
+
+const USAGE = `Usage: berth-agent [options]
+  --socket PATH      RPC socket (root-only)            [BERTH_AGENT_SOCKET, /run/berth/agent.sock]
+  --run-dir DIR      per-VM runtime directories        [BERTH_AGENT_RUN_DIR, /run/berth/vms]
+  --log-dir DIR      per-VM serial console logs        [BERTH_AGENT_LOG_DIR, /var/log/berth/vms]
+  --state-root DIR   where suspend images may live     [BERTH_STATE_ROOT, /var/lib/berth]
+  --accel kvm|tcg    override accelerator detection    [BERTH_ACCEL]
+  --run-as USER      QEMU drops to this user           [BERTH_QEMU_USER, berth-qemu if it exists]
+`;
+
+function userExists(name: string): boolean {
+  try {
+    execFileSync('id', ['-u', name], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function main() {
+  const { values } = parseArgs({
+    options: {
+      socket: { type: 'string' },
+      'run-dir': { type: 'string' },
+      'log-dir': { type: 'string' },
+      'state-root': { type: 'string' },
+      accel: { type: 'string' },
+      'run-as': { type: 'string' },
+      help: { type: 'boolean' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const env = process.env;
+  const accel = detectAccel({ ...env, BERTH_ACCEL: values.accel ?? env.BERTH_ACCEL });
+  const runAsWanted = values['run-as'] ?? env.BERTH_QEMU_USER ?? 'berth-qemu';
+  const agent = await startAgent({
+    socketPath: values.socket ?? env.BERTH_AGENT_SOCKET ?? '/run/berth/agent.sock',
+    runRoot: values['run-dir'] ?? env.BERTH_AGENT_RUN_DIR ?? '/run/berth/vms',
+    logRoot: values['log-dir'] ?? env.BERTH_AGENT_LOG_DIR ?? '/var/log/berth/vms',
+    stateRoots: [values['state-root'] ?? env.BERTH_STATE_ROOT ?? '/var/lib/berth'],
+    accel,
+    runAs: runAsWanted && userExists(runAsWanted) ? runAsWanted : undefined,
+  });
+  const stop = async () => {
+    await agent.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop());
+  process.on('SIGINT', () => void stop());
+  process.on('uncaughtException', (e) => log.error('uncaught exception', { error: e.stack ?? String(e) }));
+  process.on('unhandledRejection', (e) => log.error('unhandled rejection', { error: String(e) }));
+}
+
+main().catch((e) => {
+  process.stderr.write(`berth-agent: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exit(1);
+});
