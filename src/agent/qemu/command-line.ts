@@ -8,7 +8,11 @@ export interface RuntimePaths {
   serial: string;
   vnc: string;
   pid: string;
-  /** Serial console log (kept after the VM stops). */
+  /** The spec the VM was started from (read back when a restarted agent adopts the VM). */
+  spec: string;
+  /** QEMU's own stderr (start-up errors). */
+  errLog: string;
+  /** Serial console log (kept after the VM stops, outside the runtime dir). */
   consoleLog: string;
 }
 
@@ -20,6 +24,8 @@ export function runtimePaths(runRoot: string, logRoot: string, uuid: string): Ru
     serial: `${dir}/serial.sock`,
     vnc: `${dir}/vnc.sock`,
     pid: `${dir}/qemu.pid`,
+    spec: `${dir}/spec.json`,
+    errLog: `${dir}/qemu.err`,
     consoleLog: `${logRoot}/${uuid}.log`,
   };
 }
@@ -28,19 +34,75 @@ export type Accel = 'kvm' | 'tcg';
 
 export interface LaunchOptions {
   accel: Accel;
-  /** Drop to this user after start-up (QEMU's -runas), if set. */
+  /** QEMU drops to this user (-runas) after opening its files, before the guest runs. */
   runAs?: string;
-  /** Start with -incoming defer (resume from a saved state). */
+  /** Start with -incoming defer (resume from a saved state via migrate-incoming). */
   incoming?: boolean;
 }
 
 const MiB = 1024 * 1024;
 
-/** Option values are comma-separated key=value lists: a comma in a value is doubled. */
+/** QemuOpts values are comma-separated key=value lists: a comma inside a value is doubled. */
 export const optValue = (s: string) => s.replace(/,/g, ',,');
 
+/** -m in MiB: the static maximum (the balloon lowers the guest to its target after start). */
+export function memoryMiB(spec: InstanceSpec): number {
+  return Math.max(16, Math.ceil(Math.max(spec.memoryBytes, spec.memoryMaxBytes || 0) / MiB));
+}
+
+/**
+ * The seccomp filter. Under -runas QEMU 7.2 installs the filter before it drops privileges, so the
+ * set*uid calls must stay allowed (elevateprivileges=allow); after the drop they can only lower
+ * privileges further. Without -runas (QEMU as root) they are denied.
+ */
+export function sandbox(runAs?: string): string {
+  return `on,obsolete=deny,elevateprivileges=${runAs ? 'allow' : 'deny'},spawn=deny,resourcecontrol=deny`;
+}
+
+function vncArgs(spec: InstanceSpec, p: RuntimePaths): string[] {
+  switch (spec.vnc ?? 'unix') {
+    case 'none':
+      return [];
+    case 'localhost':
+      // First free display 0..99 (ports 5900-5999); the port is read back with query-vnc.
+      return ['-vnc', '127.0.0.1:0,to=99'];
+    default:
+      return ['-vnc', `unix:${optValue(p.vnc)}`];
+  }
+}
+
+function diskArgs(spec: InstanceSpec): string[] {
+  const args: string[] = [];
+  let ide = 0; // q35's AHCI controller has ports ide.0 … ide.5
+  for (const d of spec.disks) {
+    const drive = `drive-vbd-${d.device}`;
+    const boot = d.bootable ? ',bootindex=1' : '';
+    if (d.cdrom) {
+      const media = d.path ? `,file=${optValue(d.path)},format=raw` : '';
+      args.push('-drive', `if=none,id=${drive},media=cdrom,readonly=on${media}`);
+      args.push('-device', `ide-cd,drive=${drive},id=vbd-${d.device},bus=ide.${ide++}${boot}`);
+    } else {
+      const ro = d.readonly ? ',readonly=on' : ',discard=unmap';
+      args.push('-drive', `if=none,id=${drive},file=${optValue(d.path)},format=${d.format}${ro}`);
+      args.push('-device', `virtio-blk-pci,drive=${drive},id=vbd-${d.device}${boot}`);
+    }
+  }
+  return args;
+}
+
+function nicArgs(spec: InstanceSpec): string[] {
+  const args: string[] = [];
+  for (const n of spec.nics) {
+    const netdev = `netdev-vif-${n.device}`;
+    // The network layer owns the TAP (created before start, removed after stop): no scripts.
+    args.push('-netdev', `tap,id=${netdev},ifname=${optValue(n.tap ?? '')},script=no,downscript=no`);
+    const mtu = n.mtu ? `,host_mtu=${n.mtu}` : '';
+    args.push('-device', `virtio-net-pci,netdev=${netdev},mac=${n.mac},id=vif-${n.device}${mtu}`);
+  }
+  return args;
+}
+
 export function qemuArgs(spec: InstanceSpec, p: RuntimePaths, o: LaunchOptions): string[] {
-  const memMiB = Math.max(16, Math.ceil(spec.memoryBytes / MiB));
   const args: string[] = [
     '-name',
     `guest=${optValue(spec.name || spec.uuid)},debug-threads=on`,
@@ -53,17 +115,21 @@ export function qemuArgs(spec: InstanceSpec, p: RuntimePaths, o: LaunchOptions):
     '-smp',
     `${spec.vcpus},maxcpus=${Math.max(spec.vcpus, spec.vcpusMax)}`,
     '-m',
-    `${memMiB}M`,
+    `${memoryMiB(spec)}M`,
     '-nodefaults',
     '-no-user-config',
+    '-msg',
+    'timestamp=on',
     '-display',
     'none',
     '-vga',
     'std',
-    '-vnc',
-    `unix:${optValue(p.vnc)}`,
-    '-qmp',
-    `unix:${optValue(p.qmp)},server=on,wait=off`,
+    ...vncArgs(spec, p),
+    '-chardev',
+    `socket,id=qmp,path=${optValue(p.qmp)},server=on,wait=off`,
+    '-mon',
+    'chardev=qmp,mode=control',
+    // A socket chardev with a log file: an interactive console and a persistent log at once.
     '-chardev',
     `socket,id=serial0,path=${optValue(p.serial)},server=on,wait=off,logfile=${optValue(p.consoleLog)},logappend=on`,
     '-serial',
@@ -71,32 +137,14 @@ export function qemuArgs(spec: InstanceSpec, p: RuntimePaths, o: LaunchOptions):
     '-pidfile',
     p.pid,
     '-sandbox',
-    'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny',
+    sandbox(o.runAs),
+    // Always start stopped: the agent attaches, sets the balloon target, then sends `cont`.
+    '-S',
   ];
-  if (spec.startPaused) args.push('-S');
   if (spec.kernel) args.push('-kernel', spec.kernel);
   if (spec.initrd) args.push('-initrd', spec.initrd);
   if (spec.cmdline) args.push('-append', spec.cmdline);
-  spec.disks.forEach((d, i) => {
-    const id = `disk${i}`;
-    if (d.cdrom) {
-      args.push(
-        '-drive',
-        `if=none,id=${id},media=cdrom,readonly=on${d.path ? `,file=${optValue(d.path)},format=raw` : ''}`,
-      );
-      args.push('-device', `ide-cd,drive=${id},id=vbd-${d.device},bus=ide.${Math.min(i, 5)}`);
-    } else {
-      args.push(
-        '-drive',
-        `if=none,id=${id},file=${optValue(d.path)},format=${d.format}${d.readonly ? ',readonly=on' : ''},discard=unmap`,
-      );
-      args.push('-device', `virtio-blk-pci,drive=${id},id=vbd-${d.device}`);
-    }
-  });
-  spec.nics.forEach((n, i) => {
-    args.push('-netdev', `tap,id=net${i},ifname=${optValue(n.tap ?? '')},script=no,downscript=no`);
-    args.push('-device', `virtio-net-pci,netdev=net${i},mac=${n.mac},id=vif-${n.device}`);
-  });
+  args.push(...diskArgs(spec), ...nicArgs(spec));
   if (spec.balloon) args.push('-device', 'virtio-balloon-pci,id=balloon0');
   if (o.incoming) args.push('-incoming', 'defer');
   if (o.runAs) args.push('-runas', o.runAs);
