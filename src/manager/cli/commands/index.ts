@@ -1,0 +1,11 @@
+// The command table: every generated and hand-written command by name.
+import type { CommandSpec } from '../context.js';
+import { GENERIC_COMMANDS } from './generic.js';
+import { OBJECT_COMMANDS } from './objects.js';
+import { VM_COMMANDS } from './vm.js';
+
+export function commandTable(): Map<string, CommandSpec> {
+  const t = new Map<string, CommandSpec>();
+  for (const c of [...GENERIC_COMMANDS, ...VM_COMMANDS, ...OBJECT_COMMANDS]) t.set(c.name, c);
+  return t;
+}
