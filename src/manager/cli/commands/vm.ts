@@ -112,6 +112,9 @@ async function install(ctx: Ctx) {
     }
   }
   await runAsync(ctx, 'VM.provision', [ref]);
+  // xapi's VM.provision turns the clone into a VM; make sure of it where a server does not.
+  if (await ctx.api.call(ctx.session, 'VM.get_is_a_template', [ref]))
+    await ctx.api.call(ctx.session, 'VM.set_is_a_template', [ref, false]);
   ctx.p.list([await uuidOf(ctx, 'VM', ref)]);
 }
 
