@@ -40,7 +40,7 @@ export class XmlEncoders {
   private readonly classByLower = new Map<string, string>();
   private readonly ctx: EncodeContext;
 
-  constructor(private readonly model: Model) {
+  constructor(readonly model: Model) {
     for (const c of Object.keys(model.classes)) this.classByLower.set(c.toLowerCase(), c);
     this.ctx = {
       recordFields: (cls) => model.classes[cls]?.fields ?? [],

@@ -77,7 +77,7 @@ function child(node: Node, name: string): Node | undefined {
   return node.children.find((c) => c.name === name);
 }
 
-export function valueOf(node: Node): XmlValue {
+export function xmlValueOf(node: Node): XmlValue {
   if (node.children.length === 0) return { t: 'string', v: node.text };
   if (node.children.length !== 1) throw new WireFormatError('a <value> holds one element');
   const el = node.children[0];
@@ -101,7 +101,7 @@ export function valueOf(node: Node): XmlValue {
     case 'array': {
       const data = child(el, 'data');
       if (!data) throw new WireFormatError('<array> without <data>');
-      return { t: 'array', v: data.children.filter((c) => c.name === 'value').map(valueOf) };
+      return { t: 'array', v: data.children.filter((c) => c.name === 'value').map(xmlValueOf) };
     }
     case 'struct': {
       const m = new Map<string, XmlValue>();
@@ -110,7 +110,7 @@ export function valueOf(node: Node): XmlValue {
         const name = child(member, 'name');
         const value = child(member, 'value');
         if (!name || !value) throw new WireFormatError('<member> needs <name> and <value>');
-        m.set(name.text, valueOf(value));
+        m.set(name.text, xmlValueOf(value));
       }
       return { t: 'struct', v: m };
     }
@@ -147,12 +147,12 @@ export function parseMethodCall(body: Buffer): MethodCall {
     if (p.name !== 'param') continue;
     const v = child(p, 'value');
     if (!v) throw new WireFormatError('<param> without <value>');
-    values.push(valueOf(v));
+    values.push(xmlValueOf(v));
   }
   const call: MethodCall = { method: name.text.trim(), params: values };
   if (!valid) {
     const i = values.findIndex(hasReplacementChar);
-    call.invalidUtf8Param = i >= 0 ? i : 0;
+    call.invalidUtf8Param = Math.max(i, 0);
   }
   return call;
 }
@@ -192,7 +192,7 @@ export function parseMethodResponse(body: Buffer | string): unknown {
   const params = root.name === 'methodResponse' ? child(root, 'params') : undefined;
   const value = params && child(params, 'param') && child(child(params, 'param')!, 'value');
   if (!value) throw new WireFormatError('not a methodResponse');
-  return toPlain(valueOf(value));
+  return toPlain(xmlValueOf(value));
 }
 
 // ---------- encoding ----------
