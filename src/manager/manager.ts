@@ -24,6 +24,8 @@ import type { ManagerConfig } from './config.js';
 import { Database } from './db/database.js';
 import { SqliteBackend } from './db/sqlite-backend.js';
 import { EventService } from './events/event-service.js';
+import { createCliHandler } from './cli/handler.js';
+import { managerCliApi } from './cli/manager-api.js';
 import { consoleConnectHandler, consoleWebSocketHandler } from './http/console.js';
 import { HttpFrontend } from './http/server.js';
 import { Dispatcher } from './rpc/dispatcher.js';
@@ -93,6 +95,8 @@ export class Manager {
     this.dispatcher = dispatcher;
     this.frontend = new HttpFrontend(rpcEndpoints(dispatcher, db.model, encoders), config.maxBodyBytes);
     this.frontend.mountConnect('/console', consoleConnectHandler(svc));
+    const cli = createCliHandler(managerCliApi(this));
+    this.frontend.mount('/cli', (req, res, conn) => cli(req, res, conn));
     this.frontend.mountUpgrade('/console', consoleWebSocketHandler(svc));
   }
 

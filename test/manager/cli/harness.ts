@@ -1,29 +1,12 @@
-// Test harness: a real manager with the CLI handler mounted on POST /cli (as the lead's server
-// will mount it), and a way to run the thin client against it capturing its output.
+// Test harness: a real manager (which mounts the CLI handler on POST /cli), and a way to run the thin client against it capturing its output.
 import { PassThrough } from 'node:stream';
 import type { TestContext } from 'node:test';
 import type { XeOptions } from '../../../src/clients/xe/main.js';
 import { runThinClient } from '../../../src/clients/xe/session.js';
-import { createCliHandler } from '../../../src/manager/cli/handler.js';
-import type { CliApi } from '../../../src/manager/cli/types.js';
-import type { Manager } from '../../../src/manager/manager.js';
 import { startManager, type TestManager } from '../../helpers/manager.js';
-
-/** CliApi over the manager's in-process dispatcher. */
-export function managerCliApi(m: Manager): CliApi {
-  const { sessions } = m.svc;
-  return {
-    loginWithPassword: (u, p) => sessions.loginWithPassword(u, p, 'cli'),
-    localLogin: async () => sessions.localLogin('cli'),
-    logout: async (s) => sessions.logout(s),
-    call: (s, method, args) => m.dispatcher.callInternal(sessions.validate(s), method, args),
-  };
-}
 
 export async function startCliManager(t: TestContext, opts: Parameters<typeof startManager>[1] = {}) {
   const tm = await startManager(t, opts);
-  const handler = createCliHandler(managerCliApi(tm.manager));
-  tm.manager.frontend.mount('/cli', (req, res, conn) => handler(req, res, conn));
   return tm;
 }
 
