@@ -7,9 +7,12 @@ import { ctx, T } from './helpers.js';
 
 const xmlParam = (value: string) =>
   parseMethodCall(
-    Buffer.from(`<methodCall><methodName>m</methodName><params><param>${value}</param></params></methodCall>`),
+    Buffer.from(
+      `<methodCall><methodName>m</methodName><params><param>${value}</param></params></methodCall>`,
+    ),
   ).params[0];
-const fromXml = (type: Parameters<typeof decodeXml>[0], value: string) => decodeXml(type, xmlParam(value), ctx);
+const fromXml = (type: Parameters<typeof decodeXml>[0], value: string) =>
+  decodeXml(type, xmlParam(value), ctx);
 const fromJson = (type: Parameters<typeof decodeJson>[0], v: unknown) => decodeJson(type, v, ctx);
 const internal = (text: string) => (e: unknown) =>
   e instanceof XenApiError && e.code === 'INTERNAL_ERROR' && e.params[0] === text;
@@ -30,10 +33,19 @@ test('int64 accepts <int> or a decimal string; floats accept double, int or stri
 });
 
 test('type mismatches are INTERNAL_ERROR with xapi-like texts', () => {
-  assert.throws(() => fromXml(T.string, '<value><int>5</int></value>'), internal(`Failure("Expected string, got 'I(5)'")`));
+  assert.throws(
+    () => fromXml(T.string, '<value><int>5</int></value>'),
+    internal(`Failure("Expected string, got 'I(5)'")`),
+  );
   assert.throws(() => fromXml(T.int, '<value>abc</value>'), internal('Failure("Int64.of_string")'));
-  assert.throws(() => fromXml(T.int, '<value><boolean>1</boolean></value>'), internal(`Failure("Expected int64, got 'B(true)'")`));
-  assert.throws(() => fromXml(T.bool, '<value>true</value>'), internal(`Failure("Expected bool, got 'S(true)'")`));
+  assert.throws(
+    () => fromXml(T.int, '<value><boolean>1</boolean></value>'),
+    internal(`Failure("Expected int64, got 'B(true)'")`),
+  );
+  assert.throws(
+    () => fromXml(T.bool, '<value>true</value>'),
+    internal(`Failure("Expected bool, got 'S(true)'")`),
+  );
   assert.throws(() => fromJson(T.bool, 'true'), internal(`Failure("Expected bool, got 'S(true)'")`));
   assert.throws(() => fromJson(T.bool, 1), internal(`Failure("Expected bool, got 'I(1)'")`));
   assert.throws(() => fromJson(T.string, null), internal(`Failure("Expected string, got 'N'")`));
@@ -43,8 +55,14 @@ test('type mismatches are INTERNAL_ERROR with xapi-like texts', () => {
   assert.throws(() => fromJson(T.float, 'x'), internal('Failure("float_of_string")'));
   assert.throws(() => fromJson(T.float, true), internal(`Failure("Expected float, got 'B(true)'")`));
   assert.throws(() => fromJson(T.set(T.string), 'a'), internal(`Failure("Expected Enum, got 'S(a)'")`));
-  assert.throws(() => fromJson(T.map(T.string, T.string), ['a']), internal(`Failure("Expected Dict, got '[S(a)]'")`));
-  assert.throws(() => fromXml(T.set(T.string), '<value><array><data><value><i4>1</i4></value></data></array></value>'), /Expected string, got 'I\(1\)'/);
+  assert.throws(
+    () => fromJson(T.map(T.string, T.string), ['a']),
+    internal(`Failure("Expected Dict, got '[S(a)]'")`),
+  );
+  assert.throws(
+    () => fromXml(T.set(T.string), '<value><array><data><value><i4>1</i4></value></data></array></value>'),
+    /Expected string, got 'I\(1\)'/,
+  );
 });
 
 test('bools are "1" only; anything else in <boolean> is false, as xapi', () => {
@@ -57,13 +75,22 @@ test('bools are "1" only; anything else in <boolean> is false, as xapi', () => {
 test('enums match case-insensitively and come back in datamodel spelling', () => {
   assert.equal(fromXml(T.enum('vm_power_state'), '<value>running</value>'), 'Running');
   assert.equal(fromJson(T.enum('bond_mode'), 'BALANCE-SLB'), 'balance-slb');
-  assert.throws(() => fromJson(T.enum('vm_power_state'), 'sleeping'), internal(`Failure("Unknown value 'sleeping' for enum vm_power_state")`));
+  assert.throws(
+    () => fromJson(T.enum('vm_power_state'), 'sleeping'),
+    internal(`Failure("Unknown value 'sleeping' for enum vm_power_state")`),
+  );
   assert.deepEqual(fromJson(T.map(T.enum('vm_power_state'), T.int), { halted: '1' }), { Halted: 1 });
 });
 
 test('datetimes: xapi form, ISO 8601 with dashes, fractions and zones, all normalised to UTC', () => {
-  assert.equal(fromXml(T.datetime, '<value><dateTime.iso8601>20240131T23:05:09Z</dateTime.iso8601></value>'), '20240131T23:05:09Z');
-  assert.equal(fromXml(T.datetime, '<value><dateTime.iso8601>20240131T23:05:09</dateTime.iso8601></value>'), '20240131T23:05:09Z');
+  assert.equal(
+    fromXml(T.datetime, '<value><dateTime.iso8601>20240131T23:05:09Z</dateTime.iso8601></value>'),
+    '20240131T23:05:09Z',
+  );
+  assert.equal(
+    fromXml(T.datetime, '<value><dateTime.iso8601>20240131T23:05:09</dateTime.iso8601></value>'),
+    '20240131T23:05:09Z',
+  );
   assert.equal(fromJson(T.datetime, '2024-01-01T00:00:00.000Z'), '20240101T00:00:00Z');
   assert.equal(datetimeOfString('2024-01-01T01:30:00+02:00'), '20231231T23:30:00Z');
   assert.throws(() => datetimeOfString('2024-02-30T00:00:00Z'), /Invalid ISO 8601/);
@@ -92,7 +119,10 @@ test('records decode present keys by field type and ignore unknown keys', () => 
 
 test('options and void', () => {
   assert.equal(fromXml(T.option(T.string), '<value><nil/></value>'), undefined);
-  assert.equal(fromXml(T.option(T.string), '<value><array><data><value>x</value></data></array></value>'), 'x');
+  assert.equal(
+    fromXml(T.option(T.string), '<value><array><data><value>x</value></data></array></value>'),
+    'x',
+  );
   assert.equal(fromXml(T.option(T.string), '<value>x</value>'), 'x');
   assert.equal(fromJson(T.option(T.int), null), undefined);
   assert.equal(fromJson(T.option(T.int), []), undefined);

@@ -12,15 +12,21 @@ import { ctx, python, T } from './helpers.js';
 
 const req = (o: unknown) => parseJsonRpcRequest(Buffer.from(typeof o === 'string' ? o : JSON.stringify(o)));
 const refuses = (o: unknown, message: RegExp) =>
-  assert.throws(() => req(o), (e: unknown) => e instanceof WireFormatError && message.test(e.message));
+  assert.throws(
+    () => req(o),
+    (e: unknown) => e instanceof WireFormatError && message.test(e.message),
+  );
 
 test('xen-api and v1 requests parse', () => {
-  assert.deepEqual(req({ id: 0, jsonrpc: '2.0', method: 'VM.start', params: ['OpaqueRef:s', 'OpaqueRef:vm', false, false] }), {
-    method: 'VM.start',
-    params: ['OpaqueRef:s', 'OpaqueRef:vm', false, false],
-    id: 0,
-    version: 2,
-  });
+  assert.deepEqual(
+    req({ id: 0, jsonrpc: '2.0', method: 'VM.start', params: ['OpaqueRef:s', 'OpaqueRef:vm', false, false] }),
+    {
+      method: 'VM.start',
+      params: ['OpaqueRef:s', 'OpaqueRef:vm', false, false],
+      id: 0,
+      version: 2,
+    },
+  );
   assert.deepEqual(req({ method: 'session.logout', params: ['s'], id: 'abc' }), {
     method: 'session.logout',
     params: ['s'],
@@ -68,7 +74,10 @@ test('invalid UTF-8, lone surrogates and XML-illegal characters flag their param
   assert.equal(r.invalidUtf8Param, 'S(a\ufffd\ufffdb)');
   assert.equal(req({ method: 'm', params: ['ok', { k: ['x\u0001'] }], id: 1 }).invalidUtf8Index, 1);
   assert.equal(req('{"method":"m","params":["\\ud800"],"id":1}').invalidUtf8Index, 0);
-  assert.equal(req({ method: 'm', params: ['tab\tnl\ncr\r \u00e9 \u{1F600}', 5, null], id: 1 }).invalidUtf8Param, undefined);
+  assert.equal(
+    req({ method: 'm', params: ['tab\tnl\ncr\r \u00e9 \u{1F600}', 5, null], id: 1 }).invalidUtf8Param,
+    undefined,
+  );
 });
 
 const enc = (type: Parameters<typeof jsonEncoder>[0], v: unknown) => jsonEncoder(type, ctx)(v);
@@ -89,10 +98,7 @@ test('values are printed as yojson prints them', () => {
   assert.equal(enc(T.map(T.int, T.float), { '0': 1 }), '{"0":1.0}');
   assert.equal(enc(T.map(T.string, T.string), { b: '1', a: '2' }), '{"b":"1","a":"2"}');
   assert.equal(enc(T.option(T.string), undefined), '[]');
-  assert.equal(
-    enc(T.record('VM_metrics'), { progress: 1, uuid: 'u' }),
-    '{"uuid":"u","progress":1.0}',
-  );
+  assert.equal(enc(T.record('VM_metrics'), { progress: 1, uuid: 'u' }), '{"uuid":"u","progress":1.0}');
   assert.equal(jsonUntyped({ a: [1, 1.5, 'x', true, null] }), '{"a":[1,1.5,"x",true,""]}');
 });
 
@@ -103,8 +109,14 @@ test('envelopes have xapi key order; v2 success has no error key', () => {
     jsonFailure(2, 0, ['SESSION_INVALID', 'OpaqueRef:s']),
     '{"jsonrpc":"2.0","error":{"code":1,"message":"SESSION_INVALID","data":["OpaqueRef:s"]},"id":0}',
   );
-  assert.equal(jsonFailure(1, 7, ['MESSAGE_METHOD_UNKNOWN', 'x']), '{"result":null,"error":["MESSAGE_METHOD_UNKNOWN","x"],"id":7}');
-  assert.equal(jsonFailure(2, 0, ['NOT_IMPLEMENTED']), '{"jsonrpc":"2.0","error":{"code":1,"message":"NOT_IMPLEMENTED","data":[]},"id":0}');
+  assert.equal(
+    jsonFailure(1, 7, ['MESSAGE_METHOD_UNKNOWN', 'x']),
+    '{"result":null,"error":["MESSAGE_METHOD_UNKNOWN","x"],"id":7}',
+  );
+  assert.equal(
+    jsonFailure(2, 0, ['NOT_IMPLEMENTED']),
+    '{"jsonrpc":"2.0","error":{"code":1,"message":"NOT_IMPLEMENTED","data":[]},"id":0}',
+  );
   // yojson escapes DEL; we fix that up on the finished document.
   assert.equal(jsonSuccess(2, 0, enc(T.string, 'a\u007fb')), '{"jsonrpc":"2.0","result":"a\\u007fb","id":0}');
 });
@@ -126,5 +138,8 @@ test('the encoders output is JSON that JSON.parse and Python read back to the sa
   const text = jsonSuccess(2, 0, enc(T.map(T.ref('VM'), T.record('VM')), { 'OpaqueRef:a': vm }));
   const expected = { jsonrpc: '2.0', result: { 'OpaqueRef:a': { ...vm, metrics: [vm.metrics] } }, id: 0 };
   assert.deepEqual(JSON.parse(text), expected);
-  assert.deepEqual(JSON.parse(python('import sys, json\nprint(json.dumps(json.loads(sys.stdin.read())))', text)), expected);
+  assert.deepEqual(
+    JSON.parse(python('import sys, json\nprint(json.dumps(json.loads(sys.stdin.read())))', text)),
+    expected,
+  );
 });

@@ -16,7 +16,10 @@ import { ctx, python, T } from './helpers.js';
 const enc = (type: Parameters<typeof xmlEncoder>[0], v: unknown) => xmlEncoder(type, ctx)(v);
 
 test('scalars are emitted exactly as xapi does', () => {
-  assert.equal(enc(T.string, 'a<b>&"c\'\t\n\r\u0001\u001f\u007f\u00e9'), '<value>a&lt;b&gt;&amp;&quot;c\'\t\n\r\u007f\u00e9</value>');
+  assert.equal(
+    enc(T.string, 'a<b>&"c\'\t\n\r\u0001\u001f\u007f\u00e9'),
+    "<value>a&lt;b&gt;&amp;&quot;c'\t\n\r\u007f\u00e9</value>",
+  );
   assert.equal(enc(T.string, ''), '<value></value>');
   assert.equal(enc(T.ref('VM'), 'OpaqueRef:NULL'), '<value>OpaqueRef:NULL</value>');
   assert.equal(enc(T.enum('vm_power_state'), 'Running'), '<value>Running</value>');
@@ -30,14 +33,23 @@ test('scalars are emitted exactly as xapi does', () => {
   assert.equal(enc(T.float, 0.1), '<value><double>0.1</double></value>');
   assert.equal(enc(T.float, 1e-5), '<value><double>1e-05</double></value>');
   assert.equal(enc(T.float, 1e21), '<value><double>1e+21</double></value>');
-  assert.equal(enc(T.datetime, '20240131T23:05:09Z'), '<value><dateTime.iso8601>20240131T23:05:09Z</dateTime.iso8601></value>');
-  assert.equal(enc(T.datetime, new Date(Date.UTC(2024, 0, 31, 23, 5, 9))), enc(T.datetime, '20240131T23:05:09Z'));
+  assert.equal(
+    enc(T.datetime, '20240131T23:05:09Z'),
+    '<value><dateTime.iso8601>20240131T23:05:09Z</dateTime.iso8601></value>',
+  );
+  assert.equal(
+    enc(T.datetime, new Date(Date.UTC(2024, 0, 31, 23, 5, 9))),
+    enc(T.datetime, '20240131T23:05:09Z'),
+  );
   assert.equal(enc(T.void, undefined), '<value></value>');
 });
 
 test('sets, maps, records and options', () => {
   assert.equal(enc(T.set(T.string), []), '<value><array><data></data></array></value>');
-  assert.equal(enc(T.set(T.int), [1, 2]), '<value><array><data><value>1</value><value>2</value></data></array></value>');
+  assert.equal(
+    enc(T.set(T.int), [1, 2]),
+    '<value><array><data><value>1</value><value>2</value></data></array></value>',
+  );
   assert.equal(
     enc(T.map(T.string, T.string), { 'a&b': 'x', c: '' }),
     '<value><struct><member><name>a&amp;b</name><value>x</value></member><member><name>c</name><value></value></member></struct></value>',
@@ -60,8 +72,20 @@ test('encoders are compiled once per type and context', () => {
   const t = T.set(T.ref('VM'));
   assert.equal(xmlEncoder(t, ctx), xmlEncoder(t, ctx));
   let wrapped = 0;
-  const wctx = { ...ctx, wrapRecord: (_c: string, e: (v: unknown) => string) => (v: unknown) => (wrapped++, e(v)) };
-  xmlEncoder(T.set(T.record('VM_metrics')), wctx)([{ uuid: 'a', progress: 0 }, { uuid: 'b', progress: 1 }]);
+  const wctx = {
+    ...ctx,
+    wrapRecord: (_c: string, e: (v: unknown) => string) => (v: unknown) => {
+      wrapped++;
+      return e(v);
+    },
+  };
+  xmlEncoder(
+    T.set(T.record('VM_metrics')),
+    wctx,
+  )([
+    { uuid: 'a', progress: 0 },
+    { uuid: 'b', progress: 1 },
+  ]);
   assert.equal(wrapped, 2);
 });
 
@@ -78,12 +102,18 @@ test('envelopes are byte-exact', () => {
     xmlListMethods(['VM.start', 'system.listMethods']),
     '<?xml version="1.0"?><methodResponse><params><param><value><array><data><value>VM.start</value><value>system.listMethods</value></data></array></value></param></params></methodResponse>',
   );
-  assert.equal(xmlBare('<value>x</value>'), '<?xml version="1.0"?><methodResponse><params><param><value>x</value></param></params></methodResponse>');
+  assert.equal(
+    xmlBare('<value>x</value>'),
+    '<?xml version="1.0"?><methodResponse><params><param><value>x</value></param></params></methodResponse>',
+  );
   assert.equal(xmlSuccess(enc(T.void, undefined)).includes('<name>Value</name><value></value>'), true);
 });
 
 test('untyped values (task results, listMethods)', () => {
-  assert.equal(xmlUntyped(['OpaqueRef:a']), '<value><array><data><value>OpaqueRef:a</value></data></array></value>');
+  assert.equal(
+    xmlUntyped(['OpaqueRef:a']),
+    '<value><array><data><value>OpaqueRef:a</value></data></array></value>',
+  );
   assert.equal(
     xmlUntyped({ a: 1, b: 1.5, c: true, d: null, e: 'x' }),
     '<value><struct><member><name>a</name><value>1</value></member><member><name>b</name><value><double>1.5</double></value></member><member><name>c</name><value><boolean>1</boolean></value></member><member><name>d</name><value></value></member><member><name>e</name><value>x</value></member></struct></value>',
@@ -94,16 +124,43 @@ test('untyped values (task results, listMethods)', () => {
 test('%.16g and %.17g match C printf (Python is the oracle), ties included', () => {
   // Seeded pseudo-random doubles of every magnitude, plus hand-picked edge cases.
   let seed = 12345;
-  const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
-  const xs = [0, -0, 1, -1, 0.5, 0.1, 1 / 3, 2 / 3, 1e-4, 1e-5, 9.9999999999999995e-5, 123456789012345678, 1e16, 1e15, 9999999999999998,
-    2 ** -24, 2 ** -30, 5e-324, Number.MAX_VALUE, Number.MIN_VALUE, 0.30000000000000004, 60.1, 1.5e300, 2.5, 1234.5];
+  const rnd = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const xs = [
+    0,
+    -0,
+    1,
+    -1,
+    0.5,
+    0.1,
+    1 / 3,
+    2 / 3,
+    1e-4,
+    1e-5,
+    0.0001 - 2 ** -66,
+    2 ** 56 + 8,
+    1e16,
+    1e15,
+    9999999999999998,
+    2 ** -24,
+    2 ** -30,
+    5e-324,
+    Number.MAX_VALUE,
+    Number.MIN_VALUE,
+    0.30000000000000004,
+    60.1,
+    1.5e300,
+    2.5,
+    1234.5,
+  ];
   for (let i = 0; i < 400; i++) xs.push((rnd() - 0.5) * 10 ** Math.floor(rnd() * 40 - 20));
   for (let i = 0; i < 100; i++) xs.push(Math.floor(rnd() * 2 ** 53) * 2 ** -Math.floor(rnd() * 60)); // exact binary fractions: ties
   const input = xs.map((x) => (Object.is(x, -0) ? '-0.0' : x.toExponential(20))).join('\n');
   const out = python(
     'import sys\nfor l in sys.stdin.read().split():\n x=float(l)\n print("%.16g %.17g" % (x, x))',
     input,
-  ).trim().split('\n');
+  )
+    .trim()
+    .split('\n');
   xs.forEach((x, i) => {
     const [g16, g17] = out[i].split(' ');
     assert.equal(formatG(x, 16), g16, `%.16g of ${x}`);

@@ -10,7 +10,9 @@ import {
 } from '../../../src/shared/wire/xml-parse.js';
 
 const call = (params: string, method = 'VM.start') =>
-  Buffer.from(`<?xml version="1.0"?><methodCall><methodName>${method}</methodName><params>${params}</params></methodCall>`);
+  Buffer.from(
+    `<?xml version="1.0"?><methodCall><methodName>${method}</methodName><params>${params}</params></methodCall>`,
+  );
 const one = (value: string) => parseMethodCall(call(`<param>${value}</param>`)).params[0];
 const refuses = (body: Buffer | string, pattern?: RegExp) =>
   assert.throws(
@@ -84,7 +86,7 @@ aGVsbG8=
   assert.equal(c.invalidUtf8Param, undefined);
 });
 
-test("a xen-api (Xen Orchestra) request: UTF-8 declaration, ints as strings, &apos;, <nil />", () => {
+test('a xen-api (Xen Orchestra) request: UTF-8 declaration, ints as strings, &apos;, <nil />', () => {
   const body =
     '<?xml version="1.0" encoding="UTF-8"?><methodCall><methodName>VM.set_VCPUs_max</methodName><params>' +
     '<param><value>OpaqueRef:s</value></param><param><value>2</value></param>' +
@@ -109,7 +111,10 @@ test('bare <value> text keeps its whitespace; empty forms are empty values', () 
   assert.deepEqual(one('<value><struct/></value>'), { t: 'struct', v: new Map() });
   assert.deepEqual(one('<value><![CDATA[<raw>&]]></value>'), { t: 'string', v: '<raw>&' });
   assert.deepEqual(one('<value><i4>-7</i4></value>'), { t: 'int', v: '-7' });
-  assert.deepEqual(one('<value><i8>9223372036854775807</i8></value>'), { t: 'int', v: '9223372036854775807' });
+  assert.deepEqual(one('<value><i8>9223372036854775807</i8></value>'), {
+    t: 'int',
+    v: '9223372036854775807',
+  });
   assert.deepEqual(one('<value><boolean>true</boolean></value>'), { t: 'bool', v: 'true' });
   assert.deepEqual(one('<value>caf\u00e9 \u{1F600}</value>'), { t: 'string', v: 'caf\u00e9 \u{1F600}' });
   assert.deepEqual(parseMethodCall(call('')).params, []);
@@ -125,7 +130,10 @@ test('a struct keeps member order and the first of duplicate names, as xapi', ()
 });
 
 test('DTDs, entity declarations and external entities are refused', () => {
-  refuses('<?xml version="1.0"?><!DOCTYPE methodCall><methodCall><methodName>x</methodName><params/></methodCall>', /DOCTYPE/);
+  refuses(
+    '<?xml version="1.0"?><!DOCTYPE methodCall><methodCall><methodName>x</methodName><params/></methodCall>',
+    /DOCTYPE/,
+  );
   const laughs =
     '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">' +
     '<!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;"><!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>' +
@@ -141,7 +149,8 @@ test('DTDs, entity declarations and external entities are refused', () => {
 test('nesting and element counts are bounded', () => {
   const deep = '<value><array><data>'.repeat(30) + '<value>x</value>' + '</data></array></value>'.repeat(30);
   refuses(call(`<param>${deep}</param>`), /deep/);
-  const shallow = '<value><array><data>'.repeat(15) + '<value>x</value>' + '</data></array></value>'.repeat(15);
+  const shallow =
+    '<value><array><data>'.repeat(15) + '<value>x</value>' + '</data></array></value>'.repeat(15);
   assert.equal(one(shallow).t, 'array');
   const many = `<param><value><array><data>${'<value/>'.repeat(DEFAULT_XML_LIMITS.maxElements)}</data></array></value></param>`;
   refuses(call(many), /too many/);
@@ -162,7 +171,10 @@ test('malformed and structurally wrong requests are WireFormatErrors', () => {
   refuses('not xml at all');
   refuses('<methodCall><methodName>x</methodName><params><value>a</value></params></methodCall>', /param/);
   refuses('<methodCall><methodName>x</methodName><params><param></param></params></methodCall>', /value/);
-  refuses('<methodCall><methodName>x</methodName><params>text<param><value/></param></params></methodCall>', /text/);
+  refuses(
+    '<methodCall><methodName>x</methodName><params>text<param><value/></param></params></methodCall>',
+    /text/,
+  );
   refuses('<methodCall><methodName>x<b/></methodName><params/></methodCall>');
   refuses(call('<param><value>text<string>x</string></value></param>'), /text/);
   refuses(call('<param><value><string>a</string><string>b</string></value></param>'));
@@ -182,7 +194,9 @@ test('malformed and structurally wrong requests are WireFormatErrors', () => {
 
 test('invalid UTF-8 is decoded leniently and the parameter holding it is reported', () => {
   const body = Buffer.concat([
-    Buffer.from('<methodCall><methodName>VM.set_name_label</methodName><params><param><value>OpaqueRef:a\u00e9</value></param><param><value>ab'),
+    Buffer.from(
+      '<methodCall><methodName>VM.set_name_label</methodName><params><param><value>OpaqueRef:a\u00e9</value></param><param><value>ab',
+    ),
     Buffer.from([0xc3, 0x28, 0xff]),
     Buffer.from('cd</value></param><param><value>\ufffd legit</value></param></params></methodCall>'),
   ]);
@@ -192,7 +206,9 @@ test('invalid UTF-8 is decoded leniently and the parameter holding it is reporte
   assert.deepEqual(c.params[0], { t: 'string', v: 'OpaqueRef:a\u00e9' });
 
   const nested = Buffer.concat([
-    Buffer.from('<methodCall><methodName>m</methodName><params><param><value>s</value></param><param><value><struct><member><name>k'),
+    Buffer.from(
+      '<methodCall><methodName>m</methodName><params><param><value>s</value></param><param><value><struct><member><name>k',
+    ),
     Buffer.from([0xed, 0xa0, 0x80]), // an encoded surrogate is not UTF-8
     Buffer.from('</name><value><i4>1</i4></value></member></struct></value></param></params></methodCall>'),
   ]);
@@ -202,7 +218,11 @@ test('invalid UTF-8 is decoded leniently and the parameter holding it is reporte
 
   // A valid U+FFFD is not an error; bad bytes in the method name are not a parameter's.
   assert.equal(parseMethodCall(call('<param><value>\ufffd</value></param>')).invalidUtf8Param, undefined);
-  const inName = Buffer.concat([Buffer.from('<methodCall><methodName>a'), Buffer.from([0x80]), Buffer.from('</methodName><params/></methodCall>')]);
+  const inName = Buffer.concat([
+    Buffer.from('<methodCall><methodName>a'),
+    Buffer.from([0x80]),
+    Buffer.from('</methodName><params/></methodCall>'),
+  ]);
   const m = parseMethodCall(inName);
   assert.equal(m.method, 'a\ufffd');
   assert.equal(m.invalidUtf8Param, undefined);
@@ -219,9 +239,12 @@ test('responses and value fragments parse into untyped JS', () => {
     '<methodResponse><fault><value><struct><member><name>faultCode</name><value><int>1</int></value></member></struct></value></fault></methodResponse>',
   );
   assert.deepEqual(f, { ok: false, fault: { faultCode: 1 } });
-  assert.deepEqual(parseValueFragment('<value><array><data><value>OpaqueRef:x</value></data></array></value>'), {
-    t: 'array',
-    v: [{ t: 'string', v: 'OpaqueRef:x' }],
-  });
+  assert.deepEqual(
+    parseValueFragment('<value><array><data><value>OpaqueRef:x</value></data></array></value>'),
+    {
+      t: 'array',
+      v: [{ t: 'string', v: 'OpaqueRef:x' }],
+    },
+  );
   assert.throws(() => parseValueFragment('OpaqueRef:x'), WireFormatError);
 });
