@@ -11,6 +11,7 @@ import type { HandlerTable, Services } from './api/context.js';
 import { eventApi } from './api/event.js';
 import { hostApi } from './api/host.js';
 import { messageApi } from './api/message.js';
+import { networkingApi } from './api/network.js';
 import { roleApi } from './api/role.js';
 import { sessionApi } from './api/session.js';
 import { storageApi } from './api/sm.js';
@@ -49,6 +50,7 @@ export const API_MODULES: HandlerTable[] = [
   hostApi,
   vmApi,
   storageApi,
+  networkingApi,
 ];
 
 export interface ManagerOptions {

@@ -1,0 +1,100 @@
+// network.*: networks are Linux bridges. create names a bridge (xapi<N> when none is given) and,
+// for managed networks, creates it on the host; destroy refuses networks in use (xapi's
+// NETWORK_CONTAINS_PIF / NETWORK_CONTAINS_VIF) and removes the bridge only if Berth made it.
+// This module also gathers the networking handler tables.
+import { validIfName } from '../../agent/network/names.js';
+import { MAX_MTU, MIN_MTU } from '../../agent/network/settings.js';
+import { XenApiError } from '../../shared/errors.js';
+import type { Database } from '../db/database.js';
+import { networkAgentOf } from '../network/backend.js';
+import { hostStep } from '../network/network-agent.js';
+import { bondApi } from './bond.js';
+import type { HandlerTable } from './context.js';
+import { createRecord } from './implicit.js';
+import { pifApi } from './pif.js';
+import { vifApi } from './vif.js';
+import { vlanApi } from './vlan.js';
+
+/** Bridge names xapi never lets a network use. */
+const RESERVED_BRIDGES = new Set(['xenapi', 'lo']);
+
+export function usedBridges(db: Database): Set<string> {
+  return new Set([...db.all('network').values()].map((n) => String(n.bridge)).filter(Boolean));
+}
+
+/** First `<prefix><N>` no network uses (pure over the set). */
+export function pickBridge(used: ReadonlySet<string>, prefix = 'xapi'): string {
+  for (let i = 0; ; i++) if (!used.has(`${prefix}${i}`)) return `${prefix}${i}`;
+}
+
+export function checkMtu(mtu: unknown): number {
+  const n = Number(mtu);
+  if (!Number.isInteger(n) || n < MIN_MTU || n > MAX_MTU)
+    throw new XenApiError('INVALID_VALUE', ['MTU', String(mtu)]);
+  return n;
+}
+
+export const networkApi: HandlerTable = {
+  handlers: {
+    'network.create': async (ctx, rec: Record<string, unknown>) => {
+      const { db } = ctx.svc;
+      const f = createRecord(db, db.classSpec('network'), rec);
+      const used = usedBridges(db);
+      let bridge = String(f.bridge ?? '');
+      if (bridge === '') bridge = pickBridge(used);
+      else if (!validIfName(bridge) || RESERVED_BRIDGES.has(bridge))
+        throw new XenApiError('INVALID_VALUE', ['bridge', bridge]);
+      else if (used.has(bridge)) throw new XenApiError('BRIDGE_NAME_EXISTS', [bridge]);
+      const mtu = f.MTU === undefined ? 1500 : checkMtu(f.MTU);
+      const managed = f.managed === undefined ? true : Boolean(f.managed);
+      const agent = networkAgentOf(ctx.svc);
+      if (agent) {
+        if (managed) await hostStep('bridge_create', () => agent.bridge_create(bridge, mtu));
+        else if (!(await hostStep('bridges_exist', () => agent.bridges_exist([bridge]))))
+          throw new XenApiError('BRIDGE_NOT_AVAILABLE', [bridge]);
+      }
+      return db.create('network', { ...f, bridge, MTU: mtu, managed });
+    },
+    'network.destroy': async (ctx, net: string) => {
+      const { db } = ctx.svc;
+      const row = db.mustGet('network', net);
+      const vifs = (row.VIFs as string[]) ?? [];
+      const attached = vifs.filter((v) => db.get('VIF', v)?.currently_attached);
+      if (attached.length) throw new XenApiError('NETWORK_CONTAINS_VIF', attached);
+      const pifs = (row.PIFs as string[]) ?? [];
+      if (pifs.length) throw new XenApiError('NETWORK_CONTAINS_PIF', pifs);
+      const agent = networkAgentOf(ctx.svc);
+      if (agent && row.managed !== false && row.bridge)
+        await hostStep('bridge_destroy', () => agent.bridge_destroy(String(row.bridge)));
+      db.transaction(() => {
+        // Unattached VIFs go with the network (xapi does not wait for its GC either).
+        for (const v of vifs) {
+          const m = db.get('VIF', v)?.metrics;
+          if (m && db.has('VIF_metrics', String(m))) db.destroy('VIF_metrics', String(m));
+          if (db.has('VIF', v)) db.destroy('VIF', v);
+        }
+        db.destroy('network', net);
+      });
+    },
+    'network.set_MTU': async (ctx, net: string, value: number) => {
+      const { db } = ctx.svc;
+      const row = db.mustGet('network', net);
+      const mtu = checkMtu(value);
+      const agent = networkAgentOf(ctx.svc);
+      if (agent && row.managed !== false && row.bridge)
+        await hostStep('bridge_create', () => agent.bridge_create(String(row.bridge), mtu));
+      db.update('network', net, { MTU: mtu });
+    },
+  },
+};
+
+/** Every networking message handler (network, PIF, VIF, VLAN, Bond); add to API_MODULES. */
+export const networkingApi: HandlerTable = {
+  handlers: {
+    ...networkApi.handlers,
+    ...pifApi.handlers,
+    ...vifApi.handlers,
+    ...vlanApi.handlers,
+    ...bondApi.handlers,
+  },
+};
