@@ -41,7 +41,9 @@ function rfbBanner(url: string, location: string, session: string): Promise<stri
   });
 }
 
-test('a VM from the default template boots, survives daemon SIGKILLs, and shuts down', { timeout: 600_000 }, async (t) => {
+test('a VM from the default template boots, survives daemon SIGKILLs, and shuts down', {
+  timeout: 600_000,
+}, async (t) => {
   await ensureGuest();
   const stack = await startStack(t, 18700 + Math.floor(Math.random() * 200));
   await stack.startAgent();
@@ -82,7 +84,9 @@ test('a VM from the default template boots, survives daemon SIGKILLs, and shuts 
   assert.match(location, /\/console\?ref=OpaqueRef:/);
   const banner = await rfbBanner(stack.url, location, c.sessionRef!);
   assert.match(banner, /^HTTP\/1\.1 200 OK\|RFB 003\.00\d/);
-  await assert.rejects(rfbBanner(stack.url, location, 'OpaqueRef:bad'), /no answer|403/).catch(() => undefined);
+  await assert
+    .rejects(rfbBanner(stack.url, location, 'OpaqueRef:bad'), /no answer|403/)
+    .catch(() => undefined);
 
   // SIGKILL the agent: the VM keeps running; a new agent adopts it.
   const [pid] = stack.qemuPids();
@@ -96,13 +100,20 @@ test('a VM from the default template boots, survives daemon SIGKILLs, and shuts 
   await stack.startManager();
   const c2 = await stack.client();
   const call2 = (m: string, ...a: unknown[]) => (c2.call as any)(m, ...a) as Promise<any>;
-  await waitFor(async () => (await call2('VM.get_power_state', vm)) === 'Running', 20_000, 'reconciled state');
+  await waitFor(
+    async () => (await call2('VM.get_power_state', vm)) === 'Running',
+    20_000,
+    'reconciled state',
+  );
   assert.equal(await call2('VM.get_power_state', vm), 'Running');
 
   // pause / unpause
   await call2('VM.pause', vm);
   assert.equal(await call2('VM.get_power_state', vm), 'Paused');
-  await assert.rejects(call2('VM.pause', vm), (e: any) => e.code === 'VM_BAD_POWER_STATE' && e.params[1] === 'running' && e.params[2] === 'paused');
+  await assert.rejects(
+    call2('VM.pause', vm),
+    (e: any) => e.code === 'VM_BAD_POWER_STATE' && e.params[1] === 'running' && e.params[2] === 'paused',
+  );
   await call2('VM.unpause', vm);
   assert.equal(await call2('VM.get_power_state', vm), 'Running');
 
@@ -112,10 +123,15 @@ test('a VM from the default template boots, survives daemon SIGKILLs, and shuts 
   await waitFor(() => !alive(pid), 10_000, 'QEMU to exit');
   assert.equal(stack.qemuPids().length, 0);
   assert.equal(await call2('VM.get_resident_on', vm), 'OpaqueRef:NULL');
-  await assert.rejects(call2('VM.clean_shutdown', vm), (e: any) => e.code === 'VM_BAD_POWER_STATE' && e.params[2] === 'halted');
+  await assert.rejects(
+    call2('VM.clean_shutdown', vm),
+    (e: any) => e.code === 'VM_BAD_POWER_STATE' && e.params[2] === 'halted',
+  );
 });
 
-test('a guest that powers itself off is seen Halted within a second; QEMU killed behind Berth\'s back is reported', { timeout: 600_000 }, async (t) => {
+test("a guest that powers itself off is seen Halted within a second; QEMU killed behind Berth's back is reported", {
+  timeout: 600_000,
+}, async (t) => {
   await ensureGuest();
   const stack = await startStack(t, 18900 + Math.floor(Math.random() * 90));
   await stack.startAgent();
@@ -134,7 +150,11 @@ test('a guest that powers itself off is seen Halted within a second; QEMU killed
   await new Promise((r) => serial.once('connect', r));
   serial.write('\npoweroff -f\n');
   const t0 = Date.now();
-  await waitFor(async () => (await call('VM.get_power_state', vm)) === 'Halted', 30_000, 'Halted after guest power-off');
+  await waitFor(
+    async () => (await call('VM.get_power_state', vm)) === 'Halted',
+    30_000,
+    'Halted after guest power-off',
+  );
   serial.destroy();
   t.diagnostic(`guest power-off seen after ${Date.now() - t0} ms`);
 
@@ -144,7 +164,14 @@ test('a guest that powers itself off is seen Halted within a second; QEMU killed
   await stack.kill('agent');
   process.kill(pid, 'SIGKILL');
   await stack.startAgent();
-  await waitFor(async () => (await call('VM.get_power_state', vm)) === 'Halted', 30_000, 'Halted after QEMU died');
+  await waitFor(
+    async () => (await call('VM.get_power_state', vm)) === 'Halted',
+    30_000,
+    'Halted after QEMU died',
+  );
   const messages = Object.values(await call('message.get_all_records')) as any[];
-  assert.ok(messages.some((m) => m.name === 'VM_CRASHED' && m.obj_uuid === uuid), JSON.stringify(messages));
+  assert.ok(
+    messages.some((m) => m.name === 'VM_CRASHED' && m.obj_uuid === uuid),
+    JSON.stringify(messages),
+  );
 });

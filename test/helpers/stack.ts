@@ -63,23 +63,52 @@ export async function startStack(t: TestContext, port: number): Promise<Stack> {
     logDir,
     runDir,
     async startAgent() {
-      procs.agent = node('src/agent/main.ts', ['--socket', agentSocket, '--run-dir', runDir, '--log-dir', logDir, '--state-root', dir]);
+      procs.agent = node('src/agent/main.ts', [
+        '--socket',
+        agentSocket,
+        '--run-dir',
+        runDir,
+        '--log-dir',
+        logDir,
+        '--state-root',
+        dir,
+      ]);
       await waitFor(() => existsSync(agentSocket), 30_000, 'agent socket');
     },
     async startManager() {
       procs.manager = node('src/manager/main.ts', [
-        '--data-dir', join(dir, 'data'), '--listen', '127.0.0.1', '--http-port', String(port), '--https-port', 'off',
-        '--socket', join(dir, 'xapi.sock'), '--agent-socket', agentSocket, '--guest-dir', GUEST_DIR,
-        '--auth-failure-delay-ms', '10',
+        '--data-dir',
+        join(dir, 'data'),
+        '--listen',
+        '127.0.0.1',
+        '--http-port',
+        String(port),
+        '--https-port',
+        'off',
+        '--socket',
+        join(dir, 'xapi.sock'),
+        '--agent-socket',
+        agentSocket,
+        '--guest-dir',
+        GUEST_DIR,
+        '--auth-failure-delay-ms',
+        '10',
       ]);
-      await waitFor(async () => {
-        try {
-          const r = await fetch(`${url}/jsonrpc`, { method: 'POST', body: '{"jsonrpc":"2.0","id":1,"method":"system.listMethods","params":[]}' });
-          return r.ok;
-        } catch {
-          return false;
-        }
-      }, 60_000, 'manager');
+      await waitFor(
+        async () => {
+          try {
+            const r = await fetch(`${url}/jsonrpc`, {
+              method: 'POST',
+              body: '{"jsonrpc":"2.0","id":1,"method":"system.listMethods","params":[]}',
+            });
+            return r.ok;
+          } catch {
+            return false;
+          }
+        },
+        60_000,
+        'manager',
+      );
     },
     async kill(which, signal = 'SIGKILL') {
       const p = procs[which];
