@@ -461,7 +461,9 @@ export const vmApi: HandlerTable = {
     'VM.provision': async (ctx, vm: string) => {
       const { db } = ctx.svc;
       await withVmOperation(db, vm, 'provision', taskOf(ctx), async () => {
-        // The storage layer creates the disks a template's other_config "disks" describes.
+        // As xapi: provisioning turns the template into a VM, then creates the disks its
+        // other_config "disks" describes (storage layer).
+        db.update('VM', vm, { is_a_template: false, is_default_template: false });
         const provision = ctx.svc.ext.provisionDisks as
           | ((ctx: CallContext, vm: string) => Promise<void>)
           | undefined;
