@@ -190,20 +190,22 @@ function compileComposite(type: TypeDesc, ctx: JsonEncodeContext, cache: Cache):
     case 'record': {
       const special = ctx.special?.(type.cls);
       if (special) return special;
-      const fields = ctx.recordFields(type.cls).map((f, i) => ({
-        name: f.name,
-        open: `${i ? ',' : ''}${JSON.stringify(f.name)}:`,
-        enc: compile(f.type, ctx, cache),
-      }));
-      const n = fields.length;
+      // Joined from parts into one flat string per record (see the XML encoder for why).
+      const layout = ctx.recordFields(type.cls);
+      const names = layout.map((f) => f.name);
+      const encs = layout.map((f) => compile(f.type, ctx, cache));
+      const pre = layout.map((f, i) => `${i === 0 ? '{' : ','}${JSON.stringify(f.name)}:`);
+      const n = layout.length;
       const plain: JsonEncoder = (v) => {
+        if (n === 0) return '{}';
         const o = (v ?? {}) as Record<string, unknown>;
-        let out = '{';
+        const parts = new Array<string>(2 * n + 1);
         for (let i = 0; i < n; i++) {
-          const f = fields[i];
-          out += f.open + f.enc(o[f.name]);
+          parts[2 * i] = pre[i];
+          parts[2 * i + 1] = encs[i](o[names[i]]);
         }
-        return `${out}}`;
+        parts[2 * n] = '}';
+        return parts.join('');
       };
       return ctx.wrapRecord ? ctx.wrapRecord(type.cls, plain) : plain;
     }
