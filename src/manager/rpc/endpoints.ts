@@ -6,27 +6,31 @@ import type { Model } from '../../shared/datamodel/model-types.js';
 import type { TypeDesc } from '../../shared/datamodel/types.js';
 import type { ConnectionInfo } from '../api/context.js';
 import type { RpcEndpoints } from '../http/server.js';
-import { decodeJson, decodeXml } from './decode.js';
-import type { Dispatcher, Outcome, ParamSource } from './dispatcher.js';
-import type { Row } from '../db/database.js';
-import type { WireEvent } from '../events/event-from.js';
-import { jsonFailure, jsonSuccess, parseJsonRequest } from './json-codec.js';
-import { cachedJson, cachedXml } from './record-cache.js';
 import {
-  type EncodeContext,
-  type Encoder,
+  type DecodeContext,
+  decodeJson,
+  decodeXml,
   escapeXml,
   http500Body,
+  jsonFailure,
+  jsonSuccess,
+  parseJsonRpcRequest,
   parseMethodCall,
-  toPlain,
   WireFormatError,
-  type XmlValue,
+  type XmlEncodeContext,
+  type XmlEncoder,
   xmlBare,
   xmlEncoder,
   xmlFailure,
   xmlSuccess,
   xmlUntyped,
-} from './xml-codec.js';
+} from '../../shared/wire/index.js';
+import type { Row } from '../db/database.js';
+import type { WireEvent } from '../events/event-from.js';
+import type { Dispatcher, Outcome, ParamSource } from './dispatcher.js';
+import { cachedJson, cachedXml } from './record-cache.js';
+
+type Encoder = XmlEncoder;
 
 const RPC_HEADERS = {
   'Access-Control-Allow-Origin': '*',
@@ -35,10 +39,10 @@ const RPC_HEADERS = {
 
 /** XML encoders for every type, including the event records whose snapshot class varies. */
 export class XmlEncoders {
-  private readonly cache = new Map<string, Encoder>();
   private readonly byType = new WeakMap<TypeDesc, Encoder>();
   private readonly classByLower = new Map<string, string>();
-  private readonly ctx: EncodeContext;
+  private readonly ctx: XmlEncodeContext;
+  readonly decodeCtx: DecodeContext;
 
   constructor(readonly model: Model) {
     for (const c of Object.keys(model.classes)) this.classByLower.set(c.toLowerCase(), c);
@@ -52,19 +56,23 @@ export class XmlEncoders {
             : undefined,
       wrapRecord: (_cls, encode) => (v) => cachedXml(v as Row, encode),
     };
+    this.decodeCtx = {
+      enumValues: (name) => model.enums[name],
+      recordFields: (cls) => model.classes[cls]?.fields ?? [],
+    };
   }
 
   encoder(type: TypeDesc): Encoder {
     let e = this.byType.get(type);
     if (!e) {
-      e = xmlEncoder(type, this.ctx, this.cache);
+      e = xmlEncoder(type, this.ctx);
       this.byType.set(type, e);
     }
     return e;
   }
 
   private record(cls: string): Encoder {
-    return xmlEncoder({ kind: 'record', cls }, this.ctx, this.cache);
+    return xmlEncoder({ kind: 'record', cls }, this.ctx);
   }
 
   private event(v: unknown): string {
@@ -132,12 +140,6 @@ export function taskResultXml(encoders: XmlEncoders, model: Model, wire: string,
   return msg ? encoders.encoder(msg.result)(value) : xmlUntyped(value);
 }
 
-function paramText(v: XmlValue | undefined): string {
-  if (!v) return '';
-  const plain = toPlain(v);
-  return typeof plain === 'string' ? plain : JSON.stringify(plain);
-}
-
 function splitWire(wire: string): [string, string] {
   const dot = wire.indexOf('.');
   return [wire.slice(0, dot), wire.slice(dot + 1)];
@@ -193,9 +195,8 @@ export function rpcEndpoints(
       }
       const params: ParamSource = {
         length: call.params.length,
-        decode: (i, type) => decodeXml(model, type, call.params[i]),
-        invalidUtf8Param:
-          call.invalidUtf8Param === undefined ? undefined : paramText(call.params[call.invalidUtf8Param]),
+        decode: (i, type) => decodeXml(type, call.params[i], encoders.decodeCtx),
+        invalidUtf8Param: call.invalidUtf8Param,
       };
       const out = await run(call.method, params, conn, abortOnClose(req, res, call.method));
       if (!out.ok) return send(res, 200, 'text/xml', xmlFailure(out.error.description));
@@ -209,15 +210,16 @@ export function rpcEndpoints(
     },
 
     async jsonrpc(req, res, conn, body) {
-      let call: ReturnType<typeof parseJsonRequest>;
+      let call: ReturnType<typeof parseJsonRpcRequest>;
       try {
-        call = parseJsonRequest(body);
+        call = parseJsonRpcRequest(body);
       } catch (e) {
         return send500(res, e instanceof WireFormatError ? e : new WireFormatError(String(e)));
       }
       const params: ParamSource = {
         length: call.params.length,
-        decode: (i, type) => decodeJson(model, type, call.params[i]),
+        decode: (i, type) => decodeJson(type, call.params[i], encoders.decodeCtx),
+        invalidUtf8Param: call.invalidUtf8Param,
       };
       const out = await run(call.method, params, conn, abortOnClose(req, res, call.method));
       if (!out.ok)
