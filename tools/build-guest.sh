@@ -49,7 +49,7 @@ done
 # In Debian's kernel virtio-pci/blk/net/balloon and the ACPI button are modules (not built in);
 # copy them in load order (busybox insmod has no dependency resolution and no xz support).
 order=""
-for m in drivers/virtio/virtio.ko drivers/virtio/virtio_ring.ko drivers/virtio/virtio_pci_modern_dev.ko \
+for m in drivers/virtio/virtio_ring.ko drivers/virtio/virtio.ko drivers/virtio/virtio_pci_modern_dev.ko \
   drivers/virtio/virtio_pci_legacy_dev.ko drivers/virtio/virtio_pci.ko drivers/block/virtio_blk.ko \
   net/core/failover.ko drivers/net/net_failover.ko drivers/net/virtio_net.ko drivers/virtio/virtio_balloon.ko \
   drivers/acpi/button.ko drivers/input/evdev.ko; do

@@ -33,6 +33,7 @@ import { Dispatcher } from './rpc/dispatcher.js';
 import { rpcEndpoints, taskResultXml, XmlEncoders } from './rpc/endpoints.js';
 import { DEFAULT_TASK_LIMITS, TaskManager, type TaskLimits } from './tasks/task-manager.js';
 import { openStorage, type StartupReport, type StorageOptions } from './storage/startup.js';
+import { type NetworkingOptions, openNetworking } from './network/setup.js';
 import { NodedAgentClient } from './vm/agent-client.js';
 import type { HostAgent } from './vm/host-agent.js';
 import { attachAgent } from './vm/reconcile.js';
@@ -61,6 +62,8 @@ export interface ManagerOptions {
   modules?: HandlerTable[];
   /** The host agent; default: the noded RPC client on config.agentSocket. false: none (tests). */
   agent?: HostAgent | false;
+  /** Networking options; false: none (tests that must not create bridges on the host). */
+  networking?: NetworkingOptions | false;
   /** Storage options (allowed roots, default SR path or false). */
   storage?: Partial<StorageOptions>;
   /** Start periodic GC and heartbeat timers (default true). */
@@ -150,6 +153,7 @@ export class Manager {
     dispatcher.attach(svc);
     tasks.recoverAfterRestart();
     const storageReport = await openStorage(svc, { dataDir: config.dataDir, ...opts.storage });
+    if (opts.networking !== false) await openNetworking(svc, opts.networking ?? {});
     const agent = opts.agent === undefined ? new NodedAgentClient(config.agentSocket) : opts.agent;
     if (agent) {
       let internal: string | undefined;

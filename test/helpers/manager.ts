@@ -38,7 +38,7 @@ export async function startManager(
     ],
     {},
   );
-  const manager = await Manager.open(config, { timers: false, agent: false, ...opts });
+  const manager = await Manager.open(config, { timers: false, agent: false, networking: false, ...opts });
   const where = await manager.listen();
   t.after(() => manager.close());
   return {
