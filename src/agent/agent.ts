@@ -1,53 +1,96 @@
 // The host agent: its procedure table (Ganeti's names where they overlap) over the instance
 // manager, host plugins and host facts, and the push of instance events to the manager.
-import { readHostFacts } from '../shared/host-facts.js';
+import os from 'node:os';
+import { XenApiError } from '../shared/errors.js';
+import { run } from '../shared/exec.js';
+import { cpuInfoMap, readHostFacts } from '../shared/host-facts.js';
 import { logger } from '../shared/log.js';
 import type { InstanceSpec } from '../shared/noded/instance.js';
+import { PROTOCOL_VERSION } from '../shared/noded/protocol.js';
 import { BERTH_VERSION } from '../shared/version.js';
 import { InstanceManager, type InstanceOptions } from './instances.js';
 import { callPlugin, listPlugins } from './plugins/index.js';
+import { QEMU_BINARY } from './qemu/vm-process.js';
 import { AgentServer, type Procedure } from './server.js';
 
 const log = logger('agent');
 
-/** Version of the agent RPC protocol (bumped on incompatible changes). */
-export const PROTOCOL_VERSION = 1;
+let qemuVersion: Promise<string> | undefined;
+/** `qemu-system-x86_64 --version`, first line (asked once). */
+function readQemuVersion(): Promise<string> {
+  qemuVersion ??= run(QEMU_BINARY, ['--version'], { timeoutMs: 10_000 })
+    .then((r) => r.stdout.split('\n')[0].trim())
+    .catch(() => 'unknown');
+  return qemuVersion;
+}
+
+/** Non-loopback addresses of the host, by interface. */
+function addresses(): { iface: string; family: string; address: string }[] {
+  const out: { iface: string; family: string; address: string }[] = [];
+  for (const [iface, list] of Object.entries(os.networkInterfaces()))
+    for (const a of list ?? []) if (!a.internal) out.push({ iface, family: a.family, address: a.address });
+  return out;
+}
+
+const str = (name: string, v: unknown): string => {
+  if (typeof v !== 'string') throw new XenApiError('INVALID_VALUE', [name, JSON.stringify(v) ?? 'undefined']);
+  return v;
+};
+const num = (name: string, v: unknown, dflt?: number): number => {
+  if (v === undefined || v === null) {
+    if (dflt !== undefined) return dflt;
+  } else if (typeof v === 'number' && Number.isFinite(v) && v >= 0) return v;
+  throw new XenApiError('INVALID_VALUE', [name, JSON.stringify(v) ?? 'undefined']);
+};
 
 export function procedures(vms: InstanceManager): Record<string, Procedure> {
   return {
-    version: () => ({ protocol: PROTOCOL_VERSION, berth: BERTH_VERSION, accel: vms.opts.accel }),
+    version: async () => ({
+      protocol: PROTOCOL_VERSION,
+      berth: BERTH_VERSION,
+      accel: vms.opts.accel,
+      qemu: await readQemuVersion(),
+    }),
     node_info: () => {
       const f = readHostFacts();
       return {
         hostname: f.hostname,
         address: f.address,
+        addresses: addresses(),
         memory_total: f.memoryTotal,
         memory_free: f.memoryFree,
         cpu_count: f.cpus.length,
+        cpu_info: cpuInfoMap(f.cpus),
         cpus: f.cpus,
         kernel: f.kernel,
         accel: vms.opts.accel,
       };
     },
     instance_start: (spec: InstanceSpec) => vms.start(spec),
-    instance_shutdown: (uuid: string, clean: boolean, timeoutMs: number) =>
-      vms.shutdown(uuid, clean !== false, Number(timeoutMs) || 120_000),
-    instance_reboot: (uuid: string, clean: boolean, timeoutMs: number) =>
-      vms.reboot(uuid, clean !== false, Number(timeoutMs) || 120_000),
-    instance_pause: (uuid: string) => vms.pause(uuid),
-    instance_unpause: (uuid: string) => vms.unpause(uuid),
-    instance_suspend: (uuid: string, path: string) => vms.suspend(uuid, path),
-    instance_resume: (spec: InstanceSpec, path: string) => vms.resume(spec, path),
-    instance_balloon_memory: (uuid: string, bytes: number) => vms.balloon(uuid, Number(bytes)),
-    instance_info: (uuid: string) => vms.info(uuid),
+    instance_shutdown: (uuid: unknown, clean: unknown, timeoutMs: unknown) =>
+      vms.shutdown(str('uuid', uuid), clean !== false, num('timeout', timeoutMs, 120_000)),
+    instance_reboot: (uuid: unknown, clean: unknown, timeoutMs: unknown) =>
+      vms.reboot(str('uuid', uuid), clean !== false, num('timeout', timeoutMs, 120_000)),
+    instance_pause: (uuid: unknown) => vms.pause(str('uuid', uuid)),
+    instance_unpause: (uuid: unknown) => vms.unpause(str('uuid', uuid)),
+    instance_suspend: (uuid: unknown, path: unknown) => vms.suspend(str('uuid', uuid), str('path', path)),
+    instance_resume: (spec: InstanceSpec, path: unknown) => vms.resume(spec, str('path', path)),
+    instance_balloon_memory: (uuid: unknown, bytes: unknown) =>
+      vms.balloon(str('uuid', uuid), num('memory', bytes)),
+    instance_info: (uuid: unknown) => vms.info(str('uuid', uuid)),
     instance_list: () => vms.all().map((i) => i.uuid),
     all_instances_info: () => vms.all(),
-    instance_console: (uuid: string) => {
-      const i = vms.info(uuid);
-      return { vnc: i.vncSocket, serial: i.serialSocket, log: i.consoleLog };
+    instance_console: (uuid: unknown) => {
+      const i = vms.info(str('uuid', uuid));
+      if (i.state === 'absent') throw new XenApiError('VM_BAD_POWER_STATE', [i.uuid, 'running', 'halted']);
+      return { vnc: i.vncSocket, vncPort: i.vncPort, serial: i.serialSocket, log: i.consoleLog };
     },
-    host_call_plugin: (plugin: string, fn: string, args: Record<string, string>) =>
-      callPlugin(plugin, fn, args ?? {}),
+    host_call_plugin: (plugin: unknown, fn: unknown, args: unknown) =>
+      callPlugin(
+        str('plugin', plugin),
+        str('fn', fn),
+        args && typeof args === 'object' ? (args as Record<string, string>) : {},
+      ),
     host_list_plugins: () => listPlugins(),
   };
 }
@@ -56,11 +99,17 @@ export interface AgentOptions extends InstanceOptions {
   socketPath: string;
 }
 
-export async function startAgent(
-  opts: AgentOptions,
-): Promise<{ server: AgentServer; vms: InstanceManager; close(): Promise<void> }> {
+export interface Agent {
+  server: AgentServer;
+  vms: InstanceManager;
+  /** Stops serving; the VMs keep running. */
+  close(): Promise<void>;
+}
+
+export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const vms = new InstanceManager(opts);
-  const server = new AgentServer(procedures(vms));
+  // VMs found dead at start-up are told to every manager that connects (idempotent for it).
+  const server = new AgentServer(procedures(vms), { greeting: () => vms.lostAtStart });
   vms.on('event', (e) => server.push(e));
   // Adopt before serving, so the manager's first all_instances_info already sees every VM.
   const { adopted, gone } = await vms.adoptAll();
@@ -68,6 +117,7 @@ export async function startAgent(
   log.info('agent ready', {
     socket: opts.socketPath,
     accel: opts.accel,
+    runAs: opts.runAs ?? 'root',
     adopted: adopted.length,
     gone: gone.length,
   });

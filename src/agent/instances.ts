@@ -1,12 +1,12 @@
 // The agent's VMs: one QemuVm per running instance, keyed by uuid. Starts, stops and adopts
-// QEMU processes, and turns their state changes into instance events for the manager.
+// QEMU processes, serialises operations per VM, and turns state changes into instance events.
 import { EventEmitter } from 'node:events';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { XenApiError } from '../shared/errors.js';
 import { logger } from '../shared/log.js';
 import type { InstanceEvent, InstanceInfo, InstanceSpec, InstanceState } from '../shared/noded/instance.js';
-import type { Accel } from './qemu/command-line.js';
-import { runtimePaths } from './qemu/command-line.js';
+import { type Accel, runtimePaths } from './qemu/command-line.js';
+import { checkSpec, UUID_RE } from './qemu/spec-check.js';
 import { QemuVm, savedSpec } from './qemu/vm-process.js';
 
 const log = logger('instances');
@@ -20,26 +20,21 @@ export interface InstanceOptions {
   runAs?: string;
 }
 
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-export function checkSpec(spec: InstanceSpec): void {
-  if (!spec || typeof spec !== 'object') throw new XenApiError('INVALID_VALUE', ['spec', 'not an object']);
-  if (!UUID_RE.test(String(spec.uuid))) throw new XenApiError('INVALID_VALUE', ['uuid', String(spec.uuid)]);
-  if (!Number.isInteger(spec.vcpus) || spec.vcpus < 1 || spec.vcpus > 64)
-    throw new XenApiError('INVALID_VALUE', ['vcpus', String(spec.vcpus)]);
-  if (!Number.isFinite(spec.memoryBytes) || spec.memoryBytes < 16 * 1024 * 1024) {
-    throw new XenApiError('INVALID_VALUE', ['memory', String(spec.memoryBytes)]);
-  }
+/** Files a spec names must exist before QEMU is asked to open them. */
+function checkFiles(spec: InstanceSpec): void {
   for (const f of [spec.kernel, spec.initrd, ...spec.disks.map((d) => d.path)]) {
-    if (f && !f.startsWith('/')) throw new XenApiError('INVALID_VALUE', ['path', f]);
     if (f && !existsSync(f)) throw new XenApiError('INVALID_VALUE', ['path', `${f} does not exist`]);
   }
 }
 
 export class InstanceManager extends EventEmitter {
   private readonly vms = new Map<string, QemuVm>();
+  /** The tail of each VM's operation queue: operations on one VM never overlap. */
+  private readonly queues = new Map<string, Promise<unknown>>();
   /** uuids the agent is suspending: their exit is a suspension, not a shutdown. */
   private readonly suspending = new Set<string>();
+  /** VMs found dead when the agent started (re-sent to every new watcher). */
+  readonly lostAtStart: InstanceEvent[] = [];
 
   constructor(readonly opts: InstanceOptions) {
     super();
@@ -49,18 +44,26 @@ export class InstanceManager extends EventEmitter {
     this.emit('event', e);
   }
 
+  /** Runs `fn` after every earlier operation on `uuid` has settled. */
+  private serial<T>(uuid: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.queues.get(uuid) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => undefined);
+    this.queues.set(uuid, tail);
+    void tail.then(() => {
+      if (this.queues.get(uuid) === tail) this.queues.delete(uuid);
+    });
+    return next;
+  }
+
   private track(vm: QemuVm) {
     const uuid = vm.spec.uuid;
     this.vms.set(uuid, vm);
     vm.on('state', (state: InstanceState, reason?: string) => {
-      if (state === 'shutdown') {
-        this.vms.delete(uuid);
-        const suspended = this.suspending.delete(uuid);
-        this.emitEvent({
-          uuid,
-          state: suspended ? 'suspended' : 'shutdown',
-          reason: reason === 'qemu-exited' ? 'guest-poweroff-or-exit' : reason,
-        });
+      if (state === 'shutdown' || state === 'crashed') {
+        if (this.vms.get(uuid) === vm) this.vms.delete(uuid);
+        if (this.suspending.delete(uuid)) this.emitEvent({ uuid, state: 'suspended', reason: 'suspended' });
+        else this.emitEvent({ uuid, state, reason });
       } else {
         this.emitEvent({ uuid, state, reason });
       }
@@ -76,102 +79,107 @@ export class InstanceManager extends EventEmitter {
     for (const name of readdirSync(this.opts.runRoot)) {
       if (!UUID_RE.test(name)) continue;
       const paths = runtimePaths(this.opts.runRoot, this.opts.logRoot, name);
-      const spec = savedSpec(paths.dir);
-      const vm = spec && new QemuVm(spec, paths);
+      const spec = savedSpec(paths);
+      const vm = spec && spec.uuid === name ? new QemuVm(spec, paths) : undefined;
       if (vm && (await vm.adopt())) {
         this.track(vm);
         adopted.push(name);
       } else {
         rmSync(paths.dir, { recursive: true, force: true });
         gone.push(name);
-        this.emitEvent({ uuid: name, state: 'absent', reason: 'qemu-died-while-agent-was-down' });
+        const e: InstanceEvent = { uuid: name, state: 'crashed', reason: 'qemu-died-while-agent-was-down' };
+        this.lostAtStart.push(e);
+        this.emitEvent(e);
       }
     }
-    if (adopted.length || gone.length)
-      log.info('adopted running VMs', { adopted: adopted.length, gone: gone.length });
+    if (adopted.length || gone.length) log.info('adopted running VMs', { adopted, gone });
     return { adopted, gone };
   }
 
   private get(uuid: string): QemuVm {
-    const vm = this.vms.get(uuid);
-    if (!vm) throw new XenApiError('VM_BAD_POWER_STATE', [uuid, 'running', 'halted']);
+    const vm = typeof uuid === 'string' ? this.vms.get(uuid) : undefined;
+    if (!vm) throw new XenApiError('VM_BAD_POWER_STATE', [String(uuid), 'running', 'halted']);
     return vm;
   }
 
-  async start(spec: InstanceSpec, incomingState?: string): Promise<InstanceInfo> {
+  start(spec: InstanceSpec, incomingState?: string): Promise<InstanceInfo> {
     checkSpec(spec);
-    if (this.vms.has(spec.uuid))
-      throw new XenApiError('VM_BAD_POWER_STATE', [spec.uuid, 'halted', this.vms.get(spec.uuid)!.state]);
-    const vm = new QemuVm(spec, runtimePaths(this.opts.runRoot, this.opts.logRoot, spec.uuid));
-    await vm.launch({
-      accel: this.opts.accel,
-      runAs: this.opts.runAs,
-      incoming: incomingState !== undefined,
+    return this.serial(spec.uuid, async () => {
+      const running = this.vms.get(spec.uuid);
+      if (running) throw new XenApiError('VM_BAD_POWER_STATE', [spec.uuid, 'halted', running.state]);
+      checkFiles(spec);
+      const vm = new QemuVm(spec, runtimePaths(this.opts.runRoot, this.opts.logRoot, spec.uuid));
+      await vm.launch({ accel: this.opts.accel, runAs: this.opts.runAs }, incomingState);
+      this.track(vm);
+      return vm.info();
     });
-    this.track(vm);
-    if (incomingState !== undefined) {
-      try {
-        await vm.loadState(incomingState, spec.startPaused);
-      } catch (e) {
-        await vm.hardShutdown();
-        throw e;
-      }
-    }
-    return vm.info();
   }
 
-  async shutdown(uuid: string, clean: boolean, timeoutMs: number): Promise<void> {
-    const vm = this.get(uuid);
-    if (!clean) return vm.hardShutdown();
-    if (!(await vm.cleanShutdown(timeoutMs))) {
-      throw new XenApiError('VM_SHUTDOWN_TIMEOUT', [uuid, String(Math.round(timeoutMs / 1000))]);
-    }
+  shutdown(uuid: string, clean: boolean, timeoutMs: number): Promise<void> {
+    return this.serial(uuid, async () => {
+      const vm = this.get(uuid);
+      if (!clean) return vm.hardShutdown();
+      if (!(await vm.cleanShutdown(timeoutMs))) {
+        throw new XenApiError('VM_SHUTDOWN_TIMEOUT', [uuid, String(Math.round(timeoutMs / 1000))]);
+      }
+    });
   }
 
   /** Hard reboot: reset. Clean reboot: ACPI power-off, then start again from the same spec. */
   async reboot(uuid: string, clean: boolean, timeoutMs: number): Promise<InstanceInfo> {
     const vm = this.get(uuid);
     if (!clean) {
-      await vm.reset();
-      return vm.info();
+      return this.serial(uuid, async () => {
+        await this.get(uuid).reset();
+        return this.get(uuid).info();
+      });
     }
-    const spec = { ...vm.spec, startPaused: false };
     await this.shutdown(uuid, true, timeoutMs);
-    return this.start(spec);
+    return this.start({ ...vm.spec, startPaused: false });
   }
 
   pause(uuid: string) {
-    return this.get(uuid).pause();
+    return this.serial(uuid, () => this.get(uuid).pause());
   }
 
   unpause(uuid: string) {
-    return this.get(uuid).unpause();
+    return this.serial(uuid, () => this.get(uuid).unpause());
   }
 
   balloon(uuid: string, bytes: number) {
-    return this.get(uuid).balloon(bytes);
+    if (!Number.isSafeInteger(bytes) || bytes < 16 * 1024 * 1024)
+      throw new XenApiError('INVALID_VALUE', ['memory', String(bytes)]);
+    return this.serial(uuid, () => this.get(uuid).balloon(bytes));
   }
 
   checkStatePath(path: string): string {
-    if (typeof path !== 'string' || !path.startsWith('/') || path.includes('/../') || path.includes('\0')) {
+    if (
+      typeof path !== 'string' ||
+      !path.startsWith('/') ||
+      /(^|\/)\.\.(\/|$)/.test(path) ||
+      path.includes('\0')
+    )
       throw new XenApiError('INVALID_VALUE', ['path', String(path)]);
-    }
-    if (!this.opts.stateRoots.some((r) => path.startsWith(`${r}/`)))
+    if (!this.opts.stateRoots.some((r) => path.startsWith(`${r.replace(/\/+$/, '')}/`)))
       throw new XenApiError('INVALID_VALUE', ['path', `${path} is outside the allowed roots`]);
     return path;
   }
 
-  async suspend(uuid: string, path: string): Promise<void> {
-    const vm = this.get(uuid);
-    this.suspending.add(uuid);
-    try {
-      await vm.saveState(this.checkStatePath(path));
-    } catch (e) {
-      this.suspending.delete(uuid);
-      throw e;
-    }
+  suspend(uuid: string, path: string): Promise<void> {
+    const file = this.checkStatePath(path);
+    return this.serial(uuid, async () => {
+      const vm = this.get(uuid);
+      this.suspending.add(uuid);
+      try {
+        await vm.saveState(file, this.opts.runAs);
+      } catch (e) {
+        this.suspending.delete(uuid);
+        throw e;
+      }
+    });
   }
 
+  /** Starts the VM from a suspend image (deleted once the VM runs from it). */
   async resume(spec: InstanceSpec, path: string): Promise<InstanceInfo> {
     const file = this.checkStatePath(path);
     if (!existsSync(file)) throw new XenApiError('VDI_MISSING', ['suspend image', file]);
@@ -181,15 +189,18 @@ export class InstanceManager extends EventEmitter {
   }
 
   info(uuid: string): InstanceInfo {
-    return this.vms.get(uuid)?.info() ?? { uuid, state: 'absent' };
+    return (
+      (typeof uuid === 'string' && this.vms.get(uuid)?.info()) || { uuid: String(uuid), state: 'absent' }
+    );
   }
 
   all(): InstanceInfo[] {
     return [...this.vms.values()].map((v) => v.info());
   }
 
-  /** Stops tracking without touching the VMs (agent shutdown: the VMs keep running). */
+  /** Stops watching without touching the VMs (agent shutdown: the VMs keep running). */
   detachAll() {
     for (const vm of this.vms.values()) vm.detach();
+    this.vms.clear();
   }
 }

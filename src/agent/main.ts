@@ -1,10 +1,10 @@
 // berth-agent: the host agent daemon (root). VMs keep running when it stops or dies; the next
 // agent re-adopts them.
-import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { logger } from '../shared/log.js';
 import { startAgent } from './agent.js';
 import { detectAccel } from './qemu/accel.js';
+import { lookupUser } from './qemu/proc.js';
 
 const log = logger('agent-main');
 
@@ -14,17 +14,9 @@ const USAGE = `Usage: berth-agent [options]
   --log-dir DIR      per-VM serial console logs        [BERTH_AGENT_LOG_DIR, /var/log/berth/vms]
   --state-root DIR   where suspend images may live     [BERTH_STATE_ROOT, /var/lib/berth]
   --accel kvm|tcg    override accelerator detection    [BERTH_ACCEL]
-  --run-as USER      QEMU drops to this user           [BERTH_QEMU_USER, berth-qemu if it exists]
+  --run-as USER      QEMU drops to this user (-runas)  [BERTH_QEMU_USER, berth-qemu if it exists]
+                     ("root" keeps QEMU as root)
 `;
-
-function userExists(name: string): boolean {
-  try {
-    execFileSync('id', ['-u', name], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function main() {
   const { values } = parseArgs({
@@ -44,14 +36,21 @@ async function main() {
   }
   const env = process.env;
   const accel = detectAccel({ ...env, BERTH_ACCEL: values.accel ?? env.BERTH_ACCEL });
-  const runAsWanted = values['run-as'] ?? env.BERTH_QEMU_USER ?? 'berth-qemu';
+  // An explicit user must exist; the default berth-qemu is used only where it exists.
+  const explicit = values['run-as'] ?? env.BERTH_QEMU_USER;
+  if (explicit && explicit !== 'root' && !lookupUser(explicit)) throw new Error(`unknown user ${explicit}`);
+  const runAs = explicit
+    ? explicit === 'root'
+      ? undefined
+      : explicit
+    : lookupUser('berth-qemu') && 'berth-qemu';
   const agent = await startAgent({
     socketPath: values.socket ?? env.BERTH_AGENT_SOCKET ?? '/run/berth/agent.sock',
     runRoot: values['run-dir'] ?? env.BERTH_AGENT_RUN_DIR ?? '/run/berth/vms',
     logRoot: values['log-dir'] ?? env.BERTH_AGENT_LOG_DIR ?? '/var/log/berth/vms',
     stateRoots: [values['state-root'] ?? env.BERTH_STATE_ROOT ?? '/var/lib/berth'],
     accel,
-    runAs: runAsWanted && userExists(runAsWanted) ? runAsWanted : undefined,
+    runAs: runAs || undefined,
   });
   const stop = async () => {
     await agent.close();

@@ -1,60 +1,35 @@
-// One QEMU process: launch (daemonized, in its own session, so it outlives the agent), adoption
-// by a restarted agent (pid file + /proc/<pid>/cmdline check + QMP reconnect), and control
-// through QMP. State changes are emitted as 'state' events.
+// One QEMU process: launch (in its own session, no pipes to the agent, so it outlives the agent),
+// adoption by a restarted agent (pid file + /proc/<pid>/cmdline check + QMP reconnect), control
+// through QMP, and state changes from QMP events and the end of the QMP connection.
+// Emits 'state' (state, reason) and 'reset' (reason).
+import { spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import {
-  mkdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
+  chmodSync,
+  closeSync,
   existsSync,
-  createWriteStream,
-  createReadStream,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
 } from 'node:fs';
-import { createServer, connect } from 'node:net';
 import { dirname } from 'node:path';
-import { spawn } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
 import { logger } from '../../shared/log.js';
 import type { InstanceInfo, InstanceSpec, InstanceState } from '../../shared/noded/instance.js';
 import { type LaunchOptions, qemuArgs, type RuntimePaths } from './command-line.js';
+import { alive, isOurQemu, lookupUser, readPid, sleep, waitGone } from './proc.js';
 import { QmpClient, type QmpEvent } from './qmp.js';
+import { receiveState } from './state-file.js';
 
 const log = logger('qemu');
 
 export const QEMU_BINARY = process.env.BERTH_QEMU ?? 'qemu-system-x86_64';
 
-function readPid(path: string): number | undefined {
-  try {
-    const n = Number(readFileSync(path, 'utf8').trim());
-    return Number.isInteger(n) && n > 0 ? n : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Is `pid` a QEMU of this VM? (guards against a recycled pid after a host reboot) */
-export function isOurQemu(pid: number, uuid: string): boolean {
-  try {
-    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    return (
-      argv[0].includes('qemu-system') && argv.includes('-uuid') && argv[argv.indexOf('-uuid') + 1] === uuid
-    );
-  } catch {
-    return false;
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** The fd a resuming QEMU inherits its saved state on (`migrate-incoming fd:3`). */
+const INCOMING_FD = 3;
 
 function readFileSafe(path: string): string {
   try {
@@ -64,27 +39,39 @@ function readFileSafe(path: string): string {
   }
 }
 
-/** Waits until a Unix socket accepts connections; false if the process exits or time runs out. */
-async function waitForSocket(path: string, timeoutMs: number, exited: Promise<unknown>): Promise<boolean> {
-  let gone = false;
-  void exited.then(() => {
-    gone = true;
-  });
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline && !gone) {
-    if (existsSync(path)) return true;
-    await sleep(10);
+/** Maps QEMU's SHUTDOWN reason (or its absence) to the instance state after QEMU exited. */
+export function exitOutcome(
+  stoppedByAgent: boolean,
+  shutdownReason: string | undefined,
+): { state: InstanceState; reason: string } {
+  if (stoppedByAgent) return { state: 'shutdown', reason: 'stopped' };
+  switch (shutdownReason) {
+    case 'guest-shutdown':
+    case 'host-qmp-quit':
+    case 'host-qmp-system-reset':
+    case 'guest-reset':
+      return { state: 'shutdown', reason: shutdownReason };
+    case 'guest-panic':
+      return { state: 'crashed', reason: 'guest-panic' };
+    case undefined:
+      return { state: 'crashed', reason: 'qemu-exited' };
+    default:
+      return { state: 'crashed', reason: shutdownReason };
   }
-  return false;
 }
 
 export class QemuVm extends EventEmitter {
   state: InstanceState = 'absent';
   pid?: number;
   startedAt?: number;
+  vncPort?: number;
   private qmp?: QmpClient;
-  /** Set while the agent itself is stopping the VM (so the exit is not reported as a crash). */
+  /** Set while the agent itself stops the VM (so the exit is not reported as a crash). */
   private stopping = false;
+  /** While launching, events do not change the state (launch reports the outcome itself). */
+  private launching = false;
+  private shutdownReason?: string;
+  private finished = false;
 
   constructor(
     readonly spec: InstanceSpec,
@@ -101,7 +88,8 @@ export class QemuVm extends EventEmitter {
       vcpus: this.spec.vcpus,
       memoryBytes: this.spec.memoryBytes,
       startedAt: this.startedAt,
-      vncSocket: this.paths.vnc,
+      vncSocket: (this.spec.vnc ?? 'unix') === 'unix' ? this.paths.vnc : undefined,
+      vncPort: this.vncPort,
       serialSocket: this.paths.serial,
       consoleLog: this.paths.consoleLog,
     };
@@ -113,47 +101,115 @@ export class QemuVm extends EventEmitter {
     this.emit('state', state, reason);
   }
 
-  /** Launches QEMU; resolves once QMP answers (the guest runs unless the spec says paused). */
-  async launch(opts: LaunchOptions): Promise<void> {
+  /**
+   * Launches QEMU (stopped), attaches QMP, loads the saved state if `incomingState` is given,
+   * sets the balloon target, then runs the guest unless the spec says paused.
+   */
+  async launch(opts: LaunchOptions, incomingState?: string): Promise<void> {
+    const owner = opts.runAs ? lookupUser(opts.runAs) : undefined;
+    if (opts.runAs && !owner) throw new Error(`unknown user ${opts.runAs} for QEMU`);
+    // 0711 under -runas: QEMU (after dropping privileges) must reach the migration socket by name.
     mkdirSync(this.paths.dir, { recursive: true, mode: 0o700 });
+    chmodSync(this.paths.dir, owner ? 0o711 : 0o700);
     mkdirSync(dirname(this.paths.consoleLog), { recursive: true, mode: 0o700 });
     for (const f of [this.paths.qmp, this.paths.serial, this.paths.vnc, this.paths.pid])
       rmSync(f, { force: true });
-    writeFileSync(`${this.paths.dir}/spec.json`, JSON.stringify(this.spec));
-    const args = qemuArgs(this.spec, this.paths, opts);
-    // Its own session (setsid via detached) and no pipes to the agent: the VM outlives the agent.
-    // (-daemonize would fork after the seccomp sandbox forbids it.)
-    const errLog = `${this.paths.dir}/qemu.err`;
-    const errFd = openSync(errLog, 'w', 0o600);
-    const child = spawn(QEMU_BINARY, args, { detached: true, stdio: ['ignore', errFd, errFd] });
+    writeFileSync(`${this.paths.spec}.tmp`, JSON.stringify(this.spec), { mode: 0o600 });
+    renameSync(`${this.paths.spec}.tmp`, this.paths.spec);
+
+    const args = qemuArgs(this.spec, this.paths, { ...opts, incoming: incomingState !== undefined });
+    const errFd = openSync(this.paths.errLog, 'w', 0o600);
+    const stateFd = incomingState !== undefined ? openSync(incomingState, 'r') : undefined;
+    // detached: its own session, so signals to the agent's group do not reach it; no pipes: the
+    // agent can die without QEMU getting SIGPIPE. (-daemonize would fork after the sandbox is on.)
+    const stdio: ('ignore' | number)[] = ['ignore', errFd, errFd];
+    if (stateFd !== undefined) stdio[INCOMING_FD] = stateFd;
+    const child = spawn(QEMU_BINARY, args, { detached: true, stdio });
     closeSync(errFd);
+    if (stateFd !== undefined) closeSync(stateFd);
     child.unref();
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    const ready = await waitForSocket(this.paths.qmp, 30_000, exited);
-    if (!ready) {
-      const why = readFileSafe(errLog).trim();
-      try {
-        child.kill('SIGKILL');
-      } catch {
-        /* gone */
-      }
-      rmSync(this.paths.dir, { recursive: true, force: true });
-      throw new Error(`QEMU failed to start: ${why || 'no QMP socket'}`);
-    }
+    let exited = false;
+    child.once('exit', () => {
+      exited = true;
+    });
+    child.once('error', () => {
+      exited = true;
+    });
     this.pid = child.pid;
-    this.startedAt = Date.now();
-    await this.attach();
-    this.setState(this.spec.startPaused || opts.incoming ? 'paused' : 'running', 'started');
+    this.launching = true;
+    try {
+      await this.attachWhenReady(() => exited);
+      this.startedAt = Date.now();
+      const qmp = this.qmp!;
+      if (incomingState !== undefined) await this.loadState(qmp);
+      else if (this.spec.balloon && this.spec.memoryBytes < this.spec.memoryMaxBytes)
+        await qmp.command('balloon', { value: this.spec.memoryBytes });
+      if (this.spec.vnc === 'localhost') await this.readVncPort(qmp);
+      if (!this.spec.startPaused) await qmp.command('cont');
+    } catch (e) {
+      const why = readFileSafe(this.paths.errLog).trim();
+      await this.kill();
+      this.cleanup();
+      const msg = e instanceof Error ? e.message : String(e);
+      throw new Error(`QEMU failed to start: ${why ? `${why} (${msg})` : msg}`);
+    } finally {
+      this.launching = false;
+    }
+    this.setState(this.spec.startPaused ? 'paused' : 'running', 'started');
   }
 
-  /** Re-attaches to a QEMU started by an earlier agent. False if it is gone. */
+  /** Waits for QEMU's QMP socket and attaches; fails if QEMU exits first or within 30 s. */
+  private async attachWhenReady(exited: () => boolean): Promise<void> {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      if (exited()) throw new Error('QEMU exited');
+      if (existsSync(this.paths.qmp)) {
+        try {
+          await this.attach();
+          return;
+        } catch (e) {
+          if (Date.now() > deadline || exited()) throw e;
+        }
+      }
+      if (Date.now() > deadline) throw new Error('no QMP socket after 30 s');
+      await sleep(10);
+    }
+  }
+
+  private async loadState(qmp: QmpClient): Promise<void> {
+    await qmp.command('migrate-incoming', { uri: `fd:${INCOMING_FD}` });
+    for (;;) {
+      const s = await qmp.command<{ status?: string; 'error-desc'?: string }>('query-migrate');
+      if (s.status === 'completed') return;
+      if (s.status === 'failed' || s.status === 'cancelled')
+        throw new Error(`loading the saved state failed: ${s['error-desc'] ?? s.status}`);
+      await sleep(20);
+    }
+  }
+
+  private async readVncPort(qmp: QmpClient): Promise<void> {
+    const vnc = await qmp.command<{ service?: string }>('query-vnc');
+    this.vncPort = vnc.service ? Number(vnc.service) : undefined;
+  }
+
+  /** Re-attaches to a QEMU started by an earlier agent. False if it is gone or unusable. */
   async adopt(): Promise<boolean> {
     const pid = readPid(this.paths.pid);
     if (!pid || !alive(pid) || !isOurQemu(pid, this.spec.uuid)) return false;
     this.pid = pid;
     try {
+      this.startedAt = statSync(this.paths.pid).mtimeMs;
       await this.attach();
       const status = await this.qmp!.command<{ status: string; running: boolean }>('query-status');
+      if (status.status === 'inmigrate' || status.status === 'guest-panicked') {
+        // A resume the previous agent did not finish, or a panicked guest: not a usable VM.
+        log.warn('killing a QEMU that cannot be adopted', { uuid: this.spec.uuid, status: status.status });
+        this.stopping = true;
+        await this.kill();
+        this.cleanup();
+        return false;
+      }
+      if (this.spec.vnc === 'localhost') await this.readVncPort(this.qmp!);
       this.state = status.running ? 'running' : 'paused';
       return true;
     } catch (e) {
@@ -166,22 +222,26 @@ export class QemuVm extends EventEmitter {
     const qmp = await QmpClient.connect(this.paths.qmp);
     this.qmp = qmp;
     qmp.on('event', (e: QmpEvent) => this.onEvent(e));
-    qmp.once('closed', () => void this.onQmpClosed());
+    qmp.once('closed', () => void this.onQmpClosed(qmp));
   }
 
   private onEvent(e: QmpEvent) {
     switch (e.event) {
+      case 'SHUTDOWN':
+        this.shutdownReason = typeof e.data?.reason === 'string' ? e.data.reason : 'unknown';
+        break;
       case 'STOP':
-        if (this.state === 'running') this.setState('paused', 'stopped');
+        if (!this.launching && this.state === 'running') this.setState('paused', 'paused');
         break;
       case 'RESUME':
-        this.setState('running', 'resumed');
+        if (!this.launching && this.state === 'paused') this.setState('running', 'resumed');
         break;
       case 'RESET':
-        this.emit('reset', e.data?.guest === true ? 'guest-reset' : 'host-reset');
+        if (!this.launching && e.data?.reason !== 'host-qmp-quit')
+          this.emit('reset', e.data?.guest === true ? 'guest-reset' : 'host-reset');
         break;
       case 'GUEST_PANICKED':
-        this.emit('panicked');
+        this.shutdownReason = 'guest-panic';
         break;
       default:
         break;
@@ -189,14 +249,39 @@ export class QemuVm extends EventEmitter {
   }
 
   /** QMP closes when QEMU exits (guest power-off, quit, crash, kill). */
-  private async onQmpClosed() {
-    for (let i = 0; i < 50 && this.pid && alive(this.pid); i++) await sleep(20);
-    const reason = this.stopping ? 'stopped' : 'qemu-exited';
+  private async onQmpClosed(qmp: QmpClient) {
+    if (qmp !== this.qmp || this.launching) return;
+    this.qmp = undefined;
+    if (this.pid && !(await waitGone(this.pid, 2000))) {
+      // QEMU lives on without its monitor: unmanageable, so it is stopped for good.
+      log.warn('QMP closed but QEMU still runs: killing it', { uuid: this.spec.uuid, pid: this.pid });
+      await this.kill();
+    }
+    this.finish();
+  }
+
+  private finish() {
+    if (this.finished) return;
+    this.finished = true;
+    const { state, reason } = exitOutcome(this.stopping, this.shutdownReason);
     this.cleanup();
-    this.setState('shutdown', reason);
+    this.setState(state, reason);
+  }
+
+  /** SIGKILL and wait (no QEMU outlives a stop). */
+  private async kill() {
+    if (!this.pid || !alive(this.pid)) return;
+    try {
+      process.kill(this.pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+    await waitGone(this.pid, 5000);
   }
 
   private cleanup() {
+    this.qmp?.removeAllListeners();
+    this.qmp?.close();
     this.qmp = undefined;
     rmSync(this.paths.dir, { recursive: true, force: true });
   }
@@ -206,21 +291,20 @@ export class QemuVm extends EventEmitter {
     return this.qmp;
   }
 
-  /** Resolves when QEMU has exited, or false after `ms`. */
+  /** Resolves true when QEMU has exited (and the state is final), false after `ms`. */
   waitExit(ms: number): Promise<boolean> {
-    if (this.state === 'shutdown' || this.state === 'absent') return Promise.resolve(true);
+    if (this.finished) return Promise.resolve(true);
     return new Promise((resolve) => {
+      const onState = () => {
+        if (!this.finished) return;
+        clearTimeout(timer);
+        this.off('state', onState);
+        resolve(true);
+      };
       const timer = setTimeout(() => {
         this.off('state', onState);
         resolve(false);
       }, ms);
-      const onState = (s: InstanceState) => {
-        if (s === 'shutdown') {
-          clearTimeout(timer);
-          this.off('state', onState);
-          resolve(true);
-        }
-      };
       this.on('state', onState);
     });
   }
@@ -228,31 +312,29 @@ export class QemuVm extends EventEmitter {
   /** ACPI power button, then wait; false if the guest did not power off in time. */
   async cleanShutdown(timeoutMs: number): Promise<boolean> {
     this.stopping = true;
-    await this.requireQmp().command('system_powerdown');
+    try {
+      await this.requireQmp().command('system_powerdown');
+    } catch (e) {
+      this.stopping = false;
+      throw e;
+    }
     const done = await this.waitExit(timeoutMs);
     if (!done) this.stopping = false;
     return done;
   }
 
-  /** quit, then SIGKILL if QEMU lingers: no QEMU outlives a hard shutdown. */
+  /** `quit`, then SIGKILL if QEMU lingers. */
   async hardShutdown(): Promise<void> {
     this.stopping = true;
+    const hadQmp = this.qmp !== undefined;
     try {
       await this.qmp?.command('quit', undefined, 5000);
     } catch {
       /* the socket closes as QEMU exits */
     }
-    if (!(await this.waitExit(5000)) && this.pid) {
-      try {
-        process.kill(this.pid, 'SIGKILL');
-      } catch {
-        /* already gone */
-      }
-      await this.waitExit(5000);
-    }
-    if (this.state !== 'shutdown') {
-      this.cleanup();
-      this.setState('shutdown', 'stopped');
+    if (!hadQmp || !(await this.waitExit(5000))) {
+      await this.kill();
+      this.finish();
     }
   }
 
@@ -276,73 +358,53 @@ export class QemuVm extends EventEmitter {
   }
 
   /**
-   * Saves the device and memory state to `path` and stops QEMU. The stream goes over a Unix
-   * socket the agent listens on (QEMU 7.2 has no file: URI, and exec: would need a shell).
+   * Suspend: stops the guest, streams device and memory state to `path` (fsynced, renamed into
+   * place when complete), then ends QEMU. On failure the guest runs again as before.
    */
-  async saveState(path: string): Promise<void> {
+  async saveState(path: string, runAs?: string): Promise<void> {
     const qmp = this.requireQmp();
-    const sock = `${this.paths.dir}/migrate.sock`;
-    rmSync(sock, { force: true });
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    const tmp = `${path}.partial`;
-    const received = new Promise<void>((resolve, reject) => {
-      const server = createServer((conn) => {
-        const out = createWriteStream(tmp, { mode: 0o600 });
-        conn.pipe(out);
-        out.on('finish', () => {
-          server.close();
-          resolve();
-        });
-        out.on('error', reject);
-      });
-      server.on('error', reject);
-      server.listen(sock);
-    });
-    await qmp.command('stop');
-    await qmp.command('migrate', { uri: `unix:${sock}` });
-    for (;;) {
-      const s = await qmp.command<{ status?: string; 'error-desc'?: string }>('query-migrate');
-      if (s.status === 'completed') break;
-      if (s.status === 'failed' || s.status === 'cancelled')
-        throw new Error(`saving state failed: ${s['error-desc'] ?? s.status}`);
-      await sleep(50);
+    const wasRunning = this.state === 'running';
+    const receiver = await receiveState(
+      `${this.paths.dir}/migrate.sock`,
+      path,
+      runAs ? lookupUser(runAs) : undefined,
+    );
+    try {
+      await qmp.command('stop');
+      // A local file: no reason to throttle the stream (QEMU's default is 128 MiB/s).
+      await qmp.command('migrate-set-parameters', { 'max-bandwidth': 64 * 1024 * 1024 * 1024 });
+      await qmp.command('migrate', { uri: `unix:${this.paths.dir}/migrate.sock` });
+      for (;;) {
+        const s = await qmp.command<{ status?: string; 'error-desc'?: string }>('query-migrate');
+        if (s.status === 'completed') break;
+        if (s.status === 'failed' || s.status === 'cancelled')
+          throw new Error(`saving the state failed: ${s['error-desc'] ?? s.status}`);
+        await sleep(20);
+      }
+      await receiver.done;
+    } catch (e) {
+      receiver.abort();
+      rmSync(path, { force: true });
+      if (wasRunning && this.qmp) await this.qmp.command('cont').catch(() => undefined);
+      throw e;
     }
-    await received;
-    const { renameSync } = await import('node:fs');
-    renameSync(tmp, path);
     await this.hardShutdown();
   }
 
-  /** Loads a saved state into a QEMU launched with -incoming defer, then runs it unless paused. */
-  async loadState(path: string, paused: boolean): Promise<void> {
-    const qmp = this.requireQmp();
-    const sock = `${this.paths.dir}/incoming.sock`;
-    rmSync(sock, { force: true });
-    await qmp.command('migrate-incoming', { uri: `unix:${sock}` });
-    await new Promise<void>((resolve, reject) => {
-      const conn = connect(sock);
-      conn.on('error', reject);
-      createReadStream(path).on('error', reject).pipe(conn).on('finish', resolve);
-    });
-    for (;;) {
-      const s = await qmp.command<{ status?: string }>('query-status');
-      if (s.status === 'paused' || s.status === 'running') break;
-      await sleep(50);
-    }
-    if (!paused) await this.unpause();
-  }
-
+  /** Stops watching the VM and leaves it running (agent shutdown). */
   detach() {
     this.qmp?.removeAllListeners();
     this.qmp?.close();
+    this.qmp = undefined;
   }
 }
 
-export function savedSpec(dir: string): InstanceSpec | undefined {
-  const f = `${dir}/spec.json`;
-  if (!existsSync(f)) return undefined;
+/** The spec a VM was started from, saved in its runtime directory (undefined if unreadable). */
+export function savedSpec(paths: RuntimePaths): InstanceSpec | undefined {
   try {
-    return JSON.parse(readFileSync(f, 'utf8')) as InstanceSpec;
+    const spec = JSON.parse(readFileSync(paths.spec, 'utf8')) as InstanceSpec;
+    return spec && typeof spec.uuid === 'string' ? spec : undefined;
   } catch {
     return undefined;
   }

@@ -1,11 +1,18 @@
 // The host-agent RPC, modelled on Ganeti's node daemon: `POST /<procedure>` whose body is a JSON
 // array of positional arguments; the reply is `[true, payload]` or `[false, message]`. A XenAPI
 // error travels as `[false, {"xenapi": [code, ...params]}]` so the manager can re-raise it.
-import { isXenApiError } from '../errors.js';
+// The push channel `POST /events_watch` answers with newline-delimited JSON instance events.
+import { isXenApiError, XenApiError } from '../errors.js';
+
+/** Version of the agent RPC protocol (bumped on incompatible changes). */
+export const PROTOCOL_VERSION = 1;
 
 export type Reply = [true, unknown] | [false, unknown];
 
 export const PROCEDURE_RE = /^[a-z][a-z0-9_]{0,63}$/;
+
+/** The streaming procedure (not in the procedure table). */
+export const EVENTS_WATCH = 'events_watch';
 
 export function okReply(payload: unknown): string {
   return JSON.stringify([true, payload === undefined ? null : payload]);
@@ -22,4 +29,41 @@ export function parseArgs(body: string): unknown[] {
   const v = JSON.parse(body);
   if (!Array.isArray(v)) throw new Error('arguments must be a JSON array');
   return v;
+}
+
+/** The error a failed reply's payload stands for: its XenApiError, else an AgentError. */
+export function replyError(procedure: string, payload: unknown): Error {
+  const x = payload && typeof payload === 'object' ? (payload as { xenapi?: unknown }).xenapi : undefined;
+  if (Array.isArray(x) && x.length > 0) return new XenApiError(String(x[0]), x.slice(1).map(String));
+  const text =
+    typeof payload === 'string' && payload ? payload : JSON.stringify(payload ?? 'No error information');
+  return new AgentError(procedure, text);
+}
+
+/** Decodes a reply body; throws the error for `[false, …]` and for malformed replies. */
+export function decodeReply(procedure: string, body: string): unknown {
+  let reply: unknown;
+  try {
+    reply = JSON.parse(body);
+  } catch {
+    throw new AgentError(
+      procedure,
+      `RPC layer error: unparsable reply ${JSON.stringify(body.slice(0, 200))}`,
+    );
+  }
+  if (!Array.isArray(reply) || reply.length !== 2 || typeof reply[0] !== 'boolean')
+    throw new AgentError(procedure, 'RPC layer error: invalid result type/length');
+  if (reply[0]) return reply[1];
+  throw replyError(procedure, reply[1]);
+}
+
+/** A failure reported by the agent (or its transport) that is not a XenAPI error. */
+export class AgentError extends Error {
+  constructor(
+    readonly procedure: string,
+    message: string,
+  ) {
+    super(`agent ${procedure}: ${message}`);
+    this.name = 'AgentError';
+  }
 }
