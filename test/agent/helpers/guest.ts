@@ -58,7 +58,12 @@ export function logSize(path: string): number {
 export function typeLine(serialSocket: string, line: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const c = connect(serialSocket, () => {
-      c.end(`${line}\n`, () => setTimeout(() => (c.destroy(), resolve()), 100));
+      c.end(`${line}\n`, () =>
+        setTimeout(() => {
+          c.destroy();
+          resolve();
+        }, 100),
+      );
     });
     c.on('error', reject);
   });

@@ -11,15 +11,7 @@ import { exitOutcome, QemuVm } from '../../../src/agent/qemu/vm-process.js';
 import type { InstanceState } from '../../../src/shared/noded/instance.js';
 import { execFileSync } from 'node:child_process';
 import { tempDir } from '../../helpers/tmp.js';
-import {
-  guest,
-  killQemusUnder,
-  logSize,
-  pidAlive,
-  spec,
-  typeLine,
-  waitForLog,
-} from '../helpers/guest.js';
+import { guest, killQemusUnder, logSize, pidAlive, spec, typeLine, waitForLog } from '../helpers/guest.js';
 
 const UUID_A = '0a0a0a0a-1111-4222-8333-444455556666';
 const UUID_B = '0b0b0b0b-1111-4222-8333-444455556666';
