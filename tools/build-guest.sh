@@ -75,7 +75,8 @@ ip link set lo up
 mkdir -p /etc/acpi/PWRF
 printf '#!/bin/sh\\necho BERTH-GUEST-POWEROFF > /dev/ttyS0\\npoweroff -f\\n' > /etc/acpi/PWRF/00000080
 chmod +x /etc/acpi/PWRF/00000080
-acpid >/dev/null 2>&1
+# -d: foreground, log to stderr (the default log file /var/log/acpid.log has no directory here)
+acpid -d >/dev/null 2>&1 &
 echo "BERTH-GUEST-READY \$(uname -r) vcpus=\$(grep -c ^processor /proc/cpuinfo) mem=\$(awk '/MemTotal/ {print \$2}' /proc/meminfo)kB" > /dev/ttyS0
 # A shell on the serial console, restarted if it exits.
 while :; do

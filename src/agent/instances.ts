@@ -110,7 +110,8 @@ export class InstanceManager extends EventEmitter {
       checkFiles(spec);
       const vm = new QemuVm(spec, runtimePaths(this.opts.runRoot, this.opts.logRoot, spec.uuid));
       await vm.launch({ accel: this.opts.accel, runAs: this.opts.runAs }, incomingState);
-      this.track(vm);
+      this.track(vm); // after launch, whose own state change nobody heard: tell it now
+      this.emitEvent({ uuid: spec.uuid, state: vm.state, reason: 'started' });
       return vm.info();
     });
   }

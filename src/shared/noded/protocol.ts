@@ -36,7 +36,9 @@ export function replyError(procedure: string, payload: unknown): Error {
   const x = payload && typeof payload === 'object' ? (payload as { xenapi?: unknown }).xenapi : undefined;
   if (Array.isArray(x) && x.length > 0) return new XenApiError(String(x[0]), x.slice(1).map(String));
   const text =
-    typeof payload === 'string' && payload ? payload : JSON.stringify(payload ?? 'No error information');
+    typeof payload === 'string'
+      ? payload || 'No error information'
+      : JSON.stringify(payload ?? 'No error information');
   return new AgentError(procedure, text);
 }
 
