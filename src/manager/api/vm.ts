@@ -145,7 +145,7 @@ async function resume(ctx: CallContext, vm: string, startPaused: boolean, op = '
 
 function lifecycleOp(
   op: string,
-  action: (agent: HostAgent, uuid: string, ctx: CallContext) => Promise<void>,
+  action: (agent: HostAgent, uuid: string, ctx: CallContext) => Promise<unknown>,
   after?: (db: Database, vm: string) => void,
 ) {
   return async (ctx: CallContext, vm: string) => {

@@ -16,13 +16,13 @@ export interface HostAgent {
   version(): Promise<unknown>;
   start(spec: InstanceSpec): Promise<InstanceInfo>;
   /** Clean (ACPI) or hard shutdown; clean gives up after timeoutMs with VM_SHUTDOWN_TIMEOUT-like errors. */
-  shutdown(uuid: string, clean: boolean, timeoutMs: number): Promise<void>;
-  reboot(uuid: string, clean: boolean, timeoutMs: number): Promise<void>;
-  pause(uuid: string): Promise<void>;
-  unpause(uuid: string): Promise<void>;
-  suspend(uuid: string, path: string): Promise<void>;
+  shutdown(uuid: string, clean: boolean, timeoutMs: number): Promise<unknown>;
+  reboot(uuid: string, clean: boolean, timeoutMs: number): Promise<unknown>;
+  pause(uuid: string): Promise<unknown>;
+  unpause(uuid: string): Promise<unknown>;
+  suspend(uuid: string, path: string): Promise<unknown>;
   resume(spec: InstanceSpec, path: string): Promise<InstanceInfo>;
-  balloon(uuid: string, bytes: number): Promise<void>;
+  balloon(uuid: string, bytes: number): Promise<unknown>;
   info(uuid: string): Promise<InstanceInfo>;
   all(): Promise<InstanceInfo[]>;
   callPlugin(plugin: string, fn: string, args: Record<string, string>): Promise<string>;
