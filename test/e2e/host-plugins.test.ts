@@ -9,6 +9,7 @@ import { NodedAgentClient } from '../../src/manager/vm/agent-client.js';
 import { startManager } from '../helpers/manager.js';
 import { tempDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/stack.js';
+import { xe } from '../manager/cli/harness.js';
 
 test('host.call_plugin reaches the agent and returns the plugin result or its error', {
   timeout: 60_000,
@@ -50,6 +51,15 @@ test('host.call_plugin reaches the agent and returns the plugin result or its er
     c.call('host.call_plugin', host as any, 'lvm', 'create_volume_group', {}),
     (e: any) => e.code === 'XENAPI_PLUGIN_FAILURE',
   );
+  // The same through xe host-call-plugin (server-side command processing, thin client).
+  const hostUuid = (await c.call('host.get_uuid', host as any)) as string;
+  const ok = await xe(m, ['host-call-plugin', `host-uuid=${hostUuid}`, 'plugin=hyperthreading.py', 'fn=get_hyperthreading']);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(ok.stdout.trim(), /^(true|false)$/);
+  const bad = await xe(m, ['host-call-plugin', `host-uuid=${hostUuid}`, 'plugin=nope', 'fn=x']);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr + bad.stdout, /The requested plug-in could not be found.
+name: nope/);
   // Agent version over the same RPC.
   const v = (await client.version()) as { protocol: number };
   assert.equal(v.protocol, 1);
