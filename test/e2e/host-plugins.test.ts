@@ -58,8 +58,7 @@ test('host.call_plugin reaches the agent and returns the plugin result or its er
   assert.match(ok.stdout.trim(), /^(true|false)$/);
   const bad = await xe(m, ['host-call-plugin', `host-uuid=${hostUuid}`, 'plugin=nope', 'fn=x']);
   assert.notEqual(bad.code, 0);
-  assert.match(bad.stderr + bad.stdout, /The requested plug-in could not be found.
-name: nope/);
+  assert.match(bad.stderr + bad.stdout, /The requested plug-in could not be found\.\nname: nope/);
   // Agent version over the same RPC.
   const v = (await client.version()) as { protocol: number };
   assert.equal(v.protocol, 1);
