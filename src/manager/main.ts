@@ -19,7 +19,10 @@ async function main() {
   }
   // BERTH_DEFAULT_NETWORK=0: no default bridge (test hosts that must not add host interfaces).
   const manager = await Manager.open(config, {
-    networking: process.env.BERTH_NETWORKING === '0' ? false : { defaultNetwork: process.env.BERTH_DEFAULT_NETWORK !== '0' },
+    networking:
+      process.env.BERTH_NETWORKING === '0'
+        ? false
+        : { defaultNetwork: process.env.BERTH_DEFAULT_NETWORK !== '0' },
   });
   const where = await manager.listen();
   log.info('listening', { ...where, dataDir: config.dataDir });

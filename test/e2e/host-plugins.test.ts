@@ -53,7 +53,12 @@ test('host.call_plugin reaches the agent and returns the plugin result or its er
   );
   // The same through xe host-call-plugin (server-side command processing, thin client).
   const hostUuid = (await c.call('host.get_uuid', host as any)) as string;
-  const ok = await xe(m, ['host-call-plugin', `host-uuid=${hostUuid}`, 'plugin=hyperthreading.py', 'fn=get_hyperthreading']);
+  const ok = await xe(m, [
+    'host-call-plugin',
+    `host-uuid=${hostUuid}`,
+    'plugin=hyperthreading.py',
+    'fn=get_hyperthreading',
+  ]);
   assert.equal(ok.code, 0, ok.stderr);
   assert.match(ok.stdout.trim(), /^(true|false)$/);
   const bad = await xe(m, ['host-call-plugin', `host-uuid=${hostUuid}`, 'plugin=nope', 'fn=x']);

@@ -54,7 +54,12 @@ export async function startStack(t: TestContext, port: number): Promise<Stack> {
   const node = (script: string, args: string[]) =>
     spawn(process.execPath, ['--import', 'tsx', join(ROOT, script), ...args], {
       stdio: ['ignore', 'ignore', process.env.BERTH_TEST_VERBOSE ? 'inherit' : 'ignore'],
-      env: { ...process.env, BERTH_ACCEL: 'tcg', BERTH_CLEAN_SHUTDOWN_TIMEOUT_MS: '60000', BERTH_NETWORKING: '0' },
+      env: {
+        ...process.env,
+        BERTH_ACCEL: 'tcg',
+        BERTH_CLEAN_SHUTDOWN_TIMEOUT_MS: '60000',
+        BERTH_NETWORKING: '0',
+      },
     });
   const stack: Stack = {
     dir,
