@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { XenApiClient } from '../../src/clients/sdk/client.js';
+import { baseVmRecord } from '../../src/manager/bootstrap/vm-record.js';
 import { startManager } from '../helpers/manager.js';
 
 const MiB = 1024 * 1024;
@@ -49,35 +50,10 @@ test('storage through XML-RPC/JSON-RPC: SR, VDI, VBD, errors, async copy', async
   assert.ok(copy && copy !== vdi, result);
   assert.equal(await call('VDI.get_virtual_size', copy), 16 * MiB);
 
-  const vm = await call('VM.create', {
-    name_label: 'v',
-    name_description: '',
-    user_version: 1,
-    is_a_template: false,
-    affinity: 'OpaqueRef:NULL',
-    memory_static_max: 256 * MiB,
-    memory_dynamic_max: 256 * MiB,
-    memory_dynamic_min: 256 * MiB,
-    memory_static_min: 128 * MiB,
-    VCPUs_params: {},
-    VCPUs_max: 1,
-    VCPUs_at_startup: 1,
-    actions_after_shutdown: 'destroy',
-    actions_after_reboot: 'restart',
-    actions_after_crash: 'restart',
-    PV_bootloader: '',
-    PV_kernel: '',
-    PV_ramdisk: '',
-    PV_args: '',
-    PV_bootloader_args: '',
-    PV_legacy_args: '',
-    HVM_boot_policy: '',
-    HVM_boot_params: {},
-    platform: {},
-    PCI_bus: '',
-    other_config: {},
-    recommendations: '',
-  });
+  const vm = await call(
+    'VM.create',
+    baseVmRecord({ name_label: 'v', memory_static_min: 128 * MiB, platform: {} }),
+  );
   const vbd = await call('VBD.create', {
     VM: vm,
     VDI: vdi,
