@@ -111,7 +111,7 @@ function spawnNode(args: string[]): ChildProcess {
   const child = spawn(process.execPath, [compiled, ...rest], {
     cwd: ROOT,
     stdio: ['ignore', 'ignore', 'inherit'],
-    env: { ...process.env, BERTH_LOG_LEVEL: 'warn' },
+    env: { ...process.env, BERTH_LOG_LEVEL: 'warn', BERTH_NETWORKING: '0' },
   });
   return child;
 }

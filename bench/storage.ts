@@ -21,7 +21,7 @@ async function main() {
     ['--data-dir', dir, '--http-port', 'off', '--https-port', 'off', '--socket', join(dir, 'x.sock')],
     {},
   );
-  const m = await Manager.open(config, { timers: false });
+  const m = await Manager.open(config, { timers: false, agent: false, networking: false });
   await openStorage(m.svc, { dataDir: dir });
   const s = m.svc.sessions.validate(m.svc.sessions.localLogin('bench'));
   const call = (wire: string, ...args: unknown[]) => m.svc.call(s, wire, args) as Promise<any>;

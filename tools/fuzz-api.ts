@@ -26,7 +26,7 @@ const config = parseConfig(
   ],
   {},
 );
-const manager = await Manager.open(config, { timers: false, agent: false });
+const manager = await Manager.open(config, { timers: false, agent: false, networking: false });
 const where = await manager.listen();
 const session = manager.svc.sessions.localLogin('fuzz');
 const t0 = Date.now();

@@ -10,7 +10,7 @@ const config = parseConfig(
   ['--data-dir', dataDir, '--http-port', 'off', '--https-port', 'off', '--socket', join(dataDir, 'x.sock')],
   {},
 );
-const m = await Manager.open(config, { timers: false });
+const m = await Manager.open(config, { timers: false, agent: false, networking: false });
 const s = m.svc.sessions.validate(m.svc.sessions.localLogin());
 const pool = [...m.db.all('pool').keys()][0];
 const sr = String(m.db.get('pool', pool)!.default_SR);
