@@ -33,9 +33,6 @@ const fieldOf = (cls: ClassSpec, name: string): FieldSpec => {
   return f;
 };
 
-/** The record as get_record returns it: a copy, so callers can't mutate the store. */
-export const snapshotRow = (row: Row): Row => ({ ...row });
-
 function recordsWhere(db: Database, cls: ClassSpec, expr: string): [string, Row][] {
   const pred = compileWhere(parseWhere(expr));
   const byColumn = new Map(cls.fields.map((f) => [f.column, f]));
