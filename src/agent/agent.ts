@@ -5,7 +5,13 @@ import { XenApiError } from '../shared/errors.js';
 import { run } from '../shared/exec.js';
 import { cpuInfoMap, readHostFacts } from '../shared/host-facts.js';
 import { logger } from '../shared/log.js';
-import type { InstanceSpec } from '../shared/noded/instance.js';
+import type {
+  DiskSpec,
+  HotplugAction,
+  HotplugDevType,
+  InstanceSpec,
+  NicSpec,
+} from '../shared/noded/instance.js';
 import { PROTOCOL_VERSION } from '../shared/noded/protocol.js';
 import { BERTH_VERSION } from '../shared/version.js';
 import { InstanceManager, type InstanceOptions } from './instances.js';
@@ -77,6 +83,21 @@ export function procedures(vms: InstanceManager): Record<string, Procedure> {
     instance_resume: (spec: InstanceSpec, path: unknown) => vms.resume(spec, str('path', path)),
     instance_balloon_memory: (uuid: unknown, bytes: unknown) =>
       vms.balloon(str('uuid', uuid), num('memory', bytes)),
+    // Ganeti: hotplug_device(instance, action, dev_type, device, extra, seq); Berth passes the
+    // device spec and, for removals, how long to wait for the guest.
+    hotplug_device: (uuid: unknown, action: unknown, devType: unknown, device: unknown, timeoutMs: unknown) =>
+      vms.hotplug(
+        str('uuid', uuid),
+        str('action', action) as HotplugAction,
+        str('dev_type', devType) as HotplugDevType,
+        device as DiskSpec | NicSpec,
+        num('timeout', timeoutMs, 30_000),
+      ),
+    hotplug_supported: (uuid: unknown) => {
+      const i = vms.info(str('uuid', uuid));
+      if (i.state === 'absent') throw new XenApiError('VM_BAD_POWER_STATE', [i.uuid, 'running', 'halted']);
+      return true;
+    },
     instance_info: (uuid: unknown) => vms.info(str('uuid', uuid)),
     instance_list: () => vms.all().map((i) => i.uuid),
     all_instances_info: () => vms.all(),

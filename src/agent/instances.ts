@@ -4,9 +4,18 @@ import { EventEmitter } from 'node:events';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { XenApiError } from '../shared/errors.js';
 import { logger } from '../shared/log.js';
-import type { InstanceEvent, InstanceInfo, InstanceSpec, InstanceState } from '../shared/noded/instance.js';
+import type {
+  DiskSpec,
+  HotplugAction,
+  HotplugDevType,
+  InstanceEvent,
+  InstanceInfo,
+  InstanceSpec,
+  InstanceState,
+  NicSpec,
+} from '../shared/noded/instance.js';
 import { type Accel, runtimePaths } from './qemu/command-line.js';
-import { checkSpec, UUID_RE } from './qemu/spec-check.js';
+import { checkDeviceName, checkDisk, checkNic, checkSpec, UUID_RE } from './qemu/spec-check.js';
 import { QemuVm, savedSpec } from './qemu/vm-process.js';
 
 const log = logger('instances');
@@ -151,6 +160,45 @@ export class InstanceManager extends EventEmitter {
     if (!Number.isSafeInteger(bytes) || bytes < 16 * 1024 * 1024)
       throw new XenApiError('INVALID_VALUE', ['memory', String(bytes)]);
     return this.serial(uuid, () => this.get(uuid).balloon(bytes));
+  }
+
+  /**
+   * Ganeti's hotplug_device: hotadd / hotremove a disk or NIC of a running VM, or hotmod a CD
+   * drive's medium (`device.path` '' ejects). Removal waits up to `timeoutMs` for the guest.
+   */
+  hotplug(
+    uuid: string,
+    action: HotplugAction,
+    devType: HotplugDevType,
+    device: DiskSpec | NicSpec,
+    timeoutMs: number,
+  ): Promise<void> {
+    if (devType !== 'disk' && devType !== 'nic')
+      throw new XenApiError('INVALID_VALUE', ['dev_type', String(devType)]);
+    if (!device || typeof device !== 'object')
+      throw new XenApiError('INVALID_VALUE', ['device', String(device)]);
+    if (action === 'hotremove') checkDeviceName(`${devType} device`, device.device);
+    else if (devType === 'disk') checkDisk(device as DiskSpec);
+    else checkNic(device as NicSpec);
+    const d = device as DiskSpec;
+    if (action === 'hotadd' && devType === 'disk' && !existsSync(d.path))
+      throw new XenApiError('INVALID_VALUE', ['path', `${d.path} does not exist`]);
+    return this.serial(uuid, async () => {
+      const vm = this.get(uuid);
+      switch (action) {
+        case 'hotadd':
+          return devType === 'disk' ? vm.addDisk(d) : vm.addNic(device as NicSpec);
+        case 'hotremove':
+          return vm.removeDevice(devType, device.device, timeoutMs);
+        case 'hotmod':
+          if (devType !== 'disk') throw new XenApiError('INVALID_VALUE', ['dev_type', devType]);
+          if (d.path && !existsSync(d.path))
+            throw new XenApiError('INVALID_VALUE', ['path', `${d.path} does not exist`]);
+          return vm.changeMedia(d.device, d.path ? { path: d.path, format: d.format } : null);
+        default:
+          throw new XenApiError('INVALID_VALUE', ['action', String(action)]);
+      }
+    });
   }
 
   checkStatePath(path: string): string {

@@ -8,8 +8,10 @@ export interface RuntimePaths {
   serial: string;
   vnc: string;
   pid: string;
-  /** The spec the VM was started from (read back when a restarted agent adopts the VM). */
+  /** The VM's current spec: as started, plus hot-plugged devices (read back on adoption). */
   spec: string;
+  /** Which PCIe root port holds which device (hot-plug bookkeeping, read back on adoption). */
+  ports: string;
   /** QEMU's own stderr (start-up errors). */
   errLog: string;
   /** Serial console log (kept after the VM stops, outside the runtime dir). */
@@ -25,6 +27,7 @@ export function runtimePaths(runRoot: string, logRoot: string, uuid: string): Ru
     vnc: `${dir}/vnc.sock`,
     pid: `${dir}/qemu.pid`,
     spec: `${dir}/spec.json`,
+    ports: `${dir}/ports.json`,
     errLog: `${dir}/qemu.err`,
     consoleLog: `${logRoot}/${uuid}.log`,
   };
@@ -71,6 +74,39 @@ function vncArgs(spec: InstanceSpec, p: RuntimePaths): string[] {
   }
 }
 
+/** Spare PCIe root ports every VM gets for hot-plugged disks and NICs (q35's root bus itself
+ * does not take hot-plugged devices). */
+export const HOTPLUG_PORTS = 8;
+
+/** QEMU ids of a disk's or NIC's device (pure; shared by boot and hot-plug). */
+export const diskDeviceId = (device: string) => `vbd-${device}`;
+export const nicDeviceId = (device: string) => `vif-${device}`;
+
+/**
+ * The PCIe root ports of a VM (pure): one per virtio disk and NIC present at boot (so each can be
+ * hot-unplugged later), then HOTPLUG_PORTS spares `hp0…`. Packed eight functions to a slot from
+ * slot 0x10, as libvirt does on q35.
+ */
+export function rootPorts(spec: InstanceSpec): { id: string; device?: string }[] {
+  const ports: { id: string; device?: string }[] = [];
+  for (const d of spec.disks)
+    if (!d.cdrom) ports.push({ id: `rp-${diskDeviceId(d.device)}`, device: diskDeviceId(d.device) });
+  for (const n of spec.nics) ports.push({ id: `rp-${nicDeviceId(n.device)}`, device: nicDeviceId(n.device) });
+  for (let i = 0; i < HOTPLUG_PORTS; i++) ports.push({ id: `hp${i}` });
+  return ports;
+}
+
+function portArgs(spec: InstanceSpec): string[] {
+  return rootPorts(spec).flatMap((p, k) => {
+    const addr = `0x${(0x10 + Math.floor(k / 8)).toString(16)}.0x${k % 8}`;
+    const multi = k % 8 === 0 ? ',multifunction=on' : '';
+    return [
+      '-device',
+      `pcie-root-port,id=${optValue(p.id)},bus=pcie.0,chassis=${k + 1},addr=${addr}${multi}`,
+    ];
+  });
+}
+
 function diskArgs(spec: InstanceSpec): string[] {
   const args: string[] = [];
   let ide = 0; // q35's AHCI controller has ports ide.0 … ide.5
@@ -84,7 +120,8 @@ function diskArgs(spec: InstanceSpec): string[] {
     } else {
       const ro = d.readonly ? ',readonly=on' : ',discard=unmap';
       args.push('-drive', `if=none,id=${drive},file=${optValue(d.path)},format=${d.format}${ro}`);
-      args.push('-device', `virtio-blk-pci,drive=${drive},id=vbd-${d.device}${boot}`);
+      const id = diskDeviceId(d.device);
+      args.push('-device', `virtio-blk-pci,drive=${drive},id=${id},bus=rp-${id}${boot}`);
     }
   }
   return args;
@@ -97,7 +134,8 @@ function nicArgs(spec: InstanceSpec): string[] {
     // The network layer owns the TAP (created before start, removed after stop): no scripts.
     args.push('-netdev', `tap,id=${netdev},ifname=${optValue(n.tap ?? '')},script=no,downscript=no`);
     const mtu = n.mtu ? `,host_mtu=${n.mtu}` : '';
-    args.push('-device', `virtio-net-pci,netdev=${netdev},mac=${n.mac},id=vif-${n.device}${mtu}`);
+    const id = nicDeviceId(n.device);
+    args.push('-device', `virtio-net-pci,netdev=${netdev},mac=${n.mac},id=${id},bus=rp-${id}${mtu}`);
   }
   return args;
 }
@@ -144,7 +182,7 @@ export function qemuArgs(spec: InstanceSpec, p: RuntimePaths, o: LaunchOptions):
   if (spec.kernel) args.push('-kernel', spec.kernel);
   if (spec.initrd) args.push('-initrd', spec.initrd);
   if (spec.cmdline) args.push('-append', spec.cmdline);
-  args.push(...diskArgs(spec), ...nicArgs(spec));
+  args.push(...portArgs(spec), ...diskArgs(spec), ...nicArgs(spec));
   if (spec.balloon) args.push('-device', 'virtio-balloon-pci,id=balloon0');
   if (o.incoming) args.push('-incoming', 'defer');
   if (o.runAs) args.push('-runas', o.runAs);

@@ -2,7 +2,7 @@
 // the QEMU command line is checked here, so bad input is a clear INVALID_VALUE, never a QEMU
 // start-up failure or an option injected through a value.
 import { XenApiError } from '../../shared/errors.js';
-import type { InstanceSpec } from '../../shared/noded/instance.js';
+import type { DiskSpec, InstanceSpec, NicSpec } from '../../shared/noded/instance.js';
 
 export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const DEVICE_RE = /^[A-Za-z0-9_.-]{1,32}$/;
@@ -25,6 +25,33 @@ function uniqueDevices(field: string, devices: string[]): void {
     if (seen.has(d)) bad(field, `duplicate device ${d}`);
     seen.add(d);
   }
+}
+
+/** The device name of a hot-plug request (becomes part of a QEMU id). */
+export function checkDeviceName(field: string, d: unknown): void {
+  if (typeof d !== 'string' || !DEVICE_RE.test(d)) bad(field, d);
+}
+
+/** One disk of a spec or a hot-plug request. */
+export function checkDisk(d: DiskSpec): void {
+  if (!d || typeof d !== 'object') bad('disks', d);
+  if (typeof d.device !== 'string' || !DEVICE_RE.test(d.device)) bad('disk device', d.device);
+  if (d.cdrom) {
+    if (d.path !== '') absolutePath('disk path', d.path);
+  } else {
+    absolutePath('disk path', d.path);
+    if (d.format !== 'qcow2' && d.format !== 'raw') bad('disk format', d.format);
+  }
+  if (typeof d.readonly !== 'boolean') bad('disk readonly', d.readonly);
+}
+
+/** One NIC of a spec or a hot-plug request. */
+export function checkNic(n: NicSpec): void {
+  if (!n || typeof n !== 'object') bad('nics', n);
+  if (typeof n.device !== 'string' || !DEVICE_RE.test(n.device)) bad('nic device', n.device);
+  if (typeof n.mac !== 'string' || !MAC_RE.test(n.mac)) bad('nic mac', n.mac);
+  if (typeof n.tap !== 'string' || !IFNAME_RE.test(n.tap)) bad('nic tap', n.tap);
+  if (n.mtu !== undefined && (!Number.isInteger(n.mtu) || n.mtu < 68 || n.mtu > 65535)) bad('nic mtu', n.mtu);
 }
 
 /** Throws INVALID_VALUE [field, value] for the first problem found. */
@@ -54,16 +81,8 @@ export function checkSpec(spec: InstanceSpec): void {
   if (!Array.isArray(spec.disks) || spec.disks.length > 32) bad('disks', spec.disks);
   let cdroms = 0;
   for (const d of spec.disks) {
-    if (!d || typeof d !== 'object') bad('disks', d);
-    if (typeof d.device !== 'string' || !DEVICE_RE.test(d.device)) bad('disk device', d.device);
-    if (d.cdrom) {
-      if (++cdroms > 6) bad('disks', 'more than 6 CD drives');
-      if (d.path !== '') absolutePath('disk path', d.path);
-    } else {
-      absolutePath('disk path', d.path);
-      if (d.format !== 'qcow2' && d.format !== 'raw') bad('disk format', d.format);
-    }
-    if (typeof d.readonly !== 'boolean') bad('disk readonly', d.readonly);
+    checkDisk(d);
+    if (d.cdrom && ++cdroms > 6) bad('disks', 'more than 6 CD drives');
   }
   uniqueDevices(
     'disk device',
@@ -71,14 +90,7 @@ export function checkSpec(spec: InstanceSpec): void {
   );
 
   if (!Array.isArray(spec.nics) || spec.nics.length > 16) bad('nics', spec.nics);
-  for (const n of spec.nics) {
-    if (!n || typeof n !== 'object') bad('nics', n);
-    if (typeof n.device !== 'string' || !DEVICE_RE.test(n.device)) bad('nic device', n.device);
-    if (typeof n.mac !== 'string' || !MAC_RE.test(n.mac)) bad('nic mac', n.mac);
-    if (typeof n.tap !== 'string' || !IFNAME_RE.test(n.tap)) bad('nic tap', n.tap);
-    if (n.mtu !== undefined && (!Number.isInteger(n.mtu) || n.mtu < 68 || n.mtu > 65535))
-      bad('nic mtu', n.mtu);
-  }
+  for (const n of spec.nics) checkNic(n);
   uniqueDevices(
     'nic device',
     spec.nics.map((n) => n.device),

@@ -19,7 +19,25 @@ import {
 import { dirname } from 'node:path';
 import { logger } from '../../shared/log.js';
 import type { InstanceInfo, InstanceSpec, InstanceState } from '../../shared/noded/instance.js';
-import { type LaunchOptions, qemuArgs, type RuntimePaths } from './command-line.js';
+import { XenApiError } from '../../shared/errors.js';
+import type { DiskSpec, NicSpec } from '../../shared/noded/instance.js';
+import {
+  diskDeviceId,
+  type LaunchOptions,
+  nicDeviceId,
+  qemuArgs,
+  type RuntimePaths,
+} from './command-line.js';
+import {
+  diskAddCommands,
+  freePort,
+  initialPorts,
+  mediaCommand,
+  nicAddCommands,
+  type PortMap,
+  type QmpCommand,
+  releaseCommands,
+} from './hotplug.js';
 import { alive, isOurQemu, lookupUser, readPid, sleep, waitGone } from './proc.js';
 import { QmpClient, type QmpEvent } from './qmp.js';
 import { receiveState } from './state-file.js';
@@ -30,6 +48,12 @@ export const QEMU_BINARY = process.env.BERTH_QEMU ?? 'qemu-system-x86_64';
 
 /** The fd a resuming QEMU inherits its saved state on (`migrate-incoming fd:3`). */
 const INCOMING_FD = 3;
+
+/** Writes a JSON file atomically (temp file + rename), readable by root only. */
+function writeJsonAtomic(path: string, value: unknown): void {
+  writeFileSync(`${path}.tmp`, JSON.stringify(value), { mode: 0o600 });
+  renameSync(`${path}.tmp`, path);
+}
 
 function readFileSafe(path: string): string {
   try {
@@ -72,12 +96,14 @@ export class QemuVm extends EventEmitter {
   private launching = false;
   private shutdownReason?: string;
   private finished = false;
+  private ports: PortMap;
 
   constructor(
     readonly spec: InstanceSpec,
     readonly paths: RuntimePaths,
   ) {
     super();
+    this.ports = initialPorts(spec);
   }
 
   info(): InstanceInfo {
@@ -114,8 +140,8 @@ export class QemuVm extends EventEmitter {
     mkdirSync(dirname(this.paths.consoleLog), { recursive: true, mode: 0o700 });
     for (const f of [this.paths.qmp, this.paths.serial, this.paths.vnc, this.paths.pid])
       rmSync(f, { force: true });
-    writeFileSync(`${this.paths.spec}.tmp`, JSON.stringify(this.spec), { mode: 0o600 });
-    renameSync(`${this.paths.spec}.tmp`, this.paths.spec);
+    this.ports = initialPorts(this.spec);
+    this.saveSpec();
 
     const args = qemuArgs(this.spec, this.paths, { ...opts, incoming: incomingState !== undefined });
     const errFd = openSync(this.paths.errLog, 'w', 0o600);
@@ -197,6 +223,7 @@ export class QemuVm extends EventEmitter {
     const pid = readPid(this.paths.pid);
     if (!pid || !alive(pid) || !isOurQemu(pid, this.spec.uuid)) return false;
     this.pid = pid;
+    this.ports = savedPorts(this.paths) ?? initialPorts(this.spec);
     try {
       this.startedAt = statSync(this.paths.pid).mtimeMs;
       await this.attach();
@@ -242,6 +269,9 @@ export class QemuVm extends EventEmitter {
         break;
       case 'GUEST_PANICKED':
         this.shutdownReason = 'guest-panic';
+        break;
+      case 'DEVICE_DELETED':
+        if (typeof e.data?.device === 'string') void this.onDeviceDeleted(e.data.device);
         break;
       default:
         break;
@@ -392,11 +422,152 @@ export class QemuVm extends EventEmitter {
     await this.hardShutdown();
   }
 
+  /** Persists the current spec and port map (adoption and clean reboot start from them). */
+  private saveSpec() {
+    writeJsonAtomic(this.paths.spec, this.spec);
+    writeJsonAtomic(this.paths.ports, this.ports);
+  }
+
+  /** Sends commands in order; on a failure, runs `undo` for those that succeeded, then throws. */
+  private async sendAll(cmds: QmpCommand[], undo: (done: QmpCommand[]) => QmpCommand[]): Promise<void> {
+    const qmp = this.requireQmp();
+    const done: QmpCommand[] = [];
+    for (const c of cmds) {
+      try {
+        await qmp.command(c.execute, c.arguments);
+        done.push(c);
+      } catch (e) {
+        for (const u of undo(done)) await qmp.command(u.execute, u.arguments).catch(() => undefined);
+        throw hotplugError(e);
+      }
+    }
+  }
+
+  private hasDevice(id: string): boolean {
+    return (
+      this.spec.disks.some((d) => diskDeviceId(d.device) === id) ||
+      this.spec.nics.some((n) => nicDeviceId(n.device) === id)
+    );
+  }
+
+  /** Hot-adds a virtio disk into a free root port. */
+  async addDisk(disk: DiskSpec): Promise<void> {
+    const id = diskDeviceId(disk.device);
+    if (disk.cdrom) throw new XenApiError('OPERATION_NOT_ALLOWED', ['CD drives cannot be hot-plugged']);
+    if (this.hasDevice(id)) throw new XenApiError('DEVICE_ALREADY_ATTACHED', [id]);
+    const port = freePort(this.ports);
+    await this.sendAll(diskAddCommands(disk, port), (done) =>
+      done.some((c) => c.execute === 'blockdev-add') ? releaseCommands('disk', disk.device) : [],
+    );
+    this.spec.disks.push(disk);
+    this.ports.used[id] = port;
+    this.saveSpec();
+  }
+
+  /** Hot-adds a virtio NIC on the TAP the network layer created. */
+  async addNic(nic: NicSpec): Promise<void> {
+    const id = nicDeviceId(nic.device);
+    if (this.hasDevice(id)) throw new XenApiError('DEVICE_ALREADY_ATTACHED', [id]);
+    const port = freePort(this.ports);
+    await this.sendAll(nicAddCommands(nic, port), (done) =>
+      done.some((c) => c.execute === 'netdev_add') ? releaseCommands('nic', nic.device) : [],
+    );
+    this.spec.nics.push(nic);
+    this.ports.used[id] = port;
+    this.saveSpec();
+  }
+
+  /**
+   * Asks the guest to release a disk or NIC (device_del) and waits for QEMU's DEVICE_DELETED;
+   * DEVICE_DETACH_REJECTED if the guest does not let go within `timeoutMs` (the device then
+   * goes whenever the guest releases it).
+   */
+  async removeDevice(kind: 'disk' | 'nic', device: string, timeoutMs: number): Promise<void> {
+    const id = kind === 'disk' ? diskDeviceId(device) : nicDeviceId(device);
+    const disk = this.spec.disks.find((d) => d.device === device);
+    if (kind === 'disk' ? !disk : !this.spec.nics.some((n) => n.device === device))
+      throw new XenApiError('DEVICE_ALREADY_DETACHED', [id]);
+    if (disk?.cdrom) throw new XenApiError('OPERATION_NOT_ALLOWED', ['CD drives cannot be hot-unplugged']);
+    const qmp = this.requireQmp();
+    const gone = new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => {
+        this.off('device-deleted', onDeleted);
+        resolve(false);
+      }, timeoutMs);
+      const onDeleted = (deleted: string) => {
+        if (deleted !== id) return;
+        clearTimeout(timer);
+        this.off('device-deleted', onDeleted);
+        resolve(true);
+      };
+      this.on('device-deleted', onDeleted);
+    });
+    try {
+      await qmp.command('device_del', { id });
+    } catch (e) {
+      this.emit('device-deleted', id); // ends the wait above
+      await gone;
+      throw hotplugError(e);
+    }
+    if (!(await gone))
+      throw new XenApiError('DEVICE_DETACH_REJECTED', [
+        kind === 'disk' ? 'VBD' : 'VIF',
+        device,
+        `the guest did not release ${id} within ${Math.round(timeoutMs / 1000)} s`,
+      ]);
+  }
+
+  /** DEVICE_DELETED: the guest let go; release the backend and forget the device. */
+  private async onDeviceDeleted(id: string) {
+    const disk = this.spec.disks.find((d) => diskDeviceId(d.device) === id);
+    const nic = this.spec.nics.find((n) => nicDeviceId(n.device) === id);
+    if (!disk && !nic) return;
+    if (disk) this.spec.disks = this.spec.disks.filter((d) => d !== disk);
+    if (nic) this.spec.nics = this.spec.nics.filter((n) => n !== nic);
+    delete this.ports.used[id];
+    this.saveSpec();
+    // A boot-time -drive goes with its device; blockdev-del then fails harmlessly.
+    for (const c of releaseCommands(disk ? 'disk' : 'nic', (disk ?? nic)!.device))
+      await this.qmp?.command(c.execute, c.arguments).catch(() => undefined);
+    this.emit('device-deleted', id);
+  }
+
+  /** Inserts a medium into a CD drive, or ejects it (null). */
+  async changeMedia(device: string, media: { path: string; format: string } | null): Promise<void> {
+    const disk = this.spec.disks.find((d) => d.device === device);
+    if (!disk?.cdrom) throw new XenApiError('VBD_NOT_REMOVABLE_MEDIA', [device]);
+    const c = mediaCommand(device, media);
+    try {
+      await this.requireQmp().command(c.execute, c.arguments);
+    } catch (e) {
+      throw hotplugError(e);
+    }
+    disk.path = media?.path ?? '';
+    if (media) disk.format = media.format === 'qcow2' ? 'qcow2' : 'raw';
+    this.saveSpec();
+  }
+
   /** Stops watching the VM and leaves it running (agent shutdown). */
   detach() {
     this.qmp?.removeAllListeners();
     this.qmp?.close();
     this.qmp = undefined;
+  }
+}
+
+/** QEMU refusing a hot-plug command becomes an API error carrying QEMU's reason. */
+function hotplugError(e: unknown): Error {
+  if (e instanceof XenApiError) return e;
+  return new XenApiError('INTERNAL_ERROR', [`QEMU: ${e instanceof Error ? e.message : String(e)}`]);
+}
+
+/** The port map saved next to the spec (undefined if absent: a VM from an older agent). */
+function savedPorts(paths: RuntimePaths): PortMap | undefined {
+  try {
+    const m = JSON.parse(readFileSync(paths.ports, 'utf8')) as PortMap;
+    return Array.isArray(m?.ports) && m.used && typeof m.used === 'object' ? m : undefined;
+  } catch {
+    return undefined;
   }
 }
 

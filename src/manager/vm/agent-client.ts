@@ -2,9 +2,15 @@
 // (src/shared/noded/client.ts): procedure calls, pushed instance events, and a reconnect hook
 // after which the manager reconciles.
 import { AgentClient } from '../../shared/noded/client.js';
+import type { DiskSpec, NicSpec } from '../../shared/noded/instance.js';
+import type { BlockHotplug } from '../api/vbd.js';
+import type { NicHotplug } from '../network/network-agent.js';
 import type { HostAgent, InstanceEvent } from './host-agent.js';
 
-export class NodedAgentClient extends AgentClient implements HostAgent {
+/** How long an unplug waits for the guest to release the device. */
+const UNPLUG_TIMEOUT_MS = Number(process.env.BERTH_UNPLUG_TIMEOUT_MS ?? 30_000);
+
+export class NodedAgentClient extends AgentClient implements HostAgent, BlockHotplug, NicHotplug {
   /** Opens the push channel (reconnecting with backoff for as long as the manager runs). */
   connect() {
     this.watch();
@@ -16,5 +22,29 @@ export class NodedAgentClient extends AgentClient implements HostAgent {
 
   onReconnect(listener: () => void) {
     this.on('connect', listener);
+  }
+
+  // Hot-plug hooks of VBD.plug/unplug/insert/eject and VIF.plug/unplug (agent's hotplug_device).
+  async blockAttach(vmUuid: string, disk: DiskSpec) {
+    await this.hotplug(vmUuid, 'hotadd', 'disk', disk);
+  }
+  async blockDetach(vmUuid: string, device: string, _force: boolean) {
+    await this.hotplug(vmUuid, 'hotremove', 'disk', { device } as DiskSpec, UNPLUG_TIMEOUT_MS);
+  }
+  async blockMedia(vmUuid: string, device: string, media: { path: string; format: string } | null) {
+    const disk: DiskSpec = {
+      device,
+      path: media?.path ?? '',
+      format: media?.format === 'qcow2' ? 'qcow2' : 'raw',
+      readonly: true,
+      cdrom: true,
+    };
+    await this.hotplug(vmUuid, 'hotmod', 'disk', disk);
+  }
+  async nicAttach(vmUuid: string, nic: NicSpec) {
+    await this.hotplug(vmUuid, 'hotadd', 'nic', nic);
+  }
+  async nicDetach(vmUuid: string, device: string) {
+    await this.hotplug(vmUuid, 'hotremove', 'nic', { device } as NicSpec, UNPLUG_TIMEOUT_MS);
   }
 }

@@ -4,7 +4,15 @@
 import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import { XenApiError } from '../errors.js';
-import type { InstanceEvent, InstanceInfo, InstanceSpec } from './instance.js';
+import type {
+  DiskSpec,
+  HotplugAction,
+  HotplugDevType,
+  InstanceEvent,
+  InstanceInfo,
+  InstanceSpec,
+  NicSpec,
+} from './instance.js';
 import { AgentError, decodeReply, EVENTS_WATCH } from './protocol.js';
 
 export interface ClientOptions {
@@ -193,6 +201,15 @@ export class AgentClient extends EventEmitter {
   }
   resume(spec: InstanceSpec, path: string) {
     return this.call<InstanceInfo>('instance_resume', [spec, path]);
+  }
+  hotplug(
+    uuid: string,
+    action: HotplugAction,
+    devType: HotplugDevType,
+    device: DiskSpec | NicSpec,
+    timeoutMs = 30_000,
+  ) {
+    return this.call<null>('hotplug_device', [uuid, action, devType, device, timeoutMs], timeoutMs + 30_000);
   }
   balloon(uuid: string, bytes: number) {
     return this.call<null>('instance_balloon_memory', [uuid, bytes]);

@@ -26,6 +26,10 @@ export interface NicSpec {
   tap?: string;
 }
 
+/** Ganeti's hotplug actions (hotmod: a CD drive's medium) and device types. */
+export type HotplugAction = 'hotadd' | 'hotremove' | 'hotmod';
+export type HotplugDevType = 'disk' | 'nic';
+
 /** What the agent needs to start a VM. */
 export interface InstanceSpec {
   uuid: string;
