@@ -93,6 +93,8 @@ export function procedures(vms: InstanceManager): Record<string, Procedure> {
         device as DiskSpec | NicSpec,
         num('timeout', timeoutMs, 30_000),
       ),
+    instance_disk_resize: (uuid: unknown, device: unknown, size: unknown) =>
+      vms.resizeDisk(str('uuid', uuid), str('device', device), num('size', size)),
     hotplug_supported: (uuid: unknown) => {
       const i = vms.info(str('uuid', uuid));
       if (i.state === 'absent') throw new XenApiError('VM_BAD_POWER_STATE', [i.uuid, 'running', 'halted']);

@@ -201,6 +201,14 @@ export class InstanceManager extends EventEmitter {
     });
   }
 
+  /** Grows a disk of a running VM to `size` bytes (online VDI.resize). */
+  resizeDisk(uuid: string, device: string, size: number): Promise<void> {
+    checkDeviceName('disk device', device);
+    if (!Number.isSafeInteger(size) || size <= 0)
+      throw new XenApiError('INVALID_VALUE', ['size', String(size)]);
+    return this.serial(uuid, () => this.get(uuid).resizeDisk(device, size));
+  }
+
   checkStatePath(path: string): string {
     if (
       typeof path !== 'string' ||

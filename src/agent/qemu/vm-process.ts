@@ -30,6 +30,7 @@ import {
 } from './command-line.js';
 import {
   diskAddCommands,
+  diskNodeName,
   freePort,
   initialPorts,
   mediaCommand,
@@ -545,6 +546,26 @@ export class QemuVm extends EventEmitter {
     disk.path = media?.path ?? '';
     if (media) disk.format = media.format === 'qcow2' ? 'qcow2' : 'raw';
     this.saveSpec();
+  }
+
+  /**
+   * Grows a disk under the running guest (QMP block_resize; for qcow2 QEMU grows the image
+   * itself, a raw volume must already be that large). The guest sees the new capacity at once.
+   */
+  async resizeDisk(device: string, size: number): Promise<void> {
+    const disk = this.spec.disks.find((d) => d.device === device);
+    if (!disk || disk.cdrom) throw new XenApiError('DEVICE_ALREADY_DETACHED', [diskDeviceId(device)]);
+    const qmp = this.requireQmp();
+    // A boot-time disk is the BlockBackend `drive-…`; a hot-plugged one only has its node name.
+    try {
+      await qmp.command('block_resize', { device: `drive-${diskDeviceId(device)}`, size });
+    } catch {
+      try {
+        await qmp.command('block_resize', { 'node-name': diskNodeName(device), size });
+      } catch (e) {
+        throw hotplugError(e);
+      }
+    }
   }
 
   /** Stops watching the VM and leaves it running (agent shutdown). */

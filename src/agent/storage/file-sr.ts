@@ -166,6 +166,7 @@ export const fileInfo: DriverInfo = {
     'VDI_CLONE',
     'VDI_SNAPSHOT',
     'VDI_RESIZE',
+    'VDI_RESIZE_ONLINE',
     'VDI_INTRODUCE',
     'VDI_UPDATE',
     'VDI_COPY',

@@ -94,6 +94,7 @@ export const lvmInfo: DriverInfo = {
     'VDI_CLONE',
     'VDI_SNAPSHOT',
     'VDI_RESIZE',
+    'VDI_RESIZE_ONLINE',
     'VDI_INTRODUCE',
     'VDI_COPY',
   ],

@@ -6,7 +6,7 @@ import { NULL_REF } from '../../shared/datamodel/types.js';
 import { XenApiError } from '../../shared/errors.js';
 import type { Database, Row } from '../db/database.js';
 import { isNull, refreshVdiOps } from '../storage/records.js';
-import { type DiskSpec, deviceName, vmDisks } from '../storage/vm-disks.js';
+import { type DiskSpec, vbdDevice, vmDisks } from '../storage/vm-disks.js';
 import { createRecord } from './implicit.js';
 import type { CallContext, HandlerTable, Services } from './context.js';
 
@@ -16,6 +16,8 @@ export interface BlockHotplug {
   blockDetach(vmUuid: string, device: string, force: boolean): Promise<void>;
   /** Changes a CD drive's medium; null ejects. */
   blockMedia(vmUuid: string, device: string, media: { path: string; format: string } | null): Promise<void>;
+  /** Grows a disk under the running guest (QMP block_resize). */
+  blockResize(vmUuid: string, device: string, size: number): Promise<void>;
 }
 
 const MAX_DEVICES = 16;
@@ -37,12 +39,13 @@ function usedUserdevices(db: Database, vm: string): string[] {
   return (db.mustGet('VM', vm).VBDs as string[]).map((b) => String(db.get('VBD', b)?.userdevice));
 }
 
-function hotplugOf(svc: Services): BlockHotplug | undefined {
+export function hotplugOf(svc: Services): BlockHotplug | undefined {
   const a = svc.ext.agent as Partial<BlockHotplug> | undefined;
   return a &&
     typeof a.blockAttach === 'function' &&
     typeof a.blockDetach === 'function' &&
-    typeof a.blockMedia === 'function'
+    typeof a.blockMedia === 'function' &&
+    typeof a.blockResize === 'function'
     ? (a as BlockHotplug)
     : undefined;
 }
@@ -54,7 +57,7 @@ function runningVm(ctx: CallContext, vbd: Row): Row {
 
 const isLive = (vm: Row) => vm.power_state === 'Running' || vm.power_state === 'Paused';
 
-function needHotplug(svc: Services): BlockHotplug {
+export function needHotplug(svc: Services): BlockHotplug {
   const h = hotplugOf(svc);
   if (!h)
     throw new XenApiError('OPERATION_NOT_ALLOWED', ["disk hot-plug needs the host agent's QEMU driver"]);
@@ -62,7 +65,7 @@ function needHotplug(svc: Services): BlockHotplug {
 }
 
 function diskOf(db: Database, vm: string, vbd: Row): DiskSpec {
-  const want = String(vbd.device || deviceName(String(vbd.userdevice)));
+  const want = vbdDevice(vbd);
   const d = vmDisks(db, vm).find((x) => x.device === want);
   if (!d) throw new XenApiError('VDI_MISSING', [NULL_REF, String(vbd.VDI)]);
   return d;
@@ -163,7 +166,7 @@ export const vbdApi: HandlerTable = {
       if (row.currently_attached) throw new XenApiError('DEVICE_ALREADY_ATTACHED', [vbd]);
       const hot = needHotplug(ctx.svc);
       if (!row.empty) await hot.blockAttach(String(vm.uuid), diskOf(db, String(row.VM), row));
-      db.update('VBD', vbd, { currently_attached: true });
+      db.update('VBD', vbd, { currently_attached: true, device: vbdDevice(row) });
       if (!isNull(row.VDI)) refreshVdiOps(ctx.svc, String(row.VDI));
     },
     'VBD.unplug': async (ctx, vbd: string) => unplug(ctx, vbd, false),
@@ -201,8 +204,16 @@ async function unplug(ctx: CallContext, vbd: string, force: boolean) {
   if (!row.currently_attached) throw new XenApiError('DEVICE_ALREADY_DETACHED', [vbd]);
   if (!force && !row.unpluggable) throw new XenApiError('VBD_NOT_UNPLUGGABLE', [vbd]);
   const vm = runningVm(ctx, row);
-  if (isLive(vm) && !row.empty)
-    await needHotplug(ctx.svc).blockDetach(String(vm.uuid), String(row.device || ''), force);
+  if (isLive(vm) && !row.empty) {
+    try {
+      await needHotplug(ctx.svc).blockDetach(String(vm.uuid), vbdDevice(row), force);
+    } catch (e) {
+      // The agent names the device; the API names the VBD.
+      if (e instanceof XenApiError && e.code === 'DEVICE_DETACH_REJECTED')
+        throw new XenApiError('DEVICE_DETACH_REJECTED', ['VBD', vbd, e.params[2] ?? '']);
+      throw e;
+    }
+  }
   db.update('VBD', vbd, { currently_attached: false });
   if (!isNull(row.VDI)) refreshVdiOps(ctx.svc, String(row.VDI));
 }

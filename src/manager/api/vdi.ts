@@ -34,13 +34,8 @@ export const vdiApi: HandlerTable = {
     },
     'VDI.destroy': (ctx, vdi: string) => destroyVdi(ctx.svc, vdi, taskOf(ctx)),
     'VDI.resize': (ctx, vdi: string, size: number) => resizeVdi(ctx.svc, vdi, size, taskOf(ctx)),
-    'VDI.resize_online': (ctx, vdi: string, size: number) => {
-      // Growing a disk under a running VM needs QMP block_resize (the QEMU driver); until then
-      // only VDIs not plugged anywhere can be resized this way.
-      if (attachedVbds(ctx.svc.db, vdi).length)
-        throw new XenApiError('SR_OPERATION_NOT_SUPPORTED', [String(ctx.svc.db.mustGet('VDI', vdi).SR)]);
-      return resizeVdi(ctx.svc, vdi, size, taskOf(ctx));
-    },
+    // xapi's older online variant: the same operation (online when the VDI is attached).
+    'VDI.resize_online': (ctx, vdi: string, size: number) => resizeVdi(ctx.svc, vdi, size, taskOf(ctx)),
     'VDI.clone': (ctx, vdi: string) => cloneVdi(ctx.svc, vdi, 'clone', taskOf(ctx)),
     'VDI.snapshot': (ctx, vdi: string) => cloneVdi(ctx.svc, vdi, 'snapshot', taskOf(ctx)),
     'VDI.copy': (ctx, vdi: string, sr: string, base: string, into: string) => {

@@ -49,6 +49,7 @@ export function vdiAllowedOperations(info: DriverInfo | undefined, vdi: Row, att
   if (caps.has('VDI_SNAPSHOT')) ops.push('snapshot');
   if (caps.has('VDI_COPY') || caps.has('VDI_CREATE')) ops.push('copy');
   if (caps.has('VDI_RESIZE') && !attached && !vdi.read_only) ops.push('resize');
+  if (caps.has('VDI_RESIZE_ONLINE') && attached && !vdi.read_only) ops.push('resize_online');
   if (caps.has('VDI_DELETE') && !attached) ops.push('destroy');
   if (Object.keys((vdi.current_operations as object) ?? {}).length) return ops.filter((o) => o === 'copy');
   return ops.sort();

@@ -6,6 +6,7 @@ import { XenApiError } from '../../shared/errors.js';
 import { logger } from '../../shared/log.js';
 import type { Row } from '../db/database.js';
 import type { Services } from '../api/context.js';
+import { needHotplug } from '../api/vbd.js';
 import { nowXapi } from '../time.js';
 import { withIntent } from './intents.js';
 import {
@@ -20,6 +21,7 @@ import {
   withVdiOperation,
 } from './records.js';
 import { type SrConfig, storageOf, type Volume } from './storage-agent.js';
+import { vbdDevice, vmDisks } from './vm-disks.js';
 
 const log = logger('storage');
 
@@ -124,18 +126,47 @@ export async function destroyVdi(svc: Services, vdi: string, task: string): Prom
   void scheduleGc(svc, sr);
 }
 
+/**
+ * Where an attached VDI is resized online: its one running VM and the disk as QEMU knows it.
+ * VDI_IN_USE if it is attached to a VM that is not running, or to several VMs at once.
+ */
+function onlineTarget(svc: Services, vdi: string, attached: string[]) {
+  const { db } = svc;
+  if (attached.length > 1) throw new XenApiError('VDI_IN_USE', [vdi, 'resize']);
+  const vbd = db.mustGet('VBD', attached[0]);
+  const vm = db.mustGet('VM', String(vbd.VM));
+  if (vm.power_state !== 'Running' && vm.power_state !== 'Paused')
+    throw new XenApiError('VDI_IN_USE', [vdi, 'resize']);
+  const device = vbdDevice(vbd);
+  const disk = vmDisks(db, String(vbd.VM)).find((d) => d.device === device);
+  if (!disk) throw new XenApiError('VDI_MISSING', [String(db.mustGet('VDI', vdi).SR), vdi]);
+  return { hotplug: needHotplug(svc), vmUuid: String(vm.uuid), disk };
+}
+
 export async function resizeVdi(svc: Services, vdi: string, size: number, task: string): Promise<void> {
   const { db } = svc;
   const row = db.mustGet('VDI', vdi);
   const sr = String(row.SR);
   if (row.read_only) throw new XenApiError('VDI_READONLY', [vdi]);
-  if (attachedVbds(db, vdi).length) throw new XenApiError('VDI_IN_USE', [vdi, 'resize']);
+  const attached = attachedVbds(db, vdi);
   const cfg = attachedSr(svc, sr);
   assertCapability(svc, sr, 'VDI_RESIZE');
   if (!Number.isSafeInteger(size) || size < Number(row.virtual_size))
     throw new XenApiError('VDI_TOO_SMALL', [vdi, String(size)]);
-  await withVdiOperation(svc, vdi, 'resize', task, async () => {
-    const vol = await storageOf(svc).vdiResize(cfg, String(row.location), size);
+  const online = attached.length ? onlineTarget(svc, vdi, attached) : undefined;
+  if (online) assertCapability(svc, sr, 'VDI_RESIZE_ONLINE');
+  await withVdiOperation(svc, vdi, online ? 'resize_online' : 'resize', task, async () => {
+    const location = String(row.location);
+    let vol: Volume;
+    if (!online) vol = await storageOf(svc).vdiResize(cfg, location, size);
+    else {
+      // A qcow2 image is grown by the QEMU that has it open; a raw volume is grown first.
+      if (online.disk.format !== 'qcow2') await storageOf(svc).vdiResize(cfg, location, size);
+      await online.hotplug.blockResize(online.vmUuid, online.disk.device, size);
+      const found = await storageOf(svc).vdiFind(cfg, location);
+      if (!found) throw new XenApiError('VDI_MISSING', [sr, vdi]);
+      vol = found;
+    }
     db.transaction(() => {
       db.update('VDI', vdi, { virtual_size: vol.virtualSize, physical_utilisation: vol.physicalUtilisation });
       recordSrStats(db, sr, undefined);

@@ -24,16 +24,32 @@ export function deviceName(userdevice: string): string {
   return `xvd${s}`;
 }
 
+/** The guest device a VBD is (or will be) attached as: VBD.device once set, else from userdevice. */
+export const vbdDevice = (b: Row): string => String(b.device || deviceName(String(b.userdevice)));
+
 /**
  * The disk list of VM `vm` for its instance spec (pure): one entry per VBD that has a VDI on an
- * SR plugged on this host, in userdevice order. Empty CD drives are left out.
+ * SR plugged on this host, in userdevice order, and the empty CD drives (no medium, so a medium
+ * can be inserted while the VM runs).
  */
 export function vmDisks(db: Database, vm: string, hostRef?: string): DiskSpec[] {
   const rec = db.mustGet('VM', vm);
   const out: (DiskSpec & { order: number })[] = [];
   for (const vbd of rec.VBDs as string[]) {
     const b = db.get('VBD', vbd);
-    if (!b || b.empty || isNull(b.VDI)) continue;
+    if (!b) continue;
+    if (b.empty || isNull(b.VDI)) {
+      if (b.type === 'CD')
+        out.push({
+          path: '',
+          format: 'raw',
+          readonly: true,
+          device: vbdDevice(b),
+          cdrom: true,
+          order: Number(b.userdevice) || 0,
+        });
+      continue;
+    }
     const vdi = db.get('VDI', String(b.VDI));
     const sr = vdi ? db.get('SR', String(vdi.SR)) : undefined;
     if (!vdi || !sr) throw new XenApiError('VM_REQUIRES_VDI', [vm, String(b.VDI)]);
@@ -53,7 +69,7 @@ export function vmDisks(db: Database, vm: string, hostRef?: string): DiskSpec[] 
       path: where.path,
       format: where.format,
       readonly: cdrom || b.mode === 'RO' || Boolean(vdi.read_only),
-      device: String(b.device || deviceName(String(b.userdevice))),
+      device: vbdDevice(b),
       cdrom: cdrom || undefined,
       order: Number(b.userdevice) || 0,
     });
@@ -61,14 +77,18 @@ export function vmDisks(db: Database, vm: string, hostRef?: string): DiskSpec[] 
   return out.sort((a, b) => a.order - b.order).map(({ order: _o, ...d }) => d);
 }
 
-/** Marks a VM's VBDs (not empty CDs) attached or not; the lead calls it on start and halt. */
+/**
+ * Marks a VM's VBDs attached or not (start and halt); an attached VBD gets its guest device name.
+ * Empty CD drives count as attached: the drive is there, only the medium is missing.
+ */
 export function setVbdsAttached(db: Database, vm: string, attached: boolean): void {
   db.transaction(() => {
     for (const vbd of (db.get('VM', vm)?.VBDs as string[]) ?? []) {
       const b = db.get('VBD', vbd);
       if (!b) continue;
-      const want = attached && !b.empty;
+      const want = attached && (!b.empty || b.type === 'CD');
       if (b.currently_attached !== want) db.update('VBD', vbd, { currently_attached: want });
+      if (want && !b.device) db.update('VBD', vbd, { device: vbdDevice(b) });
     }
   });
 }

@@ -41,6 +41,9 @@ export class NodedAgentClient extends AgentClient implements HostAgent, BlockHot
     };
     await this.hotplug(vmUuid, 'hotmod', 'disk', disk);
   }
+  async blockResize(vmUuid: string, device: string, size: number) {
+    await this.diskResize(vmUuid, device, size);
+  }
   async nicAttach(vmUuid: string, nic: NicSpec) {
     await this.hotplug(vmUuid, 'hotadd', 'nic', nic);
   }

@@ -211,6 +211,9 @@ export class AgentClient extends EventEmitter {
   ) {
     return this.call<null>('hotplug_device', [uuid, action, devType, device, timeoutMs], timeoutMs + 30_000);
   }
+  diskResize(uuid: string, device: string, size: number) {
+    return this.call<null>('instance_disk_resize', [uuid, device, size]);
+  }
   balloon(uuid: string, bytes: number) {
     return this.call<null>('instance_balloon_memory', [uuid, bytes]);
   }

@@ -13,6 +13,7 @@ import {
   initialPorts,
   mediaCommand,
   nicAddCommands,
+  type PortMap,
 } from '../../../src/agent/qemu/hotplug.js';
 import { savedSpec, QemuVm } from '../../../src/agent/qemu/vm-process.js';
 import { XenApiError } from '../../../src/shared/errors.js';
@@ -32,8 +33,8 @@ test('root ports: one per boot virtio device, then spares; hot-plug takes the fi
   const ports = rootPorts(s).map((p) => p.id);
   assert.deepEqual(ports.slice(0, 3), ['rp-vbd-xvda', 'rp-vif-0', 'hp0']);
   assert.equal(ports.length, 2 + 8);
-  const map = initialPorts(s);
-  assert.deepEqual(map.used, { 'vbd-xvda': 'rp-vbd-xvda', 'vif-0': 'rp-vif-0' });
+  const map: PortMap = initialPorts(s);
+  assert.deepEqual({ ...map.used }, { 'vbd-xvda': 'rp-vbd-xvda', 'vif-0': 'rp-vif-0' });
   assert.equal(freePort(map), 'hp0');
   // A removed boot disk frees its own port for the next device.
   delete map.used['vbd-xvda'];

@@ -167,7 +167,15 @@ test('VBD rules: autodetect, CDs read-only, only CDs empty, RO VDIs, device name
   );
   assert.equal(disks[2].path, join(isoDir, 'tools.iso'));
   await m.call('VBD.eject', cd);
-  assert.equal(vmDisks(db, vm).length, 2);
+  // The ejected drive stays in the spec, without a medium (so one can be inserted while running).
+  assert.deepEqual(
+    vmDisks(db, vm).map((d) => [d.device, d.path, Boolean(d.cdrom)]),
+    [
+      ['xvda', disks[0].path, false],
+      ['xvdb', disks[1].path, false],
+      ['xvdd', '', true],
+    ],
+  );
 });
 
 test('SR lifecycle: create in the roots only, probe, scan, PBD unplug/plug, destroy/forget rules', async (t) => {

@@ -1,0 +1,122 @@
+// Disks of a real guest through the XenAPI (agent and manager as processes, QEMU under TCG): the
+// guest writes to its disk, the VM reboots and the data is read back; a second disk hot-plugged
+// into the running VM (VBD.plug → QMP) appears inside the guest with the size the API gave it, an
+// online VDI.resize reaches the guest, and VBD.unplug takes the disk away again.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { typeLine } from '../agent/helpers/guest.js';
+import { ensureGuest, startStack, waitFor } from '../helpers/stack.js';
+
+const MiB = 1024 * 1024;
+const BOOT_MS = 120_000;
+
+test('a guest keeps what it wrote across a reboot; hot-plug, resize and unplug reach the guest', {
+  timeout: 600_000,
+}, async (t) => {
+  await ensureGuest();
+  const stack = await startStack(t, 18900 + Math.floor(Math.random() * 100));
+  await stack.startAgent();
+  await stack.startManager();
+  const c = await stack.client();
+  const call = (m: string, ...a: unknown[]) => (c.call as any)(m, ...a) as Promise<any>;
+
+  const [tmpl] = await call('VM.get_by_name_label', 'Berth test guest');
+  const vm = await call('VM.clone', tmpl, 'disks-e2e');
+  await call('VM.provision', vm);
+  await call('VM.set_is_a_template', vm, false);
+  const uuid = await call('VM.get_uuid', vm);
+  const [pool] = await call('pool.get_all');
+  const sr = await call('pool.get_default_SR', pool);
+  const vdiRec = (name: string, size: number) => ({
+    SR: sr,
+    virtual_size: size,
+    type: 'user',
+    sharable: false,
+    read_only: false,
+    other_config: {},
+    name_label: name,
+  });
+  const vbdRec = (vdi: string, userdevice: string) => ({
+    VM: vm,
+    VDI: vdi,
+    userdevice,
+    bootable: false,
+    mode: 'RW',
+    type: 'Disk',
+    empty: false,
+    unpluggable: true,
+    other_config: {},
+    qos_algorithm_type: '',
+    qos_algorithm_params: {},
+  });
+  const data = await call('VDI.create', vdiRec('data', 32 * MiB));
+  const dataVbd = await call('VBD.create', vbdRec(data, '1'));
+
+  /** Types a line on the guest's serial console; resolves with the first match of `re` after it. */
+  const guest = async (line: string, re: RegExp, ms = 60_000) => {
+    const from = stack.consoleLog(uuid).length;
+    await typeLine(`${stack.runDir}/${uuid}/serial.sock`, line);
+    let m: RegExpExecArray | null = null;
+    await waitFor(
+      () => (m = re.exec(stack.consoleLog(uuid).slice(from))) !== null,
+      ms,
+      `${re} on the console`,
+    );
+    return m!;
+  };
+  const booted = async (from: number) =>
+    waitFor(() => stack.consoleLog(uuid).slice(from).includes('BERTH-GUEST-READY'), BOOT_MS, 'boot marker');
+
+  await call('VM.start', vm, false, false);
+  await booted(0);
+  assert.equal(await call('VBD.get_currently_attached', dataVbd), true);
+  assert.equal(await call('VBD.get_device', dataVbd), 'xvdb');
+
+  // The guest writes a marker on its disk (the first virtio disk: /dev/vda) and syncs.
+  await guest(
+    'echo BERTH-PERSIST-$((6*7)) | dd of=/dev/vda bs=512 count=1 conv=sync 2>/dev/null; sync; echo WROTE-DONE',
+    /\nWROTE-DONE/,
+  );
+  const logBefore = stack.consoleLog(uuid).length;
+  await call('VM.clean_reboot', vm);
+  await booted(logBefore);
+  const read = await guest('head -c 17 /dev/vda; echo; echo READ-END', /(BERTH-PERSIST-\d+)\s*\r?\nREAD-END/);
+  assert.equal(read[1], 'BERTH-PERSIST-42');
+
+  // Hot-plug a second disk into the running guest.
+  const extra = await call('VDI.create', vdiRec('extra', 16 * MiB));
+  const extraVbd = await call('VBD.create', vbdRec(extra, '2'));
+  assert.equal(await call('VBD.get_currently_attached', extraVbd), false);
+  await call('VBD.plug', extraVbd);
+  assert.equal(await call('VBD.get_currently_attached', extraVbd), true);
+  await assert.rejects(call('VBD.plug', extraVbd), (e: any) => e.code === 'DEVICE_ALREADY_ATTACHED');
+  const size = await guest(
+    'for i in $(seq 1 100); do [ -b /dev/vdb ] && break; sleep 0.2; done; echo SECTORS=$(cat /sys/block/vdb/size)',
+    /SECTORS=(\d+)/,
+  );
+  assert.equal(Number(size[1]) * 512, 16 * MiB);
+  await assert.rejects(call('VDI.destroy', extra), (e: any) => e.code === 'VDI_IN_USE');
+
+  // Online resize: the guest sees the new size without a restart.
+  await call('VDI.resize', extra, 24 * MiB);
+  assert.equal(await call('VDI.get_virtual_size', extra), 24 * MiB);
+  const grown = await guest('sleep 1; echo GROWN=$(cat /sys/block/vdb/size)', /GROWN=(\d+)/);
+  assert.equal(Number(grown[1]) * 512, 24 * MiB);
+
+  // Unplug: the guest releases it, the VBD is detached, the VDI can go.
+  await call('VBD.unplug', extraVbd);
+  assert.equal(await call('VBD.get_currently_attached', extraVbd), false);
+  await guest('sleep 1; [ -b /dev/vdb ] || echo VDB-GONE', /\nVDB-GONE/);
+  await assert.rejects(call('VBD.unplug', extraVbd), (e: any) => e.code === 'DEVICE_ALREADY_DETACHED');
+  await call('VBD.destroy', extraVbd);
+  await call('VDI.destroy', extra);
+
+  // A clean reboot keeps the disks the VM has now (the hot-plugged one is gone).
+  await call('VM.hard_shutdown', vm);
+  assert.equal(await call('VBD.get_currently_attached', dataVbd), false);
+  assert.deepEqual(stack.qemuPids(), []);
+  // VM.destroy keeps the VDI, as xapi does.
+  await call('VM.destroy', vm);
+  assert.equal(await call('VDI.get_virtual_size', data), 32 * MiB);
+  await call('VDI.destroy', data);
+});
