@@ -40,7 +40,7 @@ function typeOnSerial(sock: string, line: string): Promise<void> {
   });
 }
 
-test('two guests on one network ping each other; their TAPs go when they stop', {
+test('two guests on one network ping each other; a hot-plugged VIF works; TAPs go when they stop', {
   timeout: 300_000,
 }, async (t) => {
   await runChecked(join(ROOT, 'tools/build-guest.sh'), [GUEST], { timeoutMs: 300_000 });
@@ -170,6 +170,46 @@ test('two guests on one network ping each other; their TAPs go when they stop', 
   });
   await typeOnSerial(serial(vms[0].uuid), 'ping -c 3 -W 2 10.90.0.2 && echo PING-AB-OK');
   await until(() => consoleLog(vms[0].uuid).includes('PING-AB-OK'), 60_000, 'guest a pings guest b');
+
+  // Hot-plug a second VIF into guest a: it appears as eth1 with the VIF's MAC and carries traffic
+  // (eth0 down, eth1 up with another address, ping b); unplug takes it and its TAP away.
+  const hot = await call('VIF.create', {
+    device: '1',
+    network: net,
+    VM: vms[0].ref,
+    MAC: '',
+    MTU: 1500,
+    other_config: {},
+    qos_algorithm_type: '',
+    qos_algorithm_params: {},
+  });
+  assert.equal(await call('VIF.get_currently_attached', hot), false);
+  await call('VIF.plug', hot);
+  assert.equal(await call('VIF.get_currently_attached', hot), true);
+  const hotTap = tapName(await call('VIF.get_uuid', hot));
+  assert.equal((await link(hotTap, { netns: ns }))?.master, 'e2ebr0');
+  const macHot = await call('VIF.get_MAC', hot);
+  await typeOnSerial(
+    serial(vms[0].uuid),
+    'for i in $(seq 1 100); do [ -e /sys/class/net/eth1 ] && break; sleep 0.2; done; echo HOT=$(cat /sys/class/net/eth1/address)',
+  );
+  await until(
+    () => consoleLog(vms[0].uuid).includes(`HOT=${macHot}`),
+    60_000,
+    'hot-plugged NIC in the guest',
+  );
+  await typeOnSerial(
+    serial(vms[0].uuid),
+    'ip link set eth0 down; ip link set eth1 up; ip addr add 10.90.0.3/24 dev eth1; ping -c 3 -W 2 10.90.0.2 && echo PING-HOT-OK',
+  );
+  await until(() => consoleLog(vms[0].uuid).includes('PING-HOT-OK'), 60_000, 'ping over the hot-plugged NIC');
+  await call('VIF.unplug', hot);
+  assert.equal(await call('VIF.get_currently_attached', hot), false);
+  assert.equal(await link(hotTap, { netns: ns }), undefined);
+  await typeOnSerial(serial(vms[0].uuid), 'sleep 1; [ -e /sys/class/net/eth1 ] || echo ETH1-GONE');
+  await until(() => /\nETH1-GONE/.test(consoleLog(vms[0].uuid)), 30_000, 'eth1 gone from the guest');
+  await assert.rejects(call('VIF.unplug', hot), (e: any) => e.code === 'DEVICE_ALREADY_DETACHED');
+  await call('VIF.destroy', hot);
 
   for (const v of vms) await call('VM.hard_shutdown', v.ref);
   for (const v of vms) {

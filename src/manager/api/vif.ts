@@ -90,7 +90,14 @@ async function unplug(ctx: CallContext, vif: string) {
     const hot = nicHotplugOf(ctx.svc.ext.agent);
     if (!hot)
       throw new XenApiError('OPERATION_NOT_ALLOWED', ["NIC hot-unplug needs the host agent's QEMU driver"]);
-    await hot.nicDetach(String(vm.uuid), String(row.device));
+    try {
+      await hot.nicDetach(String(vm.uuid), String(row.device));
+    } catch (e) {
+      // The agent names the device; the API names the VIF.
+      if (e instanceof XenApiError && e.code === 'DEVICE_DETACH_REJECTED')
+        throw new XenApiError('DEVICE_DETACH_REJECTED', ['VIF', vif, e.params[2] ?? '']);
+      throw e;
+    }
   }
   const agent = networkAgentOf(ctx.svc);
   if (agent) await detachVifBackend(agent, String(row.uuid));
