@@ -1,7 +1,8 @@
 // Disks of a real guest through the XenAPI (agent and manager as processes, QEMU under TCG): the
 // guest writes to its disk, the VM reboots and the data is read back; a second disk hot-plugged
 // into the running VM (VBD.plug → QMP) appears inside the guest with the size the API gave it, an
-// online VDI.resize reaches the guest, and VBD.unplug takes the disk away again.
+// online VDI.resize reaches the guest, and VBD.unplug takes the disk away again. Suspend writes
+// the image into a VDI (suspend_VDI) and resume continues the same guest.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { typeLine } from '../agent/helpers/guest.js';
@@ -82,6 +83,27 @@ test('a guest keeps what it wrote across a reboot; hot-plug, resize and unplug r
   await booted(logBefore);
   const read = await guest('head -c 17 /dev/vda; echo; echo READ-END', /(BERTH-PERSIST-\d+)\s*\r?\nREAD-END/);
   assert.equal(read[1], 'BERTH-PERSIST-42');
+
+  // Suspend: the image goes into a VDI of type suspend in the default SR; resume brings the
+  // same guest back (its shell still answers, its disk still reads) and the image VDI goes.
+  await guest('echo BEFORE-SUSPEND-$((2+3))', /BEFORE-SUSPEND-5/);
+  await call('VM.suspend', vm);
+  assert.equal(await call('VM.get_power_state', vm), 'Suspended');
+  assert.deepEqual(stack.qemuPids(), []);
+  const image = await call('VM.get_suspend_VDI', vm);
+  assert.notEqual(image, 'OpaqueRef:NULL');
+  const imageRec = await call('VDI.get_record', image);
+  assert.equal(imageRec.type, 'suspend');
+  assert.equal(imageRec.SR, sr);
+  assert.ok(Number(imageRec.sm_config['suspend-image-bytes']) > 0);
+  const logAtSuspend = stack.consoleLog(uuid).length;
+  await call('VM.resume', vm, false, false);
+  assert.equal(await call('VM.get_power_state', vm), 'Running');
+  assert.equal(await call('VM.get_suspend_VDI', vm), 'OpaqueRef:NULL');
+  await assert.rejects(call('VDI.get_record', image), (e: any) => e.code === 'HANDLE_INVALID');
+  // Not a fresh boot: no new boot marker, and the shell carries on.
+  await guest('head -c 17 /dev/vda; echo; echo RESUMED-END', /BERTH-PERSIST-42\s*\r?\nRESUMED-END/);
+  assert.equal(stack.consoleLog(uuid).slice(logAtSuspend).includes('BERTH-GUEST-READY'), false);
 
   // Hot-plug a second disk into the running guest.
   const extra = await call('VDI.create', vdiRec('extra', 16 * MiB));

@@ -3,10 +3,13 @@
 // blockdev_find, blockdev_getdimensions) plus the SR-level calls xapi's SM backends offer
 // (sr_create/attach/detach/destroy/scan/probe/stats/gc). Arguments and results are plain JSON so
 // the agent RPC can register these functions as they are.
+import { rmSync, statSync, truncateSync } from 'node:fs';
 import { XenApiError } from '../../shared/errors.js';
 import { fileDriver } from './file-sr.js';
 import { isoDriver } from './iso-sr.js';
 import { lvmDriver } from './lvm-sr.js';
+import { confine } from './paths.js';
+import { convertImage } from './qemu-img.js';
 import type {
   DriverContext,
   DriverInfo,
@@ -174,4 +177,42 @@ export async function blockdev_getdimensions(
 ): Promise<(number | null)[]> {
   const d = driverFor(sr.type);
   return Promise.all(locations.map(async (l) => (await d.volume(sr, l, ctx))?.virtualSize ?? null));
+}
+
+/**
+ * A new volume holding the bytes of a plain host file (a suspend image), raw content; the file
+ * must lie under ctx.fileRoots.
+ */
+export async function blockdev_import_file(
+  ctx: DriverContext,
+  sr: SrConfig,
+  newUuid: string,
+  path: string,
+): Promise<Volume> {
+  const file = confine('path', path, ctx.fileRoots ?? []);
+  const d = driverFor(sr.type);
+  assertCapable(d, sr, 'VDI_CREATE');
+  const size = statSync(file).size;
+  // qcow2 and LVM sizes are whole sectors: the tail is zero-padded (the exact size is the caller's).
+  const src = { path: file, format: 'raw' as const, virtualSize: Math.ceil(size / 512) * 512 };
+  const needed = d.info.thin ? await d.importSize(src) : src.virtualSize;
+  await assertRoom(d, sr, ctx, needed);
+  return d.vdiImport(sr, newUuid, src, ctx);
+}
+
+/** Writes a volume's content as a raw host file under ctx.fileRoots (`bytes` cuts the padding). */
+export async function blockdev_export_file(
+  ctx: DriverContext,
+  sr: SrConfig,
+  location: string,
+  path: string,
+  bytes?: number,
+): Promise<void> {
+  const file = confine('path', path, ctx.fileRoots ?? []);
+  const v = await driverFor(sr.type).volume(sr, location, ctx);
+  if (!v) throw new XenApiError('VDI_MISSING', [sr.uuid, location]);
+  rmSync(file, { force: true });
+  await convertImage(v.path, v.format, file, 'raw');
+  if (bytes !== undefined && Number.isSafeInteger(bytes) && bytes >= 0 && bytes < statSync(file).size)
+    truncateSync(file, bytes);
 }

@@ -58,6 +58,8 @@ export interface DriverContext {
   allowedRoots: readonly string[];
   /** Where this host keeps per-SR state (intent journals). */
   stateDir: string;
+  /** Where plain files (suspend images) moved into or out of volumes may live. */
+  fileRoots?: readonly string[];
 }
 
 export interface SrDriver {

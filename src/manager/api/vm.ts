@@ -1,6 +1,7 @@
 // VM.*: lifecycle on real QEMU processes through the host agent, and the record-level
 // operations (create, destroy, clone, copy, snapshot, provision) for diskless VMs.
 import { randomUUID } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { NULL_REF } from '../../shared/datamodel/types.js';
 import { XenApiError } from '../../shared/errors.js';
 import { type Database, newRef } from '../db/database.js';
@@ -8,7 +9,9 @@ import { nowXapi } from '../time.js';
 import { assertOperationValid, checkOperation } from '../vm/lifecycle.js';
 import type { HostAgent } from '../vm/host-agent.js';
 import { instanceSpec } from '../vm/spec.js';
-import type { InstanceSpec } from '../vm/host-agent.js';
+import type { InstanceInfo, InstanceSpec } from '../vm/host-agent.js';
+import { isNull } from '../storage/records.js';
+import { discardSuspendImage, loadSuspendImage, storeSuspendImage } from '../storage/suspend-image.js';
 import { copyVmDisks, type DiskCopyMode, setVbdsAttached, vmDisks } from '../storage/vm-disks.js';
 import {
   copyVmFields,
@@ -135,11 +138,18 @@ async function resume(ctx: CallContext, vm: string, startPaused: boolean, op = '
   await withVmOperation(db, vm, op, taskOf(ctx), async () => {
     const agent = agentOf(ctx.svc);
     const rec = db.mustGet('VM', vm);
-    const info = await agent.resume(
-      instanceSpec(rec, startPaused),
-      suspendImagePath(ctx.svc, String(rec.uuid)),
-    );
+    const file = suspendImagePath(ctx.svc, String(rec.uuid));
+    await loadSuspendImage(ctx.svc, vm, file);
+    // The same devices as when suspended: QEMU loads their state from the image.
+    let info: InstanceInfo;
+    try {
+      info = await agent.resume(instanceSpec(rec, startPaused, devices(ctx, vm)), file);
+    } catch (e) {
+      if (!isNull(rec.suspend_VDI)) rmSync(file, { force: true }); // the VDI keeps the image
+      throw e;
+    }
     recordStarted(ctx, vm, startPaused, info);
+    await discardSuspendImage(ctx.svc, vm, taskOf(ctx));
   });
 }
 
@@ -163,7 +173,11 @@ function hardShutdown(ctx: CallContext, vm: string) {
   const rec = db.mustGet('VM', vm);
   if (rec.power_state === 'Suspended') {
     // Discards the suspend image: nothing runs, only the record changes.
-    return withVmOperation(db, vm, 'hard_shutdown', taskOf(ctx), async () => recordHalted(db, vm));
+    return withVmOperation(db, vm, 'hard_shutdown', taskOf(ctx), async () => {
+      rmSync(suspendImagePath(ctx.svc, String(rec.uuid)), { force: true });
+      await discardSuspendImage(ctx.svc, vm, taskOf(ctx));
+      recordHalted(db, vm);
+    });
   }
   return lifecycleOp('hard_shutdown', (a, uuid) => a.shutdown(uuid, false, 10_000), recordHalted)(ctx, vm);
 }
@@ -289,7 +303,11 @@ export const vmApi: HandlerTable = {
     ),
     'VM.suspend': lifecycleOp(
       'suspend',
-      (a, uuid, ctx) => a.suspend(uuid, suspendImagePath(ctx.svc, uuid)),
+      async (a, uuid, ctx) => {
+        await a.suspend(uuid, suspendImagePath(ctx.svc, uuid));
+        const vm = String(ctx.svc.db.refByUuid('VM', uuid));
+        await storeSuspendImage(ctx.svc, vm, suspendImagePath(ctx.svc, uuid));
+      },
       (db, vm) =>
         db.transaction(() => {
           setPowerState(db, vm, 'Suspended');

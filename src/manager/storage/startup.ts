@@ -133,7 +133,13 @@ export interface StorageOptions {
 export async function openStorage(svc: Services, opts: StorageOptions): Promise<StartupReport> {
   const roots = opts.allowedRoots ?? [join(opts.dataDir, 'sr')];
   svc.ext.storage =
-    opts.agent ?? new InProcessStorageAgent({ allowedRoots: roots, stateDir: join(opts.dataDir, 'storage') });
+    opts.agent ??
+    new InProcessStorageAgent({
+      allowedRoots: roots,
+      stateDir: join(opts.dataDir, 'storage'),
+      // Suspend images pass through DATA/suspend on their way into and out of VDIs.
+      fileRoots: [join(opts.dataDir, 'suspend')],
+    });
   svc.ext.storageIntents = new StorageIntents(join(opts.dataDir, 'storage', 'intents'));
   svc.ext.provisionDisks = provisionDisks;
   registerSmObjects(svc);

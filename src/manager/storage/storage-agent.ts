@@ -38,6 +38,10 @@ export interface StorageAgent {
   vdiSnapshot(sr: SrConfig, location: string, newUuid: string): Promise<Volume>;
   vdiCopy(src: SrConfig, location: string, dst: SrConfig, newUuid: string): Promise<Volume>;
   vdiFind(sr: SrConfig, location: string): Promise<Volume | null>;
+  /** A new volume with a host file's bytes (suspend images); the file is under the file roots. */
+  vdiImportFile(sr: SrConfig, newUuid: string, path: string): Promise<Volume>;
+  /** A volume's bytes into a raw host file under the file roots, cut to `bytes`. */
+  vdiExportFile(sr: SrConfig, location: string, path: string, bytes?: number): Promise<void>;
 }
 
 /** Calls the storage procedures of this host directly. */
@@ -64,6 +68,10 @@ export class InProcessStorageAgent implements StorageAgent {
   vdiCopy = (src: SrConfig, location: string, dst: SrConfig, newUuid: string) =>
     proc.blockdev_convert(this.ctx, src, location, dst, newUuid);
   vdiFind = (sr: SrConfig, location: string) => proc.blockdev_find(this.ctx, sr, location);
+  vdiImportFile = (sr: SrConfig, newUuid: string, path: string) =>
+    proc.blockdev_import_file(this.ctx, sr, newUuid, path);
+  vdiExportFile = (sr: SrConfig, location: string, path: string, bytes?: number) =>
+    proc.blockdev_export_file(this.ctx, sr, location, path, bytes);
 }
 
 /** The storage agent attached to the manager (svc.ext.storage), or CANNOT_CONTACT_HOST. */

@@ -81,6 +81,34 @@ export async function createVdi(svc: Services, rec: NewVdi): Promise<string> {
   });
 }
 
+/** A new VDI in `sr` holding a host file's bytes (suspend images); crash-safe like create. */
+export async function importFileVdi(
+  svc: Services,
+  sr: string,
+  file: string,
+  fields: Omit<NewVdi, 'SR' | 'virtual_size'>,
+): Promise<string> {
+  const cfg = attachedSr(svc, sr);
+  assertCapability(svc, sr, 'VDI_CREATE');
+  const uuid = randomUUID();
+  return withIntent(svc, { kind: 'create', srUuid: cfg.uuid, location: uuid, vdiUuid: uuid }, async () => {
+    const vol = await storageOf(svc).vdiImportFile(cfg, uuid, file);
+    return recordNewVolume(svc, sr, cfg, vol, { ...fields, uuid });
+  });
+}
+
+/** Writes a VDI's content into a raw host file (cut to `bytes`). */
+export async function exportVdiToFile(
+  svc: Services,
+  vdi: string,
+  file: string,
+  bytes?: number,
+): Promise<void> {
+  const row = svc.db.mustGet('VDI', vdi);
+  const cfg = attachedSr(svc, String(row.SR));
+  await storageOf(svc).vdiExportFile(cfg, String(row.location), file, bytes);
+}
+
 /** Starts a background GC of an SR (after deletes), one at a time per SR. */
 export function scheduleGc(svc: Services, sr: string): Promise<string[]> {
   return withLock(`gc:${sr}`, async () => {
