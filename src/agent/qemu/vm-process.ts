@@ -453,29 +453,31 @@ export class QemuVm extends EventEmitter {
 
   /** Hot-adds a virtio disk into a free root port. */
   async addDisk(disk: DiskSpec): Promise<void> {
-    const id = diskDeviceId(disk.device);
     if (disk.cdrom) throw new XenApiError('OPERATION_NOT_ALLOWED', ['CD drives cannot be hot-plugged']);
-    if (this.hasDevice(id)) throw new XenApiError('DEVICE_ALREADY_ATTACHED', [id]);
-    const port = freePort(this.ports);
-    await this.sendAll(diskAddCommands(disk, port), (done) =>
-      done.some((c) => c.execute === 'blockdev-add') ? releaseCommands('disk', disk.device) : [],
-    );
+    await this.hotAdd('disk', diskDeviceId(disk.device), disk.device, (port) => diskAddCommands(disk, port));
     this.spec.disks.push(disk);
-    this.ports.used[id] = port;
     this.saveSpec();
   }
 
   /** Hot-adds a virtio NIC on the TAP the network layer created. */
   async addNic(nic: NicSpec): Promise<void> {
-    const id = nicDeviceId(nic.device);
+    await this.hotAdd('nic', nicDeviceId(nic.device), nic.device, (port) => nicAddCommands(nic, port));
+    this.spec.nics.push(nic);
+    this.saveSpec();
+  }
+
+  /** Sends a device's add commands for a free port; on failure releases its backend again. */
+  private async hotAdd(
+    kind: 'disk' | 'nic',
+    id: string,
+    device: string,
+    commands: (port: string) => QmpCommand[],
+  ): Promise<void> {
     if (this.hasDevice(id)) throw new XenApiError('DEVICE_ALREADY_ATTACHED', [id]);
     const port = freePort(this.ports);
-    await this.sendAll(nicAddCommands(nic, port), (done) =>
-      done.some((c) => c.execute === 'netdev_add') ? releaseCommands('nic', nic.device) : [],
-    );
-    this.spec.nics.push(nic);
+    // Once the backend (block node / netdev) exists, a failed device_add must free it.
+    await this.sendAll(commands(port), (done) => (done.length ? releaseCommands(kind, device) : []));
     this.ports.used[id] = port;
-    this.saveSpec();
   }
 
   /**
