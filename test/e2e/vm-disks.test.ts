@@ -137,8 +137,38 @@ test('a guest keeps what it wrote across a reboot; hot-plug, resize and unplug r
   await call('VM.hard_shutdown', vm);
   assert.equal(await call('VBD.get_currently_attached', dataVbd), false);
   assert.deepEqual(stack.qemuPids(), []);
+  // Clone the halted VM (thin: its disk becomes a qcow2 child, whatever its size) and copy the
+  // data disk to a second SR created through the API.
+  const t0 = Date.now();
+  const clone = await call('VM.clone', vm, 'disks-e2e-clone');
+  const cloneMs = Date.now() - t0;
+  t.diagnostic(`VM.clone with a 32 MiB disk: ${cloneMs} ms`);
+  const [cloneVbd] = await call('VM.get_VBDs', clone);
+  const cloneVdi = await call('VBD.get_VDI', cloneVbd);
+  assert.notEqual(cloneVdi, data);
+  const host = await call('session.get_this_host', c.sessionRef);
+  const second = await call(
+    'SR.create',
+    host,
+    { location: `${stack.dir}/data/sr/second` },
+    0,
+    'second',
+    '',
+    'file',
+    '',
+    false,
+    {},
+  );
+  const copied = await call('VDI.copy', data, second, 'OpaqueRef:NULL', 'OpaqueRef:NULL');
+  assert.equal(await call('VDI.get_SR', copied), second);
+  assert.equal(await call('VDI.get_virtual_size', copied), 32 * MiB);
+  await call('VM.destroy', clone);
+  await call('VDI.destroy', cloneVdi);
+  await call('VDI.destroy', copied);
+
   // VM.destroy keeps the VDI, as xapi does.
   await call('VM.destroy', vm);
   assert.equal(await call('VDI.get_virtual_size', data), 32 * MiB);
   await call('VDI.destroy', data);
+  assert.deepEqual(await call('SR.get_VDIs', second), []);
 });
