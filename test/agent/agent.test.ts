@@ -109,6 +109,40 @@ test('agent daemon: RPC, push channel, SIGKILL and re-adoption', async (t) => {
     (e: unknown) => e instanceof XenApiError && e.code === 'XENAPI_MISSING_PLUGIN',
   );
   assert.deepEqual(await client.info(VM), { uuid: VM, state: 'absent' });
+  // Hot-plug input is checked before anything reaches QEMU: a value cannot inject QMP/qdev options.
+  const isCode = (code: string, field?: string) => (e: unknown) =>
+    e instanceof XenApiError && e.code === code && (field === undefined || e.params[0] === field);
+  const disk = { device: 'xvdb', path: '/nonexistent.qcow2', format: 'qcow2', readonly: false };
+  await assert.rejects(
+    client.call('hotplug_device', [VM, 'hotadd', 'cpu', disk]),
+    isCode('INVALID_VALUE', 'dev_type'),
+  );
+  await assert.rejects(
+    client.call('hotplug_device', [VM, 'hotadd', 'disk', { ...disk, device: 'x,bus=evil' }]),
+    isCode('INVALID_VALUE', 'disk device'),
+  );
+  await assert.rejects(
+    client.call('hotplug_device', [VM, 'hotadd', 'disk', { ...disk, path: 'relative.qcow2' }]),
+    isCode('INVALID_VALUE', 'disk path'),
+  );
+  await assert.rejects(
+    client.call('hotplug_device', [VM, 'hotadd', 'disk', disk]),
+    isCode('INVALID_VALUE', 'path'),
+  );
+  await assert.rejects(
+    client.call('hotplug_device', [VM, 'hotadd', 'nic', { device: '1', mac: 'zz', tap: 't1', bridge: 'b' }]),
+    isCode('INVALID_VALUE', 'nic mac'),
+  );
+  await assert.rejects(
+    client.call('hotplug_device', [VM, 'hotadd', 'disk', null]),
+    isCode('INVALID_VALUE', 'device'),
+  );
+  await assert.rejects(
+    client.call('hotplug_device', [VM, 'hotremove', 'disk', { device: 'xvdb' }]),
+    isCode('VM_BAD_POWER_STATE'),
+  );
+  await assert.rejects(client.call('instance_disk_resize', [VM, 'xvda', -1]), isCode('INVALID_VALUE'));
+  await assert.rejects(client.call('hotplug_supported', [VM]), isCode('VM_BAD_POWER_STATE'));
 
   // A booting guest and a paused firmware-only VM.
   const info = await client.start(
