@@ -23,14 +23,19 @@ import {
   xmlEncoder,
   xmlFailure,
   xmlSuccess,
+  XML_SUCCESS_HEAD,
+  XML_SUCCESS_TAIL,
   xmlUntyped,
 } from '../../shared/wire/index.js';
 import type { Row } from '../db/database.js';
 import type { WireEvent } from '../events/event-from.js';
 import type { Dispatcher, Outcome, ParamSource } from './dispatcher.js';
-import { cachedJson, cachedXml } from './record-cache.js';
+import { cachedJson, cachedXml, cachedXmlMember } from './record-cache.js';
 
 type Encoder = XmlEncoder;
+
+const RECORD_MAP_HEAD = Buffer.from(`${XML_SUCCESS_HEAD}<value><struct>`);
+const RECORD_MAP_TAIL = Buffer.from(`</struct></value>${XML_SUCCESS_TAIL}`);
 
 const RPC_HEADERS = {
   'Access-Control-Allow-Origin': '*',
@@ -69,6 +74,24 @@ export class XmlEncoders {
       this.byType.set(type, e);
     }
     return e;
+  }
+
+  /**
+   * The whole success reply for a ref → record map (get_all_records) as byte pieces: each row's
+   * cached UTF-8 member between the envelope's head and tail. For 10,000 VMs that spares
+   * building, measuring and re-encoding a 68 MB string, and the pieces go to the socket as they
+   * are (no joined copy). Undefined for other types (they take the string path).
+   */
+  recordMapReply(type: TypeDesc, value: unknown): Buffer[] | undefined {
+    if (type.kind !== 'map' || type.value.kind !== 'record' || this.ctx.special?.(type.value.cls))
+      return undefined;
+    if (value === null || typeof value !== 'object') return undefined;
+    const encode = this.encoder(type.value);
+    const o = value as Record<string, unknown>;
+    const parts: Buffer[] = [RECORD_MAP_HEAD];
+    for (const ref in o) parts.push(cachedXmlMember(o[ref] as Row, ref, encode));
+    parts.push(RECORD_MAP_TAIL);
+    return parts;
   }
 
   private record(cls: string): Encoder {
@@ -155,6 +178,17 @@ function send(res: ServerResponse, status: number, type: string, body: string, c
   res.end(body);
 }
 
+/** A 200 reply from byte pieces, written in one corked batch (one writev, no joined copy). */
+function sendPieces(res: ServerResponse, type: string, pieces: readonly Buffer[]) {
+  let length = 0;
+  for (const p of pieces) length += p.length;
+  res.writeHead(200, { 'Content-Type': type, 'Content-Length': length, ...RPC_HEADERS });
+  res.cork();
+  for (const p of pieces) res.write(p);
+  res.uncork();
+  res.end();
+}
+
 function send500(res: ServerResponse, e: unknown) {
   send(res, 500, 'text/html', http500Body(e instanceof Error ? e.message : String(e)), true);
 }
@@ -200,6 +234,8 @@ export function rpcEndpoints(
       };
       const out = await run(call.method, params, conn, abortOnClose(req, res, call.method));
       if (!out.ok) return send(res, 200, 'text/xml', xmlFailure(out.error.description));
+      const pieces = encoders.recordMapReply(out.type, out.value);
+      if (pieces) return sendPieces(res, 'text/xml', pieces);
       const valueXml = encoders.encoder(out.type)(out.value);
       send(
         res,

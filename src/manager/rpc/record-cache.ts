@@ -1,12 +1,15 @@
 // Serialised records cached per row until the row changes (rows carry their last-change
 // generation, see ROW_VERSION). get_all_records of thousands of objects and event snapshots sent
 // to many watchers then encode each changed record once.
+import { escapeXml } from '../../shared/wire/index.js';
 import { type Row, rowVersion } from '../db/database.js';
 
 interface Entry {
   version: number;
   json?: string;
   xml?: string;
+  /** `<member><name>REF</name>` + xml + `</member>` as UTF-8: one entry of get_all_records. */
+  xmlMember?: Buffer;
 }
 
 const cache = new WeakMap<Row, Entry>();
@@ -34,4 +37,13 @@ export function cachedXml(row: Row, encode: (row: Row) => string): string {
   if (!e) return encode(row);
   e.xml ??= encode(row);
   return e.xml;
+}
+
+/** The row as one UTF-8 member of an XML-RPC ref → record struct (get_all_records). */
+export function cachedXmlMember(row: Row, ref: string, encode: (row: Row) => string): Buffer {
+  const e = entry(row);
+  const make = () => Buffer.from(`<member><name>${escapeXml(ref)}</name>${encode(row)}</member>`);
+  if (!e) return make();
+  e.xmlMember ??= make();
+  return e.xmlMember;
 }

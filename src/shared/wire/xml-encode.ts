@@ -233,6 +233,10 @@ export function xmlSuccess(valueXml: string): string {
   return SUCCESS_HEAD + valueXml + TAIL;
 }
 
+/** The success envelope's text before and after the value (for replies sent in pieces). */
+export const XML_SUCCESS_HEAD = SUCCESS_HEAD;
+export const XML_SUCCESS_TAIL = TAIL;
+
 /** The failure envelope: ErrorDescription = [code, params…] as strings. */
 export function xmlFailure(description: readonly string[]): string {
   let out = FAILURE_HEAD;
