@@ -12,6 +12,7 @@ import { instanceSpec } from '../vm/spec.js';
 import type { InstanceInfo, InstanceSpec } from '../vm/host-agent.js';
 import { isNull } from '../storage/records.js';
 import { discardSuspendImage, loadSuspendImage, storeSuspendImage } from '../storage/suspend-image.js';
+import { copyVifs } from '../network/vif-copy.js';
 import { copyVmDisks, type DiskCopyMode, setVbdsAttached, vmDisks } from '../storage/vm-disks.js';
 import {
   copyVmFields,
@@ -186,7 +187,11 @@ function destroyVm(db: Database, vm: string) {
   const rec = db.mustGet('VM', vm);
   db.transaction(() => {
     for (const vbd of [...(rec.VBDs as string[])]) if (db.has('VBD', vbd)) db.destroy('VBD', vbd);
-    for (const vif of [...(rec.VIFs as string[])]) if (db.has('VIF', vif)) db.destroy('VIF', vif);
+    for (const vif of [...(rec.VIFs as string[])]) {
+      const metrics = String(db.get('VIF', vif)?.metrics ?? NULL_REF);
+      if (db.has('VIF_metrics', metrics)) db.destroy('VIF_metrics', metrics);
+      if (db.has('VIF', vif)) db.destroy('VIF', vif);
+    }
     destroyConsoles(db, vm);
     for (const m of [String(rec.metrics)]) if (db.has('VM_metrics', m)) db.destroy('VM_metrics', m);
     if (rec.guest_metrics !== NULL_REF && db.has('VM_guest_metrics', String(rec.guest_metrics))) {
@@ -207,7 +212,12 @@ async function copyVm(
   const { db } = ctx.svc;
   const rec = db.mustGet('VM', src);
   const ref = db.transaction(() => {
-    const created = db.create('VM', copyVmFields(rec, { metrics: newVmMetrics(db), ...overrides }));
+    const fields = copyVmFields(rec, { metrics: newVmMetrics(db), ...overrides });
+    // A clone or copy generates its own MACs; a snapshot keeps the seed and the MACs.
+    if (mode !== 'snapshot')
+      fields.other_config = { ...(fields.other_config as Record<string, string>), mac_seed: randomUUID() };
+    const created = db.create('VM', fields);
+    copyVifs(db, src, created, mode === 'snapshot');
     refreshAllowedOperations(db, created);
     return created;
   });
