@@ -207,6 +207,106 @@ const diskList: VmOp = async (ctx, vm) => {
   }
 };
 
+/**
+ * xapi's create_vbd_and_plug: a VBD for `vdi`, then VBD.plug, whose failure (a halted VM) only
+ * means the disk is attached at the next start.
+ */
+async function createVbdAndPlug(
+  ctx: Ctx,
+  vm: string,
+  vdi: string,
+  userdevice: string,
+  mode: 'RW' | 'RO',
+  type: 'Disk' | 'CD',
+  otherConfig: Record<string, string>,
+) {
+  const vbd = await ctx.api.call(ctx.session, 'VBD.create', [
+    {
+      VM: vm,
+      VDI: vdi,
+      userdevice,
+      bootable: false,
+      mode,
+      type,
+      unpluggable: true,
+      empty: false,
+      other_config: otherConfig,
+      qos_algorithm_type: '',
+      qos_algorithm_params: {},
+      device: '',
+      currently_attached: false,
+    },
+  ]);
+  await ctx.api.call(ctx.session, 'VBD.plug', [vbd]).catch(() => undefined);
+}
+
+/** vm-disk-add: a new VDI ("Created by xe") in sr-uuid or the pool's default SR, attached as `device`. */
+const diskAdd: VmOp = async (ctx, vm) => {
+  const size = parseSize('disk-size', requireParam(ctx.params, 'disk-size'));
+  const device = requireParam(ctx.params, 'device');
+  const srUuid = getParam(ctx.params, 'sr-uuid');
+  let sr: string;
+  if (srUuid !== undefined) sr = await refOf(ctx, 'SR', srUuid);
+  else {
+    const pools = (await ctx.api.call(ctx.session, 'pool.get_all', [])) as string[];
+    sr = String(await ctx.api.call(ctx.session, 'pool.get_default_SR', [pools[0]]));
+    if (sr === 'OpaqueRef:NULL')
+      throw new CliError('No default Pool SR set; you must specify an SR on the commandline');
+  }
+  const vdi = String(
+    await ctx.api.call(ctx.session, 'VDI.create', [
+      {
+        name_label: 'Created by xe',
+        name_description: 'Created by xe',
+        SR: sr,
+        virtual_size: size,
+        type: 'user',
+        sharable: false,
+        read_only: false,
+        other_config: {},
+        xenstore_data: {},
+        sm_config: { vmhint: String(vm.row.uuid) },
+        tags: [],
+      },
+    ]),
+  );
+  try {
+    await createVbdAndPlug(ctx, vm.ref, vdi, device, 'RW', 'Disk', { owner: '' });
+  } catch (e) {
+    await ctx.api.call(ctx.session, 'VDI.destroy', [vdi]).catch(() => undefined);
+    throw e;
+  }
+};
+
+/** vm-disk-remove: the VBD with that userdevice goes, and its VDI with it. */
+const diskRemove: VmOp = async (ctx, vm) => {
+  const device = requireParam(ctx.params, 'device');
+  for (const vbd of (vm.row.VBDs as string[]) ?? []) {
+    const r = await ctx.resolver.record('VBD', vbd);
+    if (!r || String(r.userdevice) !== device) continue;
+    await ctx.api.call(ctx.session, 'VBD.destroy', [vbd]);
+    await ctx.api.call(ctx.session, 'VDI.destroy', [String(r.VDI)]);
+    return;
+  }
+  throw new CliError('Disk not found');
+};
+
+/** vm-cd-add: the ISO-library VDI named cd-name in a read-only CD drive at `device`. */
+const cdAdd: VmOp = async (ctx, vm) => {
+  const name = requireParam(ctx.params, 'cd-name');
+  const vdis = (await ctx.api.call(ctx.session, 'VDI.get_by_name_label', [name])) as string[];
+  let iso: string | undefined;
+  for (const v of vdis) {
+    const sr = String(await ctx.api.call(ctx.session, 'VDI.get_SR', [v]));
+    if ((await ctx.api.call(ctx.session, 'SR.get_content_type', [sr])) === 'iso') {
+      iso = v;
+      break;
+    }
+  }
+  if (!iso) throw new CliError(`CD ${name} not found!`);
+  await createVbdAndPlug(ctx, vm.ref, iso, requireParam(ctx.params, 'device'), 'RO', 'CD', {});
+};
+
 const console_: VmOp = async (ctx, vm) => {
   const consoles = (vm.row.consoles as string[]) ?? [];
   let target: Row | null = null;
@@ -241,6 +341,9 @@ export const VM_COMMANDS: CommandSpec[] = [
   vmCommand('vm-uninstall', uninstall),
   vmCommand('vm-vif-list', vifList),
   vmCommand('vm-disk-list', diskList),
+  vmCommand('vm-disk-add', diskAdd),
+  vmCommand('vm-disk-remove', diskRemove),
+  vmCommand('vm-cd-add', cdAdd),
   vmCommand('console', console_, { includeDom0: true, single: true }),
   command('vm-install', install),
   command('vm-destroy', async (ctx) => {
