@@ -16,6 +16,8 @@ import type {
 } from '../shared/noded/instance.js';
 import { type Accel, runtimePaths } from './qemu/command-line.js';
 import { checkDeviceName, checkDisk, checkNic, checkSpec, UUID_RE } from './qemu/spec-check.js';
+import { grantImageAccess } from './qemu/dac.js';
+import { lookupUser } from './qemu/proc.js';
 import { QemuVm, savedSpec } from './qemu/vm-process.js';
 
 const log = logger('instances');
@@ -185,6 +187,17 @@ export class InstanceManager extends EventEmitter {
       throw new XenApiError('INVALID_VALUE', ['path', `${d.path} does not exist`]);
     return this.serial(uuid, async () => {
       const vm = this.get(uuid);
+      // QEMU opens these after dropping privileges: label them for its user first.
+      const owner = this.opts.runAs ? lookupUser(this.opts.runAs) : undefined;
+      if (
+        owner &&
+        owner.uid !== 0 &&
+        devType === 'disk' &&
+        action !== 'hotremove' &&
+        d.path &&
+        existsSync(d.path)
+      )
+        await grantImageAccess(d.path, d.format, d.readonly || Boolean(d.cdrom), owner);
       switch (action) {
         case 'hotadd':
           return devType === 'disk' ? vm.addDisk(d) : vm.addNic(device as NicSpec);

@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { logger } from '../shared/log.js';
 import { startAgent } from './agent.js';
 import { detectAccel } from './qemu/accel.js';
-import { lookupUser } from './qemu/proc.js';
+import { lookupUser, qemuRunAs } from './qemu/proc.js';
 
 const log = logger('agent-main');
 
@@ -39,11 +39,7 @@ async function main() {
   // An explicit user must exist; the default berth-qemu is used only where it exists.
   const explicit = values['run-as'] ?? env.BERTH_QEMU_USER;
   if (explicit && explicit !== 'root' && !lookupUser(explicit)) throw new Error(`unknown user ${explicit}`);
-  const runAs = explicit
-    ? explicit === 'root'
-      ? undefined
-      : explicit
-    : lookupUser('berth-qemu') && 'berth-qemu';
+  const runAs = qemuRunAs(explicit);
   const agent = await startAgent({
     socketPath: values.socket ?? env.BERTH_AGENT_SOCKET ?? '/run/berth/agent.sock',
     runRoot: values['run-dir'] ?? env.BERTH_AGENT_RUN_DIR ?? '/run/berth/vms',

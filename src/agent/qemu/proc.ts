@@ -65,3 +65,12 @@ export function lookupUser(name: string, passwd = '/etc/passwd'): { uid: number;
   }
   return undefined;
 }
+
+/**
+ * The user QEMU drops to: an explicit name ("root": none), else `berth-qemu` where that user
+ * exists (the agent's --run-as / BERTH_QEMU_USER; the manager's TAP ownership follows the same rule).
+ */
+export function qemuRunAs(explicit: string | undefined): string | undefined {
+  if (explicit) return explicit === 'root' ? undefined : explicit;
+  return lookupUser('berth-qemu') ? 'berth-qemu' : undefined;
+}
