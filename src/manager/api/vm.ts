@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { NULL_REF } from '../../shared/datamodel/types.js';
 import { XenApiError } from '../../shared/errors.js';
-import { type Database, newRef } from '../db/database.js';
+import { type Database, newRef, type Row } from '../db/database.js';
 import { nowXapi } from '../time.js';
 import { assertOperationValid, checkOperation } from '../vm/lifecycle.js';
 import type { HostAgent } from '../vm/host-agent.js';
@@ -201,6 +201,21 @@ function destroyVm(db: Database, vm: string) {
   });
 }
 
+/**
+ * other_config of a VM copy, as xapi's Xapi_vm_clone.copy_vm_record: a clone or copy gets a fresh
+ * mac_seed (its VIFs get new MACs from it), a snapshot keeps the source's; the default-template
+ * markers are dropped, and a copy of a template remembers the template's name.
+ */
+function copiedOtherConfig(src: Row, snapshot: boolean): Record<string, string> {
+  const other = { ...((src.other_config as Record<string, string>) ?? {}) };
+  if (!snapshot) other.mac_seed = randomUUID();
+  delete other.default_template;
+  delete other.xensource_internal;
+  if (src.is_a_template && !('base_template_name' in other))
+    other.base_template_name = String(src.name_label);
+  return other;
+}
+
 /** A new VM copied from `src`, with its disks cloned, snapshotted or copied (storage layer). */
 async function copyVm(
   ctx: CallContext,
@@ -213,9 +228,7 @@ async function copyVm(
   const rec = db.mustGet('VM', src);
   const ref = db.transaction(() => {
     const fields = copyVmFields(rec, { metrics: newVmMetrics(db), ...overrides });
-    // A clone or copy generates its own MACs; a snapshot keeps the seed and the MACs.
-    if (mode !== 'snapshot')
-      fields.other_config = { ...(fields.other_config as Record<string, string>), mac_seed: randomUUID() };
+    fields.other_config = copiedOtherConfig(rec, mode === 'snapshot');
     const created = db.create('VM', fields);
     copyVifs(db, src, created, mode === 'snapshot');
     refreshAllowedOperations(db, created);
