@@ -22,7 +22,8 @@ test('xen-api quick start survives SIGKILL of manager and agent', { timeout: 600
   const password = readFileSync(join(stack.dir, 'data', 'root-password'), 'utf8').trim();
   const script = spawn(
     process.execPath,
-    [join(ROOT, 'examples/xen-api-quickstart.mjs'), stack.url, '--pause-file', pauseFile],
+    // --boot-wait 0: the test itself waits for the guest's boot marker before it lets the script go on.
+    [join(ROOT, 'examples/xen-api-quickstart.mjs'), stack.url, '--pause-file', pauseFile, '--boot-wait', '0'],
     { cwd: ROOT, env: { ...process.env, BERTH_PASSWORD: password }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
@@ -48,6 +49,11 @@ test('xen-api quick start survives SIGKILL of manager and agent', { timeout: 600
   await stack.startAgent();
   await stack.startManager();
   assert.deepEqual(stack.qemuPids(), [pid], 'the same QEMU, re-adopted');
+  // The restarted manager reports it Running (asked here, apart from the script's own client).
+  const c = await stack.client();
+  const call = (m: string, ...a: unknown[]) => (c.call as any)(m, ...a) as Promise<any>;
+  assert.equal(await call('VM.get_power_state', await call('VM.get_by_uuid', uuid)), 'Running');
+  assert.ok(pidAlive(pid), 'QEMU still runs after the restarts');
 
   writeFileSync(pauseFile, '');
   assert.equal(await exited, 0, `script failed:\n${out}\n${err}`);
