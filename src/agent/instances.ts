@@ -16,7 +16,7 @@ import type {
 } from '../shared/noded/instance.js';
 import { type Accel, runtimePaths } from './qemu/command-line.js';
 import { checkDeviceName, checkDisk, checkNic, checkSpec, UUID_RE } from './qemu/spec-check.js';
-import { grantImageAccess } from './qemu/dac.js';
+import { grantImageAccess, type Owner, rememberLabel, restoreAllLabels, restoreLabel } from './qemu/dac.js';
 import { lookupUser } from './qemu/proc.js';
 import { QemuVm, savedSpec } from './qemu/vm-process.js';
 
@@ -29,6 +29,12 @@ export interface InstanceOptions {
   stateRoots: string[];
   accel: Accel;
   runAs?: string;
+}
+
+/** The unprivileged user QEMU drops to (undefined: QEMU stays root). */
+export function qemuOwner(runAs: string | undefined): Owner | undefined {
+  const who = runAs ? lookupUser(runAs) : undefined;
+  return who && who.uid !== 0 ? who : undefined;
 }
 
 /** Files a spec names must exist before QEMU is asked to open them. */
@@ -96,6 +102,7 @@ export class InstanceManager extends EventEmitter {
         this.track(vm);
         adopted.push(name);
       } else {
+        restoreAllLabels(paths.dir);
         rmSync(paths.dir, { recursive: true, force: true });
         gone.push(name);
         const e: InstanceEvent = { uuid: name, state: 'crashed', reason: 'qemu-died-while-agent-was-down' };
@@ -187,26 +194,33 @@ export class InstanceManager extends EventEmitter {
       throw new XenApiError('INVALID_VALUE', ['path', `${d.path} does not exist`]);
     return this.serial(uuid, async () => {
       const vm = this.get(uuid);
-      // QEMU opens these after dropping privileges: label them for its user first.
-      const owner = this.opts.runAs ? lookupUser(this.opts.runAs) : undefined;
-      if (
-        owner &&
-        owner.uid !== 0 &&
-        devType === 'disk' &&
-        action !== 'hotremove' &&
-        d.path &&
-        existsSync(d.path)
-      )
-        await grantImageAccess(d.path, d.format, d.readonly || Boolean(d.cdrom), owner);
+      // QEMU opens these after dropping privileges: label them for its user first
+      // (qemu/dac.ts; only directories under the state roots are ever changed).
+      const who = qemuOwner(this.opts.runAs);
+      const label = (path: string, readonly: boolean) =>
+        who ? grantImageAccess(path, d.format, readonly, who, this.opts.stateRoots) : undefined;
       switch (action) {
-        case 'hotadd':
-          return devType === 'disk' ? vm.addDisk(d) : vm.addNic(device as NicSpec);
+        case 'hotadd': {
+          if (devType === 'nic') return vm.addNic(device as NicSpec);
+          // addDisk refuses these: nothing to label (and the attached disk's label stays).
+          if (d.cdrom || vm.spec.disks.some((x) => x.device === d.device)) return vm.addDisk(d);
+          const given = await label(d.path, Boolean(d.readonly));
+          // Recorded before QEMU opens it: the owner comes back on unplug or when QEMU ends.
+          if (given) rememberLabel(vm.paths.dir, d.device, given);
+          try {
+            return await vm.addDisk(d);
+          } catch (e) {
+            if (given) restoreLabel(vm.paths.dir, d.device);
+            throw e;
+          }
+        }
         case 'hotremove':
           return vm.removeDevice(devType, device.device, timeoutMs);
         case 'hotmod':
           if (devType !== 'disk') throw new XenApiError('INVALID_VALUE', ['dev_type', devType]);
           if (d.path && !existsSync(d.path))
             throw new XenApiError('INVALID_VALUE', ['path', `${d.path} does not exist`]);
+          if (d.path) await label(d.path, true); // CD media: read-only
           return vm.changeMedia(d.device, d.path ? { path: d.path, format: d.format } : null);
         default:
           throw new XenApiError('INVALID_VALUE', ['action', String(action)]);

@@ -1,12 +1,14 @@
-// The agent's RPC server: a procedure table served over a root-only Unix socket (mode 0600 in a
-// 0700 directory: only root on this host, i.e. the manager, can connect — that is the
-// authentication; multi-host pools will add TLS with client certificates on the same protocol),
-// plus the push channel `events_watch` (newline-delimited JSON instance events).
+// The agent's RPC server: a procedure table served over a root-only Unix socket (mode 0600 from
+// its creation, in a 0700 directory, 0710 for the QEMU group under -runas: only root on this
+// host, i.e. the manager, can connect — that is the authentication; multi-host pools will add
+// TLS with client certificates on the same protocol), plus the push channel `events_watch`
+// (newline-delimited JSON instance events).
 import { chmodSync, existsSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import http from 'node:http';
 import { dirname } from 'node:path';
 import { logger } from '../shared/log.js';
 import type { InstanceEvent } from '../shared/noded/instance.js';
+import { openToGroup } from './qemu/dac.js';
 import { EVENTS_WATCH, errorReply, okReply, PROCEDURE_RE, parseArgs } from '../shared/noded/protocol.js';
 
 const log = logger('agent-rpc');
@@ -88,9 +90,15 @@ export class AgentServer {
     res.end(body);
   }
 
-  listen(socketPath: string): Promise<void> {
+  /**
+   * Listens on `socketPath` (0600) in a directory only root may enter (0700), or, with
+   * `dirGroup`, root and that group may search (root:<dirGroup> 0710: the agent's run root lies
+   * inside and an unprivileged QEMU must reach its suspend socket there).
+   */
+  listen(socketPath: string, dirGroup?: number): Promise<void> {
     mkdirSync(dirname(socketPath), { recursive: true, mode: 0o700 });
     chmodSync(dirname(socketPath), 0o700);
+    if (dirGroup !== undefined) openToGroup(dirname(socketPath), dirGroup);
     // Replace a stale socket (previous agent), never another kind of file.
     if (existsSync(socketPath)) {
       if (!lstatSync(socketPath).isSocket()) throw new Error(`${socketPath} exists and is not a socket`);

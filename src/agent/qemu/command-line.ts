@@ -118,7 +118,10 @@ function diskArgs(spec: InstanceSpec): string[] {
       args.push('-drive', `if=none,id=${drive},media=cdrom,readonly=on${media}`);
       args.push('-device', `ide-cd,drive=${drive},id=vbd-${d.device},bus=ide.${ide++}${boot}`);
     } else {
-      const ro = d.readonly ? ',readonly=on' : ',discard=unmap';
+      // auto-read-only=off: -drive defaults it on, and then QEMU reopens the image by name
+      // whenever write permission comes or goes (suspend, resume) — after -runas, as a user that
+      // may not reach it. Off, the fd opened at start serves for good (as blockdev-add's default).
+      const ro = d.readonly ? ',readonly=on' : ',discard=unmap,auto-read-only=off';
       args.push('-drive', `if=none,id=${drive},file=${optValue(d.path)},format=${d.format}${ro}`);
       const id = diskDeviceId(d.device);
       args.push('-device', `virtio-blk-pci,drive=${drive},id=${id},bus=rp-${id}${boot}`);

@@ -28,6 +28,7 @@ import {
   qemuArgs,
   type RuntimePaths,
 } from './command-line.js';
+import { openToGroup, restoreAllLabels, restoreLabel } from './dac.js';
 import {
   diskAddCommands,
   diskNodeName,
@@ -135,9 +136,11 @@ export class QemuVm extends EventEmitter {
   async launch(opts: LaunchOptions, incomingState?: string): Promise<void> {
     const owner = opts.runAs ? lookupUser(opts.runAs) : undefined;
     if (opts.runAs && !owner) throw new Error(`unknown user ${opts.runAs} for QEMU`);
-    // 0711 under -runas: QEMU (after dropping privileges) must reach the migration socket by name.
+    // Under -runas QEMU (after dropping privileges) must reach the migration socket by name:
+    // root:<its group> 0710.
     mkdirSync(this.paths.dir, { recursive: true, mode: 0o700 });
-    chmodSync(this.paths.dir, owner ? 0o711 : 0o700);
+    chmodSync(this.paths.dir, 0o700);
+    if (owner && owner.uid !== 0) openToGroup(this.paths.dir, owner.gid);
     mkdirSync(dirname(this.paths.consoleLog), { recursive: true, mode: 0o700 });
     for (const f of [this.paths.qmp, this.paths.serial, this.paths.vnc, this.paths.pid])
       rmSync(f, { force: true });
@@ -314,6 +317,7 @@ export class QemuVm extends EventEmitter {
     this.qmp?.removeAllListeners();
     this.qmp?.close();
     this.qmp = undefined;
+    restoreAllLabels(this.paths.dir); // hot-plugged images go back to their owners
     rmSync(this.paths.dir, { recursive: true, force: true });
   }
 
@@ -409,8 +413,13 @@ export class QemuVm extends EventEmitter {
       for (;;) {
         const s = await qmp.command<{ status?: string; 'error-desc'?: string }>('query-migrate');
         if (s.status === 'completed') break;
-        if (s.status === 'failed' || s.status === 'cancelled')
-          throw new Error(`saving the state failed: ${s['error-desc'] ?? s.status}`);
+        if (s.status === 'failed' || s.status === 'cancelled') {
+          // QEMU 7.2 often leaves error-desc out; what it printed says why.
+          const said = readFileSafe(this.paths.errLog).trim().split('\n').slice(-2).join(' ');
+          throw new Error(
+            `saving the state failed: ${s['error-desc'] ?? s.status}${said ? ` (QEMU: ${said})` : ''}`,
+          );
+        }
         await sleep(20);
       }
       await receiver.done;
@@ -532,6 +541,7 @@ export class QemuVm extends EventEmitter {
     // A boot-time -drive goes with its device; blockdev-del then fails harmlessly.
     for (const c of releaseCommands(disk ? 'disk' : 'nic', (disk ?? nic)!.device))
       await this.qmp?.command(c.execute, c.arguments).catch(() => undefined);
+    if (disk) restoreLabel(this.paths.dir, disk.device);
     this.emit('device-deleted', id);
   }
 

@@ -1,5 +1,6 @@
 // SQLite storage backend (better-sqlite3). WAL journal with synchronous=FULL: once apply()
 // returns, the transaction survives a crash of the process or the machine.
+import { chmodSync, existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { FieldSpec, Model } from '../../shared/datamodel/model-types.js';
 import type { LoadedRow, StoreBackend, UserRow, WriteOp } from './backend.js';
@@ -36,6 +37,9 @@ export class SqliteBackend implements StoreBackend {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
     this.db.pragma('foreign_keys = OFF');
+    // Password hashes and sessions: owner only, whatever the directory allows (berth-up.sh lets
+    // the QEMU user's group search the data dir). SQLite gives -wal/-shm files the same mode.
+    for (const f of [path, `${path}-wal`, `${path}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
     this.db.exec('CREATE TABLE IF NOT EXISTS _meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL)');
     this.db.exec(
       'CREATE TABLE IF NOT EXISTS _users (name TEXT PRIMARY KEY NOT NULL, role TEXT NOT NULL, password_hash TEXT NOT NULL)',

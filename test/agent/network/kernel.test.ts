@@ -1,15 +1,16 @@
 // The agent's networking on the real kernel, every object inside a namespace the test creates:
-// bridges (ownership), TAPs on bridges with MTU and other_config settings, two stand-in guests
-// on one bridge, NIC discovery, DHCP from a real udhcpd, VLAN isolation and bond failover (where
-// the kernel has 802.1Q and bonding).
+// bridges (ownership), TAPs on bridges with MTU and other_config settings, TAP ownership for an
+// unprivileged QEMU, two stand-in guests on one bridge, NIC discovery, DHCP from a real udhcpd,
+// VLAN isolation and bond failover (where the kernel has 802.1Q and bonding).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { link, links } from '../../../src/agent/network/ip.js';
 import { networkProcedures } from '../../../src/agent/network/procedures.js';
+import { lookupUser } from '../../../src/agent/qemu/proc.js';
 import { execIn, ipIn, kernelSupports, netns, ping, vethInto } from './netns.js';
 
 test('bridges: create is idempotent, exist check, only Berth-made bridges are deleted', async (t) => {
@@ -68,6 +69,40 @@ test('VIF TAPs: on the bridge, MTU, ethtool/promiscuous applied or reported, rem
   // Unknown bridge: refused, and no TAP is left behind.
   await assert.rejects(p.vif_attach('vifdeadbeef0000', 'nobridge', undefined, {}), /does not exist/);
   assert.equal(await link('vifdeadbeef0000', { netns: ns }), undefined);
+});
+
+// TUNSETIFF on a persistent TAP from a process that opened /dev/net/tun as root and then dropped
+// to `uid`:`gid` — what QEMU does on a hot-plugged NIC after -runas (it opens /dev/net/tun itself,
+// mode 0666 on a stock Debian host; here it may be 0600, hence the open before the drop).
+const TUN_PROBE = `
+import fcntl, os, struct, sys
+fd = os.open('/dev/net/tun', os.O_RDWR)
+os.setgroups([]); os.setgid(int(sys.argv[3])); os.setuid(int(sys.argv[2]))
+try:
+    fcntl.ioctl(fd, 0x400454CA, struct.pack('16sH', sys.argv[1].encode(), 0x0002 | 0x1000))
+    print('attached')
+except OSError as e:
+    print('errno', e.errno)
+`;
+
+test('VIF TAPs for an unprivileged QEMU belong to its user: it can attach, other users cannot', async (t) => {
+  const who = lookupUser('nobody');
+  if (!who || !existsSync('/usr/bin/python3')) return t.skip('needs the user nobody and python3');
+  const ns = await netns(t, 'own');
+  const p = networkProcedures({ netns: ns, qemuUser: 'nobody' });
+  await p.bridge_create('xapi2', 1500);
+  await p.vif_attach('vif0000000000aa', 'xapi2', undefined, {});
+  const tap = await link('vif0000000000aa', { netns: ns });
+  assert.equal(tap?.linkinfo?.info_data?.user, 'nobody');
+  const attach = async (uid: number, gid: number) =>
+    (
+      await execIn(ns, '/usr/bin/python3', '-c', TUN_PROBE, 'vif0000000000aa', String(uid), String(gid))
+    ).stdout.trim();
+  assert.equal(await attach(who.uid, who.gid), 'attached');
+  assert.equal(await attach(12345, 12345), 'errno 1', 'another user gets EPERM');
+  // Without a QEMU user the TAP has no owner (root's QEMU opens it before any drop).
+  await networkProcedures({ netns: ns }).vif_attach('vif0000000000bb', 'xapi2', undefined, {});
+  assert.equal((await link('vif0000000000bb', { netns: ns }))?.linkinfo?.info_data?.user, undefined);
 });
 
 test('two stand-in guests on one network bridge reach each other', async (t) => {
