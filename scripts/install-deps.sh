@@ -29,8 +29,8 @@ stamp=node_modules/.berth-lock-hash
 hash=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$hash" ]; then
   echo "install-deps: npm ci"
-  # npm 11 (as installed here) writes lock files without the entries of biome's optional
-  # per-platform packages and then refuses them in `npm ci`; `npm install` honours the same lock.
-  npm ci --no-audit --no-fund --loglevel=error 2>/dev/null || npm install --no-audit --no-fund --loglevel=error
+  # The committed lock must satisfy `npm ci` as it is (no fallback to `npm install`, which would
+  # rewrite package-lock.json in a fresh clone); regenerate it with a full `npm install`.
+  npm ci --no-audit --no-fund --loglevel=error
   sha256sum package-lock.json | cut -d' ' -f1 > "$stamp"
 fi
