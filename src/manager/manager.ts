@@ -10,6 +10,7 @@ import { logger } from '../shared/log.js';
 import type { HandlerTable, Services } from './api/context.js';
 import { eventApi } from './api/event.js';
 import { hostApi } from './api/host.js';
+import { consoleApi } from './api/console.js';
 import { messageApi } from './api/message.js';
 import { networkingApi } from './api/network.js';
 import { roleApi } from './api/role.js';
@@ -48,6 +49,7 @@ export const API_MODULES: HandlerTable[] = [
   taskApi,
   roleApi,
   messageApi,
+  consoleApi,
   hostApi,
   vmApi,
   storageApi,
