@@ -3,10 +3,11 @@
 // cleanly with LVM's message and leaves nothing behind.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, truncateSync, writeFileSync } from 'node:fs';
+import { truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { checkDevices, parseLvs, parsePvs, parseVgs } from '../../../src/agent/plugins/builtin/lvm.js';
+import { deviceMapper } from '../../helpers/capabilities.js';
 import { failure, host, scripted, tempDir } from './helpers.js';
 
 const SIZE = 32 * 1024 * 1024;
@@ -20,8 +21,6 @@ const sh = (cmd: string, args: string[]) => {
 };
 const isPv = (dev: string) => sh('pvs', ['--noheadings', '-o', 'pv_name', dev]).trim() === dev;
 const vgExists = (vg: string) => sh('vgs', ['--noheadings', '-o', 'vg_name', vg]).trim() === vg;
-/** device-mapper is what lvcreate needs from the kernel. */
-const hasDeviceMapper = () => existsSync('/dev/mapper/control');
 
 describe('lvm on loop devices', () => {
   const dir = tempDir('lvm');
@@ -85,7 +84,8 @@ describe('lvm on loop devices', () => {
 
   it('create_thin_pool makes the pool with device-mapper, fails cleanly without it', async (t) => {
     assert.equal(await call('list_logical_volumes', { vg_name: vg }), '{}');
-    if (hasDeviceMapper()) {
+    const dm = deviceMapper();
+    if (dm.ok) {
       t.diagnostic('device-mapper present: expecting a thin pool');
       assert.equal(await call('create_thin_pool', { vg_name: vg, lv_name: 'thin_device' }), '{}');
       const lvs = JSON.parse(await call('list_logical_volumes', { vg_name: vg }));
@@ -98,7 +98,7 @@ describe('lvm on loop devices', () => {
       assert.equal(await call('list_logical_volumes', { vg_name: vg }), '{}');
       return;
     }
-    t.diagnostic('no device-mapper (/dev/mapper/control missing): expecting a clean failure');
+    t.diagnostic(`${dm.reason}: expecting a clean failure`);
     const d = await failure(call('create_thin_pool', { vg_name: vg, lv_name: 'thin_device' }));
     assert.equal(d[0], 'XENAPI_PLUGIN_FAILURE');
     assert.match(d[1], /^LVM_ERROR\(\d+\)$/);
