@@ -94,7 +94,9 @@ describe('lvm on loop devices', () => {
       assert.match(lvs.thin_device.attributes, /^t/);
       assert.equal(lvs.thin_device.pool, '');
       assert.ok(lvs.thin_device.capacity > 0);
-      sh('lvremove', ['-f', '-y', `${vg}/thin_device`]);
+      // Every LV of the VG, the pool's hidden metadata spare included.
+      sh('lvremove', ['-f', '-y', vg]);
+      assert.equal(sh('lvs', ['--noheadings', '-a', vg]).trim(), '');
       assert.equal(await call('list_logical_volumes', { vg_name: vg }), '{}');
       return;
     }
