@@ -15,6 +15,8 @@ export interface ManagerConfig {
   tlsKey: string;
   /** Local Unix socket: HTTP over AF_UNIX, password-less superuser logins. */
   socketPath: string;
+  /** Symlinks to socketPath at xapi's local socket paths, for scripts using XenAPI.xapi_local(). */
+  xapiLocalLinks: string[];
   agentSocket: string;
   /** Kernel and initramfs of the test guest the default template boots. */
   guestDir: string;
@@ -30,6 +32,7 @@ const OPTIONS = {
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
   socket: { type: 'string' },
+  'xapi-local-links': { type: 'string' },
   'agent-socket': { type: 'string' },
   'guest-dir': { type: 'string' },
   'auth-failure-delay-ms': { type: 'string' },
@@ -44,10 +47,27 @@ export const USAGE = `Usage: berth-manager [options]
   --tls-cert FILE           PEM certificate                                 [BERTH_TLS_CERT, DATA/tls/server.crt]
   --tls-key FILE            PEM private key                                 [BERTH_TLS_KEY, DATA/tls/server.key]
   --socket PATH             local Unix socket (password-less root)          [BERTH_XAPI_SOCKET, /run/berth/xapi.sock]
+  --xapi-local-links P,..|off symlinks to the socket at xapi's paths        [BERTH_XAPI_LOCAL_LINKS, see docs]
   --agent-socket PATH       the host agent's Unix socket                    [BERTH_AGENT_SOCKET, /run/berth/agent.sock]
   --guest-dir DIR           test guest kernel/initramfs (default template)  [BERTH_GUEST_DIR, DATA/guest]
   --auth-failure-delay-ms N delay before a failed login answers             [BERTH_AUTH_FAILURE_DELAY_MS, 5000]
 `;
+
+const DEFAULT_SOCKET = '/run/berth/xapi.sock';
+/** Where xapi's own local socket lives (and where XenAPI bindings' xapi_local() looks). */
+export const XAPI_LOCAL_PATHS = ['/var/lib/xcp/xapi', '/var/xapi/xapi'];
+
+/**
+ * The links default to xapi's paths only for the manager on the standard socket: a side
+ * instance (a test, a benchmark) on its own socket must not take the host's xapi paths.
+ */
+function xapiLocalLinks(v: string | undefined, socketPath: string): string[] {
+  if (v === undefined || v === '') return socketPath === DEFAULT_SOCKET ? [...XAPI_LOCAL_PATHS] : [];
+  if (v === 'off') return [];
+  const paths = v.split(',');
+  for (const p of paths) if (!p.startsWith('/')) throw new Error(`invalid --xapi-local-links path: ${p}`);
+  return paths;
+}
 
 function port(v: string | undefined, dflt: number | null): number | null {
   if (v === undefined || v === '') return dflt;
@@ -62,6 +82,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ManagerConf
   const dataDir = values['data-dir'] ?? env.BERTH_DATA_DIR ?? '/var/lib/berth';
   const delay = Number(values['auth-failure-delay-ms'] ?? env.BERTH_AUTH_FAILURE_DELAY_MS ?? 5000);
   if (!Number.isFinite(delay) || delay < 0) throw new Error('invalid --auth-failure-delay-ms');
+  const socketPath = values.socket ?? env.BERTH_XAPI_SOCKET ?? DEFAULT_SOCKET;
   return {
     help: values.help ?? false,
     dataDir,
@@ -70,7 +91,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ManagerConf
     httpsPort: port(values['https-port'] ?? env.BERTH_HTTPS_PORT, 443),
     tlsCert: values['tls-cert'] ?? env.BERTH_TLS_CERT ?? join(dataDir, 'tls/server.crt'),
     tlsKey: values['tls-key'] ?? env.BERTH_TLS_KEY ?? join(dataDir, 'tls/server.key'),
-    socketPath: values.socket ?? env.BERTH_XAPI_SOCKET ?? '/run/berth/xapi.sock',
+    socketPath,
+    xapiLocalLinks: xapiLocalLinks(values['xapi-local-links'] ?? env.BERTH_XAPI_LOCAL_LINKS, socketPath),
     agentSocket: values['agent-socket'] ?? env.BERTH_AGENT_SOCKET ?? '/run/berth/agent.sock',
     guestDir: values['guest-dir'] ?? env.BERTH_GUEST_DIR ?? join(dataDir, 'guest'),
     authFailureDelayMs: delay,

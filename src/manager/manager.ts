@@ -10,6 +10,8 @@ import { logger } from '../shared/log.js';
 import type { HandlerTable, Services } from './api/context.js';
 import { eventApi } from './api/event.js';
 import { hostApi } from './api/host.js';
+import { consoleApi } from './api/console.js';
+import { linkXapiLocal, unlinkXapiLocal } from './http/xapi-local-link.js';
 import { messageApi } from './api/message.js';
 import { networkingApi } from './api/network.js';
 import { roleApi } from './api/role.js';
@@ -48,6 +50,7 @@ export const API_MODULES: HandlerTable[] = [
   taskApi,
   roleApi,
   messageApi,
+  consoleApi,
   hostApi,
   vmApi,
   storageApi,
@@ -194,6 +197,7 @@ export class Manager {
     await this.startUnix(local, config.socketPath);
     // Root-only: a connection on this socket is the local superuser without a password.
     chmodSync(config.socketPath, 0o600);
+    for (const link of config.xapiLocalLinks) linkXapiLocal(link, config.socketPath);
     return out;
   }
 
@@ -242,6 +246,7 @@ export class Manager {
           }),
       ),
     );
+    for (const link of this.config.xapiLocalLinks) unlinkXapiLocal(link, this.config.socketPath);
     this.backend.close();
     log.info('stopped');
   }

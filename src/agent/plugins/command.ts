@@ -3,6 +3,7 @@
 // caller asks for it, a non-zero exit is a ProcessError.
 import { CommandNotFoundError } from '../../shared/exec.js';
 import { OsError, PluginFailure, ProcessError, pyRepr, pyStr } from './failure.js';
+import { strerror } from './strerror.js';
 import type { PluginContext } from './types.js';
 
 export interface CommandResult {
@@ -45,6 +46,10 @@ export async function command(
     });
   } catch (e) {
     if (e instanceof CommandNotFoundError) throw new OsError(2, 'No such file or directory', argv[0]);
+    // Could not start (EACCES, ENOEXEC...): python's Popen raises OSError(errno, strerror, argv[0]).
+    const known = strerror(String((e as NodeJS.ErrnoException).code ?? ''));
+    if (known && String((e as NodeJS.ErrnoException).syscall ?? '').startsWith('spawn'))
+      throw new OsError(known[0], known[1], argv[0]);
     throw e;
   }
   if (r.timedOut) {

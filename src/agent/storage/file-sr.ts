@@ -289,6 +289,8 @@ export const fileDriver: SrDriver = {
     return volumeAt(dir, leafName(newUuid));
   },
 
+  newVolumeSize: async (size) => emptyQcow2Size(size),
+  growSize: async (from, to) => qcow2GrowSize(from, to),
   importSize: (src) => asBackendFailure('qemu-img', () => measureImage(src.path, src.format, 'qcow2')),
 
   async gc(sr, busy, ctx) {
@@ -296,6 +298,25 @@ export const fileDriver: SrDriver = {
     return serial(dir, () => gcIn(dir, busy));
   },
 };
+
+const CLUSTER = 65536;
+
+/**
+ * Bytes of an empty qcow2 as createImage makes it (64 KiB clusters): header, refcount table,
+ * one refcount block and the L1 table (8 bytes per 512 MiB of virtual size). An upper bound:
+ * `qemu-img measure` counts tables a new image does not allocate (16 MiB for 100 GiB, not 200 KiB).
+ */
+export function emptyQcow2Size(size: number): number {
+  return (3 + l1Clusters(size)) * CLUSTER;
+}
+
+const l1Entries = (size: number) => Math.ceil(size / (CLUSTER * (CLUSTER / 8)));
+const l1Clusters = (size: number) => Math.max(1, Math.ceil((l1Entries(size) * 8) / CLUSTER));
+
+/** Growing a qcow2 whose L1 table gains entries writes a new L1 table (and a refcount block). */
+export function qcow2GrowSize(from: number, to: number): number {
+  return l1Entries(to) > l1Entries(from) ? (l1Clusters(to) + 1) * CLUSTER : 0;
+}
 
 async function gcIn(dir: string, busy: readonly string[]): Promise<string[]> {
   const done: string[] = [];

@@ -85,6 +85,8 @@ export const isoDriver: SrDriver = {
   vdiResize: async (sr) => unsupported(sr),
   vdiClone: async (sr) => unsupported(sr),
   vdiImport: async (sr) => unsupported(sr),
+  newVolumeSize: async (size) => size,
+  growSize: async (from, to) => Math.max(0, to - from),
   importSize: async () => 0,
   gc: async () => [],
 };

@@ -211,6 +211,8 @@ export const lvmDriver: SrDriver = {
   async vdiImport(sr, newUuid, src) {
     return newLv(sr, newUuid, src.virtualSize, { path: src.path, format: src.format });
   },
+  newVolumeSize: async (size) => size,
+  growSize: async (from, to) => Math.max(0, to - from),
   importSize: async (src) => src.virtualSize,
   gc: async () => [],
 };

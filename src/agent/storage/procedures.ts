@@ -5,6 +5,7 @@
 // the agent RPC can register these functions as they are.
 import { rmSync, statSync, truncateSync } from 'node:fs';
 import { XenApiError } from '../../shared/errors.js';
+import { noSpaceIsFull } from './failure.js';
 import { fileDriver } from './file-sr.js';
 import { isoDriver } from './iso-sr.js';
 import { lvmDriver } from './lvm-sr.js';
@@ -87,9 +88,26 @@ function assertCapable(d: SrDriver, sr: SrConfig, cap: string) {
   if (!d.info.capabilities.includes(cap)) throw new XenApiError('SR_OPERATION_NOT_SUPPORTED', [sr.uuid]);
 }
 
+async function freeBytes(d: SrDriver, sr: SrConfig, ctx: DriverContext): Promise<number> {
+  return (await d.stats(sr, ctx)).free;
+}
+
+/** SR_FULL [requested, available] before any work starts, when the bytes needed are known. */
 async function assertRoom(d: SrDriver, sr: SrConfig, ctx: DriverContext, needed: number) {
-  const { free } = await d.stats(sr, ctx);
+  const free = await freeBytes(d, sr, ctx);
   if (needed > free) throw new XenApiError('SR_FULL', [String(needed), String(free)]);
+}
+
+/** Checks room for `needed` bytes, then runs the work with ENOSPC meaning SR_FULL too. */
+async function withRoom<T>(
+  d: SrDriver,
+  sr: SrConfig,
+  ctx: DriverContext,
+  needed: number,
+  work: () => Promise<T>,
+): Promise<T> {
+  await assertRoom(d, sr, ctx, needed);
+  return noSpaceIsFull(needed, () => freeBytes(d, sr, ctx), work);
 }
 
 export async function blockdev_create(
@@ -102,8 +120,8 @@ export async function blockdev_create(
   assertCapable(d, sr, 'VDI_CREATE');
   if (!Number.isSafeInteger(size) || size < 0)
     throw new XenApiError('INVALID_VALUE', ['virtual_size', String(size)]);
-  if (!d.info.thin) await assertRoom(d, sr, ctx, size);
-  return d.vdiCreate(sr, uuid, size, ctx);
+  // A thin SR needs the new image's metadata; a thick one the whole size.
+  return withRoom(d, sr, ctx, await d.newVolumeSize(size), () => d.vdiCreate(sr, uuid, size, ctx));
 }
 
 export async function blockdev_remove(ctx: DriverContext, sr: SrConfig, location: string): Promise<void> {
@@ -122,8 +140,9 @@ export async function blockdev_grow(
   if (!v) throw new XenApiError('VDI_MISSING', [sr.uuid, location]);
   if (size < v.virtualSize) throw new XenApiError('VDI_TOO_SMALL', [location, String(size)]);
   if (size === v.virtualSize) return v;
-  if (!d.info.thin) await assertRoom(d, sr, ctx, size - v.virtualSize);
-  return d.vdiResize(sr, location, size, ctx);
+  return withRoom(d, sr, ctx, await d.growSize(v.virtualSize, size), () =>
+    d.vdiResize(sr, location, size, ctx),
+  );
 }
 
 /** Clone and snapshot alike: a new volume with the source's current content. */
@@ -137,8 +156,9 @@ export async function blockdev_snapshot(
   assertCapable(d, sr, 'VDI_CLONE');
   const v = await d.volume(sr, location, ctx);
   if (!v) throw new XenApiError('VDI_MISSING', [sr.uuid, location]);
-  if (!d.info.thin) await assertRoom(d, sr, ctx, v.virtualSize);
-  return d.vdiClone(sr, location, newUuid, ctx);
+  // Thin: two empty children over a shared base; thick: a full copy.
+  const needed = d.info.thin ? 2 * (await d.newVolumeSize(v.virtualSize)) : v.virtualSize;
+  return withRoom(d, sr, ctx, needed, () => d.vdiClone(sr, location, newUuid, ctx));
 }
 
 /** A full, independent copy of a volume into an SR (the same or another one on this host). */
@@ -154,12 +174,15 @@ export async function blockdev_convert(
   const d = driverFor(dst.type);
   assertCapable(d, dst, 'VDI_CREATE');
   // Measuring a chain reads its allocation maps: only worth it when the full size might not fit.
-  const { free } = await d.stats(dst, ctx);
-  if (v.virtualSize + (v.virtualSize >> 6) + 64 * 1024 * 1024 > free) {
-    const needed = await d.importSize(v);
-    if (needed > free) throw new XenApiError('SR_FULL', [String(needed), String(free)]);
-  }
-  return d.vdiImport(dst, newUuid, v, ctx);
+  const free = await freeBytes(d, dst, ctx);
+  const bound = v.virtualSize + (v.virtualSize >> 6) + 64 * 1024 * 1024;
+  const needed = bound > free ? await d.importSize(v) : bound;
+  if (needed > free) throw new XenApiError('SR_FULL', [String(needed), String(free)]);
+  return noSpaceIsFull(
+    needed,
+    () => freeBytes(d, dst, ctx),
+    () => d.vdiImport(dst, newUuid, v, ctx),
+  );
 }
 
 export async function blockdev_find(
@@ -196,8 +219,7 @@ export async function blockdev_import_file(
   // qcow2 and LVM sizes are whole sectors: the tail is zero-padded (the exact size is the caller's).
   const src = { path: file, format: 'raw' as const, virtualSize: Math.ceil(size / 512) * 512 };
   const needed = d.info.thin ? await d.importSize(src) : src.virtualSize;
-  await assertRoom(d, sr, ctx, needed);
-  return d.vdiImport(sr, newUuid, src, ctx);
+  return withRoom(d, sr, ctx, needed, () => d.vdiImport(sr, newUuid, src, ctx));
 }
 
 /** Writes a volume's content as a raw host file under ctx.fileRoots (`bytes` cuts the padding). */

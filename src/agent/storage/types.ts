@@ -86,6 +86,10 @@ export interface SrDriver {
     src: { path: string; format: ImageFormat; virtualSize: number },
     ctx: DriverContext,
   ): Promise<Volume>;
+  /** Bytes a new, empty volume of `size` takes (for SR_FULL): all of it when thick. */
+  newVolumeSize(size: number): Promise<number>;
+  /** Bytes growing a volume's virtual size from `from` to `to` takes (for SR_FULL). */
+  growSize(from: number, to: number): Promise<number>;
   /** Bytes needed to import `src` (for SR_FULL). */
   importSize(src: { path: string; format: ImageFormat; virtualSize: number }): Promise<number>;
   /** Garbage-collects internal volumes (unreferenced bases); `busy` locations are left alone. */

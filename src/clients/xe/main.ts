@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { exitQuietlyOnBrokenPipe } from './broken-pipe.js';
 import { runThinClient } from './session.js';
 
 export interface XeOptions {
@@ -192,6 +193,9 @@ async function main() {
 }
 
 if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/xe')) {
+  const exit = (code: number) => process.exit(code);
+  exitQuietlyOnBrokenPipe(process.stdout, exit);
+  exitQuietlyOnBrokenPipe(process.stderr, exit);
   main().then(
     (code) => {
       process.exitCode = code;

@@ -6,8 +6,11 @@ import type { Row } from '../db/database.js';
 import { nowXapi, parseXapiTime } from '../time.js';
 import type { CallContext, HandlerTable } from './context.js';
 
-/** cls enum value → the datamodel class whose uuid obj_uuid names. */
-const CLS_TABLE: Record<string, string> = {
+/**
+ * cls enum value → the datamodel class whose uuid obj_uuid names. Exactly xapi's `cls` enum:
+ * messages about anything else (a PIF, a VIF...) go to the object xapi files them under.
+ */
+const CLS_TABLE = {
   VM: 'VM',
   Host: 'host',
   SR: 'SR',
@@ -17,18 +20,22 @@ const CLS_TABLE: Record<string, string> = {
   PVS_proxy: 'PVS_proxy',
   VDI: 'VDI',
   Certificate: 'Certificate',
-};
+} as const;
+
+/** The classes a message can be about (xapi's `cls` enum). */
+export type MessageClass = keyof typeof CLS_TABLE;
+
+const isMessageClass = (cls: string): cls is MessageClass => Object.hasOwn(CLS_TABLE, cls);
 
 export function createMessage(
   ctx: Pick<CallContext, 'svc'>,
   name: string,
   priority: number,
-  cls: string,
+  cls: MessageClass,
   objUuid: string,
   body: string,
 ) {
-  const table = CLS_TABLE[cls];
-  if (!table || !ctx.svc.db.refByUuid(table, objUuid)) throw new XenApiError('UUID_INVALID', [cls, objUuid]);
+  if (!ctx.svc.db.refByUuid(CLS_TABLE[cls], objUuid)) throw new XenApiError('UUID_INVALID', [cls, objUuid]);
   return ctx.svc.db.create('message', { name, priority, cls, obj_uuid: objUuid, timestamp: nowXapi(), body });
 }
 
@@ -42,8 +49,10 @@ const since = (row: Row, t: number) => parseXapiTime(String(row.timestamp)) > t;
 
 export const messageApi: HandlerTable = {
   handlers: {
-    'message.create': (ctx, name: string, priority: number, cls: string, objUuid: string, body: string) =>
-      createMessage(ctx, name, priority, cls, objUuid, body),
+    'message.create': (ctx, name: string, priority: number, cls: string, objUuid: string, body: string) => {
+      if (!isMessageClass(cls)) throw new XenApiError('UUID_INVALID', [cls, objUuid]);
+      return createMessage(ctx, name, priority, cls, objUuid, body);
+    },
     'message.destroy': (ctx, self: string) => {
       ctx.svc.db.mustGet('message', self);
       ctx.svc.db.destroy('message', self);

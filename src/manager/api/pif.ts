@@ -119,14 +119,16 @@ async function applyPifSettings(ctx: CallContext, pif: string) {
   // vif_configure applies the same keys to any device.
   const report = await hostStep('vif_configure', () => agent.vif_configure(pifDevice(row), other));
   const failed = Object.entries(report.failed);
-  if (failed.length)
+  // xapi's message classes have no PIF: the alert goes to the PIF's host, naming the PIF.
+  const host = db.get('host', String(row.host));
+  if (failed.length && host)
     createMessage(
       ctx,
       'PIF_SETTINGS_NOT_APPLIED',
       4,
-      'PIF',
-      String(row.uuid),
-      failed.map(([k, why]) => `${k}: ${why}`).join('\n'),
+      'Host',
+      String(host.uuid),
+      [`PIF ${row.uuid} (${row.device}):`, ...failed.map(([k, why]) => `${k}: ${why}`)].join('\n'),
     );
 }
 

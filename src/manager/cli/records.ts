@@ -21,6 +21,8 @@ export interface CliClass {
   filters: [string, string][];
   /** Default `-list` columns. */
   columns: string[];
+  /** Which records `<name>-list` and selectors see at all (xapi's get_all_records_where). */
+  where?: (row: Row) => boolean;
 }
 
 const c = (
@@ -36,6 +38,8 @@ const c = (
   columns,
   filters,
 });
+
+const hasSubroles = (row: Row) => Array.isArray(row.subroles) && row.subroles.length > 0;
 
 /** The generated classes (cli_operations.ml gen_cmds), with their default list columns. */
 export const CLI_CLASSES: CliClass[] = [
@@ -98,7 +102,8 @@ export const CLI_CLASSES: CliClass[] = [
   c('pbd', 'PBD', 'pbd', ['uuid', 'host-uuid', 'sr-uuid', 'device-config', 'currently-attached']),
   c('task', 'task', 'task', ['uuid', 'name-label', 'name-description', 'status', 'progress']),
   c('subject', 'subject', 'subject', ['uuid', 'subject-identifier', 'other-config', 'roles']),
-  c('role', 'role', 'role', ['uuid', 'name', 'description', 'subroles']),
+  // xapi's role-list asks for `subroles<>[]`: the 6 roles, not the ~2,000 permissions.
+  { ...c('role', 'role', 'role', ['uuid', 'name', 'description', 'subroles']), where: hasSubroles },
   c('message', 'message', 'message', []),
   c('secret', 'secret', 'secret', []),
 ];
@@ -491,13 +496,15 @@ export interface BoundRecord {
 export async function allRecords(api: CliApi, session: string, resolver: RefResolver, k: CliClass) {
   const rows = (await api.call(session, `${k.cls}.get_all_records`, [])) as Record<string, Row>;
   resolver.seed(k.cls, rows);
-  return Object.entries(rows).map(
-    ([ref, row]): BoundRecord => ({
-      ref,
-      row,
-      fields: bindRecord(api, session, resolver, k.cls, k.record, ref, row),
-    }),
-  );
+  return Object.entries(rows)
+    .filter(([, row]) => k.where?.(row) ?? true)
+    .map(
+      ([ref, row]): BoundRecord => ({
+        ref,
+        row,
+        fields: bindRecord(api, session, resolver, k.cls, k.record, ref, row),
+      }),
+    );
 }
 
 /** Keeps the records matching one filter (`field=value`, `map:key=value`, `set:contains=value`). */

@@ -1,12 +1,31 @@
-// zfs, raid, smartctl and hyperthreading: the real command code run against recorded outputs
-// (this machine has no ZFS, md RAID or SMART disks), plus the real tools where they exist.
+// zfs, raid, smartctl and hyperthreading: the real command code run against recorded outputs,
+// plus the real tools, expecting what the host has (ZFS or not, SMART disks or not).
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parseLscpuThreads, parseXlThreads } from '../../../src/agent/plugins/builtin/hyperthreading.js';
 import { parseMdadmDetail } from '../../../src/agent/plugins/builtin/raid.js';
 import { deviceKeys, parseScan } from '../../../src/agent/plugins/builtin/smartctl.js';
 import { parseZfsGet } from '../../../src/agent/plugins/builtin/zfs.js';
-import { failure, fixture, fixtureJson, host, scripted } from './helpers.js';
+import { failure, fixture, fixtureJson, host, scripted, tempDir } from './helpers.js';
+
+/** stdout of a host command, or undefined if it cannot run or fails. */
+function output(cmd: string, args: string[]): string | undefined {
+  try {
+    return execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
+  } catch {
+    return undefined;
+  }
+}
+
+/** ZFS is usable: the tools run and the kernel module is loaded. */
+const hostZfsDatasets = (): string[] | undefined => {
+  if (!existsSync('/dev/zfs') && !existsSync('/sys/module/zfs')) return undefined;
+  const names = output('zfs', ['list', '-H', '-o', 'name']);
+  return names === undefined ? undefined : names.split('\n').filter((n) => n !== '');
+};
 
 describe('zfs', () => {
   it('parses `zfs get -H all` into {dataset: {property: value}}', async () => {
@@ -31,8 +50,30 @@ describe('zfs', () => {
     ]);
   });
 
-  it('answers {} on this machine, which has no ZFS', async () => {
-    assert.equal(await host().call('zfs', 'list_zfs_pools', {}), '{}');
+  it('lists the real datasets where ZFS exists, {} where it does not', async (t) => {
+    const datasets = hostZfsDatasets();
+    const out = JSON.parse(await host().call('zfs', 'list_zfs_pools', {}));
+    if (datasets === undefined) {
+      t.diagnostic('this host has no ZFS: expecting {}');
+      assert.deepEqual(out, {});
+      return;
+    }
+    t.diagnostic(`this host has ZFS: ${datasets.length} datasets`);
+    for (const d of datasets) assert.equal(typeof out[d]?.type, 'string', d);
+  });
+
+  it('a zfs that cannot be run is an OS error with python strerror text', async (t) => {
+    const dir = tempDir('zfs-noexec');
+    t.after(dir.cleanup);
+    writeFileSync(join(dir.path, 'zfs'), '#!/bin/sh\n', { mode: 0o644 });
+    const path = process.env.PATH;
+    process.env.PATH = dir.path;
+    try {
+      const d = await failure(host().call('zfs', 'list_zfs_pools', {}));
+      assert.deepEqual(d, ['XENAPI_PLUGIN_FAILURE', '13', 'Permission denied', 'zfs']);
+    } finally {
+      process.env.PATH = path;
+    }
   });
 
   it('ignores blank and short lines', () => {
@@ -106,12 +147,12 @@ describe('smartctl', () => {
     return { stdout: fixture(file), code: file.includes('megaraid') ? 4 : 0 };
   };
 
-  it('scans devices and keys results by name, or name:type when names repeat', () => {
+  it('scans devices and keys results name:type, as XCP-ng does (/dev/sda:sat)', () => {
     const devices = parseScan(fixture('smartctl-scan.txt'));
     assert.deepEqual(devices[2], { name: '/dev/bus/0', type: 'megaraid,0' });
     assert.deepEqual(deviceKeys(devices), [
-      '/dev/sda',
-      '/dev/nvme1',
+      '/dev/sda:sat',
+      '/dev/nvme1:nvme',
       '/dev/bus/0:megaraid,0',
       '/dev/bus/0:megaraid,1',
     ]);
@@ -121,8 +162,14 @@ describe('smartctl', () => {
     const { run, calls } = scripted(answers);
     const out = JSON.parse(await host({ run }).call('smartctl.py', 'information', {}));
     assert.deepEqual(calls[1], ['smartctl', '-j', '-a', '-d', 'sat', '/dev/sda']);
-    assert.deepEqual(out['/dev/sda'], fixtureJson('smartctl-sda-sat.json'));
-    assert.deepEqual(out['/dev/nvme1'], fixtureJson('smartctl-nvme1-nvme.json'));
+    assert.deepEqual(Object.keys(out), [
+      '/dev/sda:sat',
+      '/dev/nvme1:nvme',
+      '/dev/bus/0:megaraid,0',
+      '/dev/bus/0:megaraid,1',
+    ]);
+    assert.deepEqual(out['/dev/sda:sat'], fixtureJson('smartctl-sda-sat.json'));
+    assert.deepEqual(out['/dev/nvme1:nvme'], fixtureJson('smartctl-nvme1-nvme.json'));
     assert.equal(out['/dev/bus/0:megaraid,1'].serial_number, 'Z4012MK1');
   });
 
@@ -133,8 +180,8 @@ describe('smartctl', () => {
         : answers(argv),
     ).run;
     assert.deepEqual(JSON.parse(await host({ run }).call('smartctl', 'health', {})), {
-      '/dev/sda': 'PASSED',
-      '/dev/nvme1': 'FAILED',
+      '/dev/sda:sat': 'PASSED',
+      '/dev/nvme1:nvme': 'FAILED',
       '/dev/bus/0:megaraid,0': 'PASSED',
       '/dev/bus/0:megaraid,1': 'PASSED',
     });
@@ -152,8 +199,17 @@ describe('smartctl', () => {
     assert.equal((await failure(host({ run: run2 }).call('smartctl', 'health', {})))[2], "'smart_status'");
   });
 
-  it('runs against the real smartctl here (no disks: empty maps)', async () => {
-    assert.deepEqual(JSON.parse(await host().call('smartctl', 'health', {})), {});
+  it('runs against the real smartctl: one name:type key per disk it scans', async (t) => {
+    const scan = output('smartctl', ['--scan']);
+    if (scan === undefined) {
+      t.skip('smartctl is not installed');
+      return;
+    }
+    const want = [...scan.matchAll(/^(\S+) -d (\S+)/gm)].map((m) => `${m[1]}:${m[2]}`);
+    t.diagnostic(want.length ? `disks: ${want.join(' ')}` : 'this host has no SMART disks');
+    const health = JSON.parse(await host({ commandTimeoutMs: 120_000 }).call('smartctl', 'health', {}));
+    assert.deepEqual(Object.keys(health), want);
+    for (const v of Object.values(health)) assert.match(String(v), /^(PASSED|FAILED)$/);
   });
 });
 

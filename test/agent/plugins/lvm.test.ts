@@ -1,11 +1,13 @@
-// lvm: real LVM on loop devices this test creates and always removes. lvcreate cannot work on
-// this machine (no device-mapper), which is what create_thin_pool's clean failure is tested on.
+// lvm: real LVM on loop devices this test creates and always removes. create_thin_pool is
+// tested for what the host can do: with device-mapper it makes the pool, without it it fails
+// cleanly with LVM's message and leaves nothing behind.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { checkDevices, parseLvs, parsePvs, parseVgs } from '../../../src/agent/plugins/builtin/lvm.js';
+import { deviceMapper } from '../../helpers/capabilities.js';
 import { failure, host, scripted, tempDir } from './helpers.js';
 
 const SIZE = 32 * 1024 * 1024;
@@ -80,8 +82,25 @@ describe('lvm on loop devices', () => {
     assert.equal(await call('list_volume_groups', { vg_name: `${vg}_none` }), '{}');
   });
 
-  it('create_thin_pool fails cleanly without device-mapper and leaves no LV behind', async () => {
+  it('create_thin_pool makes the pool with device-mapper, fails cleanly without it', async (t) => {
     assert.equal(await call('list_logical_volumes', { vg_name: vg }), '{}');
+    const dm = deviceMapper();
+    if (dm.ok) {
+      t.diagnostic('device-mapper present: expecting a thin pool');
+      assert.equal(await call('create_thin_pool', { vg_name: vg, lv_name: 'thin_device' }), '{}');
+      const lvs = JSON.parse(await call('list_logical_volumes', { vg_name: vg }));
+      assert.deepEqual(Object.keys(lvs), ['thin_device']);
+      assert.equal(lvs.thin_device.vg_name, vg);
+      assert.match(lvs.thin_device.attributes, /^t/);
+      assert.equal(lvs.thin_device.pool, '');
+      assert.ok(lvs.thin_device.capacity > 0);
+      // Every LV of the VG, the pool's hidden metadata spare included.
+      sh('lvremove', ['-f', '-y', vg]);
+      assert.equal(sh('lvs', ['--noheadings', '-a', vg]).trim(), '');
+      assert.equal(await call('list_logical_volumes', { vg_name: vg }), '{}');
+      return;
+    }
+    t.diagnostic(`${dm.reason}: expecting a clean failure`);
     const d = await failure(call('create_thin_pool', { vg_name: vg, lv_name: 'thin_device' }));
     assert.equal(d[0], 'XENAPI_PLUGIN_FAILURE');
     assert.match(d[1], /^LVM_ERROR\(\d+\)$/);
@@ -89,6 +108,22 @@ describe('lvm on loop devices', () => {
     assert.equal(await call('list_logical_volumes', { vg_name: vg }), '{}');
     assert.equal(sh('lvs', ['--noheadings', '-a', vg]).trim(), '');
     assert.equal(JSON.parse(await call('list_volume_groups', { vg_name: vg }))[vg].lv_count, 0);
+  });
+
+  it("quotes upstream's command line when a report fails", async () => {
+    const none = `${vg}_none`;
+    const d = await failure(call('list_logical_volumes', { vg_name: none }));
+    assert.deepEqual(d.slice(0, 3), [
+      'XENAPI_PLUGIN_FAILURE',
+      '5',
+      `Command '['lvs', '--noheadings', '--units', 'B', '--nosuffix', '--separator', ':', '-olv_name,vg_name,lv_attr,lv_size,pool_lv', '${none}']' failed with code: 5`,
+    ]);
+    assert.match(d[3], new RegExp(`^stdout: '', stderr: '.*Volume group "${none}" not found`));
+    const { run } = scripted(() => ({ code: 5, stderr: 'broken' }));
+    assert.deepEqual((await failure(host({ run }).call('lvm', 'list_physical_volumes', {}))).slice(1, 3), [
+      '5',
+      "Command '['pvs', '--noheadings', '--units', 'B', '--nosuffix']' failed with code: 5",
+    ]);
   });
 
   it('create_thin_pool on an unknown VG is an LVM error', async () => {
@@ -134,7 +169,7 @@ describe('lvm on loop devices', () => {
   it('passes the force flags upstream uses', async () => {
     const { run, calls } = scripted((argv) =>
       argv[0] === 'pvs'
-        ? { stdout: '{"report":[{"pv":[]}]}' }
+        ? { stdout: '' }
         : argv[0] === 'vgs'
           ? { code: 5, stderr: 'Volume group "g" not found' }
           : {},
@@ -179,44 +214,53 @@ describe('lvm on loop devices', () => {
 });
 
 describe('lvm report parsing', () => {
-  it('parses JSON reports like the seed examples', () => {
+  it("parses upstream's report lines (fixtures of XCP-ng's plugin tests)", () => {
     const pvs = parsePvs(
-      '{"report":[{"pv":[{"pv_name":"/dev/nvme0n1","vg_name":"local_group","pv_fmt":"lvm2","pv_attr":"a--","pv_size":"1000203091968","pv_free":"0"}]}]}',
+      '  /dev/sda3 VG_XenStorage-27d9 lvm2 a-- 62797119488 62792925184\n' +
+        '  /dev/sdb linstor_group lvm2 a-- 107369988096 0\n' +
+        '  /dev/loop3            lvm2 ---   33554432   33554432\n',
     );
     assert.deepEqual(pvs, {
-      '/dev/nvme0n1': {
-        attributes: 'a--',
-        capacity: 1000203091968,
-        free: 0,
-        vg_name: 'local_group',
+      '/dev/sda3': {
+        vg_name: 'VG_XenStorage-27d9',
         format: 'lvm2',
+        attributes: 'a--',
+        capacity: 62797119488,
+        free: 62792925184,
       },
-    });
-    const vgs = parseVgs(
-      '{"report":[{"vg":[{"vg_name":"local_group","pv_count":"1","lv_count":"4","snap_count":"0","vg_attr":"wz--n-","vg_size":"1000203091968","vg_free":"0"}]}]}',
-    );
-    assert.deepEqual(vgs, {
-      local_group: {
-        capacity: 1000203091968,
-        sn_count: 0,
+      '/dev/sdb': {
+        vg_name: 'linstor_group',
+        format: 'lvm2',
+        attributes: 'a--',
+        capacity: 107369988096,
         free: 0,
+      },
+      '/dev/loop3': { vg_name: '', format: 'lvm2', attributes: '---', capacity: 33554432, free: 33554432 },
+    });
+    assert.deepEqual(parseVgs('  linstor_group 1 2 0 wz--n- 107369988096 0\n'), {
+      linstor_group: {
         pv_count: 1,
-        lv_count: 4,
+        lv_count: 2,
+        sn_count: 0,
         attributes: 'wz--n-',
+        capacity: 107369988096,
+        free: 0,
       },
     });
     const lvs = parseLvs(
-      '{"report":[{"lv":[{"lv_name":"thin_device","vg_name":"local_group","lv_attr":"twi-aotz--","lv_size":"999951433728","pool_lv":""},{"lv_name":"xcp-persistent-database_00000","vg_name":"local_group","lv_attr":"Vwi-aotz--","lv_size":"1077936128","pool_lv":"thin_device"}]}]}',
+      '  thin_device:linstor_group:twi---tz--:107160272896:\n' +
+        '  xcp-persistent-database_00000:linstor_group:Vwi-aotz--:1077936128:thin_device\n',
     );
     assert.deepEqual(lvs, {
-      thin_device: { attributes: 'twi-aotz--', capacity: 999951433728, pool: '', vg_name: 'local_group' },
+      thin_device: { attributes: 'twi---tz--', capacity: 107160272896, pool: '', vg_name: 'linstor_group' },
       'xcp-persistent-database_00000': {
         attributes: 'Vwi-aotz--',
         capacity: 1077936128,
         pool: 'thin_device',
-        vg_name: 'local_group',
+        vg_name: 'linstor_group',
       },
     });
-    assert.throws(() => parsePvs('not json'), /Unexpected LVM report/);
+    assert.throws(() => parsePvs('a b c'), /^Error: Unexpected pv result at index 0: `a b c`\.$/);
+    assert.throws(() => parseLvs('a:b'), /Unexpected lv result at index 0/);
   });
 });

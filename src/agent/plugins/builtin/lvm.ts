@@ -1,16 +1,15 @@
 // lvm.py: list, create and destroy LVM physical volumes, volume groups and thin pools.
-// Reports use LVM's JSON report format (robust against empty columns such as a PV without a
-// VG); mutators validate names first (so no argument can read as an LVM option) and undo what
-// a failed command left behind, so a failure changes nothing.
+// Reports run the very commands XCP-ng's plugin runs (`pvs --noheadings --units B --nosuffix`...),
+// so a failing report quotes the same command line in its error, byte for byte; mutators
+// validate names first (so no argument can read as an LVM option) and undo what a failed
+// command left behind, so a failure changes nothing.
 import { type PluginArgs, commaList, flag, optional, required } from '../args.js';
 import { type CommandResult, command } from '../command.js';
 import { PluginFailure } from '../failure.js';
 import { type PluginContext, definePlugin } from '../types.js';
 
-const REPORT = ['--reportformat', 'json', '--units', 'B', '--nosuffix'];
-const PV_COLUMNS = 'pv_name,vg_name,pv_fmt,pv_attr,pv_size,pv_free';
-const VG_COLUMNS = 'vg_name,pv_count,lv_count,snap_count,vg_attr,vg_size,vg_free';
-const LV_COLUMNS = 'lv_name,vg_name,lv_attr,lv_size,pool_lv';
+const REPORT = ['--noheadings', '--units', 'B', '--nosuffix'];
+const LVS = ['lvs', ...REPORT, '--separator', ':', '-olv_name,vg_name,lv_attr,lv_size,pool_lv'];
 
 export const lvmError = (rc: number, stderr: string) => new PluginFailure(`LVM_ERROR(${rc})`, stderr);
 
@@ -59,44 +58,45 @@ export function checkDevices(raw: string): string[] {
 
 // --- parsing -----------------------------------------------------------------------------
 
-type Row = Record<string, string>;
+/** Non-empty report lines, indentation dropped (LVM indents rows by two spaces). */
+const rows = (stdout: string) =>
+  stdout
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
 
-/** Rows of one section (`pv`, `vg`, `lv`) of an LVM JSON report. */
-export function reportRows(stdout: string, section: 'pv' | 'vg' | 'lv'): Row[] {
-  let doc: { report?: Record<string, Row[]>[] };
-  try {
-    doc = JSON.parse(stdout);
-  } catch {
-    throw new Error(`Unexpected LVM report: ${stdout.slice(0, 200)}`);
-  }
-  const rows: Row[] = [];
-  for (const part of doc.report ?? []) rows.push(...(part[section] ?? []));
-  return rows;
-}
-
-const int = (row: Row, key: string): number => {
-  const n = Number(row[key]);
-  if (!Number.isSafeInteger(n)) throw new Error(`Unexpected ${key} value '${row[key]}'`);
+const int = (value: string, what: string, line: string): number => {
+  const n = Number(value);
+  if (value === '' || !Number.isSafeInteger(n)) throw new Error(`Unexpected ${what} value in \`${line}\`.`);
   return n;
 };
 
+/**
+ * `pvs` rows: PV VG Fmt Attr PSize PFree. A PV in no VG has an empty VG column, so five fields
+ * (upstream rejects that line; Berth lists the PV with vg_name "").
+ */
 export function parsePvs(stdout: string) {
   const out: Record<
     string,
     { vg_name: string; format: string; attributes: string; capacity: number; free: number }
   > = {};
-  for (const r of reportRows(stdout, 'pv')) {
-    out[r.pv_name] = {
-      vg_name: r.vg_name,
-      format: r.pv_fmt,
-      attributes: r.pv_attr,
-      capacity: int(r, 'pv_size'),
-      free: int(r, 'pv_free'),
+  for (const [i, line] of rows(stdout).entries()) {
+    const f = line.split(/\s+/);
+    if (f.length === 5) f.splice(1, 0, '');
+    if (f.length !== 6) throw new Error(`Unexpected pv result at index ${i}: \`${line}\`.`);
+    const [pv, vg, format, attributes, size, free] = f;
+    out[pv] = {
+      vg_name: vg,
+      format,
+      attributes,
+      capacity: int(size, 'pv_size', line),
+      free: int(free, 'pv_free', line),
     };
   }
   return out;
 }
 
+/** `vgs` rows: VG #PV #LV #SN Attr VSize VFree. */
 export function parseVgs(stdout: string) {
   const out: Record<
     string,
@@ -109,28 +109,30 @@ export function parseVgs(stdout: string) {
       free: number;
     }
   > = {};
-  for (const r of reportRows(stdout, 'vg')) {
-    out[r.vg_name] = {
-      pv_count: int(r, 'pv_count'),
-      lv_count: int(r, 'lv_count'),
-      sn_count: int(r, 'snap_count'),
-      attributes: r.vg_attr,
-      capacity: int(r, 'vg_size'),
-      free: int(r, 'vg_free'),
+  for (const [i, line] of rows(stdout).entries()) {
+    const f = line.split(/\s+/);
+    if (f.length !== 7) throw new Error(`Unexpected vg result at index ${i}: \`${line}\`.`);
+    const [vg, pvs, lvs, sns, attributes, size, free] = f;
+    out[vg] = {
+      pv_count: int(pvs, 'pv_count', line),
+      lv_count: int(lvs, 'lv_count', line),
+      sn_count: int(sns, 'snap_count', line),
+      attributes,
+      capacity: int(size, 'vg_size', line),
+      free: int(free, 'vg_free', line),
     };
   }
   return out;
 }
 
+/** `lvs --separator :` rows: lv_name:vg_name:lv_attr:lv_size:pool_lv. */
 export function parseLvs(stdout: string) {
   const out: Record<string, { vg_name: string; attributes: string; capacity: number; pool: string }> = {};
-  for (const r of reportRows(stdout, 'lv')) {
-    out[r.lv_name] = {
-      vg_name: r.vg_name,
-      attributes: r.lv_attr,
-      capacity: int(r, 'lv_size'),
-      pool: r.pool_lv,
-    };
+  for (const [i, line] of rows(stdout).entries()) {
+    const f = line.split(':');
+    if (f.length !== 5) throw new Error(`Unexpected lv result at index ${i}: \`${line}\`.`);
+    const [lv, vg, attributes, size, pool] = f;
+    out[lv] = { vg_name: vg, attributes, capacity: int(size, 'lv_size', line), pool };
   }
   return out;
 }
@@ -139,18 +141,17 @@ export const vgNotFound = (stderr: string, vg: string) => stderr.includes(`Volum
 
 // --- commands ----------------------------------------------------------------------------
 
-const pvs = async (ctx: PluginContext) =>
-  parsePvs((await command(ctx, ['pvs', ...REPORT, '-o', PV_COLUMNS])).stdout);
+const pvs = async (ctx: PluginContext) => parsePvs((await command(ctx, ['pvs', ...REPORT])).stdout);
 
 async function vgExists(ctx: PluginContext, vg: string): Promise<boolean> {
-  const r = await command(ctx, ['vgs', ...REPORT, '-o', 'vg_name', vg], { check: false });
+  const r = await command(ctx, ['vgs', ...REPORT, vg], { check: false });
   if (r.returncode === 0) return true;
   if (vgNotFound(r.stderr, vg)) return false;
   throw lvmError(r.returncode, r.stderr);
 }
 
 async function lvNames(ctx: PluginContext, vg: string): Promise<Set<string>> {
-  const r = await command(ctx, ['lvs', ...REPORT, '-a', '-o', LV_COLUMNS, vg], { check: false });
+  const r = await command(ctx, [...LVS, '-a', vg], { check: false });
   if (r.returncode !== 0) throw lvmError(r.returncode, r.stderr);
   return new Set(Object.keys(parseLvs(r.stdout)));
 }
@@ -184,7 +185,7 @@ async function removeNewPvs(ctx: PluginContext, devices: string[], before: Set<s
 async function listVolumeGroups(args: PluginArgs, ctx: PluginContext) {
   const vg = optional(args, 'vg_name');
   if (vg !== undefined) checkVgName(vg);
-  const r = await command(ctx, ['vgs', ...REPORT, '-o', VG_COLUMNS, ...(vg ? [vg] : [])], { check: false });
+  const r = await command(ctx, ['vgs', ...REPORT, ...(vg ? [vg] : [])], { check: false });
   if (r.returncode !== 0) {
     if (vg && vgNotFound(r.stderr, vg)) return '{}';
     throw lvmError(r.returncode, r.stderr);
@@ -202,7 +203,7 @@ export const lvm = definePlugin('lvm', {
   async list_logical_volumes(args, ctx) {
     const vg = optional(args, 'vg_name');
     if (vg !== undefined) checkVgName(vg);
-    const r = await command(ctx, ['lvs', ...REPORT, '-o', LV_COLUMNS, ...(vg ? [vg] : [])]);
+    const r = await command(ctx, [...LVS, ...(vg ? [vg] : [])]);
     return JSON.stringify(parseLvs(r.stdout));
   },
 

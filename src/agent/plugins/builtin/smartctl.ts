@@ -1,7 +1,7 @@
 // smartctl.py: information and health of the host's disks through smartctl's JSON output
-// (smartmontools >= 7). Devices come from `smartctl --scan`. Results are keyed by device name
-// as the seed shows; devices sharing one name (disks behind a MegaRAID controller, all
-// /dev/bus/N) are keyed "<name>:<type>" instead, as newer upstream does, so none is lost.
+// (smartmontools >= 7). Devices come from `smartctl --scan`. Results are keyed "<name>:<type>"
+// (`/dev/sda:sat`, `/dev/bus/0:megaraid,1`) as XCP-ng's current plugin does: the device plus
+// the -d type it was queried with, so disks sharing one name behind a controller stay apart.
 import { command } from '../command.js';
 import { definePlugin, type PluginContext } from '../types.js';
 
@@ -39,11 +39,9 @@ export function healthOf(report: Record<string, unknown>): 'PASSED' | 'FAILED' {
   return status.passed ? 'PASSED' : 'FAILED';
 }
 
-/** The result key of each scanned device. */
+/** The result key of each scanned device: its name and the -d type it was queried with. */
 export function deviceKeys(devices: ScannedDevice[]): string[] {
-  const count = new Map<string, number>();
-  for (const d of devices) count.set(d.name, (count.get(d.name) ?? 0) + 1);
-  return devices.map((d) => ((count.get(d.name) ?? 0) > 1 ? `${d.name}:${d.type}` : d.name));
+  return devices.map((d) => `${d.name}:${d.type}`);
 }
 
 async function scan(ctx: PluginContext) {
