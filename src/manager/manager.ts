@@ -31,12 +31,15 @@ import { consoleConnectHandler, consoleWebSocketHandler } from './http/console.j
 import { HttpFrontend } from './http/server.js';
 import { Dispatcher } from './rpc/dispatcher.js';
 import { rpcEndpoints, taskResultXml, XmlEncoders } from './rpc/endpoints.js';
+import { clearDeadOperations } from './tasks/dead-operations.js';
 import { DEFAULT_TASK_LIMITS, TaskManager, type TaskLimits } from './tasks/task-manager.js';
 import { openStorage, type StartupReport, type StorageOptions } from './storage/startup.js';
 import { type NetworkingOptions, openNetworking } from './network/setup.js';
 import { NodedAgentClient } from './vm/agent-client.js';
 import type { HostAgent } from './vm/host-agent.js';
 import { attachAgent } from './vm/reconcile.js';
+import { refreshAllowedOperations } from './vm/vm-state.js';
+import { refreshVdiOps } from './storage/records.js';
 import { ensureSelfSignedCert, loadTls } from './tls.js';
 
 const log = logger('manager');
@@ -152,7 +155,16 @@ export class Manager {
     };
     dispatcher.attach(svc);
     tasks.recoverAfterRestart();
+    // Operations of tasks that died with the previous process: gone, before anything runs.
+    const cleared = clearDeadOperations(db, (t) => tasks.isRunning(t));
+    for (const vm of cleared.get('VM') ?? []) refreshAllowedOperations(db, vm);
+    if (cleared.size)
+      log.warn(
+        'cleared operations of dead tasks',
+        Object.fromEntries([...cleared].map(([c, l]) => [c, l.length])),
+      );
     const storageReport = await openStorage(svc, { dataDir: config.dataDir, ...opts.storage });
+    for (const vdi of cleared.get('VDI') ?? []) refreshVdiOps(svc, vdi);
     if (opts.networking !== false) await openNetworking(svc, opts.networking ?? {});
     const agent = opts.agent === undefined ? new NodedAgentClient(config.agentSocket) : opts.agent;
     if (agent) {
