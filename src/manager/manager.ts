@@ -16,7 +16,7 @@ import { roleApi } from './api/role.js';
 import { sessionApi } from './api/session.js';
 import { storageApi } from './api/sm.js';
 import { taskApi } from './api/task.js';
-import { vmApi } from './api/vm.js';
+import { rollBackUnfinishedCopies, vmApi } from './api/vm.js';
 import { DEFAULT_SESSION_LIMITS, SessionManager, type SessionLimits } from './auth/sessions.js';
 import { UserStore } from './auth/users.js';
 import { ensurePoolAndHost, ensureRootUser, syncRoles } from './bootstrap/first-start.js';
@@ -37,6 +37,7 @@ import { openStorage, type StartupReport, type StorageOptions } from './storage/
 import { type NetworkingOptions, openNetworking } from './network/setup.js';
 import { NodedAgentClient } from './vm/agent-client.js';
 import type { HostAgent } from './vm/host-agent.js';
+import { VmCopyJournal } from './vm/copy-journal.js';
 import { attachAgent } from './vm/reconcile.js';
 import { refreshAllowedOperations } from './vm/vm-state.js';
 import { refreshVdiOps } from './storage/records.js';
@@ -163,7 +164,11 @@ export class Manager {
         'cleared operations of dead tasks',
         Object.fromEntries([...cleared].map(([c, l]) => [c, l.length])),
       );
+    svc.ext.vmCopyJournal = new VmCopyJournal(join(config.dataDir, 'vm-copies'));
     const storageReport = await openStorage(svc, { dataDir: config.dataDir, ...opts.storage });
+    // After the storage scan rolled back disk copies in flight: VMs whose copy never finished.
+    for (const uuid of await rollBackUnfinishedCopies(svc))
+      storageReport.fixed.push(`removed VM ${uuid} of an unfinished clone/copy/snapshot`);
     for (const vdi of cleared.get('VDI') ?? []) refreshVdiOps(svc, vdi);
     if (opts.networking !== false) await openNetworking(svc, opts.networking ?? {});
     const agent = opts.agent === undefined ? new NodedAgentClient(config.agentSocket) : opts.agent;

@@ -83,3 +83,42 @@ test('SIGKILL mid VM.start while QEMU came up: the restarted manager adopts the 
   await call('VM.hard_shutdown', vm);
   await call('VM.destroy', vm);
 });
+
+test('SIGKILL mid VM.copy/VM.clone: after restart no VM without its disks, no orphan disk', async (t) => {
+  const dataDir = tempDir(t, 'berth-reliability-');
+  await runAndKill(t, dataDir, ['clone', '2'], 'half');
+  const { m, call } = await reopen(t, dataDir, new FakeAgent());
+  const { db } = m;
+  const vms = [...db.all('VM').values()].filter((r) => !r.is_control_domain && !r.is_default_template);
+  const names = vms.map((r) => String(r.name_label)).sort();
+  assert.deepEqual(
+    names.filter((n) => !n.startsWith('copy')),
+    ['clone0', 'clone1', 'src0', 'src1'],
+  );
+  for (const r of vms) {
+    const disks = (r.VBDs as string[]).map((b) => db.get('VBD', b)!).filter((b) => b.type === 'Disk');
+    assert.equal(disks.length, 2, `${r.name_label} has both its disks`);
+    for (const b of disks) assert.ok(db.has('VDI', String(b.VDI)), `${r.name_label}: VDI of ${b.userdevice}`);
+  }
+  const used = new Set([...db.all('VBD').values()].map((b) => String(b.VDI)));
+  const orphans = [...db.all('VDI')].filter(([ref, v]) => !used.has(ref) && !v.is_a_snapshot);
+  assert.deepEqual(
+    orphans.map(([, v]) => `${v.name_label} ${v.uuid}`),
+    [],
+    'every VDI belongs to a VM',
+  );
+  // base-* images are the shared parents of clones (the file SR's own, not VDIs).
+  const files = readdirSync(join(dataDir, 'sr', 'default')).filter(
+    (f) => !f.startsWith('.') && !f.startsWith('base-'),
+  );
+  const known = new Set([...db.all('VDI').values()].map((v) => String(v.location)));
+  assert.deepEqual(
+    files.filter((f) => !known.has(f) && !known.has(f.replace(/\.qcow2$/, ''))),
+    [],
+    'no leaked volume',
+  );
+  // The interrupted copies can be done again.
+  const src0 = [...db.all('VM')].find(([, r]) => r.name_label === 'src0')![0];
+  const again = await call<string>('VM.clone', src0, 'again');
+  assert.equal((db.get('VM', again)!.VBDs as string[]).length, 2);
+});
