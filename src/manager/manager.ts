@@ -15,6 +15,7 @@ import { networkingApi } from './api/network.js';
 import { roleApi } from './api/role.js';
 import { sessionApi } from './api/session.js';
 import { storageApi } from './api/sm.js';
+import { subjectApi } from './api/subject.js';
 import { taskApi } from './api/task.js';
 import { rollBackUnfinishedCopies, vmApi } from './api/vm.js';
 import { DEFAULT_SESSION_LIMITS, SessionManager, type SessionLimits } from './auth/sessions.js';
@@ -51,6 +52,7 @@ export const API_MODULES: HandlerTable[] = [
   eventApi,
   taskApi,
   roleApi,
+  subjectApi,
   messageApi,
   hostApi,
   vmApi,

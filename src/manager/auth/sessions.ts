@@ -5,7 +5,7 @@ import { NULL_REF } from '../../shared/datamodel/types.js';
 import type { Database } from '../db/database.js';
 import { nowXapi } from '../time.js';
 import type { UserStore } from './users.js';
-import { isRoleName, type RoleName, rolePermissions } from './roles.js';
+import { isRoleName, ROLE_NAMES, type RoleName, rolePermissions } from './roles.js';
 import { logger } from '../../shared/log.js';
 
 const log = logger('sessions');
@@ -64,7 +64,7 @@ export class SessionManager {
       this.live.set(ref, {
         ref,
         userName,
-        role: superuser ? undefined : (user?.role as RoleName),
+        role: superuser ? undefined : this.currentRole(userName),
         superuser,
         originator: String(row.originator ?? ''),
         lastActive: now,
@@ -98,7 +98,7 @@ export class SessionManager {
       throw new XenApiError('SESSION_AUTHENTICATION_FAILED', [uname, 'Authentication failure']);
     }
     const superuser = user.name === 'root';
-    return this.create(user.name, superuser ? undefined : user.role, superuser, originator);
+    return this.create(user.name, superuser ? undefined : this.currentRole(user.name), superuser, originator);
   }
 
   /** Password-less login of the local superuser (Unix socket, local tools). */
@@ -113,15 +113,16 @@ export class SessionManager {
     originator: string,
   ): string {
     const now = nowXapi();
+    const subject = superuser ? undefined : this.subjectOf(userName);
     const ref = this.db.create('session', {
       this_host: this.hostRef(),
       this_user: NULL_REF,
       last_active: now,
       pool: false,
       is_local_superuser: superuser,
-      subject: NULL_REF,
+      subject: subject?.[0] ?? NULL_REF,
       validation_time: now,
-      auth_user_sid: '',
+      auth_user_sid: subject ? String(subject[1].subject_identifier) : '',
       auth_user_name: userName,
       rbac_permissions: role ? this.permissionsOf(role) : [],
       parent: NULL_REF,
@@ -134,10 +135,57 @@ export class SessionManager {
     return ref;
   }
 
+  /**
+   * The role a user has now: its account's role, raised by the roles of a `subject` whose
+   * subject_identifier is the user's name (subject.add_to_roles). Undefined: no such user.
+   */
+  currentRole(userName: string): RoleName | undefined {
+    const user = this.users.get(userName);
+    if (!user || !isRoleName(user.role)) return undefined;
+    let best = ROLE_NAMES.indexOf(user.role);
+    const subject = this.subjectOf(userName);
+    for (const r of (subject?.[1].roles as string[] | undefined) ?? []) {
+      const name = String(this.db.get('role', r)?.name_label ?? '');
+      if (isRoleName(name)) best = Math.min(best, ROLE_NAMES.indexOf(name));
+    }
+    return ROLE_NAMES[best];
+  }
+
+  private subjectOf(userName: string) {
+    for (const entry of this.db.all('subject')) if (entry[1].subject_identifier === userName) return entry;
+    return undefined;
+  }
+
+  /**
+   * Re-reads a password session's user on every call: an account removed (berth-admin writes the
+   * database directly, from another process) ends the session at once, a changed role applies
+   * at once. Throws SESSION_INVALID for a removed user.
+   */
+  private revalidate(s: SessionInfo) {
+    const role = this.currentRole(s.userName);
+    if (!role) {
+      log.info('session ended: its user no longer exists', { user: s.userName });
+      this.logout(s.ref);
+      throw new XenApiError('SESSION_INVALID', [s.ref]);
+    }
+    if (role === s.role) return;
+    log.info('session role changed', { user: s.userName, from: s.role, to: role });
+    s.role = role;
+    if (this.db.has('session', s.ref))
+      this.db.update('session', s.ref, { rbac_permissions: this.permissionsOf(role) });
+  }
+
+  /** Ends the sessions of the user a subject stands for (subject.destroy), as xapi. */
+  logoutSubject(subjectIdentifier: string) {
+    for (const s of [...this.live.values()])
+      if (s.userName === subjectIdentifier && !s.superuser) this.logout(s.ref);
+  }
+
   /** The session for a ref, or SESSION_INVALID; refreshes its activity. */
   validate(ref: unknown): SessionInfo {
     const s = typeof ref === 'string' ? this.live.get(ref) : undefined;
     if (!s || !this.db.has('session', s.ref)) throw new XenApiError('SESSION_INVALID', [String(ref)]);
+    if (!s.superuser) this.revalidate(s);
     const now = Date.now();
     if (now - s.lastActive > LAST_ACTIVE_WRITE_MS)
       this.db.update('session', s.ref, { last_active: nowXapi() });
