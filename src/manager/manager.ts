@@ -141,7 +141,12 @@ export class Manager {
       db,
       users,
       () => hostRef,
-      { ...DEFAULT_SESSION_LIMITS, authFailureDelayMs: config.authFailureDelayMs, ...opts.sessionLimits },
+      {
+        ...DEFAULT_SESSION_LIMITS,
+        authFailureDelayMs: config.authFailureDelayMs,
+        loginPolicy: config.loginPolicy,
+        ...opts.sessionLimits,
+      },
       (s) => tasks.isBusySession(s),
     );
     sessions.onSessionEnd((ref) => events.sessionEnded(ref));

@@ -4,6 +4,8 @@ import { XenApiError } from '../../shared/errors.js';
 import { NULL_REF } from '../../shared/datamodel/types.js';
 import type { Database } from '../db/database.js';
 import { nowXapi } from '../time.js';
+import type { UserRow } from '../db/backend.js';
+import { DEFAULT_LOGIN_POLICY, type LoginPolicy, LoginThrottle } from './login-throttle.js';
 import type { UserStore } from './users.js';
 import { isRoleName, ROLE_NAMES, type RoleName, rolePermissions } from './roles.js';
 import { logger } from '../../shared/log.js';
@@ -27,6 +29,8 @@ export interface SessionLimits {
   maxPerUser: number;
   /** Delay before answering a failed login (xapi: 5 s). */
   authFailureDelayMs: number;
+  /** Password-guessing limits per account and per source address. */
+  loginPolicy: LoginPolicy;
 }
 
 export const DEFAULT_SESSION_LIMITS: SessionLimits = {
@@ -35,6 +39,7 @@ export const DEFAULT_SESSION_LIMITS: SessionLimits = {
   maxPerOriginator: 500,
   maxPerUser: 500,
   authFailureDelayMs: 5000,
+  loginPolicy: DEFAULT_LOGIN_POLICY,
 };
 
 /** Refresh `last_active` in the database at most this often (xapi: 600 s). */
@@ -45,6 +50,7 @@ export class SessionManager {
   private readonly permsByRole = new Map<RoleName, string[]>();
   private gcTimer?: NodeJS.Timeout;
   private readonly endListeners = new Set<(ref: string) => void>();
+  private readonly throttle: LoginThrottle;
 
   constructor(
     private readonly db: Database,
@@ -54,6 +60,7 @@ export class SessionManager {
     /** Refs of sessions with a pending task (never collected). */
     private readonly busy: (session: string) => boolean = () => false,
   ) {
+    this.throttle = new LoginThrottle(limits.loginPolicy ?? DEFAULT_LOGIN_POLICY);
     // Re-admit persisted sessions; their user's current role applies.
     const now = Date.now();
     for (const [ref, row] of db.all('session')) {
@@ -91,8 +98,55 @@ export class SessionManager {
     return p;
   }
 
-  async loginWithPassword(uname: string, password: string, originator: string): Promise<string> {
-    const user = await this.users.authenticate(uname, password);
+  /**
+   * The user if the password is right and no limit refuses the attempt (see login-throttle.ts).
+   * Every failure and refusal is logged with the user name and address, never the password.
+   */
+  async checkPassword(uname: string, password: string, address?: string): Promise<UserRow | undefined> {
+    const t = this.throttle;
+    let refusal = t.check(uname, address);
+    if (!refusal) {
+      const release = await t.acquire(uname, address);
+      try {
+        // Decided now: attempts queued behind failures meet their back-off here.
+        refusal = t.check(uname, address);
+        if (!refusal) {
+          const user = await this.users.authenticate(uname, password);
+          if (user) {
+            t.succeeded(uname);
+            return user;
+          }
+          const locked = t.failed(uname, address);
+          log.warn('login failed', { user: uname, address });
+          if (locked)
+            log.warn('account locked after repeated login failures', {
+              user: uname,
+              address,
+              lockedForMs: t.policy.lockoutMs,
+            });
+          return undefined;
+        }
+      } finally {
+        release();
+      }
+    }
+    log.warn('login refused without checking the password', {
+      user: uname,
+      address,
+      reason: refusal.reason,
+      limit: refusal.key.startsWith('user:') ? 'account' : 'address',
+      retryInMs: refusal.until - Date.now(),
+    });
+    return undefined;
+  }
+
+  async loginWithPassword(
+    uname: string,
+    password: string,
+    originator: string,
+    address?: string,
+  ): Promise<string> {
+    const user = await this.checkPassword(uname, password, address);
     if (!user || !isRoleName(user.role)) {
       await new Promise((r) => setTimeout(r, this.limits.authFailureDelayMs));
       throw new XenApiError('SESSION_AUTHENTICATION_FAILED', [uname, 'Authentication failure']);
