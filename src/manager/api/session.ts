@@ -34,7 +34,10 @@ export const sessionApi: HandlerTable = {
       await ctx.svc.users.setPassword(name, newPwd);
       ctx.svc.sessions.logoutUser(name, ctx.session.ref);
     },
-    'session.get_all_subject_identifiers': () => [],
-    'session.logout_subject_identifier': () => undefined,
+    // Subjects stand for local users by name (auth/sessions.ts): the identifiers of the users
+    // with open password sessions, and logging all of one's sessions out.
+    'session.get_all_subject_identifiers': (ctx) => ctx.svc.sessions.subjectIdentifiers(),
+    'session.logout_subject_identifier': (ctx, identifier: string) =>
+      ctx.svc.sessions.logoutSubject(identifier),
   },
 };

@@ -229,6 +229,11 @@ export class SessionManager {
       this.db.update('session', s.ref, { rbac_permissions: this.permissionsOf(role) });
   }
 
+  /** Users with open password sessions (session.get_all_subject_identifiers). */
+  subjectIdentifiers(): string[] {
+    return [...new Set([...this.live.values()].filter((s) => !s.superuser).map((s) => s.userName))];
+  }
+
   /** Ends the sessions of the user a subject stands for (subject.destroy), as xapi. */
   logoutSubject(subjectIdentifier: string) {
     for (const s of [...this.live.values()])

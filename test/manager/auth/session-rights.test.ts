@@ -79,7 +79,13 @@ test('subject.add_to_roles / remove_from_roles / destroy apply to open sessions 
   );
   await assert.rejects(bob.call('VM.set_name_description', vm, 'w'), code('RBAC_PERMISSION_DENIED'));
 
+  assert.deepEqual(await root.call('session.get_all_subject_identifiers'), ['bob']);
   await root.call('subject.destroy', subject);
   await assert.rejects(bob.call('VM.get_name_description', vm), code('SESSION_INVALID'));
   await root.call('VM.get_name_description', vm);
+  // session.logout_subject_identifier ends all of a user's sessions too.
+  await bob.login('bob', 'pw');
+  await root.call('session.logout_subject_identifier', 'bob');
+  await assert.rejects(bob.call('VM.get_name_description', vm), code('SESSION_INVALID'));
+  assert.deepEqual(await root.call('session.get_all_subject_identifiers'), []);
 });
