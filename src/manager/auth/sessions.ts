@@ -63,11 +63,15 @@ export class SessionManager {
     this.throttle = new LoginThrottle(limits.loginPolicy ?? DEFAULT_LOGIN_POLICY);
     // Re-admit persisted sessions; their user's current role applies.
     const now = Date.now();
-    for (const [ref, row] of db.all('session')) {
+    for (const [ref, row] of [...db.all('session')]) {
       const userName = String(row.auth_user_name ?? '');
       const superuser = row.is_local_superuser === true;
       const user = users.get(userName);
-      if (!superuser && !user) continue;
+      if (!superuser && !user) {
+        // Its user was removed while the manager was down (berth-admin): the session is over.
+        db.destroy('session', ref);
+        continue;
+      }
       this.live.set(ref, {
         ref,
         userName,

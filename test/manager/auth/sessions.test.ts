@@ -106,3 +106,20 @@ test('neither the session cap nor idle expiry ends a session with a running task
   sessions.gc(Date.now() + 5000);
   assert.equal(sessions.get(c), undefined);
 });
+
+test('at start-up, sessions of users removed meanwhile are dropped; others keep the current role', async (t) => {
+  const { db, users, sessions } = setup(t);
+  await users.add('gone', 'vm-admin', 'p');
+  await users.add('kept', 'vm-admin', 'p');
+  const a = await sessions.loginWithPassword('gone', 'p', '');
+  const b = await sessions.loginWithPassword('kept', 'p', '');
+  users.remove('gone');
+  users.setRole('kept', 'read-only');
+  const restarted = new SessionManager(db, users, () => 'OpaqueRef:host', {
+    ...DEFAULT_SESSION_LIMITS,
+    authFailureDelayMs: 1,
+  });
+  assert.equal(db.has('session', a), false);
+  assert.equal(restarted.get(a), undefined);
+  assert.equal(restarted.validate(b).role, 'read-only');
+});
