@@ -119,7 +119,9 @@ test('a parallel burst of wrong passwords is throttled; others still log in at o
   // Meanwhile another user from another address: answered as fast as usual.
   const [ok, , ms] = await login(m.httpUrl, 'dave', 'dave-pw', '127.0.0.2');
   assert.ok(ok);
-  assert.ok(ms < 3000, `other user logged in in ${ms} ms`);
+  // Without the limits all 300 guesses were hashed first: 38 s on the 2-core test machine. The
+  // bound leaves room for a loaded machine (300 connections are opened by this process too).
+  assert.ok(ms < 10_000, `other user logged in in ${ms} ms`);
   const results = await Promise.all(burst);
   assert.ok(results.every(([ok, code]) => !ok && code === 'SESSION_AUTHENTICATION_FAILED'));
   const carolChecks = checks - 1;
