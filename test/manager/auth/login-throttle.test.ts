@@ -103,7 +103,7 @@ function login(url: string, user: string, pw: string, from: string): Promise<[bo
 
 test('a parallel burst of wrong passwords is throttled; others still log in at once', async (t) => {
   // The lockout outlasts the burst (300 connections take a few seconds to arrive here).
-  const policy = { ...POLICY, lockoutMs: 5000 };
+  const policy = { ...POLICY, lockoutMs: 8000 };
   const m = await startManager(t, { sessionLimits: { loginPolicy: policy } });
   const { users } = m.manager.svc;
   await users.add('carol', 'read-only', 'right');
@@ -140,7 +140,10 @@ test('a parallel burst of wrong passwords is throttled; others still log in at o
 });
 
 test('one address guessing many accounts is throttled by address; other addresses are not', async (t) => {
-  const m = await startManager(t, { sessionLimits: { loginPolicy: { ...POLICY, backoffCapMs: 5000 } } });
+  // A back-off longer than the burst takes to arrive, even on a loaded machine.
+  const m = await startManager(t, {
+    sessionLimits: { loginPolicy: { ...POLICY, backoffBaseMs: 10_000, backoffCapMs: 10_000 } },
+  });
   const { users } = m.manager.svc;
   await users.add('erin', 'read-only', 'erin-pw');
   let checks = 0;

@@ -89,6 +89,10 @@ test('SIGKILL mid VM.copy/VM.clone: after restart no VM without its disks, no or
   await runAndKill(t, dataDir, ['clone', '2'], 'half');
   const { m, call } = await reopen(t, dataDir, new FakeAgent());
   const { db } = m;
+  assert.ok(
+    m.storageReport!.fixed.some((f) => f.includes('unfinished clone/copy')),
+    `a copy was cut short and rolled back: ${m.storageReport!.fixed.join('; ')}`,
+  );
   const vms = [...db.all('VM').values()].filter((r) => !r.is_control_domain && !r.is_default_template);
   const names = vms.map((r) => String(r.name_label)).sort();
   assert.deepEqual(
