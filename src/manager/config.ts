@@ -2,6 +2,7 @@
 // Every option is documented in docs/configuration.md.
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { LOGIN_POLICY_FLAGS, type LoginPolicy, loginPolicyFrom } from './auth/login-throttle.js';
 
 export interface ManagerConfig {
   dataDir: string;
@@ -21,6 +22,8 @@ export interface ManagerConfig {
   /** Kernel and initramfs of the test guest the default template boots. */
   guestDir: string;
   authFailureDelayMs: number;
+  /** Password-guessing limits (docs/configuration.md). */
+  loginPolicy: LoginPolicy;
   maxBodyBytes: number;
 }
 
@@ -36,6 +39,10 @@ const OPTIONS = {
   'agent-socket': { type: 'string' },
   'guest-dir': { type: 'string' },
   'auth-failure-delay-ms': { type: 'string' },
+  ...(Object.fromEntries(LOGIN_POLICY_FLAGS.map(([flag]) => [flag, { type: 'string' }])) as Record<
+    string,
+    { type: 'string' }
+  >),
   help: { type: 'boolean' },
 } as const;
 
@@ -51,6 +58,9 @@ export const USAGE = `Usage: berth-manager [options]
   --agent-socket PATH       the host agent's Unix socket                    [BERTH_AGENT_SOCKET, /run/berth/agent.sock]
   --guest-dir DIR           test guest kernel/initramfs (default template)  [BERTH_GUEST_DIR, DATA/guest]
   --auth-failure-delay-ms N delay before a failed login answers             [BERTH_AUTH_FAILURE_DELAY_MS, 5000]
+  --auth-window-ms N, --auth-account-backoff-after N, --auth-address-backoff-after N,
+  --auth-backoff-base-ms N, --auth-backoff-cap-ms N, --auth-lockout-after N, --auth-lockout-ms N
+                            password-guessing limits (docs/configuration.md)
 `;
 
 const DEFAULT_SOCKET = '/run/berth/xapi.sock';
@@ -96,6 +106,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ManagerConf
     agentSocket: values['agent-socket'] ?? env.BERTH_AGENT_SOCKET ?? '/run/berth/agent.sock',
     guestDir: values['guest-dir'] ?? env.BERTH_GUEST_DIR ?? join(dataDir, 'guest'),
     authFailureDelayMs: delay,
+    loginPolicy: loginPolicyFrom(values as Record<string, string | undefined>, env),
     maxBodyBytes: 300 * 1024,
   };
 }

@@ -17,8 +17,9 @@ import { networkingApi } from './api/network.js';
 import { roleApi } from './api/role.js';
 import { sessionApi } from './api/session.js';
 import { storageApi } from './api/sm.js';
+import { subjectApi } from './api/subject.js';
 import { taskApi } from './api/task.js';
-import { vmApi } from './api/vm.js';
+import { rollBackUnfinishedCopies, vmApi } from './api/vm.js';
 import { DEFAULT_SESSION_LIMITS, SessionManager, type SessionLimits } from './auth/sessions.js';
 import { UserStore } from './auth/users.js';
 import { ensurePoolAndHost, ensureRootUser, syncRoles } from './bootstrap/first-start.js';
@@ -33,12 +34,16 @@ import { consoleConnectHandler, consoleWebSocketHandler } from './http/console.j
 import { HttpFrontend } from './http/server.js';
 import { Dispatcher } from './rpc/dispatcher.js';
 import { rpcEndpoints, taskResultXml, XmlEncoders } from './rpc/endpoints.js';
+import { clearDeadOperations } from './tasks/dead-operations.js';
 import { DEFAULT_TASK_LIMITS, TaskManager, type TaskLimits } from './tasks/task-manager.js';
 import { openStorage, type StartupReport, type StorageOptions } from './storage/startup.js';
 import { type NetworkingOptions, openNetworking } from './network/setup.js';
 import { NodedAgentClient } from './vm/agent-client.js';
 import type { HostAgent } from './vm/host-agent.js';
+import { VmCopyJournal } from './vm/copy-journal.js';
 import { attachAgent } from './vm/reconcile.js';
+import { refreshAllowedOperations } from './vm/vm-state.js';
+import { refreshVdiOps } from './storage/records.js';
 import { ensureSelfSignedCert, loadTls } from './tls.js';
 
 const log = logger('manager');
@@ -49,6 +54,7 @@ export const API_MODULES: HandlerTable[] = [
   eventApi,
   taskApi,
   roleApi,
+  subjectApi,
   messageApi,
   consoleApi,
   hostApi,
@@ -138,7 +144,12 @@ export class Manager {
       db,
       users,
       () => hostRef,
-      { ...DEFAULT_SESSION_LIMITS, authFailureDelayMs: config.authFailureDelayMs, ...opts.sessionLimits },
+      {
+        ...DEFAULT_SESSION_LIMITS,
+        authFailureDelayMs: config.authFailureDelayMs,
+        loginPolicy: config.loginPolicy,
+        ...opts.sessionLimits,
+      },
       (s) => tasks.isBusySession(s),
     );
     sessions.onSessionEnd((ref) => events.sessionEnded(ref));
@@ -155,7 +166,20 @@ export class Manager {
     };
     dispatcher.attach(svc);
     tasks.recoverAfterRestart();
+    // Operations of tasks that died with the previous process: gone, before anything runs.
+    const cleared = clearDeadOperations(db, (t) => tasks.isRunning(t));
+    for (const vm of cleared.get('VM') ?? []) refreshAllowedOperations(db, vm);
+    if (cleared.size)
+      log.warn(
+        'cleared operations of dead tasks',
+        Object.fromEntries([...cleared].map(([c, l]) => [c, l.length])),
+      );
+    svc.ext.vmCopyJournal = new VmCopyJournal(join(config.dataDir, 'vm-copies'));
     const storageReport = await openStorage(svc, { dataDir: config.dataDir, ...opts.storage });
+    // After the storage scan rolled back disk copies in flight: VMs whose copy never finished.
+    for (const uuid of await rollBackUnfinishedCopies(svc))
+      storageReport.fixed.push(`removed VM ${uuid} of an unfinished clone/copy/snapshot`);
+    for (const vdi of cleared.get('VDI') ?? []) refreshVdiOps(svc, vdi);
     if (opts.networking !== false) await openNetworking(svc, opts.networking ?? {});
     const agent = opts.agent === undefined ? new NodedAgentClient(config.agentSocket) : opts.agent;
     if (agent) {

@@ -1,5 +1,6 @@
 // berth-admin: local administration that needs no running manager — user accounts and their
-// roles and passwords. Works directly on the data directory's database (run as root).
+// roles and passwords. Works directly on the data directory's database (run as root); a running
+// manager re-reads a session's account on each of its calls, so changes apply at once.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -17,7 +18,7 @@ const USAGE = `Usage: berth-admin [--data-dir DIR] COMMAND
   user-remove NAME                                   remove a user
   user-list                                          list users and roles
 Roles: ${ROLE_NAMES.join(', ')}
-Sessions of a changed or removed user end at the manager's next start or next session check.
+A running manager applies changes to open sessions at once: a removed user's sessions end on\ntheir next call, a new role applies to their next call.
 `;
 
 function readPassword(file: string | undefined): { password: string; generated: boolean } {

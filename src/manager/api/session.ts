@@ -13,11 +13,11 @@ export const sessionApi: HandlerTable = {
       originator: string,
     ) => {
       if (ctx.conn.local) return ctx.svc.sessions.localLogin(originator);
-      return ctx.svc.sessions.loginWithPassword(uname, pwd, originator);
+      return ctx.svc.sessions.loginWithPassword(uname, pwd, originator, ctx.conn.remoteAddress);
     },
     'session.slave_local_login_with_password': async (ctx, uname: string, pwd: string) => {
       if (ctx.conn.local) return ctx.svc.sessions.localLogin();
-      return ctx.svc.sessions.loginWithPassword(uname, pwd, '');
+      return ctx.svc.sessions.loginWithPassword(uname, pwd, '', ctx.conn.remoteAddress);
     },
   },
   handlers: {
@@ -27,14 +27,17 @@ export const sessionApi: HandlerTable = {
       const name = ctx.session.userName;
       // Over the local socket root needs no password, as with xapi; otherwise the old one must match.
       if (!(ctx.conn.local && ctx.session.superuser)) {
-        const ok = await ctx.svc.users.authenticate(name, oldPwd);
+        const ok = await ctx.svc.sessions.checkPassword(name, oldPwd, ctx.conn.remoteAddress);
         if (!ok) throw new XenApiError('SESSION_AUTHENTICATION_FAILED', [name, 'Authentication failure']);
       }
       if (newPwd.length < 1) throw new XenApiError('INVALID_VALUE', ['new_pwd', '']);
       await ctx.svc.users.setPassword(name, newPwd);
       ctx.svc.sessions.logoutUser(name, ctx.session.ref);
     },
-    'session.get_all_subject_identifiers': () => [],
-    'session.logout_subject_identifier': () => undefined,
+    // Subjects stand for local users by name (auth/sessions.ts): the identifiers of the users
+    // with open password sessions, and logging all of one's sessions out.
+    'session.get_all_subject_identifiers': (ctx) => ctx.svc.sessions.subjectIdentifiers(),
+    'session.logout_subject_identifier': (ctx, identifier: string) =>
+      ctx.svc.sessions.logoutSubject(identifier),
   },
 };

@@ -13,6 +13,8 @@ import type { InstanceInfo, InstanceSpec } from '../vm/host-agent.js';
 import { isNull } from '../storage/records.js';
 import { discardSuspendImage, loadSuspendImage, storeSuspendImage } from '../storage/suspend-image.js';
 import { copyVifs } from '../network/vif-copy.js';
+import { destroyVdi } from '../storage/vdi-ops.js';
+import { copyJournalOf } from '../vm/copy-journal.js';
 import { copyVmDisks, type DiskCopyMode, setVbdsAttached, vmDisks } from '../storage/vm-disks.js';
 import {
   copyVmFields,
@@ -216,7 +218,11 @@ function copiedOtherConfig(src: Row, snapshot: boolean): Record<string, string> 
   return other;
 }
 
-/** A new VM copied from `src`, with its disks cloned, snapshotted or copied (storage layer). */
+/**
+ * A new VM copied from `src`, with its disks cloned, snapshotted or copied (storage layer). All or
+ * nothing: a failure removes what was made, and a process death is rolled back at the next
+ * start from the copy journal (see vm/copy-journal.ts).
+ */
 async function copyVm(
   ctx: CallContext,
   src: string,
@@ -226,21 +232,48 @@ async function copyVm(
 ): Promise<string> {
   const { db } = ctx.svc;
   const rec = db.mustGet('VM', src);
-  const ref = db.transaction(() => {
-    const fields = copyVmFields(rec, { metrics: newVmMetrics(db), ...overrides });
-    fields.other_config = copiedOtherConfig(rec, mode === 'snapshot');
-    const created = db.create('VM', fields);
-    copyVifs(db, src, created, mode === 'snapshot');
-    refreshAllowedOperations(db, created);
-    return created;
+  const uuid = randomUUID();
+  const make = async () => {
+    const ref = db.transaction(() => {
+      const fields = copyVmFields(rec, { metrics: newVmMetrics(db), ...overrides, uuid });
+      fields.other_config = copiedOtherConfig(rec, mode === 'snapshot');
+      const created = db.create('VM', fields);
+      copyVifs(db, src, created, mode === 'snapshot');
+      refreshAllowedOperations(db, created);
+      return created;
+    });
+    try {
+      if (ctx.svc.ext.storage) await copyVmDisks(ctx.svc, src, ref, mode, { sr, task: taskOf(ctx) });
+    } catch (e) {
+      destroyVm(db, ref);
+      throw e;
+    }
+    return ref;
+  };
+  const journal = copyJournalOf(ctx.svc);
+  return journal ? journal.run(uuid, make) : make();
+}
+
+/**
+ * Start-up: destroys the VMs of copies/clones/snapshots a previous run did not finish, with the
+ * disk copies they already had (their CDs are shared media and stay).
+ */
+export async function rollBackUnfinishedCopies(svc: Services): Promise<string[]> {
+  const journal = copyJournalOf(svc);
+  if (!journal) return [];
+  const { db } = svc;
+  return journal.recover(async (vmUuid) => {
+    const vm = db.refByUuid('VM', vmUuid);
+    if (!vm || !db.has('VM', vm)) return;
+    const task = `OpaqueRef:${randomUUID()}`;
+    for (const vbd of [...(db.get('VM', vm)!.VBDs as string[])]) {
+      const b = db.get('VBD', vbd);
+      if (!b || b.type === 'CD' || isNull(b.VDI) || !db.has('VDI', String(b.VDI))) continue;
+      db.update('VBD', vbd, { currently_attached: false });
+      await destroyVdi(svc, String(b.VDI), task);
+    }
+    destroyVm(db, vm);
   });
-  try {
-    if (ctx.svc.ext.storage) await copyVmDisks(ctx.svc, src, ref, mode, { sr, task: taskOf(ctx) });
-  } catch (e) {
-    destroyVm(db, ref);
-    throw e;
-  }
-  return ref;
 }
 
 export const vmApi: HandlerTable = {

@@ -4,8 +4,10 @@ import { XenApiError } from '../../shared/errors.js';
 import { NULL_REF } from '../../shared/datamodel/types.js';
 import type { Database } from '../db/database.js';
 import { nowXapi } from '../time.js';
+import type { UserRow } from '../db/backend.js';
+import { DEFAULT_LOGIN_POLICY, type LoginPolicy, LoginThrottle } from './login-throttle.js';
 import type { UserStore } from './users.js';
-import { isRoleName, type RoleName, rolePermissions } from './roles.js';
+import { isRoleName, ROLE_NAMES, type RoleName, rolePermissions } from './roles.js';
 import { logger } from '../../shared/log.js';
 
 const log = logger('sessions');
@@ -27,6 +29,8 @@ export interface SessionLimits {
   maxPerUser: number;
   /** Delay before answering a failed login (xapi: 5 s). */
   authFailureDelayMs: number;
+  /** Password-guessing limits per account and per source address. */
+  loginPolicy: LoginPolicy;
 }
 
 export const DEFAULT_SESSION_LIMITS: SessionLimits = {
@@ -35,6 +39,7 @@ export const DEFAULT_SESSION_LIMITS: SessionLimits = {
   maxPerOriginator: 500,
   maxPerUser: 500,
   authFailureDelayMs: 5000,
+  loginPolicy: DEFAULT_LOGIN_POLICY,
 };
 
 /** Refresh `last_active` in the database at most this often (xapi: 600 s). */
@@ -45,6 +50,7 @@ export class SessionManager {
   private readonly permsByRole = new Map<RoleName, string[]>();
   private gcTimer?: NodeJS.Timeout;
   private readonly endListeners = new Set<(ref: string) => void>();
+  private readonly throttle: LoginThrottle;
 
   constructor(
     private readonly db: Database,
@@ -54,17 +60,22 @@ export class SessionManager {
     /** Refs of sessions with a pending task (never collected). */
     private readonly busy: (session: string) => boolean = () => false,
   ) {
+    this.throttle = new LoginThrottle(limits.loginPolicy ?? DEFAULT_LOGIN_POLICY);
     // Re-admit persisted sessions; their user's current role applies.
     const now = Date.now();
-    for (const [ref, row] of db.all('session')) {
+    for (const [ref, row] of [...db.all('session')]) {
       const userName = String(row.auth_user_name ?? '');
       const superuser = row.is_local_superuser === true;
       const user = users.get(userName);
-      if (!superuser && !user) continue;
+      if (!superuser && !user) {
+        // Its user was removed while the manager was down (berth-admin): the session is over.
+        db.destroy('session', ref);
+        continue;
+      }
       this.live.set(ref, {
         ref,
         userName,
-        role: superuser ? undefined : (user?.role as RoleName),
+        role: superuser ? undefined : this.currentRole(userName),
         superuser,
         originator: String(row.originator ?? ''),
         lastActive: now,
@@ -91,14 +102,61 @@ export class SessionManager {
     return p;
   }
 
-  async loginWithPassword(uname: string, password: string, originator: string): Promise<string> {
-    const user = await this.users.authenticate(uname, password);
+  /**
+   * The user if the password is right and no limit refuses the attempt (see login-throttle.ts).
+   * Every failure and refusal is logged with the user name and address, never the password.
+   */
+  async checkPassword(uname: string, password: string, address?: string): Promise<UserRow | undefined> {
+    const t = this.throttle;
+    let refusal = t.check(uname, address);
+    if (!refusal) {
+      const release = await t.acquire(uname, address);
+      try {
+        // Decided now: attempts queued behind failures meet their back-off here.
+        refusal = t.check(uname, address);
+        if (!refusal) {
+          const user = await this.users.authenticate(uname, password);
+          if (user) {
+            t.succeeded(uname);
+            return user;
+          }
+          const locked = t.failed(uname, address);
+          log.warn('login failed', { user: uname, address });
+          if (locked)
+            log.warn('account locked after repeated login failures', {
+              user: uname,
+              address,
+              lockedForMs: t.policy.lockoutMs,
+            });
+          return undefined;
+        }
+      } finally {
+        release();
+      }
+    }
+    log.warn('login refused without checking the password', {
+      user: uname,
+      address,
+      reason: refusal.reason,
+      limit: refusal.key.startsWith('user:') ? 'account' : 'address',
+      retryInMs: refusal.until - Date.now(),
+    });
+    return undefined;
+  }
+
+  async loginWithPassword(
+    uname: string,
+    password: string,
+    originator: string,
+    address?: string,
+  ): Promise<string> {
+    const user = await this.checkPassword(uname, password, address);
     if (!user || !isRoleName(user.role)) {
       await new Promise((r) => setTimeout(r, this.limits.authFailureDelayMs));
       throw new XenApiError('SESSION_AUTHENTICATION_FAILED', [uname, 'Authentication failure']);
     }
     const superuser = user.name === 'root';
-    return this.create(user.name, superuser ? undefined : user.role, superuser, originator);
+    return this.create(user.name, superuser ? undefined : this.currentRole(user.name), superuser, originator);
   }
 
   /** Password-less login of the local superuser (Unix socket, local tools). */
@@ -113,15 +171,16 @@ export class SessionManager {
     originator: string,
   ): string {
     const now = nowXapi();
+    const subject = superuser ? undefined : this.subjectOf(userName);
     const ref = this.db.create('session', {
       this_host: this.hostRef(),
       this_user: NULL_REF,
       last_active: now,
       pool: false,
       is_local_superuser: superuser,
-      subject: NULL_REF,
+      subject: subject?.[0] ?? NULL_REF,
       validation_time: now,
-      auth_user_sid: '',
+      auth_user_sid: subject ? String(subject[1].subject_identifier) : '',
       auth_user_name: userName,
       rbac_permissions: role ? this.permissionsOf(role) : [],
       parent: NULL_REF,
@@ -134,10 +193,62 @@ export class SessionManager {
     return ref;
   }
 
+  /**
+   * The role a user has now: its account's role, raised by the roles of a `subject` whose
+   * subject_identifier is the user's name (subject.add_to_roles). Undefined: no such user.
+   */
+  currentRole(userName: string): RoleName | undefined {
+    const user = this.users.get(userName);
+    if (!user || !isRoleName(user.role)) return undefined;
+    let best = ROLE_NAMES.indexOf(user.role);
+    const subject = this.subjectOf(userName);
+    for (const r of (subject?.[1].roles as string[] | undefined) ?? []) {
+      const name = String(this.db.get('role', r)?.name_label ?? '');
+      if (isRoleName(name)) best = Math.min(best, ROLE_NAMES.indexOf(name));
+    }
+    return ROLE_NAMES[best];
+  }
+
+  private subjectOf(userName: string) {
+    for (const entry of this.db.all('subject')) if (entry[1].subject_identifier === userName) return entry;
+    return undefined;
+  }
+
+  /**
+   * Re-reads a password session's user on every call: an account removed (berth-admin writes the
+   * database directly, from another process) ends the session at once, a changed role applies
+   * at once. Throws SESSION_INVALID for a removed user.
+   */
+  private revalidate(s: SessionInfo) {
+    const role = this.currentRole(s.userName);
+    if (!role) {
+      log.info('session ended: its user no longer exists', { user: s.userName });
+      this.logout(s.ref);
+      throw new XenApiError('SESSION_INVALID', [s.ref]);
+    }
+    if (role === s.role) return;
+    log.info('session role changed', { user: s.userName, from: s.role, to: role });
+    s.role = role;
+    if (this.db.has('session', s.ref))
+      this.db.update('session', s.ref, { rbac_permissions: this.permissionsOf(role) });
+  }
+
+  /** Users with open password sessions (session.get_all_subject_identifiers). */
+  subjectIdentifiers(): string[] {
+    return [...new Set([...this.live.values()].filter((s) => !s.superuser).map((s) => s.userName))];
+  }
+
+  /** Ends the sessions of the user a subject stands for (subject.destroy), as xapi. */
+  logoutSubject(subjectIdentifier: string) {
+    for (const s of [...this.live.values()])
+      if (s.userName === subjectIdentifier && !s.superuser) this.logout(s.ref);
+  }
+
   /** The session for a ref, or SESSION_INVALID; refreshes its activity. */
   validate(ref: unknown): SessionInfo {
     const s = typeof ref === 'string' ? this.live.get(ref) : undefined;
     if (!s || !this.db.has('session', s.ref)) throw new XenApiError('SESSION_INVALID', [String(ref)]);
+    if (!s.superuser) this.revalidate(s);
     const now = Date.now();
     if (now - s.lastActive > LAST_ACTIVE_WRITE_MS)
       this.db.update('session', s.ref, { last_active: nowXapi() });

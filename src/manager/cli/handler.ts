@@ -89,6 +89,8 @@ export class Conversation implements ClientIo, OutputSink {
 export interface CliOptions {
   /** Arrived over the local Unix socket: root needs no password. */
   local: boolean;
+  /** The client's address (password-guessing limits). */
+  remoteAddress?: string;
 }
 
 /** Logs in as the command line asks: an existing session, the local superuser, or a password. */
@@ -96,7 +98,7 @@ async function login(api: CliApi, params: [string, string][], opts: CliOptions) 
   const user = getParam(params, 'username') ?? '';
   const password = getParam(params, 'password') ?? '';
   if (opts.local && (user === '' || user === 'root')) return api.localLogin();
-  return api.loginWithPassword(user, password);
+  return api.loginWithPassword(user, password, opts.remoteAddress);
 }
 
 /**
@@ -221,7 +223,10 @@ export function createCliHandler(api: CliApi, table: Map<string, CommandSpec> = 
     }
     const sock = takeOver(req);
     try {
-      await serveCliConnection(api, table, sock, body.toString('utf8'), { local: conn.local });
+      await serveCliConnection(api, table, sock, body.toString('utf8'), {
+        local: conn.local,
+        remoteAddress: conn.remoteAddress,
+      });
     } catch (e) {
       log.warn('cli connection failed', { error: e instanceof Error ? e.message : String(e) });
       sock.destroy();

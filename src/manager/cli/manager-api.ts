@@ -6,7 +6,7 @@ import type { CliApi } from './types.js';
 export function managerCliApi(m: Manager): CliApi {
   const { sessions } = m.svc;
   return {
-    loginWithPassword: (u, p) => sessions.loginWithPassword(u, p, 'cli'),
+    loginWithPassword: (u, p, address) => sessions.loginWithPassword(u, p, 'cli', address),
     localLogin: async () => sessions.localLogin('cli'),
     logout: async (s) => sessions.logout(s),
     call: (s, method, args) => m.dispatcher.callInternal(sessions.validate(s), method, args),

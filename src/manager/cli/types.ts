@@ -2,7 +2,7 @@
 
 /** What the CLI needs from the XenAPI server; every command is built on these calls. */
 export interface CliApi {
-  loginWithPassword(user: string, password: string): Promise<string>;
+  loginWithPassword(user: string, password: string, address?: string): Promise<string>;
   /** Password-less login of the local superuser (root over the Unix socket). */
   localLogin(): Promise<string>;
   logout(session: string): Promise<void>;

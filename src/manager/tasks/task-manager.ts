@@ -101,6 +101,11 @@ export class TaskManager {
     return this.running.size;
   }
 
+  /** Is this task running in this process (its operations still in progress)? */
+  isRunning(ref: string): boolean {
+    return this.running.has(ref);
+  }
+
   isBusySession(session: string): boolean {
     for (const r of this.running.values()) if (r.session === session) return true;
     return false;
