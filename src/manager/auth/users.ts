@@ -8,10 +8,17 @@ import { isRoleName, type RoleName } from './roles.js';
 export const USER_NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}$/;
 
 export class UserStore {
+  /** Accounts as last read, valid while no other process has committed (sessions read per call). */
+  private cache?: { stamp: number; users: Map<string, UserRow> };
+
   constructor(private readonly backend: StoreBackend) {}
 
   get(name: string): UserRow | undefined {
-    return this.backend.getUser(name);
+    const stamp = this.backend.externalChangeStamp();
+    if (this.cache?.stamp !== stamp) {
+      this.cache = { stamp, users: new Map(this.backend.listUsers().map((u) => [u.name, u])) };
+    }
+    return this.cache.users.get(name);
   }
 
   list(): UserRow[] {
@@ -24,21 +31,25 @@ export class UserStore {
     if (this.backend.getUser(name))
       throw new XenApiError('INVALID_VALUE', ['name', `user ${name} already exists`]);
     this.backend.putUser({ name, role, passwordHash: await hashPassword(password) });
+    this.cache = undefined;
   }
 
   async setPassword(name: string, password: string): Promise<void> {
     const user = this.backend.getUser(name);
     if (!user) throw new XenApiError('INVALID_VALUE', ['name', `no such user ${name}`]);
     this.backend.putUser({ ...user, passwordHash: await hashPassword(password) });
+    this.cache = undefined;
   }
 
   setRole(name: string, role: RoleName): void {
     const user = this.backend.getUser(name);
     if (!user) throw new XenApiError('INVALID_VALUE', ['name', `no such user ${name}`]);
     this.backend.putUser({ ...user, role });
+    this.cache = undefined;
   }
 
   remove(name: string): boolean {
+    this.cache = undefined;
     return this.backend.deleteUser(name);
   }
 

@@ -31,5 +31,10 @@ export interface StoreBackend {
   listUsers(): UserRow[];
   putUser(user: UserRow): void;
   deleteUser(name: string): boolean;
+  /**
+   * Changes whenever another process committed to the store (berth-admin edits accounts from its
+   * own process); lets callers cache what they read until then.
+   */
+  externalChangeStamp(): number;
   close(): void;
 }

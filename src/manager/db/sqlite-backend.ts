@@ -31,6 +31,7 @@ export class SqliteBackend implements StoreBackend {
   private readonly tables = new Map<string, PreparedTable>();
   private readonly applyTx: (ops: WriteOp[], meta?: Record<string, string>) => void;
   private readonly metaSet: Database.Statement;
+  private readonly dataVersion: Database.Statement;
 
   constructor(path: string, model: Model) {
     this.db = new Database(path);
@@ -44,6 +45,8 @@ export class SqliteBackend implements StoreBackend {
     this.db.exec(
       'CREATE TABLE IF NOT EXISTS _users (name TEXT PRIMARY KEY NOT NULL, role TEXT NOT NULL, password_hash TEXT NOT NULL)',
     );
+    // SQLite's data_version moves only when another connection commits: cheap to poll per call.
+    this.dataVersion = this.db.prepare('PRAGMA data_version').pluck();
     this.metaSet = this.db.prepare(
       'INSERT INTO _meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
     );
@@ -178,6 +181,10 @@ export class SqliteBackend implements StoreBackend {
         'INSERT INTO _users (name, role, password_hash) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET role = excluded.role, password_hash = excluded.password_hash',
       )
       .run(user.name, user.role, user.passwordHash);
+  }
+
+  externalChangeStamp(): number {
+    return Number(this.dataVersion.get());
   }
 
   deleteUser(name: string): boolean {
