@@ -14,6 +14,7 @@ import { messageApi } from './api/message.js';
 import { networkingApi } from './api/network.js';
 import { roleApi } from './api/role.js';
 import { sessionApi } from './api/session.js';
+import { setterApi } from './api/setters.js';
 import { storageApi } from './api/sm.js';
 import { taskApi } from './api/task.js';
 import { vmApi } from './api/vm.js';
@@ -52,6 +53,7 @@ export const API_MODULES: HandlerTable[] = [
   vmApi,
   storageApi,
   networkingApi,
+  setterApi,
 ];
 
 export interface ManagerOptions {

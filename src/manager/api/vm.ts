@@ -269,27 +269,6 @@ export const vmApi: HandlerTable = {
       destroyVm(db, vm);
     },
     'VM.start': (ctx, vm: string, paused: boolean) => start(ctx, vm, paused),
-    // Setters that change which operations are allowed.
-    'VM.set_is_a_template': (ctx, vm: string, value: boolean) => {
-      const { db } = ctx.svc;
-      db.transaction(() => {
-        db.mustGet('VM', vm);
-        db.update(
-          'VM',
-          vm,
-          value ? { is_a_template: true } : { is_a_template: false, is_default_template: false },
-        );
-        refreshAllowedOperations(db, vm);
-      });
-    },
-    'VM.set_blocked_operations': (ctx, vm: string, value: Record<string, string>) => {
-      const { db } = ctx.svc;
-      db.transaction(() => {
-        db.mustGet('VM', vm);
-        db.update('VM', vm, { blocked_operations: value });
-        refreshAllowedOperations(db, vm);
-      });
-    },
     'VM.start_on': (ctx, vm: string, host: string, paused: boolean) => {
       ctx.svc.db.mustGet('host', host);
       if (host !== ctx.svc.hostRef()) throw new XenApiError('HOST_OFFLINE', [host]);
@@ -349,79 +328,7 @@ export const vmApi: HandlerTable = {
         throw new XenApiError('OPERATION_NOT_ALLOWED', ['This operation is not allowed on a control domain']);
       recordHalted(ctx.svc.db, vm);
     },
-    'VM.set_memory_dynamic_range': async (ctx, vm: string, min: number, max: number) => {
-      const { db } = ctx.svc;
-      const rec = db.mustGet('VM', vm);
-      assertOperationValid(vm, rec, 'changing_dynamic_range');
-      if (!(Number(rec.memory_static_min) <= min && min <= max && max <= Number(rec.memory_static_max))) {
-        throw new XenApiError('MEMORY_CONSTRAINT_VIOLATION', [
-          'Memory limits must satisfy: static_min <= dynamic_min <= dynamic_max <= static_max',
-        ]);
-      }
-      if (rec.power_state === 'Running') await agentOf(ctx.svc).balloon(String(rec.uuid), max);
-      db.update('VM', vm, { memory_dynamic_min: min, memory_dynamic_max: max });
-    },
-    'VM.set_memory_target_live': async (ctx, vm: string, target: number) => {
-      const rec = ctx.svc.db.mustGet('VM', vm);
-      if (rec.power_state !== 'Running')
-        throw new XenApiError('VM_BAD_POWER_STATE', [vm, 'running', String(rec.power_state).toLowerCase()]);
-      await agentOf(ctx.svc).balloon(String(rec.uuid), target);
-      ctx.svc.db.update('VM', vm, { memory_target: target });
-    },
-    'VM.set_memory_static_range': (ctx, vm: string, min: number, max: number) => {
-      const rec = ctx.svc.db.mustGet('VM', vm);
-      assertOperationValid(vm, rec, 'changing_static_range');
-      if (!(min <= Number(rec.memory_dynamic_min) && Number(rec.memory_dynamic_max) <= max)) {
-        throw new XenApiError('MEMORY_CONSTRAINT_VIOLATION', [
-          'Memory limits must satisfy: static_min <= dynamic_min <= dynamic_max <= static_max',
-        ]);
-      }
-      ctx.svc.db.update('VM', vm, { memory_static_min: min, memory_static_max: max });
-    },
-    'VM.set_memory_limits': (ctx, vm: string, smin: number, smax: number, dmin: number, dmax: number) => {
-      const rec = ctx.svc.db.mustGet('VM', vm);
-      assertOperationValid(vm, rec, 'changing_memory_limits');
-      if (!(smin <= dmin && dmin <= dmax && dmax <= smax)) {
-        throw new XenApiError('MEMORY_CONSTRAINT_VIOLATION', [
-          'Memory limits must satisfy: static_min <= dynamic_min <= dynamic_max <= static_max',
-        ]);
-      }
-      ctx.svc.db.update('VM', vm, {
-        memory_static_min: smin,
-        memory_static_max: smax,
-        memory_dynamic_min: dmin,
-        memory_dynamic_max: dmax,
-      });
-    },
-    'VM.set_memory': (ctx, vm: string, value: number) => {
-      const rec = ctx.svc.db.mustGet('VM', vm);
-      assertOperationValid(vm, rec, 'changing_memory_limits');
-      ctx.svc.db.update('VM', vm, {
-        memory_static_max: value,
-        memory_dynamic_max: value,
-        memory_dynamic_min: value,
-        memory_static_min: Math.min(Number(rec.memory_static_min), value),
-      });
-    },
-    'VM.set_VCPUs_max': (ctx, vm: string, value: number) => {
-      const rec = ctx.svc.db.mustGet('VM', vm);
-      assertOperationValid(vm, rec, 'changing_VCPUs');
-      if (value < 1 || value < Number(rec.VCPUs_at_startup))
-        throw new XenApiError('INVALID_VALUE', [
-          'VCPU values must satisfy: 0 < VCPUs_at_startup ≤ VCPUs_max',
-          String(value),
-        ]);
-      ctx.svc.db.update('VM', vm, { VCPUs_max: value });
-    },
-    'VM.set_VCPUs_at_startup': (ctx, vm: string, value: number) => {
-      const rec = ctx.svc.db.mustGet('VM', vm);
-      if (value < 1 || value > Number(rec.VCPUs_max))
-        throw new XenApiError('INVALID_VALUE', [
-          'VCPU values must satisfy: 0 < VCPUs_at_startup ≤ VCPUs_max',
-          String(value),
-        ]);
-      ctx.svc.db.update('VM', vm, { VCPUs_at_startup: value });
-    },
+    // The memory and vCPU setters, set_is_a_template and set_blocked_operations: api/setters.ts.
     'VM.assert_operation_valid': (ctx, vm: string, op: string) =>
       assertOperationValid(vm, ctx.svc.db.mustGet('VM', vm), op),
     'VM.update_allowed_operations': (ctx, vm: string) => {
