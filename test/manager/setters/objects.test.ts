@@ -294,3 +294,39 @@ test('subject roles: a role (not a permission) once; removing one the subject la
   assert.deepEqual(h.record('subject', subject).roles, []);
   assert.deepEqual(await h.failure('subject.remove_from_roles', subject, admin), ['ROLE_NOT_FOUND']);
 });
+
+test("task other_config: only the task's creator (or task.destroy/any) may add or remove keys", async (t) => {
+  const h = await harness(t);
+  const { svc } = h.m.manager;
+  await svc.users.add('setters-vmop', 'vm-operator', 'pw-setters');
+  const own = await h.call('task.create', 'mine', '');
+  await h.call('task.add_to_other_config', own, 'k', 'v');
+  // Another user's task: a vm-operator holds no task.destroy/any.
+  const other = svc.sessions.localLogin('setters-other');
+  const theirs = (await svc.call(svc.sessions.validate(other), 'task.create', ['theirs', ''])) as string;
+  const res = await fetch(`${h.m.httpUrl}/jsonrpc`, {
+    method: 'POST',
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'session.login_with_password',
+      params: ['setters-vmop', 'pw-setters', '1.0', 't'],
+    }),
+  });
+  const session = ((await res.json()) as { result: string }).result;
+  const add = await fetch(`${h.m.httpUrl}/jsonrpc`, {
+    method: 'POST',
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id: 2,
+      method: 'task.add_to_other_config',
+      params: [session, theirs, 'k', 'v'],
+    }),
+  });
+  const body = (await add.json()) as { error?: { message: string } };
+  assert.equal(body.error?.message, 'RBAC_PERMISSION_DENIED');
+  assert.deepEqual(h.record('task', theirs).other_config, {});
+  // root (pool-admin) holds task.destroy/any.
+  await h.call('task.add_to_other_config', theirs, 'k', 'v');
+  await h.call('task.remove_from_other_config', theirs, 'k');
+});
