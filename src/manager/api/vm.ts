@@ -22,6 +22,7 @@ import {
   setPowerState,
   withVmOperation,
 } from '../vm/vm-state.js';
+import { checkResumeUnlessForced, checkStartUnlessForced } from './forced-checks.js';
 import { createRecord } from './implicit.js';
 import type { CallContext, HandlerTable, Services } from './context.js';
 
@@ -223,6 +224,7 @@ async function copyVm(
   mode: DiskCopyMode,
   overrides: Record<string, unknown>,
   sr?: string,
+  skipVdis: string[] = [],
 ): Promise<string> {
   const { db } = ctx.svc;
   const rec = db.mustGet('VM', src);
@@ -235,7 +237,7 @@ async function copyVm(
     return created;
   });
   try {
-    if (ctx.svc.ext.storage) await copyVmDisks(ctx.svc, src, ref, mode, { sr, task: taskOf(ctx) });
+    if (ctx.svc.ext.storage) await copyVmDisks(ctx.svc, src, ref, mode, { sr, task: taskOf(ctx), skipVdis });
   } catch (e) {
     destroyVm(db, ref);
     throw e;
@@ -268,10 +270,14 @@ export const vmApi: HandlerTable = {
       await withVmOperation(db, vm, 'destroy', taskOf(ctx), async () => undefined);
       destroyVm(db, vm);
     },
-    'VM.start': (ctx, vm: string, paused: boolean) => start(ctx, vm, paused),
-    'VM.start_on': (ctx, vm: string, host: string, paused: boolean) => {
+    'VM.start': (ctx, vm: string, paused: boolean, force: boolean) => {
+      checkStartUnlessForced(ctx, vm, 'start', force);
+      return start(ctx, vm, paused);
+    },
+    'VM.start_on': (ctx, vm: string, host: string, paused: boolean, force: boolean) => {
       ctx.svc.db.mustGet('host', host);
       if (host !== ctx.svc.hostRef()) throw new XenApiError('HOST_OFFLINE', [host]);
+      checkStartUnlessForced(ctx, vm, 'start_on', force);
       return start(ctx, vm, paused, 'start_on');
     },
     'VM.clean_shutdown': lifecycleOp(
@@ -316,10 +322,14 @@ export const vmApi: HandlerTable = {
           destroyConsoles(db, vm);
         }),
     ),
-    'VM.resume': (ctx, vm: string, paused: boolean) => resume(ctx, vm, paused),
-    'VM.resume_on': (ctx, vm: string, host: string, paused: boolean) => {
+    'VM.resume': (ctx, vm: string, paused: boolean, force: boolean) => {
+      checkResumeUnlessForced(ctx, vm, ctx.svc.hostRef(), 'resume', force);
+      return resume(ctx, vm, paused);
+    },
+    'VM.resume_on': (ctx, vm: string, host: string, paused: boolean, force: boolean) => {
       ctx.svc.db.mustGet('host', host);
       if (host !== ctx.svc.hostRef()) throw new XenApiError('HOST_OFFLINE', [host]);
+      checkResumeUnlessForced(ctx, vm, host, 'resume_on', force);
       return resume(ctx, vm, paused, 'resume_on');
     },
     'VM.power_state_reset': (ctx, vm: string) => {
@@ -393,17 +403,24 @@ export const vmApi: HandlerTable = {
         ),
       );
     },
-    'VM.snapshot': async (ctx, vm: string, newName: string) => {
+    'VM.snapshot': async (ctx, vm: string, newName: string, ignoreVdis: string[]) => {
       const { db } = ctx.svc;
       return withVmOperation(db, vm, 'snapshot', taskOf(ctx), async () =>
-        copyVm(ctx, vm, 'snapshot', {
-          name_label: newName,
-          is_a_template: true,
-          is_a_snapshot: true,
-          snapshot_of: vm,
-          snapshot_time: nowXapi(),
-          transportable_snapshot_id: randomUUID(),
-        }),
+        copyVm(
+          ctx,
+          vm,
+          'snapshot',
+          {
+            name_label: newName,
+            is_a_template: true,
+            is_a_snapshot: true,
+            snapshot_of: vm,
+            snapshot_time: nowXapi(),
+            transportable_snapshot_id: randomUUID(),
+          },
+          undefined,
+          ignoreVdis,
+        ),
       );
     },
     'VM.provision': async (ctx, vm: string) => {

@@ -1,6 +1,8 @@
 // A manager started in-process and called over JSON-RPC (the real dispatcher: decoding, RBAC,
 // handlers), with a recording stand-in for the host agent so running-VM setters (balloon,
 // vCPU hot-plug) can be observed without QEMU.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { TestContext } from 'node:test';
 import { baseVmRecord } from '../../../src/manager/bootstrap/vm-record.js';
 import type { HostAgent, InstanceInfo, InstanceSpec } from '../../../src/manager/vm/host-agent.js';
@@ -43,8 +45,10 @@ export class RecordingAgent implements HostAgent {
   async unpause(uuid: string) {
     this.calls.push(['unpause', uuid]);
   }
-  async suspend(uuid: string) {
+  async suspend(uuid: string, path: string) {
     this.calls.push(['suspend', uuid]);
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, 'suspend image');
   }
   async resume(spec: InstanceSpec): Promise<InstanceInfo> {
     this.calls.push(['resume', spec.uuid]);
