@@ -767,6 +767,15 @@ export const SETTER_RULES: Record<string, SetterRule> = {
   },
   'pool.remove_from_guest_agent_config': { doc: { rule: NO_CHECK, errors: '-' } },
 
+  // ---- VM snapshot schedules (xapi_vmss.ml; the schedule map's keys are not checked yet)
+  'VMSS.set_retained_snapshots': {
+    check: (c) => {
+      const v = num(c.args[0]);
+      if (v < 1 || v > 10) throw invalidValue('retained_snapshots', String(v));
+    },
+    doc: { rule: '1 ≤ value ≤ 10', errors: 'INVALID_VALUE ["retained_snapshots", value]' },
+  },
+
   // ---- storage (xapi_sr.ml, xapi_vbd.ml)
   'SR.set_shared': {
     check: (c) => {
@@ -826,6 +835,12 @@ export const SETTER_RULES: Record<string, SetterRule> = {
     doc: { rule: "the task's creator, or a holder of task.destroy/any", errors: 'RBAC_PERMISSION_DENIED' },
   },
 };
+
+/** The docs/setters.md table row of a rule. */
+export function ruleDocRow(wire: string, rule: SetterRule): string {
+  const cell = (s: string) => s.replace(/\|/g, '\\|');
+  return `| \`${wire}\` | ${cell(rule.doc.rule)} | ${cell(rule.doc.errors)} | ${cell(rule.doc.effect ?? '-')} |`;
+}
 
 /** The rule of a message, if xapi implements it by hand. */
 export const setterRule = (wire: string): SetterRule | undefined => SETTER_RULES[wire];

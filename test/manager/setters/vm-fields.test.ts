@@ -127,6 +127,13 @@ test('suspend_VDI only on a suspended VM; appliances, groups and schedules not f
     enabled: true,
   });
   assert.deepEqual(await h.failure('VM.set_snapshot_schedule', tpl, vmss), ['VM_IS_TEMPLATE', tpl]);
+  for (const n of [0, 11])
+    assert.deepEqual(await h.failure('VMSS.set_retained_snapshots', vmss, n), [
+      'INVALID_VALUE',
+      'retained_snapshots',
+      String(n),
+    ]);
+  await h.call('VMSS.set_retained_snapshots', vmss, 10);
   await h.call('VM.set_snapshot_schedule', vm, vmss);
   assert.equal(h.record('VM', vm).snapshot_schedule, vmss);
   await h.call('VM.set_snapshot_schedule', vm, NULL_REF);
