@@ -361,6 +361,7 @@ export const SETTER_RULES: Record<string, SetterRule> = {
     check: (c) => {
       powerStateIs(c, 'Suspended');
       const vdi = str(c.args[0]);
+      if (!c.db.has('VDI', vdi)) throw new XenApiError('HANDLE_INVALID', ['VDI', vdi]);
       if (c.db.get('VDI', vdi)?.type === 'cbt_metadata')
         throw new XenApiError('VDI_INCOMPATIBLE_TYPE', [c.ref, 'cbt_metadata']);
       const current = str(c.row.suspend_VDI);

@@ -4,6 +4,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { TestContext } from 'node:test';
+import { checkSpec } from '../../../src/agent/qemu/spec-check.js';
 import { baseVmRecord } from '../../../src/manager/bootstrap/vm-record.js';
 import type { HostAgent, InstanceInfo, InstanceSpec } from '../../../src/manager/vm/host-agent.js';
 import { startManager, type TestManager } from '../../helpers/manager.js';
@@ -25,6 +26,7 @@ export class RecordingAgent implements HostAgent {
     return 'recording';
   }
   async start(spec: InstanceSpec): Promise<InstanceInfo> {
+    checkSpec(spec); // what the real agent refuses, this one refuses too
     this.started.push(spec);
     this.calls.push(['start', spec.uuid]);
     return {
@@ -51,6 +53,7 @@ export class RecordingAgent implements HostAgent {
     writeFileSync(path, 'suspend image');
   }
   async resume(spec: InstanceSpec): Promise<InstanceInfo> {
+    checkSpec(spec);
     this.calls.push(['resume', spec.uuid]);
     return { uuid: spec.uuid, state: 'running' } as InstanceInfo;
   }

@@ -175,3 +175,16 @@ test('blocked operations change allowed_operations at once (add_to/remove_from t
   await h.call('VM.set_is_a_template', vm, false);
   assert.ok(h.record('VM', vm).allowed_operations.includes('start'));
 });
+
+test('any name_label is accepted, as xapi; the VM still starts with a label QEMU takes', async (t) => {
+  const h = await harness(t);
+  const vm = await h.newVm();
+  const label = `line one\nline two ${'é'.repeat(300)}`;
+  await h.call('VM.set_name_label', vm, label);
+  assert.equal(h.record('VM', vm).name_label, label);
+  await h.call('VM.start', vm, false, false);
+  const name = h.agent.started.at(-1)!.name;
+  assert.equal(name.length, 255);
+  assert.ok(!name.includes('\n'));
+  assert.ok(label.replace('\n', ' ').startsWith(name));
+});
