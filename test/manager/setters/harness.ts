@@ -16,7 +16,7 @@ export class RecordingAgent implements HostAgent {
   readonly connected = true;
   readonly calls: [string, ...unknown[]][] = [];
   started: InstanceSpec[] = [];
-  constructor(private readonly hotplug = false) {
+  constructor(hotplug = false) {
     if (hotplug)
       (this as unknown as { setVcpus: unknown }).setVcpus = async (uuid: string, n: number) => {
         this.calls.push(['setVcpus', uuid, n]);
