@@ -9,12 +9,7 @@ import { XenApiError } from '../../shared/errors.js';
 import type { Row } from '../db/database.js';
 import { assertOperationValid } from '../vm/lifecycle.js';
 import { refreshAllowedOperations } from '../vm/vm-state.js';
-import {
-  type SetterCall,
-  type SetterEffect,
-  type SetterRule,
-  SETTER_RULES,
-} from '../validation/setter-rules.js';
+import { type SetterEffect, type SetterRule, SETTER_RULES } from '../validation/setter-rules.js';
 import type { CallContext, Handler, HandlerTable } from './context.js';
 import { checkTaskOwner } from './task.js';
 import { agentOf } from './vm.js';
@@ -30,25 +25,15 @@ function ruleOf(msg: MessageSpec): SetterRule {
   return rule;
 }
 
-/** Guards, VM operation and checks: everything before the write. */
-function validate(
-  ctx: CallContext,
-  _msg: MessageSpec,
-  rule: SetterRule,
-  self: string,
-  row: Row,
-  args: unknown[],
-  write: Row,
-) {
+/** The caller guards and the VM operation: checked before anything is computed. */
+function admit(ctx: CallContext, rule: SetterRule, self: string, row: Row, args: unknown[]) {
   for (const g of rule.guards ?? []) if (g === 'task_owner') checkTaskOwner(ctx, self);
   const op = typeof rule.op === 'function' ? rule.op(args) : rule.op;
   if (op) assertOperationValid(self, row, op);
-  const call: SetterCall = { ref: self, row, args, write, db: ctx.svc.db };
-  rule.check?.(call);
 }
 
 /** Effects on the running guest, before the record changes (a refusal leaves it unchanged). */
-async function guestEffects(ctx: CallContext, effects: SetterEffect[], _self: string, row: Row, write: Row) {
+async function guestEffects(ctx: CallContext, effects: SetterEffect[], row: Row, write: Row) {
   if (row.power_state !== 'Running') return;
   const uuid = String(row.uuid);
   for (const e of effects) {
@@ -105,12 +90,13 @@ export async function applySetter(
   const rule = ruleOf(msg);
   const { db } = ctx.svc;
   const row = db.mustGet(msg.cls, self);
+  admit(ctx, rule, self, row, args);
   const write = rule.propose ? rule.propose(row, args) : generic?.(row);
-  validate(ctx, msg, rule, self, row, args, write ?? {});
+  rule.check?.({ ref: self, row, args, write: write ?? {}, db });
   if (write === undefined) return;
   checkRefs?.(write);
   const effects = rule.effects ?? [];
-  await guestEffects(ctx, effects, self, row, write);
+  await guestEffects(ctx, effects, row, write);
   db.transaction(() => {
     if (Object.keys(write).length) db.update(msg.cls, self, write);
     recordEffects(ctx, effects, msg.cls, self, row, write);
@@ -123,7 +109,10 @@ export function checkSetter(ctx: CallContext, wire: string, self: string, args: 
     (m) => m.wire === wire,
   );
   if (!msg) throw new Error(`unknown message ${wire}`);
-  validate(ctx, msg, ruleOf(msg), self, ctx.svc.db.mustGet(msg.cls, self), args, {});
+  const rule = ruleOf(msg);
+  const row = ctx.svc.db.mustGet(msg.cls, self);
+  admit(ctx, rule, self, row, args);
+  rule.check?.({ ref: self, row, args, write: {}, db: ctx.svc.db });
 }
 
 /** Is the first declared parameter the object itself (not so for pool.set_vswitch_controller)? */

@@ -154,6 +154,8 @@ test('NVRAM changes need a halted VM; a running VM cannot become a template', as
   const bad = ['VM_BAD_POWER_STATE', vm, 'halted', 'running'];
   assert.deepEqual(await h.failure('VM.set_NVRAM', vm, {}), bad);
   assert.deepEqual(await h.failure('VM.remove_from_NVRAM', vm, 'EFI-variables'), bad);
+  // The operation is checked before the map: a duplicate key on a running VM is a power-state error.
+  assert.deepEqual(await h.failure('VM.add_to_NVRAM', vm, 'EFI-variables', 'CCCC'), bad);
   assert.deepEqual(await h.failure('VM.set_is_a_template', vm, true), bad);
   assert.equal(h.record('VM', vm).is_a_template, false);
 });
