@@ -122,6 +122,15 @@ function notPlainVm(c: SetterCall, text: string) {
 
 const NO_CHECK = 'none at set time';
 
+/** message_forwarding's ensure_vdi_not_on_running_vm: every VM with a VBD of the VDI is halted. */
+function vdiNotOnRunningVm(c: SetterCall) {
+  for (const vbd of (c.row.VBDs as string[]) ?? []) {
+    const vm = str(c.db.get('VBD', vbd)?.VM);
+    const row = c.db.get('VM', vm);
+    if (row) powerStateIs(c, 'Halted', vm, row);
+  }
+}
+
 export const SETTER_RULES: Record<string, SetterRule> = {
   // ---- VM memory (xapi_vm.ml; message_forwarding turns the single-field setters into ranges)
   'VM.set_memory_static_range': {
@@ -789,6 +798,14 @@ export const SETTER_RULES: Record<string, SetterRule> = {
       rule: 'false: at most one PBD; true: not a local driver (Berth)',
       errors: 'SR_HAS_MULTIPLE_PBDS [pbd...]; SR_OPERATION_NOT_SUPPORTED [sr]',
     },
+  },
+  'VDI.set_on_boot': {
+    check: vdiNotOnRunningVm,
+    doc: { rule: 'every VM using the VDI is Halted', errors: 'VM_BAD_POWER_STATE [vm, "halted", actual]' },
+  },
+  'VDI.set_allow_caching': {
+    check: vdiNotOnRunningVm,
+    doc: { rule: 'every VM using the VDI is Halted', errors: 'VM_BAD_POWER_STATE [vm, "halted", actual]' },
   },
   'VBD.set_mode': {
     check: (c) => {

@@ -330,3 +330,38 @@ test("task other_config: only the task's creator (or task.destroy/any) may add o
   await h.call('task.add_to_other_config', theirs, 'k', 'v');
   await h.call('task.remove_from_other_config', theirs, 'k');
 });
+
+test('VDI.set_on_boot and set_allow_caching: not while a VM using the VDI runs', async (t) => {
+  const h = await harness(t);
+  const sr = String(h.record('pool', h.m.manager.svc.poolRef()).default_SR);
+  const vm = await h.newVm();
+  const vdi = await h.call('VDI.create', {
+    name_label: 'disk',
+    name_description: '',
+    SR: sr,
+    virtual_size: 4 * 1024 * 1024,
+    type: 'user',
+    sharable: false,
+    read_only: false,
+    other_config: {},
+  });
+  await h.call('VBD.create', {
+    VM: vm,
+    VDI: vdi,
+    userdevice: '0',
+    bootable: true,
+    mode: 'RW',
+    type: 'Disk',
+    empty: false,
+    other_config: {},
+    qos_algorithm_type: '',
+    qos_algorithm_params: {},
+  });
+  await h.call('VDI.set_allow_caching', vdi, true);
+  await h.call('VM.start', vm, false, false);
+  const bad = ['VM_BAD_POWER_STATE', vm, 'halted', 'running'];
+  assert.deepEqual(await h.failure('VDI.set_on_boot', vdi, 'reset'), bad);
+  assert.deepEqual(await h.failure('VDI.set_allow_caching', vdi, false), bad);
+  assert.equal(h.record('VDI', vdi).on_boot, 'persist');
+  await h.call('VDI.set_name_label', vdi, 'renamed'); // names may change any time
+});
