@@ -25,6 +25,8 @@ import {
   PIF_PROPERTY_REQUIREMENTS,
   timezone,
   vlanTag,
+  vmssSchedule,
+  vmssScheduleFor,
   withDefaults,
 } from './values.js';
 
@@ -62,7 +64,7 @@ export type SetterGuard = 'task_owner';
 export interface SetterRule {
   /** The VM operation checked first (xapi_vm_lifecycle: blocked, power state, concurrency...). */
   op?: string | ((args: unknown[]) => string | undefined);
-  /** The fields written, when they differ from the generic field update. */
+  /** The fields written, when they differ from the generic field update (may throw xapi's error). */
   propose?: (row: Row, args: unknown[]) => Row;
   check?: (c: SetterCall) => void;
   guards?: SetterGuard[];
@@ -777,7 +779,37 @@ export const SETTER_RULES: Record<string, SetterRule> = {
   },
   'pool.remove_from_guest_agent_config': { doc: { rule: NO_CHECK, errors: '-' } },
 
-  // ---- VM snapshot schedules (xapi_vmss.ml; the schedule map's keys are not checked yet)
+  // ---- VM snapshot schedules (xapi_vmss.ml)
+  'VMSS.set_schedule': {
+    propose: (row, [v]) => ({
+      schedule: vmssSchedule(v as Record<string, string>, (row.schedule as Record<string, string>) ?? {}),
+    }),
+    doc: {
+      rule: 'merged over the stored schedule; keys min (0/15/30/45), hour (0..23), days (Monday..Sunday, comma-separated, each once)',
+      errors: 'INVALID_VALUE ["schedule:<key>", value]',
+      effect: 'values written in canonical spelling; stored keys not given are kept, as xapi',
+    },
+  },
+  'VMSS.add_to_schedule': {
+    check: (c) =>
+      vmssSchedule({ [str(c.args[0])]: str(c.args[1]) }, (c.row.schedule as Record<string, string>) ?? {}),
+    doc: {
+      rule: 'as set_schedule for the one key',
+      errors: 'INVALID_VALUE ["schedule:<key>", value]; MAP_DUPLICATE_KEY',
+    },
+  },
+  'VMSS.set_frequency': {
+    propose: (row, [f]) => ({
+      frequency: str(f),
+      schedule: vmssScheduleFor(str(f), (row.schedule as Record<string, string>) ?? {}),
+    }),
+    doc: {
+      rule: "the schedule's values valid for the new frequency",
+      errors: 'INVALID_VALUE ["schedule:<key>", value]',
+      effect:
+        "the schedule gets exactly the frequency's keys (hourly: min; daily: hour, min; weekly: hour, min, days), missing ones from defaults",
+    },
+  },
   'VMSS.set_retained_snapshots': {
     check: (c) => {
       const v = num(c.args[0]);

@@ -172,3 +172,77 @@ export function timezone(value: string): void {
 
 /** Constants.ha_valid_restart_priorities. */
 export const HA_RESTART_PRIORITIES = ['restart', 'best-effort', ''];
+
+/** One key of a VMSS schedule: its check/canonical form and default (Xapi_vmss). */
+interface ScheduleKey {
+  key: string;
+  canonical: (v: string) => string | undefined;
+  default: string;
+}
+
+const DAYS = ['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday'];
+const enumOf = (range: string[]) => (v: string) => range.find((r) => r.toLowerCase() === v.toLowerCase());
+const MIN_KEY: ScheduleKey = { key: 'min', canonical: enumOf(['0', '15', '30', '45']), default: '0' };
+const HOUR_KEY: ScheduleKey = {
+  key: 'hour',
+  canonical: (v) => (/^-?\d+$/.test(v) && Number(v) >= 0 && Number(v) <= 23 ? v : undefined),
+  default: '0',
+};
+const DAYS_KEY: ScheduleKey = { key: 'days', canonical: () => undefined, default: 'Monday' };
+
+/** Xapi_vmss.schedule_frequency_*_keys. */
+const SCHEDULE_KEYS: Record<string, ScheduleKey[]> = {
+  hourly: [MIN_KEY],
+  daily: [HOUR_KEY, MIN_KEY],
+  weekly: [HOUR_KEY, MIN_KEY, DAYS_KEY],
+};
+
+/** Map_check's EnumSet: comma-separated days, each once; INVALID_VALUE on the bad one. */
+function scheduleValue(k: ScheduleKey, value: string): string {
+  const err = (v: string) => invalidValue(`schedule:${k.key}`, v);
+  if (k.key !== 'days') {
+    const c = k.canonical(value);
+    if (c === undefined) throw err(value);
+    return c;
+  }
+  const out: string[] = [];
+  for (const v of value.split(',')) {
+    const c = enumOf(DAYS)(v);
+    if (c === undefined) throw err(v);
+    if (out.includes(c)) throw err(value);
+    out.push(c);
+  }
+  return out.join(',');
+}
+
+/** Map_check.merge: the given entries over the stored ones. */
+const merged = (value: Record<string, string>, db: Record<string, string>) => ({ ...db, ...value });
+
+/**
+ * VMSS.set_schedule / add_to_schedule (Map_check.assert_keys with every frequency's keys): each
+ * key of the merged schedule must be a schedule key with a valid value; returns the merged map
+ * with values in canonical spelling.
+ */
+export function vmssSchedule(
+  value: Record<string, string>,
+  db: Record<string, string>,
+): Record<string, string> {
+  const all = [MIN_KEY, HOUR_KEY, DAYS_KEY];
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(merged(value, db))) {
+    const key = all.find((x) => x.key === k);
+    if (!key) throw invalidValue(`schedule:${k}`, v);
+    out[k] = scheduleValue(key, v);
+  }
+  return out;
+}
+
+/**
+ * VMSS.set_frequency (Map_check.assert_all_keys): the schedule gets exactly the frequency's keys,
+ * missing ones from their defaults, every value checked.
+ */
+export function vmssScheduleFor(frequency: string, schedule: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of SCHEDULE_KEYS[frequency] ?? []) out[k.key] = scheduleValue(k, schedule[k.key] ?? k.default);
+  return out;
+}

@@ -134,6 +134,35 @@ test('suspend_VDI only on a suspended VM; appliances, groups and schedules not f
       String(n),
     ]);
   await h.call('VMSS.set_retained_snapshots', vmss, 10);
+  // Schedules: keys per frequency, canonical spelling, defaults (xapi_vmss.ml, Map_check).
+  assert.deepEqual(await h.failure('VMSS.set_schedule', vmss, { min: '10' }), [
+    'INVALID_VALUE',
+    'schedule:min',
+    '10',
+  ]);
+  assert.deepEqual(await h.failure('VMSS.add_to_schedule', vmss, 'hour', '24'), [
+    'INVALID_VALUE',
+    'schedule:hour',
+    '24',
+  ]);
+  assert.deepEqual(await h.failure('VMSS.add_to_schedule', vmss, 'colour', 'red'), [
+    'INVALID_VALUE',
+    'schedule:colour',
+    'red',
+  ]);
+  assert.deepEqual(await h.failure('VMSS.set_schedule', vmss, { days: 'monday,Monday' }), [
+    'INVALID_VALUE',
+    'schedule:days',
+    'monday,Monday',
+  ]);
+  await h.call('VMSS.set_schedule', vmss, { hour: '6', min: '30' });
+  assert.deepEqual(h.record('VMSS', vmss).schedule, { hour: '6', min: '30' });
+  await h.call('VMSS.set_frequency', vmss, 'weekly');
+  assert.deepEqual(h.record('VMSS', vmss).schedule, { hour: '6', min: '30', days: 'Monday' });
+  await h.call('VMSS.set_schedule', vmss, { days: 'friday,tuesday' });
+  assert.equal(h.record('VMSS', vmss).schedule.days, 'Friday,Tuesday');
+  await h.call('VMSS.set_frequency', vmss, 'hourly');
+  assert.deepEqual(h.record('VMSS', vmss).schedule, { min: '30' });
   await h.call('VM.set_snapshot_schedule', vm, vmss);
   assert.equal(h.record('VM', vm).snapshot_schedule, vmss);
   await h.call('VM.set_snapshot_schedule', vm, NULL_REF);
