@@ -15,7 +15,9 @@ import { linkXapiLocal, unlinkXapiLocal } from './http/xapi-local-link.js';
 import { messageApi } from './api/message.js';
 import { networkingApi } from './api/network.js';
 import { roleApi } from './api/role.js';
+import { autoEnableAtStart } from './api/host-enable.js';
 import { sessionApi } from './api/session.js';
+import { setterApi } from './api/setters.js';
 import { storageApi } from './api/sm.js';
 import { subjectApi } from './api/subject.js';
 import { taskApi } from './api/task.js';
@@ -61,6 +63,7 @@ export const API_MODULES: HandlerTable[] = [
   vmApi,
   storageApi,
   networkingApi,
+  setterApi,
 ];
 
 export interface ManagerOptions {
@@ -122,6 +125,7 @@ export class Manager {
     syncRoles(db);
     const facts = opts.hostFacts ?? readHostFacts();
     const { poolRef, hostRef } = ensurePoolAndHost(db, facts, MODEL.apiVersion);
+    autoEnableAtStart(db, hostRef, config.dataDir);
     await ensureRootUser(users, config.dataDir);
     ensureDefaultTemplates(db, config.guestDir);
 
@@ -162,7 +166,11 @@ export class Manager {
       hostRef: () => hostRef,
       poolRef: () => poolRef,
       call: (session, wire, args) => dispatcher.callInternal(session, wire, args),
-      ext: { listMethods: dispatcher.listMethods(), suspendDir: join(config.dataDir, 'suspend') },
+      ext: {
+        listMethods: dispatcher.listMethods(),
+        suspendDir: join(config.dataDir, 'suspend'),
+        dataDir: config.dataDir,
+      },
     };
     dispatcher.attach(svc);
     tasks.recoverAfterRestart();

@@ -3,6 +3,7 @@ import { XenApiError } from '../../shared/errors.js';
 import { nowXapi, toXapiTime } from '../time.js';
 import type { HostAgent } from '../vm/host-agent.js';
 import type { HandlerTable } from './context.js';
+import { disableHost, enableHost } from './host-enable.js';
 
 export const hostApi: HandlerTable = {
   handlers: {
@@ -29,8 +30,8 @@ export const hostApi: HandlerTable = {
       ctx.svc.db.mustGet('host', host);
       return 0;
     },
-    'host.enable': (ctx, host: string) => ctx.svc.db.update('host', host, { enabled: true }),
-    'host.disable': (ctx, host: string) => ctx.svc.db.update('host', host, { enabled: false }),
+    'host.enable': (ctx, host: string) => enableHost(ctx, host),
+    'host.disable': (ctx, host: string, autoEnable: boolean) => disableHost(ctx, host, autoEnable),
     'host.get_management_interface': (ctx, host: string) => {
       ctx.svc.db.mustGet('host', host);
       for (const [ref, pif] of ctx.svc.db.all('PIF')) if (pif.host === host && pif.management) return ref;

@@ -6,7 +6,9 @@ import { NULL_REF, type TypeDesc } from '../../shared/datamodel/types.js';
 import { XenApiError } from '../../shared/errors.js';
 import { compileWhere, parseWhere } from '../db/where.js';
 import type { Database, Row } from '../db/database.js';
+import { setterRule } from '../validation/setter-rules.js';
 import type { CallContext, Handler } from './context.js';
+import { applySetter } from './setters.js';
 
 /** Checks that every ref inside a value of type `t` names an existing object of its class. */
 export function checkRefs(db: Database, t: TypeDesc, v: unknown): void {
@@ -73,6 +75,45 @@ export function createRecord(db: Database, cls: ClassSpec, rec: Row): Row {
   return out;
 }
 
+/**
+ * The update a generic field accessor makes (undefined: nothing to change), with xapi's
+ * MAP_DUPLICATE_KEY for an existing key.
+ */
+function fieldUpdate(
+  kind: string,
+  cls: string,
+  f: FieldSpec,
+): (row: Row, self: string, args: unknown[]) => Row | undefined {
+  switch (kind) {
+    case 'setter':
+      return (_row, _self, [value]) => ({ [f.name]: value });
+    case 'map_add':
+      return (row, self, [key, value]) => {
+        const map = (row[f.name] ?? {}) as Record<string, unknown>;
+        if (Object.hasOwn(map, key as string))
+          throw new XenApiError('MAP_DUPLICATE_KEY', [cls, f.column, self, String(key)]);
+        return { [f.name]: { ...map, [key as string]: value } };
+      };
+    case 'map_remove':
+      return (row, _self, [key]) => {
+        const map = (row[f.name] ?? {}) as Record<string, unknown>;
+        if (!Object.hasOwn(map, key as string)) return undefined;
+        const { [key as string]: _gone, ...rest } = map;
+        return { [f.name]: rest };
+      };
+    case 'set_add':
+      return (row, _self, [value]) => {
+        const set = (row[f.name] ?? []) as unknown[];
+        return set.includes(value) ? undefined : { [f.name]: [...set, value] };
+      };
+    default:
+      return (row, _self, [value]) => {
+        const set = (row[f.name] ?? []) as unknown[];
+        return set.includes(value) ? { [f.name]: set.filter((x) => x !== value) } : undefined;
+      };
+  }
+}
+
 export function implicitHandler(cls: ClassSpec, msg: MessageSpec): Handler | undefined {
   const name = cls.name;
   switch (msg.implicit) {
@@ -110,50 +151,35 @@ export function implicitHandler(cls: ClassSpec, msg: MessageSpec): Handler | und
         return typeof v === 'object' && v !== null ? structuredClone(v) : v;
       };
     }
-    case 'setter': {
-      const f = fieldOf(cls, msg.field!);
-      return (ctx, self: string, value: unknown) => {
-        ctx.svc.db.mustGet(name, self);
-        checkRefs(ctx.svc.db, f.type, value);
-        ctx.svc.db.update(name, self, { [f.name]: value });
-      };
-    }
-    case 'map_add': {
-      const f = fieldOf(cls, msg.field!);
-      return (ctx: CallContext, self: string, key: string, value: unknown) => {
-        const row = ctx.svc.db.mustGet(name, self);
-        const map = (row[f.name] ?? {}) as Record<string, unknown>;
-        if (Object.hasOwn(map, key)) throw new XenApiError('MAP_DUPLICATE_KEY', [name, f.column, self, key]);
-        ctx.svc.db.update(name, self, { [f.name]: { ...map, [key]: value } });
-      };
-    }
-    case 'map_remove': {
-      const f = fieldOf(cls, msg.field!);
-      return (ctx, self: string, key: string) => {
-        const row = ctx.svc.db.mustGet(name, self);
-        const map = (row[f.name] ?? {}) as Record<string, unknown>;
-        if (!Object.hasOwn(map, key)) return;
-        const { [key]: _gone, ...rest } = map;
-        ctx.svc.db.update(name, self, { [f.name]: rest });
-      };
-    }
-    case 'set_add': {
-      const f = fieldOf(cls, msg.field!);
-      return (ctx, self: string, value: unknown) => {
-        const row = ctx.svc.db.mustGet(name, self);
-        const set = (row[f.name] ?? []) as unknown[];
-        if (set.includes(value)) return;
-        if (f.type.kind === 'set') checkRefs(ctx.svc.db, f.type.of, value);
-        ctx.svc.db.update(name, self, { [f.name]: [...set, value] });
-      };
-    }
+    case 'setter':
+    case 'map_add':
+    case 'map_remove':
+    case 'set_add':
     case 'set_remove': {
       const f = fieldOf(cls, msg.field!);
-      return (ctx, self: string, value: unknown) => {
-        const row = ctx.svc.db.mustGet(name, self);
-        const set = (row[f.name] ?? []) as unknown[];
-        if (!set.includes(value)) return;
-        ctx.svc.db.update(name, self, { [f.name]: set.filter((x) => x !== value) });
+      const update = fieldUpdate(msg.implicit, name, f);
+      // The refs a call brings in must name existing objects (HANDLE_INVALID).
+      const refs = (ctx: CallContext, args: unknown[]) => {
+        if (msg.implicit === 'setter') checkRefs(ctx.svc.db, f.type, args[0]);
+        if (msg.implicit === 'set_add' && f.type.kind === 'set') checkRefs(ctx.svc.db, f.type.of, args[0]);
+      };
+      // xapi implements some accessors by hand, with checks and side effects (setter-rules.ts).
+      if (setterRule(msg.wire)) {
+        return (ctx, self: string, ...args: unknown[]) =>
+          applySetter(
+            ctx,
+            msg,
+            self,
+            args,
+            (row) => update(row, self, args),
+            () => refs(ctx, args),
+          );
+      }
+      return (ctx: CallContext, self: string, ...args: unknown[]) => {
+        const write = update(ctx.svc.db.mustGet(name, self), self, args);
+        if (!write) return;
+        refs(ctx, args);
+        ctx.svc.db.update(name, self, write);
       };
     }
     case 'create':

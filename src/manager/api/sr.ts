@@ -4,6 +4,7 @@ import { driverInfoOf } from '../storage/records.js';
 import { createSr, destroySr, forgetSr, introduceSr, probeSr, scanSr, updateSr } from '../storage/sr-ops.js';
 import { storageOf } from '../storage/storage-agent.js';
 import type { HandlerTable } from './context.js';
+import { checkSetter } from './setters.js';
 
 export const srApi: HandlerTable = {
   handlers: {
@@ -73,6 +74,7 @@ export const srApi: HandlerTable = {
     },
     'SR.set_shared': (ctx, sr: string, v: boolean) => {
       const row = ctx.svc.db.mustGet('SR', sr);
+      checkSetter(ctx, 'SR.set_shared', sr, [v]); // false: at most one PBD (setter-rules.ts)
       // Local drivers cannot be reached from another host.
       if (v && driverInfoOf(ctx.svc, String(row.type)))
         throw new XenApiError('SR_OPERATION_NOT_SUPPORTED', [sr]);

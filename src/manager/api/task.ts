@@ -5,7 +5,8 @@ import { checkPermission } from '../auth/rbac.js';
 import { nowXapi } from '../time.js';
 import type { CallContext, HandlerTable } from './context.js';
 
-function checkOwner(ctx: CallContext, task: string) {
+/** xapi's TaskHelper.assert_op_valid: the task's creator, or a holder of task.destroy/any. */
+export function checkTaskOwner(ctx: CallContext, task: string) {
   ctx.svc.db.mustGet('task', task);
   if (ctx.svc.tasks.ownedBy(task, ctx.session.ref, ctx.session.userName)) return;
   checkPermission(ctx.session, { name: 'task.destroy/any', roles: ['pool-admin', 'pool-operator'] });
@@ -14,7 +15,7 @@ function checkOwner(ctx: CallContext, task: string) {
 const ownedSetter =
   (field: string) =>
   (ctx: CallContext, self: string, value: unknown): void => {
-    checkOwner(ctx, self);
+    checkTaskOwner(ctx, self);
     ctx.svc.db.update('task', self, { [field]: value });
   };
 
@@ -23,15 +24,15 @@ export const taskApi: HandlerTable = {
     'task.create': (ctx, label: string, description: string) =>
       ctx.svc.tasks.createClientTask(label, description, ctx.session.ref, ctx.session.userName),
     'task.destroy': (ctx, self: string) => {
-      checkOwner(ctx, self);
+      checkTaskOwner(ctx, self);
       ctx.svc.tasks.destroy(self);
     },
     'task.cancel': (ctx, task: string) => {
-      checkOwner(ctx, task);
+      checkTaskOwner(ctx, task);
       ctx.svc.tasks.cancel(task, ctx.task?.ref);
     },
     'task.set_status': (ctx, self: string, value: string) => {
-      checkOwner(ctx, self);
+      checkTaskOwner(ctx, self);
       const done = value !== 'pending' && value !== 'cancelling';
       ctx.svc.db.update(
         'task',
@@ -40,7 +41,7 @@ export const taskApi: HandlerTable = {
       );
     },
     'task.set_progress': (ctx, self: string, value: number) => {
-      checkOwner(ctx, self);
+      checkTaskOwner(ctx, self);
       if (!(value >= 0 && value <= 1)) throw new XenApiError('INVALID_VALUE', ['progress', String(value)]);
       ctx.svc.db.update('task', self, { progress: value });
     },

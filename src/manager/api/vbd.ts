@@ -8,6 +8,7 @@ import type { Database, Row } from '../db/database.js';
 import { isNull, refreshVdiOps } from '../storage/records.js';
 import { type DiskSpec, vbdDevice, vmDisks } from '../storage/vm-disks.js';
 import { createRecord } from './implicit.js';
+import { checkSetter } from './setters.js';
 import type { CallContext, HandlerTable, Services } from './context.js';
 
 /** What the host agent offers for disks of running VMs (QMP blockdev-add/device_add…). */
@@ -183,13 +184,7 @@ export const vbdApi: HandlerTable = {
     'VBD.set_mode': (ctx, vbd: string, mode: string) => {
       const { db } = ctx.svc;
       const row = db.mustGet('VBD', vbd);
-      const vm = db.mustGet('VM', String(row.VM));
-      if (vm.power_state !== 'Halted')
-        throw new XenApiError('VM_BAD_POWER_STATE', [
-          String(row.VM),
-          'halted',
-          String(vm.power_state).toLowerCase(),
-        ]);
+      checkSetter(ctx, 'VBD.set_mode', vbd, [mode]); // the VM is halted (setter-rules.ts)
       if (row.type === 'CD' && mode === 'RW') throw new XenApiError('VBD_CDS_MUST_BE_READONLY', []);
       if (mode === 'RW' && !row.empty && db.get('VDI', String(row.VDI))?.read_only)
         throw new XenApiError('VDI_READONLY', [String(row.VDI)]);

@@ -15,12 +15,16 @@ import { storageOf } from '../storage/storage-agent.js';
 import { cloneVdi, copyVdi, createVdi, destroyVdi, resizeVdi } from '../storage/vdi-ops.js';
 import type { Row } from '../db/database.js';
 import { createRecord } from './implicit.js';
+import { setterRule } from '../validation/setter-rules.js';
+import { checkSetter } from './setters.js';
 import type { CallContext, HandlerTable } from './context.js';
 
 const taskOf = (ctx: CallContext) => ctx.task?.ref ?? `OpaqueRef:${randomUUID()}`;
 
 const setter = (field: string) => (ctx: CallContext, vdi: string, value: unknown) => {
   ctx.svc.db.mustGet('VDI', vdi);
+  const wire = `VDI.set_${field}`;
+  if (setterRule(wire)) checkSetter(ctx, wire, vdi, [value]); // setter-rules.ts
   ctx.svc.db.update('VDI', vdi, { [field]: value });
   refreshVdiOps(ctx.svc, vdi);
 };

@@ -24,6 +24,7 @@ import {
   setPowerState,
   withVmOperation,
 } from '../vm/vm-state.js';
+import { checkResumeUnlessForced, checkStartUnlessForced } from './forced-checks.js';
 import { createRecord } from './implicit.js';
 import type { CallContext, HandlerTable, Services } from './context.js';
 
@@ -229,6 +230,7 @@ async function copyVm(
   mode: DiskCopyMode,
   overrides: Record<string, unknown>,
   sr?: string,
+  skipVdis: string[] = [],
 ): Promise<string> {
   const { db } = ctx.svc;
   const rec = db.mustGet('VM', src);
@@ -243,7 +245,7 @@ async function copyVm(
       return created;
     });
     try {
-      if (ctx.svc.ext.storage) await copyVmDisks(ctx.svc, src, ref, mode, { sr, task: taskOf(ctx) });
+      if (ctx.svc.ext.storage) await copyVmDisks(ctx.svc, src, ref, mode, { sr, task: taskOf(ctx), skipVdis });
     } catch (e) {
       destroyVm(db, ref);
       throw e;
@@ -301,31 +303,14 @@ export const vmApi: HandlerTable = {
       await withVmOperation(db, vm, 'destroy', taskOf(ctx), async () => undefined);
       destroyVm(db, vm);
     },
-    'VM.start': (ctx, vm: string, paused: boolean) => start(ctx, vm, paused),
-    // Setters that change which operations are allowed.
-    'VM.set_is_a_template': (ctx, vm: string, value: boolean) => {
-      const { db } = ctx.svc;
-      db.transaction(() => {
-        db.mustGet('VM', vm);
-        db.update(
-          'VM',
-          vm,
-          value ? { is_a_template: true } : { is_a_template: false, is_default_template: false },
-        );
-        refreshAllowedOperations(db, vm);
-      });
+    'VM.start': (ctx, vm: string, paused: boolean, force: boolean) => {
+      checkStartUnlessForced(ctx, vm, 'start', force);
+      return start(ctx, vm, paused);
     },
-    'VM.set_blocked_operations': (ctx, vm: string, value: Record<string, string>) => {
-      const { db } = ctx.svc;
-      db.transaction(() => {
-        db.mustGet('VM', vm);
-        db.update('VM', vm, { blocked_operations: value });
-        refreshAllowedOperations(db, vm);
-      });
-    },
-    'VM.start_on': (ctx, vm: string, host: string, paused: boolean) => {
+    'VM.start_on': (ctx, vm: string, host: string, paused: boolean, force: boolean) => {
       ctx.svc.db.mustGet('host', host);
       if (host !== ctx.svc.hostRef()) throw new XenApiError('HOST_OFFLINE', [host]);
+      checkStartUnlessForced(ctx, vm, 'start_on', force);
       return start(ctx, vm, paused, 'start_on');
     },
     'VM.clean_shutdown': lifecycleOp(
@@ -370,10 +355,14 @@ export const vmApi: HandlerTable = {
           destroyConsoles(db, vm);
         }),
     ),
-    'VM.resume': (ctx, vm: string, paused: boolean) => resume(ctx, vm, paused),
-    'VM.resume_on': (ctx, vm: string, host: string, paused: boolean) => {
+    'VM.resume': (ctx, vm: string, paused: boolean, force: boolean) => {
+      checkResumeUnlessForced(ctx, vm, ctx.svc.hostRef(), 'resume', force);
+      return resume(ctx, vm, paused);
+    },
+    'VM.resume_on': (ctx, vm: string, host: string, paused: boolean, force: boolean) => {
       ctx.svc.db.mustGet('host', host);
       if (host !== ctx.svc.hostRef()) throw new XenApiError('HOST_OFFLINE', [host]);
+      checkResumeUnlessForced(ctx, vm, host, 'resume_on', force);
       return resume(ctx, vm, paused, 'resume_on');
     },
     'VM.power_state_reset': (ctx, vm: string) => {
@@ -382,79 +371,7 @@ export const vmApi: HandlerTable = {
         throw new XenApiError('OPERATION_NOT_ALLOWED', ['This operation is not allowed on a control domain']);
       recordHalted(ctx.svc.db, vm);
     },
-    'VM.set_memory_dynamic_range': async (ctx, vm: string, min: number, max: number) => {
-      const { db } = ctx.svc;
-      const rec = db.mustGet('VM', vm);
-      assertOperationValid(vm, rec, 'changing_dynamic_range');
-      if (!(Number(rec.memory_static_min) <= min && min <= max && max <= Number(rec.memory_static_max))) {
-        throw new XenApiError('MEMORY_CONSTRAINT_VIOLATION', [
-          'Memory limits must satisfy: static_min <= dynamic_min <= dynamic_max <= static_max',
-        ]);
-      }
-      if (rec.power_state === 'Running') await agentOf(ctx.svc).balloon(String(rec.uuid), max);
-      db.update('VM', vm, { memory_dynamic_min: min, memory_dynamic_max: max });
-    },
-    'VM.set_memory_target_live': async (ctx, vm: string, target: number) => {
-      const rec = ctx.svc.db.mustGet('VM', vm);
-      if (rec.power_state !== 'Running')
-        throw new XenApiError('VM_BAD_POWER_STATE', [vm, 'running', String(rec.power_state).toLowerCase()]);
-      await agentOf(ctx.svc).balloon(String(rec.uuid), target);
-      ctx.svc.db.update('VM', vm, { memory_target: target });
-    },
-    'VM.set_memory_static_range': (ctx, vm: string, min: number, max: number) => {
-      const rec = ctx.svc.db.mustGet('VM', vm);
-      assertOperationValid(vm, rec, 'changing_static_range');
-      if (!(min <= Number(rec.memory_dynamic_min) && Number(rec.memory_dynamic_max) <= max)) {
-        throw new XenApiError('MEMORY_CONSTRAINT_VIOLATION', [
-          'Memory limits must satisfy: static_min <= dynamic_min <= dynamic_max <= static_max',
-        ]);
-      }
-      ctx.svc.db.update('VM', vm, { memory_static_min: min, memory_static_max: max });
-    },
-    'VM.set_memory_limits': (ctx, vm: string, smin: number, smax: number, dmin: number, dmax: number) => {
-      const rec = ctx.svc.db.mustGet('VM', vm);
-      assertOperationValid(vm, rec, 'changing_memory_limits');
-      if (!(smin <= dmin && dmin <= dmax && dmax <= smax)) {
-        throw new XenApiError('MEMORY_CONSTRAINT_VIOLATION', [
-          'Memory limits must satisfy: static_min <= dynamic_min <= dynamic_max <= static_max',
-        ]);
-      }
-      ctx.svc.db.update('VM', vm, {
-        memory_static_min: smin,
-        memory_static_max: smax,
-        memory_dynamic_min: dmin,
-        memory_dynamic_max: dmax,
-      });
-    },
-    'VM.set_memory': (ctx, vm: string, value: number) => {
-      const rec = ctx.svc.db.mustGet('VM', vm);
-      assertOperationValid(vm, rec, 'changing_memory_limits');
-      ctx.svc.db.update('VM', vm, {
-        memory_static_max: value,
-        memory_dynamic_max: value,
-        memory_dynamic_min: value,
-        memory_static_min: Math.min(Number(rec.memory_static_min), value),
-      });
-    },
-    'VM.set_VCPUs_max': (ctx, vm: string, value: number) => {
-      const rec = ctx.svc.db.mustGet('VM', vm);
-      assertOperationValid(vm, rec, 'changing_VCPUs');
-      if (value < 1 || value < Number(rec.VCPUs_at_startup))
-        throw new XenApiError('INVALID_VALUE', [
-          'VCPU values must satisfy: 0 < VCPUs_at_startup ≤ VCPUs_max',
-          String(value),
-        ]);
-      ctx.svc.db.update('VM', vm, { VCPUs_max: value });
-    },
-    'VM.set_VCPUs_at_startup': (ctx, vm: string, value: number) => {
-      const rec = ctx.svc.db.mustGet('VM', vm);
-      if (value < 1 || value > Number(rec.VCPUs_max))
-        throw new XenApiError('INVALID_VALUE', [
-          'VCPU values must satisfy: 0 < VCPUs_at_startup ≤ VCPUs_max',
-          String(value),
-        ]);
-      ctx.svc.db.update('VM', vm, { VCPUs_at_startup: value });
-    },
+    // The memory and vCPU setters, set_is_a_template and set_blocked_operations: api/setters.ts.
     'VM.assert_operation_valid': (ctx, vm: string, op: string) =>
       assertOperationValid(vm, ctx.svc.db.mustGet('VM', vm), op),
     'VM.update_allowed_operations': (ctx, vm: string) => {
@@ -519,17 +436,24 @@ export const vmApi: HandlerTable = {
         ),
       );
     },
-    'VM.snapshot': async (ctx, vm: string, newName: string) => {
+    'VM.snapshot': async (ctx, vm: string, newName: string, ignoreVdis: string[]) => {
       const { db } = ctx.svc;
       return withVmOperation(db, vm, 'snapshot', taskOf(ctx), async () =>
-        copyVm(ctx, vm, 'snapshot', {
-          name_label: newName,
-          is_a_template: true,
-          is_a_snapshot: true,
-          snapshot_of: vm,
-          snapshot_time: nowXapi(),
-          transportable_snapshot_id: randomUUID(),
-        }),
+        copyVm(
+          ctx,
+          vm,
+          'snapshot',
+          {
+            name_label: newName,
+            is_a_template: true,
+            is_a_snapshot: true,
+            snapshot_of: vm,
+            snapshot_time: nowXapi(),
+            transportable_snapshot_id: randomUUID(),
+          },
+          undefined,
+          ignoreVdis,
+        ),
       );
     },
     'VM.provision': async (ctx, vm: string) => {

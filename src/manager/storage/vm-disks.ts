@@ -117,7 +117,7 @@ export async function copyVmDisks(
   oldVm: string,
   newVm: string,
   mode: DiskCopyMode,
-  opts: { sr?: string; task: string },
+  opts: { sr?: string; task: string; skipVdis?: string[] },
 ): Promise<string[]> {
   const { db } = svc;
   const made: { vbds: string[]; vdis: string[] } = { vbds: [], vdis: [] };
@@ -125,6 +125,8 @@ export async function copyVmDisks(
     for (const vbd of [...(db.mustGet('VM', oldVm).VBDs as string[])]) {
       const b = db.get('VBD', vbd);
       if (!b) continue;
+      // VM.snapshot's ignore_vdis: those disks are left out of the snapshot, as xapi does.
+      if (opts.skipVdis?.includes(String(b.VDI))) continue;
       let vdi = String(b.VDI);
       if (b.type !== 'CD' && !b.empty && !isNull(b.VDI)) {
         vdi =

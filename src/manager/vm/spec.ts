@@ -2,13 +2,26 @@
 import type { Row } from '../db/database.js';
 import type { InstanceSpec } from './host-agent.js';
 
+/**
+ * The label QEMU gets: any name_label is valid in the API (xapi sets no limit), but the agent
+ * takes at most 255 characters without NUL or newline.
+ */
+export function processName(label: string): string {
+  let out = '';
+  for (const ch of label.replace(/[\0\n]/g, ' ')) {
+    if (out.length + ch.length > 255) break;
+    out += ch;
+  }
+  return out;
+}
+
 export function instanceSpec(vm: Row, startPaused: boolean, extra: Partial<InstanceSpec> = {}): InstanceSpec {
   const vcpus = Math.max(1, Number(vm.VCPUs_at_startup) || 1);
   const dynamicMax = Number(vm.memory_dynamic_max) || Number(vm.memory_static_max);
   const staticMax = Math.max(Number(vm.memory_static_max) || dynamicMax, dynamicMax);
   return {
     uuid: String(vm.uuid),
-    name: String(vm.name_label ?? ''),
+    name: processName(String(vm.name_label ?? '')),
     vcpus,
     vcpusMax: Math.max(vcpus, Number(vm.VCPUs_max) || vcpus),
     memoryBytes: dynamicMax,
