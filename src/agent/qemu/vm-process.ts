@@ -23,11 +23,14 @@ import { XenApiError } from '../../shared/errors.js';
 import type { DiskSpec, NicSpec } from '../../shared/noded/instance.js';
 import {
   diskDeviceId,
+  INCOMING_FD,
   type LaunchOptions,
+  launcherArgs,
   nicDeviceId,
   qemuArgs,
   type RuntimePaths,
 } from './command-line.js';
+import { fdpassBinary, passFd } from './fdpass.js';
 import { openToGroup, restoreAllLabels, restoreLabel } from './dac.js';
 import {
   diskAddCommands,
@@ -47,9 +50,6 @@ import { receiveState } from './state-file.js';
 const log = logger('qemu');
 
 export const QEMU_BINARY = process.env.BERTH_QEMU ?? 'qemu-system-x86_64';
-
-/** The fd a resuming QEMU inherits its saved state on (`migrate-incoming fd:3`). */
-const INCOMING_FD = 3;
 
 /** Writes a JSON file atomically (temp file + rename), readable by root only. */
 function writeJsonAtomic(path: string, value: unknown): void {
@@ -142,19 +142,21 @@ export class QemuVm extends EventEmitter {
     chmodSync(this.paths.dir, 0o700);
     if (owner && owner.uid !== 0) openToGroup(this.paths.dir, owner.gid);
     mkdirSync(dirname(this.paths.consoleLog), { recursive: true, mode: 0o700 });
-    for (const f of [this.paths.qmp, this.paths.serial, this.paths.vnc, this.paths.pid])
+    for (const f of [this.paths.qmp, this.paths.fdpass, this.paths.serial, this.paths.vnc, this.paths.pid])
       rmSync(f, { force: true });
     this.ports = initialPorts(this.spec);
     this.saveSpec();
 
     const args = qemuArgs(this.spec, this.paths, { ...opts, incoming: incomingState !== undefined });
+    const launcher = await fdpassBinary();
     const errFd = openSync(this.paths.errLog, 'w', 0o600);
     const stateFd = incomingState !== undefined ? openSync(incomingState, 'r') : undefined;
     // detached: its own session, so signals to the agent's group do not reach it; no pipes: the
     // agent can die without QEMU getting SIGPIPE. (-daemonize would fork after the sandbox is on.)
     const stdio: ('ignore' | number)[] = ['ignore', errFd, errFd];
     if (stateFd !== undefined) stdio[INCOMING_FD] = stateFd;
-    const child = spawn(QEMU_BINARY, args, { detached: true, stdio });
+    // berth-fdpass opens the TAPs onto QEMU's descriptors, then execs QEMU (same pid).
+    const child = spawn(launcher, launcherArgs(this.spec, QEMU_BINARY, args), { detached: true, stdio });
     closeSync(errFd);
     if (stateFd !== undefined) closeSync(stateFd);
     child.unref();
@@ -444,7 +446,14 @@ export class QemuVm extends EventEmitter {
     const done: QmpCommand[] = [];
     for (const c of cmds) {
       try {
-        await qmp.command(c.execute, c.arguments);
+        if (c.passTap)
+          await passFd(
+            this.paths.fdpass,
+            String(c.arguments.fd),
+            { execute: c.execute, arguments: c.arguments },
+            { tap: c.passTap },
+          );
+        else await qmp.command(c.execute, c.arguments);
         done.push(c);
       } catch (e) {
         for (const u of undo(done)) await qmp.command(u.execute, u.arguments).catch(() => undefined);

@@ -70,13 +70,9 @@ test('QMP commands for hot-plug', () => {
     { device: '1', mac: '52:54:00:00:00:02', bridge: 'b', tap: 't1', mtu: 9000 },
     'hp0',
   );
-  assert.deepEqual(netdev.arguments, {
-    type: 'tap',
-    id: 'netdev-vif-1',
-    ifname: 't1',
-    script: 'no',
-    downscript: 'no',
-  });
+  // QEMU gets the TAP as a descriptor passed on the fd-passing monitor, never opens it by name.
+  assert.deepEqual(netdev.arguments, { type: 'tap', id: 'netdev-vif-1', fd: 'tap-1' });
+  assert.equal(netdev.passTap, 't1');
   assert.equal(dev.arguments.host_mtu, 9000);
   assert.equal(dev.arguments.bus, 'hp0');
   assert.deepEqual(mediaCommand('xvdd', null), {
