@@ -25,11 +25,14 @@ mkdir -p "$DATA" "$LOGS" "$RUN"
 # it exists; docs/agent.md "What runs as whom").
 QEMU_USER=berth-qemu
 scripts/qemu-user.sh "$QEMU_USER"
-# The data and run directories: root's, searchable (not listable) by the QEMU user's group only.
-# QEMU reaches hot-plugged disks under $DATA/sr and its suspend socket under $RUN/vms through them;
-# what is not for it is 0600 or in 0700 subdirectories (database, password, TLS key, journals).
-chown "root:$(id -gn "$QEMU_USER")" "$DATA" "$RUN"
-chmod 710 "$DATA" "$RUN"
+# The data directory: root's, searchable (not listable) by the QEMU user's group only: QEMU reaches
+# hot-plugged disks under $DATA/sr through it; what is not for it is 0600 or in 0700 subdirectories
+# (database, password, TLS key, journals). The run directory is root's alone: QEMU gets its TAPs
+# and suspend files as descriptors and opens its sockets before it drops privileges.
+chown "root:$(id -gn "$QEMU_USER")" "$DATA"
+chmod 710 "$DATA"
+chown root:root "$RUN"
+chmod 700 "$RUN"
 
 if [ -x tools/build-guest.sh ]; then
   BERTH_GUEST_DIR=${BERTH_GUEST_DIR:-$DATA/guest} tools/build-guest.sh >"$LOGS/build-guest.log" 2>&1 \

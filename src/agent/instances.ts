@@ -255,7 +255,7 @@ export class InstanceManager extends EventEmitter {
       const vm = this.get(uuid);
       this.suspending.add(uuid);
       try {
-        await vm.saveState(file, this.opts.runAs);
+        await vm.saveState(file);
       } catch (e) {
         this.suspending.delete(uuid);
         throw e;

@@ -31,7 +31,7 @@ import {
   type RuntimePaths,
 } from './command-line.js';
 import { fdpassBinary, passFd } from './fdpass.js';
-import { openToGroup, restoreAllLabels, restoreLabel } from './dac.js';
+import { restoreAllLabels, restoreLabel } from './dac.js';
 import {
   diskAddCommands,
   diskNodeName,
@@ -45,7 +45,7 @@ import {
 } from './hotplug.js';
 import { alive, isOurQemu, lookupUser, readPid, sleep, waitGone } from './proc.js';
 import { QmpClient, type QmpEvent } from './qmp.js';
-import { receiveState } from './state-file.js';
+import { openStateFile } from './state-file.js';
 
 const log = logger('qemu');
 
@@ -134,13 +134,11 @@ export class QemuVm extends EventEmitter {
    * sets the balloon target, then runs the guest unless the spec says paused.
    */
   async launch(opts: LaunchOptions, incomingState?: string): Promise<void> {
-    const owner = opts.runAs ? lookupUser(opts.runAs) : undefined;
-    if (opts.runAs && !owner) throw new Error(`unknown user ${opts.runAs} for QEMU`);
-    // Under -runas QEMU (after dropping privileges) must reach the migration socket by name:
-    // root:<its group> 0710.
+    if (opts.runAs && !lookupUser(opts.runAs)) throw new Error(`unknown user ${opts.runAs} for QEMU`);
+    // Root's alone: QEMU opens its sockets here as root, before its drop, and never by name after
+    // it (its suspend file comes as a descriptor).
     mkdirSync(this.paths.dir, { recursive: true, mode: 0o700 });
     chmodSync(this.paths.dir, 0o700);
-    if (owner && owner.uid !== 0) openToGroup(this.paths.dir, owner.gid);
     mkdirSync(dirname(this.paths.consoleLog), { recursive: true, mode: 0o700 });
     for (const f of [this.paths.qmp, this.paths.fdpass, this.paths.serial, this.paths.vnc, this.paths.pid])
       rmSync(f, { force: true });
@@ -395,23 +393,26 @@ export class QemuVm extends EventEmitter {
   }
 
   /**
-   * Suspend: stops the guest, streams device and memory state to `path` (fsynced, renamed into
-   * place when complete), then ends QEMU. On failure the guest runs again as before.
+   * Suspend: stops the guest, has QEMU write device and memory state into `path` (fsynced,
+   * renamed into place when complete), then ends QEMU. On failure the guest runs again as before.
+   * The agent opens the file (root's, 0600) and hands QEMU the descriptor on its fd-passing
+   * monitor (`getfd` + `migrate fd:…` via berth-fdpass): an unprivileged QEMU needs no path.
    */
-  async saveState(path: string, runAs?: string): Promise<void> {
+  async saveState(path: string): Promise<void> {
     const qmp = this.requireQmp();
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     const wasRunning = this.state === 'running';
-    const receiver = await receiveState(
-      `${this.paths.dir}/migrate.sock`,
-      path,
-      runAs ? lookupUser(runAs) : undefined,
-    );
+    const file = openStateFile(path);
     try {
       await qmp.command('stop');
       // A local file: no reason to throttle the stream (QEMU's default is 128 MiB/s).
       await qmp.command('migrate-set-parameters', { 'max-bandwidth': 64 * 1024 * 1024 * 1024 });
-      await qmp.command('migrate', { uri: `unix:${this.paths.dir}/migrate.sock` });
+      await passFd(
+        this.paths.fdpass,
+        'migrate',
+        { execute: 'migrate', arguments: { uri: 'fd:migrate' } },
+        { fd: file.fd },
+      );
       for (;;) {
         const s = await qmp.command<{ status?: string; 'error-desc'?: string }>('query-migrate');
         if (s.status === 'completed') break;
@@ -424,9 +425,9 @@ export class QemuVm extends EventEmitter {
         }
         await sleep(20);
       }
-      await receiver.done;
+      file.commit();
     } catch (e) {
-      receiver.abort();
+      file.abort();
       rmSync(path, { force: true });
       if (wasRunning && this.qmp) await this.qmp.command('cont').catch(() => undefined);
       throw e;
