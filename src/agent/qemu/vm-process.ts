@@ -51,6 +51,9 @@ const log = logger('qemu');
 
 export const QEMU_BINARY = process.env.BERTH_QEMU ?? 'qemu-system-x86_64';
 
+/** How often a clean shutdown presses the power button again while the guest ignores it. */
+export const POWER_BUTTON_REPEAT_MS = 3000;
+
 /** Writes a JSON file atomically (temp file + rename), readable by root only. */
 function writeJsonAtomic(path: string, value: unknown): void {
   writeFileSync(`${path}.tmp`, JSON.stringify(value), { mode: 0o600 });
@@ -344,19 +347,33 @@ export class QemuVm extends EventEmitter {
     });
   }
 
-  /** ACPI power button, then wait; false if the guest did not power off in time. */
-  async cleanShutdown(timeoutMs: number): Promise<boolean> {
+  /**
+   * ACPI power button, pressed again every `repeatMs` until the guest powers off or `timeoutMs`
+   * ends (false). A press before the guest's kernel listens (early boot, just after a resume) is
+   * lost, so one press is not enough: xapi's own powercycle.py shuts down right after a start.
+   */
+  async cleanShutdown(timeoutMs: number, repeatMs = POWER_BUTTON_REPEAT_MS): Promise<boolean> {
     this.stopping = true;
+    const deadline = Date.now() + timeoutMs;
     try {
       await this.requireQmp().command('system_powerdown');
     } catch (e) {
       this.stopping = false;
       throw e;
     }
-    const done = await this.waitExit(timeoutMs);
-    if (!done) this.stopping = false;
-    return done;
+    for (;;) {
+      const left = deadline - Date.now();
+      if (await this.waitExit(Math.max(0, Math.min(left, repeatMs)))) return true;
+      if (Date.now() >= deadline) break;
+      this.presses++;
+      await this.qmp?.command('system_powerdown').catch(() => undefined); // QEMU may be exiting
+    }
+    this.stopping = false;
+    return false;
   }
+
+  /** Extra power-button presses cleanShutdown needed (tests). */
+  presses = 0;
 
   /** `quit`, then SIGKILL if QEMU lingers. */
   async hardShutdown(): Promise<void> {
