@@ -9,6 +9,11 @@
  *       urandom and the --dev nodes (block devices of disks, /dev/kvm), then execs PROGRAM (looked up on PATH)
  *       (QEMU, which drops to its user itself with -runas once it has opened its files).
  *
+ *   berth-fdpass devnode PID PATH
+ *       Copies the device node PATH (under /dev; type, numbers, owner, mode as on the host now)
+ *       into the private /dev of process PID's mount namespace (a disk hot-plugged into a VM
+ *       started with --private-dev).
+ *
  *   berth-fdpass qmp SOCKET FDNAME COMMAND-JSON [--tap NAME]
  *       Connects to a QEMU QMP monitor socket, negotiates, passes a descriptor with `getfd`
  *       (SCM_RIGHTS) under FDNAME, then sends COMMAND-JSON (which refers to FDNAME, e.g.
@@ -51,6 +56,7 @@ static void die(const char *what, const char *arg)
 static void usage(void)
 {
 	fprintf(stderr, "usage: berth-fdpass exec [--tap NAME=FD]... [--private-dev] [--dev PATH]... -- PROGRAM [ARG]...\n"
+			"       berth-fdpass devnode PID PATH\n"
 			"       berth-fdpass qmp SOCKET FDNAME COMMAND-JSON [--tap NAME]\n");
 	exit(1);
 }
@@ -121,6 +127,8 @@ struct node {
 	struct stat st;
 };
 
+static void make_node(const struct node *nd);
+
 /* A new mount namespace whose /dev is a fresh tmpfs with only `nodes` (copied from the host's
  * /dev: same type, numbers, owner and mode), made read-only. The rest of the tree is the host's,
  * as a slave (host mounts still propagate in, nothing propagates out). */
@@ -134,18 +142,73 @@ static void private_dev(struct node *nodes, int n)
 		die("mount tmpfs on", "/dev");
 	if (mount(NULL, "/dev", NULL, MS_PRIVATE, NULL) < 0)
 		die("mount --make-private", "/dev");
-	for (int i = 0; i < n; i++) {
-		struct stat *st = &nodes[i].st;
-		mkdirs(nodes[i].path);
-		if (mknod(nodes[i].path, (st->st_mode & S_IFMT) | 0600, st->st_rdev) < 0 && errno != EEXIST)
-			die("mknod", nodes[i].path);
-		if (chown(nodes[i].path, st->st_uid, st->st_gid) < 0)
-			die("chown", nodes[i].path);
-		if (chmod(nodes[i].path, st->st_mode & 07777) < 0)
-			die("chmod", nodes[i].path);
-	}
+	for (int i = 0; i < n; i++)
+		make_node(&nodes[i]);
 	if (mount(NULL, "/dev", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC, NULL) < 0)
 		die("remount read-only", "/dev");
+}
+
+static void check_dev_path(const char *p)
+{
+	if (strncmp(p, "/dev/", 5) != 0 || strstr(p, "/../") || strstr(p, "/./")) {
+		fprintf(stderr, "berth-fdpass: %s: not a path under /dev\n", p);
+		exit(1);
+	}
+}
+
+static void stat_node(struct node *nd)
+{
+	if (stat(nd->path, &nd->st) < 0)
+		die("stat", nd->path);
+	if (!S_ISCHR(nd->st.st_mode) && !S_ISBLK(nd->st.st_mode)) {
+		fprintf(stderr, "berth-fdpass: %s is not a device node\n", nd->path);
+		exit(1);
+	}
+}
+
+static void make_node(const struct node *nd)
+{
+	const struct stat *st = &nd->st;
+	mkdirs(nd->path);
+	unlink(nd->path);
+	if (mknod(nd->path, (st->st_mode & S_IFMT) | 0600, st->st_rdev) < 0)
+		die("mknod", nd->path);
+	if (chown(nd->path, st->st_uid, st->st_gid) < 0)
+		die("chown", nd->path);
+	if (chmod(nd->path, st->st_mode & 07777) < 0)
+		die("chmod", nd->path);
+}
+
+static int cmd_devnode(int argc, char **argv)
+{
+	struct node nd;
+	char nspath[64];
+	char *end;
+	long pid;
+	int fd;
+
+	if (argc != 4)
+		usage();
+	pid = strtol(argv[2], &end, 10);
+	if (*argv[2] == '\0' || *end != '\0' || pid < 2) {
+		fprintf(stderr, "berth-fdpass: bad pid %s\n", argv[2]);
+		return 1;
+	}
+	nd.path = argv[3];
+	check_dev_path(nd.path);
+	stat_node(&nd); /* on the host's /dev, before entering the namespace */
+	snprintf(nspath, sizeof(nspath), "/proc/%ld/ns/mnt", pid);
+	fd = open(nspath, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		die("open", nspath);
+	if (setns(fd, CLONE_NEWNS) < 0)
+		die("setns", nspath);
+	if (mount(NULL, "/dev", NULL, MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NOEXEC, NULL) < 0)
+		die("remount read-write", "/dev");
+	make_node(&nd);
+	if (mount(NULL, "/dev", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC, NULL) < 0)
+		die("remount read-only", "/dev");
+	return 0;
 }
 
 static int cmd_exec(int argc, char **argv)
@@ -177,8 +240,9 @@ static int cmd_exec(int argc, char **argv)
 			private = 1;
 		} else if (strcmp(argv[i], "--dev") == 0 && i + 1 < argc) {
 			const char *p = argv[++i];
-			if (strncmp(p, "/dev/", 5) != 0 || strstr(p, "/../") || n >= MAX_DEVS) {
-				fprintf(stderr, "berth-fdpass: --dev %s: not a path under /dev (or too many)\n", p);
+			check_dev_path(p);
+			if (n >= MAX_DEVS) {
+				fprintf(stderr, "berth-fdpass: too many --dev\n");
 				exit(1);
 			}
 			nodes[n++].path = p;
@@ -190,14 +254,8 @@ static int cmd_exec(int argc, char **argv)
 		usage();
 	if (private) {
 		/* Looked up on the host's /dev, before the private one hides it. */
-		for (int k = 0; k < n; k++) {
-			if (stat(nodes[k].path, &nodes[k].st) < 0)
-				die("stat", nodes[k].path);
-			if (!S_ISCHR(nodes[k].st.st_mode) && !S_ISBLK(nodes[k].st.st_mode)) {
-				fprintf(stderr, "berth-fdpass: %s is not a device node\n", nodes[k].path);
-				exit(1);
-			}
-		}
+		for (int k = 0; k < n; k++)
+			stat_node(&nodes[k]);
 		private_dev(nodes, n);
 	}
 	execvp(argv[i + 1], &argv[i + 1]);
@@ -368,6 +426,8 @@ int main(int argc, char **argv)
 		return cmd_exec(argc, argv);
 	if (strcmp(argv[1], "qmp") == 0)
 		return cmd_qmp(argc, argv);
+	if (strcmp(argv[1], "devnode") == 0)
+		return cmd_devnode(argc, argv);
 	usage();
 	return 1;
 }

@@ -40,8 +40,13 @@ export type Accel = 'kvm' | 'tcg';
 
 export interface LaunchOptions {
   accel: Accel;
-  /** QEMU drops to this user (-runas) after opening its files, before the guest runs. */
+  /** QEMU drops to this user (-runas NAME, or UID:GID for a per-VM identity) after opening its
+   * files, before the guest runs. */
   runAs?: string;
+  /** Run QEMU in its own mount namespace with a private /dev (the launcher's --private-dev). */
+  privateDev?: boolean;
+  /** The VM's own uid/gid (qemu/identity.ts): `-runas UID:GID`, instead of `runAs`. */
+  identity?: { uid: number; gid: number };
   /** Start with -incoming defer (resume from a saved state via migrate-incoming). */
   incoming?: boolean;
 }
@@ -158,7 +163,13 @@ function nicArgs(spec: InstanceSpec): string[] {
   return args;
 }
 
+/** What `-runas` gets (pure): the VM's own UID:GID, or the shared user's name. */
+export function runAsArg(o: LaunchOptions): string | undefined {
+  return o.identity ? `${o.identity.uid}:${o.identity.gid}` : o.runAs;
+}
+
 export function qemuArgs(spec: InstanceSpec, p: RuntimePaths, o: LaunchOptions): string[] {
+  const runAs = runAsArg(o);
   const args: string[] = [
     '-name',
     `guest=${optValue(spec.name || spec.uuid)},debug-threads=on`,
@@ -199,7 +210,7 @@ export function qemuArgs(spec: InstanceSpec, p: RuntimePaths, o: LaunchOptions):
     '-pidfile',
     p.pid,
     '-sandbox',
-    sandbox(o.runAs),
+    sandbox(runAs),
     // Always start stopped: the agent attaches, sets the balloon target, then sends `cont`.
     '-S',
   ];
@@ -209,7 +220,7 @@ export function qemuArgs(spec: InstanceSpec, p: RuntimePaths, o: LaunchOptions):
   args.push(...portArgs(spec), ...diskArgs(spec), ...nicArgs(spec));
   if (spec.balloon) args.push('-device', 'virtio-balloon-pci,id=balloon0');
   if (o.incoming) args.push('-incoming', 'defer');
-  if (o.runAs) args.push('-runas', o.runAs);
+  if (runAs) args.push('-runas', runAs);
   return args;
 }
 
@@ -217,6 +228,30 @@ export function qemuArgs(spec: InstanceSpec, p: RuntimePaths, o: LaunchOptions):
  * The launcher's argv (pure): berth-fdpass opens the boot-time TAPs onto their descriptors, then
  * execs QEMU with `args`.
  */
-export function launcherArgs(spec: InstanceSpec, qemuBinary: string, args: string[]): string[] {
-  return ['exec', ...tapFds(spec).flatMap((t) => ['--tap', `${t.tap}=${t.fd}`]), '--', qemuBinary, ...args];
+export function launcherArgs(
+  spec: InstanceSpec,
+  qemuBinary: string,
+  args: string[],
+  o: Pick<LaunchOptions, 'accel' | 'privateDev'> = { accel: 'tcg' },
+): string[] {
+  const ns = o.privateDev ? ['--private-dev', ...devNodes(spec, o.accel).flatMap((d) => ['--dev', d])] : [];
+  return [
+    'exec',
+    ...tapFds(spec).flatMap((t) => ['--tap', `${t.tap}=${t.fd}`]),
+    ...ns,
+    '--',
+    qemuBinary,
+    ...args,
+  ];
+}
+
+/**
+ * The device nodes a VM's private /dev holds besides null, zero, full, random and urandom (pure):
+ * its disks that are block devices (LVM volumes, loop devices) and /dev/kvm under KVM. No
+ * /dev/net/tun (TAPs come as descriptors), no /dev/pts, /dev/shm, /dev/mem or other disks.
+ */
+export function devNodes(spec: InstanceSpec, accel: Accel): string[] {
+  const nodes = spec.disks.map((d) => d.path).filter((p) => p.startsWith('/dev/'));
+  if (accel === 'kvm') nodes.push('/dev/kvm');
+  return [...new Set(nodes)];
 }

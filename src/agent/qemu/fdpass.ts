@@ -114,3 +114,14 @@ export async function passFd(
     });
   });
 }
+
+/** Copies the device node `path` into the private /dev of process `pid` (berth-fdpass devnode). */
+export async function makeDevNode(pid: number, path: string): Promise<void> {
+  const bin = await fdpassBinary();
+  try {
+    await run(bin, ['devnode', String(pid), path], { timeout: 10_000 });
+  } catch (e) {
+    const why = (e as { stderr?: string }).stderr?.trim() || String(e);
+    throw new Error(`cannot give QEMU ${path}: ${why}`);
+  }
+}

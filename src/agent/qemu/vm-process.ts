@@ -30,8 +30,9 @@ import {
   qemuArgs,
   type RuntimePaths,
 } from './command-line.js';
-import { fdpassBinary, passFd } from './fdpass.js';
-import { restoreAllLabels, restoreLabel } from './dac.js';
+import { fdpassBinary, makeDevNode, passFd } from './fdpass.js';
+import { readIdentity, writeIdentity } from './identity.js';
+import { type Owner, restoreAllLabels, restoreLabel } from './dac.js';
 import {
   diskAddCommands,
   diskNodeName,
@@ -43,7 +44,7 @@ import {
   type QmpCommand,
   releaseCommands,
 } from './hotplug.js';
-import { alive, isOurQemu, lookupUser, readPid, sleep, waitGone } from './proc.js';
+import { alive, inOwnMountNs, isOurQemu, lookupUser, readPid, sleep, waitGone } from './proc.js';
 import { QmpClient, type QmpEvent } from './qmp.js';
 import { openStateFile } from './state-file.js';
 
@@ -102,6 +103,8 @@ export class QemuVm extends EventEmitter {
   private shutdownReason?: string;
   private finished = false;
   private ports: PortMap;
+  /** The VM's own uid/gid when QEMU runs under a per-VM identity (recorded in its runtime dir). */
+  identity?: Owner;
 
   constructor(
     readonly spec: InstanceSpec,
@@ -137,7 +140,8 @@ export class QemuVm extends EventEmitter {
    * sets the balloon target, then runs the guest unless the spec says paused.
    */
   async launch(opts: LaunchOptions, incomingState?: string): Promise<void> {
-    if (opts.runAs && !lookupUser(opts.runAs)) throw new Error(`unknown user ${opts.runAs} for QEMU`);
+    if (opts.runAs && !opts.identity && !lookupUser(opts.runAs))
+      throw new Error(`unknown user ${opts.runAs} for QEMU`);
     // Root's alone: QEMU opens its sockets here as root, before its drop, and never by name after
     // it (its suspend file comes as a descriptor).
     mkdirSync(this.paths.dir, { recursive: true, mode: 0o700 });
@@ -147,6 +151,9 @@ export class QemuVm extends EventEmitter {
       rmSync(f, { force: true });
     this.ports = initialPorts(this.spec);
     this.saveSpec();
+    // Recorded before QEMU exists: a restarted agent (or the next start's id choice) sees it.
+    this.identity = opts.identity;
+    if (opts.identity) writeIdentity(this.paths.dir, opts.identity);
 
     const args = qemuArgs(this.spec, this.paths, { ...opts, incoming: incomingState !== undefined });
     const launcher = await fdpassBinary();
@@ -157,7 +164,10 @@ export class QemuVm extends EventEmitter {
     const stdio: ('ignore' | number)[] = ['ignore', errFd, errFd];
     if (stateFd !== undefined) stdio[INCOMING_FD] = stateFd;
     // berth-fdpass opens the TAPs onto QEMU's descriptors, then execs QEMU (same pid).
-    const child = spawn(launcher, launcherArgs(this.spec, QEMU_BINARY, args), { detached: true, stdio });
+    const child = spawn(launcher, launcherArgs(this.spec, QEMU_BINARY, args, opts), {
+      detached: true,
+      stdio,
+    });
     closeSync(errFd);
     if (stateFd !== undefined) closeSync(stateFd);
     child.unref();
@@ -231,6 +241,7 @@ export class QemuVm extends EventEmitter {
     if (!pid || !alive(pid) || !isOurQemu(pid, this.spec.uuid)) return false;
     this.pid = pid;
     this.ports = savedPorts(this.paths) ?? initialPorts(this.spec);
+    this.identity = readIdentity(this.paths.dir);
     try {
       this.startedAt = statSync(this.paths.pid).mtimeMs;
       await this.attach();
@@ -490,6 +501,9 @@ export class QemuVm extends EventEmitter {
   /** Hot-adds a virtio disk into a free root port. */
   async addDisk(disk: DiskSpec): Promise<void> {
     if (disk.cdrom) throw new XenApiError('OPERATION_NOT_ALLOWED', ['CD drives cannot be hot-plugged']);
+    if (this.hasDevice(diskDeviceId(disk.device)))
+      throw new XenApiError('DEVICE_ALREADY_ATTACHED', [diskDeviceId(disk.device)]);
+    await this.provideDevNode(disk.path);
     await this.hotAdd('disk', diskDeviceId(disk.device), disk.device, (port) => diskAddCommands(disk, port));
     this.spec.disks.push(disk);
     this.saveSpec();
@@ -578,6 +592,7 @@ export class QemuVm extends EventEmitter {
     if (!disk?.cdrom) throw new XenApiError('VBD_NOT_REMOVABLE_MEDIA', [device]);
     const c = mediaCommand(device, media);
     try {
+      if (media) await this.provideDevNode(media.path);
       await this.requireQmp().command(c.execute, c.arguments);
     } catch (e) {
       throw hotplugError(e);
@@ -604,6 +619,19 @@ export class QemuVm extends EventEmitter {
       } catch (e) {
         throw hotplugError(e);
       }
+    }
+  }
+
+  /**
+   * A block device QEMU is to open after start (hot-plug, CD medium) must exist in its private
+   * /dev, when it has one (its own mount namespace): berth-fdpass copies the node in.
+   */
+  private async provideDevNode(path: string): Promise<void> {
+    if (!path.startsWith('/dev/') || !this.pid || !inOwnMountNs(this.pid)) return;
+    try {
+      await makeDevNode(this.pid, path);
+    } catch (e) {
+      throw hotplugError(e);
     }
   }
 
