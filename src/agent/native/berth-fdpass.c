@@ -29,7 +29,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <net/if.h>
+#include <linux/if.h>
 #include <linux/if_tun.h>
 #include <sched.h>
 #include <stdio.h>
@@ -61,8 +61,11 @@ static void usage(void)
 	exit(1);
 }
 
-/* Opens the existing (persistent) TAP `name`, with a virtio-net header when the kernel offers it
- * (QEMU probes the flag on the descriptor: the same as when it opens the TAP itself). */
+/* Opens the TAP `name`, with a virtio-net header when the kernel offers it (QEMU probes the flag
+ * on the descriptor: the same as when it opens the TAP itself). Like QEMU's own `ifname=`, a TAP
+ * that does not exist yet is created, non-persistent: it lives as long as QEMU holds it (the
+ * manager makes VIF TAPs once the VM runs, and adopts such a TAP onto the bridge). While QEMU
+ * holds it nobody else can attach (a single-queue TAP takes one file: EBUSY). */
 static int open_tap(const char *name)
 {
 	struct ifreq ifr;
@@ -73,9 +76,6 @@ static int open_tap(const char *name)
 		errno = ENAMETOOLONG;
 		die("TAP name", name);
 	}
-	/* TUNSETIFF would create a missing TAP: only the network layer's existing ones are used. */
-	if (if_nametoindex(name) == 0)
-		die("no such TAP in this network namespace:", name);
 	fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		die("open /dev/net/tun for", name);

@@ -143,20 +143,33 @@ test('unprivileged QEMU gets its TAPs as descriptors at boot and on hot-plug; it
   assert.equal(dup.code, 2);
   assert.match(dup.stdout, /"error"/);
   assert.deepEqual(tapsHeldBy(pid), ['bfdp0', 'bfdp1']);
-  // A TAP that does not exist is never created by the helper.
-  const missing = await execIn(
+  // A TAP that does not exist yet is created, as QEMU's ifname= did (the manager makes VIF TAPs
+  // once the VM runs and adopts this one), non-persistent: it goes with QEMU.
+  const fresh = await execIn(
     ns,
     bin,
     'qmp',
     fdSock,
-    'tap-x',
+    'tap-n3',
+    JSON.stringify({ execute: 'netdev_add', arguments: { type: 'tap', id: 'n3', fd: 'tap-n3' } }),
+    '--tap',
+    'bfdpnew',
+  );
+  assert.equal(fresh.code, 0, fresh.stderr + fresh.stdout);
+  assert.deepEqual(tapsHeldBy(pid), ['bfdp0', 'bfdp1', 'bfdpnew']);
+  // Held by QEMU, it cannot be taken by anybody else, root included (single queue: EBUSY).
+  const taken = await execIn(
+    ns,
+    bin,
+    'qmp',
+    fdSock,
+    'tap-n4',
     '{"execute":"query-status"}',
     '--tap',
-    'bfdpnone',
+    'bfdp1',
   );
-  assert.equal(missing.code, 1);
-  assert.match(missing.stderr, /no such TAP/);
-  assert.equal((await run('ip', ['-n', ns, 'link', 'show', 'bfdpnone'])).code, 1);
+  assert.equal(taken.code, 1);
+  assert.match(taken.stderr, /TUNSETIFF bfdp1: Device or resource busy/);
 
   // What QEMU did before: open the TAP by name itself, after its drop → /dev/net/tun refused.
   if ((statSync('/dev/net/tun').mode & 0o006) !== 0o006)
@@ -164,4 +177,12 @@ test('unprivileged QEMU gets its TAPs as descriptors at boot and on hot-plug; it
       qmp.command('netdev_add', { type: 'tap', id: 'n2', ifname: 'bfdp2', script: 'no', downscript: 'no' }),
       /could not open \/dev\/net\/tun: Permission denied/,
     );
+  process.kill(pid, 'SIGKILL');
+  for (let i = 0; pidAlive(pid) && i < 100; i++) await sleep(50);
+  assert.equal(
+    (await run('ip', ['-n', ns, 'link', 'show', 'bfdpnew'])).code,
+    1,
+    'the created TAP went with QEMU',
+  );
+  assert.equal((await run('ip', ['-n', ns, 'link', 'show', 'bfdp1'])).code, 0, 'persistent TAPs stay');
 });
