@@ -52,7 +52,7 @@ async function typeUntil(p: { serial: string; consoleLog: string }, line: string
       return await waitForLog(p.consoleLog, re, 30_000, from);
     } catch (e) {
       if (i === 3) throw e;
-      await typeLine(p.serial, ''); // end a half-typed line
+      await typeLine(p.serial, '\x03'); // drops a half-typed line (^C)
     }
   }
 }
