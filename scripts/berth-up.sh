@@ -22,27 +22,17 @@ RUN=/run/berth
 mkdir -p "$DATA" "$LOGS" "$RUN"
 
 # QEMU drops to this system user once it has opened its start-up files (the agent uses it because
-# it exists; docs/agent.md "What runs as whom"). In group kvm where there is one, for /dev/kvm.
+# it exists; docs/agent.md "What runs as whom").
 QEMU_USER=berth-qemu
-if ! getent passwd "$QEMU_USER" >/dev/null; then
-  group_opt=(--user-group)
-  getent group "$QEMU_USER" >/dev/null && group_opt=(--gid "$QEMU_USER")
-  useradd --system "${group_opt[@]}" --no-create-home --home-dir /nonexistent \
-    --shell /usr/sbin/nologin --comment "Berth QEMU processes" "$QEMU_USER"
-fi
-if getent group kvm >/dev/null && ! id -nG "$QEMU_USER" | tr ' ' '\n' | grep -qx kvm; then
-  usermod -a -G kvm "$QEMU_USER"
-fi
-# The data and run directories: root's, searchable (not listable) by the QEMU user's group only.
-# QEMU reaches hot-plugged disks under $DATA/sr and its suspend socket under $RUN/vms through them;
-# what is not for it is 0600 or in 0700 subdirectories (database, password, TLS key, journals).
-chown "root:$(id -gn "$QEMU_USER")" "$DATA" "$RUN"
-chmod 710 "$DATA" "$RUN"
-# A TAP belongs to berth-qemu, but QEMU opens /dev/net/tun itself for a hot-plugged NIC.
-if [ -c /dev/net/tun ] && [ "$(stat -c %a /dev/net/tun)" != 666 ]; then
-  echo "berth-up: /dev/net/tun is mode $(stat -c %a /dev/net/tun), not Debian's 0666: NIC hot-plug" \
-    "will fail while QEMU runs as $QEMU_USER (start BERTH_QEMU_USER=root scripts/berth-up.sh to keep it root)" >&2
-fi
+scripts/qemu-user.sh "$QEMU_USER"
+# The data directory: root's, searchable (not listable) by the QEMU user's group only: QEMU reaches
+# hot-plugged disks under $DATA/sr through it; what is not for it is 0600 or in 0700 subdirectories
+# (database, password, TLS key, journals). The run directory is root's alone: QEMU gets its TAPs
+# and suspend files as descriptors and opens its sockets before it drops privileges.
+chown "root:$(id -gn "$QEMU_USER")" "$DATA"
+chmod 710 "$DATA"
+chown root:root "$RUN"
+chmod 700 "$RUN"
 
 if [ -x tools/build-guest.sh ]; then
   BERTH_GUEST_DIR=${BERTH_GUEST_DIR:-$DATA/guest} tools/build-guest.sh >"$LOGS/build-guest.log" 2>&1 \

@@ -34,3 +34,14 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$hash" ]; then
   npm ci --no-audit --no-fund --loglevel=error
   sha256sum package-lock.json | cut -d' ' -f1 > "$stamp"
 fi
+
+# The agent's native helper (src/agent/native/berth-fdpass.c: opens TAPs and passes descriptors to
+# QEMU), named after its source's hash as the agent looks for it (src/agent/qemu/fdpass.ts); the
+# agent builds it itself on first use where this did not run.
+src=src/agent/native/berth-fdpass.c
+bin=.cache/native/berth-fdpass-$(sha256sum "$src" | cut -c1-16)
+if [ ! -x "$bin" ]; then
+  mkdir -p .cache/native
+  cc -O2 -Wall -o "$bin.$$.tmp" "$src"
+  mv "$bin.$$.tmp" "$bin"
+fi

@@ -1,7 +1,6 @@
 // The host agent: its procedure table (Ganeti's names where they overlap) over the instance
 // manager, host plugins and host facts, and the push of instance events to the manager.
 import os from 'node:os';
-import { dirname, normalize } from 'node:path';
 import { XenApiError } from '../shared/errors.js';
 import { run } from '../shared/exec.js';
 import { cpuInfoMap, readHostFacts } from '../shared/host-facts.js';
@@ -15,9 +14,8 @@ import type {
 } from '../shared/noded/instance.js';
 import { PROTOCOL_VERSION } from '../shared/noded/protocol.js';
 import { BERTH_VERSION } from '../shared/version.js';
-import { InstanceManager, type InstanceOptions, qemuOwner } from './instances.js';
+import { InstanceManager, type InstanceOptions } from './instances.js';
 import { callPlugin, listPlugins } from './plugins/index.js';
-import { openToGroup, unsearchable } from './qemu/dac.js';
 import { QEMU_BINARY } from './qemu/vm-process.js';
 import { AgentServer, type Procedure } from './server.js';
 
@@ -138,24 +136,9 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   vms.on('event', (e) => server.push(e));
   // Adopt before serving, so the manager's first all_instances_info already sees every VM.
   const { adopted, gone } = await vms.adoptAll();
-  // Under -runas QEMU connects to <run root>/<uuid>/migrate.sock after its drop (suspend): the
-  // agent's own directories down to the run root are root:<QEMU group> 0710.
-  const who = qemuOwner(opts.runAs);
-  const socketDir = dirname(normalize(opts.socketPath));
-  const runRoot = normalize(opts.runRoot).replace(/(.)\/+$/, '$1');
-  const runRootInside = runRoot.startsWith(`${socketDir}/`);
-  await server.listen(opts.socketPath, who && runRootInside ? who.gid : undefined);
-  if (who) {
-    const dirs = [runRoot];
-    if (runRootInside) for (let d = dirname(runRoot); d !== socketDir; d = dirname(d)) dirs.push(d);
-    for (const d of dirs) openToGroup(d, who.gid);
-    const blocked = unsearchable(runRoot, who);
-    if (blocked.length)
-      log.warn('QEMU runs unprivileged but cannot reach the run root: suspend will fail', {
-        runRoot,
-        blocked,
-      });
-  }
+  // The socket dir and run root stay root's (0700): QEMU opens what lies there before its drop and
+  // gets its suspend file as a descriptor.
+  await server.listen(opts.socketPath);
   log.info('agent ready', {
     socket: opts.socketPath,
     accel: opts.accel,

@@ -17,6 +17,7 @@ import type {
 import { type Accel, runtimePaths } from './qemu/command-line.js';
 import { checkDeviceName, checkDisk, checkNic, checkSpec, UUID_RE } from './qemu/spec-check.js';
 import { grantImageAccess, type Owner, rememberLabel, restoreAllLabels, restoreLabel } from './qemu/dac.js';
+import { type IdRange, idsInUse, pickId, systemIds } from './qemu/identity.js';
 import { lookupUser } from './qemu/proc.js';
 import { QemuVm, savedSpec } from './qemu/vm-process.js';
 
@@ -29,6 +30,11 @@ export interface InstanceOptions {
   stateRoots: string[];
   accel: Accel;
   runAs?: string;
+  /**
+   * Give each VM's QEMU its own uid/gid from this range (qemu/identity.ts) instead of `runAs`'s
+   * (main.ts: on when QEMU runs as berth-qemu, the default).
+   */
+  idRange?: IdRange;
 }
 
 /** The unprivileged user QEMU drops to (undefined: QEMU stays root). */
@@ -127,12 +133,32 @@ export class InstanceManager extends EventEmitter {
       if (running) throw new XenApiError('VM_BAD_POWER_STATE', [spec.uuid, 'halted', running.state]);
       checkFiles(spec);
       const vm = new QemuVm(spec, runtimePaths(this.opts.runRoot, this.opts.logRoot, spec.uuid));
-      await vm.launch({ accel: this.opts.accel, runAs: this.opts.runAs }, incomingState);
+      // Chosen and recorded (in launch, before its first await) with no await in between, so two
+      // VMs starting at once never get the same id.
+      const identity = this.opts.idRange ? this.pickIdentity(this.opts.idRange) : undefined;
+      await vm.launch(
+        {
+          accel: this.opts.accel,
+          runAs: this.opts.runAs,
+          identity,
+          // An unprivileged QEMU gets its own mount namespace with a private /dev.
+          privateDev: Boolean(identity || this.opts.runAs),
+        },
+        incomingState,
+      );
       this.track(vm); // after launch, whose own state change nobody heard: tell it now
       this.emitEvent({ uuid: spec.uuid, state: vm.state, reason: 'started' });
       return vm.info();
     });
   }
+
+  /** The lowest id of the range no VM of this agent holds and no system user or group has. */
+  private pickIdentity(range: IdRange): Owner {
+    const id = pickId(range, idsInUse(this.opts.runRoot), (n) => this.systemIds.has(n));
+    return { uid: id, gid: id };
+  }
+
+  private readonly systemIds = systemIds();
 
   shutdown(uuid: string, clean: boolean, timeoutMs: number): Promise<void> {
     return this.serial(uuid, async () => {
@@ -196,7 +222,7 @@ export class InstanceManager extends EventEmitter {
       const vm = this.get(uuid);
       // QEMU opens these after dropping privileges: label them for its user first
       // (qemu/dac.ts; only directories under the state roots are ever changed).
-      const who = qemuOwner(this.opts.runAs);
+      const who = vm.identity ?? qemuOwner(this.opts.runAs);
       const label = (path: string, readonly: boolean) =>
         who ? grantImageAccess(path, d.format, readonly, who, this.opts.stateRoots) : undefined;
       switch (action) {
@@ -255,7 +281,7 @@ export class InstanceManager extends EventEmitter {
       const vm = this.get(uuid);
       this.suspending.add(uuid);
       try {
-        await vm.saveState(file, this.opts.runAs);
+        await vm.saveState(file);
       } catch (e) {
         this.suspending.delete(uuid);
         throw e;

@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { logger } from '../shared/log.js';
 import { startAgent } from './agent.js';
 import { detectAccel } from './qemu/accel.js';
+import { DEFAULT_ID_RANGE, parseIdRange } from './qemu/identity.js';
 import { lookupUser, qemuRunAs } from './qemu/proc.js';
 
 const log = logger('agent-main');
@@ -16,6 +17,8 @@ const USAGE = `Usage: berth-agent [options]
   --accel kvm|tcg    override accelerator detection    [BERTH_ACCEL]
   --run-as USER      QEMU drops to this user (-runas)  [BERTH_QEMU_USER, berth-qemu if it exists]
                      ("root" keeps QEMU as root)
+  Under berth-qemu each VM's QEMU gets its own uid/gid from 1900000000:10000
+  [BERTH_QEMU_IDS=BASE:COUNT to move the range, "off" for berth-qemu's own uid for all]
 `;
 
 async function main() {
@@ -47,6 +50,14 @@ async function main() {
     stateRoots: [values['state-root'] ?? env.BERTH_STATE_ROOT ?? '/var/lib/berth'],
     accel,
     runAs: runAs || undefined,
+    // Per-VM identities go with the berth-qemu set-up (its presence is what berth-up.sh leaves);
+    // another --run-as user keeps the one shared uid.
+    idRange:
+      runAs === 'berth-qemu' && env.BERTH_QEMU_IDS !== 'off'
+        ? env.BERTH_QEMU_IDS
+          ? parseIdRange(env.BERTH_QEMU_IDS)
+          : DEFAULT_ID_RANGE
+        : undefined,
   });
   const stop = async () => {
     await agent.close();

@@ -13,8 +13,6 @@ export type NetworkProcedure = (...args: any[]) => Promise<unknown>;
 export interface NetworkProcedureOptions extends NetOptions {
   /** Virtual link kinds pif_scan treats as NICs (tests: ['veth']). */
   nicKinds?: string[];
-  /** User QEMU runs as, owner of the TAPs. */
-  qemuUser?: string;
 }
 
 const str = (v: unknown, what: string): string => {
@@ -52,7 +50,6 @@ export function networkProcedures(o: NetworkProcedureOptions = {}): Record<strin
           bridge: str(bridge, 'bridge'),
           mtu: optInt(mtu, 'mtu'),
           otherConfig: strMap(other, 'other_config'),
-          user: o.qemuUser,
         },
         opts,
       ),

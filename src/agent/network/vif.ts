@@ -1,7 +1,9 @@
 // VIF back ends: one persistent TAP per VIF, named after the VIF (names.ts tapName), on the
-// network's bridge. The TAP exists before QEMU starts (QEMU only opens it: `-netdev
-// tap,ifname=<tap>,script=no,downscript=no`) and is deleted when the VIF is unplugged or the VM
-// stops. Creating an existing TAP is a no-op, so whoever comes first (manager or QEMU driver) wins.
+// network's bridge. The TAP exists before QEMU starts and is deleted when the VIF is unplugged or
+// the VM stops. QEMU never opens it: the agent's berth-fdpass attaches to it (as root) and hands
+// QEMU the descriptor (`-netdev tap,fd=N`, or QMP getfd + netdev_add fd=NAME for hot-plug). The
+// TAP belongs to root, so no other user can attach to it even where /dev/net/tun is 0666.
+// Creating an existing TAP is a no-op, so whoever comes first (manager or QEMU driver) wins.
 import { bridgeAddPort } from './bridge.js';
 import { deleteOwned, ip, link, markOwned, type NetOptions } from './ip.js';
 import { assertIfName } from './names.js';
@@ -13,8 +15,6 @@ export interface VifBackend {
   mtu?: number;
   /** VIF.other_config: ethtool-*, promiscuous, mtu. */
   otherConfig?: Record<string, string>;
-  /** Unprivileged user QEMU runs as (it must be allowed to open the TAP). */
-  user?: string;
 }
 
 /** Creates (or adopts) the TAP, puts it on the bridge, applies MTU and settings. */
@@ -27,8 +27,9 @@ export async function vifAttach(v: VifBackend, opts: NetOptions = {}): Promise<S
   if (existing && existing.linkinfo?.info_kind !== 'tun')
     throw new Error(`${tap} exists and is not a TAP device`);
   if (!existing) {
-    const user = v.user && /^[a-z_][a-z0-9_-]{0,31}$/.test(v.user) ? ['user', v.user] : [];
-    await ip(['tuntap', 'add', 'dev', tap, 'mode', 'tap', ...user], opts);
+    // Owned by root: an unowned persistent TAP can be taken over by anybody who can open
+    // /dev/net/tun (TUNSETIFF checks only owner/group), which is 0666 on many hosts.
+    await ip(['tuntap', 'add', 'dev', tap, 'mode', 'tap', 'user', '0'], opts);
     await markOwned(tap, opts);
   }
   try {

@@ -14,6 +14,8 @@ export interface RuntimePaths {
   ports: string;
   /** QEMU's own stderr (start-up errors). */
   errLog: string;
+  /** A second QMP monitor, used only by berth-fdpass to hand QEMU descriptors (getfd). */
+  fdpass: string;
   /** Serial console log (kept after the VM stops, outside the runtime dir). */
   consoleLog: string;
 }
@@ -29,6 +31,7 @@ export function runtimePaths(runRoot: string, logRoot: string, uuid: string): Ru
     spec: `${dir}/spec.json`,
     ports: `${dir}/ports.json`,
     errLog: `${dir}/qemu.err`,
+    fdpass: `${dir}/fdpass.sock`,
     consoleLog: `${logRoot}/${uuid}.log`,
   };
 }
@@ -37,8 +40,13 @@ export type Accel = 'kvm' | 'tcg';
 
 export interface LaunchOptions {
   accel: Accel;
-  /** QEMU drops to this user (-runas) after opening its files, before the guest runs. */
+  /** QEMU drops to this user (-runas NAME, or UID:GID for a per-VM identity) after opening its
+   * files, before the guest runs. */
   runAs?: string;
+  /** Run QEMU in its own mount namespace with a private /dev (the launcher's --private-dev). */
+  privateDev?: boolean;
+  /** The VM's own uid/gid (qemu/identity.ts): `-runas UID:GID`, instead of `runAs`. */
+  identity?: { uid: number; gid: number };
   /** Start with -incoming defer (resume from a saved state via migrate-incoming). */
   incoming?: boolean;
 }
@@ -130,20 +138,38 @@ function diskArgs(spec: InstanceSpec): string[] {
   return args;
 }
 
+/** The descriptor a resuming QEMU inherits its saved state on (`migrate-incoming fd:3`). */
+export const INCOMING_FD = 3;
+/** The first descriptor of the boot-time TAPs (one per NIC, in spec order). */
+export const TAP_FD_BASE = 4;
+
+/** Which TAP each boot-time NIC's descriptor is (pure): the launcher opens them onto these. */
+export function tapFds(spec: InstanceSpec): { tap: string; fd: number }[] {
+  return spec.nics.map((n, i) => ({ tap: n.tap ?? '', fd: TAP_FD_BASE + i }));
+}
+
 function nicArgs(spec: InstanceSpec): string[] {
   const args: string[] = [];
-  for (const n of spec.nics) {
+  const fds = tapFds(spec);
+  spec.nics.forEach((n, i) => {
     const netdev = `netdev-vif-${n.device}`;
-    // The network layer owns the TAP (created before start, removed after stop): no scripts.
-    args.push('-netdev', `tap,id=${netdev},ifname=${optValue(n.tap ?? '')},script=no,downscript=no`);
+    // The network layer made the TAP and the agent's launcher opened it (QEMU, unprivileged
+    // later, never opens /dev/net/tun): QEMU inherits it as a descriptor.
+    args.push('-netdev', `tap,id=${netdev},fd=${fds[i].fd}`);
     const mtu = n.mtu ? `,host_mtu=${n.mtu}` : '';
     const id = nicDeviceId(n.device);
     args.push('-device', `virtio-net-pci,netdev=${netdev},mac=${n.mac},id=${id},bus=rp-${id}${mtu}`);
-  }
+  });
   return args;
 }
 
+/** What `-runas` gets (pure): the VM's own UID:GID, or the shared user's name. */
+export function runAsArg(o: LaunchOptions): string | undefined {
+  return o.identity ? `${o.identity.uid}:${o.identity.gid}` : o.runAs;
+}
+
 export function qemuArgs(spec: InstanceSpec, p: RuntimePaths, o: LaunchOptions): string[] {
+  const runAs = runAsArg(o);
   const args: string[] = [
     '-name',
     `guest=${optValue(spec.name || spec.uuid)},debug-threads=on`,
@@ -170,6 +196,12 @@ export function qemuArgs(spec: InstanceSpec, p: RuntimePaths, o: LaunchOptions):
     `socket,id=qmp,path=${optValue(p.qmp)},server=on,wait=off`,
     '-mon',
     'chardev=qmp,mode=control',
+    // The agent's berth-fdpass passes descriptors here (getfd needs SCM_RIGHTS; the agent's own
+    // connection above is Node's) and uses them on this same monitor (netdev_add, migrate).
+    '-chardev',
+    `socket,id=fdpass,path=${optValue(p.fdpass)},server=on,wait=off`,
+    '-mon',
+    'chardev=fdpass,mode=control',
     // A socket chardev with a log file: an interactive console and a persistent log at once.
     '-chardev',
     `socket,id=serial0,path=${optValue(p.serial)},server=on,wait=off,logfile=${optValue(p.consoleLog)},logappend=on`,
@@ -178,7 +210,7 @@ export function qemuArgs(spec: InstanceSpec, p: RuntimePaths, o: LaunchOptions):
     '-pidfile',
     p.pid,
     '-sandbox',
-    sandbox(o.runAs),
+    sandbox(runAs),
     // Always start stopped: the agent attaches, sets the balloon target, then sends `cont`.
     '-S',
   ];
@@ -188,6 +220,38 @@ export function qemuArgs(spec: InstanceSpec, p: RuntimePaths, o: LaunchOptions):
   args.push(...portArgs(spec), ...diskArgs(spec), ...nicArgs(spec));
   if (spec.balloon) args.push('-device', 'virtio-balloon-pci,id=balloon0');
   if (o.incoming) args.push('-incoming', 'defer');
-  if (o.runAs) args.push('-runas', o.runAs);
+  if (runAs) args.push('-runas', runAs);
   return args;
+}
+
+/**
+ * The launcher's argv (pure): berth-fdpass opens the boot-time TAPs onto their descriptors, then
+ * execs QEMU with `args`.
+ */
+export function launcherArgs(
+  spec: InstanceSpec,
+  qemuBinary: string,
+  args: string[],
+  o: Pick<LaunchOptions, 'accel' | 'privateDev'> = { accel: 'tcg' },
+): string[] {
+  const ns = o.privateDev ? ['--private-dev', ...devNodes(spec, o.accel).flatMap((d) => ['--dev', d])] : [];
+  return [
+    'exec',
+    ...tapFds(spec).flatMap((t) => ['--tap', `${t.tap}=${t.fd}`]),
+    ...ns,
+    '--',
+    qemuBinary,
+    ...args,
+  ];
+}
+
+/**
+ * The device nodes a VM's private /dev holds besides null, zero, full, random and urandom (pure):
+ * its disks that are block devices (LVM volumes, loop devices) and /dev/kvm under KVM. No
+ * /dev/net/tun (TAPs come as descriptors), no /dev/pts, /dev/shm, /dev/mem or other disks.
+ */
+export function devNodes(spec: InstanceSpec, accel: Accel): string[] {
+  const nodes = spec.disks.map((d) => d.path).filter((p) => p.startsWith('/dev/'));
+  if (accel === 'kvm') nodes.push('/dev/kvm');
+  return [...new Set(nodes)];
 }

@@ -2,8 +2,8 @@
 // everything named on its command line (disks, CD media, kernel, TAPs, sockets, console log) as
 // root and only then drops to its user, so a start needs nothing here. What it opens after the
 // drop is labelled for its user first:
-//   - a hot-plugged disk: the image QEMU writes (the leaf) is chowned to the QEMU user and made
-//     u+rw; read-only images (backing files, read-only disks, CD media) get the QEMU user's group
+//   - a hot-plugged disk: the image QEMU writes (the leaf) is chowned to the QEMU user (the VM's
+//     own uid/gid with per-VM identities) and made exactly u+rw (no group/other access meanwhile); read-only images (backing files, read-only disks, CD media) get the QEMU user's group
 //     with g+r, owner unchanged;
 //   - directories on the way that the user cannot search gain the search bit only (g+x when the
 //     directory's group is the QEMU user's group, else o+x; never r, never w), and only
@@ -117,8 +117,10 @@ export function planAccess(
     const st = stat(write);
     if (st.uid !== who.uid || st.gid !== who.gid)
       changes.push({ op: 'chown', path: write, uid: who.uid, gid: who.gid });
-    if ((st.mode & 0o600) !== 0o600)
-      changes.push({ op: 'chmod', path: write, mode: (st.mode & 0o7777) | 0o600 });
+    // Exactly u+rw for the one VM that writes it while labelled: with per-VM identities another
+    // VM's QEMU must not read it through group or other bits (the old mode comes back later).
+    if (who.uid !== 0 && (st.mode & 0o677) !== 0o600)
+      changes.push({ op: 'chmod', path: write, mode: (st.mode & 0o7100) | 0o600 });
     reach(write);
   }
   for (const file of read) {

@@ -8,6 +8,11 @@ import { diskDeviceId, nicDeviceId, rootPorts } from './command-line.js';
 export interface QmpCommand {
   execute: string;
   arguments: Record<string, unknown>;
+  /**
+   * Sent by berth-fdpass on the fd-passing monitor, after it passed this TAP (opened by the
+   * agent's side) with `getfd` under the name in `arguments.fd`.
+   */
+  passTap?: string;
 }
 
 /** Which root ports the VM has and which device (QEMU id) sits in each. */
@@ -37,6 +42,8 @@ export function freePort(map: PortMap): string {
 /** Block-node name of a hot-plugged disk (distinct from boot-time -drive ids). */
 export const diskNodeName = (device: string) => `node-${diskDeviceId(device)}`;
 export const nicNetdevId = (device: string) => `netdev-${nicDeviceId(device)}`;
+/** The getfd name of a hot-plugged NIC's TAP (QMP fd names: no leading digit; pure). */
+export const nicTapFdName = (device: string) => `tap-${device.toLowerCase().replace(/[^a-z0-9_-]/g, '_')}`;
 
 /** blockdev-add + device_add for a virtio disk in `port` (pure). */
 export function diskAddCommands(d: DiskSpec, port: string): QmpCommand[] {
@@ -66,12 +73,16 @@ export function diskAddCommands(d: DiskSpec, port: string): QmpCommand[] {
   ];
 }
 
-/** netdev_add (the TAP the network layer made) + device_add virtio-net-pci in `port` (pure). */
+/**
+ * netdev_add on the TAP the network layer made, passed as a descriptor (QEMU never opens
+ * /dev/net/tun), + device_add virtio-net-pci in `port` (pure).
+ */
 export function nicAddCommands(n: NicSpec, port: string): QmpCommand[] {
   return [
     {
       execute: 'netdev_add',
-      arguments: { type: 'tap', id: nicNetdevId(n.device), ifname: n.tap, script: 'no', downscript: 'no' },
+      arguments: { type: 'tap', id: nicNetdevId(n.device), fd: nicTapFdName(n.device) },
+      passTap: n.tap,
     },
     {
       execute: 'device_add',

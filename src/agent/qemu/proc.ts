@@ -1,5 +1,5 @@
 // Small process helpers for QEMU processes the agent did not necessarily start itself.
-import { readFileSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 
 export function readPid(path: string): number | undefined {
   try {
@@ -73,4 +73,13 @@ export function lookupUser(name: string, passwd = '/etc/passwd'): { uid: number;
 export function qemuRunAs(explicit: string | undefined): string | undefined {
   if (explicit) return explicit === 'root' ? undefined : explicit;
   return lookupUser('berth-qemu') ? 'berth-qemu' : undefined;
+}
+
+/** Does `pid` live in a mount namespace other than the agent's (a VM with a private /dev)? */
+export function inOwnMountNs(pid: number): boolean {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/mnt`) !== readlinkSync('/proc/self/ns/mnt');
+  } catch {
+    return false;
+  }
 }

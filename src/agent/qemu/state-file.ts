@@ -1,61 +1,35 @@
-// Receives a QEMU migration stream into a file (suspend). QMP `getfd` would need SCM_RIGHTS,
-// which Node's sockets cannot send, and `exec:` needs a shell (also barred by the sandbox), so
-// QEMU streams to a Unix socket the agent listens on and the agent writes the file.
-import { chownSync, closeSync, createWriteStream, fsyncSync, openSync, renameSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+// The file a suspended VM's state goes to. The agent (root) opens `<path>.partial` (0600) and QEMU
+// writes the migration stream into that descriptor (passed with getfd, `migrate fd:…`): QEMU,
+// unprivileged by then, needs no path and no socket. Complete: fsynced and renamed to `path`.
+import { closeSync, fsyncSync, openSync, renameSync, rmSync } from 'node:fs';
 
-export interface StateReceiver {
-  /** Resolves once the whole stream is on disk (fsynced) at `path`. */
-  done: Promise<void>;
-  /** Stops listening and removes a partial file (on failure). */
+export interface StateFile {
+  /** The open descriptor QEMU is given. */
+  fd: number;
+  /** The stream is complete: fsync, close, rename into place. */
+  commit(): void;
+  /** Failure: close and remove the partial file. */
   abort(): void;
 }
 
-export async function receiveState(
-  socketPath: string,
-  path: string,
-  owner?: { uid: number; gid: number },
-): Promise<StateReceiver> {
+export function openStateFile(path: string): StateFile {
   const tmp = `${path}.partial`;
-  rmSync(socketPath, { force: true });
-  let resolveDone!: () => void;
-  let rejectDone!: (e: Error) => void;
-  const done = new Promise<void>((res, rej) => {
-    resolveDone = res;
-    rejectDone = rej;
-  });
-  done.catch(() => undefined); // the caller may abort before awaiting
-  const server = createServer({ pauseOnConnect: false }, (conn) => {
-    server.close(); // exactly one connection
-    const out = createWriteStream(tmp, { mode: 0o600 });
-    conn.pipe(out);
-    conn.on('error', (e) => out.destroy(e));
-    out.on('error', (e) => rejectDone(e));
-    out.on('finish', () => {
-      try {
-        const fd = openSync(tmp, 'r');
-        fsyncSync(fd);
-        closeSync(fd);
-        renameSync(tmp, path);
-        resolveDone();
-      } catch (e) {
-        rejectDone(e as Error);
-      }
-    });
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(socketPath, () => resolve());
-  });
-  // QEMU may already run as an unprivileged user: let it connect.
-  if (owner) chownSync(socketPath, owner.uid, owner.gid);
+  const fd = openSync(tmp, 'w', 0o600);
+  let open = true;
+  const close = () => {
+    if (open) closeSync(fd);
+    open = false;
+  };
   return {
-    done,
+    fd,
+    commit() {
+      fsyncSync(fd);
+      close();
+      renameSync(tmp, path);
+    },
     abort() {
-      server.close();
+      close();
       rmSync(tmp, { force: true });
-      rmSync(socketPath, { force: true });
-      rejectDone(new Error('state transfer aborted'));
     },
   };
 }

@@ -23,12 +23,16 @@ import { XenApiError } from '../../shared/errors.js';
 import type { DiskSpec, NicSpec } from '../../shared/noded/instance.js';
 import {
   diskDeviceId,
+  INCOMING_FD,
   type LaunchOptions,
+  launcherArgs,
   nicDeviceId,
   qemuArgs,
   type RuntimePaths,
 } from './command-line.js';
-import { openToGroup, restoreAllLabels, restoreLabel } from './dac.js';
+import { fdpassBinary, makeDevNode, passFd } from './fdpass.js';
+import { readIdentity, writeIdentity } from './identity.js';
+import { type Owner, restoreAllLabels, restoreLabel } from './dac.js';
 import {
   diskAddCommands,
   diskNodeName,
@@ -40,16 +44,16 @@ import {
   type QmpCommand,
   releaseCommands,
 } from './hotplug.js';
-import { alive, isOurQemu, lookupUser, readPid, sleep, waitGone } from './proc.js';
+import { alive, inOwnMountNs, isOurQemu, lookupUser, readPid, sleep, waitGone } from './proc.js';
 import { QmpClient, type QmpEvent } from './qmp.js';
-import { receiveState } from './state-file.js';
+import { openStateFile } from './state-file.js';
 
 const log = logger('qemu');
 
 export const QEMU_BINARY = process.env.BERTH_QEMU ?? 'qemu-system-x86_64';
 
-/** The fd a resuming QEMU inherits its saved state on (`migrate-incoming fd:3`). */
-const INCOMING_FD = 3;
+/** How often a clean shutdown presses the power button again while the guest ignores it. */
+export const POWER_BUTTON_REPEAT_MS = 3000;
 
 /** Writes a JSON file atomically (temp file + rename), readable by root only. */
 function writeJsonAtomic(path: string, value: unknown): void {
@@ -99,6 +103,8 @@ export class QemuVm extends EventEmitter {
   private shutdownReason?: string;
   private finished = false;
   private ports: PortMap;
+  /** The VM's own uid/gid when QEMU runs under a per-VM identity (recorded in its runtime dir). */
+  identity?: Owner;
 
   constructor(
     readonly spec: InstanceSpec,
@@ -134,27 +140,34 @@ export class QemuVm extends EventEmitter {
    * sets the balloon target, then runs the guest unless the spec says paused.
    */
   async launch(opts: LaunchOptions, incomingState?: string): Promise<void> {
-    const owner = opts.runAs ? lookupUser(opts.runAs) : undefined;
-    if (opts.runAs && !owner) throw new Error(`unknown user ${opts.runAs} for QEMU`);
-    // Under -runas QEMU (after dropping privileges) must reach the migration socket by name:
-    // root:<its group> 0710.
+    if (opts.runAs && !opts.identity && !lookupUser(opts.runAs))
+      throw new Error(`unknown user ${opts.runAs} for QEMU`);
+    // Root's alone: QEMU opens its sockets here as root, before its drop, and never by name after
+    // it (its suspend file comes as a descriptor).
     mkdirSync(this.paths.dir, { recursive: true, mode: 0o700 });
     chmodSync(this.paths.dir, 0o700);
-    if (owner && owner.uid !== 0) openToGroup(this.paths.dir, owner.gid);
     mkdirSync(dirname(this.paths.consoleLog), { recursive: true, mode: 0o700 });
-    for (const f of [this.paths.qmp, this.paths.serial, this.paths.vnc, this.paths.pid])
+    for (const f of [this.paths.qmp, this.paths.fdpass, this.paths.serial, this.paths.vnc, this.paths.pid])
       rmSync(f, { force: true });
     this.ports = initialPorts(this.spec);
     this.saveSpec();
+    // Recorded before QEMU exists: a restarted agent (or the next start's id choice) sees it.
+    this.identity = opts.identity;
+    if (opts.identity) writeIdentity(this.paths.dir, opts.identity);
 
     const args = qemuArgs(this.spec, this.paths, { ...opts, incoming: incomingState !== undefined });
+    const launcher = await fdpassBinary();
     const errFd = openSync(this.paths.errLog, 'w', 0o600);
     const stateFd = incomingState !== undefined ? openSync(incomingState, 'r') : undefined;
     // detached: its own session, so signals to the agent's group do not reach it; no pipes: the
     // agent can die without QEMU getting SIGPIPE. (-daemonize would fork after the sandbox is on.)
     const stdio: ('ignore' | number)[] = ['ignore', errFd, errFd];
     if (stateFd !== undefined) stdio[INCOMING_FD] = stateFd;
-    const child = spawn(QEMU_BINARY, args, { detached: true, stdio });
+    // berth-fdpass opens the TAPs onto QEMU's descriptors, then execs QEMU (same pid).
+    const child = spawn(launcher, launcherArgs(this.spec, QEMU_BINARY, args, opts), {
+      detached: true,
+      stdio,
+    });
     closeSync(errFd);
     if (stateFd !== undefined) closeSync(stateFd);
     child.unref();
@@ -228,6 +241,7 @@ export class QemuVm extends EventEmitter {
     if (!pid || !alive(pid) || !isOurQemu(pid, this.spec.uuid)) return false;
     this.pid = pid;
     this.ports = savedPorts(this.paths) ?? initialPorts(this.spec);
+    this.identity = readIdentity(this.paths.dir);
     try {
       this.startedAt = statSync(this.paths.pid).mtimeMs;
       await this.attach();
@@ -344,19 +358,33 @@ export class QemuVm extends EventEmitter {
     });
   }
 
-  /** ACPI power button, then wait; false if the guest did not power off in time. */
-  async cleanShutdown(timeoutMs: number): Promise<boolean> {
+  /**
+   * ACPI power button, pressed again every `repeatMs` until the guest powers off or `timeoutMs`
+   * ends (false). A press before the guest's kernel listens (early boot, just after a resume) is
+   * lost, so one press is not enough: xapi's own powercycle.py shuts down right after a start.
+   */
+  async cleanShutdown(timeoutMs: number, repeatMs = POWER_BUTTON_REPEAT_MS): Promise<boolean> {
     this.stopping = true;
+    const deadline = Date.now() + timeoutMs;
     try {
       await this.requireQmp().command('system_powerdown');
     } catch (e) {
       this.stopping = false;
       throw e;
     }
-    const done = await this.waitExit(timeoutMs);
-    if (!done) this.stopping = false;
-    return done;
+    for (;;) {
+      const left = deadline - Date.now();
+      if (await this.waitExit(Math.max(0, Math.min(left, repeatMs)))) return true;
+      if (Date.now() >= deadline) break;
+      this.presses++;
+      await this.qmp?.command('system_powerdown').catch(() => undefined); // QEMU may be exiting
+    }
+    this.stopping = false;
+    return false;
   }
+
+  /** Extra power-button presses cleanShutdown needed (tests). */
+  presses = 0;
 
   /** `quit`, then SIGKILL if QEMU lingers. */
   async hardShutdown(): Promise<void> {
@@ -393,23 +421,26 @@ export class QemuVm extends EventEmitter {
   }
 
   /**
-   * Suspend: stops the guest, streams device and memory state to `path` (fsynced, renamed into
-   * place when complete), then ends QEMU. On failure the guest runs again as before.
+   * Suspend: stops the guest, has QEMU write device and memory state into `path` (fsynced,
+   * renamed into place when complete), then ends QEMU. On failure the guest runs again as before.
+   * The agent opens the file (root's, 0600) and hands QEMU the descriptor on its fd-passing
+   * monitor (`getfd` + `migrate fd:…` via berth-fdpass): an unprivileged QEMU needs no path.
    */
-  async saveState(path: string, runAs?: string): Promise<void> {
+  async saveState(path: string): Promise<void> {
     const qmp = this.requireQmp();
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     const wasRunning = this.state === 'running';
-    const receiver = await receiveState(
-      `${this.paths.dir}/migrate.sock`,
-      path,
-      runAs ? lookupUser(runAs) : undefined,
-    );
+    const file = openStateFile(path);
     try {
       await qmp.command('stop');
       // A local file: no reason to throttle the stream (QEMU's default is 128 MiB/s).
       await qmp.command('migrate-set-parameters', { 'max-bandwidth': 64 * 1024 * 1024 * 1024 });
-      await qmp.command('migrate', { uri: `unix:${this.paths.dir}/migrate.sock` });
+      await passFd(
+        this.paths.fdpass,
+        'migrate',
+        { execute: 'migrate', arguments: { uri: 'fd:migrate' } },
+        { fd: file.fd },
+      );
       for (;;) {
         const s = await qmp.command<{ status?: string; 'error-desc'?: string }>('query-migrate');
         if (s.status === 'completed') break;
@@ -422,9 +453,9 @@ export class QemuVm extends EventEmitter {
         }
         await sleep(20);
       }
-      await receiver.done;
+      file.commit();
     } catch (e) {
-      receiver.abort();
+      file.abort();
       rmSync(path, { force: true });
       if (wasRunning && this.qmp) await this.qmp.command('cont').catch(() => undefined);
       throw e;
@@ -444,7 +475,14 @@ export class QemuVm extends EventEmitter {
     const done: QmpCommand[] = [];
     for (const c of cmds) {
       try {
-        await qmp.command(c.execute, c.arguments);
+        if (c.passTap)
+          await passFd(
+            this.paths.fdpass,
+            String(c.arguments.fd),
+            { execute: c.execute, arguments: c.arguments },
+            { tap: c.passTap },
+          );
+        else await qmp.command(c.execute, c.arguments);
         done.push(c);
       } catch (e) {
         for (const u of undo(done)) await qmp.command(u.execute, u.arguments).catch(() => undefined);
@@ -463,6 +501,9 @@ export class QemuVm extends EventEmitter {
   /** Hot-adds a virtio disk into a free root port. */
   async addDisk(disk: DiskSpec): Promise<void> {
     if (disk.cdrom) throw new XenApiError('OPERATION_NOT_ALLOWED', ['CD drives cannot be hot-plugged']);
+    if (this.hasDevice(diskDeviceId(disk.device)))
+      throw new XenApiError('DEVICE_ALREADY_ATTACHED', [diskDeviceId(disk.device)]);
+    await this.provideDevNode(disk.path);
     await this.hotAdd('disk', diskDeviceId(disk.device), disk.device, (port) => diskAddCommands(disk, port));
     this.spec.disks.push(disk);
     this.saveSpec();
@@ -551,6 +592,7 @@ export class QemuVm extends EventEmitter {
     if (!disk?.cdrom) throw new XenApiError('VBD_NOT_REMOVABLE_MEDIA', [device]);
     const c = mediaCommand(device, media);
     try {
+      if (media) await this.provideDevNode(media.path);
       await this.requireQmp().command(c.execute, c.arguments);
     } catch (e) {
       throw hotplugError(e);
@@ -577,6 +619,19 @@ export class QemuVm extends EventEmitter {
       } catch (e) {
         throw hotplugError(e);
       }
+    }
+  }
+
+  /**
+   * A block device QEMU is to open after start (hot-plug, CD medium) must exist in its private
+   * /dev, when it has one (its own mount namespace): berth-fdpass copies the node in.
+   */
+  private async provideDevNode(path: string): Promise<void> {
+    if (!path.startsWith('/dev/') || !this.pid || !inOwnMountNs(this.pid)) return;
+    try {
+      await makeDevNode(this.pid, path);
+    } catch (e) {
+      throw hotplugError(e);
     }
   }
 

@@ -1,7 +1,6 @@
 // Wiring networking into the manager: the host's NetworkAgent as svc.ext.network, vmNics as
 // svc.ext.vmNics (VM.start puts NICs in the agent's spec), the VM power-state follower that
 // creates and removes TAPs, and the default network.
-import { qemuRunAs } from '../../agent/qemu/proc.js';
 import { logger } from '../../shared/log.js';
 import type { Services } from '../api/context.js';
 import type { Database } from '../db/database.js';
@@ -26,8 +25,8 @@ export interface NetworkingOptions {
  * function that detaches it.
  */
 export async function openNetworking(svc: Services, opts: NetworkingOptions = {}): Promise<() => void> {
-  // TAPs belong to the user QEMU runs as, so that it can open hot-plugged ones after its drop.
-  const agent = opts.agent ?? inProcessNetworkAgent({ qemuUser: qemuRunAs(process.env.BERTH_QEMU_USER) });
+  // TAPs belong to root; the agent hands QEMU their descriptors (docs/agent.md).
+  const agent = opts.agent ?? inProcessNetworkAgent();
   svc.ext.network = agent;
   svc.ext.vmNics = vmNics;
   const off = followVmPowerStates(svc, agent);

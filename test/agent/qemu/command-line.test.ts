@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import {
+  devNodes,
   type LaunchOptions,
+  launcherArgs,
   memoryMiB,
   optValue,
   qemuArgs,
@@ -65,7 +67,33 @@ const cases: [string, InstanceSpec, LaunchOptions][] = [
   ['minimal-tcg', minimal, { accel: 'tcg' }],
   ['full-kvm-runas', full, { accel: 'kvm', runAs: 'berth-qemu' }],
   ['incoming-no-vnc', { ...minimal, vnc: 'none', startPaused: true }, { accel: 'tcg', incoming: true }],
+  // A per-VM identity: -runas UID:GID (and the sandbox lets the drop through).
+  [
+    'tcg-identity',
+    minimal,
+    { accel: 'tcg', identity: { uid: 1900000003, gid: 1900000003 }, privateDev: true },
+  ],
 ];
+
+test("launcher: TAP descriptors, then a private /dev with the VM's block devices (and /dev/kvm under KVM)", () => {
+  assert.deepEqual(launcherArgs(full, 'qemu', ['-S'], { accel: 'kvm', privateDev: true }), [
+    'exec',
+    '--tap',
+    'vif-1a2b-0=4',
+    '--tap',
+    'vif-1a2b-1=5',
+    '--private-dev',
+    '--dev',
+    '/dev/VG_XenStorage-1/LV-2',
+    '--dev',
+    '/dev/kvm',
+    '--',
+    'qemu',
+    '-S',
+  ]);
+  assert.deepEqual(devNodes(minimal, 'tcg'), []);
+  assert.deepEqual(launcherArgs(minimal, 'qemu', [], { accel: 'tcg' }), ['exec', '--', 'qemu']);
+});
 
 for (const [name, spec, opts] of cases) {
   test(`argv golden: ${name}`, () => golden(name, qemuArgs(spec, paths, opts)));

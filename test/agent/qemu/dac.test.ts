@@ -45,6 +45,8 @@ test('leaf owned by the QEMU user, backing file group-readable, SR directories s
   assert.deepEqual(planAccess(`${sr}/leaf.qcow2`, [`${sr}/base.qcow2`], QEMU, stat, ROOTS), {
     changes: [
       { op: 'chown', path: `${sr}/leaf.qcow2`, uid: 64055, gid: 64055 },
+      // the image one VM writes: nobody else's to read while labelled (was 0644)
+      { op: 'chmod', path: `${sr}/leaf.qcow2`, mode: 0o600 },
       // o+x only (search, no listing); /var/lib/berth is already searchable by the group
       { op: 'chmod', path: sr, mode: 0o701 },
       { op: 'chmod', path: '/var/lib/berth/sr', mode: 0o701 },

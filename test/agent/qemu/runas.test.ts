@@ -2,14 +2,16 @@
 // 'nobody': an existing unprivileged user, so the test never adds one — a `berth-qemu` user
 // appearing on a shared machine would switch every other agent started meanwhile to it).
 // The agent's socket dir, run root and state root are one mkdtemp (0700) directory, as
-// /run/berth and /var/lib/berth are private: the agent opens its own directories to QEMU's
-// group, the DAC labelling opens the storage directories under the state root, and:
+// /run/berth and /var/lib/berth are private: the agent's own directories stay root's (QEMU needs
+// nothing there after its drop), the DAC labelling opens the storage directories under the state
+// root, and:
 //   - QEMU runs as nobody;
 //   - a hot-plugged qcow2 with a backing file in a 0700 directory is read by the guest, and its
 //     owner comes back on unplug and when QEMU ends;
 //   - a CD medium inserted into a running VM is made readable for it;
 //   - an image behind a private directory outside the state root is refused, nothing changed;
-//   - suspend (QEMU connects to the agent's socket after the drop) and resume work, with a disk
+//   - suspend (QEMU writes into a descriptor the agent passes it: the run dir stays 0700) and
+//     resume work, with a disk
 //     opened at start in a directory QEMU's user cannot enter (no reopen by name: the -drive has
 //     auto-read-only=off).
 import assert from 'node:assert/strict';
@@ -48,11 +50,8 @@ test('QEMU as nobody: hot-plugged qcow2 chain from a private directory, owners r
     runAs: 'nobody',
   });
   t.after(() => agent.close());
-  // The agent's directories: searchable by QEMU's group only.
-  for (const d of [dir, runRoot]) {
-    assert.equal(mode(d), 0o710, d);
-    assert.equal(statSync(d).gid, who.gid, d);
-  }
+  // The agent's directories: root's alone.
+  assert.equal(mode(dir), 0o700);
   assert.equal(mode(join(dir, 'agent.sock')), 0o600);
 
   // A base image with a marker, and a thin child over it (as the file SR makes clones), in a
@@ -91,7 +90,8 @@ test('QEMU as nobody: hot-plugged qcow2 chain from a private directory, owners r
   const info = await agent.vms.start(s);
   assert.equal(uidOf(info.pid!), who.uid, 'QEMU dropped to nobody');
   const paths = runtimePaths(runRoot, logRoot, UUID);
-  assert.equal(mode(paths.dir), 0o710);
+  assert.equal(mode(runRoot), 0o700);
+  assert.equal(mode(paths.dir), 0o700);
   await waitForLog(paths.consoleLog, /BERTH-GUEST-READY/, 120_000);
 
   await assert.rejects(
@@ -137,7 +137,9 @@ test('QEMU as nobody: hot-plugged qcow2 chain from a private directory, owners r
   assert.equal(mode(iso), 0o640);
   await agent.vms.hotplug(UUID, 'hotmod', 'disk', { ...cd, path: '' }, 30_000);
 
-  // Suspend: QEMU, already nobody, connects to <run root>/<uuid>/migrate.sock.
+  // Suspend: QEMU, already nobody, writes into the descriptor berth-fdpass passes it.
+  assert.equal(mode(runRoot), 0o700);
+  assert.equal(mode(paths.dir), 0o700);
   const image = join(dir, 'suspend', `${UUID}.state`);
   await agent.vms.suspend(UUID, image);
   assert.ok(statSync(image).size > 1024 * 1024, 'the state was written');

@@ -178,3 +178,22 @@ test('test guest: console, balloon, guest and host reset, suspend, resume, guest
   assert.deepEqual(seenB, ['running:started', 'shutdown:guest-shutdown']);
   assert.equal(pidAlive(pid), false);
 });
+
+test('clean shutdown right after start (before the guest kernel listens) powers off well before the deadline', {
+  timeout: 240_000,
+}, async (t) => {
+  const { kernel, initrd } = guest();
+  const { paths } = setup(t);
+  const p = paths(UUID_B);
+  const vm = new QemuVm(spec(UUID_B, { kernel, initrd, cmdline: 'console=ttyS0' }), p);
+  await vm.launch({ accel: 'tcg' });
+  const t0 = Date.now();
+  // The first press reaches firmware/early kernel and is lost; only repeated presses can work.
+  const done = await vm.cleanShutdown(150_000);
+  const took = Date.now() - t0;
+  assert.equal(done, true, `powered off (after ${took} ms)`);
+  assert.ok(vm.presses > 0, 'the button was pressed again');
+  assert.ok(took < 120_000, `well before the deadline: ${took} ms`);
+  assert.match(await waitForLog(p.consoleLog, /BERTH-GUEST-POWEROFF/, 1000), /POWEROFF/);
+  assert.equal(vm.state, 'shutdown');
+});
