@@ -41,6 +41,7 @@ if (!isMainThread) {
     new Promise((resolve) => {
       const index = new SharedArrayBuffer(4);
       const at = new Int32Array(index);
+      at[0] = -1; // the watchdog starts with the first case, not while the worker compiles
       const t0 = Date.now();
       const w = new Worker(new URL('./fuzz-worker.mjs', import.meta.url), {
         workerData: { target: name, seed, cases, index } satisfies Job,
@@ -49,6 +50,7 @@ if (!isMainThread) {
       let since = Date.now();
       const watch = setInterval(() => {
         const i = Atomics.load(at, 0);
+        if (i < 0) return;
         if (i !== last) {
           last = i;
           since = Date.now();
@@ -85,10 +87,11 @@ if (!isMainThread) {
       w.on('error', (e) => {
         clearInterval(watch);
         const t = targets.find((x) => x.name === name)!;
-        const input = caseInput(t, seed, Atomics.load(at, 0));
+        const i = Math.max(0, Atomics.load(at, 0));
+        const input = caseInput(t, seed, i);
         resolve({
           target: name,
-          cases: Atomics.load(at, 0),
+          cases: i,
           accepted: 0,
           rejected: 0,
           ms: Date.now() - t0,
@@ -97,7 +100,7 @@ if (!isMainThread) {
             {
               target: name,
               seed,
-              index: Atomics.load(at, 0),
+              index: i,
               kind: 'crash',
               error: `worker died: ${e.message}`,
               input,
