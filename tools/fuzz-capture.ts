@@ -376,6 +376,11 @@ async function main() {
   const next = (k: string) => String((n[k] = (n[k] ?? 0) + 1)).padStart(3, '0');
   apiRec.conns.forEach((c, i) => {
     const client = clientOf(i);
+    // XML-RPC responses, as the SDK's and tests' response parser reads them.
+    for (const r of httpMessages(Buffer.concat(c.s2c), false)) {
+      if (r.headers['content-type'] === 'text/xml' && r.body.length && once('xmlrpc-response', r.body))
+        save('xmlrpc-response', `${client}-${next(`xr${client}`)}.xml`, r.body);
+    }
     for (const m of httpMessages(Buffer.concat(c.c2s), true)) {
       const [method, target] = m.start.split(' ');
       if (once('http-query', `${method} ${target}\n${m.headers.cookie ?? ''}`))

@@ -2,7 +2,7 @@
 // thread per target so that a hanging case can be stopped: the worker publishes the index of the
 // case it is running; one stuck longer than FUZZ_HANG_MS is reported as a hang with its input
 // (regenerated from seed and index) and the worker is terminated.
-//   FUZZ_CASES (per target, default 120,000: 1,080,000 over the nine targets), FUZZ_SEED,
+//   FUZZ_CASES (per target, default 120,000: 1,200,000 over the ten targets), FUZZ_SEED,
 //   FUZZ_JOBS (targets run at once, default 1), FUZZ_TARGETS (comma-separated names), FUZZ_HANG_MS.
 // Failures (minimised) are written to .cache/fuzz-failures/; exit code 1 when there is any.
 import { mkdirSync, writeFileSync } from 'node:fs';

@@ -247,7 +247,7 @@ export function failureOf(t: Target, input: Input): string | undefined {
 const signature = (s: string) => s.replace(/["'`\d].*$/s, '');
 
 /** Delta-debugging minimisation: the smallest input (by removal) that fails the same way. */
-export function minimise(t: Target, input: Input, failure: string, budget = 4000): Input {
+export function minimise(t: Target, input: Input, failure: string, budget = 20_000): Input {
   const sig = signature(failure);
   const fails = (x: Input) => {
     budget--;
