@@ -15,6 +15,10 @@ export interface Target {
   corpus: Input[];
   /** Structure tokens for insertion (tags, brackets, keywords, hostile values). */
   dictionary: string[];
+  /** Dictionary tokens are bytes (latin1), not text (UTF-8). */
+  binary?: boolean;
+  /** Splits an input into structural units (e.g. protocol frames) for unit-level mutations. */
+  units?: (b: Buffer) => Units | undefined;
   /**
    * Parses the input and checks the round-trip properties. Returns true when the input was
    * accepted. Throws the documented error type for a rejection, PropertyViolation for a broken
@@ -24,6 +28,15 @@ export interface Target {
   /** The parser's documented error type(s). */
   expected(e: unknown): boolean;
 }
+
+/** An input cut into a head, whole structural units and an unparsed tail. */
+export interface Units {
+  head: Buffer;
+  units: Buffer[];
+  tail: Buffer;
+}
+
+type MutationSource = Pick<Target, 'dictionary' | 'corpus' | 'binary' | 'units'>;
 
 /** A broken round-trip (or other) property: always a failure. */
 export class PropertyViolation extends Error {
@@ -113,19 +126,19 @@ const LEAF_VALUES = [
   'OpaqueRef:NULL',
 ];
 
-export function mutateBytes(
-  seed: Buffer,
-  rnd: () => number,
-  t: Pick<Target, 'dictionary' | 'corpus'>,
-): Buffer {
+export function mutateBytes(seed: Buffer, rnd: () => number, t: MutationSource): Buffer {
   let b: Buffer = Buffer.from(seed);
   // Mostly one or two mutations, so that many mutants still parse and reach the deeper code.
   const n = 1 + Math.floor(rnd() * rnd() * 5);
   for (let k = 0; k < n; k++) {
     const at = int(rnd, b.length + 1);
     const ins = (x: Buffer | string, where = at) =>
-      Buffer.concat([b.subarray(0, where), typeof x === 'string' ? Buffer.from(x) : x, b.subarray(where)]);
-    switch (int(rnd, 11)) {
+      Buffer.concat([
+        b.subarray(0, where),
+        typeof x === 'string' ? Buffer.from(x, t.binary ? 'latin1' : 'utf8') : x,
+        b.subarray(where),
+      ]);
+    switch (int(rnd, t.units ? 14 : 11)) {
       case 0: // flip a byte
         if (b.length) b[Math.min(at, b.length - 1)] ^= 1 << int(rnd, 8);
         break;
@@ -159,11 +172,36 @@ export function mutateBytes(
           b = Buffer.concat([b.subarray(0, at), other.subarray(int(rnd, other.length + 1))]);
         break;
       }
-      default: {
+      case 10: {
         // deep or wide repetition of a token (nesting bombs, long lists)
         const tok = pick(rnd, t.dictionary);
         const times = pick(rnd, [2, 16, 100, 1000, 5000]);
         if (tok.length * times < MAX_INPUT) b = ins(tok.repeat(times));
+        break;
+      }
+      default: {
+        // whole units (frames): drop, duplicate, swap, or take one from another entry
+        const u = t.units?.(b);
+        if (!u) break;
+        const xs = u.units;
+        const i = int(rnd, xs.length + 1);
+        const op = int(rnd, 4);
+        if (op === 0 && xs.length) xs.splice(Math.min(i, xs.length - 1), 1);
+        else if (op === 1 && xs.length) xs.splice(i, 0, xs[Math.min(i, xs.length - 1)]);
+        else if (op === 2 && xs.length > 1) {
+          const j = int(rnd, xs.length);
+          const k = Math.min(i, xs.length - 1);
+          [xs[j], xs[k]] = [xs[k], xs[j]];
+        } else if (rnd() < 0.5) {
+          const other = pick(rnd, t.corpus);
+          const ou = Buffer.isBuffer(other) ? t.units?.(other) : undefined;
+          if (ou?.units.length) xs.splice(i, 0, pick(rnd, ou.units));
+        } else {
+          // a dictionary token at a unit boundary (whole frames in the dictionary land intact)
+          const tok = Buffer.from(pick(rnd, t.dictionary), t.binary ? 'latin1' : 'utf8');
+          xs.splice(i, 0, ...Array.from({ length: 1 + int(rnd, 2) }, () => tok));
+        }
+        b = Buffer.concat([u.head, ...xs, u.tail]);
       }
     }
     if (b.length > MAX_INPUT) b = b.subarray(0, MAX_INPUT);

@@ -57,7 +57,7 @@ import {
   xmlSuccess,
   xmlValueToJs,
 } from '../../src/shared/wire/index.js';
-import { type Input, PropertyViolation, type Target } from './engine.js';
+import { type Input, PropertyViolation, type Target, type Units } from './engine.js';
 
 const CORPUS = join(import.meta.dirname, 'corpus');
 
@@ -294,7 +294,33 @@ const CLI_DICT = [
   u32(18),
   'XenSource thin CLI protocol',
   '\u00e9',
-].map((x) => (typeof x === 'string' ? x : x.toString('latin1')));
+  // Whole frames, for insertion at frame boundaries too.
+  encodeResponse('ok'),
+  encodeResponse('failed'),
+  encodeResponse('wait'),
+  Buffer.concat([encodeChunk(5), Buffer.from('hello')]),
+  encodeEnd(),
+  encodeCommand({ kind: 'prompt' }),
+  encodeCommand({ kind: 'error', code: 'X', params: ['a', 'b'] }),
+].map((x) => (typeof x === 'string' ? Buffer.from(x, 'utf8').toString('latin1') : x.toString('latin1')));
+
+/** A captured stream cut into its handshake, whole frames (a chunk header with its data) and the rest. */
+export function cliUnits(b: Buffer): Units | undefined {
+  if (b.length < HANDSHAKE_LENGTH) return undefined;
+  const units: Buffer[] = [];
+  let off = HANDSHAKE_LENGTH;
+  while (off + 4 <= b.length) {
+    const n = b.readUInt32LE(off);
+    if (off + 4 + n > b.length) break;
+    let end = off + 4 + n;
+    // A Blob Chunk header (tag 11, sub 7) is followed by its raw bytes.
+    if (n === 12 && b.readUInt32LE(off + 4) === 11 && b.readUInt32LE(off + 8) === 7)
+      end = Math.min(b.length, end + b.readUInt32LE(off + 12));
+    units.push(b.subarray(off, end));
+    off = end;
+  }
+  return { head: b.subarray(0, HANDSHAKE_LENGTH), units, tail: b.subarray(off) };
+}
 
 function encodeMessage(m: Message): Buffer {
   switch (m.tag) {
@@ -598,6 +624,8 @@ export function fuzzTargets(): Target[] {
       kind: 'bytes',
       corpus: loadBytes('cli-protocol'),
       dictionary: CLI_DICT,
+      binary: true,
+      units: cliUnits,
       run: runCliProtocol,
       expected: (e) => e instanceof ProtocolError,
     },

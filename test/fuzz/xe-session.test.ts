@@ -10,6 +10,7 @@ import type { XeOptions } from '../../src/clients/xe/main.js';
 import { runThinClient } from '../../src/clients/xe/session.js';
 import { encodeCommand, ProtocolError } from '../../src/shared/cli-protocol.js';
 import { mutateBytes, prng, showInput } from './engine.js';
+import { cliUnits } from './targets.js';
 
 const dir = join(import.meta.dirname, 'corpus/cli-protocol');
 const streams = readdirSync(dir)
@@ -87,7 +88,10 @@ test('xe ends every mutated server conversation with an exit code or a ProtocolE
   for (let i = 0; i < cases && failures.length < 3; i++) {
     const rnd = prng((20261205 ^ Math.imul(i + 1, 0x9e3779b1)) >>> 0);
     const base = streams[i % streams.length];
-    const input = i < streams.length ? base : mutateBytes(base, rnd, { dictionary: DICT, corpus: streams });
+    const input =
+      i < streams.length
+        ? base
+        : mutateBytes(base, rnd, { dictionary: DICT, corpus: streams, binary: true, units: cliUnits });
     const f = await oneCase(input, 3000);
     if (f) failures.push(`case ${i}: ${f}\n  input: ${showInput(input)}`);
   }

@@ -6,6 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { mutateBytes, prng } from '../fuzz/engine.js';
+import { cliUnits } from '../fuzz/targets.js';
 
 const CORPUS = join(import.meta.dirname, '../fuzz/corpus');
 const load = (dir: string) =>
@@ -71,7 +72,13 @@ export async function fuzzCli(
     let stream = streams[Math.floor(rnd() * streams.length)];
     const which = rnd();
     if (which < 0.45) body = mutateBytes(body, rnd, { dictionary: BODY_DICT, corpus: bodies });
-    else if (which < 0.9) stream = mutateBytes(stream, rnd, { dictionary: STREAM_DICT, corpus: streams });
+    else if (which < 0.9)
+      stream = mutateBytes(stream, rnd, {
+        dictionary: STREAM_DICT,
+        corpus: streams,
+        binary: true,
+        units: cliUnits,
+      });
     const head = `POST /cli HTTP/1.0\r\nUser-agent: xe-cli/Unix/0.2\r\ncontent-length: ${body.length}\r\n\r\n`;
     const r = await exchange(port, Buffer.concat([Buffer.from(head), body, stream]), limitMs);
     report.sent++;
