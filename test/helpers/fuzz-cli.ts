@@ -68,8 +68,8 @@ export async function fuzzCli(
   const report: CliFuzzReport = { sent: 0, outcomes: {}, failures: [] };
   for (let i = 0; i < cases; i++) {
     const rnd = prng((seed ^ Math.imul(i + 1, 0x9e3779b1)) >>> 0);
-    let body = bodies[i % bodies.length];
-    let stream = streams[Math.floor(rnd() * streams.length)];
+    let body: Buffer = bodies[i % bodies.length];
+    let stream: Buffer = streams[Math.floor(rnd() * streams.length)];
     const which = rnd();
     if (which < 0.45) body = mutateBytes(body, rnd, { dictionary: BODY_DICT, corpus: bodies });
     else if (which < 0.9)
