@@ -82,6 +82,10 @@ if (!isMainThread) {
       }, 250);
       w.on('message', (s: RunStats) => {
         clearInterval(watch);
+        // Buffers arrive as Uint8Arrays from the worker.
+        for (const f of s.failures)
+          for (const k of ['input', 'minimised'] as const)
+            if (!Array.isArray(f[k])) f[k] = Buffer.from(f[k] as Uint8Array);
         resolve(s);
       });
       w.on('error', (e) => {

@@ -69,7 +69,11 @@ export interface RunStats {
 export interface RunOptions {
   seed: number;
   cases: number;
-  /** A case running longer than this (confirmed on a re-run) is a failure. */
+  /**
+   * A case running longer than this, and again on two re-runs, is a failure (default 1 s: the
+   * slowest legitimate cases, 150 KB of frames or nesting, take 35 ms warm but several hundred cold
+   * on this loaded machine; real hangs are the fuzz script's watchdog's).
+   */
   caseLimitMs?: number;
   /** Stop after this many distinct failures. */
   maxFailures?: number;
@@ -320,7 +324,7 @@ export function minimise(t: Target, input: Input, failure: string, budget = 20_0
 
 /** Runs `cases` mutated cases of one target. */
 export function runTarget(t: Target, o: RunOptions): RunStats {
-  const limit = o.caseLimitMs ?? 250;
+  const limit = o.caseLimitMs ?? 1000;
   const stats: RunStats = {
     target: t.name,
     cases: 0,
@@ -349,12 +353,16 @@ export function runTarget(t: Target, o: RunOptions): RunStats {
     if (dt > stats.slowestMs) stats.slowestMs = dt;
     let kind: Failure['kind'] = 'crash';
     if (!error && dt > limit) {
-      // Confirm on a re-run: a garbage-collection pause is not a slow parser.
-      const r0 = performance.now();
-      failureOf(t, input);
-      if (performance.now() - r0 > limit) {
+      // Confirm on re-runs: a garbage-collection pause or a cold JIT is not a slow parser.
+      let best = Number.POSITIVE_INFINITY;
+      for (let r = 0; r < 2; r++) {
+        const r0 = performance.now();
+        failureOf(t, input);
+        best = Math.min(best, performance.now() - r0);
+      }
+      if (best > limit) {
         kind = 'slow';
-        error = `slow: ${dt.toFixed(0)} ms (limit ${limit} ms)`;
+        error = `slow: ${dt.toFixed(0)} ms, re-runs ${best.toFixed(0)} ms (limit ${limit} ms)`;
       }
     }
     if (!error) continue;
