@@ -254,6 +254,11 @@ export class Manager {
     server.headersTimeout = 70_000;
     // event.from long-polls for up to 24 h; the client decides.
     server.requestTimeout = 0;
+    // A client may shutdown(SHUT_WR) once its request is sent (xapi answers it): without this,
+    // Node aborts the request at the FIN and drops the reply of any call that is not instant.
+    // (`httpAllowHalfOpen` is Node's own switch for this, used by its http server since v0.x but
+    // missing from @types/node.)
+    (server as typeof server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
     server.on('connect', this.frontend.connectListener(local));
     server.on('upgrade', this.frontend.upgradeListener());
     server.on('clientError', (_e, socket) => {

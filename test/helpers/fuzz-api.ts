@@ -2,7 +2,9 @@
 // mutated (bytes flipped, cut, duplicated, type tags swapped, deep nesting, entity tricks,
 // invalid UTF-8) and sent; every answer must be an HTTP status (a XenAPI error in-band, or a
 // 4xx/500), never a dropped connection, and the server must keep answering valid calls.
+import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
+import { join } from 'node:path';
 
 export interface FuzzReport {
   sent: number;
@@ -98,6 +100,23 @@ export function mutate(seed: string, rnd: () => number, xml: boolean): Buffer {
   return buf;
 }
 
+/** Calls that would end the fuzz session or park a request for a minute are left out. */
+const SKIP = /session\.logout|session\.login|event[._](from|next)/;
+
+/**
+ * The requests real clients sent (test/fuzz/corpus, captured by tools/fuzz-capture.ts), with every
+ * ref of the capture run replaced by the live session: the first parameter authenticates, other
+ * refs are of the wrong class (HANDLE_INVALID), as a fuzzer would make them anyway.
+ */
+function corpusSeeds(target: 'xmlrpc' | 'jsonrpc', session: string): string[] {
+  const dir = join(import.meta.dirname, '../fuzz/corpus', target);
+  return readdirSync(dir)
+    .sort()
+    .map((f) => readFileSync(join(dir, f), 'utf8'))
+    .filter((body) => !SKIP.test(body))
+    .map((body) => body.replace(/OpaqueRef:[0-9a-f-]{36}/g, session));
+}
+
 function send(port: number, path: string, body: Buffer, type: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = http.request(
@@ -144,6 +163,8 @@ export async function fuzzApi(
       params: [session, 'OpaqueRef:x', 0.5],
     }),
   ];
+  xmlSeeds.push(...corpusSeeds('xmlrpc', session));
+  jsonSeeds.push(...corpusSeeds('jsonrpc', session));
   const report: FuzzReport = { sent: 0, statuses: {}, failures: [] };
   for (let i = 0; i < iterations; i++) {
     const xml = rnd() < 0.55;

@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { resolve } from 'node:path';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import tls from 'node:tls';
 import {
   ByteReader,
@@ -73,6 +73,8 @@ function connected(s: Duplex): Promise<void> {
 
 function readLine(stdin: NodeJS.ReadableStream): Promise<string> {
   return new Promise((ok) => {
+    // Already at EOF (an earlier prompt read it): 'end' is not emitted twice, so answer now.
+    if ((stdin as Readable).readableEnded) return ok('');
     let buf = '';
     const onData = (c: Buffer | string) => {
       buf += c.toString();
@@ -81,6 +83,8 @@ function readLine(stdin: NodeJS.ReadableStream): Promise<string> {
         stdin.removeListener('data', onData);
         stdin.removeListener('end', onEnd);
         stdin.pause();
+        // Lines after this one belong to the next prompts.
+        if (nl + 1 < buf.length) stdin.unshift(Buffer.from(buf.slice(nl + 1)));
         ok(buf.slice(0, nl));
       }
     };

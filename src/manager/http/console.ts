@@ -20,29 +20,51 @@ export interface ConsoleTarget {
   socketPath: string;
 }
 
-function param(url: URL, name: string): string | undefined {
-  return url.searchParams.get(name) ?? undefined;
+/** What a console request names: its session and the console (or VM) by ref or uuid. */
+export interface ConsoleParams {
+  session?: string;
+  ref?: string;
+  uuid?: string;
 }
 
-function sessionFrom(req: IncomingMessage, url: URL): string | undefined {
-  const q = param(url, 'session_id');
-  if (q) return q;
-  const cookie = req.headers.cookie ?? '';
-  const m = /(?:^|;\s*)session_id=([^;]+)/.exec(cookie);
-  return m ? decodeURIComponent(m[1]) : undefined;
+/**
+ * Reads the query (`ref`, `uuid`, `session_id`) and the `session_id` cookie of a console request.
+ * Never throws: text that does not decode names nothing (or itself), so the request fails as an
+ * unknown session or console would (403/404), not with a 500.
+ */
+export function consoleParams(target: string | undefined, cookie: string | undefined): ConsoleParams {
+  const t = target ?? '/';
+  const q = t.indexOf('?');
+  const hash = t.indexOf('#', q);
+  // URLSearchParams (unlike new URL) accepts any text, malformed escapes included.
+  const query = new URLSearchParams(q < 0 ? '' : t.slice(q + 1, hash < 0 ? undefined : hash));
+  const param = (name: string) => query.get(name) ?? undefined;
+  const m = /(?:^|;\s*)session_id=([^;]+)/.exec(cookie ?? '');
+  return {
+    session: param('session_id') || (m ? decodeCookie(m[1]) : undefined),
+    ref: param('ref'),
+    uuid: param('uuid'),
+  };
+}
+
+/** A percent-encoded cookie value; one with a malformed escape is taken as it is. */
+function decodeCookie(v: string): string {
+  try {
+    return decodeURIComponent(v);
+  } catch {
+    return v;
+  }
 }
 
 /** Authenticates the request and finds the running VM's VNC socket; XenApiError otherwise. */
 export async function resolveConsole(svc: Services, req: IncomingMessage): Promise<ConsoleTarget> {
-  const url = new URL(req.url ?? '/', 'http://localhost');
-  const session = svc.sessions.validate(sessionFrom(req, url));
+  const { session: sessionRef, ref, uuid } = consoleParams(req.url, req.headers.cookie);
+  const session = svc.sessions.validate(sessionRef);
   checkPermission(session, {
     name: 'http/connect_console',
     roles: ['pool-admin', 'pool-operator', 'vm-power-admin', 'vm-admin', 'vm-operator'],
   });
   const { db } = svc;
-  const ref = param(url, 'ref');
-  const uuid = param(url, 'uuid');
   let vm: string | undefined;
   if (ref)
     vm = db.has('console', ref) ? String(db.get('console', ref)!.VM) : db.has('VM', ref) ? ref : undefined;

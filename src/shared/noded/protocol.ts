@@ -3,6 +3,7 @@
 // error travels as `[false, {"xenapi": [code, ...params]}]` so the manager can re-raise it.
 // The push channel `POST /events_watch` answers with newline-delimited JSON instance events.
 import { isXenApiError, XenApiError } from '../errors.js';
+import { jsonTooDeep, MAX_JSON_DEPTH } from '../wire/json-depth.js';
 
 /** Version of the agent RPC protocol (bumped on incompatible changes). */
 export const PROTOCOL_VERSION = 1;
@@ -23,11 +24,20 @@ export function errorReply(e: unknown): string {
   return JSON.stringify([false, e instanceof Error ? e.message : String(e)]);
 }
 
-/** Parses a request body into positional arguments (an empty body is no arguments). */
+/**
+ * Parses a request body into positional arguments (an empty body is no arguments). RequestError
+ * for anything else: not JSON, not an array, or nested deeper than any procedure takes.
+ */
 export function parseArgs(body: string): unknown[] {
   if (body.trim() === '') return [];
-  const v = JSON.parse(body);
-  if (!Array.isArray(v)) throw new Error('arguments must be a JSON array');
+  let v: unknown;
+  try {
+    v = JSON.parse(body);
+  } catch (e) {
+    throw new RequestError(`arguments are not JSON: ${(e as Error).message}`);
+  }
+  if (!Array.isArray(v)) throw new RequestError('arguments must be a JSON array');
+  if (jsonTooDeep(v)) throw new RequestError(`arguments nested more than ${MAX_JSON_DEPTH} levels deep`);
   return v;
 }
 
@@ -55,8 +65,17 @@ export function decodeReply(procedure: string, body: string): unknown {
   }
   if (!Array.isArray(reply) || reply.length !== 2 || typeof reply[0] !== 'boolean')
     throw new AgentError(procedure, 'RPC layer error: invalid result type/length');
+  if (jsonTooDeep(reply[1])) throw new AgentError(procedure, 'RPC layer error: reply nested too deeply');
   if (reply[0]) return reply[1];
   throw replyError(procedure, reply[1]);
+}
+
+/** A request body the agent cannot take (not JSON, not an argument list, nested too deeply). */
+export class RequestError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RequestError';
+  }
 }
 
 /** A failure reported by the agent (or its transport) that is not a XenAPI error. */

@@ -2,6 +2,7 @@
 export * from './decode.js';
 export * from './errors.js';
 export * from './format-float.js';
+export * from './json-depth.js';
 export * from './json-rpc.js';
 export * from './utf8.js';
 export * from './xml-encode.js';

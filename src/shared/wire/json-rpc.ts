@@ -5,6 +5,7 @@
 import { NULL_REF, type TypeDesc, typeToString } from '../datamodel/types.js';
 import { WireFormatError } from './errors.js';
 import { jsonFloat } from './format-float.js';
+import { MAX_JSON_DEPTH, jsonTooDeep } from './json-depth.js';
 import { decodeLenient, isXmlSafeString } from './utf8.js';
 import type { RecordField } from './xml-encode.js';
 import { showJsonValue } from './xml-value.js';
@@ -33,6 +34,8 @@ export function parseJsonRpcRequest(body: Buffer): JsonRpcRequest {
   } catch (e) {
     throw new WireFormatError(`JSON parse error: ${(e as Error).message}`);
   }
+  if (jsonTooDeep(req))
+    throw new WireFormatError(`JSON parse error: nested too deeply (more than ${MAX_JSON_DEPTH} levels)`);
   if (typeof req !== 'object' || req === null || Array.isArray(req))
     throw new WireFormatError('Invalid request body');
   const r = req as Record<string, unknown>;
