@@ -5,6 +5,7 @@ import { MODEL } from '../../shared/datamodel/generated/model.js';
 import type { ClassSpec, FieldSpec } from '../../shared/datamodel/model-types.js';
 import type { TypeDesc } from '../../shared/datamodel/types.js';
 import { XenApiError } from '../../shared/errors.js';
+import { parseSize } from './args.js';
 import { CliError } from './errors.js';
 import { XAPI_RECORDS } from './data/xapi-records.js';
 import type { CliApi, FieldFact } from './types.js';
@@ -260,6 +261,14 @@ function scalarText(t: TypeDesc, v: unknown): string {
   }
 }
 
+/** `param-set` fields that take a size with a unit suffix (256MiB), as in xapi's records.ml. */
+const BYTES_PARAMS = new Set([
+  'memory-static-max',
+  'memory-dynamic-max',
+  'memory-dynamic-min',
+  'memory-static-min',
+]);
+
 /** Converts the text of `param-set` into an internal value of the field's type. */
 export async function parseValue(
   api: CliApi,
@@ -271,6 +280,16 @@ export async function parseValue(
   switch (t.kind) {
     case 'int':
     case 'int32': {
+      if (BYTES_PARAMS.has(name)) {
+        // xapi's records.ml reads these with Record_util.bytes_of_string: units allowed.
+        try {
+          return parseSize(name, text);
+        } catch {
+          throw new CliError(
+            `Failed to parse field '${name}': expecting an integer (possibly with suffix KiB, MiB, GiB, TiB), got '${text}'`,
+          );
+        }
+      }
       if (!/^-?\d+$/.test(text.trim())) throw new CliError(`Parameter ${name} must be an integer`);
       return Number(text.trim());
     }

@@ -49,3 +49,25 @@ test('xe help --all into a closed pipe exits quietly (no EPIPE trace)', async (t
   assert.equal(stderr, '');
   assert.equal(code, SIGPIPE_STATUS);
 });
+
+test('xe vm-param-set memory-* takes sizes with units, as xapi (Record_util.bytes_of_string)', async (t) => {
+  const tm = await startCliManager(t);
+  const inst = await xe(tm, ['vm-install', 'new-name-label=units', 'template=Berth test guest']);
+  assert.equal(inst.code, 0, inst.stderr);
+  const uuid = inst.stdout.trim();
+  const set = await xe(tm, [
+    'vm-param-set',
+    `uuid=${uuid}`,
+    'memory-static-max=512MiB',
+    'memory-dynamic-max=512MiB',
+  ]);
+  assert.equal(set.code, 0, set.stderr);
+  const got = await xe(tm, ['vm-param-get', `uuid=${uuid}`, 'param-name=memory-static-max']);
+  assert.equal(got.stdout, `${512 * 2 ** 20}\n`);
+  const bad = await xe(tm, ['vm-param-set', `uuid=${uuid}`, 'memory-static-max=lots']);
+  assert.notEqual(bad.code, 0);
+  assert.match(
+    bad.stderr,
+    /Failed to parse field 'memory-static-max': expecting an integer \(possibly with suffix KiB, MiB, GiB, TiB\), got 'lots'/,
+  );
+});
