@@ -245,7 +245,8 @@ async function copyVm(
       return created;
     });
     try {
-      if (ctx.svc.ext.storage) await copyVmDisks(ctx.svc, src, ref, mode, { sr, task: taskOf(ctx), skipVdis });
+      if (ctx.svc.ext.storage)
+        await copyVmDisks(ctx.svc, src, ref, mode, { sr, task: taskOf(ctx), skipVdis });
     } catch (e) {
       destroyVm(db, ref);
       throw e;
