@@ -14,6 +14,7 @@ import {
   http500Body,
   jsonFailure,
   jsonSuccess,
+  jsonSuccessEnvelope,
   parseJsonRpcRequest,
   parseMethodCall,
   WireFormatError,
@@ -30,7 +31,7 @@ import {
 import type { Row } from '../db/database.js';
 import type { WireEvent } from '../events/event-from.js';
 import type { Dispatcher, Outcome, ParamSource } from './dispatcher.js';
-import { cachedJson, cachedXml, cachedXmlMember } from './record-cache.js';
+import { cachedJson, cachedJsonMember, cachedXml, cachedXmlMember } from './record-cache.js';
 
 type Encoder = XmlEncoder;
 
@@ -156,6 +157,31 @@ export function jsonEncode(type: TypeDesc, v: unknown): string {
   return JSON.stringify(v);
 }
 
+/**
+ * The whole JSON-RPC success reply for a ref → record map (get_all_records) as byte pieces:
+ * each row's cached UTF-8 member between the envelope's head and tail, the same bytes as
+ * jsonSuccess(…, jsonEncode(…)) without building, scanning and re-encoding one 22 MB string
+ * for 10,000 VMs. Undefined for other types.
+ */
+export function jsonRecordMapReply(
+  type: TypeDesc,
+  value: unknown,
+  version: 1 | 2,
+  id: string | number,
+): Buffer[] | undefined {
+  if (type.kind !== 'map' || type.value.kind !== 'record') return undefined;
+  if (value === null || typeof value !== 'object') return undefined;
+  const [head, tail] = jsonSuccessEnvelope(version, id);
+  const o = value as Record<string, Row>;
+  const parts: Buffer[] = [Buffer.from(`${head}{`)];
+  for (const ref in o) {
+    const member = cachedJsonMember(o[ref], ref);
+    parts.push(parts.length === 1 ? member.subarray(1) : member);
+  }
+  parts.push(Buffer.from(`}${tail}`));
+  return parts;
+}
+
 /** task.result: the XML-RPC <value> fragment of a result, even for JSON-RPC clients. */
 export function taskResultXml(encoders: XmlEncoders, model: Model, wire: string, value: unknown): string {
   const [cls, name] = splitWire(wire);
@@ -260,6 +286,8 @@ export function rpcEndpoints(
       const out = await run(call.method, params, conn, abortOnClose(req, res, call.method));
       if (!out.ok)
         return send(res, 200, 'application/json', jsonFailure(call.version, call.id, out.error.description));
+      const pieces = jsonRecordMapReply(out.type, out.value, call.version, call.id);
+      if (pieces) return sendPieces(res, 'application/json', pieces);
       send(res, 200, 'application/json', jsonSuccess(call.version, call.id, jsonEncode(out.type, out.value)));
     },
   };
