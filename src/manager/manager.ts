@@ -242,6 +242,7 @@ export class Manager {
           }),
       ),
     );
+    this.svc.db.flush(); // deferred writes (Database.deferred) before the file closes
     this.backend.close();
     log.info('stopped');
   }
