@@ -15,6 +15,7 @@ import {
   jsonFailure,
   jsonSuccess,
   jsonSuccessEnvelope,
+  fixDel,
   parseJsonRpcRequest,
   parseMethodCall,
   WireFormatError,
@@ -37,6 +38,8 @@ type Encoder = XmlEncoder;
 
 const RECORD_MAP_HEAD = Buffer.from(`${XML_SUCCESS_HEAD}<value><struct>`);
 const RECORD_MAP_TAIL = Buffer.from(`</struct></value>${XML_SUCCESS_TAIL}`);
+const XML_SUCCESS_HEAD_BYTES = Buffer.from(XML_SUCCESS_HEAD);
+const XML_SUCCESS_TAIL_BYTES = Buffer.from(XML_SUCCESS_TAIL);
 
 const RPC_HEADERS = {
   'Access-Control-Allow-Origin': '*',
@@ -47,6 +50,9 @@ const RPC_HEADERS = {
 export class XmlEncoders {
   private readonly byType = new WeakMap<TypeDesc, Encoder>();
   private readonly classByLower = new Map<string, string>();
+  private readonly recordByClass = new Map<string, Encoder>();
+  /** Event batches shared by many watchers (EventService memo) are encoded once. */
+  private readonly batchXml = new WeakMap<object, Buffer>();
   private readonly ctx: XmlEncodeContext;
   readonly decodeCtx: DecodeContext;
 
@@ -96,7 +102,27 @@ export class XmlEncoders {
   }
 
   private record(cls: string): Encoder {
-    return xmlEncoder({ kind: 'record', cls }, this.ctx);
+    let e = this.recordByClass.get(cls);
+    if (!e) {
+      e = xmlEncoder({ kind: 'record', cls }, this.ctx);
+      this.recordByClass.set(cls, e);
+    }
+    return e;
+  }
+
+  /**
+   * The success reply to event.from as byte pieces: the batch's `<value>` as UTF-8, encoded once
+   * per batch however many watchers receive it. Undefined for other results.
+   */
+  eventBatchReply(type: TypeDesc, value: unknown): Buffer[] | undefined {
+    if (type.kind !== 'record' || type.cls !== 'event_batch' || value === null || typeof value !== 'object')
+      return undefined;
+    let bytes = this.batchXml.get(value);
+    if (!bytes) {
+      bytes = Buffer.from(this.eventBatch(value));
+      this.batchXml.set(value, bytes);
+    }
+    return [XML_SUCCESS_HEAD_BYTES, bytes, XML_SUCCESS_TAIL_BYTES];
   }
 
   private event(v: unknown): string {
@@ -127,8 +153,31 @@ export class XmlEncoders {
   }
 }
 
-/** Event batches shared by many watchers are encoded once. */
+/** Event batches shared by many watchers are encoded once (as text, and as UTF-8 with DEL escaped). */
 const batchJson = new WeakMap<object, string>();
+const batchJsonBytes = new WeakMap<object, Buffer>();
+
+/**
+ * The JSON-RPC success reply to event.from as byte pieces: the batch's JSON as UTF-8, encoded
+ * once per batch however many watchers receive it; only the envelope (which carries the
+ * request's id) is per reply. Undefined for other results.
+ */
+export function jsonEventBatchReply(
+  type: TypeDesc,
+  value: unknown,
+  version: 1 | 2,
+  id: string | number,
+): Buffer[] | undefined {
+  if (type.kind !== 'record' || type.cls !== 'event_batch' || value === null || typeof value !== 'object')
+    return undefined;
+  let bytes = batchJsonBytes.get(value);
+  if (!bytes) {
+    bytes = Buffer.from(fixDel(jsonEncode(type, value)));
+    batchJsonBytes.set(value, bytes);
+  }
+  const [head, tail] = jsonSuccessEnvelope(version, id);
+  return [Buffer.from(head), bytes, Buffer.from(tail)];
+}
 
 /** JSON text of a result: records from the per-row cache, everything else as JSON.stringify. */
 export function jsonEncode(type: TypeDesc, v: unknown): string {
@@ -260,7 +309,8 @@ export function rpcEndpoints(
       };
       const out = await run(call.method, params, conn, abortOnClose(req, res, call.method));
       if (!out.ok) return send(res, 200, 'text/xml', xmlFailure(out.error.description));
-      const pieces = encoders.recordMapReply(out.type, out.value);
+      const pieces =
+        encoders.recordMapReply(out.type, out.value) ?? encoders.eventBatchReply(out.type, out.value);
       if (pieces) return sendPieces(res, 'text/xml', pieces);
       const valueXml = encoders.encoder(out.type)(out.value);
       send(
@@ -286,7 +336,9 @@ export function rpcEndpoints(
       const out = await run(call.method, params, conn, abortOnClose(req, res, call.method));
       if (!out.ok)
         return send(res, 200, 'application/json', jsonFailure(call.version, call.id, out.error.description));
-      const pieces = jsonRecordMapReply(out.type, out.value, call.version, call.id);
+      const pieces =
+        jsonRecordMapReply(out.type, out.value, call.version, call.id) ??
+        jsonEventBatchReply(out.type, out.value, call.version, call.id);
       if (pieces) return sendPieces(res, 'application/json', pieces);
       send(res, 200, 'application/json', jsonSuccess(call.version, call.id, jsonEncode(out.type, out.value)));
     },
