@@ -4,6 +4,8 @@
 //   2. VM.get_all_records time with 10,000 VMs stored (JSON-RPC and XML-RPC);
 //   3. event latency: from VM.set_name_label returning to the change arriving at each of 100
 //      event.from watchers, idle and under a background API load.
+// BENCH_PARTS=throughput,all-records,events selects parts; BENCH_WATCHER_PROCS (default 4), BENCH_LOAD_RATE
+// (default 2000 calls/s) and the other BENCH_* variables below tune them.
 // Each manager runs as its own process (as in production) on a database seeded with 10,000 VMs.
 // The baseline (bench/baseline.ts, BENCH_BASELINE, default the commit before the issue-12 work)
 // runs next to this tree's code and every measurement alternates between the two, so machine
@@ -28,6 +30,8 @@ const EVENT_ROUNDS = Number(process.env.BENCH_EVENT_ROUNDS ?? 40);
 const ALL_RECORDS_REPS = Number(process.env.BENCH_ALL_RECORDS_REPS ?? 7);
 const LOAD_RATE = Number(process.env.BENCH_LOAD_RATE ?? 2000);
 const LOAD_CONNECTIONS = Number(process.env.BENCH_LOAD_CONNECTIONS ?? 8);
+/** Which parts to run (all by default): throughput, all-records, events. */
+const PARTS = new Set((process.env.BENCH_PARTS ?? 'throughput,all-records,events').split(','));
 
 const agent = makeAgent();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -273,9 +277,12 @@ async function main() {
     const load0 = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
     // 1. Throughput.
-    const helloRps = await wrk(`http://127.0.0.1:${hello}/`, 'x', 'text/plain', dir);
+    const doThroughput = PARTS.has('throughput');
+    const helloRps = doThroughput
+      ? await wrk(`http://127.0.0.1:${hello}/`, 'x', 'text/plain', dir)
+      : { rps: 0, p50: 0, p99: 0 };
     const thr = new Map<Server, { json: WrkResult; xml: WrkResult }>();
-    for (const s of servers) {
+    for (const s of doThroughput ? servers : []) {
       const vm = s.vms[0];
       thr.set(s, {
         json: await wrk(
@@ -295,21 +302,23 @@ async function main() {
 
     // 2. get_all_records, alternating servers; one uncounted call each first fills the row caches.
     const all = new Map<Server, { json: AllRecords; xml: AllRecords }>();
-    for (const s of servers) {
+    const doAll = PARTS.has('all-records');
+    for (const s of doAll ? servers : []) {
       const warm = { text: [], bytes: [], size: 0 };
       await getAllRecords(s, 'json', warm);
       await getAllRecords(s, 'xml', warm);
       all.set(s, { json: { text: [], bytes: [], size: 0 }, xml: { text: [], bytes: [], size: 0 } });
     }
-    for (let i = 0; i < ALL_RECORDS_REPS; i++)
+    for (let i = 0; i < (doAll ? ALL_RECORDS_REPS : 0); i++)
       for (const s of servers)
         for (const enc of ['json', 'xml'] as const) await getAllRecords(s, enc, all.get(s)![enc]);
 
     // 3. Event latency, idle then under load, alternating servers.
     const ev = new Map<Server, { idle: EventResult; load: EventResult }>();
-    for (const s of servers)
+    const doEvents = PARTS.has('events');
+    for (const s of doEvents ? servers : [])
       ev.set(s, { idle: await eventLatency(s, false), load: { fromAck: [], fromSent: [] } });
-    for (const s of servers) ev.get(s)!.load = await eventLatency(s, true);
+    for (const s of doEvents ? servers : []) ev.get(s)!.load = await eventLatency(s, true);
 
     const load1 = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
     const f0 = (x: number) => x.toFixed(0);
@@ -318,25 +327,28 @@ async function main() {
     console.log(
       `\nbench:api  ${new Date().toISOString()}  node ${process.version}  load average ${load0} → ${load1}  ${VM_COUNT} VMs`,
     );
-    console.log(
-      `wrk: ${CONNECTIONS} keep-alive connections, ${DURATION} per run; Node http hello-world: ${f0(helloRps.rps)} calls/s`,
-    );
+    if (doThroughput)
+      console.log(
+        `wrk: ${CONNECTIONS} keep-alive connections, ${DURATION} per run; Node http hello-world: ${f0(helloRps.rps)} calls/s`,
+      );
     const cols = servers.map((s) => s.name);
     console.log(`\n| measurement | ${cols.join(' | ')} | target |`);
     console.log(`|---|${cols.map(() => '---|').join('')}---|`);
     const row = (what: string, cell: (s: Server) => string, target: string) =>
       console.log(`| ${what} | ${servers.map(cell).join(' | ')} | ${target} |`);
-    row(
-      'VM.get_record JSON-RPC calls/s (vs hello)',
-      (s) => `${f0(thr.get(s)!.json.rps)} (${pct(thr.get(s)!.json.rps)})`,
-      '≥ 50%',
-    );
-    row(
-      'VM.get_record XML-RPC calls/s (vs hello)',
-      (s) => `${f0(thr.get(s)!.xml.rps)} (${pct(thr.get(s)!.xml.rps)})`,
-      '≥ 30%',
-    );
-    for (const enc of ['json', 'xml'] as const) {
+    if (doThroughput)
+      row(
+        'VM.get_record JSON-RPC calls/s (vs hello)',
+        (s) => `${f0(thr.get(s)!.json.rps)} (${pct(thr.get(s)!.json.rps)})`,
+        '≥ 50%',
+      );
+    if (doThroughput)
+      row(
+        'VM.get_record XML-RPC calls/s (vs hello)',
+        (s) => `${f0(thr.get(s)!.xml.rps)} (${pct(thr.get(s)!.xml.rps)})`,
+        '≥ 30%',
+      );
+    for (const enc of doAll ? (['json', 'xml'] as const) : []) {
       const E = enc === 'json' ? 'JSON' : 'XML';
       row(
         `VM.get_all_records ${E}, median of ${ALL_RECORDS_REPS}: reply as text (last byte)`,
@@ -345,7 +357,7 @@ async function main() {
         '≤ 250 ms',
       );
     }
-    for (const cond of ['idle', 'load'] as const) {
+    for (const cond of doEvents ? (['idle', 'load'] as const) : []) {
       const what =
         cond === 'idle'
           ? `event latency idle, ${WATCHERS} watchers × ${EVENT_ROUNDS}: p50 / p99`
@@ -367,10 +379,14 @@ async function main() {
         '—',
       );
     }
-    console.log(
-      `\nreply sizes: JSON ${(all.get(servers[0])!.json.size / 1e6).toFixed(1)} MB, XML ${(all.get(servers[0])!.xml.size / 1e6).toFixed(1)} MB; ` +
-        `watchers: ${WATCHER_PROCS} processes, JSON-RPC; load: ${LOAD_CONNECTIONS} connections (bench/api-load.ts mix)`,
-    );
+    if (doAll)
+      console.log(
+        `\nreply sizes: JSON ${(all.get(servers[0])!.json.size / 1e6).toFixed(1)} MB, XML ${(all.get(servers[0])!.xml.size / 1e6).toFixed(1)} MB`,
+      );
+    if (doEvents)
+      console.log(
+        `event watchers: ${WATCHER_PROCS} processes, JSON-RPC; load: ${LOAD_CONNECTIONS} connections (bench/api-load.ts mix)`,
+      );
   } finally {
     for (const c of [...servers.map((s) => s.proc!), ...others]) c.kill('SIGTERM');
     agent.destroy();
