@@ -4,7 +4,7 @@
 //   2. VM.get_all_records time with 10,000 VMs stored (JSON-RPC and XML-RPC);
 //   3. event latency: from VM.set_name_label returning to the change arriving at each of 100
 //      event.from watchers, idle and under a background API load.
-// BENCH_PARTS=throughput,all-records,events selects parts; BENCH_WATCHER_PROCS (default 4), BENCH_LOAD_RATE
+// BENCH_PARTS=throughput,all-records,events selects parts; BENCH_WATCHER_PROCS (default 2), BENCH_LOAD_RATE
 // (default 2000 calls/s) and the other BENCH_* variables below tune them.
 // Each manager runs as its own process (as in production) on a database seeded with 10,000 VMs.
 // The baseline (bench/baseline.ts, BENCH_BASELINE, default the commit before the issue-12 work)
@@ -25,7 +25,7 @@ const DURATION = process.env.BENCH_DURATION ?? '8s';
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 8);
 const VM_COUNT = Number(process.env.BENCH_VMS ?? 10_000);
 const WATCHERS = Number(process.env.BENCH_WATCHERS ?? 100);
-const WATCHER_PROCS = Number(process.env.BENCH_WATCHER_PROCS ?? 4);
+const WATCHER_PROCS = Number(process.env.BENCH_WATCHER_PROCS ?? 2);
 const EVENT_ROUNDS = Number(process.env.BENCH_EVENT_ROUNDS ?? 40);
 const ALL_RECORDS_REPS = Number(process.env.BENCH_ALL_RECORDS_REPS ?? 7);
 const LOAD_RATE = Number(process.env.BENCH_LOAD_RATE ?? 2000);
@@ -216,10 +216,10 @@ async function eventLatency(s: Server, underLoad: boolean): Promise<EventResult>
   }
   const arrivals = new Map<string, bigint[]>();
   let waiting: { label: string; resolve: () => void } | undefined;
-  const onArrival = (m: { label: string; at: string }) => {
+  const onArrival = (m: { label: string; ats: string[] }) => {
     let list = arrivals.get(m.label);
     if (!list) arrivals.set(m.label, (list = []));
-    list.push(BigInt(m.at));
+    for (const at of m.ats) list.push(BigInt(at));
     if (waiting?.label === m.label && list.length >= WATCHERS) waiting.resolve();
   };
   const procs: ChildProcess[] = [];

@@ -1,7 +1,8 @@
 // bench:api's event watchers, in their own process (as real watchers are other programs): WATCHERS
 // concurrent JSON-RPC event.from long polls on the VM class, each parsing every batch it gets and
 // re-polling at once. When a batch holds the target VM with a `round-…` name_label, the watcher
-// reports (label, hrtime when the reply had arrived and been parsed) to the parent over IPC.
+// notes the hrtime when the reply had arrived and been parsed; the process reports the label's
+// times to the parent over IPC once all its watchers have it.
 // Arguments come as one JSON argv: { port, session, token, target, watchers }.
 import { jcall, makeAgent, post, jsonBody } from './rpc-client.js';
 
@@ -22,7 +23,22 @@ process.on('message', (m) => {
   }
 });
 
-async function watch(id: number) {
+/**
+ * Arrival times per label, sent to the parent in one message once every watcher of this process
+ * has the change (IPC while other watchers still parse would compete with them for the CPU).
+ */
+const pending = new Map<string, string[]>();
+function arrived(label: string, at: bigint) {
+  let list = pending.get(label);
+  if (!list) pending.set(label, (list = []));
+  list.push(String(at));
+  if (list.length === watchers) {
+    pending.delete(label);
+    process.send!({ label, ats: list });
+  }
+}
+
+async function watch() {
   let tok = token;
   while (!stopping) {
     const reply = await post(
@@ -38,7 +54,7 @@ async function watch(id: number) {
     for (const e of r.result.events) {
       const label = e.snapshot?.name_label;
       if (e.ref === target && typeof label === 'string' && label.startsWith('round-'))
-        process.send!({ id, label, at: String(parsedAt) });
+        arrived(label, parsedAt);
     }
     tok = r.result.token;
   }
@@ -47,7 +63,7 @@ async function watch(id: number) {
 // Warm the connections, then tell the parent every watcher is polling.
 await jcall(agent, port, 'pool.get_all', [session]);
 for (let i = 0; i < watchers; i++)
-  watch(i).catch((e) => {
+  watch().catch((e) => {
     if (!stopping) {
       console.error(e);
       process.exit(1);
