@@ -1,70 +1,56 @@
-// npm run bench:api — the manager's RPC throughput and latency, in one run:
+// npm run bench:api — the manager's RPC throughput and latency, old and new code in one run:
 //   1. VM.get_record calls/s and p50/p99 over JSON-RPC and XML-RPC (wrk, keep-alive connections),
 //      next to a bare Node `http` hello-world server as the physical reference;
 //   2. VM.get_all_records time with 10,000 VMs stored (JSON-RPC and XML-RPC);
-//   3. event latency: from VM.set_name_label returning to the change arriving through event.from,
-//      with 100 concurrent watchers.
-// The manager runs as its own process (as in production); the database is seeded with 10,000 VMs
-// before it starts. Needs `wrk` (Debian package).
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+//   3. event latency: from VM.set_name_label returning to the change arriving at each of 100
+//      event.from watchers, idle and under a background API load.
+// BENCH_PARTS=throughput,all-records,events selects parts; BENCH_WATCHER_PROCS (default 2), BENCH_LOAD_RATE
+// (default 2000 calls/s) and the other BENCH_* variables below tune them.
+// Each manager runs as its own process (as in production) on a database seeded with 10,000 VMs.
+// The baseline (bench/baseline.ts, BENCH_BASELINE, default the commit before the issue-12 work)
+// runs next to this tree's code and every measurement alternates between the two, so machine
+// noise hits both alike. Needs `wrk` (Debian package).
+import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MODEL } from '../src/shared/datamodel/generated/model.js';
-import { baseVmRecord } from '../src/manager/bootstrap/vm-record.js';
-import { Database } from '../src/manager/db/database.js';
-import { SqliteBackend } from '../src/manager/db/sqlite-backend.js';
+import { pathToFileURL } from 'node:url';
 import { run } from '../src/shared/exec.js';
+import { prepareBaseline } from './baseline.js';
+import { jcall, jsonBody, makeAgent, msBetween, post, xmlBody } from './rpc-client.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const DURATION = process.env.BENCH_DURATION ?? '8s';
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 8);
 const VM_COUNT = Number(process.env.BENCH_VMS ?? 10_000);
 const WATCHERS = Number(process.env.BENCH_WATCHERS ?? 100);
+const WATCHER_PROCS = Number(process.env.BENCH_WATCHER_PROCS ?? 2);
 const EVENT_ROUNDS = Number(process.env.BENCH_EVENT_ROUNDS ?? 40);
+const ALL_RECORDS_REPS = Number(process.env.BENCH_ALL_RECORDS_REPS ?? 7);
+const LOAD_RATE = Number(process.env.BENCH_LOAD_RATE ?? 2000);
+const LOAD_CONNECTIONS = Number(process.env.BENCH_LOAD_CONNECTIONS ?? 8);
+/** Which parts to run (all by default): throughput, all-records, events. */
+const PARTS = new Set((process.env.BENCH_PARTS ?? 'throughput,all-records,events').split(','));
 
-const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+const agent = makeAgent();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function post(port: number, path: string, body: string, type: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        port,
-        host: '127.0.0.1',
-        path,
-        method: 'POST',
-        agent,
-        headers: { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body) },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c) => chunks.push(c));
-        res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
+interface Server {
+  name: string;
+  root: string;
+  dir: string;
+  port: number;
+  proc?: ChildProcess;
+  session: string;
+  vms: string[];
 }
-
-const jsonBody = (method: string, params: unknown[]) =>
-  JSON.stringify({ jsonrpc: '2.0', id: 0, method, params });
-async function jcall(port: number, method: string, params: unknown[]): Promise<any> {
-  const r = JSON.parse(await post(port, '/jsonrpc', jsonBody(method, params), 'application/json'));
-  if (r.error) throw new Error(`${method}: ${JSON.stringify(r.error)}`);
-  return r.result;
-}
-const xmlBody = (method: string, strings: string[]) =>
-  `<?xml version="1.0"?><methodCall><methodName>${method}</methodName><params>${strings
-    .map((s) => `<param><value>${s}</value></param>`)
-    .join('')}</params></methodCall>`;
 
 function waitForPort(port: number, path: string, body: string, type: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const deadline = Date.now() + 30_000;
+    const deadline = Date.now() + 60_000;
     const tryOnce = () =>
-      post(port, path, body, type).then(
+      post(agent, port, path, body, type).then(
         () => resolve(),
         () => (Date.now() > deadline ? reject(new Error('server did not start')) : setTimeout(tryOnce, 100)),
       );
@@ -104,16 +90,36 @@ async function wrk(url: string, body: string, type: string, dir: string): Promis
   return { rps: Number(m[1]), p50: Number(m[2]), p99: Number(m[3]) };
 }
 
-/** Runs a compiled script from dist/ (npm run bench:api builds first), as in production. */
-function spawnNode(args: string[]): ChildProcess {
-  const [script, ...rest] = args;
-  const compiled = join(ROOT, 'dist', script.replace(/\.ts$/, '.js'));
-  const child = spawn(process.execPath, [compiled, ...rest], {
-    cwd: ROOT,
+/** A compiled script of a built tree (npm run bench:api builds this one first). */
+function spawnNode(root: string, script: string, args: string[]): ChildProcess {
+  return spawn(process.execPath, [join(root, 'dist', script.replace(/\.ts$/, '.js')), ...args], {
+    cwd: root,
     stdio: ['ignore', 'ignore', 'inherit'],
     env: { ...process.env, BERTH_LOG_LEVEL: 'warn', BERTH_NETWORKING: '0' },
   });
+}
+
+/** A bench helper of this tree as a child process with IPC; resolves once it says 'ready'. */
+async function helper(script: string, arg: unknown, onMessage: (m: any) => void): Promise<ChildProcess> {
+  const child = fork(join(ROOT, 'dist/bench', script.replace(/\.ts$/, '.js')), [JSON.stringify(arg)], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.on('message', (m) => (m === 'ready' ? resolve() : onMessage(m)));
+    child.on('exit', (code) => reject(new Error(`${script} exited (${code})`)));
+  });
   return child;
+}
+
+async function stopHelper(child: ChildProcess): Promise<any> {
+  const answer = new Promise((resolve) => {
+    child.once('message', resolve);
+    child.once('exit', () => resolve(undefined));
+  });
+  child.send('stop');
+  const result = await Promise.race([answer, sleep(2000)]);
+  child.kill('SIGKILL');
+  return result;
 }
 
 const percentile = (xs: number[], p: number) => {
@@ -121,126 +127,270 @@ const percentile = (xs: number[], p: number) => {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
 };
 
+/** Seeds VM_COUNT VMs with the tree's own code (one transaction) and starts its manager. */
+async function startServer(name: string, root: string, dir: string): Promise<Server> {
+  mkdirSync(dir, { recursive: true });
+  const imp = (p: string) => import(pathToFileURL(join(root, 'dist', p)).href);
+  const { MODEL } = await imp('src/shared/datamodel/generated/model.js');
+  const { baseVmRecord } = await imp('src/manager/bootstrap/vm-record.js');
+  const { Database } = await imp('src/manager/db/database.js');
+  const { SqliteBackend } = await imp('src/manager/db/sqlite-backend.js');
+  const backend = new SqliteBackend(join(dir, 'berth.db'), MODEL);
+  const db = new Database(MODEL, backend);
+  db.transaction(() => {
+    for (let i = 0; i < VM_COUNT; i++)
+      db.create('VM', baseVmRecord({ name_label: `bench-${i}`, other_config: { i: String(i) } }));
+  });
+  backend.close();
+  const port = await freePort();
+  const proc = spawnNode(root, 'src/manager/main.ts', [
+    '--data-dir',
+    dir,
+    '--listen',
+    '127.0.0.1',
+    '--http-port',
+    String(port),
+    '--https-port',
+    'off',
+    '--socket',
+    join(dir, 'xapi.sock'),
+  ]);
+  await waitForPort(port, '/jsonrpc', jsonBody('system.listMethods', []), 'application/json');
+  const password = readFileSync(join(dir, 'root-password'), 'utf8').trim();
+  const session = await jcall(agent, port, 'session.login_with_password', ['root', password]);
+  const vms: string[] = await jcall(agent, port, 'VM.get_all', [session]);
+  return { name, root, dir, port, proc, session, vms };
+}
+
+interface AllRecords {
+  /** Request sent → whole reply received and decoded to text (the published figure). */
+  text: number[];
+  /** Request sent → last byte received. */
+  bytes: number[];
+  size: number;
+}
+
+async function getAllRecords(s: Server, enc: 'json' | 'xml', out: AllRecords) {
+  const [path, body, type] =
+    enc === 'json'
+      ? ['/jsonrpc', jsonBody('VM.get_all_records', [s.session]), 'application/json']
+      : ['/', xmlBody('VM.get_all_records', [s.session]), 'text/xml'];
+  const t0 = process.hrtime.bigint();
+  const reply = await post(agent, s.port, path, body, type);
+  const text = reply.body.toString('utf8');
+  const t1 = process.hrtime.bigint();
+  if (text.length < VM_COUNT * 100) throw new Error(`${s.name}: get_all_records reply too short`);
+  out.text.push(msBetween(t0, t1));
+  out.bytes.push(msBetween(t0, reply.endedAt));
+  out.size = reply.body.length;
+}
+
+interface EventResult {
+  /** VM.set_name_label's reply received → the watcher has parsed the batch holding the change. */
+  fromAck: number[];
+  /** VM.set_name_label sent → the same (an upper bound that includes the setter's queueing). */
+  fromSent: number[];
+  loadRate?: number;
+}
+
+async function eventLatency(s: Server, underLoad: boolean): Promise<EventResult> {
+  const result: EventResult = { fromAck: [], fromSent: [] };
+  const target = s.vms[1];
+  let token: string = (await jcall(agent, s.port, 'event.from', [s.session, ['vm'], '', 0.0])).token;
+  token = (await jcall(agent, s.port, 'event.from', [s.session, ['vm'], token, 0.0])).token;
+  let load: ChildProcess | undefined;
+  if (underLoad) {
+    load = await helper(
+      'api-load.ts',
+      {
+        port: s.port,
+        session: s.session,
+        vms: s.vms.slice(0, 2000),
+        avoid: target,
+        rate: LOAD_RATE,
+        connections: LOAD_CONNECTIONS,
+      },
+      () => undefined,
+    );
+    await sleep(1000);
+  }
+  const arrivals = new Map<string, bigint[]>();
+  let waiting: { label: string; resolve: () => void } | undefined;
+  const onArrival = (m: { label: string; ats: string[] }) => {
+    let list = arrivals.get(m.label);
+    if (!list) arrivals.set(m.label, (list = []));
+    for (const at of m.ats) list.push(BigInt(at));
+    if (waiting?.label === m.label && list.length >= WATCHERS) waiting.resolve();
+  };
+  const procs: ChildProcess[] = [];
+  try {
+    for (let p = 0; p < WATCHER_PROCS; p++) {
+      const n = Math.floor(WATCHERS / WATCHER_PROCS) + (p < WATCHERS % WATCHER_PROCS ? 1 : 0);
+      procs.push(
+        await helper(
+          'event-watchers.ts',
+          { port: s.port, session: s.session, token, target, watchers: n },
+          onArrival,
+        ),
+      );
+    }
+    await sleep(300);
+    for (let round = 0; round < EVENT_ROUNDS; round++) {
+      const label = `round-${underLoad ? 'load' : 'idle'}-${round}`;
+      const all = new Promise<void>((resolve, reject) => {
+        waiting = { label, resolve };
+        setTimeout(() => reject(new Error(`${s.name}: event ${label} did not reach every watcher`)), 30_000);
+      });
+      const sentAt = process.hrtime.bigint();
+      await jcall(agent, s.port, 'VM.set_name_label', [s.session, target, label]);
+      const ackAt = process.hrtime.bigint();
+      if ((arrivals.get(label)?.length ?? 0) < WATCHERS) await all;
+      for (const at of arrivals.get(label)!) {
+        result.fromAck.push(Math.max(0, msBetween(ackAt, at)));
+        result.fromSent.push(msBetween(sentAt, at));
+      }
+      arrivals.delete(label);
+      await sleep(50); // every watcher blocks in event.from again
+    }
+  } finally {
+    for (const p of procs) await stopHelper(p);
+    if (load) result.loadRate = (await stopHelper(load))?.callsPerSecond;
+  }
+  return result;
+}
+
 async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'berth-bench-'));
-  const children: ChildProcess[] = [];
+  const servers: Server[] = [];
+  const others: ChildProcess[] = [];
   try {
-    // Seed the database with VM_COUNT VMs (one transaction), then start the manager on it.
-    {
-      const backend = new SqliteBackend(join(dir, 'berth.db'), MODEL);
-      const db = new Database(MODEL, backend);
-      const t0 = performance.now();
-      db.transaction(() => {
-        for (let i = 0; i < VM_COUNT; i++)
-          db.create('VM', baseVmRecord({ name_label: `bench-${i}`, other_config: { i: String(i) } }));
-      });
-      console.log(`seeded ${VM_COUNT} VMs in ${(performance.now() - t0).toFixed(0)} ms`);
-      backend.close();
-    }
-    const port = await freePort();
+    const baseline = prepareBaseline(ROOT);
+    if (baseline)
+      servers.push(
+        await startServer(`baseline ${baseline.rev.slice(0, 7)}`, baseline.root, join(dir, 'old')),
+      );
+    servers.push(await startServer('this tree', ROOT, join(dir, 'new')));
+    console.log(`seeded ${VM_COUNT} VMs into ${servers.map((s) => s.name).join(' and ')}`);
     const hello = await freePort();
-    children.push(
-      spawnNode([
-        'src/manager/main.ts',
-        '--data-dir',
-        dir,
-        '--listen',
-        '127.0.0.1',
-        '--http-port',
-        String(port),
-        '--https-port',
-        'off',
-        '--socket',
-        join(dir, 'xapi.sock'),
-      ]),
-    );
-    children.push(spawnNode(['bench/hello-server.ts', String(hello)]));
-    await waitForPort(port, '/jsonrpc', jsonBody('system.listMethods', []), 'application/json');
+    others.push(spawnNode(ROOT, 'bench/hello-server.ts', [String(hello)]));
     await waitForPort(hello, '/', 'x', 'text/plain');
-    const { readFileSync } = await import('node:fs');
-    const password = readFileSync(join(dir, 'root-password'), 'utf8').trim();
-    const session = await jcall(port, 'session.login_with_password', ['root', password]);
-    const vms: string[] = await jcall(port, 'VM.get_all', [session]);
-    const vm = vms.find((r) => r !== undefined)!;
+    const load0 = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
-    const results: Record<string, WrkResult> = {};
-    results.hello = await wrk(`http://127.0.0.1:${hello}/`, 'x', 'text/plain', dir);
-    results.json = await wrk(
-      `http://127.0.0.1:${port}/jsonrpc`,
-      jsonBody('VM.get_record', [session, vm]),
-      'application/json',
-      dir,
-    );
-    results.xml = await wrk(
-      `http://127.0.0.1:${port}/`,
-      xmlBody('VM.get_record', [session, vm]),
-      'text/xml',
-      dir,
-    );
-
-    const timeAll = async (path: string, body: string, type: string) => {
-      const times: number[] = [];
-      for (let i = 0; i < 7; i++) {
-        const t0 = performance.now();
-        const text = await post(port, path, body, type);
-        times.push(performance.now() - t0);
-        if (text.length < VM_COUNT * 100) throw new Error('get_all_records reply too short');
-      }
-      return percentile(times, 50);
-    };
-    const allJson = await timeAll('/jsonrpc', jsonBody('VM.get_all_records', [session]), 'application/json');
-    const allXml = await timeAll('/', xmlBody('VM.get_all_records', [session]), 'text/xml');
-
-    // Event latency with WATCHERS concurrent event.from long polls on the VM class.
-    const target = vms[1];
-    let token: string = (await jcall(port, 'event.from', [session, ['vm'], '', 0.0])).token;
-    // Skip the initial "everything as add" batch: advance the token first.
-    token = (await jcall(port, 'event.from', [session, ['vm'], token, 0.0])).token;
-    const latencies: number[] = [];
-    for (let round = 0; round < EVENT_ROUNDS; round++) {
-      let changedAt = 0;
-      const label = `round-${round}`;
-      const watchers = Array.from({ length: WATCHERS }, async () => {
-        const r = await jcall(port, 'event.from', [session, ['vm'], token, 30.0]);
-        const arrived = performance.now();
-        if (!r.events.some((e: any) => e.ref === target && e.snapshot?.name_label === label))
-          throw new Error('event missing');
-        return { arrived, token: r.token as string };
+    // 1. Throughput.
+    const doThroughput = PARTS.has('throughput');
+    const helloRps = doThroughput
+      ? await wrk(`http://127.0.0.1:${hello}/`, 'x', 'text/plain', dir)
+      : { rps: 0, p50: 0, p99: 0 };
+    const thr = new Map<Server, { json: WrkResult; xml: WrkResult }>();
+    for (const s of doThroughput ? servers : []) {
+      const vm = s.vms[0];
+      thr.set(s, {
+        json: await wrk(
+          `http://127.0.0.1:${s.port}/jsonrpc`,
+          jsonBody('VM.get_record', [s.session, vm]),
+          'application/json',
+          dir,
+        ),
+        xml: await wrk(
+          `http://127.0.0.1:${s.port}/`,
+          xmlBody('VM.get_record', [s.session, vm]),
+          'text/xml',
+          dir,
+        ),
       });
-      await new Promise((r) => setTimeout(r, 50)); // let every watcher block
-      await jcall(port, 'VM.set_name_label', [session, target, label]);
-      changedAt = performance.now();
-      const got = await Promise.all(watchers);
-      for (const g of got) latencies.push(Math.max(0, g.arrived - changedAt));
-      token = got[0].token;
     }
 
-    const date = new Date().toISOString();
-    const pct = (a: number, b: number) => `${((a / b) * 100).toFixed(0)}%`;
+    // 2. get_all_records, alternating servers; one uncounted call each first fills the row caches.
+    const all = new Map<Server, { json: AllRecords; xml: AllRecords }>();
+    const doAll = PARTS.has('all-records');
+    for (const s of doAll ? servers : []) {
+      const warm = { text: [], bytes: [], size: 0 };
+      await getAllRecords(s, 'json', warm);
+      await getAllRecords(s, 'xml', warm);
+      all.set(s, { json: { text: [], bytes: [], size: 0 }, xml: { text: [], bytes: [], size: 0 } });
+    }
+    for (let i = 0; i < (doAll ? ALL_RECORDS_REPS : 0); i++)
+      for (const s of servers)
+        for (const enc of ['json', 'xml'] as const) await getAllRecords(s, enc, all.get(s)![enc]);
+
+    // 3. Event latency, idle then under load, alternating servers.
+    const ev = new Map<Server, { idle: EventResult; load: EventResult }>();
+    const doEvents = PARTS.has('events');
+    for (const s of doEvents ? servers : [])
+      ev.set(s, { idle: await eventLatency(s, false), load: { fromAck: [], fromSent: [] } });
+    for (const s of doEvents ? servers : []) ev.get(s)!.load = await eventLatency(s, true);
+
+    const load1 = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+    const f0 = (x: number) => x.toFixed(0);
+    const f1 = (x: number) => x.toFixed(1);
+    const pct = (a: number) => `${((a / helloRps.rps) * 100).toFixed(0)}%`;
     console.log(
-      `\nbench:api  ${date}  node ${process.version}  ${CONNECTIONS} keep-alive connections, ${DURATION} per run`,
+      `\nbench:api  ${new Date().toISOString()}  node ${process.version}  load average ${load0} → ${load1}  ${VM_COUNT} VMs`,
     );
-    console.log('| workload | calls/s | p50 ms | p99 ms | vs hello-world |');
-    console.log('|---|---|---|---|---|');
-    console.log(
-      `| Node http hello-world | ${results.hello.rps.toFixed(0)} | ${results.hello.p50.toFixed(2)} | ${results.hello.p99.toFixed(2)} | 100% |`,
-    );
-    console.log(
-      `| VM.get_record JSON-RPC | ${results.json.rps.toFixed(0)} | ${results.json.p50.toFixed(2)} | ${results.json.p99.toFixed(2)} | ${pct(results.json.rps, results.hello.rps)} (target ≥ 50%) |`,
-    );
-    console.log(
-      `| VM.get_record XML-RPC | ${results.xml.rps.toFixed(0)} | ${results.xml.p50.toFixed(2)} | ${results.xml.p99.toFixed(2)} | ${pct(results.xml.rps, results.hello.rps)} (target ≥ 30%) |`,
-    );
-    console.log(
-      `\nVM.get_all_records with ${VM_COUNT} VMs (median of 7): JSON-RPC ${allJson.toFixed(0)} ms, XML-RPC ${allXml.toFixed(0)} ms (target ≤ 250 ms)`,
-    );
-    console.log(
-      `event latency, ${WATCHERS} watchers × ${EVENT_ROUNDS} changes: p50 ${percentile(latencies, 50).toFixed(2)} ms, p99 ${percentile(latencies, 99).toFixed(2)} ms, max ${Math.max(...latencies).toFixed(2)} ms (target p99 ≤ 20 ms)`,
-    );
+    if (doThroughput)
+      console.log(
+        `wrk: ${CONNECTIONS} keep-alive connections, ${DURATION} per run; Node http hello-world: ${f0(helloRps.rps)} calls/s`,
+      );
+    const cols = servers.map((s) => s.name);
+    console.log(`\n| measurement | ${cols.join(' | ')} | target |`);
+    console.log(`|---|${cols.map(() => '---|').join('')}---|`);
+    const row = (what: string, cell: (s: Server) => string, target: string) =>
+      console.log(`| ${what} | ${servers.map(cell).join(' | ')} | ${target} |`);
+    if (doThroughput)
+      row(
+        'VM.get_record JSON-RPC calls/s (vs hello)',
+        (s) => `${f0(thr.get(s)!.json.rps)} (${pct(thr.get(s)!.json.rps)})`,
+        '≥ 50%',
+      );
+    if (doThroughput)
+      row(
+        'VM.get_record XML-RPC calls/s (vs hello)',
+        (s) => `${f0(thr.get(s)!.xml.rps)} (${pct(thr.get(s)!.xml.rps)})`,
+        '≥ 30%',
+      );
+    for (const enc of doAll ? (['json', 'xml'] as const) : []) {
+      const E = enc === 'json' ? 'JSON' : 'XML';
+      row(
+        `VM.get_all_records ${E}, median of ${ALL_RECORDS_REPS}: reply as text (last byte)`,
+        (s) =>
+          `**${f0(percentile(all.get(s)![enc].text, 50))} ms** (${f0(percentile(all.get(s)![enc].bytes, 50))} ms)`,
+        '≤ 250 ms',
+      );
+    }
+    for (const cond of doEvents ? (['idle', 'load'] as const) : []) {
+      const what =
+        cond === 'idle'
+          ? `event latency idle, ${WATCHERS} watchers × ${EVENT_ROUNDS}: p50 / p99`
+          : `event latency under load (${LOAD_RATE} calls/s offered), p50 / p99`;
+      row(
+        what,
+        (s) => {
+          const r = ev.get(s)![cond];
+          return `${f1(percentile(r.fromAck, 50))} / **${f1(percentile(r.fromAck, 99))} ms**`;
+        },
+        cond === 'load' ? 'p99 ≤ 20 ms' : '—',
+      );
+      row(
+        `  same, from the setter's request sent: p50 / p99${cond === 'load' ? ' (achieved load calls/s)' : ''}`,
+        (s) => {
+          const r = ev.get(s)![cond];
+          return `${f1(percentile(r.fromSent, 50))} / ${f1(percentile(r.fromSent, 99))} ms${r.loadRate ? ` (${f0(r.loadRate)})` : ''}`;
+        },
+        '—',
+      );
+    }
+    if (doAll)
+      console.log(
+        `\nreply sizes: JSON ${(all.get(servers[0])!.json.size / 1e6).toFixed(1)} MB, XML ${(all.get(servers[0])!.xml.size / 1e6).toFixed(1)} MB`,
+      );
+    if (doEvents)
+      console.log(
+        `event watchers: ${WATCHER_PROCS} processes, JSON-RPC; load: ${LOAD_CONNECTIONS} connections (bench/api-load.ts mix)`,
+      );
   } finally {
-    for (const c of children) c.kill('SIGTERM');
+    for (const c of [...servers.map((s) => s.proc!), ...others]) c.kill('SIGTERM');
     agent.destroy();
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(500);
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -8,6 +8,9 @@
 //      command line, memory, vCPU, CPU model, q35): until virsh returns, and until the marker.
 // libvirt is installed for the benchmark only when missing (apt-get), its daemons started here
 // when not running and stopped again; it never defines networks. BENCH_LIBVIRT=0 skips it.
+// Berth's column runs twice, start by start alternately: this tree and a baseline build of the
+// revision before the issue-12 work (bench/baseline.ts, BENCH_BASELINE; `none` skips it).
+// BENCH_COLUMNS=berth BENCH_MARKER=0 measures only VM.start's return, old against new (~1 min).
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import {
   chmodSync,
@@ -28,20 +31,29 @@ import { qemuArgs, runtimePaths } from '../src/agent/qemu/command-line.js';
 import { XenApiClient } from '../src/clients/sdk/client.js';
 import { AgentClient } from '../src/shared/noded/client.js';
 import type { InstanceSpec } from '../src/shared/noded/instance.js';
+import { type Baseline, prepareBaseline } from './baseline.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const GUEST = process.env.BERTH_TEST_GUEST_DIR ?? join(ROOT, '.cache/guest');
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+/** Which columns to run: raw, agent, berth (this tree and the baseline), libvirt. */
+const COLUMNS = new Set((process.env.BENCH_COLUMNS ?? 'raw,agent,berth,libvirt').split(','));
+/** BENCH_MARKER=0: Berth's columns measure only VM.start's return (no wait for the guest's boot). */
+const WAIT_MARKER = process.env.BENCH_MARKER !== '0';
 const CMDLINE = 'console=ttyS0 quiet';
 const MiB = 1024 * 1024;
 const accel = detectAccel();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const node = (script: string, args: string[], env: Record<string, string> = {}) =>
-  spawn(process.execPath, ['--import', 'tsx', join(ROOT, script), ...args], {
-    stdio: ['ignore', 'ignore', 'ignore'],
-    env: { ...process.env, BERTH_LOG_LEVEL: 'warn', ...env },
-  });
+  spawn(
+    process.execPath,
+    ['--import', 'tsx', script.startsWith('/') ? script : join(ROOT, script), ...args],
+    {
+      stdio: ['ignore', 'ignore', 'ignore'],
+      env: { ...process.env, BERTH_LOG_LEVEL: 'warn', ...env },
+    },
+  );
 
 interface Column {
   returns: number[];
@@ -151,19 +163,32 @@ async function agentStart(dir: string): Promise<Column> {
   return col;
 }
 
-/** Berth as deployed: agent and manager processes, VM.start through the XenAPI (JSON-RPC). */
-async function berthVmStart(dir: string): Promise<Column> {
-  const col: Column = { returns: [], marker: [] };
+interface BerthStack {
+  /** One VM.start: until it returns, and (unless BENCH_MARKER=0) until the guest's marker. */
+  startOnce(): Promise<{ returns: number; marker?: number }>;
+  close(): Promise<void>;
+}
+
+/**
+ * Berth as deployed, from the tree at `root` (this checkout or the baseline): agent and manager
+ * processes, a VM installed from the default template like `xe vm-install`, JSON-RPC client.
+ */
+async function berthStack(root: string, dir: string): Promise<BerthStack> {
   const agentSocket = join(dir, 'agent.sock');
   const runDir = join(dir, 'run');
   const logDir = join(dir, 'log');
   const port = 19300 + Math.floor(Math.random() * 500);
   const env = { BERTH_ACCEL: accel, BERTH_NETWORKING: '0' };
   const procs: ChildProcess[] = [];
+  const close = async () => {
+    for (const p of procs.reverse()) p.kill('SIGTERM');
+    await sleep(300);
+    killLeftovers(runDir);
+  };
   try {
     procs.push(
       node(
-        'src/agent/main.ts',
+        join(root, 'src/agent/main.ts'),
         ['--socket', agentSocket, '--run-dir', runDir, '--log-dir', logDir, '--state-root', dir],
         env,
       ),
@@ -171,7 +196,7 @@ async function berthVmStart(dir: string): Promise<Column> {
     await until('agent socket', () => existsSync(agentSocket));
     procs.push(
       node(
-        'src/manager/main.ts',
+        join(root, 'src/manager/main.ts'),
         [
           '--data-dir',
           join(dir, 'data'),
@@ -212,23 +237,51 @@ async function berthVmStart(dir: string): Promise<Column> {
     await until('agent connected', async () =>
       (await call('VM.get_allowed_operations', vm)).includes('start'),
     );
-    for (let i = 0; i < RUNS; i++) {
-      const log = join(logDir, `${uuid}.log`);
-      rmSync(log, { force: true });
-      const t0 = performance.now();
-      await call('VM.start', vm, false, false);
-      col.returns.push(performance.now() - t0);
-      await waitMarker(log);
-      col.marker.push(performance.now() - t0);
-      await call('VM.hard_shutdown', vm);
-    }
-    c.close();
-  } finally {
-    for (const p of procs.reverse()) p.kill('SIGTERM');
-    await sleep(300);
-    killLeftovers(runDir);
+    return {
+      async startOnce() {
+        const log = join(logDir, `${uuid}.log`);
+        rmSync(log, { force: true });
+        const t0 = performance.now();
+        await call('VM.start', vm, false, false);
+        const returns = performance.now() - t0;
+        let marker: number | undefined;
+        if (WAIT_MARKER) {
+          await waitMarker(log);
+          marker = performance.now() - t0;
+        }
+        await call('VM.hard_shutdown', vm);
+        return { returns, marker };
+      },
+      async close() {
+        c.close();
+        await close();
+      },
+    };
+  } catch (e) {
+    await close();
+    throw e;
   }
-  return col;
+}
+
+/** VM.start of this tree and, when a baseline is built, of the baseline, alternating start by start. */
+async function berthVmStart(dir: string, baseline: Baseline | undefined): Promise<[string, Column][]> {
+  const trees: [string, string][] = [['Berth VM.start (XenAPI)', ROOT]];
+  if (baseline) trees.unshift([`Berth VM.start, baseline ${baseline.rev.slice(0, 7)}`, baseline.root]);
+  const stacks: BerthStack[] = [];
+  const cols = trees.map(([name]) => [name, { returns: [], marker: [] }] as [string, Column]);
+  try {
+    for (const [i, [, root]] of trees.entries()) stacks.push(await berthStack(root, join(dir, `tree${i}`)));
+    for (let run = 0; run < RUNS; run++) {
+      for (const [i, stack] of stacks.entries()) {
+        const r = await stack.startOnce();
+        cols[i][1].returns.push(r.returns);
+        if (r.marker !== undefined) cols[i][1].marker.push(r.marker);
+      }
+    }
+  } finally {
+    for (const s of stacks) await s.close();
+  }
+  return cols;
 }
 
 // ---------- libvirt ----------
@@ -369,37 +422,50 @@ async function libvirtStart(dir: string): Promise<Column> {
 
 async function main() {
   spawnSync(join(ROOT, 'tools/build-guest.sh'), [GUEST], { stdio: 'inherit' });
+  const baseline = COLUMNS.has('berth') ? prepareBaseline(ROOT) : undefined;
   const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   const dir = mkdtempSync(join(tmpdir(), 'berth-bench-'));
   const cols: [string, Column][] = [];
   try {
-    cols.push(['raw qemu-system-x86_64', await rawQemu(join(dir, 'raw'))]);
-    cols.push(['agent instance_start', await agentStart(join(dir, 'agent'))]);
-    cols.push(['Berth VM.start (XenAPI)', await berthVmStart(join(dir, 'berth'))]);
-    cols.push(['libvirt virsh create', await libvirtStart(join(dir, 'lv'))]);
+    if (COLUMNS.has('raw')) cols.push(['raw qemu-system-x86_64', await rawQemu(join(dir, 'raw'))]);
+    if (COLUMNS.has('agent')) cols.push(['agent instance_start', await agentStart(join(dir, 'agent'))]);
+    if (COLUMNS.has('berth')) cols.push(...(await berthVmStart(join(dir, 'berth'), baseline)));
+    if (COLUMNS.has('libvirt')) cols.push(['libvirt virsh create', await libvirtStart(join(dir, 'lv'))]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+  const load1 = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   const s = (xs: number[]) => (xs.length ? `${(median(xs) / 1000).toFixed(3)} s` : '—');
+  const ms = (xs: number[]) =>
+    xs.length ? `${median(xs).toFixed(0)} ms (${xs.map((x) => x.toFixed(0)).join(', ')})` : '—';
   console.log(
-    `\nbench:vm-start  ${new Date().toISOString()}  accel=${accel}  ${RUNS} runs (medians)  load ${load}`,
+    `\nbench:vm-start  ${new Date().toISOString()}  accel=${accel}  ${RUNS} runs (medians)  load average ${load} → ${load1}`,
   );
   console.log('| | returns | → boot marker |');
   console.log('|---|---|---|');
   for (const [name, c] of cols)
     console.log(`| ${name} | ${s(c.returns)} | ${s(c.marker)}${c.note ? ` (${c.note})` : ''} |`);
-  const raw = median(cols[0][1].marker);
-  const berth = cols[2][1];
-  const lv = cols[3][1];
-  const ret = median(berth.returns);
-  console.log(
-    `\nVM.start returns in ${ret.toFixed(0)} ms (target ≤ 150 ms): ${ret <= 150 ? 'met' : 'missed'}`,
-  );
-  const over = (median(berth.marker) / raw - 1) * 100;
-  console.log(
-    `guest marker ${over >= 0 ? '+' : ''}${over.toFixed(1)} % against raw QEMU (target ≤ 5 %): ${over <= 5 ? 'met' : 'missed'}`,
-  );
-  if (lv.marker.length)
+  const col = (name: string) => cols.find(([n]) => n === name)?.[1];
+  const berth = col('Berth VM.start (XenAPI)');
+  const old = cols.find(([n]) => n.startsWith('Berth VM.start, baseline'));
+  if (berth) {
+    console.log('');
+    if (old) console.log(`VM.start returns, ${old[0].slice(16)}: ${ms(old[1].returns)}`);
+    const ret = median(berth.returns);
+    console.log(`VM.start returns, this tree: ${ms(berth.returns)}`);
+    console.log(
+      `VM.start returns in ${ret.toFixed(0)} ms (target ≤ 150 ms): ${ret <= 150 ? 'met' : 'missed'}`,
+    );
+  }
+  const raw = col('raw qemu-system-x86_64');
+  if (berth?.marker.length && raw?.marker.length) {
+    const over = (median(berth.marker) / median(raw.marker) - 1) * 100;
+    console.log(
+      `guest marker ${over >= 0 ? '+' : ''}${over.toFixed(1)} % against raw QEMU (target ≤ 5 %): ${over <= 5 ? 'met' : 'missed'}`,
+    );
+  }
+  const lv = col('libvirt virsh create');
+  if (berth?.marker.length && lv?.marker.length)
     console.log(
       `guest marker vs libvirt: Berth ${s(berth.marker)}, libvirt ${s(lv.marker)}: ${median(berth.marker) <= median(lv.marker) ? 'met' : 'missed'}; libvirt returns in ${s(lv.returns)}`,
     );

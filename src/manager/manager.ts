@@ -284,6 +284,7 @@ export class Manager {
       ),
     );
     for (const link of this.config.xapiLocalLinks) unlinkXapiLocal(link, this.config.socketPath);
+    this.svc.db.flush(); // deferred writes (Database.deferred) before the file closes
     this.backend.close();
     log.info('stopped');
   }

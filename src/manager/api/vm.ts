@@ -70,24 +70,33 @@ function devices(ctx: CallContext, vm: string) {
   return { disks: vmDisks(db, vm, ctx.svc.hostRef()), nics: nics ? nics(db, vm) : [] };
 }
 
-/** After the agent started a VM: power state, residence, metrics, console. */
+/**
+ * After the agent started a VM: power state, residence, metrics, console. Called inside the
+ * transaction that ends the operation (withVmOperation's andThen), so a start is one commit.
+ */
 function recordStarted(
   ctx: CallContext,
   vm: string,
   paused: boolean,
   info: { startedAt?: number; vcpus?: number; memoryBytes?: number },
+  rec: Row,
 ) {
   const { db } = ctx.svc;
   const host = ctx.svc.hostRef();
-  const rec = db.mustGet('VM', vm);
   db.transaction(() => {
-    markStarted(db, vm, paused ? 'Paused' : 'Running', {
-      host,
-      domid: allocateDomid(db),
-      vcpus: info.vcpus ?? Number(rec.VCPUs_at_startup),
-      memoryBytes: info.memoryBytes ?? Number(rec.memory_dynamic_max),
-      startedAt: info.startedAt,
-    });
+    markStarted(
+      db,
+      vm,
+      paused ? 'Paused' : 'Running',
+      {
+        host,
+        domid: allocateDomid(db),
+        vcpus: info.vcpus ?? Number(rec.VCPUs_at_startup),
+        memoryBytes: info.memoryBytes ?? Number(rec.memory_dynamic_max),
+        startedAt: info.startedAt,
+      },
+      rec,
+    );
     destroyConsoles(db, vm);
     createConsole(db, vm, String(db.get('host', host)?.address ?? 'localhost'));
     setVbdsAttached(db, vm, true);
@@ -128,13 +137,20 @@ function checkMemory(ctx: CallContext, vm: string) {
 
 async function start(ctx: CallContext, vm: string, startPaused: boolean, op = 'start') {
   const { db } = ctx.svc;
-  await withVmOperation(db, vm, op, taskOf(ctx), async () => {
-    const agent = agentOf(ctx.svc);
-    checkMemory(ctx, vm);
-    const rec = db.mustGet('VM', vm);
-    const info = await agent.start(instanceSpec(rec, startPaused, devices(ctx, vm)));
-    recordStarted(ctx, vm, startPaused, info);
-  });
+  let rec: Row | undefined;
+  await withVmOperation(
+    db,
+    vm,
+    op,
+    taskOf(ctx),
+    async () => {
+      const agent = agentOf(ctx.svc);
+      checkMemory(ctx, vm);
+      rec = db.mustGet('VM', vm);
+      return agent.start(instanceSpec(rec, startPaused, devices(ctx, vm)));
+    },
+    (info) => recordStarted(ctx, vm, startPaused, info, rec!),
+  );
 }
 
 async function resume(ctx: CallContext, vm: string, startPaused: boolean, op = 'resume') {
@@ -152,7 +168,7 @@ async function resume(ctx: CallContext, vm: string, startPaused: boolean, op = '
       if (!isNull(rec.suspend_VDI)) rmSync(file, { force: true }); // the VDI keeps the image
       throw e;
     }
-    recordStarted(ctx, vm, startPaused, info);
+    recordStarted(ctx, vm, startPaused, info, rec);
     await discardSuspendImage(ctx.svc, vm, taskOf(ctx));
   });
 }

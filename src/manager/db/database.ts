@@ -56,6 +56,46 @@ function setRowVersion(row: Row, gen: number) {
 
 const MAX_CHANGE_LOG = 200_000;
 
+/**
+ * The generation stored on disk runs this far ahead of the last one handed out, so that after a
+ * crash that lost deferred writes (see Database.deferred) the restart generation still exceeds
+ * every event token clients saw. A deferred write that would pass the stored ceiling flushes.
+ */
+const GENERATION_HEADROOM = 100_000;
+
+/** Deferred writes reach the disk with the next durable commit, or after this long. */
+export const DEFERRED_FLUSH_MS = 1000;
+
+/**
+ * One write per row: consecutive updates of a row merge into its first update, and updates of a
+ * row inserted earlier in the batch are dropped (an insert stores the live row as it is when the
+ * batch is applied, so it already holds them). Applying the result leaves the store exactly as
+ * applying `ops` in order would: rows are independent (no foreign keys in the store).
+ */
+export function coalesceWrites(ops: readonly WriteOp[]): WriteOp[] {
+  const out: WriteOp[] = [];
+  const mergeInto = new Map<string, number>();
+  for (const op of ops) {
+    const key = `${op.cls}\u0000${op.ref}`;
+    if (op.op === 'update') {
+      const i = mergeInto.get(key);
+      const prev = i === undefined ? undefined : out[i];
+      if (prev?.op === 'insert') continue;
+      if (prev?.op === 'update') {
+        out[i!] = { ...prev, changes: { ...prev.changes, ...op.changes } };
+        continue;
+      }
+      mergeInto.set(key, out.length);
+      out.push(op);
+    } else {
+      if (op.op === 'insert') mergeInto.set(key, out.length);
+      else mergeInto.delete(key);
+      out.push(op);
+    }
+  }
+  return out;
+}
+
 export class Database {
   readonly model: Model;
   private readonly backend: StoreBackend;
@@ -69,6 +109,11 @@ export class Database {
   /** Generation of the oldest change still in the log (older tokens need a full scan). */
   private logStart = 0;
   private tx: { ops: WriteOp[]; undo: (() => void)[]; changes: Change[] } | null = null;
+  /** Writes of committed deferred transactions not yet on disk, in commit order. */
+  private pending: WriteOp[] = [];
+  private flushTimer: NodeJS.Timeout | undefined;
+  /** The generation last stored (with its headroom): deferred writes may not pass it. */
+  private storedCeiling = 0;
   private readonly listeners = new Set<(changes: readonly Change[]) => void>();
 
   constructor(model: Model, backend: StoreBackend) {
@@ -85,6 +130,7 @@ export class Database {
       }
     }
     this.generation = Number(backend.getMeta('generation') ?? 0);
+    this.storedCeiling = this.generation;
     // Objects loaded from disk count as changed at the restart generation: any token from before
     // the restart then sees every object as `mod`, which is correct if conservative.
     const start = ++this.generation;
@@ -179,8 +225,31 @@ export class Database {
 
   // ---------- writes ----------
 
-  /** Runs `fn` as one transaction: all its writes commit durably together, or none do. */
+  /**
+   * Runs `fn` as one transaction: all its writes commit durably together, or none do. Writes
+   * still pending from deferred transactions are stored in the same batch, before this one's.
+   */
   transaction<T>(fn: () => T): T {
+    return this.run(fn, false);
+  }
+
+  /**
+   * Runs `fn` as a transaction that is applied in memory and published at once, but whose writes
+   * reach the disk with the next durable commit (or within DEFERRED_FLUSH_MS): for bookkeeping
+   * that a restart voids anyway, such as the operations in progress on a VM. Inside another
+   * transaction it simply joins it. A crash may lose these writes, never reorder them.
+   */
+  deferred<T>(fn: () => T): T {
+    return this.run(fn, true);
+  }
+
+  /** Stores the pending deferred writes now (before closing the backend, in tests). */
+  flush(): void {
+    if (this.tx) throw new Error('flush inside a transaction');
+    if (this.pending.length > 0) this.persist([]);
+  }
+
+  private run<T>(fn: () => T, deferred: boolean): T {
     if (this.tx) return fn();
     const tx = { ops: [] as WriteOp[], undo: [] as (() => void)[], changes: [] as Change[] };
     const genBefore = this.generation;
@@ -190,7 +259,8 @@ export class Database {
       result = fn();
       if (result instanceof Promise) throw new Error('database transactions must be synchronous');
       if (tx.ops.length > 0 || tx.changes.length > 0) {
-        this.backend.apply(tx.ops, { generation: String(this.generation) });
+        if (deferred && this.generation < this.storedCeiling) this.defer(tx.ops);
+        else this.persist(tx.ops);
       }
     } catch (e) {
       for (let i = tx.undo.length - 1; i >= 0; i--) tx.undo[i]();
@@ -201,6 +271,37 @@ export class Database {
     this.tx = null;
     if (tx.changes.length) this.publish(tx.changes);
     return result;
+  }
+
+  private defer(ops: WriteOp[]) {
+    for (const op of ops) this.pending.push(op);
+    if (!this.flushTimer && this.pending.length > 0) {
+      this.flushTimer = setTimeout(() => {
+        this.flushTimer = undefined;
+        if (!this.tx && this.pending.length > 0) {
+          try {
+            this.persist([]);
+          } catch {
+            // Kept pending: the next durable commit stores them or fails visibly.
+          }
+        }
+      }, DEFERRED_FLUSH_MS);
+      this.flushTimer.unref();
+    }
+  }
+
+  /** Stores pending deferred writes and `ops` as one batch, one write per row. */
+  private persist(ops: WriteOp[]) {
+    const ceiling = this.generation + GENERATION_HEADROOM;
+    this.backend.apply(coalesceWrites(this.pending.length ? [...this.pending, ...ops] : ops), {
+      generation: String(ceiling),
+    });
+    this.storedCeiling = ceiling;
+    this.pending = [];
+    if (this.flushTimer) {
+      clearTimeout(this.flushTimer);
+      this.flushTimer = undefined;
+    }
   }
 
   /** Creates an object; fills defaults, a uuid (unless given) and returns its ref. */

@@ -24,7 +24,12 @@ interface PreparedTable {
   insert: Database.Statement;
   delete: Database.Statement;
   updates: Map<string, Database.Statement>;
+  /** UPDATEs of several columns at once, by their field names joined with commas. */
+  multiUpdates: Map<string, Database.Statement>;
 }
+
+/** Distinct multi-column UPDATE statements kept per table (beyond it: one statement per column). */
+const MAX_MULTI_UPDATES = 256;
 
 export class SqliteBackend implements StoreBackend {
   private readonly db: Database.Database;
@@ -107,6 +112,7 @@ export class SqliteBackend implements StoreBackend {
       insert,
       delete: this.db.prepare(`DELETE FROM ${t} WHERE _ref = ?`),
       updates,
+      multiUpdates: new Map(),
     });
   }
 
@@ -117,16 +123,35 @@ export class SqliteBackend implements StoreBackend {
       case 'insert':
         t.insert.run(op.ref, ...t.spec.fields.map((f) => toSql(f, op.record[f.name])));
         break;
-      case 'update':
-        for (const [name, value] of Object.entries(op.changes)) {
+      case 'update': {
+        const fields: FieldSpec[] = [];
+        for (const name of Object.keys(op.changes)) {
           const f = t.byName.get(name);
-          if (f) t.updates.get(name)!.run(toSql(f, value), op.ref);
+          if (f) fields.push(f);
         }
+        if (fields.length === 0) break;
+        const values = fields.map((f) => toSql(f, op.changes[f.name]));
+        const stmt = fields.length === 1 ? t.updates.get(fields[0].name) : this.multiUpdate(t, fields);
+        if (stmt) stmt.run(...values, op.ref);
+        else for (let i = 0; i < fields.length; i++) t.updates.get(fields[i].name)!.run(values[i], op.ref);
         break;
+      }
       case 'delete':
         t.delete.run(op.ref);
         break;
     }
+  }
+
+  /** One UPDATE setting all of `fields` (a row's coalesced changes), prepared once per set. */
+  private multiUpdate(t: PreparedTable, fields: FieldSpec[]): Database.Statement | undefined {
+    const key = fields.map((f) => f.name).join(',');
+    let stmt = t.multiUpdates.get(key);
+    if (!stmt && t.multiUpdates.size < MAX_MULTI_UPDATES) {
+      const cols = fields.map((f) => `${quoteIdent(f.column)} = ?`);
+      stmt = this.db.prepare(`UPDATE ${quoteIdent(t.spec.table)} SET ${cols.join(', ')} WHERE _ref = ?`);
+      t.multiUpdates.set(key, stmt);
+    }
+    return stmt;
   }
 
   loadAll(): LoadedRow[] {

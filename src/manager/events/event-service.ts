@@ -22,6 +22,8 @@ export interface EventBatch {
 
 interface Waiter {
   session: string;
+  /** event.from's subscription: commits with nothing it subscribes to leave it asleep. */
+  sub?: Subscription;
   wake: (reason?: XenApiError) => void;
 }
 
@@ -61,8 +63,17 @@ export class EventService {
     for (const w of [...this.waiters]) w.wake();
   }
 
-  private notify(_changes: readonly Change[]) {
-    for (const w of [...this.waiters]) w.wake();
+  private notify(changes: readonly Change[]) {
+    for (const w of [...this.waiters]) if (!w.sub || this.concerns(w.sub, changes)) w.wake();
+  }
+
+  /** Does a commit hold a change event.from would report to this subscription? */
+  private concerns(sub: Subscription, changes: readonly Change[]): boolean {
+    for (const ch of changes) {
+      if (this.db.model.classes[ch.cls]?.genEvents && subscribes(sub, ch.cls.toLowerCase(), ch.ref))
+        return true;
+    }
+    return false;
   }
 
   /** Wakes the session's blocked calls with SESSION_INVALID (logout, expiry). */
@@ -73,10 +84,11 @@ export class EventService {
     }
   }
 
-  private wait(session: string, ms: number, signal?: AbortSignal): Promise<void> {
+  private wait(session: string, ms: number, signal?: AbortSignal, sub?: Subscription): Promise<void> {
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {
         session,
+        sub,
         wake: (reason) => {
           clearTimeout(timer);
           this.waiters.delete(waiter);
@@ -121,7 +133,7 @@ export class EventService {
         if (events.length > 0) this.memo.batches.set(key, batch);
         return batch;
       }
-      await this.wait(session, remaining, signal);
+      await this.wait(session, remaining, signal, sub);
     }
   }
 

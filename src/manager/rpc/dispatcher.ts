@@ -190,7 +190,11 @@ export class Dispatcher {
   ) {
     if (!withTask) return this.execute(session, msg, args, conn, undefined);
     // A sync call of an async-capable message runs under a task that exists for its duration.
-    const ref = this.svc.tasks.create(msg.wire, { session: session.ref, userName: session.userName });
+    const ref = this.svc.tasks.create(msg.wire, {
+      session: session.ref,
+      userName: session.userName,
+      transient: true,
+    });
     const handle = this.svc.tasks.handle(ref);
     try {
       return await this.execute(session, msg, args, conn, handle);

@@ -14,6 +14,8 @@ import {
   http500Body,
   jsonFailure,
   jsonSuccess,
+  jsonSuccessEnvelope,
+  fixDel,
   parseJsonRpcRequest,
   parseMethodCall,
   WireFormatError,
@@ -30,12 +32,14 @@ import {
 import type { Row } from '../db/database.js';
 import type { WireEvent } from '../events/event-from.js';
 import type { Dispatcher, Outcome, ParamSource } from './dispatcher.js';
-import { cachedJson, cachedXml, cachedXmlMember } from './record-cache.js';
+import { cachedJson, cachedJsonMember, cachedXml, cachedXmlMember } from './record-cache.js';
 
 type Encoder = XmlEncoder;
 
 const RECORD_MAP_HEAD = Buffer.from(`${XML_SUCCESS_HEAD}<value><struct>`);
 const RECORD_MAP_TAIL = Buffer.from(`</struct></value>${XML_SUCCESS_TAIL}`);
+const XML_SUCCESS_HEAD_BYTES = Buffer.from(XML_SUCCESS_HEAD);
+const XML_SUCCESS_TAIL_BYTES = Buffer.from(XML_SUCCESS_TAIL);
 
 const RPC_HEADERS = {
   'Access-Control-Allow-Origin': '*',
@@ -46,6 +50,9 @@ const RPC_HEADERS = {
 export class XmlEncoders {
   private readonly byType = new WeakMap<TypeDesc, Encoder>();
   private readonly classByLower = new Map<string, string>();
+  private readonly recordByClass = new Map<string, Encoder>();
+  /** Event batches shared by many watchers (EventService memo) are encoded once. */
+  private readonly batchXml = new WeakMap<object, Buffer>();
   private readonly ctx: XmlEncodeContext;
   readonly decodeCtx: DecodeContext;
 
@@ -95,7 +102,27 @@ export class XmlEncoders {
   }
 
   private record(cls: string): Encoder {
-    return xmlEncoder({ kind: 'record', cls }, this.ctx);
+    let e = this.recordByClass.get(cls);
+    if (!e) {
+      e = xmlEncoder({ kind: 'record', cls }, this.ctx);
+      this.recordByClass.set(cls, e);
+    }
+    return e;
+  }
+
+  /**
+   * The success reply to event.from as byte pieces: the batch's `<value>` as UTF-8, encoded once
+   * per batch however many watchers receive it. Undefined for other results.
+   */
+  eventBatchReply(type: TypeDesc, value: unknown): Buffer[] | undefined {
+    if (type.kind !== 'record' || type.cls !== 'event_batch' || value === null || typeof value !== 'object')
+      return undefined;
+    let bytes = this.batchXml.get(value);
+    if (!bytes) {
+      bytes = Buffer.from(this.eventBatch(value));
+      this.batchXml.set(value, bytes);
+    }
+    return [XML_SUCCESS_HEAD_BYTES, bytes, XML_SUCCESS_TAIL_BYTES];
   }
 
   private event(v: unknown): string {
@@ -126,8 +153,31 @@ export class XmlEncoders {
   }
 }
 
-/** Event batches shared by many watchers are encoded once. */
+/** Event batches shared by many watchers are encoded once (as text, and as UTF-8 with DEL escaped). */
 const batchJson = new WeakMap<object, string>();
+const batchJsonBytes = new WeakMap<object, Buffer>();
+
+/**
+ * The JSON-RPC success reply to event.from as byte pieces: the batch's JSON as UTF-8, encoded
+ * once per batch however many watchers receive it; only the envelope (which carries the
+ * request's id) is per reply. Undefined for other results.
+ */
+export function jsonEventBatchReply(
+  type: TypeDesc,
+  value: unknown,
+  version: 1 | 2,
+  id: string | number,
+): Buffer[] | undefined {
+  if (type.kind !== 'record' || type.cls !== 'event_batch' || value === null || typeof value !== 'object')
+    return undefined;
+  let bytes = batchJsonBytes.get(value);
+  if (!bytes) {
+    bytes = Buffer.from(fixDel(jsonEncode(type, value)));
+    batchJsonBytes.set(value, bytes);
+  }
+  const [head, tail] = jsonSuccessEnvelope(version, id);
+  return [Buffer.from(head), bytes, Buffer.from(tail)];
+}
 
 /** JSON text of a result: records from the per-row cache, everything else as JSON.stringify. */
 export function jsonEncode(type: TypeDesc, v: unknown): string {
@@ -154,6 +204,31 @@ export function jsonEncode(type: TypeDesc, v: unknown): string {
     return cachedJson(v as Row);
   }
   return JSON.stringify(v);
+}
+
+/**
+ * The whole JSON-RPC success reply for a ref → record map (get_all_records) as byte pieces:
+ * each row's cached UTF-8 member between the envelope's head and tail, the same bytes as
+ * jsonSuccess(…, jsonEncode(…)) without building, scanning and re-encoding one 22 MB string
+ * for 10,000 VMs. Undefined for other types.
+ */
+export function jsonRecordMapReply(
+  type: TypeDesc,
+  value: unknown,
+  version: 1 | 2,
+  id: string | number,
+): Buffer[] | undefined {
+  if (type.kind !== 'map' || type.value.kind !== 'record') return undefined;
+  if (value === null || typeof value !== 'object') return undefined;
+  const [head, tail] = jsonSuccessEnvelope(version, id);
+  const o = value as Record<string, Row>;
+  const parts: Buffer[] = [Buffer.from(`${head}{`)];
+  for (const ref in o) {
+    const member = cachedJsonMember(o[ref], ref);
+    parts.push(parts.length === 1 ? member.subarray(1) : member);
+  }
+  parts.push(Buffer.from(`}${tail}`));
+  return parts;
 }
 
 /** task.result: the XML-RPC <value> fragment of a result, even for JSON-RPC clients. */
@@ -234,7 +309,8 @@ export function rpcEndpoints(
       };
       const out = await run(call.method, params, conn, abortOnClose(req, res, call.method));
       if (!out.ok) return send(res, 200, 'text/xml', xmlFailure(out.error.description));
-      const pieces = encoders.recordMapReply(out.type, out.value);
+      const pieces =
+        encoders.recordMapReply(out.type, out.value) ?? encoders.eventBatchReply(out.type, out.value);
       if (pieces) return sendPieces(res, 'text/xml', pieces);
       const valueXml = encoders.encoder(out.type)(out.value);
       send(
@@ -260,6 +336,10 @@ export function rpcEndpoints(
       const out = await run(call.method, params, conn, abortOnClose(req, res, call.method));
       if (!out.ok)
         return send(res, 200, 'application/json', jsonFailure(call.version, call.id, out.error.description));
+      const pieces =
+        jsonRecordMapReply(out.type, out.value, call.version, call.id) ??
+        jsonEventBatchReply(out.type, out.value, call.version, call.id);
+      if (pieces) return sendPieces(res, 'application/json', pieces);
       send(res, 200, 'application/json', jsonSuccess(call.version, call.id, jsonEncode(out.type, out.value)));
     },
   };

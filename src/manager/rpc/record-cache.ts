@@ -1,7 +1,7 @@
 // Serialised records cached per row until the row changes (rows carry their last-change
 // generation, see ROW_VERSION). get_all_records of thousands of objects and event snapshots sent
 // to many watchers then encode each changed record once.
-import { escapeXml } from '../../shared/wire/index.js';
+import { escapeXml, fixDel } from '../../shared/wire/index.js';
 import { type Row, rowVersion } from '../db/database.js';
 
 interface Entry {
@@ -10,6 +10,8 @@ interface Entry {
   xml?: string;
   /** `<member><name>REF</name>` + xml + `</member>` as UTF-8: one entry of get_all_records. */
   xmlMember?: Buffer;
+  /** `,"REF":` + json as UTF-8 with DEL escaped: one entry of a JSON get_all_records reply. */
+  jsonMember?: Buffer;
 }
 
 const cache = new WeakMap<Row, Entry>();
@@ -46,4 +48,16 @@ export function cachedXmlMember(row: Row, ref: string, encode: (row: Row) => str
   if (!e) return make();
   e.xmlMember ??= make();
   return e.xmlMember;
+}
+
+/**
+ * The row as one UTF-8 member of a JSON-RPC ref → record object, with its leading comma
+ * (`,"REF":{…}`; the first member of a reply drops it) and DEL escaped as jsonSuccess does.
+ */
+export function cachedJsonMember(row: Row, ref: string): Buffer {
+  const e = entry(row);
+  const make = () => Buffer.from(fixDel(`,${JSON.stringify(ref)}:${cachedJson(row)}`));
+  if (!e) return make();
+  e.jsonMember ??= make();
+  return e.jsonMember;
 }

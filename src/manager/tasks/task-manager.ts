@@ -16,6 +16,11 @@ export interface TaskOptions {
   /** Session that created it (ownership for cancel/destroy). */
   session?: string;
   userName?: string;
+  /**
+   * The task of a sync call, living only for the call: its row is a deferred write (stored with
+   * the next durable commit, see Database.deferred), as a restart voids it anyway.
+   */
+  transient?: boolean;
 }
 
 export interface TaskLimits {
@@ -113,7 +118,11 @@ export class TaskManager {
 
   create(label: string, opts: TaskOptions = {}): string {
     if (this.running.size >= this.limits.maxPending) throw new XenApiError('TOO_MANY_PENDING_TASKS', []);
-    const ref = this.db.create('task', {
+    const create = (fields: Record<string, unknown>) =>
+      opts.transient
+        ? this.db.deferred(() => this.db.create('task', fields))
+        : this.db.create('task', fields);
+    const ref = create({
       name_label: label,
       name_description: opts.description ?? '',
       allowed_operations: ['cancel'],
@@ -229,7 +238,7 @@ export class TaskManager {
 
   /** Ends and deletes the task of a sync call (it existed only for the call's duration). */
   discard(ref: string) {
-    this.destroyNow(ref);
+    this.db.deferred(() => this.destroyNow(ref));
   }
 
   private destroyNow(ref: string) {

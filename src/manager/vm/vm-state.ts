@@ -18,7 +18,11 @@ export function refreshAllowedOperations(db: Database, ref: string): void {
 /**
  * Runs `fn` as operation `op` on a VM: checks it is allowed now, records it in
  * current_operations under the task (so concurrent callers get OTHER_OPERATION_IN_PROGRESS),
- * and always removes it again afterwards.
+ * and always removes it again afterwards. `andThen`, when given, records the outcome of a
+ * successful `fn` in the same transaction that removes the operation (one durable commit, one
+ * write of the VM row); if it throws, the operation is still removed.
+ * Marking the operation is a deferred write (Database.deferred): it is void after a restart, and
+ * the commit that removes it stores both.
  */
 export async function withVmOperation<T>(
   db: Database,
@@ -26,24 +30,42 @@ export async function withVmOperation<T>(
   op: string,
   taskRef: string,
   fn: () => Promise<T>,
+  andThen?: (result: T) => void,
 ): Promise<T> {
-  db.transaction(() => {
+  db.deferred(() => {
     const vm = db.mustGet('VM', ref);
     assertOperationValid(ref, vm, op);
     db.update('VM', ref, { current_operations: { ...(vm.current_operations as object), [taskRef]: op } });
     refreshAllowedOperations(db, ref);
   });
+  const done = () => {
+    const vm = db.get('VM', ref);
+    if (!vm) return;
+    const { [taskRef]: _done, ...rest } = vm.current_operations as Record<string, string>;
+    db.update('VM', ref, { current_operations: rest });
+    refreshAllowedOperations(db, ref);
+  };
+  let result: T;
   try {
-    return await fn();
-  } finally {
-    db.transaction(() => {
-      const vm = db.get('VM', ref);
-      if (!vm) return;
-      const { [taskRef]: _done, ...rest } = vm.current_operations as Record<string, string>;
-      db.update('VM', ref, { current_operations: rest });
-      refreshAllowedOperations(db, ref);
-    });
+    result = await fn();
+  } catch (e) {
+    db.transaction(done);
+    throw e;
   }
+  if (!andThen) {
+    db.transaction(done);
+    return result;
+  }
+  try {
+    db.transaction(() => {
+      andThen(result);
+      done();
+    });
+  } catch (e) {
+    db.transaction(done);
+    throw e;
+  }
+  return result;
 }
 
 export interface RunningFacts {
@@ -54,10 +76,15 @@ export interface RunningFacts {
   startedAt?: number;
 }
 
-/** Records a VM as Running/Paused on a host, with its metrics. */
-export function markStarted(db: Database, ref: string, state: 'Running' | 'Paused', f: RunningFacts): void {
+/** Records a VM as Running/Paused on a host, with its metrics (`vm`: its row, if already read). */
+export function markStarted(
+  db: Database,
+  ref: string,
+  state: 'Running' | 'Paused',
+  f: RunningFacts,
+  vm: Row = db.mustGet('VM', ref),
+): void {
   db.transaction(() => {
-    const vm = db.mustGet('VM', ref);
     db.update('VM', ref, {
       power_state: state,
       resident_on: f.host,

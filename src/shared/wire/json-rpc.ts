@@ -243,7 +243,7 @@ export function jsonUntyped(v: unknown): string {
 
 // yojson escapes DEL; JSON.stringify does not. DEL only ever occurs inside strings, so fixing the
 // finished document is exact and costs one scan.
-const fixDel = (s: string) => (s.includes('\x7f') ? s.replaceAll('\x7f', '\\u007f') : s);
+export const fixDel = (s: string) => (s.includes('\x7f') ? s.replaceAll('\x7f', '\\u007f') : s);
 const idJson = (id: string | number) => (typeof id === 'number' ? String(id) : JSON.stringify(id));
 
 /** Success envelope around an encoded result. */
@@ -253,6 +253,16 @@ export function jsonSuccess(version: 1 | 2, id: string | number, resultJson: str
       ? `{"jsonrpc":"2.0","result":${resultJson},"id":${idJson(id)}}`
       : `{"result":${resultJson},"error":null,"id":${idJson(id)}}`,
   );
+}
+
+/**
+ * jsonSuccess's text around the result, as two strings (head + result + tail), for replies sent
+ * as byte pieces; the result's own pieces must already have DEL escaped (see fixDel).
+ */
+export function jsonSuccessEnvelope(version: 1 | 2, id: string | number): [head: string, tail: string] {
+  return version === 2
+    ? ['{"jsonrpc":"2.0","result":', fixDel(`,"id":${idJson(id)}}`)]
+    : ['{"result":', fixDel(`,"error":null,"id":${idJson(id)}}`)];
 }
 
 /** Failure envelope; `description` is [code, params…]. v2 puts the code in `message`, `code` is always 1. */

@@ -125,3 +125,46 @@ test('legacy register/next delivers changes with snapshots, including deletions'
     [['del', a, 'x']],
   );
 });
+
+test('commits a blocked event.from does not subscribe to leave it asleep; ordering and coalescing kept', async (t) => {
+  const { db, events } = setup(t);
+  const vm = db.create('VM', baseVmRecord({ name_label: 'watched' }));
+  const net = db.create('network', { name_label: 'n', other_config: {} });
+  const { token } = await events.from('s', ['vm'], '', 0);
+  let scans = 0;
+  const changesSince = db.changesSince.bind(db);
+  (db as unknown as { changesSince: typeof changesSince }).changesSince = (since) => {
+    scans++;
+    return changesSince(since);
+  };
+  const watchers = Array.from({ length: 10 }, () => events.from('s', ['vm'], token, 30));
+  await new Promise((r) => setImmediate(r));
+  const scansBlocked = scans;
+  for (let i = 0; i < 20; i++) db.update('network', net, { name_description: `n${i}` });
+  await new Promise((r) => setImmediate(r));
+  assert.equal(scans, scansBlocked, 'no watcher woke for network changes');
+  // A VM change wakes them all; the batch is computed once, coalesced, in order (add before mod).
+  const created = db.create('VM', baseVmRecord({ name_label: 'second' }));
+  db.update('VM', vm, { name_label: 'one' });
+  db.update('VM', vm, { name_label: 'two' });
+  const batches = await Promise.all(watchers);
+  for (const b of batches) {
+    assert.equal(b, batches[0], 'one shared batch');
+    assert.deepEqual(
+      b.events.map((e) => [e.operation, e.ref]),
+      [
+        ['add', created],
+        ['mod', vm],
+      ],
+    );
+    assert.equal((b.events[1].snapshot as { name_label: string }).name_label, 'two');
+  }
+  // A '*' watcher does wake for any class.
+  const all = events.from('s', ['*'], batches[0].token, 30);
+  db.update('network', net, { name_description: 'last' });
+  const b = await all;
+  assert.deepEqual(
+    b.events.map((e) => [e.class, e.ref]),
+    [['network', net]],
+  );
+});
