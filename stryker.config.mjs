@@ -48,7 +48,7 @@ export default {
   // Keep the sandbox copy small: only what the pure core and its tests need.
   ignorePatterns: ['/*', '!/src', '!/test', '!/tools', '!/package.json', '!/tsconfig.json'],
   concurrency: Number(process.env.STRYKER_CONCURRENCY ?? 2),
-  timeoutMS: 20_000,
+  timeoutMS: 5_000,
   timeoutFactor: 2,
   reporters: ['clear-text', 'json', 'progress'],
   jsonReporter: { fileName: `reports/mutation/${name}.json` },
