@@ -1,9 +1,11 @@
 // Mutation testing of Berth's pure core (issue 12 item 8), one module at a time so that each run
 // mutates a small set of files and runs only the focused tests that cover them:
 //   STRYKER_MODULE=lifecycle npx stryker run      (tools/mutation.sh runs them all)
-// Stryker has no node:test runner plugin, so the command runner runs `node --import tsx --test`
-// on the module's test list for every mutant (coverage analysis off: it cannot see per-test
-// coverage through a command). See docs/testing.md for the scores.
+// Stryker has no node:test runner plugin, so the command runner runs `node --test` on the module's
+// focused test list for every mutant (coverage analysis off: it cannot see per-test coverage
+// through a command). Mutants are switched on at run time (mutation switching), so the sandbox is
+// transpiled to JavaScript once (tools/mutation-build.mjs) and each run starts plain node, not
+// tsx. See docs/testing.md for the scores.
 
 /** mutate globs and focused test files per module of the pure core. */
 export const MODULES = {
@@ -41,8 +43,9 @@ export default {
   testRunner: 'command',
   commandRunner: {
     // A shell glob here is expanded inside Stryker's sandbox copy; no user input reaches it.
-    command: `node --import tsx --test --test-concurrency=1 ${mod.tests.join(' ')}`,
+    command: `node --test --test-concurrency=1 ${mod.tests.map((f) => `.mutation-build/${f.replace(/\.ts$/, '.js')}`).join(' ')}`,
   },
+  buildCommand: 'node tools/mutation-build.mjs',
   coverageAnalysis: 'off',
   mutate: mod.mutate,
   // Keep the sandbox copy small: only what the pure core and its tests need.
