@@ -90,3 +90,149 @@ test('a control domain may change VCPUs/static range/memory limits while Running
     ['VM_BAD_POWER_STATE', REF, 'halted, running', 'paused'],
   );
 });
+
+// xapi's later checks, in its order (reference §4 steps 1, 3-7), for the operations that pass the
+// power-state check.
+const desc = (v: Record<string, unknown>, op: string) => checkOperation(REF, vm(v), op)?.description;
+
+test('blocked_operations comes first, even before the power state', () => {
+  assert.deepEqual(desc({ power_state: 'Running', blocked_operations: { start: 'why' } }, 'start'), [
+    'OPERATION_BLOCKED',
+    REF,
+    'why',
+  ]);
+  assert.equal(desc({ blocked_operations: { clone: 'x' } }, 'start'), undefined);
+});
+
+test('concurrency: xapi’s allowed overlaps and OTHER_OPERATION_IN_PROGRESS otherwise', () => {
+  const running = (ops: Record<string, string>, state = 'Running') => ({
+    power_state: state,
+    current_operations: ops,
+  });
+  const ok = (ops: Record<string, string>, op: string, state = 'Running') =>
+    assert.equal(desc(running(ops, state), op), undefined, `${op} during ${Object.values(ops)}`);
+  const busy = (ops: Record<string, string>, op: string, state = 'Running') =>
+    assert.equal(
+      desc(running(ops, state), op)?.[0],
+      'OTHER_OPERATION_IN_PROGRESS',
+      `${op} during ${Object.values(ops)}`,
+    );
+  for (const a of ['clone', 'copy', 'export'])
+    for (const b of ['clone', 'copy', 'export']) ok({ t: a }, b, 'Halted');
+  for (const a of ['snapshot', 'checkpoint']) ok({ t: a }, 'snapshot');
+  ok({ t: 'get_boot_record' }, 'get_boot_record');
+  ok({ t: 'snapshot_with_quiesce' }, 'snapshot');
+  for (const op of ['metadata_export', 'clean_shutdown', 'clean_reboot']) ok({ t: 'migrate_send' }, op);
+  for (const other of ['clean_shutdown', 'pause', 'snapshot', 'hard_reboot', 'suspend'])
+    ok({ t: other }, 'hard_shutdown');
+  busy({ t: 'hard_shutdown' }, 'hard_shutdown');
+  for (const other of ['clean_shutdown', 'pause', 'snapshot', 'clean_reboot'])
+    ok({ t: other }, 'hard_reboot');
+  busy({ t: 'hard_shutdown' }, 'hard_reboot');
+  busy({ t: 'hard_reboot' }, 'hard_reboot');
+  busy({ t: 'clean_shutdown' }, 'pause');
+  busy({ t: 'clone' }, 'start', 'Halted');
+  busy({ t: 'snapshot' }, 'clone', 'Halted');
+  busy({ t: 'clone' }, 'snapshot', 'Halted');
+  ok({ t: 'snapshot' }, 'checkpoint');
+  busy({ t: 'pause' }, 'clean_shutdown');
+  busy({ t: 'migrate_send' }, 'pause');
+  busy({ t: 'get_boot_record' }, 'pause');
+  busy({ t: 'snapshot' }, 'snapshot_with_quiesce');
+  busy({ t: 'export' }, 'snapshot', 'Halted');
+  // several conflicting operations are listed in braces
+  assert.deepEqual(desc(running({ t1: 'pause', t2: 'suspend' }), 'clean_shutdown'), [
+    'OTHER_OPERATION_IN_PROGRESS',
+    'VM',
+    REF,
+    '{pause,suspend}',
+    '{t1,t2}',
+  ]);
+  // only the conflicting ones are named
+  assert.deepEqual(desc(running({ t1: 'clean_shutdown', t2: 'hard_shutdown' }), 'hard_shutdown'), [
+    'OTHER_OPERATION_IN_PROGRESS',
+    'VM',
+    REF,
+    'hard_shutdown',
+    't2',
+  ]);
+});
+
+test('templates: only changing_*, clone, copy, export, metadata_export, provision (+ destroy unless default)', () => {
+  const tpl = { is_a_template: true };
+  for (const op of [
+    'changing_static_range',
+    'changing_dynamic_range',
+    'changing_shadow_memory',
+    'changing_NVRAM',
+    'changing_VCPUs',
+    'changing_memory_limits',
+    'clone',
+    'copy',
+    'export',
+    'metadata_export',
+    'provision',
+    'destroy',
+  ])
+    assert.equal(desc(tpl, op), undefined, op);
+  for (const op of ['start', 'start_on', 'snapshot', 'make_into_template', 'revert', 'create_template'])
+    assert.deepEqual(desc(tpl, op), ['VM_IS_TEMPLATE', REF, op], op);
+  assert.deepEqual(desc({ ...tpl, is_default_template: true }, 'destroy'), [
+    'VM_IS_TEMPLATE',
+    REF,
+    'destroy',
+  ]);
+  assert.deepEqual(desc({ ...tpl, is_default_template: true }, 'migrate_send'), [
+    'VM_IS_TEMPLATE',
+    REF,
+    'migrate_send',
+  ]);
+  assert.equal(desc({ ...tpl, is_default_template: true }, 'clone'), undefined);
+  assert.equal(desc(tpl, 'migrate_send'), undefined);
+  const listed = allowedOperations(REF, vm(tpl), OPS);
+  assert.ok(listed.includes('provision') && listed.includes('clone') && !listed.includes('start'));
+});
+
+test('snapshots: only revert, clone, copy, export, destroy, hard_shutdown, metadata_export', () => {
+  const snap = { is_a_snapshot: true, is_a_template: true };
+  for (const op of ['revert', 'clone', 'copy', 'export', 'destroy', 'metadata_export'])
+    assert.equal(desc(snap, op), undefined, op);
+  assert.equal(desc({ ...snap, power_state: 'Suspended' }, 'hard_shutdown'), undefined);
+  for (const op of ['snapshot', 'provision', 'changing_static_range', 'make_into_template'])
+    assert.deepEqual(desc(snap, op), ['VM_IS_SNAPSHOT', REF, op], op);
+  assert.deepEqual(desc(snap, 'start'), ['VM_IS_SNAPSHOT', REF, 'start']);
+  assert.ok(allowedOperations(REF, vm(snap), OPS).includes('revert'));
+});
+
+test('control domains: only snapshot, metadata_export and memory range/limit changes', () => {
+  const dom0 = { is_control_domain: true, power_state: 'Running' };
+  for (const op of [
+    'snapshot',
+    'metadata_export',
+    'changing_memory_limits',
+    'changing_static_range',
+    'changing_dynamic_range',
+  ])
+    assert.equal(desc(dom0, op), undefined, op);
+  for (const op of ['clean_shutdown', 'pause', 'suspend', 'hard_reboot'])
+    assert.deepEqual(
+      desc(dom0, op),
+      ['OPERATION_NOT_ALLOWED', 'This operation is not allowed on a control domain'],
+      op,
+    );
+  assert.deepEqual(desc({ is_control_domain: true }, 'destroy'), [
+    'OPERATION_NOT_ALLOWED',
+    'This operation is not allowed on dom0',
+  ]);
+});
+
+test('strict mode (allowed_operations only) leaves out what Berth cannot do; assert_operation_valid does not', () => {
+  for (const op of BERTH_UNSUPPORTED) {
+    const state = XAPI_POWER_STATES[op].find((s) => s !== 'Suspended') ?? XAPI_POWER_STATES[op][0];
+    assert.equal(checkOperation(REF, vm({ power_state: state }), op), undefined, op);
+    assert.deepEqual(checkOperation(REF, vm({ power_state: state }), op, true)?.description, [
+      'OPERATION_NOT_ALLOWED',
+      `${op} is not supported by Berth yet`,
+    ]);
+  }
+});
