@@ -6,7 +6,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { baseVmRecord } from '../../../src/manager/bootstrap/vm-record.js';
-import { allowedOperations, checkOperation } from '../../../src/manager/vm/lifecycle.js';
+import {
+  allowedOperations,
+  assertOperationValid,
+  checkOperation,
+} from '../../../src/manager/vm/lifecycle.js';
 import { MODEL } from '../../../src/shared/datamodel/generated/model.js';
 import {
   BERTH_UNSUPPORTED,
@@ -140,6 +144,9 @@ test('concurrency: xapi’s allowed overlaps and OTHER_OPERATION_IN_PROGRESS oth
   busy({ t: 'get_boot_record' }, 'pause');
   busy({ t: 'snapshot' }, 'snapshot_with_quiesce');
   busy({ t: 'export' }, 'snapshot', 'Halted');
+  busy({ t: 'pause' }, 'get_boot_record');
+  busy({ t: 'snapshot_with_quiesce' }, 'pause');
+  busy({ t: 'snapshot_with_quiesce' }, 'clean_shutdown');
   // several conflicting operations are listed in braces
   assert.deepEqual(desc(running({ t1: 'pause', t2: 'suspend' }), 'clean_shutdown'), [
     'OTHER_OPERATION_IN_PROGRESS',
@@ -235,4 +242,31 @@ test('strict mode (allowed_operations only) leaves out what Berth cannot do; ass
       `${op} is not supported by Berth yet`,
     ]);
   }
+});
+
+test('assert_operation_valid throws exactly the first error, and nothing for a valid operation', () => {
+  assert.doesNotThrow(() => assertOperationValid(REF, vm(), 'start'));
+  assert.throws(
+    () => assertOperationValid(REF, vm({ power_state: 'Running' }), 'unpause'),
+    (e: unknown) => {
+      assert.deepEqual((e as { description: string[] }).description, [
+        'VM_BAD_POWER_STATE',
+        REF,
+        'paused',
+        'running',
+      ]);
+      return true;
+    },
+  );
+  // a record without blocked_operations at all (an old row) is not an error
+  assert.equal(checkOperation(REF, vm({ blocked_operations: undefined }), 'start'), undefined);
+});
+
+test('a control domain still needs the power state create_vtpm asks for', () => {
+  assert.deepEqual(desc({ is_control_domain: true, power_state: 'Running' }, 'create_vtpm'), [
+    'VM_BAD_POWER_STATE',
+    REF,
+    'halted',
+    'running',
+  ]);
 });
