@@ -1,7 +1,7 @@
 // Golden tests of the generated QEMU argv (one argument per line in test/agent/qemu/golden/).
-// Regenerate after an intended change with UPDATE_GOLDEN=1 and review the diff.
+// Regenerate after an intended change with UPDATE_GOLDEN=1 and review the diff (refused under CI).
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { assertGolden } from '../../helpers/golden.js';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -59,8 +59,7 @@ const full: InstanceSpec = {
 function golden(name: string, args: string[]) {
   const file = join(GOLDEN, `${name}.argv`);
   const text = `${args.join('\n')}\n`;
-  if (process.env.UPDATE_GOLDEN) writeFileSync(file, text);
-  assert.equal(text, readFileSync(file, 'utf8'), `argv differs from ${file}`);
+  assertGolden(file, text, `argv differs from ${file}`);
 }
 
 const cases: [string, InstanceSpec, LaunchOptions][] = [

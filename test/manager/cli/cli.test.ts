@@ -1,17 +1,15 @@
 // End to end: the thin client against a real manager with the CLI handler on POST /cli.
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { assertGolden } from '../../helpers/golden.js';
 import { startCliManager, xe } from './harness.js';
 
 const GOLDEN = join(import.meta.dirname, 'golden');
 
-/** Compares with a golden file (UPDATE_GOLDEN=1 rewrites it). */
+/** Compares with a golden file (UPDATE_GOLDEN=1 rewrites it, refused under CI). */
 function golden(name: string, actual: string) {
-  const path = join(GOLDEN, name);
-  if (process.env.UPDATE_GOLDEN) writeFileSync(path, actual);
-  assert.equal(actual, readFileSync(path, 'utf8'));
+  assertGolden(join(GOLDEN, name), actual);
 }
 
 test('xe CLI end to end', async (t) => {
