@@ -18,6 +18,7 @@ export const MODULES = {
       'test/shared/wire/xml-encode.test.ts',
       'test/shared/wire/xml-parse.test.ts',
       'test/shared/wire/escaping.test.ts',
+      'test/shared/wire/missing-values.test.ts',
     ],
   },
   // The two encoders alone, with the tests that read their output back (a quicker subset of wire).
