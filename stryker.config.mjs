@@ -18,12 +18,18 @@ export const MODULES = {
       'test/shared/wire/xml-encode.test.ts',
       'test/shared/wire/xml-parse.test.ts',
       'test/shared/wire/escaping.test.ts',
+      'test/shared/wire/missing-values.test.ts',
     ],
   },
   // The two encoders alone, with the tests that read their output back (a quicker subset of wire).
   'wire-encode': {
     mutate: ['src/shared/wire/xml-encode.ts', 'src/shared/wire/json-rpc.ts'],
-    tests: ['test/shared/wire/xml-encode.test.ts', 'test/shared/wire/json-rpc.test.ts', 'test/shared/wire/escaping.test.ts'],
+    tests: [
+      'test/shared/wire/xml-encode.test.ts',
+      'test/shared/wire/json-rpc.test.ts',
+      'test/shared/wire/escaping.test.ts',
+      'test/shared/wire/missing-values.test.ts',
+    ],
   },
   rbac: {
     mutate: ['src/manager/auth/rbac.ts', 'src/manager/auth/roles.ts'],
