@@ -19,6 +19,7 @@ import { pathToFileURL } from 'node:url';
 import { run } from '../src/shared/exec.js';
 import { prepareBaseline } from './baseline.js';
 import { jcall, jsonBody, makeAgent, msBetween, post, xmlBody } from './rpc-client.js';
+import { localManagerArgs } from '../test/helpers/manager-args.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const DURATION = process.env.BENCH_DURATION ?? '8s';
@@ -154,18 +155,11 @@ async function startServer(name: string, root: string, dir: string): Promise<Ser
   });
   backend.close();
   const port = await freePort();
-  const proc = spawnNode(root, 'src/manager/main.ts', [
-    '--data-dir',
-    dir,
-    '--listen',
-    '127.0.0.1',
-    '--http-port',
-    String(port),
-    '--https-port',
-    'off',
-    '--socket',
-    join(dir, 'xapi.sock'),
-  ]);
+  const proc = spawnNode(
+    root,
+    'src/manager/main.ts',
+    localManagerArgs({ dataDir: dir, port, socket: join(dir, 'xapi.sock') }),
+  );
   await waitForPort(port, '/jsonrpc', jsonBody('system.listMethods', []), 'application/json');
   const password = readFileSync(join(dir, 'root-password'), 'utf8').trim();
   const session = await jcall(agent, port, 'session.login_with_password', ['root', password]);

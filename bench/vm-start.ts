@@ -32,6 +32,7 @@ import { XenApiClient } from '../src/clients/sdk/client.js';
 import { AgentClient } from '../src/shared/noded/client.js';
 import type { InstanceSpec } from '../src/shared/noded/instance.js';
 import { type Baseline, prepareBaseline } from './baseline.js';
+import { localManagerArgs } from '../test/helpers/manager-args.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const GUEST = process.env.BERTH_TEST_GUEST_DIR ?? join(ROOT, '.cache/guest');
@@ -197,22 +198,13 @@ async function berthStack(root: string, dir: string): Promise<BerthStack> {
     procs.push(
       node(
         join(root, 'src/manager/main.ts'),
-        [
-          '--data-dir',
-          join(dir, 'data'),
-          '--listen',
-          '127.0.0.1',
-          '--http-port',
-          String(port),
-          '--https-port',
-          'off',
-          '--socket',
-          join(dir, 'xapi.sock'),
-          '--agent-socket',
+        localManagerArgs({
+          dataDir: join(dir, 'data'),
+          port,
+          socket: join(dir, 'xapi.sock'),
           agentSocket,
-          '--guest-dir',
-          GUEST,
-        ],
+          guestDir: GUEST,
+        }),
         env,
       ),
     );

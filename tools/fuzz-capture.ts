@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createClient } from 'xen-api';
+import { localManagerArgs } from '../test/helpers/manager-args.js';
 
 const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..');
@@ -158,24 +159,17 @@ async function main() {
   await waitFor(() => existsSync(agentSock), 30_000, 'agent socket');
   const agentRec = await recorder({ path: agentProxySock }, { path: agentSock });
   const port = await freePort();
-  node('src/manager/main.ts', [
-    '--data-dir',
-    join(dir, 'data'),
-    '--listen',
-    '127.0.0.1',
-    '--http-port',
-    String(port),
-    '--https-port',
-    'off',
-    '--socket',
-    join(dir, 'xapi.sock'),
-    '--agent-socket',
-    agentProxySock,
-    '--guest-dir',
-    guestDir,
-    '--auth-failure-delay-ms',
-    '10',
-  ]);
+  node(
+    'src/manager/main.ts',
+    localManagerArgs({
+      dataDir: join(dir, 'data'),
+      port,
+      socket: join(dir, 'xapi.sock'),
+      agentSocket: agentProxySock,
+      guestDir,
+      fastAuthFailures: true,
+    }),
+  );
   await waitFor(() => existsSync(join(dir, 'xapi.sock')), 60_000, 'manager');
   await new Promise((r) => setTimeout(r, 1000));
   const apiRec = await recorder({ port: 0, host: '127.0.0.1' }, { port, host: '127.0.0.1' });

@@ -7,6 +7,7 @@ import type { TestContext } from 'node:test';
 import { XenApiClient } from '../../src/clients/sdk/client.js';
 import { runChecked } from '../../src/shared/exec.js';
 import { tempDir } from './tmp.js';
+import { localManagerArgs } from './manager-args.js';
 
 const ROOT = join(import.meta.dirname, '../..');
 export const GUEST_DIR = process.env.BERTH_TEST_GUEST_DIR ?? join(ROOT, '.cache/guest');
@@ -81,24 +82,17 @@ export async function startStack(t: TestContext, port: number): Promise<Stack> {
       await waitFor(() => existsSync(agentSocket), 30_000, 'agent socket');
     },
     async startManager() {
-      procs.manager = node('src/manager/main.ts', [
-        '--data-dir',
-        join(dir, 'data'),
-        '--listen',
-        '127.0.0.1',
-        '--http-port',
-        String(port),
-        '--https-port',
-        'off',
-        '--socket',
-        join(dir, 'xapi.sock'),
-        '--agent-socket',
-        agentSocket,
-        '--guest-dir',
-        GUEST_DIR,
-        '--auth-failure-delay-ms',
-        '10',
-      ]);
+      procs.manager = node(
+        'src/manager/main.ts',
+        localManagerArgs({
+          dataDir: join(dir, 'data'),
+          port,
+          socket: join(dir, 'xapi.sock'),
+          agentSocket,
+          guestDir: GUEST_DIR,
+          fastAuthFailures: true,
+        }),
+      );
       await waitFor(
         async () => {
           try {
