@@ -8,7 +8,6 @@ import http from 'node:http';
 import { dirname } from 'node:path';
 import { logger } from '../shared/log.js';
 import type { InstanceEvent } from '../shared/noded/instance.js';
-import { openToGroup } from './qemu/dac.js';
 import { EVENTS_WATCH, errorReply, okReply, PROCEDURE_RE, parseArgs } from '../shared/noded/protocol.js';
 
 const log = logger('agent-rpc');
@@ -90,15 +89,10 @@ export class AgentServer {
     res.end(body);
   }
 
-  /**
-   * Listens on `socketPath` (0600) in a directory only root may enter (0700), or, with
-   * `dirGroup`, root and that group may search (root:<dirGroup> 0710: the agent's run root lies
-   * inside and an unprivileged QEMU must reach its suspend socket there).
-   */
-  listen(socketPath: string, dirGroup?: number): Promise<void> {
+  /** Listens on `socketPath` (0600) in a directory only root may enter (0700). */
+  listen(socketPath: string): Promise<void> {
     mkdirSync(dirname(socketPath), { recursive: true, mode: 0o700 });
     chmodSync(dirname(socketPath), 0o700);
-    if (dirGroup !== undefined) openToGroup(dirname(socketPath), dirGroup);
     // Replace a stale socket (previous agent), never another kind of file.
     if (existsSync(socketPath)) {
       if (!lstatSync(socketPath).isSocket()) throw new Error(`${socketPath} exists and is not a socket`);

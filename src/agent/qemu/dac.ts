@@ -20,7 +20,6 @@ import {
   chmodSync,
   chownSync,
   existsSync,
-  mkdirSync,
   readFileSync,
   realpathSync,
   renameSync,
@@ -247,33 +246,4 @@ export function restoreLabel(runDir: string, device: string): void {
 /** Restores every label of a VM whose QEMU ended (before its runtime dir goes). */
 export function restoreAllLabels(runDir: string): void {
   for (const label of Object.values(readLabels(runDir))) restore(label);
-}
-
-/**
- * Makes one of the agent's own directories searchable by the QEMU user's group and nobody else:
- * root:<gid>, group bits exactly x (others keep what they had, normally nothing). Creates it
- * (0700) if missing.
- */
-export function openToGroup(dir: string, gid: number): void {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const st = statSync(dir);
-  if (st.gid !== gid) {
-    chmodSync(dir, st.mode & 0o7707); // no group access while the group changes
-    chownSync(dir, st.uid, gid);
-  }
-  chmodSync(dir, (st.mode & 0o7707) | 0o010);
-}
-
-/**
- * Can `who` search every directory leading to `path` (and `path` itself, a directory)? Returns
- * the ones it cannot.
- */
-export function unsearchable(path: string, who: Owner): string[] {
-  return [path, ...ancestors(path)].filter((d) => {
-    try {
-      return !allowed(statSync(d), who, SEARCH);
-    } catch {
-      return false; // missing: created later by the agent itself
-    }
-  });
 }

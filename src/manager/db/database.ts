@@ -278,7 +278,8 @@ export class Database {
     if (!this.flushTimer && this.pending.length > 0) {
       this.flushTimer = setTimeout(() => {
         this.flushTimer = undefined;
-        if (!this.tx && this.pending.length > 0) {
+        // A timer never runs inside a transaction (transactions are synchronous).
+        if (this.pending.length > 0) {
           try {
             this.persist([]);
           } catch {
