@@ -65,15 +65,6 @@ start_daemon() { # name, node-flags (space-separated, may be ""), script, args..
   echo $! >"$pidfile"
 }
 
-# xapi's local socket paths for on-host scripts that call XenAPI.xapi_local() (XCP-ng plugins,
-# Ansible's xenserver_facts): symlinks to Berth's socket. The manager makes them too; a real
-# xapi's socket (anything but a symlink) is left alone.
-for xapi_link in /var/lib/xcp/xapi /var/xapi/xapi; do
-  if [ ! -e "$xapi_link" ] || [ -L "$xapi_link" ]; then
-    mkdir -p "$(dirname "$xapi_link")" && ln -sfn "$RUN/xapi.sock" "$xapi_link"
-  fi
-done
-
 if [ -f dist/src/agent/main.js ]; then
   start_daemon berth-agent "" src/agent/main.js
 fi

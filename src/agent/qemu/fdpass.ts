@@ -4,14 +4,12 @@
 // from the C source with `cc` (scripts/install-deps.sh does it at setup; the agent builds it on
 // first use where that did not happen), named after the source's hash so a changed source is
 // never served by a stale binary, and kept in the checkout's .cache/native (root's).
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-
-const run = promisify(execFile);
+import { runChecked } from '../../shared/exec.js';
 
 /** The checkout this module runs from (src/ under tsx, dist/src/ when built). */
 function checkoutRoot(): string {
@@ -44,12 +42,12 @@ export function fdpassBinary(): Promise<string> {
     // Built under a private name, then renamed: parallel builders never see half a binary.
     const tmp = `${bin}.${process.pid}.tmp`;
     try {
-      await run('cc', ['-O2', '-Wall', '-o', tmp, src]);
+      await runChecked('cc', ['-O2', '-Wall', '-o', tmp, src]);
       chmodSync(tmp, 0o755);
       renameSync(tmp, bin);
     } catch (e) {
       rmSync(tmp, { force: true });
-      const why = (e as { stderr?: string }).stderr || String(e);
+      const why = e instanceof Error ? e.message : String(e);
       throw new Error(`building berth-fdpass with cc failed (scripts/install-deps.sh installs cc): ${why}`);
     }
     return bin;
@@ -119,9 +117,9 @@ export async function passFd(
 export async function makeDevNode(pid: number, path: string): Promise<void> {
   const bin = await fdpassBinary();
   try {
-    await run(bin, ['devnode', String(pid), path], { timeout: 10_000 });
+    await runChecked(bin, ['devnode', String(pid), path], { timeoutMs: 10_000 });
   } catch (e) {
-    const why = (e as { stderr?: string }).stderr?.trim() || String(e);
+    const why = e instanceof Error ? e.message : String(e);
     throw new Error(`cannot give QEMU ${path}: ${why}`);
   }
 }
