@@ -56,6 +56,10 @@ export function dummy(t: TypeDesc): unknown {
 
 export const dummyArgs = (m: MessageSpec) => m.params.map((p) => dummy(p.type));
 
+/** xapi's RBAC_PERMISSION_DENIED text for a message (written out here, not taken from rbac.ts). */
+export const deniedText = (m: MessageSpec) =>
+  `No permission in user session. (Roles with this permission: ${m.roles.join(', ')})`;
+
 /** Can the dummy arguments be sent over the wire and decoded (no record parameters)? */
 export const wireFriendly = (m: MessageSpec) =>
   m.params.every(

@@ -6,28 +6,8 @@
 // read-only role allows everything" must fail here.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { SessionInfo } from '../../../src/manager/auth/sessions.js';
-import type { MessageSpec } from '../../../src/shared/datamodel/model-types.js';
-import { XenApiError } from '../../../src/shared/errors.js';
-import { CHECKED, CLASSES, dummyArgs, ROLE_NAMES, type RoleName, samples, startsWithRef } from './matrix.js';
+import { CHECKED, CLASSES, deniedText, dummyArgs, ROLE_NAMES, samples, startsWithRef } from './matrix.js';
 import { rbacManager, type RbacManager } from './harness.js';
-
-const deniedText = (m: MessageSpec) =>
-  `No permission in user session. (Roles with this permission: ${m.roles.join(', ')})`;
-
-const _session = (role: RoleName): SessionInfo =>
-  ({ ref: 'OpaqueRef:s', userName: role, role, superuser: false }) as unknown as SessionInfo;
-
-/** The error a function throws, or undefined. */
-function _thrown(f: () => void): XenApiError | undefined {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof XenApiError) return e;
-    throw e;
-  }
-  return undefined;
-}
 
 /** Every message the role may not call is denied by the dispatcher, before any handler runs. */
 test('dispatcher, every role × every message: denied ones fail with RBAC_PERMISSION_DENIED, allowed ones get past RBAC', {

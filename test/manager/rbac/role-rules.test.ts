@@ -21,10 +21,7 @@ import type { SessionInfo } from '../../../src/manager/auth/sessions.js';
 import { MODEL } from '../../../src/shared/datamodel/generated/model.js';
 import type { MessageSpec } from '../../../src/shared/datamodel/model-types.js';
 import { XenApiError } from '../../../src/shared/errors.js';
-import { CHECKED, dummyArgs, level, ROLE_NAMES, type RoleName } from './matrix.js';
-
-const deniedText = (m: MessageSpec) =>
-  `No permission in user session. (Roles with this permission: ${m.roles.join(', ')})`;
+import { CHECKED, deniedText, dummyArgs, level, ROLE_NAMES, type RoleName } from './matrix.js';
 
 const session = (role: RoleName): SessionInfo =>
   ({ ref: 'OpaqueRef:s', userName: role, role, superuser: false }) as unknown as SessionInfo;
