@@ -40,6 +40,7 @@ import { clearDeadOperations } from './tasks/dead-operations.js';
 import { DEFAULT_TASK_LIMITS, TaskManager, type TaskLimits } from './tasks/task-manager.js';
 import { openStorage, type StartupReport, type StorageOptions } from './storage/startup.js';
 import { type NetworkingOptions, openNetworking } from './network/setup.js';
+import { HostRegistry } from './hosts/registry.js';
 import { NodedAgentClient } from './vm/agent-client.js';
 import type { HostAgent } from './vm/host-agent.js';
 import { VmCopyJournal } from './vm/copy-journal.js';
@@ -164,6 +165,7 @@ export class Manager {
       tasks,
       users,
       hostRef: () => hostRef,
+      hosts: new HostRegistry(() => hostRef),
       poolRef: () => poolRef,
       call: (session, wire, args) => dispatcher.callInternal(session, wire, args),
       ext: {
@@ -270,7 +272,7 @@ export class Manager {
   }
 
   async close() {
-    (this.svc.ext.agent as HostAgent | undefined)?.close();
+    this.svc.hosts.closeAll();
     this.svc.sessions.stop();
     this.svc.tasks.stop();
     this.svc.events.stop();

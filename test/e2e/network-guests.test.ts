@@ -96,7 +96,7 @@ test('two guests on one network ping each other; a hot-plugged VIF works; TAPs g
   t.after(await openNetworking(svc, { agent: inProcessNetworkAgent({ netns: ns }), defaultNetwork: false }));
   const session = svc.sessions.localLogin('network-e2e');
   const call = (m: string, ...a: unknown[]) => svc.call(svc.sessions.validate(session), m, a) as Promise<any>;
-  await until(() => (svc.ext.agent as NodedAgentClient).connected, 30_000, 'agent connection');
+  await until(() => svc.hosts.live(svc.hostRef()), 30_000, 'agent connection');
 
   const consoleLog = (uuid: string) => {
     try {

@@ -5,6 +5,7 @@ import type { SessionInfo, SessionManager } from '../auth/sessions.js';
 import type { UserStore } from '../auth/users.js';
 import type { Database } from '../db/database.js';
 import type { EventService } from '../events/event-service.js';
+import type { HostRegistry } from '../hosts/registry.js';
 import type { TaskHandle, TaskManager } from '../tasks/task-manager.js';
 
 export interface ConnectionInfo {
@@ -30,6 +31,8 @@ export interface Services {
   /** This host's and the pool's refs (single-host manager for now). */
   hostRef(): string;
   poolRef(): string;
+  /** The agents of the pool's hosts: all host work goes through these. */
+  hosts: HostRegistry;
   /** Calls another API message in-process, with the given session's rights. */
   call(session: SessionInfo, wire: string, args: unknown[]): Promise<unknown>;
   ext: Extensions;

@@ -1,7 +1,6 @@
 // host.* and pool.* operations that need more than the generic getters/setters.
 import { XenApiError } from '../../shared/errors.js';
 import { nowXapi, toXapiTime } from '../time.js';
-import type { HostAgent } from '../vm/host-agent.js';
 import type { HandlerTable } from './context.js';
 import { disableHost, enableHost } from './host-enable.js';
 
@@ -45,9 +44,7 @@ export const hostApi: HandlerTable = {
       args: Record<string, string>,
     ) => {
       ctx.svc.db.mustGet('host', host);
-      const agent = ctx.svc.ext.agent as HostAgent | undefined;
-      if (!agent?.connected) throw new XenApiError('CANNOT_CONTACT_HOST', [host]);
-      return agent.callPlugin(plugin, fn, args);
+      return ctx.svc.hosts.get(host).callPlugin(plugin, fn, args);
     },
     'pool.get_license_state': (ctx, self: string) => {
       ctx.svc.db.mustGet('pool', self);

@@ -12,7 +12,7 @@ import { refreshAllowedOperations } from '../vm/vm-state.js';
 import { type SetterEffect, type SetterRule, SETTER_RULES } from '../validation/setter-rules.js';
 import type { CallContext, Handler, HandlerTable } from './context.js';
 import { checkTaskOwner } from './task.js';
-import { agentOf } from './vm.js';
+import { agentOfVm } from './vm.js';
 
 /** A host agent that can hot-plug vCPUs (an optional capability of the agent). */
 interface VcpuHotplug {
@@ -37,13 +37,14 @@ async function guestEffects(ctx: CallContext, effects: SetterEffect[], row: Row,
   if (row.power_state !== 'Running') return;
   const uuid = String(row.uuid);
   for (const e of effects) {
-    if (e === 'balloon_dynamic_max') await agentOf(ctx.svc).balloon(uuid, Number(write.memory_dynamic_max));
-    if (e === 'balloon_target') await agentOf(ctx.svc).balloon(uuid, Number(write.memory_target));
+    if (e === 'balloon_dynamic_max')
+      await agentOfVm(ctx.svc, row).balloon(uuid, Number(write.memory_dynamic_max));
+    if (e === 'balloon_target') await agentOfVm(ctx.svc, row).balloon(uuid, Number(write.memory_target));
     if (e === 'vcpus_live') {
       const n = Number(write.VCPUs_at_startup);
       const metrics = ctx.svc.db.get('VM_metrics', String(row.metrics));
       if (Number(metrics?.VCPUs_number) === n) continue;
-      const agent = agentOf(ctx.svc) as Partial<VcpuHotplug>;
+      const agent = agentOfVm(ctx.svc, row) as Partial<VcpuHotplug>;
       // xapi answers NOT_IMPLEMENTED [fn] when its backend lacks a feature.
       if (typeof agent.setVcpus !== 'function')
         throw new XenApiError('NOT_IMPLEMENTED', ['VM.set_VCPUs_number_live']);

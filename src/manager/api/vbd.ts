@@ -1,6 +1,6 @@
 // VBD.*: attaching VDIs to VMs. Creation follows xapi's rules (userdevice autodetect, CDs
 // read-only, only CDs empty, RW needs a writable VDI); plug/unplug/insert/eject on a running VM
-// go to the host's block hot-plug hook (svc.ext.agent, see BlockHotplug), written with the QEMU
+// go to the host's block hot-plug hook (svc.hosts, see BlockHotplug), written with the QEMU
 // driver; on halted VMs they are refused as xapi does.
 import { NULL_REF } from '../../shared/datamodel/types.js';
 import { XenApiError } from '../../shared/errors.js';
@@ -41,7 +41,7 @@ function usedUserdevices(db: Database, vm: string): string[] {
 }
 
 export function hotplugOf(svc: Services): BlockHotplug | undefined {
-  const a = svc.ext.agent as Partial<BlockHotplug> | undefined;
+  const a = svc.hosts.peek(svc.hostRef()) as Partial<BlockHotplug> | undefined;
   return a &&
     typeof a.blockAttach === 'function' &&
     typeof a.blockDetach === 'function' &&

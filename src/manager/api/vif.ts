@@ -19,6 +19,7 @@ import { generateMac, usableMac } from '../network/mac.js';
 import { hostStep, nicHotplugOf, type NetworkAgent } from '../network/network-agent.js';
 import { vifNic } from '../network/vm-nics.js';
 import { nowXapi } from '../time.js';
+import { hostOfVm } from './vm.js';
 import type { CallContext, HandlerTable } from './context.js';
 import { createRecord } from './implicit.js';
 
@@ -66,7 +67,7 @@ async function plug(ctx: CallContext, vif: string) {
   const vm = liveVm(ctx, row);
   if (row.currently_attached) throw new XenApiError('DEVICE_ALREADY_ATTACHED', [vif]);
   const agent = needAgent(ctx);
-  const hot = nicHotplugOf(ctx.svc.ext.agent);
+  const hot = nicHotplugOf(ctx.svc.hosts.peek(hostOfVm(ctx.svc, vm)));
   if (!hot)
     throw new XenApiError('OPERATION_NOT_ALLOWED', ["NIC hot-plug needs the host agent's QEMU driver"]);
   await attachVifBackend(ctx.svc, agent, vif);
@@ -87,7 +88,7 @@ async function unplug(ctx: CallContext, vif: string) {
   if (!row.currently_attached) throw new XenApiError('DEVICE_ALREADY_DETACHED', [vif]);
   const vm = db.mustGet('VM', String(row.VM));
   if (isLive(vm)) {
-    const hot = nicHotplugOf(ctx.svc.ext.agent);
+    const hot = nicHotplugOf(ctx.svc.hosts.peek(hostOfVm(ctx.svc, vm)));
     if (!hot)
       throw new XenApiError('OPERATION_NOT_ALLOWED', ["NIC hot-unplug needs the host agent's QEMU driver"]);
     try {

@@ -31,10 +31,19 @@ import type { CallContext, HandlerTable, Services } from './context.js';
 /** Seconds a clean shutdown/reboot may take before it fails (xapi's default is much longer). */
 export const CLEAN_SHUTDOWN_TIMEOUT_MS = Number(process.env.BERTH_CLEAN_SHUTDOWN_TIMEOUT_MS ?? 120_000);
 
-export function agentOf(svc: Services): HostAgent {
-  const agent = svc.ext.agent as HostAgent | undefined;
-  if (!agent?.connected) throw new XenApiError('CANNOT_CONTACT_HOST', [svc.hostRef()]);
-  return agent;
+/** The agent of `host` (default: this manager's host); HOST_OFFLINE/CANNOT_CONTACT_HOST if unreachable. */
+export function agentOf(svc: Services, host = svc.hostRef()): HostAgent {
+  return svc.hosts.get(host);
+}
+
+/** The host a VM runs on (this manager's host when the record names none). */
+export function hostOfVm(svc: Services, vm: Row): string {
+  return isNull(vm.resident_on) ? svc.hostRef() : String(vm.resident_on);
+}
+
+/** The agent of the host a running or paused VM lives on. */
+export function agentOfVm(svc: Services, vm: Row): HostAgent {
+  return agentOf(svc, hostOfVm(svc, vm));
 }
 
 export function suspendImagePath(svc: Services, vmUuid: string): string {
@@ -182,7 +191,7 @@ function lifecycleOp(
     const { db } = ctx.svc;
     await withVmOperation(db, vm, op, taskOf(ctx), async () => {
       const rec = db.mustGet('VM', vm);
-      await action(agentOf(ctx.svc), String(rec.uuid), ctx);
+      await action(agentOfVm(ctx.svc, rec), String(rec.uuid), ctx);
       after?.(db, vm);
     });
   };

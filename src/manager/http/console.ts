@@ -11,7 +11,7 @@ import { XenApiError, isXenApiError } from '../../shared/errors.js';
 import { logger } from '../../shared/log.js';
 import type { ConnectionInfo, Services } from '../api/context.js';
 import { checkPermission } from '../auth/rbac.js';
-import type { HostAgent } from '../vm/host-agent.js';
+import { isNull } from '../storage/records.js';
 
 const log = logger('console');
 
@@ -78,8 +78,7 @@ export async function resolveConsole(svc: Services, req: IncomingMessage): Promi
   if (rec.power_state !== 'Running' && rec.power_state !== 'Paused') {
     throw new XenApiError('VM_BAD_POWER_STATE', [vm, 'running', String(rec.power_state).toLowerCase()]);
   }
-  const agent = svc.ext.agent as HostAgent | undefined;
-  if (!agent?.connected) throw new XenApiError('CANNOT_CONTACT_HOST', [svc.hostRef()]);
+  const agent = svc.hosts.get(isNull(rec.resident_on) ? svc.hostRef() : String(rec.resident_on));
   const info = await agent.info(String(rec.uuid));
   if (!info.vncSocket) throw new XenApiError('NOT_IMPLEMENTED', ['console']);
   return { vm, socketPath: info.vncSocket };

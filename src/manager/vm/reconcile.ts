@@ -118,7 +118,7 @@ export function reconcile(svc: Services, instances: InstanceInfo[]): { halted: s
 
 /** Wires an agent into the manager: events, reconciliation on every connection. */
 export function attachAgent(svc: Services, agent: HostAgent, restart: (vm: string) => Promise<void>) {
-  svc.ext.agent = agent;
+  svc.hosts.attach(svc.hostRef(), agent);
   agent.onEvent((e) => applyInstanceEvent(svc, e, restart));
   agent.onReconnect(() => {
     agent

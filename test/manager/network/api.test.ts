@@ -243,7 +243,7 @@ test('VIF.plug/unplug on a running VM: TAP plus the QEMU driver hot-plug; a fail
   // checks the TAP is already on the bridge when QEMU would open it.
   const calls: string[] = [];
   let fail = true;
-  h.svc.ext.agent = {
+  h.svc.hosts.attach(h.svc.hostRef(), {
     connected: true,
     nicAttach: async (_uuid: string, nic: { tap: string; device: string; bridge: string }) => {
       assert.equal((await link(nic.tap, { netns: h.ns }))?.master, nic.bridge);
@@ -253,7 +253,8 @@ test('VIF.plug/unplug on a running VM: TAP plus the QEMU driver hot-plug; a fail
     nicDetach: async (_uuid: string, device: string) => {
       calls.push(`detach ${device}`);
     },
-  };
+    close: () => undefined,
+  } as never);
   await assert.rejects(h.call('VIF.plug', vif), /device_add failed/);
   assert.equal(await link(tap, { netns: h.ns }), undefined, 'no TAP left after a failed hot-plug');
   assert.equal(await h.call('VIF.get_currently_attached', vif), false);
@@ -268,7 +269,7 @@ test('VIF.plug/unplug on a running VM: TAP plus the QEMU driver hot-plug; a fail
   await h.call('VIF.unplug', vif);
   assert.equal(await link(tap, { netns: h.ns }), undefined);
   assert.deepEqual(calls, [`attach 3 ${tap}`, `attach 3 ${tap}`, 'detach 3']);
-  h.svc.ext.agent = undefined;
+  h.svc.hosts.detach(h.svc.hostRef());
 });
 
 test('PIFs: scan records NICs without touching them; plug, reconfigure_ip, forget; errors', async (t) => {

@@ -23,7 +23,7 @@ test('VM.start: one durable commit, the VM row written once in it', async (t) =>
   const { svc } = m.manager;
   const db = svc.db;
   const started: string[] = [];
-  svc.ext.agent = {
+  svc.hosts.attach(svc.hostRef(), {
     connected: true,
     start: async (spec: { uuid: string }) => {
       started.push(spec.uuid);
@@ -36,7 +36,7 @@ test('VM.start: one durable commit, the VM row written once in it', async (t) =>
       };
     },
     close: () => undefined,
-  };
+  } as never);
   const session = await rpc(m.httpUrl, 'session.login_with_password', ['root', m.rootPassword]);
   const vm = await rpc(m.httpUrl, 'VM.create', [session, baseVmRecord({ name_label: 'write-once' })]);
   const uuid = await rpc(m.httpUrl, 'VM.get_uuid', [session, vm]);
@@ -104,7 +104,7 @@ test('VM.start: one durable commit, the VM row written once in it', async (t) =>
   assert.deepEqual(await rpc(m.httpUrl, 'task.get_all', [session]), []);
 
   // On disk after a restart (close flushes the deferred task removal).
-  svc.ext.agent = undefined;
+  svc.hosts.detach(svc.hostRef());
   await m.manager.close();
   const m2 = await startManager(t, { dataDir: m.dataDir });
   const row = m2.manager.svc.db.get('VM', vm)!;
@@ -116,13 +116,13 @@ test('VM.start: one durable commit, the VM row written once in it', async (t) =>
 test('a failed VM.start still clears the operation durably', async (t) => {
   const m = await startManager(t);
   const { svc } = m.manager;
-  svc.ext.agent = {
+  svc.hosts.attach(svc.hostRef(), {
     connected: true,
     start: async () => {
       throw new Error('QEMU would not start');
     },
     close: () => undefined,
-  };
+  } as never);
   const session = await rpc(m.httpUrl, 'session.login_with_password', ['root', m.rootPassword]);
   const vm = await rpc(m.httpUrl, 'VM.create', [session, baseVmRecord({ name_label: 'fails' })]);
   await assert.rejects(rpc(m.httpUrl, 'VM.start', [session, vm, false, false]), /QEMU would not start/);
@@ -130,7 +130,7 @@ test('a failed VM.start still clears the operation durably', async (t) => {
   assert.equal(rec.power_state, 'Halted');
   assert.deepEqual(rec.current_operations, {});
   assert.ok(rec.allowed_operations.includes('start'));
-  svc.ext.agent = undefined;
+  svc.hosts.detach(svc.hostRef());
   await m.manager.close();
   const m2 = await startManager(t, { dataDir: m.dataDir });
   assert.deepEqual(m2.manager.svc.db.get('VM', vm)!.current_operations, {});
