@@ -18,6 +18,7 @@ import { InstanceManager, type InstanceOptions } from './instances.js';
 import { callPlugin, listPlugins } from './plugins/index.js';
 import { QEMU_BINARY } from './qemu/vm-process.js';
 import { AgentServer, type Procedure } from './server.js';
+import { localTlsProcedures, startTcp } from './tls.js';
 
 const log = logger('agent');
 
@@ -120,6 +121,10 @@ export function procedures(vms: InstanceManager): Record<string, Procedure> {
 
 export interface AgentOptions extends InstanceOptions {
   socketPath: string;
+  /** Pool certificates (pool-pki.ts layout); tls_install writes here. */
+  pkiDir?: string;
+  /** TCP listener for the pool master on another host (mutual TLS, pkiDir's certificates). */
+  tcp?: { host: string; port: number };
 }
 
 export interface Agent {
@@ -139,8 +144,13 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   // The socket dir and run root stay root's (0700): QEMU opens what lies there before its drop and
   // gets its suspend file as a descriptor.
   await server.listen(opts.socketPath);
+  if (opts.pkiDir) {
+    server.addLocalProcedures(localTlsProcedures(server, opts.pkiDir, opts.tcp));
+    if (opts.tcp) await startTcp(server, { ...opts.tcp, pkiDir: opts.pkiDir });
+  }
   log.info('agent ready', {
     socket: opts.socketPath,
+    tcp: server.tcpAddress ? `${server.tcpAddress.address}:${server.tcpAddress.port}` : null,
     accel: opts.accel,
     runAs: opts.runAs ?? 'root',
     adopted: adopted.length,

@@ -6,11 +6,15 @@ import { startAgent } from './agent.js';
 import { detectAccel } from './qemu/accel.js';
 import { DEFAULT_ID_RANGE, parseIdRange } from './qemu/identity.js';
 import { lookupUser, qemuRunAs } from './qemu/proc.js';
+import { parseListenAddress } from './tls.js';
 
 const log = logger('agent-main');
 
 const USAGE = `Usage: berth-agent [options]
   --socket PATH      RPC socket (root-only)            [BERTH_AGENT_SOCKET, /run/berth/agent.sock]
+  --listen-tcp ADDR[:PORT]  also serve the pool master over TCP, mutual TLS only
+                     (port 1811; needs the pool certificates in --pki-dir) [BERTH_AGENT_LISTEN_TCP]
+  --pki-dir DIR      pool CA and host certificate      [BERTH_PKI_DIR, /var/lib/berth/pki]
   --run-dir DIR      per-VM runtime directories        [BERTH_AGENT_RUN_DIR, /run/berth/vms]
   --log-dir DIR      per-VM serial console logs        [BERTH_AGENT_LOG_DIR, /var/log/berth/vms]
   --state-root DIR   where suspend images may live     [BERTH_STATE_ROOT, /var/lib/berth]
@@ -25,6 +29,8 @@ async function main() {
   const { values } = parseArgs({
     options: {
       socket: { type: 'string' },
+      'listen-tcp': { type: 'string' },
+      'pki-dir': { type: 'string' },
       'run-dir': { type: 'string' },
       'log-dir': { type: 'string' },
       'state-root': { type: 'string' },
@@ -43,8 +49,11 @@ async function main() {
   const explicit = values['run-as'] ?? env.BERTH_QEMU_USER;
   if (explicit && explicit !== 'root' && !lookupUser(explicit)) throw new Error(`unknown user ${explicit}`);
   const runAs = qemuRunAs(explicit);
+  const listenTcp = values['listen-tcp'] ?? env.BERTH_AGENT_LISTEN_TCP;
   const agent = await startAgent({
     socketPath: values.socket ?? env.BERTH_AGENT_SOCKET ?? '/run/berth/agent.sock',
+    pkiDir: values['pki-dir'] ?? env.BERTH_PKI_DIR ?? '/var/lib/berth/pki',
+    tcp: listenTcp ? parseListenAddress(listenTcp) : undefined,
     runRoot: values['run-dir'] ?? env.BERTH_AGENT_RUN_DIR ?? '/run/berth/vms',
     logRoot: values['log-dir'] ?? env.BERTH_AGENT_LOG_DIR ?? '/var/log/berth/vms',
     stateRoots: [values['state-root'] ?? env.BERTH_STATE_ROOT ?? '/var/lib/berth'],

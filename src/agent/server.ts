@@ -1,42 +1,64 @@
 // The agent's RPC server: a procedure table served over a root-only Unix socket (mode 0600 from
-// its creation, in a 0700 directory, 0710 for the QEMU group under -runas: only root on this
-// host, i.e. the manager, can connect — that is the authentication; multi-host pools will add
-// TLS with client certificates on the same protocol), plus the push channel `events_watch`
-// (newline-delimited JSON instance events).
+// its creation, in a 0700 directory: only root on this host, i.e. the manager, can connect — that
+// is the authentication) and, for the master of a pool on another host, over TCP with mutual TLS
+// (tls-listener.ts: only peers with a certificate of this host's pool get past the handshake),
+// plus the push channel `events_watch` (newline-delimited JSON instance events, and a blank line
+// every HEARTBEAT_MS so a watcher notices a host that vanished).
 import { chmodSync, existsSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
 import { logger } from '../shared/log.js';
+import type { TlsMaterial } from '../shared/pki/pool-pki.js';
 import type { InstanceEvent } from '../shared/noded/instance.js';
 import { EVENTS_WATCH, errorReply, okReply, PROCEDURE_RE, parseArgs } from '../shared/noded/protocol.js';
+import { TlsListener } from './tls-listener.js';
 
 const log = logger('agent-rpc');
 
 export type Procedure = (...args: any[]) => unknown;
 const MAX_BODY = 4 * 1024 * 1024;
 
+/** Interval of the blank heartbeat lines on the push channel (client.ts WATCH_IDLE_MS is 3x). */
+export const HEARTBEAT_MS = 10_000;
+
 export interface ServerOptions {
   /** Events sent to each new watcher before live ones. */
   greeting?: () => InstanceEvent[];
+  /** Procedures served on the Unix socket only (never over TCP), e.g. tls_install. */
+  localProcedures?: Record<string, Procedure>;
+  heartbeatMs?: number;
 }
 
 export class AgentServer {
   private readonly server: http.Server;
   private readonly watchers = new Set<http.ServerResponse>();
+  private readonly heartbeat: NodeJS.Timeout;
+  private tcp?: TlsListener;
+  private readonly local: Record<string, Procedure>;
 
   constructor(
     private readonly procedures: Record<string, Procedure>,
     private readonly opts: ServerOptions = {},
   ) {
-    this.server = http.createServer((req, res) => {
-      this.handle(req, res).catch((e) => {
+    this.local = { ...opts.localProcedures };
+    this.server = http.createServer(this.listener(true));
+    prepare(this.server);
+    this.heartbeat = setInterval(() => {
+      for (const w of this.watchers) w.write('\n');
+    }, opts.heartbeatMs ?? HEARTBEAT_MS);
+    this.heartbeat.unref();
+  }
+
+  /** The request handler; `local`: the Unix socket, where local-only procedures are served too. */
+  listener(local: boolean): http.RequestListener {
+    return (req, res) => {
+      this.handle(req, res, local).catch((e) => {
         log.warn('request failed', { error: String(e) });
         if (!res.headersSent) res.writeHead(500);
         res.end();
       });
-    });
-    this.server.requestTimeout = 0; // events_watch stays open; procedures may run for minutes
-    this.server.keepAliveTimeout = 60_000;
+    };
   }
 
   /** Sends an event to every connected watcher. */
@@ -45,14 +67,26 @@ export class AgentServer {
     for (const w of this.watchers) w.write(line);
   }
 
-  private async handle(req: http.IncomingMessage, res: http.ServerResponse) {
+  private procedure(name: string, local: boolean): Procedure | undefined {
+    if (!PROCEDURE_RE.test(name)) return undefined;
+    if (Object.hasOwn(this.procedures, name)) return this.procedures[name];
+    if (local && Object.hasOwn(this.local, name)) return this.local[name];
+    return undefined;
+  }
+
+  /** Adds procedures served on the Unix socket only. */
+  addLocalProcedures(procs: Record<string, Procedure>) {
+    Object.assign(this.local, procs);
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse, local: boolean) {
     const name = (req.url ?? '/').slice(1).split('?')[0];
     if (req.method !== 'POST') {
       res.writeHead(400, { 'Content-Type': 'text/plain' }).end('Only the POST method is supported');
       return;
     }
-    const known = name === EVENTS_WATCH || (PROCEDURE_RE.test(name) && Object.hasOwn(this.procedures, name));
-    if (!known) {
+    const proc = name === EVENTS_WATCH ? undefined : this.procedure(name, local);
+    if (name !== EVENTS_WATCH && !proc) {
       req.resume();
       res.writeHead(404, { 'Content-Type': 'text/plain' }).end(`unknown procedure ${name.slice(0, 64)}`);
       return;
@@ -79,7 +113,7 @@ export class AgentServer {
     let body: string;
     try {
       const args = parseArgs(Buffer.concat(chunks).toString('utf8'));
-      body = okReply(await this.procedures[name](...args));
+      body = okReply(await proc!(...args));
     } catch (e) {
       log.debug('procedure failed', { name, error: e instanceof Error ? e.message : String(e) });
       body = errorReply(e);
@@ -110,11 +144,41 @@ export class AgentServer {
     });
   }
 
-  close(): Promise<void> {
+  /**
+   * Serves the same procedures (local-only ones excepted) on `host:port` over mutual TLS; a
+   * listener already open is replaced, which drops its connections (new pool, new peers).
+   * Resolves with the bound address.
+   */
+  async listenTcp(host: string, port: number, tls: TlsMaterial): Promise<AddressInfo> {
+    await this.closeTcp();
+    this.tcp = new TlsListener(tls, this.listener(false));
+    prepare(this.tcp.server);
+    return this.tcp.listen(host, port);
+  }
+
+  /** The TCP listener's address, if one is open. */
+  get tcpAddress(): AddressInfo | undefined {
+    return this.tcp?.address;
+  }
+
+  async closeTcp(): Promise<void> {
+    const t = this.tcp;
+    this.tcp = undefined;
+    await t?.close();
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.heartbeat);
     for (const w of this.watchers) w.end();
-    return new Promise((resolve) => {
+    await this.closeTcp();
+    await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
       this.server.closeAllConnections();
     });
   }
+}
+
+function prepare(server: http.Server) {
+  server.requestTimeout = 0; // events_watch stays open; procedures may run for minutes
+  server.keepAliveTimeout = 60_000;
 }

@@ -48,11 +48,14 @@ export function applyInstanceEvent(
   svc: Services,
   e: InstanceEvent,
   restart: (vm: string) => Promise<void>,
+  host = svc.hostRef(),
 ): void {
   const found = vmByUuid(svc, e.uuid);
   if (!found) return;
   const [ref, vm] = found;
   if (vm.is_control_domain) return;
+  // A host speaks only for the VMs resident on it (a VM that moved on is another host's now).
+  if (isRef(vm.resident_on) && vm.resident_on !== host) return;
   switch (e.state) {
     case 'running':
       if (vm.power_state === 'Paused' && !stoppingByApi(vm)) setPowerState(svc.db, ref, 'Running');
@@ -80,12 +83,17 @@ export function applyInstanceEvent(
   }
 }
 
-/** Brings the database in line with the agent's view after a (re)connection. */
-export function reconcile(svc: Services, instances: InstanceInfo[]): { halted: string[]; adopted: string[] } {
+const isRef = (v: unknown): v is string => typeof v === 'string' && v !== '' && v !== 'OpaqueRef:NULL';
+
+/** Brings the database in line with the view of `host`'s agent after a (re)connection. */
+export function reconcile(
+  svc: Services,
+  instances: InstanceInfo[],
+  host = svc.hostRef(),
+): { halted: string[]; adopted: string[] } {
   const byUuid = new Map(instances.map((i) => [i.uuid, i]));
   const halted: string[] = [];
   const adopted: string[] = [];
-  const host = svc.hostRef();
   for (const [ref, vm] of [...svc.db.all('VM')]) {
     if (vm.is_control_domain) continue;
     const inst = byUuid.get(String(vm.uuid));
@@ -104,7 +112,7 @@ export function reconcile(svc: Services, instances: InstanceInfo[]): { halted: s
         const want = inst.state === 'paused' ? 'Paused' : 'Running';
         if (vm.power_state !== want) setPowerState(svc.db, ref, want);
       }
-    } else if (alive && vm.power_state === 'Halted') {
+    } else if (alive && vm.power_state === 'Halted' && (!isRef(vm.resident_on) || vm.resident_on === host)) {
       // Running although the database says Halted (e.g. the manager died mid-start): adopt it.
       setPowerState(svc.db, ref, inst.state === 'paused' ? 'Paused' : 'Running');
       svc.db.update('VM', ref, { resident_on: host });
@@ -116,14 +124,22 @@ export function reconcile(svc: Services, instances: InstanceInfo[]): { halted: s
   return { halted, adopted };
 }
 
-/** Wires an agent into the manager: events, reconciliation on every connection. */
-export function attachAgent(svc: Services, agent: HostAgent, restart: (vm: string) => Promise<void>) {
-  svc.hosts.attach(svc.hostRef(), agent);
-  agent.onEvent((e) => applyInstanceEvent(svc, e, restart));
+/**
+ * Wires the agent of `host` (this manager's own by default, another member's over TCP) into the
+ * manager: its events, and reconciliation of that host's VMs on every (re)connection.
+ */
+export function attachAgent(
+  svc: Services,
+  agent: HostAgent,
+  restart: (vm: string) => Promise<void>,
+  host = svc.hostRef(),
+) {
+  svc.hosts.attach(host, agent);
+  agent.onEvent((e) => applyInstanceEvent(svc, e, restart, host));
   agent.onReconnect(() => {
     agent
       .all()
-      .then((list) => reconcile(svc, list))
+      .then((list) => reconcile(svc, list, host))
       .catch((e) => log.warn('reconciliation failed', { error: String(e) }));
   });
 }

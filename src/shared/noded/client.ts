@@ -1,8 +1,8 @@
 // Client side of the agent RPC (used by the manager): procedure calls over the agent's Unix
-// socket, and the push channel with reconnection. After every (re)connection of the push channel
+// socket or, for another host's agent, TCP with mutual TLS (transport.ts), and the push channel
+// with reconnection. After every (re)connection of the push channel
 // `onConnect` listeners run: the manager re-reads all_instances_info then, to reconcile.
 import { EventEmitter } from 'node:events';
-import http from 'node:http';
 import { XenApiError } from '../errors.js';
 import type {
   DiskSpec,
@@ -14,13 +14,23 @@ import type {
   NicSpec,
 } from './instance.js';
 import { AgentError, decodeReply, EVENTS_WATCH } from './protocol.js';
+import { type RpcClass, procedureTimeout } from './timeouts.js';
+import { AgentEndpoint, type AgentTransport, describeTransport } from './transport.js';
 
 export interface ClientOptions {
-  /** Default per-call timeout (Ganeti's NORMAL class is 900 s; most calls take well under 1 s). */
-  timeoutMs?: number;
+  /** Durations of the RPC timeout classes (timeouts.ts), to shorten or lengthen them. */
+  classTimeoutsMs?: Partial<Record<RpcClass, number>>;
   /** Maximum backoff between push-channel reconnections. */
   maxBackoffMs?: number;
+  /**
+   * The push channel is dropped and reopened when nothing (event or heartbeat line) arrived for
+   * this long: a host that vanished without closing its connections is noticed.
+   */
+  watchIdleMs?: number;
 }
+
+/** Default watchIdleMs: three of the agent's heartbeats (server.ts HEARTBEAT_MS). */
+export const WATCH_IDLE_MS = 30_000;
 
 /** Parses newline-delimited JSON events; incomplete trailing data is kept for the next chunk. */
 export class EventLineParser {
@@ -44,17 +54,23 @@ export class EventLineParser {
 }
 
 export class AgentClient extends EventEmitter {
-  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
-  private watchReq?: http.ClientRequest;
+  private readonly endpoint: AgentEndpoint;
+  private watchReq?: ReturnType<AgentEndpoint['post']>;
   private watching = false;
   private live = false;
   private retryTimer?: NodeJS.Timeout;
 
+  /** `transport`: a Unix socket path (the local agent) or an AgentTransport. */
   constructor(
-    readonly socketPath: string,
+    transport: string | AgentTransport,
     private readonly opts: ClientOptions = {},
   ) {
     super();
+    this.endpoint = new AgentEndpoint(transport);
+  }
+
+  get transport(): AgentTransport {
+    return this.endpoint.transport;
   }
 
   /** True while the push channel is connected. */
@@ -63,50 +79,53 @@ export class AgentClient extends EventEmitter {
   }
 
   /**
-   * Calls a procedure. Rejects with the agent's XenApiError, an AgentError for other failures,
-   * or XenApiError CANNOT_CONTACT_HOST when the agent cannot be reached.
+   * Calls a procedure, waiting at most `timeoutMs` (default: its class's, timeouts.ts). Rejects
+   * with the agent's XenApiError, an AgentError for other failures (timeout included), or
+   * XenApiError CANNOT_CONTACT_HOST when the agent cannot be reached or authenticated.
    */
   call<T = unknown>(
     procedure: string,
     args: unknown[] = [],
-    timeoutMs = this.opts.timeoutMs ?? 900_000,
+    timeoutMs = procedureTimeout(procedure, this.opts.classTimeoutsMs),
   ): Promise<T> {
     const body = JSON.stringify(args);
     return new Promise<T>((resolve, reject) => {
-      const req = http.request(
-        {
-          socketPath: this.socketPath,
-          path: `/${procedure}`,
-          method: 'POST',
-          agent: this.agent,
-          headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('error', reject);
-          res.on('end', () => {
-            clearTimeout(timer);
-            const text = Buffer.concat(chunks).toString('utf8');
-            if (res.statusCode !== 200) {
-              reject(new AgentError(procedure, `HTTP ${res.statusCode}: ${text.slice(0, 200)}`));
-              return;
-            }
-            try {
-              resolve(decodeReply(procedure, text) as T);
-            } catch (e) {
-              reject(e);
-            }
-          });
-        },
+      const req = this.endpoint.post(
+        procedure,
+        { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) },
+        true,
       );
+      req.on('response', (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          clearTimeout(timer);
+          const text = Buffer.concat(chunks).toString('utf8');
+          if (res.statusCode !== 200) {
+            reject(new AgentError(procedure, `HTTP ${res.statusCode}: ${text.slice(0, 200)}`));
+            return;
+          }
+          try {
+            resolve(decodeReply(procedure, text) as T);
+          } catch (e) {
+            reject(e);
+          }
+        });
+      });
       const timer = setTimeout(
         () => req.destroy(new AgentError(procedure, `timed out after ${timeoutMs} ms`)),
         timeoutMs,
       );
       req.on('error', (e) => {
         clearTimeout(timer);
-        reject(e instanceof AgentError ? e : new XenApiError('CANNOT_CONTACT_HOST', [`agent: ${e.message}`]));
+        reject(
+          e instanceof AgentError
+            ? e
+            : new XenApiError('CANNOT_CONTACT_HOST', [
+                `agent ${describeTransport(this.transport)}: ${e.message}`,
+              ]),
+        );
       });
       req.end(body);
     });
@@ -133,14 +152,10 @@ export class AgentClient extends EventEmitter {
       }, delay);
       delay = Math.min(delay * 2, max);
     };
+    const idleMs = this.opts.watchIdleMs ?? WATCH_IDLE_MS;
     const open = () => {
       if (!this.watching) return;
-      const req = http.request({
-        socketPath: this.socketPath,
-        path: `/${EVENTS_WATCH}`,
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json' },
-      });
+      const req = this.endpoint.post(EVENTS_WATCH, { 'Content-Type': 'application/json' }, false);
       this.watchReq = req;
       req.on('response', (res) => {
         if (res.statusCode !== 200) {
@@ -152,8 +167,13 @@ export class AgentClient extends EventEmitter {
         this.live = true;
         this.emit('connect');
         const parser = new EventLineParser();
+        // Events and the agent's blank heartbeat lines keep the channel alive; silence drops it.
+        let idle = setTimeout(() => req.destroy(), idleMs);
+        res.on('close', () => clearTimeout(idle));
         res.setEncoding('utf8');
         res.on('data', (chunk: string) => {
+          clearTimeout(idle);
+          idle = setTimeout(() => req.destroy(), idleMs);
           for (const e of parser.push(chunk)) this.emit('event', e);
         });
         res.on('close', retry);
@@ -171,7 +191,7 @@ export class AgentClient extends EventEmitter {
     this.retryTimer = undefined;
     this.live = false;
     this.watchReq?.destroy();
-    this.agent.destroy();
+    this.endpoint.destroy();
   }
 
   // Typed wrappers (Ganeti's names where they overlap; payloads in docs/agent.md).
