@@ -51,7 +51,14 @@ export class FakeAgent implements HostAgent {
   async callPlugin(): Promise<string> {
     return '';
   }
-  onEvent(_listener: (e: InstanceEvent) => void) {}
+  private readonly eventListeners: ((e: InstanceEvent) => void)[] = [];
+  onEvent(listener: (e: InstanceEvent) => void) {
+    this.eventListeners.push(listener);
+  }
+  /** What a real agent client does when the agent pushes an event. */
+  emit(e: InstanceEvent) {
+    for (const l of this.eventListeners) l(e);
+  }
   onReconnect(listener: () => void) {
     this.reconnectListeners.push(listener);
   }

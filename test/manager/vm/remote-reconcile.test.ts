@@ -1,0 +1,65 @@
+// Reconciliation after another host's agent (re)connects: only that host's VMs follow its report;
+// its events say nothing about VMs resident elsewhere.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { baseVmRecord } from '../../../src/manager/bootstrap/vm-record.js';
+import { parseConfig } from '../../../src/manager/config.js';
+import { Manager } from '../../../src/manager/manager.js';
+import { attachAgent } from '../../../src/manager/vm/reconcile.js';
+import { tempDir } from '../../helpers/tmp.js';
+import { FakeAgent } from './fake-agent.js';
+
+const REMOTE = 'OpaqueRef:remote-host-transport-test';
+
+async function until(cond: () => boolean) {
+  const end = Date.now() + 5000;
+  while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
+}
+
+test("a remote agent's reconnection reconciles that host's VMs only", async (t) => {
+  const dataDir = tempDir(t, 'berth-transport-');
+  const config = parseConfig(
+    ['--data-dir', dataDir, '--http-port', 'off', '--https-port', 'off', '--socket', join(dataDir, 'x.sock')],
+    {},
+  );
+  const local = new FakeAgent();
+  const m = await Manager.open(config, { timers: false, agent: local, networking: false });
+  t.after(() => m.close());
+  const { svc, db } = m;
+  const s = svc.sessions.validate(svc.sessions.localLogin());
+  const vm = async (name: string) =>
+    String(await svc.call(s, 'VM.create', [baseVmRecord({ name_label: name })]));
+  const here = await vm('here');
+  const there = await vm('there');
+  const stray = await vm('stray');
+  db.update('VM', here, { power_state: 'Running', resident_on: svc.hostRef() });
+  db.update('VM', there, { power_state: 'Running', resident_on: REMOTE });
+  const uuid = (ref: string) => String(db.get('VM', ref)!.uuid);
+  local.instances.set(uuid(here), { uuid: uuid(here), state: 'running' });
+
+  const remote = new FakeAgent();
+  attachAgent(svc, remote, async () => undefined, REMOTE);
+  assert.equal(svc.hosts.peek(REMOTE), remote);
+  // The remote host lost `there` and runs `stray` (Halted in the database, resident nowhere).
+  remote.instances.set(uuid(stray), { uuid: uuid(stray), state: 'running' });
+  remote.reconnected();
+  await until(
+    () => db.get('VM', there)!.power_state === 'Halted' && db.get('VM', stray)!.power_state === 'Running',
+  );
+  assert.equal(db.get('VM', there)!.power_state, 'Halted');
+  assert.equal(db.get('VM', stray)!.power_state, 'Running');
+  assert.equal(db.get('VM', stray)!.resident_on, REMOTE, 'adopted on the host that runs it');
+  assert.equal(
+    db.get('VM', here)!.power_state,
+    'Running',
+    "the local host's VM is not the remote's to judge",
+  );
+
+  // An event from the remote agent about a VM resident on this host changes nothing.
+  remote.emit({ uuid: uuid(here), state: 'absent' });
+  assert.equal(db.get('VM', here)!.power_state, 'Running');
+  // The same event from the VM's own host does.
+  local.emit({ uuid: uuid(here), state: 'absent' });
+  assert.equal(db.get('VM', here)!.power_state, 'Halted');
+});
