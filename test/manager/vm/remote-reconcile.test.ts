@@ -3,6 +3,9 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { AgentServer } from '../../../src/agent/server.js';
+import { remoteAgentClient } from '../../../src/manager/hosts/remote-agent.js';
+import { createPoolCa, issueHostCert } from '../../../src/shared/pki/pool-pki.js';
 import { baseVmRecord } from '../../../src/manager/bootstrap/vm-record.js';
 import { parseConfig } from '../../../src/manager/config.js';
 import { Manager } from '../../../src/manager/manager.js';
@@ -11,9 +14,11 @@ import { tempDir } from '../../helpers/tmp.js';
 import { FakeAgent } from './fake-agent.js';
 
 const REMOTE = 'OpaqueRef:remote-host-transport-test';
+const REMOTE_UUID = '44444444-4444-4444-8444-444444444444';
+const MASTER_UUID = '55555555-5555-4555-8555-555555555555';
 
 async function until(cond: () => boolean) {
-  const end = Date.now() + 5000;
+  const end = Date.now() + 10_000;
   while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
 }
 
@@ -62,4 +67,61 @@ test("a remote agent's reconnection reconciles that host's VMs only", async (t) 
   // The same event from the VM's own host does.
   local.emit({ uuid: uuid(here), state: 'absent' });
   assert.equal(db.get('VM', here)!.power_state, 'Halted');
+});
+
+test('over mutual TLS: the manager reconciles a remote host after its agent comes back', async (t) => {
+  const dataDir = tempDir(t, 'berth-transport-');
+  await createPoolCa(join(dataDir, 'pki'), 'test pool');
+  await issueHostCert(join(dataDir, 'pki'), MASTER_UUID, '127.0.0.1', join(dataDir, 'pki'));
+  const agentPki = await issueHostCert(
+    join(dataDir, 'pki'),
+    REMOTE_UUID,
+    '127.0.0.1',
+    join(dataDir, 'agent'),
+  );
+  const config = parseConfig(
+    ['--data-dir', dataDir, '--http-port', 'off', '--https-port', 'off', '--socket', join(dataDir, 'x.sock')],
+    {},
+  );
+  const m = await Manager.open(config, { timers: false, agent: new FakeAgent(), networking: false });
+  t.after(() => m.close());
+  const { svc, db } = m;
+  const s = svc.sessions.validate(svc.sessions.localLogin());
+  const vm = async (name: string) =>
+    String(await svc.call(s, 'VM.create', [baseVmRecord({ name_label: name })]));
+  const a = await vm('a');
+  const b = await vm('b');
+  const c = await vm('c');
+  db.update('VM', a, { power_state: 'Running', resident_on: REMOTE });
+  db.update('VM', b, { power_state: 'Running', resident_on: REMOTE });
+  const uuid = (ref: string) => String(db.get('VM', ref)!.uuid);
+
+  // The remote agent runs both VMs at first, and c, which the database has as Halted.
+  let running = [uuid(a), uuid(b), uuid(c)];
+  const server = new AgentServer({
+    all_instances_info: () => running.map((u) => ({ uuid: u, state: 'running' })),
+  });
+  t.after(() => server.close());
+  const { port } = await server.listenTcp('127.0.0.1', 0, agentPki);
+  const client = remoteAgentClient(join(dataDir, 'pki'), '127.0.0.1', REMOTE_UUID, port);
+  attachAgent(svc, client, async () => undefined, REMOTE);
+  client.connect();
+  await until(() => db.get('VM', c)!.power_state === 'Running');
+  assert.ok(svc.hosts.live(REMOTE));
+  assert.equal(db.get('VM', c)!.resident_on, REMOTE, 'reconciled at the first connection');
+  assert.equal(db.get('VM', b)!.power_state, 'Running');
+
+  // The agent goes away: the host is offline for calls; meanwhile VM b's QEMU dies.
+  await server.closeTcp();
+  await until(() => !svc.hosts.live(REMOTE));
+  assert.throws(
+    () => svc.hosts.get(REMOTE),
+    (e: unknown) => (e as { code?: string }).code === 'HOST_OFFLINE',
+  );
+  running = [uuid(a), uuid(c)];
+  await server.listenTcp('127.0.0.1', port, agentPki);
+  await until(() => db.get('VM', b)!.power_state === 'Halted');
+  assert.ok(svc.hosts.live(REMOTE));
+  assert.equal(db.get('VM', b)!.power_state, 'Halted', 'reconciled after the reconnection');
+  assert.equal(db.get('VM', a)!.power_state, 'Running');
 });
