@@ -188,9 +188,10 @@ export function loadPoolCredentials(dir: string): PoolCredentials {
 
 /**
  * Checks that the certificate was issued by the CA (signature included), that the key is the
- * certificate's, and that the CA key (when given) is the CA's. Returns the certificate's CN.
+ * certificate's, that the CA key (when given) is the CA's, and that both certificates are valid
+ * at `now`. Returns the certificate's CN.
  */
-export function checkTlsMaterial(m: PoolCredentials): string {
+export function checkTlsMaterial(m: PoolCredentials, now = Date.now()): string {
   let ca: X509Certificate;
   let cert: X509Certificate;
   try {
@@ -206,6 +207,12 @@ export function checkTlsMaterial(m: PoolCredentials): string {
     throw new Error('the host key does not match its certificate');
   if (m.caKey && !ca.checkPrivateKey(createPrivateKey(m.caKey)))
     throw new Error('the CA key does not match the CA certificate');
+  for (const [what, c] of [
+    ['pool CA', ca],
+    ['host', cert],
+  ] as const)
+    if (now < Date.parse(c.validFrom) || now > Date.parse(c.validTo))
+      throw new Error(`the ${what} certificate is not valid now (${c.validFrom} to ${c.validTo})`);
   return commonName(cert.subject) ?? '';
 }
 

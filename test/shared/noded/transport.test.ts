@@ -101,6 +101,7 @@ test('pool PKI: host certificate names the host, chains to the pool CA, keys 060
   assert.equal(statSync(join(dir, 'agent')).mode & 0o777, 0o700);
   // Mismatched pieces and unsafe names are refused before anything is written.
   assert.throws(() => checkTlsMaterial({ ...p.agent, key: p.master.key }), /does not match/);
+  assert.throws(() => checkTlsMaterial(p.agent, Date.parse('2100-01-01')), /not valid now/);
   const other = await pool(join(dir, 'other'));
   assert.throws(() => checkTlsMaterial({ ...p.agent, ca: other.agent.ca }), /not issued by the pool CA/);
   await assert.rejects(
