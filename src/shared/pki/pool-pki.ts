@@ -242,3 +242,14 @@ export function commonName(subject: string): string | undefined {
   for (const line of subject.split('\n')) if (line.startsWith('CN=')) return line.slice(3);
   return undefined;
 }
+
+/**
+ * A standalone host is a pool of one (as in xapi): at first start it gets its own pool CA and a
+ * certificate from it, both replaced when it joins a pool. Returns whether anything was created.
+ */
+export async function ensureHostPki(dir: string, hostUuid: string, address: string): Promise<boolean> {
+  if (hasTlsMaterial(dir)) return false;
+  await createPoolCa(dir, `Berth pool of ${hostUuid.slice(0, 8)}`);
+  await issueHostCert(dir, hostUuid, address, dir);
+  return true;
+}

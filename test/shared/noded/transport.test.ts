@@ -22,6 +22,7 @@ import {
   CA_KEY,
   checkTlsMaterial,
   createPoolCa,
+  ensureHostPki,
   HOST_KEY,
   issueHostCert,
   loadPoolCredentials,
@@ -112,6 +113,17 @@ test('pool PKI: host certificate names the host, chains to the pool CA, keys 060
     issueHostCert(join(dir, 'ca'), OTHER_UUID, 'a,DNS:evil', join(dir, 'x')),
     /not a host address/,
   );
+});
+
+test('a standalone host gets a pool of its own once', async (t) => {
+  const dir = join(tempDir(t, 'berth-transport-'), 'pki');
+  assert.equal(await ensureHostPki(dir, OTHER_UUID, 'host-3.example'), true);
+  const m = loadPoolCredentials(dir);
+  assert.equal(checkTlsMaterial(m), OTHER_UUID);
+  assert.ok(m.caKey);
+  assert.equal(new X509Certificate(m.cert).subjectAltName, 'DNS:host-3.example');
+  assert.equal(await ensureHostPki(dir, OTHER_UUID, 'host-3.example'), false);
+  assert.deepEqual(loadPoolCredentials(dir), m, 'kept as it was');
 });
 
 test('mutual TLS: a pool member calls; plain, certless and foreign peers are refused', async (t) => {
