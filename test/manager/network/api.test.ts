@@ -3,13 +3,17 @@
 // TAPs following the VM's power state, hot-plug), PIFs, VLANs and bonds, and xapi's errors for
 // bad input with nothing left behind.
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { test } from 'node:test';
+import { startAgent } from '../../../src/agent/agent.js';
 import { link, links } from '../../../src/agent/network/ip.js';
 import { tapName } from '../../../src/shared/net/names.js';
 import { baseVmRecord } from '../../../src/manager/bootstrap/vm-record.js';
 import { ensureDefaultNetwork } from '../../../src/manager/network/setup.js';
 import { vmNics } from '../../../src/manager/network/vm-nics.js';
 import { ipIn, kernelSupports, netns, vethInto } from '../../agent/network/netns.js';
+import { startManager } from '../../helpers/manager.js';
+import { startNetworkAgent } from '../../helpers/network-agent.js';
 import { netHarness, until } from './harness.js';
 
 const vifRec = (
@@ -136,6 +140,29 @@ test('the default network is an idempotent bridge with no physical port', async 
   await ipIn(h.ns, 'link', 'del', 'berth0');
   await ensureDefaultNetwork(h.svc);
   assert.ok(await link('berth0', { netns: h.ns }));
+});
+
+test('a restarted agent gets the default bridge back from the manager when it reconnects', async (t) => {
+  const ns = await netns(t, 'reconn');
+  const first = await startNetworkAgent(t, { netns: ns });
+  const { manager } = await startManager(t, { agent: first.client, networking: {} });
+  const svc = manager.svc;
+  await until(async () => Boolean(await link('berth0', { netns: ns })));
+  // The host lost its bridges (a reboot) and its agent restarts on the same socket.
+  await first.agent.close();
+  await until(() => !svc.hosts.live(svc.hostRef()));
+  await ipIn(ns, 'link', 'del', 'berth0');
+  const again = await startAgent({
+    socketPath: first.socketPath,
+    runRoot: join(first.socketPath, '../../run'),
+    logRoot: join(first.socketPath, '../../log'),
+    stateRoots: [join(first.socketPath, '../..')],
+    accel: 'tcg',
+    network: { netns: ns },
+  });
+  t.after(() => again.close());
+  await until(async () => (await link('berth0', { netns: ns }))?.linkinfo?.info_kind === 'bridge');
+  assert.equal(svc.hosts.live(svc.hostRef()), true);
 });
 
 test('VIF.create: generated and given MACs, device numbers, metrics, vmNics; bad input', async (t) => {
