@@ -128,7 +128,9 @@ const allListed: [Unlisted] extends [never] ? true : Unlisted = true;
 void allListed;
 
 /** A NetworkProcedures whose every method passes its name and arguments to `call` (an agent RPC). */
-export function networkClient(call: (procedure: string, args: unknown[]) => Promise<unknown>): NetworkProcedures {
+export function networkClient(
+  call: (procedure: string, args: unknown[]) => Promise<unknown>,
+): NetworkProcedures {
   const out: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
   for (const name of NETWORK_PROCEDURES) out[name] = (...args: unknown[]) => call(name, args);
   return out as unknown as NetworkProcedures;
