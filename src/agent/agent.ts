@@ -1,5 +1,6 @@
 // The host agent: its procedure table (Ganeti's names where they overlap) over the instance
-// manager, host plugins and host facts, and the push of instance events to the manager.
+// manager, host plugins and host facts, plus the networking procedures (network/procedures.ts),
+// and the push of instance events to the manager.
 import os from 'node:os';
 import { XenApiError } from '../shared/errors.js';
 import { run } from '../shared/exec.js';
@@ -15,6 +16,7 @@ import type {
 import { PROTOCOL_VERSION } from '../shared/noded/protocol.js';
 import { BERTH_VERSION } from '../shared/version.js';
 import { InstanceManager, type InstanceOptions } from './instances.js';
+import { type NetworkProcedureOptions, networkProcedures } from './network/procedures.js';
 import { callPlugin, listPlugins } from './plugins/index.js';
 import { QEMU_BINARY } from './qemu/vm-process.js';
 import { AgentServer, type Procedure } from './server.js';
@@ -125,6 +127,8 @@ export interface AgentOptions extends InstanceOptions {
   pkiDir?: string;
   /** TCP listener for the pool master on another host (mutual TLS, pkiDir's certificates). */
   tcp?: { host: string; port: number };
+  /** The host's networking (tests: a network namespace, veths as NICs). */
+  network?: NetworkProcedureOptions;
 }
 
 export interface Agent {
@@ -137,7 +141,8 @@ export interface Agent {
 export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const vms = new InstanceManager(opts);
   // VMs found dead at start-up are told to every manager that connects (idempotent for it).
-  const server = new AgentServer(procedures(vms), { greeting: () => vms.lostAtStart });
+  const table = { ...procedures(vms), ...networkProcedures(opts.network) };
+  const server = new AgentServer(table, { greeting: () => vms.lostAtStart });
   vms.on('event', (e) => server.push(e));
   // Adopt before serving, so the manager's first all_instances_info already sees every VM.
   const { adopted, gone } = await vms.adoptAll();

@@ -21,6 +21,9 @@ const USAGE = `Usage: berth-agent [options]
   --accel kvm|tcg    override accelerator detection    [BERTH_ACCEL]
   --run-as USER      QEMU drops to this user (-runas)  [BERTH_QEMU_USER, berth-qemu if it exists]
                      ("root" keeps QEMU as root)
+  --netns NAME       do the host's networking (bridges, TAPs, NICs) in this network namespace
+                     [BERTH_AGENT_NETNS; default: the agent's own namespace]
+  --nic-kinds K,K    virtual link kinds PIF.scan reports as NICs, e.g. veth [BERTH_NIC_KINDS]
   Under berth-qemu each VM's QEMU gets its own uid/gid from 1900000000:10000
   [BERTH_QEMU_IDS=BASE:COUNT to move the range, "off" for berth-qemu's own uid for all]
 `;
@@ -36,6 +39,8 @@ async function main() {
       'state-root': { type: 'string' },
       accel: { type: 'string' },
       'run-as': { type: 'string' },
+      netns: { type: 'string' },
+      'nic-kinds': { type: 'string' },
       help: { type: 'boolean' },
     },
   });
@@ -50,6 +55,7 @@ async function main() {
   if (explicit && explicit !== 'root' && !lookupUser(explicit)) throw new Error(`unknown user ${explicit}`);
   const runAs = qemuRunAs(explicit);
   const listenTcp = values['listen-tcp'] ?? env.BERTH_AGENT_LISTEN_TCP;
+  const nicKinds = (values['nic-kinds'] ?? env.BERTH_NIC_KINDS ?? '').split(',').filter(Boolean);
   const agent = await startAgent({
     socketPath: values.socket ?? env.BERTH_AGENT_SOCKET ?? '/run/berth/agent.sock',
     pkiDir: values['pki-dir'] ?? env.BERTH_PKI_DIR ?? '/var/lib/berth/pki',
@@ -67,6 +73,7 @@ async function main() {
           ? parseIdRange(env.BERTH_QEMU_IDS)
           : DEFAULT_ID_RANGE
         : undefined,
+    network: { netns: values.netns ?? env.BERTH_AGENT_NETNS ?? undefined, nicKinds },
   });
   const stop = async () => {
     await agent.close();

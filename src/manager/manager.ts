@@ -39,7 +39,7 @@ import { rpcEndpoints, taskResultXml, XmlEncoders } from './rpc/endpoints.js';
 import { clearDeadOperations } from './tasks/dead-operations.js';
 import { DEFAULT_TASK_LIMITS, TaskManager, type TaskLimits } from './tasks/task-manager.js';
 import { openStorage, type StartupReport, type StorageOptions } from './storage/startup.js';
-import { type NetworkingOptions, openNetworking } from './network/setup.js';
+import { followHostAgent, type NetworkingOptions, openNetworking } from './network/setup.js';
 import { HostRegistry } from './hosts/registry.js';
 import { NodedAgentClient } from './vm/agent-client.js';
 import type { HostAgent } from './vm/host-agent.js';
@@ -168,8 +168,9 @@ export class Manager {
       hosts: new HostRegistry(() => hostRef),
       poolRef: () => poolRef,
       call: (session, wire, args) => dispatcher.callInternal(session, wire, args),
+      networking: false,
+      listMethods: dispatcher.listMethods(),
       ext: {
-        listMethods: dispatcher.listMethods(),
         suspendDir: join(config.dataDir, 'suspend'),
         dataDir: config.dataDir,
       },
@@ -190,7 +191,7 @@ export class Manager {
     for (const uuid of await rollBackUnfinishedCopies(svc))
       storageReport.fixed.push(`removed VM ${uuid} of an unfinished clone/copy/snapshot`);
     for (const vdi of cleared.get('VDI') ?? []) refreshVdiOps(svc, vdi);
-    if (opts.networking !== false) await openNetworking(svc, opts.networking ?? {});
+    if (opts.networking !== false) openNetworking(svc, opts.networking ?? {});
     const agent = opts.agent === undefined ? new NodedAgentClient(config.agentSocket) : opts.agent;
     if (agent) {
       let internal: string | undefined;
@@ -199,6 +200,7 @@ export class Manager {
         await dispatcher.callInternal(sessions.validate(internal), 'VM.start', [vm, false, false]);
       };
       attachAgent(svc, agent, restart);
+      if (svc.networking) followHostAgent(svc, hostRef, agent);
       if (agent instanceof NodedAgentClient) agent.connect();
     }
     if (opts.timers !== false) {

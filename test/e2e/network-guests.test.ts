@@ -1,6 +1,6 @@
 // Two real test guests (QEMU, TCG) on one Berth network ping each other. The host agent runs
-// inside a test network namespace (so QEMU opens its TAPs there), the manager in-process with
-// networking attached to the same namespace; nothing touches the machine's own interfaces.
+// inside a test network namespace (so QEMU opens its TAPs there and its bridges are made there),
+// the manager in-process reaching it over its socket; nothing touches the machine's own interfaces.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -9,10 +9,8 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { link } from '../../src/agent/network/ip.js';
-import { tapName } from '../../src/agent/network/names.js';
+import { tapName } from '../../src/shared/net/names.js';
 import { baseVmRecord } from '../../src/manager/bootstrap/vm-record.js';
-import { inProcessNetworkAgent } from '../../src/manager/network/network-agent.js';
-import { openNetworking } from '../../src/manager/network/setup.js';
 import { NodedAgentClient } from '../../src/manager/vm/agent-client.js';
 import { runChecked } from '../../src/shared/exec.js';
 import { netns } from '../agent/network/netns.js';
@@ -91,9 +89,11 @@ test('two guests on one network ping each other; a hot-plugged VIF works; TAPs g
     rmSync(dir, { recursive: true, force: true });
   });
   await until(() => existsSync(sock), 30_000, 'agent socket');
-  const { manager } = await startManager(t, { agent: new NodedAgentClient(sock) });
+  const { manager } = await startManager(t, {
+    agent: new NodedAgentClient(sock),
+    networking: { defaultNetwork: false },
+  });
   const svc = manager.svc;
-  t.after(await openNetworking(svc, { agent: inProcessNetworkAgent({ netns: ns }), defaultNetwork: false }));
   const session = svc.sessions.localLogin('network-e2e');
   const call = (m: string, ...a: unknown[]) => svc.call(svc.sessions.validate(session), m, a) as Promise<any>;
   await until(() => svc.hosts.live(svc.hostRef()), 30_000, 'agent connection');

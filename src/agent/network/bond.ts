@@ -8,7 +8,7 @@
 // lacp-time (slow|fast), updelay, downdelay (ms), miimon (default 100 ms).
 import { bridgeAddPort, bridgeCreate } from './bridge.js';
 import { deleteOwned, ip, link, markOwned, type NetOptions } from './ip.js';
-import { assertIfName } from './names.js';
+import { assertIfName } from '../../shared/net/names.js';
 
 export type BondMode = 'balance-slb' | 'active-backup' | 'lacp';
 

@@ -1,6 +1,6 @@
 // Linux bridges: one per network. Berth creates and deletes only bridges it marked as its own;
 // an administrator's existing bridge can back an unmanaged network but is never removed.
-import { assertIfName } from './names.js';
+import { assertIfName } from '../../shared/net/names.js';
 import { deleteOwned, ip, link, links, markOwned, type NetOptions } from './ip.js';
 
 /** Ganeti's bridges_exist: true if every bridge in the list exists (and is a bridge). */

@@ -6,18 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bridgeAddPort, bridgeCreate } from './bridge.js';
 import { inNs, ip, type Link, link, links, type NetOptions } from './ip.js';
-import { assertIfName } from './names.js';
-
-export interface NicInfo {
-  device: string;
-  MAC: string;
-  MTU: number;
-  carrier: boolean;
-  /** Bus the device sits on (pci, virtio…), '' for virtual devices admitted by `kinds`. */
-  bus: string;
-  /** IPv4 addresses (CIDR) currently on the device. */
-  addresses: string[];
-}
+import type { IpConfig, IpResult, NicInfo, PifMetrics } from '../../shared/host/network.js';
+import { isIPv4, netmaskToPrefix } from '../../shared/net/ipv4.js';
+import { assertIfName } from '../../shared/net/names.js';
 
 export interface ScanOptions extends NetOptions {
   /**
@@ -63,14 +54,6 @@ async function addresses(opts: NetOptions): Promise<Map<string, string[]>> {
       (l.addr_info ?? []).map((a) => `${a.local}/${a.prefixlen}`),
     );
   return out;
-}
-
-export interface PifMetrics {
-  carrier: boolean;
-  speed: number;
-  duplex: boolean;
-  vendor_id: string;
-  device_id: string;
 }
 
 /** Parses `ethtool DEV` (pure): speed in Mb/s (0 if unknown), full duplex, link detected. */
@@ -135,35 +118,6 @@ export async function pifUnplug(device: string, opts: NetOptions = {}) {
 }
 
 // ---------------- IP configuration ----------------
-
-/** Dotted netmask → prefix length (pure); undefined if not a contiguous mask. */
-export function netmaskToPrefix(mask: string): number | undefined {
-  if (!isIPv4(mask)) return undefined;
-  const bits = mask
-    .split('.')
-    .map((o) => Number(o).toString(2).padStart(8, '0'))
-    .join('');
-  return /^1*0*$/.test(bits) ? (bits.indexOf('0') === -1 ? 32 : bits.indexOf('0')) : undefined;
-}
-
-export function isIPv4(s: string): boolean {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
-  return Boolean(m?.slice(1).every((o) => Number(o) <= 255 && String(Number(o)) === o));
-}
-
-export interface IpConfig {
-  mode: 'None' | 'DHCP' | 'Static';
-  IP?: string;
-  netmask?: string;
-  gateway?: string;
-}
-
-export interface IpResult {
-  IP: string;
-  netmask: string;
-  gateway: string;
-  DNS: string;
-}
 
 /**
  * Configures IPv4 on `dev` (the PIF's bridge). None flushes; Static sets the address and, if

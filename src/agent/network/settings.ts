@@ -2,6 +2,8 @@
 // interfaces"): every `ethtool-*` key, `promiscuous` and `mtu`. A pure planner turns them into
 // commands; the thin part runs them and reports, per key, what could not be applied (a device
 // that does not support a setting is reported, never fatal).
+import type { SettingsReport } from '../../shared/host/network.js';
+import { parseMtu } from '../../shared/net/mtu.js';
 import { inNs, ip, type NetOptions } from './ip.js';
 
 /** `on`/`true` → true, `off`/`false` → false, anything else → undefined. */
@@ -30,17 +32,6 @@ export interface SettingsPlan {
   /** Keys whose value is invalid (not run). */
   invalid: Record<string, string>;
   mtu?: number;
-}
-
-export const MIN_MTU = 68;
-export const MAX_MTU = 65535;
-
-/** Parses an MTU value; undefined if absent, throws on garbage. */
-export function parseMtu(v: unknown): number | undefined {
-  if (v === undefined || v === null || v === '') return undefined;
-  const n = typeof v === 'number' ? v : /^\s*\d+\s*$/.test(String(v)) ? Number(v) : Number.NaN;
-  if (!Number.isInteger(n) || n < MIN_MTU || n > MAX_MTU) throw new Error(`invalid MTU: ${String(v)}`);
-  return n;
 }
 
 /** Plans the settings of other_config for device `dev` (pure). */
@@ -89,12 +80,6 @@ export function planSettings(dev: string, other: Record<string, string>): Settin
     plan.steps.push({ key: link[i], cmd: 'ethtool', args: ['-s', dev, link[i + 1], link[i + 2]] });
   }
   return plan;
-}
-
-export interface SettingsReport {
-  applied: string[];
-  /** key → why it was not applied. */
-  failed: Record<string, string>;
 }
 
 /** Applies other_config settings to `dev`; never throws for an unsupported setting. */

@@ -6,8 +6,10 @@
 // Creating an existing TAP is a no-op, so whoever comes first (manager or QEMU driver) wins.
 import { bridgeAddPort } from './bridge.js';
 import { deleteOwned, ip, link, markOwned, type NetOptions } from './ip.js';
-import { assertIfName } from './names.js';
-import { applySettings, parseMtu, type SettingsReport } from './settings.js';
+import { assertIfName } from '../../shared/net/names.js';
+import type { LinkStats, SettingsReport } from '../../shared/host/network.js';
+import { parseMtu } from '../../shared/net/mtu.js';
+import { applySettings } from './settings.js';
 
 export interface VifBackend {
   tap: string;
@@ -54,10 +56,7 @@ export async function vifDetach(tap: string, opts: NetOptions = {}): Promise<boo
 }
 
 /** Packet and byte counters of an interface (`ip -s`), for VIF/PIF metrics. */
-export async function linkStats(
-  dev: string,
-  opts: NetOptions = {},
-): Promise<{ rxBytes: number; txBytes: number; carrier: boolean } | undefined> {
+export async function linkStats(dev: string, opts: NetOptions = {}): Promise<LinkStats | undefined> {
   const r = await ip(['-j', '-s', 'link', 'show', 'dev', assertIfName(dev)], opts).catch(() => undefined);
   if (!r) return undefined;
   const [l] = JSON.parse(r) as {

@@ -2,10 +2,8 @@
 // type vlan id 100`), on its own bridge. Needs the kernel's 8021q support (CONFIG_VLAN_8021Q).
 import { bridgeAddPort, bridgeCreate, bridgeDestroy } from './bridge.js';
 import { deleteOwned, ip, link, markOwned, type NetOptions } from './ip.js';
-import { assertIfName, vlanDeviceName } from './names.js';
-
-export const validVlanTag = (tag: unknown): tag is number =>
-  typeof tag === 'number' && Number.isInteger(tag) && tag >= 0 && tag <= 4094;
+import { assertIfName, vlanDeviceName } from '../../shared/net/names.js';
+import { validVlanTag } from '../../shared/net/vlan-tag.js';
 
 /** The ip(8) arguments that create the VLAN device (pure). */
 export function vlanAddArgs(device: string, tag: number, name = vlanDeviceName(device, tag)): string[] {

@@ -1,11 +1,11 @@
-// Bond.*: Linux bonding over PIFs of one host (modes mapped in src/agent/network/bond.ts). The
-// bond gets a master PIF on the given network; members become bond slaves (unplugged).
-import { nextFreeName } from '../../agent/network/names.js';
+// Bond.*: Linux bonding over PIFs of one host, made by that host's agent (modes mapped in its
+// network/bond.ts). The bond gets a master PIF on the given network; members become bond slaves
+// (unplugged).
 import { NULL_REF } from '../../shared/datamodel/types.js';
 import { XenApiError } from '../../shared/errors.js';
-import { networkAgentOf } from '../network/backend.js';
+import { nextFreeName } from '../../shared/net/names.js';
+import { hostNetwork, hostStep, needHostNetwork } from '../network/host-network.js';
 import { usableMac } from '../network/mac.js';
-import { hostStep } from '../network/network-agent.js';
 import { nowXapi } from '../time.js';
 import type { HandlerTable } from './context.js';
 import { destroyPifRecord } from './pif.js';
@@ -37,9 +37,7 @@ export const bondApi: HandlerTable = {
       if (onHost) throw new XenApiError('NETWORK_ALREADY_CONNECTED', [network, onHost]);
       const mac = MAC === '' ? String(rows[0].MAC) : usableMac(MAC);
       if (!mac) throw new XenApiError('MAC_INVALID', [MAC]);
-      const agent = networkAgentOf(ctx.svc);
-      if (!agent)
-        throw new XenApiError('OPERATION_NOT_ALLOWED', ['host networking is not attached to this manager']);
+      const agent = needHostNetwork(ctx.svc, String(host));
       const used = [...db.all('PIF').values()].map((p) => String(p.device));
       const device = nextFreeName('bond', used);
       const props = properties ?? {};
@@ -93,7 +91,7 @@ export const bondApi: HandlerTable = {
       if (master && ((master.VLAN_slave_of as string[]) ?? []).length)
         throw new XenApiError('PIF_VLAN_STILL_EXISTS', [String(b.master)]);
       const slaves = (b.slaves as string[]) ?? [];
-      const agent = networkAgentOf(ctx.svc);
+      const agent = master && hostNetwork(ctx.svc, String(master.host));
       if (agent && master)
         await hostStep('bond_destroy', () =>
           agent.bond_destroy(

@@ -35,6 +35,10 @@ export interface Services {
   hosts: HostRegistry;
   /** Calls another API message in-process, with the given session's rights. */
   call(session: SessionInfo, wire: string, args: unknown[]): Promise<unknown>;
+  /** Host networking is on: bridges, TAPs and PIFs are made by the hosts' agents (off in some tests). */
+  networking: boolean;
+  /** Every API message name (host.list_methods). */
+  listMethods: string[];
   ext: Extensions;
 }
 

@@ -15,7 +15,7 @@ export const hostApi: HandlerTable = {
       const d = new Date();
       return toXapiTime(new Date(d.getTime() - d.getTimezoneOffset() * 60_000)).replace(/Z$/, '');
     },
-    'host.list_methods': (ctx) => ctx.svc.ext.listMethods as string[],
+    'host.list_methods': (ctx) => ctx.svc.listMethods,
     'host.get_log': (ctx, host: string) => {
       ctx.svc.db.mustGet('host', host);
       return '';

@@ -1,13 +1,14 @@
 // network.*: networks are Linux bridges. create names a bridge (xapi<N> when none is given) and,
 // for managed networks, creates it on the host; destroy refuses networks in use (xapi's
 // NETWORK_CONTAINS_PIF / NETWORK_CONTAINS_VIF) and removes the bridge only if Berth made it.
-// This module also gathers the networking handler tables.
-import { validIfName } from '../../agent/network/names.js';
-import { MAX_MTU, MIN_MTU } from '../../agent/network/settings.js';
+// Bridges are made on this host and every connected one (bridgeHosts); others get theirs when a
+// VIF or PIF needs it. This module also gathers the networking handler tables.
 import { XenApiError } from '../../shared/errors.js';
+import { MAX_MTU, MIN_MTU } from '../../shared/net/mtu.js';
+import { validIfName } from '../../shared/net/names.js';
 import type { Database } from '../db/database.js';
-import { networkAgentOf } from '../network/backend.js';
-import { hostStep } from '../network/network-agent.js';
+import { bridgeHosts, hostNetwork, hostStep } from '../network/host-network.js';
+import type { Services } from './context.js';
 import { bondApi } from './bond.js';
 import type { HandlerTable } from './context.js';
 import { createRecord } from './implicit.js';
@@ -34,6 +35,15 @@ export function checkMtu(mtu: unknown): number {
   return n;
 }
 
+/** Runs `step` with the networking of every host a network's bridge is made on (none when off). */
+async function onBridgeHosts(
+  svc: Services,
+  step: (agent: NonNullable<ReturnType<typeof hostNetwork>>) => Promise<void>,
+): Promise<void> {
+  if (!svc.networking) return;
+  for (const host of bridgeHosts(svc)) await step(hostNetwork(svc, host)!);
+}
+
 export const networkApi: HandlerTable = {
   handlers: {
     'network.create': async (ctx, rec: Record<string, unknown>) => {
@@ -47,12 +57,11 @@ export const networkApi: HandlerTable = {
       else if (used.has(bridge)) throw new XenApiError('BRIDGE_NAME_EXISTS', [bridge]);
       const mtu = f.MTU === undefined ? 1500 : checkMtu(f.MTU);
       const managed = f.managed === undefined ? true : Boolean(f.managed);
-      const agent = networkAgentOf(ctx.svc);
-      if (agent) {
+      await onBridgeHosts(ctx.svc, async (agent) => {
         if (managed) await hostStep('bridge_create', () => agent.bridge_create(bridge, mtu));
         else if (!(await hostStep('bridges_exist', () => agent.bridges_exist([bridge]))))
           throw new XenApiError('BRIDGE_NOT_AVAILABLE', [bridge]);
-      }
+      });
       return db.create('network', { ...f, bridge, MTU: mtu, managed });
     },
     'network.destroy': async (ctx, net: string) => {
@@ -63,9 +72,10 @@ export const networkApi: HandlerTable = {
       if (attached.length) throw new XenApiError('NETWORK_CONTAINS_VIF', attached);
       const pifs = (row.PIFs as string[]) ?? [];
       if (pifs.length) throw new XenApiError('NETWORK_CONTAINS_PIF', pifs);
-      const agent = networkAgentOf(ctx.svc);
-      if (agent && row.managed !== false && row.bridge)
-        await hostStep('bridge_destroy', () => agent.bridge_destroy(String(row.bridge)));
+      if (row.managed !== false && row.bridge)
+        await onBridgeHosts(ctx.svc, async (agent) => {
+          await hostStep('bridge_destroy', () => agent.bridge_destroy(String(row.bridge)));
+        });
       db.transaction(() => {
         // Unattached VIFs go with the network (xapi does not wait for its GC either).
         for (const v of vifs) {
@@ -80,9 +90,10 @@ export const networkApi: HandlerTable = {
       const { db } = ctx.svc;
       const row = db.mustGet('network', net);
       const mtu = checkMtu(value);
-      const agent = networkAgentOf(ctx.svc);
-      if (agent && row.managed !== false && row.bridge)
-        await hostStep('bridge_create', () => agent.bridge_create(String(row.bridge), mtu));
+      if (row.managed !== false && row.bridge)
+        await onBridgeHosts(ctx.svc, (agent) =>
+          hostStep('bridge_create', () => agent.bridge_create(String(row.bridge), mtu)),
+        );
       db.update('network', net, { MTU: mtu });
     },
   },

@@ -1,24 +1,21 @@
 // PIF.*: the host's NICs. scan/introduce only record what the host has (nothing on the host
 // changes); plug puts a NIC on its network's bridge and reconfigure_ip sets its address — both
 // explicit administrator actions. The management PIF (the NIC holding the host's address) is
-// never moved or reconfigured by Berth: PIF_IS_MANAGEMENT_INTERFACE.
-import { nextFreeName } from '../../agent/network/names.js';
-import { isIPv4, netmaskToPrefix } from '../../agent/network/pif.js';
+// never moved or reconfigured by Berth: PIF_IS_MANAGEMENT_INTERFACE. All host work runs on the
+// agent of the PIF's host.
 import { NULL_REF } from '../../shared/datamodel/types.js';
 import { XenApiError } from '../../shared/errors.js';
+import { isIPv4, netmaskToPrefix } from '../../shared/net/ipv4.js';
+import { nextFreeName } from '../../shared/net/names.js';
 import type { Database, Row } from '../db/database.js';
-import { networkAgentOf } from '../network/backend.js';
+import { hostNetwork, hostStep, needHostNetwork, type NicInfo } from '../network/host-network.js';
 import { usableMac } from '../network/mac.js';
-import { hostStep, type NetworkAgent, type NicInfo } from '../network/network-agent.js';
 import { nowXapi } from '../time.js';
 import { createMessage } from './message.js';
 import type { CallContext, HandlerTable } from './context.js';
 
-function needAgent(ctx: CallContext): NetworkAgent {
-  const a = networkAgentOf(ctx.svc);
-  if (!a) throw new XenApiError('OPERATION_NOT_ALLOWED', ['host networking is not attached to this manager']);
-  return a;
-}
+/** The networking of the PIF's host's agent (OPERATION_NOT_ALLOWED when networking is off). */
+const needAgent = (ctx: CallContext, pif: Row) => needHostNetwork(ctx.svc, String(pif.host));
 
 /** The kernel device a PIF stands for (a VLAN PIF's is `<device>.<tag>` on the agent side). */
 export const pifDevice = (pif: Row) => String(pif.device);
@@ -100,7 +97,7 @@ async function plugPif(ctx: CallContext, pif: string) {
   checkNotManagement(pif, row);
   if (row.bond_slave_of !== NULL_REF && db.has('Bond', String(row.bond_slave_of)))
     throw new XenApiError('CANNOT_PLUG_BOND_SLAVE', [pif]);
-  const agent = needAgent(ctx);
+  const agent = needAgent(ctx, row);
   const net = db.mustGet('network', String(row.network));
   await hostStep('pif_plug', () =>
     agent.pif_plug(pifDevice(row), String(net.bridge), Number(net.MTU) || undefined),
@@ -114,8 +111,9 @@ async function applyPifSettings(ctx: CallContext, pif: string) {
   const { db } = ctx.svc;
   const row = db.mustGet('PIF', pif);
   const other = (row.other_config as Record<string, string>) ?? {};
-  const agent = networkAgentOf(ctx.svc);
-  if (!agent || !row.currently_attached || row.management || Object.keys(other).length === 0) return;
+  if (!ctx.svc.networking || !row.currently_attached || row.management || Object.keys(other).length === 0)
+    return;
+  const agent = needAgent(ctx, row);
   // vif_configure applies the same keys to any device.
   const report = await hostStep('vif_configure', () => agent.vif_configure(pifDevice(row), other));
   const failed = Object.entries(report.failed);
@@ -154,7 +152,8 @@ export const pifApi: HandlerTable = {
     'PIF.scan': async (ctx, host: string) => {
       const { db } = ctx.svc;
       db.mustGet('host', host);
-      const nics = await hostStep('pif_scan', () => needAgent(ctx).pif_scan());
+      const agent = needHostNetwork(ctx.svc, host);
+      const nics = await hostStep('pif_scan', () => agent.pif_scan());
       const known = new Set(hostPifs(db, host).map(([, p]) => String(p.MAC).toLowerCase()));
       for (const nic of nics) if (!known.has(nic.MAC)) introduceNic(ctx, host, nic, true);
     },
@@ -165,7 +164,8 @@ export const pifApi: HandlerTable = {
       if (!m) throw new XenApiError('MAC_INVALID', [mac]);
       if (hostPifs(db, host).some(([, p]) => p.device === device))
         throw new XenApiError('DUPLICATE_PIF_DEVICE_NAME', [device]);
-      const nics = await hostStep('pif_scan', () => needAgent(ctx).pif_scan());
+      const agent = needHostNetwork(ctx.svc, host);
+      const nics = await hostStep('pif_scan', () => agent.pif_scan());
       const nic = nics.find((n) => n.MAC === m);
       if (!nic) throw new XenApiError('MAC_DOES_NOT_EXIST', [mac]);
       if (nic.device !== device) throw new XenApiError('MAC_DOES_NOT_EXIST', [mac]);
@@ -180,7 +180,7 @@ export const pifApi: HandlerTable = {
       if (((row.bond_master_of as string[]) ?? []).length || row.bond_slave_of !== NULL_REF)
         throw new XenApiError('PIF_ALREADY_BONDED', [pif]);
       if (row.currently_attached && row.physical) {
-        const agent = networkAgentOf(ctx.svc);
+        const agent = hostNetwork(ctx.svc, String(row.host));
         if (agent) await hostStep('pif_unplug', () => agent.pif_unplug(pifDevice(row)));
       }
       destroyPifRecord(db, pif);
@@ -202,7 +202,10 @@ export const pifApi: HandlerTable = {
       checkNotManagement(pif, row);
       if (row.disallow_unplug) throw new XenApiError('PIF_DOES_NOT_ALLOW_UNPLUG', [pif]);
       if (!row.currently_attached) return;
-      if (row.physical) await hostStep('pif_unplug', () => needAgent(ctx).pif_unplug(pifDevice(row)));
+      if (row.physical) {
+        const agent = needAgent(ctx, row);
+        await hostStep('pif_unplug', () => agent.pif_unplug(pifDevice(row)));
+      }
       db.update('PIF', pif, { currently_attached: false });
     },
     'PIF.reconfigure_ip': async (
@@ -220,8 +223,9 @@ export const pifApi: HandlerTable = {
       validateIp(mode, IP, netmask, gateway);
       await plugPif(ctx, pif);
       const bridge = bridgeOf(db, db.mustGet('PIF', pif));
+      const agent = needAgent(ctx, row);
       const r = await hostStep('pif_reconfigure_ip', () =>
-        needAgent(ctx).pif_reconfigure_ip(bridge, {
+        agent.pif_reconfigure_ip(bridge, {
           mode: mode as 'None' | 'DHCP' | 'Static',
           IP,
           netmask,

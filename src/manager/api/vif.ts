@@ -1,22 +1,22 @@
 // VIF.*: a VM's NIC on a network. create validates device numbers and MACs (generated when empty:
 // locally administered, unique in the pool) and makes a VIF_metrics; plug/unplug on a running VM
 // create/remove the TAP and hot-plug it through the host agent's QEMU driver (NicHotplug);
-// other_config changes (mtu, ethtool-*, promiscuous) are re-applied to an attached VIF.
-import { tapName } from '../../agent/network/names.js';
-import { parseMtu } from '../../agent/network/settings.js';
+// other_config changes (mtu, ethtool-*, promiscuous) are re-applied to an attached VIF. Host work
+// runs on the agent of the VM's resident host.
 import { NULL_REF } from '../../shared/datamodel/types.js';
 import { XenApiError } from '../../shared/errors.js';
+import { parseMtu } from '../../shared/net/mtu.js';
+import { tapName } from '../../shared/net/names.js';
 import type { Database, Row } from '../db/database.js';
 import {
   attachVifBackend,
   detachVifBackend,
   isLive,
-  networkAgentOf,
   setAttached,
   settingsProperties,
 } from '../network/backend.js';
 import { generateMac, usableMac } from '../network/mac.js';
-import { hostStep, nicHotplugOf, type NetworkAgent } from '../network/network-agent.js';
+import { hostNetwork, hostStep, needHostNetwork, nicHotplugOf } from '../network/host-network.js';
 import { vifNic } from '../network/vm-nics.js';
 import { nowXapi } from '../time.js';
 import { hostOfVm } from './vm.js';
@@ -44,12 +44,6 @@ function vifMtu(other: Record<string, string>, net: Row): number {
   }
 }
 
-function needAgent(ctx: CallContext): NetworkAgent {
-  const a = networkAgentOf(ctx.svc);
-  if (!a) throw new XenApiError('OPERATION_NOT_ALLOWED', ['host networking is not attached to this manager']);
-  return a;
-}
-
 function liveVm(ctx: CallContext, vif: Row): Row {
   const vm = ctx.svc.db.mustGet('VM', String(vif.VM));
   if (!isLive(vm))
@@ -66,17 +60,18 @@ async function plug(ctx: CallContext, vif: string) {
   const row = db.mustGet('VIF', vif);
   const vm = liveVm(ctx, row);
   if (row.currently_attached) throw new XenApiError('DEVICE_ALREADY_ATTACHED', [vif]);
-  const agent = needAgent(ctx);
-  const hot = nicHotplugOf(ctx.svc.hosts.peek(hostOfVm(ctx.svc, vm)));
+  const host = hostOfVm(ctx.svc, vm);
+  needHostNetwork(ctx.svc, host);
+  const hot = nicHotplugOf(ctx.svc.hosts.peek(host));
   if (!hot)
     throw new XenApiError('OPERATION_NOT_ALLOWED', ["NIC hot-plug needs the host agent's QEMU driver"]);
-  await attachVifBackend(ctx.svc, agent, vif);
+  await attachVifBackend(ctx.svc, host, vif);
   try {
     const nic = vifNic(db, vif);
     if (!nic) throw new XenApiError('BRIDGE_NOT_AVAILABLE', ['']);
     await hot.nicAttach(String(vm.uuid), nic);
   } catch (e) {
-    await detachVifBackend(agent, String(row.uuid)).catch(() => undefined);
+    await detachVifBackend(ctx.svc, host, String(row.uuid)).catch(() => undefined);
     throw e;
   }
   setAttached(db, vif, true, true);
@@ -87,8 +82,9 @@ async function unplug(ctx: CallContext, vif: string) {
   const row = db.mustGet('VIF', vif);
   if (!row.currently_attached) throw new XenApiError('DEVICE_ALREADY_DETACHED', [vif]);
   const vm = db.mustGet('VM', String(row.VM));
+  const host = hostOfVm(ctx.svc, vm);
   if (isLive(vm)) {
-    const hot = nicHotplugOf(ctx.svc.hosts.peek(hostOfVm(ctx.svc, vm)));
+    const hot = nicHotplugOf(ctx.svc.hosts.peek(host));
     if (!hot)
       throw new XenApiError('OPERATION_NOT_ALLOWED', ["NIC hot-unplug needs the host agent's QEMU driver"]);
     try {
@@ -100,8 +96,9 @@ async function unplug(ctx: CallContext, vif: string) {
       throw e;
     }
   }
-  const agent = networkAgentOf(ctx.svc);
-  if (agent) await detachVifBackend(agent, String(row.uuid));
+  // A VM that is not running has no TAP left to remove (the power-state follower took it).
+  const detach = detachVifBackend(ctx.svc, host, String(row.uuid));
+  await (isLive(vm) ? detach : detach.catch(() => undefined));
   setAttached(db, vif, false, isLive(vm));
 }
 
@@ -113,8 +110,9 @@ async function reconfigure(ctx: CallContext, vif: string) {
   const net = db.mustGet('network', String(row.network));
   const mtu = vifMtu(other, net);
   db.update('VIF', vif, { MTU: mtu });
-  const agent = networkAgentOf(ctx.svc);
-  if (!agent || !row.currently_attached) return;
+  if (!row.currently_attached) return;
+  const agent = hostNetwork(ctx.svc, hostOfVm(ctx.svc, db.mustGet('VM', String(row.VM))));
+  if (!agent) return;
   const report = await hostStep('vif_configure', () =>
     agent.vif_configure(tapName(String(row.uuid)), { mtu: String(mtu), ...other }),
   );
@@ -180,8 +178,9 @@ export const vifApi: HandlerTable = {
       const row = db.mustGet('VIF', vif);
       if (row.currently_attached && isLive(db.get('VM', String(row.VM))))
         throw new XenApiError('OPERATION_NOT_ALLOWED', ['VIF is currently attached to a running VM']);
-      const agent = networkAgentOf(ctx.svc);
-      if (agent) await detachVifBackend(agent, String(row.uuid)).catch(() => undefined);
+      const vm = db.get('VM', String(row.VM));
+      const host = vm ? hostOfVm(ctx.svc, vm) : ctx.svc.hostRef();
+      await detachVifBackend(ctx.svc, host, String(row.uuid)).catch(() => undefined);
       db.transaction(() => {
         if (row.metrics !== NULL_REF && db.has('VIF_metrics', String(row.metrics)))
           db.destroy('VIF_metrics', String(row.metrics));
@@ -197,14 +196,14 @@ export const vifApi: HandlerTable = {
       const net = db.mustGet('network', network);
       checkOtherConfig((row.other_config as Record<string, string>) ?? {}, net);
       db.update('VIF', vif, { network });
-      const agent = networkAgentOf(ctx.svc);
-      if (agent && row.currently_attached) {
+      if (ctx.svc.networking && row.currently_attached) {
+        const host = hostOfVm(ctx.svc, db.mustGet('VM', String(row.VM)));
         try {
           // vif_attach re-masters the existing TAP onto the new bridge.
-          await attachVifBackend(ctx.svc, agent, vif);
+          await attachVifBackend(ctx.svc, host, vif);
         } catch (e) {
           db.update('VIF', vif, { network: row.network });
-          await attachVifBackend(ctx.svc, agent, vif).catch(() => undefined);
+          await attachVifBackend(ctx.svc, host, vif).catch(() => undefined);
           throw e;
         }
       }

@@ -1,11 +1,10 @@
 // VLAN.*: an 802.1Q VLAN of a tagged PIF: a VLAN device on the PIF's device and a new untagged
 // PIF on the VLAN network's bridge. Host failures leave no records (and the agent leaves no
 // kernel objects).
-import { validVlanTag } from '../../agent/network/vlan.js';
 import { NULL_REF } from '../../shared/datamodel/types.js';
 import { XenApiError } from '../../shared/errors.js';
-import { networkAgentOf } from '../network/backend.js';
-import { hostStep } from '../network/network-agent.js';
+import { validVlanTag } from '../../shared/net/vlan-tag.js';
+import { hostNetwork, hostStep, needHostNetwork } from '../network/host-network.js';
 import { nowXapi } from '../time.js';
 import type { HandlerTable } from './context.js';
 import { destroyPifRecord } from './pif.js';
@@ -25,9 +24,7 @@ export const vlanApi: HandlerTable = {
           throw new XenApiError('PIF_VLAN_EXISTS', [String(pif.device)]);
       const onHost = ((net.PIFs as string[]) ?? []).find((p) => db.get('PIF', p)?.host === pif.host);
       if (onHost) throw new XenApiError('NETWORK_ALREADY_CONNECTED', [network, onHost]);
-      const agent = networkAgentOf(ctx.svc);
-      if (!agent)
-        throw new XenApiError('OPERATION_NOT_ALLOWED', ['host networking is not attached to this manager']);
+      const agent = needHostNetwork(ctx.svc, String(pif.host));
       await hostStep('vlan_create', () =>
         agent.vlan_create(String(pif.device), tag, String(net.bridge), Number(net.MTU) || undefined),
       );
@@ -65,7 +62,7 @@ export const vlanApi: HandlerTable = {
       const net = untagged && db.get('network', String(untagged.network));
       const inUse = ((net?.VIFs as string[]) ?? []).find((x) => db.get('VIF', x)?.currently_attached);
       if (inUse) throw new XenApiError('VIF_IN_USE', [String(untagged?.network), inUse]);
-      const agent = networkAgentOf(ctx.svc);
+      const agent = tagged && hostNetwork(ctx.svc, String(tagged.host));
       if (agent && tagged && net)
         await hostStep('vlan_destroy', () =>
           agent.vlan_destroy(String(tagged.device), Number(v.tag), String(net.bridge)),

@@ -9,10 +9,11 @@ import { nowXapi } from '../time.js';
 import { assertOperationValid, checkOperation } from '../vm/lifecycle.js';
 import type { HostAgent } from '../vm/host-agent.js';
 import { instanceSpec } from '../vm/spec.js';
-import type { InstanceInfo, InstanceSpec } from '../vm/host-agent.js';
+import type { InstanceInfo } from '../vm/host-agent.js';
 import { isNull } from '../storage/records.js';
 import { discardSuspendImage, loadSuspendImage, storeSuspendImage } from '../storage/suspend-image.js';
 import { copyVifs } from '../network/vif-copy.js';
+import { vmNics } from '../network/vm-nics.js';
 import { destroyVdi } from '../storage/vdi-ops.js';
 import { copyJournalOf } from '../vm/copy-journal.js';
 import { copyVmDisks, type DiskCopyMode, setVbdsAttached, vmDisks } from '../storage/vm-disks.js';
@@ -75,8 +76,7 @@ function destroyConsoles(db: Database, vm: string) {
 /** The VM's disks (attached VBDs) and NICs (VIFs), from the storage and network layers. */
 function devices(ctx: CallContext, vm: string) {
   const { db } = ctx.svc;
-  const nics = ctx.svc.ext.vmNics as ((db: Database, vm: string) => InstanceSpec['nics']) | undefined;
-  return { disks: vmDisks(db, vm, ctx.svc.hostRef()), nics: nics ? nics(db, vm) : [] };
+  return { disks: vmDisks(db, vm, ctx.svc.hostRef()), nics: ctx.svc.networking ? vmNics(db, vm) : [] };
 }
 
 /**

@@ -1,22 +1,23 @@
 // The host side of networks and VIFs as the API handlers and the VM lifecycle need it: bridges
-// made on demand, a VIF's TAP created on its network's bridge when its VM runs and removed when it
-// stops, settings reports recorded on the VIF.
-import { tapName } from '../../agent/network/names.js';
+// made on demand, a VIF's TAP created on its network's bridge on its VM's host when the VM runs and
+// removed when it stops, settings reports recorded on the VIF. Every step runs on the agent of the
+// host concerned (host-network.ts).
 import { XenApiError } from '../../shared/errors.js';
 import { logger } from '../../shared/log.js';
+import { tapName } from '../../shared/net/names.js';
 import type { Services } from '../api/context.js';
+import { hostOfVm } from '../api/vm.js';
 import type { Database, Row } from '../db/database.js';
-import { hostStep, type NetworkAgent, type SettingsReport } from './network-agent.js';
+import { hostNetwork, hostStep, type SettingsReport } from './host-network.js';
 
 const log = logger('network');
 
-export const networkAgentOf = (svc: Services): NetworkAgent | undefined =>
-  svc.ext.network as NetworkAgent | undefined;
-
 export const isLive = (vm: Row | undefined) => vm?.power_state === 'Running' || vm?.power_state === 'Paused';
 
-/** Makes sure the network's bridge exists on this host (creating it if Berth manages it). */
-export async function ensureBridge(agent: NetworkAgent, net: Row): Promise<void> {
+/** Makes sure the network's bridge exists on `host` (creating it if Berth manages it). */
+export async function ensureBridge(svc: Services, host: string, net: Row): Promise<void> {
+  const agent = hostNetwork(svc, host);
+  if (!agent) return;
   const bridge = String(net.bridge ?? '');
   if (!bridge) throw new XenApiError('BRIDGE_NOT_AVAILABLE', ['']);
   if (net.managed === false) {
@@ -32,12 +33,14 @@ export function settingsProperties(report: SettingsReport): Record<string, strin
   return Object.fromEntries(Object.entries(report.failed).map(([k, why]) => [`not-applied:${k}`, why]));
 }
 
-/** Creates the VIF's TAP on its bridge and applies its settings; records what failed. */
-export async function attachVifBackend(svc: Services, agent: NetworkAgent, vif: string): Promise<void> {
+/** Creates the VIF's TAP on its bridge on `host` and applies its settings; records what failed. */
+export async function attachVifBackend(svc: Services, host: string, vif: string): Promise<void> {
   const { db } = svc;
+  const agent = hostNetwork(svc, host);
+  if (!agent) return;
   const v = db.mustGet('VIF', vif);
   const net = db.mustGet('network', String(v.network));
-  await ensureBridge(agent, net);
+  await ensureBridge(svc, host, net);
   const report = await hostStep('vif_attach', () =>
     agent.vif_attach(
       tapName(String(v.uuid)),
@@ -49,8 +52,10 @@ export async function attachVifBackend(svc: Services, agent: NetworkAgent, vif: 
   if (db.has('VIF', vif)) db.update('VIF', vif, { runtime_properties: settingsProperties(report) });
 }
 
-export async function detachVifBackend(agent: NetworkAgent, vifUuid: string): Promise<void> {
-  await hostStep('vif_detach', () => agent.vif_detach(tapName(vifUuid)));
+/** Removes the VIF's TAP from `host`. */
+export async function detachVifBackend(svc: Services, host: string, vifUuid: string): Promise<void> {
+  const agent = hostNetwork(svc, host);
+  if (agent) await hostStep('vif_detach', () => agent.vif_detach(tapName(vifUuid)));
 }
 
 function setAttached(db: Database, vif: string, attached: boolean, live: boolean) {
@@ -73,13 +78,16 @@ export function refreshVifOps(db: Database, vm: string) {
 export { setAttached };
 
 /**
- * Follows VM power states: when a VM starts (or resumes) its VIFs' TAPs are made and attached,
- * when it halts (or suspends) they are removed. Returns the unsubscribe function.
+ * Follows VM power states: when a VM starts (or resumes) its VIFs' TAPs are made and attached on
+ * its host, when it halts (or suspends) they are removed from the host it ran on. Returns the
+ * unsubscribe function.
  */
-export function followVmPowerStates(svc: Services, agent: NetworkAgent): () => void {
+export function followVmPowerStates(svc: Services): () => void {
   const { db } = svc;
-  const last = new Map<string, unknown>();
-  for (const [ref, vm] of db.all('VM')) last.set(ref, vm.power_state);
+  // Power state and, while live, the host it runs on (resident_on is cleared when it stops).
+  const last = new Map<string, { state: unknown; host?: string }>();
+  for (const [ref, vm] of db.all('VM'))
+    last.set(ref, { state: vm.power_state, host: isLive(vm) ? hostOfVm(svc, vm) : undefined });
   let chain = Promise.resolve();
   const queue = (fn: () => Promise<void>) => {
     chain = chain.then(fn).catch((e) => log.warn('VIF back end', { error: String(e) }));
@@ -94,27 +102,29 @@ export function followVmPowerStates(svc: Services, agent: NetworkAgent): () => v
       const vm = db.get('VM', c.ref);
       if (!vm || vm.is_control_domain) continue;
       const before = last.get(c.ref);
-      last.set(c.ref, vm.power_state);
-      const wasLive = before === 'Running' || before === 'Paused';
+      const wasLive = before?.state === 'Running' || before?.state === 'Paused';
+      const host = isLive(vm) ? (wasLive && before?.host ? before.host : hostOfVm(svc, vm)) : undefined;
+      last.set(c.ref, { state: vm.power_state, host });
       // The VIFs the VM has at the transition: one created later waits for VIF.plug.
       const vifs = [...((vm.VIFs as string[]) ?? [])];
-      if (isLive(vm) && !wasLive) queue(() => vmStarted(svc, agent, vifs));
+      if (host && !wasLive) queue(() => vmStarted(svc, host, vifs));
       else if (!isLive(vm) && wasLive) {
         const vifs = ((vm.VIFs as string[]) ?? []).map(
           (v) => [v, String(db.get('VIF', v)?.uuid ?? '')] as const,
         );
-        queue(() => vmStopped(svc, agent, c.ref, vifs));
+        const ranOn = before?.host ?? svc.hostRef();
+        queue(() => vmStopped(svc, ranOn, c.ref, vifs));
       }
     }
   });
   return off;
 }
 
-async function vmStarted(svc: Services, agent: NetworkAgent, vifs: readonly string[]) {
+async function vmStarted(svc: Services, host: string, vifs: readonly string[]) {
   for (const vif of vifs) {
     if (!svc.db.has('VIF', vif)) continue;
     try {
-      await attachVifBackend(svc, agent, vif);
+      await attachVifBackend(svc, host, vif);
       setAttached(svc.db, vif, true, true);
     } catch (e) {
       log.warn('could not attach VIF', { vif, error: String(e) });
@@ -124,21 +134,22 @@ async function vmStarted(svc: Services, agent: NetworkAgent, vifs: readonly stri
 
 async function vmStopped(
   svc: Services,
-  agent: NetworkAgent,
+  host: string,
   vm: string,
   vifs: readonly (readonly [string, string])[],
 ) {
   for (const [vif, uuid] of vifs) {
     if (uuid)
-      await detachVifBackend(agent, uuid).catch((e) =>
+      await detachVifBackend(svc, host, uuid).catch((e) =>
         log.warn('could not remove TAP', { vif, error: String(e) }),
       );
     setAttached(svc.db, vif, false, isLive(svc.db.get('VM', vm)));
   }
 }
 
-/** After a manager restart: TAPs of running VMs exist and are on their bridges. */
-export async function reconcileVifs(svc: Services, agent: NetworkAgent): Promise<void> {
+/** After `host`'s agent (re)connected: TAPs of the VMs running there exist and are on their bridges. */
+export async function reconcileVifs(svc: Services, host: string): Promise<void> {
   for (const vm of [...svc.db.all('VM').values()])
-    if (isLive(vm) && !vm.is_control_domain) await vmStarted(svc, agent, [...((vm.VIFs as string[]) ?? [])]);
+    if (isLive(vm) && !vm.is_control_domain && hostOfVm(svc, vm) === host)
+      await vmStarted(svc, host, [...((vm.VIFs as string[]) ?? [])]);
 }

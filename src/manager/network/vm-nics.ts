@@ -1,6 +1,6 @@
 // The NICs a VM starts with (pure over the database): one per VIF, in device order, with the
 // network's bridge and the TAP the network layer creates for the VIF.
-import { tapName } from '../../agent/network/names.js';
+import { tapName } from '../../shared/net/names.js';
 import type { Database } from '../db/database.js';
 import type { InstanceSpec } from '../vm/host-agent.js';
 

@@ -1,16 +1,20 @@
 // The manager's view of a host agent (HostAgent) over the shared agent RPC client
 // (src/shared/noded/client.ts): procedure calls, pushed instance events, and a reconnect hook
 // after which the manager reconciles.
+import { networkClient } from '../../shared/host/network.js';
 import { AgentClient } from '../../shared/noded/client.js';
 import type { DiskSpec, NicSpec } from '../../shared/noded/instance.js';
 import type { BlockHotplug } from '../api/vbd.js';
-import type { NicHotplug } from '../network/network-agent.js';
+import type { NicHotplug } from '../network/host-network.js';
 import type { HostAgent, InstanceEvent } from './host-agent.js';
 
 /** How long an unplug waits for the guest to release the device. */
 const UNPLUG_TIMEOUT_MS = Number(process.env.BERTH_UNPLUG_TIMEOUT_MS ?? 30_000);
 
 export class NodedAgentClient extends AgentClient implements HostAgent, BlockHotplug, NicHotplug {
+  /** The agent's networking procedures, over the same RPC. */
+  readonly network = networkClient((procedure, args) => this.call(procedure, args));
+
   /** Opens the push channel (reconnecting with backoff for as long as the manager runs). */
   connect() {
     this.watch();

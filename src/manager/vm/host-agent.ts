@@ -2,6 +2,7 @@
 // the agent's noded-style RPC (agent-client.ts); the interface keeps VM operations testable and
 // leaves room for remote agents in multi-host pools.
 
+import type { NetworkProcedures } from '../../shared/host/network.js';
 import type { InstanceEvent, InstanceInfo, InstanceSpec } from '../../shared/noded/instance.js';
 
 export type {
@@ -26,6 +27,8 @@ export interface HostAgent {
   info(uuid: string): Promise<InstanceInfo>;
   all(): Promise<InstanceInfo[]>;
   callPlugin(plugin: string, fn: string, args: Record<string, string>): Promise<string>;
+  /** The host's networking: bridges, TAPs, PIFs, VLANs, bonds (src/shared/host/network.ts). */
+  readonly network: NetworkProcedures;
   /** State changes pushed by the agent; `reconnected` fires after every (re)connection. */
   onEvent(listener: (e: InstanceEvent) => void): void;
   onReconnect(listener: () => void): void;

@@ -4,10 +4,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { bondAddArgs, KERNEL_BOND_MODE } from '../../../src/agent/network/bond.js';
 import { parseLinks } from '../../../src/agent/network/ip.js';
-import { nextFreeName, tapName, validIfName, vlanDeviceName } from '../../../src/agent/network/names.js';
-import { isNic, netmaskToPrefix, parseEthtool, parseLease } from '../../../src/agent/network/pif.js';
-import { parseMtu, parseSwitch, planSettings } from '../../../src/agent/network/settings.js';
-import { validVlanTag, vlanAddArgs } from '../../../src/agent/network/vlan.js';
+import { nextFreeName, tapName, validIfName, vlanDeviceName } from '../../../src/shared/net/names.js';
+import { isNic, parseEthtool, parseLease } from '../../../src/agent/network/pif.js';
+import { parseSwitch, planSettings } from '../../../src/agent/network/settings.js';
+import { vlanAddArgs } from '../../../src/agent/network/vlan.js';
+import { netmaskToPrefix } from '../../../src/shared/net/ipv4.js';
+import { parseMtu } from '../../../src/shared/net/mtu.js';
+import { validVlanTag } from '../../../src/shared/net/vlan-tag.js';
 
 test('interface names: kernel limits and Berth-derived names', () => {
   assert.ok(validIfName('xenbr0'));

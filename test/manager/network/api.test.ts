@@ -1,15 +1,19 @@
 // Networking through the manager's API (in-process calls through the dispatcher), with the host
-// side in a test namespace: networks as bridges, the default network, VIFs (MACs, devices,
+// side done by a real agent over its RPC, in a test namespace: networks as bridges, the default network, VIFs (MACs, devices,
 // TAPs following the VM's power state, hot-plug), PIFs, VLANs and bonds, and xapi's errors for
 // bad input with nothing left behind.
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { test } from 'node:test';
+import { startAgent } from '../../../src/agent/agent.js';
 import { link, links } from '../../../src/agent/network/ip.js';
-import { tapName } from '../../../src/agent/network/names.js';
+import { tapName } from '../../../src/shared/net/names.js';
 import { baseVmRecord } from '../../../src/manager/bootstrap/vm-record.js';
 import { ensureDefaultNetwork } from '../../../src/manager/network/setup.js';
 import { vmNics } from '../../../src/manager/network/vm-nics.js';
 import { ipIn, kernelSupports, netns, vethInto } from '../../agent/network/netns.js';
+import { startManager } from '../../helpers/manager.js';
+import { startNetworkAgent } from '../../helpers/network-agent.js';
 import { netHarness, until } from './harness.js';
 
 const vifRec = (
@@ -121,6 +125,8 @@ test('VM.clone/copy give VIFs new MACs, VM.snapshot keeps them; VM.destroy leave
 
 test('the default network is an idempotent bridge with no physical port', async (t) => {
   const h = await netHarness(t, true);
+  // The manager asked the agent for the bridge when it connected.
+  await until(async () => (await link('berth0', { netns: h.ns }))?.linkinfo?.info_kind === 'bridge');
   const ref = await ensureDefaultNetwork(h.svc);
   assert.equal(await ensureDefaultNetwork(h.svc), ref);
   assert.equal((await h.call('network.get_all')).length, 1);
@@ -134,6 +140,29 @@ test('the default network is an idempotent bridge with no physical port', async 
   await ipIn(h.ns, 'link', 'del', 'berth0');
   await ensureDefaultNetwork(h.svc);
   assert.ok(await link('berth0', { netns: h.ns }));
+});
+
+test('a restarted agent gets the default bridge back from the manager when it reconnects', async (t) => {
+  const ns = await netns(t, 'reconn');
+  const first = await startNetworkAgent(t, { netns: ns });
+  const { manager } = await startManager(t, { agent: first.client, networking: {} });
+  const svc = manager.svc;
+  await until(async () => Boolean(await link('berth0', { netns: ns })));
+  // The host lost its bridges (a reboot) and its agent restarts on the same socket.
+  await first.agent.close();
+  await until(() => !svc.hosts.live(svc.hostRef()));
+  await ipIn(ns, 'link', 'del', 'berth0');
+  const again = await startAgent({
+    socketPath: first.socketPath,
+    runRoot: join(first.socketPath, '../../run'),
+    logRoot: join(first.socketPath, '../../log'),
+    stateRoots: [join(first.socketPath, '../..')],
+    accel: 'tcg',
+    network: { netns: ns },
+  });
+  t.after(() => again.close());
+  await until(async () => (await link('berth0', { netns: ns }))?.linkinfo?.info_kind === 'bridge');
+  assert.equal(svc.hosts.live(svc.hostRef()), true);
 });
 
 test('VIF.create: generated and given MACs, device numbers, metrics, vmNics; bad input', async (t) => {
@@ -233,18 +262,14 @@ test('VIF.plug/unplug on a running VM: TAP plus the QEMU driver hot-plug; a fail
   h.svc.db.update('VM', vm, { power_state: 'Running' });
   const vif = await h.call('VIF.create', vifRec(vm, net, '3'));
   const tap = tapName(await h.call('VIF.get_uuid', vif));
-  assert.equal(
-    (await h.fails('VIF.plug', vif))[0],
-    'OPERATION_NOT_ALLOWED',
-    'no QEMU driver hot-plug attached',
-  );
+  // The real agent has no QEMU for this VM: its hot-plug fails, and the TAP made for it goes.
+  assert.equal((await h.fails('VIF.plug', vif))[0], 'VM_BAD_POWER_STATE', 'the agent runs no such VM');
   assert.equal(await link(tap, { netns: h.ns }), undefined);
-  // The QEMU driver's side (another component) is stood in for here: it records the calls and
-  // checks the TAP is already on the bridge when QEMU would open it.
+  // The QEMU driver's side is stood in for here (the networking stays the real agent's): it
+  // records the calls and checks the TAP is already on the bridge when QEMU would open it.
   const calls: string[] = [];
   let fail = true;
-  h.svc.hosts.attach(h.svc.hostRef(), {
-    connected: true,
+  Object.assign(h.client, {
     nicAttach: async (_uuid: string, nic: { tap: string; device: string; bridge: string }) => {
       assert.equal((await link(nic.tap, { netns: h.ns }))?.master, nic.bridge);
       calls.push(`attach ${nic.device} ${nic.tap}`);
@@ -253,8 +278,7 @@ test('VIF.plug/unplug on a running VM: TAP plus the QEMU driver hot-plug; a fail
     nicDetach: async (_uuid: string, device: string) => {
       calls.push(`detach ${device}`);
     },
-    close: () => undefined,
-  } as never);
+  });
   await assert.rejects(h.call('VIF.plug', vif), /device_add failed/);
   assert.equal(await link(tap, { netns: h.ns }), undefined, 'no TAP left after a failed hot-plug');
   assert.equal(await h.call('VIF.get_currently_attached', vif), false);
@@ -269,7 +293,6 @@ test('VIF.plug/unplug on a running VM: TAP plus the QEMU driver hot-plug; a fail
   await h.call('VIF.unplug', vif);
   assert.equal(await link(tap, { netns: h.ns }), undefined);
   assert.deepEqual(calls, [`attach 3 ${tap}`, `attach 3 ${tap}`, 'detach 3']);
-  h.svc.hosts.detach(h.svc.hostRef());
 });
 
 test('PIFs: scan records NICs without touching them; plug, reconfigure_ip, forget; errors', async (t) => {

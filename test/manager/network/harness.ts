@@ -1,14 +1,16 @@
-// A real manager (SQLite, dispatcher) with networking attached to a test network namespace.
+// A real manager (SQLite, dispatcher) whose host networking is done by a real agent (over its RPC)
+// inside a test network namespace.
 import type { TestContext } from 'node:test';
-import { inProcessNetworkAgent, type NetworkAgent } from '../../../src/manager/network/network-agent.js';
-import { openNetworking } from '../../../src/manager/network/setup.js';
+import type { NodedAgentClient } from '../../../src/manager/vm/agent-client.js';
 import { XenApiError } from '../../../src/shared/errors.js';
 import { startManager } from '../../helpers/manager.js';
+import { startNetworkAgent } from '../../helpers/network-agent.js';
 import { netns } from '../../agent/network/netns.js';
 
 export interface NetHarness {
   ns: string;
-  agent: NetworkAgent;
+  /** The manager's client of the host agent (connected). */
+  client: NodedAgentClient;
   svc: Awaited<ReturnType<typeof startManager>>['manager']['svc'];
   call: (method: string, ...args: unknown[]) => Promise<any>;
   /** The error code (and params) a call fails with. */
@@ -17,11 +19,10 @@ export interface NetHarness {
 
 export async function netHarness(t: TestContext, defaultNetwork = false): Promise<NetHarness> {
   const ns = await netns(t, 'mgr');
-  const { manager } = await startManager(t);
+  const { client } = await startNetworkAgent(t, { netns: ns, nicKinds: ['veth'] });
+  const { manager } = await startManager(t, { agent: client, networking: { defaultNetwork } });
   const svc = manager.svc;
-  const agent = inProcessNetworkAgent({ netns: ns, nicKinds: ['veth'] });
-  const off = await openNetworking(svc, { agent, defaultNetwork });
-  t.after(off);
+  await until(() => svc.hosts.live(svc.hostRef()));
   const session = svc.sessions.localLogin('network-test');
   const call = (method: string, ...args: unknown[]) =>
     svc.call(svc.sessions.validate(session), method, args) as Promise<any>;
@@ -34,7 +35,7 @@ export async function netHarness(t: TestContext, defaultNetwork = false): Promis
     }
     throw new Error(`${method} did not fail`);
   };
-  return { ns, agent, svc, call, fails };
+  return { ns, client, svc, call, fails };
 }
 
 /** Waits until `pred` holds (the VM power-state follower works asynchronously). */

@@ -7,6 +7,7 @@ import type { TestContext } from 'node:test';
 import { checkSpec } from '../../../src/agent/qemu/spec-check.js';
 import { baseVmRecord } from '../../../src/manager/bootstrap/vm-record.js';
 import type { HostAgent, InstanceInfo, InstanceSpec } from '../../../src/manager/vm/host-agent.js';
+import { networkClient } from '../../../src/shared/host/network.js';
 import { startManager, type TestManager } from '../../helpers/manager.js';
 
 export const MiB = 1024 * 1024;
@@ -16,6 +17,10 @@ export class RecordingAgent implements HostAgent {
   readonly connected = true;
   readonly calls: [string, ...unknown[]][] = [];
   started: InstanceSpec[] = [];
+  /** No host networking here (these tests run with networking off). */
+  readonly network = networkClient(async (p) => {
+    throw new Error(`${p}: the recording agent has no networking`);
+  });
   constructor(hotplug = false) {
     if (hotplug)
       (this as unknown as { setVcpus: unknown }).setVcpus = async (uuid: string, n: number) => {

@@ -1,5 +1,6 @@
 // An in-memory host agent for manager tests that need no QEMU: instances are entries in a map.
 // `hangStart` makes start() never answer (an operation left in flight for a crash test).
+import { networkClient } from '../../../src/shared/host/network.js';
 import type {
   HostAgent,
   InstanceEvent,
@@ -11,6 +12,10 @@ export class FakeAgent implements HostAgent {
   readonly connected = true;
   readonly instances = new Map<string, InstanceInfo>();
   private readonly reconnectListeners: (() => void)[] = [];
+  /** No host networking here (these tests run with networking off). */
+  readonly network = networkClient(async (p) => {
+    throw new Error(`${p}: the fake agent has no networking`);
+  });
   constructor(private readonly opts: { hangStart?: boolean } = {}) {}
   async version() {
     return 'fake';

@@ -1,5 +1,5 @@
 // Interface names: what the kernel accepts, and the names Berth derives for the objects it
-// creates (pure functions).
+// creates (pure functions, used by the manager and the agent).
 import { createHash } from 'node:crypto';
 
 /** IFNAMSIZ is 16 with the terminating NUL. */
