@@ -50,7 +50,14 @@ export const hostApi: HandlerTable = {
       ctx.svc.db.mustGet('pool', self);
       return { edition: 'berth', expiry: 'never' };
     },
-    'pool.has_extension': () => false,
-    'host.has_extension': () => false,
+    // No extensions are installed; the object must still exist (xapi looks it up first).
+    'pool.has_extension': (ctx, self: string, _name: string) => {
+      ctx.svc.db.mustGet('pool', self);
+      return false;
+    },
+    'host.has_extension': (ctx, host: string, _name: string) => {
+      ctx.svc.db.mustGet('host', host);
+      return false;
+    },
   },
 };

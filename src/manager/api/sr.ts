@@ -56,7 +56,8 @@ export const srApi: HandlerTable = {
       await scanSr(ctx.svc, sr);
     },
     'SR.update': (ctx, sr: string) => updateSr(ctx.svc, sr),
-    'SR.probe': (ctx, host: string, dc: Record<string, string>, type: string) => {
+    // sm_config tunes xapi's SM backends' probes; Berth's drivers probe from device_config alone.
+    'SR.probe': (ctx, host: string, dc: Record<string, string>, type: string, _smConfig) => {
       ctx.svc.db.mustGet('host', host);
       return probeSr(ctx.svc, type, dc ?? {});
     },

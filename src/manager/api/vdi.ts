@@ -40,8 +40,9 @@ export const vdiApi: HandlerTable = {
     'VDI.resize': (ctx, vdi: string, size: number) => resizeVdi(ctx.svc, vdi, size, taskOf(ctx)),
     // xapi's older online variant: the same operation (online when the VDI is attached).
     'VDI.resize_online': (ctx, vdi: string, size: number) => resizeVdi(ctx.svc, vdi, size, taskOf(ctx)),
-    'VDI.clone': (ctx, vdi: string) => cloneVdi(ctx.svc, vdi, 'clone', taskOf(ctx)),
-    'VDI.snapshot': (ctx, vdi: string) => cloneVdi(ctx.svc, vdi, 'snapshot', taskOf(ctx)),
+    // driver_params are SM-driver hints (xapi passes them through); Berth's drivers take none.
+    'VDI.clone': (ctx, vdi: string, _driverParams) => cloneVdi(ctx.svc, vdi, 'clone', taskOf(ctx)),
+    'VDI.snapshot': (ctx, vdi: string, _driverParams) => cloneVdi(ctx.svc, vdi, 'snapshot', taskOf(ctx)),
     'VDI.copy': (ctx, vdi: string, sr: string, base: string, into: string) => {
       ctx.svc.db.mustGet('VDI', vdi);
       if (!isNull(base)) ctx.svc.db.mustGet('VDI', base);
