@@ -36,7 +36,7 @@ export function checkMtu(mtu: unknown): number {
 
 export const networkApi: HandlerTable = {
   handlers: {
-    'network.create': async (ctx, rec: Record<string, unknown>) => {
+    'network.create': async (ctx, rec) => {
       const { db } = ctx.svc;
       const f = createRecord(db, db.classSpec('network'), rec);
       const used = usedBridges(db);
@@ -55,7 +55,7 @@ export const networkApi: HandlerTable = {
       }
       return db.create('network', { ...f, bridge, MTU: mtu, managed });
     },
-    'network.destroy': async (ctx, net: string) => {
+    'network.destroy': async (ctx, net) => {
       const { db } = ctx.svc;
       const row = db.mustGet('network', net);
       const vifs = (row.VIFs as string[]) ?? [];
@@ -76,7 +76,7 @@ export const networkApi: HandlerTable = {
         db.destroy('network', net);
       });
     },
-    'network.set_MTU': async (ctx, net: string, value: number) => {
+    'network.set_MTU': async (ctx, net, value) => {
       const { db } = ctx.svc;
       const row = db.mustGet('network', net);
       const mtu = checkMtu(value);
