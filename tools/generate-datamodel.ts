@@ -2,7 +2,7 @@
 // src/shared/datamodel/xenapi-datamodel.json) plus the few IDL facts that file leaves out
 // (src/shared/datamodel/upstream-facts.json). Outputs:
 //   src/shared/datamodel/generated/model.ts      the normalised runtime model
-//   src/shared/datamodel/generated/api-types.ts  record/enum/method types for the TypeScript SDK
+//   src/shared/datamodel/generated/api-types.ts  record/enum/method types for the SDK and handlers
 //   docs/api/*.md                                 the API reference
 // Run with `npm run generate`; every build, test and start does.
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -307,7 +307,8 @@ export function buildModel(raw: RawClass[], facts: Facts): Model {
 
 // ---------- SDK types ----------
 
-function tsType(t: TypeDesc): string {
+/** How a value of `t` looks in TypeScript; `partialRecords` for decoded record parameters. */
+function tsType(t: TypeDesc, partialRecords = false): string {
   switch (t.kind) {
     case 'string':
     case 'datetime':
@@ -325,17 +326,33 @@ function tsType(t: TypeDesc): string {
     case 'enum':
       return `Enum_${t.name}`;
     case 'set':
-      return `${wrap(tsType(t.of))}[]`;
+      return `${wrap(tsType(t.of, partialRecords))}[]`;
     case 'map':
-      return `Record<string, ${tsType(t.value)}>`;
-    case 'record':
+      return `Record<string, ${tsType(t.value, partialRecords)}>`;
+    case 'record': {
       if (t.cls === 'event_batch') return 'EventBatch';
-      return /^\w+$/.test(t.cls) ? `${t.cls}_record` : 'Record<string, unknown>';
+      if (!/^\w+$/.test(t.cls)) return 'Record<string, unknown>';
+      // The decoder keeps only the fields a caller sent.
+      return partialRecords ? `Partial<${t.cls}_record>` : `${t.cls}_record`;
+    }
     case 'option':
-      return `${wrap(tsType(t.of))} | undefined`;
+      return `${wrap(tsType(t.of, partialRecords))} | undefined`;
   }
 }
 const wrap = (s: string) => (/[ |]/.test(s) ? `(${s})` : s);
+
+/** Words a tuple label cannot be. */
+const RESERVED = new Set(
+  'break case catch class const continue debugger default delete do else enum export extends false finally for function if implements import in instanceof interface let new null package private protected public return static super switch this throw true try typeof var void while with yield'.split(
+    ' ',
+  ),
+);
+const label = (name: string) => (RESERVED.has(name) ? `${name}_` : name);
+
+/** A message's parameters as its handler receives them: decoded, defaults filled, no session. */
+export function serverParams(m: MessageSpec): string {
+  return `[${m.params.map((p) => `${label(p.name)}: ${tsType(p.type, true)}`).join(', ')}]`;
+}
 
 function renderSdkTypes(model: Model): string {
   const out: string[] = [
@@ -368,6 +385,18 @@ function renderSdkTypes(model: Model): string {
       out.push(
         `  ${JSON.stringify(m.wire)}: { params: [${params}]; result: ${tsType(m.result)}; session: ${m.session} };`,
       );
+    }
+  }
+  out.push(
+    '}',
+    '',
+    '/** Every callable message: wire name → the arguments its server handler receives (after the context). */',
+    'export interface ServerParams {',
+  );
+  for (const c of Object.values(model.classes)) {
+    for (const m of c.messages) {
+      if (m.lifecycle === 'removed') continue;
+      out.push(`  ${JSON.stringify(m.wire)}: ${serverParams(m)};`);
     }
   }
   out.push('}', '');

@@ -131,7 +131,7 @@ export class Manager {
     ensureDefaultTemplates(db, config.guestDir);
 
     const modules = [...API_MODULES, ...(opts.modules ?? [])];
-    const handlers = Object.assign({}, ...modules.map((m) => m.handlers));
+    const handlers = Object.assign({}, ...modules.map((m) => ({ ...m.fromSpecs, ...m.handlers })));
     const sessionless = Object.assign({}, ...modules.map((m) => m.sessionless ?? {}));
     const dispatcher = new Dispatcher(MODEL, handlers, sessionless);
     const events = new EventService(db, (_cls, row) => row);

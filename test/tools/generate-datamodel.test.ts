@@ -7,7 +7,13 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { NULL_REF } from '../../src/shared/datamodel/types.js';
 import { MODEL } from '../../src/shared/datamodel/generated/model.js';
-import { buildModel, columnName, parseDefault, zeroValue } from '../../tools/generate-datamodel.js';
+import {
+  buildModel,
+  columnName,
+  parseDefault,
+  serverParams,
+  zeroValue,
+} from '../../tools/generate-datamodel.js';
 
 const DM = join(import.meta.dirname, '../../src/shared/datamodel');
 const T = {
@@ -132,4 +138,21 @@ test('the generator reproduces the generated model exactly (model.ts is not stal
   const facts = JSON.parse(readFileSync(join(DM, 'upstream-facts.json'), 'utf8'));
   // model.ts stores the model as JSON, so compare in that form (undefined members vanish)
   assert.deepEqual(JSON.parse(JSON.stringify(buildModel(raw, facts))), MODEL);
+});
+
+test('serverParams: a handler’s arguments, session left out and optional ones present', () => {
+  const msg = (wire: string) => {
+    const [cls, name] = wire.split('.');
+    const m = MODEL.classes[cls].messages.find((x) => x.name === name);
+    assert.ok(m, wire);
+    return m;
+  };
+  assert.equal(serverParams(msg('VM.start')), "[vm: Ref<'VM'>, start_paused: boolean, force: boolean]");
+  assert.equal(
+    serverParams(msg('session.login_with_password')),
+    '[uname: string, pwd: string, version: string, originator: string]',
+  );
+  assert.equal(serverParams(msg('VM.create')), '[args: Partial<VM_record>]');
+  assert.equal(serverParams(msg('event.inject')), '[class_: string, ref: string]');
+  assert.equal(serverParams(msg('VM.get_all')), '[]');
 });

@@ -12,14 +12,7 @@ import { destroyPifRecord } from './pif.js';
 
 export const bondApi: HandlerTable = {
   handlers: {
-    'Bond.create': async (
-      ctx,
-      network: string,
-      members: string[],
-      MAC: string,
-      mode: string,
-      properties: Record<string, string>,
-    ) => {
+    'Bond.create': async (ctx, network, members, MAC, mode, properties) => {
       const { db } = ctx.svc;
       const net = db.mustGet('network', network);
       const uniq = [...new Set(members)];
@@ -84,7 +77,7 @@ export const bondApi: HandlerTable = {
         return bond;
       });
     },
-    'Bond.destroy': async (ctx, bond: string) => {
+    'Bond.destroy': async (ctx, bond) => {
       const { db } = ctx.svc;
       const b = db.mustGet('Bond', bond);
       const master = db.get('PIF', String(b.master));

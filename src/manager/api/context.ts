@@ -1,5 +1,6 @@
 // What an API operation sees: the manager's services, the caller's session and, for async or
 // long calls, the task it runs under.
+import type { Methods, ServerParams } from '../../shared/datamodel/generated/api-types.js';
 import type { MessageSpec } from '../../shared/datamodel/model-types.js';
 import type { SessionInfo, SessionManager } from '../auth/sessions.js';
 import type { UserStore } from '../auth/users.js';
@@ -53,18 +54,58 @@ export interface CallContext {
   signal?: AbortSignal;
 }
 
-/** An operation: decoded parameters in declared order (the session excluded). */
-export type Handler = (ctx: CallContext, ...args: any[]) => unknown;
-
 /** Login-family messages run without a session. */
 export interface SessionlessContext {
   svc: Services;
   msg: MessageSpec;
   conn: ConnectionInfo;
 }
-export type SessionlessHandler = (ctx: SessionlessContext, ...args: any[]) => unknown;
+
+/** Every message a client can call (removed ones excluded). */
+export type MessageName = keyof ServerParams;
+/** Messages called with a session, and the login family called without. */
+export type SessionMessage = {
+  [K in MessageName]: Methods[K]['session'] extends true ? K : never;
+}[MessageName];
+export type SessionlessMessage = Exclude<MessageName, SessionMessage>;
+
+/**
+ * What a handler of `K` returns: the declared result's shape, loosened to what the database hands
+ * out (refs and enums as strings, records and maps as objects: the front end encodes them by the
+ * declared type); a void message's handler may return anything (ignored).
+ */
+export type HandlerResult<K extends MessageName> = Loose<Methods[K]['result']>;
+type Loose<T> = T extends string | number | boolean | object ? LooseValue<T> : unknown;
+type LooseValue<T> = T extends string
+  ? string
+  : T extends readonly (infer E)[]
+    ? LooseValue<E>[]
+    : T extends object
+      ? object
+      : T;
+
+type Returns<K extends MessageName> = HandlerResult<K> | Promise<HandlerResult<K>>;
+
+/** The operation of message `K`: its decoded parameters in declared order (the session excluded). */
+export type HandlerOf<K extends SessionMessage> = (ctx: CallContext, ...args: ServerParams[K]) => Returns<K>;
+export type SessionlessHandlerOf<K extends SessionlessMessage> = (
+  ctx: SessionlessContext,
+  ...args: ServerParams[K]
+) => Returns<K>;
+
+export type Handlers = { [K in SessionMessage]?: HandlerOf<K> };
+export type SessionlessHandlers = { [K in SessionlessMessage]?: SessionlessHandlerOf<K> };
+
+/**
+ * A handler of some message, as the dispatcher holds it. Only the dispatcher calls it, with the
+ * arguments decoded by that message's declared types (what `HandlerOf` promises a handler).
+ */
+export type Handler = (ctx: CallContext, ...args: never[]) => unknown;
+export type SessionlessHandler = (ctx: SessionlessContext, ...args: never[]) => unknown;
 
 export interface HandlerTable {
-  handlers: Record<string, Handler>;
-  sessionless?: Record<string, SessionlessHandler>;
+  handlers: Handlers;
+  sessionless?: SessionlessHandlers;
+  /** Handlers built at start from message specs (generic accessors): typed per kind, not per message. */
+  fromSpecs?: Record<string, Handler>;
 }

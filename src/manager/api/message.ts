@@ -49,37 +49,36 @@ const since = (row: Row, t: number) => parseXapiTime(String(row.timestamp)) > t;
 
 export const messageApi: HandlerTable = {
   handlers: {
-    'message.create': (ctx, name: string, priority: number, cls: string, objUuid: string, body: string) => {
+    'message.create': (ctx, name, priority, cls, objUuid, body) => {
       if (!isMessageClass(cls)) throw new XenApiError('UUID_INVALID', [cls, objUuid]);
       return createMessage(ctx, name, priority, cls, objUuid, body);
     },
-    'message.destroy': (ctx, self: string) => {
+    'message.destroy': (ctx, self) => {
       ctx.svc.db.mustGet('message', self);
       ctx.svc.db.destroy('message', self);
     },
-    'message.destroy_many': (ctx, refs: string[]) => {
+    'message.destroy_many': (ctx, refs) => {
       for (const r of refs) ctx.svc.db.mustGet('message', r);
       ctx.svc.db.transaction(() => {
         for (const r of refs) ctx.svc.db.destroy('message', r);
       });
     },
-    'message.get': (ctx, cls: string, objUuid: string, t: string) =>
+    'message.get': (ctx, cls, objUuid, t) =>
       records(
         [...all(ctx)].filter(
           ([, r]) => r.cls === cls && r.obj_uuid === objUuid && since(r, parseXapiTime(t)),
         ),
       ),
     'message.get_all': (ctx) => [...all(ctx).keys()],
-    'message.get_since': (ctx, t: string) =>
-      records([...all(ctx)].filter(([, r]) => since(r, parseXapiTime(t)))),
-    'message.get_record': (ctx, self: string) => ({ ...ctx.svc.db.mustGet('message', self) }),
-    'message.get_by_uuid': (ctx, uuid: string) => {
+    'message.get_since': (ctx, t) => records([...all(ctx)].filter(([, r]) => since(r, parseXapiTime(t)))),
+    'message.get_record': (ctx, self) => ({ ...ctx.svc.db.mustGet('message', self) }),
+    'message.get_by_uuid': (ctx, uuid) => {
       const ref = ctx.svc.db.refByUuid('message', uuid);
       if (!ref) throw new XenApiError('UUID_INVALID', ['message', uuid]);
       return ref;
     },
     'message.get_all_records': (ctx) => records(all(ctx)),
-    'message.get_all_records_where': (ctx, expr: string) => {
+    'message.get_all_records_where': (ctx, expr) => {
       const pred = compileWhere(parseWhere(expr));
       return records(
         [...all(ctx)].filter(([, r]) => pred((col) => (r[col] === undefined ? undefined : String(r[col])))),

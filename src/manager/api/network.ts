@@ -46,7 +46,7 @@ async function onBridgeHosts(
 
 export const networkApi: HandlerTable = {
   handlers: {
-    'network.create': async (ctx, rec: Record<string, unknown>) => {
+    'network.create': async (ctx, rec) => {
       const { db } = ctx.svc;
       const f = createRecord(db, db.classSpec('network'), rec);
       const used = usedBridges(db);
@@ -64,7 +64,7 @@ export const networkApi: HandlerTable = {
       });
       return db.create('network', { ...f, bridge, MTU: mtu, managed });
     },
-    'network.destroy': async (ctx, net: string) => {
+    'network.destroy': async (ctx, net) => {
       const { db } = ctx.svc;
       const row = db.mustGet('network', net);
       const vifs = (row.VIFs as string[]) ?? [];
@@ -86,7 +86,7 @@ export const networkApi: HandlerTable = {
         db.destroy('network', net);
       });
     },
-    'network.set_MTU': async (ctx, net: string, value: number) => {
+    'network.set_MTU': async (ctx, net, value) => {
       const { db } = ctx.svc;
       const row = db.mustGet('network', net);
       const mtu = checkMtu(value);

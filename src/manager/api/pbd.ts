@@ -8,7 +8,7 @@ import type { HandlerTable } from './context.js';
 
 export const pbdApi: HandlerTable = {
   handlers: {
-    'PBD.create': (ctx, rec: Record<string, unknown>) => {
+    'PBD.create': (ctx, rec) => {
       const f = createRecord(ctx.svc.db, ctx.svc.db.classSpec('PBD'), rec);
       return createPbd(
         ctx.svc,
@@ -18,17 +18,17 @@ export const pbdApi: HandlerTable = {
         (f.other_config as Record<string, string>) ?? {},
       );
     },
-    'PBD.destroy': (ctx, pbd: string) => {
+    'PBD.destroy': (ctx, pbd) => {
       const row = ctx.svc.db.mustGet('PBD', pbd);
       if (row.currently_attached)
         throw new XenApiError('OPERATION_NOT_ALLOWED', ['PBD is currently attached']);
       ctx.svc.db.destroy('PBD', pbd);
     },
-    'PBD.plug': async (ctx, pbd: string) => {
+    'PBD.plug': async (ctx, pbd) => {
       await plugPbd(ctx.svc, pbd);
     },
-    'PBD.unplug': (ctx, pbd: string) => unplugPbd(ctx.svc, pbd),
-    'PBD.set_device_config': async (ctx, pbd: string, dc: Record<string, string>) => {
+    'PBD.unplug': (ctx, pbd) => unplugPbd(ctx.svc, pbd),
+    'PBD.set_device_config': async (ctx, pbd, dc) => {
       const row = ctx.svc.db.mustGet('PBD', pbd);
       if (row.currently_attached)
         throw new XenApiError('OPERATION_NOT_ALLOWED', ['PBD is currently attached']);

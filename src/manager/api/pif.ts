@@ -149,7 +149,7 @@ export function destroyPifRecord(db: Database, pif: string) {
 
 export const pifApi: HandlerTable = {
   handlers: {
-    'PIF.scan': async (ctx, host: string) => {
+    'PIF.scan': async (ctx, host) => {
       const { db } = ctx.svc;
       db.mustGet('host', host);
       const agent = needHostNetwork(ctx.svc, host);
@@ -157,7 +157,7 @@ export const pifApi: HandlerTable = {
       const known = new Set(hostPifs(db, host).map(([, p]) => String(p.MAC).toLowerCase()));
       for (const nic of nics) if (!known.has(nic.MAC)) introduceNic(ctx, host, nic, true);
     },
-    'PIF.introduce': async (ctx, host: string, mac: string, device: string, managed: boolean) => {
+    'PIF.introduce': async (ctx, host, mac, device, managed) => {
       const { db } = ctx.svc;
       db.mustGet('host', host);
       const m = usableMac(mac);
@@ -171,7 +171,7 @@ export const pifApi: HandlerTable = {
       if (nic.device !== device) throw new XenApiError('MAC_DOES_NOT_EXIST', [mac]);
       return introduceNic(ctx, host, nic, managed !== false);
     },
-    'PIF.forget': async (ctx, pif: string) => {
+    'PIF.forget': async (ctx, pif) => {
       const { db } = ctx.svc;
       const row = db.mustGet('PIF', pif);
       checkNotManagement(pif, row);
@@ -185,7 +185,7 @@ export const pifApi: HandlerTable = {
       }
       destroyPifRecord(db, pif);
     },
-    'PIF.destroy': (ctx, pif: string) => {
+    'PIF.destroy': (ctx, pif) => {
       const { db } = ctx.svc;
       const row = db.mustGet('PIF', pif);
       if (row.physical) throw new XenApiError('PIF_IS_PHYSICAL', [pif]);
@@ -195,8 +195,8 @@ export const pifApi: HandlerTable = {
         ]);
       destroyPifRecord(db, pif);
     },
-    'PIF.plug': (ctx, pif: string) => plugPif(ctx, pif),
-    'PIF.unplug': async (ctx, pif: string) => {
+    'PIF.plug': (ctx, pif) => plugPif(ctx, pif),
+    'PIF.unplug': async (ctx, pif) => {
       const { db } = ctx.svc;
       const row = db.mustGet('PIF', pif);
       checkNotManagement(pif, row);
@@ -208,15 +208,7 @@ export const pifApi: HandlerTable = {
       }
       db.update('PIF', pif, { currently_attached: false });
     },
-    'PIF.reconfigure_ip': async (
-      ctx,
-      pif: string,
-      mode: string,
-      IP: string,
-      netmask: string,
-      gateway: string,
-      DNS: string,
-    ) => {
+    'PIF.reconfigure_ip': async (ctx, pif, mode, IP, netmask, gateway, DNS) => {
       const { db } = ctx.svc;
       const row = db.mustGet('PIF', pif);
       checkNotManagement(pif, row);
@@ -240,12 +232,12 @@ export const pifApi: HandlerTable = {
         DNS: mode === 'DHCP' ? r.DNS : DNS,
       });
     },
-    'PIF.set_other_config': async (ctx, pif: string, value: Record<string, string>) => {
+    'PIF.set_other_config': async (ctx, pif, value) => {
       ctx.svc.db.mustGet('PIF', pif);
       ctx.svc.db.update('PIF', pif, { other_config: value });
       await applyPifSettings(ctx, pif);
     },
-    'PIF.add_to_other_config': async (ctx, pif: string, key: string, value: string) => {
+    'PIF.add_to_other_config': async (ctx, pif, key, value) => {
       const row = ctx.svc.db.mustGet('PIF', pif);
       const map = { ...((row.other_config as Record<string, string>) ?? {}) };
       if (Object.hasOwn(map, key))
@@ -253,7 +245,7 @@ export const pifApi: HandlerTable = {
       ctx.svc.db.update('PIF', pif, { other_config: { ...map, [key]: value } });
       await applyPifSettings(ctx, pif);
     },
-    'PIF.create_VLAN': async (ctx, device: string, network: string, host: string, tag: number) => {
+    'PIF.create_VLAN': async (ctx, device, network, host, tag) => {
       const { db } = ctx.svc;
       const tagged = hostPifs(db, host).find(([, p]) => p.device === device && Number(p.VLAN) < 0);
       if (!tagged) throw new XenApiError('INVALID_VALUE', ['device', device]);

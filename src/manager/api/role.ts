@@ -17,20 +17,20 @@ function rolesWithPermission(ctx: CallContext, permission: string): string[] {
 
 export const roleApi: HandlerTable = {
   handlers: {
-    'role.get_permissions': (ctx, self: string) => permissionsOf(ctx, self),
-    'role.get_permissions_name_label': (ctx, self: string) =>
+    'role.get_permissions': (ctx, self) => permissionsOf(ctx, self),
+    'role.get_permissions_name_label': (ctx, self) =>
       permissionsOf(ctx, self).map((r) => String(ctx.svc.db.get('role', r)?.name_label ?? '')),
-    'role.get_by_permission': (ctx, permission: string) => {
+    'role.get_by_permission': (ctx, permission) => {
       ctx.svc.db.mustGet('role', permission);
       return rolesWithPermission(ctx, permission);
     },
-    'role.get_by_permission_name_label': (ctx, label: string) => {
+    'role.get_by_permission_name_label': (ctx, label) => {
       for (const [ref, row] of ctx.svc.db.all('role')) {
         if (row.is_internal && row.name_label === label) return rolesWithPermission(ctx, ref);
       }
       throw new XenApiError('INVALID_VALUE', ['label', label]);
     },
-    'subject.get_permissions_name_label': (ctx, self: string) => {
+    'subject.get_permissions_name_label': (ctx, self) => {
       const roles = ctx.svc.db.mustGet('subject', self).roles as string[];
       const names = new Set<string>();
       for (const r of roles) {

@@ -5,17 +5,11 @@ import type { HandlerTable } from './context.js';
 
 export const sessionApi: HandlerTable = {
   sessionless: {
-    'session.login_with_password': async (
-      ctx,
-      uname: string,
-      pwd: string,
-      _version: string,
-      originator: string,
-    ) => {
+    'session.login_with_password': async (ctx, uname, pwd, _version, originator) => {
       if (ctx.conn.local) return ctx.svc.sessions.localLogin(originator);
       return ctx.svc.sessions.loginWithPassword(uname, pwd, originator, ctx.conn.remoteAddress);
     },
-    'session.slave_local_login_with_password': async (ctx, uname: string, pwd: string) => {
+    'session.slave_local_login_with_password': async (ctx, uname, pwd) => {
       if (ctx.conn.local) return ctx.svc.sessions.localLogin();
       return ctx.svc.sessions.loginWithPassword(uname, pwd, '', ctx.conn.remoteAddress);
     },
@@ -23,7 +17,7 @@ export const sessionApi: HandlerTable = {
   handlers: {
     'session.logout': (ctx) => ctx.svc.sessions.logout(ctx.session.ref),
     'session.local_logout': (ctx) => ctx.svc.sessions.logout(ctx.session.ref),
-    'session.change_password': async (ctx, oldPwd: string, newPwd: string) => {
+    'session.change_password': async (ctx, oldPwd, newPwd) => {
       const name = ctx.session.userName;
       // Over the local socket root needs no password, as with xapi; otherwise the old one must match.
       if (!(ctx.conn.local && ctx.session.superuser)) {
@@ -37,7 +31,6 @@ export const sessionApi: HandlerTable = {
     // Subjects stand for local users by name (auth/sessions.ts): the identifiers of the users
     // with open password sessions, and logging all of one's sessions out.
     'session.get_all_subject_identifiers': (ctx) => ctx.svc.sessions.subjectIdentifiers(),
-    'session.logout_subject_identifier': (ctx, identifier: string) =>
-      ctx.svc.sessions.logoutSubject(identifier),
+    'session.logout_subject_identifier': (ctx, identifier) => ctx.svc.sessions.logoutSubject(identifier),
   },
 };

@@ -141,4 +141,4 @@ function setterHandlers(): Record<string, Handler> {
   return out;
 }
 
-export const setterApi: HandlerTable = { handlers: setterHandlers() };
+export const setterApi: HandlerTable = { handlers: {}, fromSpecs: setterHandlers() };

@@ -10,15 +10,15 @@ export const srApi: HandlerTable = {
   handlers: {
     'SR.create': (
       ctx,
-      host: string,
-      deviceConfig: Record<string, string>,
-      physicalSize: number,
-      nameLabel: string,
-      nameDescription: string,
-      type: string,
-      contentType: string,
-      shared: boolean,
-      smConfig: Record<string, string>,
+      host,
+      deviceConfig,
+      physicalSize,
+      nameLabel,
+      nameDescription,
+      type,
+      contentType,
+      shared,
+      smConfig,
     ) =>
       createSr(ctx.svc, {
         host,
@@ -31,16 +31,7 @@ export const srApi: HandlerTable = {
         shared,
         smConfig: smConfig ?? {},
       }),
-    'SR.introduce': (
-      ctx,
-      uuid: string,
-      nameLabel: string,
-      nameDescription: string,
-      type: string,
-      contentType: string,
-      shared: boolean,
-      smConfig: Record<string, string>,
-    ) =>
+    'SR.introduce': (ctx, uuid, nameLabel, nameDescription, type, contentType, shared, smConfig) =>
       introduceSr(ctx.svc, {
         uuid,
         nameLabel,
@@ -50,13 +41,14 @@ export const srApi: HandlerTable = {
         shared,
         smConfig: smConfig ?? {},
       }),
-    'SR.destroy': (ctx, sr: string) => destroySr(ctx.svc, sr),
-    'SR.forget': (ctx, sr: string) => forgetSr(ctx.svc, sr),
-    'SR.scan': async (ctx, sr: string) => {
+    'SR.destroy': (ctx, sr) => destroySr(ctx.svc, sr),
+    'SR.forget': (ctx, sr) => forgetSr(ctx.svc, sr),
+    'SR.scan': async (ctx, sr) => {
       await scanSr(ctx.svc, sr);
     },
-    'SR.update': (ctx, sr: string) => updateSr(ctx.svc, sr),
-    'SR.probe': (ctx, host: string, dc: Record<string, string>, type: string) => {
+    'SR.update': (ctx, sr) => updateSr(ctx.svc, sr),
+    // sm_config tunes xapi's SM backends' probes; Berth's drivers probe from device_config alone.
+    'SR.probe': (ctx, host, dc, type, _smConfig) => {
       ctx.svc.db.mustGet('host', host);
       return probeSr(ctx.svc, type, dc ?? {});
     },
@@ -64,15 +56,15 @@ export const srApi: HandlerTable = {
       storageOf(ctx.svc)
         .drivers()
         .map((d) => d.type),
-    'SR.set_name_label': (ctx, sr: string, v: string) => {
+    'SR.set_name_label': (ctx, sr, v) => {
       ctx.svc.db.mustGet('SR', sr);
       ctx.svc.db.update('SR', sr, { name_label: v });
     },
-    'SR.set_name_description': (ctx, sr: string, v: string) => {
+    'SR.set_name_description': (ctx, sr, v) => {
       ctx.svc.db.mustGet('SR', sr);
       ctx.svc.db.update('SR', sr, { name_description: v });
     },
-    'SR.set_shared': (ctx, sr: string, v: boolean) => {
+    'SR.set_shared': (ctx, sr, v) => {
       const row = ctx.svc.db.mustGet('SR', sr);
       checkSetter(ctx, 'SR.set_shared', sr, [v]); // false: at most one PBD (setter-rules.ts)
       // Local drivers cannot be reached from another host.
@@ -80,7 +72,7 @@ export const srApi: HandlerTable = {
         throw new XenApiError('SR_OPERATION_NOT_SUPPORTED', [sr]);
       ctx.svc.db.update('SR', sr, { shared: v });
     },
-    'SR.set_physical_size': (ctx, sr: string, v: number) => {
+    'SR.set_physical_size': (ctx, sr, v) => {
       ctx.svc.db.mustGet('SR', sr);
       if (!Number.isSafeInteger(v) || v < 0)
         throw new XenApiError('INVALID_VALUE', ['physical_size', String(v)]);

@@ -10,7 +10,7 @@ function rolesOf(ctx: CallContext, self: string): string[] {
 
 export const subjectApi: HandlerTable = {
   handlers: {
-    'subject.add_to_roles': (ctx, self: string, role: string) => {
+    'subject.add_to_roles': (ctx, self, role) => {
       const roles = rolesOf(ctx, self);
       const row = ctx.svc.db.get('role', role);
       // Only the top-level roles can be given; permissions (internal roles) cannot.
@@ -18,12 +18,12 @@ export const subjectApi: HandlerTable = {
       if (roles.includes(role)) throw new XenApiError('ROLE_ALREADY_EXISTS', []);
       ctx.svc.db.update('subject', self, { roles: [...roles, role] });
     },
-    'subject.remove_from_roles': (ctx, self: string, role: string) => {
+    'subject.remove_from_roles': (ctx, self, role) => {
       const roles = rolesOf(ctx, self);
       if (!roles.includes(role)) throw new XenApiError('ROLE_NOT_FOUND', []);
       ctx.svc.db.update('subject', self, { roles: roles.filter((r) => r !== role) });
     },
-    'subject.destroy': (ctx, self: string) => {
+    'subject.destroy': (ctx, self) => {
       const { db, sessions } = ctx.svc;
       const identifier = String(db.mustGet('subject', self).subject_identifier);
       db.destroy('subject', self);

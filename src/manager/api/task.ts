@@ -21,17 +21,17 @@ const ownedSetter =
 
 export const taskApi: HandlerTable = {
   handlers: {
-    'task.create': (ctx, label: string, description: string) =>
+    'task.create': (ctx, label, description) =>
       ctx.svc.tasks.createClientTask(label, description, ctx.session.ref, ctx.session.userName),
-    'task.destroy': (ctx, self: string) => {
+    'task.destroy': (ctx, self) => {
       checkTaskOwner(ctx, self);
       ctx.svc.tasks.destroy(self);
     },
-    'task.cancel': (ctx, task: string) => {
+    'task.cancel': (ctx, task) => {
       checkTaskOwner(ctx, task);
       ctx.svc.tasks.cancel(task, ctx.task?.ref);
     },
-    'task.set_status': (ctx, self: string, value: string) => {
+    'task.set_status': (ctx, self, value) => {
       checkTaskOwner(ctx, self);
       const done = value !== 'pending' && value !== 'cancelling';
       ctx.svc.db.update(
@@ -40,7 +40,7 @@ export const taskApi: HandlerTable = {
         done ? { status: value, progress: 1, finished: nowXapi() } : { status: value },
       );
     },
-    'task.set_progress': (ctx, self: string, value: number) => {
+    'task.set_progress': (ctx, self, value) => {
       checkTaskOwner(ctx, self);
       if (!(value >= 0 && value <= 1)) throw new XenApiError('INVALID_VALUE', ['progress', String(value)]);
       ctx.svc.db.update('task', self, { progress: value });

@@ -74,7 +74,7 @@ function diskOf(db: Database, vm: string, vbd: Row): DiskSpec {
 
 export const vbdApi: HandlerTable = {
   handlers: {
-    'VBD.create': (ctx, rec: Record<string, unknown>) => {
+    'VBD.create': (ctx, rec) => {
       const { db } = ctx.svc;
       const f = createRecord(db, db.classSpec('VBD'), rec);
       const vm = String(f.VM);
@@ -110,7 +110,7 @@ export const vbdApi: HandlerTable = {
       if (!isNull(vdi)) refreshVdiOps(ctx.svc, vdi);
       return ref;
     },
-    'VBD.destroy': (ctx, vbd: string) => {
+    'VBD.destroy': (ctx, vbd) => {
       const { db } = ctx.svc;
       const row = db.mustGet('VBD', vbd);
       if (row.currently_attached)
@@ -118,7 +118,7 @@ export const vbdApi: HandlerTable = {
       db.destroy('VBD', vbd);
       if (!isNull(row.VDI)) refreshVdiOps(ctx.svc, String(row.VDI));
     },
-    'VBD.insert': async (ctx, vbd: string, vdi: string) => {
+    'VBD.insert': async (ctx, vbd, vdi) => {
       const { db } = ctx.svc;
       const row = db.mustGet('VBD', vbd);
       db.mustGet('VDI', vdi);
@@ -140,7 +140,7 @@ export const vbdApi: HandlerTable = {
       }
       refreshVdiOps(ctx.svc, vdi);
     },
-    'VBD.eject': async (ctx, vbd: string) => {
+    'VBD.eject': async (ctx, vbd) => {
       const { db } = ctx.svc;
       const row = db.mustGet('VBD', vbd);
       if (row.type !== 'CD') throw new XenApiError('VBD_NOT_REMOVABLE_MEDIA', [vbd]);
@@ -154,7 +154,7 @@ export const vbdApi: HandlerTable = {
       db.update('VBD', vbd, { VDI: NULL_REF, empty: true });
       refreshVdiOps(ctx.svc, old);
     },
-    'VBD.plug': async (ctx, vbd: string) => {
+    'VBD.plug': async (ctx, vbd) => {
       const { db } = ctx.svc;
       const row = db.mustGet('VBD', vbd);
       const vm = runningVm(ctx, row);
@@ -170,9 +170,9 @@ export const vbdApi: HandlerTable = {
       db.update('VBD', vbd, { currently_attached: true, device: vbdDevice(row) });
       if (!isNull(row.VDI)) refreshVdiOps(ctx.svc, String(row.VDI));
     },
-    'VBD.unplug': async (ctx, vbd: string) => unplug(ctx, vbd, false),
-    'VBD.unplug_force': async (ctx, vbd: string) => unplug(ctx, vbd, true),
-    'VBD.assert_attachable': (ctx, vbd: string) => {
+    'VBD.unplug': async (ctx, vbd) => unplug(ctx, vbd, false),
+    'VBD.unplug_force': async (ctx, vbd) => unplug(ctx, vbd, true),
+    'VBD.assert_attachable': (ctx, vbd) => {
       const { db } = ctx.svc;
       const row = db.mustGet('VBD', vbd);
       if (row.empty) return;
@@ -181,7 +181,7 @@ export const vbdApi: HandlerTable = {
       if (vdi.missing) throw new XenApiError('VDI_MISSING', [String(vdi.SR), String(row.VDI)]);
       vmDisks(db, String(row.VM)); // SR plugged, volume path derivable
     },
-    'VBD.set_mode': (ctx, vbd: string, mode: string) => {
+    'VBD.set_mode': (ctx, vbd, mode) => {
       const { db } = ctx.svc;
       const row = db.mustGet('VBD', vbd);
       checkSetter(ctx, 'VBD.set_mode', vbd, [mode]); // the VM is halted (setter-rules.ts)

@@ -31,18 +31,19 @@ const setter = (field: string) => (ctx: CallContext, vdi: string, value: unknown
 
 export const vdiApi: HandlerTable = {
   handlers: {
-    'VDI.create': (ctx, rec: Record<string, unknown>) => {
+    'VDI.create': (ctx, rec) => {
       const f = createRecord(ctx.svc.db, ctx.svc.db.classSpec('VDI'), rec);
       ctx.svc.db.mustGet('SR', String(f.SR));
       return createVdi(ctx.svc, f as never);
     },
-    'VDI.destroy': (ctx, vdi: string) => destroyVdi(ctx.svc, vdi, taskOf(ctx)),
-    'VDI.resize': (ctx, vdi: string, size: number) => resizeVdi(ctx.svc, vdi, size, taskOf(ctx)),
+    'VDI.destroy': (ctx, vdi) => destroyVdi(ctx.svc, vdi, taskOf(ctx)),
+    'VDI.resize': (ctx, vdi, size) => resizeVdi(ctx.svc, vdi, size, taskOf(ctx)),
     // xapi's older online variant: the same operation (online when the VDI is attached).
-    'VDI.resize_online': (ctx, vdi: string, size: number) => resizeVdi(ctx.svc, vdi, size, taskOf(ctx)),
-    'VDI.clone': (ctx, vdi: string) => cloneVdi(ctx.svc, vdi, 'clone', taskOf(ctx)),
-    'VDI.snapshot': (ctx, vdi: string) => cloneVdi(ctx.svc, vdi, 'snapshot', taskOf(ctx)),
-    'VDI.copy': (ctx, vdi: string, sr: string, base: string, into: string) => {
+    'VDI.resize_online': (ctx, vdi, size) => resizeVdi(ctx.svc, vdi, size, taskOf(ctx)),
+    // driver_params are SM-driver hints (xapi passes them through); Berth's drivers take none.
+    'VDI.clone': (ctx, vdi, _driverParams) => cloneVdi(ctx.svc, vdi, 'clone', taskOf(ctx)),
+    'VDI.snapshot': (ctx, vdi, _driverParams) => cloneVdi(ctx.svc, vdi, 'snapshot', taskOf(ctx)),
+    'VDI.copy': (ctx, vdi, sr, base, into) => {
       ctx.svc.db.mustGet('VDI', vdi);
       if (!isNull(base)) ctx.svc.db.mustGet('VDI', base);
       if (!isNull(into)) {
@@ -54,24 +55,24 @@ export const vdiApi: HandlerTable = {
     },
     'VDI.introduce': async (
       ctx,
-      uuid: string,
-      nameLabel: string,
-      nameDescription: string,
-      sr: string,
-      type: string,
-      sharable: boolean,
-      readOnly: boolean,
-      otherConfig: Record<string, string>,
-      location: string,
-      xenstoreData: Record<string, string>,
-      smConfig: Record<string, string>,
-      managed: boolean,
-      virtualSize: number,
-      physicalUtilisation: number,
-      _metadataOfPool: string,
-      isASnapshot: boolean,
-      snapshotTime: string,
-      snapshotOf: string,
+      uuid,
+      nameLabel,
+      nameDescription,
+      sr,
+      type,
+      sharable,
+      readOnly,
+      otherConfig,
+      location,
+      xenstoreData,
+      smConfig,
+      managed,
+      virtualSize,
+      physicalUtilisation,
+      _metadataOfPool,
+      isASnapshot,
+      snapshotTime,
+      snapshotOf,
     ) => {
       const { db } = ctx.svc;
       const srRow = db.mustGet('SR', sr);
@@ -100,7 +101,7 @@ export const vdiApi: HandlerTable = {
       if (!vol.physicalUtilisation && physicalUtilisation) extra.physical_utilisation = physicalUtilisation;
       return db.create('VDI', vdiFields(sr, vol, driverInfoOf(ctx.svc, String(srRow.type)), extra));
     },
-    'VDI.forget': (ctx, vdi: string) => {
+    'VDI.forget': (ctx, vdi) => {
       const { db } = ctx.svc;
       db.mustGet('VDI', vdi);
       if (attachedVbds(db, vdi).length) throw new XenApiError('VDI_IN_USE', [vdi, 'forget']);
@@ -109,7 +110,7 @@ export const vdiApi: HandlerTable = {
         db.destroy('VDI', vdi);
       });
     },
-    'VDI.update': async (ctx, vdi: string) => {
+    'VDI.update': async (ctx, vdi) => {
       const { db } = ctx.svc;
       const row = db.mustGet('VDI', vdi);
       const cfg = attachedSr(ctx.svc, String(row.SR));

@@ -125,7 +125,7 @@ function checkOtherConfig(other: Record<string, string>, net: Row) {
 
 export const vifApi: HandlerTable = {
   handlers: {
-    'VIF.create': (ctx, rec: Record<string, unknown>) => {
+    'VIF.create': (ctx, rec) => {
       const { db } = ctx.svc;
       const f = createRecord(db, db.classSpec('VIF'), rec);
       const vmRef = String(f.VM);
@@ -173,7 +173,7 @@ export const vifApi: HandlerTable = {
         });
       });
     },
-    'VIF.destroy': async (ctx, vif: string) => {
+    'VIF.destroy': async (ctx, vif) => {
       const { db } = ctx.svc;
       const row = db.mustGet('VIF', vif);
       if (row.currently_attached && isLive(db.get('VM', String(row.VM))))
@@ -187,10 +187,10 @@ export const vifApi: HandlerTable = {
         db.destroy('VIF', vif);
       });
     },
-    'VIF.plug': (ctx, vif: string) => plug(ctx, vif),
-    'VIF.unplug': (ctx, vif: string) => unplug(ctx, vif),
-    'VIF.unplug_force': (ctx, vif: string) => unplug(ctx, vif),
-    'VIF.move': async (ctx, vif: string, network: string) => {
+    'VIF.plug': (ctx, vif) => plug(ctx, vif),
+    'VIF.unplug': (ctx, vif) => unplug(ctx, vif),
+    'VIF.unplug_force': (ctx, vif) => unplug(ctx, vif),
+    'VIF.move': async (ctx, vif, network) => {
       const { db } = ctx.svc;
       const row = db.mustGet('VIF', vif);
       const net = db.mustGet('network', network);
@@ -208,14 +208,14 @@ export const vifApi: HandlerTable = {
         }
       }
     },
-    'VIF.set_other_config': async (ctx, vif: string, value: Record<string, string>) => {
+    'VIF.set_other_config': async (ctx, vif, value) => {
       const { db } = ctx.svc;
       const row = db.mustGet('VIF', vif);
       checkOtherConfig(value, db.mustGet('network', String(row.network)));
       db.update('VIF', vif, { other_config: value });
       await reconfigure(ctx, vif);
     },
-    'VIF.add_to_other_config': async (ctx, vif: string, key: string, value: string) => {
+    'VIF.add_to_other_config': async (ctx, vif, key, value) => {
       const { db } = ctx.svc;
       const row = db.mustGet('VIF', vif);
       const map = { ...((row.other_config as Record<string, string>) ?? {}) };
@@ -226,7 +226,7 @@ export const vifApi: HandlerTable = {
       db.update('VIF', vif, { other_config: map });
       await reconfigure(ctx, vif);
     },
-    'VIF.remove_from_other_config': async (ctx, vif: string, key: string) => {
+    'VIF.remove_from_other_config': async (ctx, vif, key) => {
       const { db } = ctx.svc;
       const row = db.mustGet('VIF', vif);
       const map = { ...((row.other_config as Record<string, string>) ?? {}) };

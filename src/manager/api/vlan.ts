@@ -11,7 +11,7 @@ import { destroyPifRecord } from './pif.js';
 
 export const vlanApi: HandlerTable = {
   handlers: {
-    'VLAN.create': async (ctx, tagged: string, tag: number, network: string) => {
+    'VLAN.create': async (ctx, tagged, tag, network) => {
       const { db } = ctx.svc;
       const pif = db.mustGet('PIF', tagged);
       const net = db.mustGet('network', network);
@@ -52,7 +52,7 @@ export const vlanApi: HandlerTable = {
         return vlan;
       });
     },
-    'VLAN.destroy': async (ctx, vlan: string) => {
+    'VLAN.destroy': async (ctx, vlan) => {
       const { db } = ctx.svc;
       const v = db.mustGet('VLAN', vlan);
       const untagged = db.get('PIF', String(v.untagged_PIF));

@@ -306,7 +306,7 @@ export async function rollBackUnfinishedCopies(svc: Services): Promise<string[]>
 
 export const vmApi: HandlerTable = {
   handlers: {
-    'VM.create': (ctx, rec: Record<string, unknown>) => {
+    'VM.create': (ctx, rec) => {
       const { db } = ctx.svc;
       const fields = createRecord(db, db.classSpec('VM'), rec);
       return db.transaction(() => {
@@ -324,16 +324,16 @@ export const vmApi: HandlerTable = {
         return ref;
       });
     },
-    'VM.destroy': async (ctx, vm: string) => {
+    'VM.destroy': async (ctx, vm) => {
       const { db } = ctx.svc;
       await withVmOperation(db, vm, 'destroy', taskOf(ctx), async () => undefined);
       destroyVm(db, vm);
     },
-    'VM.start': (ctx, vm: string, paused: boolean, force: boolean) => {
+    'VM.start': (ctx, vm, paused, force) => {
       checkStartUnlessForced(ctx, vm, 'start', force);
       return start(ctx, vm, paused);
     },
-    'VM.start_on': (ctx, vm: string, host: string, paused: boolean, force: boolean) => {
+    'VM.start_on': (ctx, vm, host, paused, force) => {
       ctx.svc.db.mustGet('host', host);
       if (host !== ctx.svc.hostRef()) throw new XenApiError('HOST_OFFLINE', [host]);
       checkStartUnlessForced(ctx, vm, 'start_on', force);
@@ -349,7 +349,7 @@ export const vmApi: HandlerTable = {
       (a, uuid) => a.shutdown(uuid, true, CLEAN_SHUTDOWN_TIMEOUT_MS),
       recordHalted,
     ),
-    'VM.hard_shutdown': (ctx, vm: string) => hardShutdown(ctx, vm),
+    'VM.hard_shutdown': (ctx, vm) => hardShutdown(ctx, vm),
     'VM.clean_reboot': lifecycleOp('clean_reboot', (a, uuid) =>
       a.reboot(uuid, true, CLEAN_SHUTDOWN_TIMEOUT_MS),
     ),
@@ -381,30 +381,29 @@ export const vmApi: HandlerTable = {
           destroyConsoles(db, vm);
         }),
     ),
-    'VM.resume': (ctx, vm: string, paused: boolean, force: boolean) => {
+    'VM.resume': (ctx, vm, paused, force) => {
       checkResumeUnlessForced(ctx, vm, ctx.svc.hostRef(), 'resume', force);
       return resume(ctx, vm, paused);
     },
-    'VM.resume_on': (ctx, vm: string, host: string, paused: boolean, force: boolean) => {
+    'VM.resume_on': (ctx, vm, host, paused, force) => {
       ctx.svc.db.mustGet('host', host);
       if (host !== ctx.svc.hostRef()) throw new XenApiError('HOST_OFFLINE', [host]);
       checkResumeUnlessForced(ctx, vm, host, 'resume_on', force);
       return resume(ctx, vm, paused, 'resume_on');
     },
-    'VM.power_state_reset': (ctx, vm: string) => {
+    'VM.power_state_reset': (ctx, vm) => {
       const rec = ctx.svc.db.mustGet('VM', vm);
       if (rec.is_control_domain)
         throw new XenApiError('OPERATION_NOT_ALLOWED', ['This operation is not allowed on a control domain']);
       recordHalted(ctx.svc.db, vm);
     },
     // The memory and vCPU setters, set_is_a_template and set_blocked_operations: api/setters.ts.
-    'VM.assert_operation_valid': (ctx, vm: string, op: string) =>
-      assertOperationValid(vm, ctx.svc.db.mustGet('VM', vm), op),
-    'VM.update_allowed_operations': (ctx, vm: string) => {
+    'VM.assert_operation_valid': (ctx, vm, op) => assertOperationValid(vm, ctx.svc.db.mustGet('VM', vm), op),
+    'VM.update_allowed_operations': (ctx, vm) => {
       ctx.svc.db.mustGet('VM', vm);
       refreshAllowedOperations(ctx.svc.db, vm);
     },
-    'VM.get_allowed_VBD_devices': (ctx, vm: string) => {
+    'VM.get_allowed_VBD_devices': (ctx, vm) => {
       const used = new Set(
         (ctx.svc.db.mustGet('VM', vm).VBDs as string[]).map((v) =>
           String(ctx.svc.db.get('VBD', v)?.userdevice),
@@ -412,28 +411,28 @@ export const vmApi: HandlerTable = {
       );
       return Array.from({ length: 16 }, (_, i) => String(i)).filter((d) => !used.has(d));
     },
-    'VM.get_allowed_VIF_devices': (ctx, vm: string) => {
+    'VM.get_allowed_VIF_devices': (ctx, vm) => {
       const used = new Set(
         (ctx.svc.db.mustGet('VM', vm).VIFs as string[]).map((v) => String(ctx.svc.db.get('VIF', v)?.device)),
       );
       return Array.from({ length: 7 }, (_, i) => String(i)).filter((d) => !used.has(d));
     },
-    'VM.compute_memory_overhead': (ctx, vm: string) => {
+    'VM.compute_memory_overhead': (ctx, vm) => {
       const rec = ctx.svc.db.mustGet('VM', vm);
       // QEMU's own footprint: a fixed part plus page tables for the guest's memory.
       return 32 * 1024 * 1024 + Math.ceil(Number(rec.memory_static_max) / 512);
     },
-    'VM.get_possible_hosts': (ctx, vm: string) => {
+    'VM.get_possible_hosts': (ctx, vm) => {
       ctx.svc.db.mustGet('VM', vm);
       return [ctx.svc.hostRef()];
     },
-    'VM.assert_can_boot_here': (ctx, vm: string, host: string) => {
+    'VM.assert_can_boot_here': (ctx, vm, host) => {
       ctx.svc.db.mustGet('host', host);
       const rec = ctx.svc.db.mustGet('VM', vm);
       const e = checkOperation(vm, rec, 'start');
       if (e) throw e;
     },
-    'VM.clone': async (ctx, vm: string, newName: string) => {
+    'VM.clone': async (ctx, vm, newName) => {
       const { db } = ctx.svc;
       return withVmOperation(db, vm, 'clone', taskOf(ctx), async () =>
         copyVm(ctx, vm, 'clone', {
@@ -444,7 +443,7 @@ export const vmApi: HandlerTable = {
         }),
       );
     },
-    'VM.copy': async (ctx, vm: string, newName: string, sr: string) => {
+    'VM.copy': async (ctx, vm, newName, sr) => {
       const { db } = ctx.svc;
       if (sr !== NULL_REF && sr !== '') db.mustGet('SR', sr);
       return withVmOperation(db, vm, 'copy', taskOf(ctx), async () =>
@@ -462,7 +461,7 @@ export const vmApi: HandlerTable = {
         ),
       );
     },
-    'VM.snapshot': async (ctx, vm: string, newName: string, ignoreVdis: string[]) => {
+    'VM.snapshot': async (ctx, vm, newName, ignoreVdis) => {
       const { db } = ctx.svc;
       return withVmOperation(db, vm, 'snapshot', taskOf(ctx), async () =>
         copyVm(
@@ -482,7 +481,7 @@ export const vmApi: HandlerTable = {
         ),
       );
     },
-    'VM.provision': async (ctx, vm: string) => {
+    'VM.provision': async (ctx, vm) => {
       const { db } = ctx.svc;
       await withVmOperation(db, vm, 'provision', taskOf(ctx), async () => {
         // As xapi: provisioning turns the template into a VM, then creates the disks its

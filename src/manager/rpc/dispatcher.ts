@@ -44,8 +44,8 @@ export class Dispatcher {
 
   constructor(
     readonly model: Model,
-    explicit: Record<string, Handler>,
-    sessionless: Record<string, SessionlessHandler>,
+    explicit: Partial<Record<string, Handler>>,
+    sessionless: Partial<Record<string, SessionlessHandler>>,
   ) {
     for (const cls of Object.values(model.classes)) {
       for (const m of cls.messages) {
@@ -127,7 +127,7 @@ export class Dispatcher {
       if (!msg.session) {
         const h = this.sessionless.get(msg.wire);
         if (!h) throw new XenApiError('NOT_IMPLEMENTED', [msg.wire]);
-        const value = await h({ svc: this.svc, msg, conn }, ...args);
+        const value = await h({ svc: this.svc, msg, conn }, ...(args as never[]));
         return { ok: true, value, type: msg.result, msg };
       }
       const session = this.svc.sessions.validate(params.decode(0, SESSION_TYPE));
@@ -215,7 +215,8 @@ export class Dispatcher {
     const h = this.handlers.get(msg.wire);
     if (!h) throw new XenApiError('NOT_IMPLEMENTED', [msg.wire]);
     const ctx: CallContext = { svc: this.svc, session, msg, conn, task, signal: task?.signal ?? conn.signal };
-    return await h(ctx, ...args);
+    // `args` were decoded by msg's declared parameter types: what the handler's type promises it.
+    return await h(ctx, ...(args as never[]));
   }
 
   /** xapi: with no params, MESSAGE_METHOD_UNKNOWN; otherwise a possible extension call. */
