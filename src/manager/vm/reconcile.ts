@@ -44,15 +44,21 @@ function note(svc: Services, vm: Row, name: string, body: string) {
   }
 }
 
+/**
+ * A state change `host`'s agent pushed. Only the host the VM is resident on speaks for it: a
+ * report from another host's agent (a stale instance there, or a start still in flight) is not
+ * the VM's state.
+ */
 export function applyInstanceEvent(
   svc: Services,
   e: InstanceEvent,
   restart: (vm: string) => Promise<void>,
+  host = svc.hostRef(),
 ): void {
   const found = vmByUuid(svc, e.uuid);
   if (!found) return;
   const [ref, vm] = found;
-  if (vm.is_control_domain) return;
+  if (vm.is_control_domain || vm.resident_on !== host) return;
   switch (e.state) {
     case 'running':
       if (vm.power_state === 'Paused' && !stoppingByApi(vm)) setPowerState(svc.db, ref, 'Running');
@@ -80,12 +86,15 @@ export function applyInstanceEvent(
   }
 }
 
-/** Brings the database in line with the agent's view after a (re)connection. */
-export function reconcile(svc: Services, instances: InstanceInfo[]): { halted: string[]; adopted: string[] } {
+/** Brings the database in line with `host`'s agent's view after a (re)connection. */
+export function reconcile(
+  svc: Services,
+  instances: InstanceInfo[],
+  host = svc.hostRef(),
+): { halted: string[]; adopted: string[] } {
   const byUuid = new Map(instances.map((i) => [i.uuid, i]));
   const halted: string[] = [];
   const adopted: string[] = [];
-  const host = svc.hostRef();
   for (const [ref, vm] of [...svc.db.all('VM')]) {
     if (vm.is_control_domain) continue;
     const inst = byUuid.get(String(vm.uuid));
@@ -116,14 +125,19 @@ export function reconcile(svc: Services, instances: InstanceInfo[]): { halted: s
   return { halted, adopted };
 }
 
-/** Wires an agent into the manager: events, reconciliation on every connection. */
-export function attachAgent(svc: Services, agent: HostAgent, restart: (vm: string) => Promise<void>) {
-  svc.hosts.attach(svc.hostRef(), agent);
-  agent.onEvent((e) => applyInstanceEvent(svc, e, restart));
+/** Wires `host`'s agent into the manager: events, reconciliation on every connection. */
+export function attachAgent(
+  svc: Services,
+  agent: HostAgent,
+  restart: (vm: string) => Promise<void>,
+  host = svc.hostRef(),
+) {
+  svc.hosts.attach(host, agent);
+  agent.onEvent((e) => applyInstanceEvent(svc, e, restart, host));
   agent.onReconnect(() => {
     agent
       .all()
-      .then((list) => reconcile(svc, list))
+      .then((list) => reconcile(svc, list, host))
       .catch((e) => log.warn('reconciliation failed', { error: String(e) }));
   });
 }
