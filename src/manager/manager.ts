@@ -22,6 +22,7 @@ import { storageApi } from './api/sm.js';
 import { subjectApi } from './api/subject.js';
 import { taskApi } from './api/task.js';
 import { rollBackUnfinishedCopies, vmApi } from './api/vm.js';
+import { placementApi } from './api/placement.js';
 import { DEFAULT_SESSION_LIMITS, SessionManager, type SessionLimits } from './auth/sessions.js';
 import { UserStore } from './auth/users.js';
 import { ensurePoolAndHost, ensureRootUser, syncRoles } from './bootstrap/first-start.js';
@@ -45,6 +46,7 @@ import { NodedAgentClient } from './vm/agent-client.js';
 import type { HostAgent } from './vm/host-agent.js';
 import { VmCopyJournal } from './vm/copy-journal.js';
 import { attachAgent } from './vm/reconcile.js';
+import { clearStaleReservations } from './vm/reservation.js';
 import { refreshAllowedOperations } from './vm/vm-state.js';
 import { refreshVdiOps } from './storage/records.js';
 import { ensureSelfSignedCert, loadTls } from './tls.js';
@@ -62,6 +64,7 @@ export const API_MODULES: HandlerTable[] = [
   consoleApi,
   hostApi,
   vmApi,
+  placementApi,
   storageApi,
   networkingApi,
   setterApi,
@@ -180,6 +183,7 @@ export class Manager {
     // Operations of tasks that died with the previous process: gone, before anything runs.
     const cleared = clearDeadOperations(db, (t) => tasks.isRunning(t));
     for (const vm of cleared.get('VM') ?? []) refreshAllowedOperations(db, vm);
+    clearStaleReservations(db);
     if (cleared.size)
       log.warn(
         'cleared operations of dead tasks',

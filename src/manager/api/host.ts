@@ -20,15 +20,7 @@ export const hostApi: HandlerTable = {
       ctx.svc.db.mustGet('host', host);
       return '';
     },
-    'host.compute_free_memory': (ctx, host) => {
-      const row = ctx.svc.db.mustGet('host', host);
-      const metrics = ctx.svc.db.get('host_metrics', String(row.metrics));
-      return Number(metrics?.memory_free ?? 0);
-    },
-    'host.compute_memory_overhead': (ctx, host) => {
-      ctx.svc.db.mustGet('host', host);
-      return 0;
-    },
+    // host.compute_free_memory and compute_memory_overhead: api/placement.ts.
     'host.enable': (ctx, host) => enableHost(ctx, host),
     'host.disable': (ctx, host, autoEnable) => disableHost(ctx, host, autoEnable),
     'host.get_management_interface': (ctx, host) => {

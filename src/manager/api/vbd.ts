@@ -40,8 +40,13 @@ function usedUserdevices(db: Database, vm: string): string[] {
   return (db.mustGet('VM', vm).VBDs as string[]).map((b) => String(db.get('VBD', b)?.userdevice));
 }
 
-export function hotplugOf(svc: Services): BlockHotplug | undefined {
-  const a = svc.hosts.peek(svc.hostRef()) as Partial<BlockHotplug> | undefined;
+/** The host a VM lives on: its resident host, this manager's when the record names none. */
+export const vmHost = (svc: Services, vm: Row): string =>
+  isNull(vm.resident_on) ? svc.hostRef() : String(vm.resident_on);
+
+/** The block hot-plug hook of the agent of the host running `vm`. */
+export function hotplugOf(svc: Services, vm: Row): BlockHotplug | undefined {
+  const a = svc.hosts.peek(vmHost(svc, vm)) as Partial<BlockHotplug> | undefined;
   return a &&
     typeof a.blockAttach === 'function' &&
     typeof a.blockDetach === 'function' &&
@@ -58,16 +63,17 @@ function runningVm(ctx: CallContext, vbd: Row): Row {
 
 const isLive = (vm: Row) => vm.power_state === 'Running' || vm.power_state === 'Paused';
 
-export function needHotplug(svc: Services): BlockHotplug {
-  const h = hotplugOf(svc);
+export function needHotplug(svc: Services, vm: Row): BlockHotplug {
+  const h = hotplugOf(svc, vm);
   if (!h)
     throw new XenApiError('OPERATION_NOT_ALLOWED', ["disk hot-plug needs the host agent's QEMU driver"]);
   return h;
 }
 
-function diskOf(db: Database, vm: string, vbd: Row): DiskSpec {
+/** The disk spec of a VBD of a running VM, with the paths of the PBDs on the VM's host. */
+function diskOf(svc: Services, vm: string, vbd: Row): DiskSpec {
   const want = vbdDevice(vbd);
-  const d = vmDisks(db, vm).find((x) => x.device === want);
+  const d = vmDisks(svc.db, vm, vmHost(svc, svc.db.mustGet('VM', vm))).find((x) => x.device === want);
   if (!d) throw new XenApiError('VDI_MISSING', [NULL_REF, String(vbd.VDI)]);
   return d;
 }
@@ -128,8 +134,8 @@ export const vbdApi: HandlerTable = {
       db.update('VBD', vbd, { VDI: vdi, empty: false });
       if (isLive(vm) && row.currently_attached) {
         try {
-          const disk = diskOf(db, String(row.VM), db.get('VBD', vbd)!);
-          await needHotplug(ctx.svc).blockMedia(String(vm.uuid), disk.device, {
+          const disk = diskOf(ctx.svc, String(row.VM), db.get('VBD', vbd)!);
+          await needHotplug(ctx.svc, vm).blockMedia(String(vm.uuid), disk.device, {
             path: disk.path,
             format: disk.format,
           });
@@ -147,8 +153,8 @@ export const vbdApi: HandlerTable = {
       if (row.empty) throw new XenApiError('VBD_IS_EMPTY', [vbd]);
       const vm = runningVm(ctx, row);
       if (isLive(vm) && row.currently_attached) {
-        const disk = diskOf(db, String(row.VM), row);
-        await needHotplug(ctx.svc).blockMedia(String(vm.uuid), disk.device, null);
+        const disk = diskOf(ctx.svc, String(row.VM), row);
+        await needHotplug(ctx.svc, vm).blockMedia(String(vm.uuid), disk.device, null);
       }
       const old = String(row.VDI);
       db.update('VBD', vbd, { VDI: NULL_REF, empty: true });
@@ -165,8 +171,8 @@ export const vbdApi: HandlerTable = {
           String(vm.power_state).toLowerCase(),
         ]);
       if (row.currently_attached) throw new XenApiError('DEVICE_ALREADY_ATTACHED', [vbd]);
-      const hot = needHotplug(ctx.svc);
-      if (!row.empty) await hot.blockAttach(String(vm.uuid), diskOf(db, String(row.VM), row));
+      const hot = needHotplug(ctx.svc, vm);
+      if (!row.empty) await hot.blockAttach(String(vm.uuid), diskOf(ctx.svc, String(row.VM), row));
       db.update('VBD', vbd, { currently_attached: true, device: vbdDevice(row) });
       if (!isNull(row.VDI)) refreshVdiOps(ctx.svc, String(row.VDI));
     },
@@ -201,7 +207,7 @@ async function unplug(ctx: CallContext, vbd: string, force: boolean) {
   const vm = runningVm(ctx, row);
   if (isLive(vm) && !row.empty) {
     try {
-      await needHotplug(ctx.svc).blockDetach(String(vm.uuid), vbdDevice(row), force);
+      await needHotplug(ctx.svc, vm).blockDetach(String(vm.uuid), vbdDevice(row), force);
     } catch (e) {
       // The agent names the device; the API names the VBD.
       if (e instanceof XenApiError && e.code === 'DEVICE_DETACH_REJECTED')

@@ -6,7 +6,9 @@ import { NULL_REF } from '../../shared/datamodel/types.js';
 import { XenApiError } from '../../shared/errors.js';
 import { type Database, newRef, type Row } from '../db/database.js';
 import { nowXapi } from '../time.js';
-import { assertOperationValid, checkOperation } from '../vm/lifecycle.js';
+import { assertOperationValid } from '../vm/lifecycle.js';
+import { releaseHost, reserveHost } from '../vm/reservation.js';
+import { cpuCompatError } from '../validation/start-checks.js';
 import type { HostAgent } from '../vm/host-agent.js';
 import { instanceSpec } from '../vm/spec.js';
 import type { InstanceInfo } from '../vm/host-agent.js';
@@ -73,25 +75,25 @@ function destroyConsoles(db: Database, vm: string) {
     if (db.has('console', c)) db.destroy('console', c);
 }
 
-/** The VM's disks (attached VBDs) and NICs (VIFs), from the storage and network layers. */
-function devices(ctx: CallContext, vm: string) {
+/** The VM's disks (attached VBDs, on `host`'s PBDs) and NICs (VIFs), from storage and network. */
+function devices(ctx: CallContext, vm: string, host: string) {
   const { db } = ctx.svc;
-  return { disks: vmDisks(db, vm, ctx.svc.hostRef()), nics: ctx.svc.networking ? vmNics(db, vm) : [] };
+  return { disks: vmDisks(db, vm, host), nics: ctx.svc.networking ? vmNics(db, vm) : [] };
 }
 
 /**
- * After the agent started a VM: power state, residence, metrics, console. Called inside the
+ * After `host`'s agent started a VM: power state, residence, metrics, console. Called inside the
  * transaction that ends the operation (withVmOperation's andThen), so a start is one commit.
  */
 function recordStarted(
   ctx: CallContext,
   vm: string,
+  host: string,
   paused: boolean,
   info: { startedAt?: number; vcpus?: number; memoryBytes?: number },
   rec: Row,
 ) {
   const { db } = ctx.svc;
-  const host = ctx.svc.hostRef();
   db.transaction(() => {
     markStarted(
       db,
@@ -121,63 +123,60 @@ export function recordHalted(db: Database, vm: string) {
   });
 }
 
-function checkMemory(ctx: CallContext, vm: string) {
-  const { db } = ctx.svc;
-  const rec = db.mustGet('VM', vm);
-  const host = db.mustGet('host', ctx.svc.hostRef());
-  const metrics = db.get('host_metrics', String(host.metrics));
-  const needed = Number(rec.memory_static_max);
-  const total = Number(metrics?.memory_total ?? 0);
-  let used = 0;
-  for (const r of db.all('VM').values()) {
-    if (
-      r.resident_on === ctx.svc.hostRef() &&
-      !r.is_control_domain &&
-      (r.power_state === 'Running' || r.power_state === 'Paused')
-    ) {
-      used += Number(r.memory_static_max);
-    }
-  }
-  // The control domain's record carries the whole host's memory; leave it and 10% for the host.
-  const available = Math.max(0, Math.floor(total * 0.9) - used);
-  if (needed > available)
-    throw new XenApiError('HOST_NOT_ENOUGH_FREE_MEMORY', [String(needed), String(available)]);
-}
-
-async function start(ctx: CallContext, vm: string, startPaused: boolean, op = 'start') {
+/** Starts the VM on `on`, or on the host placement chooses (vm/placement.ts). */
+async function start(ctx: CallContext, vm: string, startPaused: boolean, op = 'start', on?: string) {
   const { db } = ctx.svc;
   let rec: Row | undefined;
+  let host = '';
   await withVmOperation(
     db,
     vm,
     op,
     taskOf(ctx),
     async () => {
-      const agent = agentOf(ctx.svc);
-      checkMemory(ctx, vm);
-      rec = db.mustGet('VM', vm);
-      return agent.start(instanceSpec(rec, startPaused, devices(ctx, vm)));
+      host = reserveHost(ctx.svc, vm, on);
+      try {
+        const agent = agentOf(ctx.svc, host);
+        rec = db.mustGet('VM', vm);
+        return await agent.start(instanceSpec(rec, startPaused, devices(ctx, vm, host)));
+      } catch (e) {
+        releaseHost(ctx.svc, vm);
+        throw e;
+      }
     },
-    (info) => recordStarted(ctx, vm, startPaused, info, rec!),
+    (info) => recordStarted(ctx, vm, host, startPaused, info, rec!),
   );
 }
 
-async function resume(ctx: CallContext, vm: string, startPaused: boolean, op = 'resume') {
+/** Resumes the VM on `on`, or on the host placement chooses; unless forced, its CPU must fit. */
+async function resume(
+  ctx: CallContext,
+  vm: string,
+  startPaused: boolean,
+  force: boolean,
+  op = 'resume',
+  on?: string,
+) {
   const { db } = ctx.svc;
   await withVmOperation(db, vm, op, taskOf(ctx), async () => {
-    const agent = agentOf(ctx.svc);
-    const rec = db.mustGet('VM', vm);
-    const file = suspendImagePath(ctx.svc, String(rec.uuid));
-    await loadSuspendImage(ctx.svc, vm, file);
-    // The same devices as when suspended: QEMU loads their state from the image.
-    let info: InstanceInfo;
+    const host = reserveHost(ctx.svc, vm, on, force ? undefined : cpuCompatError);
     try {
-      info = await agent.resume(instanceSpec(rec, startPaused, devices(ctx, vm)), file);
-    } catch (e) {
-      if (!isNull(rec.suspend_VDI)) rmSync(file, { force: true }); // the VDI keeps the image
-      throw e;
+      const agent = agentOf(ctx.svc, host);
+      const rec = db.mustGet('VM', vm);
+      const file = suspendImagePath(ctx.svc, String(rec.uuid));
+      await loadSuspendImage(ctx.svc, vm, file);
+      // The same devices as when suspended: QEMU loads their state from the image.
+      let info: InstanceInfo;
+      try {
+        info = await agent.resume(instanceSpec(rec, startPaused, devices(ctx, vm, host)), file);
+      } catch (e) {
+        if (!isNull(rec.suspend_VDI)) rmSync(file, { force: true }); // the VDI keeps the image
+        throw e;
+      }
+      recordStarted(ctx, vm, host, startPaused, info, rec);
+    } finally {
+      releaseHost(ctx.svc, vm);
     }
-    recordStarted(ctx, vm, startPaused, info, rec);
     await discardSuspendImage(ctx.svc, vm, taskOf(ctx));
   });
 }
@@ -335,9 +334,8 @@ export const vmApi: HandlerTable = {
     },
     'VM.start_on': (ctx, vm, host, paused, force) => {
       ctx.svc.db.mustGet('host', host);
-      if (host !== ctx.svc.hostRef()) throw new XenApiError('HOST_OFFLINE', [host]);
       checkStartUnlessForced(ctx, vm, 'start_on', force);
-      return start(ctx, vm, paused, 'start_on');
+      return start(ctx, vm, paused, 'start_on', host);
     },
     'VM.clean_shutdown': lifecycleOp(
       'clean_shutdown',
@@ -381,15 +379,11 @@ export const vmApi: HandlerTable = {
           destroyConsoles(db, vm);
         }),
     ),
-    'VM.resume': (ctx, vm, paused, force) => {
-      checkResumeUnlessForced(ctx, vm, ctx.svc.hostRef(), 'resume', force);
-      return resume(ctx, vm, paused);
-    },
+    'VM.resume': (ctx, vm, paused, force) => resume(ctx, vm, paused, force),
     'VM.resume_on': (ctx, vm, host, paused, force) => {
       ctx.svc.db.mustGet('host', host);
-      if (host !== ctx.svc.hostRef()) throw new XenApiError('HOST_OFFLINE', [host]);
       checkResumeUnlessForced(ctx, vm, host, 'resume_on', force);
-      return resume(ctx, vm, paused, 'resume_on');
+      return resume(ctx, vm, paused, force, 'resume_on', host);
     },
     'VM.power_state_reset': (ctx, vm) => {
       const rec = ctx.svc.db.mustGet('VM', vm);
@@ -417,21 +411,7 @@ export const vmApi: HandlerTable = {
       );
       return Array.from({ length: 7 }, (_, i) => String(i)).filter((d) => !used.has(d));
     },
-    'VM.compute_memory_overhead': (ctx, vm) => {
-      const rec = ctx.svc.db.mustGet('VM', vm);
-      // QEMU's own footprint: a fixed part plus page tables for the guest's memory.
-      return 32 * 1024 * 1024 + Math.ceil(Number(rec.memory_static_max) / 512);
-    },
-    'VM.get_possible_hosts': (ctx, vm) => {
-      ctx.svc.db.mustGet('VM', vm);
-      return [ctx.svc.hostRef()];
-    },
-    'VM.assert_can_boot_here': (ctx, vm, host) => {
-      ctx.svc.db.mustGet('host', host);
-      const rec = ctx.svc.db.mustGet('VM', vm);
-      const e = checkOperation(vm, rec, 'start');
-      if (e) throw e;
-    },
+    // VM.compute_memory_overhead, get_possible_hosts, assert_can_boot_here: api/placement.ts.
     'VM.clone': async (ctx, vm, newName) => {
       const { db } = ctx.svc;
       return withVmOperation(db, vm, 'clone', taskOf(ctx), async () =>

@@ -6,7 +6,7 @@ import { XenApiError } from '../../shared/errors.js';
 import { logger } from '../../shared/log.js';
 import type { Row } from '../db/database.js';
 import type { Services } from '../api/context.js';
-import { needHotplug } from '../api/vbd.js';
+import { needHotplug, vmHost } from '../api/vbd.js';
 import { nowXapi } from '../time.js';
 import { withIntent } from './intents.js';
 import {
@@ -166,9 +166,9 @@ function onlineTarget(svc: Services, vdi: string, attached: string[]) {
   if (vm.power_state !== 'Running' && vm.power_state !== 'Paused')
     throw new XenApiError('VDI_IN_USE', [vdi, 'resize']);
   const device = vbdDevice(vbd);
-  const disk = vmDisks(db, String(vbd.VM)).find((d) => d.device === device);
+  const disk = vmDisks(db, String(vbd.VM), vmHost(svc, vm)).find((d) => d.device === device);
   if (!disk) throw new XenApiError('VDI_MISSING', [String(db.mustGet('VDI', vdi).SR), vdi]);
-  return { hotplug: needHotplug(svc), vmUuid: String(vm.uuid), disk };
+  return { hotplug: needHotplug(svc, vm), vmUuid: String(vm.uuid), disk };
 }
 
 export async function resizeVdi(svc: Services, vdi: string, size: number, task: string): Promise<void> {

@@ -44,6 +44,11 @@ function note(svc: Services, vm: Row, name: string, body: string) {
   }
 }
 
+/**
+ * A state change `host`'s agent pushed. Only the host the VM is resident on speaks for it: a
+ * report from another host's agent (a stale instance there, or a start still in flight) is not
+ * the VM's state.
+ */
 export function applyInstanceEvent(
   svc: Services,
   e: InstanceEvent,
