@@ -5,7 +5,7 @@
 // "kernel has no NFS client" error, the mount-dependent part reported as skipped with that reason.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -169,6 +169,64 @@ test('nfs SR against a real NFS server (NFS-Ganesha)', async (t) => {
     // Nothing listens on the NFS port of our own end of the link: SM's NFSTarget.
     const ownEnd = server.address.replace(/\d+$/, (n) => String(Number(n) - 1));
     await assert.rejects(proc.sr_probe(ctx, 'nfs', { server: ownEnd, serverpath: '/x' }), failure(108));
+  });
+
+  await t.test('driver life cycle with mount.nfs standing in as a bind mount of the export', async (tt) => {
+    // The kernel NFS client is replaced, for this subtest only, by a mount.nfs that bind-mounts
+    // the exported directory (the server exports it at its own path) and logs its arguments: the
+    // driver's work around the mount (server directory, marker, volumes, probe, destroy) runs for
+    // real on the served directory; the NFS client itself is what the next subtest covers.
+    const bin = join(dir, 'stand-in-bin');
+    const calls = join(dir, 'mount-nfs-calls');
+    mkdirSync(bin);
+    writeFileSync(
+      join(bin, 'mount.nfs'),
+      `#!/bin/sh\nprintf '%s\\n' "$*" >> "${calls}"\nexec mount --bind "\${1#*:}" "$2"\n`,
+      { mode: 0o755 },
+    );
+    const path = process.env.PATH;
+    process.env.PATH = `${bin}:${path}`;
+    const mctx: DriverContext = { ...ctx, srMountDir: join(dir, 'stand-in-mnt') };
+    const sr: SrConfig = {
+      uuid: randomUUID(),
+      type: 'nfs',
+      deviceConfig: { server: server.address, serverpath: server.exportDir, options: 'nolock' },
+    };
+    const mp = join(mctx.srMountDir!, sr.uuid);
+    tt.after(async () => {
+      process.env.PATH = path;
+      await run('umount', ['-l', mp]);
+    });
+    await proc.sr_create(mctx, sr);
+    const onServer = join(server.exportDir, sr.uuid);
+    assert.ok(existsSync(join(onServer, '.berth-sr')), 'the SR directory and marker are on the server');
+    assert.ok(mountPoints(readFileSync('/proc/self/mountinfo', 'utf8')).includes(mp), 'left mounted');
+    const [first, second] = readFileSync(calls, 'utf8').trim().split('\n');
+    const opts = 'soft,proto=tcp,vers=3,acdirmin=0,acdirmax=0,timeo=200,retrans=4,nolock';
+    assert.equal(first, `${server.address}:${server.exportDir} ${mp} -o ${opts}`);
+    assert.equal(second, `${server.address}:${onServer} ${mp} -o ${opts}`);
+
+    const vdi = randomUUID();
+    const vol = await proc.blockdev_create(mctx, sr, vdi, 32 * MiB);
+    assert.equal(vol.path, join(mp, `${vdi}.qcow2`));
+    await writePattern(vol.path, 'qcow2', 0x33, 0, MiB);
+    // What the server serves: read back over NFS by QEMU's own client.
+    assert.ok(await hasPattern(url(`${sr.uuid}/${vdi}.qcow2`), 'qcow2', 0x33, 0, MiB));
+    const probe = await proc.sr_probe(mctx, 'nfs', sr.deviceConfig);
+    assert.deepEqual(probe, [{ uuid: sr.uuid, where: `${server.address}:${server.exportDir}/${sr.uuid}` }]);
+    await proc.sr_detach(mctx, sr);
+    assert.equal(existsSync(mp), false, 'unmounted, mount point removed');
+    await assert.rejects(proc.blockdev_find(mctx, sr, vdi), failure(47));
+    await proc.sr_attach(mctx, sr);
+    assert.deepEqual(
+      (await proc.sr_scan(mctx, sr)).volumes.map((v) => v.location),
+      [vdi],
+    );
+    await assert.rejects(proc.sr_destroy(mctx, sr), (e: any) => e.code === 'SR_NOT_EMPTY');
+    await proc.blockdev_remove(mctx, sr, vdi);
+    await proc.sr_destroy(mctx, sr);
+    assert.equal(existsSync(onServer), false, 'SR directory removed from the server');
+    assert.equal(existsSync(mp), false);
   });
 
   const sr: SrConfig = {
