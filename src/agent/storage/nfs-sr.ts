@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { XenApiError } from '../../shared/errors.js';
 import { CommandNotFoundError, run } from '../../shared/exec.js';
 import { emptySrDir, fileDriver, fileInfo, markerUuid } from './file-sr.js';
+import { SR_MOUNT_DIR } from './layout.js';
 import {
   exportsXml,
   kernelHasNfs,
@@ -24,13 +25,12 @@ import {
 import { smError } from './sm-errors.js';
 import type { DriverContext, DriverInfo, ProbeEntry, SrConfig, SrDriver } from './types.js';
 
-export const DEFAULT_SR_MOUNT_DIR = '/run/sr-mount';
 /** The port SM checks before mounting (NFSSR.NFSPORT). */
 const NFS_PORT = 2049;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const MOUNT_TIMEOUT_MS = 60_000;
 
-const mountDirOf = (ctx: DriverContext) => ctx.srMountDir ?? DEFAULT_SR_MOUNT_DIR;
+const mountDirOf = (ctx: DriverContext) => ctx.srMountDir ?? SR_MOUNT_DIR;
 
 function mountPointOf(sr: SrConfig, ctx: DriverContext): string {
   if (!UUID.test(sr.uuid)) throw new XenApiError('INVALID_VALUE', ['uuid', sr.uuid]);

@@ -18,6 +18,7 @@ import {
   parseShowmount,
   remoteSpec,
 } from '../../../src/agent/storage/nfs-config.js';
+import { volumePath } from '../../../src/agent/storage/layout.js';
 import * as proc from '../../../src/agent/storage/procedures.js';
 import type { DriverContext, SrConfig } from '../../../src/agent/storage/types.js';
 import { run, runChecked } from '../../../src/shared/exec.js';
@@ -209,6 +210,7 @@ test('nfs SR against a real NFS server (NFS-Ganesha)', async (t) => {
     const vdi = randomUUID();
     const vol = await proc.blockdev_create(mctx, sr, vdi, 32 * MiB);
     assert.equal(vol.path, join(mp, `${vdi}.qcow2`));
+    assert.equal(volumePath('nfs', sr.uuid, sr.deviceConfig, vdi, mctx.srMountDir)?.path, vol.path);
     await writePattern(vol.path, 'qcow2', 0x33, 0, MiB);
     // What the server serves: read back over NFS by QEMU's own client.
     assert.ok(await hasPattern(url(`${sr.uuid}/${vdi}.qcow2`), 'qcow2', 0x33, 0, MiB));
