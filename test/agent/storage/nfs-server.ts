@@ -155,3 +155,26 @@ export async function startNfsServer(t: TestContext, dir: string): Promise<NfsSe
   }
   return { address: serverAddr, exportDir, log };
 }
+
+/**
+ * Replaces the kernel NFS client for one test, where this kernel has none: a `mount.nfs` first on
+ * PATH that logs its arguments and bind-mounts the exported directory (the server exports it at
+ * its own path). The driver's work around the mount then runs on what the server really serves.
+ * Returns the file the calls are logged to; PATH is restored when the test ends.
+ */
+export function standInMountNfs(t: TestContext, dir: string): string {
+  const bin = join(dir, 'stand-in-bin');
+  const calls = join(dir, 'mount-nfs-calls');
+  mkdirSync(bin, { recursive: true });
+  writeFileSync(
+    join(bin, 'mount.nfs'),
+    `#!/bin/sh\nprintf '%s\\n' "$*" >> "${calls}"\nexec mount --bind "\${1#*:}" "$2"\n`,
+    { mode: 0o755 },
+  );
+  const path = process.env.PATH;
+  process.env.PATH = `${bin}:${path}`;
+  t.after(() => {
+    process.env.PATH = path;
+  });
+  return calls;
+}

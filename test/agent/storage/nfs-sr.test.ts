@@ -5,7 +5,7 @@
 // "kernel has no NFS client" error, the mount-dependent part reported as skipped with that reason.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -24,7 +24,7 @@ import type { DriverContext, SrConfig } from '../../../src/agent/storage/types.j
 import { run, runChecked } from '../../../src/shared/exec.js';
 import { tempDir } from '../../helpers/tmp.js';
 import { hasPattern, writePattern } from './helpers.js';
-import { nfsServerUnavailable, startNfsServer } from './nfs-server.js';
+import { nfsServerUnavailable, standInMountNfs, startNfsServer } from './nfs-server.js';
 
 const MiB = 1024 * 1024;
 const failure = (code: number, text?: RegExp) => (e: any) =>
@@ -173,20 +173,9 @@ test('nfs SR against a real NFS server (NFS-Ganesha)', async (t) => {
   });
 
   await t.test('driver life cycle with mount.nfs standing in as a bind mount of the export', async (tt) => {
-    // The kernel NFS client is replaced, for this subtest only, by a mount.nfs that bind-mounts
-    // the exported directory (the server exports it at its own path) and logs its arguments: the
-    // driver's work around the mount (server directory, marker, volumes, probe, destroy) runs for
-    // real on the served directory; the NFS client itself is what the next subtest covers.
-    const bin = join(dir, 'stand-in-bin');
-    const calls = join(dir, 'mount-nfs-calls');
-    mkdirSync(bin);
-    writeFileSync(
-      join(bin, 'mount.nfs'),
-      `#!/bin/sh\nprintf '%s\\n' "$*" >> "${calls}"\nexec mount --bind "\${1#*:}" "$2"\n`,
-      { mode: 0o755 },
-    );
-    const path = process.env.PATH;
-    process.env.PATH = `${bin}:${path}`;
+    // mount.nfs stands in as a bind mount (nfs-server.ts): the NFS client itself is what the
+    // next subtest covers.
+    const calls = standInMountNfs(tt, dir);
     const mctx: DriverContext = { ...ctx, srMountDir: join(dir, 'stand-in-mnt') };
     const sr: SrConfig = {
       uuid: randomUUID(),
@@ -195,7 +184,6 @@ test('nfs SR against a real NFS server (NFS-Ganesha)', async (t) => {
     };
     const mp = join(mctx.srMountDir!, sr.uuid);
     tt.after(async () => {
-      process.env.PATH = path;
       await run('umount', ['-l', mp]);
     });
     await proc.sr_create(mctx, sr);
