@@ -14,6 +14,7 @@ import {
   localPbd,
   recordSrStats,
   srAllowedOperations,
+  srAttachConfig,
   srConfig,
   vdiFields,
 } from './records.js';
@@ -322,13 +323,10 @@ export async function plugPbd(svc: Services, pbd: string): Promise<string[]> {
   const sr = String(row.SR);
   const srRow = db.mustGet('SR', sr);
   assertKnownType(svc, String(srRow.type));
-  const cfg = srConfig(srRow, row);
+  // Marks the attach when another host has the SR: its leftovers are not this attach's.
+  const cfg = srAttachConfig(db, srRow, pbd);
   await storageOf(svc).validate(cfg.type, cfg.deviceConfig);
-  // Another host using the SR may be mid-operation on it: its leftovers are not this attach's.
-  const elsewhere = (srRow.PBDs as string[]).some(
-    (p) => p !== pbd && svc.db.get('PBD', p)?.currently_attached,
-  );
-  const { fixed } = await storageOf(svc).srAttach(elsewhere ? { ...cfg, inUseElsewhere: true } : cfg);
+  const { fixed } = await storageOf(svc).srAttach(cfg);
   db.update('PBD', pbd, { currently_attached: true });
   await scanSr(svc, sr);
   return fixed;
