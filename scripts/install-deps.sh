@@ -17,6 +17,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "install-deps: apt-get install ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # NFS-Ganesha is here for the tests, which start their own server: the system service the
+  # package enables (where systemd runs) must not keep serving. Only when this run installed it.
+  if [[ " ${missing[*]} " == *" nfs-ganesha "* ]] && [ -d /run/systemd/system ]; then
+    systemctl disable --now nfs-ganesha.service >/dev/null 2>&1 || true
+  fi
 fi
 
 if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then

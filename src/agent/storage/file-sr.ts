@@ -175,7 +175,33 @@ export const fileInfo: DriverInfo = {
   contentType: 'user',
   formats: ['qcow2'],
   thin: true,
+  shareable: true,
 };
+
+/** The uuid a SR directory's marker names, if it has one. */
+export function markerUuid(dir: string): string | undefined {
+  const marker = join(dir, MARKER);
+  if (!existsSync(marker)) return undefined;
+  return String(JSON.parse(readFileSync(marker, 'utf8')).uuid);
+}
+
+/**
+ * Every host attaching a (shared) SR directory checks it holds this SR: a marker naming another
+ * SR is refused; a directory without one (introduced by hand) is claimed.
+ */
+function claimMarker(dir: string, uuid: string) {
+  const owner = markerUuid(dir);
+  if (owner === undefined) writeDurably(join(dir, MARKER), JSON.stringify({ uuid, type: 'file' }));
+  else if (owner !== uuid) throw backendFailure('SRUnavailable', `${dir} holds SR ${owner}, not ${uuid}`);
+}
+
+/** Removes a SR directory's own files (bases, leftovers, marker, journal); SR_NOT_EMPTY if VDIs remain. */
+export function emptySrDir(dir: string) {
+  const { leaves, bases, temps } = classifyEntries(readdirSync(dir));
+  if (leaves.length) throw new XenApiError('SR_NOT_EMPTY', []);
+  for (const n of [...bases, ...temps, MARKER]) rmSync(join(dir, n), { force: true });
+  rmSync(join(dir, JOURNAL), { recursive: true, force: true });
+}
 
 export const fileDriver: SrDriver = {
   info: fileInfo,
@@ -187,27 +213,25 @@ export const fileDriver: SrDriver = {
   async create(sr, ctx) {
     const dir = dirOf(sr, ctx);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const marker = join(dir, MARKER);
-    if (existsSync(marker)) {
-      const owner = JSON.parse(readFileSync(marker, 'utf8')).uuid;
-      if (owner !== sr.uuid) throw backendFailure('SRInUse', `${dir} already holds SR ${owner}`);
-    }
-    writeDurably(marker, JSON.stringify({ uuid: sr.uuid, type: 'file' }));
+    const owner = markerUuid(dir);
+    if (owner !== undefined && owner !== sr.uuid)
+      throw backendFailure('SRInUse', `${dir} already holds SR ${owner}`);
+    writeDurably(join(dir, MARKER), JSON.stringify({ uuid: sr.uuid, type: 'file' }));
   },
 
   async destroy(sr, ctx) {
     const dir = dirOf(sr, ctx);
     if (!existsSync(dir)) return;
-    const { leaves, bases, temps } = classifyEntries(readdirSync(dir));
-    if (leaves.length) throw new XenApiError('SR_NOT_EMPTY', []);
-    for (const n of [...bases, ...temps, MARKER]) rmSync(join(dir, n), { force: true });
-    rmSync(join(dir, JOURNAL), { recursive: true, force: true });
+    emptySrDir(dir);
     if (readdirSync(dir).length === 0) rmSync(dir, { recursive: true });
   },
 
   async attach(sr, ctx) {
     const dir = dirOf(sr, ctx);
     if (!existsSync(dir)) throw backendFailure('SRUnavailable', `directory ${dir} does not exist`);
+    claimMarker(dir, sr.uuid);
+    // Another host using a shared SR may be mid-clone: its journal and .tmp files are live work.
+    if (sr.inUseElsewhere) return { fixed: [] } satisfies Repairs;
     const fixed: string[] = [];
     const journal = journalOf(dir);
     for (const intent of journal.pending()) {
@@ -240,10 +264,8 @@ export const fileDriver: SrDriver = {
 
   async probe(dc, ctx): Promise<ProbeEntry[]> {
     const dir = confine('device_config:location', dc.location ?? dc.path, ctx.allowedRoots);
-    const marker = join(dir, MARKER);
-    if (!existsSync(marker)) return [];
-    const { uuid } = JSON.parse(readFileSync(marker, 'utf8'));
-    return [{ uuid, where: dir }];
+    const uuid = markerUuid(dir);
+    return uuid === undefined ? [] : [{ uuid, where: dir }];
   },
 
   async volume(sr, location, ctx) {

@@ -3,11 +3,15 @@
 import { join } from 'node:path';
 import type { ImageFormat } from './qemu-img.js';
 
+/** Where every host mounts its network SRs, as xapi's SM (the agent's srMountDir default). */
+export const SR_MOUNT_DIR = '/run/sr-mount';
+
 export function volumePath(
   type: string,
   srUuid: string,
   dc: Record<string, string>,
   location: string,
+  srMountDir = SR_MOUNT_DIR,
 ): { path: string; format: ImageFormat } | undefined {
   if (!location || location.includes('/') || location.startsWith('.')) return undefined;
   switch (type) {
@@ -15,6 +19,8 @@ export function volumePath(
       return { path: join(dc.location ?? dc.path ?? '', `${location}.qcow2`), format: 'qcow2' };
     case 'iso':
       return { path: join(dc.location ?? '', location), format: 'raw' };
+    case 'nfs':
+      return { path: join(srMountDir, srUuid, `${location}.qcow2`), format: 'qcow2' };
     case 'lvm':
       return { path: `/dev/VG_XenStorage-${srUuid}/LV-${location}`, format: 'raw' };
     default:

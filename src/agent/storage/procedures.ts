@@ -9,6 +9,7 @@ import { noSpaceIsFull } from './failure.js';
 import { fileDriver } from './file-sr.js';
 import { isoDriver } from './iso-sr.js';
 import { lvmDriver } from './lvm-sr.js';
+import { nfsDriver } from './nfs-sr.js';
 import { confine } from './paths.js';
 import { convertImage } from './qemu-img.js';
 import type {
@@ -26,6 +27,7 @@ export const DRIVERS: Readonly<Record<string, SrDriver>> = {
   file: fileDriver,
   iso: isoDriver,
   lvm: lvmDriver,
+  nfs: nfsDriver,
 };
 
 export function driverFor(type: string): SrDriver {

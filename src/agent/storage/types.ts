@@ -6,6 +6,11 @@ export interface SrConfig {
   uuid: string;
   type: string;
   deviceConfig: Record<string, string>;
+  /**
+   * Another host has this (shared) SR attached now: attach must not repair leftovers, which may
+   * be that host's operations in flight.
+   */
+  inUseElsewhere?: boolean;
 }
 
 export interface Volume {
@@ -51,6 +56,8 @@ export interface DriverInfo {
   formats: ImageFormat[];
   /** Thin (qcow2 files) vs thick (full-size volumes). */
   thin: boolean;
+  /** Can be attached on several hosts at once (SR.shared = true). */
+  shareable?: boolean;
 }
 
 export interface DriverContext {
@@ -60,6 +67,8 @@ export interface DriverContext {
   stateDir: string;
   /** Where plain files (suspend images) moved into or out of volumes may live. */
   fileRoots?: readonly string[];
+  /** Where network SRs (nfs) are mounted, one directory per SR uuid (xapi: /run/sr-mount). */
+  srMountDir?: string;
 }
 
 export interface SrDriver {

@@ -67,9 +67,9 @@ export const srApi: HandlerTable = {
     'SR.set_shared': (ctx, sr, v) => {
       const row = ctx.svc.db.mustGet('SR', sr);
       checkSetter(ctx, 'SR.set_shared', sr, [v]); // false: at most one PBD (setter-rules.ts)
-      // Local drivers cannot be reached from another host.
-      if (v && driverInfoOf(ctx.svc, String(row.type)))
-        throw new XenApiError('SR_OPERATION_NOT_SUPPORTED', [sr]);
+      // Local drivers cannot be reached from another host; nfs and file directories can.
+      const info = driverInfoOf(ctx.svc, String(row.type));
+      if (v && info && !info.shareable) throw new XenApiError('SR_OPERATION_NOT_SUPPORTED', [sr]);
       ctx.svc.db.update('SR', sr, { shared: v });
     },
     'SR.set_physical_size': (ctx, sr, v) => {

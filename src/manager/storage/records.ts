@@ -77,6 +77,16 @@ export function attachedSr(svc: Services, sr: string): SrConfig {
   return srConfig(row, prow);
 }
 
+/**
+ * The SR as an attach through PBD `pbd` sees it: when another host has the (shared) SR attached,
+ * the agent must not repair leftovers, which may be that host's operations in flight.
+ */
+export function srAttachConfig(db: Database, sr: Row, pbd: string): SrConfig {
+  const cfg = srConfig(sr, db.mustGet('PBD', pbd));
+  const elsewhere = (sr.PBDs as string[]).some((p) => p !== pbd && db.get('PBD', p)?.currently_attached);
+  return elsewhere ? { ...cfg, inUseElsewhere: true } : cfg;
+}
+
 export const srConfig = (sr: Row, pbd: Row): SrConfig => ({
   uuid: String(sr.uuid),
   type: String(sr.type),

@@ -2,6 +2,7 @@
 // database's VDIs match what the storage really holds.
 import { randomUUID } from 'node:crypto';
 import { XenApiError } from '../../shared/errors.js';
+import { logger } from '../../shared/log.js';
 import type { Row } from '../db/database.js';
 import type { Services } from '../api/context.js';
 import { intentsOf } from './intents.js';
@@ -13,10 +14,13 @@ import {
   localPbd,
   recordSrStats,
   srAllowedOperations,
+  srAttachConfig,
   srConfig,
   vdiFields,
 } from './records.js';
 import { type SrConfig, storageOf, type Volume } from './storage-agent.js';
+
+const log = logger('storage');
 
 export interface NewSr {
   host: string;
@@ -107,12 +111,22 @@ export async function updateSr(svc: Services, sr: string): Promise<void> {
   recordSrStats(svc.db, sr, await storageOf(svc).srStats(cfg));
 }
 
-/** SR.create: initialises the storage, records the SR and a plugged PBD for `host`, scans. */
+/** A shared SR must be of a type several hosts can attach at once (nfs, a shared file directory). */
+function assertShareable(svc: Services, type: string) {
+  if (!driverInfoOf(svc, type)?.shareable)
+    throw new XenApiError('INVALID_VALUE', ['shared', 'true', `SR type ${type} is local to one host`]);
+}
+
+/**
+ * SR.create: initialises the storage, records the SR and a plugged PBD for `host`, scans. A
+ * shared SR gets a PBD on every host of the pool, as xapi's; each is plugged on its host.
+ */
 export async function createSr(svc: Services, n: NewSr): Promise<string> {
   const { db } = svc;
   db.mustGet('host', n.host);
   if (n.host !== svc.hostRef()) throw new XenApiError('HOST_OFFLINE', [n.host]);
   assertKnownType(svc, n.type);
+  if (n.shared) assertShareable(svc, n.type);
   const agent = storageOf(svc);
   const uuid = randomUUID();
   const cfg: SrConfig = { uuid, type: n.type, deviceConfig: { ...n.deviceConfig } };
@@ -140,10 +154,44 @@ export async function createSr(svc: Services, n: NewSr): Promise<string> {
       currently_attached: true,
       other_config: {},
     });
+    if (n.shared)
+      for (const host of db.all('host').keys())
+        if (host !== n.host)
+          db.create('PBD', {
+            host,
+            SR: ref,
+            device_config: { ...n.deviceConfig },
+            currently_attached: false,
+            other_config: {},
+          });
     return ref;
   });
   await scanSr(svc, sr);
+  if (n.shared) await plugOtherHosts(svc, sr, n.host);
   return sr;
+}
+
+/** Plugs a new shared SR's PBDs on the other hosts; one that fails stays unplugged (logged). */
+async function plugOtherHosts(svc: Services, sr: string, creator: string) {
+  for (const pbd of svc.db.mustGet('SR', sr).PBDs as string[]) {
+    const host = String(svc.db.get('PBD', pbd)?.host);
+    if (host === creator) continue;
+    await plugPbd(svc, pbd).catch((e: unknown) =>
+      log.warn('shared SR not plugged on a host', {
+        sr,
+        host,
+        error: e instanceof XenApiError ? e.description.join(' ') : String(e),
+      }),
+    );
+  }
+}
+
+/** Hosts that see an SR now: those with its PBD plugged (every member, for a shared SR). */
+export function hostsSeeingSr(svc: Services, sr: string): string[] {
+  return (svc.db.mustGet('SR', sr).PBDs as string[])
+    .map((p) => svc.db.get('PBD', p))
+    .filter((p) => p?.currently_attached)
+    .map((p) => String(p?.host));
 }
 
 /** SR.introduce: only the database record (PBD.create + PBD.plug connect it). */
@@ -275,7 +323,8 @@ export async function plugPbd(svc: Services, pbd: string): Promise<string[]> {
   const sr = String(row.SR);
   const srRow = db.mustGet('SR', sr);
   assertKnownType(svc, String(srRow.type));
-  const cfg = srConfig(srRow, row);
+  // Marks the attach when another host has the SR: its leftovers are not this attach's.
+  const cfg = srAttachConfig(db, srRow, pbd);
   await storageOf(svc).validate(cfg.type, cfg.deviceConfig);
   const { fixed } = await storageOf(svc).srAttach(cfg);
   db.update('PBD', pbd, { currently_attached: true });

@@ -6,7 +6,7 @@ import type { Services } from '../api/context.js';
 import type { Row } from '../db/database.js';
 import { ensureDefaultSr } from './default-sr.js';
 import { StorageIntents, intentsOf } from './intents.js';
-import { srConfig } from './records.js';
+import { srAttachConfig, type srConfig } from './records.js';
 import { scanSr } from './sr-ops.js';
 import { InProcessStorageAgent, type StorageAgent, storageOf } from './storage-agent.js';
 import { scheduleGc } from './vdi-ops.js';
@@ -67,7 +67,7 @@ export async function startupScan(svc: Services): Promise<StartupReport> {
     const sr = String(prow.SR);
     const srow = db.get('SR', sr);
     if (!srow) continue;
-    const cfg = srConfig(srow, prow);
+    const cfg = srAttachConfig(db, srow, pbd);
     try {
       const { fixed } = await agent.srAttach(cfg);
       report.fixed.push(...fixed.map((f) => `SR ${cfg.uuid}: ${f}`));

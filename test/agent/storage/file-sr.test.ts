@@ -91,8 +91,8 @@ test('file SR: device_config outside the allowed roots and unknown types are ref
     (e: any) => e.code === 'INVALID_VALUE',
   );
   await assert.rejects(
-    proc.sr_create(ctx, { uuid: randomUUID(), type: 'nfs', deviceConfig: {} }),
-    (e: any) => e.code === 'SR_UNKNOWN_DRIVER' && e.params[0] === 'nfs',
+    proc.sr_create(ctx, { uuid: randomUUID(), type: 'cifs', deviceConfig: {} }),
+    (e: any) => e.code === 'SR_UNKNOWN_DRIVER' && e.params[0] === 'cifs',
   );
   assert.equal(existsSync('/etc/berth-evil'), false);
 });

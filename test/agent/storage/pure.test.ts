@@ -110,5 +110,10 @@ test('volume paths per SR type; locations cannot escape the SR', () => {
     format: 'raw',
   });
   assert.equal(volumePath('file', 's', { location: '/srv/sr' }, '../x'), undefined);
-  assert.equal(volumePath('nfs', 's', {}, U1), undefined);
+  assert.deepEqual(volumePath('nfs', 'S', { server: 'f', serverpath: '/x' }, U1), {
+    path: `/run/sr-mount/S/${U1}.qcow2`,
+    format: 'qcow2',
+  });
+  assert.equal(volumePath('nfs', 'S', {}, U1, '/tmp/m')?.path, `/tmp/m/S/${U1}.qcow2`);
+  assert.equal(volumePath('cifs', 's', {}, U1), undefined);
 });

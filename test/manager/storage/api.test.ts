@@ -51,8 +51,8 @@ test('default SR, SM objects, VDI create/clone/snapshot/copy/resize/destroy with
   const sms = Object.values(await m.call<Record<string, any>>('SM.get_all_records'))
     .map((s) => s.type)
     .sort();
-  assert.deepEqual(sms, ['file', 'iso', 'lvm']);
-  assert.deepEqual((await m.call<string[]>('SR.get_supported_types')).sort(), ['file', 'iso', 'lvm']);
+  assert.deepEqual(sms, ['file', 'iso', 'lvm', 'nfs']);
+  assert.deepEqual((await m.call<string[]>('SR.get_supported_types')).sort(), ['file', 'iso', 'lvm', 'nfs']);
 
   const vdi = await m.call<string>('VDI.create', vdiRec(sr, GiB));
   const v = await m.call<any>('VDI.get_record', vdi);
@@ -187,8 +187,13 @@ test('SR lifecycle: create in the roots only, probe, scan, PBD unplug/plug, dest
     code('INVALID_VALUE'),
   );
   await assert.rejects(
-    m.call('SR.create', host, {}, 0, 'x', '', 'nfs', '', false, {}),
-    code('SR_UNKNOWN_DRIVER', ['nfs']),
+    m.call('SR.create', host, {}, 0, 'x', '', 'cifs', '', false, {}),
+    code('SR_UNKNOWN_DRIVER', ['cifs']),
+  );
+  // nfs without a server: SM's error for it.
+  await assert.rejects(
+    m.call('SR.create', host, {}, 0, 'x', '', 'nfs', '', true, {}),
+    code('SR_BACKEND_FAILURE_102', ['', 'The request is missing the server parameter', '']),
   );
   const sr = await m.call<string>('SR.create', host, { location: dir }, 0, 'two', '', 'file', '', false, {});
   const uuid = await m.call<string>('SR.get_uuid', sr);
