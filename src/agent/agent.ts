@@ -18,6 +18,7 @@ import { InstanceManager, type InstanceOptions } from './instances.js';
 import { callPlugin, listPlugins } from './plugins/index.js';
 import { QEMU_BINARY } from './qemu/vm-process.js';
 import { AgentServer, type Procedure } from './server.js';
+import { type StorageOptions, storageContext, storageProcedures } from './storage/rpc.js';
 
 const log = logger('agent');
 
@@ -120,6 +121,8 @@ export function procedures(vms: InstanceManager): Record<string, Procedure> {
 
 export interface AgentOptions extends InstanceOptions {
   socketPath: string;
+  /** This host's storage roots (defaults under the first state root). */
+  storage?: StorageOptions;
 }
 
 export interface Agent {
@@ -132,7 +135,8 @@ export interface Agent {
 export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const vms = new InstanceManager(opts);
   // VMs found dead at start-up are told to every manager that connects (idempotent for it).
-  const server = new AgentServer(procedures(vms), { greeting: () => vms.lostAtStart });
+  const storage = storageProcedures(storageContext(opts.storage ?? {}, opts.stateRoots));
+  const server = new AgentServer({ ...procedures(vms), ...storage }, { greeting: () => vms.lostAtStart });
   vms.on('event', (e) => server.push(e));
   // Adopt before serving, so the manager's first all_instances_info already sees every VM.
   const { adopted, gone } = await vms.adoptAll();

@@ -38,7 +38,13 @@ import { Dispatcher } from './rpc/dispatcher.js';
 import { rpcEndpoints, taskResultXml, XmlEncoders } from './rpc/endpoints.js';
 import { clearDeadOperations } from './tasks/dead-operations.js';
 import { DEFAULT_TASK_LIMITS, TaskManager, type TaskLimits } from './tasks/task-manager.js';
-import { openStorage, type StartupReport, type StorageOptions } from './storage/startup.js';
+import {
+  openStorage,
+  prepareStorage,
+  type StartupReport,
+  startWhenConnected,
+  type StorageOptions,
+} from './storage/startup.js';
 import { type NetworkingOptions, openNetworking } from './network/setup.js';
 import { HostRegistry } from './hosts/registry.js';
 import { NodedAgentClient } from './vm/agent-client.js';
@@ -50,6 +56,9 @@ import { refreshVdiOps } from './storage/records.js';
 import { ensureSelfSignedCert, loadTls } from './tls.js';
 
 const log = logger('manager');
+
+/** How long Manager.open waits for the local agent before serving without storage started yet. */
+const STORAGE_WAIT_MS = Number(process.env.BERTH_STORAGE_WAIT_MS ?? 15_000);
 
 /** Every API module; each contributes handlers for the messages it implements. */
 export const API_MODULES: HandlerTable[] = [
@@ -77,7 +86,7 @@ export interface ManagerOptions {
   agent?: HostAgent | false;
   /** Networking options; false: none (tests that must not create bridges on the host). */
   networking?: NetworkingOptions | false;
-  /** Storage options (allowed roots, default SR path or false). */
+  /** Storage options (default SR path or false; SR roots are the agent's). */
   storage?: Partial<StorageOptions>;
   /** Start periodic GC and heartbeat timers (default true). */
   timers?: boolean;
@@ -168,10 +177,10 @@ export class Manager {
       hosts: new HostRegistry(() => hostRef),
       poolRef: () => poolRef,
       call: (session, wire, args) => dispatcher.callInternal(session, wire, args),
+      dataDir: config.dataDir,
+      suspendDir: join(config.dataDir, 'suspend'),
       ext: {
         listMethods: dispatcher.listMethods(),
-        suspendDir: join(config.dataDir, 'suspend'),
-        dataDir: config.dataDir,
       },
     };
     dispatcher.attach(svc);
@@ -184,12 +193,22 @@ export class Manager {
         'cleared operations of dead tasks',
         Object.fromEntries([...cleared].map(([c, l]) => [c, l.length])),
       );
-    svc.ext.vmCopyJournal = new VmCopyJournal(join(config.dataDir, 'vm-copies'));
-    const storageReport = await openStorage(svc, { dataDir: config.dataDir, ...opts.storage });
-    // After the storage scan rolled back disk copies in flight: VMs whose copy never finished.
-    for (const uuid of await rollBackUnfinishedCopies(svc))
-      storageReport.fixed.push(`removed VM ${uuid} of an unfinished clone/copy/snapshot`);
-    for (const vdi of cleared.get('VDI') ?? []) refreshVdiOps(svc, vdi);
+    svc.vmCopyJournal = new VmCopyJournal(join(config.dataDir, 'vm-copies'));
+    const storageOpts: StorageOptions = { dataDir: config.dataDir, ...opts.storage };
+    prepareStorage(svc, storageOpts);
+    let created: Manager | undefined;
+    let storageReport: StartupReport | undefined;
+    // Storage work runs on the host's agent: started once it is connected (below).
+    const startStorage = async () => {
+      const report = await openStorage(svc, storageOpts);
+      // After the storage scan rolled back disk copies in flight: VMs whose copy never finished.
+      for (const uuid of await rollBackUnfinishedCopies(svc))
+        report.fixed.push(`removed VM ${uuid} of an unfinished clone/copy/snapshot`);
+      for (const vdi of cleared.get('VDI') ?? []) refreshVdiOps(svc, vdi);
+      storageReport = report;
+      if (created) created.storageReport = report;
+      return report;
+    };
     if (opts.networking !== false) await openNetworking(svc, opts.networking ?? {});
     const agent = opts.agent === undefined ? new NodedAgentClient(config.agentSocket) : opts.agent;
     if (agent) {
@@ -200,6 +219,7 @@ export class Manager {
       };
       attachAgent(svc, agent, restart);
       if (agent instanceof NodedAgentClient) agent.connect();
+      await startWhenConnected(agent, startStorage, STORAGE_WAIT_MS);
     }
     if (opts.timers !== false) {
       sessions.startGc();
@@ -207,6 +227,7 @@ export class Manager {
       events.startHeartbeat(() => poolRef);
     }
     const manager = new Manager(config, backend, db, svc, dispatcher, encoders);
+    created = manager;
     manager.storageReport = storageReport;
     return manager;
   }

@@ -5,7 +5,10 @@ import type { SessionInfo, SessionManager } from '../auth/sessions.js';
 import type { UserStore } from '../auth/users.js';
 import type { Database } from '../db/database.js';
 import type { EventService } from '../events/event-service.js';
+import type { DriverInfo } from '../../shared/host/storage.js';
 import type { HostRegistry } from '../hosts/registry.js';
+import type { StorageIntents } from '../storage/intents.js';
+import type { VmCopyJournal } from '../vm/copy-journal.js';
 import type { TaskHandle, TaskManager } from '../tasks/task-manager.js';
 
 export interface ConnectionInfo {
@@ -35,6 +38,17 @@ export interface Services {
   hosts: HostRegistry;
   /** Calls another API message in-process, with the given session's rights. */
   call(session: SessionInfo, wire: string, args: unknown[]): Promise<unknown>;
+  /** The manager's data directory, and where suspend images pass on their way into/out of VDIs. */
+  dataDir: string;
+  suspendDir: string;
+  /** SR drivers the local host's agent reported (undefined until storage started: no storage). */
+  storageDrivers?: DriverInfo[];
+  /** The manager's journal of volume creates/deletes in flight (crash safety). */
+  storageIntents?: StorageIntents;
+  /** VM.provision's storage part (creates the disks a template's other_config describes). */
+  provisionDisks?: (ctx: CallContext, vm: string) => Promise<void>;
+  /** Intents of VM clones/copies/snapshots in flight (crash safety). */
+  vmCopyJournal?: VmCopyJournal;
   ext: Extensions;
 }
 

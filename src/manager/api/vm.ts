@@ -14,7 +14,6 @@ import { isNull } from '../storage/records.js';
 import { discardSuspendImage, loadSuspendImage, storeSuspendImage } from '../storage/suspend-image.js';
 import { copyVifs } from '../network/vif-copy.js';
 import { destroyVdi } from '../storage/vdi-ops.js';
-import { copyJournalOf } from '../vm/copy-journal.js';
 import { copyVmDisks, type DiskCopyMode, setVbdsAttached, vmDisks } from '../storage/vm-disks.js';
 import {
   copyVmFields,
@@ -47,7 +46,7 @@ export function agentOfVm(svc: Services, vm: Row): HostAgent {
 }
 
 export function suspendImagePath(svc: Services, vmUuid: string): string {
-  return `${String(svc.ext.suspendDir ?? '/var/lib/berth/suspend')}/${vmUuid}.state`;
+  return `${svc.suspendDir}/${vmUuid}.state`;
 }
 
 let nextDomid = 1;
@@ -270,7 +269,7 @@ async function copyVm(
       return created;
     });
     try {
-      if (ctx.svc.ext.storage)
+      if (ctx.svc.storageDrivers)
         await copyVmDisks(ctx.svc, src, ref, mode, { sr, task: taskOf(ctx), skipVdis });
     } catch (e) {
       destroyVm(db, ref);
@@ -278,7 +277,7 @@ async function copyVm(
     }
     return ref;
   };
-  const journal = copyJournalOf(ctx.svc);
+  const journal = ctx.svc.vmCopyJournal;
   return journal ? journal.run(uuid, make) : make();
 }
 
@@ -287,7 +286,7 @@ async function copyVm(
  * disk copies they already had (their CDs are shared media and stay).
  */
 export async function rollBackUnfinishedCopies(svc: Services): Promise<string[]> {
-  const journal = copyJournalOf(svc);
+  const journal = svc.vmCopyJournal;
   if (!journal) return [];
   const { db } = svc;
   return journal.recover(async (vmUuid) => {
@@ -488,10 +487,7 @@ export const vmApi: HandlerTable = {
         // As xapi: provisioning turns the template into a VM, then creates the disks its
         // other_config "disks" describes (storage layer).
         db.update('VM', vm, { is_a_template: false, is_default_template: false });
-        const provision = ctx.svc.ext.provisionDisks as
-          | ((ctx: CallContext, vm: string) => Promise<void>)
-          | undefined;
-        if (provision) await provision(ctx, vm);
+        await ctx.svc.provisionDisks?.(ctx, vm);
       });
     },
   },

@@ -2,6 +2,7 @@
 // the agent's noded-style RPC (agent-client.ts); the interface keeps VM operations testable and
 // leaves room for remote agents in multi-host pools.
 
+import type { StorageProcedures } from '../../shared/host/storage.js';
 import type { InstanceEvent, InstanceInfo, InstanceSpec } from '../../shared/noded/instance.js';
 
 export type {
@@ -11,7 +12,8 @@ export type {
   InstanceState,
 } from '../../shared/noded/instance.js';
 
-export interface HostAgent {
+/** A host's agent: its VMs, plugins and (StorageProcedures) storage. */
+export interface HostAgent extends StorageProcedures {
   readonly connected: boolean;
   version(): Promise<unknown>;
   start(spec: InstanceSpec): Promise<InstanceInfo>;
