@@ -57,7 +57,7 @@ import { ensureSelfSignedCert, loadTls } from './tls.js';
 
 const log = logger('manager');
 
-/** How long Manager.open waits for the local agent before serving without storage started yet. */
+/** Default of StorageOptions.waitMs. */
 const STORAGE_WAIT_MS = Number(process.env.BERTH_STORAGE_WAIT_MS ?? 15_000);
 
 /** Every API module; each contributes handlers for the messages it implements. */
@@ -219,7 +219,7 @@ export class Manager {
       };
       attachAgent(svc, agent, restart);
       if (agent instanceof NodedAgentClient) agent.connect();
-      await startWhenConnected(agent, startStorage, STORAGE_WAIT_MS);
+      await startWhenConnected(agent, startStorage, storageOpts.waitMs ?? STORAGE_WAIT_MS);
     }
     if (opts.timers !== false) {
       sessions.startGc();

@@ -119,6 +119,8 @@ export interface StorageOptions {
   dataDir: string;
   /** Path of the default `file` SR; false: do not create one. (SR roots are the agent's: --sr-root.) */
   defaultSrPath?: string | false;
+  /** How long Manager.open waits for the local agent before serving with storage not started yet. */
+  waitMs?: number;
 }
 
 /** What needs no host: the manager's intent journal and VM.provision's disk hook. */
