@@ -190,7 +190,17 @@ async function berthStack(root: string, dir: string): Promise<BerthStack> {
     procs.push(
       node(
         join(root, 'src/agent/main.ts'),
-        ['--socket', agentSocket, '--run-dir', runDir, '--log-dir', logDir, '--state-root', dir],
+        // State root = the manager's data dir (SRs under DATA/sr), as on a host.
+        [
+          '--socket',
+          agentSocket,
+          '--run-dir',
+          runDir,
+          '--log-dir',
+          logDir,
+          '--state-root',
+          join(dir, 'data'),
+        ],
         env,
       ),
     );

@@ -154,7 +154,7 @@ async function main() {
     '--log-dir',
     join(dir, 'log'),
     '--state-root',
-    dir,
+    join(dir, 'data'), // the manager's data dir: SRs under DATA/sr
   ]);
   await waitFor(() => existsSync(agentSock), 30_000, 'agent socket');
   const agentRec = await recorder({ path: agentProxySock }, { path: agentSock });

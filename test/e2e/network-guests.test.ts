@@ -68,7 +68,7 @@ test('two guests on one network ping each other; a hot-plugged VIF works; TAPs g
       '--log-dir',
       logDir,
       '--state-root',
-      dir,
+      join(dir, 'data'), // the manager's data dir: SRs under DATA/sr
     ],
     {
       stdio: ['ignore', 'ignore', process.env.BERTH_TEST_VERBOSE ? 'inherit' : 'ignore'],
@@ -91,7 +91,10 @@ test('two guests on one network ping each other; a hot-plugged VIF works; TAPs g
     rmSync(dir, { recursive: true, force: true });
   });
   await until(() => existsSync(sock), 30_000, 'agent socket');
-  const { manager } = await startManager(t, { agent: new NodedAgentClient(sock) });
+  const { manager } = await startManager(t, {
+    dataDir: join(dir, 'data'),
+    agent: new NodedAgentClient(sock),
+  });
   const svc = manager.svc;
   t.after(await openNetworking(svc, { agent: inProcessNetworkAgent({ netns: ns }), defaultNetwork: false }));
   const session = svc.sessions.localLogin('network-e2e');

@@ -76,8 +76,9 @@ export async function startStack(t: TestContext, port: number): Promise<Stack> {
         runDir,
         '--log-dir',
         logDir,
+        // The manager's data dir, as on a host (SRs under DATA/sr, suspend images under DATA/suspend).
         '--state-root',
-        dir,
+        join(dir, 'data'),
       ]);
       await waitFor(() => existsSync(agentSocket), 30_000, 'agent socket');
     },
