@@ -17,7 +17,8 @@ export interface NetHarness {
 
 export async function netHarness(t: TestContext, defaultNetwork = false): Promise<NetHarness> {
   const ns = await netns(t, 'mgr');
-  const { manager } = await startManager(t);
+  // No host agent: these tests need no storage, and stand in for the QEMU driver's side themselves.
+  const { manager } = await startManager(t, { agent: false });
   const svc = manager.svc;
   const agent = inProcessNetworkAgent({ netns: ns, nicKinds: ['veth'] });
   const off = await openNetworking(svc, { agent, defaultNetwork });
