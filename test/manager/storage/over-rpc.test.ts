@@ -6,12 +6,13 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { hostForSr, storageOf } from '../../../src/manager/storage/sr-host.js';
 import { NodedAgentClient } from '../../../src/manager/vm/agent-client.js';
 import { startManager } from '../../helpers/manager.js';
 import { waitFor } from '../../helpers/stack.js';
 import { startAgentIn } from '../../helpers/test-agent.js';
 import { tempDir } from '../../helpers/tmp.js';
-import { code } from './harness.js';
+import { code, startStorageManager } from './harness.js';
 
 test('storage starts when the agent connects and runs over its RPC', async (t) => {
   const agentDir = tempDir(t, 'berth-late-agent-');
@@ -51,4 +52,30 @@ test('storage starts when the agent connects and runs over its RPC', async (t) =
   await waitFor(() => !client.connected, 10_000, 'agent disconnect');
   await assert.rejects(call('VDI.destroy', vdi), code('CANNOT_CONTACT_HOST'));
   assert.ok(existsSync(join(dataDir, 'sr', 'default', `${uuid}.qcow2`)));
+});
+
+test('an SR is served by the host of its plugged PBD; that host offline is HOST_OFFLINE', async (t) => {
+  const m = await startStorageManager(t);
+  const { svc } = m.manager;
+  const { db } = svc;
+  const sr = String([...db.all('pool').values()][0].default_SR);
+  const pbd = (db.get('SR', sr)!.PBDs as string[])[0];
+  assert.equal(hostForSr(svc, sr), svc.hostRef());
+  const other = db.create('host', { name_label: 'other', hostname: 'other', address: '192.0.2.7' });
+  // Plugged only on the other host (a pool member whose agent is not connected).
+  db.update('PBD', pbd, { host: other });
+  assert.equal(hostForSr(svc, sr), other);
+  assert.throws(() => storageOf(svc, sr), code('HOST_OFFLINE', [other]));
+  // Plugged on both: this host serves it (pools will pick a member).
+  db.create('PBD', {
+    host: svc.hostRef(),
+    SR: sr,
+    device_config: {},
+    currently_attached: true,
+    other_config: {},
+  });
+  assert.equal(hostForSr(svc, sr), svc.hostRef());
+  // None plugged: this host.
+  for (const p of db.get('SR', sr)!.PBDs as string[]) db.update('PBD', p, { currently_attached: false });
+  assert.equal(hostForSr(svc, sr), svc.hostRef());
 });
