@@ -190,7 +190,7 @@ async function berthStack(root: string, dir: string): Promise<BerthStack> {
     procs.push(
       node(
         join(root, 'src/agent/main.ts'),
-        // State root = the manager's data dir (SRs under DATA/sr), as on a host.
+        // SR root: the manager's SRs (the default one is DATA/sr/default).
         [
           '--socket',
           agentSocket,
@@ -199,7 +199,9 @@ async function berthStack(root: string, dir: string): Promise<BerthStack> {
           '--log-dir',
           logDir,
           '--state-root',
-          join(dir, 'data'),
+          dir,
+          '--sr-root',
+          join(dir, 'data', 'sr'),
         ],
         env,
       ),

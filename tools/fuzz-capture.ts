@@ -154,7 +154,9 @@ async function main() {
     '--log-dir',
     join(dir, 'log'),
     '--state-root',
-    join(dir, 'data'), // the manager's data dir: SRs under DATA/sr
+    dir,
+    '--sr-root',
+    join(dir, 'data', 'sr'), // the manager's SRs
   ]);
   await waitFor(() => existsSync(agentSock), 30_000, 'agent socket');
   const agentRec = await recorder({ path: agentProxySock }, { path: agentSock });

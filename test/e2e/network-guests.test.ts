@@ -68,7 +68,9 @@ test('two guests on one network ping each other; a hot-plugged VIF works; TAPs g
       '--log-dir',
       logDir,
       '--state-root',
-      join(dir, 'data'), // the manager's data dir: SRs under DATA/sr
+      dir,
+      '--sr-root',
+      join(dir, 'data', 'sr'), // the manager's SRs
     ],
     {
       stdio: ['ignore', 'ignore', process.env.BERTH_TEST_VERBOSE ? 'inherit' : 'ignore'],

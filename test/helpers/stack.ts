@@ -76,9 +76,11 @@ export async function startStack(t: TestContext, port: number): Promise<Stack> {
         runDir,
         '--log-dir',
         logDir,
-        // The manager's data dir, as on a host (SRs under DATA/sr, suspend images under DATA/suspend).
         '--state-root',
-        join(dir, 'data'),
+        dir,
+        // The manager's SRs (the default one is DATA/sr/default).
+        '--sr-root',
+        join(dir, 'data', 'sr'),
       ]);
       await waitFor(() => existsSync(agentSocket), 30_000, 'agent socket');
     },

@@ -15,7 +15,7 @@ export interface StorageOptions {
   roots?: string[];
   /** Per-SR state such as intent journals (default: <first state root>/storage). */
   stateDir?: string;
-  /** Roots of plain files moved into or out of volumes (default: <each state root>/suspend). */
+  /** Roots of plain files moved into or out of volumes (default: the state roots, as suspend images). */
   fileRoots?: string[];
 }
 
@@ -25,7 +25,7 @@ export function storageContext(opts: StorageOptions, stateRoots: readonly string
   return {
     allowedRoots: opts.roots?.length ? [...opts.roots] : [join(base, 'sr')],
     stateDir: opts.stateDir ?? join(base, 'storage'),
-    fileRoots: opts.fileRoots?.length ? [...opts.fileRoots] : stateRoots.map((r) => join(r, 'suspend')),
+    fileRoots: opts.fileRoots?.length ? [...opts.fileRoots] : [...stateRoots],
   };
 }
 

@@ -28,7 +28,7 @@ test('default storage roots lie under the first state root; --sr-root replaces t
   assert.deepEqual(storageContext({}, ['/s', '/t']), {
     allowedRoots: ['/s/sr'],
     stateDir: '/s/storage',
-    fileRoots: ['/s/suspend', '/t/suspend'],
+    fileRoots: ['/s', '/t'],
   });
   assert.deepEqual(storageContext({ roots: ['/a', '/b'] }, ['/s']).allowedRoots, ['/a', '/b']);
 });
