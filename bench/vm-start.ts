@@ -190,7 +190,19 @@ async function berthStack(root: string, dir: string): Promise<BerthStack> {
     procs.push(
       node(
         join(root, 'src/agent/main.ts'),
-        ['--socket', agentSocket, '--run-dir', runDir, '--log-dir', logDir, '--state-root', dir],
+        // SR root: the manager's SRs (the default one is DATA/sr/default).
+        [
+          '--socket',
+          agentSocket,
+          '--run-dir',
+          runDir,
+          '--log-dir',
+          logDir,
+          '--state-root',
+          dir,
+          '--sr-root',
+          join(dir, 'data', 'sr'),
+        ],
         env,
       ),
     );

@@ -66,7 +66,8 @@ start_daemon() { # name, node-flags (space-separated, may be ""), script, args..
 }
 
 if [ -f dist/src/agent/main.js ]; then
-  start_daemon berth-agent "" src/agent/main.js
+  # The agent owns the host's storage: SRs under $DATA/sr, its journals under $DATA/storage.
+  start_daemon berth-agent "" src/agent/main.js --state-root "$DATA"
 fi
 # A larger young generation for the manager: its heap holds every object and cached encodings,
 # and fewer scavenges mean fewer pauses in event delivery (docs/decisions.md, bench:api).

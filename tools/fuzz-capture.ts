@@ -155,6 +155,8 @@ async function main() {
     join(dir, 'log'),
     '--state-root',
     dir,
+    '--sr-root',
+    join(dir, 'data', 'sr'), // the manager's SRs
   ]);
   await waitFor(() => existsSync(agentSock), 30_000, 'agent socket');
   const agentRec = await recorder({ path: agentProxySock }, { path: agentSock });

@@ -21,6 +21,7 @@ import { callPlugin, listPlugins } from './plugins/index.js';
 import { QEMU_BINARY } from './qemu/vm-process.js';
 import { AgentServer, type Procedure } from './server.js';
 import { localTlsProcedures, startTcp } from './tls.js';
+import { type StorageOptions, storageContext, storageProcedures } from './storage/rpc.js';
 
 const log = logger('agent');
 
@@ -129,6 +130,8 @@ export interface AgentOptions extends InstanceOptions {
   tcp?: { host: string; port: number };
   /** The host's networking (tests: a network namespace, veths as NICs). */
   network?: NetworkProcedureOptions;
+  /** This host's storage roots (defaults under the first state root). */
+  storage?: StorageOptions;
 }
 
 export interface Agent {
@@ -141,7 +144,8 @@ export interface Agent {
 export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const vms = new InstanceManager(opts);
   // VMs found dead at start-up are told to every manager that connects (idempotent for it).
-  const table = { ...procedures(vms), ...networkProcedures(opts.network) };
+  const storage = storageProcedures(storageContext(opts.storage ?? {}, opts.stateRoots));
+  const table = { ...procedures(vms), ...networkProcedures(opts.network), ...storage };
   const server = new AgentServer(table, { greeting: () => vms.lostAtStart });
   vms.on('event', (e) => server.push(e));
   // Adopt before serving, so the manager's first all_instances_info already sees every VM.

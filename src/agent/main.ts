@@ -18,6 +18,8 @@ const USAGE = `Usage: berth-agent [options]
   --run-dir DIR      per-VM runtime directories        [BERTH_AGENT_RUN_DIR, /run/berth/vms]
   --log-dir DIR      per-VM serial console logs        [BERTH_AGENT_LOG_DIR, /var/log/berth/vms]
   --state-root DIR   where suspend images may live     [BERTH_STATE_ROOT, /var/lib/berth]
+  --sr-root DIR      SR paths must lie under it (repeatable; storage journals in STATE-ROOT/storage)
+                     [BERTH_SR_ROOTS, colon-separated; STATE-ROOT/sr]
   --accel kvm|tcg    override accelerator detection    [BERTH_ACCEL]
   --run-as USER      QEMU drops to this user (-runas)  [BERTH_QEMU_USER, berth-qemu if it exists]
                      ("root" keeps QEMU as root)
@@ -37,6 +39,7 @@ async function main() {
       'run-dir': { type: 'string' },
       'log-dir': { type: 'string' },
       'state-root': { type: 'string' },
+      'sr-root': { type: 'string', multiple: true },
       accel: { type: 'string' },
       'run-as': { type: 'string' },
       netns: { type: 'string' },
@@ -63,6 +66,7 @@ async function main() {
     runRoot: values['run-dir'] ?? env.BERTH_AGENT_RUN_DIR ?? '/run/berth/vms',
     logRoot: values['log-dir'] ?? env.BERTH_AGENT_LOG_DIR ?? '/var/log/berth/vms',
     stateRoots: [values['state-root'] ?? env.BERTH_STATE_ROOT ?? '/var/lib/berth'],
+    storage: { roots: values['sr-root'] ?? env.BERTH_SR_ROOTS?.split(':').filter(Boolean) },
     accel,
     runAs: runAs || undefined,
     // Per-VM identities go with the berth-qemu set-up (its presence is what berth-up.sh leaves);

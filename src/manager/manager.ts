@@ -39,7 +39,13 @@ import { Dispatcher } from './rpc/dispatcher.js';
 import { rpcEndpoints, taskResultXml, XmlEncoders } from './rpc/endpoints.js';
 import { clearDeadOperations } from './tasks/dead-operations.js';
 import { DEFAULT_TASK_LIMITS, TaskManager, type TaskLimits } from './tasks/task-manager.js';
-import { openStorage, type StartupReport, type StorageOptions } from './storage/startup.js';
+import {
+  openStorage,
+  prepareStorage,
+  type StartupReport,
+  startWhenConnected,
+  type StorageOptions,
+} from './storage/startup.js';
 import { followHostAgent, type NetworkingOptions, openNetworking } from './network/setup.js';
 import { HostRegistry } from './hosts/registry.js';
 import { NodedAgentClient } from './vm/agent-client.js';
@@ -52,6 +58,9 @@ import { refreshVdiOps } from './storage/records.js';
 import { ensureSelfSignedCert, loadTls } from './tls.js';
 
 const log = logger('manager');
+
+/** Default of StorageOptions.waitMs. */
+const STORAGE_WAIT_MS = Number(process.env.BERTH_STORAGE_WAIT_MS ?? 15_000);
 
 /** Every API module; each contributes handlers for the messages it implements. */
 export const API_MODULES: HandlerTable[] = [
@@ -80,7 +89,7 @@ export interface ManagerOptions {
   agent?: HostAgent | false;
   /** Networking options; false: none (tests that must not create bridges on the host). */
   networking?: NetworkingOptions | false;
-  /** Storage options (allowed roots, default SR path or false). */
+  /** Storage options (default SR path or false; SR roots are the agent's). */
   storage?: Partial<StorageOptions>;
   /** Start periodic GC and heartbeat timers (default true). */
   timers?: boolean;
@@ -173,10 +182,9 @@ export class Manager {
       call: (session, wire, args) => dispatcher.callInternal(session, wire, args),
       networking: false,
       listMethods: dispatcher.listMethods(),
-      ext: {
-        suspendDir: join(config.dataDir, 'suspend'),
-        dataDir: config.dataDir,
-      },
+      dataDir: config.dataDir,
+      suspendDir: join(config.dataDir, 'suspend'),
+      ext: {},
     };
     dispatcher.attach(svc);
     tasks.recoverAfterRestart();
@@ -189,12 +197,22 @@ export class Manager {
         'cleared operations of dead tasks',
         Object.fromEntries([...cleared].map(([c, l]) => [c, l.length])),
       );
-    svc.ext.vmCopyJournal = new VmCopyJournal(join(config.dataDir, 'vm-copies'));
-    const storageReport = await openStorage(svc, { dataDir: config.dataDir, ...opts.storage });
-    // After the storage scan rolled back disk copies in flight: VMs whose copy never finished.
-    for (const uuid of await rollBackUnfinishedCopies(svc))
-      storageReport.fixed.push(`removed VM ${uuid} of an unfinished clone/copy/snapshot`);
-    for (const vdi of cleared.get('VDI') ?? []) refreshVdiOps(svc, vdi);
+    svc.vmCopyJournal = new VmCopyJournal(join(config.dataDir, 'vm-copies'));
+    const storageOpts: StorageOptions = { dataDir: config.dataDir, ...opts.storage };
+    prepareStorage(svc, storageOpts);
+    let created: Manager | undefined;
+    let storageReport: StartupReport | undefined;
+    // Storage work runs on the host's agent: started once it is connected (below).
+    const startStorage = async () => {
+      const report = await openStorage(svc, storageOpts);
+      // After the storage scan rolled back disk copies in flight: VMs whose copy never finished.
+      for (const uuid of await rollBackUnfinishedCopies(svc))
+        report.fixed.push(`removed VM ${uuid} of an unfinished clone/copy/snapshot`);
+      for (const vdi of cleared.get('VDI') ?? []) refreshVdiOps(svc, vdi);
+      storageReport = report;
+      if (created) created.storageReport = report;
+      return report;
+    };
     if (opts.networking !== false) openNetworking(svc, opts.networking ?? {});
     const agent = opts.agent === undefined ? new NodedAgentClient(config.agentSocket) : opts.agent;
     if (agent) {
@@ -206,6 +224,7 @@ export class Manager {
       attachAgent(svc, agent, restart);
       if (svc.networking) followHostAgent(svc, hostRef, agent);
       if (agent instanceof NodedAgentClient) agent.connect();
+      await startWhenConnected(agent, startStorage, storageOpts.waitMs ?? STORAGE_WAIT_MS);
     }
     if (opts.timers !== false) {
       sessions.startGc();
@@ -213,6 +232,7 @@ export class Manager {
       events.startHeartbeat(() => poolRef);
     }
     const manager = new Manager(config, backend, db, svc, dispatcher, encoders);
+    created = manager;
     manager.storageReport = storageReport;
     return manager;
   }

@@ -25,7 +25,7 @@ test('host.call_plugin reaches the agent and returns the plugin result or its er
   });
   t.after(() => agent.close());
   const client = new NodedAgentClient(socketPath);
-  const m = await startManager(t, { agent: client });
+  const m = await startManager(t, { dataDir: dir, agent: client }); // the agent's state root: SRs under DIR/sr
   client.connect();
   await waitFor(() => client.connected, 10_000, 'agent connection');
   const c = new XenApiClient({ url: m.httpUrl });

@@ -67,6 +67,8 @@ test('two guests on one network ping each other; a hot-plugged VIF works; TAPs g
       logDir,
       '--state-root',
       dir,
+      '--sr-root',
+      join(dir, 'data', 'sr'), // the manager's SRs
     ],
     {
       stdio: ['ignore', 'ignore', process.env.BERTH_TEST_VERBOSE ? 'inherit' : 'ignore'],
@@ -90,6 +92,7 @@ test('two guests on one network ping each other; a hot-plugged VIF works; TAPs g
   });
   await until(() => existsSync(sock), 30_000, 'agent socket');
   const { manager } = await startManager(t, {
+    dataDir: join(dir, 'data'),
     agent: new NodedAgentClient(sock),
     networking: { defaultNetwork: false },
   });

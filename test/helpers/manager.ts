@@ -4,7 +4,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { parseConfig } from '../../src/manager/config.js';
+import type { StorageOptions as AgentStorageOptions } from '../../src/agent/storage/rpc.js';
 import { Manager, type ManagerOptions } from '../../src/manager/manager.js';
+import { type InstanceAgent, startTestAgent, withRealStorage } from './test-agent.js';
 import { tempDir } from './tmp.js';
 
 export interface TestManager {
@@ -18,7 +20,13 @@ export interface TestManager {
 
 export async function startManager(
   t: TestContext,
-  opts: ManagerOptions & { dataDir?: string; https?: boolean } = {},
+  opts: Omit<ManagerOptions, 'agent'> & {
+    dataDir?: string;
+    https?: boolean;
+    /** A real agent when absent; a stand-in without storage procedures gets a real agent's. */
+    agent?: ManagerOptions['agent'] | InstanceAgent;
+    agentStorage?: AgentStorageOptions;
+  } = {},
 ): Promise<TestManager> {
   const dataDir = opts.dataDir ?? tempDir(t);
   const config = parseConfig(
@@ -38,7 +46,16 @@ export async function startManager(
     ],
     {},
   );
-  const manager = await Manager.open(config, { timers: false, agent: false, networking: false, ...opts });
+  // No agent given: a real one in this process, its state root the data dir (SRs under DATA/sr).
+  const real = () => startTestAgent(t, { stateRoot: dataDir, storage: opts.agentStorage });
+  const given = opts.agent;
+  const agent =
+    given === undefined
+      ? (await real()).client
+      : given && !('storage_drivers' in given)
+        ? withRealStorage(given, (await real()).client)
+        : given;
+  const manager = await Manager.open(config, { timers: false, networking: false, ...opts, agent });
   const where = await manager.listen();
   t.after(() => manager.close());
   return {

@@ -78,6 +78,9 @@ export async function startStack(t: TestContext, port: number): Promise<Stack> {
         logDir,
         '--state-root',
         dir,
+        // The manager's SRs (the default one is DATA/sr/default).
+        '--sr-root',
+        join(dir, 'data', 'sr'),
       ]);
       await waitFor(() => existsSync(agentSocket), 30_000, 'agent socket');
     },

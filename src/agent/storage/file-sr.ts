@@ -25,7 +25,7 @@ import {
 import { join } from 'node:path';
 import { XenApiError } from '../../shared/errors.js';
 import { asBackendFailure, backendFailure } from './failure.js';
-import { fsyncDir, Journal, writeDurably } from './journal.js';
+import { fsyncDir, Journal, writeDurably } from '../../shared/journal.js';
 import { confine } from './paths.js';
 import { convertImage, createImage, imageInfo, measureImage, rebaseImage, resizeImage } from './qemu-img.js';
 import type {

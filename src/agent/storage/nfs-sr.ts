@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { XenApiError } from '../../shared/errors.js';
 import { CommandNotFoundError, run } from '../../shared/exec.js';
 import { emptySrDir, fileDriver, fileInfo, markerUuid } from './file-sr.js';
-import { SR_MOUNT_DIR } from './layout.js';
+import { SR_MOUNT_DIR } from '../../shared/host/volume-path.js';
 import {
   exportsXml,
   kernelHasNfs,

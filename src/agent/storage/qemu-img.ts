@@ -1,8 +1,9 @@
 // Thin wrappers around qemu-img (and qemu-io for tests/benchmarks): every call is an argument
 // array through shared/exec. Parsing of qemu-img's JSON output is kept pure for tests.
 import { run, runChecked } from '../../shared/exec.js';
+import type { ImageFormat } from '../../shared/host/storage.js';
 
-export type ImageFormat = 'qcow2' | 'raw';
+export type { ImageFormat };
 
 export interface ImageInfo {
   format: string;

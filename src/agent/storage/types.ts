@@ -1,64 +1,17 @@
 // What every SR driver (file, iso, lvm) offers the storage procedures. Drivers work on plain
 // descriptions (no database): the SR's uuid, type and device_config, and volume locations.
-import type { ImageFormat } from './qemu-img.js';
+import type {
+  DriverInfo,
+  ImageFormat,
+  ProbeEntry,
+  Repairs,
+  SrConfig,
+  SrStats,
+  Volume,
+} from '../../shared/host/storage.js';
 
-export interface SrConfig {
-  uuid: string;
-  type: string;
-  deviceConfig: Record<string, string>;
-  /**
-   * Another host has this (shared) SR attached now: attach must not repair leftovers, which may
-   * be that host's operations in flight.
-   */
-  inUseElsewhere?: boolean;
-}
-
-export interface Volume {
-  /** Stable name of the volume inside its SR (the VDI's `location`). */
-  location: string;
-  /** Host path a QEMU process opens. */
-  path: string;
-  format: ImageFormat;
-  virtualSize: number;
-  physicalUtilisation: number;
-  readOnly: boolean;
-}
-
-export interface SrStats {
-  physicalSize: number;
-  physicalUtilisation: number;
-  /** Bytes still available for new data. */
-  free: number;
-}
-
-export interface ProbeEntry {
-  uuid: string;
-  /** What identifies it: a directory, a VG name… */
-  where: string;
-  size?: number;
-  free?: number;
-}
-
-/** What an attach found and repaired (leftovers of interrupted operations). */
-export interface Repairs {
-  fixed: string[];
-}
-
-/** SM facts shown as the SM object of this type. */
-export interface DriverInfo {
-  type: string;
-  name: string;
-  description: string;
-  /** device_config keys → help text (SM.configuration). */
-  configuration: Record<string, string>;
-  capabilities: string[];
-  contentType: string;
-  formats: ImageFormat[];
-  /** Thin (qcow2 files) vs thick (full-size volumes). */
-  thin: boolean;
-  /** Can be attached on several hosts at once (SR.shared = true). */
-  shareable?: boolean;
-}
+// The wire types are the host contract's (src/shared/host/storage.ts).
+export type { DriverInfo, ProbeEntry, Repairs, SrConfig, SrStats, Volume };
 
 export interface DriverContext {
   /** Host paths a driver may create or open. */

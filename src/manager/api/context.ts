@@ -6,7 +6,10 @@ import type { SessionInfo, SessionManager } from '../auth/sessions.js';
 import type { UserStore } from '../auth/users.js';
 import type { Database } from '../db/database.js';
 import type { EventService } from '../events/event-service.js';
+import type { DriverInfo } from '../../shared/host/storage.js';
 import type { HostRegistry } from '../hosts/registry.js';
+import type { StorageIntents } from '../storage/intents.js';
+import type { VmCopyJournal } from '../vm/copy-journal.js';
 import type { TaskHandle, TaskManager } from '../tasks/task-manager.js';
 
 export interface ConnectionInfo {
@@ -40,6 +43,17 @@ export interface Services {
   networking: boolean;
   /** Every API message name (host.list_methods). */
   listMethods: string[];
+  /** The manager's data directory, and where suspend images pass on their way into/out of VDIs. */
+  dataDir: string;
+  suspendDir: string;
+  /** SR drivers the local host's agent reported (undefined until storage started: no storage). */
+  storageDrivers?: DriverInfo[];
+  /** The manager's journal of volume creates/deletes in flight (crash safety). */
+  storageIntents?: StorageIntents;
+  /** VM.provision's storage part (creates the disks a template's other_config describes). */
+  provisionDisks?: (ctx: CallContext, vm: string) => Promise<void>;
+  /** Intents of VM clones/copies/snapshots in flight (crash safety). */
+  vmCopyJournal?: VmCopyJournal;
   ext: Extensions;
 }
 

@@ -10,8 +10,7 @@ import type { CallContext } from './context.js';
 const autoEnableFile = (dataDir: string) => join(dataDir, 'host-auto-enable');
 
 function writeAutoEnable(ctx: CallContext, value: boolean) {
-  const dir = ctx.svc.ext.dataDir as string | undefined;
-  if (dir) writeFileSync(autoEnableFile(dir), `${value}\n`, { mode: 0o600 });
+  writeFileSync(autoEnableFile(ctx.svc.dataDir), `${value}\n`, { mode: 0o600 });
 }
 
 export function disableHost(ctx: CallContext, host: string, autoEnable: boolean): void {

@@ -2,7 +2,7 @@
 // roots) when a PBD is made or changed, and again by the agent on every use.
 import { XenApiError } from '../../shared/errors.js';
 import { createPbd, plugPbd, unplugPbd } from '../storage/sr-ops.js';
-import { storageOf } from '../storage/storage-agent.js';
+import { hostStorage } from '../storage/sr-host.js';
 import { createRecord } from './implicit.js';
 import type { HandlerTable } from './context.js';
 
@@ -33,7 +33,7 @@ export const pbdApi: HandlerTable = {
       if (row.currently_attached)
         throw new XenApiError('OPERATION_NOT_ALLOWED', ['PBD is currently attached']);
       const sr = ctx.svc.db.mustGet('SR', String(row.SR));
-      await storageOf(ctx.svc).validate(String(sr.type), dc);
+      await hostStorage(ctx.svc, String(row.host)).storage_validate(String(sr.type), dc);
       ctx.svc.db.update('PBD', pbd, { device_config: { ...dc } });
     },
   },

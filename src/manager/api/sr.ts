@@ -2,7 +2,7 @@
 import { XenApiError } from '../../shared/errors.js';
 import { driverInfoOf } from '../storage/records.js';
 import { createSr, destroySr, forgetSr, introduceSr, probeSr, scanSr, updateSr } from '../storage/sr-ops.js';
-import { storageOf } from '../storage/storage-agent.js';
+import { knownDrivers } from '../storage/sr-host.js';
 import type { HandlerTable } from './context.js';
 import { checkSetter } from './setters.js';
 
@@ -52,10 +52,7 @@ export const srApi: HandlerTable = {
       ctx.svc.db.mustGet('host', host);
       return probeSr(ctx.svc, type, dc ?? {});
     },
-    'SR.get_supported_types': (ctx) =>
-      storageOf(ctx.svc)
-        .drivers()
-        .map((d) => d.type),
+    'SR.get_supported_types': (ctx) => knownDrivers(ctx.svc).map((d) => d.type),
     'SR.set_name_label': (ctx, sr, v) => {
       ctx.svc.db.mustGet('SR', sr);
       ctx.svc.db.update('SR', sr, { name_label: v });

@@ -11,7 +11,7 @@ import {
   refreshVdiOps,
   vdiFields,
 } from '../storage/records.js';
-import { storageOf } from '../storage/storage-agent.js';
+import { storageOf } from '../storage/sr-host.js';
 import { cloneVdi, copyVdi, createVdi, destroyVdi, resizeVdi } from '../storage/vdi-ops.js';
 import type { Row } from '../db/database.js';
 import { createRecord } from './implicit.js';
@@ -80,7 +80,7 @@ export const vdiApi: HandlerTable = {
         throw new XenApiError('SR_OPERATION_NOT_SUPPORTED', [sr]);
       if (!isNull(snapshotOf)) db.mustGet('VDI', snapshotOf);
       const cfg = attachedSr(ctx.svc, sr);
-      const vol = await storageOf(ctx.svc).vdiFind(cfg, location);
+      const vol = await storageOf(ctx.svc, sr).blockdev_find(cfg, location);
       if (!vol) throw new XenApiError('VDI_MISSING', [sr, location]);
       const extra: Row = {
         uuid: uuid || randomUUID(),
@@ -114,7 +114,7 @@ export const vdiApi: HandlerTable = {
       const { db } = ctx.svc;
       const row = db.mustGet('VDI', vdi);
       const cfg = attachedSr(ctx.svc, String(row.SR));
-      const vol = await storageOf(ctx.svc).vdiFind(cfg, String(row.location));
+      const vol = await storageOf(ctx.svc, String(row.SR)).blockdev_find(cfg, String(row.location));
       if (!vol) throw new XenApiError('VDI_MISSING', [String(row.SR), vdi]);
       db.update('VDI', vdi, {
         virtual_size: vol.virtualSize,

@@ -17,7 +17,6 @@ import { discardSuspendImage, loadSuspendImage, storeSuspendImage } from '../sto
 import { copyVifs } from '../network/vif-copy.js';
 import { vmNics } from '../network/vm-nics.js';
 import { destroyVdi } from '../storage/vdi-ops.js';
-import { copyJournalOf } from '../vm/copy-journal.js';
 import { copyVmDisks, type DiskCopyMode, setVbdsAttached, vmDisks } from '../storage/vm-disks.js';
 import {
   copyVmFields,
@@ -50,7 +49,7 @@ export function agentOfVm(svc: Services, vm: Row): HostAgent {
 }
 
 export function suspendImagePath(svc: Services, vmUuid: string): string {
-  return `${String(svc.ext.suspendDir ?? '/var/lib/berth/suspend')}/${vmUuid}.state`;
+  return `${svc.suspendDir}/${vmUuid}.state`;
 }
 
 let nextDomid = 1;
@@ -269,7 +268,7 @@ async function copyVm(
       return created;
     });
     try {
-      if (ctx.svc.ext.storage)
+      if (ctx.svc.storageDrivers)
         await copyVmDisks(ctx.svc, src, ref, mode, { sr, task: taskOf(ctx), skipVdis });
     } catch (e) {
       destroyVm(db, ref);
@@ -277,7 +276,7 @@ async function copyVm(
     }
     return ref;
   };
-  const journal = copyJournalOf(ctx.svc);
+  const journal = ctx.svc.vmCopyJournal;
   return journal ? journal.run(uuid, make) : make();
 }
 
@@ -286,7 +285,7 @@ async function copyVm(
  * disk copies they already had (their CDs are shared media and stay).
  */
 export async function rollBackUnfinishedCopies(svc: Services): Promise<string[]> {
-  const journal = copyJournalOf(svc);
+  const journal = svc.vmCopyJournal;
   if (!journal) return [];
   const { db } = svc;
   return journal.recover(async (vmUuid) => {
@@ -467,10 +466,7 @@ export const vmApi: HandlerTable = {
         // As xapi: provisioning turns the template into a VM, then creates the disks its
         // other_config "disks" describes (storage layer).
         db.update('VM', vm, { is_a_template: false, is_default_template: false });
-        const provision = ctx.svc.ext.provisionDisks as
-          | ((ctx: CallContext, vm: string) => Promise<void>)
-          | undefined;
-        if (provision) await provision(ctx, vm);
+        await ctx.svc.provisionDisks?.(ctx, vm);
       });
     },
   },

@@ -2,7 +2,7 @@
 // manager writes an intent (durably); it removes it once the database reflects the result. On
 // start-up every intent left over is resolved against the database: a volume created for a VDI
 // the database never recorded is deleted, a delete that never finished is finished.
-import { Journal, type Intent } from '../../agent/storage/journal.js';
+import { Journal, type Intent } from '../../shared/journal.js';
 import type { Services } from '../api/context.js';
 
 export interface VolumeIntent {
@@ -36,11 +36,9 @@ export class StorageIntents {
   }
 }
 
-export const intentsOf = (svc: Services) => svc.ext.storageIntents as StorageIntents | undefined;
-
 /** Runs `fn` between a durable intent and its removal (no journal configured: just runs it). */
 export async function withIntent<T>(svc: Services, v: VolumeIntent, fn: () => Promise<T>): Promise<T> {
-  const j = intentsOf(svc);
+  const j = svc.storageIntents;
   const i = j?.begin(v);
   try {
     return await fn();

@@ -5,7 +5,8 @@ import { NULL_REF } from '../../shared/datamodel/types.js';
 import { XenApiError } from '../../shared/errors.js';
 import type { Database, Row } from '../db/database.js';
 import type { Services } from '../api/context.js';
-import type { DriverInfo, SrConfig, SrStats, Volume } from './storage-agent.js';
+import type { DriverInfo, SrConfig, SrStats, Volume } from '../../shared/host/storage.js';
+import { storageOf } from './sr-host.js';
 
 export const SR_OPERATIONS = [
   'scan',
@@ -56,8 +57,7 @@ export function vdiAllowedOperations(info: DriverInfo | undefined, vdi: Row, att
 }
 
 export function driverInfoOf(svc: Services, type: string): DriverInfo | undefined {
-  const agent = svc.ext.storage as { drivers(): DriverInfo[] } | undefined;
-  return agent?.drivers().find((d) => d.type === type);
+  return svc.storageDrivers?.find((d) => d.type === type);
 }
 
 /** The PBD connecting `sr` to this host, if any. */
@@ -108,8 +108,9 @@ export function recordSrStats(db: Database, sr: string, stats: SrStats | undefin
 }
 
 export async function refreshSrStats(svc: Services, sr: string, cfg: SrConfig) {
-  const agent = svc.ext.storage as { srStats(sr: SrConfig): Promise<SrStats> };
-  const stats = await agent.srStats(cfg).catch(() => undefined);
+  const stats = await Promise.resolve()
+    .then(() => storageOf(svc, sr).sr_stats(cfg))
+    .catch(() => undefined);
   recordSrStats(svc.db, sr, stats);
 }
 

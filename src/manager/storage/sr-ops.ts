@@ -5,7 +5,6 @@ import { XenApiError } from '../../shared/errors.js';
 import { logger } from '../../shared/log.js';
 import type { Row } from '../db/database.js';
 import type { Services } from '../api/context.js';
-import { intentsOf } from './intents.js';
 import {
   attachedSr,
   attachedVbds,
@@ -18,7 +17,8 @@ import {
   srConfig,
   vdiFields,
 } from './records.js';
-import { type SrConfig, storageOf, type Volume } from './storage-agent.js';
+import type { SrConfig, Volume } from '../../shared/host/storage.js';
+import { hostStorage, storageOf } from './sr-host.js';
 
 const log = logger('storage');
 
@@ -52,7 +52,7 @@ export function syncVolumes(svc: Services, sr: string, volumes: Volume[]): ScanC
   const row = db.mustGet('SR', sr);
   const info = driverInfoOf(svc, String(row.type));
   const out: ScanChanges = { introduced: [], forgotten: [], missing: [], updated: [] };
-  const inFlight = intentsOf(svc)?.inFlight ?? new Set<string>();
+  const inFlight = svc.storageIntents?.inFlight ?? new Set<string>();
   const byLoc = new Map(volumes.map((v) => [v.location, v]));
   db.transaction(() => {
     const known = new Set<string>();
@@ -100,7 +100,7 @@ export function syncVolumes(svc: Services, sr: string, volumes: Volume[]): ScanC
 
 export async function scanSr(svc: Services, sr: string): Promise<ScanChanges> {
   const cfg = attachedSr(svc, sr);
-  const { stats, volumes } = await storageOf(svc).srScan(cfg);
+  const { stats, volumes } = await storageOf(svc, sr).sr_scan(cfg);
   const changes = syncVolumes(svc, sr, volumes);
   recordSrStats(svc.db, sr, stats);
   return changes;
@@ -108,7 +108,7 @@ export async function scanSr(svc: Services, sr: string): Promise<ScanChanges> {
 
 export async function updateSr(svc: Services, sr: string): Promise<void> {
   const cfg = attachedSr(svc, sr);
-  recordSrStats(svc.db, sr, await storageOf(svc).srStats(cfg));
+  recordSrStats(svc.db, sr, await storageOf(svc, sr).sr_stats(cfg));
 }
 
 /** A shared SR must be of a type several hosts can attach at once (nfs, a shared file directory). */
@@ -127,11 +127,11 @@ export async function createSr(svc: Services, n: NewSr): Promise<string> {
   if (n.host !== svc.hostRef()) throw new XenApiError('HOST_OFFLINE', [n.host]);
   assertKnownType(svc, n.type);
   if (n.shared) assertShareable(svc, n.type);
-  const agent = storageOf(svc);
+  const agent = hostStorage(svc, n.host);
   const uuid = randomUUID();
   const cfg: SrConfig = { uuid, type: n.type, deviceConfig: { ...n.deviceConfig } };
-  await agent.validate(n.type, cfg.deviceConfig);
-  const stats = await agent.srCreate(cfg);
+  await agent.storage_validate(n.type, cfg.deviceConfig);
+  const stats = await agent.sr_create(cfg);
   const info = driverInfoOf(svc, n.type);
   const sr = db.transaction(() => {
     const ref = db.create('SR', {
@@ -266,15 +266,17 @@ export async function destroySr(svc: Services, sr: string) {
   if (!pbd) throw new XenApiError('SR_HAS_NO_PBDS', [sr]);
   const vdis = (row.VDIs as string[]).filter((v) => db.get('VDI', v)?.managed);
   if (row.type !== 'iso' && vdis.length) throw new XenApiError('SR_NOT_EMPTY', []);
-  const cfg = srConfig(row, db.mustGet('PBD', pbd));
-  await storageOf(svc).srAttach(cfg);
-  await storageOf(svc).srDestroy(cfg);
+  const prow = db.mustGet('PBD', pbd);
+  const cfg = srConfig(row, prow);
+  const agent = hostStorage(svc, String(prow.host));
+  await agent.sr_attach(cfg);
+  await agent.sr_destroy(cfg);
   forgetRecords(svc, sr);
 }
 
 export async function probeSr(svc: Services, type: string, dc: Record<string, string>): Promise<string> {
   assertKnownType(svc, type);
-  const found = await storageOf(svc).srProbe(type, dc);
+  const found = await hostStorage(svc, svc.hostRef()).sr_probe(type, dc);
   return probeXml(found);
 }
 
@@ -305,7 +307,7 @@ export async function createPbd(
   const dup = (srRow.PBDs as string[]).find((p) => db.get('PBD', p)?.host === host);
   if (dup) throw new XenApiError('PBD_EXISTS', [sr, host, dup]);
   // Paths are confined again by the agent on every call; this rejects bad ones early.
-  await storageOf(svc).validate(String(srRow.type), dc);
+  await hostStorage(svc, host).storage_validate(String(srRow.type), dc);
   return db.create('PBD', {
     host,
     SR: sr,
@@ -325,8 +327,9 @@ export async function plugPbd(svc: Services, pbd: string): Promise<string[]> {
   assertKnownType(svc, String(srRow.type));
   // Marks the attach when another host has the SR: its leftovers are not this attach's.
   const cfg = srAttachConfig(db, srRow, pbd);
-  await storageOf(svc).validate(cfg.type, cfg.deviceConfig);
-  const { fixed } = await storageOf(svc).srAttach(cfg);
+  const agent = hostStorage(svc, String(row.host));
+  await agent.storage_validate(cfg.type, cfg.deviceConfig);
+  const { fixed } = await agent.sr_attach(cfg);
   db.update('PBD', pbd, { currently_attached: true });
   await scanSr(svc, sr);
   return fixed;
@@ -340,6 +343,6 @@ export async function unplugPbd(svc: Services, pbd: string): Promise<void> {
   const srRow = db.mustGet('SR', sr);
   for (const v of srRow.VDIs as string[])
     if (attachedVbds(db, v).length) throw new XenApiError('VDI_IN_USE', [v, 'unplug']);
-  await storageOf(svc).srDetach(srConfig(srRow, row));
+  await hostStorage(svc, String(row.host)).sr_detach(srConfig(srRow, row));
   db.update('PBD', pbd, { currently_attached: false });
 }

@@ -1,23 +1,24 @@
-// Storage at manager start: the SM objects, the in-process storage agent, the intent journal,
-// and the start-up scan that reconciles every plugged SR with the database.
+// Storage at manager start: the intent journal, then (once the local host's agent is connected)
+// the SM objects from the agent's drivers, the start-up scan that reconciles every plugged SR
+// with the database, and the default SR.
 import { join } from 'node:path';
+import type { DriverInfo, SrConfig } from '../../shared/host/storage.js';
 import { logger } from '../../shared/log.js';
 import type { Services } from '../api/context.js';
 import type { Row } from '../db/database.js';
+import type { HostAgent } from '../vm/host-agent.js';
 import { ensureDefaultSr } from './default-sr.js';
-import { StorageIntents, intentsOf } from './intents.js';
-import { srAttachConfig, type srConfig } from './records.js';
+import { StorageIntents } from './intents.js';
+import { srAttachConfig } from './records.js';
 import { scanSr } from './sr-ops.js';
-import { InProcessStorageAgent, type StorageAgent, storageOf } from './storage-agent.js';
 import { scheduleGc } from './vdi-ops.js';
 import { provisionDisks } from './vm-disks.js';
 
 const log = logger('storage');
 
 /** One SM object per driver type, kept in step with the drivers (idempotent). */
-export function registerSmObjects(svc: Services): void {
+export function registerSmObjects(svc: Services, infos: DriverInfo[]): void {
   const { db } = svc;
-  const infos = storageOf(svc).drivers();
   db.transaction(() => {
     for (const info of infos) {
       const fields: Row = {
@@ -59,9 +60,9 @@ export interface StartupReport {
  */
 export async function startupScan(svc: Services): Promise<StartupReport> {
   const { db } = svc;
-  const agent = storageOf(svc);
+  const agent = svc.hosts.local();
   const report: StartupReport = { fixed: [], failed: [] };
-  const attached: { sr: string; cfg: ReturnType<typeof srConfig> }[] = [];
+  const attached: { sr: string; cfg: SrConfig }[] = [];
   for (const [pbd, prow] of db.all('PBD')) {
     if (prow.host !== svc.hostRef() || !prow.currently_attached) continue;
     const sr = String(prow.SR);
@@ -69,7 +70,7 @@ export async function startupScan(svc: Services): Promise<StartupReport> {
     if (!srow) continue;
     const cfg = srAttachConfig(db, srow, pbd);
     try {
-      const { fixed } = await agent.srAttach(cfg);
+      const { fixed } = await agent.sr_attach(cfg);
       report.fixed.push(...fixed.map((f) => `SR ${cfg.uuid}: ${f}`));
       attached.push({ sr, cfg });
     } catch (e) {
@@ -77,16 +78,16 @@ export async function startupScan(svc: Services): Promise<StartupReport> {
       report.failed.push({ sr: cfg.uuid, error: String((e as Error).message ?? e) });
     }
   }
-  const journal = intentsOf(svc);
+  const journal = svc.storageIntents;
   for (const intent of journal?.pending() ?? []) {
     const target = attached.find((a) => a.cfg.uuid === intent.srUuid);
     if (!target) continue; // SR not here: keep the intent for when it comes back
     const vdi = db.refByUuid('VDI', intent.vdiUuid);
     if (intent.kind === 'create' && !vdi) {
-      await agent.vdiDestroy(target.cfg, intent.location);
+      await agent.blockdev_remove(target.cfg, intent.location);
       report.fixed.push(`SR ${intent.srUuid}: removed volume ${intent.location} of an unfinished create`);
     } else if (intent.kind === 'destroy') {
-      await agent.vdiDestroy(target.cfg, intent.location);
+      await agent.blockdev_remove(target.cfg, intent.location);
       if (vdi) {
         db.transaction(() => {
           for (const b of [...(db.get('VDI', vdi)!.VBDs as string[])]) db.destroy('VBD', b);
@@ -114,37 +115,69 @@ export async function startupScan(svc: Services): Promise<StartupReport> {
 }
 
 export interface StorageOptions {
-  /** The manager's data directory (intents under DATA/storage, default SR under DATA/sr/default). */
+  /** The manager's data directory (intents under DATA/storage/intents, default SR under DATA/sr/default). */
   dataDir: string;
-  /** Roots SR paths must lie under (default: DATA/sr). */
-  allowedRoots?: string[];
-  /** A different storage agent (tests, remote hosts). */
-  agent?: StorageAgent;
-  /** Path of the default `file` SR; false: do not create one. */
+  /** Path of the default `file` SR; false: do not create one. (SR roots are the agent's: --sr-root.) */
   defaultSrPath?: string | false;
+  /** How long Manager.open waits for the local agent before serving with storage not started yet. */
+  waitMs?: number;
+}
+
+/** What needs no host: the manager's intent journal and VM.provision's disk hook. */
+export function prepareStorage(svc: Services, opts: StorageOptions): void {
+  svc.storageIntents = new StorageIntents(join(opts.dataDir, 'storage', 'intents'));
+  svc.provisionDisks = provisionDisks;
 }
 
 /**
- * Everything storage needs at manager start, in order; the lead calls this once from
- * Manager.open after the dispatcher is attached:
- *   svc.ext.storage (StorageAgent), svc.ext.storageIntents, svc.ext.provisionDisks,
- *   SM objects, the start-up scan, and the default SR.
+ * Storage start, through the local host's agent (connected): its drivers as SM objects, the
+ * start-up scan, and the default SR.
  */
 export async function openStorage(svc: Services, opts: StorageOptions): Promise<StartupReport> {
-  const roots = opts.allowedRoots ?? [join(opts.dataDir, 'sr')];
-  svc.ext.storage =
-    opts.agent ??
-    new InProcessStorageAgent({
-      allowedRoots: roots,
-      stateDir: join(opts.dataDir, 'storage'),
-      // Suspend images pass through DATA/suspend on their way into and out of VDIs.
-      fileRoots: [join(opts.dataDir, 'suspend')],
-    });
-  svc.ext.storageIntents = new StorageIntents(join(opts.dataDir, 'storage', 'intents'));
-  svc.ext.provisionDisks = provisionDisks;
-  registerSmObjects(svc);
+  const drivers = await svc.hosts.local().storage_drivers();
+  registerSmObjects(svc, drivers);
+  svc.storageDrivers = drivers;
   const report = await startupScan(svc);
   if (opts.defaultSrPath !== false)
     await ensureDefaultSr(svc, opts.defaultSrPath ?? join(opts.dataDir, 'sr', 'default'));
   return report;
+}
+
+/**
+ * Runs `start` once `agent` is connected: now if it is, else at its next connection; a failed
+ * start is tried again at the connection after. Resolves with its result, or undefined when it
+ * failed or did not run within `waitMs` (the manager then serves meanwhile; it runs later).
+ */
+export function startWhenConnected<T>(
+  agent: HostAgent,
+  start: () => Promise<T>,
+  waitMs: number,
+): Promise<T | undefined> {
+  let done = false;
+  let running = false;
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      if (!done) log.warn('the host agent is not connected: storage starts when it is');
+      resolve(undefined);
+    }, waitMs);
+    const attempt = () => {
+      if (done || running || !agent.connected) return;
+      running = true;
+      start().then(
+        (r) => {
+          done = true;
+          clearTimeout(timer);
+          resolve(r);
+        },
+        (e) => {
+          running = false;
+          log.warn('storage start failed; tried again at the next agent connection', { error: String(e) });
+          clearTimeout(timer);
+          resolve(undefined);
+        },
+      );
+    };
+    agent.onReconnect(attempt);
+    attempt();
+  });
 }

@@ -34,7 +34,7 @@ export function suspendImageSr(svc: Services): string | undefined {
  * that fails the file stays where it is and resume uses it.
  */
 export async function storeSuspendImage(svc: Services, vm: string, file: string): Promise<void> {
-  const sr = svc.ext.storage ? suspendImageSr(svc) : undefined;
+  const sr = svc.storageDrivers ? suspendImageSr(svc) : undefined;
   if (!sr) return;
   const { db } = svc;
   const rec = db.mustGet('VM', vm);

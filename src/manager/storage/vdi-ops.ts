@@ -20,7 +20,8 @@ import {
   withLock,
   withVdiOperation,
 } from './records.js';
-import { type SrConfig, storageOf, type Volume } from './storage-agent.js';
+import type { SrConfig, Volume } from '../../shared/host/storage.js';
+import { storageOf } from './sr-host.js';
 import { vbdDevice, vmDisks } from './vm-disks.js';
 
 const log = logger('storage');
@@ -45,8 +46,8 @@ async function recordNewVolume(
     void refreshSrStats(svc, sr, cfg);
     return ref;
   } catch (e) {
-    await storageOf(svc)
-      .vdiDestroy(cfg, vol.location)
+    await storageOf(svc, sr)
+      .blockdev_remove(cfg, vol.location)
       .catch(() => undefined);
     throw e;
   }
@@ -75,7 +76,7 @@ export async function createVdi(svc: Services, rec: NewVdi): Promise<string> {
     throw new XenApiError('INVALID_VALUE', ['virtual_size', String(rec.virtual_size)]);
   const uuid = randomUUID();
   return withIntent(svc, { kind: 'create', srUuid: cfg.uuid, location: uuid, vdiUuid: uuid }, async () => {
-    const vol = await storageOf(svc).vdiCreate(cfg, uuid, size);
+    const vol = await storageOf(svc, sr).blockdev_create(cfg, uuid, size);
     const { SR: _sr, virtual_size: _vs, ...rest } = rec;
     return recordNewVolume(svc, sr, cfg, vol, { ...rest, uuid });
   });
@@ -92,7 +93,7 @@ export async function importFileVdi(
   assertCapability(svc, sr, 'VDI_CREATE');
   const uuid = randomUUID();
   return withIntent(svc, { kind: 'create', srUuid: cfg.uuid, location: uuid, vdiUuid: uuid }, async () => {
-    const vol = await storageOf(svc).vdiImportFile(cfg, uuid, file);
+    const vol = await storageOf(svc, sr).blockdev_import_file(cfg, uuid, file);
     return recordNewVolume(svc, sr, cfg, vol, { ...fields, uuid });
   });
 }
@@ -106,7 +107,7 @@ export async function exportVdiToFile(
 ): Promise<void> {
   const row = svc.db.mustGet('VDI', vdi);
   const cfg = attachedSr(svc, String(row.SR));
-  await storageOf(svc).vdiExportFile(cfg, String(row.location), file, bytes);
+  await storageOf(svc, String(row.SR)).blockdev_export_file(cfg, String(row.location), file, bytes);
 }
 
 /** Starts a background GC of an SR (after deletes), one at a time per SR. */
@@ -120,7 +121,7 @@ export function scheduleGc(svc: Services, sr: string): Promise<string[]> {
     } catch {
       return [];
     }
-    const done = await storageOf(svc).srGc(cfg, busyLocations(svc.db, sr));
+    const done = await storageOf(svc, sr).sr_gc(cfg, busyLocations(svc.db, sr));
     if (done.length) log.info('sr gc', { sr: row.uuid, done });
     await refreshSrStats(svc, sr, cfg);
     return done;
@@ -142,7 +143,7 @@ export async function destroyVdi(svc: Services, vdi: string, task: string): Prom
       svc,
       { kind: 'destroy', srUuid: cfg.uuid, location: String(row.location), vdiUuid: String(row.uuid) },
       async () => {
-        await storageOf(svc).vdiDestroy(cfg, String(row.location));
+        await storageOf(svc, sr).blockdev_remove(cfg, String(row.location));
         db.transaction(() => {
           for (const vbd of [...(row.VBDs as string[])]) if (db.has('VBD', vbd)) db.destroy('VBD', vbd);
           db.destroy('VDI', vdi);
@@ -186,12 +187,12 @@ export async function resizeVdi(svc: Services, vdi: string, size: number, task: 
   await withVdiOperation(svc, vdi, online ? 'resize_online' : 'resize', task, async () => {
     const location = String(row.location);
     let vol: Volume;
-    if (!online) vol = await storageOf(svc).vdiResize(cfg, location, size);
+    if (!online) vol = await storageOf(svc, sr).blockdev_grow(cfg, location, size);
     else {
       // A qcow2 image is grown by the QEMU that has it open; a raw volume is grown first.
-      if (online.disk.format !== 'qcow2') await storageOf(svc).vdiResize(cfg, location, size);
+      if (online.disk.format !== 'qcow2') await storageOf(svc, sr).blockdev_grow(cfg, location, size);
       await online.hotplug.blockResize(online.vmUuid, online.disk.device, size);
-      const found = await storageOf(svc).vdiFind(cfg, location);
+      const found = await storageOf(svc, sr).blockdev_find(cfg, location);
       if (!found) throw new XenApiError('VDI_MISSING', [sr, vdi]);
       vol = found;
     }
@@ -223,11 +224,8 @@ export async function cloneVdi(
   const uuid = randomUUID();
   return withVdiOperation(svc, vdi, kind, task, () =>
     withIntent(svc, { kind: 'create', srUuid: cfg.uuid, location: uuid, vdiUuid: uuid }, async () => {
-      const agent = storageOf(svc);
-      const vol =
-        kind === 'clone'
-          ? await agent.vdiClone(cfg, String(row.location), uuid)
-          : await agent.vdiSnapshot(cfg, String(row.location), uuid);
+      // Clone and snapshot are the same volume operation (the records differ).
+      const vol = await storageOf(svc, sr).blockdev_snapshot(cfg, String(row.location), uuid);
       const fields: Row = {
         uuid,
         name_label: row.name_label,
@@ -267,7 +265,7 @@ export async function copyVdi(
   const uuid = randomUUID();
   return withVdiOperation(svc, vdi, 'copy', task, () =>
     withIntent(svc, { kind: 'create', srUuid: dst.uuid, location: uuid, vdiUuid: uuid }, async () => {
-      const vol = await storageOf(svc).vdiCopy(src, String(row.location), dst, uuid);
+      const vol = await storageOf(svc, srcSr).blockdev_convert(src, String(row.location), dst, uuid);
       return recordNewVolume(svc, target, dst, vol, {
         uuid,
         name_label: row.name_label,

@@ -1,7 +1,7 @@
 // A VM's disks: the spec entries VM.start hands to the host agent, and the storage side of
 // VM.clone / VM.copy / VM.snapshot / VM.provision (new VDIs and VBDs for a new VM record).
 import { SaxesParser } from 'saxes';
-import { volumePath } from '../../agent/storage/layout.js';
+import { volumePath } from '../../shared/host/volume-path.js';
 import { XenApiError } from '../../shared/errors.js';
 import type { Database, Row } from '../db/database.js';
 import type { CallContext, Services } from '../api/context.js';
@@ -185,7 +185,7 @@ export function parseProvisionXml(xml: string): ProvisionDisk[] {
 }
 
 /**
- * VM.provision's storage part (svc.ext.provisionDisks): creates the disks a template's
+ * VM.provision's storage part (svc.provisionDisks): creates the disks a template's
  * other_config["disks"] describes, in the SR named (uuid) or the pool's default SR, attaches them
  * as VBDs and removes the "disks" key, as xapi does.
  */

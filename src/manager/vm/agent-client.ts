@@ -2,6 +2,16 @@
 // (src/shared/noded/client.ts): procedure calls, pushed instance events, and a reconnect hook
 // after which the manager reconciles.
 import { networkClient } from '../../shared/host/network.js';
+import type {
+  DriverInfo,
+  ProbeEntry,
+  Repairs,
+  SrConfig,
+  SrScan,
+  SrStats,
+  StorageProcedures,
+  Volume,
+} from '../../shared/host/storage.js';
 import { AgentClient } from '../../shared/noded/client.js';
 import type { DiskSpec, NicSpec } from '../../shared/noded/instance.js';
 import type { BlockHotplug } from '../api/vbd.js';
@@ -11,7 +21,10 @@ import type { HostAgent, InstanceEvent } from './host-agent.js';
 /** How long an unplug waits for the guest to release the device. */
 const UNPLUG_TIMEOUT_MS = Number(process.env.BERTH_UNPLUG_TIMEOUT_MS ?? 30_000);
 
-export class NodedAgentClient extends AgentClient implements HostAgent, BlockHotplug, NicHotplug {
+export class NodedAgentClient
+  extends AgentClient
+  implements HostAgent, BlockHotplug, NicHotplug, StorageProcedures
+{
   /** The agent's networking procedures, over the same RPC. */
   readonly network = networkClient((procedure, args) => this.call(procedure, args));
 
@@ -53,5 +66,67 @@ export class NodedAgentClient extends AgentClient implements HostAgent, BlockHot
   }
   async nicDetach(vmUuid: string, device: string) {
     await this.hotplug(vmUuid, 'hotremove', 'nic', { device } as NicSpec, UNPLUG_TIMEOUT_MS);
+  }
+
+  // Storage procedures (src/shared/host/storage.ts): same names and arguments as the agent's.
+  storage_drivers() {
+    return this.call<DriverInfo[]>('storage_drivers');
+  }
+  async storage_validate(type: string, deviceConfig: Record<string, string>) {
+    await this.call('storage_validate', [type, deviceConfig]);
+  }
+  sr_create(sr: SrConfig) {
+    return this.call<SrStats>('sr_create', [sr]);
+  }
+  async sr_destroy(sr: SrConfig) {
+    await this.call('sr_destroy', [sr]);
+  }
+  sr_attach(sr: SrConfig) {
+    return this.call<Repairs>('sr_attach', [sr]);
+  }
+  async sr_detach(sr: SrConfig) {
+    await this.call('sr_detach', [sr]);
+  }
+  sr_stats(sr: SrConfig) {
+    return this.call<SrStats>('sr_stats', [sr]);
+  }
+  sr_scan(sr: SrConfig) {
+    return this.call<SrScan>('sr_scan', [sr]);
+  }
+  sr_probe(type: string, deviceConfig: Record<string, string>) {
+    return this.call<ProbeEntry[]>('sr_probe', [type, deviceConfig]);
+  }
+  sr_gc(sr: SrConfig, busy: string[]) {
+    return this.call<string[]>('sr_gc', [sr, busy]);
+  }
+  blockdev_create(sr: SrConfig, uuid: string, size: number) {
+    return this.call<Volume>('blockdev_create', [sr, uuid, size]);
+  }
+  async blockdev_remove(sr: SrConfig, location: string) {
+    await this.call('blockdev_remove', [sr, location]);
+  }
+  blockdev_grow(sr: SrConfig, location: string, size: number) {
+    return this.call<Volume>('blockdev_grow', [sr, location, size]);
+  }
+  blockdev_snapshot(sr: SrConfig, location: string, newUuid: string) {
+    return this.call<Volume>('blockdev_snapshot', [sr, location, newUuid]);
+  }
+  blockdev_convert(src: SrConfig, location: string, dst: SrConfig, newUuid: string) {
+    return this.call<Volume>('blockdev_convert', [src, location, dst, newUuid]);
+  }
+  blockdev_find(sr: SrConfig, location: string) {
+    return this.call<Volume | null>('blockdev_find', [sr, location]);
+  }
+  blockdev_getdimensions(sr: SrConfig, locations: string[]) {
+    return this.call<(number | null)[]>('blockdev_getdimensions', [sr, locations]);
+  }
+  blockdev_import_file(sr: SrConfig, newUuid: string, path: string) {
+    return this.call<Volume>('blockdev_import_file', [sr, newUuid, path]);
+  }
+  async blockdev_export_file(sr: SrConfig, location: string, path: string, bytes?: number) {
+    await this.call(
+      'blockdev_export_file',
+      bytes === undefined ? [sr, location, path] : [sr, location, path, bytes],
+    );
   }
 }

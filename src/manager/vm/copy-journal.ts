@@ -4,9 +4,8 @@
 // uuid is written durably; it is removed once the copy is whole or cleanly rolled back. At
 // start-up every intent left over names a VM that never finished: it is destroyed with the
 // disks it already got (copies in flight are rolled back by the storage journal before).
-import { Journal } from '../../agent/storage/journal.js';
+import { Journal } from '../../shared/journal.js';
 import { logger } from '../../shared/log.js';
-import type { Services } from '../api/context.js';
 
 const log = logger('vm-copy');
 
@@ -45,5 +44,3 @@ export class VmCopyJournal {
     return done;
   }
 }
-
-export const copyJournalOf = (svc: Services) => svc.ext.vmCopyJournal as VmCopyJournal | undefined;

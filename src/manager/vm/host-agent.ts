@@ -3,6 +3,7 @@
 // leaves room for remote agents in multi-host pools.
 
 import type { NetworkProcedures } from '../../shared/host/network.js';
+import type { StorageProcedures } from '../../shared/host/storage.js';
 import type { InstanceEvent, InstanceInfo, InstanceSpec } from '../../shared/noded/instance.js';
 
 export type {
@@ -12,7 +13,8 @@ export type {
   InstanceState,
 } from '../../shared/noded/instance.js';
 
-export interface HostAgent {
+/** A host's agent: its VMs, plugins and (StorageProcedures) storage. */
+export interface HostAgent extends StorageProcedures {
   readonly connected: boolean;
   version(): Promise<unknown>;
   start(spec: InstanceSpec): Promise<InstanceInfo>;

@@ -18,7 +18,7 @@ import {
   parseShowmount,
   remoteSpec,
 } from '../../../src/agent/storage/nfs-config.js';
-import { volumePath } from '../../../src/agent/storage/layout.js';
+import { volumePath } from '../../../src/shared/host/volume-path.js';
 import * as proc from '../../../src/agent/storage/procedures.js';
 import type { DriverContext, SrConfig } from '../../../src/agent/storage/types.js';
 import { run, runChecked } from '../../../src/shared/exec.js';

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { classifyEntries, planGc } from '../../../src/agent/storage/file-sr.js';
-import { volumePath } from '../../../src/agent/storage/layout.js';
+import { volumePath } from '../../../src/shared/host/volume-path.js';
 import { bytes, parseLvmReport } from '../../../src/agent/storage/lvm.js';
 import { confine, isUnderRoots } from '../../../src/agent/storage/paths.js';
 import { parseImageInfo } from '../../../src/agent/storage/qemu-img.js';

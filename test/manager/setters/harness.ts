@@ -6,14 +6,15 @@ import { dirname } from 'node:path';
 import type { TestContext } from 'node:test';
 import { checkSpec } from '../../../src/agent/qemu/spec-check.js';
 import { baseVmRecord } from '../../../src/manager/bootstrap/vm-record.js';
-import type { HostAgent, InstanceInfo, InstanceSpec } from '../../../src/manager/vm/host-agent.js';
+import type { InstanceInfo, InstanceSpec } from '../../../src/manager/vm/host-agent.js';
 import { networkClient } from '../../../src/shared/host/network.js';
 import { startManager, type TestManager } from '../../helpers/manager.js';
+import type { InstanceAgent } from '../../helpers/test-agent.js';
 
 export const MiB = 1024 * 1024;
 
 /** Records what the manager asked of it; starts "VMs" instantly. */
-export class RecordingAgent implements HostAgent {
+export class RecordingAgent implements InstanceAgent {
   readonly connected = true;
   readonly calls: [string, ...unknown[]][] = [];
   started: InstanceSpec[] = [];

@@ -4,13 +4,16 @@ import { join } from 'node:path';
 import { parseConfig } from '../../../src/manager/config.js';
 import { Manager } from '../../../src/manager/manager.js';
 import { runChecked } from '../../../src/shared/exec.js';
+import { startAgentIn } from '../../helpers/test-agent.js';
 
 const dataDir = process.argv[2];
 const config = parseConfig(
   ['--data-dir', dataDir, '--http-port', 'off', '--https-port', 'off', '--socket', join(dataDir, 'x.sock')],
   {},
 );
-const m = await Manager.open(config, { timers: false, agent: false, networking: false });
+// The host agent runs in this process: it dies with it, as a host's would not (its storage is on disk).
+const { client } = await startAgentIn(join(dataDir, 'agent'), { stateRoot: dataDir });
+const m = await Manager.open(config, { timers: false, agent: client, networking: false });
 const s = m.svc.sessions.validate(m.svc.sessions.localLogin());
 const pool = [...m.db.all('pool').keys()][0];
 const sr = String(m.db.get('pool', pool)!.default_SR);

@@ -2,6 +2,7 @@
 // local superuser session for in-process calls.
 import type { TestContext } from 'node:test';
 import type { SessionInfo } from '../../../src/manager/auth/sessions.js';
+import type { StorageOptions as AgentStorageOptions } from '../../../src/agent/storage/rpc.js';
 import type { StartupReport, StorageOptions } from '../../../src/manager/storage/startup.js';
 import { startManager, type TestManager } from '../../helpers/manager.js';
 
@@ -13,9 +14,13 @@ export interface StorageManager extends TestManager {
 
 export async function startStorageManager(
   t: TestContext,
-  opts: { dataDir?: string; storage?: Partial<StorageOptions> } = {},
+  opts: { dataDir?: string; storage?: Partial<StorageOptions>; agentStorage?: AgentStorageOptions } = {},
 ): Promise<StorageManager> {
-  const m = await startManager(t, { dataDir: opts.dataDir, storage: opts.storage });
+  const m = await startManager(t, {
+    dataDir: opts.dataDir,
+    storage: opts.storage,
+    agentStorage: opts.agentStorage,
+  });
   const svc = m.manager.svc;
   const report = m.manager.storageReport!;
   const session = svc.sessions.validate(svc.sessions.localLogin('storage-test'));

@@ -8,7 +8,6 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { mountPoints } from '../../../src/agent/storage/nfs-config.js';
-import { InProcessStorageAgent } from '../../../src/manager/storage/storage-agent.js';
 import { hostsSeeingSr } from '../../../src/manager/storage/sr-ops.js';
 import { run } from '../../../src/shared/exec.js';
 import { tempDir } from '../../helpers/tmp.js';
@@ -24,12 +23,10 @@ test('nfs SR over the API: probe, shared create, VDIs on the server, plug/unplug
   const server = await startNfsServer(t, dir);
   const dataDir = join(dir, 'data');
   const srMountDir = join(dir, 'sr-mount');
-  const agent = new InProcessStorageAgent({
-    allowedRoots: [join(dataDir, 'sr')],
-    stateDir: join(dataDir, 'storage'),
-    srMountDir,
+  const m = await startStorageManager(t, {
+    dataDir,
+    agentStorage: { roots: [join(dataDir, 'sr')], stateDir: join(dataDir, 'storage'), srMountDir },
   });
-  const m = await startStorageManager(t, { dataDir, storage: { agent } });
   const { svc } = m.manager;
   const local = svc.hostRef();
   const other = svc.db.create('host', { name_label: 'host-b', hostname: 'host-b', enabled: true });

@@ -15,7 +15,7 @@ test('shared file SR: a PBD per host, shareable types only, no repairs under ano
   const dataDir = tempDir(t, 'berth-shared-data-');
   const m = await startStorageManager(t, {
     dataDir,
-    storage: { allowedRoots: [join(dataDir, 'sr'), shared] },
+    agentStorage: { roots: [join(dataDir, 'sr'), shared] },
   });
   const { svc } = m.manager;
   const local = svc.hostRef();

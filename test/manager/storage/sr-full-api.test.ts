@@ -21,7 +21,7 @@ test('VDI.create on a full file SR is SR_FULL', async (t) => {
     rmSync(base, { recursive: true, force: true });
   });
   const dataDir = join(base, 'data');
-  const m = await startStorageManager(t, { dataDir, storage: { allowedRoots: [join(dataDir, 'sr'), mnt] } });
+  const m = await startStorageManager(t, { dataDir, agentStorage: { roots: [join(dataDir, 'sr'), mnt] } });
   const host = m.manager.svc.hostRef();
   const sr = await m.call(
     'SR.create',

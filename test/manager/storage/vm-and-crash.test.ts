@@ -7,7 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { createImage } from '../../../src/agent/storage/qemu-img.js';
-import { writeDurably } from '../../../src/agent/storage/journal.js';
+import { writeDurably } from '../../../src/shared/journal.js';
 import { baseVmRecord } from '../../../src/manager/bootstrap/vm-record.js';
 import {
   copyVmDisks,

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { parseConfig } from '../../../src/manager/config.js';
 import { Manager } from '../../../src/manager/manager.js';
+import { startTestAgent, withRealStorage } from '../../helpers/test-agent.js';
 import { tempDir } from '../../helpers/tmp.js';
 import { FakeAgent } from './fake-agent.js';
 
@@ -37,7 +38,13 @@ async function reopen(t: TestContext, dataDir: string, agent: FakeAgent) {
     ['--data-dir', dataDir, '--http-port', 'off', '--https-port', 'off', '--socket', join(dataDir, 'x.sock')],
     {},
   );
-  const m = await Manager.open(config, { timers: false, agent, networking: false });
+  // Storage over a real agent (its state root the data dir); instances are the fake's.
+  const storage = (await startTestAgent(t, { stateRoot: dataDir })).client;
+  const m = await Manager.open(config, {
+    timers: false,
+    agent: withRealStorage(agent, storage),
+    networking: false,
+  });
   t.after(() => m.close());
   const s = m.svc.sessions.validate(m.svc.sessions.localLogin());
   return {

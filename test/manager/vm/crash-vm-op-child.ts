@@ -6,6 +6,7 @@ import { baseVmRecord } from '../../../src/manager/bootstrap/vm-record.js';
 import { parseConfig } from '../../../src/manager/config.js';
 import { Manager } from '../../../src/manager/manager.js';
 import { runChecked } from '../../../src/shared/exec.js';
+import { startAgentIn, withRealStorage } from '../../helpers/test-agent.js';
 import { FakeAgent } from './fake-agent.js';
 
 const [dataDir, mode, count] = process.argv.slice(2);
@@ -15,7 +16,11 @@ const config = parseConfig(
 );
 const m = await Manager.open(config, {
   timers: false,
-  agent: new FakeAgent({ hangStart: true }),
+  // Storage over a real agent in this process (dies with it); instances are the fake's.
+  agent: withRealStorage(
+    new FakeAgent({ hangStart: true }),
+    (await startAgentIn(join(dataDir, 'agent'), { stateRoot: dataDir })).client,
+  ),
   networking: false,
 });
 const s = m.svc.sessions.validate(m.svc.sessions.localLogin());

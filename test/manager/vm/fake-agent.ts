@@ -1,14 +1,10 @@
 // An in-memory host agent for manager tests that need no QEMU: instances are entries in a map.
 // `hangStart` makes start() never answer (an operation left in flight for a crash test).
 import { networkClient } from '../../../src/shared/host/network.js';
-import type {
-  HostAgent,
-  InstanceEvent,
-  InstanceInfo,
-  InstanceSpec,
-} from '../../../src/manager/vm/host-agent.js';
+import type { InstanceEvent, InstanceInfo, InstanceSpec } from '../../../src/manager/vm/host-agent.js';
+import type { InstanceAgent } from '../../helpers/test-agent.js';
 
-export class FakeAgent implements HostAgent {
+export class FakeAgent implements InstanceAgent {
   readonly connected = true;
   readonly instances = new Map<string, InstanceInfo>();
   private readonly reconnectListeners: (() => void)[] = [];

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { addTestHost } from '../../helpers/pool-host.js';
+import { withoutStorage } from '../../helpers/test-agent.js';
 import { harness, MiB, RecordingAgent } from '../setters/harness.js';
 
 async function twoHosts(t: Parameters<typeof harness>[0]) {
@@ -12,7 +13,7 @@ async function twoHosts(t: Parameters<typeof harness>[0]) {
   const { svc } = h.m.manager;
   const a = svc.hostRef();
   const b = addTestHost(svc.db, 'placement-host-b', { address: '192.0.2.2' });
-  const agentB = new RecordingAgent();
+  const agentB = withoutStorage(new RecordingAgent());
   svc.hosts.attach(b, agentB);
   const started = (agent: RecordingAgent, op = 'start') =>
     agent.calls.filter(([c]) => c === op).map(([, u]) => u);

@@ -12,6 +12,7 @@ import { Manager } from '../../../src/manager/manager.js';
 import { attachAgent } from '../../../src/manager/vm/reconcile.js';
 import { tempDir } from '../../helpers/tmp.js';
 import { FakeAgent } from './fake-agent.js';
+import { withoutStorage } from '../../helpers/test-agent.js';
 
 const REMOTE = 'OpaqueRef:remote-host-transport-test';
 const REMOTE_UUID = '44444444-4444-4444-8444-444444444444';
@@ -28,7 +29,7 @@ test("a remote agent's reconnection reconciles that host's VMs only", async (t) 
     ['--data-dir', dataDir, '--http-port', 'off', '--https-port', 'off', '--socket', join(dataDir, 'x.sock')],
     {},
   );
-  const local = new FakeAgent();
+  const local = withoutStorage(new FakeAgent());
   const m = await Manager.open(config, { timers: false, agent: local, networking: false });
   t.after(() => m.close());
   const { svc, db } = m;
@@ -43,7 +44,7 @@ test("a remote agent's reconnection reconciles that host's VMs only", async (t) 
   const uuid = (ref: string) => String(db.get('VM', ref)!.uuid);
   local.instances.set(uuid(here), { uuid: uuid(here), state: 'running' });
 
-  const remote = new FakeAgent();
+  const remote = withoutStorage(new FakeAgent());
   attachAgent(svc, remote, async () => undefined, REMOTE);
   assert.equal(svc.hosts.peek(REMOTE), remote);
   // The remote host lost `there` and runs `stray` (Halted in the database, resident nowhere).
@@ -83,7 +84,11 @@ test('over mutual TLS: the manager reconciles a remote host after its agent come
     ['--data-dir', dataDir, '--http-port', 'off', '--https-port', 'off', '--socket', join(dataDir, 'x.sock')],
     {},
   );
-  const m = await Manager.open(config, { timers: false, agent: new FakeAgent(), networking: false });
+  const m = await Manager.open(config, {
+    timers: false,
+    agent: withoutStorage(new FakeAgent()),
+    networking: false,
+  });
   t.after(() => m.close());
   const { svc, db } = m;
   const s = svc.sessions.validate(svc.sessions.localLogin());

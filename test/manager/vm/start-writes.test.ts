@@ -107,7 +107,8 @@ test('VM.start: one durable commit, the VM row written once in it', async (t) =>
   // On disk after a restart (close flushes the deferred task removal).
   svc.hosts.detach(svc.hostRef());
   await m.manager.close();
-  const m2 = await startManager(t, { dataDir: m.dataDir });
+  // No agent: a real one, with no QEMU for this VM, would rightly reconcile it to Halted.
+  const m2 = await startManager(t, { dataDir: m.dataDir, agent: false });
   const row = m2.manager.svc.db.get('VM', vm)!;
   assert.equal(row.power_state, 'Running');
   assert.deepEqual(row.current_operations, {});
@@ -133,7 +134,8 @@ test('a failed VM.start still clears the operation durably', async (t) => {
   assert.ok(rec.allowed_operations.includes('start'));
   svc.hosts.detach(svc.hostRef());
   await m.manager.close();
-  const m2 = await startManager(t, { dataDir: m.dataDir });
+  // No agent: a real one, with no QEMU for this VM, would rightly reconcile it to Halted.
+  const m2 = await startManager(t, { dataDir: m.dataDir, agent: false });
   assert.deepEqual(m2.manager.svc.db.get('VM', vm)!.current_operations, {});
   assert.equal(m2.manager.svc.db.get('VM', vm)!.power_state, 'Halted');
 });

@@ -1,7 +1,7 @@
 // Where a volume lives on the host, from its SR's type, uuid and device_config and its location
 // (pure: the manager derives VM disk paths from the database without asking the agent).
 import { join } from 'node:path';
-import type { ImageFormat } from './qemu-img.js';
+import type { ImageFormat } from './storage.js';
 
 /** Where every host mounts its network SRs, as xapi's SM (the agent's srMountDir default). */
 export const SR_MOUNT_DIR = '/run/sr-mount';

@@ -1,0 +1,76 @@
+// A real host agent (startAgent, in this process) on a temp Unix socket with temp roots, and a
+// client of it for Manager.open (ManagerOptions.agent): manager tests reach storage (and VMs)
+// over the real agent RPC, as the manager does in production.
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import { type Agent, startAgent } from '../../src/agent/agent.js';
+import type { StorageOptions } from '../../src/agent/storage/rpc.js';
+import { STORAGE_PROCEDURES, type StorageProcedures } from '../../src/shared/host/storage.js';
+import { NodedAgentClient } from '../../src/manager/vm/agent-client.js';
+import type { HostAgent } from '../../src/manager/vm/host-agent.js';
+import { tempDir } from './tmp.js';
+
+export interface TestAgent {
+  agent: Agent;
+  /** Not yet connected: Manager.open connects it (or call connect() and wait for `connected`). */
+  client: NodedAgentClient;
+  socketPath: string;
+}
+
+/** Starts an agent with its socket and roots under `dir` (for child processes without a test context). */
+export async function startAgentIn(
+  dir: string,
+  opts: {
+    /** The agent's state root: SRs under STATE/sr, journals under STATE/storage, suspend files under STATE/suspend. */
+    stateRoot?: string;
+    storage?: StorageOptions;
+  } = {},
+): Promise<TestAgent> {
+  const socketPath = join(dir, 'sock', 'agent.sock');
+  const agent = await startAgent({
+    socketPath,
+    runRoot: join(dir, 'run'),
+    logRoot: join(dir, 'log'),
+    stateRoots: [opts.stateRoot ?? join(dir, 'state')],
+    accel: 'tcg',
+    storage: opts.storage,
+  });
+  return { agent, client: new NodedAgentClient(socketPath), socketPath };
+}
+
+/** A real agent in temp dirs, closed when the test ends. */
+export async function startTestAgent(
+  t: TestContext,
+  opts: Parameters<typeof startAgentIn>[1] = {},
+): Promise<TestAgent> {
+  const a = await startAgentIn(tempDir(t, 'berth-agent-'), opts);
+  t.after(async () => {
+    a.client.close();
+    await a.agent.close();
+  });
+  return a;
+}
+
+/** A host agent without storage procedures: the stand-ins tests use for VM calls. */
+export type InstanceAgent = Omit<HostAgent, keyof StorageProcedures>;
+
+/**
+ * Gives a stand-in host agent (a test's fake for VM calls) the storage procedures of a real
+ * agent's client: storage stays real while instances are faked.
+ */
+export function withRealStorage<T extends InstanceAgent>(fake: T, storage: StorageProcedures): T & HostAgent {
+  const out = fake as unknown as Record<string, unknown>;
+  for (const name of STORAGE_PROCEDURES)
+    out[name] = (...args: unknown[]) => (storage[name] as (...a: unknown[]) => unknown)(...args);
+  return fake as unknown as T & HostAgent;
+}
+
+/** A stand-in host agent without storage: its storage procedures fail (tests that need none). */
+export function withoutStorage<T extends InstanceAgent>(fake: T): T & HostAgent {
+  const out = fake as unknown as Record<string, unknown>;
+  for (const name of STORAGE_PROCEDURES)
+    out[name] = async () => {
+      throw new Error(`${name}: this stand-in agent has no storage`);
+    };
+  return fake as unknown as T & HostAgent;
+}
