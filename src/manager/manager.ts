@@ -41,6 +41,11 @@ import { DEFAULT_TASK_LIMITS, TaskManager, type TaskLimits } from './tasks/task-
 import { openStorage, type StartupReport, type StorageOptions } from './storage/startup.js';
 import { type NetworkingOptions, openNetworking } from './network/setup.js';
 import { HostRegistry } from './hosts/registry.js';
+import { poolApi } from './api/pool.js';
+import { poolRoutes } from './pool/endpoints.js';
+import { type HostConnector, offlineConnector } from './pool/members.js';
+import { readLocalhostUuid, readRole, writeLocalhostUuid } from './pool/role.js';
+import { PoolService } from './pool/service.js';
 import { NodedAgentClient } from './vm/agent-client.js';
 import type { HostAgent } from './vm/host-agent.js';
 import { VmCopyJournal } from './vm/copy-journal.js';
@@ -65,6 +70,7 @@ export const API_MODULES: HandlerTable[] = [
   storageApi,
   networkingApi,
   setterApi,
+  poolApi,
 ];
 
 export interface ManagerOptions {
@@ -81,6 +87,13 @@ export interface ManagerOptions {
   storage?: Partial<StorageOptions>;
   /** Start periodic GC and heartbeat timers (default true). */
   timers?: boolean;
+  /**
+   * Builds the client of another pool member's agent from its host record. Default: none yet
+   * (members stay offline) until the TCP + mutual-TLS transport to host.address:1811 is wired.
+   */
+  hostConnector?: HostConnector;
+  /** How often host_metrics.live follows the member agents' connections (default 2000 ms). */
+  liveIntervalMs?: number;
 }
 
 export interface Listening {
@@ -116,6 +129,7 @@ export class Manager {
     const cli = createCliHandler(managerCliApi(this));
     this.frontend.mount('/cli', (req, res, conn) => cli(req, res, conn));
     this.frontend.mountUpgrade('/console', consoleWebSocketHandler(svc));
+    if (svc.pool) for (const [path, h] of Object.entries(poolRoutes(svc.pool))) this.frontend.mount(path, h);
   }
 
   static async open(config: ManagerConfig, opts: ManagerOptions = {}): Promise<Manager> {
@@ -125,10 +139,23 @@ export class Manager {
     const users = new UserStore(backend);
     syncRoles(db);
     const facts = opts.hostFacts ?? readHostFacts();
-    const { poolRef, hostRef } = ensurePoolAndHost(db, facts, MODEL.apiVersion);
-    autoEnableAtStart(db, hostRef, config.dataDir);
+    // A slave's database is a replica of the master's: it finds itself by its own host uuid and
+    // changes nothing in it at start-up (pool/role.ts).
+    const isMaster = readRole(config.dataDir).kind === 'master';
+    const localUuid = readLocalhostUuid(config.dataDir);
+    let hostRef: string;
+    if (isMaster) {
+      hostRef = ensurePoolAndHost(db, facts, MODEL.apiVersion).hostRef;
+      if (!localUuid) writeLocalhostUuid(config.dataDir, String(db.get('host', hostRef)!.uuid));
+      autoEnableAtStart(db, hostRef, config.dataDir);
+      ensureDefaultTemplates(db, config.guestDir);
+    } else {
+      const ref = localUuid && db.refByUuid('host', localUuid);
+      if (!ref) throw new Error(`this slave's host (uuid ${localUuid}) is not in its pool database replica`);
+      hostRef = ref;
+    }
+    const poolRef = () => [...db.all('pool').keys()][0] ?? '';
     await ensureRootUser(users, config.dataDir);
-    ensureDefaultTemplates(db, config.guestDir);
 
     const modules = [...API_MODULES, ...(opts.modules ?? [])];
     const handlers = Object.assign({}, ...modules.map((m) => m.handlers));
@@ -166,7 +193,7 @@ export class Manager {
       users,
       hostRef: () => hostRef,
       hosts: new HostRegistry(() => hostRef),
-      poolRef: () => poolRef,
+      poolRef,
       call: (session, wire, args) => dispatcher.callInternal(session, wire, args),
       ext: {
         listMethods: dispatcher.listMethods(),
@@ -174,7 +201,33 @@ export class Manager {
         dataDir: config.dataDir,
       },
     };
+    const agent = opts.agent === undefined ? new NodedAgentClient(config.agentSocket) : opts.agent;
+    let internal: string | undefined;
+    const restart = async (vm: string) => {
+      internal ??= sessions.localLogin('berth-internal');
+      await dispatcher.callInternal(sessions.validate(internal), 'VM.start', [vm, false, false]);
+    };
+    const attachLocalAgent = () => {
+      const a = opts.agent === undefined ? new NodedAgentClient(config.agentSocket) : opts.agent;
+      if (!a) return;
+      attachAgent(svc, a, restart);
+      if (a instanceof NodedAgentClient) a.connect();
+    };
+    svc.pool = new PoolService(svc, {
+      dataDir: config.dataDir,
+      connector: opts.hostConnector ?? offlineConnector,
+      liveIntervalMs: opts.liveIntervalMs ?? 2000,
+      attachLocalAgent,
+      restartVm: restart,
+      ensureTemplates: () => ensureDefaultTemplates(db, config.guestDir),
+    });
     dispatcher.attach(svc);
+    if (!isMaster) {
+      if (agent instanceof NodedAgentClient) agent.close();
+      svc.pool.start();
+      if (opts.timers !== false) sessions.startGc();
+      return new Manager(config, backend, db, svc, dispatcher, encoders);
+    }
     tasks.recoverAfterRestart();
     // Operations of tasks that died with the previous process: gone, before anything runs.
     const cleared = clearDeadOperations(db, (t) => tasks.isRunning(t));
@@ -191,20 +244,15 @@ export class Manager {
       storageReport.fixed.push(`removed VM ${uuid} of an unfinished clone/copy/snapshot`);
     for (const vdi of cleared.get('VDI') ?? []) refreshVdiOps(svc, vdi);
     if (opts.networking !== false) await openNetworking(svc, opts.networking ?? {});
-    const agent = opts.agent === undefined ? new NodedAgentClient(config.agentSocket) : opts.agent;
     if (agent) {
-      let internal: string | undefined;
-      const restart = async (vm: string) => {
-        internal ??= sessions.localLogin('berth-internal');
-        await dispatcher.callInternal(sessions.validate(internal), 'VM.start', [vm, false, false]);
-      };
       attachAgent(svc, agent, restart);
       if (agent instanceof NodedAgentClient) agent.connect();
     }
+    svc.pool.start();
     if (opts.timers !== false) {
       sessions.startGc();
       tasks.startGc();
-      events.startHeartbeat(() => poolRef);
+      events.startHeartbeat(poolRef);
     }
     const manager = new Manager(config, backend, db, svc, dispatcher, encoders);
     manager.storageReport = storageReport;
@@ -215,6 +263,7 @@ export class Manager {
   async listen(): Promise<Listening> {
     const out: Listening = { socketPath: this.config.socketPath };
     const { config } = this;
+    // Every member's API listens on the same port and scheme (pool/peer.ts); HTTPS when on.
     if (config.httpPort !== null) {
       const s = http.createServer(this.frontend.listener(false));
       out.httpPort = await this.start(s, config.httpPort, config.listen);
@@ -225,6 +274,11 @@ export class Manager {
       const s = https.createServer(loadTls(config.tlsCert, config.tlsKey), this.frontend.listener(false));
       out.httpsPort = await this.start(s, config.httpsPort, config.listen);
     }
+    if (this.svc.pool)
+      this.svc.pool.endpoint =
+        out.httpsPort !== undefined
+          ? { scheme: 'https', port: out.httpsPort }
+          : { scheme: 'http', port: out.httpPort ?? 443 };
     mkdirSync(dirname(config.socketPath), { recursive: true, mode: 0o755 });
     if (existsSync(config.socketPath)) unlinkSync(config.socketPath);
     const local = http.createServer(this.frontend.listener(true));
@@ -272,6 +326,7 @@ export class Manager {
   }
 
   async close() {
+    this.svc.pool?.stop();
     this.svc.hosts.closeAll();
     this.svc.sessions.stop();
     this.svc.tasks.stop();

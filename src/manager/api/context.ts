@@ -6,6 +6,7 @@ import type { UserStore } from '../auth/users.js';
 import type { Database } from '../db/database.js';
 import type { EventService } from '../events/event-service.js';
 import type { HostRegistry } from '../hosts/registry.js';
+import type { PoolService } from '../pool/service.js';
 import type { TaskHandle, TaskManager } from '../tasks/task-manager.js';
 
 export interface ConnectionInfo {
@@ -33,6 +34,8 @@ export interface Services {
   poolRef(): string;
   /** The agents of the pool's hosts: all host work goes through these. */
   hosts: HostRegistry;
+  /** Pool membership: role, join, replica (absent in unit tests that build Services by hand). */
+  pool?: PoolService;
   /** Calls another API message in-process, with the given session's rights. */
   call(session: SessionInfo, wire: string, args: unknown[]): Promise<unknown>;
   ext: Extensions;

@@ -80,12 +80,18 @@ export function applyInstanceEvent(
   }
 }
 
-/** Brings the database in line with the agent's view after a (re)connection. */
-export function reconcile(svc: Services, instances: InstanceInfo[]): { halted: string[]; adopted: string[] } {
+/**
+ * Brings the database in line with a host agent's view after a (re)connection: only the VMs of
+ * that host (resident_on, or Halted ones its agent runs) are touched.
+ */
+export function reconcile(
+  svc: Services,
+  instances: InstanceInfo[],
+  host: string = svc.hostRef(),
+): { halted: string[]; adopted: string[] } {
   const byUuid = new Map(instances.map((i) => [i.uuid, i]));
   const halted: string[] = [];
   const adopted: string[] = [];
-  const host = svc.hostRef();
   for (const [ref, vm] of [...svc.db.all('VM')]) {
     if (vm.is_control_domain) continue;
     const inst = byUuid.get(String(vm.uuid));

@@ -1,0 +1,457 @@
+// Pool membership of this manager, as xapi's (pool_role.ml, xapi_pool.ml,
+// xapi_pool_transition.ml): its role (master, or slave of a master address), the join of this host
+// into another pool, the master's side of a join, the slaves' replica of the pool database, and the
+// role changes (eject, designate_new_master, emergency_transition_to_master,
+// emergency_reset_master). Intra-pool calls use Berth's internal /pool/* endpoints (endpoints.ts)
+// authenticated by the pool secret.
+import { randomUUID } from 'node:crypto';
+import { NULL_REF } from '../../shared/datamodel/types.js';
+import { XenApiError, isXenApiError } from '../../shared/errors.js';
+import { logger } from '../../shared/log.js';
+import type { Services } from '../api/context.js';
+import { type BundleRow, collectBundle, importBundle, type JoinBundle, undoImport } from './bundle.js';
+import { type HostConnector, PoolMembers } from './members.js';
+import { defaultTemplateRows, destroyRows, hostLocalRows, type RowKey } from './ownership.js';
+import { type PeerEndpoint, SECRET_HEADER, peerApi, postInternal } from './peer.js';
+import { preJoinChecks, readMasterFacts } from './prejoin.js';
+import { applyDump, type DbDump, dumpSince } from './replica.js';
+import { type PoolRole, readOrCreateSecret, readRole, writeRole, writeSecret } from './role.js';
+import { assertServedHere } from './slave-gate.js';
+
+const log = logger('pool');
+
+export interface PoolServiceOptions {
+  dataDir: string;
+  /** Builds the client of a member host's agent (TCP + mTLS by default, Unix sockets in tests). */
+  connector: HostConnector;
+  /** How often host_metrics.live follows the agents' connections. */
+  liveIntervalMs: number;
+  /** Attaches this host's own agent (on becoming master); returns a detach function. */
+  attachLocalAgent: () => void;
+  /** Restarts a VM whose actions_after_* say so (the member agents' events). */
+  restartVm: (vm: string) => Promise<void>;
+  /** Recreates the default templates (an ejected host's new standalone pool). */
+  ensureTemplates: () => void;
+}
+
+/** Internal requests a member answers. */
+export type RoleRequest =
+  | { action: 'become-master'; dump: DbDump }
+  | { action: 'follow'; master: string }
+  | { action: 'eject' };
+
+export class PoolService {
+  private roleNow: PoolRole;
+  private secretNow: string;
+  private members?: PoolMembers;
+  private follower?: AbortController;
+  /** What each join imported, until the joining host confirmed (for /pool/join-undo). */
+  private readonly imports = new Map<string, BundleRow[]>();
+  /** Identifies this master's database in replica dumps (generations restart with another one). */
+  readonly dbId = randomUUID();
+  /** When the replica last applied a dump from the master (slaves). */
+  lastSync?: Date;
+  /** The scheme and port every member's API listens on; set once the listeners are up. */
+  endpoint: PeerEndpoint = { scheme: 'https', port: 443 };
+
+  constructor(
+    private readonly svc: Services,
+    private readonly opts: PoolServiceOptions,
+  ) {
+    this.roleNow = readRole(opts.dataDir);
+    this.secretNow = readOrCreateSecret(opts.dataDir);
+  }
+
+  get role(): PoolRole {
+    return this.roleNow;
+  }
+
+  get secret(): string {
+    return this.secretNow;
+  }
+
+  isMaster(): boolean {
+    return this.roleNow.kind === 'master';
+  }
+
+  /** Starts what the role needs: member connections (master) or the replica follower (slave). */
+  start(): void {
+    if (this.roleNow.kind === 'master') this.startMembers();
+    else this.follow(this.roleNow.master);
+  }
+
+  stop(): void {
+    this.members?.stop();
+    this.members = undefined;
+    this.follower?.abort();
+    this.follower = undefined;
+  }
+
+  /** The dispatcher's check: HOST_IS_SLAVE for what a slave does not serve. */
+  assertServed(wire: string, withSession: boolean): void {
+    assertServedHere(this.roleNow, wire, withSession);
+  }
+
+  assertMaster(): void {
+    if (this.roleNow.kind === 'slave') throw new XenApiError('HOST_IS_SLAVE', [this.roleNow.master]);
+  }
+
+  private secretHeader() {
+    return { [SECRET_HEADER]: this.secretNow };
+  }
+
+  private startMembers() {
+    this.members = new PoolMembers(
+      this.svc,
+      this.opts.connector,
+      this.opts.restartVm,
+      this.opts.liveIntervalMs,
+    );
+    this.members.start();
+  }
+
+  // ---------- joining (on the joining host) ----------
+
+  /** pool.join / pool.join_force, called on the joining host. */
+  async join(address: string, user: string, password: string, force: boolean): Promise<void> {
+    this.assertMaster();
+    const api = peerApi(this.endpoint, address);
+    try {
+      await api.login(user, password, 'berth-pool-join');
+    } catch (e) {
+      if (isXenApiError(e)) throw e;
+      log.warn('pool.join: master unreachable', { address, error: String(e) });
+      throw new XenApiError('JOINING_HOST_CONNECTION_FAILED', []);
+    }
+    try {
+      const me = this.svc.hostRef();
+      preJoinChecks(this.svc.db, me, await readMasterFacts(api), force);
+      const bundle = collectBundle(this.svc.db, me);
+      const reply = await postInternal<{ secret: string }>(
+        this.endpoint,
+        address,
+        '/pool/join',
+        { session: api.sessionRef, bundle },
+        {},
+      ).catch((e) => {
+        throw isXenApiError(e) ? e : new XenApiError('JOINING_HOST_SERVICE_FAILED', []);
+      });
+      // The master committed: only now does this host change, and it asks the master to undo
+      // the import if it cannot finish.
+      const before = { role: this.roleNow, secret: this.secretNow };
+      try {
+        this.secretNow = reply.secret;
+        const dump = await postInternal<DbDump>(
+          this.endpoint,
+          address,
+          '/pool/db',
+          { since: -1 },
+          this.secretHeader(),
+        );
+        this.becomeSlave(address, dump);
+        writeSecret(this.opts.dataDir, reply.secret);
+      } catch (e) {
+        log.error('pool.join failed after the master imported this host; undoing', { error: String(e) });
+        await postInternal(
+          this.endpoint,
+          address,
+          '/pool/join-undo',
+          { host: me },
+          this.secretHeader(),
+        ).catch((u) => log.error('could not undo the import on the master', { error: String(u) }));
+        this.secretNow = before.secret;
+        writeSecret(this.opts.dataDir, before.secret);
+        if (before.role.kind === 'master') this.becomeMaster();
+        throw e;
+      }
+      log.info('joined pool', { master: address });
+    } finally {
+      api.logout().catch(() => {});
+    }
+  }
+
+  // ---------- the master's side ----------
+
+  /** /pool/join: imports a joining host's records (session of a pool-admin on this master). */
+  acceptJoin(sessionRef: unknown, bundle: JoinBundle): { secret: string } {
+    const session = this.svc.sessions.validate(sessionRef);
+    if (!session.superuser && session.role !== 'pool-admin')
+      throw new XenApiError('RBAC_PERMISSION_DENIED', ['pool.join', 'The caller is not a pool-admin']);
+    this.assertMaster();
+    const created = importBundle(this.svc.db, bundle);
+    this.imports.set(bundle.host, created);
+    this.members?.attach(bundle.host);
+    log.info('host joined the pool', { host: bundle.host, rows: created.length });
+    return { secret: this.secretNow };
+  }
+
+  /** /pool/join-undo: the joining host could not finish; its records go. */
+  undoJoin(host: string): void {
+    const created = this.imports.get(host);
+    if (!created) return;
+    this.members?.detach(host);
+    undoImport(this.svc.db, created);
+    this.imports.delete(host);
+  }
+
+  /** /pool/db: the replica's long poll (waits up to waitMs for a change). */
+  async dump(
+    since: number,
+    master: string | undefined,
+    waitMs: number,
+    signal: AbortSignal,
+  ): Promise<DbDump> {
+    this.assertMaster();
+    const from = master === this.dbId ? since : -1;
+    if (from >= 0 && from >= this.svc.db.currentGeneration && waitMs > 0) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          off();
+          signal.removeEventListener('abort', done);
+          resolve();
+        };
+        const timer = setTimeout(done, waitMs);
+        const off = this.svc.db.onCommit(done);
+        signal.addEventListener('abort', done);
+      });
+    }
+    return dumpSince(this.svc.db, from, this.dbId);
+  }
+
+  // ---------- the slave's replica ----------
+
+  private follow(master: string) {
+    this.follower?.abort();
+    const ctl = new AbortController();
+    this.follower = ctl;
+    let since = -1;
+    let masterId: string | undefined;
+    const loop = async () => {
+      while (!ctl.signal.aborted) {
+        try {
+          const dump = await postInternal<DbDump>(
+            this.endpoint,
+            master,
+            '/pool/db',
+            { since, master: masterId, waitMs: 20_000 },
+            this.secretHeader(),
+            40_000,
+            ctl.signal,
+          );
+          if (ctl.signal.aborted) return;
+          applyDump(this.svc.db, dump);
+          since = dump.generation;
+          masterId = dump.master;
+          this.lastSync = new Date();
+        } catch (e) {
+          if (ctl.signal.aborted) return;
+          log.debug('replica: master not reachable', { master, error: String(e) });
+          await new Promise((r) => setTimeout(r, 1000).unref());
+        }
+      }
+    };
+    void loop();
+  }
+
+  /** Becomes a slave of `master`, replacing this database with the master's dump if given. */
+  private becomeSlave(master: string, dump?: DbDump) {
+    if (dump) applyDump(this.svc.db, dump);
+    this.members?.stop();
+    this.members = undefined;
+    this.svc.hosts.detach(this.svc.hostRef());
+    this.roleNow = { kind: 'slave', master };
+    writeRole(this.opts.dataDir, this.roleNow);
+    this.follow(master);
+  }
+
+  /** Becomes the master of the pool in this database (this host is pool.master from now). */
+  private becomeMaster() {
+    this.follower?.abort();
+    this.follower = undefined;
+    const db = this.svc.db;
+    const pool = this.svc.poolRef();
+    if (db.get('pool', pool)?.master !== this.svc.hostRef())
+      db.update('pool', pool, { master: this.svc.hostRef() });
+    this.roleNow = { kind: 'master' };
+    writeRole(this.opts.dataDir, this.roleNow);
+    this.opts.attachLocalAgent();
+    this.startMembers();
+  }
+
+  /** /pool/role: what another member asks of this one. */
+  handleRoleRequest(req: RoleRequest): void {
+    switch (req.action) {
+      case 'become-master':
+        applyDump(this.svc.db, req.dump);
+        this.becomeMaster();
+        return;
+      case 'follow':
+        this.becomeSlave(req.master);
+        return;
+      case 'eject':
+        this.becomeStandalone();
+        return;
+      default:
+        throw new XenApiError('INVALID_VALUE', ['action', String((req as { action: unknown }).action)]);
+    }
+  }
+
+  // ---------- API operations ----------
+
+  /** pool.emergency_transition_to_master (on a slave; a master is left as it is, as xapi's). */
+  emergencyTransitionToMaster(): void {
+    if (this.roleNow.kind === 'master') return;
+    log.warn('emergency transition to master', { from: this.roleNow.master });
+    this.becomeMaster();
+  }
+
+  /** pool.emergency_reset_master: this slave follows another master. */
+  emergencyResetMaster(address: string): void {
+    if (!address) throw new XenApiError('INVALID_VALUE', ['master_address', address]);
+    this.becomeSlave(address);
+  }
+
+  /** pool.designate_new_master: the new master takes the database; everyone else follows it. */
+  async designateNewMaster(host: string): Promise<void> {
+    this.assertMaster();
+    const db = this.svc.db;
+    const row = db.mustGet('host', host);
+    if (host === this.svc.hostRef()) return;
+    if (!this.svc.hosts.live(host)) throw new XenApiError('HOST_OFFLINE', [host]);
+    const address = String(row.address);
+    const others = [...db.all('host')]
+      .filter(([ref]) => ref !== host && ref !== this.svc.hostRef())
+      .map(([, h]) => String(h.address));
+    const dump = dumpSince(db, -1, this.dbId);
+    await postInternal(
+      this.endpoint,
+      address,
+      '/pool/role',
+      { action: 'become-master', dump },
+      this.secretHeader(),
+    );
+    this.becomeSlave(address);
+    for (const other of others) {
+      await postInternal(
+        this.endpoint,
+        other,
+        '/pool/role',
+        { action: 'follow', master: address },
+        this.secretHeader(),
+      ).catch((e) =>
+        log.warn('designate_new_master: a slave did not follow', { host: other, error: String(e) }),
+      );
+    }
+    log.info('designated new master', { host, address });
+  }
+
+  /** pool.eject: the host leaves and becomes a standalone pool of its own. */
+  async eject(host: string): Promise<void> {
+    this.assertMaster();
+    const db = this.svc.db;
+    const row = db.mustGet('host', host);
+    if (host === this.svc.hostRef())
+      throw new XenApiError('OPERATION_NOT_ALLOWED', ['Cannot eject the pool master']);
+    for (const vm of db.all('VM').values())
+      if (vm.resident_on === host && !vm.is_control_domain && vm.power_state !== 'Halted')
+        throw new XenApiError('OPERATION_NOT_ALLOWED', ['VM resident on host']);
+    // As xapi's, the eject happens on the host first; if it cannot be reached nothing changes.
+    await postInternal(
+      this.endpoint,
+      String(row.address),
+      '/pool/role',
+      { action: 'eject' },
+      this.secretHeader(),
+    ).catch((e) => {
+      throw isXenApiError(e) ? e : new XenApiError('HOST_OFFLINE', [host]);
+    });
+    this.members?.detach(host);
+    destroyRows(db, hostLocalRows(db, host));
+    log.info('ejected host', { host });
+  }
+
+  /** host.destroy of a member that is gone (xapi: HOST_IS_LIVE while it answers). */
+  destroyHost(host: string): void {
+    this.assertMaster();
+    const db = this.svc.db;
+    db.mustGet('host', host);
+    if (host === this.svc.hostRef() || this.svc.hosts.live(host))
+      throw new XenApiError('HOST_IS_LIVE', [host]);
+    for (const vm of db.all('VM').values())
+      if (vm.resident_on === host && !vm.is_control_domain)
+        throw new XenApiError('HOST_HAS_RESIDENT_VMS', [host]);
+    this.members?.detach(host);
+    const rows: RowKey[] = hostLocalRows(db, host).filter(
+      (r) =>
+        ['host', 'host_metrics', 'host_cpu', 'host_crashdump', 'PIF', 'PIF_metrics', 'PBD'].includes(r.cls) ||
+        (r.cls.startsWith('V') && db.get('VM', r.ref)?.is_control_domain === true),
+    );
+    // The control domain's children go with it.
+    for (const [ref, vm] of db.all('VM'))
+      if (vm.is_control_domain && vm.resident_on === host && !rows.some((r) => r.ref === ref))
+        rows.push({ cls: 'VM', ref });
+    destroyRows(db, rows);
+  }
+
+  /**
+   * On the ejected host: keeps its own rows and the default templates, drops the rest of the old
+   * pool's, and becomes the master of a new pool of its own.
+   */
+  private becomeStandalone() {
+    const db = this.svc.db;
+    const me = this.svc.hostRef();
+    const keep = new Set([...hostLocalRows(db, me), ...defaultTemplateRows(db)].map((r) => r.ref));
+    for (const [, pif] of db.all('PIF')) if (pif.host === me) keep.add(String(pif.network));
+    db.transaction(() => {
+      const drop: RowKey[] = [];
+      for (const cls of [
+        'VM',
+        'VBD',
+        'VIF',
+        'console',
+        'VM_metrics',
+        'VM_guest_metrics',
+        'VBD_metrics',
+        'VIF_metrics',
+        'crashdump',
+        'VTPM',
+        'PBD',
+        'VDI',
+        'SR',
+        'PIF',
+        'PIF_metrics',
+        'network',
+        'host_cpu',
+        'host_crashdump',
+        'host_metrics',
+        'host',
+        'Bond',
+        'VLAN',
+        'tunnel',
+        'message',
+      ])
+        if (db.model.classes[cls]?.inDb)
+          for (const ref of db.all(cls).keys())
+            if (!keep.has(ref) && cls !== 'message') drop.push({ cls, ref });
+      destroyRows(db, drop);
+      for (const ref of [...db.all('pool').keys()]) db.destroy('pool', ref);
+      const facts = db.mustGet('host', me);
+      db.create('pool', {
+        name_label: '',
+        name_description: '',
+        master: me,
+        default_SR: NULL_REF,
+        suspend_image_SR: NULL_REF,
+        crash_dump_SR: NULL_REF,
+        other_config: {},
+        cpu_info: facts.cpu_info,
+      });
+    });
+    this.opts.ensureTemplates();
+    this.secretNow = randomUUID().replaceAll('-', '') + randomUUID().replaceAll('-', '');
+    writeSecret(this.opts.dataDir, this.secretNow);
+    this.becomeMaster();
+    log.info('ejected from the pool: now a standalone host');
+  }
+}
