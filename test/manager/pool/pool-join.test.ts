@@ -5,22 +5,12 @@ import { existsSync } from 'node:fs';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { createClient } from 'xen-api';
-import { XenApiClient, XenApiError } from '../../../src/clients/sdk/client.js';
+import { XenApiClient } from '../../../src/clients/sdk/client.js';
 import type { Database } from '../../../src/manager/db/database.js';
+import { expectError } from './expect.js';
 import { type Member, startPoolHosts, waitFor } from './harness.js';
 
 const run = promisify(execFile);
-
-export async function expectError(p: Promise<unknown>, code: string): Promise<XenApiError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof XenApiError, `expected ${code}, got ${String(e)}`);
-    assert.equal(e.code, code, `expected ${code}, got ${e.code} ${e.params}`);
-    return e;
-  }
-  assert.fail(`expected ${code}, the call succeeded`);
-}
 
 /** Every API object of a database (sessions and tasks are per call, not content). */
 function snapshot(db: Database): string {
