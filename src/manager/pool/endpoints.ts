@@ -8,7 +8,7 @@ import { logger } from '../../shared/log.js';
 import type { ConnectionInfo } from '../api/context.js';
 import { readBody, type StreamRouteHandler } from '../http/server.js';
 import type { JoinBundle } from './bundle.js';
-import { SECRET_HEADER } from './peer.js';
+import { SECRET_HEADER, SESSION_HEADER } from './peer.js';
 import { secretsEqual } from './role.js';
 import type { PoolService, RoleRequest } from './service.js';
 
@@ -25,16 +25,24 @@ function reply(res: ServerResponse, status: number, body: unknown) {
 
 type Route = (pool: PoolService, body: Record<string, unknown>, signal: AbortSignal) => unknown;
 
-function route(pool: PoolService, needsSecret: boolean, fn: Route): StreamRouteHandler {
+/** Checks a request's credential before its body is read; throws the XenAPI error to answer. */
+function authenticate(pool: PoolService, auth: 'secret' | 'session', req: IncomingMessage) {
+  if (auth === 'session') return pool.assertJoinSession(req.headers[SESSION_HEADER]);
+  const given = req.headers[SECRET_HEADER];
+  if (typeof given !== 'string' || !secretsEqual(given, pool.secret))
+    throw new XenApiError('SESSION_AUTHENTICATION_FAILED', ['pool', 'Pool credentials invalid']);
+}
+
+function route(pool: PoolService, auth: 'secret' | 'session', fn: Route): StreamRouteHandler {
   return async (req: IncomingMessage, res: ServerResponse, _conn: ConnectionInfo) => {
     if (req.method !== 'POST')
       return reply(res, 405, { error: ['MESSAGE_METHOD_UNKNOWN', req.method ?? ''] });
-    const given = req.headers[SECRET_HEADER];
-    if (needsSecret && (typeof given !== 'string' || !secretsEqual(given, pool.secret))) {
+    try {
+      authenticate(pool, auth, req);
+    } catch (e) {
       req.resume();
-      return reply(res, 403, {
-        error: ['SESSION_AUTHENTICATION_FAILED', 'pool', 'Pool credentials invalid'],
-      });
+      const err = isXenApiError(e) ? e : new XenApiError('SESSION_AUTHENTICATION_FAILED', []);
+      return reply(res, 403, { error: [err.code, ...err.params] });
     }
     const raw = await readBody(req, MAX_BODY);
     if (raw === 'too-large' || raw === 'aborted')
@@ -56,9 +64,9 @@ function route(pool: PoolService, needsSecret: boolean, fn: Route): StreamRouteH
 /** The routes, by path, for HttpFrontend.mount. */
 export function poolRoutes(pool: PoolService): Record<string, StreamRouteHandler> {
   return {
-    '/pool/join': route(pool, false, (p, b) => p.acceptJoin(b.session, b.bundle as JoinBundle)),
-    '/pool/join-undo': route(pool, true, (p, b) => p.undoJoin(String(b.host))),
-    '/pool/db': route(pool, true, (p, b, signal) =>
+    '/pool/join': route(pool, 'session', (p, b) => p.acceptJoin(b.bundle as JoinBundle)),
+    '/pool/join-undo': route(pool, 'secret', (p, b) => p.undoJoin(String(b.host))),
+    '/pool/db': route(pool, 'secret', (p, b, signal) =>
       p.dump(
         Number(b.since ?? -1),
         b.master as string | undefined,
@@ -66,6 +74,6 @@ export function poolRoutes(pool: PoolService): Record<string, StreamRouteHandler
         signal,
       ),
     ),
-    '/pool/role': route(pool, true, (p, b) => p.handleRoleRequest(b as unknown as RoleRequest)),
+    '/pool/role': route(pool, 'secret', (p, b) => p.handleRoleRequest(b as unknown as RoleRequest)),
   };
 }

@@ -28,7 +28,9 @@ export const offlineConnector: HostConnector = (host) => {
 
 /**
  * Wraps a member's client so that a call failing because the member went away answers
- * HOST_OFFLINE [host], as xapi answers for a member whose heartbeat stopped.
+ * HOST_OFFLINE [host], as xapi answers for a member whose heartbeat stopped: the transport's
+ * CANNOT_CONTACT_HOST (which means "this host's own agent" elsewhere), and any other transport
+ * failure once the connection is down. The agent's own XenAPI errors pass through.
  */
 export function offlineAware(hostRef: string, client: HostAgent): HostAgent {
   return new Proxy(client, {
@@ -39,7 +41,7 @@ export function offlineAware(hostRef: string, client: HostAgent): HostAgent {
         const out = v.apply(target, args);
         if (!(out instanceof Promise)) return out;
         return out.catch((e: unknown) => {
-          const lost = !target.connected && !(isXenApiError(e) && e.code !== 'CANNOT_CONTACT_HOST');
+          const lost = isXenApiError(e) ? e.code === 'CANNOT_CONTACT_HOST' : !target.connected;
           throw lost ? new XenApiError('HOST_OFFLINE', [hostRef]) : e;
         });
       };

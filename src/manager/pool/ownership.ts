@@ -41,10 +41,14 @@ function addVm(db: Database, out: RefSet, ref: string) {
 }
 
 /**
- * The host's own rows: its record, metrics, CPUs, PIFs, PBDs, the SRs only it holds (with their
- * VDIs), its control domain, and the VMs with disks that are all on those SRs.
+ * The host's record and what only describes it: metrics, CPUs, crash dumps, PIFs, PBDs and its
+ * control domain (what host.destroy removes with it, as xapi's db_gc does).
  */
-export function hostLocalRows(db: Database, host: string): RowKey[] {
+export function hostRecordRows(db: Database, host: string): RowKey[] {
+  return hostRows(db, host).keys;
+}
+
+function hostRows(db: Database, host: string): RefSet {
   const out = new RefSet(db);
   const h = db.mustGet('host', host);
   out.add('host', host);
@@ -56,10 +60,21 @@ export function hostLocalRows(db: Database, host: string): RowKey[] {
     out.add('PIF', ref);
     out.add('PIF_metrics', pif.metrics);
   }
+  for (const [ref, pbd] of db.all('PBD')) if (pbd.host === host) out.add('PBD', ref);
+  for (const [ref, vm] of db.all('VM'))
+    if (vm.is_control_domain && vm.resident_on === host) addVm(db, out, ref);
+  return out;
+}
+
+/**
+ * Everything of the host's own: its record rows (above), the SRs only it holds with their VDIs,
+ * and the VMs whose disks are all on those SRs.
+ */
+export function hostLocalRows(db: Database, host: string): RowKey[] {
+  const out = hostRows(db, host);
   const localSrs = new Set<string>();
-  for (const [ref, pbd] of db.all('PBD')) {
+  for (const pbd of db.all('PBD').values()) {
     if (pbd.host !== host) continue;
-    out.add('PBD', ref);
     const sr = String(pbd.SR);
     const holders = [...db.all('PBD').values()].filter((p) => p.SR === sr);
     if (holders.every((p) => p.host === host)) localSrs.add(sr);
@@ -67,11 +82,7 @@ export function hostLocalRows(db: Database, host: string): RowKey[] {
   for (const sr of localSrs) out.add('SR', sr);
   for (const [ref, vdi] of db.all('VDI')) if (localSrs.has(String(vdi.SR))) out.add('VDI', ref);
   for (const [ref, vm] of db.all('VM')) {
-    if (vm.is_control_domain && vm.resident_on === host) {
-      addVm(db, out, ref);
-      continue;
-    }
-    if (vm.is_default_template) continue;
+    if (vm.is_control_domain || vm.is_default_template) continue;
     const disks = [...db.all('VBD').values()].filter((v) => v.VM === ref && db.has('VDI', String(v.VDI)));
     if (disks.length > 0 && disks.every((v) => out.has(v.VDI))) addVm(db, out, ref);
   }

@@ -8,6 +8,8 @@ import { XenApiClient } from '../../clients/sdk/client.js';
 import { XenApiError } from '../../shared/errors.js';
 
 export const SECRET_HEADER = 'x-berth-pool-secret';
+/** /pool/join's credential: the joining host's session on the master. */
+export const SESSION_HEADER = 'x-berth-session';
 
 export interface PeerEndpoint {
   scheme: 'http' | 'https';

@@ -11,8 +11,8 @@ import { logger } from '../../shared/log.js';
 import type { Services } from '../api/context.js';
 import { type BundleRow, collectBundle, importBundle, type JoinBundle, undoImport } from './bundle.js';
 import { type HostConnector, PoolMembers } from './members.js';
-import { defaultTemplateRows, destroyRows, hostLocalRows, type RowKey } from './ownership.js';
-import { type PeerEndpoint, SECRET_HEADER, peerApi, postInternal } from './peer.js';
+import { defaultTemplateRows, destroyRows, hostLocalRows, hostRecordRows, type RowKey } from './ownership.js';
+import { type PeerEndpoint, SECRET_HEADER, SESSION_HEADER, peerApi, postInternal } from './peer.js';
 import { preJoinChecks, readMasterFacts } from './prejoin.js';
 import { applyDump, type DbDump, dumpSince } from './replica.js';
 import { type PoolRole, readOrCreateSecret, readRole, writeRole, writeSecret } from './role.js';
@@ -131,8 +131,8 @@ export class PoolService {
         this.endpoint,
         address,
         '/pool/join',
-        { session: api.sessionRef, bundle },
-        {},
+        { bundle },
+        { [SESSION_HEADER]: String(api.sessionRef) },
       ).catch((e) => {
         throw isXenApiError(e) ? e : new XenApiError('JOINING_HOST_SERVICE_FAILED', []);
       });
@@ -172,11 +172,15 @@ export class PoolService {
 
   // ---------- the master's side ----------
 
-  /** /pool/join: imports a joining host's records (session of a pool-admin on this master). */
-  acceptJoin(sessionRef: unknown, bundle: JoinBundle): { secret: string } {
+  /** /pool/join's credential: a session of a pool-admin on this master (checked before the body is read). */
+  assertJoinSession(sessionRef: unknown): void {
     const session = this.svc.sessions.validate(sessionRef);
     if (!session.superuser && session.role !== 'pool-admin')
       throw new XenApiError('RBAC_PERMISSION_DENIED', ['pool.join', 'The caller is not a pool-admin']);
+  }
+
+  /** /pool/join: imports a joining host's records. */
+  acceptJoin(bundle: JoinBundle): { secret: string } {
     this.assertMaster();
     const created = importBundle(this.svc.db, bundle);
     this.imports.set(bundle.host, created);
@@ -382,16 +386,7 @@ export class PoolService {
       if (vm.resident_on === host && !vm.is_control_domain)
         throw new XenApiError('HOST_HAS_RESIDENT_VMS', [host]);
     this.members?.detach(host);
-    const rows: RowKey[] = hostLocalRows(db, host).filter(
-      (r) =>
-        ['host', 'host_metrics', 'host_cpu', 'host_crashdump', 'PIF', 'PIF_metrics', 'PBD'].includes(r.cls) ||
-        (r.cls.startsWith('V') && db.get('VM', r.ref)?.is_control_domain === true),
-    );
-    // The control domain's children go with it.
-    for (const [ref, vm] of db.all('VM'))
-      if (vm.is_control_domain && vm.resident_on === host && !rows.some((r) => r.ref === ref))
-        rows.push({ cls: 'VM', ref });
-    destroyRows(db, rows);
+    destroyRows(db, hostRecordRows(db, host));
   }
 
   /**
