@@ -51,6 +51,12 @@ test('pool of three: live, designate_new_master, eject, emergency master, host.d
   const ref = (x: Member) => refs.get(x)!;
   for (const x of members) await waitFor(`${x.name} live`, () => liveOn(cm, ref(x)));
 
+  // Records of VMs said to run on a and on m, with no QEMU behind either: a's reconnection
+  // reconciles a's VMs only.
+  const mdb = m.manager!.db;
+  const onA = mdb.create('VM', { name_label: 'ghost-a', power_state: 'Running', resident_on: ref(a) });
+  const onM = mdb.create('VM', { name_label: 'ghost-m', power_state: 'Running', resident_on: ref(m) });
+
   // An agent goes away: its host is offline, calls to it fail HOST_OFFLINE, the rest is served.
   await a.stopAgent();
   await waitFor('a offline', async () => !(await liveOn(cm, ref(a))));
@@ -59,6 +65,10 @@ test('pool of three: live, designate_new_master, eject, emergency master, host.d
   assert.equal(await liveOn(cm, ref(b)), true);
   await a.startAgent();
   await waitFor('a live again', () => liveOn(cm, ref(a)));
+  await waitFor('ghost-a halted', () => mdb.get('VM', onA)?.power_state === 'Halted');
+  assert.equal(mdb.get('VM', onM)?.power_state, 'Running', "m's VMs are not a's to reconcile");
+  mdb.destroy('VM', onA);
+  mdb.destroy('VM', onM);
 
   // host.enable / host.disable work for a member.
   await cm.call('host.disable', ref(b));
