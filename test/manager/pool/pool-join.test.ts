@@ -4,13 +4,42 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
+import { PassThrough } from 'node:stream';
 import { createClient } from 'xen-api';
+import { runThinClient } from '../../../src/clients/xe/session.js';
 import { XenApiClient } from '../../../src/clients/sdk/client.js';
 import type { Database } from '../../../src/manager/db/database.js';
 import { expectError } from './expect.js';
 import { type Member, startPoolHosts, waitFor } from './harness.js';
 
 const run = promisify(execFile);
+
+/** Runs the xe thin client against a member over TCP with root's password. */
+async function xe(member: Member, port: number, password: string, args: string[]) {
+  const out = new PassThrough();
+  const err = new PassThrough();
+  let stdout = '';
+  let stderr = '';
+  out.on('data', (c) => (stdout += c));
+  err.on('data', (c) => (stderr += c));
+  const opts = {
+    server: member.address,
+    port,
+    username: 'root',
+    password,
+    nossl: true,
+    debug: false,
+    socket: '',
+    args,
+  };
+  const code = await runThinClient(opts, {
+    stdout: out,
+    stderr: err,
+    stdin: new PassThrough(),
+    progress: false,
+  });
+  return { code, stdout, stderr };
+}
 
 /** Every API object of a database (sessions and tasks are per call, not content). */
 function snapshot(db: Database): string {
@@ -93,6 +122,14 @@ test('a host joins through the API; records, liveness, replica, HOST_IS_SLAVE', 
     assert.equal(xhosts.length, 2, `xen-api (${transport}) sees both hosts`);
     await xapi.disconnect();
   }
+
+  // xe: the master lists both hosts; the slave refuses with the master's address.
+  const listed = await xe(m, port, m.rootPassword, ['host-list', '--minimal']);
+  assert.equal(listed.code, 0, listed.stderr);
+  assert.equal(listed.stdout.trim().split(',').sort().join(','), [m.hostUuid, j.hostUuid].sort().join(','));
+  const refused = await xe(j, port, m.rootPassword, ['host-list']);
+  assert.notEqual(refused.code, 0);
+  assert.match(refused.stderr, new RegExp(m.address.replaceAll('.', '\\.')));
 
   // XenAPI.py: a Failure HOST_IS_SLAVE with the master's address; reconnecting there works.
   if (existsSync('/usr/lib/python3/dist-packages/os_xenapi')) {
