@@ -161,7 +161,7 @@ export class PoolService {
         ).catch((u) => log.error('could not undo the import on the master', { error: String(u) }));
         this.secretNow = before.secret;
         writeSecret(this.opts.dataDir, before.secret);
-        if (before.role.kind === 'master') this.becomeMaster();
+        if (this.roleNow.kind !== before.role.kind) this.becomeMaster();
         throw e;
       }
       log.info('joined pool', { master: address });
@@ -273,6 +273,7 @@ export class PoolService {
   private becomeMaster() {
     this.follower?.abort();
     this.follower = undefined;
+    this.members?.stop();
     const db = this.svc.db;
     const pool = this.svc.poolRef();
     if (db.get('pool', pool)?.master !== this.svc.hostRef())
