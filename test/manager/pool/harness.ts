@@ -56,7 +56,11 @@ export interface MemberSpec {
 }
 
 /** Starts `specs.length` standalone hosts (each the master of its own pool). */
-export async function startPoolHosts(t: TestContext, specs: MemberSpec[]): Promise<PoolHarness> {
+export async function startPoolHosts(
+  t: TestContext,
+  specs: MemberSpec[],
+  scheme: 'http' | 'https' = 'http',
+): Promise<PoolHarness> {
   const base = readHostFacts();
   const sockets = new Map<string, string>();
   const harness: PoolHarness = { port: 0, members: [], sockets };
@@ -102,9 +106,9 @@ export async function startPoolHosts(t: TestContext, specs: MemberSpec[]): Promi
             '--listen',
             address,
             '--http-port',
-            String(harness.port),
+            scheme === 'http' ? String(harness.port) : 'off',
             '--https-port',
-            'off',
+            scheme === 'https' ? String(harness.port) : 'off',
             '--socket',
             join(dir, 'xapi.sock'),
             '--agent-socket',
@@ -122,8 +126,8 @@ export async function startPoolHosts(t: TestContext, specs: MemberSpec[]): Promi
           liveIntervalMs: 100,
         });
         const where = await m.manager.listen();
-        harness.port ||= where.httpPort!;
-        m.url = `http://${address}:${harness.port}/`;
+        harness.port ||= (scheme === 'http' ? where.httpPort : where.httpsPort)!;
+        m.url = `${scheme}://${address}:${harness.port}/`;
         m.rootPassword = readFileSync(join(m.dataDir, 'root-password'), 'utf8').trim();
         m.hostUuid = String(m.manager.db.get('host', m.manager.svc.hostRef())!.uuid);
         sockets.set(m.hostUuid, m.agentSocket);
@@ -133,7 +137,7 @@ export async function startPoolHosts(t: TestContext, specs: MemberSpec[]): Promi
         m.manager = undefined;
       },
       async client() {
-        const c = new XenApiClient({ url: m.url, timeoutMs: 30_000 });
+        const c = new XenApiClient({ url: m.url, timeoutMs: 30_000, allowUnauthorized: true });
         await c.login('root', m.rootPassword);
         return c;
       },

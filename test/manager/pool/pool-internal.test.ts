@@ -2,10 +2,11 @@
 // credentials checked before anything is read.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { XenApiError } from '../../../src/clients/sdk/client.js';
+import { XenApiError } from '../../../src/clients/sdk/client.js';
 import type { Database } from '../../../src/manager/db/database.js';
 import { collectBundle, importBundle, undoImport } from '../../../src/manager/pool/bundle.js';
 import { postInternal, SECRET_HEADER, SESSION_HEADER } from '../../../src/manager/pool/peer.js';
+import type { PoolService } from '../../../src/manager/pool/service.js';
 import { expectError } from './expect.js';
 import { startPoolHosts } from './harness.js';
 
@@ -75,4 +76,37 @@ test('internal endpoints refuse missing or wrong credentials', { timeout: 60_000
   );
   assert.equal(dump.full, true);
   assert.ok(dump.rows.length > 0);
+});
+
+test('a join that fails on the joiner after the master imported is undone on the master', {
+  timeout: 60_000,
+}, async (t) => {
+  const { members } = await startPoolHosts(t, [{}, {}]);
+  const [m, j] = members;
+  const before = [snapshot(m.manager!.db), snapshot(j.manager!.db)];
+  // The master imports, then cannot serve the joiner its database.
+  const pool = m.manager!.svc.pool! as PoolService & { dump: PoolService['dump'] };
+  pool.dump = async () => {
+    throw new XenApiError('INTERNAL_ERROR', ['injected: no dump']);
+  };
+  const cj = await j.client();
+  await expectError(cj.call('pool.join', m.address, 'root', m.rootPassword), 'INTERNAL_ERROR');
+  assert.equal(snapshot(m.manager!.db), before[0], 'master as before');
+  assert.equal(snapshot(j.manager!.db), before[1], 'joiner as before');
+  assert.equal(j.manager!.svc.pool!.role.kind, 'master');
+  // The joiner still answers as a master of its own pool.
+  assert.equal((await cj.call('host.get_all')).length, 1);
+});
+
+test("join over HTTPS (self-signed certificates, as xapi's first join phase)", {
+  timeout: 90_000,
+}, async (t) => {
+  const { members } = await startPoolHosts(t, [{}, {}], 'https');
+  const [m, j] = members;
+  await (await j.client()).call('pool.join', m.address, 'root', m.rootPassword);
+  const cm = await m.client();
+  assert.equal((await cm.call('host.get_all')).length, 2);
+  await expectError((await m.client()).call('pool.eject', m.manager!.svc.hostRef()), 'OPERATION_NOT_ALLOWED');
+  assert.equal(j.manager!.svc.pool!.role.kind, 'slave');
+  assert.equal(j.manager!.db.count('host'), 2);
 });
