@@ -7,7 +7,7 @@ import type { Model } from '../../shared/datamodel/model-types.js';
 import type { Database, Row } from '../db/database.js';
 
 /** Classes whose rows belong to a standalone host and move with it into a pool. */
-const HOST_CLASSES = [
+export const HOST_CLASSES = [
   'host',
   'host_metrics',
   'host_cpu',

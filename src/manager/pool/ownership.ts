@@ -2,6 +2,7 @@
 // pool.eject (xapi destroys the ejected host's record, its local SRs and the VMs whose disks are
 // all on them) and what an ejected host keeps as its own standalone pool.
 import type { Database } from '../db/database.js';
+import { HOST_CLASSES } from './bundle.js';
 
 export type RowKey = { cls: string; ref: string };
 
@@ -94,6 +95,21 @@ export function defaultTemplateRows(db: Database): RowKey[] {
   const out = new RefSet(db);
   for (const [ref, vm] of db.all('VM')) if (vm.is_default_template) addVm(db, out, ref);
   return out.keys;
+}
+
+/**
+ * What an ejected host drops from its copy of the pool database: every host-level row but its own
+ * (hostLocalRows), the default templates and the networks its PIFs are on.
+ */
+export function rowsOfOtherHosts(db: Database, host: string): RowKey[] {
+  const keep = new Set([...hostLocalRows(db, host), ...defaultTemplateRows(db)].map((r) => r.ref));
+  for (const pif of db.all('PIF').values()) if (pif.host === host) keep.add(String(pif.network));
+  const out: RowKey[] = [];
+  for (const cls of [...HOST_CLASSES, 'Bond', 'VLAN', 'tunnel']) {
+    if (!db.model.classes[cls]?.inDb) continue;
+    for (const ref of db.all(cls).keys()) if (!keep.has(ref)) out.push({ cls, ref });
+  }
+  return out;
 }
 
 /** Destroys rows in one transaction (children first, so parents' lists stay consistent). */

@@ -47,11 +47,13 @@ export function writeRole(dataDir: string, role: PoolRole): void {
   writeAtomic(roleFile(dataDir), `${formatRole(role)}\n`);
 }
 
+export const newSecret = () => randomBytes(32).toString('hex');
+
 /** The pool secret, created on first use (a standalone host is the master of its own pool). */
 export function readOrCreateSecret(dataDir: string): string {
   const existing = readOptional(secretFile(dataDir))?.trim();
   if (existing) return existing;
-  const secret = randomBytes(32).toString('hex');
+  const secret = newSecret();
   writeAtomic(secretFile(dataDir), `${secret}\n`);
   return secret;
 }

@@ -11,11 +11,11 @@ import { logger } from '../../shared/log.js';
 import type { Services } from '../api/context.js';
 import { type BundleRow, collectBundle, importBundle, type JoinBundle, undoImport } from './bundle.js';
 import { type HostConnector, PoolMembers } from './members.js';
-import { defaultTemplateRows, destroyRows, hostLocalRows, hostRecordRows, type RowKey } from './ownership.js';
+import { destroyRows, hostLocalRows, hostRecordRows, rowsOfOtherHosts } from './ownership.js';
 import { type PeerEndpoint, SECRET_HEADER, SESSION_HEADER, peerApi, postInternal } from './peer.js';
 import { preJoinChecks, readMasterFacts } from './prejoin.js';
 import { applyDump, type DbDump, dumpSince } from './replica.js';
-import { type PoolRole, readOrCreateSecret, readRole, writeRole, writeSecret } from './role.js';
+import { newSecret, type PoolRole, readOrCreateSecret, readRole, writeRole, writeSecret } from './role.js';
 import { assertServedHere } from './slave-gate.js';
 
 const log = logger('pool');
@@ -397,40 +397,8 @@ export class PoolService {
   private becomeStandalone() {
     const db = this.svc.db;
     const me = this.svc.hostRef();
-    const keep = new Set([...hostLocalRows(db, me), ...defaultTemplateRows(db)].map((r) => r.ref));
-    for (const [, pif] of db.all('PIF')) if (pif.host === me) keep.add(String(pif.network));
     db.transaction(() => {
-      const drop: RowKey[] = [];
-      for (const cls of [
-        'VM',
-        'VBD',
-        'VIF',
-        'console',
-        'VM_metrics',
-        'VM_guest_metrics',
-        'VBD_metrics',
-        'VIF_metrics',
-        'crashdump',
-        'VTPM',
-        'PBD',
-        'VDI',
-        'SR',
-        'PIF',
-        'PIF_metrics',
-        'network',
-        'host_cpu',
-        'host_crashdump',
-        'host_metrics',
-        'host',
-        'Bond',
-        'VLAN',
-        'tunnel',
-        'message',
-      ])
-        if (db.model.classes[cls]?.inDb)
-          for (const ref of db.all(cls).keys())
-            if (!keep.has(ref) && cls !== 'message') drop.push({ cls, ref });
-      destroyRows(db, drop);
+      destroyRows(db, rowsOfOtherHosts(db, me));
       for (const ref of [...db.all('pool').keys()]) db.destroy('pool', ref);
       const facts = db.mustGet('host', me);
       db.create('pool', {
@@ -445,7 +413,7 @@ export class PoolService {
       });
     });
     this.opts.ensureTemplates();
-    this.secretNow = randomUUID().replaceAll('-', '') + randomUUID().replaceAll('-', '');
+    this.secretNow = newSecret();
     writeSecret(this.opts.dataDir, this.secretNow);
     this.becomeMaster();
     log.info('ejected from the pool: now a standalone host');
