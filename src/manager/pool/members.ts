@@ -79,14 +79,19 @@ export class PoolMembers {
     const row = this.svc.db.get('host', hostRef);
     if (!row) return;
     const client = this.connector(row as Row & { uuid: string });
-    this.svc.hosts.attach(hostRef, offlineAware(hostRef, client));
+    const wrapped = offlineAware(hostRef, client);
+    this.svc.hosts.attach(hostRef, wrapped);
     client.onEvent((e) => applyInstanceEvent(this.svc, e, this.restart));
     client.onReconnect(() => {
       this.setLive(hostRef, true);
       client
         .all()
         .then((list) => reconcile(this.svc, list, hostRef))
-        .catch((e) => log.warn('reconciliation failed', { host: hostRef, error: String(e) }));
+        .catch((e) => {
+          // A client detached meanwhile (host ejected, manager closing) has nothing to reconcile.
+          if (this.svc.hosts.peek(hostRef) === wrapped)
+            log.warn('reconciliation failed', { host: hostRef, error: String(e) });
+        });
     });
   }
 

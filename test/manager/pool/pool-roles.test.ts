@@ -122,3 +122,21 @@ test('pool of three: live, designate_new_master, eject, emergency master, host.d
   await cm2.call('host.destroy', ref(a));
   assert.deepEqual(await cm2.call('host.get_all'), [ref(m)]);
 });
+
+test('the master restarts: members reconnect and slaves resync', { timeout: 90_000 }, async (t) => {
+  const { members } = await startPoolHosts(t, [{}, {}]);
+  const [m, j] = members;
+  await (await j.client()).call('pool.join', m.address, 'root', m.rootPassword);
+  const jRef = j.manager!.svc.hostRef();
+  await m.close();
+  await m.open();
+  const cm = await m.client();
+  assert.equal((await cm.call('host.get_all')).length, 2);
+  await waitFor('j live after the master restarted', () => liveOn(cm, jRef));
+  const pool = (await cm.call('pool.get_all'))[0];
+  await cm.call('pool.set_name_description', pool, 'after-restart');
+  await waitFor('replica after the restart', () =>
+    [...j.manager!.db.all('pool').values()].some((p) => p.name_description === 'after-restart'),
+  );
+  assert.deepEqual(await redirectOf(j, m.rootPassword), [m.address]);
+});
