@@ -25,6 +25,11 @@ const versionFields = (sv: Record<string, string>) =>
 /** Throws the first failing check's xapi error. */
 export function preJoinChecks(db: Database, me: string, m: MasterFacts, force: boolean): void {
   const mine = db.mustGet('host', me);
+  // assert_management_interface_exists: a host with PIFs must have its management one (xapi:
+  // HOST_STILL_BOOTING). A host without managed networking has no PIFs at all and may join.
+  const pifs = [...db.all('PIF').values()].filter((p) => p.host === me);
+  if (pifs.length > 0 && !pifs.some((p) => p.management === true))
+    throw new XenApiError('HOST_STILL_BOOTING', []);
   // assert_not_joining_myself
   if (m.master.uuid === mine.uuid) {
     const why =
