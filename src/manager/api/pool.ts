@@ -19,6 +19,7 @@ export const poolApi: HandlerTable = {
     'pool.designate_new_master': (ctx, host: string) => poolOf(ctx).designateNewMaster(host),
     'pool.emergency_transition_to_master': (ctx) => poolOf(ctx).emergencyTransitionToMaster(),
     'pool.emergency_reset_master': (ctx, address: string) => poolOf(ctx).emergencyResetMaster(address),
+    'pool.recover_slaves': (ctx) => poolOf(ctx).recoverSlaves(),
     'host.destroy': (ctx, host: string) => poolOf(ctx).destroyHost(host),
   },
 };

@@ -317,6 +317,33 @@ export class PoolService {
     this.becomeSlave(address);
   }
 
+  /**
+   * pool.recover_slaves (on a new master after an emergency transition): tells every other member
+   * to follow this host, as xapi's emergency_reset_master on each; returns those that did.
+   */
+  async recoverSlaves(): Promise<string[]> {
+    this.assertMaster();
+    const me = this.svc.hostRef();
+    const address = String(this.svc.db.mustGet('host', me).address);
+    const recovered: string[] = [];
+    for (const [ref, host] of [...this.svc.db.all('host')]) {
+      if (ref === me) continue;
+      try {
+        await postInternal(
+          this.endpoint,
+          String(host.address),
+          '/pool/role',
+          { action: 'follow', master: address },
+          this.secretHeader(),
+        );
+        recovered.push(ref);
+      } catch (e) {
+        log.warn('recover_slaves: a member did not answer', { host: ref, error: String(e) });
+      }
+    }
+    return recovered;
+  }
+
   /** pool.designate_new_master: the new master takes the database; everyone else follows it. */
   async designateNewMaster(host: string): Promise<void> {
     this.assertMaster();

@@ -140,3 +140,23 @@ test('the master restarts: members reconnect and slaves resync', { timeout: 90_0
   );
   assert.deepEqual(await redirectOf(j, m.rootPassword), [m.address]);
 });
+
+test('the master dies: a slave takes over and recovers the other slaves', { timeout: 90_000 }, async (t) => {
+  const { members } = await startPoolHosts(t, [{}, {}, {}]);
+  const [m, a, b] = members;
+  for (const x of [a, b]) await (await x.client()).call('pool.join', m.address, 'root', m.rootPassword);
+  const bRef = b.manager!.svc.hostRef();
+  await waitFor('a has the 3 hosts', () => a.manager!.db.count('host') === 3);
+  await m.close();
+  await m.stopAgent();
+  const ea = new XenApiClient({ url: a.url });
+  // Emergency calls need a local session: a master session is refused, as the rest.
+  await expectError(ea.login('root', m.rootPassword), 'HOST_IS_SLAVE');
+  const local = (await ea.raw('session.slave_local_login_with_password', ['root', a.rootPassword])) as string;
+  await expectError(ea.raw('VM.get_all', [local]), 'HOST_IS_SLAVE');
+  await ea.raw('pool.emergency_transition_to_master', [local]);
+  const ca = await a.client();
+  assert.deepEqual(await ca.call('pool.recover_slaves'), [bRef]);
+  assert.deepEqual(await redirectOf(b, a.rootPassword), [a.address]);
+  await waitFor('b live under a', () => liveOn(ca, bRef));
+});
