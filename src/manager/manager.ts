@@ -154,7 +154,7 @@ export class Manager {
       if (!ref) throw new Error(`this slave's host (uuid ${localUuid}) is not in its pool database replica`);
       hostRef = ref;
     }
-    const poolRef = () => [...db.all('pool').keys()][0] ?? '';
+    const poolRef = () => db.all('pool').keys().next().value ?? '';
     await ensureRootUser(users, config.dataDir);
 
     const modules = [...API_MODULES, ...(opts.modules ?? [])];
@@ -201,17 +201,17 @@ export class Manager {
         dataDir: config.dataDir,
       },
     };
-    const agent = opts.agent === undefined ? new NodedAgentClient(config.agentSocket) : opts.agent;
     let internal: string | undefined;
     const restart = async (vm: string) => {
       internal ??= sessions.localLogin('berth-internal');
       await dispatcher.callInternal(sessions.validate(internal), 'VM.start', [vm, false, false]);
     };
+    // This host's own agent, over its Unix socket (a master's; a slave's is the master's to reach).
     const attachLocalAgent = () => {
-      const a = opts.agent === undefined ? new NodedAgentClient(config.agentSocket) : opts.agent;
-      if (!a) return;
-      attachAgent(svc, a, restart);
-      if (a instanceof NodedAgentClient) a.connect();
+      const agent = opts.agent === undefined ? new NodedAgentClient(config.agentSocket) : opts.agent;
+      if (!agent) return;
+      attachAgent(svc, agent, restart);
+      if (agent instanceof NodedAgentClient) agent.connect();
     };
     svc.pool = new PoolService(svc, {
       dataDir: config.dataDir,
@@ -223,7 +223,6 @@ export class Manager {
     });
     dispatcher.attach(svc);
     if (!isMaster) {
-      if (agent instanceof NodedAgentClient) agent.close();
       svc.pool.start();
       if (opts.timers !== false) sessions.startGc();
       return new Manager(config, backend, db, svc, dispatcher, encoders);
@@ -244,10 +243,7 @@ export class Manager {
       storageReport.fixed.push(`removed VM ${uuid} of an unfinished clone/copy/snapshot`);
     for (const vdi of cleared.get('VDI') ?? []) refreshVdiOps(svc, vdi);
     if (opts.networking !== false) await openNetworking(svc, opts.networking ?? {});
-    if (agent) {
-      attachAgent(svc, agent, restart);
-      if (agent instanceof NodedAgentClient) agent.connect();
-    }
+    attachLocalAgent();
     svc.pool.start();
     if (opts.timers !== false) {
       sessions.startGc();

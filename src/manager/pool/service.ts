@@ -26,7 +26,7 @@ export interface PoolServiceOptions {
   connector: HostConnector;
   /** How often host_metrics.live follows the agents' connections. */
   liveIntervalMs: number;
-  /** Attaches this host's own agent (on becoming master); returns a detach function. */
+  /** Attaches this host's own agent (at start-up as master, and on becoming master). */
   attachLocalAgent: () => void;
   /** Restarts a VM whose actions_after_* say so (the member agents' events). */
   restartVm: (vm: string) => Promise<void>;
