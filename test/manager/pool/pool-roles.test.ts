@@ -1,6 +1,8 @@
 // A three-host pool on loopback: liveness from the agents' connections, designate_new_master,
 // eject, emergency_transition_to_master and host.destroy of a dead host.
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { XenApiClient, XenApiError } from '../../../src/clients/sdk/client.js';
 import { offlineAware } from '../../../src/manager/pool/members.js';
@@ -71,9 +73,12 @@ test('pool of three: live, designate_new_master, eject, emergency master, host.d
   mdb.destroy('VM', onM);
 
   // host.enable / host.disable work for a member.
-  await cm.call('host.disable', ref(b));
+  // auto_enable=false is the member's own choice: the master's file for its own host is untouched.
+  await cm.call('host.disable', ref(b), false);
   assert.equal(await cm.call('host.get_enabled', ref(b)), false);
+  assert.equal(existsSync(join(m.dataDir, 'host-auto-enable')), false);
   await cm.call('host.enable', ref(b));
+  assert.equal(await cm.call('host.get_enabled', ref(b)), true);
 
   // The master moves to a: it holds the database, the others follow it.
   await cm.call('pool.designate_new_master', ref(a));
