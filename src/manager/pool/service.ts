@@ -15,6 +15,7 @@ import { destroyRows, hostLocalRows, hostRecordRows, rowsOfOtherHosts } from './
 import { type PeerEndpoint, SECRET_HEADER, SESSION_HEADER, peerApi, postInternal } from './peer.js';
 import { preJoinChecks, readMasterFacts } from './prejoin.js';
 import { applyDump, type DbDump, dumpSince } from './replica.js';
+import { changeAfter, ReplicaFollower } from './replica-sync.js';
 import { newSecret, type PoolRole, readOrCreateSecret, readRole, writeRole, writeSecret } from './role.js';
 import { assertServedHere } from './slave-gate.js';
 
@@ -44,13 +45,15 @@ export class PoolService {
   private roleNow: PoolRole;
   private secretNow: string;
   private members?: PoolMembers;
-  private follower?: AbortController;
+  private follower?: ReplicaFollower;
   /** What each join imported, until the joining host confirmed (for /pool/join-undo). */
   private readonly imports = new Map<string, BundleRow[]>();
   /** Identifies this master's database in replica dumps (generations restart with another one). */
   readonly dbId = randomUUID();
   /** When the replica last applied a dump from the master (slaves). */
-  lastSync?: Date;
+  get lastSync(): Date | undefined {
+    return this.follower?.lastSync;
+  }
   /** The scheme and port every member's API listens on; set once the listeners are up. */
   endpoint: PeerEndpoint = { scheme: 'https', port: 443 };
 
@@ -83,7 +86,7 @@ export class PoolService {
   stop(): void {
     this.members?.stop();
     this.members = undefined;
-    this.follower?.abort();
+    this.follower?.stop();
     this.follower = undefined;
   }
 
@@ -207,55 +210,20 @@ export class PoolService {
   ): Promise<DbDump> {
     this.assertMaster();
     const from = master === this.dbId ? since : -1;
-    if (from >= 0 && from >= this.svc.db.currentGeneration && waitMs > 0) {
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          clearTimeout(timer);
-          off();
-          signal.removeEventListener('abort', done);
-          resolve();
-        };
-        const timer = setTimeout(done, waitMs);
-        const off = this.svc.db.onCommit(done);
-        signal.addEventListener('abort', done);
-      });
-    }
+    if (from >= 0) await changeAfter(this.svc.db, from, waitMs, signal);
     return dumpSince(this.svc.db, from, this.dbId);
   }
 
   // ---------- the slave's replica ----------
 
   private follow(master: string) {
-    this.follower?.abort();
-    const ctl = new AbortController();
-    this.follower = ctl;
-    let since = -1;
-    let masterId: string | undefined;
-    const loop = async () => {
-      while (!ctl.signal.aborted) {
-        try {
-          const dump = await postInternal<DbDump>(
-            this.endpoint,
-            master,
-            '/pool/db',
-            { since, master: masterId, waitMs: 20_000 },
-            this.secretHeader(),
-            40_000,
-            ctl.signal,
-          );
-          if (ctl.signal.aborted) return;
-          applyDump(this.svc.db, dump);
-          since = dump.generation;
-          masterId = dump.master;
-          this.lastSync = new Date();
-        } catch (e) {
-          if (ctl.signal.aborted) return;
-          log.debug('replica: master not reachable', { master, error: String(e) });
-          await new Promise((r) => setTimeout(r, 1000).unref());
-        }
-      }
-    };
-    void loop();
+    this.follower?.stop();
+    this.follower = new ReplicaFollower(
+      this.svc.db,
+      () => this.endpoint,
+      master,
+      () => this.secretHeader(),
+    );
   }
 
   /** Becomes a slave of `master`, replacing this database with the master's dump if given. */
@@ -271,7 +239,7 @@ export class PoolService {
 
   /** Becomes the master of the pool in this database (this host is pool.master from now). */
   private becomeMaster() {
-    this.follower?.abort();
+    this.follower?.stop();
     this.follower = undefined;
     this.members?.stop();
     const db = this.svc.db;
