@@ -48,6 +48,11 @@ import {
 } from './storage/startup.js';
 import { followHostAgent, type NetworkingOptions, openNetworking } from './network/setup.js';
 import { HostRegistry } from './hosts/registry.js';
+import { poolApi } from './api/pool.js';
+import { poolRoutes } from './pool/endpoints.js';
+import { type HostConnector, offlineConnector } from './pool/members.js';
+import { readLocalhostUuid, readRole, writeLocalhostUuid } from './pool/role.js';
+import { PoolService } from './pool/service.js';
 import { NodedAgentClient } from './vm/agent-client.js';
 import type { HostAgent } from './vm/host-agent.js';
 import { VmCopyJournal } from './vm/copy-journal.js';
@@ -77,6 +82,7 @@ export const API_MODULES: HandlerTable[] = [
   storageApi,
   networkingApi,
   setterApi,
+  poolApi,
 ];
 
 export interface ManagerOptions {
@@ -93,6 +99,13 @@ export interface ManagerOptions {
   storage?: Partial<StorageOptions>;
   /** Start periodic GC and heartbeat timers (default true). */
   timers?: boolean;
+  /**
+   * Builds the client of another pool member's agent from its host record. Default: none yet
+   * (members stay offline) until the TCP + mutual-TLS transport to host.address:1811 is wired.
+   */
+  hostConnector?: HostConnector;
+  /** How often host_metrics.live follows the member agents' connections (default 2000 ms). */
+  liveIntervalMs?: number;
 }
 
 export interface Listening {
@@ -128,6 +141,7 @@ export class Manager {
     const cli = createCliHandler(managerCliApi(this));
     this.frontend.mount('/cli', (req, res, conn) => cli(req, res, conn));
     this.frontend.mountUpgrade('/console', consoleWebSocketHandler(svc));
+    if (svc.pool) for (const [path, h] of Object.entries(poolRoutes(svc.pool))) this.frontend.mount(path, h);
   }
 
   static async open(config: ManagerConfig, opts: ManagerOptions = {}): Promise<Manager> {
@@ -137,10 +151,23 @@ export class Manager {
     const users = new UserStore(backend);
     syncRoles(db);
     const facts = opts.hostFacts ?? readHostFacts();
-    const { poolRef, hostRef } = ensurePoolAndHost(db, facts, MODEL.apiVersion);
-    autoEnableAtStart(db, hostRef, config.dataDir);
+    // A slave's database is a replica of the master's: it finds itself by its own host uuid and
+    // changes nothing in it at start-up (pool/role.ts).
+    const isMaster = readRole(config.dataDir).kind === 'master';
+    const localUuid = readLocalhostUuid(config.dataDir);
+    let hostRef: string;
+    if (isMaster) {
+      hostRef = ensurePoolAndHost(db, facts, MODEL.apiVersion).hostRef;
+      if (!localUuid) writeLocalhostUuid(config.dataDir, String(db.get('host', hostRef)!.uuid));
+      autoEnableAtStart(db, hostRef, config.dataDir);
+      ensureDefaultTemplates(db, config.guestDir);
+    } else {
+      const ref = localUuid && db.refByUuid('host', localUuid);
+      if (!ref) throw new Error(`this slave's host (uuid ${localUuid}) is not in its pool database replica`);
+      hostRef = ref;
+    }
+    const poolRef = () => db.all('pool').keys().next().value ?? '';
     await ensureRootUser(users, config.dataDir);
-    ensureDefaultTemplates(db, config.guestDir);
 
     const modules = [...API_MODULES, ...(opts.modules ?? [])];
     const handlers = Object.assign({}, ...modules.map((m) => ({ ...m.fromSpecs, ...m.handlers })));
@@ -178,7 +205,7 @@ export class Manager {
       users,
       hostRef: () => hostRef,
       hosts: new HostRegistry(() => hostRef),
-      poolRef: () => poolRef,
+      poolRef,
       call: (session, wire, args) => dispatcher.callInternal(session, wire, args),
       networking: false,
       listMethods: dispatcher.listMethods(),
@@ -186,7 +213,36 @@ export class Manager {
       suspendDir: join(config.dataDir, 'suspend'),
       ext: {},
     };
+    let internal: string | undefined;
+    const restart = async (vm: string) => {
+      internal ??= sessions.localLogin('berth-internal');
+      await dispatcher.callInternal(sessions.validate(internal), 'VM.start', [vm, false, false]);
+    };
+    // This host's own agent, over its Unix socket (a master's; a slave's is the master's to reach).
+    // Storage starts once this agent is connected (set on a master: below).
+    let startStorage: (() => Promise<StartupReport>) | undefined;
+    const attachLocalAgent = (): HostAgent | undefined => {
+      const agent = opts.agent === undefined ? new NodedAgentClient(config.agentSocket) : opts.agent;
+      if (!agent) return undefined;
+      attachAgent(svc, agent, restart);
+      if (svc.networking) followHostAgent(svc, hostRef, agent);
+      if (agent instanceof NodedAgentClient) agent.connect();
+      return agent;
+    };
+    svc.pool = new PoolService(svc, {
+      dataDir: config.dataDir,
+      connector: opts.hostConnector ?? offlineConnector,
+      liveIntervalMs: opts.liveIntervalMs ?? 2000,
+      attachLocalAgent,
+      restartVm: restart,
+      ensureTemplates: () => ensureDefaultTemplates(db, config.guestDir),
+    });
     dispatcher.attach(svc);
+    if (!isMaster) {
+      svc.pool.start();
+      if (opts.timers !== false) sessions.startGc();
+      return new Manager(config, backend, db, svc, dispatcher, encoders);
+    }
     tasks.recoverAfterRestart();
     // Operations of tasks that died with the previous process: gone, before anything runs.
     const cleared = clearDeadOperations(db, (t) => tasks.isRunning(t));
@@ -203,7 +259,7 @@ export class Manager {
     let created: Manager | undefined;
     let storageReport: StartupReport | undefined;
     // Storage work runs on the host's agent: started once it is connected (below).
-    const startStorage = async () => {
+    startStorage = async () => {
       const report = await openStorage(svc, storageOpts);
       // After the storage scan rolled back disk copies in flight: VMs whose copy never finished.
       for (const uuid of await rollBackUnfinishedCopies(svc))
@@ -214,22 +270,13 @@ export class Manager {
       return report;
     };
     if (opts.networking !== false) openNetworking(svc, opts.networking ?? {});
-    const agent = opts.agent === undefined ? new NodedAgentClient(config.agentSocket) : opts.agent;
-    if (agent) {
-      let internal: string | undefined;
-      const restart = async (vm: string) => {
-        internal ??= sessions.localLogin('berth-internal');
-        await dispatcher.callInternal(sessions.validate(internal), 'VM.start', [vm, false, false]);
-      };
-      attachAgent(svc, agent, restart);
-      if (svc.networking) followHostAgent(svc, hostRef, agent);
-      if (agent instanceof NodedAgentClient) agent.connect();
-      await startWhenConnected(agent, startStorage, storageOpts.waitMs ?? STORAGE_WAIT_MS);
-    }
+    const agent = attachLocalAgent();
+    if (agent) await startWhenConnected(agent, startStorage, storageOpts.waitMs ?? STORAGE_WAIT_MS);
+    svc.pool.start();
     if (opts.timers !== false) {
       sessions.startGc();
       tasks.startGc();
-      events.startHeartbeat(() => poolRef);
+      events.startHeartbeat(poolRef);
     }
     const manager = new Manager(config, backend, db, svc, dispatcher, encoders);
     created = manager;
@@ -241,6 +288,7 @@ export class Manager {
   async listen(): Promise<Listening> {
     const out: Listening = { socketPath: this.config.socketPath };
     const { config } = this;
+    // Every member's API listens on the same port and scheme (pool/peer.ts); HTTPS when on.
     if (config.httpPort !== null) {
       const s = http.createServer(this.frontend.listener(false));
       out.httpPort = await this.start(s, config.httpPort, config.listen);
@@ -251,6 +299,11 @@ export class Manager {
       const s = https.createServer(loadTls(config.tlsCert, config.tlsKey), this.frontend.listener(false));
       out.httpsPort = await this.start(s, config.httpsPort, config.listen);
     }
+    if (this.svc.pool)
+      this.svc.pool.endpoint =
+        out.httpsPort !== undefined
+          ? { scheme: 'https', port: out.httpsPort }
+          : { scheme: 'http', port: out.httpPort ?? 443 };
     mkdirSync(dirname(config.socketPath), { recursive: true, mode: 0o755 });
     if (existsSync(config.socketPath)) unlinkSync(config.socketPath);
     const local = http.createServer(this.frontend.listener(true));
@@ -298,6 +351,7 @@ export class Manager {
   }
 
   async close() {
+    this.svc.pool?.stop();
     this.svc.hosts.closeAll();
     this.svc.sessions.stop();
     this.svc.tasks.stop();

@@ -10,6 +10,7 @@ import type { DriverInfo } from '../../shared/host/storage.js';
 import type { HostRegistry } from '../hosts/registry.js';
 import type { StorageIntents } from '../storage/intents.js';
 import type { VmCopyJournal } from '../vm/copy-journal.js';
+import type { PoolService } from '../pool/service.js';
 import type { TaskHandle, TaskManager } from '../tasks/task-manager.js';
 
 export interface ConnectionInfo {
@@ -37,6 +38,8 @@ export interface Services {
   poolRef(): string;
   /** The agents of the pool's hosts: all host work goes through these. */
   hosts: HostRegistry;
+  /** Pool membership: role, join, replica (absent in unit tests that build Services by hand). */
+  pool?: PoolService;
   /** Calls another API message in-process, with the given session's rights. */
   call(session: SessionInfo, wire: string, args: unknown[]): Promise<unknown>;
   /** Host networking is on: bridges, TAPs and PIFs are made by the hosts' agents (off in some tests). */

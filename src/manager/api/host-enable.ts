@@ -9,7 +9,9 @@ import type { CallContext } from './context.js';
 
 const autoEnableFile = (dataDir: string) => join(dataDir, 'host-auto-enable');
 
-function writeAutoEnable(ctx: CallContext, value: boolean) {
+/** Records the choice for this manager's own host (a pool member's is its own manager's to keep). */
+function writeAutoEnable(ctx: CallContext, host: string, value: boolean) {
+  if (host !== ctx.svc.hostRef()) return;
   writeFileSync(autoEnableFile(ctx.svc.dataDir), `${value}\n`, { mode: 0o600 });
 }
 
@@ -17,13 +19,13 @@ export function disableHost(ctx: CallContext, host: string, autoEnable: boolean)
   const row = ctx.svc.db.mustGet('host', host);
   if (!row.enabled) return;
   ctx.svc.db.update('host', host, { enabled: false });
-  if (!autoEnable) writeAutoEnable(ctx, false);
+  if (!autoEnable) writeAutoEnable(ctx, host, false);
 }
 
 export function enableHost(ctx: CallContext, host: string): void {
   const row = ctx.svc.db.mustGet('host', host);
   if (row.enabled) return;
-  writeAutoEnable(ctx, true);
+  writeAutoEnable(ctx, host, true);
   ctx.svc.db.update('host', host, { enabled: true });
 }
 

@@ -5,10 +5,18 @@ import type { CliApi } from './types.js';
 
 export function managerCliApi(m: Manager): CliApi {
   const { sessions } = m.svc;
+  // On a pool slave, xe gets HOST_IS_SLAVE as API clients do (pool/slave-gate.ts).
+  const served = (wire: string, withSession: boolean) => m.svc.pool?.assertServed(wire, withSession);
   return {
-    loginWithPassword: (u, p, address) => sessions.loginWithPassword(u, p, 'cli', address),
+    loginWithPassword: async (u, p, address) => {
+      served('session.login_with_password', false);
+      return sessions.loginWithPassword(u, p, 'cli', address);
+    },
     localLogin: async () => sessions.localLogin('cli'),
     logout: async (s) => sessions.logout(s),
-    call: (s, method, args) => m.dispatcher.callInternal(sessions.validate(s), method, args),
+    call: async (s, method, args) => {
+      served(method.replace(/^Async\./, ''), true);
+      return m.dispatcher.callInternal(sessions.validate(s), method, args);
+    },
   };
 }

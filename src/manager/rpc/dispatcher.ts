@@ -124,6 +124,8 @@ export class Dispatcher {
       const args = msg.params.map((p, i) =>
         i < received ? params.decode(i + offset, p.type) : structuredClone(p.default),
       );
+      // A pool slave answers HOST_IS_SLAVE to all but its emergency calls (pool/slave-gate.ts).
+      this.svc.pool?.assertServed(msg.wire, msg.session);
       if (!msg.session) {
         const h = this.sessionless.get(msg.wire);
         if (!h) throw new XenApiError('NOT_IMPLEMENTED', [msg.wire]);

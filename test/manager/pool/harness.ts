@@ -1,0 +1,156 @@
+// Several real pool members in one test process, on loopback: each host has its own data dir,
+// its own real agent (startAgent on a temp Unix socket) and its own manager listening on its own
+// 127.0.0.x address, all on the same API port (as xapi members all listen on 443, and as
+// `xen-api` keeps the port when it follows HOST_IS_SLAVE to the master's address).
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import { type Agent, startAgent } from '../../../src/agent/agent.js';
+import { XenApiClient } from '../../../src/clients/sdk/client.js';
+import { parseConfig } from '../../../src/manager/config.js';
+import { Manager } from '../../../src/manager/manager.js';
+import { NodedAgentClient } from '../../../src/manager/vm/agent-client.js';
+import { type HostFacts, readHostFacts } from '../../../src/shared/host-facts.js';
+import { tempDir } from '../../helpers/tmp.js';
+import { readFileSync } from 'node:fs';
+
+export interface Member {
+  name: string;
+  address: string;
+  dataDir: string;
+  agentSocket: string;
+  manager?: Manager;
+  agent?: Agent;
+  rootPassword: string;
+  url: string;
+  hostUuid: string;
+  startAgent(): Promise<void>;
+  stopAgent(): Promise<void>;
+  /** Opens (or reopens) the manager on its data dir. */
+  open(): Promise<void>;
+  close(): Promise<void>;
+  client(): Promise<XenApiClient>;
+}
+
+export interface PoolHarness {
+  port: number;
+  members: Member[];
+  /** host uuid → agent socket, for the connector */
+  sockets: Map<string, string>;
+}
+
+export function waitFor<T>(what: string, pred: () => T | Promise<T>, ms = 10_000): Promise<NonNullable<T>> {
+  const deadline = Date.now() + ms;
+  return new Promise((resolve, reject) => {
+    const tick = async () => {
+      const v = await pred();
+      if (v) return resolve(v as NonNullable<T>);
+      if (Date.now() > deadline) return reject(new Error(`timed out waiting for ${what}`));
+      setTimeout(tick, 50);
+    };
+    void tick();
+  });
+}
+
+export interface MemberSpec {
+  facts?: Partial<HostFacts>;
+}
+
+/** Starts `specs.length` standalone hosts (each the master of its own pool). */
+export async function startPoolHosts(
+  t: TestContext,
+  specs: MemberSpec[],
+  scheme: 'http' | 'https' = 'http',
+): Promise<PoolHarness> {
+  const base = readHostFacts();
+  const sockets = new Map<string, string>();
+  const harness: PoolHarness = { port: 0, members: [], sockets };
+  const connector = (host: { uuid: string }) => {
+    const c = new NodedAgentClient(sockets.get(host.uuid) ?? '/nonexistent', {
+      maxBackoffMs: 100,
+      classTimeoutsMs: { URGENT: 5000, FAST: 5000, NORMAL: 5000 },
+    });
+    c.connect();
+    return c;
+  };
+  for (const [i, spec] of specs.entries()) {
+    const dir = tempDir(t, 'berth-pool-');
+    const address = `127.0.0.${i + 2}`;
+    const facts: HostFacts = { ...base, hostname: `pool-host-${i}`, address, ...spec.facts };
+    const m: Member = {
+      name: `pool-host-${i}`,
+      address,
+      dataDir: join(dir, 'data'),
+      agentSocket: join(dir, 'agent.sock'),
+      rootPassword: '',
+      url: '',
+      hostUuid: '',
+      async startAgent() {
+        m.agent = await startAgent({
+          socketPath: m.agentSocket,
+          runRoot: join(dir, 'run'),
+          logRoot: join(dir, 'log'),
+          stateRoots: [dir],
+          accel: 'tcg',
+          runAs: 'root',
+        });
+      },
+      async stopAgent() {
+        await m.agent?.close();
+        m.agent = undefined;
+      },
+      async open() {
+        const config = parseConfig(
+          [
+            '--data-dir',
+            m.dataDir,
+            '--listen',
+            address,
+            '--http-port',
+            scheme === 'http' ? String(harness.port) : 'off',
+            '--https-port',
+            scheme === 'https' ? String(harness.port) : 'off',
+            '--socket',
+            join(dir, 'xapi.sock'),
+            '--agent-socket',
+            m.agentSocket,
+            '--auth-failure-delay-ms',
+            '20',
+          ],
+          {},
+        );
+        m.manager = await Manager.open(config, {
+          timers: false,
+          networking: false,
+          hostFacts: facts,
+          hostConnector: connector,
+          liveIntervalMs: 100,
+        });
+        const where = await m.manager.listen();
+        harness.port ||= (scheme === 'http' ? where.httpPort : where.httpsPort)!;
+        m.url = `${scheme}://${address}:${harness.port}/`;
+        m.rootPassword = readFileSync(join(m.dataDir, 'root-password'), 'utf8').trim();
+        m.hostUuid = String(m.manager.db.get('host', m.manager.svc.hostRef())!.uuid);
+        sockets.set(m.hostUuid, m.agentSocket);
+      },
+      async close() {
+        await m.manager?.close();
+        m.manager = undefined;
+      },
+      async client() {
+        const c = new XenApiClient({ url: m.url, timeoutMs: 30_000, allowUnauthorized: true });
+        await c.login('root', m.rootPassword);
+        return c;
+      },
+    };
+    await m.startAgent();
+    await m.open();
+    harness.members.push(m);
+  }
+  t.after(async () => {
+    for (const m of harness.members) {
+      await m.close().catch(() => {});
+      await m.stopAgent().catch(() => {});
+    }
+  });
+  return harness;
+}
