@@ -19,6 +19,10 @@ export interface ManagerConfig {
   /** Symlinks to socketPath at xapi's local socket paths, for scripts using XenAPI.xapi_local(). */
   xapiLocalLinks: string[];
   agentSocket: string;
+  /** This host's pool certificates (shared with its agent: pool-ca.pem, host.pem, host.key). */
+  pkiDir: string;
+  /** The TCP port of every member's agent (mutual TLS). */
+  agentPort: number;
   /** Kernel and initramfs of the test guest the default template boots. */
   guestDir: string;
   authFailureDelayMs: number;
@@ -37,6 +41,8 @@ const OPTIONS = {
   socket: { type: 'string' },
   'xapi-local-links': { type: 'string' },
   'agent-socket': { type: 'string' },
+  'pki-dir': { type: 'string' },
+  'agent-port': { type: 'string' },
   'guest-dir': { type: 'string' },
   'auth-failure-delay-ms': { type: 'string' },
   ...(Object.fromEntries(LOGIN_POLICY_FLAGS.map(([flag]) => [flag, { type: 'string' }])) as Record<
@@ -56,6 +62,8 @@ export const USAGE = `Usage: berth-manager [options]
   --socket PATH             local Unix socket (password-less root)          [BERTH_XAPI_SOCKET, /run/berth/xapi.sock]
   --xapi-local-links P,..|off symlinks to the socket at xapi's paths        [BERTH_XAPI_LOCAL_LINKS, see docs]
   --agent-socket PATH       the host agent's Unix socket                    [BERTH_AGENT_SOCKET, /run/berth/agent.sock]
+  --pki-dir DIR             pool certificates (shared with the agent)       [BERTH_PKI_DIR, DATA-DIR/pki]
+  --agent-port N            TCP port of the pool members' agents (mTLS)     [BERTH_AGENT_PORT, 1811]
   --guest-dir DIR           test guest kernel/initramfs (default template)  [BERTH_GUEST_DIR, DATA/guest]
   --auth-failure-delay-ms N delay before a failed login answers             [BERTH_AUTH_FAILURE_DELAY_MS, 5000]
   --auth-window-ms N, --auth-account-backoff-after N, --auth-address-backoff-after N,
@@ -104,6 +112,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ManagerConf
     socketPath,
     xapiLocalLinks: xapiLocalLinks(values['xapi-local-links'] ?? env.BERTH_XAPI_LOCAL_LINKS, socketPath),
     agentSocket: values['agent-socket'] ?? env.BERTH_AGENT_SOCKET ?? '/run/berth/agent.sock',
+    pkiDir: values['pki-dir'] ?? env.BERTH_PKI_DIR ?? join(dataDir, 'pki'),
+    agentPort: port(values['agent-port'] ?? env.BERTH_AGENT_PORT, 1811) ?? 1811,
     guestDir: values['guest-dir'] ?? env.BERTH_GUEST_DIR ?? join(dataDir, 'guest'),
     authFailureDelayMs: delay,
     loginPolicy: loginPolicyFrom(values as Record<string, string | undefined>, env),

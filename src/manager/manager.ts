@@ -50,8 +50,9 @@ import { followHostAgent, type NetworkingOptions, openNetworking } from './netwo
 import { HostRegistry } from './hosts/registry.js';
 import { poolApi } from './api/pool.js';
 import { poolRoutes } from './pool/endpoints.js';
-import { type HostConnector, offlineConnector } from './pool/members.js';
+import type { HostConnector } from './pool/members.js';
 import { readLocalhostUuid, readRole, writeLocalhostUuid } from './pool/role.js';
+import { PoolPki } from './pool/pki.js';
 import { PoolService } from './pool/service.js';
 import { NodedAgentClient } from './vm/agent-client.js';
 import type { HostAgent } from './vm/host-agent.js';
@@ -221,17 +222,26 @@ export class Manager {
     // This host's own agent, over its Unix socket (a master's; a slave's is the master's to reach).
     // Storage starts once this agent is connected (set on a master: below).
     let startStorage: (() => Promise<StartupReport>) | undefined;
+    const pki = new PoolPki(config.pkiDir, config.agentPort);
     const attachLocalAgent = (): HostAgent | undefined => {
       const agent = opts.agent === undefined ? new NodedAgentClient(config.agentSocket) : opts.agent;
       if (!agent) return undefined;
       attachAgent(svc, agent, restart);
+      // A master's agent gets the pool certificates at every connection (first start, join, eject).
+      agent.onReconnect(() => {
+        if (svc.pool?.isMaster())
+          pki
+            .handToAgent(agent)
+            .catch((e) => log.debug('agent took no pool certificate', { error: String(e) }));
+      });
       if (svc.networking) followHostAgent(svc, hostRef, agent);
       if (agent instanceof NodedAgentClient) agent.connect();
       return agent;
     };
     svc.pool = new PoolService(svc, {
       dataDir: config.dataDir,
-      connector: opts.hostConnector ?? offlineConnector,
+      connector: opts.hostConnector ?? pki.connector(),
+      pki: opts.hostConnector ? undefined : pki,
       liveIntervalMs: opts.liveIntervalMs ?? 2000,
       attachLocalAgent,
       restartVm: restart,
@@ -270,6 +280,11 @@ export class Manager {
       return report;
     };
     if (opts.networking !== false) openNetworking(svc, opts.networking ?? {});
+    const self = db.mustGet('host', hostRef);
+    if (!opts.hostConnector)
+      await pki
+        .ensure(String(self.uuid), String(self.address))
+        .catch((e) => log.warn('no pool certificate for this host', { error: String(e) }));
     const agent = attachLocalAgent();
     if (agent) await startWhenConnected(agent, startStorage, storageOpts.waitMs ?? STORAGE_WAIT_MS);
     svc.pool.start();

@@ -71,7 +71,15 @@ export function srConfig(name: string, v: unknown): SrConfig {
     uuid: str(`${name}.uuid`, v.uuid),
     type: str(`${name}.type`, v.type),
     deviceConfig: stringMap(`${name}.deviceConfig`, v.deviceConfig),
+    ...(v.inUseElsewhere === undefined
+      ? {}
+      : { inUseElsewhere: bool(`${name}.inUseElsewhere`, v.inUseElsewhere) }),
   };
+}
+
+function bool(name: string, v: unknown): boolean {
+  if (typeof v !== 'boolean') throw bad(name, v);
+  return v;
 }
 
 /** The procedure table the agent serves, over this host's driver context (its roots). */

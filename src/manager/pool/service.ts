@@ -18,6 +18,8 @@ import { applyDump, type DbDump, dumpSince } from './replica.js';
 import { changeAfter, ReplicaFollower } from './replica-sync.js';
 import { newSecret, type PoolRole, readOrCreateSecret, readRole, writeRole, writeSecret } from './role.js';
 import { assertServedHere } from './slave-gate.js';
+import type { PoolPki } from './pki.js';
+import type { PoolCredentials } from '../../shared/pki/pool-pki.js';
 
 const log = logger('pool');
 
@@ -33,6 +35,8 @@ export interface PoolServiceOptions {
   restartVm: (vm: string) => Promise<void>;
   /** Recreates the default templates (an ejected host's new standalone pool). */
   ensureTemplates: () => void;
+  /** The pool's certificates (absent in tests whose members talk over Unix sockets). */
+  pki?: PoolPki;
 }
 
 /** Internal requests a member answers. */
@@ -130,7 +134,7 @@ export class PoolService {
       const me = this.svc.hostRef();
       preJoinChecks(this.svc.db, me, await readMasterFacts(api), force);
       const bundle = collectBundle(this.svc.db, me);
-      const reply = await postInternal<{ secret: string }>(
+      const reply = await postInternal<{ secret: string; pki?: PoolCredentials }>(
         this.endpoint,
         address,
         '/pool/join',
@@ -142,7 +146,16 @@ export class PoolService {
       // The master committed: only now does this host change, and it asks the master to undo
       // the import if it cannot finish.
       const before = { role: this.roleNow, secret: this.secretNow };
+      const pki = this.opts.pki;
+      const oldCreds = pki && reply.pki ? pki.credentials() : undefined;
       try {
+        // The pool's CA and this host's certificate from it, for this host and its agent: from now
+        // on only the pool's master can reach the agent over TCP.
+        if (pki && reply.pki) {
+          await pki.install(reply.pki);
+          const local = this.svc.hosts.peek(me);
+          if (local) await pki.handToAgent(local);
+        }
         this.secretNow = reply.secret;
         const dump = await postInternal<DbDump>(
           this.endpoint,
@@ -164,6 +177,11 @@ export class PoolService {
         ).catch((u) => log.error('could not undo the import on the master', { error: String(u) }));
         this.secretNow = before.secret;
         writeSecret(this.opts.dataDir, before.secret);
+        if (pki && oldCreds) {
+          await pki.install(oldCreds).catch(() => undefined);
+          const local = this.svc.hosts.peek(me);
+          if (local) await pki.handToAgent(local).catch(() => undefined);
+        }
         if (this.roleNow.kind !== before.role.kind) this.becomeMaster();
         throw e;
       }
@@ -182,14 +200,23 @@ export class PoolService {
       throw new XenApiError('RBAC_PERMISSION_DENIED', ['pool.join', 'The caller is not a pool-admin']);
   }
 
-  /** /pool/join: imports a joining host's records. */
-  acceptJoin(bundle: JoinBundle): { secret: string } {
+  /** /pool/join: imports a joining host's records and issues its certificate. */
+  async acceptJoin(bundle: JoinBundle): Promise<{ secret: string; pki?: PoolCredentials }> {
     this.assertMaster();
     const created = importBundle(this.svc.db, bundle);
+    let pki: PoolCredentials | undefined;
+    try {
+      const host = this.svc.db.mustGet('host', bundle.host);
+      pki = await this.opts.pki?.issueFor(String(host.uuid), String(host.address));
+    } catch (e) {
+      undoImport(this.svc.db, created);
+      log.error('pool.join: could not issue the joining host a certificate', { error: String(e) });
+      throw new XenApiError('JOINING_HOST_SERVICE_FAILED', []);
+    }
     this.imports.set(bundle.host, created);
     this.members?.attach(bundle.host);
     log.info('host joined the pool', { host: bundle.host, rows: created.length });
-    return { secret: this.secretNow };
+    return { secret: this.secretNow, pki };
   }
 
   /** /pool/join-undo: the joining host could not finish; its records go. */
@@ -253,7 +280,7 @@ export class PoolService {
   }
 
   /** /pool/role: what another member asks of this one. */
-  handleRoleRequest(req: RoleRequest): void {
+  async handleRoleRequest(req: RoleRequest): Promise<void> {
     switch (req.action) {
       case 'become-master':
         applyDump(this.svc.db, req.dump);
@@ -263,7 +290,7 @@ export class PoolService {
         this.becomeSlave(req.master);
         return;
       case 'eject':
-        this.becomeStandalone();
+        await this.becomeStandalone();
         return;
       default:
         throw new XenApiError('INVALID_VALUE', ['action', String((req as { action: unknown }).action)]);
@@ -389,9 +416,12 @@ export class PoolService {
    * On the ejected host: keeps its own rows and the default templates, drops the rest of the old
    * pool's, and becomes the master of a new pool of its own.
    */
-  private becomeStandalone() {
+  private async becomeStandalone() {
     const db = this.svc.db;
     const me = this.svc.hostRef();
+    // A CA of its own: the old pool's master must no longer reach this host's agent.
+    const self = db.mustGet('host', me);
+    await this.opts.pki?.renew(String(self.uuid), String(self.address));
     db.transaction(() => {
       destroyRows(db, rowsOfOtherHosts(db, me));
       for (const ref of [...db.all('pool').keys()]) db.destroy('pool', ref);

@@ -13,6 +13,7 @@ import type {
   Volume,
 } from '../../shared/host/storage.js';
 import { AgentClient } from '../../shared/noded/client.js';
+import type { PoolCredentials } from '../../shared/pki/pool-pki.js';
 import type { DiskSpec, NicSpec } from '../../shared/noded/instance.js';
 import type { BlockHotplug } from '../api/vbd.js';
 import type { NicHotplug } from '../network/host-network.js';
@@ -27,6 +28,11 @@ export class NodedAgentClient
 {
   /** The agent's networking procedures, over the same RPC. */
   readonly network = networkClient((procedure, args) => this.call(procedure, args));
+
+  /** tls_install: the pool's CA and this host's certificate for the agent's TCP listener. */
+  tlsInstall(creds: PoolCredentials) {
+    return this.call<{ host_uuid: string; tcp_port: number | null }>('tls_install', [creds]);
+  }
 
   /** Opens the push channel (reconnecting with backoff for as long as the manager runs). */
   connect() {

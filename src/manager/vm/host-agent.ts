@@ -5,6 +5,7 @@
 import type { NetworkProcedures } from '../../shared/host/network.js';
 import type { StorageProcedures } from '../../shared/host/storage.js';
 import type { InstanceEvent, InstanceInfo, InstanceSpec } from '../../shared/noded/instance.js';
+import type { PoolCredentials } from '../../shared/pki/pool-pki.js';
 
 export type {
   InstanceEvent,
@@ -17,6 +18,8 @@ export type {
 export interface HostAgent extends StorageProcedures {
   readonly connected: boolean;
   version(): Promise<unknown>;
+  /** Installs the pool's CA and this host's certificate (local agent only: its Unix socket). */
+  tlsInstall?(creds: PoolCredentials): Promise<unknown>;
   start(spec: InstanceSpec): Promise<InstanceInfo>;
   /** Clean (ACPI) or hard shutdown; clean gives up after timeoutMs with VM_SHUTDOWN_TIMEOUT-like errors. */
   shutdown(uuid: string, clean: boolean, timeoutMs: number): Promise<unknown>;
