@@ -113,7 +113,18 @@ export function qemuIdRange(octet: number, index: number): string {
 
 /** The prefix `ip netns exec` + a private UTS namespace with its own hostname, then `argv` (pure). */
 export function inNamespace(ns: string, hostname: string, argv: string[]): string[] {
-  return ['netns', 'exec', ns, 'unshare', '--uts', '/bin/sh', '-c', 'hostname "$0" && exec "$@"', hostname, ...argv];
+  return [
+    'netns',
+    'exec',
+    ns,
+    'unshare',
+    '--uts',
+    '/bin/sh',
+    '-c',
+    'hostname "$0" && exec "$@"',
+    hostname,
+    ...argv,
+  ];
 }
 
 function sleep(ms: number) {
@@ -146,7 +157,11 @@ function exited(p: ChildProcess): Promise<void> {
 
 export async function startHosts(n: number, opts: HarnessOptions = {}): Promise<Harness> {
   await sweepStale();
-  const l: NetLayout = layout(process.pid, freeOctet(await listNamespaces(), Math.floor(Math.random() * 256)), n);
+  const l: NetLayout = layout(
+    process.pid,
+    freeOctet(await listNamespaces(), Math.floor(Math.random() * 256)),
+    n,
+  );
   const dir = mkdtempSync(join(tmpdir(), `berth-harness-${l.id}-`));
   const procs = new Map<string, ChildProcess>();
   const clients: XenApiClient[] = [];
@@ -207,7 +222,11 @@ export async function startHosts(n: number, opts: HarnessOptions = {}): Promise<
   const launch = (h: PoolHost, name: string, argv: string[], env: NodeJS.ProcessEnv): ChildProcess => {
     const out = openSync(join(h.logDir, `${name}.log`), 'a');
     try {
-      const p = spawn('ip', inNamespace(h.ns, h.hostname, argv), { cwd: ROOT, env, stdio: ['ignore', out, out] });
+      const p = spawn('ip', inNamespace(h.ns, h.hostname, argv), {
+        cwd: ROOT,
+        env,
+        stdio: ['ignore', out, out],
+      });
       p.on('error', () => undefined);
       return p;
     } finally {
@@ -257,7 +276,9 @@ export async function startHosts(n: number, opts: HarnessOptions = {}): Promise<
         procs.set(key(which), launch(h, which, argvOf(h, which), daemonEnv(h)));
         const p = procs.get(key(which))!;
         const died = exited(p).then(() => {
-          throw new Error(`${h.hostname}: ${which} exited (code ${p.exitCode}); see ${h.logDir}/${which}.log`);
+          throw new Error(
+            `${h.hostname}: ${which} exited (code ${p.exitCode}); see ${h.logDir}/${which}.log`,
+          );
         });
         died.catch(() => undefined);
         const ready =
