@@ -215,7 +215,7 @@ async function joinAll(master: PoolHost, slaves: PoolHost[]): Promise<string | u
 async function main() {
   const load0 = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   const t0 = Date.now();
-  const pool = await startHosts(HOSTS, { built: true, logLevel: 'warn' });
+  const pool = await startHosts(HOSTS, { built: true, logLevel: 'warn', startTimeoutMs: 180_000 });
   const stop = () => void pool.stop().then(() => process.exit(130));
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

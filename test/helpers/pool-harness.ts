@@ -54,6 +54,8 @@ export interface HarnessOptions {
   env?: NodeJS.ProcessEnv;
   /** How long one daemon may take to answer after starting (default 60 s). */
   startTimeoutMs?: number;
+  /** How many hosts start at once (default 4: 16 managers starting together starve a small machine). */
+  startConcurrency?: number;
 }
 
 export type Daemon = 'agent' | 'manager';
@@ -148,6 +150,15 @@ const connects = (path: string) =>
     });
     s.once('error', () => resolve(false));
   });
+
+/** Runs `f` over `items`, at most `width` at a time. */
+async function inBatches<T>(items: T[], width: number, f: (x: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    for (let i = next++; i < items.length; i = next++) await f(items[i]);
+  };
+  await Promise.all(Array.from({ length: Math.max(1, width) }, lane));
+}
 
 function exited(p: ChildProcess): Promise<void> {
   return p.exitCode !== null || p.signalCode !== null
@@ -364,8 +375,8 @@ export async function startHosts(n: number, opts: HarnessOptions = {}): Promise<
           process.env,
         ),
       );
-    await Promise.all(harness.hosts.map((h) => h.start('agent')));
-    await Promise.all(harness.hosts.map((h) => h.start('manager')));
+    await inBatches(harness.hosts, opts.startConcurrency ?? 4, (h) => h.start('agent'));
+    await inBatches(harness.hosts, opts.startConcurrency ?? 4, (h) => h.start('manager'));
   } catch (e) {
     await harness.stop();
     throw e;
