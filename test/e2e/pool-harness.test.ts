@@ -75,6 +75,12 @@ test('three namespaced hosts: API, cross-host reach, agent SIGKILL, clean teardo
     assert.equal(JSON.parse(bad.stdout).error?.message, 'SESSION_AUTHENTICATION_FAILED');
   });
 
+  await t.test('xe on host 1 lists host 3 across the bridge', async () => {
+    const r = await h1.xe(['host-list', 'params=hostname', '--minimal'], h3);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), h3.hostname);
+  });
+
   await t.test('the root namespace holds no address or route of ours', async () => {
     const addrs = execFileSync('ip', ['-o', 'addr', 'show']).toString();
     const routes = execFileSync('ip', ['route', 'show', 'table', 'all']).toString();

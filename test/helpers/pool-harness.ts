@@ -10,7 +10,16 @@
 // the host network. Clients that must run on a host (a slave redirecting to its master, another
 // host's address) run inside the namespace with `exec`/`spawn`.
 import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -91,6 +100,11 @@ export interface PoolHost {
   restart(which: Daemon): Promise<void>;
   /** Runs a command inside the host's namespace (argument array, no shell). */
   exec(cmd: string, args: string[], opts?: { timeoutMs?: number; input?: string }): Promise<RunResult>;
+  /**
+   * Runs `xe` inside this host's namespace against `target`'s address (default this host) over
+   * plain HTTP, as root with the target's password file.
+   */
+  xe(args: string[], target?: PoolHost): Promise<RunResult>;
   /** Starts a long-running process inside the namespace (stdio/IPC as in child_process.spawn). */
   spawn(cmd: string, args: string[], opts?: SpawnOptions): ChildProcess;
 }
@@ -321,6 +335,17 @@ export async function startHosts(n: number, opts: HarnessOptions = {}): Promise<
       exec(cmd, args, o = {}) {
         return run('ip', inNamespace(h.ns, h.hostname, [cmd, ...args]), { timeoutMs: 60_000, ...o });
       },
+      xe(args, target = h) {
+        const xe = opts.built
+          ? [join(ROOT, 'dist/src/clients/xe/main.js')]
+          : ['--import', 'tsx', join(ROOT, 'src/clients/xe/main.ts')];
+        const server = ['-s', target.address, '-p', String(target.httpPort), '--nossl'];
+        // xe's password file: user on the first line, password on the second (as xapi's xe).
+        const pwf = join(target.dir, 'xe-password');
+        writeFileSync(pwf, `root\n${target.rootPassword()}\n`, { mode: 0o600 });
+        const auth = ['-pwf', pwf];
+        return h.exec(process.execPath, [...xe, ...args, ...server, ...auth]);
+      },
       spawn(cmd, args, o = {}) {
         return spawn('ip', inNamespace(h.ns, h.hostname, [cmd, ...args]), { cwd: ROOT, ...o });
       },
@@ -371,7 +396,7 @@ export async function startHosts(n: number, opts: HarnessOptions = {}): Promise<
         launch(
           h,
           'forwarder',
-          ['socat', `UNIX-LISTEN:${h.apiSocket},fork,mode=600`, `TCP:${h.address}:${httpPort}`],
+          ['socat', `UNIX-LISTEN:${h.apiSocket},fork,mode=600,backlog=256`, `TCP:${h.address}:${httpPort}`],
           process.env,
         ),
       );
