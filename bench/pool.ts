@@ -237,6 +237,7 @@ async function main() {
     const single = await figures(master, rpc, session, vms[1]);
 
     let pooled: Figures | undefined;
+    const j0 = Date.now();
     const skipped = await joinAll(master, slaves);
     if (skipped) console.log(skipped);
     else {
@@ -245,6 +246,9 @@ async function main() {
         if (Date.now() > deadline) throw new Error('the slaves did not all appear on the master');
         await sleep(500);
       }
+      console.log(
+        `${slaves.length} pool.join calls (one after another) in ${((Date.now() - j0) / 1000).toFixed(1)} s`,
+      );
       session = await rpc.call('session.login_with_password', [
         'root',
         master.rootPassword(),
