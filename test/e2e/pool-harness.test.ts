@@ -182,3 +182,14 @@ test('sweepStale removes the namespaces of a harness whose process is gone', asy
     spawnSync('ip', ['netns', 'del', ns]);
   }
 });
+
+test('two harnesses at once get apart subnets, namespaces and QEMU ids, and both work', async (t) => {
+  const [a, b] = await Promise.all([startHosts(1, { t }), startHosts(1, { t })]);
+  assert.notEqual(a.subnet, b.subnet);
+  assert.notEqual(a.switchNs, b.switchNs);
+  assert.notEqual(a.hosts[0].qemuIds, b.hosts[0].qemuIds);
+  for (const h of [a.hosts[0], b.hosts[0]])
+    assert.equal((await (await h.client()).call('host.get_all')).length, 1);
+  await Promise.all([a.stop(), b.stop()]);
+  assert.deepEqual([...(await a.leftovers()), ...(await b.leftovers())], []);
+});

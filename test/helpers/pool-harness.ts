@@ -143,6 +143,9 @@ export function inNamespace(ns: string, hostname: string, argv: string[]): strin
   ];
 }
 
+/** Octets held by this process's harnesses (names also carry the pid, so other processes never clash). */
+const octetsInUse = new Set<number>();
+
 function sleep(ms: number) {
   return new Promise((r) => setTimeout(r, ms));
 }
@@ -182,11 +185,11 @@ function exited(p: ChildProcess): Promise<void> {
 
 export async function startHosts(n: number, opts: HarnessOptions = {}): Promise<Harness> {
   await sweepStale();
-  const l: NetLayout = layout(
-    process.pid,
-    freeOctet(await listNamespaces(), Math.floor(Math.random() * 256)),
-    n,
-  );
+  // Octets of this process's live harnesses count as taken before their namespaces exist.
+  const taken = [...octetsInUse].map((o) => `${NS_PREFIX}${process.pid}-${o}-sw`);
+  const octet = freeOctet([...(await listNamespaces()), ...taken], Math.floor(Math.random() * 256));
+  octetsInUse.add(octet);
+  const l: NetLayout = layout(process.pid, octet, n);
   const dir = mkdtempSync(join(tmpdir(), `berth-harness-${l.id}-`));
   const procs = new Map<string, ChildProcess>();
   const clients: XenApiClient[] = [];
@@ -373,6 +376,7 @@ export async function startHosts(n: number, opts: HarnessOptions = {}): Promise<
       killQemusBelow(dir, 4);
       await deleteNetwork(l); // SIGKILLs anything still in a namespace (socat, QEMU)
       rmSync(dir, { recursive: true, force: true });
+      octetsInUse.delete(l.octet);
     },
     async leftovers() {
       const left: string[] = [];
