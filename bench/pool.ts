@@ -1,14 +1,16 @@
-// npm run bench:pool — does a pool cost its master more than a single host? 16 hosts, each its
-// own network namespace with its own agent and manager (test/helpers/pool-harness.ts, no guests):
-//   1. single host: host 1 alone with 2,000 VMs made by VM.create; time VM.get_all_records and
-//      host.get_all_records (median of BENCH_ALL_RECORDS_REPS), and the time from a VM change
-//      returning to its arrival at each of 100 event.from watchers (as bench:api measures it);
-//   2. pool: hosts 2…16 join host 1 with pool.join, and the same figures on the master, the change
-//      made on a VM whose affinity is a slave; printed with the ratio pool / single
-//      (issue 13's target: ≤ 1.2×). Without pool.join (or when it fails) only part 1 is printed.
-// The change is VM.set_name_label through the master: a power-state change needs a running guest;
-// the watchers run inside host 1's namespace on 127.0.0.1:80, the timed calls come from this process
-// through the harness's forwarded socket (one socat hop, on both sides of every ratio alike).
+// npm run bench:pool — does a pool cost its master more than a single host? BENCH_HOSTS (16) + 1
+// hosts, each its own network namespace with its own agent and manager (test/helpers/
+// pool-harness.ts, compiled tree, no guests). Host 1 stays alone; host 2 is the pool master and
+// hosts 3…17 join it with pool.join. Both host 1 and the master get 2,000 VMs by VM.create. Then,
+// alternating between the two so the machine's drifting load weighs on both alike:
+//   - VM.get_all_records and host.get_all_records (median of BENCH_ALL_RECORDS_REPS);
+//   - the time from a VM change returning to its arrival at each of 100 event.from watchers (as
+//     bench:api measures it); on the pool, the VM's affinity is a slave.
+// Printed as pool / single (issue 13's target: ≤ 1.2×). Without pool.join (or when it fails) only
+// the single host's column is printed, after "pool.join not available" or the error.
+// The change is VM.set_name_label through the master: a power-state change needs a running guest.
+// The watchers run inside the measured host's namespace on 127.0.0.1:80; the timed calls come from
+// this process through the harness's forwarded socket (one socat hop, on both sides alike).
 // BENCH_HOSTS, BENCH_VMS, BENCH_WATCHERS, BENCH_WATCHER_PROCS, BENCH_EVENT_ROUNDS tune it.
 import type { ChildProcess } from 'node:child_process';
 import http from 'node:http';
@@ -70,36 +72,53 @@ class Rpc {
   }
 }
 
-interface Figures {
-  vmAllRecords: number;
-  vmAllRecordsBytes: number;
-  hostAllRecords: number;
-  hosts: number;
-  eventP50: number;
-  eventP99: number;
+/** One side of the comparison: a host (the single one, or the pool master), its VMs and watchers. */
+interface Side {
+  name: string;
+  host: PoolHost;
+  rpc: Rpc;
+  session: string;
+  /** The VM whose name_label changes each event round. */
+  target: string;
+  vmAll: number[];
+  vmAllBytes: number;
+  hostAll: number[];
+  events: number[];
+  watchers: ChildProcess[];
+  arrivals: Map<string, bigint[]>;
+  waiting?: { label: string; resolve: () => void };
 }
 
-async function timeCall(
-  rpc: Rpc,
-  method: string,
-  session: string,
-  reps: number,
-): Promise<{ ms: number; bytes: number }> {
-  await rpc.post(method, [session]); // fills the caches; not counted
-  const times: number[] = [];
-  let bytes = 0;
-  for (let i = 0; i < reps; i++) {
-    const t0 = process.hrtime.bigint();
-    const text = await rpc.post(method, [session]);
-    times.push(msBetween(t0, process.hrtime.bigint()));
-    if (text.includes('"error"')) throw new Error(`${method}: ${text.slice(0, 200)}`);
-    bytes = text.length;
-  }
-  return { ms: percentile(times, 50), bytes };
+function newSide(name: string, host: PoolHost, rpc: Rpc, session: string, target: string): Side {
+  return {
+    name,
+    host,
+    rpc,
+    session,
+    target,
+    vmAll: [],
+    vmAllBytes: 0,
+    hostAll: [],
+    events: [],
+    watchers: [],
+    arrivals: new Map(),
+  };
+}
+
+async function timeCall(s: Side, method: string): Promise<{ ms: number; bytes: number }> {
+  const t0 = process.hrtime.bigint();
+  const text = await s.rpc.post(method, [s.session]);
+  const ms = msBetween(t0, process.hrtime.bigint());
+  if (text.includes('"error"')) throw new Error(`${s.name} ${method}: ${text.slice(0, 200)}`);
+  return { ms, bytes: text.length };
 }
 
 /** The bench:api event watchers, run inside `host`'s namespace against its 127.0.0.1:80. */
-async function watchers(host: PoolHost, arg: object, onMessage: (m: any) => void): Promise<ChildProcess> {
+async function spawnWatchers(
+  host: PoolHost,
+  arg: object,
+  onMessage: (m: any) => void,
+): Promise<ChildProcess> {
   const child = host.spawn(
     process.execPath,
     [join(ROOT, 'dist/bench/event-watchers.js'), JSON.stringify(arg)],
@@ -114,64 +133,75 @@ async function watchers(host: PoolHost, arg: object, onMessage: (m: any) => void
   return child;
 }
 
-/** Change → arrival at every watcher, in ms, over EVENT_ROUNDS rounds (after the warm-up ones). */
-async function eventLatency(host: PoolHost, rpc: Rpc, session: string, target: string): Promise<number[]> {
-  let token: string = (await rpc.call('event.from', [session, ['vm'], '', 0.0])).token;
-  token = (await rpc.call('event.from', [session, ['vm'], token, 0.0])).token;
-  const arrivals = new Map<string, bigint[]>();
-  let waiting: { label: string; resolve: () => void } | undefined;
+/** WATCHERS event.from long polls on the side's manager, from a token past every earlier change. */
+async function startWatchers(s: Side): Promise<void> {
+  let token: string = (await s.rpc.call('event.from', [s.session, ['vm'], '', 0.0])).token;
+  token = (await s.rpc.call('event.from', [s.session, ['vm'], token, 0.0])).token;
   const onArrival = (m: { label: string; ats: string[] }) => {
-    let list = arrivals.get(m.label);
-    if (!list) arrivals.set(m.label, (list = []));
+    let list = s.arrivals.get(m.label);
+    if (!list) s.arrivals.set(m.label, (list = []));
     for (const at of m.ats) list.push(BigInt(at));
-    if (waiting?.label === m.label && list.length >= WATCHERS) waiting.resolve();
+    if (s.waiting?.label === m.label && list.length >= WATCHERS) s.waiting.resolve();
   };
-  const procs: ChildProcess[] = [];
-  const out: number[] = [];
-  try {
-    for (let p = 0; p < WATCHER_PROCS; p++) {
-      const n = Math.floor(WATCHERS / WATCHER_PROCS) + (p < WATCHERS % WATCHER_PROCS ? 1 : 0);
-      procs.push(
-        await watchers(host, { port: host.httpPort, session, token, target, watchers: n }, onArrival),
-      );
-    }
-    await sleep(300);
-    for (let round = -EVENT_WARMUP_ROUNDS; round < EVENT_ROUNDS; round++) {
-      const label = `round-${round}`;
-      const all = new Promise<void>((resolve, reject) => {
-        waiting = { label, resolve };
-        setTimeout(() => reject(new Error(`event ${label} did not reach every watcher`)), 30_000);
-      });
-      all.catch(() => undefined);
-      await rpc.call('VM.set_name_label', [session, target, label]);
-      const ackAt = process.hrtime.bigint();
-      if ((arrivals.get(label)?.length ?? 0) < WATCHERS) await all;
-      if (round >= 0) for (const at of arrivals.get(label)!) out.push(Math.max(0, msBetween(ackAt, at)));
-      arrivals.delete(label);
-      await sleep(50); // every watcher blocks in event.from again
-    }
-  } finally {
-    for (const p of procs) {
-      p.send('stop');
-      await Promise.race([new Promise((r) => p.once('exit', r)), sleep(2000)]);
-      p.kill('SIGKILL');
-    }
+  for (let p = 0; p < WATCHER_PROCS; p++) {
+    const n = Math.floor(WATCHERS / WATCHER_PROCS) + (p < WATCHERS % WATCHER_PROCS ? 1 : 0);
+    const arg = { port: s.host.httpPort, session: s.session, token, target: s.target, watchers: n };
+    s.watchers.push(await spawnWatchers(s.host, arg, onArrival));
   }
+}
+
+async function stopWatchers(s: Side): Promise<void> {
+  for (const p of s.watchers) {
+    p.send('stop');
+    await Promise.race([new Promise((r) => p.once('exit', r)), sleep(2000)]);
+    p.kill('SIGKILL');
+  }
+  s.watchers = [];
+}
+
+/** One change of the target's name_label; its arrival at every watcher, in ms after the reply. */
+async function eventRound(s: Side, label: string): Promise<number[]> {
+  const all = new Promise<void>((resolve, reject) => {
+    s.waiting = { label, resolve };
+    setTimeout(() => reject(new Error(`${s.name}: event ${label} did not reach every watcher`)), 30_000);
+  });
+  all.catch(() => undefined);
+  await s.rpc.call('VM.set_name_label', [s.session, s.target, label]);
+  const ackAt = process.hrtime.bigint();
+  if ((s.arrivals.get(label)?.length ?? 0) < WATCHERS) await all;
+  const out = s.arrivals.get(label)!.map((at) => Math.max(0, msBetween(ackAt, at)));
+  s.arrivals.delete(label);
+  await sleep(50); // every watcher blocks in event.from again
   return out;
 }
 
-async function figures(host: PoolHost, rpc: Rpc, session: string, target: string): Promise<Figures> {
-  const vm = await timeCall(rpc, 'VM.get_all_records', session, ALL_RECORDS_REPS);
-  const hostRecs = await timeCall(rpc, 'host.get_all_records', session, ALL_RECORDS_REPS);
-  const events = await eventLatency(host, rpc, session, target);
-  return {
-    vmAllRecords: vm.ms,
-    vmAllRecordsBytes: vm.bytes,
-    hostAllRecords: hostRecs.ms,
-    hosts: (await rpc.call('host.get_all', [session])).length,
-    eventP50: percentile(events, 50),
-    eventP99: percentile(events, 99),
-  };
+/**
+ * Every measurement alternates between the sides (as bench:api alternates old and new code), so
+ * the machine's load, which drifts over minutes here, weighs on both alike.
+ */
+async function measure(sides: Side[]): Promise<void> {
+  for (const s of sides) {
+    await timeCall(s, 'VM.get_all_records'); // fills the caches; not counted
+    await timeCall(s, 'host.get_all_records');
+  }
+  for (let i = 0; i < ALL_RECORDS_REPS; i++)
+    for (const s of sides) {
+      const vm = await timeCall(s, 'VM.get_all_records');
+      s.vmAll.push(vm.ms);
+      s.vmAllBytes = vm.bytes;
+      s.hostAll.push((await timeCall(s, 'host.get_all_records')).ms);
+    }
+  for (const s of sides) await startWatchers(s);
+  try {
+    await sleep(300);
+    for (let round = -EVENT_WARMUP_ROUNDS; round < EVENT_ROUNDS; round++)
+      for (const s of sides) {
+        const times = await eventRound(s, `round-${round}`);
+        if (round >= 0) s.events.push(...times);
+      }
+  } finally {
+    for (const s of sides) await stopWatchers(s);
+  }
 }
 
 async function createVms(rpc: Rpc, session: string, count: number, affinity?: string): Promise<string[]> {
@@ -212,81 +242,96 @@ async function joinAll(master: PoolHost, slaves: PoolHost[]): Promise<string | u
   }
 }
 
+async function login(rpc: Rpc, h: PoolHost): Promise<string> {
+  return rpc.call('session.login_with_password', ['root', h.rootPassword(), '2.21', 'bench']);
+}
+
 async function main() {
   const load0 = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   const t0 = Date.now();
-  const pool = await startHosts(HOSTS, { built: true, logLevel: 'warn', startTimeoutMs: 180_000 });
-  const stop = () => void pool.stop().then(() => process.exit(130));
+  // Host 1 stays alone; host 2 is the pool's master, hosts 3… its slaves.
+  const harness = await startHosts(HOSTS + 1, { built: true, logLevel: 'warn', startTimeoutMs: 180_000 });
+  const stop = () => void harness.stop().then(() => process.exit(130));
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  const [master, ...slaves] = pool.hosts;
-  const rpc = new Rpc(master.apiSocket);
+  const [alone, master, ...slaves] = harness.hosts;
+  const rpcs = [new Rpc(alone.apiSocket), new Rpc(master.apiSocket)];
   try {
-    console.log(`${HOSTS} hosts up in ${((Date.now() - t0) / 1000).toFixed(1)} s (${pool.subnet})`);
-    let session: string = await rpc.call('session.login_with_password', [
-      'root',
-      master.rootPassword(),
-      '2.21',
-      'bench',
-    ]);
-    const c0 = Date.now();
-    const vms = await createVms(rpc, session, VM_COUNT);
-    console.log(
-      `${VM_COUNT} VMs by VM.create on ${master.hostname} in ${((Date.now() - c0) / 1000).toFixed(1)} s`,
-    );
-    const single = await figures(master, rpc, session, vms[1]);
-
-    let pooled: Figures | undefined;
+    console.log(`${HOSTS + 1} hosts up in ${((Date.now() - t0) / 1000).toFixed(1)} s (${harness.subnet})`);
     const j0 = Date.now();
     const skipped = await joinAll(master, slaves);
+    let masterSession = '';
     if (skipped) console.log(skipped);
     else {
+      masterSession = await login(rpcs[1], master);
       const deadline = Date.now() + 300_000;
-      while ((await rpc.call('host.get_all', [session]).catch(() => [])).length < HOSTS) {
+      while ((await rpcs[1].call('host.get_all', [masterSession])).length < HOSTS) {
         if (Date.now() > deadline) throw new Error('the slaves did not all appear on the master');
         await sleep(500);
       }
       console.log(
         `${slaves.length} pool.join calls (one after another) in ${((Date.now() - j0) / 1000).toFixed(1)} s`,
       );
-      session = await rpc.call('session.login_with_password', [
-        'root',
-        master.rootPassword(),
-        '2.21',
-        'bench',
-      ]);
-      const hosts: string[] = await rpc.call('host.get_all', [session]);
-      const masterHost: string = await rpc.call('pool.get_master', [
-        session,
-        (await rpc.call('pool.get_all', [session]))[0],
-      ]);
-      const slaveHost = hosts.find((h) => h !== masterHost)!;
-      const [target] = await createVms(rpc, session, 1, slaveHost);
-      pooled = await figures(master, rpc, session, target);
     }
+    const sides: Side[] = [];
+    for (const [k, h] of (skipped ? [alone] : [alone, master]).entries()) {
+      const c0 = Date.now();
+      const session = k === 0 ? await login(rpcs[0], alone) : masterSession;
+      const vms = await createVms(rpcs[k], session, VM_COUNT);
+      console.log(
+        `${VM_COUNT} VMs by VM.create on ${h.hostname} in ${((Date.now() - c0) / 1000).toFixed(1)} s`,
+      );
+      let target = vms[1];
+      if (k === 1) {
+        // On the pool, the changing VM is a slave's (its affinity).
+        const hosts: string[] = await rpcs[1].call('host.get_all', [session]);
+        const pool: string = (await rpcs[1].call('pool.get_all', [session]))[0];
+        const masterHost: string = await rpcs[1].call('pool.get_master', [session, pool]);
+        [target] = await createVms(
+          rpcs[1],
+          session,
+          1,
+          hosts.find((x) => x !== masterHost),
+        );
+      }
+      sides.push(newSide(k === 0 ? 'single' : 'pool', h, rpcs[k], session, target));
+    }
+    const [single, pooled] = sides as [Side, Side | undefined];
+    await measure(sides);
 
     const load1 = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
     const f = (x: number) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
-    const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
+    const hostCount = async (s: Side) => (await s.rpc.call('host.get_all', [s.session])).length;
     console.log(
-      `\nbench:pool  ${new Date().toISOString()}  node ${process.version}  load average ${load0} → ${load1}  ${HOSTS} hosts, ${VM_COUNT} VMs`,
+      `\nbench:pool  ${new Date().toISOString()}  node ${process.version}  load average ${load0} → ${load1}  ${VM_COUNT} VMs per side, pool of ${pooled ? await hostCount(pooled) : '—'} hosts`,
     );
-    console.log(`\n| measurement | single host | pool master | pool / single | target |`);
+    console.log('\n| measurement | single host | pool master | pool / single | target |');
     console.log('|---|---|---|---|---|');
-    const row = (what: string, pick: (x: Figures) => number, unit: string, target: string) =>
+    const row = (what: string, pick: (s: Side) => number, target: string) => {
+      const a = pick(single);
+      const b = pooled ? pick(pooled) : Number.NaN;
       console.log(
-        `| ${what} | ${f(pick(single))} ${unit} | ${pooled ? `${f(pick(pooled))} ${unit}` : '—'} | ${pooled ? ratio(pick(pooled), pick(single)) : '—'} | ${target} |`,
+        `| ${what} | ${f(a)} ms | ${pooled ? `${f(b)} ms` : '—'} | ${pooled ? `${(b / a).toFixed(2)}×` : '—'} | ${target} |`,
       );
-    row(`VM.get_all_records, median of ${ALL_RECORDS_REPS}`, (x) => x.vmAllRecords, 'ms', '≤ 1.2×');
-    row(`host.get_all_records, median of ${ALL_RECORDS_REPS}`, (x) => x.hostAllRecords, 'ms', '≤ 1.2×');
-    row(`event to ${WATCHERS} watchers × ${EVENT_ROUNDS} rounds, p50`, (x) => x.eventP50, 'ms', '≤ 1.2×');
-    row(`event to ${WATCHERS} watchers × ${EVENT_ROUNDS} rounds, p99`, (x) => x.eventP99, 'ms', '≤ 1.2×');
+    };
+    row(`VM.get_all_records, median of ${ALL_RECORDS_REPS}`, (s) => percentile(s.vmAll, 50), '≤ 1.2×');
+    row(`host.get_all_records, median of ${ALL_RECORDS_REPS}`, (s) => percentile(s.hostAll, 50), '≤ 1.2×');
+    row(
+      `event to ${WATCHERS} watchers × ${EVENT_ROUNDS} rounds, p50`,
+      (s) => percentile(s.events, 50),
+      '≤ 1.2×',
+    );
+    row(
+      `event to ${WATCHERS} watchers × ${EVENT_ROUNDS} rounds, p99`,
+      (s) => percentile(s.events, 99),
+      '≤ 1.2×',
+    );
     console.log(
-      `\nhosts listed: single ${single.hosts}, pool ${pooled?.hosts ?? '—'}; VM.get_all_records reply ${(single.vmAllRecordsBytes / 1e6).toFixed(2)} MB single, ${pooled ? (pooled.vmAllRecordsBytes / 1e6).toFixed(2) : '—'} MB pool`,
+      `\nVM.get_all_records reply: ${(single.vmAllBytes / 1e6).toFixed(2)} MB single, ${pooled ? (pooled.vmAllBytes / 1e6).toFixed(2) : '—'} MB pool; measurements alternate between the two`,
     );
   } finally {
-    rpc.close();
-    await pool.stop();
+    for (const r of rpcs) r.close();
+    await harness.stop();
   }
 }
 
