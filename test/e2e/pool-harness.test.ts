@@ -3,6 +3,9 @@
 // leave nothing behind. No guests: it must stay fast.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import {
   freeOctet,
@@ -171,15 +174,21 @@ test('freeOctet skips the octets of running harnesses; QEMU id ranges never over
   assert.ok(lastBase + lastCount < 2 ** 31, 'below 2^31');
 });
 
-test('sweepStale removes the namespaces of a harness whose process is gone', async () => {
+test('a harness whose process is gone: sweepStale removes its namespaces, startHosts its directory', async (t) => {
   const dead = spawnSync('true').pid!; // an exited pid
   const ns = `berth-hx-${dead}-9-sw`;
+  const dir = join(tmpdir(), `berth-harness-${dead}-9-test`);
   execFileSync('ip', ['netns', 'add', ns]);
+  mkdirSync(join(dir, 'h1'), { recursive: true });
   try {
     await sweepStale();
     assert.ok(!(await listNamespaces()).includes(ns));
+    const live = await startHosts(1, { t });
+    assert.ok(!existsSync(dir), 'the dead harness directory is gone');
+    await live.stop();
   } finally {
     spawnSync('ip', ['netns', 'del', ns]);
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 

@@ -93,7 +93,8 @@ export async function namespacePids(ns: string): Promise<number[]> {
   }
 }
 
-function alive(pid: number): boolean {
+/** Whether a process with this pid exists. */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

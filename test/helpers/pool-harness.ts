@@ -16,6 +16,7 @@ import {
   mkdirSync,
   mkdtempSync,
   openSync,
+  readdirSync,
   readFileSync,
   rmSync,
   writeFileSync,
@@ -27,6 +28,7 @@ import type { TestContext } from 'node:test';
 import { XenApiClient } from '../../src/clients/sdk/client.js';
 import { type RunResult, run } from '../../src/shared/exec.js';
 import {
+  alive,
   createNetwork,
   deleteNetwork,
   freeOctet,
@@ -183,8 +185,19 @@ function exited(p: ChildProcess): Promise<void> {
     : new Promise((r) => p.once('exit', () => r()));
 }
 
+/** Removes the directories of harnesses whose process is gone (after sweepStale took their namespaces). */
+function sweepStaleDirs(): void {
+  for (const name of readdirSync(tmpdir())) {
+    const pid = Number(/^berth-harness-(\d+)-\d+-/.exec(name)?.[1]);
+    if (!pid || pid === process.pid || alive(pid)) continue;
+    killQemusBelow(join(tmpdir(), name), 4);
+    rmSync(join(tmpdir(), name), { recursive: true, force: true });
+  }
+}
+
 export async function startHosts(n: number, opts: HarnessOptions = {}): Promise<Harness> {
   await sweepStale();
+  sweepStaleDirs();
   // Octets of this process's live harnesses count as taken before their namespaces exist.
   const taken = [...octetsInUse].map((o) => `${NS_PREFIX}${process.pid}-${o}-sw`);
   const octet = freeOctet([...(await listNamespaces()), ...taken], Math.floor(Math.random() * 256));
@@ -304,9 +317,17 @@ export async function startHosts(n: number, opts: HarnessOptions = {}): Promise<
         procs.set(key(which), launch(h, which, argvOf(h, which), daemonEnv(h)));
         const p = procs.get(key(which))!;
         const died = exited(p).then(() => {
-          throw new Error(
-            `${h.hostname}: ${which} exited (code ${p.exitCode}); see ${h.logDir}/${which}.log`,
-          );
+          // The log goes with the harness directory: its end goes into the error.
+          let tail = '';
+          try {
+            tail = readFileSync(join(h.logDir, `${which}.log`), 'utf8')
+              .split('\n')
+              .slice(-15)
+              .join('\n');
+          } catch {
+            /* no log */
+          }
+          throw new Error(`${h.hostname}: ${which} exited (code ${p.exitCode}):\n${tail}`);
         });
         died.catch(() => undefined);
         const ready =
