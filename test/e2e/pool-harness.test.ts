@@ -17,11 +17,24 @@ import {
 } from '../helpers/netns.js';
 import { qemuIdRange, startHosts } from '../helpers/pool-harness.js';
 
+/** Interface names in the root namespace. */
+const rootLinkNames = () =>
+  new Set(
+    execFileSync('ip', ['-o', 'link', 'show'])
+      .toString()
+      .split('\n')
+      .map((l) => l.split(':')[1]?.trim())
+      .filter((n): n is string => Boolean(n)),
+  );
+
 const jsonRpc = (method: string, params: unknown[]) =>
   JSON.stringify({ jsonrpc: '2.0', id: 1, method, params });
 
 test('three namespaced hosts: API, cross-host reach, agent SIGKILL, clean teardown', async (t) => {
-  const rootLinksBefore = execFileSync('ip', ['-o', 'link', 'show']).toString();
+  // New root-namespace links named as ours (other helpers' tests add their own meanwhile).
+  const ourRootLinks = (before: Set<string>) =>
+    [...rootLinkNames()].filter((n) => !before.has(n) && /^(br0|eth0|p\d+)(@|$)/.test(n));
+  const rootLinksBefore = rootLinkNames();
   const pool = await startHosts(3, { t });
   const [h1, h2, h3] = pool.hosts;
 
@@ -89,6 +102,7 @@ test('three namespaced hosts: API, cross-host reach, agent SIGKILL, clean teardo
     const routes = execFileSync('ip', ['route', 'show', 'table', 'all']).toString();
     assert.ok(!addrs.includes(' 10.213.'), addrs);
     assert.ok(!routes.includes('10.213.'), routes);
+    assert.deepEqual(ourRootLinks(rootLinksBefore), [], 'no interface of ours in the root namespace');
   });
 
   await t.test(
@@ -135,16 +149,11 @@ test('three namespaced hosts: API, cross-host reach, agent SIGKILL, clean teardo
     assert.deepEqual(await pool.leftovers(), []);
     assert.ok(!(await listNamespaces()).some((ns) => ns.includes(pool.id)));
     for (const pid of pids) assert.throws(() => process.kill(pid, 0), `pid ${pid} is gone`);
-    const rootLinksAfter = execFileSync('ip', ['-o', 'link', 'show']).toString();
-    const names = (s: string) =>
-      new Set(
-        s
-          .split('\n')
-          .map((l) => l.split(':')[1]?.trim())
-          .filter(Boolean),
-      );
-    for (const name of names(rootLinksAfter))
-      assert.ok(names(rootLinksBefore).has(name), `new root link ${name}`);
+    assert.deepEqual(
+      ourRootLinks(rootLinksBefore),
+      [],
+      'none of our interfaces is left in the root namespace',
+    );
   });
 });
 
