@@ -67,7 +67,10 @@ start_daemon() { # name, node-flags (space-separated, may be ""), script, args..
 
 if [ -f dist/src/agent/main.js ]; then
   # The agent owns the host's storage: SRs under $DATA/sr, its journals under $DATA/storage.
-  start_daemon berth-agent "" src/agent/main.js --state-root "$DATA"
+  # Pool masters reach it on TCP 1811, mutual TLS with the pool's certificates only ($DATA/pki,
+  # made by the manager: a standalone host is a pool of one).
+  start_daemon berth-agent "" src/agent/main.js --state-root "$DATA" --pki-dir "$DATA/pki" \
+    --listen-tcp 0.0.0.0:1811
 fi
 # A larger young generation for the manager: its heap holds every object and cached encodings,
 # and fewer scavenges mean fewer pauses in event delivery (docs/decisions.md, bench:api).

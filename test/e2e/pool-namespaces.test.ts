@@ -3,15 +3,45 @@
 // slave, `xe host-list` and XenAPI.py run on the hosts themselves, a slave's manager SIGKILLed and
 // restarted stays a slave. Skips while pool.join is not implemented (it is built in another slice).
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { XenApiError } from '../../src/clients/sdk/client.js';
-import { startHosts } from '../helpers/pool-harness.js';
+import { join } from 'node:path';
+import { XenApiError, type XenApiClient } from '../../src/clients/sdk/client.js';
+import { defaultTemplates } from '../../src/manager/bootstrap/templates.js';
+import { baseVmRecord } from '../../src/manager/bootstrap/vm-record.js';
+import { killQemusUnder } from '../agent/helpers/guest.js';
+import { type PoolHost, startHosts } from '../helpers/pool-harness.js';
+import { ensureGuest, GUEST_DIR } from '../helpers/stack.js';
 
 const UNIMPLEMENTED = new Set(['MESSAGE_METHOD_UNKNOWN', 'NOT_IMPLEMENTED']);
 
-test('three namespaced hosts form a pool through the API', { timeout: 300_000 }, async (t) => {
+/** Polls `check` until it holds (or fails with `what` after `ms`). */
+async function until(check: () => Promise<boolean>, ms: number, what: string) {
+  const deadline = Date.now() + ms;
+  while (!(await check().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+const live = async (c: XenApiClient, host: string) =>
+  Boolean(await c.call('host_metrics.get_live', await c.call('host.get_metrics', host)));
+
+/** Whether a QEMU for `uuid` runs under host h's agent (its pid file names a live process). */
+function qemuRuns(h: PoolHost, uuid: string): boolean {
+  const file = join(h.runDir, uuid, 'qemu.pid');
+  if (!existsSync(file)) return false;
+  try {
+    return readFileSync(`/proc/${readFileSync(file, 'utf8').trim()}/cmdline`, 'utf8').includes(uuid);
+  } catch {
+    return false;
+  }
+}
+
+test('three namespaced hosts form a pool through the API', { timeout: 600_000 }, async (t) => {
+  await ensureGuest();
   const pool = await startHosts(3, { t });
+  for (const h of pool.hosts) t.after(() => killQemusUnder(h.runDir));
   const [m, s1, s2] = pool.hosts;
   for (const s of [s1, s2]) {
     const c = await s.client();
@@ -35,6 +65,41 @@ test('three namespaced hosts form a pool through the API', { timeout: 300_000 },
   const poolRef = (await master.call('pool.get_all'))[0];
   const masterRec = records.find((r) => r.address === m.address)!;
   assert.equal(await master.call('pool.get_master', poolRef), hosts[records.indexOf(masterRec)]);
+  const refOf = (h: PoolHost) => hosts[records.findIndex((r) => r.address === h.address)];
+
+  // The master reaches every member's agent over TCP with mutual TLS (pool-issued certificates).
+  await until(
+    async () => (await Promise.all(hosts.map((h) => live(master, h)))).every(Boolean),
+    60_000,
+    'every host live',
+  );
+
+  // A VM on each host, placed with VM.start_on: its QEMU runs under that host's agent only.
+  const guest = defaultTemplates(GUEST_DIR)[0].record;
+  const vms = new Map<PoolHost, { vm: string; uuid: string }>();
+  for (const h of pool.hosts) {
+    const rec = baseVmRecord({ ...guest, name_label: `on-${h.hostname}` });
+    const vm = await master.call('VM.create', rec as never);
+    await master.call('VM.start_on', vm, refOf(h), false, false);
+    const uuid = String(await master.call('VM.get_uuid', vm));
+    assert.equal(await master.call('VM.get_resident_on', vm), refOf(h));
+    assert.ok(qemuRuns(h, uuid), `QEMU of ${uuid} under ${h.hostname}`);
+    for (const other of pool.hosts) if (other !== h) assert.equal(qemuRuns(other, uuid), false);
+    vms.set(h, { vm, uuid });
+  }
+
+  // A slave's agent SIGKILLed: its VM keeps running, host.live goes false, then true again after
+  // a restart, and the VM is still Running there.
+  await s1.kill('agent');
+  await until(async () => !(await live(master, refOf(s1))), 30_000, 'slave 1 not live');
+  assert.ok(qemuRuns(s1, vms.get(s1)!.uuid), 'the VM outlives its agent');
+  await assert.rejects(master.call('VM.pause', vms.get(s1)!.vm), (e: XenApiError) => {
+    assert.equal(e.code, 'HOST_OFFLINE');
+    return true;
+  });
+  await s1.start('agent');
+  await until(() => live(master, refOf(s1)), 60_000, 'slave 1 live again');
+  assert.equal(await master.call('VM.get_power_state', vms.get(s1)!.vm), 'Running');
 
   // A slave answers a login with HOST_IS_SLAVE and the master's address.
   await assert.rejects(s1.client(), (e: XenApiError) => {
@@ -87,4 +152,37 @@ test('three namespaced hosts form a pool through the API', { timeout: 300_000 },
     await new Promise((r) => setTimeout(r, 500));
   }
   assert.equal((await master.call('host.get_all')).length, 3, 'the master still lists every member');
+
+  // VMs down (each on its own host), then the master moves to slave 2 and slave 1 is ejected.
+  for (const [h, { vm, uuid }] of vms) {
+    await master.call('VM.hard_shutdown', vm);
+    await until(async () => !qemuRuns(h, uuid), 30_000, `QEMU of ${uuid} gone`);
+  }
+  await master.call('pool.designate_new_master', refOf(s2));
+  await until(
+    async () => {
+      const e = await m.client().then(
+        () => undefined,
+        (x: XenApiError) => x,
+      );
+      return e?.code === 'HOST_IS_SLAVE' && e.params[0] === s2.address;
+    },
+    60_000,
+    'the old master follows slave 2',
+  );
+  const next = await s2.client();
+  assert.equal(await next.call('pool.get_master', (await next.call('pool.get_all'))[0]), refOf(s2));
+  await until(
+    async () => (await Promise.all(hosts.map((h) => live(next, h)))).every(Boolean),
+    60_000,
+    'every host live under the new master',
+  );
+  await next.call('pool.eject', refOf(s1));
+  assert.equal((await next.call('host.get_all')).length, 2);
+  // The ejected host is a pool of its own again: it answers logins itself.
+  await until(
+    async () => (await (await s1.client()).call('host.get_all')).length === 1,
+    60_000,
+    'the ejected host standalone',
+  );
 });

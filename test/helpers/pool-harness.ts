@@ -234,6 +234,11 @@ export async function startHosts(n: number, opts: HarnessOptions = {}): Promise<
         join(h.logDir, 'vms'),
         '--state-root',
         h.dir,
+        // The pool master reaches this agent over TCP with mutual TLS; the manager shares the dir.
+        '--pki-dir',
+        join(h.dataDir, 'pki'),
+        '--listen-tcp',
+        `${h.address}:1811`,
         ...(opts.agentArgs?.(h) ?? []),
       ];
     return [
