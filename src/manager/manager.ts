@@ -54,7 +54,7 @@ import type { HostConnector } from './pool/members.js';
 import { readLocalhostUuid, readRole, writeLocalhostUuid } from './pool/role.js';
 import { PoolPki } from './pool/pki.js';
 import { PoolService } from './pool/service.js';
-import { NodedAgentClient } from './vm/agent-client.js';
+import { NodedAgentClient } from './hosts/host-client.js';
 import type { HostAgent } from './vm/host-agent.js';
 import { VmCopyJournal } from './vm/copy-journal.js';
 import { attachAgent } from './vm/reconcile.js';
@@ -220,8 +220,6 @@ export class Manager {
       await dispatcher.callInternal(sessions.validate(internal), 'VM.start', [vm, false, false]);
     };
     // This host's own agent, over its Unix socket (a master's; a slave's is the master's to reach).
-    // Storage starts once this agent is connected (set on a master: below).
-    let startStorage: (() => Promise<StartupReport>) | undefined;
     const pki = new PoolPki(config.pkiDir, config.agentPort);
     const attachLocalAgent = (): HostAgent | undefined => {
       const agent = opts.agent === undefined ? new NodedAgentClient(config.agentSocket) : opts.agent;
@@ -269,7 +267,7 @@ export class Manager {
     let created: Manager | undefined;
     let storageReport: StartupReport | undefined;
     // Storage work runs on the host's agent: started once it is connected (below).
-    startStorage = async () => {
+    const startStorage = async () => {
       const report = await openStorage(svc, storageOpts);
       // After the storage scan rolled back disk copies in flight: VMs whose copy never finished.
       for (const uuid of await rollBackUnfinishedCopies(svc))

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { startAgent } from '../../src/agent/agent.js';
 import { XenApiClient } from '../../src/clients/sdk/client.js';
-import { NodedAgentClient } from '../../src/manager/vm/agent-client.js';
+import { NodedAgentClient } from '../../src/manager/hosts/host-client.js';
 import { startManager } from '../helpers/manager.js';
 import { tempDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/stack.js';

@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import { link } from '../../src/agent/network/ip.js';
 import { tapName } from '../../src/shared/net/names.js';
 import { baseVmRecord } from '../../src/manager/bootstrap/vm-record.js';
-import { NodedAgentClient } from '../../src/manager/vm/agent-client.js';
+import { NodedAgentClient } from '../../src/manager/hosts/host-client.js';
 import { runChecked } from '../../src/shared/exec.js';
 import { netns } from '../agent/network/netns.js';
 import { startManager } from '../helpers/manager.js';

@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import { type Agent, startAgent } from '../../src/agent/agent.js';
 import { defaultTemplates } from '../../src/manager/bootstrap/templates.js';
 import { baseVmRecord } from '../../src/manager/bootstrap/vm-record.js';
-import { NodedAgentClient } from '../../src/manager/vm/agent-client.js';
+import { NodedAgentClient } from '../../src/manager/hosts/host-client.js';
 import { attachAgent } from '../../src/manager/vm/reconcile.js';
 import { killQemusUnder } from '../agent/helpers/guest.js';
 import { startManager } from '../helpers/manager.js';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { type Agent, startAgent } from '../../src/agent/agent.js';
 import type { NetworkProcedureOptions } from '../../src/agent/network/procedures.js';
-import { NodedAgentClient } from '../../src/manager/vm/agent-client.js';
+import { NodedAgentClient } from '../../src/manager/hosts/host-client.js';
 import { tempDir } from './tmp.js';
 
 export interface TestNetworkAgent {

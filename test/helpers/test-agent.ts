@@ -6,7 +6,7 @@ import type { TestContext } from 'node:test';
 import { type Agent, startAgent } from '../../src/agent/agent.js';
 import type { StorageOptions } from '../../src/agent/storage/rpc.js';
 import { STORAGE_PROCEDURES, type StorageProcedures } from '../../src/shared/host/storage.js';
-import { NodedAgentClient } from '../../src/manager/vm/agent-client.js';
+import { NodedAgentClient } from '../../src/manager/hosts/host-client.js';
 import type { HostAgent } from '../../src/manager/vm/host-agent.js';
 import { tempDir } from './tmp.js';
 

@@ -2,7 +2,7 @@
 // certificate as client certificate, the member's uuid pinned as the agent certificate's CN.
 import { AGENT_TCP_PORT, tcpTransport } from '../../shared/noded/transport.js';
 import { loadTlsMaterial } from '../../shared/pki/pool-pki.js';
-import { NodedAgentClient } from '../vm/agent-client.js';
+import { NodedAgentClient } from './host-client.js';
 
 /** A client of the agent of host `hostUuid` at `address`, authenticated with `pkiDir`'s certificate. */
 export function remoteAgentClient(

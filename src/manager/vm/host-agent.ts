@@ -1,5 +1,5 @@
 // What the manager needs from a host agent to run VMs. The production implementation speaks
-// the agent's noded-style RPC (agent-client.ts); the interface keeps VM operations testable and
+// the agent's noded-style RPC (hosts/host-client.ts); the interface keeps VM operations testable and
 // leaves room for remote agents in multi-host pools.
 
 import type { NetworkProcedures } from '../../shared/host/network.js';

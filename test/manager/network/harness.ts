@@ -1,7 +1,7 @@
 // A real manager (SQLite, dispatcher) whose host networking is done by a real agent (over its RPC)
 // inside a test network namespace.
 import type { TestContext } from 'node:test';
-import type { NodedAgentClient } from '../../../src/manager/vm/agent-client.js';
+import type { NodedAgentClient } from '../../../src/manager/hosts/host-client.js';
 import { XenApiError } from '../../../src/shared/errors.js';
 import { startManager } from '../../helpers/manager.js';
 import { startNetworkAgent } from '../../helpers/network-agent.js';

@@ -8,7 +8,7 @@ import { type Agent, startAgent } from '../../../src/agent/agent.js';
 import { XenApiClient } from '../../../src/clients/sdk/client.js';
 import { parseConfig } from '../../../src/manager/config.js';
 import { Manager } from '../../../src/manager/manager.js';
-import { NodedAgentClient } from '../../../src/manager/vm/agent-client.js';
+import { NodedAgentClient } from '../../../src/manager/hosts/host-client.js';
 import { type HostFacts, readHostFacts } from '../../../src/shared/host-facts.js';
 import { tempDir } from '../../helpers/tmp.js';
 import { readFileSync } from 'node:fs';

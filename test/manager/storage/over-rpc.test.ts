@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { hostForSr, storageOf } from '../../../src/manager/storage/sr-host.js';
-import { NodedAgentClient } from '../../../src/manager/vm/agent-client.js';
+import { NodedAgentClient } from '../../../src/manager/hosts/host-client.js';
 import { startManager } from '../../helpers/manager.js';
 import { waitFor } from '../../helpers/stack.js';
 import { startAgentIn } from '../../helpers/test-agent.js';

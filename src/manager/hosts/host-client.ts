@@ -17,7 +17,7 @@ import type { PoolCredentials } from '../../shared/pki/pool-pki.js';
 import type { DiskSpec, NicSpec } from '../../shared/noded/instance.js';
 import type { BlockHotplug } from '../api/vbd.js';
 import type { NicHotplug } from '../network/host-network.js';
-import type { HostAgent, InstanceEvent } from './host-agent.js';
+import type { HostAgent, InstanceEvent } from '../vm/host-agent.js';
 
 /** How long an unplug waits for the guest to release the device. */
 const UNPLUG_TIMEOUT_MS = Number(process.env.BERTH_UNPLUG_TIMEOUT_MS ?? 30_000);
