@@ -1,19 +1,17 @@
 // Three namespaced hosts form a pool through the API alone, over the harness's bridge (issue 13,
 // item 6): every member's records on the master, HOST_IS_SLAVE with the master's address from a
 // slave, `xe host-list` and XenAPI.py run on the hosts themselves, a slave's manager SIGKILLed and
-// restarted stays a slave. Skips while pool.join is not implemented (it is built in another slice).
+// restarted stays a slave.
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { join } from 'node:path';
-import { XenApiError, type XenApiClient } from '../../src/clients/sdk/client.js';
+import type { XenApiError, XenApiClient } from '../../src/clients/sdk/client.js';
 import { defaultTemplates } from '../../src/manager/bootstrap/templates.js';
 import { baseVmRecord } from '../../src/manager/bootstrap/vm-record.js';
 import { killQemusUnder } from '../agent/helpers/guest.js';
 import { type PoolHost, startHosts } from '../helpers/pool-harness.js';
 import { ensureGuest, GUEST_DIR } from '../helpers/stack.js';
-
-const UNIMPLEMENTED = new Set(['MESSAGE_METHOD_UNKNOWN', 'NOT_IMPLEMENTED']);
 
 /** Polls `check` until it holds (or fails with `what` after `ms`). */
 async function until(check: () => Promise<boolean>, ms: number, what: string) {
@@ -43,15 +41,15 @@ test('three namespaced hosts form a pool through the API', { timeout: 600_000 },
   const pool = await startHosts(3, { t });
   for (const h of pool.hosts) t.after(() => killQemusUnder(h.runDir));
   const [m, s1, s2] = pool.hosts;
-  for (const s of [s1, s2]) {
-    const c = await s.client();
-    try {
-      await c.call('pool.join', m.address, 'root', m.rootPassword());
-    } catch (e) {
-      if (e instanceof XenApiError && UNIMPLEMENTED.has(e.code)) return t.skip('pool.join not available');
-      throw e;
-    }
-  }
+  // Slave 1 joins through the JSON-RPC API, slave 2 with `xe pool-join` on itself.
+  await (await s1.client()).call('pool.join', m.address, 'root', m.rootPassword());
+  const joined = await s2.xe([
+    'pool-join',
+    `master-address=${m.address}`,
+    'master-username=root',
+    `master-password=${m.rootPassword()}`,
+  ]);
+  assert.equal(joined.code, 0, joined.stderr);
 
   const master = await m.client();
   const hosts = await master.call('host.get_all');
