@@ -28,7 +28,7 @@ export function storageContext(opts: StorageOptions, stateRoots: readonly string
     allowedRoots: opts.roots?.length ? [...opts.roots] : [join(base, 'sr')],
     stateDir: opts.stateDir ?? join(base, 'storage'),
     fileRoots: opts.fileRoots?.length ? [...opts.fileRoots] : [...stateRoots],
-    srMountDir: opts.srMountDir,
+    ...(opts.srMountDir ? { srMountDir: opts.srMountDir } : {}),
   };
 }
 

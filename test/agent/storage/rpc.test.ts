@@ -93,7 +93,7 @@ test('storage procedures with bad argument types get INVALID_VALUE over the RPC'
   assert.deepEqual(await client.blockdev_getdimensions(sr, [uuid, randomUUID()]), [1024 * 1024, null]);
   assert.deepEqual(
     (await client.storage_drivers()).map((d) => d.type),
-    ['file', 'iso', 'lvm'],
+    ['file', 'iso', 'lvm', 'nfs'],
   );
 });
 
