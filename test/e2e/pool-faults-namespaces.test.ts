@@ -70,21 +70,31 @@ test('killing any one daemon of a namespaced pool loses nothing', { timeout: 600
   for (const h of pool.hosts) t.after(() => killQemusUnder(h.runDir));
   const [m, s1, s2] = pool.hosts;
 
-  // A wrong password: xapi's error, and the joining host keeps its own pool.
+  // Bad joins: xapi's error, both stores exactly as they were, the joining host keeps its own pool.
+  const guest = defaultTemplates(GUEST_DIR)[0].record;
   const c1 = await s1.client();
-  await assert.rejects(c1.call('pool.join', m.address, 'root', 'not-the-password'), (e: XenApiError) => {
-    assert.equal(e.code, 'SESSION_AUTHENTICATION_FAILED');
-    return true;
-  });
-  const s1Hosts = await c1.call('host.get_all');
-  assert.equal(s1Hosts.length, 1);
-  assert.equal(await c1.call('pool.get_master', (await c1.call('pool.get_all'))[0]), s1Hosts[0]);
-  assert.equal(
-    existsSync(join(s1.dataDir, 'pool.conf'))
-      ? readFileSync(join(s1.dataDir, 'pool.conf'), 'utf8').trim()
-      : 'master',
-    'master',
+  const refused = async (code: string, p: Promise<unknown>) => {
+    const before = [storedRows(m), storedRows(s1)];
+    await assert.rejects(p, (e: XenApiError) => {
+      assert.equal(e.code, code);
+      return true;
+    });
+    assert.deepEqual([storedRows(m), storedRows(s1)], before, `${code}: both databases unchanged`);
+    const s1Hosts = await c1.call('host.get_all');
+    assert.equal(s1Hosts.length, 1);
+    assert.equal(await c1.call('pool.get_master', (await c1.call('pool.get_all'))[0]), s1Hosts[0]);
+    assert.equal(existsSync(join(s1.dataDir, 'pool.conf')), false, `${code}: s1 is still a master`);
+  };
+  await refused('SESSION_AUTHENTICATION_FAILED', c1.call('pool.join', m.address, 'root', 'not-the-password'));
+  // A real running VM on the joining host.
+  const busy = await c1.call('VM.create', baseVmRecord({ ...guest, name_label: 'busy' }) as never);
+  await c1.call('VM.start', busy, false, false);
+  await refused(
+    'JOINING_HOST_CANNOT_HAVE_RUNNING_VMS',
+    c1.call('pool.join', m.address, 'root', m.rootPassword()),
   );
+  await c1.call('VM.hard_shutdown', busy);
+  await c1.call('VM.destroy', busy);
 
   for (const s of [s1, s2]) await (await s.client()).call('pool.join', m.address, 'root', m.rootPassword());
   let master = await m.client();
@@ -96,7 +106,6 @@ test('killing any one daemon of a namespaced pool loses nothing', { timeout: 600
 
   // (b) The master's own agent SIGKILLed: the master host goes offline and comes back; the VM
   // it runs keeps running throughout.
-  const guest = defaultTemplates(GUEST_DIR)[0].record;
   const vm = await master.call('VM.create', baseVmRecord({ ...guest, name_label: 'on-master' }) as never);
   await master.call('VM.start_on', vm, refOf(m), false, false);
   const uuid = String(await master.call('VM.get_uuid', vm));
