@@ -64,6 +64,10 @@ export class PoolMembers {
   /** Connects to every member but this host, and starts following their liveness. */
   start(): void {
     for (const ref of this.svc.db.all('host').keys()) this.attach(ref);
+    // This host live again as soon as its own agent is back (not at the next interval).
+    this.svc.hosts.peek(this.svc.hostRef())?.onReconnect(() => {
+      if (this.timer) this.refreshLive();
+    });
     this.refreshLive();
     this.timer = setInterval(() => this.refreshLive(), this.intervalMs);
     this.timer.unref();
