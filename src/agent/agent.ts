@@ -119,6 +119,11 @@ export function procedures(vms: InstanceManager): Record<string, Procedure> {
         args && typeof args === 'object' ? (args as Record<string, string>) : {},
       ),
     host_list_plugins: () => listPlugins(),
+    // host.get_servertime / get_server_localtime of this host: its clock and its time zone's offset.
+    host_time: () => {
+      const now = new Date();
+      return { utc: now.toISOString(), offset_minutes: -now.getTimezoneOffset() || 0 };
+    },
   };
 }
 

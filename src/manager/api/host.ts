@@ -1,19 +1,31 @@
 // host.* and pool.* operations that need more than the generic getters/setters.
 import { XenApiError } from '../../shared/errors.js';
-import { nowXapi, toXapiTime } from '../time.js';
-import type { HandlerTable } from './context.js';
+import { toXapiTime } from '../time.js';
+import type { HostTime } from '../vm/host-agent.js';
+import type { HandlerTable, Services } from './context.js';
+import { agentOf } from './vm.js';
 import { disableHost, enableHost } from './host-enable.js';
+
+/** This manager's own clock: the host it runs on. */
+function ownClock(): HostTime {
+  const now = new Date();
+  return { utc: now.toISOString(), offset_minutes: -now.getTimezoneOffset() || 0 };
+}
+
+/** The clock of `host`: this manager's own, or the member's agent's (HOST_OFFLINE when it is offline). */
+async function hostClock(svc: Services, host: string): Promise<HostTime> {
+  svc.db.mustGet('host', host);
+  if (host === svc.hostRef()) return ownClock();
+  const agent = agentOf(svc, host);
+  return agent.hostTime ? agent.hostTime() : ownClock();
+}
 
 export const hostApi: HandlerTable = {
   handlers: {
-    'host.get_servertime': (ctx, host) => {
-      ctx.svc.db.mustGet('host', host);
-      return nowXapi();
-    },
-    'host.get_server_localtime': (ctx, host) => {
-      ctx.svc.db.mustGet('host', host);
-      const d = new Date();
-      return toXapiTime(new Date(d.getTime() - d.getTimezoneOffset() * 60_000)).replace(/Z$/, '');
+    'host.get_servertime': async (ctx, host) => toXapiTime(new Date((await hostClock(ctx.svc, host)).utc)),
+    'host.get_server_localtime': async (ctx, host) => {
+      const t = await hostClock(ctx.svc, host);
+      return toXapiTime(new Date(Date.parse(t.utc) + t.offset_minutes * 60_000)).replace(/Z$/, '');
     },
     'host.list_methods': (ctx) => ctx.svc.listMethods,
     'host.get_log': (ctx, host) => {

@@ -9,13 +9,13 @@ export function managerCliApi(m: Manager): CliApi {
   const served = (wire: string, withSession: boolean) => m.svc.pool?.assertServed(wire, withSession);
   return {
     loginWithPassword: async (u, p, address) => {
-      served('session.login_with_password', false);
+      await served('session.login_with_password', false);
       return sessions.loginWithPassword(u, p, 'cli', address);
     },
     localLogin: async () => sessions.localLogin('cli'),
     logout: async (s) => sessions.logout(s),
     call: async (s, method, args) => {
-      served(method.replace(/^Async\./, ''), true);
+      await served(method.replace(/^Async\./, ''), true);
       return m.dispatcher.callInternal(sessions.validate(s), method, args);
     },
   };

@@ -115,6 +115,8 @@ export class Database {
   /** The generation last stored (with its headroom): deferred writes may not pass it. */
   private storedCeiling = 0;
   private readonly listeners = new Set<(changes: readonly Change[]) => void>();
+  /** Called before every write with the class written; throws to refuse it (a pool's write fence). */
+  writeGuard?: (cls: string) => void;
 
   constructor(model: Model, backend: StoreBackend) {
     this.model = model;
@@ -308,6 +310,7 @@ export class Database {
   /** Creates an object; fills defaults, a uuid (unless given) and returns its ref. */
   create(cls: string, fields: Row, ref: string = newRef()): string {
     return this.transaction(() => {
+      this.writeGuard?.(cls);
       const spec = this.classSpec(cls);
       const table = this.tables.get(cls);
       if (!table) throw new Error(`class ${cls} is not stored`);
@@ -339,6 +342,7 @@ export class Database {
   /** Sets fields of an object (only those given). */
   update(cls: string, ref: string, changes: Row): void {
     this.transaction(() => {
+      this.writeGuard?.(cls);
       const row = this.mustGet(cls, ref);
       const before: Row = {};
       for (const k of Object.keys(changes)) before[k] = row[k];
@@ -369,6 +373,7 @@ export class Database {
 
   destroy(cls: string, ref: string): void {
     this.transaction(() => {
+      this.writeGuard?.(cls);
       const row = this.mustGet(cls, ref);
       const table = this.tables.get(cls)!;
       const meta = this.meta.get(ref)!;
@@ -391,6 +396,7 @@ export class Database {
   /** Bumps an object's generation without changing it (event.inject, the pool heartbeat). */
   touch(cls: string, ref: string): number {
     this.transaction(() => {
+      this.writeGuard?.(cls);
       this.mustGet(cls, ref);
       this.markModified(cls, ref);
     });

@@ -17,7 +17,7 @@ import type { PoolCredentials } from '../../shared/pki/pool-pki.js';
 import type { DiskSpec, NicSpec } from '../../shared/noded/instance.js';
 import type { BlockHotplug } from '../api/vbd.js';
 import type { NicHotplug } from '../network/host-network.js';
-import type { HostAgent, InstanceEvent } from '../vm/host-agent.js';
+import type { HostAgent, HostTime, InstanceEvent } from '../vm/host-agent.js';
 
 /** How long an unplug waits for the guest to release the device. */
 const UNPLUG_TIMEOUT_MS = Number(process.env.BERTH_UNPLUG_TIMEOUT_MS ?? 30_000);
@@ -32,6 +32,11 @@ export class NodedAgentClient
   /** tls_install: the pool's CA and this host's certificate for the agent's TCP listener. */
   tlsInstall(creds: PoolCredentials) {
     return this.call<{ host_uuid: string; tcp_port: number | null }>('tls_install', [creds]);
+  }
+
+  /** host_time: the host's clock. */
+  hostTime() {
+    return this.call<HostTime>('host_time', []);
   }
 
   /** Opens the push channel (reconnecting with backoff for as long as the manager runs). */

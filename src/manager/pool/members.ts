@@ -51,6 +51,8 @@ export function offlineAware(hostRef: string, client: HostAgent): HostAgent {
 
 export class PoolMembers {
   private timer?: NodeJS.Timeout;
+  /** This host's agent clients seen connected (a client that never connected is not a lost one). */
+  private readonly ownSeen = new WeakSet<HostAgent>();
 
   constructor(
     private readonly svc: Services,
@@ -62,6 +64,10 @@ export class PoolMembers {
   /** Connects to every member but this host, and starts following their liveness. */
   start(): void {
     for (const ref of this.svc.db.all('host').keys()) this.attach(ref);
+    // This host live again as soon as its own agent is back (not at the next interval).
+    this.svc.hosts.peek(this.svc.hostRef())?.onReconnect(() => {
+      if (this.timer) this.refreshLive();
+    });
     this.refreshLive();
     this.timer = setInterval(() => this.refreshLive(), this.intervalMs);
     this.timer.unref();
@@ -99,10 +105,17 @@ export class PoolMembers {
     this.svc.hosts.detach(hostRef);
   }
 
-  /** host_metrics.live of every host from its agent connection (this host is always live). */
+  /**
+   * host_metrics.live of every host from its agent connection. This host is live while this
+   * manager runs, unless its own agent, once connected, went away (the agent does the host's
+   * work: its VMs cannot be reached until it is back).
+   */
   refreshLive(): void {
+    const me = this.svc.hostRef();
+    const own = this.svc.hosts.peek(me);
+    if (own?.connected) this.ownSeen.add(own);
     for (const ref of [...this.svc.db.all('host').keys()]) {
-      const live = ref === this.svc.hostRef() || this.svc.hosts.live(ref);
+      const live = ref === me ? !own || own.connected || !this.ownSeen.has(own) : this.svc.hosts.live(ref);
       this.setLive(ref, live);
     }
   }

@@ -19,6 +19,7 @@ import { changeAfter, ReplicaFollower } from './replica-sync.js';
 import { newSecret, type PoolRole, readOrCreateSecret, readRole, writeRole, writeSecret } from './role.js';
 import { assertServedHere } from './slave-gate.js';
 import type { PoolPki } from './pki.js';
+import { fenceGuard, outsideApiCalls } from './write-fence.js';
 import type { PoolCredentials } from '../../shared/pki/pool-pki.js';
 
 const log = logger('pool');
@@ -50,6 +51,10 @@ export class PoolService {
   private secretNow: string;
   private members?: PoolMembers;
   private follower?: ReplicaFollower;
+  /** The master an API call's write is sent to (HOST_IS_SLAVE) while this host may not write (write-fence.ts). */
+  private fencedTo?: string;
+  /** A designate_new_master under way: new API calls wait for it, then see the new role. */
+  private transition?: Promise<void>;
   /** What each join imported, until the joining host confirmed (for /pool/join-undo). */
   private readonly imports = new Map<string, BundleRow[]>();
   /** Identifies this master's database in replica dumps (generations restart with another one). */
@@ -67,6 +72,8 @@ export class PoolService {
   ) {
     this.roleNow = readRole(opts.dataDir);
     this.secretNow = readOrCreateSecret(opts.dataDir);
+    if (this.roleNow.kind === 'slave') this.fencedTo = this.roleNow.master;
+    svc.db.writeGuard = fenceGuard(() => this.fencedTo);
   }
 
   get role(): PoolRole {
@@ -94,8 +101,13 @@ export class PoolService {
     this.follower = undefined;
   }
 
-  /** The dispatcher's check: HOST_IS_SLAVE for what a slave does not serve. */
-  assertServed(wire: string, withSession: boolean): void {
+  /**
+   * The dispatcher's check: HOST_IS_SLAVE for what a slave does not serve. During a
+   * designate_new_master the call waits for the outcome (as xapi's clients wait out its restart)
+   * and then sees the new role.
+   */
+  assertServed(wire: string, withSession: boolean): void | Promise<void> {
+    if (this.transition) return this.transition.then(() => assertServedHere(this.roleNow, wire, withSession));
     assertServedHere(this.roleNow, wire, withSession);
   }
 
@@ -108,13 +120,11 @@ export class PoolService {
   }
 
   private startMembers() {
-    this.members = new PoolMembers(
-      this.svc,
-      this.opts.connector,
-      this.opts.restartVm,
-      this.opts.liveIntervalMs,
+    // Connections and timers belong to no API call (write-fence.ts): outside any call's context.
+    this.members = outsideApiCalls(
+      () => new PoolMembers(this.svc, this.opts.connector, this.opts.restartVm, this.opts.liveIntervalMs),
     );
-    this.members.start();
+    outsideApiCalls(() => this.members?.start());
   }
 
   // ---------- joining (on the joining host) ----------
@@ -245,11 +255,14 @@ export class PoolService {
 
   private follow(master: string) {
     this.follower?.stop();
-    this.follower = new ReplicaFollower(
-      this.svc.db,
-      () => this.endpoint,
-      master,
-      () => this.secretHeader(),
+    this.follower = outsideApiCalls(
+      () =>
+        new ReplicaFollower(
+          this.svc.db,
+          () => this.endpoint,
+          master,
+          () => this.secretHeader(),
+        ),
     );
   }
 
@@ -260,12 +273,14 @@ export class PoolService {
     this.members = undefined;
     this.svc.hosts.detach(this.svc.hostRef());
     this.roleNow = { kind: 'slave', master };
+    this.fencedTo = master;
     writeRole(this.opts.dataDir, this.roleNow);
     this.follow(master);
   }
 
   /** Becomes the master of the pool in this database (this host is pool.master from now). */
   private becomeMaster() {
+    this.fencedTo = undefined;
     this.follower?.stop();
     this.follower = undefined;
     this.members?.stop();
@@ -275,7 +290,7 @@ export class PoolService {
       db.update('pool', pool, { master: this.svc.hostRef() });
     this.roleNow = { kind: 'master' };
     writeRole(this.opts.dataDir, this.roleNow);
-    this.opts.attachLocalAgent();
+    outsideApiCalls(() => this.opts.attachLocalAgent());
     this.startMembers();
   }
 
@@ -350,15 +365,30 @@ export class PoolService {
     const others = [...db.all('host')]
       .filter(([ref]) => ref !== host && ref !== this.svc.hostRef())
       .map(([, h]) => String(h.address));
-    const dump = dumpSince(db, -1, this.dbId);
-    await postInternal(
-      this.endpoint,
-      address,
-      '/pool/role',
-      { action: 'become-master', dump },
-      this.secretHeader(),
-    );
-    this.becomeSlave(address);
+    // From the dump on, this host writes nothing an API call asks (the fence) and new calls wait:
+    // every write it acknowledged is in the dump the new master starts from.
+    let settle!: () => void;
+    this.transition = new Promise((resolve) => {
+      settle = resolve;
+    });
+    this.fencedTo = address;
+    try {
+      const dump = dumpSince(db, -1, this.dbId);
+      await postInternal(
+        this.endpoint,
+        address,
+        '/pool/role',
+        { action: 'become-master', dump },
+        this.secretHeader(),
+      );
+      this.becomeSlave(address);
+    } catch (e) {
+      this.fencedTo = undefined;
+      throw e;
+    } finally {
+      this.transition = undefined;
+      settle();
+    }
     for (const other of others) {
       await postInternal(
         this.endpoint,

@@ -17,6 +17,18 @@ const SLAVE_EMERGENCY = new Set([
   'pool.emergency_reset_master',
   'host.get_servertime',
   'host.get_server_localtime',
+  // The tasks of this host's own sessions (tasks are per host): an Async.pool.join's task is
+  // created here before the host becomes a slave, and its caller must still see it finish.
+  'task.get_record',
+  'task.get_status',
+  'task.get_progress',
+  'task.get_result',
+  'task.get_error_info',
+  'task.get_uuid',
+  'task.get_by_uuid',
+  'task.get_all',
+  'task.get_all_records',
+  'task.destroy',
 ]);
 
 /** Throws HOST_IS_SLAVE when this host is a slave and `wire` is not one it serves. */

@@ -3,6 +3,7 @@
 // lifecycle → RBAC → operation (under a task for Async.* and async-capable messages).
 // Transport-independent: the XML-RPC and JSON-RPC front ends supply a ParamSource and encode
 // the Outcome with the message's result type.
+import { asApiCall } from '../pool/write-fence.js';
 import type { MessageSpec, Model } from '../../shared/datamodel/model-types.js';
 import type { TypeDesc } from '../../shared/datamodel/types.js';
 import { XenApiError, internalError, isXenApiError } from '../../shared/errors.js';
@@ -125,7 +126,7 @@ export class Dispatcher {
         i < received ? params.decode(i + offset, p.type) : structuredClone(p.default),
       );
       // A pool slave answers HOST_IS_SLAVE to all but its emergency calls (pool/slave-gate.ts).
-      this.svc.pool?.assertServed(msg.wire, msg.session);
+      await this.svc.pool?.assertServed(msg.wire, msg.session);
       if (!msg.session) {
         const h = this.sessionless.get(msg.wire);
         if (!h) throw new XenApiError('NOT_IMPLEMENTED', [msg.wire]);
@@ -218,7 +219,8 @@ export class Dispatcher {
     if (!h) throw new XenApiError('NOT_IMPLEMENTED', [msg.wire]);
     const ctx: CallContext = { svc: this.svc, session, msg, conn, task, signal: task?.signal ?? conn.signal };
     // `args` were decoded by msg's declared parameter types: what the handler's type promises it.
-    return await h(ctx, ...(args as never[]));
+    // Inside an API call's context: a pool slave's write fence refuses its writes (pool/write-fence.ts).
+    return await asApiCall(() => h(ctx, ...(args as never[])));
   }
 
   /** xapi: with no params, MESSAGE_METHOD_UNKNOWN; otherwise a possible extension call. */

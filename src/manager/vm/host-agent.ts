@@ -14,6 +14,12 @@ export type {
   InstanceState,
 } from '../../shared/noded/instance.js';
 
+/** A host's clock: UTC and its local time zone's offset east of UTC (the agent's host_time). */
+export interface HostTime {
+  utc: string;
+  offset_minutes: number;
+}
+
 /** A host's agent: its VMs, plugins and (StorageProcedures) storage. */
 export interface HostAgent extends StorageProcedures {
   readonly connected: boolean;
@@ -32,6 +38,8 @@ export interface HostAgent extends StorageProcedures {
   info(uuid: string): Promise<InstanceInfo>;
   all(): Promise<InstanceInfo[]>;
   callPlugin(plugin: string, fn: string, args: Record<string, string>): Promise<string>;
+  /** The host's clock (host.get_servertime of a member); absent in in-process test agents. */
+  hostTime?(): Promise<HostTime>;
   /** The host's networking: bridges, TAPs, PIFs, VLANs, bonds (src/shared/host/network.ts). */
   readonly network: NetworkProcedures;
   /** State changes pushed by the agent; `reconnected` fires after every (re)connection. */

@@ -23,6 +23,7 @@ export const PROCEDURE_CLASS: Readonly<Record<string, RpcClass>> = {
   instance_console: 'URGENT',
   hotplug_supported: 'URGENT',
   host_list_plugins: 'URGENT',
+  host_time: 'URGENT',
   instance_pause: 'FAST',
   instance_unpause: 'FAST',
   instance_balloon_memory: 'FAST',

@@ -1,7 +1,8 @@
 // Pool membership on loopback: real managers and real agents, joined through the API alone.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { PassThrough } from 'node:stream';
@@ -52,6 +53,13 @@ function snapshot(db: Database): string {
 }
 
 const dbOf = (m: Member) => m.manager!.db;
+
+/** A member's role and pool secret files (absent: a fresh host, master of its own pool). */
+function roleFiles(m: Member): (string | undefined)[] {
+  return ['pool.conf', 'pool-secret'].map((f) =>
+    existsSync(join(m.dataDir, f)) ? readFileSync(join(m.dataDir, f), 'utf8') : undefined,
+  );
+}
 
 test('a host joins through the API; records, liveness, replica, HOST_IS_SLAVE', {
   timeout: 90_000,
@@ -157,10 +165,13 @@ test('bad joins get xapi errors and leave both databases unchanged', { timeout: 
   const [m, j, k] = members;
   const cj = await j.client();
   const unchanged = async (what: string, code: string, p: Promise<unknown>) => {
-    const before = [snapshot(dbOf(m)), snapshot(dbOf(j))];
+    const before = [snapshot(dbOf(m)), snapshot(dbOf(j)), roleFiles(m), roleFiles(j)];
     await expectError(p, code);
     assert.equal(snapshot(dbOf(m)), before[0], `${what}: master unchanged`);
     assert.equal(snapshot(dbOf(j)), before[1], `${what}: joiner unchanged`);
+    // Their roles and pool secrets too: both are still masters of their own pools.
+    assert.deepEqual([roleFiles(m), roleFiles(j)], [before[2], before[3]], `${what}: roles unchanged`);
+    assert.equal(m.manager!.svc.pool!.isMaster() && j.manager!.svc.pool!.isMaster(), true);
   };
   await unchanged(
     'wrong password',
