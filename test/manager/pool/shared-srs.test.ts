@@ -121,7 +121,11 @@ test('shared SR in a pool: PBDs on every member, the SR master, storage on a new
     30_000,
   );
 
-  // designate_new_master: a opens storage as a master (drivers, SM objects, SR work through it).
+  // designate_new_master: a, restarted as a slave (which opens no storage), opens storage as a
+  // master's start-up does (drivers, SM objects, SR work through it).
+  await a.close();
+  await a.open();
+  assert.equal(a.manager!.svc.storageDrivers, undefined, 'a slave opens no storage');
   await cm.call('pool.designate_new_master', ref(a));
   await waitFor('storage started on a', () => a.manager!.svc.storageDrivers !== undefined, 30_000);
   const ca = await a.client();
