@@ -9,7 +9,7 @@ import { NULL_REF } from '../../shared/datamodel/types.js';
 import { XenApiError, isXenApiError } from '../../shared/errors.js';
 import { logger } from '../../shared/log.js';
 import type { Services } from '../api/context.js';
-import { connectSharedSrs } from '../storage/shared-pbds.js';
+import { connectSharedSrs, unplugSharedSrs } from '../storage/shared-pbds.js';
 import { type BundleRow, collectBundle, importBundle, type JoinBundle, undoImport } from './bundle.js';
 import { type HostConnector, PoolMembers } from './members.js';
 import { destroyRows, hostLocalRows, hostRecordRows, rowsOfOtherHosts } from './ownership.js';
@@ -386,6 +386,7 @@ export class PoolService {
     for (const vm of db.all('VM').values())
       if (vm.resident_on === host && !vm.is_control_domain && vm.power_state !== 'Halted')
         throw new XenApiError('OPERATION_NOT_ALLOWED', ['VM resident on host']);
+    await unplugSharedSrs(this.svc, host);
     // As xapi's, the eject happens on the host first; if it cannot be reached nothing changes.
     await postInternal(
       this.endpoint,

@@ -4,7 +4,7 @@
 import type { Services } from '../api/context.js';
 import type { Database, Row } from '../db/database.js';
 import { plugWhenConnected } from './plug-later.js';
-import { plugPbd } from './sr-ops.js';
+import { plugPbd, unplugPbd } from './sr-ops.js';
 
 /** The device_config a new member's PBD of shared SR `sr` gets: the master's PBD's, else any one's. */
 export function sharedDeviceConfig(
@@ -48,4 +48,16 @@ export function connectSharedSrs(svc: Services, host: string): { cls: string; re
   const made = addSharedSrPbds(svc.db, host, master);
   void plugWhenConnected(svc, host, made, plugPbd);
   return made.map((ref) => ({ cls: 'PBD', ref, record: { ...svc.db.mustGet('PBD', ref) } }));
+}
+
+/**
+ * Before a host leaves the pool (pool.eject): its PBDs of shared SRs are unplugged through its
+ * agent, as xapi's eject unplugs the host's PBDs; one that cannot be unplugged (HOST_OFFLINE,
+ * VDI_IN_USE) fails the eject. Its local SRs stay plugged: they leave with it.
+ */
+export async function unplugSharedSrs(svc: Services, host: string): Promise<void> {
+  const { db } = svc;
+  for (const [pbd, row] of [...db.all('PBD')])
+    if (row.host === host && row.currently_attached && db.get('SR', String(row.SR))?.shared)
+      await unplugPbd(svc, pbd);
 }

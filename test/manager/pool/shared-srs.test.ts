@@ -133,4 +133,12 @@ test('shared SR in a pool: PBDs on every member, the SR master, storage on a new
   const v4 = await ca.call('VDI.create', vdiRec(sr, 'four'));
   assert.ok(existsSync(join(location, `${await ca.call('VDI.get_uuid', v4)}.qcow2`)));
   assert.ok((await ca.call('SR.get_supported_types')).includes('file'));
+
+  // pool.eject: b's shared PBDs are unplugged first; the standalone b keeps no shared SR or PBD.
+  await ca.call('pool.eject', ref(b));
+  assert.equal(pbdsOf(a, sr).has(ref(b)), false);
+  await waitFor('b standalone', () => b.manager!.svc.pool!.isMaster() && b.manager!.db.count('host') === 1);
+  const bdb = b.manager!.db;
+  assert.equal(bdb.get('SR', sr), undefined, 'the shared SR stays with the pool');
+  for (const p of bdb.all('PBD').values()) assert.ok(bdb.get('SR', String(p.SR)), 'no PBD of a gone SR');
 });
