@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { XenApiClient } from '../../../src/clients/sdk/client.js';
+import { XenApiClient } from '../../../src/clients/sdk/client.js';
 import { hostForSr } from '../../../src/manager/storage/sr-host.js';
 import { tempDir } from '../../helpers/tmp.js';
 import { type Member, startPoolHosts, waitFor } from './harness.js';
@@ -141,4 +141,29 @@ test('shared SR in a pool: PBDs on every member, the SR master, storage on a new
   const bdb = b.manager!.db;
   assert.equal(bdb.get('SR', sr), undefined, 'the shared SR stays with the pool');
   for (const p of bdb.all('PBD').values()) assert.ok(bdb.get('SR', String(p.SR)), 'no PBD of a gone SR');
+});
+
+test('a slave that takes over in an emergency starts its storage', { timeout: 90_000 }, async (t) => {
+  const { members } = await startPoolHosts(t, [{ srRoots: [] }, { srRoots: [] }]);
+  const [m, a] = members;
+  await (await a.client()).call('pool.join', m.address, 'root', m.rootPassword);
+  await waitFor('a has the 2 hosts', () => a.manager!.db.count('host') === 2);
+  // Restarted as a slave: no storage.
+  await a.close();
+  await a.open();
+  assert.equal(a.manager!.svc.storageDrivers, undefined);
+  await m.close();
+  await m.stopAgent();
+  const ea = new XenApiClient({ url: a.url });
+  const local = (await ea.raw('session.slave_local_login_with_password', ['root', a.rootPassword])) as string;
+  await ea.raw('pool.emergency_transition_to_master', [local]);
+  await waitFor('storage started on a', () => a.manager!.svc.storageDrivers !== undefined, 30_000);
+  const ca = await a.client();
+  // a's own local SR (its default SR before the join) works again: a VDI made by a's agent.
+  const adb = a.manager!.db;
+  const pbd = [...adb.all('PBD').values()].find((p) => p.host === a.manager!.svc.hostRef())!;
+  assert.equal(pbd.currently_attached, true);
+  const sr = String(pbd.SR) as never;
+  const vdi = await ca.call('VDI.create', vdiRec(sr, 'after-takeover'));
+  assert.ok(await ca.call('VDI.get_uuid', vdi));
 });
