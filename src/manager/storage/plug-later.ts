@@ -57,8 +57,13 @@ async function plugPending(
   if (entry.running || !entry.pbds.size || !entry.client.connected) return;
   if (svc.hosts.peek(host) !== entry.client) return; // host ejected, or a newer client
   entry.running = true;
+  // Each PBD once per connection, including those added while this runs.
+  const tried = new Set<string>();
   try {
-    for (const pbd of [...entry.pbds]) {
+    for (;;) {
+      const pbd = [...entry.pbds].find((p) => !tried.has(p));
+      if (pbd === undefined) break;
+      tried.add(pbd);
       if (!svc.db.has('PBD', pbd) || svc.db.get('PBD', pbd)?.currently_attached) {
         entry.pbds.delete(pbd);
         continue;
