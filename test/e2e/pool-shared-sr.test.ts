@@ -146,4 +146,30 @@ test('a shared file SR: a plugged PBD on every member, a VM on it starts on any'
     await master.call('VM.hard_shutdown', vm);
     await until(async () => qemuCmdline(h, uuid) === undefined, 30_000, `QEMU gone from ${h.hostname}`);
   }
+
+  // Slave 1's manager restarted (a slave opens no storage), then made master: it starts storage
+  // and does the shared SR's work itself, through its own agent.
+  await s1.restart('manager');
+  await master.call('pool.designate_new_master', s1Ref);
+  let next: XenApiClient | undefined;
+  await until(async () => Boolean((next = await s1.client())), 60_000, 'slave 1 serving as master');
+  // (Its storage starts once its agent connects: the first calls may come before.)
+  let made: unknown;
+  await until(
+    async () =>
+      Boolean(
+        (made = await next!.call('VDI.create', {
+          SR: sr,
+          virtual_size: MiB,
+          type: 'user',
+          sharable: false,
+          read_only: false,
+          other_config: {},
+          name_label: 'after designate',
+        } as never)),
+      ),
+    30_000,
+    'a VDI made through the new master',
+  );
+  assert.ok(existsSync(join(location, `${await next!.call('VDI.get_uuid', made as never)}.qcow2`)));
 });
