@@ -6,9 +6,11 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { XenApiClient } from '../../../src/clients/sdk/client.js';
+import { XenApiClient, XenApiError } from '../../../src/clients/sdk/client.js';
+import type { PoolService } from '../../../src/manager/pool/service.js';
 import { hostForSr } from '../../../src/manager/storage/sr-host.js';
 import { tempDir } from '../../helpers/tmp.js';
+import { expectError } from './expect.js';
 import { type Member, startPoolHosts, waitFor } from './harness.js';
 
 const MiB = 1024 * 1024;
@@ -166,4 +168,37 @@ test('a slave that takes over in an emergency starts its storage', { timeout: 90
   const sr = String(pbd.SR) as never;
   const vdi = await ca.call('VDI.create', vdiRec(sr, 'after-takeover'));
   assert.ok(await ca.call('VDI.get_uuid', vdi));
+});
+
+test('a join undone after the import removes the joiner PBDs of shared SRs', {
+  timeout: 60_000,
+}, async (t) => {
+  const shared = tempDir(t, 'berth-pool-shared-undo-');
+  const { members } = await startPoolHosts(t, [{ srRoots: [shared] }, { srRoots: [shared] }]);
+  const [m, j] = members;
+  const cm = await m.client();
+  const mRef = m.manager!.svc.hostRef();
+  const sr = await cm.call(
+    'SR.create',
+    mRef,
+    { location: join(shared, 'sr') },
+    0,
+    's',
+    '',
+    'file',
+    '',
+    true,
+    {},
+  );
+  // The master imports, then cannot serve the joiner its database: the join is undone.
+  const pool = m.manager!.svc.pool! as PoolService & { dump: PoolService['dump'] };
+  pool.dump = async () => {
+    throw new XenApiError('INTERNAL_ERROR', ['injected: no dump']);
+  };
+  await expectError(
+    (await j.client()).call('pool.join', m.address, 'root', m.rootPassword),
+    'INTERNAL_ERROR',
+  );
+  assert.deepEqual([...pbdsOf(m, sr).keys()], [mRef], 'only the master PBD is left');
+  assert.equal(m.manager!.db.count('host'), 1);
 });
