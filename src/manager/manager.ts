@@ -236,12 +236,35 @@ export class Manager {
       if (agent instanceof NodedAgentClient) agent.connect();
       return agent;
     };
+    const storageOpts: StorageOptions = { dataDir: config.dataDir, ...opts.storage };
+    let created: Manager | undefined;
+    let storageReport: StartupReport | undefined;
+    let cleared: Map<string, string[]> | undefined;
+    // Storage work runs on the host's agent: started once it is connected (below).
+    const startStorage = async () => {
+      const report = await openStorage(svc, storageOpts);
+      // After the storage scan rolled back disk copies in flight: VMs whose copy never finished.
+      for (const uuid of await rollBackUnfinishedCopies(svc))
+        report.fixed.push(`removed VM ${uuid} of an unfinished clone/copy/snapshot`);
+      for (const vdi of cleared?.get('VDI') ?? []) refreshVdiOps(svc, vdi);
+      storageReport = report;
+      if (created) created.storageReport = report;
+      return report;
+    };
+    // A slave that becomes master (designate_new_master, emergency transition, eject) opened no
+    // storage: it starts it as a master's start-up does, once its own agent is connected.
+    const becomeMasterHere = () => {
+      const agent = attachLocalAgent();
+      if (!svc.storageIntents) prepareStorage(svc, storageOpts);
+      svc.vmCopyJournal ??= new VmCopyJournal(join(config.dataDir, 'vm-copies'));
+      if (agent) void startWhenConnected(agent, startStorage, storageOpts.waitMs ?? STORAGE_WAIT_MS);
+    };
     svc.pool = new PoolService(svc, {
       dataDir: config.dataDir,
       connector: opts.hostConnector ?? pki.connector(),
       pki: opts.hostConnector ? undefined : pki,
       liveIntervalMs: opts.liveIntervalMs ?? 2000,
-      attachLocalAgent,
+      attachLocalAgent: becomeMasterHere,
       restartVm: restart,
       ensureTemplates: () => ensureDefaultTemplates(db, config.guestDir),
     });
@@ -253,7 +276,7 @@ export class Manager {
     }
     tasks.recoverAfterRestart();
     // Operations of tasks that died with the previous process: gone, before anything runs.
-    const cleared = clearDeadOperations(db, (t) => tasks.isRunning(t));
+    cleared = clearDeadOperations(db, (t) => tasks.isRunning(t));
     for (const vm of cleared.get('VM') ?? []) refreshAllowedOperations(db, vm);
     clearStaleReservations(db);
     if (cleared.size)
@@ -262,21 +285,7 @@ export class Manager {
         Object.fromEntries([...cleared].map(([c, l]) => [c, l.length])),
       );
     svc.vmCopyJournal = new VmCopyJournal(join(config.dataDir, 'vm-copies'));
-    const storageOpts: StorageOptions = { dataDir: config.dataDir, ...opts.storage };
     prepareStorage(svc, storageOpts);
-    let created: Manager | undefined;
-    let storageReport: StartupReport | undefined;
-    // Storage work runs on the host's agent: started once it is connected (below).
-    const startStorage = async () => {
-      const report = await openStorage(svc, storageOpts);
-      // After the storage scan rolled back disk copies in flight: VMs whose copy never finished.
-      for (const uuid of await rollBackUnfinishedCopies(svc))
-        report.fixed.push(`removed VM ${uuid} of an unfinished clone/copy/snapshot`);
-      for (const vdi of cleared.get('VDI') ?? []) refreshVdiOps(svc, vdi);
-      storageReport = report;
-      if (created) created.storageReport = report;
-      return report;
-    };
     if (opts.networking !== false) openNetworking(svc, opts.networking ?? {});
     const self = db.mustGet('host', hostRef);
     if (!opts.hostConnector)

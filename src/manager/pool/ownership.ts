@@ -104,6 +104,8 @@ export function defaultTemplateRows(db: Database): RowKey[] {
 export function rowsOfOtherHosts(db: Database, host: string): RowKey[] {
   const keep = new Set([...hostLocalRows(db, host), ...defaultTemplateRows(db)].map((r) => r.ref));
   for (const pif of db.all('PIF').values()) if (pif.host === host) keep.add(String(pif.network));
+  // Its PBDs of the pool's shared SRs go with those SRs.
+  for (const [ref, pbd] of db.all('PBD')) if (!keep.has(String(pbd.SR))) keep.delete(ref);
   const out: RowKey[] = [];
   for (const cls of [...HOST_CLASSES, 'Bond', 'VLAN', 'tunnel']) {
     if (!db.model.classes[cls]?.inDb) continue;

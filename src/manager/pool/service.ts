@@ -9,6 +9,7 @@ import { NULL_REF } from '../../shared/datamodel/types.js';
 import { XenApiError, isXenApiError } from '../../shared/errors.js';
 import { logger } from '../../shared/log.js';
 import type { Services } from '../api/context.js';
+import { connectSharedSrs, unplugSharedSrs } from '../storage/shared-pbds.js';
 import { type BundleRow, collectBundle, importBundle, type JoinBundle, undoImport } from './bundle.js';
 import { type HostConnector, PoolMembers } from './members.js';
 import { destroyRows, hostLocalRows, hostRecordRows, rowsOfOtherHosts } from './ownership.js';
@@ -223,8 +224,10 @@ export class PoolService {
       log.error('pool.join: could not issue the joining host a certificate', { error: String(e) });
       throw new XenApiError('JOINING_HOST_SERVICE_FAILED', []);
     }
-    this.imports.set(bundle.host, created);
     this.members?.attach(bundle.host);
+    // The pool's shared SRs reach the new host: a PBD each, plugged once its agent connects.
+    created.push(...connectSharedSrs(this.svc, bundle.host));
+    this.imports.set(bundle.host, created);
     log.info('host joined the pool', { host: bundle.host, rows: created.length });
     return { secret: this.secretNow, pki };
   }
@@ -413,6 +416,7 @@ export class PoolService {
     for (const vm of db.all('VM').values())
       if (vm.resident_on === host && !vm.is_control_domain && vm.power_state !== 'Halted')
         throw new XenApiError('OPERATION_NOT_ALLOWED', ['VM resident on host']);
+    await unplugSharedSrs(this.svc, host);
     // As xapi's, the eject happens on the host first; if it cannot be reached nothing changes.
     await postInternal(
       this.endpoint,

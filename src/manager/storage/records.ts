@@ -6,7 +6,7 @@ import { XenApiError } from '../../shared/errors.js';
 import type { Database, Row } from '../db/database.js';
 import type { Services } from '../api/context.js';
 import type { DriverInfo, SrConfig, SrStats, Volume } from '../../shared/host/storage.js';
-import { storageOf } from './sr-host.js';
+import { hostForSr, storageOf } from './sr-host.js';
 
 export const SR_OPERATIONS = [
   'scan',
@@ -66,13 +66,16 @@ export function localPbd(svc: Services, sr: string): string | undefined {
   return (row.PBDs as string[]).find((p) => svc.db.get('PBD', p)?.host === svc.hostRef());
 }
 
-/** The SR as the agent sees it; SR_HAS_NO_PBDS / SR_NOT_ATTACHED unless it is plugged here. */
+/**
+ * The SR as the agent of the host that does its work (hostForSr) sees it, through that host's
+ * PBD; SR_HAS_NO_PBDS / SR_NOT_ATTACHED unless it is plugged on some host.
+ */
 export function attachedSr(svc: Services, sr: string): SrConfig {
   const row = svc.db.mustGet('SR', sr);
   const pbds = row.PBDs as string[];
   if (!pbds.length) throw new XenApiError('SR_HAS_NO_PBDS', [sr]);
-  const pbd = localPbd(svc, sr);
-  const prow = pbd ? svc.db.get('PBD', pbd) : undefined;
+  const host = hostForSr(svc, sr);
+  const prow = pbds.map((p) => svc.db.get('PBD', p)).find((p) => p?.host === host);
   if (!prow?.currently_attached) throw new XenApiError('SR_NOT_ATTACHED', [sr]);
   return srConfig(row, prow);
 }

@@ -4,17 +4,36 @@ import type { DriverInfo, StorageProcedures } from '../../shared/host/storage.js
 import type { Services } from '../api/context.js';
 
 /**
- * The host an SR's work runs on: the host of its plugged PBD. With several plugged (shared SRs) or
- * none, this manager's own host (pools pick a member later).
+ * The host that does an SR's volume work (pure), xapi's "SR master": of the hosts with the SR
+ * plugged, the pool master when its agent is connected, else the first other host whose agent
+ * is connected, else the first of them (whose calls then fail HOST_OFFLINE). One host per SR at
+ * a time, so that two hosts never create, clone or collect garbage in one shared SR at once.
+ * With none plugged: `fallback` (this manager's host; the calls then fail SR_NOT_ATTACHED).
  */
-export function hostForSr(svc: Services, sr: string): string {
-  const local = svc.hostRef();
+export function chooseSrHost(
+  plugged: readonly string[],
+  master: string,
+  live: (host: string) => boolean,
+  fallback: string,
+): string {
+  if (!plugged.length) return fallback;
+  if (plugged.includes(master) && live(master)) return master;
+  return plugged.find(live) ?? plugged[0];
+}
+
+/** Hosts with a plugged PBD of `sr`, in PBD order. */
+function pluggedHosts(svc: Services, sr: string): string[] {
   const row = svc.db.get('SR', sr);
-  const hosts = ((row?.PBDs as string[] | undefined) ?? [])
+  return ((row?.PBDs as string[] | undefined) ?? [])
     .map((p) => svc.db.get('PBD', p))
     .filter((p) => p?.currently_attached)
     .map((p) => String(p!.host));
-  return hosts.length === 1 ? hosts[0] : local;
+}
+
+/** The host an SR's work runs on (chooseSrHost over the database and the agents' connections). */
+export function hostForSr(svc: Services, sr: string): string {
+  const master = String(svc.db.get('pool', svc.poolRef())?.master ?? svc.hostRef());
+  return chooseSrHost(pluggedHosts(svc, sr), master, (h) => svc.hosts.live(h), svc.hostRef());
 }
 
 /** The storage procedures of a host's agent (CANNOT_CONTACT_HOST / HOST_OFFLINE when it is not connected). */

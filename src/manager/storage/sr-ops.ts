@@ -2,7 +2,6 @@
 // database's VDIs match what the storage really holds.
 import { randomUUID } from 'node:crypto';
 import { XenApiError } from '../../shared/errors.js';
-import { logger } from '../../shared/log.js';
 import type { Row } from '../db/database.js';
 import type { Services } from '../api/context.js';
 import {
@@ -18,9 +17,8 @@ import {
   vdiFields,
 } from './records.js';
 import type { SrConfig, Volume } from '../../shared/host/storage.js';
+import { plugWhenConnected } from './plug-later.js';
 import { hostStorage, storageOf } from './sr-host.js';
-
-const log = logger('storage');
 
 export interface NewSr {
   host: string;
@@ -124,9 +122,9 @@ function assertShareable(svc: Services, type: string) {
 export async function createSr(svc: Services, n: NewSr): Promise<string> {
   const { db } = svc;
   db.mustGet('host', n.host);
-  if (n.host !== svc.hostRef()) throw new XenApiError('HOST_OFFLINE', [n.host]);
   assertKnownType(svc, n.type);
   if (n.shared) assertShareable(svc, n.type);
+  // The SR is made by the agent of the host named (HOST_OFFLINE when it is not connected).
   const agent = hostStorage(svc, n.host);
   const uuid = randomUUID();
   const cfg: SrConfig = { uuid, type: n.type, deviceConfig: { ...n.deviceConfig } };
@@ -171,18 +169,16 @@ export async function createSr(svc: Services, n: NewSr): Promise<string> {
   return sr;
 }
 
-/** Plugs a new shared SR's PBDs on the other hosts; one that fails stays unplugged (logged). */
+/**
+ * Plugs a new shared SR's PBDs on the other hosts, each through its own agent: those connected
+ * now, the others at their agent's next connection (plug-later.ts). One that fails stays
+ * unplugged (logged; PBD.plug).
+ */
 async function plugOtherHosts(svc: Services, sr: string, creator: string) {
   for (const pbd of svc.db.mustGet('SR', sr).PBDs as string[]) {
     const host = String(svc.db.get('PBD', pbd)?.host);
     if (host === creator) continue;
-    await plugPbd(svc, pbd).catch((e: unknown) =>
-      log.warn('shared SR not plugged on a host', {
-        sr,
-        host,
-        error: e instanceof XenApiError ? e.description.join(' ') : String(e),
-      }),
-    );
+    await plugWhenConnected(svc, host, [pbd], plugPbd);
   }
 }
 
@@ -262,7 +258,10 @@ export async function destroySr(svc: Services, sr: string) {
   const { db } = svc;
   const row = db.mustGet('SR', sr);
   assertNoPluggedPbd(svc, sr);
-  const pbd = localPbd(svc, sr);
+  // This host's PBD, else (an SR of another member, or shared) one whose host's agent is connected.
+  const pbds = row.PBDs as string[];
+  const pbd =
+    localPbd(svc, sr) ?? pbds.find((p) => svc.hosts.live(String(db.get('PBD', p)?.host))) ?? pbds[0];
   if (!pbd) throw new XenApiError('SR_HAS_NO_PBDS', [sr]);
   const vdis = (row.VDIs as string[]).filter((v) => db.get('VDI', v)?.managed);
   if (row.type !== 'iso' && vdis.length) throw new XenApiError('SR_NOT_EMPTY', []);
@@ -321,12 +320,12 @@ export async function plugPbd(svc: Services, pbd: string): Promise<string[]> {
   const { db } = svc;
   const row = db.mustGet('PBD', pbd);
   if (row.currently_attached) return [];
-  if (row.host !== svc.hostRef()) throw new XenApiError('HOST_OFFLINE', [String(row.host)]);
   const sr = String(row.SR);
   const srRow = db.mustGet('SR', sr);
   assertKnownType(svc, String(srRow.type));
   // Marks the attach when another host has the SR: its leftovers are not this attach's.
   const cfg = srAttachConfig(db, srRow, pbd);
+  // The PBD's own host attaches (HOST_OFFLINE when its agent is not connected).
   const agent = hostStorage(svc, String(row.host));
   await agent.storage_validate(cfg.type, cfg.deviceConfig);
   const { fixed } = await agent.sr_attach(cfg);
@@ -341,8 +340,10 @@ export async function unplugPbd(svc: Services, pbd: string): Promise<void> {
   if (!row.currently_attached) return;
   const sr = String(row.SR);
   const srRow = db.mustGet('SR', sr);
+  // Only disks in use on this PBD's host hold it (a shared SR's others are other hosts' business).
   for (const v of srRow.VDIs as string[])
-    if (attachedVbds(db, v).length) throw new XenApiError('VDI_IN_USE', [v, 'unplug']);
+    if (attachedVbds(db, v).some((b) => db.get('VM', String(db.get('VBD', b)?.VM))?.resident_on === row.host))
+      throw new XenApiError('VDI_IN_USE', [v, 'unplug']);
   await hostStorage(svc, String(row.host)).sr_detach(srConfig(srRow, row));
   db.update('PBD', pbd, { currently_attached: false });
 }

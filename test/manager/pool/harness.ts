@@ -53,6 +53,8 @@ export function waitFor<T>(what: string, pred: () => T | Promise<T>, ms = 10_000
 
 export interface MemberSpec {
   facts?: Partial<HostFacts>;
+  /** More directories the agent may hold SRs in (besides DATA/sr, where the default SR goes). */
+  srRoots?: string[];
 }
 
 /** Starts `specs.length` standalone hosts (each the master of its own pool). */
@@ -92,6 +94,7 @@ export async function startPoolHosts(
           stateRoots: [dir],
           accel: 'tcg',
           runAs: 'root',
+          ...(spec.srRoots ? { storage: { roots: [join(m.dataDir, 'sr'), ...spec.srRoots] } } : {}),
         });
       },
       async stopAgent() {

@@ -66,7 +66,7 @@ test('an SR is served by the host of its plugged PBD; that host offline is HOST_
   db.update('PBD', pbd, { host: other });
   assert.equal(hostForSr(svc, sr), other);
   assert.throws(() => storageOf(svc, sr), code('HOST_OFFLINE', [other]));
-  // Plugged on both: this host serves it (pools will pick a member).
+  // Plugged on both: this host, the pool master, serves it.
   db.create('PBD', {
     host: svc.hostRef(),
     SR: sr,
