@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { Database } from '../../../src/manager/db/database.js';
 import { SqliteBackend } from '../../../src/manager/db/sqlite-backend.js';
-import { type DbDump, applyDump } from '../../../src/manager/pool/replica.js';
-import { ReplicaPublisher } from '../../../src/manager/pool/replica-sync.js';
+import { type DbDump, applyDump, dumpSince } from '../../../src/manager/pool/replica.js';
+import { applyFollowed, ReplicaPublisher } from '../../../src/manager/pool/replica-sync.js';
 import { MODEL } from '../../../src/shared/datamodel/generated/model.js';
 import { tempDir } from '../../helpers/tmp.js';
 
@@ -83,4 +83,28 @@ test('a poll behind the master waits for the tick; local classes wake nobody', a
   ctl.abort();
   assert.equal(await gone, undefined);
   assert.equal(pub.encodings, n);
+});
+
+test('a follower commits full dumps durably and incremental ones with the next flush', (t) => {
+  const master = open(t);
+  const backend = new SqliteBackend(join(tempDir(t), 'replica.db'), MODEL);
+  t.after(() => backend.close());
+  let applies = 0;
+  const apply = backend.apply.bind(backend);
+  backend.apply = (ops, meta) => {
+    applies++;
+    apply(ops, meta);
+  };
+  const replica = new Database(MODEL, backend);
+  master.create('VM', { name_label: 'first' });
+  const full = dumpSince(master, -1, 'm1');
+  applyFollowed(replica, full);
+  assert.equal(applies, 1, 'the full dump is stored at once');
+
+  const vm = master.create('VM', { name_label: 'second' });
+  applyFollowed(replica, dumpSince(master, full.generation, 'm1'));
+  assert.equal(replica.get('VM', vm)?.name_label, 'second', 'applied in memory at once');
+  assert.equal(applies, 1, 'not yet on disk');
+  replica.flush();
+  assert.equal(applies, 2, 'stored with the next flush');
 });
