@@ -317,6 +317,15 @@ async function joinAll(master: PoolHost, slaves: PoolHost[]): Promise<string | u
   }
 }
 
+/** CPU time (user + system) of a host's manager so far, in ms, from /proc (clock ticks of 10 ms). */
+function cpuMs(h: PoolHost): number {
+  const pid = h.pid('manager');
+  if (!pid) return 0;
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 async function login(rpc: Rpc, h: PoolHost): Promise<string> {
   return rpc.call('session.login_with_password', ['root', h.rootPassword(), '2.21', 'bench']);
 }
@@ -371,9 +380,12 @@ async function main() {
     for (const [k, h] of (skipped ? [alone] : [alone, master]).entries()) {
       const c0 = Date.now();
       const session = k === 0 ? aloneSession : masterSession;
+      const cpu0 = cpuMs(h);
+      const slavesCpu0 = k === 1 ? slaves.map(cpuMs) : [];
       const vms = await createVms(rpcs[k], session, VM_COUNT);
+      const slavesCpu = slaves.reduce((sum, sl, i) => sum + (cpuMs(sl) - (slavesCpu0[i] ?? 0)), 0);
       console.log(
-        `${VM_COUNT} VMs by VM.create on ${h.hostname} in ${((Date.now() - c0) / 1000).toFixed(1)} s`,
+        `${VM_COUNT} VMs by VM.create on ${h.hostname} in ${((Date.now() - c0) / 1000).toFixed(1)} s; its manager's CPU ${((cpuMs(h) - cpu0) / 1000).toFixed(1)} s${k === 1 ? `, the ${slaves.length} slaves' managers' CPU ${(slavesCpu / 1000).toFixed(1)} s` : ''}`,
       );
       let target = vms[1];
       if (k === 1) {
