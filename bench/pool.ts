@@ -1,8 +1,9 @@
 // npm run bench:pool — does a pool cost its master more than a single host? BENCH_HOSTS (16) + 1
 // hosts, each its own network namespace with its own agent and manager (test/helpers/
-// pool-harness.ts, compiled tree, no guests). Host 1 stays alone; host 2 is the pool master and
-// hosts 3…17 join it with pool.join. Both host 1 and the master get 2,000 VMs by VM.create. Then,
-// alternating between the two so the machine's drifting load weighs on both alike:
+// pool-harness.ts, compiled tree; one test guest per side). Host 1 stays alone; host 2 is the pool
+// master and hosts 3…17 join it with pool.join. Both host 1 and the master get 2,000 VMs by
+// VM.create (wall time and the managers' CPU time from /proc printed). Then, alternating between
+// the two so the machine's drifting load weighs on both alike:
 //   - VM.get_all_records and host.get_all_records (median of BENCH_ALL_RECORDS_REPS);
 //   - a power-state change: one running test guest per side (on the pool, started on a slave
 //     with VM.start_on), paused and unpaused in turn through the measured host's API; the time
