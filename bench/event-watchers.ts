@@ -2,16 +2,19 @@
 // concurrent JSON-RPC event.from long polls on the VM class, each parsing every batch it gets and
 // re-polling at once. When a batch holds the target VM with a `round-…` name_label, the watcher
 // notes the hrtime when the reply had arrived and been parsed; the process reports the label's
-// times to the parent over IPC once all its watchers have it.
-// Arguments come as one JSON argv: { port, session, token, target, watchers }.
+// times to the parent over IPC once all its watchers have it. With `power` (the target's power_state
+// when the watchers start; bench:pool), the n-th change of the target's power_state is the label
+// `power-<n>` instead.
+// Arguments come as one JSON argv: { port, session, token, target, watchers, power? }.
 import { jcall, makeAgent, post, jsonBody } from './rpc-client.js';
 
-const { port, session, token, target, watchers } = JSON.parse(process.argv[2]) as {
+const { port, session, token, target, watchers, power } = JSON.parse(process.argv[2]) as {
   port: number;
   session: string;
   token: string;
   target: string;
   watchers: number;
+  power?: string;
 };
 const agent = makeAgent(watchers + 4);
 let stopping = false;
@@ -40,6 +43,8 @@ function arrived(label: string, at: bigint) {
 
 async function watch() {
   let tok = token;
+  let powerState = power;
+  let powerChanges = 0;
   while (!stopping) {
     const reply = await post(
       agent,
@@ -52,6 +57,14 @@ async function watch() {
     if (r.error) throw new Error(`event.from: ${JSON.stringify(r.error)}`);
     const parsedAt = process.hrtime.bigint();
     for (const e of r.result.events) {
+      if (power !== undefined) {
+        const state = e.snapshot?.power_state;
+        if (e.ref === target && typeof state === 'string' && state !== powerState) {
+          powerState = state;
+          arrived(`power-${++powerChanges}`, parsedAt);
+        }
+        continue;
+      }
       const label = e.snapshot?.name_label;
       if (e.ref === target && typeof label === 'string' && label.startsWith('round-'))
         arrived(label, parsedAt);

@@ -9,6 +9,7 @@ import type { ConnectionInfo } from '../api/context.js';
 import { readBody, type StreamRouteHandler } from '../http/server.js';
 import type { JoinBundle } from './bundle.js';
 import { SECRET_HEADER, SESSION_HEADER } from './peer.js';
+import { EncodedReply } from './replica-sync.js';
 import { secretsEqual } from './role.js';
 import type { PoolService, RoleRequest } from './service.js';
 
@@ -21,6 +22,13 @@ function reply(res: ServerResponse, status: number, body: unknown) {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);
+}
+
+/** A 200 whose body, {ok: value}, was encoded once for several requests. */
+function replyEncoded(res: ServerResponse, body: Buffer) {
+  if (res.destroyed) return;
+  res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
+  res.end(body);
 }
 
 type Route = (pool: PoolService, body: Record<string, unknown>, signal: AbortSignal) => unknown;
@@ -52,7 +60,8 @@ function route(pool: PoolService, auth: 'secret' | 'session', fn: Route): Stream
     try {
       const body = JSON.parse(raw.toString('utf8') || '{}') as Record<string, unknown>;
       const value = await fn(pool, body, ctl.signal);
-      reply(res, 200, { ok: value ?? null });
+      if (value instanceof EncodedReply) replyEncoded(res, value.body);
+      else reply(res, 200, { ok: value ?? null });
     } catch (e) {
       const err = isXenApiError(e) ? e : new XenApiError('INTERNAL_ERROR', [String(e)]);
       if (!isXenApiError(e)) log.error('internal pool endpoint failed', { path: req.url, error: String(e) });

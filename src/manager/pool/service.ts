@@ -16,7 +16,7 @@ import { destroyRows, hostLocalRows, hostRecordRows, rowsOfOtherHosts } from './
 import { type PeerEndpoint, SECRET_HEADER, SESSION_HEADER, peerApi, postInternal } from './peer.js';
 import { preJoinChecks, readMasterFacts } from './prejoin.js';
 import { applyDump, type DbDump, dumpSince } from './replica.js';
-import { changeAfter, ReplicaFollower } from './replica-sync.js';
+import { type EncodedReply, ReplicaFollower, ReplicaPublisher } from './replica-sync.js';
 import { newSecret, type PoolRole, readOrCreateSecret, readRole, writeRole, writeSecret } from './role.js';
 import { assertServedHere } from './slave-gate.js';
 import type { PoolPki } from './pki.js';
@@ -241,17 +241,20 @@ export class PoolService {
     this.imports.delete(host);
   }
 
-  /** /pool/db: the replica's long poll (waits up to waitMs for a change). */
+  /** Answers the replicas' long polls (created with the first one). */
+  private publisher?: ReplicaPublisher;
+
+  /** /pool/db: the replica's long poll (waits up to waitMs for a change; encoded for sharing). */
   async dump(
     since: number,
     master: string | undefined,
     waitMs: number,
     signal: AbortSignal,
-  ): Promise<DbDump> {
+  ): Promise<EncodedReply | undefined> {
     this.assertMaster();
     const from = master === this.dbId ? since : -1;
-    if (from >= 0) await changeAfter(this.svc.db, from, waitMs, signal);
-    return dumpSince(this.svc.db, from, this.dbId);
+    this.publisher ??= new ReplicaPublisher(this.svc.db, this.dbId);
+    return this.publisher.answer(from, waitMs, signal);
   }
 
   // ---------- the slave's replica ----------
