@@ -36,7 +36,7 @@ async function stack(name: string, root: string): Promise<Stack> {
   const { baseVmRecord } = await imp('src/manager/bootstrap/vm-record.ts');
   const cleanups: (() => unknown)[] = [];
   const m = await startManager({ after: (f: () => unknown) => cleanups.unshift(f) });
-  m.manager.svc.ext.agent = {
+  const stub = {
     connected: true,
     start: async (s: { uuid: string }) => ({
       uuid: s.uuid,
@@ -48,6 +48,10 @@ async function stack(name: string, root: string): Promise<Stack> {
     shutdown: async () => undefined,
     close: () => undefined,
   };
+  // A tree with a host registry (issue 13 on) takes the stand-in there; older trees in `ext`.
+  const svc = m.manager.svc;
+  if (svc.hosts) svc.hosts.attach(svc.hostRef(), stub);
+  else svc.ext.agent = stub;
   const session = await rpc(m.httpUrl, 'session.login_with_password', ['root', m.rootPassword]);
   const vm = await rpc(m.httpUrl, 'VM.create', [session, baseVmRecord({ name_label: 'overhead' })]);
   return { name, url: m.httpUrl, session, vm, times: [], cleanups };

@@ -212,7 +212,6 @@ export class Manager {
       listMethods: dispatcher.listMethods(),
       dataDir: config.dataDir,
       suspendDir: join(config.dataDir, 'suspend'),
-      ext: {},
     };
     let internal: string | undefined;
     const restart = async (vm: string) => {
@@ -253,7 +252,18 @@ export class Manager {
     };
     // A slave that becomes master (designate_new_master, emergency transition, eject) opened no
     // storage: it starts it as a master's start-up does, once its own agent is connected.
+    let masterTimers = false;
+    const startMasterTimers = () => {
+      if (opts.timers === false || masterTimers) return;
+      masterTimers = true;
+      tasks.startGc();
+      // Only a master touches the pool row (a former master's replica is the new master's to write).
+      events.startHeartbeat(() => (svc.pool?.isMaster() !== false ? poolRef() : undefined));
+    };
     const becomeMasterHere = () => {
+      // Networking first: attachLocalAgent follows the agent's connections for it.
+      if (opts.networking !== false && !svc.networking) openNetworking(svc, opts.networking ?? {});
+      startMasterTimers();
       const agent = attachLocalAgent();
       if (!svc.storageIntents) prepareStorage(svc, storageOpts);
       svc.vmCopyJournal ??= new VmCopyJournal(join(config.dataDir, 'vm-copies'));
@@ -295,11 +305,8 @@ export class Manager {
     const agent = attachLocalAgent();
     if (agent) await startWhenConnected(agent, startStorage, storageOpts.waitMs ?? STORAGE_WAIT_MS);
     svc.pool.start();
-    if (opts.timers !== false) {
-      sessions.startGc();
-      tasks.startGc();
-      events.startHeartbeat(poolRef);
-    }
+    if (opts.timers !== false) sessions.startGc();
+    startMasterTimers();
     const manager = new Manager(config, backend, db, svc, dispatcher, encoders);
     created = manager;
     manager.storageReport = storageReport;

@@ -22,11 +22,6 @@ export interface ConnectionInfo {
   signal?: AbortSignal;
 }
 
-/** Hooks other components (host agent, storage, networking) attach to the manager. */
-export interface Extensions {
-  [name: string]: unknown;
-}
-
 export interface Services {
   db: Database;
   events: EventService;
@@ -57,7 +52,6 @@ export interface Services {
   provisionDisks?: (ctx: CallContext, vm: string) => Promise<void>;
   /** Intents of VM clones/copies/snapshots in flight (crash safety). */
   vmCopyJournal?: VmCopyJournal;
-  ext: Extensions;
 }
 
 export interface CallContext {
