@@ -146,7 +146,10 @@ export async function startStack(t: TestContext, port: number): Promise<Stack> {
     },
   };
   t.after(async () => {
-    // No QEMU outlives the test, whatever happened.
+    // The daemons first (VMs outlive them), so that no restart action starts a QEMU after the
+    // sweep; then no QEMU outlives the test, whatever happened.
+    await stack.kill('manager', 'SIGTERM');
+    await stack.kill('agent', 'SIGTERM');
     for (const pid of stack.qemuPids()) {
       try {
         process.kill(pid, 'SIGKILL');
@@ -154,8 +157,6 @@ export async function startStack(t: TestContext, port: number): Promise<Stack> {
         /* gone */
       }
     }
-    await stack.kill('manager', 'SIGTERM');
-    await stack.kill('agent', 'SIGTERM');
   });
   return stack;
 }
