@@ -77,6 +77,15 @@ export class PoolService {
     svc.db.writeGuard = fenceGuard(() => this.fencedTo);
   }
 
+  /**
+   * Whether this host's write fence could ever be raised while a call runs: it is a slave, the
+   * fence is up, or its pool has other members (designate_new_master). A standalone master's
+   * calls then run outside the fence's context, at no cost.
+   */
+  fenceMayRise(): boolean {
+    return this.roleNow.kind === 'slave' || this.fencedTo !== undefined || this.svc.db.count('host') > 1;
+  }
+
   get role(): PoolRole {
     return this.roleNow;
   }

@@ -220,6 +220,9 @@ export class Dispatcher {
     const ctx: CallContext = { svc: this.svc, session, msg, conn, task, signal: task?.signal ?? conn.signal };
     // `args` were decoded by msg's declared parameter types: what the handler's type promises it.
     // Inside an API call's context: a pool slave's write fence refuses its writes (pool/write-fence.ts).
+    // A host alone in its pool has no fence to raise: its calls skip the context (Node 20's
+    // AsyncLocalStorage hooks every promise of the process once used).
+    if (this.svc.pool?.fenceMayRise() === false) return await h(ctx, ...(args as never[]));
     return await asApiCall(() => h(ctx, ...(args as never[])));
   }
 
