@@ -5,6 +5,7 @@ import {
   jsonEncoder,
   jsonFailure,
   jsonSuccess,
+  jsonSuccessEnvelope,
   jsonUntyped,
   parseJsonRpcRequest,
 } from '../../../src/shared/wire/json-rpc.js';
@@ -142,4 +143,108 @@ test('the encoders output is JSON that JSON.parse and Python read back to the sa
     JSON.parse(python('import sys, json\nprint(json.dumps(json.loads(sys.stdin.read())))', text)),
     expected,
   );
+});
+
+test('non-plain sets and maps: separators, empty and wrong-shaped values', () => {
+  // Floats and records are not printed by JSON.stringify as yojson prints them, so these take the
+  // per-element path (an integral float must keep its ".0").
+  assert.equal(enc(T.set(T.float), [2]), '[2.0]');
+  assert.equal(enc(T.set(T.float), [1, 2, 3]), '[1.0,2.0,3.0]');
+  assert.equal(enc(T.set(T.float), []), '[]');
+  assert.equal(enc(T.set(T.float), 'ab'), '[]');
+  assert.equal(enc(T.set(T.set(T.float)), [[1], []]), '[[1.0],[]]');
+  assert.equal(enc(T.set(T.string), ['a', 'b']), '["a","b"]');
+  assert.equal(enc(T.map(T.string, T.float), { a: 1, b: 2, c: 0.5 }), '{"a":1.0,"b":2.0,"c":0.5}');
+  assert.equal(enc(T.map(T.string, T.float), {}), '{}');
+  assert.equal(enc(T.map(T.string, T.float), null), '{}');
+  assert.equal(enc(T.map(T.string, T.float), 'ab'), '{}');
+  assert.equal(enc(T.map(T.string, T.map(T.string, T.float)), { x: { y: 3 } }), '{"x":{"y":3.0}}');
+  assert.equal(enc(T.map(T.string, T.set(T.float)), { x: [4] }), '{"x":[4.0]}');
+  assert.equal(enc(T.map(T.string, T.string), 'ab'), '{}');
+  assert.equal(
+    enc(T.set(T.record('VM_metrics')), [{ uuid: 'a', progress: 1 }, { uuid: 'b' }]),
+    '[{"uuid":"a","progress":1.0},{"uuid":"b","progress":0.0}]',
+  );
+});
+
+test('records: an empty layout, a self-referencing layout, special and wrapped encoders', () => {
+  assert.equal(enc(T.record('no_such_class'), { a: 1 }), '{}');
+  const tree = {
+    recordFields: (cls: string) =>
+      cls === 'node'
+        ? [
+            { name: 'name', type: T.string },
+            { name: 'children', type: T.set(T.record('node')) },
+          ]
+        : [],
+  };
+  assert.equal(
+    jsonEncoder(
+      T.record('node'),
+      tree,
+    )({ name: 'a', children: [{ name: 'b', children: [] }, { name: 'c' }] }),
+    '{"name":"a","children":[{"name":"b","children":[]},{"name":"c","children":[]}]}',
+  );
+  const special = {
+    ...ctx,
+    special: (cls: string) => (cls === 'event_batch' ? () => '"batch"' : undefined),
+  };
+  assert.equal(jsonEncoder(T.set(T.record('event_batch')), special)([1, 2]), '["batch","batch"]');
+  assert.equal(jsonEncoder(T.record('VM_metrics'), special)({ uuid: 'u' }), '{"uuid":"u","progress":0.0}');
+  const wrapped = {
+    ...ctx,
+    wrapRecord: (cls: string, e: (v: unknown) => string) => (v: unknown) => `${cls}:${e(v)}`,
+  };
+  assert.equal(
+    jsonEncoder(T.record('VM_metrics'), wrapped)({ uuid: 'u' }),
+    'VM_metrics:{"uuid":"u","progress":0.0}',
+  );
+});
+
+test('untyped values: integers, other numbers, bigints and nested containers', () => {
+  assert.equal(jsonUntyped(3), '3');
+  assert.equal(jsonUntyped(2.5), '2.5');
+  assert.equal(jsonUntyped(2n ** 70n), String(2n ** 70n));
+  assert.equal(jsonUntyped('a"b'), '"a\\"b"');
+  assert.equal(jsonUntyped(undefined), '""');
+  assert.equal(jsonUntyped(true), 'true');
+  assert.equal(jsonUntyped([]), '[]');
+  assert.equal(jsonUntyped({}), '{}');
+  assert.equal(jsonUntyped({ a: 1, b: [2, { c: 'd' }] }), '{"a":1,"b":[2,{"c":"d"}]}');
+});
+
+test('envelopes sent in pieces equal the whole envelope; DEL and odd ids', () => {
+  for (const version of [1, 2] as const)
+    for (const id of [0, 42, 'id', 'a\u007f"b'] as const) {
+      const [head, tail] = jsonSuccessEnvelope(version, id);
+      assert.equal(head + '"OpaqueRef:x"' + tail, jsonSuccess(version, id, '"OpaqueRef:x"'));
+    }
+  assert.equal(jsonSuccess(2, 'a\u007f', '1'), '{"jsonrpc":"2.0","result":1,"id":"a\\u007f"}');
+  assert.equal(jsonSuccess(1, 'x', '"\u007f"'), '{"result":"\\u007f","error":null,"id":"x"}');
+  assert.equal(jsonSuccess(2, 'x', '"plain"'), '{"jsonrpc":"2.0","result":"plain","id":"x"}');
+  assert.equal(
+    jsonFailure(2, 'i', []),
+    '{"jsonrpc":"2.0","error":{"code":1,"message":"INTERNAL_ERROR","data":[]},"id":"i"}',
+  );
+  assert.equal(jsonFailure(1, 'i', ['E', 'a\u007f']), '{"result":null,"error":["E","a\\u007f"],"id":"i"}');
+  assert.equal(
+    jsonFailure(2, 3, ['E', 'a\u007f']),
+    '{"jsonrpc":"2.0","error":{"code":1,"message":"E","data":["a\\u007f"]},"id":3}',
+  );
+});
+
+test('version 2 with params that are neither list, object nor null is refused; v1 needs a list', () => {
+  refuses({ jsonrpc: '2.0', method: 'm', params: 5, id: 1 }, /Invalid field 'params'/);
+  refuses({ jsonrpc: '2.0', method: 'm', params: true, id: 1 }, /Invalid field 'params'/);
+  assert.equal(req({ jsonrpc: '2.0', method: 'm', params: [], id: 'x' }).version, 2);
+  assert.deepEqual(req({ method: 'm', params: [], id: 'x' }).params, []);
+});
+
+test('requests nested up to 64 levels parse; one more level is refused', () => {
+  const nest = (n: number, leaf: unknown): unknown => (n === 0 ? leaf : [nest(n - 1, leaf)]);
+  // the request object and its params list are two of the levels
+  assert.deepEqual(req({ method: 'm', params: [nest(62, 1)], id: 1 }).params, [nest(62, 1)]);
+  assert.deepEqual(req({ method: 'm', params: [nest(61, { a: 1 })], id: 1 }).params, [nest(61, { a: 1 })]);
+  refuses({ method: 'm', params: [nest(63, 1)], id: 1 }, /nested too deeply \(more than 64 levels\)/);
+  refuses({ method: 'm', params: [nest(62, { a: 1 })], id: 1 }, /nested too deeply/);
 });

@@ -3,6 +3,8 @@ import { test } from 'node:test';
 import { formatG, jsonFloat, xmlDouble } from '../../../src/shared/wire/format-float.js';
 import {
   escapeXml,
+  XML_SUCCESS_HEAD,
+  XML_SUCCESS_TAIL,
   xmlBare,
   xmlEncoder,
   xmlFailure,
@@ -107,6 +109,99 @@ test('envelopes are byte-exact', () => {
     '<?xml version="1.0"?><methodResponse><params><param><value>x</value></param></params></methodResponse>',
   );
   assert.equal(xmlSuccess(enc(T.void, undefined)).includes('<name>Value</name><value></value>'), true);
+});
+
+const A = (...values: string[]) => `<value><array><data>${values.join('')}</data></array></value>`;
+const S = (...members: [string, string][]) =>
+  `<value><struct>${members.map(([k, v]) => `<member><name>${k}</name>${v}</member>`).join('')}</struct></value>`;
+
+test('text sets: every element in its own <value>, escaped; wrong shapes are empty', () => {
+  assert.equal(
+    enc(T.set(T.ref('VM')), ['OpaqueRef:a', 'OpaqueRef:b']),
+    A('<value>OpaqueRef:a</value>', '<value>OpaqueRef:b</value>'),
+  );
+  assert.equal(
+    enc(T.set(T.string), ['a<', '', 'c']),
+    A('<value>a&lt;</value>', '<value></value>', '<value>c</value>'),
+  );
+  assert.equal(enc(T.set(T.enum('vm_power_state')), ['Running']), A('<value>Running</value>'));
+  assert.equal(enc(T.set(T.string), 'ab'), A());
+  assert.equal(enc(T.set(T.string), { 0: 'a', length: 1 }), A());
+});
+
+test('non-text maps and sets: nested values, wrong shapes are empty', () => {
+  assert.equal(
+    enc(T.map(T.int, T.float), { '0': 1, '1': 0.5 }),
+    S(['0', '<value><double>1</double></value>'], ['1', '<value><double>0.5</double></value>']),
+  );
+  assert.equal(enc(T.map(T.string, T.set(T.string)), { 'k&': ['v'] }), S(['k&amp;', A('<value>v</value>')]));
+  assert.equal(enc(T.map(T.string, T.int), 'ab'), S());
+  assert.equal(enc(T.map(T.string, T.int), null), S());
+  assert.equal(enc(T.map(T.string, T.int), {}), S());
+  assert.equal(enc(T.map(T.string, T.string), 'ab'), S());
+  assert.equal(enc(T.set(T.int), []), A());
+  assert.equal(enc(T.set(T.set(T.int)), [[1], []]), A(A('<value>1</value>'), A()));
+});
+
+test('records: an empty layout, a self-referencing layout, special and wrapped encoders', () => {
+  assert.equal(enc(T.record('no_such_class'), { a: 1 }), S());
+  const tree = {
+    recordFields: (cls: string) =>
+      cls === 'node'
+        ? [
+            { name: 'name', type: T.string },
+            { name: 'children', type: T.set(T.record('node')) },
+          ]
+        : [],
+  };
+  const leaf = (n: string) => S(['name', `<value>${n}</value>`], ['children', A()]);
+  assert.equal(
+    xmlEncoder(T.record('node'), tree)({ name: 'a', children: [{ name: 'b', children: [] }, { name: 'c' }] }),
+    S(['name', '<value>a</value>'], ['children', A(leaf('b'), leaf('c'))]),
+  );
+  const special = {
+    ...ctx,
+    special: (cls: string) => (cls === 'event_batch' ? () => '<value>batch</value>' : undefined),
+  };
+  assert.equal(
+    xmlEncoder(T.set(T.record('event_batch')), special)([1, 2]),
+    A('<value>batch</value>', '<value>batch</value>'),
+  );
+  assert.equal(
+    xmlEncoder(T.record('VM_metrics'), special)({ uuid: 'u' }),
+    S(['uuid', '<value>u</value>'], ['progress', '<value><double>0</double></value>']),
+  );
+  const wrapped = {
+    ...ctx,
+    wrapRecord: (cls: string, e: (v: unknown) => string) => (v: unknown) => cls + e(v),
+  };
+  assert.equal(
+    xmlEncoder(T.record('VM_metrics'), wrapped)({ uuid: 'u' }),
+    `VM_metrics${S(['uuid', '<value>u</value>'], ['progress', '<value><double>0</double></value>'])}`,
+  );
+});
+
+test('scalars: int32 and datetime from loose values, escaping only where needed', () => {
+  assert.equal(enc(T.int32, '7'), '<value><i4>7</i4></value>');
+  assert.equal(enc(T.int32, 2 ** 31), '<value><i4>-2147483648</i4></value>');
+  assert.equal(
+    enc(T.datetime, new Date(Date.UTC(1999, 11, 9, 8, 7, 6, 5))),
+    '<value><dateTime.iso8601>19991209T08:07:06Z</dateTime.iso8601></value>',
+  );
+  assert.equal(enc(T.bool, 1), '<value><boolean>1</boolean></value>');
+  assert.equal(enc(T.bool, 0), '<value><boolean>0</boolean></value>');
+  assert.equal(escapeXml('a\u0000b\u0008c\u000bd\u000ce\u000ef\u001fg'), 'abcdefg');
+  assert.equal(escapeXml('\t\n\r'), '\t\n\r');
+  assert.equal(escapeXml('>'), '&gt;');
+  assert.equal(escapeXml('"'), '&quot;');
+  assert.equal(xmlSuccess('<value>x</value>'), `${XML_SUCCESS_HEAD}<value>x</value>${XML_SUCCESS_TAIL}`);
+  assert.equal(
+    xmlFailure([]).endsWith(
+      '<value><array><data></data></array></value></member></struct></value></param></params></methodResponse>',
+    ),
+    true,
+  );
+  assert.equal(xmlListMethods([]), xmlBare(A()));
 });
 
 test('untyped values (task results, listMethods)', () => {
