@@ -5,7 +5,7 @@
 // while its VM keeps running; a slave's manager SIGKILLed in the middle of a burst of replicated
 // writes comes back with a replica equal to the master's rows.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import Sqlite from 'better-sqlite3';
@@ -13,33 +13,8 @@ import type { XenApiClient, XenApiError } from '../../src/clients/sdk/client.js'
 import { defaultTemplates } from '../../src/manager/bootstrap/templates.js';
 import { baseVmRecord } from '../../src/manager/bootstrap/vm-record.js';
 import { killQemusUnder } from '../agent/helpers/guest.js';
-import { type PoolHost, startHosts } from '../helpers/pool-harness.js';
-import { ensureGuest, GUEST_DIR } from '../helpers/stack.js';
-
-async function until(check: () => Promise<boolean> | boolean, ms: number, what: string) {
-  const deadline = Date.now() + ms;
-  while (
-    !(await Promise.resolve()
-      .then(check)
-      .catch(() => false))
-  ) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
-const live = async (c: XenApiClient, host: string) =>
-  Boolean(await c.call('host_metrics.get_live', await c.call('host.get_metrics', host)));
-
-function qemuRuns(h: PoolHost, uuid: string): boolean {
-  const file = join(h.runDir, uuid, 'qemu.pid');
-  if (!existsSync(file)) return false;
-  try {
-    return readFileSync(`/proc/${readFileSync(file, 'utf8').trim()}/cmdline`, 'utf8').includes(uuid);
-  } catch {
-    return false;
-  }
-}
+import { hostLive, type PoolHost, qemuCmdline, startHosts } from '../helpers/pool-harness.js';
+import { ensureGuest, GUEST_DIR, waitFor } from '../helpers/stack.js';
 
 /** The pool database's rows in a host's store (sessions, tasks and Berth's own tables left out). */
 function storedRows(h: PoolHost): Record<string, unknown[]> {
@@ -101,22 +76,23 @@ test('killing any one daemon of a namespaced pool loses nothing', { timeout: 600
   const hosts = await master.call('host.get_all');
   const records = await Promise.all(hosts.map((h) => master.call('host.get_record', h)));
   const refOf = (h: PoolHost) => hosts[records.findIndex((r) => r.address === h.address)];
-  const allLive = async (c: XenApiClient) => (await Promise.all(hosts.map((h) => live(c, h)))).every(Boolean);
-  await until(() => allLive(master), 60_000, 'every host live');
+  const allLive = async (c: XenApiClient) =>
+    (await Promise.all(hosts.map((h) => hostLive(c, h)))).every(Boolean);
+  await waitFor(() => allLive(master), 60_000, 'every host live');
 
   // (b) The master's own agent SIGKILLed: the master host goes offline and comes back; the VM
   // it runs keeps running throughout.
   const vm = await master.call('VM.create', baseVmRecord({ ...guest, name_label: 'on-master' }) as never);
   await master.call('VM.start_on', vm, refOf(m), false, false);
   const uuid = String(await master.call('VM.get_uuid', vm));
-  assert.ok(qemuRuns(m, uuid));
+  assert.ok(qemuCmdline(m, uuid));
   await m.kill('agent');
-  await until(async () => !(await live(master, refOf(m))), 30_000, 'master host not live');
-  assert.ok(qemuRuns(m, uuid), 'the VM outlives the master host agent');
+  await waitFor(async () => !(await hostLive(master, refOf(m))), 30_000, 'master host not live');
+  assert.ok(qemuCmdline(m, uuid), 'the VM outlives the master host agent');
   await m.start('agent');
-  await until(() => live(master, refOf(m)), 60_000, 'master host live again');
+  await waitFor(() => hostLive(master, refOf(m)), 60_000, 'master host live again');
   assert.equal(await master.call('VM.get_power_state', vm), 'Running');
-  assert.ok(qemuRuns(m, uuid));
+  assert.ok(qemuCmdline(m, uuid));
 
   // (a) The master's manager SIGKILLed right after acknowledged writes.
   const poolRef = (await master.call('pool.get_all'))[0];
@@ -130,11 +106,11 @@ test('killing any one daemon of a namespaced pool loses nothing', { timeout: 600
   const vmsAfter = new Set(await master.call('VM.get_all'));
   for (const ref of acked) assert.ok(vmsAfter.has(ref), `acknowledged VM ${ref} survived the kill`);
   assert.equal(await master.call('pool.get_name_description', poolRef), 'just before the kill');
-  await until(() => allLive(master), 60_000, 'members live after the master restarted');
+  await waitFor(() => allLive(master), 60_000, 'members live after the master restarted');
   assert.equal(await master.call('VM.get_power_state', vm), 'Running');
   // Slaves resync with the restarted master (a new master database id: a full dump).
   await master.call('pool.set_name_description', poolRef, 'after the restart');
-  await until(() => sameRows(m, s1) && sameRows(m, s2), 60_000, 'slaves resynced');
+  await waitFor(() => sameRows(m, s1) && sameRows(m, s2), 60_000, 'slaves resynced');
 
   // (c) A slave's manager SIGKILLed in the middle of a burst of replicated writes.
   const burst = acked.map((ref, i) =>
@@ -146,10 +122,10 @@ test('killing any one daemon of a namespaced pool loses nothing', { timeout: 600
   await s2.kill('manager');
   await Promise.all(burst);
   await s2.start('manager');
-  await until(() => sameRows(m, s2), 60_000, "the restarted slave's replica equals the master's rows");
-  await until(() => sameRows(m, s1), 60_000, "the other slave's replica equals the master's rows");
+  await waitFor(() => sameRows(m, s2), 60_000, "the restarted slave's replica equals the master's rows");
+  await waitFor(() => sameRows(m, s1), 60_000, "the other slave's replica equals the master's rows");
   assert.equal(String(storedRows(s2).VM?.length), String(storedRows(m).VM?.length));
 
   await master.call('VM.hard_shutdown', vm);
-  await until(() => !qemuRuns(m, uuid), 30_000, 'QEMU gone');
+  await waitFor(() => qemuCmdline(m, uuid) === undefined, 30_000, 'QEMU gone');
 });

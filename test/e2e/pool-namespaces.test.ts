@@ -3,38 +3,14 @@
 // slave, `xe host-list` and XenAPI.py run on the hosts themselves, a slave's manager SIGKILLed and
 // restarted stays a slave.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { test } from 'node:test';
-import { join } from 'node:path';
-import type { XenApiError, XenApiClient } from '../../src/clients/sdk/client.js';
+import type { XenApiError } from '../../src/clients/sdk/client.js';
 import { defaultTemplates } from '../../src/manager/bootstrap/templates.js';
 import { baseVmRecord } from '../../src/manager/bootstrap/vm-record.js';
 import { killQemusUnder } from '../agent/helpers/guest.js';
-import { type PoolHost, startHosts } from '../helpers/pool-harness.js';
-import { ensureGuest, GUEST_DIR } from '../helpers/stack.js';
-
-/** Polls `check` until it holds (or fails with `what` after `ms`). */
-async function until(check: () => Promise<boolean>, ms: number, what: string) {
-  const deadline = Date.now() + ms;
-  while (!(await check().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
-const live = async (c: XenApiClient, host: string) =>
-  Boolean(await c.call('host_metrics.get_live', await c.call('host.get_metrics', host)));
-
-/** Whether a QEMU for `uuid` runs under host h's agent (its pid file names a live process). */
-function qemuRuns(h: PoolHost, uuid: string): boolean {
-  const file = join(h.runDir, uuid, 'qemu.pid');
-  if (!existsSync(file)) return false;
-  try {
-    return readFileSync(`/proc/${readFileSync(file, 'utf8').trim()}/cmdline`, 'utf8').includes(uuid);
-  } catch {
-    return false;
-  }
-}
+import { hostLive, type PoolHost, qemuCmdline, startHosts } from '../helpers/pool-harness.js';
+import { ensureGuest, GUEST_DIR, waitFor } from '../helpers/stack.js';
 
 test('three namespaced hosts form a pool through the API', { timeout: 600_000 }, async (t) => {
   await ensureGuest();
@@ -66,8 +42,8 @@ test('three namespaced hosts form a pool through the API', { timeout: 600_000 },
   const refOf = (h: PoolHost) => hosts[records.findIndex((r) => r.address === h.address)];
 
   // The master reaches every member's agent over TCP with mutual TLS (pool-issued certificates).
-  await until(
-    async () => (await Promise.all(hosts.map((h) => live(master, h)))).every(Boolean),
+  await waitFor(
+    async () => (await Promise.all(hosts.map((h) => hostLive(master, h)))).every(Boolean),
     60_000,
     'every host live',
   );
@@ -81,22 +57,22 @@ test('three namespaced hosts form a pool through the API', { timeout: 600_000 },
     await master.call('VM.start_on', vm, refOf(h), false, false);
     const uuid = String(await master.call('VM.get_uuid', vm));
     assert.equal(await master.call('VM.get_resident_on', vm), refOf(h));
-    assert.ok(qemuRuns(h, uuid), `QEMU of ${uuid} under ${h.hostname}`);
-    for (const other of pool.hosts) if (other !== h) assert.equal(qemuRuns(other, uuid), false);
+    assert.ok(qemuCmdline(h, uuid), `QEMU of ${uuid} under ${h.hostname}`);
+    for (const other of pool.hosts) if (other !== h) assert.equal(qemuCmdline(other, uuid), undefined);
     vms.set(h, { vm, uuid });
   }
 
   // A slave's agent SIGKILLed: its VM keeps running, host.live goes false, then true again after
   // a restart, and the VM is still Running there.
   await s1.kill('agent');
-  await until(async () => !(await live(master, refOf(s1))), 30_000, 'slave 1 not live');
-  assert.ok(qemuRuns(s1, vms.get(s1)!.uuid), 'the VM outlives its agent');
+  await waitFor(async () => !(await hostLive(master, refOf(s1))), 30_000, 'slave 1 not live');
+  assert.ok(qemuCmdline(s1, vms.get(s1)!.uuid), 'the VM outlives its agent');
   await assert.rejects(master.call('VM.pause', vms.get(s1)!.vm), (e: XenApiError) => {
     assert.equal(e.code, 'HOST_OFFLINE');
     return true;
   });
   await s1.start('agent');
-  await until(() => live(master, refOf(s1)), 60_000, 'slave 1 live again');
+  await waitFor(() => hostLive(master, refOf(s1)), 60_000, 'slave 1 live again');
   assert.equal(await master.call('VM.get_power_state', vms.get(s1)!.vm), 'Running');
 
   // A slave answers a login with HOST_IS_SLAVE and the master's address.
@@ -154,10 +130,10 @@ test('three namespaced hosts form a pool through the API', { timeout: 600_000 },
   // VMs down (each on its own host), then the master moves to slave 2 and slave 1 is ejected.
   for (const [h, { vm, uuid }] of vms) {
     await master.call('VM.hard_shutdown', vm);
-    await until(async () => !qemuRuns(h, uuid), 30_000, `QEMU of ${uuid} gone`);
+    await waitFor(async () => qemuCmdline(h, uuid) === undefined, 30_000, `QEMU of ${uuid} gone`);
   }
   await master.call('pool.designate_new_master', refOf(s2));
-  await until(
+  await waitFor(
     async () => {
       const e = await m.client().then(
         () => undefined,
@@ -170,15 +146,15 @@ test('three namespaced hosts form a pool through the API', { timeout: 600_000 },
   );
   const next = await s2.client();
   assert.equal(await next.call('pool.get_master', (await next.call('pool.get_all'))[0]), refOf(s2));
-  await until(
-    async () => (await Promise.all(hosts.map((h) => live(next, h)))).every(Boolean),
+  await waitFor(
+    async () => (await Promise.all(hosts.map((h) => hostLive(next, h)))).every(Boolean),
     60_000,
     'every host live under the new master',
   );
   await next.call('pool.eject', refOf(s1));
   assert.equal((await next.call('host.get_all')).length, 2);
   // The ejected host is a pool of its own again: it answers logins itself.
-  await until(
+  await waitFor(
     async () => (await (await s1.client()).call('host.get_all')).length === 1,
     60_000,
     'the ejected host standalone',

@@ -4,7 +4,7 @@
 // PBD, a host that joins later gets one plugged too, and a VM whose disk is on the SR starts on
 // one slave, then on another, its QEMU opening the disk in the shared directory each time.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -12,33 +12,10 @@ import type { XenApiClient } from '../../src/clients/sdk/client.js';
 import { defaultTemplates } from '../../src/manager/bootstrap/templates.js';
 import { baseVmRecord } from '../../src/manager/bootstrap/vm-record.js';
 import { killQemusUnder } from '../agent/helpers/guest.js';
-import { type PoolHost, startHosts } from '../helpers/pool-harness.js';
-import { ensureGuest, GUEST_DIR } from '../helpers/stack.js';
+import { hostLive, type PoolHost, qemuCmdline, startHosts } from '../helpers/pool-harness.js';
+import { ensureGuest, GUEST_DIR, waitFor } from '../helpers/stack.js';
 
 const MiB = 1024 * 1024;
-
-async function until(check: () => Promise<boolean>, ms: number, what: string) {
-  const deadline = Date.now() + ms;
-  while (!(await check().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
-const live = async (c: XenApiClient, host: string) =>
-  Boolean(await c.call('host_metrics.get_live', await c.call('host.get_metrics', host)));
-
-/** The command line of the QEMU for `uuid` under host h's agent, or undefined when none runs. */
-function qemuCmdline(h: PoolHost, uuid: string): string | undefined {
-  const file = join(h.runDir, uuid, 'qemu.pid');
-  if (!existsSync(file)) return undefined;
-  try {
-    const cmd = readFileSync(`/proc/${readFileSync(file, 'utf8').trim()}/cmdline`, 'utf8');
-    return cmd.includes(uuid) ? cmd.replaceAll('\0', ' ') : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 /** host ref → [PBD attached] of an SR. */
 async function pbdsOf(c: XenApiClient, sr: string): Promise<Map<string, boolean>> {
@@ -70,7 +47,11 @@ test('a shared file SR: a plugged PBD on every member, a VM on it starts on any'
     throw new Error(`${h.hostname} is not in the pool`);
   };
   const [mRef, s1Ref] = [await refOf(m), await refOf(s1)];
-  await until(async () => (await live(master, mRef)) && live(master, s1Ref), 60_000, 'two hosts live');
+  await waitFor(
+    async () => (await hostLive(master, mRef)) && hostLive(master, s1Ref),
+    60_000,
+    'two hosts live',
+  );
 
   // SR.create shared=true on the master: a PBD per member, each plugged by its own agent.
   const location = join(shared, 'sr');
@@ -88,7 +69,7 @@ test('a shared file SR: a plugged PBD on every member, a VM on it starts on any'
   // A host joining afterwards gets its PBD on the shared SR, plugged once the master reaches it.
   await (await s2.client()).call('pool.join', m.address, 'root', m.rootPassword());
   const s2Ref = await refOf(s2);
-  await until(
+  await waitFor(
     async () => {
       const pbds = await pbdsOf(master, sr);
       return pbds.size === 3 && [...pbds.values()].every(Boolean);
@@ -144,7 +125,7 @@ test('a shared file SR: a plugged PBD on every member, a VM on it starts on any'
     assert.ok(cmd.includes(diskPath), `its disk is ${diskPath}: ${cmd}`);
     for (const other of pool.hosts) if (other !== h) assert.equal(qemuCmdline(other, uuid), undefined);
     await master.call('VM.hard_shutdown', vm);
-    await until(async () => qemuCmdline(h, uuid) === undefined, 30_000, `QEMU gone from ${h.hostname}`);
+    await waitFor(async () => qemuCmdline(h, uuid) === undefined, 30_000, `QEMU gone from ${h.hostname}`);
   }
 
   // Slave 1's manager restarted (a slave opens no storage), then made master: it starts storage
@@ -152,10 +133,10 @@ test('a shared file SR: a plugged PBD on every member, a VM on it starts on any'
   await s1.restart('manager');
   await master.call('pool.designate_new_master', s1Ref);
   let next: XenApiClient | undefined;
-  await until(async () => Boolean((next = await s1.client())), 60_000, 'slave 1 serving as master');
+  await waitFor(async () => Boolean((next = await s1.client())), 60_000, 'slave 1 serving as master');
   // (Its storage starts once its agent connects: the first calls may come before.)
   let made: unknown;
-  await until(
+  await waitFor(
     async () =>
       Boolean(
         (made = await next!.call('VDI.create', {

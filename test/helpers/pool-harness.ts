@@ -438,3 +438,20 @@ export async function startHosts(n: number, opts: HarnessOptions = {}): Promise<
   }
   return harness;
 }
+
+/** Whether `host` is live as client `c`'s pool sees it (host_metrics.live). */
+export async function hostLive(c: XenApiClient, host: string): Promise<boolean> {
+  return Boolean(await c.call('host_metrics.get_live', await c.call('host.get_metrics', host)));
+}
+
+/** The command line of the QEMU for `uuid` under host h's agent, or undefined when none runs. */
+export function qemuCmdline(h: PoolHost, uuid: string): string | undefined {
+  const file = join(h.runDir, uuid, 'qemu.pid');
+  if (!existsSync(file)) return undefined;
+  try {
+    const cmd = readFileSync(`/proc/${readFileSync(file, 'utf8').trim()}/cmdline`, 'utf8');
+    return cmd.includes(uuid) ? cmd.replaceAll('\0', ' ') : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -32,12 +32,21 @@ export interface Stack {
   qemuPids(): number[];
 }
 
+/** Polls `pred` until it holds; a predicate that throws (a daemon still restarting) is not yet true. */
 function waitFor(pred: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
   const deadline = Date.now() + ms;
   return new Promise((resolve, reject) => {
     const tick = async () => {
-      if (await pred()) return resolve();
-      if (Date.now() > deadline) return reject(new Error(`timed out waiting for ${what}`));
+      let last: unknown;
+      const ok = await Promise.resolve()
+        .then(pred)
+        .catch((e: unknown) => {
+          last = e;
+          return false;
+        });
+      if (ok) return resolve();
+      if (Date.now() > deadline)
+        return reject(new Error(`timed out waiting for ${what}${last ? ` (last: ${String(last)})` : ''}`));
       setTimeout(tick, 50);
     };
     void tick();
