@@ -12,4 +12,8 @@ esac
 roots=("$@"); [ ${#roots[@]} -gt 0 ] || roots=(test)
 mapfile -t files < <(find "${roots[@]}" -name '*.test.ts' | sort)
 [ ${#files[@]} -gt 0 ] || { echo "no test files under ${roots[*]}"; exit 1; }
-exec node --import tsx --test --test-concurrency="${TEST_CONCURRENCY:-1}" "${files[@]}"
+# --test-force-exit: a test file whose tests are done exits even if a handle (a daemon a failed
+# hook did not stop) is still open; the helpers kill their daemons on exit. The watchdog bounds
+# the whole run so that a hang fails with output instead of running into CI's time limit.
+exec timeout --kill-after=30s "${BERTH_TEST_WATCHDOG:-60m}" \
+  node --import tsx --test --test-force-exit --test-concurrency="${TEST_CONCURRENCY:-1}" "${files[@]}"

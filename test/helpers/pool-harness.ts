@@ -274,6 +274,11 @@ export async function startHosts(n: number, opts: HarnessOptions = {}): Promise<
         stdio: ['ignore', out, out],
       });
       p.on('error', () => undefined);
+      // No daemon outlives the test process, whatever happened to its hooks (`ip netns exec`
+      // execs the daemon: this pid is the daemon's).
+      const killOnExit = () => p.kill('SIGKILL');
+      process.once('exit', killOnExit);
+      p.once('exit', () => process.off('exit', killOnExit));
       return p;
     } finally {
       closeSync(out);
@@ -401,7 +406,7 @@ export async function startHosts(n: number, opts: HarnessOptions = {}): Promise<
       await Promise.all(all.map(exited));
       killQemusBelow(dir, 4);
       await deleteNetwork(l); // SIGKILLs anything still in a namespace (socat, QEMU)
-      rmSync(dir, { recursive: true, force: true });
+      rmSync(dir, { recursive: true, force: true, maxRetries: 3, retryDelay: 100 });
       octetsInUse.delete(l.octet);
     },
     async leftovers() {

@@ -61,8 +61,8 @@ export async function startStack(t: TestContext, port: number): Promise<Stack> {
   const logDir = join(dir, 'log');
   const procs: { agent?: ChildProcess; manager?: ChildProcess } = {};
   const url = `http://127.0.0.1:${port}`;
-  const node = (script: string, args: string[]) =>
-    spawn(process.execPath, ['--import', 'tsx', join(ROOT, script), ...args], {
+  const node = (script: string, args: string[]) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', join(ROOT, script), ...args], {
       stdio: ['ignore', 'ignore', process.env.BERTH_TEST_VERBOSE ? 'inherit' : 'ignore'],
       env: {
         ...process.env,
@@ -71,6 +71,12 @@ export async function startStack(t: TestContext, port: number): Promise<Stack> {
         BERTH_NETWORKING: '0',
       },
     });
+    // Whatever happens to the hooks, no daemon outlives the test process (the runner force-exits).
+    const killOnExit = () => p.kill('SIGKILL');
+    process.once('exit', killOnExit);
+    p.once('exit', () => process.off('exit', killOnExit));
+    return p;
+  };
   const stack: Stack = {
     dir,
     url,

@@ -30,11 +30,43 @@ export function killQemusBelow(dir: string, depth = 3): void {
   }
 }
 
+/** Directories whose removal failed in a hook: removed again when the test process exits. */
+const leftovers = new Set<string>();
+process.once('exit', () => {
+  for (const dir of leftovers) {
+    killQemusBelow(dir);
+    removeQuietly(dir);
+  }
+});
+
+function removeQuietly(dir: string): boolean {
+  try {
+    rmSync(dir, { recursive: true, force: true, maxRetries: 3, retryDelay: 100 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A temporary directory for the test. QEMUs below it are killed in the test's after-hooks at the
+ * point of registration; the directory itself is removed after every hook registered later (the
+ * daemons a test starts in it register their stops after calling this, and a daemon still writing
+ * into a removed directory made rmSync throw ENOTEMPTY, which skipped the later hooks and left the
+ * daemons running, hanging the test file). A removal that still fails never fails the test: it is
+ * retried when the process exits.
+ */
 export function tempDir(t: TestContext, prefix = 'berth-test-'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   t.after(() => {
     killQemusBelow(dir);
-    rmSync(dir, { recursive: true, force: true });
+    // Registered now, so it runs after the hooks registered since tempDir (Node runs after-hooks
+    // in order, including ones added while they run); the exit handler covers it otherwise.
+    leftovers.add(dir);
+    t.after(() => {
+      killQemusBelow(dir);
+      if (removeQuietly(dir)) leftovers.delete(dir);
+    });
   });
   return dir;
 }
