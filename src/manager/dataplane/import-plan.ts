@@ -516,11 +516,21 @@ class Planner {
     return String(p ? p.fields.power_state : this.db.get('VM', vm)?.power_state);
   }
 
+  /**
+   * An existing device with this uuid that outlives the import: those of a VM the restore
+   * replaces go with it (xapi destroys that VM before its devices are looked up).
+   */
+  private survivor(cls: 'VBD' | 'VIF', uuid: unknown): string | undefined {
+    const ref = this.db.refByUuid(cls, String(uuid ?? ''));
+    if (!ref) return undefined;
+    return this.plan.replaces.includes(String(this.db.get(cls, ref)?.VM)) ? undefined : ref;
+  }
+
   vbds() {
     const { db, opts } = this;
     for (const o of this.of('VBD')) {
       const rec = this.record('VBD', o);
-      const same = opts.restore ? db.refByUuid('VBD', String(rec.uuid ?? '')) : undefined;
+      const same = opts.restore ? this.survivor('VBD', rec.uuid) : undefined;
       if (same) {
         this.reuse('VBD', o.id, same);
         continue;
@@ -556,7 +566,7 @@ class Planner {
     const { db, opts } = this;
     for (const o of this.of('VIF')) {
       const rec = this.record('VIF', o);
-      const same = opts.restore ? db.refByUuid('VIF', String(rec.uuid ?? '')) : undefined;
+      const same = opts.restore ? this.survivor('VIF', rec.uuid) : undefined;
       if (same) {
         this.reuse('VIF', o.id, same);
         continue;

@@ -47,7 +47,7 @@ test('plain /export: VM, metrics, VBDs, VIF, network, VDIs, SR; refs are export 
     ['VM', 'VM_metrics', 'VBD', 'VBD', 'VBD', 'VIF', 'network', 'VDI', 'VDI', 'SR'],
     'xapi order; the snapshot is not part of a plain export',
   );
-  const ids = new Set(objs.map((o: any) => o.id));
+  const ids = new Set<string>(objs.map((o: any) => o.id));
   assert.equal(ids.size, objs.length);
   for (const id of ids) assert.match(id, /^Ref:\d+$/);
 
