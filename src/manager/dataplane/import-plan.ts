@@ -258,7 +258,8 @@ class Planner {
 
   hosts() {
     for (const o of this.of('host')) {
-      const uuid = String(this.record('host', o).uuid ?? '');
+      // Only the uuid is read (Import.Host): the record need not be complete.
+      const uuid = String(o.snapshot.uuid ?? '');
       this.reuse('host', o.id, this.db.refByUuid('host', uuid) ?? NULL_REF);
     }
   }
@@ -527,7 +528,7 @@ class Planner {
   }
 
   vbds() {
-    const { db, opts } = this;
+    const { opts } = this;
     for (const o of this.of('VBD')) {
       const rec = this.record('VBD', o);
       const same = opts.restore ? this.survivor('VBD', rec.uuid) : undefined;
