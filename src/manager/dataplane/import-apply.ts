@@ -42,7 +42,7 @@ async function removeVolumes(svc: Services, made: MadeVolume[]) {
   }
 }
 
-/** Destroys a VM a restore replaces, with its VBDs, VIFs (and their metrics) and VM_metrics. */
+/** Destroys a VM a restore replaces, with its VBDs, VIFs (and metrics), consoles, vTPMs, VM_metrics. */
 function destroyReplaced(svc: Services, vm: string) {
   const { db } = svc;
   const row = db.mustGet('VM', vm);
@@ -53,6 +53,7 @@ function destroyReplaced(svc: Services, vm: string) {
   }
   for (const vbd of [...((row.VBDs as string[]) ?? [])]) if (db.has('VBD', vbd)) db.destroy('VBD', vbd);
   for (const c of [...((row.consoles as string[]) ?? [])]) if (db.has('console', c)) db.destroy('console', c);
+  for (const v of [...((row.VTPMs as string[]) ?? [])]) if (db.has('VTPM', v)) db.destroy('VTPM', v);
   db.destroy('VM', vm);
   const metrics = row.metrics;
   if (typeof metrics === 'string' && db.has('VM_metrics', metrics)) db.destroy('VM_metrics', metrics);

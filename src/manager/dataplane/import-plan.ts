@@ -613,7 +613,9 @@ class Planner {
     for (const o of this.of('VTPM')) {
       const s = o.snapshot;
       const uuid = String(s["vTPM'_uuid"] ?? '');
-      if (opts.restore && db.refByUuid('VTPM', uuid))
+      // (One of a VM this restore replaces goes with that VM, as VM.destroy takes its vTPMs.)
+      const taken = opts.restore ? db.refByUuid('VTPM', uuid) : undefined;
+      if (taken && !this.plan.replaces.includes(String(db.get('VTPM', taken)?.VM)))
         throw generic(`A VTPM with UUID ${uuid} already exists`);
       const vm = this.lookup(s["vTPM'_VM"]);
       this.create('VTPM', o.id, {
