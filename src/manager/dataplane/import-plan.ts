@@ -21,7 +21,7 @@ import { validUserdevice } from '../api/vbd.js';
 import { validVifDevice } from '../api/vif.js';
 import { type Database, newRef, type Row } from '../db/database.js';
 import { generateMac, usableMac } from '../network/mac.js';
-import { pickBridge, usedBridges } from '../api/network.js';
+import { checkMtu, pickBridge, usedBridges } from '../api/network.js';
 import { nowXapi, EPOCH_XAPI } from '../time.js';
 import { isDefaultTemplate } from './export-objects.js';
 import { BERTH_XAPI_VERSION, type OvaDocument, type OvaObject } from './ova.js';
@@ -497,6 +497,7 @@ class Planner {
         ...fields,
         uuid: randomUUID(),
         bridge,
+        MTU: checkMtu(rec.MTU ?? 1500),
         managed: true,
         other_config: other,
         current_operations: {},
