@@ -11,7 +11,7 @@ import type { Intent } from '../../shared/journal.js';
 import type { Volume } from '../../shared/host/storage.js';
 import { logger } from '../../shared/log.js';
 import type { Services } from '../api/context.js';
-import { attachedSr, driverInfoOf, recordSrStats, vdiFields } from '../storage/records.js';
+import { attachedSr, driverInfoOf, recordSrStats, refreshVdiOps, vdiFields } from '../storage/records.js';
 import { storageOf } from '../storage/sr-host.js';
 import { refreshAllowedOperations } from '../vm/vm-state.js';
 import type { ImportPlan, PlannedDisk, PlannedRecord } from './import-plan.js';
@@ -75,6 +75,8 @@ function createAll(svc: Services, plan: ImportPlan, volumes: Map<string, Volume>
       hooks.onRecord?.(rec);
     }
     for (const vm of plan.allVms) if (db.has('VM', vm)) refreshAllowedOperations(db, vm);
+    for (const rec of plan.creates)
+      if (rec.cls === 'VBD' && !rec.fields.empty) refreshVdiOps(svc, String(rec.fields.VDI));
     for (const sr of new Set(plan.volumes.map((v) => v.sr))) recordSrStats(db, sr, undefined);
   });
 }

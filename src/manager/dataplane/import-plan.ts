@@ -558,7 +558,9 @@ class Planner {
         device: '',
         currently_attached: suspended && Boolean(rec.currently_attached),
         current_operations: {},
-        allowed_operations: [],
+        // As VBD.create sets them.
+        allowed_operations:
+          rec.type === 'CD' ? ['attach', 'eject', 'insert', 'plug', 'unplug'] : ['attach', 'plug', 'unplug'],
         metrics: NULL_REF,
       });
     }

@@ -163,7 +163,9 @@ export interface OvaLimits {
   maxObjects: number;
 }
 
-export const DEFAULT_OVA_LIMITS: OvaLimits = { maxElements: 2_000_000, maxDepth: 32, maxObjects: 20_000 };
+// A VM with two disks, a CD and a NIC is ~1,300 elements, so this is some 750+ VMs (all=true); parsing
+// 1M elements takes ~4 s and ~200 MB here. Callers may pass other limits.
+export const DEFAULT_OVA_LIMITS: OvaLimits = { maxElements: 1_000_000, maxDepth: 32, maxObjects: 20_000 };
 
 const generic = (msg: string) => new XenApiError('IMPORT_ERROR_GENERIC', [msg]);
 

@@ -168,7 +168,7 @@ test('hostile ova.xml objects are refused with xapi errors and create nothing', 
 });
 
 // An ova.xml as xapi 24 (XCP-ng 8.3) writes it, produced by Python's own XML-RPC writer.
-const XCPNG_OVA = String.raw`
+const XCPNG_OVA = `
 import sys, xmlrpc.client as x
 D = x.DateTime('20240131T12:34:56Z')
 NULL = 'OpaqueRef:NULL'

@@ -40,6 +40,16 @@ async function volumeExists(svc: Services, sr: string, location: string): Promis
   return Boolean(await storageOf(svc, sr).blockdev_find(attachedSr(svc, sr), location));
 }
 
+/** Fields of class `cls` (links to relations and refs aside) whose values differ. */
+function differingFields(svc: Services, cls: string, a: Record<string, unknown>, b: Record<string, unknown>) {
+  const spec = svc.db.classSpec(cls);
+  const derived = new Set(spec.relations.map((r) => r.field));
+  return spec.fields
+    .filter((f) => !derived.has(f.name) && JSON.stringify(a[f.name]) !== JSON.stringify(b[f.name]))
+    .map((f) => f.name)
+    .sort();
+}
+
 async function exportText(t: any) {
   const f = await vmWithDevices(t);
   const db = f.m.manager.svc.db;
@@ -88,8 +98,31 @@ test('full import into a second manager: every record, new volumes, snapshot lin
   assert.ok((vm.allowed_operations as string[]).includes('start'));
   assert.ok(svc.db.has('VM_metrics', String(vm.metrics)));
 
+  // Field by field, the imported VM is the original but for identity, links and import marks.
+  assert.deepEqual(
+    differingFields(svc, 'VM', orig, vm),
+    ['allowed_operations', 'generation_id', 'metrics', 'other_config', 'uuid'].filter(
+      (f) => JSON.stringify(orig[f]) !== JSON.stringify(vm[f]),
+    ),
+  );
   const vbds = (vm.VBDs as string[]).map((b) => svc.db.get('VBD', b)!);
   assert.deepEqual(vbds.map((b) => b.userdevice).sort(), ['0', '1', '3']);
+  for (const b of vbds) {
+    const o = (orig.VBDs as string[])
+      .map((x) => sdb.get('VBD', x)!)
+      .find((x) => x.userdevice === b.userdevice)!;
+    assert.deepEqual(
+      differingFields(svc, 'VBD', o, b),
+      ['VDI', 'VM', 'metrics', 'uuid'].filter((f) => o[f] !== b[f]),
+    );
+    if (b.type !== 'Disk') continue;
+    const od = sdb.get('VDI', String(o.VDI))!;
+    const nd = svc.db.get('VDI', String(b.VDI))!;
+    assert.deepEqual(differingFields(svc, 'VDI', od, nd), ['SR', 'location', 'sm_config', 'uuid']);
+  }
+  const ovif = sdb.get('VIF', src.vif)!;
+  const nvif = svc.db.get('VIF', (vm.VIFs as string[])[0])!;
+  assert.deepEqual(differingFields(svc, 'VIF', ovif, nvif), ['MAC', 'VM', 'metrics', 'network', 'uuid']);
   const cd = vbds.find((b) => b.type === 'CD')!;
   assert.equal(cd.empty, true);
   assert.equal(cd.VDI, NULL);
