@@ -11,6 +11,9 @@
 //   const vms = await applyImportPlan(svc, plan, { writeDisks: (disks) => … });
 // `writeDisks` gets plan.disks ({id: 'Ref:n', ref, virtualSize}) in the order the tar holds them;
 // if it throws, every record and new volume is removed again (unless force).
+// Query strings: metadataExportQuery(query) (all, include_dom0, export_snapshots,
+// include_vhd_parents, excluded_device_types) and importQuery(query) (restore, force, dry_run,
+// live, check_cpu, vdi:<src>=<dst>), as xapi reads them.
 export {
   allMetadataVms,
   berthOvaVersion,
@@ -48,3 +51,10 @@ export {
   parseOvaXml,
   parseOvaVersion,
 } from './ova.js';
+export {
+  type ImportQuery,
+  importQuery,
+  type MetadataExportQuery,
+  metadataExportQuery,
+  type Query,
+} from './query.js';
