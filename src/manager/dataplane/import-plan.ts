@@ -431,6 +431,9 @@ class Planner {
       });
     }
     if (!Object.hasOwn(o.snapshot, 'has_vendor_device')) fields.has_vendor_device = false;
+    // Import.get_vm_record: an unspecified domain type is derived from the boot policy.
+    if ((rec.domain_type ?? 'unspecified') === 'unspecified')
+      fields.domain_type = rec.HVM_boot_policy === '' ? 'pv' : 'hvm';
     fields.protection_policy = NULL_REF;
     fields.version = opts.restore ? Number(rec.version ?? 0) + 1 : 0;
     fields.appliance = NULL_REF;

@@ -266,6 +266,15 @@ test('an ova.xml as XCP-ng writes it (via an independent XML-RPC writer) imports
   assert.equal(rec.resident_on, 'OpaqueRef:NULL', 'the foreign host is not here');
   assert.equal(rec.affinity, 'OpaqueRef:NULL');
   assert.equal(rec.domain_type, 'hvm');
+  // Without a domain type (older xapi), it follows the boot policy.
+  const older = parseOvaXml(svc.db.model, text);
+  const olderVm = older.objects.find((o) => o.class === 'VM')!;
+  delete olderVm.snapshot.domain_type;
+  const planned = ovaObjectsToPlan(svc.db, older, { mode: 'full', sr }).creates.find((r) => r.cls === 'VM')!;
+  assert.equal(planned.fields.domain_type, 'hvm');
+  olderVm.snapshot.HVM_boot_policy = '';
+  const pv = ovaObjectsToPlan(svc.db, older, { mode: 'full', sr }).creates.find((r) => r.cls === 'VM')!;
+  assert.equal(pv.fields.domain_type, 'pv');
   assert.equal(
     Number(svc.db.get('VM_metrics', String(rec.metrics))!.VCPUs_number),
     2,
