@@ -7,6 +7,8 @@
 //   4. the VMs leave the `import` operation.
 // A failure in 2 removes the volumes; a failure in 3 destroys every record made in 2 and the
 // volumes (unless force, as xapi's cleanup stack is skipped with --force).
+import { NULL_REF } from '../../shared/datamodel/types.js';
+import { XenApiError } from '../../shared/errors.js';
 import type { Intent } from '../../shared/journal.js';
 import type { Volume } from '../../shared/host/storage.js';
 import { logger } from '../../shared/log.js';
@@ -62,7 +64,16 @@ function destroyReplaced(svc: Services, vm: string) {
 function createAll(svc: Services, plan: ImportPlan, volumes: Map<string, Volume>, hooks: ApplyHooks) {
   const { db } = svc;
   db.transaction(() => {
-    for (const vm of plan.replaces) destroyReplaced(svc, vm);
+    // The plan was made before the volumes: what it reuses or replaces must still be as it saw.
+    for (const f of plan.found)
+      if (f.ref !== NULL_REF && !db.has(f.cls, f.ref))
+        throw new XenApiError('IMPORT_ERROR_GENERIC', [`${f.cls} ${f.ref} went away during the import`]);
+    for (const vm of plan.replaces) {
+      const state = String(db.get('VM', vm)?.power_state ?? 'Halted');
+      if (state !== 'Halted')
+        throw new XenApiError('VM_BAD_POWER_STATE', [vm, 'halted', state.toLowerCase()]);
+    }
+    for (const vm of plan.replaces) if (db.has('VM', vm)) destroyReplaced(svc, vm);
     for (const rec of plan.creates) {
       let fields = rec.fields;
       const vol = volumes.get(rec.ref);

@@ -319,4 +319,18 @@ test('a failure mid-way leaves no record and no volume', async (t) => {
   );
   assert.equal(written, 4);
   await assertNothingLeft(svc, sr, plan2, before);
+
+  // Something the plan reuses goes away while the volumes are made: refused, nothing left.
+  const plan3 = ovaObjectsToPlan(svc.db, parseOvaXml(svc.db.model, src.text), { mode: 'full', sr });
+  const net = await m2.call<string>('network.create', { name_label: 'meta-net', other_config: {} });
+  const plan4 = ovaObjectsToPlan(svc.db, parseOvaXml(svc.db.model, src.text), { mode: 'full', sr });
+  assert.ok(plan4.found.some((f) => f.ref === net));
+  await m2.call('network.destroy', net);
+  const before4 = counts(svc);
+  await assert.rejects(applyImportPlan(svc, plan4), code('IMPORT_ERROR_GENERIC'));
+  await assertNothingLeft(svc, sr, plan4, before4);
+  assert.ok(
+    plan3.creates.some((r) => r.cls === 'network'),
+    'without it, the network is made',
+  );
 });
