@@ -98,10 +98,13 @@ test('full import into a second manager: every record, new volumes, snapshot lin
   assert.ok((vm.allowed_operations as string[]).includes('start'));
   assert.ok(svc.db.has('VM_metrics', String(vm.metrics)));
 
-  // Field by field, the imported VM is the original but for identity, links and import marks.
+  // Field by field, the imported VM is the original but for identity, links and import marks
+  // (and, as xapi's import, a domain type derived from the boot policy where none was set).
+  assert.equal(orig.domain_type, 'unspecified');
+  assert.equal(vm.domain_type, 'pv');
   assert.deepEqual(
     differingFields(svc, 'VM', orig, vm),
-    ['allowed_operations', 'generation_id', 'metrics', 'other_config', 'uuid'].filter(
+    ['allowed_operations', 'domain_type', 'generation_id', 'metrics', 'other_config', 'uuid'].filter(
       (f) => JSON.stringify(orig[f]) !== JSON.stringify(vm[f]),
     ),
   );
