@@ -74,6 +74,10 @@ function createAll(svc: Services, plan: ImportPlan, volumes: Map<string, Volume>
         throw new XenApiError('VM_BAD_POWER_STATE', [vm, 'halted', state.toLowerCase()]);
     }
     for (const vm of plan.replaces) if (db.has('VM', vm)) destroyReplaced(svc, vm);
+    for (const { vdi, key, value } of plan.vdiSync) {
+      const { [key]: _old, ...rest } = (db.mustGet('VDI', vdi).other_config ?? {}) as Record<string, string>;
+      db.update('VDI', vdi, { other_config: value === undefined ? rest : { ...rest, [key]: value } });
+    }
     for (const rec of plan.creates) {
       let fields = rec.fields;
       const vol = volumes.get(rec.ref);

@@ -77,6 +77,8 @@ export interface ImportPlan {
   disks: PlannedDisk[];
   /** The task result: imported VMs (non-snapshots, unless only snapshots were imported). */
   vms: string[];
+  /** Metadata import: other_config keys of existing VDIs set (or removed) from the file. */
+  vdiSync: { vdi: string; key: string; value?: string }[];
   /** Every VM made or reused, for the end-of-import bookkeeping. */
   allVms: string[];
   force: boolean;
@@ -123,12 +125,16 @@ function complete(spec: ClassSpec, o: OvaObject): Row {
   return out;
 }
 
-/** Xapi_vm_helpers.fresh_genid: "0:0" (no generation id) stays; anything else is renewed. */
+/** Xapi_vm_helpers.fresh_genid: "" (no generation id) stays; anything else is renewed. */
 function freshGenid(current: unknown): string {
-  if (current === '0:0') return '0:0';
+  if (current === '') return '';
   const b = randomBytes(16);
-  return `${b.readBigUInt64BE(0)}:${b.readBigUInt64BE(8)}`;
+  const mask = (1n << 63n) - 1n;
+  return `${b.readBigUInt64BE(0) & mask}:${b.readBigUInt64BE(8) & mask}`;
 }
+
+/** other_config keys an existing VDI takes from the file (Xapi_globs.vdi_other_config_sync_keys). */
+const VDI_SYNC_KEYS = ['config-drive'];
 
 class Planner {
   readonly plan: ImportPlan;
@@ -150,6 +156,7 @@ class Planner {
       replaces: [],
       volumes: [],
       disks: [],
+      vdiSync: [],
       vms: [],
       allVms: [],
       force: Boolean(opts.force),
@@ -301,6 +308,8 @@ class Planner {
       const found = this.existingVdi(rec);
       if (found) {
         this.reuse('VDI', o.id, found);
+        const other = (rec.other_config ?? {}) as Record<string, string>;
+        for (const key of VDI_SYNC_KEYS) this.plan.vdiSync.push({ vdi: found, key, value: other[key] });
         continue;
       }
       if (this.opts.force) continue;

@@ -241,12 +241,27 @@ test('metadata import onto existing disks, vdi remapping, dry run, missing disks
     name_label: 'elsewhere',
   });
   const disk0 = db.get('VDI', src.vdis[0])!;
+  // The file's config-drive key is carried onto the existing VDI (vdi_other_config_sync_keys).
+  const withDrive = doc();
+  withDrive.objects.find(
+    (o) => o.class === 'VDI' && o.snapshot.uuid === db.get('VDI', src.vdis[1])!.uuid,
+  )!.snapshot.other_config = {
+    'config-drive': 'true',
+  };
+  const drivePlan = ovaObjectsToPlan(db, withDrive, { mode: 'metadata' });
+  await applyImportPlan(svc, drivePlan);
+  assert.equal((db.get('VDI', src.vdis[1])!.other_config as Record<string, string>)['config-drive'], 'true');
   const plan = ovaObjectsToPlan(db, doc(), {
     mode: 'metadata',
     vdiMap: { [String(disk0.uuid)]: String(db.get('VDI', other)!.uuid) },
   });
   const [vm] = await applyImportPlan(svc, plan);
   assert.equal(db.all('VDI').size, before.VDI + 1, 'only the VDI made above');
+  assert.equal(
+    'config-drive' in (db.get('VDI', src.vdis[1])!.other_config as object),
+    false,
+    'a file without the key removes it',
+  );
   const disks = Object.fromEntries(
     (db.get('VM', vm)!.VBDs as string[])
       .map((b) => db.get('VBD', b)!)
