@@ -5,6 +5,7 @@
 // output an empty keep-alive member is written and later counters shift by one; two zero blocks end it.
 import { CHUNK_SIZE, KEEPALIVE_MS, OVA_XML, XXHASH_EXT } from './constants.js';
 import { loadXxhash, xxh64Hex } from './checksum.js';
+import { type ChunkHasher, startHashWorker } from './hash-worker.js';
 import { END_OF_ARCHIVE, paddingLength, tarHeader } from './tar-header.js';
 
 /** Disk bytes at a 1 MiB-aligned offset; length = min(1 MiB, virtual size − offset). */
@@ -31,6 +32,9 @@ export interface XvaWriteOptions {
   signal?: AbortSignal;
   /** Milliseconds clock (tests). */
   now?: () => number;
+  /** Hash chunks on a worker thread, overlapping with output (default false: on this 2-core host the
+   * copy and the extra thread cost more than they overlap; see docs/decisions.md). */
+  hashInWorker?: boolean;
 }
 
 const ZEROS = Buffer.alloc(CHUNK_SIZE);
@@ -46,10 +50,13 @@ const counterName = (ref: string, n: number) => {
   return `${ref}/${String(n).padStart(8, '0')}`;
 };
 
-function* member(name: string, data: Uint8Array): Generator<Buffer> {
+type Hash = (data: Uint8Array) => string | Promise<string>;
+
+async function* member(name: string, data: Uint8Array, hash: Hash): AsyncGenerator<Buffer> {
+  const summing = hash(data); // on a worker: runs while the data below is written
   yield tarHeader(name, data.byteLength);
   if (data.byteLength) yield Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  const sum = xxh64Hex(data);
+  const sum = await summing;
   // data padding + checksum header + checksum text + its padding, in one write
   const tail = Buffer.alloc(paddingLength(data.byteLength) + 512 + XXHASH_LEN + paddingLength(XXHASH_LEN));
   const p = paddingLength(data.byteLength);
@@ -75,6 +82,7 @@ async function* diskMembers(
   d: XvaDiskSource,
   opts: XvaWriteOptions,
   progress: (n: number) => void,
+  hash: Hash,
 ): AsyncGenerator<Buffer> {
   const size = d.virtualSize;
   if (size <= 0) return;
@@ -89,12 +97,12 @@ async function* diskMembers(
   async function* emit(idx: number, data: Uint8Array): AsyncGenerator<Buffer> {
     const firstOrLast = idx === 0 || idx === last;
     if (keepAlive > 0 && !firstOrLast && now() - lastWrite > keepAlive) {
-      yield* member(counterName(d.ref, idx + shift), new Uint8Array(0));
+      yield* member(counterName(d.ref, idx + shift), new Uint8Array(0), hash);
       shift++;
       lastWrite = now();
     }
     if (firstOrLast || !isAllZero(data)) {
-      yield* member(counterName(d.ref, idx + shift), data);
+      yield* member(counterName(d.ref, idx + shift), data, hash);
       lastWrite = now();
     }
     progress(data.byteLength);
@@ -140,6 +148,12 @@ export async function* xvaTarStream(
     opts.onProgress?.(done, total);
   };
   const sorted = [...disks].sort((a, b) => (a.ref < b.ref ? -1 : a.ref > b.ref ? 1 : 0));
-  for (const d of sorted) yield* diskMembers(d, opts, progress);
+  const worker: ChunkHasher | undefined = opts.hashInWorker ? startHashWorker() : undefined;
+  const hash: Hash = worker ? (b) => (b.byteLength ? worker.hash(b) : xxh64Hex(b)) : xxh64Hex;
+  try {
+    for (const d of sorted) yield* diskMembers(d, opts, progress, hash);
+  } finally {
+    await worker?.close();
+  }
   yield END_OF_ARCHIVE;
 }

@@ -179,3 +179,12 @@ test('single-VDI tar: vdi/NNNNNNNN members, no ova.xml', async (t) => {
   assert.equal(r.members[0].name, 'vdi/00000000');
   assert.equal(r.disks.vdi.sha256, sha256(disk));
 });
+
+test('hashing on a worker thread writes the same bytes as hashing inline', async () => {
+  const d = knownDisks();
+  const inline = await collect(xvaTarStream(OVA, sources(d), { mtime: MTIME, keepAliveMs: 0 }));
+  const worker = await collect(
+    xvaTarStream(OVA, sources(d), { mtime: MTIME, keepAliveMs: 0, hashInWorker: true }),
+  );
+  assert.ok(inline.equals(worker));
+});
