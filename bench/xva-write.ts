@@ -1,17 +1,19 @@
 // Throughput of the XVA writer with zstd against `zstd -T0` alone on the same bytes.
+// Then reading the XVA back with readXva against `zstd -d` alone.
 // Usage: npx tsx bench/xva-write.ts [GiB=1]. Incompressible data: a 64 MiB random pool cycled
 // (zstd's window at level 3 is far smaller, so it cannot see the repeats).
 // Baselines: `zstd -T0` reading the raw bytes from a file (page cache) to /dev/null, and the same
 // bytes fed through Berth's zstd pipe without the tar/checksum layer.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, openSync } from 'node:fs';
+import { createReadStream, createWriteStream, openSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { compressStream } from '../src/shared/xva/compress.js';
 import { berthOvaVersion, encodeOvaXml } from '../src/shared/xva/ova-xml.js';
+import { readXva } from '../src/shared/xva/reader.js';
 import { type XvaChunk, xvaTarStream } from '../src/shared/xva/writer.js';
 
 const MiB = 1024 * 1024;
@@ -72,6 +74,36 @@ try {
   console.log(
     `XVA/zstd-CLI throughput  : ${(cli / xva).toFixed(3)}; output ${(xvaOut / pipeOut).toFixed(4)}x`,
   );
+
+  // Reading it back: readXva (decompress, parse, verify every XXH64) against `zstd -d` alone.
+  const packed = join(dir, 'x.xva.zst');
+  await pipeline(
+    compressStream(
+      xvaTarStream(ova, [{ ref: 'Ref:1', virtualSize: size, chunks: chunks() }], { keepAliveMs: 0 }),
+      'zstd',
+    ),
+    createWriteStream(packed),
+  );
+  const unzstd = await timed(
+    () =>
+      new Promise<void>((res, rej) => {
+        const devnull = openSync('/dev/null', 'w');
+        spawn('zstd', ['-q', '-d', '-c', packed], { stdio: ['ignore', devnull, 'inherit'] })
+          .on('exit', (c) => (c === 0 ? res() : rej(new Error(`zstd ${c}`))))
+          .on('error', rej);
+      }),
+  );
+  let got = 0;
+  const read = await timed(() =>
+    readXva(createReadStream(packed, { highWaterMark: MiB }), {
+      metadata: () => [{ ref: 'Ref:1', virtualSize: size }],
+      chunk: (c) => void (got += c.data.length),
+    }),
+  );
+  if (got !== size) throw new Error(`read ${got} of ${size}`);
+  console.log(`zstd -d file->/dev/null  : ${mbps(unzstd)}`);
+  console.log(`readXva (zstd, verified) : ${mbps(read)}; ${(unzstd / read).toFixed(3)} of zstd -d alone`);
+  if (process.env.XVA_KEEP) console.log(packed);
 } finally {
-  await rm(dir, { recursive: true, force: true });
+  if (!process.env.XVA_KEEP) await rm(dir, { recursive: true, force: true });
 }
