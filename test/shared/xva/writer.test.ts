@@ -188,3 +188,16 @@ test('hashing on a worker thread writes the same bytes as hashing inline', async
   );
   assert.ok(inline.equals(worker));
 });
+
+test('use_compression as xapi reads it; compression detected from magic numbers', async () => {
+  const { compressionOfParam, detectCompression } = await import('../../../src/shared/xva/compress.js');
+  assert.equal(compressionOfParam('true'), 'gzip');
+  assert.equal(compressionOfParam('gzip'), 'gzip');
+  assert.equal(compressionOfParam('zstd'), 'zstd');
+  for (const v of ['false', 'xz', 'ZSTD', '', undefined])
+    assert.equal(compressionOfParam(v), 'none', String(v));
+  const d = knownDisks();
+  assert.equal(detectCompression(await writeXva(d, 'zstd')), 'zstd');
+  assert.equal(detectCompression(await writeXva(d, 'gzip')), 'gzip');
+  assert.equal(detectCompression(await writeXva(d)), 'none');
+});
