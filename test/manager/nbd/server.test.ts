@@ -72,3 +72,59 @@ test('plain (insecure_nbd): nbdinfo sees the size, read-only flag and the holes'
   );
   assert.ok(f.names.every((n) => n === GOOD));
 });
+
+test('TLS (nbd): nbdinfo verifies the certificate; nbdcopy and qemu-img convert copy the disk exactly', async (t) => {
+  const f = await fixture(t, 'tls');
+  const tlsUri = nbdUri(f.port, GOOD, { caDir: f.cert.caDir });
+  const info = await tool('nbdinfo', ['--json', tlsUri]);
+  assert.equal(info.code, 0, info.stderr);
+  assert.equal(JSON.parse(info.stdout).exports[0]['export-size'], 64 * MiB);
+
+  // Without TLS the server answers NBD_REP_ERR_TLS_REQD (libnbd reports it as ENOTSUP).
+  const plain = await tool('nbdinfo', [nbdUri(f.port, GOOD)]);
+  assert.notEqual(plain.code, 0);
+  assert.match(plain.stderr, /not supported|TLS/i);
+
+  // A client that does not trust the certificate refuses it.
+  const otherDir = join(f.dir, 'other');
+  const other = await testCertificate(otherDir);
+  const untrusted = await tool('nbdinfo', [nbdUri(f.port, GOOD, { caDir: other.caDir })]);
+  assert.notEqual(untrusted.code, 0);
+
+  const copy = join(f.dir, 'copy.raw');
+  const c = await tool('nbdcopy', [tlsUri, copy]);
+  assert.equal(c.code, 0, c.stderr);
+  const cmp = await tool('qemu-img', ['compare', '-f', 'qcow2', '-F', 'raw', f.image, copy]);
+  assert.equal(cmp.code, 0, cmp.stdout + cmp.stderr);
+
+  const conv = join(f.dir, 'conv.qcow2');
+  const q = await tool('qemu-img', [
+    'convert',
+    '--object',
+    `tls-creds-x509,id=tls0,endpoint=client,dir=${f.cert.caDir}`,
+    '--image-opts',
+    `driver=nbd,server.type=inet,server.host=127.0.0.1,server.port=${f.port},export=${GOOD},tls-creds=tls0`,
+    '-O',
+    'qcow2',
+    conv,
+  ]);
+  assert.equal(q.code, 0, q.stderr);
+  const cmp2 = await tool('qemu-img', ['compare', '-f', 'qcow2', '-F', 'qcow2', f.image, conv]);
+  assert.equal(cmp2.code, 0, cmp2.stdout + cmp2.stderr);
+});
+
+test('plain: qemu-img convert from the nbd:// URI; writes are refused with EPERM', async (t) => {
+  const f = await fixture(t, 'plain');
+  const uri = nbdUri(f.port, GOOD);
+  const out = join(f.dir, 'out.raw');
+  const q = await tool('qemu-img', ['convert', '-f', 'raw', uri, '-O', 'raw', out]);
+  assert.equal(q.code, 0, q.stderr);
+  const cmp = await tool('qemu-img', ['compare', '-f', 'qcow2', '-F', 'raw', f.image, out]);
+  assert.equal(cmp.code, 0, cmp.stdout + cmp.stderr);
+  // qemu-io opens read-write unless told: the server says read-only, so the write fails cleanly.
+  const w = await tool('qemu-io', ['-f', 'raw', '-c', 'write -P 0x11 0 64k', uri]);
+  assert.match(w.stdout + w.stderr, /read-only|Operation not permitted|EPERM|denied/i);
+  const check = await tool('qemu-io', ['-r', '-f', 'raw', '-c', 'read -P 0x5a 0 64k', uri]);
+  assert.equal(check.code, 0, check.stdout + check.stderr);
+  assert.doesNotMatch(check.stdout, /Pattern verification failed/);
+});
