@@ -33,12 +33,13 @@ export function qemuNbdBackend(t: TestContext) {
   t.after(() => {
     child?.kill('SIGKILL');
   });
-  const start = async (dir: string, image: string, format: string) => {
+  /** writable: the backend itself accepts writes (only the export server refuses them). */
+  const start = async (dir: string, image: string, format: string, writable = false) => {
     socketPath = join(dir, 'backend.sock');
     child = spawn(
       'qemu-nbd',
       [
-        '--read-only',
+        ...(writable ? [] : ['--read-only']),
         '--persistent',
         '--shared=32',
         `--socket=${socketPath}`,
