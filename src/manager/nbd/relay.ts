@@ -41,9 +41,7 @@ interface Pending {
 
 /** Splits a byte stream into headers (assembled) and payloads (passed on in slices). */
 class Framer {
-  private header = Buffer.alloc(
-    STRUCTURED_REPLY_HEADER > REQUEST_HEADER ? STRUCTURED_REPLY_HEADER : REQUEST_HEADER,
-  );
+  private header = Buffer.alloc(Math.max(STRUCTURED_REPLY_HEADER, REQUEST_HEADER));
   private have = 0;
   private want = 0;
   payloadLeft = 0;

@@ -1,7 +1,6 @@
 // The NBD export server against clients nobody here wrote (libnbd's nbdinfo and nbdcopy,
 // qemu-img), with a real qemu-nbd as the backend, in both TLS modes; then bad clients.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
