@@ -211,8 +211,8 @@ test('bad input: garbage, oversize options, unknown exports, LIST, slow clients;
   const info = await tool('nbdinfo', ['--size', nbdUri(f.port, GOOD)]);
   assert.equal(info.stdout.trim(), String(64 * MiB));
   await waitFor(() => f.server.connections === 0);
-  const n = f.backend.counts();
-  assert.equal(n.opened, n.closed);
+  await waitFor(() => f.backend.counts().opened === f.backend.counts().closed);
+  assert.ok(f.backend.counts().opened >= 1);
 });
 
 test('TLS forced: options before STARTTLS get ERR_TLS_REQD, EXPORT_NAME hangs up', async (t) => {
