@@ -16,6 +16,7 @@ const SIZE_MIB = Number(process.env.BENCH_SIZE_MIB ?? 1024);
 const dir = mkdtempSync(join(tmpdir(), 'berth-bench-nbd-'));
 const NAME = '/3f1f6a8e-58f8-4f55-9b8e-6c1b5f0e9a01?session_id=OpaqueRef:bench';
 let qemuNbd: ChildProcess | undefined;
+let server: NbdServer | undefined;
 
 async function timed(f: () => Promise<unknown>): Promise<number> {
   let best = Number.POSITIVE_INFINITY;
@@ -54,7 +55,7 @@ async function main() {
   await ensureSelfSignedCert(join(dir, 'c.pem'), join(dir, 'k.pem'), 'bench-host', '127.0.0.1');
   mkdirSync(join(dir, 'ca'));
   copyFileSync(join(dir, 'c.pem'), join(dir, 'ca', 'ca-cert.pem'));
-  const server = new NbdServer({
+  server = new NbdServer({
     mode: () => ({ kind: process.env.BENCH_TLS === '0' ? 'plain' : 'tls' }),
     tls: { cert: readFileSync(join(dir, 'c.pem')), key: readFileSync(join(dir, 'k.pem')) },
     authorize: () => ({ vdi: 'OpaqueRef:bench', readOnly: true }),
@@ -76,7 +77,6 @@ async function main() {
   }
   const nbd = await timed(() => runChecked('nbdcopy', [uri, out], { timeoutMs: 600_000 }));
   await runChecked('qemu-img', ['compare', '-f', 'qcow2', '-F', 'raw', image, out], { timeoutMs: 600_000 });
-  await server.close();
   const bytes = SIZE_MIB * 1024 * 1024;
   const mbs = (s: number) => (bytes / s / 1e6).toFixed(0);
   console.log(`disk: ${SIZE_MIB} MiB of random data (qcow2), best of ${ROUNDS}`);
@@ -90,7 +90,8 @@ main()
     console.error(e);
     process.exitCode = 1;
   })
-  .finally(() => {
+  .finally(async () => {
+    await server?.close();
     qemuNbd?.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   });
