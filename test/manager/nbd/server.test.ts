@@ -17,7 +17,7 @@ const GOOD = '/3f1f6a8e-58f8-4f55-9b8e-6c1b5f0e9a01?session_id=OpaqueRef:good';
 async function fixture(
   t: TestContext,
   mode: NbdMode['kind'],
-  extra: { handshakeTimeoutMs?: number; writableBackend?: boolean } = {},
+  extra: { handshakeTimeoutMs?: number; writableBackend?: boolean; maxConnections?: number } = {},
 ) {
   let server: NbdServer | undefined;
   t.after(async () => {
@@ -48,6 +48,7 @@ async function fixture(
     },
     openBackend: backend.openBackend,
     handshakeTimeoutMs: extra.handshakeTimeoutMs,
+    maxConnections: extra.maxConnections,
   });
   const port = await server.listen(0, '127.0.0.1');
   return { dir, image, port, cert, server, backend, names };
@@ -297,6 +298,22 @@ test('transmission: a WRITE to the read-only export gets EPERM, reads still work
   // The image is unchanged.
   const check = await tool('qemu-io', ['-r', '-f', 'qcow2', '-c', 'read -P 0x5a 0 4k', f.image]);
   assert.doesNotMatch(check.stdout, /verification failed/);
+});
+
+test('connection limit: over it, a connection is closed at once; freed slots serve again', async (t) => {
+  const f = await fixture(t, 'plain', { maxConnections: 2 });
+  const a = await rawClient(t, f.port);
+  await rawClient(t, f.port);
+  const over = net.createConnection(f.port, '127.0.0.1');
+  t.after(() => over.destroy());
+  const got: Buffer[] = [];
+  await new Promise<void>((resolve) => over.on('data', (d) => got.push(d)).on('close', () => resolve()));
+  assert.equal(Buffer.concat(got).length, 0); // not even a greeting
+  a.s.destroy();
+  await waitFor(() => f.server.connections < 2);
+  const c = await rawClient(t, f.port);
+  c.s.write(optionRequest(Opt.LIST));
+  assert.equal((await c.reply()).type, Rep.ERR_POLICY);
 });
 
 async function waitFor(cond: () => boolean, ms = 5000) {
