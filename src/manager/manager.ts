@@ -23,6 +23,7 @@ import { subjectApi } from './api/subject.js';
 import { taskApi } from './api/task.js';
 import { rollBackUnfinishedCopies, vmApi } from './api/vm.js';
 import { placementApi } from './api/placement.js';
+import { nbdApi } from './nbd/api.js';
 import { DEFAULT_SESSION_LIMITS, SessionManager, type SessionLimits } from './auth/sessions.js';
 import { UserStore } from './auth/users.js';
 import { ensurePoolAndHost, ensureRootUser, syncRoles } from './bootstrap/first-start.js';
@@ -84,6 +85,7 @@ export const API_MODULES: HandlerTable[] = [
   networkingApi,
   setterApi,
   poolApi,
+  nbdApi,
 ];
 
 export interface ManagerOptions {

@@ -52,6 +52,8 @@ export interface Services {
   provisionDisks?: (ctx: CallContext, vm: string) => Promise<void>;
   /** Intents of VM clones/copies/snapshots in flight (crash safety). */
   vmCopyJournal?: VmCopyJournal;
+  /** The NBD export server (VDI.get_nbd_info): its port and each host's certificate (absent: none). */
+  nbd?: { port: number; certificateOf(host: string): string | undefined };
 }
 
 export interface CallContext {
