@@ -109,10 +109,14 @@ export async function readDisk(
 ): Promise<ImportedImage> {
   switch (format) {
     case 'raw': {
+      const refuse = async (e: XenApiError) => {
+        await body[Symbol.asyncIterator]().return?.(); // release the body (destroys a Readable)
+        throw e;
+      };
       if (opts.length === undefined)
-        throw new XenApiError('IMPORT_ERROR', ['a raw import needs a Content-Length']);
+        return refuse(new XenApiError('IMPORT_ERROR', ['a raw import needs a Content-Length']));
       if (opts.maxVirtualSize !== undefined && opts.length > opts.maxVirtualSize)
-        throw new XenApiError('VDI_TOO_LARGE', [opts.vdi ?? '', String(opts.maxVirtualSize)]);
+        return refuse(new XenApiError('VDI_TOO_LARGE', [opts.vdi ?? '', String(opts.maxVirtualSize)]));
       return { virtualSize: opts.length, pieces: readRaw(body, opts.length) };
     }
     case 'vhd':

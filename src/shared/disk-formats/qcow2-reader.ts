@@ -50,6 +50,15 @@ export async function readQcow2(
   opts: Qcow2ReadOptions = {},
 ): Promise<Qcow2Image> {
   const cur = new StreamCursor(source);
+  try {
+    return await parseQcow2(cur, opts);
+  } catch (e) {
+    await cur.close(); // release the body: nobody will consume `pieces`
+    throw e;
+  }
+}
+
+async function parseQcow2(cur: StreamCursor, opts: Qcow2ReadOptions): Promise<Qcow2Image> {
   const h = await cur.read(104);
   if (h.readUInt32BE(0) !== MAGIC) throw importError('not a qcow2 image (bad magic)');
   const version = h.readUInt32BE(4);

@@ -62,6 +62,15 @@ export async function readVhd(
   opts: VhdReadOptions = {},
 ): Promise<VhdImage> {
   const cur = new StreamCursor(source);
+  try {
+    return await parseVhd(cur, opts);
+  } catch (e) {
+    await cur.close(); // release the body: nobody will consume `pieces`
+    throw e;
+  }
+}
+
+async function parseVhd(cur: StreamCursor, opts: VhdReadOptions): Promise<VhdImage> {
   const max = opts.maxVirtualSize ?? MAX_VHD_SIZE;
   const checkSize = (size: number) => {
     if (size > max) throw vdiTooLarge(opts.vdi ?? '', max);
