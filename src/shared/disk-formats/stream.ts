@@ -116,22 +116,31 @@ export class StreamCursor {
 }
 
 /**
- * Reads the ranges `ranges` of a source in order, one read ahead: the next read is in flight while
- * the caller writes the current one out, so disk latency and output overlap.
+ * Reads the ranges `ranges` of a source in order with up to `depth` reads in flight: the next
+ * reads proceed while the caller writes the current one out, so source latency (an NBD round
+ * trip) and output overlap. Memory held: `depth` ranges.
  */
 export async function* readAhead(
   source: Pick<DiskSource, 'read'>,
   ranges: Iterable<Extent>,
+  depth = 4,
 ): AsyncGenerator<{ range: Extent; data: Buffer }> {
   const it = ranges[Symbol.iterator]();
-  const start = (r: IteratorResult<Extent>) =>
-    r.done ? undefined : { range: r.value, data: source.read(r.value.offset, r.value.length) };
-  let next = start(it.next());
-  while (next) {
-    const cur = next;
-    next = start(it.next());
-    // A rejected prefetch must not become an unhandled rejection if we stop early.
-    next?.data.catch(() => {});
+  const queue: { range: Extent; data: Promise<Buffer> }[] = [];
+  const refill = () => {
+    while (queue.length < depth) {
+      const r = it.next();
+      if (r.done) return;
+      const data = source.read(r.value.offset, r.value.length);
+      // A rejected prefetch must not become an unhandled rejection if we stop early.
+      data.catch(() => {});
+      queue.push({ range: r.value, data });
+    }
+  };
+  refill();
+  while (queue.length) {
+    const cur = queue.shift()!;
+    refill();
     const data = await cur.data;
     if (data.length !== cur.range.length)
       throw new Error(`short read at ${cur.range.offset}: ${data.length} of ${cur.range.length} bytes`);
