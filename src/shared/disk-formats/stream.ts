@@ -42,9 +42,48 @@ export class StreamCursor {
   private readonly it: AsyncIterator<Buffer | Uint8Array>;
   private head: Buffer = Buffer.alloc(0);
   private done = false;
+  /** At least the last `keepBehind` bytes consumed (references, not copies), for `readFrom`. */
+  private behind: Buffer[] = [];
+  private behindLength = 0;
+  /** How far before the position `readFrom` may reach (0: not at all). */
+  keepBehind = 0;
 
   constructor(source: AsyncIterable<Buffer | Uint8Array>) {
     this.it = source[Symbol.asyncIterator]();
+  }
+
+  private remember(b: Buffer): void {
+    if (!this.keepBehind || !b.length) return;
+    this.behind.push(b);
+    this.behindLength += b.length;
+    while (this.behindLength - this.behind[0].length >= this.keepBehind)
+      this.behindLength -= this.behind.shift()!.length;
+  }
+
+  /**
+   * Reads `n` bytes at absolute `offset`, which may lie up to `keepBehind` bytes before the
+   * position (served from memory); further back is impossible in a stream.
+   */
+  async readFrom(offset: number, n: number, what: string): Promise<Buffer> {
+    if (offset >= this.position) {
+      await this.skip(offset - this.position);
+      return this.read(n);
+    }
+    const start = this.position - this.behindLength;
+    if (offset < start || offset < this.position - this.keepBehind)
+      throw importError(`${what} at byte ${offset} lies before the stream position ${this.position}`);
+    // Collect the remembered slices covering [offset, min(offset + n, position)).
+    const slices: Buffer[] = [];
+    let partStart = start;
+    const end = Math.min(offset + n, this.position);
+    for (const part of this.behind) {
+      const partEnd = partStart + part.length;
+      if (partEnd > offset && partStart < end)
+        slices.push(part.subarray(Math.max(0, offset - partStart), Math.min(part.length, end - partStart)));
+      partStart = partEnd;
+    }
+    const have = Buffer.concat(slices);
+    return have.length === n ? Buffer.from(have) : Buffer.concat([have, await this.read(n - have.length)]);
   }
 
   /** Pulls until at least `n` bytes are buffered or the stream ends; returns the buffered count. */
@@ -71,6 +110,7 @@ export class StreamCursor {
     const out = this.head.subarray(0, n);
     this.head = this.head.subarray(n);
     this.position += n;
+    this.remember(out);
     return out;
   }
 
@@ -78,6 +118,7 @@ export class StreamCursor {
     while (n > 0) {
       if (this.head.length === 0 && (await this.fill(1)) === 0) throw prematureEof();
       const k = Math.min(n, this.head.length);
+      this.remember(this.head.subarray(0, k));
       this.head = this.head.subarray(k);
       this.position += k;
       n -= k;

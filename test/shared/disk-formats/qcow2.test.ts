@@ -1,6 +1,7 @@
 // qcow2 writer and reader against qemu-img (check, compare, info, convert -O qcow2, rebase).
 import assert from 'node:assert/strict';
-import { open, readFile, stat } from 'node:fs/promises';
+import { open, readFile, stat, writeFile } from 'node:fs/promises';
+import { deflateRawSync } from 'node:zlib';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { readQcow2 } from '../../../src/shared/disk-formats/qcow2-reader.js';
@@ -19,6 +20,14 @@ import {
 } from './helpers.js';
 
 type Ext = { offset: number; length: number };
+
+/** Text-like bytes that deflate well (random data is stored uncompressed by qemu-img -c). */
+const compressible = (n: number) =>
+  Buffer.from(
+    Array.from({ length: Math.ceil(n / 32) }, (_, i) =>
+      `line ${String(i).padStart(8, '0')} of a text\n`.padEnd(32, '.'),
+    ).join(''),
+  ).subarray(0, n);
 
 async function exportQcow2(dir: string, name: string, size: number, extents: Ext[], written = extents) {
   const raw = join(dir, `${name}.raw`);
@@ -82,7 +91,7 @@ for (const [name, size, extents] of cases) {
   });
 }
 
-test('a qcow2 written by qemu-img convert -O qcow2 imports identically (several L2 tables)', async (t) => {
+test('a qcow2 written by qemu-img convert -O qcow2 imports identically (L2 tables, cluster sizes, compat, -c)', async (t) => {
   const dir = tempDir(t, 'berth-diskfmt-');
   const raw = join(dir, 'src.raw');
   const size = (5 * GiB) / 2;
@@ -91,7 +100,17 @@ test('a qcow2 written by qemu-img convert -O qcow2 imports identically (several 
     { offset: 700 * MiB, length: 200_000 },
     { offset: 2 * GiB + 5, length: MiB },
   ]);
-  for (const opts of [[], ['-o', 'cluster_size=4096'], ['-o', 'compat=0.10']]) {
+  // Compressible data too, so that -c really writes compressed clusters.
+  const fh = await open(raw, 'r+');
+  await fh.write(compressible(3 * MiB), 0, 3 * MiB, 1500 * MiB);
+  await fh.close();
+  for (const opts of [
+    [],
+    ['-o', 'cluster_size=4096'],
+    ['-o', 'compat=0.10'],
+    ['-c'],
+    ['-c', '-o', 'cluster_size=4096'],
+  ]) {
     const img = join(dir, 'q.qcow2');
     const c = await qemuImg('convert', '-f', 'raw', '-O', 'qcow2', ...opts, raw, img);
     assert.equal(c.code, 0, c.out);
@@ -208,12 +227,25 @@ test('hostile qcow2 images are refused with xapi errors', async (t) => {
       rejects('IMPORT_ERROR', /incompatible/),
     ),
   );
-  await t.test('L2 entry pointing backwards (into the header)', () =>
+  await t.test('L2 entry pointing into the metadata (the L1 table)', () =>
     assert.rejects(
-      importBytes(edit((b) => b.writeBigUInt64BE((1n << 63n) | 0n | 65536n, p.l2Offset))),
-      rejects('IMPORT_ERROR', /before the stream position/),
+      importBytes(edit((b) => b.writeBigUInt64BE((1n << 63n) | BigInt(p.l1Offset), p.l2Offset))),
+      rejects('IMPORT_ERROR', /overlaps qcow2 metadata/),
     ),
   );
+  await t.test('a cluster further back than the look-behind window', async () => {
+    // Point the first L2 entry at a cluster before its L2 table (the refcount block, which the
+    // reader does not track): readable within the window, refused beyond it.
+    const b = edit((x) => x.writeBigUInt64BE((1n << 63n) | BigInt(p.refcountBlocksOffset), p.l2Offset));
+    await importBytes(b);
+    const img = await readQcow2(chunks(b), { lookBehind: 1024 });
+    await assert.rejects(
+      (async () => {
+        for await (const _ of img.pieces);
+      })(),
+      rejects('IMPORT_ERROR', /not laid out for streaming/),
+    );
+  });
   await t.test('L2 entry beyond the virtual size', () =>
     assert.rejects(
       importBytes(edit((b) => b.writeBigUInt64BE(BigInt(p.dataOffset) | (1n << 63n), p.l2Offset + 8 * 1000))),
@@ -226,9 +258,41 @@ test('hostile qcow2 images are refused with xapi errors', async (t) => {
       rejects('IMPORT_ERROR_PREMATURE_EOF'),
     ),
   );
-  await t.test('compressed clusters (qemu-img convert -c)', async () => {
+  await t.test('zstd-compressed clusters', async () => {
+    const raw = join(dir, 'text.raw');
+    await writeFile(raw, compressible(MiB));
+    const c = join(dir, 'z.qcow2');
+    const r = await qemuImg(
+      'convert',
+      '-c',
+      '-f',
+      'raw',
+      '-O',
+      'qcow2',
+      '-o',
+      'compression_type=zstd',
+      raw,
+      c,
+    );
+    assert.equal(r.code, 0, r.out);
+    await assert.rejects(importBytes(await readFile(c)), rejects('IMPORT_ERROR', /zstd/));
+  });
+  await t.test('a compressed cluster that inflates beyond one cluster (bomb)', async () => {
+    const raw = join(dir, 'text.raw');
+    await writeFile(raw, compressible(MiB));
     const c = join(dir, 'c.qcow2');
-    assert.equal((await qemuImg('convert', '-c', '-f', 'qcow2', '-O', 'qcow2', img, c)).code, 0);
-    await assert.rejects(importBytes(await readFile(c)), rejects('IMPORT_ERROR', /compressed/));
+    assert.equal((await qemuImg('convert', '-c', '-f', 'raw', '-O', 'qcow2', raw, c)).code, 0);
+    const b = await readFile(c);
+    await importBytes(b); // intact, it imports
+    // First L2 entry of the first L2 table: a compressed descriptor (cluster_bits 16: offset in bits 0-53).
+    const l2 = Number(b.readBigUInt64BE(Number(b.readBigUInt64BE(40))) & 0x00fffffffffffe00n);
+    const e = b.readBigUInt64BE(l2);
+    assert.ok(e & (1n << 62n), 'cluster 0 is compressed');
+    const host = Number(e & ((1n << 54n) - 1n));
+    const span = (Number((e >> 54n) & 0xffn) + 1) * 512 - (host % 512);
+    const bomb = deflateRawSync(Buffer.alloc(16 * 65536));
+    assert.ok(bomb.length <= span, `bomb of ${bomb.length} bytes fits the ${span}-byte span`);
+    bomb.copy(b, host);
+    await assert.rejects(importBytes(b), rejects('IMPORT_ERROR', /does not inflate/));
   });
 });
