@@ -70,22 +70,26 @@ export function touchedBlocks(extents: readonly Extent[], blockSize: number, siz
 
 /**
  * The extents marked in a changed-block bitmap (`VDI.list_changed_blocks`, decoded from base64):
- * bit i covers bytes [i·granularity, (i+1)·granularity). Bit order within a byte follows QEMU's
- * dirty-bitmap dump and xapi's cbt-util: bit i is `byte[i >> 3] & (1 << (i & 7))` (least
- * significant first) unless `msbFirst` is set.
+ * bit i covers bytes [i·granularity, (i+1)·granularity). Bit order is xapi's: its clients read the
+ * bitmap with Python's `bitstring.BitArray`, most significant bit of byte 0 first, so bit i is
+ * `byte[i >> 3] & (0x80 >> (i & 7))`. QEMU's own dirty-bitmap serialization is least significant
+ * bit first (`bitOrder: 'lsb'`): whoever turns a QEMU bitmap into list_changed_blocks must convert.
  */
 export function extentsFromBitmap(
   bitmap: Uint8Array,
   granularity: number,
   size: number,
-  msbFirst = false,
+  bitOrder: 'msb' | 'lsb' = 'msb',
 ): Extent[] {
   const out: Extent[] = [];
   const bits = Math.min(bitmap.length * 8, Math.ceil(size / granularity));
+  const isSet =
+    bitOrder === 'msb'
+      ? (i: number) => (bitmap[i >> 3] & (0x80 >> (i & 7))) !== 0
+      : (i: number) => (bitmap[i >> 3] & (1 << (i & 7))) !== 0;
   let runStart = -1;
   for (let i = 0; i <= bits; i++) {
-    const set =
-      i < bits && (msbFirst ? bitmap[i >> 3] & (0x80 >> (i & 7)) : bitmap[i >> 3] & (1 << (i & 7))) !== 0;
+    const set = i < bits && isSet(i);
     if (set && runStart < 0) runStart = i;
     else if (!set && runStart >= 0) {
       out.push({ offset: runStart * granularity, length: (i - runStart) * granularity });

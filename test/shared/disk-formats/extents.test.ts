@@ -29,18 +29,18 @@ test('touchedBlocks counts partly covered blocks whole and never twice', () => {
   assert.deepEqual(touchedBlocks([], 1024, 8192), []);
 });
 
-test('extentsFromBitmap reads a changed-block bitmap in either bit order', () => {
-  // Bits 0,1 and 9 set, least significant first: 0b00000011, 0b00000010.
+test('extentsFromBitmap reads a changed-block bitmap, xapi order (MSB first) by default', () => {
+  // Bits 0, 1 and 9 set, most significant first: 0b11000000, 0b01000000 (BitArray's reading).
   assert.deepEqual(
-    extentsFromBitmap(Uint8Array.of(0x03, 0x02), 65536, 16 * 65536),
+    extentsFromBitmap(Uint8Array.of(0xc0, 0x40), 65536, 16 * 65536),
     ex([0, 131072], [9 * 65536, 65536]),
   );
   assert.deepEqual(
-    extentsFromBitmap(Uint8Array.of(0xc0, 0x40), 65536, 16 * 65536, true),
+    extentsFromBitmap(Uint8Array.of(0x03, 0x02), 65536, 16 * 65536, 'lsb'),
     ex([0, 131072], [9 * 65536, 65536]),
   );
   // The last bit covers a partial granule: clipped to the disk.
-  assert.deepEqual(extentsFromBitmap(Uint8Array.of(0x04), 100, 250), ex([200, 50]));
+  assert.deepEqual(extentsFromBitmap(Uint8Array.of(0x20), 100, 250), ex([200, 50]));
   // Bits past the disk are ignored.
   assert.deepEqual(extentsFromBitmap(Uint8Array.of(0xff), 100, 250), ex([0, 250]));
 });
