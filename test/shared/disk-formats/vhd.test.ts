@@ -102,6 +102,11 @@ test('VHD footer: creator tap, CHS geometry as qemu-img writes it, checksums ver
   const qf = (await readFile(q)).subarray(0, 512);
   assert.equal(Number(qf.readBigUInt64BE(48)), size);
   assert.deepEqual(footer.subarray(56, 60), qf.subarray(56, 60), 'same cylinders/heads/sectors as qemu');
+  // qemu verifies the footer checksum (so the passing reads above vouch for ours): one flipped bit fails.
+  const flipped = Buffer.from(b);
+  flipped[40] ^= 1;
+  await writeFile(join(dir, 'flipped.vhd'), flipped);
+  assert.match((await qemuImg('info', '-f', 'vpc', join(dir, 'flipped.vhd'))).out, /checksum/);
   // The spec's table saturates at 65535/16/255.
   assert.deepEqual(vhdGeometry(2040 * 1024 * 2048), { cylinders: 65535, heads: 16, sectors: 255 });
 });
@@ -179,6 +184,36 @@ test('a differencing VHD (base=) carries only the changed blocks and names its p
     assert.match(info.stdout, /Parent identifier\s*: 00112233-4455-6677-8899-aabbccddeeff/);
     assert.match(info.stdout, /Parent filename\s*: base-uuid\.vhd/);
   }
+});
+
+test('a VHD whose blocks are stored out of block order imports as qemu reads it', async (t) => {
+  const dir = tempDir(t, 'berth-diskfmt-');
+  const { vhd } = await exportVhd(dir, 'perm', 8 * MiB, [{ offset: 0, length: 8 * MiB }]);
+  // Reverse the BAT: block 0 now lives in the last stored block, and so on (as a VM that wrote its
+  // disk back to front would leave it). Footers unchanged: the BAT has no checksum.
+  const b = await readFile(vhd);
+  const entries = [0, 1, 2, 3].map((i) => b.readUInt32BE(2048 + i * 4));
+  entries.reverse().forEach((e, i) => {
+    b.writeUInt32BE(e, 2048 + i * 4);
+  });
+  const perm = join(dir, 'reversed.vhd');
+  await writeFile(perm, b);
+  const img = await readVhd(fileStream(perm), { length: b.length });
+  const offsets: number[] = [];
+  const out = join(dir, 'imported.raw');
+  await applyPieces(
+    (async function* () {
+      for await (const p of img.pieces) {
+        offsets.push(p.offset);
+        yield p;
+      }
+    })(),
+    out,
+    img.virtualSize,
+  );
+  assert.deepEqual(offsets, [6 * MiB, 4 * MiB, 2 * MiB, 0], 'pieces come in stream order');
+  const cmp = await qemuImg('compare', '-f', 'vpc', '-F', 'raw', perm, out);
+  assert.equal(cmp.code, 0, cmp.out);
 });
 
 // ---- hostile input -------------------------------------------------------------------------
