@@ -25,7 +25,7 @@ export enum DiskType {
  * the disk size from `current_size` for it (for unknown creators it uses the CHS geometry, which
  * rounds most sizes down). xapi's own vhd-tool writes `caml`, which QEMU would read by geometry.
  */
-export const CREATOR_APP = Buffer.from('tap\0', 'latin1');
+export const CREATOR_APP = 'tap\0';
 export const CREATOR_VERSION = 0x00010003;
 /** "Wi2k" is what the spec and vhd-util use for the host OS. */
 export const CREATOR_HOST_OS = 0x5769326b;
@@ -94,7 +94,7 @@ export function encodeFooter(f: VhdFooter): Buffer {
   b.writeUInt32BE(VHD_VERSION, 12);
   writeU64(b, 16, f.dataOffset);
   b.writeUInt32BE(f.timestamp >>> 0, 24);
-  CREATOR_APP.copy(b, 28);
+  Buffer.from(f.creatorApp.padEnd(4, '\0').slice(0, 4), 'latin1').copy(b, 28);
   b.writeUInt32BE(CREATOR_VERSION, 32);
   b.writeUInt32BE(CREATOR_HOST_OS, 36);
   writeU64(b, 40, f.originalSize);

@@ -12,6 +12,7 @@ import { touchedBlocks } from './extents.js';
 import { type DiskSource, readAhead, roundUp, SECTOR, vdiTooLarge } from './stream.js';
 import {
   bitmapSize,
+  CREATOR_APP,
   DEFAULT_BLOCK_SIZE,
   DiskType,
   encodeFooter,
@@ -81,7 +82,7 @@ export async function* writeVhd(source: DiskSource, opts: VhdWriteOptions = {}):
   const footer = encodeFooter({
     dataOffset: FOOTER_SIZE,
     timestamp: vhdTimestamp(opts.timestamp),
-    creatorApp: 'tap',
+    creatorApp: CREATOR_APP,
     originalSize: currentSize,
     currentSize,
     diskType: parent ? DiskType.Differencing : DiskType.Dynamic,
