@@ -171,6 +171,8 @@ export const fileInfo: DriverInfo = {
     'VDI_UPDATE',
     'VDI_COPY',
     'THIN_PROVISIONING',
+    // Changed-block tracking on qcow2 persistent bitmaps (storage/cbt.ts).
+    'VDI_CONFIG_CBT',
   ],
   contentType: 'user',
   formats: ['qcow2'],
