@@ -3,23 +3,17 @@
 // pure reader (src/shared/cbt/qcow2-bitmaps.ts). Arguments are type-checked here (the agent RPC
 // is a trust boundary); volumes are found through their SR's driver, so paths stay within roots.
 import { randomUUID } from 'node:crypto';
-import { open } from 'node:fs/promises';
 import { renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { XenApiError } from '../../shared/errors.js';
-import { runChecked } from '../../shared/exec.js';
 import { fsyncDir } from '../../shared/journal.js';
-import { CBT_BLOCK, cbtBitmapName, cbtGeneration, toXapiBitmap } from '../../shared/cbt/changed-blocks.js';
-import {
-  listQcow2Bitmaps,
-  Qcow2BitmapError,
-  type ReadAt,
-  readQcow2Bitmap,
-} from '../../shared/cbt/qcow2-bitmaps.js';
+import { CBT_BLOCK, cbtBitmapName, toXapiBitmap } from '../../shared/cbt/changed-blocks.js';
+import { listQcow2Bitmaps, Qcow2BitmapError, readQcow2Bitmap } from '../../shared/cbt/qcow2-bitmaps.js';
 import type { CbtBitmapInfo, CbtCarry, CbtProcedureName } from '../../shared/host/cbt.js';
 import type { Procedure } from '../server.js';
 import { asBackendFailure, backendFailure } from './failure.js';
 import { driverFor } from './procedures.js';
+import { copyBitmap, imageBitmaps, qemuBitmap, withReader } from './qemu-bitmaps.js';
 import { createImage, imageInfo } from './qemu-img.js';
 import { srConfig, str, strings } from './rpc.js';
 import type { DriverContext, SrConfig, Volume } from './types.js';
@@ -45,55 +39,6 @@ async function cbtVolume(ctx: DriverContext, sr: SrConfig, location: string): Pr
   if (v.format !== 'qcow2') throw new XenApiError('SR_OPERATION_NOT_SUPPORTED', [sr.uuid]);
   return v;
 }
-
-async function withReader<T>(path: string, fn: (read: ReadAt) => Promise<T>): Promise<T> {
-  const fh = await open(path, 'r');
-  try {
-    return await fn(async (offset, length) => {
-      const b = Buffer.alloc(length);
-      const { bytesRead } = await fh.read(b, 0, length, offset);
-      return b.subarray(0, bytesRead);
-    });
-  } finally {
-    await fh.close();
-  }
-}
-
-/** The bitmaps of an image (pure reader; refused as SR_BACKEND_FAILURE when unreadable). */
-export async function imageBitmaps(path: string): Promise<CbtBitmapInfo[]> {
-  const meta = await asBackendFailure('VDIUnavailable', () => withReader(path, listQcow2Bitmaps));
-  return meta.bitmaps.map((b) => {
-    const gen = cbtGeneration(b.name);
-    return {
-      name: b.name,
-      ...(gen === undefined ? {} : { generation: gen }),
-      enabled: b.auto,
-      inUse: b.inUse,
-      granularity: b.granularity,
-    };
-  });
-}
-
-/** `qemu-img bitmap OPS… FILE BITMAP` on a halted image. */
-const qemuBitmap = (path: string, name: string, ops: string[]) =>
-  asBackendFailure('qemu-img', () =>
-    runChecked('qemu-img', ['bitmap', '-f', 'qcow2', ...ops, path, name]),
-  ).then(() => undefined);
-
-/** Copies bitmap `name` of `from` into `path` as a new bitmap (enabled or frozen). */
-const copyBitmap = (from: string, path: string, name: string, enabled: boolean) =>
-  qemuBitmap(path, name, [
-    '--add',
-    '-g',
-    String(CBT_BLOCK),
-    '--merge',
-    name,
-    '-b',
-    from,
-    '-F',
-    'qcow2',
-    ...(enabled ? [] : ['--disable']),
-  ]);
 
 /** Berth's CBT bitmaps of an image; SR_BACKEND_FAILURE when a QEMU holds one (disk running). */
 async function cbtBitmaps(path: string): Promise<CbtBitmapInfo[]> {
