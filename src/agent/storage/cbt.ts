@@ -10,6 +10,7 @@ import { fsyncDir } from '../../shared/journal.js';
 import { CBT_BLOCK, cbtBitmapName, toXapiBitmap } from '../../shared/cbt/changed-blocks.js';
 import { listQcow2Bitmaps, Qcow2BitmapError, readQcow2Bitmap } from '../../shared/cbt/qcow2-bitmaps.js';
 import type { CbtBitmapInfo, CbtCarry, CbtProcedureName } from '../../shared/host/cbt.js';
+import type { LiveCbtOp } from '../qemu/cbt-live.js';
 import type { Procedure } from '../server.js';
 import { asBackendFailure, backendFailure } from './failure.js';
 import { driverFor } from './procedures.js';
@@ -146,9 +147,27 @@ function carryArg(v: unknown): CbtCarry {
   };
 }
 
-/** The CBT procedure table the agent serves, over this host's driver context. */
-export function cbtProcedures(ctx: DriverContext): Record<CbtProcedureName, Procedure> {
+/** How the agent reaches a running VM's disk (its instance manager). */
+export type LiveCbt = (
+  vmUuid: string,
+  device: string,
+  op: LiveCbtOp,
+  generation?: string,
+) => Promise<string[]>;
+
+const LIVE_OPS: readonly LiveCbtOp[] = ['enable', 'disable', 'list'];
+
+/** The CBT procedure table the agent serves, over this host's driver context and its VMs. */
+export function cbtProcedures(ctx: DriverContext, live?: LiveCbt): Record<CbtProcedureName, Procedure> {
   return {
+    cbt_live: (vm: unknown, device: unknown, op: unknown, gen: unknown) => {
+      const o = str('op', op) as LiveCbtOp;
+      if (!LIVE_OPS.includes(o)) throw new XenApiError('INVALID_VALUE', ['op', o]);
+      const g = gen === undefined || gen === null ? undefined : generation('generation', gen);
+      const args = [str('vm', vm), str('device', device)] as const;
+      if (!live) throw new XenApiError('SR_OPERATION_NOT_SUPPORTED', ['live CBT']);
+      return live(args[0], args[1], o, g);
+    },
     cbt_enable: (sr: unknown, location: unknown, gen: unknown) =>
       cbt_enable(ctx, srConfig('sr', sr), str('location', location), generation('generation', gen)),
     cbt_disable: (sr: unknown, location: unknown) =>

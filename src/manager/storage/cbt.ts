@@ -20,7 +20,9 @@ import {
   refreshVdiOps,
   withVdiOperation,
 } from './records.js';
+import { vmHost } from '../api/vbd.js';
 import { hostForSr } from './sr-host.js';
+import { vbdDevice } from './vm-disks.js';
 import { scheduleGc } from './vdi-ops.js';
 
 /** The SM feature of enable/disable_cbt, list_changed_blocks and data_destroy (xapi's name). */
@@ -53,8 +55,21 @@ export function checkCbtToggle(db: Database, vdi: string, row: Row, op: string) 
   if (row.type !== 'user' && row.type !== 'system')
     throw new XenApiError('VDI_INCOMPATIBLE_TYPE', [vdi, String(row.type)]);
   if (row.on_boot === 'reset') throw new XenApiError('VDI_ON_BOOT_MODE_INCOMPATIBLE_WITH_OPERATION', []);
-  // xapi does this live; a running disk's bitmaps are QEMU's to change (not wired yet).
-  if (attachedVbds(db, vdi).length) throw new XenApiError('VDI_IN_USE', [vdi, op]);
+  liveTarget(db, vdi, op);
+}
+
+/**
+ * The running VM whose QEMU holds a VDI's image (its bitmaps then change over QMP), or undefined
+ * when the disk is halted. VDI_IN_USE when several VMs or a VM that is not running hold it.
+ */
+function liveTarget(db: Database, vdi: string, op: string): { vm: Row; device: string } | undefined {
+  const attached = attachedVbds(db, vdi);
+  if (!attached.length) return undefined;
+  const vbd = db.mustGet('VBD', attached[0]);
+  const vm = db.mustGet('VM', String(vbd.VM));
+  if (attached.length > 1 || (vm.power_state !== 'Running' && vm.power_state !== 'Paused'))
+    throw new XenApiError('VDI_IN_USE', [vdi, op]);
+  return { vm, device: vbdDevice(vbd) };
 }
 
 async function changeCbt(svc: Services, vdi: string, on: boolean, task: string): Promise<void> {
@@ -65,9 +80,14 @@ async function changeCbt(svc: Services, vdi: string, on: boolean, task: string):
   checkCbtToggle(db, vdi, row, on ? 'enable_cbt' : 'disable_cbt');
   if (Boolean(row.cbt_enabled) === on) return; // idempotent, as xapi
   const cfg = attachedSr(svc, sr);
-  await withVdiOperation(svc, vdi, on ? 'enable_cbt' : 'disable_cbt', task, async () => {
+  const op = on ? 'enable_cbt' : 'disable_cbt';
+  await withVdiOperation(svc, vdi, op, task, async () => {
     const location = String(row.location);
-    if (on) await cbtOf(svc, sr).cbt_enable(cfg, location, String(row.uuid));
+    const live = liveTarget(db, vdi, op);
+    if (live) {
+      const host = svc.hosts.get(vmHost(svc, live.vm));
+      await host.cbt.cbt_live(String(live.vm.uuid), live.device, on ? 'enable' : 'disable', String(row.uuid));
+    } else if (on) await cbtOf(svc, sr).cbt_enable(cfg, location, String(row.uuid));
     else await cbtOf(svc, sr).cbt_disable(cfg, location);
     db.update('VDI', vdi, { cbt_enabled: on });
   });

@@ -53,6 +53,16 @@ export interface CbtProcedures {
    * and no backing file, only the CBT bitmaps, frozen); same location, same virtual size.
    */
   cbt_data_destroy(sr: SrConfig, location: string): Promise<Volume>;
+  /**
+   * A running VM's disk (its QEMU holds the image): `enable` adds the bitmap of `generation`,
+   * `disable` removes every Berth CBT bitmap, over QMP. Answers the generations tracked after.
+   */
+  cbt_live(
+    vmUuid: string,
+    device: string,
+    op: 'enable' | 'disable' | 'list',
+    generation?: string,
+  ): Promise<string[]>;
 }
 
 export type CbtProcedureName = keyof CbtProcedures;
@@ -64,6 +74,7 @@ export const CBT_PROCEDURES: readonly CbtProcedureName[] = [
   'cbt_snapshot',
   'cbt_changed_blocks',
   'cbt_data_destroy',
+  'cbt_live',
 ];
 
 /** The CBT procedures over an agent RPC `call` (the manager's client of a host's agent). */

@@ -77,6 +77,8 @@ test('CBT procedures: LVM answers SR_OPERATION_NOT_SUPPORTED; bad arguments INVA
     ['cbt_snapshot', [sr, loc, { keep: ['x'] }]],
     ['cbt_snapshot', [sr, loc, []]],
     ['cbt_changed_blocks', [{ ...sr, deviceConfig: 'x' }, loc, randomUUID()]],
+    ['cbt_live', [randomUUID(), 'xvda', 'bogus']],
+    ['cbt_live', [randomUUID(), 'xvda', 'enable', 'not-a-uuid']],
   ] as const)
     await assert.rejects(
       Promise.resolve().then(() => (table[name] as (...a: unknown[]) => Promise<unknown>)(...args)),

@@ -214,6 +214,18 @@ test('CBT: SRs without bitmap support answer SR_OPERATION_NOT_SUPPORTED; attache
     type: 'Disk',
     userdevice: '7',
   });
+  // The disk itself held by a VM that is not running: its bitmaps are nobody's to change now.
+  const holder = db.create('VBD', {
+    uuid: crypto.randomUUID(),
+    VM: await m.call<string>('VM.create', baseVmRecord({ name_label: 'halted holder' })),
+    VDI: vdi,
+    currently_attached: true,
+    mode: 'RW',
+    type: 'Disk',
+    userdevice: '6',
+  });
+  await assert.rejects(m.call('VDI.disable_cbt', vdi), code('VDI_IN_USE', [vdi, 'disable_cbt']));
+  db.destroy('VBD', holder);
   await assert.rejects(
     m.call('VDI.list_changed_blocks', snap, snap),
     code('VDI_IN_USE', [snap, 'list_changed_blocks']),
