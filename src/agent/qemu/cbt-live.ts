@@ -59,3 +59,35 @@ export async function liveCbt(
   }
   return present.map(cbtGeneration).filter((g): g is string => g !== undefined);
 }
+
+/**
+ * The QMP `transaction` actions a live snapshot adds after its own (blockdev-snapshot or
+ * blockdev-snapshot-sync making `newNode` the disk's active layer over `oldNode`), so that
+ * tracking continues without a gap: each kept generation's bitmap is created on the new layer
+ * and filled from the old one; the new generation (the snapshot's uuid) starts empty there; the
+ * old layer's bitmaps are frozen (no writes reach it any more). The snapshot VDI's own image then
+ * gets frozen copies from the old layer's file with cbt_snapshot({…, sourceLive: true}).
+ */
+export function liveSnapshotBitmapActions(
+  oldNode: string,
+  newNode: string,
+  keep: readonly string[],
+  newGeneration: string,
+): { type: string; data: Record<string, unknown> }[] {
+  const add = (name: string) => ({
+    type: 'block-dirty-bitmap-add',
+    data: { node: newNode, name, granularity: CBT_BLOCK, persistent: true },
+  });
+  const out: { type: string; data: Record<string, unknown> }[] = [];
+  for (const g of keep) {
+    const name = cbtBitmapName(g);
+    out.push(add(name));
+    out.push({
+      type: 'block-dirty-bitmap-merge',
+      data: { node: newNode, target: name, bitmaps: [{ node: oldNode, name }] },
+    });
+    out.push({ type: 'block-dirty-bitmap-disable', data: { node: oldNode, name } });
+  }
+  out.push(add(cbtBitmapName(newGeneration)));
+  return out;
+}

@@ -72,20 +72,20 @@ export async function cbt_bitmaps(ctx: DriverContext, sr: SrConfig, location: st
  */
 export async function cbt_snapshot(ctx: DriverContext, sr: SrConfig, location: string, carry: CbtCarry) {
   const v = await cbtVolume(ctx, sr, location);
-  const backing = (await imageInfo(v.path)).backingFile;
+  const snap = carry.snapshot === undefined ? undefined : await cbtVolume(ctx, sr, carry.snapshot);
+  // The base both images now stand on; a running source's image is QEMU's, so ask the snapshot's.
+  const backing = (await imageInfo(carry.sourceLive && snap ? snap.path : v.path)).backingFile;
   if (!backing || backing.includes('/'))
     throw backendFailure('VDIUnavailable', `${location} has no base image to carry bitmaps from`);
   const base = join(dirname(v.path), backing);
-  const snap = carry.snapshot === undefined ? undefined : await cbtVolume(ctx, sr, carry.snapshot);
-  if (snap && (await imageInfo(snap.path)).backingFile !== backing)
+  if (snap && !carry.sourceLive && (await imageInfo(snap.path)).backingFile !== backing)
     throw backendFailure('VDIUnavailable', `${carry.snapshot} is not a snapshot of ${location}`);
   const keep = new Set(carry.keep);
   const inBase = (await imageBitmaps(base)).filter((b) => b.generation && keep.has(b.generation));
+  for (const b of inBase) if (snap) await copyBitmap(base, snap.path, b.name, false);
+  if (carry.sourceLive) return;
   const present = new Set((await cbtBitmaps(v.path)).map((b) => b.name));
-  for (const b of inBase) {
-    if (!present.has(b.name)) await copyBitmap(base, v.path, b.name, true);
-    if (snap) await copyBitmap(base, snap.path, b.name, false);
-  }
+  for (const b of inBase) if (!present.has(b.name)) await copyBitmap(base, v.path, b.name, true);
   if (carry.generation !== undefined && !present.has(cbtBitmapName(carry.generation)))
     await qemuBitmap(v.path, cbtBitmapName(carry.generation), ['--add', '-g', String(CBT_BLOCK)]);
 }
@@ -144,6 +144,7 @@ function carryArg(v: unknown): CbtCarry {
     keep: strings('carry.keep', o.keep).map((g) => generation('carry.keep', g)),
     ...(o.snapshot === undefined ? {} : { snapshot: str('carry.snapshot', o.snapshot) }),
     ...(o.generation === undefined ? {} : { generation: generation('carry.generation', o.generation) }),
+    ...(o.sourceLive === undefined ? {} : { sourceLive: o.sourceLive === true }),
   };
 }
 

@@ -3,10 +3,13 @@
 // the disks' qcow2 images. The image work is the SR host's agent's (host contract
 // src/shared/host/cbt.ts); here: xapi's checks and errors, the records, and the snapshot hook.
 //
-// For the snapshot paths (VDI.snapshot / VM.snapshot on halted disks here; live snapshots in
-// their own module): right after the volume snapshot, call
+// For the snapshot paths: right after the volume snapshot, call
 //   carryCbt(svc, vdi, kind, newUuid, newLocation)
-// and give the new record `cbtFieldsOf(row, kind)`. Bitmap naming: docs/decisions.md "cbt".
+// and give the new record `cbtFieldsOf(row, kind)` (VDI.snapshot / VM.snapshot of halted disks
+// do, in vdi-ops.ts). A live snapshot first gets `liveCbtCarry(db, vdi, newUuid)` for its QMP
+// transaction (the agent appends liveSnapshotBitmapActions(old, new, keep, generation) from
+// src/agent/qemu/cbt-live.ts), then calls carryCbt(…, { sourceLive: true }) for the snapshot's
+// image. Bitmap naming: docs/decisions.md "cbt (issue 14)".
 import { XenApiError } from '../../shared/errors.js';
 import type { CbtCarry } from '../../shared/host/cbt.js';
 import { CBT_BLOCK } from '../../shared/cbt/changed-blocks.js';
@@ -136,12 +139,29 @@ export async function carryCbt(
   kind: 'clone' | 'snapshot',
   newUuid: string,
   newLocation: string,
+  opts: { sourceLive?: boolean } = {},
 ): Promise<void> {
   const row = svc.db.mustGet('VDI', vdi);
   const carry = cbtCarryFor(row, kind, cbtGenerations(svc.db, vdi), newUuid, newLocation);
   if (!carry) return;
   const sr = String(row.SR);
-  await cbtOf(svc, sr).cbt_snapshot(attachedSr(svc, sr), String(row.location), carry);
+  await cbtOf(svc, sr).cbt_snapshot(attachedSr(svc, sr), String(row.location), {
+    ...carry,
+    ...(opts.sourceLive ? { sourceLive: true } : {}),
+  });
+}
+
+/**
+ * For a live snapshot of a running disk: the bitmaps its QMP transaction carries to the new
+ * active layer (`keep`) and the generation it starts (the snapshot's uuid); undefined without CBT.
+ */
+export function liveCbtCarry(
+  db: Database,
+  vdi: string,
+  newUuid: string,
+): { keep: string[]; generation: string } | undefined {
+  const row = db.mustGet('VDI', vdi);
+  return row.cbt_enabled ? { keep: cbtGenerations(db, vdi), generation: newUuid } : undefined;
 }
 
 /** VDI.list_changed_blocks: the 64 KiB blocks written between snapshot `from` and `to`. */

@@ -28,6 +28,11 @@ export interface CbtCarry {
   snapshot?: string;
   /** A new generation started on the source (the new snapshot's uuid). */
   generation?: string;
+  /**
+   * The source is a running disk (a live snapshot): QEMU carried its bitmaps already
+   * (liveSnapshotBitmapActions); only the snapshot's image gets frozen copies, from its base.
+   */
+  sourceLive?: boolean;
 }
 
 export interface CbtProcedures {

@@ -3,10 +3,14 @@
 // it in the qcow2 when it quits, where the halted-disk reader (and nbdinfo) find it.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { linkSync, renameSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { findDiskNode, liveCbt } from '../../../src/agent/qemu/cbt-live.js';
+import { findDiskNode, liveCbt, liveSnapshotBitmapActions } from '../../../src/agent/qemu/cbt-live.js';
+import * as cbt from '../../../src/agent/storage/cbt.js';
+import * as proc from '../../../src/agent/storage/procedures.js';
 import { QmpClient } from '../../../src/agent/qemu/qmp.js';
 import { changedBlockIndices, toXapiBitmap } from '../../../src/shared/cbt/changed-blocks.js';
 import { listQcow2Bitmaps, readQcow2Bitmap } from '../../../src/shared/cbt/qcow2-bitmaps.js';
@@ -110,4 +114,94 @@ test('findDiskNode: boot-time disks by BlockBackend, hot-plugged ones by node na
     undefined,
     'no medium',
   );
+});
+
+test('live snapshot: bitmaps carried into the new layer in the snapshot transaction, frozen copies for the snapshot', async (t) => {
+  let qemu: ReturnType<typeof spawn> | undefined;
+  t.after(() => qemu?.kill('SIGKILL'));
+  const root = tempDir(t, 'berth-cbt-livesnap-');
+  const ctx = { allowedRoots: [root], stateDir: join(root, 'state') };
+  const dirPath = join(root, 'sr');
+  const sr = { uuid: randomUUID(), type: 'file', deviceConfig: { location: dirPath } };
+  await proc.sr_create(ctx, sr);
+  const a = randomUUID();
+  const v = await proc.blockdev_create(ctx, sr, a, 8 * 1024 * 1024);
+  await cbt.cbt_enable(ctx, sr, a, GEN);
+  await runChecked('qemu-io', ['-f', 'qcow2', '-c', 'write 131072 512', v.path]); // block 2, halted
+  const sock = join(root, 'qmp.sock');
+  qemu = spawn(
+    'qemu-system-x86_64',
+    [
+      '-machine',
+      'none',
+      '-nodefaults',
+      '-display',
+      'none',
+      '-S',
+      '-qmp',
+      `unix:${sock},server=on,wait=off`,
+      '-drive',
+      `if=none,id=${names.drive},file=${v.path},format=qcow2,auto-read-only=off`,
+    ],
+    { stdio: 'ignore' },
+  );
+  const exited = new Promise((r) => qemu!.once('exit', r));
+  let qmp: QmpClient | undefined;
+  for (let i = 0; i < 100 && !qmp; i++)
+    qmp = await QmpClient.connect(sock, 2000).catch(async () => {
+      await new Promise((r) => setTimeout(r, 50));
+      return undefined;
+    });
+  assert.ok(qmp);
+  const cmd = (c: string, args?: Record<string, unknown>) => qmp!.command(c, args);
+  // What a live snapshot does with the file SR's layout: the running image becomes a base, a new
+  // overlay takes the disk's name, the snapshot is a second overlay of the base.
+  const base = `base-${randomUUID()}.qcow2`;
+  linkSync(v.path, join(dirPath, base));
+  const overlay = join(dirPath, `.tmp-${randomUUID()}.qcow2`);
+  const snapUuid = randomUUID();
+  for (const f of [overlay, join(dirPath, `${snapUuid}.qcow2`)])
+    await runChecked('qemu-img', [
+      'create',
+      '-q',
+      '-f',
+      'qcow2',
+      '-b',
+      base,
+      '-F',
+      'qcow2',
+      f,
+      String(8 * 1024 * 1024),
+    ]);
+  const oldNode = findDiskNode((await cmd('query-block')) as never, names)!.node;
+  await cmd('transaction', {
+    actions: [
+      {
+        type: 'blockdev-snapshot-sync',
+        data: {
+          'node-name': oldNode,
+          'snapshot-file': overlay,
+          'snapshot-node-name': 'ovl',
+          format: 'qcow2',
+          mode: 'existing',
+        },
+      },
+      ...liveSnapshotBitmapActions(oldNode, 'ovl', [GEN], snapUuid),
+    ],
+  });
+  renameSync(overlay, v.path);
+  await cmd('human-monitor-command', { 'command-line': `qemu-io ${names.drive} "write 327680 512"` }); // block 5
+  await cbt.cbt_snapshot(ctx, sr, a, { keep: [GEN], snapshot: snapUuid, sourceLive: true });
+  assert.deepEqual((await liveCbt(cmd, names, 'list')).sort(), [GEN, snapUuid].sort());
+  await cmd('quit').catch(() => undefined);
+  await exited;
+  assert.deepEqual(changedBlockIndices((await cbt.cbt_changed_blocks(ctx, sr, a, GEN))!), [2, 5]);
+  assert.deepEqual(changedBlockIndices((await cbt.cbt_changed_blocks(ctx, sr, a, snapUuid))!), [5]);
+  assert.deepEqual(
+    changedBlockIndices((await cbt.cbt_changed_blocks(ctx, sr, snapUuid, GEN))!),
+    [2],
+    'frozen at the snapshot',
+  );
+  for (const f of [v.path, join(dirPath, base), join(dirPath, `${snapUuid}.qcow2`)])
+    await runChecked('qemu-img', ['check', '-q', f]);
 });
