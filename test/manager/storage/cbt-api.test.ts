@@ -268,3 +268,45 @@ test('CBT: xe vdi-enable-cbt, vdi-list-changed-blocks, vdi-data-destroy, vdi-dis
   assert.notEqual(bad.code, 0);
   assert.match(bad.stderr + bad.stdout, /VDI_INCOMPATIBLE_TYPE|incompatible type/i);
 });
+
+test('CBT: VM.snapshot carries tracking; bitmaps of destroyed snapshots are dropped at the next one', async (t) => {
+  const m = await startStorageManager(t);
+  const pool = (await m.call<string[]>('pool.get_all'))[0];
+  const sr = await m.call<string>('pool.get_default_SR', pool);
+  const vdi = await m.call<string>('VDI.create', vdiRec(sr, 8 * MiB));
+  const disk = await imageOf(m, vdi);
+  await m.call('VDI.enable_cbt', vdi);
+  const vm = await m.call<string>('VM.create', baseVmRecord({ name_label: 'cbt-vm' }));
+  await m.call('VBD.create', {
+    VM: vm,
+    VDI: vdi,
+    userdevice: '0',
+    bootable: true,
+    mode: 'RW',
+    type: 'Disk',
+    empty: false,
+    other_config: {},
+    qos_algorithm_type: '',
+    qos_algorithm_params: {},
+  });
+  const vdiOfSnapshot = async (snapVm: string) => {
+    const vbds = await m.call<string[]>('VM.get_VBDs', snapVm);
+    return m.call<string>('VBD.get_VDI', vbds[0]);
+  };
+  const snapA = await vdiOfSnapshot(await m.call<string>('VM.snapshot', vm, 'a', []));
+  assert.equal(await m.call('VDI.get_cbt_enabled', snapA), true);
+  await writeAt(disk, [[2 * MiB, 10]]);
+  const snapB = await vdiOfSnapshot(await m.call<string>('VM.snapshot', vm, 'b', []));
+  assert.deepEqual(changedBlockIndices(await m.call('VDI.list_changed_blocks', snapA, snapB)), [32]);
+  const [ua, ub] = [await m.call('VDI.get_uuid', snapA), await m.call('VDI.get_uuid', snapB)];
+  assert.deepEqual(
+    (await bitmapsOf(disk)).map((b) => b.name).sort(),
+    [`berth-cbt-${ua}`, `berth-cbt-${ub}`].sort(),
+  );
+  // The backup tool is done with A: its generation is no longer carried.
+  await m.call('VDI.destroy', snapA);
+  await m.call<string>('VDI.snapshot', vdi, {});
+  const names = (await bitmapsOf(disk)).map((b) => b.name);
+  assert.ok(!names.includes(`berth-cbt-${ua}`) && names.includes(`berth-cbt-${ub}`), names.join());
+  assert.equal(names.length, 2);
+});
