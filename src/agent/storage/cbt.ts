@@ -58,7 +58,9 @@ export async function cbt_enable(ctx: DriverContext, sr: SrConfig, location: str
 
 export async function cbt_disable(ctx: DriverContext, sr: SrConfig, location: string) {
   const v = await cbtVolume(ctx, sr, location);
-  for (const b of await cbtBitmaps(v.path)) await qemuBitmap(v.path, b.name, ['--remove']);
+  // Inconsistent ones too (left by a QEMU that crashed): disable + enable is the way back.
+  for (const b of await imageBitmaps(v.path))
+    if (b.generation !== undefined) await qemuBitmap(v.path, b.name, ['--remove']);
 }
 
 export async function cbt_bitmaps(ctx: DriverContext, sr: SrConfig, location: string) {
@@ -81,7 +83,9 @@ export async function cbt_snapshot(ctx: DriverContext, sr: SrConfig, location: s
   if (snap && !carry.sourceLive && (await imageInfo(snap.path)).backingFile !== backing)
     throw backendFailure('VDIUnavailable', `${carry.snapshot} is not a snapshot of ${location}`);
   const keep = new Set(carry.keep);
-  const inBase = (await imageBitmaps(base)).filter((b) => b.generation && keep.has(b.generation));
+  // An inconsistent bitmap (its QEMU crashed) is not carried: diffs from its generation then
+  // answer VDI_NO_CBT_METADATA (the backup tool copies everything once), the new one is sound.
+  const inBase = (await imageBitmaps(base)).filter((b) => b.generation && keep.has(b.generation) && !b.inUse);
   for (const b of inBase) if (snap) await copyBitmap(base, snap.path, b.name, false);
   if (carry.sourceLive) return;
   const present = new Set((await cbtBitmaps(v.path)).map((b) => b.name));

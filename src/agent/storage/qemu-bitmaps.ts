@@ -69,7 +69,8 @@ export async function withBitmapsPaused<T>(
   path: string,
   rewrite: () => Promise<T>,
 ): Promise<T> {
-  const names = (await imageBitmaps(path)).filter((b) => b.enabled).map((b) => b.name);
+  // Inconsistent ones (a crashed QEMU's) record nothing any more and cannot be toggled.
+  const names = (await imageBitmaps(path)).filter((b) => b.enabled && !b.inUse).map((b) => b.name);
   if (!names.length) return rewrite();
   const intent = journal.begin('bitmaps-paused', { path, names });
   try {

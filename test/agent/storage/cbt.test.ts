@@ -2,6 +2,7 @@
 // kept through the SR's GC coalescing (whose copying is not a guest write), data_destroy, and
 // argument checks at the RPC boundary.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -114,4 +115,55 @@ test('CBT on a file SR: bitmaps paused by a GC that crashed are enabled again by
   );
   await write(v.path, 0, 1);
   assert.deepEqual(changedBlockIndices((await cbt.cbt_changed_blocks(ctx, sr, a, a))!), [0]);
+});
+
+test('CBT after a crash: inconsistent bitmaps are refused, not carried, and disable clears them', async (t) => {
+  const { ctx, sr } = setup(t);
+  await proc.sr_create(ctx, sr);
+  const a = randomUUID();
+  const v = await proc.blockdev_create(ctx, sr, a, 4 * MiB);
+  await cbt.cbt_enable(ctx, sr, a, a);
+  // A writer killed while it holds the image: the bitmap stays flagged in_use on disk.
+  const child = spawn('qemu-io', ['-f', 'qcow2', v.path], { stdio: ['pipe', 'pipe', 'ignore'] });
+  t.after(() => child.kill('SIGKILL'));
+  child.stdin.write('write 0 4k\n');
+  await new Promise<void>((r) => child.stdout.once('data', () => r()));
+  child.kill('SIGKILL');
+  await new Promise((r) => child.once('exit', r));
+  assert.deepEqual(
+    (await cbt.cbt_bitmaps(ctx, sr, a)).map((b) => b.inUse),
+    [true],
+  );
+  await assert.rejects(
+    cbt.cbt_changed_blocks(ctx, sr, a, a),
+    (e: XenApiError) => e.code === 'SR_BACKEND_FAILURE',
+  );
+  // A snapshot still works: the inconsistent generation is dropped, the new one starts clean.
+  const s1 = randomUUID();
+  await proc.blockdev_snapshot(ctx, sr, a, s1);
+  await cbt.cbt_snapshot(ctx, sr, a, { keep: [a], snapshot: s1, generation: s1 });
+  assert.deepEqual(
+    (await cbt.cbt_bitmaps(ctx, sr, a)).map((b) => b.generation),
+    [s1],
+  );
+  assert.equal(await cbt.cbt_changed_blocks(ctx, sr, s1, a), null);
+  await write(v.path, CBT_BLOCK, 1);
+  assert.deepEqual(changedBlockIndices((await cbt.cbt_changed_blocks(ctx, sr, a, s1))!), [1]);
+  // disable clears an inconsistent bitmap too (a second disk whose writer crashed).
+  const c = randomUUID();
+  const vc = await proc.blockdev_create(ctx, sr, c, MiB);
+  await cbt.cbt_enable(ctx, sr, c, c);
+  const crash = spawn('qemu-io', ['-f', 'qcow2', vc.path], { stdio: ['pipe', 'pipe', 'ignore'] });
+  t.after(() => crash.kill('SIGKILL'));
+  crash.stdin.write('write 0 512\n');
+  await new Promise<void>((r) => crash.stdout.once('data', () => r()));
+  crash.kill('SIGKILL');
+  await new Promise((r) => crash.once('exit', r));
+  await cbt.cbt_disable(ctx, sr, c);
+  assert.deepEqual(await cbt.cbt_bitmaps(ctx, sr, c), []);
+  await cbt.cbt_enable(ctx, sr, c, c);
+  assert.deepEqual(
+    (await cbt.cbt_bitmaps(ctx, sr, c)).map((b) => [b.enabled, b.inUse]),
+    [[true, false]],
+  );
 });
