@@ -167,3 +167,17 @@ test('CBT after a crash: inconsistent bitmaps are refused, not carried, and disa
     [[true, false]],
   );
 });
+
+test('CBT: a resized disk keeps its bitmaps, sized to the new capacity', async (t) => {
+  const { ctx, sr } = setup(t);
+  await proc.sr_create(ctx, sr);
+  const a = randomUUID();
+  const v = await proc.blockdev_create(ctx, sr, a, 4 * MiB);
+  await cbt.cbt_enable(ctx, sr, a, a);
+  await write(v.path, 0, 1);
+  await proc.blockdev_grow(ctx, sr, a, 64 * MiB);
+  await write(v.path, 40 * MiB, 1);
+  const bits = (await cbt.cbt_changed_blocks(ctx, sr, a, a))!;
+  assert.equal(Buffer.from(bits, 'base64').length, 128, '1024 blocks');
+  assert.deepEqual(changedBlockIndices(bits), [0, 640]);
+});
