@@ -21,6 +21,8 @@ import { callPlugin, listPlugins } from './plugins/index.js';
 import { QEMU_BINARY } from './qemu/vm-process.js';
 import { AgentServer, type Procedure } from './server.js';
 import { localTlsProcedures, startTcp } from './tls.js';
+import type { LiveCbtOp } from './qemu/cbt-live.js';
+import { cbtProcedures } from './storage/cbt.js';
 import { type StorageOptions, storageContext, storageProcedures } from './storage/rpc.js';
 
 const log = logger('agent');
@@ -149,7 +151,10 @@ export interface Agent {
 export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const vms = new InstanceManager(opts);
   // VMs found dead at start-up are told to every manager that connects (idempotent for it).
-  const storage = storageProcedures(storageContext(opts.storage ?? {}, opts.stateRoots));
+  const storageCtx = storageContext(opts.storage ?? {}, opts.stateRoots);
+  const liveCbt = (vm: string, device: string, op: LiveCbtOp, gen?: string) =>
+    vms.diskCbt(vm, device, op, gen);
+  const storage = { ...storageProcedures(storageCtx), ...cbtProcedures(storageCtx, liveCbt) };
   const table = { ...procedures(vms), ...networkProcedures(opts.network), ...storage };
   const server = new AgentServer(table, { greeting: () => vms.lostAtStart });
   vms.on('event', (e) => server.push(e));

@@ -15,6 +15,7 @@ import type {
   NicSpec,
 } from '../shared/noded/instance.js';
 import { type Accel, runtimePaths } from './qemu/command-line.js';
+import type { LiveCbtOp } from './qemu/cbt-live.js';
 import { checkDeviceName, checkDisk, checkNic, checkSpec, UUID_RE } from './qemu/spec-check.js';
 import { grantImageAccess, type Owner, rememberLabel, restoreAllLabels, restoreLabel } from './qemu/dac.js';
 import { type IdRange, idsInUse, pickId, systemIds } from './qemu/identity.js';
@@ -252,6 +253,12 @@ export class InstanceManager extends EventEmitter {
           throw new XenApiError('INVALID_VALUE', ['action', String(action)]);
       }
     });
+  }
+
+  /** CBT on a disk of a running VM (VDI.enable_cbt / disable_cbt while it runs). */
+  diskCbt(uuid: string, device: string, op: LiveCbtOp, generation?: string): Promise<string[]> {
+    checkDeviceName('disk device', device);
+    return this.serial(uuid, () => this.get(uuid).diskCbt(device, op, generation));
   }
 
   /** Grows a disk of a running VM to `size` bytes (online VDI.resize). */

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { type Agent, startAgent } from '../../src/agent/agent.js';
 import type { StorageOptions } from '../../src/agent/storage/rpc.js';
+import { cbtClient } from '../../src/shared/host/cbt.js';
 import { STORAGE_PROCEDURES, type StorageProcedures } from '../../src/shared/host/storage.js';
 import { NodedAgentClient } from '../../src/manager/hosts/host-client.js';
 import type { HostAgent } from '../../src/manager/vm/host-agent.js';
@@ -52,7 +53,7 @@ export async function startTestAgent(
 }
 
 /** A host agent without storage procedures: the stand-ins tests use for VM calls. */
-export type InstanceAgent = Omit<HostAgent, keyof StorageProcedures>;
+export type InstanceAgent = Omit<HostAgent, keyof StorageProcedures | 'cbt'>;
 
 /**
  * Gives a stand-in host agent (a test's fake for VM calls) the storage procedures of a real
@@ -62,6 +63,7 @@ export function withRealStorage<T extends InstanceAgent>(fake: T, storage: Stora
   const out = fake as unknown as Record<string, unknown>;
   for (const name of STORAGE_PROCEDURES)
     out[name] = (...args: unknown[]) => (storage[name] as (...a: unknown[]) => unknown)(...args);
+  if ('cbt' in storage) out.cbt = (storage as HostAgent).cbt;
   return fake as unknown as T & HostAgent;
 }
 
@@ -72,5 +74,8 @@ export function withoutStorage<T extends InstanceAgent>(fake: T): T & HostAgent 
     out[name] = async () => {
       throw new Error(`${name}: this stand-in agent has no storage`);
     };
+  out.cbt = cbtClient(async (name) => {
+    throw new Error(`${name}: this stand-in agent has no storage`);
+  });
   return fake as unknown as T & HostAgent;
 }

@@ -46,6 +46,7 @@ import {
 } from './hotplug.js';
 import { alive, inOwnMountNs, isOurQemu, lookupUser, readPid, sleep, waitGone } from './proc.js';
 import { QmpClient, type QmpEvent } from './qmp.js';
+import { type LiveCbtOp, liveCbt } from './cbt-live.js';
 import { openStateFile } from './state-file.js';
 
 const log = logger('qemu');
@@ -620,6 +621,15 @@ export class QemuVm extends EventEmitter {
         throw hotplugError(e);
       }
     }
+  }
+
+  /** CBT on a running disk: its persistent bitmaps over QMP (cbt-live.ts). */
+  async diskCbt(device: string, op: LiveCbtOp, generation?: string): Promise<string[]> {
+    const disk = this.spec.disks.find((d) => d.device === device);
+    if (!disk || disk.cdrom) throw new XenApiError('DEVICE_ALREADY_DETACHED', [diskDeviceId(device)]);
+    const qmp = this.requireQmp();
+    const names = { drive: `drive-${diskDeviceId(device)}`, node: diskNodeName(device) };
+    return liveCbt((c, a) => qmp.command(c, a), names, op, generation);
   }
 
   /**

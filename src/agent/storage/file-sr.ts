@@ -27,6 +27,7 @@ import { XenApiError } from '../../shared/errors.js';
 import { asBackendFailure, backendFailure } from './failure.js';
 import { fsyncDir, Journal, writeDurably } from '../../shared/journal.js';
 import { confine } from './paths.js';
+import { resumeBitmaps, withBitmapsPaused } from './qemu-bitmaps.js';
 import { convertImage, createImage, imageInfo, measureImage, rebaseImage, resizeImage } from './qemu-img.js';
 import type {
   DriverContext,
@@ -171,6 +172,8 @@ export const fileInfo: DriverInfo = {
     'VDI_UPDATE',
     'VDI_COPY',
     'THIN_PROVISIONING',
+    // Changed-block tracking on qcow2 persistent bitmaps (storage/cbt.ts).
+    'VDI_CONFIG_CBT',
   ],
   contentType: 'user',
   formats: ['qcow2'],
@@ -236,6 +239,7 @@ export const fileDriver: SrDriver = {
     const journal = journalOf(dir);
     for (const intent of journal.pending()) {
       if (intent.op === 'clone') fixed.push(...(await recoverClone(dir, intent)));
+      else if (intent.op === 'bitmaps-paused') fixed.push(...(await resumeBitmaps(intent)));
       journal.end(intent);
     }
     for (const t of classifyEntries(readdirSync(dir)).temps) {
@@ -365,9 +369,9 @@ async function gcIn(dir: string, busy: readonly string[]): Promise<string[]> {
       done.push(`removed unused base ${b}`);
     }
     for (const c of plan.coalesce) {
-      await rebaseImage(
-        join(dir, c.child),
-        c.newBacking ? { file: c.newBacking, format: 'qcow2' } : undefined,
+      // The clusters copied in are not guest writes: CBT bitmaps must not see them.
+      await withBitmapsPaused(journalOf(dir), join(dir, c.child), () =>
+        rebaseImage(join(dir, c.child), c.newBacking ? { file: c.newBacking, format: 'qcow2' } : undefined),
       );
       rmSync(join(dir, c.base), { force: true });
       done.push(`coalesced ${c.base} into ${c.child}`);

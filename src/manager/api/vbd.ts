@@ -92,6 +92,8 @@ export const vbdApi: HandlerTable = {
       if (!empty) {
         const v = db.mustGet('VDI', vdi);
         if (f.mode === 'RW' && v.read_only) throw new XenApiError('VDI_READONLY', [vdi]);
+        // A data-destroyed snapshot holds only CBT metadata: nothing to attach (xapi).
+        if (v.type === 'cbt_metadata') throw new XenApiError('VDI_INCOMPATIBLE_TYPE', [vdi, 'cbt_metadata']);
       }
       let userdevice = String(f.userdevice);
       const used = usedUserdevices(db, vm);

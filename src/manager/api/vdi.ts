@@ -11,6 +11,7 @@ import {
   refreshVdiOps,
   vdiFields,
 } from '../storage/records.js';
+import { dataDestroy, disableCbt, enableCbt, listChangedBlocks } from '../storage/cbt.js';
 import { storageOf } from '../storage/sr-host.js';
 import { cloneVdi, copyVdi, createVdi, destroyVdi, resizeVdi } from '../storage/vdi-ops.js';
 import type { Row } from '../db/database.js';
@@ -126,7 +127,16 @@ export const vdiApi: HandlerTable = {
     'VDI.set_read_only': setter('read_only'),
     'VDI.set_name_label': setter('name_label'),
     'VDI.set_name_description': setter('name_description'),
-    'VDI.set_on_boot': setter('on_boot'),
+    'VDI.set_on_boot': (ctx, vdi, value) => {
+      // xapi: on_boot cannot change while CBT is on (VDI_CBT_ENABLED).
+      if (ctx.svc.db.mustGet('VDI', vdi).cbt_enabled) throw new XenApiError('VDI_CBT_ENABLED', [vdi]);
+      return setter('on_boot')(ctx, vdi, value);
+    },
+    // Changed-block tracking (storage/cbt.ts).
+    'VDI.enable_cbt': (ctx, vdi) => enableCbt(ctx.svc, vdi, taskOf(ctx)),
+    'VDI.disable_cbt': (ctx, vdi) => disableCbt(ctx.svc, vdi, taskOf(ctx)),
+    'VDI.list_changed_blocks': (ctx, from, to) => listChangedBlocks(ctx.svc, from, to, taskOf(ctx)),
+    'VDI.data_destroy': (ctx, vdi) => dataDestroy(ctx.svc, vdi, taskOf(ctx)),
     'VDI.set_allow_caching': setter('allow_caching'),
   },
 };

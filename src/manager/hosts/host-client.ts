@@ -1,6 +1,7 @@
 // The manager's view of a host agent (HostAgent) over the shared agent RPC client
 // (src/shared/noded/client.ts): procedure calls, pushed instance events, and a reconnect hook
 // after which the manager reconciles.
+import { cbtClient } from '../../shared/host/cbt.js';
 import { networkClient } from '../../shared/host/network.js';
 import type {
   DriverInfo,
@@ -28,6 +29,8 @@ export class NodedAgentClient
 {
   /** The agent's networking procedures, over the same RPC. */
   readonly network = networkClient((procedure, args) => this.call(procedure, args));
+  /** The agent's changed-block-tracking procedures (src/shared/host/cbt.ts). */
+  readonly cbt = cbtClient((procedure, args) => this.call(procedure, args));
 
   /** tls_install: the pool's CA and this host's certificate for the agent's TCP listener. */
   tlsInstall(creds: PoolCredentials) {

@@ -53,6 +53,11 @@ export function vdiAllowedOperations(info: DriverInfo | undefined, vdi: Row, att
   if (caps.has('VDI_RESIZE_ONLINE') && attached && !vdi.read_only) ops.push('resize_online');
   if (caps.has('VDI_DELETE') && !attached) ops.push('destroy');
   if (Object.keys((vdi.current_operations as object) ?? {}).length) return ops.filter((o) => o === 'copy');
+  // xapi: a cbt_metadata VDI has no data to clone, copy, resize or snapshot; on_boot cannot
+  // change while CBT is on. (The CBT operations themselves are never listed, as in xapi.)
+  const noData = ['clone', 'copy', 'resize', 'resize_online', 'snapshot', 'set_on_boot'];
+  if (vdi.type === 'cbt_metadata') return ops.filter((o) => !noData.includes(o)).sort();
+  if (vdi.cbt_enabled) return ops.filter((o) => o !== 'set_on_boot').sort();
   return ops.sort();
 }
 

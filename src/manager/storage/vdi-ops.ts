@@ -21,6 +21,7 @@ import {
   withVdiOperation,
 } from './records.js';
 import type { SrConfig, Volume } from '../../shared/host/storage.js';
+import { assertHasData, carryCbt, cbtFieldsOf } from './cbt.js';
 import { storageOf } from './sr-host.js';
 import { vbdDevice, vmDisks } from './vm-disks.js';
 
@@ -176,6 +177,7 @@ export async function resizeVdi(svc: Services, vdi: string, size: number, task: 
   const { db } = svc;
   const row = db.mustGet('VDI', vdi);
   const sr = String(row.SR);
+  assertHasData(vdi, row);
   if (row.read_only) throw new XenApiError('VDI_READONLY', [vdi]);
   const attached = attachedVbds(db, vdi);
   const cfg = attachedSr(svc, sr);
@@ -218,6 +220,7 @@ export async function cloneVdi(
   const sr = String(row.SR);
   const cfg = attachedSr(svc, sr);
   assertCapability(svc, sr, kind === 'clone' ? 'VDI_CLONE' : 'VDI_SNAPSHOT');
+  assertHasData(vdi, row);
   // Rewriting a running VM's image under it needs QEMU's cooperation (blockdev-snapshot-sync).
   if (attachedVbds(db, vdi).some((b) => db.get('VBD', b)?.mode === 'RW'))
     throw new XenApiError('VDI_IN_USE', [vdi, kind]);
@@ -226,7 +229,9 @@ export async function cloneVdi(
     withIntent(svc, { kind: 'create', srUuid: cfg.uuid, location: uuid, vdiUuid: uuid }, async () => {
       // Clone and snapshot are the same volume operation (the records differ).
       const vol = await storageOf(svc, sr).blockdev_snapshot(cfg, String(row.location), uuid);
+      await carryCbt(svc, vdi, kind, uuid, vol.location);
       const fields: Row = {
+        ...cbtFieldsOf(row, kind),
         uuid,
         name_label: row.name_label,
         name_description: row.name_description,
@@ -256,6 +261,7 @@ export async function copyVdi(
 ): Promise<string> {
   const { db } = svc;
   const row = db.mustGet('VDI', vdi);
+  assertHasData(vdi, row);
   const srcSr = String(row.SR);
   const target = dstSr && dstSr !== NULL_REF ? dstSr : srcSr;
   db.mustGet('SR', target);

@@ -2,6 +2,7 @@
 // the agent's noded-style RPC (hosts/host-client.ts); the interface keeps VM operations testable and
 // leaves room for remote agents in multi-host pools.
 
+import type { CbtProcedures } from '../../shared/host/cbt.js';
 import type { NetworkProcedures } from '../../shared/host/network.js';
 import type { StorageProcedures } from '../../shared/host/storage.js';
 import type { InstanceEvent, InstanceInfo, InstanceSpec } from '../../shared/noded/instance.js';
@@ -42,6 +43,8 @@ export interface HostAgent extends StorageProcedures {
   hostTime?(): Promise<HostTime>;
   /** The host's networking: bridges, TAPs, PIFs, VLANs, bonds (src/shared/host/network.ts). */
   readonly network: NetworkProcedures;
+  /** Changed-block tracking on its disks' qcow2 bitmaps (src/shared/host/cbt.ts). */
+  readonly cbt: CbtProcedures;
   /** State changes pushed by the agent; `reconnected` fires after every (re)connection. */
   onEvent(listener: (e: InstanceEvent) => void): void;
   onReconnect(listener: () => void): void;

@@ -148,6 +148,15 @@ export const OBJECT_COMMANDS: CommandSpec[] = [
     ]);
     await printUuid(ctx, 'VDI', out);
   }),
+  // Changed-block tracking
+  onUuid('vdi-enable-cbt', 'VDI', 'VDI.enable_cbt'),
+  onUuid('vdi-disable-cbt', 'VDI', 'VDI.disable_cbt'),
+  onUuid('vdi-data-destroy', 'VDI', 'VDI.data_destroy'),
+  command('vdi-list-changed-blocks', async (ctx) => {
+    const from = await refOf(ctx, 'VDI', requireParam(ctx.params, 'vdi-from-uuid'));
+    const to = await refOf(ctx, 'VDI', requireParam(ctx.params, 'vdi-to-uuid'));
+    ctx.p.list([String(await ctx.api.call(ctx.session, 'VDI.list_changed_blocks', [from, to]))]);
+  }),
   command('vbd-create', async (ctx) => {
     const vdiUuid = getParam(ctx.params, 'vdi-uuid');
     const type = parseEnum('type', 'vbd_type', getParam(ctx.params, 'type') ?? 'Disk');
