@@ -249,7 +249,7 @@ class DataRun implements DataContext {
 
   private abortReason(): Error {
     if (this.task.signal.aborted) return new XenApiError('TASK_CANCELLED', [this.task.ref]);
-    return new Error('the client closed the connection');
+    return new XenApiError('INTERNAL_ERROR', ['the client closed the connection']);
   }
 
   write(chunk: Uint8Array): Promise<void> {
