@@ -69,7 +69,7 @@ export interface DataContext {
   /** The request body; a client that closes the connection ends it (it is not an error). */
   body(): AsyncIterable<Buffer>;
   /** Answers 302 to `host`'s address, same path and query; the task is left for that host. */
-  redirect(host: string): void;
+  redirect(host: string): undefined;
   /** Runs the rest of the request as operation `op` on a VM / VDI (current_operations), released at the end. */
   lockVm(vm: string, op: string): Promise<void>;
   lockVdi(vdi: string, op: string): Promise<void>;
@@ -300,7 +300,7 @@ class DataRun implements DataContext {
     }
   }
 
-  redirect(host: string) {
+  redirect(host: string): undefined {
     const address = String(this.svc.db.get('host', host)?.address ?? '');
     if (!address) throw new XenApiError('HANDLE_INVALID', ['host', host]);
     const endpoint = this.svc.pool?.endpoint ?? { scheme: 'https' as const, port: 443 };
