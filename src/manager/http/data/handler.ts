@@ -53,7 +53,7 @@ export interface DataContext {
   /** Aborted when the client's connection closes before the response was finished. */
   clientGone: AbortSignal;
   /**
-   * A PUT with `Content-Length: 0` naming no task: Xen Orchestra's probe before a streamed
+   * A PUT naming no task with Content-Length 0 (or XO's 1 PiB): Xen Orchestra's probe before a streamed
    * upload. It must get the same 200 or 302 as the real PUT and have no side effect: decide
    * placement (redirect), then return.
    */
@@ -197,6 +197,11 @@ export function dataRoute(svc: Services, spec: DataHandlerSpec): StreamRouteHand
 }
 
 const PROGRESS_INTERVAL_MS = 250;
+/**
+ * Content-Length of Xen Orchestra's probe PUT (sent without task_id before a streamed upload):
+ * 0, or the 1 PiB it declares for a stream of unknown length (xen-api putResource).
+ */
+const PROBE_LENGTHS = new Set(['0', '1125899906842624']);
 
 /** One request under its task: the DataContext a handler sees, and how it ends. */
 class DataRun implements DataContext {
@@ -223,12 +228,12 @@ class DataRun implements DataContext {
   ) {
     this.clientGone = this.gone.signal;
     res.once('close', () => {
-      if (!res.writableFinished) this.gone.abort(new Error('the client closed the connection'));
+      if (!res.writableFinished) this.gone.abort(this.abortReason());
     });
     this.signal = req.method === 'GET' ? AbortSignal.any([task.signal, this.gone.signal]) : task.signal;
     this.isProbe =
       req.method === 'PUT' &&
-      req.headers['content-length'] === '0' &&
+      PROBE_LENGTHS.has(String(req.headers['content-length'])) &&
       query.credential('task_id') === undefined;
     this.subject = String(svc.db.get('session', session.ref)?.subject ?? 'OpaqueRef:NULL');
   }

@@ -102,4 +102,6 @@ export function sendStreamHead(res: ServerResponse, headers: Record<string, stri
   // No Transfer-Encoding: chunked; the body ends when the connection closes.
   if (!hasLength) res.useChunkedEncodingByDefault = false;
   res.writeHead(200, 'OK', { Connection: 'close', 'Cache-Control': NO_CACHE, ...headers });
+  // Out now: uploaders (xe, Xen Orchestra) wait for the status line before sending the body.
+  res.flushHeaders();
 }
