@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import http, { type IncomingMessage } from 'node:http';
+import net from 'node:net';
 import { test, type TestContext } from 'node:test';
 import { promisify } from 'node:util';
 import { redirectLocation } from '../../../src/manager/http/data/index.js';
@@ -387,4 +388,41 @@ test('lockVm: the VM shows the operation while the request runs, and never after
   const refused = await fetchAll(s.to, 'GET', `/test_stream?size=1&lock_vm=${vm}&session_id=${s.root}`);
   assert.equal(refused.status, 500);
   assert.match(refused.body.toString(), /OPERATION_BLOCKED/);
+});
+
+test("xapi's own xe on the wire: HTTP/1.0 GET; PUT whose body waits for the status line", async (t) => {
+  const s = await setup(t);
+  const port = s.to.port!;
+  const size = 300_000;
+  // GET /… HTTP/1.0 and nothing else, then everything after the blank line is the file.
+  const got = await new Promise<Buffer>((resolve, reject) => {
+    const c = net.connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    c.on('data', (d) => chunks.push(d));
+    c.on('error', reject);
+    c.on('close', () => resolve(Buffer.concat(chunks)));
+    c.write(`GET /test_stream?size=${size}&session_id=${s.root} HTTP/1.0\r\n\r\n`);
+  });
+  const split = got.indexOf('\r\n\r\n');
+  assert.match(got.subarray(0, split).toString(), /^HTTP\/1\.[01] 200 OK\r\n/);
+  assert.equal(sha(got.subarray(split + 4)), sha(generated(0, size)));
+  // PUT: xe sends the headers, reads the status line, only then the body.
+  const body = generated(7, 200_000);
+  const status = await new Promise<string>((resolve, reject) => {
+    const c = net.connect(port, '127.0.0.1');
+    let head = '';
+    let sent = false;
+    c.on('data', (d) => {
+      head += d.toString('latin1');
+      if (!sent && head.includes('\r\n')) {
+        sent = true;
+        c.end(body);
+      }
+    });
+    c.on('error', reject);
+    c.on('close', () => resolve(head));
+    c.write(`PUT /test_upload?session_id=${s.root} HTTP/1.0\r\nContent-length: ${body.length}\r\n\r\n`);
+  });
+  assert.match(status, /^HTTP\/1\.[01] 200 OK\r\n/);
+  assert.deepEqual(s.state.uploads.at(-1), { bytes: body.length, sha256: sha(body) });
 });

@@ -35,5 +35,5 @@ export {
   resultXml,
 } from './handler.js';
 export { hostForSrData, hostForVmData, redirectLocation, srsOfVm } from './placement.js';
-export { DataQuery } from './query.js';
+export { DataQuery, parseCookies } from './query.js';
 export { existingRef, objectOf, optionalRefOrUuid, refOfUuid, refOrUuid, srOf } from './resolve.js';
