@@ -17,16 +17,28 @@ export interface TransferTarget {
   httpsPort: number;
 }
 
-/** Where a URL sends the request: the original server for a path, else that https host. */
+/**
+ * Where a URL sends the request: the original server for a path, else that host (https, as xe
+ * parses; http too, for members listening without TLS). A host without a port gets
+ * `target.httpsPort` (xe's configured port) for https, 80 for http.
+ */
 export function resolveUrl(url: string, target: TransferTarget): { path: string; connect: () => Duplex } {
-  const m = /^https:\/\/(\[[^\]]+\]|[^/:?]+)(?::(\d+))?(\/[^#]*)?$/.exec(url);
+  const m = /^(https?):\/\/(\[[^\]]+\]|[^/:?]+)(?::(\d+))?(\/[^#]*)?$/.exec(url);
   if (!m) return { path: url.startsWith('/') ? url : `/${url}`, connect: () => target.connect() };
-  const host = m[1].replace(/^\[(.*)\]$/, '$1');
-  const port = m[2] ? Number(m[2]) : target.httpsPort;
+  const host = m[2].replace(/^\[(.*)\]$/, '$1');
+  const secure = m[1] === 'https';
+  const port = m[3] ? Number(m[3]) : secure ? target.httpsPort : 80;
   return {
-    path: m[3] ?? '/',
-    connect: () =>
-      tls.connect({ host, port, rejectUnauthorized: false, servername: net.isIP(host) ? undefined : host }),
+    path: m[4] ?? '/',
+    connect: secure
+      ? () =>
+          tls.connect({
+            host,
+            port,
+            rejectUnauthorized: false,
+            servername: net.isIP(host) ? undefined : host,
+          })
+      : () => net.connect(port, host),
   };
 }
 

@@ -30,7 +30,7 @@ function testCommands(): Map<string, CommandSpec> {
   const spec = (name: string, run: CommandSpec['run']): CommandSpec => ({
     name,
     reqd: ['filename'],
-    optn: ['size', 'fail'],
+    optn: ['size', 'fail', 'redirect-once'],
     help: 'test only',
     flags: [],
     run,
@@ -44,6 +44,8 @@ function testCommands(): Map<string, CommandSpec> {
       };
       const fail = getParam(ctx.params, 'fail');
       if (fail) query.fail = fail;
+      const once = getParam(ctx.params, 'redirect-once');
+      if (once) query.redirect_once = once;
       const out = await transferFile(ctx, {
         direction: 'get',
         filename: requireParam(ctx.params, 'filename'),
@@ -101,7 +103,7 @@ async function setup(t: import('node:test').TestContext) {
 test('xe downloads a file over HttpGet: streamed, progress drawn, O_EXCL, errors', {
   timeout: 120_000,
 }, async (t) => {
-  const { tm, xe } = await setup(t);
+  const { tm, state, xe } = await setup(t);
   const size = 48 << 20;
   const file = join(tm.dataDir, 'down.bin');
   const r = await xe(['test-download', `filename=${file}`, `size=${size}`]);
@@ -125,6 +127,18 @@ test('xe downloads a file over HttpGet: streamed, progress drawn, O_EXCL, errors
   const viaSocket = await xe(['test-download', 'filename=', `size=${1 << 20}`], true);
   assert.equal(viaSocket.code, 0, viaSocket.stderr);
   assert.equal(sha(viaSocket.stdout.subarray(0, 1 << 20)), sha(generated(0, 1 << 20)));
+  // Redirected to another member (here: this one, by its address): followed, same task.
+  tm.manager.db.update('host', tm.manager.svc.hostRef(), { address: '127.0.0.1' });
+  const moved = join(tm.dataDir, 'moved.bin');
+  const hop = await xe([
+    'test-download',
+    `filename=${moved}`,
+    `size=${size}`,
+    `redirect-once=${tm.manager.svc.hostRef()}`,
+  ]);
+  assert.equal(hop.code, 0, hop.stderr);
+  assert.equal(sha(readFileSync(moved)), sha(generated(0, size)));
+  assert.equal(state.redirects, 2, 'one 302, then served');
   // No task is left behind.
   assert.equal(
     [...tm.manager.db.all('task')].filter(([, r]) => r.status === 'pending').length,
@@ -185,6 +199,7 @@ test('transfer URLs: relative paths stay on the server, https URLs name another 
   assert.equal(resolveUrl('/export?a=b', target).path, '/export?a=b');
   assert.equal(resolveUrl('https://192.0.2.9/import_raw_vdi?x=1', target).path, '/import_raw_vdi?x=1');
   assert.equal(resolveUrl('https://[fd00::1]:8443/export', target).path, '/export');
+  assert.equal(resolveUrl('http://127.0.0.1:8080/export?x', target).path, '/export?x');
   assert.equal(
     transferUrl('/export_raw_vdi', 'OpaqueRef:s', 'OpaqueRef:t', { vdi: 'OpaqueRef:v', format: 'vhd' }),
     '/export_raw_vdi?session_id=OpaqueRef%3As&task_id=OpaqueRef%3At&vdi=OpaqueRef%3Av&format=vhd',

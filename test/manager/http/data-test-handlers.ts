@@ -25,10 +25,11 @@ export interface TestHandlerState {
   /** Set when a handler ended, with how. */
   ended?: 'ok' | 'error';
   uploads: { bytes: number; sha256: string }[];
+  redirects: number;
 }
 
 export function mountTestHandlers(frontend: HttpFrontend, svc: Services): TestHandlerState {
-  const state: TestHandlerState = { produced: 0, uploads: [] };
+  const state: TestHandlerState = { produced: 0, uploads: [], redirects: 0 };
   mountDataHandler(frontend, svc, {
     path: '/test_stream',
     methods: ['GET'],
@@ -43,6 +44,9 @@ export function mountTestHandlers(frontend: HttpFrontend, svc: Services): TestHa
       if (fail === 'api') throw new XenApiError('VDI_IO_ERROR', ['Device I/O errors']);
       const redirect = ctx.query.get('redirect');
       if (redirect) return ctx.redirect(redirect);
+      // Redirected once, then served (the Location keeps the query).
+      const once = ctx.query.get('redirect_once');
+      if (once && state.redirects++ === 0) return ctx.redirect(once);
       const lock = ctx.query.get('lock_vm');
       if (lock) await ctx.lockVm(lock, 'export');
       const size = Number(ctx.query.get('size') ?? '0');
