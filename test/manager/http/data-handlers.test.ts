@@ -426,3 +426,28 @@ test("xapi's own xe on the wire: HTTP/1.0 GET; PUT whose body waits for the stat
   assert.match(status, /^HTTP\/1\.[01] 200 OK\r\n/);
   assert.deepEqual(s.state.uploads.at(-1), { bytes: body.length, sha256: sha(body) });
 });
+
+test('task.cancel stops an upload whose client has gone quiet', async (t) => {
+  const s = await setup(t);
+  const task = await s.call(s.root, 'task.create', 'upload', '');
+  const sock = net.connect(s.to.port!, '127.0.0.1');
+  t.after(() => sock.destroy());
+  let reply = '';
+  sock.on('data', (d) => (reply += d));
+  const closed = new Promise((r) => sock.on('close', r));
+  sock.on('error', () => undefined);
+  sock.write(
+    `PUT /test_upload?session_id=${s.root}&task_id=${task} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n`,
+  );
+  sock.write(generated(0, 1000));
+  const until = Date.now() + 5000;
+  while (!reply.includes('200 OK') && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  assert.match(reply, /^HTTP\/1\.1 200 OK/);
+  await s.call(s.root, 'task.cancel', task);
+  await closed;
+  const end = Date.now() + 5000;
+  while ((await s.call(s.root, 'task.get_status', task)) === 'pending' && Date.now() < end)
+    await new Promise((r) => setTimeout(r, 20));
+  assert.equal(await s.call(s.root, 'task.get_status', task), 'cancelled');
+  assert.equal(s.state.uploads.length, 0, 'nothing recorded');
+});

@@ -292,16 +292,25 @@ class DataRun implements DataContext {
 
   async *body(): AsyncIterable<Buffer> {
     const req = this.req;
+    // task.cancel while the client sends nothing: stop waiting for it.
+    const stop = () => {
+      if (!req.complete) req.destroy();
+    };
+    this.task.signal.addEventListener('abort', stop, { once: true });
     try {
       for await (const chunk of req) {
         this.task.checkCancelled();
         yield chunk as Buffer;
       }
+      this.task.checkCancelled();
     } catch (e) {
+      this.task.checkCancelled();
       if (isXenApiError(e)) throw e;
       // The client closed the connection: the data ends here (xapi reads to EOF).
       if (req.destroyed || (e as NodeJS.ErrnoException).code === 'ECONNRESET') return;
       throw e;
+    } finally {
+      this.task.signal.removeEventListener('abort', stop);
     }
   }
 
