@@ -367,6 +367,14 @@ test('redirect: 302 to the member that serves it, the caller task left pending',
   assert.equal(r.headers.connection, 'close');
   assert.equal(await s.call(s.root, 'task.get_status', task), 'pending');
   assert.equal(s.tm.manager.svc.tasks.isRunning(task), false, 'free for the other host to take');
+  // Without task_id the request's own task goes with the redirect.
+  const own = await fetchAll(s.to, 'GET', `/test_stream?redirect=${host}&session_id=${s.root}`);
+  assert.equal(own.status, 302);
+  assert.equal(
+    [...db.all('task')].filter(([, r]) => r.status === 'pending').length,
+    1,
+    'only the caller task',
+  );
 });
 
 test('lockVm: the VM shows the operation while the request runs, and never after', async (t) => {

@@ -364,8 +364,9 @@ class DataRun implements DataContext {
   private endTask() {
     const { tasks } = this.svc;
     if (this.redirected) {
+      // Unsettled: the other member does the work (a caller's task is free for it to take).
+      tasks.release(this.task.ref);
       if (this.ownTask) tasks.destroy(this.task.ref);
-      else tasks.release(this.task.ref);
       return;
     }
     // xapi destroys a task it made for the request (with_context); a caller's task stays.
