@@ -125,7 +125,7 @@ test('authentication: session_id query or cookie, Basic, the local socket; else 
     const r = await fetchAll(s.to, 'GET', path, headers);
     assert.equal(r.status, 401, what);
     assert.equal(r.reason, 'Unauthorised');
-    assert.equal(r.headers['www-authenticate'], 'Basic realm="Test.stream"');
+    assert.equal(r.headers['www-authenticate'], 'Basic realm="get_export_raw_vdi"');
     assert.equal(r.headers['content-type'], 'text/html');
     assert.equal(r.headers.connection, 'close');
     assert.equal(

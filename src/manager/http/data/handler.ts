@@ -83,7 +83,7 @@ export interface DataHandlerSpec {
   methods: readonly string[];
   /** xapi's RBAC action; the permission checked is this name. */
   action: HttpActionName;
-  /** The task's name_label when the request brings none, and the 401 realm (xapi: `VM.export`). */
+  /** The task's name_label when the request brings none (xapi: `VM.export`). */
   label: string;
   handle(ctx: DataContext): Promise<DataResult>;
 }
@@ -166,7 +166,8 @@ export function dataRoute(svc: Services, spec: DataHandlerSpec): StreamRouteHand
       req.resume();
       if (e instanceof Unauthorised) {
         failNamedTask(svc, q, new XenApiError('SESSION_AUTHENTICATION_FAILED', []));
-        return sendUnauthorised(res, spec.label);
+        // xapi's realm is the action's name (add_handler checks credentials first, realm = name).
+        return sendUnauthorised(res, spec.action.slice('http/'.length));
       }
       return sendError(res, e);
     }

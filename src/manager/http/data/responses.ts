@@ -26,7 +26,7 @@ function sendHtml(res: ServerResponse, status: number, reason: string, body: str
   res.end(body);
 }
 
-/** 401, with the realm xapi names after the handler (e.g. `VM.export`). */
+/** 401, with the realm xapi names after the HTTP action (e.g. `get_export`). */
 export function sendUnauthorised(res: ServerResponse, realm: string) {
   sendHtml(
     res,
