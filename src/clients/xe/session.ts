@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { resolve } from 'node:path';
-import type { Duplex, Readable } from 'node:stream';
+import type { Duplex, Readable, Writable } from 'node:stream';
 import tls from 'node:tls';
 import {
   ByteReader,
@@ -16,6 +16,10 @@ import {
   parseHandshake,
 } from '../../shared/cli-protocol.js';
 import type { XeOptions } from './main.js';
+import { ClientSideError, httpGet, httpPut } from './transfer.js';
+
+/** xe sends Response Wait this often during a long transfer (protocol >= 0.2). */
+const HEARTBEAT_MS = 300_000;
 
 export interface ClientStreams {
   stdout: NodeJS.WritableStream;
@@ -198,13 +202,39 @@ export async function runThinClient(
           break;
         }
         case 'httpGet':
-        case 'httpPut':
-          // HTTP transfers (vm-export/import, vdi-import/export) are not implemented in this client yet.
-          io.stderr.write(
-            `This client does not support HTTP ${c.kind === 'httpGet' ? 'downloads' : 'uploads'} yet.\n`,
-          );
-          sock.write(encodeResponse('failed'));
+        case 'httpPut': {
+          const { filename } = c;
+          if ((c.kind === 'httpPut' || filename !== '') && !files.has(resolve(filename))) {
+            io.stderr.write(
+              `Blocked upload/download of the file ${filename}, which was requested by the server. The file name was not present on the command line\n`,
+            );
+            sock.write(encodeResponse('failed'));
+            break;
+          }
+          // The loop goes on reading (progress messages) while the bytes move; the server sends
+          // nothing else that needs an answer until this one is answered.
+          const heartbeat = setInterval(() => sock.write(encodeResponse('wait')), HEARTBEAT_MS);
+          const transferTarget = { connect: () => target.connect(), httpsPort: o.port ?? 443 };
+          const moving =
+            c.kind === 'httpGet'
+              ? httpGet(filename, c.url, transferTarget, io.stdout as Writable)
+              : httpPut(filename, c.url, transferTarget);
+          void moving
+            .then(
+              () => 'ok' as const,
+              (e: unknown) => {
+                if (e instanceof ClientSideError) io.stderr.write(`Operation failed. Error: ${e.message}\n`);
+                else if (o.debug)
+                  io.stderr.write(`Http${c.kind === 'httpGet' ? 'Get' : 'Put'} failure: ${String(e)}\n`);
+                return 'failed' as const;
+              },
+            )
+            .then((r) => {
+              clearInterval(heartbeat);
+              if (!sock.destroyed) sock.write(encodeResponse(r));
+            });
           break;
+        }
         case 'httpConnect':
           sock.write(encodeResponse((await consoleSession(target, c.url, io)) ? 'ok' : 'failed'));
           break;

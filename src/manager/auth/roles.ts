@@ -2,6 +2,7 @@
 // uuids are fixed (MD5 of the name, formatted as a uuid), so clients can hard-code them.
 import { createHash } from 'node:crypto';
 import type { Model } from '../../shared/datamodel/model-types.js';
+import { HTTP_ACTIONS } from '../http/data/actions.js';
 
 /** Most to least privileged; each role has every permission of the roles after it. */
 export const ROLE_NAMES = [
@@ -62,6 +63,8 @@ export function permissions(model: Model): PermissionSpec[] {
   }
   out.set('task.destroy/any', { name: 'task.destroy/any', roles: ['pool-admin', 'pool-operator'] });
   out.set('http/connect_console', { name: 'http/connect_console', roles: [...ROLE_NAMES.slice(0, 5)] });
+  for (const a of Object.values(HTTP_ACTIONS))
+    out.set(a.permission, { name: a.permission, roles: [...a.roles] });
   return [...out.values()];
 }
 

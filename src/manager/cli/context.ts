@@ -14,6 +14,12 @@ export interface ClientIo {
   prompt(): Promise<string>;
   /** Asks the client to connect its terminal to `url` (HTTP CONNECT); false if it failed. */
   httpConnect(url: string): Promise<boolean>;
+  /**
+   * Asks the client to download `url` into `filename` ("" = its stdout) / upload `filename` to
+   * `url` (HttpGet / HttpPut); resolves with its answer (true: the transfer completed).
+   */
+  httpGet(filename: string, url: string): Promise<boolean>;
+  httpPut(filename: string, url: string): Promise<boolean>;
 }
 
 export interface Ctx {

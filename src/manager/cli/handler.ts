@@ -84,6 +84,18 @@ export class Conversation implements ClientIo, OutputSink {
     const m = await this.next();
     return m.tag === 'response' && m.response === 'ok';
   }
+
+  async httpGet(filename: string, url: string): Promise<boolean> {
+    this.send(encodeCommand({ kind: 'httpGet', filename, url }));
+    const m = await this.next();
+    return m.tag === 'response' && m.response === 'ok';
+  }
+
+  async httpPut(filename: string, url: string): Promise<boolean> {
+    this.send(encodeCommand({ kind: 'httpPut', filename, url }));
+    const m = await this.next();
+    return m.tag === 'response' && m.response === 'ok';
+  }
 }
 
 export interface CliOptions {

@@ -271,6 +271,38 @@ export class TaskManager {
     });
   }
 
+  /**
+   * Takes over a pending client-managed task (task.create) for work running in this process (a
+   * data-plane HTTP request named it by `task_id`): from now on it is running, `cancel` aborts
+   * the returned handle's signal, and `succeed`/`fail` settle it. Throws if it is not pending
+   * or already running.
+   */
+  adopt(ref: string, opts: { session?: string; userName?: string } = {}): TaskHandle {
+    const row = this.db.mustGet('task', ref);
+    if (row.status !== 'pending' || this.running.has(ref))
+      throw new XenApiError('OPERATION_NOT_ALLOWED', [`task ${ref} is not a pending task free to be taken`]);
+    const owner = this.owners.get(ref);
+    this.running.set(ref, {
+      controller: new AbortController(),
+      session: owner?.session ?? opts.session,
+      userName: owner?.userName ?? opts.userName,
+      lastProgress: 0,
+      lastProgressChange: Date.now(),
+    });
+    // Progress 0 says the work has taken the task (xapi's CLI pre-sets -1 to see that).
+    this.db.update('task', ref, { allowed_operations: ['cancel'], progress: 0 });
+    return this.handle(ref);
+  }
+
+  /**
+   * Gives an adopted task back to its client unsettled (the work went elsewhere, e.g. an HTTP
+   * redirect to another pool member): pending, no longer running here.
+   */
+  release(ref: string) {
+    if (!this.running.delete(ref) || !this.db.has('task', ref)) return;
+    this.db.update('task', ref, { allowed_operations: [] });
+  }
+
   /** Registers a client-managed task (task.create): pending until the client settles it. */
   createClientTask(label: string, description: string, session: string, userName: string): string {
     const ref = this.create(label, { description, session, userName });
