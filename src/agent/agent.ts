@@ -19,6 +19,8 @@ import { InstanceManager, type InstanceOptions } from './instances.js';
 import { type NetworkProcedureOptions, networkProcedures } from './network/procedures.js';
 import { callPlugin, listPlugins } from './plugins/index.js';
 import { QEMU_BINARY } from './qemu/vm-process.js';
+import { NbdExports } from './data-plane/exports.js';
+import { dataPlaneProcedures } from './data-plane/rpc.js';
 import { AgentServer, type Procedure } from './server.js';
 import { localTlsProcedures, startTcp } from './tls.js';
 import { type StorageOptions, storageContext, storageProcedures } from './storage/rpc.js';
@@ -142,15 +144,26 @@ export interface AgentOptions extends InstanceOptions {
 export interface Agent {
   server: AgentServer;
   vms: InstanceManager;
-  /** Stops serving; the VMs keep running. */
+  /** The NBD exports this agent serves (ended by close). */
+  exports: NbdExports;
+  /** Stops serving and ends the NBD exports; the VMs keep running. */
   close(): Promise<void>;
 }
 
 export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const vms = new InstanceManager(opts);
   // VMs found dead at start-up are told to every manager that connects (idempotent for it).
-  const storage = storageProcedures(storageContext(opts.storage ?? {}, opts.stateRoots));
-  const table = { ...procedures(vms), ...networkProcedures(opts.network), ...storage };
+  const storageCtx = storageContext(opts.storage ?? {}, opts.stateRoots);
+  const storage = storageProcedures(storageCtx);
+  // NBD exports of volumes: daemons an earlier agent left are ended before any new one starts.
+  const exports = new NbdExports(opts.runRoot, storageCtx);
+  await exports.cleanLeftovers();
+  const table = {
+    ...procedures(vms),
+    ...networkProcedures(opts.network),
+    ...storage,
+    ...dataPlaneProcedures(exports),
+  };
   const server = new AgentServer(table, { greeting: () => vms.lostAtStart });
   vms.on('event', (e) => server.push(e));
   // Adopt before serving, so the manager's first all_instances_info already sees every VM.
@@ -173,9 +186,11 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   return {
     server,
     vms,
+    exports,
     close: async () => {
       vms.detachAll();
       await server.close();
+      await exports.closeAll();
     },
   };
 }

@@ -1,6 +1,7 @@
 // The manager's view of a host agent (HostAgent) over the shared agent RPC client
 // (src/shared/noded/client.ts): procedure calls, pushed instance events, and a reconnect hook
 // after which the manager reconciles.
+import type { DataPlaneProcedures, NbdExport, NbdOpenOptions } from '../../shared/host/data-plane.js';
 import { networkClient } from '../../shared/host/network.js';
 import type {
   DriverInfo,
@@ -24,7 +25,7 @@ const UNPLUG_TIMEOUT_MS = Number(process.env.BERTH_UNPLUG_TIMEOUT_MS ?? 30_000);
 
 export class NodedAgentClient
   extends AgentClient
-  implements HostAgent, BlockHotplug, NicHotplug, StorageProcedures
+  implements HostAgent, BlockHotplug, NicHotplug, StorageProcedures, DataPlaneProcedures
 {
   /** The agent's networking procedures, over the same RPC. */
   readonly network = networkClient((procedure, args) => this.call(procedure, args));
@@ -139,5 +140,16 @@ export class NodedAgentClient
       'blockdev_export_file',
       bytes === undefined ? [sr, location, path] : [sr, location, path, bytes],
     );
+  }
+
+  // Data-plane procedures (src/shared/host/data-plane.ts): NBD exports of volumes.
+  blockdev_nbd_open(sr: SrConfig, location: string, opts: NbdOpenOptions) {
+    return this.call<NbdExport>('blockdev_nbd_open', [sr, location, opts]);
+  }
+  async blockdev_nbd_close(id: string) {
+    await this.call('blockdev_nbd_close', [id]);
+  }
+  blockdev_nbd_list() {
+    return this.call<NbdExport[]>('blockdev_nbd_list', []);
   }
 }

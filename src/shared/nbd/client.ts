@@ -288,9 +288,9 @@ export class NbdClient {
     return this.pending.size;
   }
 
-  read(offset: number, length: number, opts: ReadOptions = {}): Promise<Buffer> {
+  async read(offset: number, length: number, opts: ReadOptions = {}): Promise<Buffer> {
     this.checkRange(offset, length, this.maxBlock);
-    if (length === 0) return Promise.resolve(Buffer.alloc(0));
+    if (length === 0) return Buffer.alloc(0);
     return this.request(CMD.READ, opts.noFragment ? CMD_FLAG.DF : 0, offset, length) as Promise<Buffer>;
   }
 
