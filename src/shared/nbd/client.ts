@@ -70,9 +70,8 @@ interface Pending {
   length: number;
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
-  /** READ: the assembled data (zero-filled, for holes) or the one chunk that covered it all. */
-  buf?: Buffer;
-  whole?: Buffer;
+  /** READ: where the data goes, chunk by chunk as it arrives (holes zero-filled). */
+  target?: Buffer;
   covered: number;
   /** BLOCK_STATUS: descriptors per context id. */
   status?: Map<number, Extent[]>;
@@ -80,7 +79,8 @@ interface Pending {
 }
 
 type Parsing =
-  | { kind: 'simple-data'; handle: bigint; pending: Pending }
+  /** A READ's data (simple reply, or a data chunk after its offset): `left` bytes to `at`. */
+  | { kind: 'data'; handle: bigint; pending: Pending; at: number; left: number; done: boolean }
   | { kind: 'chunk'; handle: bigint; flags: number; type: number; length: number; pending: Pending };
 
 /** Reads exact byte counts from a socket during the handshake. */
@@ -440,7 +440,9 @@ export class NbdClient {
           if (p.type === CMD.READ) throw new NbdProtocolError('simple error reply to a READ');
         } else if (p.type === CMD.READ) {
           if (this.structured) throw new NbdProtocolError('simple reply to a READ after structured replies');
-          this.parsing = { kind: 'simple-data', handle, pending: p };
+          this.targetOf(p);
+          p.covered = p.length;
+          this.parsing = { kind: 'data', handle, pending: p, at: 0, left: p.length, done: true };
         } else {
           if (p.type === CMD.BLOCK_STATUS) throw new NbdProtocolError('simple reply to BLOCK_STATUS');
           this.pending.delete(handle);
@@ -456,33 +458,58 @@ export class NbdClient {
         const p = this.pendingFor(c.handle);
         const cap = c.type === REPLY_TYPE.OFFSET_DATA ? p.length + 8 : MAX_CHUNK;
         if (c.length > cap) throw new NbdProtocolError(`reply chunk of ${c.length} bytes (limit ${cap})`);
+        if (c.type === REPLY_TYPE.OFFSET_DATA && c.length < 9)
+          throw new NbdProtocolError(`data chunk of ${c.length} bytes`);
         this.parsing = { kind: 'chunk', ...c, pending: p };
         return true;
       }
       throw new NbdProtocolError(`bad reply magic 0x${magic.toString(16)}`);
     }
-    if (cur.kind === 'simple-data') {
-      const data = this.inbox.take(cur.pending.length);
-      if (!data) return false;
+    if (cur.kind === 'data') {
+      const n = this.inbox.takeInto(this.targetOf(cur.pending), cur.at, cur.left);
+      cur.at += n;
+      cur.left -= n;
+      if (cur.left > 0) return false;
       this.parsing = undefined;
-      this.pending.delete(cur.handle);
-      cur.pending.resolve(data);
+      if (cur.done) this.done(cur.handle, cur.pending);
+      return true;
+    }
+    if (cur.type === REPLY_TYPE.OFFSET_DATA) {
+      // The offset first; the data then goes straight to its place as it arrives.
+      const head = this.inbox.take(8);
+      if (!head) return false;
+      const p = cur.pending;
+      if (p.type !== CMD.READ) throw new NbdProtocolError('data chunk for another command');
+      const offset = Number(head.readBigUInt64BE(0));
+      const length = cur.length - 8;
+      this.inRange(p, offset, length);
+      p.covered += length;
+      this.parsing = {
+        kind: 'data',
+        handle: cur.handle,
+        pending: p,
+        at: offset - p.offset,
+        left: length,
+        done: (cur.flags & REPLY_FLAG_DONE) !== 0,
+      };
       return true;
     }
     const payload = this.inbox.take(cur.length);
     if (!payload) return false;
     this.parsing = undefined;
     this.chunk(cur.pending, cur.type, payload);
-    if (cur.flags & REPLY_FLAG_DONE) {
-      this.pending.delete(cur.handle);
-      try {
-        this.finish(cur.pending);
-      } catch (e) {
-        cur.pending.reject(e as Error);
-        throw e;
-      }
-    }
+    if (cur.flags & REPLY_FLAG_DONE) this.done(cur.handle, cur.pending);
     return true;
+  }
+
+  private done(handle: bigint, p: Pending) {
+    this.pending.delete(handle);
+    try {
+      this.finish(p);
+    } catch (e) {
+      p.reject(e as Error);
+      throw e;
+    }
   }
 
   private inRange(p: Pending, offset: number, length: number) {
@@ -495,22 +522,12 @@ export class NbdClient {
       case REPLY_TYPE.NONE:
         if (payload.length) throw new NbdProtocolError('NBD_REPLY_TYPE_NONE with a payload');
         return;
-      case REPLY_TYPE.OFFSET_DATA: {
-        if (p.type !== CMD.READ || payload.length < 9) throw new NbdProtocolError('unexpected data chunk');
-        const offset = Number(payload.readBigUInt64BE(0));
-        const data = payload.subarray(8);
-        this.inRange(p, offset, data.length);
-        if (data.length === p.length && p.covered === 0) p.whole = data;
-        else this.readBuf(p).set(data, offset - p.offset);
-        p.covered += data.length;
-        return;
-      }
       case REPLY_TYPE.OFFSET_HOLE: {
         if (p.type !== CMD.READ || payload.length !== 12) throw new NbdProtocolError('unexpected hole chunk');
         const offset = Number(payload.readBigUInt64BE(0));
         const length = payload.readUInt32BE(8);
         this.inRange(p, offset, length);
-        this.readBuf(p); // zero-filled
+        this.targetOf(p).fill(0, offset - p.offset, offset - p.offset + length);
         p.covered += length;
         return;
       }
@@ -537,13 +554,9 @@ export class NbdClient {
     }
   }
 
-  private readBuf(p: Pending): Buffer {
-    if (p.whole) {
-      // A second chunk after one that covered everything: they overlap.
-      throw new NbdProtocolError('read reply chunks overlap');
-    }
-    p.buf ??= Buffer.alloc(p.length);
-    return p.buf;
+  private targetOf(p: Pending): Buffer {
+    p.target ??= Buffer.allocUnsafe(p.length);
+    return p.target;
   }
 
   private finish(p: Pending) {
@@ -551,7 +564,7 @@ export class NbdClient {
     if (p.type === CMD.READ) {
       if (p.covered !== p.length)
         throw new NbdProtocolError(`read reply covered ${p.covered} of ${p.length} bytes`);
-      return p.resolve(p.whole ?? p.buf);
+      return p.resolve(p.target);
     }
     if (p.type === CMD.BLOCK_STATUS) {
       if (!p.status) throw new NbdProtocolError('block status reply without descriptors');

@@ -34,6 +34,19 @@ export class Inbox {
     return this.copy(n, true);
   }
 
+  /** Moves up to `max` bytes into `target` at `at` (as many as are here); returns how many. */
+  takeInto(target: Buffer, at: number, max: number): number {
+    let done = 0;
+    while (done < max && this.chunks.length) {
+      const c = this.chunks[0];
+      const k = Math.min(max - done, c.length - this.head);
+      c.copy(target, at + done, this.head, this.head + k);
+      done += k;
+      this.advance(k);
+    }
+    return done;
+  }
+
   private copy(n: number, consume: boolean): Buffer {
     const out = Buffer.allocUnsafe(n);
     let done = 0;
