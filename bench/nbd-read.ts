@@ -43,10 +43,10 @@ async function main() {
       ['nbdcopy (defaults)', () => runChecked('nbdcopy', [uri, 'null:'])],
       ['nbdcopy --connections=1', () => runChecked('nbdcopy', ['--connections=1', uri, 'null:'])],
       ...[
-        [256 * 1024, 16],
+        [256 * 1024, 32],
         [MiB, 8],
+        [MiB, 16],
         [2 * MiB, 8],
-        [4 * MiB, 4],
       ].map(([chunk, inflight]): [string, () => Promise<unknown>] => [
         `berth readStream ${chunk / 1024} KiB x ${inflight}`,
         async () => {
