@@ -20,6 +20,7 @@ import { type NetworkProcedureOptions, networkProcedures } from './network/proce
 import { callPlugin, listPlugins } from './plugins/index.js';
 import { QEMU_BINARY } from './qemu/vm-process.js';
 import { NbdExports } from './data-plane/exports.js';
+import { InstanceExports } from './data-plane/instance-exports.js';
 import { dataPlaneProcedures } from './data-plane/rpc.js';
 import { AgentServer, type Procedure } from './server.js';
 import { localTlsProcedures, startTcp } from './tls.js';
@@ -158,11 +159,13 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   // NBD exports of volumes: daemons an earlier agent left are ended before any new one starts.
   const exports = new NbdExports(opts.runRoot, storageCtx);
   await exports.cleanLeftovers();
+  const running = new InstanceExports(vms, exports.dir);
+  running.cleanLeftovers();
   const table = {
     ...procedures(vms),
     ...networkProcedures(opts.network),
     ...storage,
-    ...dataPlaneProcedures(exports),
+    ...dataPlaneProcedures(exports, running),
   };
   const server = new AgentServer(table, { greeting: () => vms.lostAtStart });
   vms.on('event', (e) => server.push(e));
@@ -188,6 +191,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     vms,
     exports,
     close: async () => {
+      await running.closeAll(); // through the VMs' QMP: before detaching from them
       vms.detachAll();
       await server.close();
       await exports.closeAll();

@@ -6,6 +6,7 @@ import type { DataPlaneProcedureName, NbdOpenOptions } from '../../shared/host/d
 import type { Procedure } from '../server.js';
 import { srConfig, str } from '../storage/rpc.js';
 import type { NbdExports } from './exports.js';
+import type { InstanceExports } from './instance-exports.js';
 
 const bad = (name: string, v: unknown) =>
   new XenApiError('INVALID_VALUE', [name, JSON.stringify(v) ?? 'undefined']);
@@ -20,14 +21,29 @@ export function nbdOpenOptions(name: string, v: unknown): NbdOpenOptions {
   return { readOnly: o.readOnly, bitmap: str(`${name}.bitmap`, o.bitmap) };
 }
 
-export function dataPlaneProcedures(exports: NbdExports): Record<DataPlaneProcedureName, Procedure> {
+/** instance_nbd_open's options: an optional `bitmap` string; nothing else. */
+export function instanceNbdOptions(name: string, v: unknown): { bitmap?: string } {
+  if (v === undefined || v === null) return {};
+  if (typeof v !== 'object' || Array.isArray(v)) throw bad(name, v);
+  const o = v as Record<string, unknown>;
+  for (const k of Object.keys(o)) if (k !== 'bitmap') throw bad(`${name}.${k}`, o[k]);
+  return o.bitmap === undefined || o.bitmap === null ? {} : { bitmap: str(`${name}.bitmap`, o.bitmap) };
+}
+
+export function dataPlaneProcedures(
+  exports: NbdExports,
+  running: InstanceExports,
+): Record<DataPlaneProcedureName, Procedure> {
   return {
     blockdev_nbd_open: (sr: unknown, location: unknown, opts: unknown) =>
       exports.open(srConfig('sr', sr), str('location', location), nbdOpenOptions('opts', opts)),
+    instance_nbd_open: (uuid: unknown, device: unknown, opts: unknown) =>
+      running.open(str('uuid', uuid), str('device', device), instanceNbdOptions('opts', opts)),
     blockdev_nbd_close: async (id: unknown) => {
-      await exports.close(str('id', id));
+      const which = str('id', id);
+      if (!(await running.close(which))) await exports.close(which);
       return null;
     },
-    blockdev_nbd_list: () => exports.list(),
+    blockdev_nbd_list: () => [...exports.list(), ...running.list()],
   };
 }

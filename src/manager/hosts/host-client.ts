@@ -146,6 +146,9 @@ export class NodedAgentClient
   blockdev_nbd_open(sr: SrConfig, location: string, opts: NbdOpenOptions) {
     return this.call<NbdExport>('blockdev_nbd_open', [sr, location, opts]);
   }
+  instance_nbd_open(uuid: string, device: string, opts: { bitmap?: string }) {
+    return this.call<NbdExport>('instance_nbd_open', [uuid, device, opts]);
+  }
   async blockdev_nbd_close(id: string) {
     await this.call('blockdev_nbd_close', [id]);
   }

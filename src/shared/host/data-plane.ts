@@ -37,7 +37,14 @@ export interface NbdExport {
 export interface DataPlaneProcedures {
   /** Serves a volume no VM holds (or only reads) over NBD on a private Unix socket. */
   blockdev_nbd_open(sr: SrConfig, location: string, opts: NbdOpenOptions): Promise<NbdExport>;
-  /** Ends an export (its server process, its socket); an unknown id is not an error. */
+  /**
+   * Serves a disk of a running VM (its `device`, as in the instance spec) read-only through the
+   * VM's own QEMU. The bytes are live: the guest may write while they are read (export a snapshot
+   * for a consistent image). A `bitmap` must be disabled (frozen, as at a snapshot): QEMU will not
+   * export a bitmap the guest's writes still change (INVALID_VALUE ['bitmap', name, why]).
+   */
+  instance_nbd_open(uuid: string, device: string, opts: { bitmap?: string }): Promise<NbdExport>;
+  /** Ends an export of either kind (its server or its QEMU export, its socket); an unknown id is not an error. */
   blockdev_nbd_close(id: string): Promise<void>;
   /** The exports open now. */
   blockdev_nbd_list(): Promise<NbdExport[]>;
@@ -48,6 +55,7 @@ export type DataPlaneProcedureName = keyof DataPlaneProcedures;
 /** Every data-plane procedure (checked against the interface both ways). */
 export const DATA_PLANE_PROCEDURES = [
   'blockdev_nbd_open',
+  'instance_nbd_open',
   'blockdev_nbd_close',
   'blockdev_nbd_list',
 ] as const satisfies readonly DataPlaneProcedureName[];
