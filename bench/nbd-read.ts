@@ -44,15 +44,19 @@ async function main() {
       ['nbdcopy --connections=1', () => runChecked('nbdcopy', ['--connections=1', uri, 'null:'])],
       ...[
         [256 * 1024, 32],
+        [128 * 1024, 64],
         [MiB, 8],
-        [MiB, 16],
-        [2 * MiB, 8],
-      ].map(([chunk, inflight]): [string, () => Promise<unknown>] => [
-        `berth readStream ${chunk / 1024} KiB x ${inflight}`,
+      ].map(([request, inflight]): [string, () => Promise<unknown>] => [
+        `berth readStream ${request / 1024} KiB x ${inflight}`,
         async () => {
           const c = await connectNbd({ socket: x.socket }, { exportName: x.exportName });
           let n = 0;
-          for await (const d of readStream(c, { chunkSize: chunk, maxInFlight: inflight })) n += d.length;
+          for await (const d of readStream(c, {
+            chunkSize: MiB,
+            requestSize: request,
+            maxInFlight: inflight,
+          }))
+            n += d.length;
           await c.disconnect();
           if (n !== SIZE) throw new Error(`read ${n} of ${SIZE}`);
         },

@@ -90,6 +90,7 @@ class HandshakeReader {
   private ended?: Error;
   private readonly onData = (b: Buffer) => {
     this.inbox.push(b);
+    this.inbox.own();
     this.waiter?.();
   };
   private readonly onEnd = () => this.stop(new NbdClosedError('connection closed during the NBD handshake'));
@@ -252,6 +253,7 @@ export class NbdClient {
     socket.on('data', (b: Buffer) => {
       this.inbox.push(b);
       this.parse();
+      this.inbox.own(); // `b` may be a view of a reused read buffer (connect.ts)
     });
     socket.on('error', (e) => this.fail(e));
     socket.on('close', () =>
@@ -289,9 +291,15 @@ export class NbdClient {
   }
 
   async read(offset: number, length: number, opts: ReadOptions = {}): Promise<Buffer> {
-    this.checkRange(offset, length, this.maxBlock);
-    if (length === 0) return Buffer.alloc(0);
-    return this.request(CMD.READ, opts.noFragment ? CMD_FLAG.DF : 0, offset, length) as Promise<Buffer>;
+    return this.readInto(offset, Buffer.allocUnsafe(length), opts);
+  }
+
+  /** READ into `target` (its whole length, from `offset`); resolves with `target`. */
+  async readInto(offset: number, target: Buffer, opts: ReadOptions = {}): Promise<Buffer> {
+    this.checkRange(offset, target.length, this.maxBlock);
+    if (target.length === 0) return target;
+    await this.request(CMD.READ, opts.noFragment ? CMD_FLAG.DF : 0, offset, target.length, undefined, target);
+    return target;
   }
 
   async write(offset: number, data: Buffer, opts: { fua?: boolean } = {}): Promise<void> {
@@ -381,11 +389,12 @@ export class NbdClient {
     offset: number,
     length: number,
     data?: Buffer,
+    target?: Buffer,
   ): Promise<unknown> {
     if (this.failure) return Promise.reject(this.failure);
     const handle = this.nextHandle++;
     const reply = new Promise((resolve, reject) => {
-      this.pending.set(handle, { type, offset, length, resolve, reject, covered: 0 });
+      this.pending.set(handle, { type, offset, length, resolve, reject, covered: 0, target });
       const header = encodeRequest({ flags, type, handle, offset, length });
       if (data) {
         this.socket.cork();

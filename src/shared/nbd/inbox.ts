@@ -34,6 +34,16 @@ export class Inbox {
     return this.copy(n, true);
   }
 
+  /**
+   * Copies what is left into memory of its own: the chunks pushed may be views of a read buffer
+   * the socket reuses (connect.ts), valid only until the next read.
+   */
+  own(): void {
+    if (!this.length) return;
+    this.chunks = [this.copy(this.length, false)];
+    this.head = 0;
+  }
+
   /** Moves up to `max` bytes into `target` at `at` (as many as are here); returns how many. */
   takeInto(target: Buffer, at: number, max: number): number {
     let done = 0;

@@ -72,45 +72,73 @@ export async function* extents(
 }
 
 export interface StreamOptions extends RangeOptions {
-  /** Bytes per READ (default 2 MiB, capped at the server's maximum). */
+  /** Bytes per chunk yielded (default 1 MiB; the last may be shorter). */
   chunkSize?: number;
-  /** READs in flight at most (default 8). */
+  /** Bytes per READ request (default 256 KiB, capped at the server's maximum). */
+  requestSize?: number;
+  /** READs in flight at most (default 32). */
   maxInFlight?: number;
 }
 
 /**
- * The export's bytes over a range as chunks of `chunkSize` (the last may be shorter), in order.
- * At most `maxInFlight` reads are outstanding, and none is issued beyond what the consumer has
- * taken plus that window: a slow consumer slows the reads (backpressure).
+ * The export's bytes over a range as chunks of `chunkSize`, in order. Each chunk is filled by
+ * READs of `requestSize` straight into its buffer; at most `maxInFlight` READs are outstanding and
+ * none is issued beyond what the consumer has taken plus that window: a slow consumer slows the
+ * reads (backpressure). Many moderate requests in flight beat a few large ones with QEMU's server.
  */
 export async function* readStream(client: NbdClient, opts: StreamOptions = {}): AsyncGenerator<Buffer> {
   const start = opts.offset ?? 0;
   const end = opts.length === undefined ? client.size : start + opts.length;
-  const chunk = Math.max(1, Math.min(opts.chunkSize ?? 2 * 1024 * 1024, client.maxBlock));
-  const window = Math.max(1, opts.maxInFlight ?? 8);
+  const chunk = Math.max(1, opts.chunkSize ?? 1024 * 1024);
+  const request = Math.max(1, Math.min(opts.requestSize ?? 256 * 1024, client.maxBlock, chunk));
+  const window = Math.max(1, opts.maxInFlight ?? 32);
   if (start < 0 || end > client.size || start > end)
     throw new NbdError('EINVAL', `range ${start}..${end} outside the export's ${client.size} bytes`);
-  const queue: Promise<Buffer>[] = [];
-  let next = start;
+  /** Chunks being filled, in order: their buffer and the READs filling them. */
+  const queue: { buf: Buffer; reads: Promise<Buffer>[] }[] = [];
+  let inFlight = 0;
+  let next = start; // next byte to request
+  let chunkEnd = start; // end of the last chunk allocated
   const issue = () => {
-    while (queue.length < window && next < end) {
-      const len = Math.min(chunk, end - next);
-      const p = client.read(next, len);
-      p.catch(() => undefined); // awaited in order below; avoid an unhandled rejection meanwhile
-      queue.push(p);
+    while (inFlight < window && next < end) {
+      if (next === chunkEnd) {
+        const len = Math.min(chunk, end - next);
+        queue.push({ buf: Buffer.allocUnsafe(len), reads: [] });
+        chunkEnd += len;
+      }
+      const c = queue[queue.length - 1];
+      const at = next - (chunkEnd - c.buf.length);
+      const len = Math.min(request, chunkEnd - next);
+      const p = client.readInto(next, c.buf.subarray(at, at + len));
+      inFlight++;
+      const settled = () => {
+        inFlight--;
+      };
+      p.then(settled, settled);
+      p.catch(() => undefined); // awaited in order below; no unhandled rejection meanwhile
+      c.reads.push(p);
       next += len;
     }
   };
   try {
     issue();
     while (queue.length) {
-      const data = await (queue.shift() as Promise<Buffer>);
-      issue();
-      yield data;
+      const c = queue[0];
+      // Reads of later chunks are issued as earlier ones complete.
+      for (let i = 0; i < c.reads.length; i++) {
+        await c.reads[i];
+        issue();
+      }
+      if (next < chunkEnd && queue.length === 1) {
+        issue(); // the window was full when this chunk started: finish it
+        continue;
+      }
+      queue.shift();
+      yield c.buf;
     }
   } finally {
     // Consumer stopped early: let the reads in flight settle (their errors are moot).
-    await Promise.allSettled(queue);
+    await Promise.allSettled(queue.flatMap((c) => c.reads));
   }
 }
 
