@@ -117,7 +117,7 @@ export class NbdExports {
     };
     this.served.set(id, x);
     log.info('nbd export open', { id, location, sr: sr.uuid, readOnly, bitmap: opts.bitmap ?? null });
-    return this.public(x);
+    return this.toWire(x);
   }
 
   private openFailure(location: string, opts: NbdOpenOptions, stderr: string): XenApiError {
@@ -128,7 +128,7 @@ export class NbdExports {
     return backendFailure('qemu-storage-daemon', stderr.trim());
   }
 
-  private public(x: Served): NbdExport {
+  private toWire(x: Served): NbdExport {
     const { pid: _pid, pidFile: _pidFile, ...rest } = x;
     return rest;
   }
@@ -143,7 +143,7 @@ export class NbdExports {
   }
 
   list(): NbdExport[] {
-    return [...this.served.values()].map((x) => this.public(x));
+    return [...this.served.values()].map((x) => this.toWire(x));
   }
 
   /** Ends every export (agent stop). */
