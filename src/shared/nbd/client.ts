@@ -291,6 +291,7 @@ export class NbdClient {
   }
 
   async read(offset: number, length: number, opts: ReadOptions = {}): Promise<Buffer> {
+    this.checkRange(offset, length, this.maxBlock); // before allocating
     return this.readInto(offset, Buffer.allocUnsafe(length), opts);
   }
 

@@ -218,6 +218,15 @@ test('a server error fails one command; the connection keeps working', async (t)
     (e: unknown) => e instanceof NbdError && e.code === 'EIO' && /oops/.test(e.message),
   );
   assert.deepEqual([...(await c.read(512, 2))], [9, 9]);
+  // Bad ranges are refused before anything is sent or allocated.
+  for (const [off, len] of [
+    [0, -1],
+    [-1, 1],
+    [0, 2 ** 40],
+    [1 << 20, 1],
+    [0.5, 1],
+  ])
+    await assert.rejects(c.read(off, len), (e: unknown) => e instanceof NbdError && e.code === 'EINVAL');
   await c.disconnect();
 });
 
