@@ -80,11 +80,21 @@ export interface StreamOptions extends RangeOptions {
   maxInFlight?: number;
 }
 
+interface Filling {
+  buf: Buffer;
+  /** Bytes of the chunk not yet read. */
+  left: number;
+  done: Promise<void>;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
 /**
  * The export's bytes over a range as chunks of `chunkSize`, in order. Each chunk is filled by
- * READs of `requestSize` straight into its buffer; at most `maxInFlight` READs are outstanding and
- * none is issued beyond what the consumer has taken plus that window: a slow consumer slows the
- * reads (backpressure). Many moderate requests in flight beat a few large ones with QEMU's server.
+ * READs of `requestSize` straight into its buffer. A new READ goes out as soon as any completes
+ * (replies come in any order: waiting for the oldest would drain the server's queue), but at most
+ * `maxInFlight` are outstanding and at most that window's bytes are read ahead of what the
+ * consumer has taken: a slow consumer slows the reads (backpressure).
  */
 export async function* readStream(client: NbdClient, opts: StreamOptions = {}): AsyncGenerator<Buffer> {
   const start = opts.offset ?? 0;
@@ -94,29 +104,46 @@ export async function* readStream(client: NbdClient, opts: StreamOptions = {}): 
   const window = Math.max(1, opts.maxInFlight ?? 32);
   if (start < 0 || end > client.size || start > end)
     throw new NbdError('EINVAL', `range ${start}..${end} outside the export's ${client.size} bytes`);
-  /** Chunks being filled, in order: their buffer and the READs filling them. */
-  const queue: { buf: Buffer; reads: Promise<Buffer>[] }[] = [];
+  const ahead = window * request + chunk;
+  const queue: Filling[] = [];
+  const reads = new Set<Promise<unknown>>();
   let inFlight = 0;
   let next = start; // next byte to request
   let chunkEnd = start; // end of the last chunk allocated
+  let taken = start; // bytes before this were yielded
+  let stopped = false;
   const issue = () => {
-    while (inFlight < window && next < end) {
+    while (!stopped && inFlight < window && next < end && next - taken < ahead) {
       if (next === chunkEnd) {
         const len = Math.min(chunk, end - next);
-        queue.push({ buf: Buffer.allocUnsafe(len), reads: [] });
+        let resolve!: () => void;
+        let reject!: (e: unknown) => void;
+        const done = new Promise<void>((res, rej) => {
+          resolve = res;
+          reject = rej;
+        });
+        done.catch(() => undefined); // awaited in order below; no unhandled rejection meanwhile
+        queue.push({ buf: Buffer.allocUnsafe(len), left: len, done, resolve, reject });
         chunkEnd += len;
       }
       const c = queue[queue.length - 1];
       const at = next - (chunkEnd - c.buf.length);
       const len = Math.min(request, chunkEnd - next);
-      const p = client.readInto(next, c.buf.subarray(at, at + len));
       inFlight++;
-      const settled = () => {
-        inFlight--;
-      };
-      p.then(settled, settled);
-      p.catch(() => undefined); // awaited in order below; no unhandled rejection meanwhile
-      c.reads.push(p);
+      const p = client.readInto(next, c.buf.subarray(at, at + len)).then(
+        () => {
+          inFlight--;
+          c.left -= len;
+          if (c.left === 0) c.resolve();
+          issue();
+        },
+        (e) => {
+          inFlight--;
+          c.reject(e);
+        },
+      );
+      reads.add(p);
+      void p.then(() => reads.delete(p));
       next += len;
     }
   };
@@ -124,21 +151,16 @@ export async function* readStream(client: NbdClient, opts: StreamOptions = {}): 
     issue();
     while (queue.length) {
       const c = queue[0];
-      // Reads of later chunks are issued as earlier ones complete.
-      for (let i = 0; i < c.reads.length; i++) {
-        await c.reads[i];
-        issue();
-      }
-      if (next < chunkEnd && queue.length === 1) {
-        issue(); // the window was full when this chunk started: finish it
-        continue;
-      }
+      await c.done;
       queue.shift();
+      taken += c.buf.length;
+      issue();
       yield c.buf;
     }
   } finally {
-    // Consumer stopped early: let the reads in flight settle (their errors are moot).
-    await Promise.allSettled(queue.flatMap((c) => c.reads));
+    // Consumer stopped early: no more reads; let those in flight settle (their errors are moot).
+    stopped = true;
+    await Promise.allSettled(reads);
   }
 }
 

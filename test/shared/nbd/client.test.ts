@@ -198,6 +198,11 @@ test('replies out of order reach their requests; sparse structured reads are ass
   assert.deepEqual([...a], [...Buffer.alloc(8), ...Buffer.alloc(8, 1)]);
   assert.deepEqual([...b], [0, 0, 0, 0, 2, 2, 2, 2]);
   assert.deepEqual([...d], [0, 0, 3, 3]);
+  // readStream over replies in reverse order still yields in order.
+  const firsts: number[] = [];
+  for await (const x of readStream(c, { offset: 4096, length: 3 * 4096, chunkSize: 4096, maxInFlight: 3 }))
+    firsts.push(x[4095]);
+  assert.deepEqual(firsts, [1, 2, 3]);
 });
 
 test('a server error fails one command; the connection keeps working', async (t) => {
@@ -297,10 +302,12 @@ test('handshake failures are clean errors', async (t) => {
 test('simple replies: data follows a READ; readStream yields in order under a small window', async (t) => {
   let maxSeen = 0;
   let inFlight = 0;
+  let requests = 0;
   const path = await fakeServer(t, {
     structured: false,
     size: 64 * 1024,
     onRequest: (r, s) => {
+      requests++;
       inFlight++;
       maxSeen = Math.max(maxSeen, inFlight);
       setTimeout(() => {
@@ -318,5 +325,14 @@ test('simple replies: data follows a READ; readStream yields in order under a sm
   }
   assert.deepEqual(seen, [...Array(16).keys()]);
   assert.ok(maxSeen <= 3 && maxSeen >= 2, `in flight at most 3 (saw ${maxSeen})`);
+
+  // A consumer that stops taking: reads stop at the window's bytes ahead of it.
+  requests = 0;
+  const it = readStream(c, { chunkSize: 4096, maxInFlight: 3 });
+  await it.next();
+  await new Promise((r) => setTimeout(r, 100));
+  // One chunk taken, then at most 3 requests + 1 chunk of read-ahead (16 KiB = 4 chunks).
+  assert.ok(requests <= 5 && requests >= 4, `requests while the consumer waits: ${requests}`);
+  await it.return(undefined);
   await assert.rejects(extents(c).next(), NbdError); // no meta context selected
 });
