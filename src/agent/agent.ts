@@ -19,6 +19,9 @@ import { InstanceManager, type InstanceOptions } from './instances.js';
 import { type NetworkProcedureOptions, networkProcedures } from './network/procedures.js';
 import { callPlugin, listPlugins } from './plugins/index.js';
 import { QEMU_BINARY } from './qemu/vm-process.js';
+import { NbdExports } from './data-plane/exports.js';
+import { InstanceExports } from './data-plane/instance-exports.js';
+import { dataPlaneProcedures } from './data-plane/rpc.js';
 import { AgentServer, type Procedure } from './server.js';
 import { localTlsProcedures, startTcp } from './tls.js';
 import type { LiveCbtOp } from './qemu/cbt-live.js';
@@ -144,7 +147,9 @@ export interface AgentOptions extends InstanceOptions {
 export interface Agent {
   server: AgentServer;
   vms: InstanceManager;
-  /** Stops serving; the VMs keep running. */
+  /** The NBD exports this agent serves (ended by close). */
+  exports: NbdExports;
+  /** Stops serving and ends the NBD exports; the VMs keep running. */
   close(): Promise<void>;
 }
 
@@ -155,7 +160,17 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const liveCbt = (vm: string, device: string, op: LiveCbtOp, gen?: string) =>
     vms.diskCbt(vm, device, op, gen);
   const storage = { ...storageProcedures(storageCtx), ...cbtProcedures(storageCtx, liveCbt) };
-  const table = { ...procedures(vms), ...networkProcedures(opts.network), ...storage };
+  // NBD exports of volumes: daemons an earlier agent left are ended before any new one starts.
+  const exports = new NbdExports(opts.runRoot, storageCtx);
+  await exports.cleanLeftovers();
+  const running = new InstanceExports(vms, exports.dir);
+  running.cleanLeftovers();
+  const table = {
+    ...procedures(vms),
+    ...networkProcedures(opts.network),
+    ...storage,
+    ...dataPlaneProcedures(exports, running),
+  };
   const server = new AgentServer(table, { greeting: () => vms.lostAtStart });
   vms.on('event', (e) => server.push(e));
   // Adopt before serving, so the manager's first all_instances_info already sees every VM.
@@ -178,9 +193,12 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   return {
     server,
     vms,
+    exports,
     close: async () => {
+      await running.closeAll(); // through the VMs' QMP: before detaching from them
       vms.detachAll();
       await server.close();
+      await exports.closeAll();
     },
   };
 }

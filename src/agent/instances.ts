@@ -261,6 +261,11 @@ export class InstanceManager extends EventEmitter {
     return this.serial(uuid, () => this.get(uuid).diskCbt(device, op, generation));
   }
 
+  /** Runs `fn` on a running VM, queued with its other operations (the data plane's NBD exports). */
+  withVm<T>(uuid: string, fn: (vm: QemuVm) => Promise<T>): Promise<T> {
+    return this.serial(uuid, () => fn(this.get(uuid)));
+  }
+
   /** Grows a disk of a running VM to `size` bytes (online VDI.resize). */
   resizeDisk(uuid: string, device: string, size: number): Promise<void> {
     checkDeviceName('disk device', device);

@@ -6,6 +6,7 @@ import type { TestContext } from 'node:test';
 import { type Agent, startAgent } from '../../src/agent/agent.js';
 import type { StorageOptions } from '../../src/agent/storage/rpc.js';
 import { cbtClient } from '../../src/shared/host/cbt.js';
+import { DATA_PLANE_PROCEDURES, type DataPlaneProcedures } from '../../src/shared/host/data-plane.js';
 import { STORAGE_PROCEDURES, type StorageProcedures } from '../../src/shared/host/storage.js';
 import { NodedAgentClient } from '../../src/manager/hosts/host-client.js';
 import type { HostAgent } from '../../src/manager/vm/host-agent.js';
@@ -52,17 +53,27 @@ export async function startTestAgent(
   return a;
 }
 
-/** A host agent without storage procedures: the stand-ins tests use for VM calls. */
-export type InstanceAgent = Omit<HostAgent, keyof StorageProcedures | 'cbt'>;
+/** A host agent without storage (and data-plane) procedures: the stand-ins tests use for VM calls. */
+export type InstanceAgent = Omit<HostAgent, keyof StorageProcedures | keyof DataPlaneProcedures | 'cbt'>;
+
+/** The procedures a real agent's client lends a stand-in. */
+const VOLUME_PROCEDURES = [...STORAGE_PROCEDURES, ...DATA_PLANE_PROCEDURES];
 
 /**
  * Gives a stand-in host agent (a test's fake for VM calls) the storage procedures of a real
  * agent's client: storage stays real while instances are faked.
  */
-export function withRealStorage<T extends InstanceAgent>(fake: T, storage: StorageProcedures): T & HostAgent {
+export function withRealStorage<T extends InstanceAgent>(
+  fake: T,
+  storage: StorageProcedures & Partial<DataPlaneProcedures>,
+): T & HostAgent {
   const out = fake as unknown as Record<string, unknown>;
-  for (const name of STORAGE_PROCEDURES)
-    out[name] = (...args: unknown[]) => (storage[name] as (...a: unknown[]) => unknown)(...args);
+  for (const name of VOLUME_PROCEDURES)
+    out[name] = async (...args: unknown[]) => {
+      const f = storage[name] as ((...a: unknown[]) => unknown) | undefined;
+      if (!f) throw new Error(`${name}: this stand-in agent's storage lacks it`);
+      return f.apply(storage, args);
+    };
   if ('cbt' in storage) out.cbt = (storage as HostAgent).cbt;
   return fake as unknown as T & HostAgent;
 }
@@ -70,7 +81,7 @@ export function withRealStorage<T extends InstanceAgent>(fake: T, storage: Stora
 /** A stand-in host agent without storage: its storage procedures fail (tests that need none). */
 export function withoutStorage<T extends InstanceAgent>(fake: T): T & HostAgent {
   const out = fake as unknown as Record<string, unknown>;
-  for (const name of STORAGE_PROCEDURES)
+  for (const name of VOLUME_PROCEDURES)
     out[name] = async () => {
       throw new Error(`${name}: this stand-in agent has no storage`);
     };

@@ -336,7 +336,8 @@ export class QemuVm extends EventEmitter {
     rmSync(this.paths.dir, { recursive: true, force: true });
   }
 
-  private requireQmp(): QmpClient {
+  /** The VM's QMP client (the data plane's NBD exports use it too); throws once QEMU is gone. */
+  requireQmp(): QmpClient {
     if (!this.qmp || this.qmp.closed) throw new Error(`VM ${this.spec.uuid} is not running`);
     return this.qmp;
   }

@@ -2,6 +2,7 @@
 // (src/shared/noded/client.ts): procedure calls, pushed instance events, and a reconnect hook
 // after which the manager reconciles.
 import { cbtClient } from '../../shared/host/cbt.js';
+import type { DataPlaneProcedures, NbdExport, NbdOpenOptions } from '../../shared/host/data-plane.js';
 import { networkClient } from '../../shared/host/network.js';
 import type {
   DriverInfo,
@@ -25,7 +26,7 @@ const UNPLUG_TIMEOUT_MS = Number(process.env.BERTH_UNPLUG_TIMEOUT_MS ?? 30_000);
 
 export class NodedAgentClient
   extends AgentClient
-  implements HostAgent, BlockHotplug, NicHotplug, StorageProcedures
+  implements HostAgent, BlockHotplug, NicHotplug, StorageProcedures, DataPlaneProcedures
 {
   /** The agent's networking procedures, over the same RPC. */
   readonly network = networkClient((procedure, args) => this.call(procedure, args));
@@ -142,5 +143,19 @@ export class NodedAgentClient
       'blockdev_export_file',
       bytes === undefined ? [sr, location, path] : [sr, location, path, bytes],
     );
+  }
+
+  // Data-plane procedures (src/shared/host/data-plane.ts): NBD exports of volumes.
+  blockdev_nbd_open(sr: SrConfig, location: string, opts: NbdOpenOptions) {
+    return this.call<NbdExport>('blockdev_nbd_open', [sr, location, opts]);
+  }
+  instance_nbd_open(uuid: string, device: string, opts: { bitmap?: string }) {
+    return this.call<NbdExport>('instance_nbd_open', [uuid, device, opts]);
+  }
+  async blockdev_nbd_close(id: string) {
+    await this.call('blockdev_nbd_close', [id]);
+  }
+  blockdev_nbd_list() {
+    return this.call<NbdExport[]>('blockdev_nbd_list', []);
   }
 }

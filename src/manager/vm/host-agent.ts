@@ -3,6 +3,7 @@
 // leaves room for remote agents in multi-host pools.
 
 import type { CbtProcedures } from '../../shared/host/cbt.js';
+import type { DataPlaneProcedures } from '../../shared/host/data-plane.js';
 import type { NetworkProcedures } from '../../shared/host/network.js';
 import type { StorageProcedures } from '../../shared/host/storage.js';
 import type { InstanceEvent, InstanceInfo, InstanceSpec } from '../../shared/noded/instance.js';
@@ -21,8 +22,8 @@ export interface HostTime {
   offset_minutes: number;
 }
 
-/** A host's agent: its VMs, plugins and (StorageProcedures) storage. */
-export interface HostAgent extends StorageProcedures {
+/** A host's agent: its VMs, plugins, (StorageProcedures) storage and (DataPlaneProcedures) NBD exports. */
+export interface HostAgent extends StorageProcedures, DataPlaneProcedures {
   readonly connected: boolean;
   version(): Promise<unknown>;
   /** Installs the pool's CA and this host's certificate (local agent only: its Unix socket). */
