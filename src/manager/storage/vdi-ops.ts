@@ -26,14 +26,14 @@ import { vbdDevice, vmDisks } from './vm-disks.js';
 
 const log = logger('storage');
 
-function assertCapability(svc: Services, sr: string, cap: string) {
+export function assertCapability(svc: Services, sr: string, cap: string) {
   const type = String(svc.db.mustGet('SR', sr).type);
   if (!driverInfoOf(svc, type)?.capabilities.includes(cap))
     throw new XenApiError('SR_OPERATION_NOT_SUPPORTED', [sr]);
 }
 
 /** Records a volume the agent just made as a VDI; if that fails, the volume goes again. */
-async function recordNewVolume(
+export async function recordNewVolume(
   svc: Services,
   sr: string,
   cfg: SrConfig,
@@ -205,6 +205,25 @@ export async function resizeVdi(svc: Services, vdi: string, size: number, task: 
 
 export type CloneKind = 'clone' | 'snapshot';
 
+/** The record of a clone or snapshot of VDI `vdi` (row `row`) with uuid `uuid` (pure). */
+export function cloneFields(row: Row, vdi: string, kind: CloneKind, uuid: string, extra: Row = {}): Row {
+  return {
+    uuid,
+    name_label: row.name_label,
+    name_description: row.name_description,
+    type: row.type,
+    sharable: row.sharable,
+    read_only: kind === 'snapshot' ? row.read_only : false,
+    other_config: { ...(row.other_config as object) },
+    xenstore_data: { ...(row.xenstore_data as object) },
+    sm_config: { ...(row.sm_config as object) },
+    tags: [...(row.tags as string[])],
+    on_boot: row.on_boot,
+    ...(kind === 'snapshot' ? { is_a_snapshot: true, snapshot_of: vdi, snapshot_time: nowXapi() } : {}),
+    ...extra,
+  };
+}
+
 /** VDI.clone / VDI.snapshot: a thin copy in the same SR (full copy on thick SRs). */
 export async function cloneVdi(
   svc: Services,
@@ -226,21 +245,7 @@ export async function cloneVdi(
     withIntent(svc, { kind: 'create', srUuid: cfg.uuid, location: uuid, vdiUuid: uuid }, async () => {
       // Clone and snapshot are the same volume operation (the records differ).
       const vol = await storageOf(svc, sr).blockdev_snapshot(cfg, String(row.location), uuid);
-      const fields: Row = {
-        uuid,
-        name_label: row.name_label,
-        name_description: row.name_description,
-        type: row.type,
-        sharable: row.sharable,
-        read_only: kind === 'snapshot' ? row.read_only : false,
-        other_config: { ...(row.other_config as object) },
-        xenstore_data: { ...(row.xenstore_data as object) },
-        sm_config: { ...(row.sm_config as object) },
-        tags: [...(row.tags as string[])],
-        on_boot: row.on_boot,
-        ...(kind === 'snapshot' ? { is_a_snapshot: true, snapshot_of: vdi, snapshot_time: nowXapi() } : {}),
-        ...extra,
-      };
+      const fields = cloneFields(row, vdi, kind, uuid, extra);
       return recordNewVolume(svc, sr, cfg, vol, fields);
     }),
   );
