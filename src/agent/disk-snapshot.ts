@@ -72,6 +72,7 @@ export async function snapshotDisks(
       requests.map((r, i) => ({
         device: r.device,
         path: prepared[i].overlay,
+        leaf: prepared[i].leaf,
         frozen: prepared[i].frozen,
         bitmaps: r.bitmaps,
       })),

@@ -279,7 +279,7 @@ export class InstanceManager extends EventEmitter {
    */
   snapshotDisks(
     uuid: string,
-    overlays: (OverlaySpec & { frozen: string })[],
+    overlays: (OverlaySpec & { leaf: string; frozen: string })[],
     memoryPath?: string,
   ): Promise<{ transactionMs: number; vcpuPauseMs: number }> {
     const state = memoryPath === undefined ? undefined : this.checkStatePath(memoryPath);
@@ -287,10 +287,10 @@ export class InstanceManager extends EventEmitter {
       const vm = this.get(uuid);
       for (const o of overlays) {
         const disk = vm.spec.disks.find((d) => d.device === o.device);
-        if (!disk || disk.cdrom || disk.readonly || disk.format !== 'qcow2' || disk.path !== o.path)
+        if (!disk || disk.cdrom || disk.readonly || disk.format !== 'qcow2' || disk.path !== o.leaf)
           throw new XenApiError('INVALID_VALUE', [
             'device',
-            `${o.device} is not a writable qcow2 disk at ${o.path}`,
+            `${o.device} is not a writable qcow2 disk at ${o.leaf}`,
           ]);
       }
       const who = vm.identity ?? qemuOwner(this.opts.runAs);
@@ -298,6 +298,9 @@ export class InstanceManager extends EventEmitter {
       if (who)
         for (const o of overlays)
           given.set(o.device, await grantImageAccess(o.path, 'qcow2', false, who, this.opts.stateRoots));
+      // The overlay is labelled under its temporary name; it is restored under the leaf's.
+      for (const [device, label] of given)
+        if (label) given.set(device, { ...label, path: overlays.find((o) => o.device === device)!.leaf });
       const timing = await vm.snapshotDisks(overlays, state);
       for (const o of overlays) relabelAfterSnapshot(vm.paths.dir, o.device, o.frozen, given.get(o.device));
       return timing;

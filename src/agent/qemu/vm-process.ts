@@ -487,6 +487,17 @@ export class QemuVm extends EventEmitter {
     }
   }
 
+  /** `cont` after a checkpoint; the error if QEMU refused. */
+  private async resumeAfter(): Promise<Error | undefined> {
+    try {
+      await this.requireQmp().command('cont');
+      return undefined;
+    } catch (e) {
+      log.warn('could not resume the guest after a checkpoint', { uuid: this.spec.uuid, error: String(e) });
+      return e instanceof Error ? e : new Error(String(e));
+    }
+  }
+
   /** Overlay node names of live snapshots: unique within this QEMU (and across agent restarts). */
   private snapSeq = Date.now();
 
@@ -539,8 +550,10 @@ export class QemuVm extends EventEmitter {
       throw hotplugError(e);
     } finally {
       if (stoppedAt !== undefined) {
-        if (wasRunning && this.qmp) await this.qmp.command('cont').catch(() => undefined);
+        // The guest runs again whatever happened; a QEMU refusing is an error, not a pause.
+        const resumed = wasRunning ? await this.resumeAfter() : undefined;
         this.quiet = false;
+        if (resumed) throw hotplugError(resumed);
       }
     }
     const vcpuPauseMs = stoppedAt === undefined || !wasRunning ? 0 : performance.now() - stoppedAt;

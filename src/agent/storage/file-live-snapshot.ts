@@ -1,20 +1,36 @@
 // Live snapshot of a disk in a `file` SR (qcow2 files) while a QEMU writes it, in the same shape
-// as an offline clone (file-sr.ts): the disk's data becomes a hidden base (`base-<uuid>.qcow2`, a
-// second name of the image QEMU has open) with two thin children, the disk itself (same name,
-// same VDI) and the snapshot.
+// as an offline clone (file-sr.ts): the disk's data becomes a hidden base (`base-<uuid>.qcow2`,
+// the image QEMU has open) with two thin children, the disk itself (same name, same VDI) and the
+// snapshot.
 //
-//   prepare (under the SR's lock, so GC never sees the new base childless):
-//     link the leaf as the base; make two empty children of it; rename one over the leaf.
-//     The leaf's name now shows base + nothing, i.e. what QEMU sees; QEMU still writes the base.
-//   QEMU moves onto the leaf (QMP transaction, disk-snapshot.ts): the base is frozen from then.
-//   commit: rename the second child into place as the snapshot volume.
-//   abort (QEMU did not move): rename the base back over the leaf; nothing else changed.
+//   prepare: the leaf's image gets the base name (rename: QEMU keeps its descriptor), two empty
+//     children of it are made under temporary names; QEMU opens one of them (blockdev-add).
+//   QEMU moves onto it (QMP transaction, disk-snapshot.ts): the base is frozen from then.
+//   commit: the children take their names, the leaf's and the snapshot's.
+//   abort (QEMU did not move): the base takes the leaf's name back; the temporaries go.
 //
-// A crash in between is repaired at the next SR attach (recoverLiveSnapshot): temporaries go,
-// and the base goes too unless the leaf already stands on it; the snapshot is never completed
-// (the manager's intent then drops its record).
+// Why the leaf's name is gone while QEMU moves: at the end of the transaction QEMU reopens the
+// old image read-only *by its file name* (file-posix cannot turn a read-write descriptor
+// read-only). Were that name already the new overlay, the frozen node would read the overlay as
+// its own backing file. With no file by that name the reopen fails, QEMU ignores that and keeps
+// its descriptor of the right image; the same holds at every later snapshot, as QEMU's name for
+// each overlay (a temporary name) is gone by then. GC leaves the base of a live snapshot in
+// progress alone (its journal intent pins it).
+//
+// A crash in between is repaired at the next SR attach (recoverLiveSnapshot): the leaf gets its
+// name back (the base's, or the new overlay's if it was made, which shows the same data); the
+// snapshot is never completed (the manager's intent then drops its record).
 import { randomUUID } from 'node:crypto';
-import { copyFileSync, existsSync, linkSync, renameSync, rmSync, statfsSync, statSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  linkSync,
+  renameSync,
+  rmSync,
+  statfsSync,
+  statSync,
+  unlinkSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { XenApiError } from '../../shared/errors.js';
 import { fsyncDir } from '../../shared/journal.js';
@@ -69,34 +85,34 @@ export function liveSnapshotIn(dir: string, location: string, newUuid: string): 
       );
       copyFileSync(join(dir, tmpLeaf), join(dir, tmpClone));
       for (const t of [tmpLeaf, tmpClone]) fsyncFile(join(dir, t));
-      renameSync(join(dir, tmpLeaf), src);
+      // From here to commit/abort the leaf has no name (see the top of this file).
+      unlinkSync(src);
       fsyncDir(dir);
     } catch (e) {
-      // Before the rename the leaf is untouched: only the new names go.
       cleanTemps();
-      if (existsSync(join(dir, base)) && statSync(join(dir, base)).ino === statSync(src).ino)
-        rmSync(join(dir, base), { force: true });
+      if (!existsSync(src)) renameSync(join(dir, base), src);
+      else rmSync(join(dir, base), { force: true });
       journal.end(intent);
       throw e;
     }
     return {
-      overlay: src,
+      overlay: join(dir, tmpLeaf),
+      leaf: src,
       frozen: join(dir, base),
-      commit: () =>
-        serial(dir, async () => {
-          renameSync(join(dir, tmpClone), clone);
-          fsyncDir(dir);
-          journal.end(intent);
-          return volumeAt(dir, leafName(newUuid));
-        }),
-      abort: () =>
-        serial(dir, async () => {
-          // The base is still the image QEMU writes: it takes the leaf's name back.
-          renameSync(join(dir, base), src);
-          cleanTemps();
-          fsyncDir(dir);
-          journal.end(intent);
-        }),
+      commit: async () => {
+        renameSync(join(dir, tmpLeaf), src);
+        renameSync(join(dir, tmpClone), clone);
+        fsyncDir(dir);
+        journal.end(intent);
+        return volumeAt(dir, leafName(newUuid));
+      },
+      abort: async () => {
+        // QEMU still writes the base: it takes the leaf's name back.
+        renameSync(join(dir, base), src);
+        cleanTemps();
+        fsyncDir(dir);
+        journal.end(intent);
+      },
     };
   });
 }
@@ -105,12 +121,23 @@ export function liveSnapshotIn(dir: string, location: string, newUuid: string): 
 export function recoverLiveSnapshot(dir: string, intent: Record<string, unknown>): string[] {
   const src = join(dir, String(intent.src));
   const base = join(dir, String(intent.base));
-  for (const t of [intent.tmpLeaf, intent.tmpClone]) rmSync(join(dir, String(t)), { force: true });
-  if (!existsSync(base)) return [`rolled back live snapshot of ${intent.src} (nothing done)`];
-  if (existsSync(src) && statSync(src).ino === statSync(base).ino) {
-    rmSync(base, { force: true });
-    return [`rolled back live snapshot of ${intent.src}`];
+  const tmpLeaf = join(dir, String(intent.tmpLeaf));
+  rmSync(join(dir, String(intent.tmpClone)), { force: true });
+  if (existsSync(src)) {
+    rmSync(tmpLeaf, { force: true });
+    // The base is a second name of the leaf (not yet split) or the leaf's backing file (done).
+    if (existsSync(base) && statSync(src).ino === statSync(base).ino) {
+      rmSync(base, { force: true });
+      return [`rolled back live snapshot of ${intent.src}`];
+    }
+    return [`completed live snapshot of ${intent.src} (its snapshot volume dropped)`];
   }
-  // The leaf stands on the base now (QEMU may already write the leaf): both stay.
-  return [`kept the new overlay of ${intent.src} from an interrupted live snapshot`];
+  // The leaf has no name: QEMU may write either the base or the new overlay, which shows the
+  // base's data plus its own: the overlay (if made) is the leaf from now on.
+  if (existsSync(tmpLeaf)) {
+    renameSync(tmpLeaf, src);
+    return [`completed live snapshot of ${intent.src} (its snapshot volume dropped)`];
+  }
+  if (existsSync(base)) renameSync(base, src);
+  return [`rolled back live snapshot of ${intent.src}`];
 }

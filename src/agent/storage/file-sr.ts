@@ -364,7 +364,18 @@ async function gcIn(dir: string, busy: readonly string[]): Promise<string[]> {
         if (existsSync(path)) throw e;
       }
     }
-    const plan = planGc(backing, busyNames);
+    // A live snapshot in progress has a base whose children are still temporaries: not garbage.
+    const pinned = new Set(
+      journalOf(dir)
+        .pending()
+        .filter((i) => i.op === LIVE_SNAPSHOT_OP)
+        .map((i) => String(i.base)),
+    );
+    const planned = planGc(backing, busyNames);
+    const plan = {
+      remove: planned.remove.filter((b) => !pinned.has(b)),
+      coalesce: planned.coalesce.filter((c) => !pinned.has(c.base) && !pinned.has(c.child)),
+    };
     if (!plan.remove.length && !plan.coalesce.length) break;
     for (const b of plan.remove) {
       rmSync(join(dir, b), { force: true });

@@ -14,8 +14,10 @@ import type {
 export type { DriverInfo, ProbeEntry, Repairs, SrConfig, SrStats, Volume };
 
 export interface PreparedSnapshot {
-  /** The image QEMU is to open as the disk's new top (the VDI's own path: its name stays). */
+  /** The image QEMU is to open as the disk's new top (commit gives it the leaf's name). */
   overlay: string;
+  /** The disk's path as QEMU was given it (the VDI's, unchanged by the snapshot). */
+  leaf: string;
   /** The image that becomes the frozen snapshot content once QEMU has moved. */
   frozen: string;
   commit(): Promise<Volume>;
