@@ -12,6 +12,7 @@ import type {
 } from '../shared/noded/disk-snapshot.js';
 import type { InstanceManager } from './instances.js';
 import { checkDeviceName } from './qemu/spec-check.js';
+import { DisksMovedError } from './qemu/vm-process.js';
 import { driverFor } from './storage/procedures.js';
 import { srConfig, str, strings } from './storage/rpc.js';
 import type { DriverContext, PreparedSnapshot } from './storage/types.js';
@@ -79,6 +80,16 @@ export async function snapshotDisks(
       options.memoryPath,
     );
   } catch (e) {
+    if (e instanceof DisksMovedError) {
+      // QEMU writes the overlays now: they become the leaves; the snapshots are not kept.
+      for (const [i, p] of prepared.entries()) {
+        await p.commit();
+        await driverFor(requests[i].sr.type)
+          .vdiDestroy(requests[i].sr, requests[i].newUuid, ctx)
+          .catch((err) => log.warn('could not remove a snapshot volume', { error: String(err) }));
+      }
+      throw e.failure;
+    }
     for (const p of prepared.reverse())
       await p.abort().catch((err) => log.warn('could not undo a live snapshot', { error: String(err) }));
     throw e;

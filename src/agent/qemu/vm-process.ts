@@ -523,6 +523,8 @@ export class QemuVm extends EventEmitter {
     const wasRunning = this.state === 'running';
     let stoppedAt: number | undefined;
     let transactionMs = 0;
+    let failure: Error | undefined;
+    let moved = false;
     try {
       for (const [i, o] of overlays.entries()) {
         const c = overlayAddCommand(nodes[i], o.path);
@@ -541,21 +543,23 @@ export class QemuVm extends EventEmitter {
       if (overlays.length) await qmp.command(tx.execute, tx.arguments);
       transactionMs = performance.now() - t0;
       added.length = 0; // part of the disks' chains now
+      moved = true;
       if (memoryPath !== undefined) await this.writeState(memoryPath);
     } catch (e) {
       for (const n of added.reverse()) {
         const c = overlayDelCommand(n);
         await qmp.command(c.execute, c.arguments).catch(() => undefined);
       }
-      throw hotplugError(e);
-    } finally {
-      if (stoppedAt !== undefined) {
-        // The guest runs again whatever happened; a QEMU refusing is an error, not a pause.
-        const resumed = wasRunning ? await this.resumeAfter() : undefined;
-        this.quiet = false;
-        if (resumed) throw hotplugError(resumed);
-      }
+      failure = hotplugError(e);
     }
+    if (stoppedAt !== undefined) {
+      // The guest runs again whatever happened; a QEMU refusing is an error, not a pause.
+      const refused = wasRunning ? await this.resumeAfter() : undefined;
+      this.quiet = false;
+      if (refused) failure ??= hotplugError(refused);
+    }
+    // The disks are on their overlays already: the caller must keep them (only the memory failed).
+    if (failure) throw moved ? new DisksMovedError(failure) : failure;
     const vcpuPauseMs = stoppedAt === undefined || !wasRunning ? 0 : performance.now() - stoppedAt;
     return { transactionMs, vcpuPauseMs };
   }
@@ -737,6 +741,13 @@ export class QemuVm extends EventEmitter {
     this.qmp?.removeAllListeners();
     this.qmp?.close();
     this.qmp = undefined;
+  }
+}
+
+/** A checkpoint whose disks were snapshotted but whose memory could not be saved. */
+export class DisksMovedError extends Error {
+  constructor(readonly failure: Error) {
+    super(failure.message);
   }
 }
 

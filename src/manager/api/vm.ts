@@ -5,7 +5,6 @@ import { rmSync } from 'node:fs';
 import { NULL_REF } from '../../shared/datamodel/types.js';
 import { XenApiError } from '../../shared/errors.js';
 import { type Database, newRef, type Row } from '../db/database.js';
-import { nowXapi } from '../time.js';
 import { assertOperationValid } from '../vm/lifecycle.js';
 import { releaseHost, reserveHost } from '../vm/reservation.js';
 import { cpuCompatError } from '../validation/start-checks.js';

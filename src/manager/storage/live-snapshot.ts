@@ -27,7 +27,7 @@ export function liveHolder(svc: Services, vdi: string): { vm: string; vbd: strin
   const { db } = svc;
   for (const vbd of attachedVbds(db, vdi)) {
     const b = db.get('VBD', vbd);
-    if (!b || b.mode !== 'RW') continue;
+    if (b?.mode !== 'RW') continue;
     const vm = db.get('VM', String(b.VM));
     if (vm && (vm.power_state === 'Running' || vm.power_state === 'Paused')) return { vm: String(b.VM), vbd };
   }
