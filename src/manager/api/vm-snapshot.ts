@@ -92,11 +92,28 @@ const VBD_FIELDS = [
 async function checkpoint(ctx: CallContext, vm: string, newName: string): Promise<string> {
   const { svc } = ctx;
   const { db } = svc;
-  const state = String(db.mustGet('VM', vm).power_state);
-  if (state === 'Suspended')
-    throw new XenApiError('OPERATION_NOT_ALLOWED', [
-      'checkpoint of a suspended VM is not supported by Berth yet: resume it or use VM.snapshot',
-    ]);
+  const rec = db.mustGet('VM', vm);
+  const state = String(rec.power_state);
+  if (state === 'Suspended') {
+    // Disks at rest and the memory already in a VDI: offline snapshots and a clone of the image.
+    const image = String(rec.suspend_VDI);
+    if (isNull(image) || !db.has('VDI', image))
+      throw new XenApiError('OPERATION_NOT_ALLOWED', [
+        'the suspend image of this VM is not in an SR: resume it first',
+      ]);
+    const snap = await copyVm(ctx, vm, 'snapshot', snapshotOverrides(vm, newName, state));
+    try {
+      const copy = await cloneVdi(svc, image, 'clone', taskOf(ctx));
+      db.transaction(() => {
+        db.update('VM', snap, { suspend_VDI: copy, power_state: 'Suspended' });
+        refreshAllowedOperations(db, snap);
+      });
+    } catch (e) {
+      await destroySnapshotVm(ctx, snap);
+      throw e;
+    }
+    return snap;
+  }
   // The memory goes to a host file first (the agent writes it), then into the snapshot's VDI.
   const file = suspendImagePath(svc, `checkpoint-${randomUUID()}`);
   let live: LiveSnapshot | undefined;
@@ -117,6 +134,18 @@ async function checkpoint(ctx: CallContext, vm: string, newName: string): Promis
   } finally {
     rmSync(file, { force: true });
   }
+}
+
+/** Removes a snapshot VM made by a checkpoint that then failed, with its disks. */
+async function destroySnapshotVm(ctx: CallContext, snap: string): Promise<void> {
+  const { db } = ctx.svc;
+  const vdis = (db.mustGet('VM', snap).VBDs as string[])
+    .map((b) => db.get('VBD', b))
+    .filter((b): b is Row => Boolean(b && b.type !== 'CD' && !isNull(b.VDI)))
+    .map((b) => String(b.VDI));
+  const destroy = vmApi.handlers['VM.destroy'] as (c: CallContext, v: string) => Promise<void>;
+  await destroy(ctx, snap).catch(() => undefined);
+  for (const v of vdis) await destroyVdi(ctx.svc, v, taskOf(ctx)).catch(() => undefined);
 }
 
 /** Destroys a VBD that is not attached (revert replaces them all). */

@@ -21,6 +21,7 @@ import {
   withVdiOperation,
 } from './records.js';
 import type { SrConfig, Volume } from '../../shared/host/storage.js';
+import { liveHolder } from './live-snapshot.js';
 import { storageOf } from './sr-host.js';
 import { vbdDevice, vmDisks } from './vm-disks.js';
 
@@ -237,9 +238,9 @@ export async function cloneVdi(
   const sr = String(row.SR);
   const cfg = attachedSr(svc, sr);
   assertCapability(svc, sr, kind === 'clone' ? 'VDI_CLONE' : 'VDI_SNAPSHOT');
-  // Rewriting a running VM's image under it needs QEMU's cooperation (blockdev-snapshot-sync).
-  if (attachedVbds(db, vdi).some((b) => db.get('VBD', b)?.mode === 'RW'))
-    throw new XenApiError('VDI_IN_USE', [vdi, kind]);
+  // A running VM's disk changes under its image: only its QEMU can snapshot it (live-snapshot.ts).
+  // A suspended VM's disks (still attached) are at rest.
+  if (liveHolder(svc, vdi)) throw new XenApiError('VDI_IN_USE', [vdi, kind]);
   const uuid = randomUUID();
   return withVdiOperation(svc, vdi, kind, task, () =>
     withIntent(svc, { kind: 'create', srUuid: cfg.uuid, location: uuid, vdiUuid: uuid }, async () => {

@@ -91,3 +91,75 @@ test('live snapshot: undone when QEMU is not there; refused on LVM SRs', async (
   db.update('VM', vm, { power_state: 'Halted' });
   await assert.rejects(m.call('VM.revert', vm), code('REVERT_ONLY_ALLOWED_ON_SNAPSHOT', []));
 });
+
+test('checkpoint of a suspended VM, then revert to it: disks and memory image are cloned, the VM is suspended', async (t) => {
+  const m = await startStorageManager(t);
+  const { db } = m.manager;
+  const [pool] = await m.call<string[]>('pool.get_all');
+  const sr = await m.call<string>('pool.get_default_SR', pool);
+  const vdi = (o: Record<string, unknown>) =>
+    m.call<string>('VDI.create', {
+      SR: sr,
+      virtual_size: 4 * MiB,
+      type: 'user',
+      sharable: false,
+      read_only: false,
+      other_config: {},
+      name_label: 'disk',
+      ...o,
+    });
+  const vm = await m.call<string>('VM.create', baseVmRecord({ name_label: 'sleeps' }));
+  const disk = await vdi({});
+  const vbd = await m.call<string>('VBD.create', {
+    VM: vm,
+    VDI: disk,
+    userdevice: '0',
+    bootable: false,
+    mode: 'RW',
+    type: 'Disk',
+    empty: false,
+    other_config: {},
+    qos_algorithm_type: '',
+    qos_algorithm_params: {},
+  });
+  const image = await vdi({ type: 'suspend', name_label: 'Suspend image' });
+  // Suspended as VM.suspend leaves it: VBDs still attached, the memory in a suspend VDI.
+  db.update('VM', vm, { power_state: 'Suspended', suspend_VDI: image });
+  db.update('VBD', vbd, { currently_attached: true, device: 'xvda' });
+
+  const ckpt = await m.call<string>('VM.checkpoint', vm, 'ckpt');
+  const c = await m.call<any>('VM.get_record', ckpt);
+  assert.equal(c.power_state, 'Suspended');
+  assert.equal(c.is_a_snapshot, true);
+  assert.equal(c.snapshot_of, vm);
+  assert.equal(c.snapshot_info['power-state-at-snapshot'], 'Suspended');
+  assert.notEqual(c.suspend_VDI, image);
+  assert.equal(await m.call('VDI.get_type', c.suspend_VDI), 'suspend');
+  const [cVbd] = c.VBDs as string[];
+  const cDisk = await m.call<string>('VBD.get_VDI', cVbd);
+  assert.equal(await m.call('VDI.get_snapshot_of', cDisk), disk);
+  assert.equal(await m.call('VM.get_power_state', vm), 'Suspended', 'the VM itself is untouched');
+
+  await m.call('VM.set_name_description', vm, 'changed after the checkpoint');
+  await m.call('VM.revert', ckpt);
+  const r = await m.call<any>('VM.get_record', vm);
+  assert.equal(r.power_state, 'Suspended');
+  assert.equal(r.name_label, 'sleeps');
+  assert.equal(r.name_description, c.name_description);
+  assert.equal(r.parent, ckpt);
+  assert.ok(
+    ![image, c.suspend_VDI, 'OpaqueRef:NULL'].includes(r.suspend_VDI),
+    'a clone of the checkpoint image',
+  );
+  assert.equal(await m.call('VDI.get_type', r.suspend_VDI), 'suspend');
+  assert.equal(db.has('VDI', disk), false, 'the snapshotted disk was replaced');
+  assert.equal(db.has('VDI', image), false, 'the old memory image went');
+  const [newVbd] = r.VBDs as string[];
+  const newDisk = await m.call<string>('VBD.get_VDI', newVbd);
+  assert.equal(await m.call('VBD.get_currently_attached', newVbd), false);
+  assert.equal(
+    await m.call('VDI.get_snapshot_of', cDisk),
+    newDisk,
+    'the checkpoint now snapshots the new disk',
+  );
+});

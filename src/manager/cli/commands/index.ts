@@ -8,7 +8,13 @@ import { VM_COMMANDS } from './vm.js';
 
 export function commandTable(): Map<string, CommandSpec> {
   const t = new Map<string, CommandSpec>();
-  for (const c of [...GENERIC_COMMANDS, ...VM_COMMANDS, ...OBJECT_COMMANDS, ...POOL_COMMANDS, ...SNAPSHOT_COMMANDS])
+  for (const c of [
+    ...GENERIC_COMMANDS,
+    ...VM_COMMANDS,
+    ...OBJECT_COMMANDS,
+    ...POOL_COMMANDS,
+    ...SNAPSHOT_COMMANDS,
+  ])
     t.set(c.name, c);
   return t;
 }
