@@ -15,6 +15,8 @@ import type {
 } from '../shared/noded/instance.js';
 import { PROTOCOL_VERSION } from '../shared/noded/protocol.js';
 import { BERTH_VERSION } from '../shared/version.js';
+import { DISK_SNAPSHOT_PROCEDURE } from '../shared/noded/disk-snapshot.js';
+import { diskSnapshotArgs, snapshotDisks } from './disk-snapshot.js';
 import { InstanceManager, type InstanceOptions } from './instances.js';
 import { type NetworkProcedureOptions, networkProcedures } from './network/procedures.js';
 import { callPlugin, listPlugins } from './plugins/index.js';
@@ -170,6 +172,10 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     ...networkProcedures(opts.network),
     ...storage,
     ...dataPlaneProcedures(exports, running),
+    [DISK_SNAPSHOT_PROCEDURE]: (uuid: unknown, disks: unknown, options: unknown) => {
+      const a = diskSnapshotArgs(disks, options);
+      return snapshotDisks(vms, storageCtx, str('uuid', uuid), a.requests, a.options);
+    },
   };
   const server = new AgentServer(table, { greeting: () => vms.lostAtStart });
   vms.on('event', (e) => server.push(e));

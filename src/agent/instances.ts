@@ -17,7 +17,16 @@ import type {
 import { type Accel, runtimePaths } from './qemu/command-line.js';
 import type { LiveCbtOp } from './qemu/cbt-live.js';
 import { checkDeviceName, checkDisk, checkNic, checkSpec, UUID_RE } from './qemu/spec-check.js';
-import { grantImageAccess, type Owner, rememberLabel, restoreAllLabels, restoreLabel } from './qemu/dac.js';
+import {
+  grantImageAccess,
+  type Label,
+  type Owner,
+  relabelAfterSnapshot,
+  rememberLabel,
+  restoreAllLabels,
+  restoreLabel,
+} from './qemu/dac.js';
+import type { OverlaySpec } from './qemu/live-snapshot.js';
 import { type IdRange, idsInUse, pickId, systemIds } from './qemu/identity.js';
 import { lookupUser } from './qemu/proc.js';
 import { QemuVm, savedSpec } from './qemu/vm-process.js';
@@ -272,6 +281,42 @@ export class InstanceManager extends EventEmitter {
     if (!Number.isSafeInteger(size) || size <= 0)
       throw new XenApiError('INVALID_VALUE', ['size', String(size)]);
     return this.serial(uuid, () => this.get(uuid).resizeDisk(device, size));
+  }
+
+  /**
+   * Live snapshot of disks of a running or paused VM (instance_snapshot_disks, disk-snapshot.ts):
+   * each overlay is labelled for QEMU's user, QEMU moves onto the overlays in one transaction
+   * (and saves its state to `memoryPath` for a checkpoint), then each frozen image gets its
+   * previous owner back.
+   */
+  snapshotDisks(
+    uuid: string,
+    overlays: (OverlaySpec & { leaf: string; frozen: string })[],
+    memoryPath?: string,
+  ): Promise<{ transactionMs: number; vcpuPauseMs: number }> {
+    const state = memoryPath === undefined ? undefined : this.checkStatePath(memoryPath);
+    return this.serial(uuid, async () => {
+      const vm = this.get(uuid);
+      for (const o of overlays) {
+        const disk = vm.spec.disks.find((d) => d.device === o.device);
+        if (!disk || disk.cdrom || disk.readonly || disk.format !== 'qcow2' || disk.path !== o.leaf)
+          throw new XenApiError('INVALID_VALUE', [
+            'device',
+            `${o.device} is not a writable qcow2 disk at ${o.leaf}`,
+          ]);
+      }
+      const who = vm.identity ?? qemuOwner(this.opts.runAs);
+      const given = new Map<string, Label | undefined>();
+      if (who)
+        for (const o of overlays)
+          given.set(o.device, await grantImageAccess(o.path, 'qcow2', false, who, this.opts.stateRoots));
+      // The overlay is labelled under its temporary name; it is restored under the leaf's.
+      for (const [device, label] of given)
+        if (label) given.set(device, { ...label, path: overlays.find((o) => o.device === device)!.leaf });
+      const timing = await vm.snapshotDisks(overlays, state);
+      for (const o of overlays) relabelAfterSnapshot(vm.paths.dir, o.device, o.frozen, given.get(o.device));
+      return timing;
+    });
   }
 
   checkStatePath(path: string): string {

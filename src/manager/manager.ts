@@ -22,6 +22,7 @@ import { storageApi } from './api/sm.js';
 import { subjectApi } from './api/subject.js';
 import { taskApi } from './api/task.js';
 import { rollBackUnfinishedCopies, vmApi } from './api/vm.js';
+import { vmSnapshotApi } from './api/vm-snapshot.js';
 import { placementApi } from './api/placement.js';
 import { nbdApi } from './nbd/api.js';
 import { DEFAULT_SESSION_LIMITS, SessionManager, type SessionLimits } from './auth/sessions.js';
@@ -80,6 +81,7 @@ export const API_MODULES: HandlerTable[] = [
   consoleApi,
   hostApi,
   vmApi,
+  vmSnapshotApi,
   placementApi,
   storageApi,
   networkingApi,

@@ -247,3 +247,20 @@ export function restoreLabel(runDir: string, device: string): void {
 export function restoreAllLabels(runDir: string): void {
   for (const label of Object.values(readLabels(runDir))) restore(label);
 }
+
+/**
+ * After a live snapshot moved `device` onto a new overlay at the same name (labelled `given`
+ * for QEMU): the frozen image (`frozen`, the old leaf under its base name) gets its previous
+ * owner back if it had been labelled (QEMU keeps its open descriptor), and the overlay's label
+ * is what is restored when QEMU ends.
+ */
+export function relabelAfterSnapshot(
+  runDir: string,
+  device: string,
+  frozen: string,
+  given: Label | undefined,
+): void {
+  const old = readLabels(runDir)[device];
+  if (old) restore({ ...old, path: frozen });
+  else if (given) rememberLabel(runDir, device, given);
+}

@@ -45,6 +45,15 @@ import {
   releaseCommands,
 } from './hotplug.js';
 import { alive, inOwnMountNs, isOurQemu, lookupUser, readPid, sleep, waitGone } from './proc.js';
+import {
+  type BlockInfo,
+  type OverlaySpec,
+  overlayAddCommand,
+  overlayDelCommand,
+  overlayNodeName,
+  snapshotTransaction,
+  topNodes,
+} from './live-snapshot.js';
 import { QmpClient, type QmpEvent } from './qmp.js';
 import { type LiveCbtOp, liveCbt } from './cbt-live.js';
 import { openStateFile } from './state-file.js';
@@ -101,6 +110,8 @@ export class QemuVm extends EventEmitter {
   private stopping = false;
   /** While launching, events do not change the state (launch reports the outcome itself). */
   private launching = false;
+  /** While a checkpoint stops and restarts the vCPUs, STOP/RESUME do not change the state. */
+  private quiet = false;
   private shutdownReason?: string;
   private finished = false;
   private ports: PortMap;
@@ -277,10 +288,10 @@ export class QemuVm extends EventEmitter {
         this.shutdownReason = typeof e.data?.reason === 'string' ? e.data.reason : 'unknown';
         break;
       case 'STOP':
-        if (!this.launching && this.state === 'running') this.setState('paused', 'paused');
+        if (!this.launching && !this.quiet && this.state === 'running') this.setState('paused', 'paused');
         break;
       case 'RESUME':
-        if (!this.launching && this.state === 'paused') this.setState('running', 'resumed');
+        if (!this.launching && !this.quiet && this.state === 'paused') this.setState('running', 'resumed');
         break;
       case 'RESET':
         if (!this.launching && e.data?.reason !== 'host-qmp-quit')
@@ -430,11 +441,26 @@ export class QemuVm extends EventEmitter {
    */
   async saveState(path: string): Promise<void> {
     const qmp = this.requireQmp();
-    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     const wasRunning = this.state === 'running';
-    const file = openStateFile(path);
     try {
       await qmp.command('stop');
+      await this.writeState(path);
+    } catch (e) {
+      if (wasRunning && this.qmp) await this.qmp.command('cont').catch(() => undefined);
+      throw e;
+    }
+    await this.hardShutdown();
+  }
+
+  /**
+   * Has the (stopped) QEMU write its device and memory state into `path` (fsynced, renamed into
+   * place when complete; removed on failure).
+   */
+  private async writeState(path: string): Promise<void> {
+    const qmp = this.requireQmp();
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    const file = openStateFile(path);
+    try {
       // A local file: no reason to throttle the stream (QEMU's default is 128 MiB/s).
       await qmp.command('migrate-set-parameters', { 'max-bandwidth': 64 * 1024 * 1024 * 1024 });
       await passFd(
@@ -459,10 +485,85 @@ export class QemuVm extends EventEmitter {
     } catch (e) {
       file.abort();
       rmSync(path, { force: true });
-      if (wasRunning && this.qmp) await this.qmp.command('cont').catch(() => undefined);
       throw e;
     }
-    await this.hardShutdown();
+  }
+
+  /** `cont` after a checkpoint; the error if QEMU refused. */
+  private async resumeAfter(): Promise<Error | undefined> {
+    try {
+      await this.requireQmp().command('cont');
+      return undefined;
+    } catch (e) {
+      log.warn('could not resume the guest after a checkpoint', { uuid: this.spec.uuid, error: String(e) });
+      return e instanceof Error ? e : new Error(String(e));
+    }
+  }
+
+  /** Overlay node names of live snapshots: unique within this QEMU (and across agent restarts). */
+  private snapSeq = Date.now();
+
+  /**
+   * Live snapshot (live-snapshot.ts): opens each disk's new overlay, then one QMP transaction
+   * moves every disk onto its overlay at the same instant. With `memoryPath` (a checkpoint) the
+   * vCPUs stop first and the state is saved after the transaction, then the guest runs again as
+   * it was. On failure the overlays are closed again and nothing changed for the guest.
+   */
+  async snapshotDisks(
+    overlays: OverlaySpec[],
+    memoryPath?: string,
+  ): Promise<{ transactionMs: number; vcpuPauseMs: number }> {
+    const qmp = this.requireQmp();
+    const tops = overlays.length
+      ? topNodes(
+          await qmp.command<BlockInfo[]>('query-block'),
+          overlays.map((o) => o.device),
+        )
+      : {};
+    const nodes = overlays.map((o) => overlayNodeName(o.device, this.snapSeq++));
+    const added: string[] = [];
+    const wasRunning = this.state === 'running';
+    let stoppedAt: number | undefined;
+    let transactionMs = 0;
+    let failure: Error | undefined;
+    let moved = false;
+    try {
+      for (const [i, o] of overlays.entries()) {
+        const c = overlayAddCommand(nodes[i], o.path);
+        await qmp.command(c.execute, c.arguments);
+        added.push(nodes[i]);
+      }
+      const tx = snapshotTransaction(
+        overlays.map((o, i) => ({ top: tops[o.device], overlay: nodes[i], bitmaps: o.bitmaps })),
+      );
+      if (memoryPath !== undefined) {
+        this.quiet = true; // a checkpoint's stop/cont is no pause for the manager
+        stoppedAt = performance.now();
+        await qmp.command('stop');
+      }
+      const t0 = performance.now();
+      if (overlays.length) await qmp.command(tx.execute, tx.arguments);
+      transactionMs = performance.now() - t0;
+      added.length = 0; // part of the disks' chains now
+      moved = true;
+      if (memoryPath !== undefined) await this.writeState(memoryPath);
+    } catch (e) {
+      for (const n of added.reverse()) {
+        const c = overlayDelCommand(n);
+        await qmp.command(c.execute, c.arguments).catch(() => undefined);
+      }
+      failure = hotplugError(e);
+    }
+    if (stoppedAt !== undefined) {
+      // The guest runs again whatever happened; a QEMU refusing is an error, not a pause.
+      const refused = wasRunning ? await this.resumeAfter() : undefined;
+      this.quiet = false;
+      if (refused) failure ??= hotplugError(refused);
+    }
+    // The disks are on their overlays already: the caller must keep them (only the memory failed).
+    if (failure) throw moved ? new DisksMovedError(failure) : failure;
+    const vcpuPauseMs = stoppedAt === undefined || !wasRunning ? 0 : performance.now() - stoppedAt;
+    return { transactionMs, vcpuPauseMs };
   }
 
   /** Persists the current spec and port map (adoption and clean reboot start from them). */
@@ -651,6 +752,13 @@ export class QemuVm extends EventEmitter {
     this.qmp?.removeAllListeners();
     this.qmp?.close();
     this.qmp = undefined;
+  }
+}
+
+/** A checkpoint whose disks were snapshotted but whose memory could not be saved. */
+export class DisksMovedError extends Error {
+  constructor(readonly failure: Error) {
+    super(failure.message);
   }
 }
 

@@ -26,6 +26,7 @@ import { join } from 'node:path';
 import { XenApiError } from '../../shared/errors.js';
 import { asBackendFailure, backendFailure } from './failure.js';
 import { fsyncDir, Journal, writeDurably } from '../../shared/journal.js';
+import { LIVE_SNAPSHOT_OP, liveSnapshotIn, recoverLiveSnapshot } from './file-live-snapshot.js';
 import { confine } from './paths.js';
 import { resumeBitmaps, withBitmapsPaused } from './qemu-bitmaps.js';
 import { convertImage, createImage, imageInfo, measureImage, rebaseImage, resizeImage } from './qemu-img.js';
@@ -45,7 +46,7 @@ const MARKER = '.berth-sr';
 const JOURNAL = '.berth-journal';
 export const leafName = (uuid: string) => `${uuid}.qcow2`;
 export const baseName = (uuid: string) => `base-${uuid}.qcow2`;
-const tmpName = () => `.tmp-${randomUUID()}.qcow2`;
+export const tmpName = () => `.tmp-${randomUUID()}.qcow2`;
 
 /** Which files of an SR directory are what (pure, for tests). */
 export function classifyEntries(names: readonly string[]): {
@@ -88,7 +89,7 @@ export function planGc(
   return { remove, coalesce: coalesce.filter((c) => !merging.has(c.child)) };
 }
 
-function dirOf(sr: SrConfig, ctx: DriverContext): string {
+export function dirOf(sr: SrConfig, ctx: DriverContext): string {
   return confine(
     'device_config:location',
     sr.deviceConfig.location ?? sr.deviceConfig.path,
@@ -96,14 +97,14 @@ function dirOf(sr: SrConfig, ctx: DriverContext): string {
   );
 }
 
-const journalOf = (dir: string) => new Journal(join(dir, JOURNAL));
+export const journalOf = (dir: string) => new Journal(join(dir, JOURNAL));
 
 /**
  * Clones and GC of one SR never overlap: a clone's new base has no children until the clone
  * finishes, and GC would take it for garbage. (Destroys may overlap: GC skips vanished files.)
  */
 const dirLocks = new Map<string, Promise<unknown>>();
-function serial<T>(dir: string, fn: () => Promise<T>): Promise<T> {
+export function serial<T>(dir: string, fn: () => Promise<T>): Promise<T> {
   const next = (dirLocks.get(dir) ?? Promise.resolve()).catch(() => undefined).then(fn);
   dirLocks.set(dir, next);
   void next
@@ -127,7 +128,7 @@ export function qcow2VirtualSize(path: string): number {
   }
 }
 
-function fsyncFile(path: string) {
+export function fsyncFile(path: string) {
   const fd = openSync(path, 'r');
   try {
     fsyncSync(fd);
@@ -139,7 +140,7 @@ function fsyncFile(path: string) {
 /** Bytes allocated for a file on the host. */
 const allocated = (path: string) => statSync(path).blocks * 512;
 
-async function volumeAt(dir: string, name: string): Promise<Volume> {
+export async function volumeAt(dir: string, name: string): Promise<Volume> {
   const path = join(dir, name);
   return {
     location: name.slice(0, -6),
@@ -179,6 +180,7 @@ export const fileInfo: DriverInfo = {
   formats: ['qcow2'],
   thin: true,
   shareable: true,
+  liveSnapshot: true,
 };
 
 /** The uuid a SR directory's marker names, if it has one. */
@@ -240,6 +242,7 @@ export const fileDriver: SrDriver = {
     for (const intent of journal.pending()) {
       if (intent.op === 'clone') fixed.push(...(await recoverClone(dir, intent)));
       else if (intent.op === 'bitmaps-paused') fixed.push(...(await resumeBitmaps(intent)));
+      else if (intent.op === LIVE_SNAPSHOT_OP) fixed.push(...recoverLiveSnapshot(dir, intent));
       journal.end(intent);
     }
     for (const t of classifyEntries(readdirSync(dir)).temps) {
@@ -306,6 +309,9 @@ export const fileDriver: SrDriver = {
     return serial(dir, () => cloneIn(dir, location, newUuid));
   },
 
+  // A running VM's disk: QEMU moves onto a new overlay (file-live-snapshot.ts).
+  liveSnapshot: (sr, location, newUuid, ctx) => liveSnapshotIn(dirOf(sr, ctx), location, newUuid),
+
   async vdiImport(sr, newUuid, src, ctx) {
     const dir = dirOf(sr, ctx);
     const tmp = join(dir, tmpName());
@@ -362,7 +368,18 @@ async function gcIn(dir: string, busy: readonly string[]): Promise<string[]> {
         if (existsSync(path)) throw e;
       }
     }
-    const plan = planGc(backing, busyNames);
+    // A live snapshot in progress has a base whose children are still temporaries: not garbage.
+    const pinned = new Set(
+      journalOf(dir)
+        .pending()
+        .filter((i) => i.op === LIVE_SNAPSHOT_OP)
+        .map((i) => String(i.base)),
+    );
+    const planned = planGc(backing, busyNames);
+    const plan = {
+      remove: planned.remove.filter((b) => !pinned.has(b)),
+      coalesce: planned.coalesce.filter((c) => !pinned.has(c.base) && !pinned.has(c.child)),
+    };
     if (!plan.remove.length && !plan.coalesce.length) break;
     for (const b of plan.remove) {
       rmSync(join(dir, b), { force: true });

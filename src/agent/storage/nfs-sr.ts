@@ -282,6 +282,10 @@ export const nfsDriver: SrDriver = {
     const f = mounted(sr, ctx);
     return fileDriver.vdiClone(f.sr, location, newUuid, f.ctx);
   },
+  liveSnapshot: async (sr, location, newUuid, ctx) => {
+    const f = mounted(sr, ctx);
+    return fileDriver.liveSnapshot!(f.sr, location, newUuid, f.ctx);
+  },
   vdiImport: async (sr, newUuid, src, ctx) => {
     const f = mounted(sr, ctx);
     return fileDriver.vdiImport(f.sr, newUuid, src, f.ctx);

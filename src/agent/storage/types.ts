@@ -13,6 +13,17 @@ import type {
 // The wire types are the host contract's (src/shared/host/storage.ts).
 export type { DriverInfo, ProbeEntry, Repairs, SrConfig, SrStats, Volume };
 
+export interface PreparedSnapshot {
+  /** The image QEMU is to open as the disk's new top (commit gives it the leaf's name). */
+  overlay: string;
+  /** The disk's path as QEMU was given it (the VDI's, unchanged by the snapshot). */
+  leaf: string;
+  /** The image that becomes the frozen snapshot content once QEMU has moved. */
+  frozen: string;
+  commit(): Promise<Volume>;
+  abort(): Promise<void>;
+}
+
 export interface DriverContext {
   /** Host paths a driver may create or open. */
   allowedRoots: readonly string[];
@@ -41,6 +52,17 @@ export interface SrDriver {
   vdiResize(sr: SrConfig, location: string, size: number, ctx: DriverContext): Promise<Volume>;
   /** A new volume with the same content (thin where possible); the source stays usable. */
   vdiClone(sr: SrConfig, location: string, newUuid: string, ctx: DriverContext): Promise<Volume>;
+  /**
+   * First half of a live snapshot of a disk a running QEMU writes (absent: not supported, as on
+   * raw LVs): `overlay` is a new empty image over the current one, ready for QEMU to move onto;
+   * `commit` (after QEMU moved) makes the snapshot volume, `abort` (if it did not) undoes it all.
+   */
+  liveSnapshot?(
+    sr: SrConfig,
+    location: string,
+    newUuid: string,
+    ctx: DriverContext,
+  ): Promise<PreparedSnapshot>;
   /** A new volume filled from any image on this host (VDI.copy's target side). */
   vdiImport(
     sr: SrConfig,

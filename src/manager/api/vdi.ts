@@ -12,6 +12,7 @@ import {
   vdiFields,
 } from '../storage/records.js';
 import { dataDestroy, disableCbt, enableCbt, listChangedBlocks } from '../storage/cbt.js';
+import { liveHolder, liveSnapshotVdis } from '../storage/live-snapshot.js';
 import { storageOf } from '../storage/sr-host.js';
 import { cloneVdi, copyVdi, createVdi, destroyVdi, resizeVdi } from '../storage/vdi-ops.js';
 import type { Row } from '../db/database.js';
@@ -43,7 +44,14 @@ export const vdiApi: HandlerTable = {
     'VDI.resize_online': (ctx, vdi, size) => resizeVdi(ctx.svc, vdi, size, taskOf(ctx)),
     // driver_params are SM-driver hints (xapi passes them through); Berth's drivers take none.
     'VDI.clone': (ctx, vdi, _driverParams) => cloneVdi(ctx.svc, vdi, 'clone', taskOf(ctx)),
-    'VDI.snapshot': (ctx, vdi, _driverParams) => cloneVdi(ctx.svc, vdi, 'snapshot', taskOf(ctx)),
+    'VDI.snapshot': async (ctx, vdi, _driverParams) => {
+      ctx.svc.db.mustGet('VDI', vdi);
+      // A disk a running VM writes is snapshotted through its QEMU (storage/live-snapshot.ts).
+      const holder = liveHolder(ctx.svc, vdi);
+      if (!holder) return cloneVdi(ctx.svc, vdi, 'snapshot', taskOf(ctx));
+      const live = await liveSnapshotVdis(ctx.svc, holder.vm, [vdi], taskOf(ctx));
+      return live.snapshots.get(vdi)!;
+    },
     'VDI.copy': (ctx, vdi, sr, base, into) => {
       ctx.svc.db.mustGet('VDI', vdi);
       if (!isNull(base)) ctx.svc.db.mustGet('VDI', base);

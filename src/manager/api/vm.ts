@@ -5,7 +5,6 @@ import { rmSync } from 'node:fs';
 import { NULL_REF } from '../../shared/datamodel/types.js';
 import { XenApiError } from '../../shared/errors.js';
 import { type Database, newRef, type Row } from '../db/database.js';
-import { nowXapi } from '../time.js';
 import { assertOperationValid } from '../vm/lifecycle.js';
 import { releaseHost, reserveHost } from '../vm/reservation.js';
 import { cpuCompatError } from '../validation/start-checks.js';
@@ -18,6 +17,8 @@ import { copyVifs } from '../network/vif-copy.js';
 import { vmNics } from '../network/vm-nics.js';
 import { destroyVdi } from '../storage/vdi-ops.js';
 import { copyVmDisks, type DiskCopyMode, setVbdsAttached, vmDisks } from '../storage/vm-disks.js';
+import type { LiveSnapshot } from '../storage/live-snapshot.js';
+import { recordLiveTiming, snapshotOverrides } from '../vm/snapshot-record.js';
 import {
   copyVmFields,
   markStarted,
@@ -247,13 +248,14 @@ function copiedOtherConfig(src: Row, snapshot: boolean): Record<string, string> 
  * nothing: a failure removes what was made, and a process death is rolled back at the next
  * start from the copy journal (see vm/copy-journal.ts).
  */
-async function copyVm(
+export async function copyVm(
   ctx: CallContext,
   src: string,
   mode: DiskCopyMode,
   overrides: Record<string, unknown>,
   sr?: string,
   skipVdis: string[] = [],
+  live: { memoryPath?: string; onLive?: (l: LiveSnapshot) => void } = {},
 ): Promise<string> {
   const { db } = ctx.svc;
   const rec = db.mustGet('VM', src);
@@ -269,7 +271,14 @@ async function copyVm(
     });
     try {
       if (ctx.svc.storageDrivers)
-        await copyVmDisks(ctx.svc, src, ref, mode, { sr, task: taskOf(ctx), skipVdis });
+        await copyVmDisks(
+          ctx.svc,
+          src,
+          ref,
+          mode,
+          { sr, task: taskOf(ctx), skipVdis, memoryPath: live.memoryPath },
+          live.onLive,
+        );
     } catch (e) {
       destroyVm(db, ref);
       throw e;
@@ -442,23 +451,21 @@ export const vmApi: HandlerTable = {
     },
     'VM.snapshot': async (ctx, vm, newName, ignoreVdis) => {
       const { db } = ctx.svc;
-      return withVmOperation(db, vm, 'snapshot', taskOf(ctx), async () =>
-        copyVm(
+      return withVmOperation(db, vm, 'snapshot', taskOf(ctx), async () => {
+        const state = String(db.mustGet('VM', vm).power_state);
+        let live: LiveSnapshot | undefined;
+        const snap = await copyVm(
           ctx,
           vm,
           'snapshot',
-          {
-            name_label: newName,
-            is_a_template: true,
-            is_a_snapshot: true,
-            snapshot_of: vm,
-            snapshot_time: nowXapi(),
-            transportable_snapshot_id: randomUUID(),
-          },
+          snapshotOverrides(vm, newName, state),
           undefined,
           ignoreVdis,
-        ),
-      );
+          { onLive: (l) => (live = l) },
+        );
+        if (live) recordLiveTiming(db, snap, live);
+        return snap;
+      });
     },
     'VM.provision': async (ctx, vm) => {
       const { db } = ctx.svc;

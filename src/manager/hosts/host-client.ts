@@ -15,6 +15,12 @@ import type {
   Volume,
 } from '../../shared/host/storage.js';
 import { AgentClient } from '../../shared/noded/client.js';
+import {
+  DISK_SNAPSHOT_PROCEDURE,
+  type DiskSnapshotOptions,
+  type DiskSnapshotRequest,
+  type DiskSnapshotResult,
+} from '../../shared/noded/disk-snapshot.js';
 import type { PoolCredentials } from '../../shared/pki/pool-pki.js';
 import type { DiskSpec, NicSpec } from '../../shared/noded/instance.js';
 import type { BlockHotplug } from '../api/vbd.js';
@@ -36,6 +42,11 @@ export class NodedAgentClient
   /** tls_install: the pool's CA and this host's certificate for the agent's TCP listener. */
   tlsInstall(creds: PoolCredentials) {
     return this.call<{ host_uuid: string; tcp_port: number | null }>('tls_install', [creds]);
+  }
+
+  /** instance_snapshot_disks: a live snapshot of disks of a running VM. */
+  snapshotDisks(uuid: string, disks: DiskSnapshotRequest[], options: DiskSnapshotOptions) {
+    return this.call<DiskSnapshotResult>(DISK_SNAPSHOT_PROCEDURE, [uuid, disks, options]);
   }
 
   /** host_time: the host's clock. */

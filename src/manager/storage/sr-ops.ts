@@ -60,7 +60,8 @@ export function syncVolumes(svc: Services, sr: string, volumes: Volume[]): ScanC
       known.add(loc);
       const vol = byLoc.get(loc);
       if (!vol) {
-        if (!v.managed) continue;
+        // A VDI mid-operation may lack its file for a moment (a live snapshot renames it).
+        if (!v.managed || Object.keys((v.current_operations as object) ?? {}).length) continue;
         if ((v.VBDs as string[]).length) {
           if (!v.missing) {
             db.update('VDI', vdi, { missing: true });

@@ -22,19 +22,20 @@ import {
 } from './records.js';
 import type { SrConfig, Volume } from '../../shared/host/storage.js';
 import { assertHasData, carryCbt, cbtFieldsOf } from './cbt.js';
+import { liveHolder } from './live-snapshot.js';
 import { storageOf } from './sr-host.js';
 import { vbdDevice, vmDisks } from './vm-disks.js';
 
 const log = logger('storage');
 
-function assertCapability(svc: Services, sr: string, cap: string) {
+export function assertCapability(svc: Services, sr: string, cap: string) {
   const type = String(svc.db.mustGet('SR', sr).type);
   if (!driverInfoOf(svc, type)?.capabilities.includes(cap))
     throw new XenApiError('SR_OPERATION_NOT_SUPPORTED', [sr]);
 }
 
 /** Records a volume the agent just made as a VDI; if that fails, the volume goes again. */
-async function recordNewVolume(
+export async function recordNewVolume(
   svc: Services,
   sr: string,
   cfg: SrConfig,
@@ -207,6 +208,26 @@ export async function resizeVdi(svc: Services, vdi: string, size: number, task: 
 
 export type CloneKind = 'clone' | 'snapshot';
 
+/** The record of a clone or snapshot of VDI `vdi` (row `row`) with uuid `uuid` (pure). */
+export function cloneFields(row: Row, vdi: string, kind: CloneKind, uuid: string, extra: Row = {}): Row {
+  return {
+    ...cbtFieldsOf(row, kind),
+    uuid,
+    name_label: row.name_label,
+    name_description: row.name_description,
+    type: row.type,
+    sharable: row.sharable,
+    read_only: kind === 'snapshot' ? row.read_only : false,
+    other_config: { ...(row.other_config as object) },
+    xenstore_data: { ...(row.xenstore_data as object) },
+    sm_config: { ...(row.sm_config as object) },
+    tags: [...(row.tags as string[])],
+    on_boot: row.on_boot,
+    ...(kind === 'snapshot' ? { is_a_snapshot: true, snapshot_of: vdi, snapshot_time: nowXapi() } : {}),
+    ...extra,
+  };
+}
+
 /** VDI.clone / VDI.snapshot: a thin copy in the same SR (full copy on thick SRs). */
 export async function cloneVdi(
   svc: Services,
@@ -221,31 +242,16 @@ export async function cloneVdi(
   const cfg = attachedSr(svc, sr);
   assertCapability(svc, sr, kind === 'clone' ? 'VDI_CLONE' : 'VDI_SNAPSHOT');
   assertHasData(vdi, row);
-  // Rewriting a running VM's image under it needs QEMU's cooperation (blockdev-snapshot-sync).
-  if (attachedVbds(db, vdi).some((b) => db.get('VBD', b)?.mode === 'RW'))
-    throw new XenApiError('VDI_IN_USE', [vdi, kind]);
+  // A running VM's disk changes under its image: only its QEMU can snapshot it (live-snapshot.ts).
+  // A suspended VM's disks (still attached) are at rest.
+  if (liveHolder(svc, vdi)) throw new XenApiError('VDI_IN_USE', [vdi, kind]);
   const uuid = randomUUID();
   return withVdiOperation(svc, vdi, kind, task, () =>
     withIntent(svc, { kind: 'create', srUuid: cfg.uuid, location: uuid, vdiUuid: uuid }, async () => {
       // Clone and snapshot are the same volume operation (the records differ).
       const vol = await storageOf(svc, sr).blockdev_snapshot(cfg, String(row.location), uuid);
       await carryCbt(svc, vdi, kind, uuid, vol.location);
-      const fields: Row = {
-        ...cbtFieldsOf(row, kind),
-        uuid,
-        name_label: row.name_label,
-        name_description: row.name_description,
-        type: row.type,
-        sharable: row.sharable,
-        read_only: kind === 'snapshot' ? row.read_only : false,
-        other_config: { ...(row.other_config as object) },
-        xenstore_data: { ...(row.xenstore_data as object) },
-        sm_config: { ...(row.sm_config as object) },
-        tags: [...(row.tags as string[])],
-        on_boot: row.on_boot,
-        ...(kind === 'snapshot' ? { is_a_snapshot: true, snapshot_of: vdi, snapshot_time: nowXapi() } : {}),
-        ...extra,
-      };
+      const fields = cloneFields(row, vdi, kind, uuid, extra);
       return recordNewVolume(svc, sr, cfg, vol, fields);
     }),
   );

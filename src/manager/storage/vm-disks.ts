@@ -7,6 +7,7 @@ import type { Database, Row } from '../db/database.js';
 import type { CallContext, Services } from '../api/context.js';
 import type { InstanceSpec } from '../vm/host-agent.js';
 import { isNull, localPbd } from './records.js';
+import { type LiveSnapshot, liveHolder, liveSnapshotVdis } from './live-snapshot.js';
 import { type CloneKind, cloneVdi, copyVdi, createVdi, destroyVdi } from './vdi-ops.js';
 
 export type DiskSpec = InstanceSpec['disks'][number];
@@ -117,11 +118,18 @@ export async function copyVmDisks(
   oldVm: string,
   newVm: string,
   mode: DiskCopyMode,
-  opts: { sr?: string; task: string; skipVdis?: string[] },
+  opts: { sr?: string; task: string; skipVdis?: string[]; memoryPath?: string },
+  live?: (snap: LiveSnapshot) => void,
 ): Promise<string[]> {
   const { db } = svc;
   const made: { vbds: string[]; vdis: string[] } = { vbds: [], vdis: [] };
   try {
+    // A running VM's disks: all at one instant through its QEMU (live-snapshot.ts), first.
+    const taken = await snapshotRunningDisks(svc, oldVm, mode, opts);
+    if (taken) {
+      made.vdis.push(...taken.snapshots.values());
+      live?.(taken);
+    }
     for (const vbd of [...(db.mustGet('VM', oldVm).VBDs as string[])]) {
       const b = db.get('VBD', vbd);
       if (!b) continue;
@@ -129,11 +137,15 @@ export async function copyVmDisks(
       if (opts.skipVdis?.includes(String(b.VDI))) continue;
       let vdi = String(b.VDI);
       if (b.type !== 'CD' && !b.empty && !isNull(b.VDI)) {
-        vdi =
-          mode === 'copy'
-            ? await copyVdi(svc, vdi, opts.sr, opts.task)
-            : await cloneVdi(svc, vdi, mode, opts.task);
-        made.vdis.push(vdi);
+        const snap = taken?.snapshots.get(vdi);
+        if (snap) vdi = snap;
+        else {
+          vdi =
+            mode === 'copy'
+              ? await copyVdi(svc, vdi, opts.sr, opts.task)
+              : await cloneVdi(svc, vdi, mode, opts.task);
+          made.vdis.push(vdi);
+        }
       }
       const fields: Row = { VM: newVm, VDI: vdi, currently_attached: false };
       for (const k of VBD_COPY_FIELDS) fields[k] = structuredClone(b[k]);
@@ -145,6 +157,30 @@ export async function copyVmDisks(
     for (const v of made.vdis) await destroyVdi(svc, v, opts.task).catch(() => undefined);
     throw e;
   }
+}
+
+/**
+ * VM.snapshot / VM.checkpoint of a running or paused VM: its disks held read-write (not skipped)
+ * snapshotted live at one instant, and its memory saved for a checkpoint; undefined when the VM
+ * is not running (every disk then goes the offline way).
+ */
+async function snapshotRunningDisks(
+  svc: Services,
+  vm: string,
+  mode: DiskCopyMode,
+  opts: { task: string; skipVdis?: string[]; memoryPath?: string },
+): Promise<LiveSnapshot | undefined> {
+  const { db } = svc;
+  const state = db.mustGet('VM', vm).power_state;
+  if (mode !== 'snapshot' || (state !== 'Running' && state !== 'Paused')) return undefined;
+  const vdis: string[] = [];
+  for (const vbd of db.mustGet('VM', vm).VBDs as string[]) {
+    const b = db.get('VBD', vbd);
+    if (!b || b.type === 'CD' || b.empty || isNull(b.VDI) || opts.skipVdis?.includes(String(b.VDI))) continue;
+    if (liveHolder(svc, String(b.VDI))?.vm === vm) vdis.push(String(b.VDI));
+  }
+  if (!vdis.length && opts.memoryPath === undefined) return undefined;
+  return liveSnapshotVdis(svc, vm, vdis, opts.task, { memoryPath: opts.memoryPath });
 }
 
 export interface ProvisionDisk {

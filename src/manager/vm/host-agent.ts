@@ -6,6 +6,11 @@ import type { CbtProcedures } from '../../shared/host/cbt.js';
 import type { DataPlaneProcedures } from '../../shared/host/data-plane.js';
 import type { NetworkProcedures } from '../../shared/host/network.js';
 import type { StorageProcedures } from '../../shared/host/storage.js';
+import type {
+  DiskSnapshotOptions,
+  DiskSnapshotRequest,
+  DiskSnapshotResult,
+} from '../../shared/noded/disk-snapshot.js';
 import type { InstanceEvent, InstanceInfo, InstanceSpec } from '../../shared/noded/instance.js';
 import type { PoolCredentials } from '../../shared/pki/pool-pki.js';
 
@@ -37,6 +42,12 @@ export interface HostAgent extends StorageProcedures, DataPlaneProcedures {
   suspend(uuid: string, path: string): Promise<unknown>;
   resume(spec: InstanceSpec, path: string): Promise<InstanceInfo>;
   balloon(uuid: string, bytes: number): Promise<unknown>;
+  /** Live snapshot of disks of a running VM (instance_snapshot_disks); absent in test stand-ins. */
+  snapshotDisks?(
+    uuid: string,
+    disks: DiskSnapshotRequest[],
+    options: DiskSnapshotOptions,
+  ): Promise<DiskSnapshotResult>;
   info(uuid: string): Promise<InstanceInfo>;
   all(): Promise<InstanceInfo[]>;
   callPlugin(plugin: string, fn: string, args: Record<string, string>): Promise<string>;

@@ -98,7 +98,6 @@ const UNSUPPORTED = new Set([
   'create_vtpm',
   'snapshot_with_quiesce',
   'sysprep',
-  'checkpoint',
 ]);
 
 const TEMPLATE_OPS = new Set([
@@ -187,6 +186,8 @@ export function checkOperation(ref: string, vm: Row, op: string, strict = false)
       return new XenApiError('OPERATION_NOT_ALLOWED', ['This operation is not allowed on a control domain']);
     }
   }
+  // xapi removed VSS: no guest agent can quiesce (Xapi_vm_lifecycle.check_operation_error).
+  if (op === 'snapshot_with_quiesce') return new XenApiError('VM_SNAPSHOT_WITH_QUIESCE_NOT_SUPPORTED', [ref]);
   if (strict && UNSUPPORTED.has(op))
     return new XenApiError('OPERATION_NOT_ALLOWED', [`${op} is not supported by Berth yet`]);
   return undefined;

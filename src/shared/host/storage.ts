@@ -71,6 +71,8 @@ export interface DriverInfo {
   thin: boolean;
   /** Can be attached on several hosts at once (SR.shared = true). */
   shareable?: boolean;
+  /** Disks a running VM writes can be snapshotted (instance_snapshot_disks). */
+  liveSnapshot?: boolean;
 }
 
 /** The storage procedures of a host agent, one method per RPC procedure of the same name. */

@@ -42,7 +42,7 @@ for (const state of STATES) {
       const err = checkOperation(REF, vm({ power_state: state }), op)?.description;
       if (allowed.includes(state)) {
         const other = PLAIN_VM_OTHER_ERROR[op];
-        assert.deepEqual(err, other ? [other] : undefined, `${op} in ${state}`);
+        assert.deepEqual(err?.slice(0, 1), other ? [other] : undefined, `${op} in ${state}`);
       } else {
         assert.deepEqual(
           err,

@@ -80,17 +80,12 @@ export const XAPI_NEVER_LISTED = new Set(
 );
 
 /** Berth's documented deviation (docs/decisions.md): operations it cannot do are never offered. */
-export const BERTH_UNSUPPORTED = new Set([
-  'pool_migrate',
-  'migrate_send',
-  'create_vtpm',
-  'snapshot_with_quiesce',
-  'sysprep',
-  'checkpoint',
-]);
+export const BERTH_UNSUPPORTED = new Set(['pool_migrate', 'migrate_send', 'create_vtpm', 'sysprep']);
 
 /** Later checks that fail for a plain VM whatever its power state (steps 6 of xapi's order). */
 export const PLAIN_VM_OTHER_ERROR: Record<string, string> = {
   provision: 'PROVISION_ONLY_ALLOWED_ON_TEMPLATE',
   revert: 'REVERT_ONLY_ALLOWED_ON_SNAPSHOT',
+  // xapi removed VSS (Xapi_vm_lifecycle): [VM ref].
+  snapshot_with_quiesce: 'VM_SNAPSHOT_WITH_QUIESCE_NOT_SUPPORTED',
 };

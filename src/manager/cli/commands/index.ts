@@ -3,11 +3,18 @@ import type { CommandSpec } from '../context.js';
 import { GENERIC_COMMANDS } from './generic.js';
 import { OBJECT_COMMANDS } from './objects.js';
 import { POOL_COMMANDS } from './pool.js';
+import { SNAPSHOT_COMMANDS } from './snapshot.js';
 import { VM_COMMANDS } from './vm.js';
 
 export function commandTable(): Map<string, CommandSpec> {
   const t = new Map<string, CommandSpec>();
-  for (const c of [...GENERIC_COMMANDS, ...VM_COMMANDS, ...OBJECT_COMMANDS, ...POOL_COMMANDS])
+  for (const c of [
+    ...GENERIC_COMMANDS,
+    ...VM_COMMANDS,
+    ...OBJECT_COMMANDS,
+    ...POOL_COMMANDS,
+    ...SNAPSHOT_COMMANDS,
+  ])
     t.set(c.name, c);
   return t;
 }
