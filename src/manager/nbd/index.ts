@@ -1,17 +1,19 @@
-// The host's NBD export server, wired to the manager's services.
+// The host's NBD export server, wired to the manager's services. Manager.listen() starts it
+// (config `--nbd-port`, default 10809) once the HTTPS certificate exists; Manager.close() stops it.
 //
-//   const nbd = await startNbdServer(svc, { tls: loadTls(cert, key), openBackend });
+//   const nbd = await startNbdServer(svc, { tls: loadTls(cert, key), port, host });
 //   ...
 //   await nbd.server.close();
 //
-// `openBackend(vdi)` gives an NBD server on a private Unix socket that exports the VDI (wave 2:
-// the agent's data-plane procedure, slice `nbd`); the export server authorizes each export by its
-// session (exports.ts), relays to that backend (server.ts), and VDI.get_nbd_info (api.ts) reports
-// this host's addresses, `port` and certificate.
+// `openBackend(vdi)` (default: vdi-backend.ts, the agent's blockdev_nbd_open / instance_nbd_open
+// on this host) gives an NBD server on a private Unix socket that exports the VDI; the export
+// server authorizes each export by its session (exports.ts), relays to that backend (server.ts),
+// and VDI.get_nbd_info (api.ts) reports the serving hosts' addresses, `port` and certificate.
 import type { Services } from '../api/context.js';
 import type { Backend } from './backend.js';
 import { authorizeExport, nbdMode } from './exports.js';
 import { NBD_PORT, NbdServer } from './server.js';
+import { openVdiBackend } from './vdi-backend.js';
 
 export type { Backend } from './backend.js';
 export { nbdApi } from './api.js';
@@ -24,7 +26,8 @@ export interface NbdServiceOptions {
   host?: string;
   /** PEM certificate and key served after STARTTLS, and reported by VDI.get_nbd_info. */
   tls: { cert: string; key: string };
-  openBackend(vdi: string): Promise<Backend>;
+  /** Default: the agent of this host (vdi-backend.ts). */
+  openBackend?(vdi: string): Promise<Backend>;
   handshakeTimeoutMs?: number;
 }
 
@@ -36,7 +39,7 @@ export async function startNbdServer(
     mode: () => nbdMode(svc.db),
     tls: opts.tls,
     authorize: (name) => authorizeExport(svc, name),
-    openBackend: opts.openBackend,
+    openBackend: opts.openBackend ?? ((vdi) => openVdiBackend(svc, vdi)),
     handshakeTimeoutMs: opts.handshakeTimeoutMs,
   });
   const port = await server.listen(opts.port ?? NBD_PORT, opts.host);

@@ -118,6 +118,8 @@ export async function startPoolHosts(
             m.agentSocket,
             '--auth-failure-delay-ms',
             '20',
+            '--nbd-port',
+            'off',
           ],
           {},
         );
