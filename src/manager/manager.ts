@@ -25,7 +25,7 @@ import { rollBackUnfinishedCopies, vmApi } from './api/vm.js';
 import { vmSnapshotApi } from './api/vm-snapshot.js';
 import { placementApi } from './api/placement.js';
 import { nbdApi } from './nbd/api.js';
-import { type NbdServer, startNbdServer } from './nbd/index.js';
+import { type NbdServer, nbdPoolRoutes, startNbdServer } from './nbd/index.js';
 import { DEFAULT_SESSION_LIMITS, SessionManager, type SessionLimits } from './auth/sessions.js';
 import { UserStore } from './auth/users.js';
 import { ensurePoolAndHost, ensureRootUser, syncRoles } from './bootstrap/first-start.js';
@@ -151,6 +151,7 @@ export class Manager {
     this.frontend.mount('/cli', (req, res, conn) => cli(req, res, conn));
     this.frontend.mountUpgrade('/console', consoleWebSocketHandler(svc));
     if (svc.pool) for (const [path, h] of Object.entries(poolRoutes(svc.pool))) this.frontend.mount(path, h);
+    for (const [path, h] of Object.entries(nbdPoolRoutes(svc))) this.frontend.mount(path, h);
   }
 
   static async open(config: ManagerConfig, opts: ManagerOptions = {}): Promise<Manager> {

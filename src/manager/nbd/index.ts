@@ -13,10 +13,12 @@ import type { Services } from '../api/context.js';
 import type { Backend } from './backend.js';
 import { authorizeExport, nbdMode } from './exports.js';
 import { NBD_PORT, NbdServer } from './server.js';
+import { authorizeOnMaster, isSlave, knownMemberCertificate, openBackendThroughMaster } from './pool.js';
 import { openVdiBackend } from './vdi-backend.js';
 
 export type { Backend } from './backend.js';
 export { nbdApi } from './api.js';
+export { nbdPoolRoutes } from './pool.js';
 export { NBD_PORT, NbdServer } from './server.js';
 
 export interface NbdServiceOptions {
@@ -38,13 +40,19 @@ export async function startNbdServer(
   const server = new NbdServer({
     mode: () => nbdMode(svc.db),
     tls: opts.tls,
-    authorize: (name) => authorizeExport(svc, name),
-    openBackend: opts.openBackend ?? ((vdi) => openVdiBackend(svc, vdi)),
+    // A slave's sessions and agent access are the master's (pool.ts).
+    authorize: (name) => (isSlave(svc) ? authorizeOnMaster(svc, name) : authorizeExport(svc, name)),
+    openBackend:
+      opts.openBackend ??
+      ((vdi) => (isSlave(svc) ? openBackendThroughMaster(svc, vdi) : openVdiBackend(svc, vdi))),
     handshakeTimeoutMs: opts.handshakeTimeoutMs,
   });
   const port = await server.listen(opts.port ?? NBD_PORT, opts.host);
   const local = svc.hostRef();
-  // Other members' certificates: each member's own server reports its own (wave 2 for pools).
-  svc.nbd = { port, certificateOf: (host) => (host === local ? opts.tls.cert : undefined) };
+  // Other members' certificates: fetched from them by the master (pool.ts).
+  svc.nbd = {
+    port,
+    certificateOf: (host) => (host === local ? opts.tls.cert : knownMemberCertificate(svc, host)),
+  };
   return { server, port };
 }

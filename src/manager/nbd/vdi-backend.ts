@@ -9,6 +9,7 @@
 //   force-share), through a PBD of the VDI's SR plugged on this host.
 // The socket is local to the agent's host: a VDI this host cannot reach is refused with a reason
 // (VDI.get_nbd_info lists only hosts that can serve it, nbd-info.ts `servingHosts`).
+import type { NbdExport } from '../../shared/host/data-plane.js';
 import type { Services } from '../api/context.js';
 import type { Row } from '../db/database.js';
 import { srConfig } from '../storage/records.js';
@@ -31,29 +32,34 @@ export function liveHolder(svc: Pick<Services, 'db'>, vdi: string): { vbd: Row; 
   return undefined;
 }
 
-/** Opens an NBD export of `vdi` on this host's agent (see the file comment). */
-export async function openVdiBackend(svc: Services, vdi: string): Promise<Backend> {
-  const here = svc.hostRef();
+/**
+ * Opens an NBD export of `vdi` on `host`'s agent (see the file comment): the export and the host
+ * whose agent closes it. On a pool master, `host` may be a member whose NBD server asked (pool.ts).
+ */
+export async function openVdiExport(svc: Services, vdi: string, host = svc.hostRef()): Promise<NbdExport> {
   const row = svc.db.mustGet('VDI', vdi);
   const refuse = (why: string) => new ExportRefused(Rep.ERR_UNKNOWN, `VDI ${row.uuid}: ${why}`);
   const holder = liveHolder(svc, vdi);
   if (holder) {
-    if (holder.vm.resident_on !== here)
+    if (holder.vm.resident_on !== host)
       throw refuse('in use by a VM running on another host: read it from that host');
-    const agent = svc.hosts.get(here);
-    const x = await agent.instance_nbd_open(String(holder.vm.uuid), vbdDevice(holder.vbd), {});
-    return backendOf(x, () => agent.blockdev_nbd_close(x.id));
+    return svc.hosts.get(host).instance_nbd_open(String(holder.vm.uuid), vbdDevice(holder.vbd), {});
   }
   const sr = svc.db.mustGet('SR', String(row.SR));
   const pbd = ((sr.PBDs as string[] | undefined) ?? [])
     .map((p) => svc.db.get('PBD', p))
-    .find((p) => p?.host === here && p.currently_attached === true);
+    .find((p) => p?.host === host && p.currently_attached === true);
   if (!pbd) throw refuse('its SR is not attached on this host');
-  const agent = svc.hosts.get(here);
-  const x = await agent.blockdev_nbd_open(srConfig(sr, pbd), String(row.location), { readOnly: true });
-  return backendOf(x, () => agent.blockdev_nbd_close(x.id));
+  return svc.hosts.get(host).blockdev_nbd_open(srConfig(sr, pbd), String(row.location), { readOnly: true });
 }
 
-function backendOf(x: { socket: string; exportName: string }, close: () => Promise<void>): Backend {
+/** openVdiExport on this host, as the export server's backend (closed when the client goes). */
+export async function openVdiBackend(svc: Services, vdi: string): Promise<Backend> {
+  const host = svc.hostRef();
+  const x = await openVdiExport(svc, vdi, host);
+  return backendOf(x, () => svc.hosts.get(host).blockdev_nbd_close(x.id));
+}
+
+export function backendOf(x: { socket: string; exportName: string }, close: () => Promise<void>): Backend {
   return { socketPath: x.socket, exportName: x.exportName, close };
 }
