@@ -3,7 +3,8 @@
 // VDI holding 1 GiB of random data (the rest zeros, unallocated) over TLS to `nbdcopy`, against a
 // local `qemu-img convert -O raw` of the same image (target: ≥ 0.8 of its throughput). An extra
 // row: nbdcopy straight from the agent's qemu-storage-daemon socket (no Berth server in the way),
-// which bounds what any relay can reach on this machine. Best of BENCH_ROUNDS (default 2).
+// which bounds what any relay can reach on this machine. Best of BENCH_ROUNDS (default 2);
+// BENCH_NBD_TLS=0: plain NBD (purpose insecure_nbd) to see what TLS costs.
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -112,13 +113,16 @@ export async function run(): Promise<Row[]> {
       IPv6: [],
       currently_attached: true,
     });
-    await call('network.add_purpose', net, 'nbd');
+    const tls = process.env.BENCH_NBD_TLS !== '0'; // 0: purpose insecure_nbd, plain NBD
+    await call('network.add_purpose', net, tls ? 'nbd' : 'insecure_nbd');
     const [info] = (await call('VDI.get_nbd_info', vdi)) as { exportname: string; port: number }[];
     const ca = join(dir, 'ca');
     mkdirSync(ca);
     copyFileSync(config.tlsCert, join(ca, 'ca-cert.pem'));
     const name = encodeURIComponent(info.exportname).replace(/%2F/g, '/');
-    const uri = `nbds://127.0.0.1:${info.port}/${name}?tls-certificates=${ca}`;
+    const uri = tls
+      ? `nbds://127.0.0.1:${info.port}/${name}?tls-certificates=${ca}`
+      : `nbd://127.0.0.1:${info.port}/${name}`;
 
     const out = join(dir, 'out.raw');
     const fresh = () => rmSync(out, { force: true });
@@ -153,7 +157,7 @@ export async function run(): Promise<Row[]> {
     const label = `${SIZE / GiB} GiB disk, ${DATA_MIB} MiB data`;
     return [
       {
-        name: `nbdcopy over TLS NBD (Manager's server) vs local qemu-img convert, ${label}`,
+        name: `nbdcopy over ${tls ? 'TLS' : 'plain'} NBD (Manager's server) vs local qemu-img convert, ${label}`,
         berth: mbs(nbd),
         peer: mbs(local),
         ratio: local / nbd,
