@@ -130,10 +130,16 @@ export async function run(): Promise<Row[]> {
       fresh();
       await runChecked('qemu-img', ['convert', '-f', image.format, '-O', 'raw', image.path, out], LONG);
     });
+    // The manager's CPU (this process: relay, TLS) over the NBD rounds, against their wall time.
+    const cpu0 = process.cpuUsage();
+    const wall0 = process.hrtime.bigint();
     const nbd = await best(async () => {
       fresh();
       await runChecked('nbdcopy', [uri, out], LONG);
     });
+    const cpu = process.cpuUsage(cpu0);
+    const cpuSec = (cpu.user + cpu.system) / 1e6;
+    const wallSec = Number(process.hrtime.bigint() - wall0) / 1e9;
     await runChecked('qemu-img', ['compare', '-f', image.format, '-F', 'raw', image.path, out], LONG);
     // The same copy straight from the agent's export socket: what this machine allows at all.
     const host = svc.hosts.local();
@@ -163,6 +169,14 @@ export async function run(): Promise<Row[]> {
         ratio: local / nbd,
         target: '>= 0.8',
         unit: 'MB/s',
+      },
+      {
+        name: 'manager process CPU during the NBD copies (relay + TLS) vs their wall time',
+        berth: cpuSec,
+        peer: wallSec,
+        ratio: cpuSec / wallSec,
+        target: '(reference)',
+        unit: 's',
       },
       {
         name: `bound: nbdcopy from the agent's qemu-storage-daemon socket (no Berth) vs local convert`,
