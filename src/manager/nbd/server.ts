@@ -10,8 +10,9 @@
 // handshake (backend.ts) before relaying the transmission phase (relay.ts). Exports are read-only,
 // as xapi-nbd's (it plugs a read-only VBD).
 //
-// Wiring (wave 2): `new NbdServer({ mode: () => nbdMode(db), tls, authorize: (n) =>
-// authorizeExport(svc, n), openBackend }).listen(10809)`; see src/manager/nbd/index.ts.
+// Wiring: startNbdServer (index.ts), called by Manager.listen(), builds it with `mode: () =>
+// nbdMode(db)`, the authorization of exports.ts (a slave's: the master's, pool.ts) and the
+// agent-backed backends of vdi-backend.ts.
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
