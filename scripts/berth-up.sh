@@ -4,7 +4,8 @@
 #   - the test guest kernel/initramfs the default template boots (tools/build-guest.sh)
 #   - `xe` and `berth-admin` on the PATH, bash completion for xe
 #   - the system user berth-qemu that QEMU processes drop to after start-up
-#   - the host agent and the manager (HTTPS :443, HTTP :80, /run/berth/xapi.sock), data in
+#   - the host agent and the manager (HTTPS :443, HTTP :80, /run/berth/xapi.sock, the NBD server
+#     :10809 for VDI.get_nbd_info, serving once a network has purpose nbd), data in
 #     /var/lib/berth, logs in /var/log/berth; as systemd units where systemd runs, else as
 #     background daemons with pid files in /run/berth.
 # Idempotent: running it again rebuilds and restarts the daemons; data is kept.
@@ -74,7 +75,10 @@ if [ -f dist/src/agent/main.js ]; then
 fi
 # A larger young generation for the manager: its heap holds every object and cached encodings,
 # and fewer scavenges mean fewer pauses in event delivery (docs/decisions.md, bench:api).
-start_daemon berth-manager "--max-semi-space-size=64" src/manager/main.js --data-dir "$DATA"
+# The NBD server (BERTH_NBD_PORT, `off` to disable) presents the HTTPS certificate of $DATA/tls and
+# reads disks through the agent's qemu-storage-daemon exports.
+start_daemon berth-manager "--max-semi-space-size=64" src/manager/main.js --data-dir "$DATA" \
+  --nbd-port "${BERTH_NBD_PORT:-10809}"
 
 # Wait for the API to answer.
 for _ in $(seq 100); do

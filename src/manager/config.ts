@@ -29,6 +29,8 @@ export interface ManagerConfig {
   /** Password-guessing limits (docs/configuration.md). */
   loginPolicy: LoginPolicy;
   maxBodyBytes: number;
+  /** The public NBD server's TCP port (VDI.get_nbd_info; xapi-nbd: 10809); null = off. */
+  nbdPort: number | null;
 }
 
 const OPTIONS = {
@@ -44,6 +46,7 @@ const OPTIONS = {
   'pki-dir': { type: 'string' },
   'agent-port': { type: 'string' },
   'guest-dir': { type: 'string' },
+  'nbd-port': { type: 'string' },
   'auth-failure-delay-ms': { type: 'string' },
   ...(Object.fromEntries(LOGIN_POLICY_FLAGS.map(([flag]) => [flag, { type: 'string' }])) as Record<
     string,
@@ -65,6 +68,7 @@ export const USAGE = `Usage: berth-manager [options]
   --pki-dir DIR             pool certificates (shared with the agent)       [BERTH_PKI_DIR, DATA-DIR/pki]
   --agent-port N            TCP port of the pool members' agents (mTLS)     [BERTH_AGENT_PORT, 1811]
   --guest-dir DIR           test guest kernel/initramfs (default template)  [BERTH_GUEST_DIR, DATA/guest]
+  --nbd-port N|off          NBD server for VDI.get_nbd_info (TLS: HTTPS cert) [BERTH_NBD_PORT, 10809]
   --auth-failure-delay-ms N delay before a failed login answers             [BERTH_AUTH_FAILURE_DELAY_MS, 5000]
   --auth-window-ms N, --auth-account-backoff-after N, --auth-address-backoff-after N,
   --auth-backoff-base-ms N, --auth-backoff-cap-ms N, --auth-lockout-after N, --auth-lockout-ms N
@@ -118,5 +122,6 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ManagerConf
     authFailureDelayMs: delay,
     loginPolicy: loginPolicyFrom(values as Record<string, string | undefined>, env),
     maxBodyBytes: 300 * 1024,
+    nbdPort: port(values['nbd-port'] ?? env.BERTH_NBD_PORT, 10809),
   };
 }

@@ -25,6 +25,7 @@ import { rollBackUnfinishedCopies, vmApi } from './api/vm.js';
 import { vmSnapshotApi } from './api/vm-snapshot.js';
 import { placementApi } from './api/placement.js';
 import { nbdApi } from './nbd/api.js';
+import { type NbdServer, nbdPoolRoutes, startNbdServer } from './nbd/index.js';
 import { DEFAULT_SESSION_LIMITS, SessionManager, type SessionLimits } from './auth/sessions.js';
 import { UserStore } from './auth/users.js';
 import { ensurePoolAndHost, ensureRootUser, syncRoles } from './bootstrap/first-start.js';
@@ -116,6 +117,8 @@ export interface ManagerOptions {
 export interface Listening {
   httpPort?: number;
   httpsPort?: number;
+  /** The NBD server's port (absent: off, or it could not listen). */
+  nbdPort?: number;
   socketPath: string;
 }
 
@@ -126,6 +129,7 @@ export class Manager {
   readonly frontend: HttpFrontend;
   private readonly backend: SqliteBackend;
   private readonly servers: (http.Server | https.Server)[] = [];
+  private nbd?: NbdServer;
   /** What the start-up storage scan found and fixed. */
   storageReport?: StartupReport;
 
@@ -147,6 +151,7 @@ export class Manager {
     this.frontend.mount('/cli', (req, res, conn) => cli(req, res, conn));
     this.frontend.mountUpgrade('/console', consoleWebSocketHandler(svc));
     if (svc.pool) for (const [path, h] of Object.entries(poolRoutes(svc.pool))) this.frontend.mount(path, h);
+    for (const [path, h] of Object.entries(nbdPoolRoutes(svc))) this.frontend.mount(path, h);
   }
 
   static async open(config: ManagerConfig, opts: ManagerOptions = {}): Promise<Manager> {
@@ -326,12 +331,15 @@ export class Manager {
       const s = http.createServer(this.frontend.listener(false));
       out.httpPort = await this.start(s, config.httpPort, config.listen);
     }
-    if (config.httpsPort !== null) {
-      const host = this.db.get('host', this.svc.hostRef())!;
+    const host = this.db.get('host', this.svc.hostRef())!;
+    if (config.httpsPort !== null || config.nbdPort !== null)
       await ensureSelfSignedCert(config.tlsCert, config.tlsKey, String(host.hostname), String(host.address));
+    if (config.httpsPort !== null) {
       const s = https.createServer(loadTls(config.tlsCert, config.tlsKey), this.frontend.listener(false));
       out.httpsPort = await this.start(s, config.httpsPort, config.listen);
     }
+    // The NBD server presents the HTTPS certificate, as xapi-nbd presents xapi's.
+    if (config.nbdPort !== null) out.nbdPort = await this.startNbd(config.nbdPort);
     if (this.svc.pool)
       this.svc.pool.endpoint =
         out.httpsPort !== undefined
@@ -345,6 +353,25 @@ export class Manager {
     chmodSync(config.socketPath, 0o600);
     for (const link of config.xapiLocalLinks) linkXapiLocal(link, config.socketPath);
     return out;
+  }
+
+  /** The NBD server; a port it cannot take is logged, not fatal (xapi-nbd is a service of its own). */
+  private async startNbd(port: number): Promise<number | undefined> {
+    const { config } = this;
+    try {
+      const tls = loadTls(config.tlsCert, config.tlsKey);
+      const started = await startNbdServer(this.svc, {
+        port,
+        host: config.listen,
+        tls: { cert: String(tls.cert), key: String(tls.key) },
+      });
+      this.nbd = started.server;
+      log.info('NBD server listening', { port: started.port });
+      return started.port;
+    } catch (e) {
+      log.error('NBD server not started', { port, error: String(e) });
+      return undefined;
+    }
   }
 
   private start(server: http.Server | https.Server, port: number, host: string): Promise<number> {
@@ -384,6 +411,9 @@ export class Manager {
   }
 
   async close() {
+    // First: its connections' exports are closed through the agent clients closed below.
+    await this.nbd?.close();
+    this.nbd = undefined;
     this.svc.pool?.stop();
     this.svc.hosts.closeAll();
     this.svc.sessions.stop();

@@ -78,6 +78,8 @@ test('XenAPI.xapi_local()-style clients reach the manager through the xapi path 
       socket,
       '--xapi-local-links',
       [link, old, occupied].join(','),
+      '--nbd-port',
+      'off',
     ],
     {},
   );

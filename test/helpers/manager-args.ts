@@ -8,6 +8,8 @@ export interface LocalManagerOptions {
   guestDir?: string;
   /** Failed logins answer after 10 ms instead of xapi's 5 s (tests that expect failures). */
   fastAuthFailures?: boolean;
+  /** The NBD server's port (default: off, so parallel tests never contend for 10809). */
+  nbdPort?: number;
 }
 
 export function localManagerArgs(o: LocalManagerOptions): string[] {
@@ -16,5 +18,6 @@ export function localManagerArgs(o: LocalManagerOptions): string[] {
   if (o.agentSocket !== undefined) args.push('--agent-socket', o.agentSocket);
   if (o.guestDir !== undefined) args.push('--guest-dir', o.guestDir);
   if (o.fastAuthFailures) args.push('--auth-failure-delay-ms', '10');
+  args.push('--nbd-port', o.nbdPort === undefined ? 'off' : String(o.nbdPort));
   return args;
 }

@@ -16,6 +16,8 @@ export interface TestManager {
   httpsUrl: string;
   socketPath: string;
   rootPassword: string;
+  /** The NBD server's port (with `nbd: true`). */
+  nbdPort?: number;
 }
 
 export async function startManager(
@@ -23,6 +25,8 @@ export async function startManager(
   opts: Omit<ManagerOptions, 'agent'> & {
     dataDir?: string;
     https?: boolean;
+    /** Start the NBD server on a free port (default: off, so tests never take port 10809). */
+    nbd?: boolean;
     /** A real agent when absent; a stand-in without storage procedures gets a real agent's. */
     agent?: ManagerOptions['agent'] | InstanceAgent;
     agentStorage?: AgentStorageOptions;
@@ -43,6 +47,8 @@ export async function startManager(
       join(dataDir, 'xapi.sock'),
       '--auth-failure-delay-ms',
       '50',
+      '--nbd-port',
+      opts.nbd ? '0' : 'off',
     ],
     {},
   );
@@ -63,6 +69,7 @@ export async function startManager(
     dataDir,
     httpUrl: `http://127.0.0.1:${where.httpPort}`,
     httpsUrl: where.httpsPort ? `https://127.0.0.1:${where.httpsPort}` : '',
+    nbdPort: where.nbdPort,
     socketPath: where.socketPath,
     rootPassword: readFileSync(join(dataDir, 'root-password'), 'utf8').trim(),
   };

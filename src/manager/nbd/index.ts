@@ -1,20 +1,24 @@
-// The host's NBD export server, wired to the manager's services.
+// The host's NBD export server, wired to the manager's services. Manager.listen() starts it
+// (config `--nbd-port`, default 10809) once the HTTPS certificate exists; Manager.close() stops it.
 //
-//   const nbd = await startNbdServer(svc, { tls: loadTls(cert, key), openBackend });
+//   const nbd = await startNbdServer(svc, { tls: loadTls(cert, key), port, host });
 //   ...
 //   await nbd.server.close();
 //
-// `openBackend(vdi)` gives an NBD server on a private Unix socket that exports the VDI (wave 2:
-// the agent's data-plane procedure, slice `nbd`); the export server authorizes each export by its
-// session (exports.ts), relays to that backend (server.ts), and VDI.get_nbd_info (api.ts) reports
-// this host's addresses, `port` and certificate.
+// `openBackend(vdi)` (default: vdi-backend.ts, the agent's blockdev_nbd_open / instance_nbd_open
+// on this host) gives an NBD server on a private Unix socket that exports the VDI; the export
+// server authorizes each export by its session (exports.ts), relays to that backend (server.ts),
+// and VDI.get_nbd_info (api.ts) reports the serving hosts' addresses, `port` and certificate.
 import type { Services } from '../api/context.js';
 import type { Backend } from './backend.js';
 import { authorizeExport, nbdMode } from './exports.js';
 import { NBD_PORT, NbdServer } from './server.js';
+import { authorizeOnMaster, isSlave, knownMemberCertificate, openBackendThroughMaster } from './pool.js';
+import { openVdiBackend } from './vdi-backend.js';
 
 export type { Backend } from './backend.js';
 export { nbdApi } from './api.js';
+export { nbdPoolRoutes } from './pool.js';
 export { NBD_PORT, NbdServer } from './server.js';
 
 export interface NbdServiceOptions {
@@ -24,7 +28,8 @@ export interface NbdServiceOptions {
   host?: string;
   /** PEM certificate and key served after STARTTLS, and reported by VDI.get_nbd_info. */
   tls: { cert: string; key: string };
-  openBackend(vdi: string): Promise<Backend>;
+  /** Default: the agent of this host (vdi-backend.ts). */
+  openBackend?(vdi: string): Promise<Backend>;
   handshakeTimeoutMs?: number;
 }
 
@@ -35,13 +40,19 @@ export async function startNbdServer(
   const server = new NbdServer({
     mode: () => nbdMode(svc.db),
     tls: opts.tls,
-    authorize: (name) => authorizeExport(svc, name),
-    openBackend: opts.openBackend,
+    // A slave's sessions and agent access are the master's (pool.ts).
+    authorize: (name) => (isSlave(svc) ? authorizeOnMaster(svc, name) : authorizeExport(svc, name)),
+    openBackend:
+      opts.openBackend ??
+      ((vdi) => (isSlave(svc) ? openBackendThroughMaster(svc, vdi) : openVdiBackend(svc, vdi))),
     handshakeTimeoutMs: opts.handshakeTimeoutMs,
   });
   const port = await server.listen(opts.port ?? NBD_PORT, opts.host);
   const local = svc.hostRef();
-  // Other members' certificates: each member's own server reports its own (wave 2 for pools).
-  svc.nbd = { port, certificateOf: (host) => (host === local ? opts.tls.cert : undefined) };
+  // Other members' certificates: fetched from them by the master (pool.ts).
+  svc.nbd = {
+    port,
+    certificateOf: (host) => (host === local ? opts.tls.cert : knownMemberCertificate(svc, host)),
+  };
   return { server, port };
 }

@@ -1,11 +1,12 @@
 // VDI.get_nbd_info, as xapi_vdi.ml's _get_nbd_info: for every host with a plugged PBD of the
-// VDI's SR, one record per IP (IPv4 first, then IPv6) of that host's attached PIFs on networks
+// VDI's SR (only the VM's host when a running VM holds the VDI: servingHosts), one record per IP (IPv4 first, then IPv6) of that host's attached PIFs on networks
 // with purpose nbd or insecure_nbd; the export name carries the caller's session. No such network
 // (or no such PIF): an empty list. A cbt_metadata VDI: VDI_INCOMPATIBLE_TYPE.
 import { X509Certificate } from 'node:crypto';
 import { XenApiError } from '../../shared/errors.js';
 import type { Database } from '../db/database.js';
 import { NBD_PORT } from './server.js';
+import { liveHolder } from './vdi-backend.js';
 
 export interface NbdServerInfo {
   exportname: string;
@@ -47,6 +48,21 @@ function ipsOf(pif: Record<string, unknown>): string[] {
   return v4 ? [v4, ...v6] : v6;
 }
 
+/**
+ * Hosts whose NBD server can serve `vdi` (its bytes are on a local Unix socket of the agent's
+ * host, vdi-backend.ts): those with a plugged PBD of its SR, as xapi; when a running VM holds the
+ * VDI, only the VM's host (the VM's QEMU serves it there; another host could only read the image
+ * file under a writing QEMU).
+ */
+export function servingHosts(db: Database, vdi: string): string[] {
+  const sr = String(db.mustGet('VDI', vdi).SR);
+  const plugged = [...db.all('PBD').values()]
+    .filter((p) => p.SR === sr && p.currently_attached === true)
+    .map((p) => String(p.host));
+  const holder = liveHolder({ db }, vdi);
+  return holder ? plugged.filter((h) => h === holder.vm.resident_on) : plugged;
+}
+
 export function nbdInfo(
   db: Database,
   vdi: string,
@@ -55,10 +71,7 @@ export function nbdInfo(
 ): NbdServerInfo[] {
   const row = db.mustGet('VDI', vdi);
   if (row.type === 'cbt_metadata') throw new XenApiError('VDI_INCOMPATIBLE_TYPE', [vdi, 'cbt_metadata']);
-  const sr = String(row.SR);
-  const hosts = [...db.all('PBD').values()]
-    .filter((p) => p.SR === sr && p.currently_attached === true)
-    .map((p) => String(p.host));
+  const hosts = servingHosts(db, vdi);
   const nbdNetworks = new Set(
     [...db.all('network').entries()]
       .filter(([, n]) => ((n.purpose as string[]) ?? []).some((p) => NBD_PURPOSES.has(p)))

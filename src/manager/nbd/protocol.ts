@@ -1,80 +1,74 @@
-// NBD wire constants and pure encoders/decoders for the fixed-newstyle handshake and the
-// transmission-phase headers the export server needs (https://github.com/NetworkBlockDevice/nbd
+// The export server's side of the NBD wire: pure encoders/decoders for the fixed-newstyle
+// handshake and the transmission-phase headers it needs (https://github.com/NetworkBlockDevice/nbd
 // doc/proto.md). Byte-exact, so hand-written; no I/O here.
 
-export const NBDMAGIC = 0x4e42444d41474943n; // "NBDMAGIC"
-export const IHAVEOPT = 0x49484156454f5054n; // "IHAVEOPT"
-export const OPT_REPLY_MAGIC = 0x3e889045565a9n;
-export const REQUEST_MAGIC = 0x25609513;
-export const SIMPLE_REPLY_MAGIC = 0x67446698;
-export const STRUCTURED_REPLY_MAGIC = 0x668e33ef;
+import {
+  BASE_ALLOCATION,
+  CMD,
+  encodeGo,
+  encodeMetaContext,
+  encodeOption,
+  FLAG_FIXED_NEWSTYLE,
+  FLAG_NO_ZEROES,
+  IHAVEOPT,
+  INFO,
+  NBDMAGIC,
+  OPT,
+  OPTION_REPLY_MAGIC,
+  REP,
+  REP_ERR_BIT,
+  REPLY_FLAG_DONE,
+  REPLY_TYPE,
+  SIMPLE_REPLY_HEADER,
+  SIMPLE_REPLY_MAGIC,
+  STRUCTURED_REPLY_HEADER,
+  STRUCTURED_REPLY_MAGIC,
+  TX,
+} from '../../shared/nbd/protocol.js';
 
-/** Handshake flags (server) and client flags. */
-export const FLAG_FIXED_NEWSTYLE = 1;
-export const FLAG_NO_ZEROES = 2;
-
-export const Opt = {
-  EXPORT_NAME: 1,
-  ABORT: 2,
-  LIST: 3,
-  STARTTLS: 5,
-  INFO: 6,
-  GO: 7,
-  STRUCTURED_REPLY: 8,
-  LIST_META_CONTEXT: 9,
-  SET_META_CONTEXT: 10,
-} as const;
-
-const ERR = 2 ** 31;
-export const Rep = {
-  ACK: 1,
-  SERVER: 2,
-  INFO: 3,
-  META_CONTEXT: 4,
-  ERR_UNSUP: ERR + 1,
-  ERR_POLICY: ERR + 2,
-  ERR_INVALID: ERR + 3,
-  ERR_PLATFORM: ERR + 4,
-  ERR_TLS_REQD: ERR + 5,
-  ERR_UNKNOWN: ERR + 6,
-  ERR_SHUTDOWN: ERR + 7,
-  ERR_BLOCK_SIZE_REQD: ERR + 8,
-  ERR_TOO_BIG: ERR + 9,
-} as const;
-
-export const Info = { EXPORT: 0, NAME: 1, DESCRIPTION: 2, BLOCK_SIZE: 3 } as const;
-
+// The wire numbers are the NBD client's (src/shared/nbd/protocol.ts), under the names this server
+// uses; only what a server needs beyond a client is defined here.
+export {
+  BASE_ALLOCATION,
+  FLAG_FIXED_NEWSTYLE,
+  FLAG_NO_ZEROES,
+  IHAVEOPT,
+  NBDMAGIC,
+  REPLY_FLAG_DONE,
+  REQUEST_HEADER,
+  REQUEST_MAGIC,
+  SIMPLE_REPLY_HEADER,
+  SIMPLE_REPLY_MAGIC,
+  STRUCTURED_REPLY_HEADER,
+  STRUCTURED_REPLY_MAGIC,
+} from '../../shared/nbd/protocol.js';
+export const OPT_REPLY_MAGIC = OPTION_REPLY_MAGIC;
+export const Opt = OPT;
+export const Info = INFO;
 /** Transmission flags. */
-export const TF = {
-  HAS_FLAGS: 1,
-  READ_ONLY: 2,
-  SEND_FLUSH: 4,
-  SEND_FUA: 8,
-  ROTATIONAL: 16,
-  SEND_TRIM: 32,
-  SEND_WRITE_ZEROES: 64,
-  SEND_DF: 128,
-  CAN_MULTI_CONN: 256,
-  SEND_RESIZE: 512,
-  SEND_CACHE: 1024,
-  SEND_FAST_ZERO: 2048,
+export const TF = TX;
+export const ReplyType = REPLY_TYPE;
+
+/** Option replies, errors included (bit 31). */
+export const Rep = {
+  ...REP,
+  ERR_UNSUP: REP_ERR_BIT + 1,
+  ERR_POLICY: REP_ERR_BIT + 2,
+  ERR_INVALID: REP_ERR_BIT + 3,
+  ERR_PLATFORM: REP_ERR_BIT + 4,
+  ERR_TLS_REQD: REP_ERR_BIT + 5,
+  ERR_UNKNOWN: REP_ERR_BIT + 6,
+  ERR_SHUTDOWN: REP_ERR_BIT + 7,
+  ERR_BLOCK_SIZE_REQD: REP_ERR_BIT + 8,
+  ERR_TOO_BIG: REP_ERR_BIT + 9,
 } as const;
 
 /** Flags that only make sense on a writable export: never advertised on a read-only one. */
 export const WRITE_FLAGS =
   TF.SEND_FUA | TF.SEND_TRIM | TF.SEND_WRITE_ZEROES | TF.SEND_RESIZE | TF.SEND_FAST_ZERO;
 
-export const Cmd = {
-  READ: 0,
-  WRITE: 1,
-  DISC: 2,
-  FLUSH: 3,
-  TRIM: 4,
-  CACHE: 5,
-  WRITE_ZEROES: 6,
-  BLOCK_STATUS: 7,
-  RESIZE: 8,
-} as const;
+/** Commands, with NBD_CMD_RESIZE (experimental; a server must refuse it on a read-only export). */
+export const Cmd = { ...CMD, RESIZE: 8 } as const;
 
 /** Commands that change the disk: refused with EPERM on a read-only export. */
 export const WRITE_COMMANDS: ReadonlySet<number> = new Set([
@@ -84,18 +78,14 @@ export const WRITE_COMMANDS: ReadonlySet<number> = new Set([
   Cmd.RESIZE,
 ]);
 
+/** The errno values this server sends (Linux numbers, as on the wire). */
 export const Errno = { EPERM: 1, EIO: 5, EINVAL: 22, ENOTSUP: 95, ESHUTDOWN: 108 } as const;
 
-export const ReplyType = { NONE: 0, OFFSET_DATA: 1, OFFSET_HOLE: 2, BLOCK_STATUS: 5, ERROR: 32769 } as const;
-export const REPLY_FLAG_DONE = 1;
+/** The client's option request, NBD_OPT_GO/INFO data, meta-context queries (the backend handshake). */
+export { encodeGo as infoRequest, encodeMetaContext as metaContextRequest, encodeOption as optionRequest };
 
-export const BASE_ALLOCATION = 'base:allocation';
-
-/** Sizes of fixed headers. */
+/** The option header's size (magic, option, length). */
 export const OPT_HEADER = 16;
-export const REQUEST_HEADER = 28;
-export const SIMPLE_REPLY_HEADER = 16;
-export const STRUCTURED_REPLY_HEADER = 20;
 
 /** The server's first 18 bytes: magic, IHAVEOPT, handshake flags. */
 export function greeting(): Buffer {
@@ -112,14 +102,6 @@ export function optionReply(option: number, type: number, data: Buffer = Buffer.
   h.writeUInt32BE(option, 8);
   h.writeUInt32BE(type, 12);
   h.writeUInt32BE(data.length, 16);
-  return Buffer.concat([h, data]);
-}
-
-export function optionRequest(option: number, data: Buffer = Buffer.alloc(0)): Buffer {
-  const h = Buffer.alloc(OPT_HEADER);
-  h.writeBigUInt64BE(IHAVEOPT, 0);
-  h.writeUInt32BE(option, 8);
-  h.writeUInt32BE(data.length, 12);
   return Buffer.concat([h, data]);
 }
 
@@ -185,16 +167,6 @@ export function parseInfoRequest(data: Buffer): { name: string; requests: number
   return { name, requests };
 }
 
-export function infoRequest(name: string, requests: number[]): Buffer {
-  const n = Buffer.from(name, 'utf8');
-  const b = Buffer.alloc(4 + n.length + 2 + 2 * requests.length);
-  b.writeUInt32BE(n.length, 0);
-  n.copy(b, 4);
-  b.writeUInt16BE(requests.length, 4 + n.length);
-  for (const [i, r] of requests.entries()) b.writeUInt16BE(r, 6 + n.length + 2 * i);
-  return b;
-}
-
 /** NBD_OPT_{LIST,SET}_META_CONTEXT data: export name and queries. */
 export function parseMetaContextRequest(data: Buffer): { name: string; queries: string[] } {
   const [name, off0] = lengthPrefixed(data, 0);
@@ -209,22 +181,6 @@ export function parseMetaContextRequest(data: Buffer): { name: string; queries: 
   }
   if (off !== data.length) throw new ProtocolError('trailing bytes after the queries');
   return { name, queries };
-}
-
-export function metaContextRequest(name: string, queries: string[]): Buffer {
-  const parts: Buffer[] = [];
-  const u32 = (v: number) => {
-    const b = Buffer.alloc(4);
-    b.writeUInt32BE(v, 0);
-    return b;
-  };
-  const n = Buffer.from(name, 'utf8');
-  parts.push(u32(n.length), n, u32(queries.length));
-  for (const q of queries) {
-    const qb = Buffer.from(q, 'utf8');
-    parts.push(u32(qb.length), qb);
-  }
-  return Buffer.concat(parts);
 }
 
 /** Whether a meta-context query selects `base:allocation` (the one namespace served). */

@@ -10,8 +10,9 @@
 // handshake (backend.ts) before relaying the transmission phase (relay.ts). Exports are read-only,
 // as xapi-nbd's (it plugs a read-only VBD).
 //
-// Wiring (wave 2): `new NbdServer({ mode: () => nbdMode(db), tls, authorize: (n) =>
-// authorizeExport(svc, n), openBackend }).listen(10809)`; see src/manager/nbd/index.ts.
+// Wiring: startNbdServer (index.ts), called by Manager.listen(), builds it with `mode: () =>
+// nbdMode(db)`, the authorization of exports.ts (a slave's: the master's, pool.ts) and the
+// agent-backed backends of vdi-backend.ts.
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
@@ -100,6 +101,8 @@ const ALLOCATION_ID = 1;
 export class NbdServer {
   private readonly server: net.Server;
   private readonly sockets = new Set<net.Socket>();
+  /** Connections being served, until their backend is closed. */
+  private readonly serving = new Set<Promise<void>>();
   private readonly secureContext?: tls.SecureContext;
 
   constructor(private readonly opts: NbdServerOptions) {
@@ -114,10 +117,11 @@ export class NbdServer {
     });
   }
 
-  /** Stops listening and ends every connection. */
-  close(): Promise<void> {
+  /** Stops listening, ends every connection and waits until their backends are closed. */
+  async close(): Promise<void> {
     for (const s of this.sockets) s.destroy();
-    return new Promise((resolve) => this.server.close(() => resolve()));
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await Promise.all([...this.serving]);
   }
 
   get connections(): number {
@@ -135,7 +139,8 @@ export class NbdServer {
     socket.setNoDelay(true);
     socket.once('close', () => this.sockets.delete(socket));
     socket.on('error', () => {});
-    void this.serve(socket);
+    const served = this.serve(socket).finally(() => this.serving.delete(served));
+    this.serving.add(served);
   }
 
   private async serve(socket: net.Socket) {
@@ -365,8 +370,9 @@ export class NbdServer {
       const session = await negotiateBackend(backend, { structured, allocation });
       return { exp, backend, session };
     } catch (e) {
-      log.warn('NBD backend unavailable', { vdi: exp.vdi, error: String(e) });
       if (backend) await closeBackend(backend);
+      if (e instanceof ExportRefused) return { refused: refusalOf(e) };
+      log.warn('NBD backend unavailable', { vdi: exp.vdi, error: String(e) });
       return { refused: { reply: Rep.ERR_UNKNOWN, message: 'the disk cannot be served now' } };
     }
   }

@@ -41,7 +41,7 @@ function authenticate(pool: PoolService, auth: 'secret' | 'session', req: Incomi
     throw new XenApiError('SESSION_AUTHENTICATION_FAILED', ['pool', 'Pool credentials invalid']);
 }
 
-function route(pool: PoolService, auth: 'secret' | 'session', fn: Route): StreamRouteHandler {
+export function route(pool: PoolService, auth: 'secret' | 'session', fn: Route): StreamRouteHandler {
   return async (req: IncomingMessage, res: ServerResponse, _conn: ConnectionInfo) => {
     if (req.method !== 'POST')
       return reply(res, 405, { error: ['MESSAGE_METHOD_UNKNOWN', req.method ?? ''] });

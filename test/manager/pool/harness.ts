@@ -33,6 +33,8 @@ export interface Member {
 
 export interface PoolHarness {
   port: number;
+  /** The NBD port of the members started with `nbd` (0: none). */
+  nbdPort: number;
   members: Member[];
   /** host uuid → agent socket, for the connector */
   sockets: Map<string, string>;
@@ -55,6 +57,8 @@ export interface MemberSpec {
   facts?: Partial<HostFacts>;
   /** More directories the agent may hold SRs in (besides DATA/sr, where the default SR goes). */
   srRoots?: string[];
+  /** Start this member's NBD server (every member on the same port, on its own address). */
+  nbd?: boolean;
 }
 
 /** Starts `specs.length` standalone hosts (each the master of its own pool). */
@@ -65,7 +69,7 @@ export async function startPoolHosts(
 ): Promise<PoolHarness> {
   const base = readHostFacts();
   const sockets = new Map<string, string>();
-  const harness: PoolHarness = { port: 0, members: [], sockets };
+  const harness: PoolHarness = { port: 0, nbdPort: 0, members: [], sockets };
   const connector = (host: { uuid: string }) => {
     const c = new NodedAgentClient(sockets.get(host.uuid) ?? '/nonexistent', {
       maxBackoffMs: 100,
@@ -118,6 +122,8 @@ export async function startPoolHosts(
             m.agentSocket,
             '--auth-failure-delay-ms',
             '20',
+            '--nbd-port',
+            spec.nbd ? String(harness.nbdPort) : 'off',
           ],
           {},
         );
@@ -130,6 +136,7 @@ export async function startPoolHosts(
         });
         const where = await m.manager.listen();
         harness.port ||= (scheme === 'http' ? where.httpPort : where.httpsPort)!;
+        if (spec.nbd) harness.nbdPort ||= where.nbdPort ?? 0;
         m.url = `${scheme}://${address}:${harness.port}/`;
         m.rootPassword = readFileSync(join(m.dataDir, 'root-password'), 'utf8').trim();
         m.hostUuid = String(m.manager.db.get('host', m.manager.svc.hostRef())!.uuid);
