@@ -294,10 +294,12 @@ async function handleImport(ctx: DataContext): Promise<string | undefined> {
         );
     } else if (format === 'raw' && chunked) pieces = readChunked(body, target!.size);
     else {
+      // A VHD larger than the VDI is accepted when nothing beyond the VDI holds data (qemu-img
+      // rounds a VHD's size up to its CHS geometry); data there is VDI_TOO_LARGE (PieceWriter).
       const img = await readDisk(format, body, {
         length,
         vdi: target?.vdi ?? '',
-        maxVirtualSize: target?.size,
+        maxVirtualSize: format === 'vhd' ? undefined : target?.size,
       });
       target ??= await newVdi(ctx, sr, img.virtualSize);
       pieces = img.pieces;
