@@ -47,6 +47,8 @@ import { deltaExtents, dataExtents } from './raw-vdi-extents.js';
 import { openVdiNbd, type OpenVdi, vdiDataHost } from './vdi-nbd.js';
 
 const log = logger('raw-vdi');
+/** NBD connections an export reads over (the writers keep 4 reads in flight). */
+const READ_CONNECTIONS = 4;
 
 /** xapi's 404 for a format it does not know (the task fails with INTERNAL_ERROR). */
 function formatOf(ctx: DataContext): DiskFormat {
@@ -88,7 +90,7 @@ async function handleExport(ctx: DataContext): Promise<undefined> {
 
   const opened: (OpenVdi | undefined)[] = [];
   ctx.onEnd(() => closeAll(opened));
-  const src = await openVdiNbd(svc, vdi, { write: false });
+  const src = await openVdiNbd(svc, vdi, { write: false, connections: READ_CONNECTIONS });
   opened.push(src);
   const c = src.client;
   const size = c.size;
@@ -105,7 +107,7 @@ async function handleExport(ctx: DataContext): Promise<undefined> {
     opened[1] = undefined;
   } else extents = await dataExtents(c);
 
-  const read = (offset: number, length: number) => c.read(offset, length);
+  const read = (offset: number, length: number) => src.read(offset, length);
   const vhdOpts = {
     vdi,
     parent:
