@@ -192,6 +192,17 @@ print(len(data))
   const count = Number(await runChecked('/usr/bin/python3', ['-c', py, tar, rebuilt, String(SIZE)]));
   assert.ok(count < SIZE / MiB, `zero chunks omitted (${count} chunks)`);
   assert.ok(readFileSync(rebuilt).equals(readFileSync(ref)));
+  // Two exports of one disk at once both work (both hold the VDI as `copy`).
+  const [a, b] = [join(dir, 'a.raw'), join(dir, 'b.raw')];
+  const both = await Promise.all([
+    request(m, 'GET', q('/export_raw_vdi', { vdi: uuid }), { out: a }),
+    request(m, 'GET', q('/export_raw_vdi', { vdi: uuid, format: 'raw' }), { out: b }),
+  ]);
+  assert.deepEqual(
+    both.map((x) => x.status),
+    [200, 200],
+  );
+  assert.ok(readFileSync(a).equals(readFileSync(ref)) && readFileSync(b).equals(readFileSync(ref)));
   assert.deepEqual(await exportsLeft(m), [], 'every NBD export closed');
   assert.deepEqual(await m.call('VDI.get_current_operations', vdi), {});
 });
