@@ -400,6 +400,34 @@ test('bad input: errors as xapi, and nothing left behind', { timeout: 300_000 },
   );
   assert.equal(nt.reply.status, 400);
 
+  // Xen Orchestra's probe (Content-Length 0, no task): 200 and no side effect.
+  const probe = await request(m, 'PUT', q('/import_raw_vdi', { sr_id: sr, format: 'vhd' }), {
+    body: Buffer.alloc(0),
+  });
+  assert.equal(probe.status, 200);
+  // HTTP chunked transfer encoding and chunked VHD are refused with 404 as xapi does.
+  const te = await new Promise<number>((resolve, reject) => {
+    const req = http.request(
+      new URL(q('/import_raw_vdi', { vdi, format: 'raw' }), m.httpUrl),
+      { method: 'PUT' },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      },
+    );
+    req.on('error', reject);
+    req.write(Buffer.alloc(4096));
+    req.end();
+  });
+  assert.equal(te, 404);
+  const cv = await withTask(m, (tq) =>
+    request(m, 'PUT', `${q('/import_raw_vdi', { vdi, format: 'vhd', chunked: 'true' })}&${tq}`, {
+      file: vpc,
+    }),
+  );
+  assert.equal(cv.reply.status, 404);
+  assert.deepEqual(cv.error, ['INTERNAL_ERROR', 'Cannot handle chunked VHD']);
+
   // Truncated VHD into a new VDI: IMPORT_ERROR_PREMATURE_EOF, the new VDI removed again.
   const cut = join(dir, 'cut.vhd');
   writeFileSync(cut, readFileSync(vpc).subarray(0, statSync(vpc).size - 600_000));
