@@ -20,6 +20,7 @@
 // by `pieces` (bad trailing footer, truncated stream) means the import failed: discard the VDI.
 // Errors are XenApiErrors: IMPORT_ERROR [msg], IMPORT_ERROR_PREMATURE_EOF, VDI_TOO_LARGE.
 // format=tar import is the XVA disk reader's (src/shared/xva/); readDisk refuses it.
+// `chunked` raw uploads (xapi's vhd-tool Chunked protocol): readChunked(body, virtualSize).
 import { XenApiError } from '../errors.js';
 import { planQcow2, writeQcow2 } from './qcow2-writer.js';
 import { readQcow2 } from './qcow2-reader.js';
@@ -41,6 +42,8 @@ export {
 } from './extents.js';
 export type { DiskPiece, DiskSource } from './stream.js';
 export { MAX_VHD_SIZE } from './vhd-layout.js';
+export { readChunked } from './chunked.js';
+export { writeRawTar } from './raw-tar.js';
 export type { VhdParent, VhdWriteOptions } from './vhd-writer.js';
 
 /** xapi's Importexport.Format.of_string: case-insensitive; undefined for an unknown format. */

@@ -4,6 +4,7 @@ import { GENERIC_COMMANDS } from './generic.js';
 import { OBJECT_COMMANDS } from './objects.js';
 import { POOL_COMMANDS } from './pool.js';
 import { SNAPSHOT_COMMANDS } from './snapshot.js';
+import { VDI_TRANSFER_COMMANDS } from './vdi-transfer.js';
 import { VM_COMMANDS } from './vm.js';
 
 export function commandTable(): Map<string, CommandSpec> {
@@ -14,6 +15,7 @@ export function commandTable(): Map<string, CommandSpec> {
     ...OBJECT_COMMANDS,
     ...POOL_COMMANDS,
     ...SNAPSHOT_COMMANDS,
+    ...VDI_TRANSFER_COMMANDS,
   ])
     t.set(c.name, c);
   return t;
