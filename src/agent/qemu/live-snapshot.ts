@@ -5,8 +5,10 @@
 // its duration only (the vCPUs keep running) and the point in time is the same for every disk
 // (crash-consistent). QemuVm.snapshotDisks (vm-process.ts) sends these commands.
 //
-// Extension point: per disk, `bitmaps` names persistent dirty bitmaps created on the overlay in
-// the same transaction (changed-block tracking carries on across the snapshot without a gap).
+// Changed-block tracking: per disk, `cbt` (the generations to keep and the one the snapshot
+// starts) appends liveSnapshotBitmapActions (cbt-live.ts) to the same transaction, so tracking
+// carries on across the snapshot without a gap and the old layer's bitmaps are frozen at it.
+import { liveSnapshotBitmapActions } from './cbt-live.js';
 import { diskDeviceId } from './command-line.js';
 import type { QmpCommand } from './hotplug.js';
 
@@ -15,8 +17,14 @@ export interface OverlaySpec {
   device: string;
   /** The overlay image (qcow2, created by the storage driver over the frozen image). */
   path: string;
-  /** Persistent dirty bitmaps to create on the overlay inside the transaction. */
-  bitmaps?: string[];
+  /** CBT: generations whose bitmaps move to the overlay, and the generation the snapshot starts. */
+  cbt?: LiveCbtCarry;
+}
+
+/** The CBT part of a live snapshot of one disk (src/shared/noded/disk-snapshot.ts). */
+export interface LiveCbtCarry {
+  keep: string[];
+  generation: string;
 }
 
 /** One entry of QEMU's `query-block` answer (the fields used here). */
@@ -77,19 +85,15 @@ export function overlayDelCommand(node: string): QmpCommand {
 
 /**
  * The one `transaction` that snapshots every disk at the same instant: blockdev-snapshot of each
- * disk's top node onto its overlay, then the bitmaps to carry (pure).
+ * disk's top node onto its overlay, then each CBT disk's bitmap actions (pure).
  */
 export function snapshotTransaction(
-  disks: { top: string; overlay: string; bitmaps?: string[] }[],
+  disks: { top: string; overlay: string; cbt?: LiveCbtCarry }[],
 ): QmpCommand {
   const actions: Record<string, unknown>[] = [];
   for (const d of disks)
     actions.push({ type: 'blockdev-snapshot', data: { node: d.top, overlay: d.overlay } });
   for (const d of disks)
-    for (const name of d.bitmaps ?? [])
-      actions.push({
-        type: 'block-dirty-bitmap-add',
-        data: { node: d.overlay, name, persistent: true },
-      });
+    if (d.cbt) actions.push(...liveSnapshotBitmapActions(d.top, d.overlay, d.cbt.keep, d.cbt.generation));
   return { execute: 'transaction', arguments: { actions } };
 }

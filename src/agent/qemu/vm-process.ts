@@ -534,7 +534,7 @@ export class QemuVm extends EventEmitter {
         added.push(nodes[i]);
       }
       const tx = snapshotTransaction(
-        overlays.map((o, i) => ({ top: tops[o.device], overlay: nodes[i], bitmaps: o.bitmaps })),
+        overlays.map((o, i) => ({ top: tops[o.device], overlay: nodes[i], cbt: o.cbt })),
       );
       if (memoryPath !== undefined) {
         this.quiet = true; // a checkpoint's stop/cont is no pause for the manager

@@ -86,7 +86,7 @@ export async function cbt_snapshot(ctx: DriverContext, sr: SrConfig, location: s
   // An inconsistent bitmap (its QEMU crashed) is not carried: diffs from its generation then
   // answer VDI_NO_CBT_METADATA (the backup tool copies everything once), the new one is sound.
   const inBase = (await imageBitmaps(base)).filter((b) => b.generation && keep.has(b.generation) && !b.inUse);
-  for (const b of inBase) if (snap) await copyBitmap(base, snap.path, b.name, false);
+  for (const b of inBase) if (snap) await copyBitmap(base, snap.path, b.name, false, carry.sourceLive);
   if (carry.sourceLive) return;
   const present = new Set((await cbtBitmaps(v.path)).map((b) => b.name));
   for (const b of inBase) if (!present.has(b.name)) await copyBitmap(base, v.path, b.name, true);
