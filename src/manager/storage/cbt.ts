@@ -124,6 +124,9 @@ export function cbtCarryFor(
   newLocation: string,
 ): CbtCarry | undefined {
   if (!row.cbt_enabled) return undefined;
+  // A snapshot's bitmaps are frozen copies: they stay (VM.revert clones snapshots), none starts.
+  if (row.is_a_snapshot)
+    return { keep: [], frozen: true, ...(kind === 'snapshot' ? { snapshot: newLocation } : {}) };
   if (kind === 'clone') return { keep };
   return { keep, snapshot: newLocation, generation: newUuid };
 }

@@ -33,6 +33,12 @@ export interface CbtCarry {
    * (liveSnapshotBitmapActions); only the snapshot's image gets frozen copies, from its base.
    */
   sourceLive?: boolean;
+  /**
+   * The source is itself a snapshot (its bitmaps are frozen copies): every CBT bitmap of the
+   * base goes back into its new image frozen (and into the new snapshot's, if any), `keep`
+   * aside; no generation starts. Cloning a snapshot (VM.revert does) must not lose them.
+   */
+  frozen?: boolean;
 }
 
 export interface CbtProcedures {
