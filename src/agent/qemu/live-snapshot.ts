@@ -8,6 +8,7 @@
 // Changed-block tracking: per disk, `cbt` (the generations to keep and the one the snapshot
 // starts) appends liveSnapshotBitmapActions (cbt-live.ts) to the same transaction, so tracking
 // carries on across the snapshot without a gap and the old layer's bitmaps are frozen at it.
+import { cbtBitmapName } from '../../shared/cbt/changed-blocks.js';
 import { liveSnapshotBitmapActions } from './cbt-live.js';
 import { diskDeviceId } from './command-line.js';
 import type { QmpCommand } from './hotplug.js';
@@ -31,7 +32,11 @@ export interface LiveCbtCarry {
 export interface BlockInfo {
   device?: string;
   qdev?: string;
-  inserted?: { 'node-name'?: string; file?: string };
+  inserted?: {
+    'node-name'?: string;
+    file?: string;
+    'dirty-bitmaps'?: { name: string; inconsistent?: boolean }[];
+  };
 }
 
 /** Does a `query-block` entry belong to the virtio disk `device` (pure)? */
@@ -52,6 +57,18 @@ export function topNodes(blocks: BlockInfo[], devices: string[]): Record<string,
     out[d] = node;
   }
   return out;
+}
+
+/**
+ * The CBT carry of a disk as its top node allows (pure): a kept generation whose bitmap is not
+ * there (tracking was switched off and on while running) or is inconsistent (its QEMU crashed
+ * once) cannot be merged, and a failed merge would fail the whole snapshot. It is left behind
+ * instead: diffs from it answer VDI_NO_CBT_METADATA, as after any interrupted tracking.
+ */
+export function carryOnNode(blocks: BlockInfo[], device: string, cbt: LiveCbtCarry): LiveCbtCarry {
+  const bitmaps = blocks.find((b) => isDiskOf(b, device))?.inserted?.['dirty-bitmaps'] ?? [];
+  const usable = new Set(bitmaps.filter((b) => !b.inconsistent).map((b) => b.name));
+  return { ...cbt, keep: cbt.keep.filter((g) => usable.has(cbtBitmapName(g))) };
 }
 
 /** Node name of a disk's overlay: unique per snapshot (QEMU node names: ≤ 31 chars) (pure). */

@@ -47,6 +47,7 @@ import {
 import { alive, inOwnMountNs, isOurQemu, lookupUser, readPid, sleep, waitGone } from './proc.js';
 import {
   type BlockInfo,
+  carryOnNode,
   type OverlaySpec,
   overlayAddCommand,
   overlayDelCommand,
@@ -514,9 +515,10 @@ export class QemuVm extends EventEmitter {
     memoryPath?: string,
   ): Promise<{ transactionMs: number; vcpuPauseMs: number }> {
     const qmp = this.requireQmp();
+    const blocks = overlays.length ? await qmp.command<BlockInfo[]>('query-block') : [];
     const tops = overlays.length
       ? topNodes(
-          await qmp.command<BlockInfo[]>('query-block'),
+          blocks,
           overlays.map((o) => o.device),
         )
       : {};
@@ -534,7 +536,11 @@ export class QemuVm extends EventEmitter {
         added.push(nodes[i]);
       }
       const tx = snapshotTransaction(
-        overlays.map((o, i) => ({ top: tops[o.device], overlay: nodes[i], cbt: o.cbt })),
+        overlays.map((o, i) => ({
+          top: tops[o.device],
+          overlay: nodes[i],
+          ...(o.cbt ? { cbt: carryOnNode(blocks, o.device, o.cbt) } : {}),
+        })),
       );
       if (memoryPath !== undefined) {
         this.quiet = true; // a checkpoint's stop/cont is no pause for the manager

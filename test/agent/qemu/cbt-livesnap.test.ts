@@ -13,6 +13,8 @@ import { test } from 'node:test';
 import { diskSnapshotArgs } from '../../../src/agent/disk-snapshot.js';
 import { findDiskNode, liveCbt } from '../../../src/agent/qemu/cbt-live.js';
 import {
+  type BlockInfo,
+  carryOnNode,
   type LiveCbtCarry,
   overlayAddCommand,
   snapshotTransaction,
@@ -70,11 +72,12 @@ test('live snapshots of a CBT disk: list_changed_blocks between two of them is e
   const liveSnapshot = async (carry: LiveCbtCarry) => {
     const snap = carry.generation;
     const p = await liveSnapshotIn(dir, vdi, snap);
-    const top = findDiskNode((await cmd('query-block')) as never, names)!.node;
+    const blocks = (await cmd('query-block')) as BlockInfo[];
+    const top = findDiskNode(blocks as never, names)!.node;
     const node = `snap${seq++}-xvda`;
     const add = overlayAddCommand(node, p.overlay);
     await cmd(add.execute, add.arguments);
-    const tx = snapshotTransaction([{ top, overlay: node, cbt: carry }]);
+    const tx = snapshotTransaction([{ top, overlay: node, cbt: carryOnNode(blocks, 'xvda', carry) }]);
     await cmd(tx.execute, tx.arguments);
     const vol = await p.commit();
     await cbt.cbt_snapshot(ctx, sr, vdi, { keep: carry.keep, snapshot: vol.location, sourceLive: true });
@@ -88,7 +91,10 @@ test('live snapshots of a CBT disk: list_changed_blocks between two of them is e
   await write(BLOCK, 512);
   await write(9 * BLOCK - 512, 1024);
   await write(16 * MiB - 4096, 4096);
-  const s2 = await liveSnapshot({ keep: [s1], generation: randomUUID() });
+  // A kept generation the disk has no bitmap of (tracking switched off and on meanwhile) is
+  // left behind, not a failed snapshot.
+  const gone = randomUUID();
+  const s2 = await liveSnapshot({ keep: [gone, s1], generation: randomUUID() });
   await write(3 * BLOCK, 512); // after S2: block 3
 
   const changed = async (location: string, gen: string) => {
@@ -100,6 +106,7 @@ test('live snapshots of a CBT disk: list_changed_blocks between two of them is e
   // Only snapshots' generations are kept (the enable-time one ends at the first snapshot).
   assert.equal(await cbt.cbt_changed_blocks(ctx, sr, s1, vdi), null);
   assert.equal(await cbt.cbt_changed_blocks(ctx, sr, s1, s2), null, 'S1 knows nothing of S2');
+  assert.equal(await cbt.cbt_changed_blocks(ctx, sr, s2, gone), null);
   // The live disk tracks both generations (the enable-time one was not kept).
   assert.deepEqual((await liveCbt(cmd, names, 'list')).sort(), [s1, s2].sort());
   await cmd('quit').catch(() => undefined);
@@ -128,4 +135,30 @@ test('instance_snapshot_disks checks the CBT carry of each disk (generations are
       (e) => e instanceof XenApiError && e.code === 'INVALID_VALUE',
       JSON.stringify(cbtArg),
     );
+});
+
+test('carryOnNode: kept generations without a usable bitmap on the disk are left behind', () => {
+  const [a, b, c, next] = [randomUUID(), randomUUID(), randomUUID(), randomUUID()];
+  const blocks: BlockInfo[] = [
+    {
+      device: 'drive-vbd-xvda',
+      inserted: {
+        'node-name': '#block1',
+        'dirty-bitmaps': [
+          { name: `berth-cbt-${a}` },
+          { name: `berth-cbt-${b}`, inconsistent: true },
+          { name: 'other' },
+        ],
+      },
+    },
+    { device: 'drive-vbd-xvdb', inserted: { 'node-name': '#block2' } },
+  ];
+  assert.deepEqual(carryOnNode(blocks, 'xvda', { keep: [a, b, c], generation: next }), {
+    keep: [a],
+    generation: next,
+  });
+  assert.deepEqual(carryOnNode(blocks, 'xvdb', { keep: [a], generation: next }), {
+    keep: [],
+    generation: next,
+  });
 });
