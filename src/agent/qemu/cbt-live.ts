@@ -60,34 +60,65 @@ export async function liveCbt(
   return present.map(cbtGeneration).filter((g): g is string => g !== undefined);
 }
 
+type QmpAction = { type: string; data: Record<string, unknown> };
+
 /**
  * The QMP `transaction` actions a live snapshot adds after its own (blockdev-snapshot or
- * blockdev-snapshot-sync making `newNode` the disk's active layer over `oldNode`), so that
- * tracking continues without a gap: each kept generation's bitmap is created on the new layer
- * and filled from the old one; the new generation (the snapshot's uuid) starts empty there; the
- * old layer's bitmaps are frozen (no writes reach it any more). The snapshot VDI's own image then
- * gets frozen copies from the old layer's file with cbt_snapshot({…, sourceLive: true}).
+ * blockdev-snapshot-sync making `newNode` the disk's active layer over `oldNode`): the new
+ * generation (the snapshot's uuid) starts empty on the new layer at the snapshot's instant, and
+ * the kept generations' bitmaps on the old layer are frozen there (no write reaches it any more;
+ * QEMU stores them in its image when it reopens it read-only at the end of the transaction).
+ * Only this is inside the transaction, where guest I/O is held: the kept generations come back
+ * onto the new layer right after it (liveSnapshotCatchUp), without a gap.
  */
 export function liveSnapshotBitmapActions(
   oldNode: string,
   newNode: string,
   keep: readonly string[],
   newGeneration: string,
-): { type: string; data: Record<string, unknown> }[] {
-  const add = (name: string) => ({
+): QmpAction[] {
+  const out: QmpAction[] = keep.map((g) => ({
+    type: 'block-dirty-bitmap-disable',
+    data: { node: oldNode, name: cbtBitmapName(g) },
+  }));
+  out.push({
     type: 'block-dirty-bitmap-add',
-    data: { node: newNode, name, granularity: CBT_BLOCK, persistent: true },
+    data: { node: newNode, name: cbtBitmapName(newGeneration), granularity: CBT_BLOCK, persistent: true },
   });
-  const out: { type: string; data: Record<string, unknown> }[] = [];
-  for (const g of keep) {
-    const name = cbtBitmapName(g);
-    out.push(add(name));
-    out.push({
-      type: 'block-dirty-bitmap-merge',
-      data: { node: newNode, target: name, bitmaps: [{ node: oldNode, name }] },
-    });
-    out.push({ type: 'block-dirty-bitmap-disable', data: { node: oldNode, name } });
-  }
-  out.push(add(cbtBitmapName(newGeneration)));
   return out;
+}
+
+/**
+ * The QMP commands (outside the transaction, guest I/O flowing) that put each kept generation
+ * back on the new layer: the bitmap is added there (enabled: it records every write from then
+ * on), then filled with the old layer's frozen copy (writes up to the snapshot) and the new
+ * generation's bitmap (every write since the snapshot). A write between the two commands lands
+ * in both the new generation and the added bitmap; none is missed.
+ */
+export function liveSnapshotCatchUp(
+  oldNode: string,
+  newNode: string,
+  keep: readonly string[],
+  newGeneration: string,
+): { execute: string; arguments: Record<string, unknown> }[] {
+  return keep.flatMap((g) => {
+    const name = cbtBitmapName(g);
+    return [
+      {
+        execute: 'block-dirty-bitmap-add',
+        arguments: { node: newNode, name, granularity: CBT_BLOCK, persistent: true },
+      },
+      {
+        execute: 'block-dirty-bitmap-merge',
+        arguments: {
+          node: newNode,
+          target: name,
+          bitmaps: [
+            { node: oldNode, name },
+            { node: newNode, name: cbtBitmapName(newGeneration) },
+          ],
+        },
+      },
+    ];
+  });
 }

@@ -6,10 +6,11 @@
 // (crash-consistent). QemuVm.snapshotDisks (vm-process.ts) sends these commands.
 //
 // Changed-block tracking: per disk, `cbt` (the generations to keep and the one the snapshot
-// starts) appends liveSnapshotBitmapActions (cbt-live.ts) to the same transaction, so tracking
-// carries on across the snapshot without a gap and the old layer's bitmaps are frozen at it.
+// starts) appends liveSnapshotBitmapActions (cbt-live.ts) to the same transaction (the new
+// generation starts, the old layer's bitmaps freeze), and snapshotCatchUp lists the commands
+// that bring the kept generations onto the new layer right after it, outside the pause.
 import { cbtBitmapName } from '../../shared/cbt/changed-blocks.js';
-import { liveSnapshotBitmapActions } from './cbt-live.js';
+import { liveSnapshotBitmapActions, liveSnapshotCatchUp } from './cbt-live.js';
 import { diskDeviceId } from './command-line.js';
 import type { QmpCommand } from './hotplug.js';
 
@@ -113,4 +114,11 @@ export function snapshotTransaction(
   for (const d of disks)
     if (d.cbt) actions.push(...liveSnapshotBitmapActions(d.top, d.overlay, d.cbt.keep, d.cbt.generation));
   return { execute: 'transaction', arguments: { actions } };
+}
+
+/** After the transaction: the kept CBT generations back onto each new layer (pure). */
+export function snapshotCatchUp(disks: { top: string; overlay: string; cbt?: LiveCbtCarry }[]): QmpCommand[] {
+  return disks.flatMap((d) =>
+    d.cbt ? liveSnapshotCatchUp(d.top, d.overlay, d.cbt.keep, d.cbt.generation) : [],
+  );
 }

@@ -52,6 +52,7 @@ import {
   overlayAddCommand,
   overlayDelCommand,
   overlayNodeName,
+  snapshotCatchUp,
   snapshotTransaction,
   topNodes,
 } from './live-snapshot.js';
@@ -535,13 +536,12 @@ export class QemuVm extends EventEmitter {
         await qmp.command(c.execute, c.arguments);
         added.push(nodes[i]);
       }
-      const tx = snapshotTransaction(
-        overlays.map((o, i) => ({
-          top: tops[o.device],
-          overlay: nodes[i],
-          ...(o.cbt ? { cbt: carryOnNode(blocks, o.device, o.cbt) } : {}),
-        })),
-      );
+      const disks = overlays.map((o, i) => ({
+        top: tops[o.device],
+        overlay: nodes[i],
+        ...(o.cbt ? { cbt: carryOnNode(blocks, o.device, o.cbt) } : {}),
+      }));
+      const tx = snapshotTransaction(disks);
       if (memoryPath !== undefined) {
         this.quiet = true; // a checkpoint's stop/cont is no pause for the manager
         stoppedAt = performance.now();
@@ -552,6 +552,7 @@ export class QemuVm extends EventEmitter {
       transactionMs = performance.now() - t0;
       added.length = 0; // part of the disks' chains now
       moved = true;
+      await this.cbtCatchUp(snapshotCatchUp(disks));
       if (memoryPath !== undefined) await this.writeState(memoryPath);
     } catch (e) {
       for (const n of added.reverse()) {
@@ -570,6 +571,23 @@ export class QemuVm extends EventEmitter {
     if (failure) throw moved ? new DisksMovedError(failure) : failure;
     const vcpuPauseMs = stoppedAt === undefined || !wasRunning ? 0 : performance.now() - stoppedAt;
     return { transactionMs, vcpuPauseMs };
+  }
+
+  /**
+   * The kept CBT generations back onto the new layers (live-snapshot.ts snapshotCatchUp). A
+   * failure loses those generations on the running disk only (diffs from them then answer
+   * VDI_NO_CBT_METADATA, as after any interrupted tracking): the snapshot itself stands.
+   */
+  private async cbtCatchUp(cmds: QmpCommand[]): Promise<void> {
+    const qmp = this.requireQmp();
+    for (const c of cmds)
+      await qmp.command(c.execute, c.arguments).catch((e) =>
+        log.warn('live snapshot: a CBT bitmap was not carried', {
+          uuid: this.spec.uuid,
+          command: c.execute,
+          error: String(e),
+        }),
+      );
   }
 
   /** Persists the current spec and port map (adoption and clean reboot start from them). */

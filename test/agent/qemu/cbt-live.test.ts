@@ -8,7 +8,12 @@ import { linkSync, renameSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { findDiskNode, liveCbt, liveSnapshotBitmapActions } from '../../../src/agent/qemu/cbt-live.js';
+import {
+  findDiskNode,
+  liveCbt,
+  liveSnapshotBitmapActions,
+  liveSnapshotCatchUp,
+} from '../../../src/agent/qemu/cbt-live.js';
 import * as cbt from '../../../src/agent/storage/cbt.js';
 import * as proc from '../../../src/agent/storage/procedures.js';
 import { QmpClient } from '../../../src/agent/qemu/qmp.js';
@@ -116,7 +121,7 @@ test('findDiskNode: boot-time disks by BlockBackend, hot-plugged ones by node na
   );
 });
 
-test('live snapshot: bitmaps carried into the new layer in the snapshot transaction, frozen copies for the snapshot', async (t) => {
+test('live snapshot: bitmaps carried into the new layer (transaction + catch-up), frozen copies for the snapshot', async (t) => {
   let qemu: ReturnType<typeof spawn> | undefined;
   t.after(() => qemu?.kill('SIGKILL'));
   const root = tempDir(t, 'berth-cbt-livesnap-');
@@ -189,6 +194,7 @@ test('live snapshot: bitmaps carried into the new layer in the snapshot transact
       ...liveSnapshotBitmapActions(oldNode, 'ovl', [GEN], snapUuid),
     ],
   });
+  for (const c of liveSnapshotCatchUp(oldNode, 'ovl', [GEN], snapUuid)) await cmd(c.execute, c.arguments);
   renameSync(overlay, v.path);
   await cmd('human-monitor-command', { 'command-line': `qemu-io ${names.drive} "write 327680 512"` }); // block 5
   await cbt.cbt_snapshot(ctx, sr, a, { keep: [GEN], snapshot: snapUuid, sourceLive: true });
