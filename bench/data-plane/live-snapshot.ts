@@ -7,10 +7,11 @@
 // `transaction` and wrote to the snapshot's snapshot_info (`berth-io-pause-ms`,
 // `berth-vcpu-pause-ms`). Phase 1 without CBT, phase 2 after VDI.enable_cbt (every snapshot
 // then also carries the bitmaps of all earlier ones: one more kept generation each time).
-// Peer: a bare QEMU (-machine none) holding a qcow2 of the same size, the same transaction sent
-// straight over its QMP socket — `blockdev-snapshot-sync` (QEMU creates and opens the overlay
-// inside the transaction) plus the same CBT bitmap actions — timed the same way (the CBT
-// catch-up commands after it, outside the pause, are sent but not timed, as in Berth).
+// Peer: a bare QEMU (-machine none) holding a qcow2 of the same size, a snapshot transaction
+// sent straight over its QMP socket and timed the same way: `blockdev-snapshot-sync` (QEMU
+// creates and opens the overlay inside the transaction) for phase 1; for phase 2 the same steps
+// as Berth's CBT path (overlay opened and given its bitmaps before, `blockdev-snapshot`, the
+// kept generations merged after; only the transaction is timed, as in Berth).
 // Exports run(): Row[] for the data-plane runner; prints the rows when run alone.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -21,7 +22,7 @@ import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import {
   findDiskNode,
-  liveSnapshotBitmapActions,
+  liveSnapshotBitmapsBefore,
   liveSnapshotCatchUp,
 } from '../../src/agent/qemu/cbt-live.js';
 import { QmpClient } from '../../src/agent/qemu/qmp.js';
@@ -182,23 +183,36 @@ async function peer(): Promise<Pauses> {
         const old = findDiskNode((await cmd('query-block')) as never, names)!.node;
         const node = `peer${seq++}`;
         const gen = randomUUID();
-        const actions = [
-          {
-            type: 'blockdev-snapshot-sync',
-            data: {
-              'node-name': old,
-              'snapshot-file': join(dir, `${node}.qcow2`),
-              'snapshot-node-name': node,
-              format: 'qcow2',
-            },
-          },
-          ...(phase === 'cbt' ? liveSnapshotBitmapActions(old, node, keep, gen) : []),
-        ];
+        // As Berth's CBT path: the overlay's bitmaps before, the history merged after (untimed).
+        const file = join(dir, `${node}.qcow2`);
+        if (phase === 'cbt') {
+          await runChecked('qemu-img', ['create', '-q', '-f', 'qcow2', file, String(DISK)]);
+          await cmd('blockdev-add', {
+            'node-name': node,
+            driver: 'qcow2',
+            backing: null,
+            file: { driver: 'file', filename: file },
+          });
+          for (const c of liveSnapshotBitmapsBefore(node, keep, gen)) await cmd(c.execute, c.arguments);
+        }
+        const action =
+          phase === 'cbt'
+            ? { type: 'blockdev-snapshot', data: { node: old, overlay: node } }
+            : {
+                type: 'blockdev-snapshot-sync',
+                data: {
+                  'node-name': old,
+                  'snapshot-file': file,
+                  'snapshot-node-name': node,
+                  format: 'qcow2',
+                },
+              };
         const t0 = performance.now();
-        await cmd('transaction', { actions });
+        await cmd('transaction', { actions: [action] });
         out[phase].push(performance.now() - t0);
         if (phase === 'cbt')
-          for (const c of liveSnapshotCatchUp(old, node, keep, gen)) await cmd(c.execute, c.arguments);
+          for (const step of liveSnapshotCatchUp(old, node, keep))
+            for (const c of step.commands) await cmd(c.execute, c.arguments);
         if (phase === 'cbt') keep.push(gen);
       }
     }

@@ -60,65 +60,53 @@ export async function liveCbt(
   return present.map(cbtGeneration).filter((g): g is string => g !== undefined);
 }
 
-type QmpAction = { type: string; data: Record<string, unknown> };
+type QmpCall = { execute: string; arguments: Record<string, unknown> };
 
 /**
- * The QMP `transaction` actions a live snapshot adds after its own (blockdev-snapshot or
- * blockdev-snapshot-sync making `newNode` the disk's active layer over `oldNode`): the new
- * generation (the snapshot's uuid) starts empty on the new layer at the snapshot's instant, and
- * the kept generations' bitmaps on the old layer are frozen there (no write reaches it any more;
- * QEMU stores them in its image when it reopens it read-only at the end of the transaction).
- * Only this is inside the transaction, where guest I/O is held: the kept generations come back
- * onto the new layer right after it (liveSnapshotCatchUp), without a gap.
+ * CBT across a live snapshot that makes `newNode` (a fresh overlay opened with blockdev-add) the
+ * disk's active layer over `oldNode`, in three steps so that nothing but the snapshot itself
+ * happens while guest I/O is held:
+ *
+ * 1. before the transaction: every kept generation's bitmap and the new one (the snapshot's
+ *    uuid) are added, enabled and empty, to the new layer. Nothing writes that node until the
+ *    transaction puts it on top, so from then on they record exactly the writes since the
+ *    snapshot's instant.
+ * 2. the transaction: the snapshot only. The old layer's bitmaps stop changing at that instant
+ *    (no write reaches it any more); QEMU stores them in its image when it tries to reopen it
+ *    read-only at the end of the transaction (the snapshot's frozen copies come from there).
+ * 3. after it (liveSnapshotCatchUp): each kept generation's old bitmap is merged into the new
+ *    layer's (writes before the snapshot), then disabled on the old layer (frozen, also in name).
+ *    A kept bitmap whose merge fails must not stay on the new layer: it would under-report
+ *    (`undo` removes it; then diffs from it answer VDI_NO_CBT_METADATA).
  */
-export function liveSnapshotBitmapActions(
-  oldNode: string,
+export function liveSnapshotBitmapsBefore(
   newNode: string,
   keep: readonly string[],
   newGeneration: string,
-): QmpAction[] {
-  const out: QmpAction[] = keep.map((g) => ({
-    type: 'block-dirty-bitmap-disable',
-    data: { node: oldNode, name: cbtBitmapName(g) },
+): QmpCall[] {
+  return [...keep, newGeneration].map((g) => ({
+    execute: 'block-dirty-bitmap-add',
+    arguments: { node: newNode, name: cbtBitmapName(g), granularity: CBT_BLOCK, persistent: true },
   }));
-  out.push({
-    type: 'block-dirty-bitmap-add',
-    data: { node: newNode, name: cbtBitmapName(newGeneration), granularity: CBT_BLOCK, persistent: true },
-  });
-  return out;
 }
 
-/**
- * The QMP commands (outside the transaction, guest I/O flowing) that put each kept generation
- * back on the new layer: the bitmap is added there (enabled: it records every write from then
- * on), then filled with the old layer's frozen copy (writes up to the snapshot) and the new
- * generation's bitmap (every write since the snapshot). A write between the two commands lands
- * in both the new generation and the added bitmap; none is missed.
- */
+/** Step 3 of liveSnapshotBitmapsBefore's comment, per kept generation: commands and their undo. */
 export function liveSnapshotCatchUp(
   oldNode: string,
   newNode: string,
   keep: readonly string[],
-  newGeneration: string,
-): { execute: string; arguments: Record<string, unknown> }[] {
-  return keep.flatMap((g) => {
+): { commands: QmpCall[]; undo: QmpCall }[] {
+  return keep.map((g) => {
     const name = cbtBitmapName(g);
-    return [
-      {
-        execute: 'block-dirty-bitmap-add',
-        arguments: { node: newNode, name, granularity: CBT_BLOCK, persistent: true },
-      },
-      {
-        execute: 'block-dirty-bitmap-merge',
-        arguments: {
-          node: newNode,
-          target: name,
-          bitmaps: [
-            { node: oldNode, name },
-            { node: newNode, name: cbtBitmapName(newGeneration) },
-          ],
+    return {
+      commands: [
+        {
+          execute: 'block-dirty-bitmap-merge',
+          arguments: { node: newNode, target: name, bitmaps: [{ node: oldNode, name }] },
         },
-      },
-    ];
+        { execute: 'block-dirty-bitmap-disable', arguments: { node: oldNode, name } },
+      ],
+      undo: { execute: 'block-dirty-bitmap-remove', arguments: { node: newNode, name } },
+    };
   });
 }

@@ -6,11 +6,11 @@
 // (crash-consistent). QemuVm.snapshotDisks (vm-process.ts) sends these commands.
 //
 // Changed-block tracking: per disk, `cbt` (the generations to keep and the one the snapshot
-// starts) appends liveSnapshotBitmapActions (cbt-live.ts) to the same transaction (the new
-// generation starts, the old layer's bitmaps freeze), and snapshotCatchUp lists the commands
-// that bring the kept generations onto the new layer right after it, outside the pause.
+// starts): snapshotBitmapsBefore adds them to the overlay before the transaction, and
+// snapshotCatchUp merges the old layer's history into them after it; the transaction itself
+// is the same with or without CBT (cbt-live.ts explains why no write is missed).
 import { cbtBitmapName } from '../../shared/cbt/changed-blocks.js';
-import { liveSnapshotBitmapActions, liveSnapshotCatchUp } from './cbt-live.js';
+import { liveSnapshotBitmapsBefore, liveSnapshotCatchUp } from './cbt-live.js';
 import { diskDeviceId } from './command-line.js';
 import type { QmpCommand } from './hotplug.js';
 
@@ -103,22 +103,29 @@ export function overlayDelCommand(node: string): QmpCommand {
 
 /**
  * The one `transaction` that snapshots every disk at the same instant: blockdev-snapshot of each
- * disk's top node onto its overlay, then each CBT disk's bitmap actions (pure).
+ * disk's top node onto its overlay (pure). CBT adds nothing here (cbt-live.ts).
  */
-export function snapshotTransaction(
-  disks: { top: string; overlay: string; cbt?: LiveCbtCarry }[],
-): QmpCommand {
+export function snapshotTransaction(disks: { top: string; overlay: string }[]): QmpCommand {
   const actions: Record<string, unknown>[] = [];
   for (const d of disks)
     actions.push({ type: 'blockdev-snapshot', data: { node: d.top, overlay: d.overlay } });
-  for (const d of disks)
-    if (d.cbt) actions.push(...liveSnapshotBitmapActions(d.top, d.overlay, d.cbt.keep, d.cbt.generation));
   return { execute: 'transaction', arguments: { actions } };
 }
 
-/** After the transaction: the kept CBT generations back onto each new layer (pure). */
-export function snapshotCatchUp(disks: { top: string; overlay: string; cbt?: LiveCbtCarry }[]): QmpCommand[] {
+interface CbtDisk {
+  top: string;
+  overlay: string;
+  cbt?: LiveCbtCarry;
+}
+
+/** Before the transaction: the CBT bitmaps each new overlay starts with (pure). */
+export function snapshotBitmapsBefore(disks: CbtDisk[]): QmpCommand[] {
   return disks.flatMap((d) =>
-    d.cbt ? liveSnapshotCatchUp(d.top, d.overlay, d.cbt.keep, d.cbt.generation) : [],
+    d.cbt ? liveSnapshotBitmapsBefore(d.overlay, d.cbt.keep, d.cbt.generation) : [],
   );
+}
+
+/** After the transaction: the kept CBT generations' history onto each new layer (pure). */
+export function snapshotCatchUp(disks: CbtDisk[]): { commands: QmpCommand[]; undo: QmpCommand }[] {
+  return disks.flatMap((d) => (d.cbt ? liveSnapshotCatchUp(d.top, d.overlay, d.cbt.keep) : []));
 }

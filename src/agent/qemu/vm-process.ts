@@ -52,6 +52,7 @@ import {
   overlayAddCommand,
   overlayDelCommand,
   overlayNodeName,
+  snapshotBitmapsBefore,
   snapshotCatchUp,
   snapshotTransaction,
   topNodes,
@@ -541,6 +542,8 @@ export class QemuVm extends EventEmitter {
         overlay: nodes[i],
         ...(o.cbt ? { cbt: carryOnNode(blocks, o.device, o.cbt) } : {}),
       }));
+      // CBT bitmaps go onto the overlays now, outside the pause (cbt-live.ts).
+      for (const c of snapshotBitmapsBefore(disks)) await qmp.command(c.execute, c.arguments);
       const tx = snapshotTransaction(disks);
       if (memoryPath !== undefined) {
         this.quiet = true; // a checkpoint's stop/cont is no pause for the manager
@@ -574,20 +577,30 @@ export class QemuVm extends EventEmitter {
   }
 
   /**
-   * The kept CBT generations back onto the new layers (live-snapshot.ts snapshotCatchUp). A
-   * failure loses those generations on the running disk only (diffs from them then answer
-   * VDI_NO_CBT_METADATA, as after any interrupted tracking): the snapshot itself stands.
+   * The kept CBT generations' history onto the new layers (live-snapshot.ts snapshotCatchUp). A
+   * generation whose merge fails is removed from the new layer (it would under-report): diffs
+   * from it then answer VDI_NO_CBT_METADATA, as after any interrupted tracking; the snapshot
+   * itself stands. (Should even the removal fail, QEMU is gone: its bitmaps are then marked
+   * in use in the image and never trusted.)
    */
-  private async cbtCatchUp(cmds: QmpCommand[]): Promise<void> {
+  private async cbtCatchUp(steps: { commands: QmpCommand[]; undo: QmpCommand }[]): Promise<void> {
     const qmp = this.requireQmp();
-    for (const c of cmds)
-      await qmp.command(c.execute, c.arguments).catch((e) =>
-        log.warn('live snapshot: a CBT bitmap was not carried', {
+    for (const step of steps)
+      try {
+        for (const c of step.commands) await qmp.command(c.execute, c.arguments);
+      } catch (e) {
+        log.warn('live snapshot: a CBT generation was not carried', {
           uuid: this.spec.uuid,
-          command: c.execute,
+          bitmap: String(step.undo.arguments?.name),
           error: String(e),
-        }),
-      );
+        });
+        await qmp.command(step.undo.execute, step.undo.arguments).catch((err) =>
+          log.error('live snapshot: could not drop an incomplete CBT bitmap', {
+            uuid: this.spec.uuid,
+            error: String(err),
+          }),
+        );
+      }
   }
 
   /** Persists the current spec and port map (adoption and clean reboot start from them). */

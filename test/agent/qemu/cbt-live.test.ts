@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import {
   findDiskNode,
   liveCbt,
-  liveSnapshotBitmapActions,
+  liveSnapshotBitmapsBefore,
   liveSnapshotCatchUp,
 } from '../../../src/agent/qemu/cbt-live.js';
 import * as cbt from '../../../src/agent/storage/cbt.js';
@@ -179,22 +179,18 @@ test('live snapshot: bitmaps carried into the new layer (transaction + catch-up)
       String(8 * 1024 * 1024),
     ]);
   const oldNode = findDiskNode((await cmd('query-block')) as never, names)!.node;
-  await cmd('transaction', {
-    actions: [
-      {
-        type: 'blockdev-snapshot-sync',
-        data: {
-          'node-name': oldNode,
-          'snapshot-file': overlay,
-          'snapshot-node-name': 'ovl',
-          format: 'qcow2',
-          mode: 'existing',
-        },
-      },
-      ...liveSnapshotBitmapActions(oldNode, 'ovl', [GEN], snapUuid),
-    ],
+  await cmd('blockdev-add', {
+    'node-name': 'ovl',
+    driver: 'qcow2',
+    backing: null,
+    file: { driver: 'file', filename: overlay },
   });
-  for (const c of liveSnapshotCatchUp(oldNode, 'ovl', [GEN], snapUuid)) await cmd(c.execute, c.arguments);
+  for (const c of liveSnapshotBitmapsBefore('ovl', [GEN], snapUuid)) await cmd(c.execute, c.arguments);
+  await cmd('transaction', {
+    actions: [{ type: 'blockdev-snapshot', data: { node: oldNode, overlay: 'ovl' } }],
+  });
+  for (const step of liveSnapshotCatchUp(oldNode, 'ovl', [GEN]))
+    for (const c of step.commands) await cmd(c.execute, c.arguments);
   renameSync(overlay, v.path);
   await cmd('human-monitor-command', { 'command-line': `qemu-io ${names.drive} "write 327680 512"` }); // block 5
   await cbt.cbt_snapshot(ctx, sr, a, { keep: [GEN], snapshot: snapUuid, sourceLive: true });

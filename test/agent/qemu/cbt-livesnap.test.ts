@@ -17,6 +17,7 @@ import {
   carryOnNode,
   type LiveCbtCarry,
   overlayAddCommand,
+  snapshotBitmapsBefore,
   snapshotCatchUp,
   snapshotTransaction,
 } from '../../../src/agent/qemu/live-snapshot.js';
@@ -79,11 +80,13 @@ test('live snapshots of a CBT disk: list_changed_blocks between two of them is e
     const add = overlayAddCommand(node, p.overlay);
     await cmd(add.execute, add.arguments);
     const disks = [{ top, overlay: node, cbt: carryOnNode(blocks, 'xvda', carry) }];
+    for (const c of snapshotBitmapsBefore(disks)) await cmd(c.execute, c.arguments);
     const tx = snapshotTransaction(disks);
     await cmd(tx.execute, tx.arguments);
     // The guest writes on between the transaction and the catch-up: nothing may be missed.
     if (carry.keep.length) await write(12 * BLOCK, 512);
-    for (const c of snapshotCatchUp(disks)) await cmd(c.execute, c.arguments);
+    for (const step of snapshotCatchUp(disks))
+      for (const c of step.commands) await cmd(c.execute, c.arguments);
     const vol = await p.commit();
     await cbt.cbt_snapshot(ctx, sr, vdi, { keep: carry.keep, snapshot: vol.location, sourceLive: true });
     return vol.location;
