@@ -4,8 +4,8 @@
 // snapshot VDIs get the frozen content, as offline snapshots do (vdi-ops.ts cloneVdi).
 //
 // Wiring for other slices: `liveHolder` says whether a VDI needs this path; `liveSnapshotVdis`
-// does it. A CBT-enabled disk's bitmaps move to the new overlay inside the same QMP transaction
-// (liveCbtCarry → the agent's liveSnapshotBitmapActions); the snapshot's image then gets frozen
+// does it. A CBT-enabled disk's bitmaps are carried onto the new overlay by the agent around
+// its QMP transaction (liveCbtCarry → cbt-live.ts); the snapshot's image then gets frozen
 // copies (carryCbt with sourceLive), so list_changed_blocks works between live snapshots.
 import { randomUUID } from 'node:crypto';
 import { XenApiError } from '../../shared/errors.js';

@@ -30,7 +30,8 @@ export interface CbtCarry {
   generation?: string;
   /**
    * The source is a running disk (a live snapshot): QEMU carried its bitmaps already
-   * (liveSnapshotBitmapActions); only the snapshot's image gets frozen copies, from its base.
+   * (cbt-live.ts liveSnapshotBitmapsBefore/CatchUp); only the snapshot's image gets frozen
+   * copies, from its base.
    */
   sourceLive?: boolean;
   /**
