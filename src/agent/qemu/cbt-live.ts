@@ -18,13 +18,19 @@ interface BlockInfo {
 
 /**
  * The format node of a disk and its bitmaps, from query-block: a boot-time disk is found by its
- * BlockBackend (`drive`), a hot-plugged one by its node name.
+ * BlockBackend (`drive`), a hot-plugged one by its node name or, once a live snapshot put an
+ * overlay of another name on top, by its device's qdev id (`qdev`).
  */
 export function findDiskNode(
   blocks: BlockInfo[],
-  names: { drive: string; node: string },
+  names: { drive: string; node: string; qdev?: string },
 ): { node: string; bitmaps: string[] } | undefined {
-  const b = blocks.find((x) => x.device === names.drive || x.inserted?.['node-name'] === names.node);
+  const ofDevice = (q: string | undefined) =>
+    names.qdev !== undefined &&
+    (q === names.qdev || Boolean(q?.startsWith(`/machine/peripheral/${names.qdev}/`)));
+  const b = blocks.find(
+    (x) => x.device === names.drive || x.inserted?.['node-name'] === names.node || ofDevice(x.qdev),
+  );
   const node = b?.inserted?.['node-name'];
   if (!node) return undefined;
   return { node, bitmaps: (b.inserted?.['dirty-bitmaps'] ?? []).map((d) => d.name) };

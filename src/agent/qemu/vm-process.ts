@@ -767,7 +767,11 @@ export class QemuVm extends EventEmitter {
     const disk = this.spec.disks.find((d) => d.device === device);
     if (!disk || disk.cdrom) throw new XenApiError('DEVICE_ALREADY_DETACHED', [diskDeviceId(device)]);
     const qmp = this.requireQmp();
-    const names = { drive: `drive-${diskDeviceId(device)}`, node: diskNodeName(device) };
+    const names = {
+      drive: `drive-${diskDeviceId(device)}`,
+      node: diskNodeName(device),
+      qdev: diskDeviceId(device),
+    };
     return liveCbt((c, a) => qmp.command(c, a), names, op, generation);
   }
 

@@ -170,3 +170,24 @@ test('carryOnNode: kept generations without a usable bitmap on the disk are left
     generation: next,
   });
 });
+
+test('findDiskNode: a hot-plugged disk is still found once a live snapshot put an overlay on top', () => {
+  // query-block as QEMU 7.2 answers for a hot-plugged disk after a live snapshot.
+  const blocks = [
+    {
+      device: '',
+      qdev: '/machine/peripheral/vbd-xvdb/virtio-backend',
+      inserted: { 'node-name': 'snapmxai-xvdb', 'dirty-bitmaps': [{ name: 'berth-cbt-x' }] },
+    },
+  ];
+  const names = { drive: 'drive-vbd-xvdb', node: 'node-vbd-xvdb' };
+  assert.equal(findDiskNode(blocks, names), undefined, 'by node name alone: lost');
+  assert.deepEqual(findDiskNode(blocks, { ...names, qdev: 'vbd-xvdb' }), {
+    node: 'snapmxai-xvdb',
+    bitmaps: ['berth-cbt-x'],
+  });
+  assert.equal(
+    findDiskNode(blocks, { drive: 'drive-vbd-xvd', node: 'node-vbd-xvd', qdev: 'vbd-xvd' }),
+    undefined,
+  );
+});
