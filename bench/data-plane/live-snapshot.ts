@@ -212,7 +212,7 @@ async function peer(): Promise<Pauses> {
         out[phase].push(performance.now() - t0);
         if (phase === 'cbt')
           for (const step of liveSnapshotCatchUp(old, node, keep))
-            for (const c of step.commands) await cmd(c.execute, c.arguments);
+            for (const c of [step.merge, step.freeze]) await cmd(c.execute, c.arguments);
         if (phase === 'cbt') keep.push(gen);
       }
     }

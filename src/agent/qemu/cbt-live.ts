@@ -101,18 +101,25 @@ export function liveSnapshotCatchUp(
   oldNode: string,
   newNode: string,
   keep: readonly string[],
-): { commands: QmpCall[]; undo: QmpCall }[] {
+): CatchUpStep[] {
   return keep.map((g) => {
     const name = cbtBitmapName(g);
     return {
-      commands: [
-        {
-          execute: 'block-dirty-bitmap-merge',
-          arguments: { node: newNode, target: name, bitmaps: [{ node: oldNode, name }] },
-        },
-        { execute: 'block-dirty-bitmap-disable', arguments: { node: oldNode, name } },
-      ],
+      merge: {
+        execute: 'block-dirty-bitmap-merge',
+        arguments: { node: newNode, target: name, bitmaps: [{ node: oldNode, name }] },
+      },
       undo: { execute: 'block-dirty-bitmap-remove', arguments: { node: newNode, name } },
+      freeze: { execute: 'block-dirty-bitmap-disable', arguments: { node: oldNode, name } },
     };
   });
+}
+
+/** One kept generation after a live snapshot: `merge`; if it fails, `undo`; then `freeze`. */
+export interface CatchUpStep {
+  merge: QmpCall;
+  /** Removes the new layer's bitmap of a generation whose history could not be merged. */
+  undo: QmpCall;
+  /** Disables the old layer's copy (no write reaches it; this makes it frozen in name too). */
+  freeze: QmpCall;
 }

@@ -10,7 +10,7 @@
 // snapshotCatchUp merges the old layer's history into them after it; the transaction itself
 // is the same with or without CBT (cbt-live.ts explains why no write is missed).
 import { cbtBitmapName } from '../../shared/cbt/changed-blocks.js';
-import { liveSnapshotBitmapsBefore, liveSnapshotCatchUp } from './cbt-live.js';
+import { type CatchUpStep, liveSnapshotBitmapsBefore, liveSnapshotCatchUp } from './cbt-live.js';
 import { diskDeviceId } from './command-line.js';
 import type { QmpCommand } from './hotplug.js';
 
@@ -126,6 +126,6 @@ export function snapshotBitmapsBefore(disks: CbtDisk[]): QmpCommand[] {
 }
 
 /** After the transaction: the kept CBT generations' history onto each new layer (pure). */
-export function snapshotCatchUp(disks: CbtDisk[]): { commands: QmpCommand[]; undo: QmpCommand }[] {
+export function snapshotCatchUp(disks: CbtDisk[]): CatchUpStep[] {
   return disks.flatMap((d) => (d.cbt ? liveSnapshotCatchUp(d.top, d.overlay, d.cbt.keep) : []));
 }

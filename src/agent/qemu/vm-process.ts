@@ -58,7 +58,7 @@ import {
   topNodes,
 } from './live-snapshot.js';
 import { QmpClient, type QmpEvent } from './qmp.js';
-import { type LiveCbtOp, liveCbt } from './cbt-live.js';
+import { type CatchUpStep, type LiveCbtOp, liveCbt } from './cbt-live.js';
 import { openStateFile } from './state-file.js';
 
 const log = logger('qemu');
@@ -580,27 +580,39 @@ export class QemuVm extends EventEmitter {
    * The kept CBT generations' history onto the new layers (live-snapshot.ts snapshotCatchUp). A
    * generation whose merge fails is removed from the new layer (it would under-report): diffs
    * from it then answer VDI_NO_CBT_METADATA, as after any interrupted tracking; the snapshot
-   * itself stands. (Should even the removal fail, QEMU is gone: its bitmaps are then marked
-   * in use in the image and never trusted.)
+   * itself stands. A removal that fails too is logged as an error (that bitmap may then
+   * under-report until CBT is disabled); a QEMU that died meanwhile leaves its bitmaps marked
+   * in use in the image, and those are never trusted.
    */
-  private async cbtCatchUp(steps: { commands: QmpCommand[]; undo: QmpCommand }[]): Promise<void> {
+  private async cbtCatchUp(steps: CatchUpStep[]): Promise<void> {
     const qmp = this.requireQmp();
-    for (const step of steps)
+    const send = (c: QmpCommand) => qmp.command(c.execute, c.arguments);
+    const bitmap = (s: CatchUpStep) => String(s.undo.arguments.name);
+    for (const step of steps) {
       try {
-        for (const c of step.commands) await qmp.command(c.execute, c.arguments);
+        await send(step.merge);
       } catch (e) {
         log.warn('live snapshot: a CBT generation was not carried', {
           uuid: this.spec.uuid,
-          bitmap: String(step.undo.arguments?.name),
+          bitmap: bitmap(step),
           error: String(e),
         });
-        await qmp.command(step.undo.execute, step.undo.arguments).catch((err) =>
+        await send(step.undo).catch((err) =>
           log.error('live snapshot: could not drop an incomplete CBT bitmap', {
             uuid: this.spec.uuid,
+            bitmap: bitmap(step),
             error: String(err),
           }),
         );
       }
+      await send(step.freeze).catch((e) =>
+        log.warn('live snapshot: an old layer bitmap stays enabled (nothing writes that layer)', {
+          uuid: this.spec.uuid,
+          bitmap: bitmap(step),
+          error: String(e),
+        }),
+      );
+    }
   }
 
   /** Persists the current spec and port map (adoption and clean reboot start from them). */

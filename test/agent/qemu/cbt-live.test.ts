@@ -190,7 +190,7 @@ test('live snapshot: bitmaps carried into the new layer (transaction + catch-up)
     actions: [{ type: 'blockdev-snapshot', data: { node: oldNode, overlay: 'ovl' } }],
   });
   for (const step of liveSnapshotCatchUp(oldNode, 'ovl', [GEN]))
-    for (const c of step.commands) await cmd(c.execute, c.arguments);
+    for (const c of [step.merge, step.freeze]) await cmd(c.execute, c.arguments);
   renameSync(overlay, v.path);
   await cmd('human-monitor-command', { 'command-line': `qemu-io ${names.drive} "write 327680 512"` }); // block 5
   await cbt.cbt_snapshot(ctx, sr, a, { keep: [GEN], snapshot: snapUuid, sourceLive: true });
