@@ -11,6 +11,7 @@ import type {
   DiskSnapshotResult,
 } from '../shared/noded/disk-snapshot.js';
 import type { InstanceManager } from './instances.js';
+import type { LiveCbtCarry } from './qemu/live-snapshot.js';
 import { checkDeviceName } from './qemu/spec-check.js';
 import { DisksMovedError } from './qemu/vm-process.js';
 import { driverFor } from './storage/procedures.js';
@@ -21,6 +22,24 @@ const log = logger('snapshot');
 
 const bad = (name: string, v: unknown) =>
   new XenApiError('INVALID_VALUE', [name, JSON.stringify(v) ?? 'undefined']);
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** A generation is a uuid: it becomes part of a bitmap name QEMU stores in the image. */
+function generationArg(name: string, v: unknown): string {
+  const s = str(name, v);
+  if (!UUID.test(s)) throw bad(name, s);
+  return s;
+}
+
+function cbtCarryArg(name: string, v: unknown): LiveCbtCarry {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad(name, v);
+  const o = v as Record<string, unknown>;
+  return {
+    keep: strings(`${name}.keep`, o.keep).map((g) => generationArg(`${name}.keep`, g)),
+    generation: generationArg(`${name}.generation`, o.generation),
+  };
+}
 
 /** Checks the RPC arguments (a trust boundary) and copies them onto fresh objects. */
 export function diskSnapshotArgs(
@@ -38,7 +57,7 @@ export function diskSnapshotArgs(
       sr: srConfig(`disks[${i}].sr`, r.sr),
       location: str(`disks[${i}].location`, r.location),
       newUuid: str(`disks[${i}].newUuid`, r.newUuid),
-      ...(r.bitmaps === undefined ? {} : { bitmaps: strings(`disks[${i}].bitmaps`, r.bitmaps) }),
+      ...(r.cbt === undefined ? {} : { cbt: cbtCarryArg(`disks[${i}].cbt`, r.cbt) }),
     };
   });
   const devices = requests.map((r) => r.device);
@@ -75,7 +94,7 @@ export async function snapshotDisks(
         path: prepared[i].overlay,
         leaf: prepared[i].leaf,
         frozen: prepared[i].frozen,
-        bitmaps: r.bitmaps,
+        ...(r.cbt ? { cbt: r.cbt } : {}),
       })),
       options.memoryPath,
     );

@@ -18,13 +18,19 @@ interface BlockInfo {
 
 /**
  * The format node of a disk and its bitmaps, from query-block: a boot-time disk is found by its
- * BlockBackend (`drive`), a hot-plugged one by its node name.
+ * BlockBackend (`drive`), a hot-plugged one by its node name or, once a live snapshot put an
+ * overlay of another name on top, by its device's qdev id (`qdev`).
  */
 export function findDiskNode(
   blocks: BlockInfo[],
-  names: { drive: string; node: string },
+  names: { drive: string; node: string; qdev?: string },
 ): { node: string; bitmaps: string[] } | undefined {
-  const b = blocks.find((x) => x.device === names.drive || x.inserted?.['node-name'] === names.node);
+  const ofDevice = (q: string | undefined) =>
+    names.qdev !== undefined &&
+    (q === names.qdev || Boolean(q?.startsWith(`/machine/peripheral/${names.qdev}/`)));
+  const b = blocks.find(
+    (x) => x.device === names.drive || x.inserted?.['node-name'] === names.node || ofDevice(x.qdev),
+  );
   const node = b?.inserted?.['node-name'];
   if (!node) return undefined;
   return { node, bitmaps: (b.inserted?.['dirty-bitmaps'] ?? []).map((d) => d.name) };
@@ -60,34 +66,60 @@ export async function liveCbt(
   return present.map(cbtGeneration).filter((g): g is string => g !== undefined);
 }
 
+type QmpCall = { execute: string; arguments: Record<string, unknown> };
+
 /**
- * The QMP `transaction` actions a live snapshot adds after its own (blockdev-snapshot or
- * blockdev-snapshot-sync making `newNode` the disk's active layer over `oldNode`), so that
- * tracking continues without a gap: each kept generation's bitmap is created on the new layer
- * and filled from the old one; the new generation (the snapshot's uuid) starts empty there; the
- * old layer's bitmaps are frozen (no writes reach it any more). The snapshot VDI's own image then
- * gets frozen copies from the old layer's file with cbt_snapshot({…, sourceLive: true}).
+ * CBT across a live snapshot that makes `newNode` (a fresh overlay opened with blockdev-add) the
+ * disk's active layer over `oldNode`, in three steps so that nothing but the snapshot itself
+ * happens while guest I/O is held:
+ *
+ * 1. before the transaction: every kept generation's bitmap and the new one (the snapshot's
+ *    uuid) are added, enabled and empty, to the new layer. Nothing writes that node until the
+ *    transaction puts it on top, so from then on they record exactly the writes since the
+ *    snapshot's instant.
+ * 2. the transaction: the snapshot only. The old layer's bitmaps stop changing at that instant
+ *    (no write reaches it any more); QEMU stores them in its image when it tries to reopen it
+ *    read-only at the end of the transaction (the snapshot's frozen copies come from there).
+ * 3. after it (liveSnapshotCatchUp): each kept generation's old bitmap is merged into the new
+ *    layer's (writes before the snapshot), then disabled on the old layer (frozen, also in name).
+ *    A kept bitmap whose merge fails must not stay on the new layer: it would under-report
+ *    (`undo` removes it; then diffs from it answer VDI_NO_CBT_METADATA).
  */
-export function liveSnapshotBitmapActions(
-  oldNode: string,
+export function liveSnapshotBitmapsBefore(
   newNode: string,
   keep: readonly string[],
   newGeneration: string,
-): { type: string; data: Record<string, unknown> }[] {
-  const add = (name: string) => ({
-    type: 'block-dirty-bitmap-add',
-    data: { node: newNode, name, granularity: CBT_BLOCK, persistent: true },
-  });
-  const out: { type: string; data: Record<string, unknown> }[] = [];
-  for (const g of keep) {
+): QmpCall[] {
+  return [...keep, newGeneration].map((g) => ({
+    execute: 'block-dirty-bitmap-add',
+    arguments: { node: newNode, name: cbtBitmapName(g), granularity: CBT_BLOCK, persistent: true },
+  }));
+}
+
+/** Step 3 of liveSnapshotBitmapsBefore's comment, per kept generation: commands and their undo. */
+export function liveSnapshotCatchUp(
+  oldNode: string,
+  newNode: string,
+  keep: readonly string[],
+): CatchUpStep[] {
+  return keep.map((g) => {
     const name = cbtBitmapName(g);
-    out.push(add(name));
-    out.push({
-      type: 'block-dirty-bitmap-merge',
-      data: { node: newNode, target: name, bitmaps: [{ node: oldNode, name }] },
-    });
-    out.push({ type: 'block-dirty-bitmap-disable', data: { node: oldNode, name } });
-  }
-  out.push(add(cbtBitmapName(newGeneration)));
-  return out;
+    return {
+      merge: {
+        execute: 'block-dirty-bitmap-merge',
+        arguments: { node: newNode, target: name, bitmaps: [{ node: oldNode, name }] },
+      },
+      undo: { execute: 'block-dirty-bitmap-remove', arguments: { node: newNode, name } },
+      freeze: { execute: 'block-dirty-bitmap-disable', arguments: { node: oldNode, name } },
+    };
+  });
+}
+
+/** One kept generation after a live snapshot: `merge`; if it fails, `undo`; then `freeze`. */
+export interface CatchUpStep {
+  merge: QmpCall;
+  /** Removes the new layer's bitmap of a generation whose history could not be merged. */
+  undo: QmpCall;
+  /** Disables the old layer's copy (no write reaches it; this makes it frozen in name too). */
+  freeze: QmpCall;
 }

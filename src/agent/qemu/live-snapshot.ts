@@ -5,8 +5,12 @@
 // its duration only (the vCPUs keep running) and the point in time is the same for every disk
 // (crash-consistent). QemuVm.snapshotDisks (vm-process.ts) sends these commands.
 //
-// Extension point: per disk, `bitmaps` names persistent dirty bitmaps created on the overlay in
-// the same transaction (changed-block tracking carries on across the snapshot without a gap).
+// Changed-block tracking: per disk, `cbt` (the generations to keep and the one the snapshot
+// starts): snapshotBitmapsBefore adds them to the overlay before the transaction, and
+// snapshotCatchUp merges the old layer's history into them after it; the transaction itself
+// is the same with or without CBT (cbt-live.ts explains why no write is missed).
+import { cbtBitmapName } from '../../shared/cbt/changed-blocks.js';
+import { type CatchUpStep, liveSnapshotBitmapsBefore, liveSnapshotCatchUp } from './cbt-live.js';
 import { diskDeviceId } from './command-line.js';
 import type { QmpCommand } from './hotplug.js';
 
@@ -15,15 +19,25 @@ export interface OverlaySpec {
   device: string;
   /** The overlay image (qcow2, created by the storage driver over the frozen image). */
   path: string;
-  /** Persistent dirty bitmaps to create on the overlay inside the transaction. */
-  bitmaps?: string[];
+  /** CBT: generations whose bitmaps move to the overlay, and the generation the snapshot starts. */
+  cbt?: LiveCbtCarry;
+}
+
+/** The CBT part of a live snapshot of one disk (src/shared/noded/disk-snapshot.ts). */
+export interface LiveCbtCarry {
+  keep: string[];
+  generation: string;
 }
 
 /** One entry of QEMU's `query-block` answer (the fields used here). */
 export interface BlockInfo {
   device?: string;
   qdev?: string;
-  inserted?: { 'node-name'?: string; file?: string };
+  inserted?: {
+    'node-name'?: string;
+    file?: string;
+    'dirty-bitmaps'?: { name: string; inconsistent?: boolean }[];
+  };
 }
 
 /** Does a `query-block` entry belong to the virtio disk `device` (pure)? */
@@ -44,6 +58,18 @@ export function topNodes(blocks: BlockInfo[], devices: string[]): Record<string,
     out[d] = node;
   }
   return out;
+}
+
+/**
+ * The CBT carry of a disk as its top node allows (pure): a kept generation whose bitmap is not
+ * there (tracking was switched off and on while running) or is inconsistent (its QEMU crashed
+ * once) cannot be merged, and a failed merge would fail the whole snapshot. It is left behind
+ * instead: diffs from it answer VDI_NO_CBT_METADATA, as after any interrupted tracking.
+ */
+export function carryOnNode(blocks: BlockInfo[], device: string, cbt: LiveCbtCarry): LiveCbtCarry {
+  const bitmaps = blocks.find((b) => isDiskOf(b, device))?.inserted?.['dirty-bitmaps'] ?? [];
+  const usable = new Set(bitmaps.filter((b) => !b.inconsistent).map((b) => b.name));
+  return { ...cbt, keep: cbt.keep.filter((g) => usable.has(cbtBitmapName(g))) };
 }
 
 /** Node name of a disk's overlay: unique per snapshot (QEMU node names: ≤ 31 chars) (pure). */
@@ -77,19 +103,29 @@ export function overlayDelCommand(node: string): QmpCommand {
 
 /**
  * The one `transaction` that snapshots every disk at the same instant: blockdev-snapshot of each
- * disk's top node onto its overlay, then the bitmaps to carry (pure).
+ * disk's top node onto its overlay (pure). CBT adds nothing here (cbt-live.ts).
  */
-export function snapshotTransaction(
-  disks: { top: string; overlay: string; bitmaps?: string[] }[],
-): QmpCommand {
+export function snapshotTransaction(disks: { top: string; overlay: string }[]): QmpCommand {
   const actions: Record<string, unknown>[] = [];
   for (const d of disks)
     actions.push({ type: 'blockdev-snapshot', data: { node: d.top, overlay: d.overlay } });
-  for (const d of disks)
-    for (const name of d.bitmaps ?? [])
-      actions.push({
-        type: 'block-dirty-bitmap-add',
-        data: { node: d.overlay, name, persistent: true },
-      });
   return { execute: 'transaction', arguments: { actions } };
+}
+
+interface CbtDisk {
+  top: string;
+  overlay: string;
+  cbt?: LiveCbtCarry;
+}
+
+/** Before the transaction: the CBT bitmaps each new overlay starts with (pure). */
+export function snapshotBitmapsBefore(disks: CbtDisk[]): QmpCommand[] {
+  return disks.flatMap((d) =>
+    d.cbt ? liveSnapshotBitmapsBefore(d.overlay, d.cbt.keep, d.cbt.generation) : [],
+  );
+}
+
+/** After the transaction: the kept CBT generations' history onto each new layer (pure). */
+export function snapshotCatchUp(disks: CbtDisk[]): CatchUpStep[] {
+  return disks.flatMap((d) => (d.cbt ? liveSnapshotCatchUp(d.top, d.overlay, d.cbt.keep) : []));
 }

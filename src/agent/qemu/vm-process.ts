@@ -47,15 +47,18 @@ import {
 import { alive, inOwnMountNs, isOurQemu, lookupUser, readPid, sleep, waitGone } from './proc.js';
 import {
   type BlockInfo,
+  carryOnNode,
   type OverlaySpec,
   overlayAddCommand,
   overlayDelCommand,
   overlayNodeName,
+  snapshotBitmapsBefore,
+  snapshotCatchUp,
   snapshotTransaction,
   topNodes,
 } from './live-snapshot.js';
 import { QmpClient, type QmpEvent } from './qmp.js';
-import { type LiveCbtOp, liveCbt } from './cbt-live.js';
+import { type CatchUpStep, type LiveCbtOp, liveCbt } from './cbt-live.js';
 import { openStateFile } from './state-file.js';
 
 const log = logger('qemu');
@@ -514,9 +517,10 @@ export class QemuVm extends EventEmitter {
     memoryPath?: string,
   ): Promise<{ transactionMs: number; vcpuPauseMs: number }> {
     const qmp = this.requireQmp();
+    const blocks = overlays.length ? await qmp.command<BlockInfo[]>('query-block') : [];
     const tops = overlays.length
       ? topNodes(
-          await qmp.command<BlockInfo[]>('query-block'),
+          blocks,
           overlays.map((o) => o.device),
         )
       : {};
@@ -533,9 +537,14 @@ export class QemuVm extends EventEmitter {
         await qmp.command(c.execute, c.arguments);
         added.push(nodes[i]);
       }
-      const tx = snapshotTransaction(
-        overlays.map((o, i) => ({ top: tops[o.device], overlay: nodes[i], bitmaps: o.bitmaps })),
-      );
+      const disks = overlays.map((o, i) => ({
+        top: tops[o.device],
+        overlay: nodes[i],
+        ...(o.cbt ? { cbt: carryOnNode(blocks, o.device, o.cbt) } : {}),
+      }));
+      // CBT bitmaps go onto the overlays now, outside the pause (cbt-live.ts).
+      for (const c of snapshotBitmapsBefore(disks)) await qmp.command(c.execute, c.arguments);
+      const tx = snapshotTransaction(disks);
       if (memoryPath !== undefined) {
         this.quiet = true; // a checkpoint's stop/cont is no pause for the manager
         stoppedAt = performance.now();
@@ -546,6 +555,7 @@ export class QemuVm extends EventEmitter {
       transactionMs = performance.now() - t0;
       added.length = 0; // part of the disks' chains now
       moved = true;
+      await this.cbtCatchUp(snapshotCatchUp(disks));
       if (memoryPath !== undefined) await this.writeState(memoryPath);
     } catch (e) {
       for (const n of added.reverse()) {
@@ -564,6 +574,45 @@ export class QemuVm extends EventEmitter {
     if (failure) throw moved ? new DisksMovedError(failure) : failure;
     const vcpuPauseMs = stoppedAt === undefined || !wasRunning ? 0 : performance.now() - stoppedAt;
     return { transactionMs, vcpuPauseMs };
+  }
+
+  /**
+   * The kept CBT generations' history onto the new layers (live-snapshot.ts snapshotCatchUp). A
+   * generation whose merge fails is removed from the new layer (it would under-report): diffs
+   * from it then answer VDI_NO_CBT_METADATA, as after any interrupted tracking; the snapshot
+   * itself stands. A removal that fails too is logged as an error (that bitmap may then
+   * under-report until CBT is disabled); a QEMU that died meanwhile leaves its bitmaps marked
+   * in use in the image, and those are never trusted.
+   */
+  private async cbtCatchUp(steps: CatchUpStep[]): Promise<void> {
+    const qmp = this.requireQmp();
+    const send = (c: QmpCommand) => qmp.command(c.execute, c.arguments);
+    const bitmap = (s: CatchUpStep) => String(s.undo.arguments.name);
+    for (const step of steps) {
+      try {
+        await send(step.merge);
+      } catch (e) {
+        log.warn('live snapshot: a CBT generation was not carried', {
+          uuid: this.spec.uuid,
+          bitmap: bitmap(step),
+          error: String(e),
+        });
+        await send(step.undo).catch((err) =>
+          log.error('live snapshot: could not drop an incomplete CBT bitmap', {
+            uuid: this.spec.uuid,
+            bitmap: bitmap(step),
+            error: String(err),
+          }),
+        );
+      }
+      await send(step.freeze).catch((e) =>
+        log.warn('live snapshot: an old layer bitmap stays enabled (nothing writes that layer)', {
+          uuid: this.spec.uuid,
+          bitmap: bitmap(step),
+          error: String(e),
+        }),
+      );
+    }
   }
 
   /** Persists the current spec and port map (adoption and clean reboot start from them). */
@@ -730,7 +779,11 @@ export class QemuVm extends EventEmitter {
     const disk = this.spec.disks.find((d) => d.device === device);
     if (!disk || disk.cdrom) throw new XenApiError('DEVICE_ALREADY_DETACHED', [diskDeviceId(device)]);
     const qmp = this.requireQmp();
-    const names = { drive: `drive-${diskDeviceId(device)}`, node: diskNodeName(device) };
+    const names = {
+      drive: `drive-${diskDeviceId(device)}`,
+      node: diskNodeName(device),
+      qdev: diskDeviceId(device),
+    };
     return liveCbt((c, a) => qmp.command(c, a), names, op, generation);
   }
 

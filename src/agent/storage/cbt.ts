@@ -85,11 +85,14 @@ export async function cbt_snapshot(ctx: DriverContext, sr: SrConfig, location: s
   const keep = new Set(carry.keep);
   // An inconsistent bitmap (its QEMU crashed) is not carried: diffs from its generation then
   // answer VDI_NO_CBT_METADATA (the backup tool copies everything once), the new one is sound.
-  const inBase = (await imageBitmaps(base)).filter((b) => b.generation && keep.has(b.generation) && !b.inUse);
-  for (const b of inBase) if (snap) await copyBitmap(base, snap.path, b.name, false);
+  const inBase = (await imageBitmaps(base)).filter(
+    (b) => b.generation && (carry.frozen || keep.has(b.generation)) && !b.inUse,
+  );
+  for (const b of inBase) if (snap) await copyBitmap(base, snap.path, b.name, false, carry.sourceLive);
   if (carry.sourceLive) return;
   const present = new Set((await cbtBitmaps(v.path)).map((b) => b.name));
-  for (const b of inBase) if (!present.has(b.name)) await copyBitmap(base, v.path, b.name, true);
+  for (const b of inBase) if (!present.has(b.name)) await copyBitmap(base, v.path, b.name, !carry.frozen);
+  if (carry.frozen) return;
   if (carry.generation !== undefined && !present.has(cbtBitmapName(carry.generation)))
     await qemuBitmap(v.path, cbtBitmapName(carry.generation), ['--add', '-g', String(CBT_BLOCK)]);
 }
@@ -149,6 +152,7 @@ function carryArg(v: unknown): CbtCarry {
     ...(o.snapshot === undefined ? {} : { snapshot: str('carry.snapshot', o.snapshot) }),
     ...(o.generation === undefined ? {} : { generation: generation('carry.generation', o.generation) }),
     ...(o.sourceLive === undefined ? {} : { sourceLive: o.sourceLive === true }),
+    ...(o.frozen === undefined ? {} : { frozen: o.frozen === true }),
   };
 }
 

@@ -43,8 +43,19 @@ export const qemuBitmap = (path: string, name: string, ops: string[]) =>
     runChecked('qemu-img', ['bitmap', '-f', 'qcow2', ...ops, path, name]),
   ).then(() => undefined);
 
-/** Copies bitmap `name` of `from` into `path` as a new bitmap (enabled or frozen). */
-export const copyBitmap = (from: string, path: string, name: string, enabled: boolean) =>
+/**
+ * `from` as qemu-img's source without image locking: the frozen base of a live snapshot stays
+ * open read-write in its QEMU (its read-only reopen fails by design, file-live-snapshot.ts), but
+ * nothing writes it any more and QEMU stored its bitmaps in it at the snapshot.
+ */
+const unlockedSource = (from: string) =>
+  `json:${JSON.stringify({ driver: 'qcow2', file: { driver: 'file', filename: from, locking: 'off' } })}`;
+
+/**
+ * Copies bitmap `name` of `from` into `path` as a new bitmap (enabled or frozen); `shared`: read
+ * `from` although a QEMU holds it (a live snapshot's base).
+ */
+export const copyBitmap = (from: string, path: string, name: string, enabled: boolean, shared = false) =>
   qemuBitmap(path, name, [
     '--add',
     '-g',
@@ -52,9 +63,7 @@ export const copyBitmap = (from: string, path: string, name: string, enabled: bo
     '--merge',
     name,
     '-b',
-    from,
-    '-F',
-    'qcow2',
+    ...(shared ? [unlockedSource(from)] : [from, '-F', 'qcow2']),
     ...(enabled ? [] : ['--disable']),
   ]);
 

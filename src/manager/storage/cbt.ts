@@ -6,10 +6,11 @@
 // For the snapshot paths: right after the volume snapshot, call
 //   carryCbt(svc, vdi, kind, newUuid, newLocation)
 // and give the new record `cbtFieldsOf(row, kind)` (VDI.snapshot / VM.snapshot of halted disks
-// do, in vdi-ops.ts). A live snapshot first gets `liveCbtCarry(db, vdi, newUuid)` for its QMP
-// transaction (the agent appends liveSnapshotBitmapActions(old, new, keep, generation) from
-// src/agent/qemu/cbt-live.ts), then calls carryCbt(…, { sourceLive: true }) for the snapshot's
-// image. Bitmap naming: docs/decisions.md "cbt (issue 14)".
+// do, in vdi-ops.ts). A live snapshot (live-snapshot.ts) first gets `liveCbtCarry(db, vdi,
+// newUuid)` for the agent (which carries the bitmaps across QEMU's snapshot, cbt-live.ts
+// liveSnapshotBitmapsBefore/liveSnapshotCatchUp), then calls carryCbt(…, { sourceLive: true })
+// for the snapshot's image. Bitmap naming: docs/decisions.md "cbt (issue 14)"; live snapshots:
+// "livecbt (issue 14)".
 import { XenApiError } from '../../shared/errors.js';
 import type { CbtCarry } from '../../shared/host/cbt.js';
 import { CBT_BLOCK } from '../../shared/cbt/changed-blocks.js';
@@ -124,6 +125,9 @@ export function cbtCarryFor(
   newLocation: string,
 ): CbtCarry | undefined {
   if (!row.cbt_enabled) return undefined;
+  // A snapshot's bitmaps are frozen copies: they stay (VM.revert clones snapshots), none starts.
+  if (row.is_a_snapshot)
+    return { keep: [], frozen: true, ...(kind === 'snapshot' ? { snapshot: newLocation } : {}) };
   if (kind === 'clone') return { keep };
   return { keep, snapshot: newLocation, generation: newUuid };
 }

@@ -4,23 +4,22 @@
 // snapshot VDIs get the frozen content, as offline snapshots do (vdi-ops.ts cloneVdi).
 //
 // Wiring for other slices: `liveHolder` says whether a VDI needs this path; `liveSnapshotVdis`
-// does it; `bitmapsToCarry` is the hook changed-block tracking fills (names of persistent dirty
-// bitmaps per VDI that QEMU creates on the new overlay inside the same transaction).
+// does it. A CBT-enabled disk's bitmaps are carried onto the new overlay by the agent around
+// its QMP transaction (liveCbtCarry → cbt-live.ts); the snapshot's image then gets frozen
+// copies (carryCbt with sourceLive), so list_changed_blocks works between live snapshots.
 import { randomUUID } from 'node:crypto';
 import { XenApiError } from '../../shared/errors.js';
 import { logger } from '../../shared/log.js';
 import type { DiskSnapshotRequest } from '../../shared/noded/disk-snapshot.js';
 import type { Row } from '../db/database.js';
 import type { Services } from '../api/context.js';
+import { carryCbt, liveCbtCarry } from './cbt.js';
 import { withIntent } from './intents.js';
 import { attachedVbds, driverInfoOf, isNull, srConfig, withVdiOperation } from './records.js';
 import { assertCapability, cloneFields, recordNewVolume } from './vdi-ops.js';
 import { vbdDevice } from './vm-disks.js';
 
 const log = logger('storage');
-
-/** Per VDI, the persistent dirty bitmaps a live snapshot carries to the new overlay (cbt). */
-export const bitmapsToCarry: ((svc: Services, vdi: string) => string[])[] = [];
 
 /** The running (or paused) VM holding `vdi` read-write, with its VBD; undefined if none. */
 export function liveHolder(svc: Services, vdi: string): { vm: string; vbd: string } | undefined {
@@ -78,7 +77,8 @@ export async function liveSnapshotVdis(
     // The SR as the VM's host sees it: QEMU and the overlay must be on the same host.
     const pbd = (srRow.PBDs as string[]).map((p) => db.get('PBD', p)).find((p) => p?.host === host);
     if (!pbd?.currently_attached) throw new XenApiError('SR_NOT_ATTACHED', [sr]);
-    const bitmaps = bitmapsToCarry.flatMap((f) => f(svc, vdi));
+    const newUuid = randomUUID();
+    const cbt = liveCbtCarry(db, vdi, newUuid);
     plan.push({
       vdi,
       row,
@@ -87,8 +87,8 @@ export async function liveSnapshotVdis(
         device: vbdDevice(db.mustGet('VBD', holder.vbd)),
         sr: srConfig(srRow, pbd),
         location: String(row.location),
-        newUuid: randomUUID(),
-        ...(bitmaps.length ? { bitmaps } : {}),
+        newUuid,
+        ...(cbt ? { cbt } : {}),
       },
     });
   }
@@ -103,6 +103,9 @@ export async function liveSnapshotVdis(
     );
     const snapshots = new Map<string, string>();
     for (const [i, p] of plan.entries()) {
+      // QEMU froze the kept bitmaps on the old layer (now the snapshot's base): copy them in.
+      if (p.req.cbt)
+        await carryCbt(svc, p.vdi, 'snapshot', p.req.newUuid, res.volumes[i].location, { sourceLive: true });
       const fields = cloneFields(p.row, p.vdi, 'snapshot', p.req.newUuid);
       snapshots.set(p.vdi, await recordNewVolume(svc, p.sr, p.req.sr, res.volumes[i], fields));
     }

@@ -30,9 +30,16 @@ export interface CbtCarry {
   generation?: string;
   /**
    * The source is a running disk (a live snapshot): QEMU carried its bitmaps already
-   * (liveSnapshotBitmapActions); only the snapshot's image gets frozen copies, from its base.
+   * (cbt-live.ts liveSnapshotBitmapsBefore/CatchUp); only the snapshot's image gets frozen
+   * copies, from its base.
    */
   sourceLive?: boolean;
+  /**
+   * The source is itself a snapshot (its bitmaps are frozen copies): every CBT bitmap of the
+   * base goes back into its new image frozen (and into the new snapshot's, if any), `keep`
+   * aside; no generation starts. Cloning a snapshot (VM.revert does) must not lose them.
+   */
+  frozen?: boolean;
 }
 
 export interface CbtProcedures {

@@ -16,10 +16,11 @@ export interface DiskSnapshotRequest {
   /** Location/uuid of the new snapshot volume. */
   newUuid: string;
   /**
-   * Names of persistent dirty bitmaps (changed-block tracking) to create on the new overlay in
-   * the same transaction, so tracking carries on across the snapshot without a gap.
+   * Changed-block tracking (src/manager/storage/cbt.ts liveCbtCarry): the generations whose
+   * bitmaps move onto the new overlay in the same transaction (frozen on the old layer, which
+   * the snapshot's image then copies), and the new generation (`newUuid`) started there.
    */
-  bitmaps?: string[];
+  cbt?: { keep: string[]; generation: string };
 }
 
 export interface DiskSnapshotOptions {

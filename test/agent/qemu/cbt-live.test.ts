@@ -8,7 +8,12 @@ import { linkSync, renameSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { findDiskNode, liveCbt, liveSnapshotBitmapActions } from '../../../src/agent/qemu/cbt-live.js';
+import {
+  findDiskNode,
+  liveCbt,
+  liveSnapshotBitmapsBefore,
+  liveSnapshotCatchUp,
+} from '../../../src/agent/qemu/cbt-live.js';
 import * as cbt from '../../../src/agent/storage/cbt.js';
 import * as proc from '../../../src/agent/storage/procedures.js';
 import { QmpClient } from '../../../src/agent/qemu/qmp.js';
@@ -116,7 +121,7 @@ test('findDiskNode: boot-time disks by BlockBackend, hot-plugged ones by node na
   );
 });
 
-test('live snapshot: bitmaps carried into the new layer in the snapshot transaction, frozen copies for the snapshot', async (t) => {
+test('live snapshot: bitmaps carried into the new layer (transaction + catch-up), frozen copies for the snapshot', async (t) => {
   let qemu: ReturnType<typeof spawn> | undefined;
   t.after(() => qemu?.kill('SIGKILL'));
   const root = tempDir(t, 'berth-cbt-livesnap-');
@@ -174,21 +179,18 @@ test('live snapshot: bitmaps carried into the new layer in the snapshot transact
       String(8 * 1024 * 1024),
     ]);
   const oldNode = findDiskNode((await cmd('query-block')) as never, names)!.node;
-  await cmd('transaction', {
-    actions: [
-      {
-        type: 'blockdev-snapshot-sync',
-        data: {
-          'node-name': oldNode,
-          'snapshot-file': overlay,
-          'snapshot-node-name': 'ovl',
-          format: 'qcow2',
-          mode: 'existing',
-        },
-      },
-      ...liveSnapshotBitmapActions(oldNode, 'ovl', [GEN], snapUuid),
-    ],
+  await cmd('blockdev-add', {
+    'node-name': 'ovl',
+    driver: 'qcow2',
+    backing: null,
+    file: { driver: 'file', filename: overlay },
   });
+  for (const c of liveSnapshotBitmapsBefore('ovl', [GEN], snapUuid)) await cmd(c.execute, c.arguments);
+  await cmd('transaction', {
+    actions: [{ type: 'blockdev-snapshot', data: { node: oldNode, overlay: 'ovl' } }],
+  });
+  for (const step of liveSnapshotCatchUp(oldNode, 'ovl', [GEN]))
+    for (const c of [step.merge, step.freeze]) await cmd(c.execute, c.arguments);
   renameSync(overlay, v.path);
   await cmd('human-monitor-command', { 'command-line': `qemu-io ${names.drive} "write 327680 512"` }); // block 5
   await cbt.cbt_snapshot(ctx, sr, a, { keep: [GEN], snapshot: snapUuid, sourceLive: true });

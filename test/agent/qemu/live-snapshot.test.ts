@@ -10,6 +10,8 @@ import {
   overlayAddCommand,
   overlayDelCommand,
   overlayNodeName,
+  snapshotBitmapsBefore,
+  snapshotCatchUp,
   snapshotTransaction,
   topNodes,
 } from '../../../src/agent/qemu/live-snapshot.js';
@@ -48,17 +50,30 @@ test('overlay node names are unique per sequence number and within QEMU’s 31 c
 });
 
 test('golden: one transaction over every disk, bitmaps carried, and the overlay commands', () => {
-  const tx = snapshotTransaction([
+  const disks = [
     { top: '#block189', overlay: 'snap1-xvda' },
-    { top: 'snap0-xvdb', overlay: 'snap1-xvdb', bitmaps: ['cbt-1'] },
-  ]);
+    {
+      top: 'snap0-xvdb',
+      overlay: 'snap1-xvdb',
+      cbt: {
+        keep: ['6f1c1c5e-2a53-4c55-9a52-0e8c2f6d1a01'],
+        generation: '7d3e0f55-1b2c-4d5e-8f60-718293a4b5c6',
+      },
+    },
+  ];
+  const tx = snapshotTransaction(disks);
   const cmds = [
     overlayAddCommand('snap1-xvda', '/var/lib/berth/sr/default/.tmp-x.qcow2'),
+    ...snapshotBitmapsBefore(disks), // CBT: the bitmaps the overlay starts with
     tx,
+    ...snapshotCatchUp(disks), // after the transaction: the kept generations' history
     overlayDelCommand('snap1-xvda'),
   ];
   assertGolden(join(GOLDEN, 'live-snapshot.json'), `${JSON.stringify(cmds, null, 2)}\n`);
-  // Every snapshot action comes before any bitmap action (a bitmap goes on a node in the graph).
   const types = (tx.arguments.actions as { type: string }[]).map((a) => a.type);
-  assert.deepEqual(types, ['blockdev-snapshot', 'blockdev-snapshot', 'block-dirty-bitmap-add']);
+  assert.deepEqual(
+    types,
+    ['blockdev-snapshot', 'blockdev-snapshot'],
+    'nothing but the snapshot in the pause',
+  );
 });
