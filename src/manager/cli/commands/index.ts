@@ -1,5 +1,6 @@
 // The command table: every generated and hand-written command by name.
 import type { CommandSpec } from '../context.js';
+import { EXPORT_COMMANDS } from './export.js';
 import { GENERIC_COMMANDS } from './generic.js';
 import { OBJECT_COMMANDS } from './objects.js';
 import { POOL_COMMANDS } from './pool.js';
@@ -14,6 +15,7 @@ export function commandTable(): Map<string, CommandSpec> {
     ...OBJECT_COMMANDS,
     ...POOL_COMMANDS,
     ...SNAPSHOT_COMMANDS,
+    ...EXPORT_COMMANDS,
   ])
     t.set(c.name, c);
   return t;
