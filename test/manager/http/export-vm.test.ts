@@ -228,4 +228,21 @@ test('/export: bad input gets the framework errors; a running VM is refused', {
   assert.deepEqual(await m.manager.svc.hosts.local().blockdev_nbd_list(), []);
   m.manager.db.update('VM', vm, { power_state: 'Halted' });
   assert.deepEqual(await m.call('VM.get_current_operations', vm), {});
+
+  // Disks on an SR another member serves: 302 there (the NBD sockets are local), nothing locked.
+  const db = m.manager.db;
+  const other = db.create('host', { name_label: 'other', hostname: 'other', address: '192.0.2.7' });
+  const vdi = String(db.get('VBD', (db.get('VM', vm)!.VBDs as string[])[0])!.VDI);
+  const pbd = (db.get('SR', String(db.get('VDI', vdi)!.SR))!.PBDs as string[])[0];
+  const here = db.get('PBD', pbd)!.host;
+  db.update('PBD', pbd, { host: other });
+  const moved = await fetch(`${m.httpUrl}/export?session_id=${s}&ref=${vm}`, { redirect: 'manual' });
+  db.update('PBD', pbd, { host: here });
+  assert.equal(moved.status, 302);
+  assert.match(
+    moved.headers.get('location') ?? '',
+    /^https?:\/\/192\.0\.2\.7(:\d+)?\/export\?session_id=.*&ref=/,
+  );
+  assert.deepEqual(await m.call('VM.get_current_operations', vm), {});
+  assert.deepEqual(await m.manager.svc.hosts.local().blockdev_nbd_list(), []);
 });
