@@ -90,7 +90,10 @@ test('/export of a snapshot: its disks as they were; two exports at once', {
   const base = `${m.httpUrl}/export?session_id=${m.session.ref}`;
 
   const snapFile = join(dir, 'snap.xva');
-  assert.equal((await download(`${base}&ref=${snap}`, snapFile)).status, 200);
+  const task = await m.call<string>('task.create', 'snapshot export', '');
+  assert.equal((await download(`${base}&ref=${snap}&task_id=${task}`, snapFile)).status, 200);
+  await until('the task to succeed', async () => (await m.call('task.get_status', task)) === 'success');
+  assert.equal(await m.call('task.get_progress', task), 1);
   const xs = checkXva(snapFile, dir);
   assert.equal(xs.vms.length, 1);
   assert.equal(xs.vms[0].is_a_snapshot, false, '/export clears snapshot metadata');
