@@ -35,6 +35,7 @@ import { Database } from './db/database.js';
 import { SqliteBackend } from './db/sqlite-backend.js';
 import { EventService } from './events/event-service.js';
 import { createCliHandler } from './cli/handler.js';
+import { mountExportHandlers } from './http/data/export-vm.js';
 import { managerCliApi } from './cli/manager-api.js';
 import { consoleConnectHandler, consoleWebSocketHandler } from './http/console.js';
 import { HttpFrontend } from './http/server.js';
@@ -151,6 +152,7 @@ export class Manager {
     const cli = createCliHandler(managerCliApi(this));
     this.frontend.mount('/cli', (req, res, conn) => cli(req, res, conn));
     this.frontend.mountUpgrade('/console', consoleWebSocketHandler(svc));
+    mountExportHandlers(this.frontend, svc);
     if (svc.pool) for (const [path, h] of Object.entries(poolRoutes(svc.pool))) this.frontend.mount(path, h);
     for (const [path, h] of Object.entries(nbdPoolRoutes(svc))) this.frontend.mount(path, h);
     mountRawVdiHandlers(this.frontend, svc);

@@ -13,17 +13,10 @@
 //   internal refs, which no importer reads: see docs/decisions.md).
 import { NULL_REF, type TypeDesc } from '../../shared/datamodel/types.js';
 import { XenApiError } from '../../shared/errors.js';
-import { PRODUCT_BRAND, BERTH_VERSION } from '../../shared/version.js';
+import { berthOvaVersion as xvaOvaVersion } from '../../shared/xva/ova-xml.js';
 import type { Database, Row } from '../db/database.js';
 import { EPOCH_XAPI } from '../time.js';
-import {
-  BERTH_XAPI_VERSION,
-  EXPORT_VSN,
-  OVA_CLASSES,
-  type OvaDocument,
-  type OvaObject,
-  type OvaVersion,
-} from './ova.js';
+import { OVA_CLASSES, type OvaDocument, type OvaObject, type OvaVersion } from './ova.js';
 
 /** Devicetype.t of xapi: what `excluded_device_types` may name. */
 export const DEVICE_TYPES = ['vif', 'vbd', 'vgpu', 'vtpm', 'pci', 'vusb'] as const;
@@ -65,17 +58,9 @@ export function parseDeviceTypes(s: string | undefined): DeviceType[] {
   });
 }
 
+/** The version struct of Berth's exports: shared/xva's (xapi 1.0, today's date, export_vsn 2). */
 export function berthOvaVersion(): OvaVersion {
-  return {
-    hostname: 'localhost',
-    date: '',
-    product_version: BERTH_VERSION,
-    product_brand: PRODUCT_BRAND,
-    build_number: '',
-    xapi_major: BERTH_XAPI_VERSION.major,
-    xapi_minor: BERTH_XAPI_VERSION.minor,
-    export_vsn: EXPORT_VSN,
-  };
+  return xvaOvaVersion();
 }
 
 const isRef = (v: unknown): v is string => typeof v === 'string' && v !== '' && v !== NULL_REF;

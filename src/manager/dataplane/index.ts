@@ -46,7 +46,6 @@ export {
   type OvaLimits,
   type OvaObject,
   type OvaVersion,
-  ovaObjectXml,
   ovaXml,
   parseOvaXml,
   parseOvaVersion,

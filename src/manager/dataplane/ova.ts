@@ -11,6 +11,10 @@
 import type { FieldSpec, Model } from '../../shared/datamodel/model-types.js';
 import type { TypeDesc } from '../../shared/datamodel/types.js';
 import { XenApiError } from '../../shared/errors.js';
+import { EXPORT_VSN } from '../../shared/xva/constants.js';
+import { encodeOvaXml } from '../../shared/xva/ova-xml.js';
+
+export { EXPORT_VSN };
 import { decodeXml, type DecodeContext } from '../../shared/wire/decode.js';
 import { isWireFormatError } from '../../shared/wire/errors.js';
 import { type RecordField, type XmlEncodeContext, xmlEncoder } from '../../shared/wire/xml-encode.js';
@@ -66,12 +70,11 @@ export interface OvaDocument {
 }
 
 /**
- * Berth's identity in exports. xapi refuses a file whose (xapi_major, xapi_minor) is above its own
- * (IMPORT_INCOMPATIBLE_VERSION); Berth reports xapi 25.6 in host.software_version, so it writes
- * and accepts up to that.
+ * The newest xapi whose exports Berth imports (IMPORT_INCOMPATIBLE_VERSION above it): Berth reports
+ * xapi 25.6 in host.software_version. Berth's own exports claim 1.0 (shared/xva berthOvaVersion) so
+ * that every xapi accepts them (docs/decisions.md, export).
  */
 export const BERTH_XAPI_VERSION = { major: 25, minor: 6 } as const;
-export const EXPORT_VSN = 2;
 
 /**
  * xapi's vtpm' record (Importexport): the VTPM's VM, uuid, flags and its secret content. The key
@@ -132,27 +135,21 @@ function decodeContext(model: Model): DecodeContext {
   return ctx;
 }
 
-const member = (name: string, valueXml: string) => `<member><name>${name}</name>${valueXml}</member>`;
-
-/** One object as xapi writes it: `<value><struct>` class, id, snapshot. */
-export function ovaObjectXml(model: Model, o: OvaObject): string {
-  const ctx = encodeContext(model);
-  const str = xmlEncoder({ kind: 'string' }, ctx);
-  return `<value><struct>${member('class', str(o.class))}${member('id', str(o.id))}${member(
-    'snapshot',
-    xmlEncoder(recordType(o.class), ctx)(o.snapshot),
-  )}</struct></value>`;
-}
-
-/** The whole ova.xml text: one `<value>`, no declaration, no whitespace (ocaml-rpc's to_string). */
+/**
+ * The whole ova.xml text: one `<value>`, no declaration, no whitespace (ocaml-rpc's to_string).
+ * The frame (version struct, objects array) is src/shared/xva's encodeOvaXml, the one writer of
+ * ova.xml; this adds the datamodel-typed record encoding of each snapshot.
+ */
 export function ovaXml(model: Model, doc: OvaDocument): string {
   const ctx = encodeContext(model);
-  const version = xmlEncoder({ kind: 'record', cls: 'ova:version' }, ctx)(doc.version);
-  const objects = doc.objects.map((o) => ovaObjectXml(model, o)).join('');
-  return `<value><struct>${member('version', version)}${member(
-    'objects',
-    `<value><array><data>${objects}</data></array></value>`,
-  )}</struct></value>`;
+  return encodeOvaXml(
+    doc.version,
+    doc.objects.map((o) => ({
+      cls: o.class,
+      id: o.id,
+      snapshotXml: xmlEncoder(recordType(o.class), ctx)(o.snapshot),
+    })),
+  );
 }
 
 /** Limits on what an ova.xml may hold (it is read into memory whole). */

@@ -31,14 +31,16 @@ test('plain /export: VM, metrics, VBDs, VIF, network, VDIs, SR; refs are export 
   const py = pythonReads(tempDir(t), text);
   assert.deepEqual(Object.keys(py), ['version', 'objects']);
   // int64 is written untagged: a plain reader sees a string, as with xapi's files.
+  // Berth claims xapi 1.0 so that every xapi imports its files (docs/decisions.md, export).
+  assert.match(py.version.date, /^\d{4}-\d{2}-\d{2}$/);
   assert.deepEqual(py.version, {
     hostname: 'localhost',
-    date: '',
+    date: py.version.date,
     product_version: '0.1.0',
     product_brand: 'Berth',
     build_number: '',
-    xapi_major: '25',
-    xapi_minor: '6',
+    xapi_major: '1',
+    xapi_minor: '0',
     export_vsn: '2',
   });
   const objs = py.objects;

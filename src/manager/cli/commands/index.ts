@@ -1,5 +1,6 @@
 // The command table: every generated and hand-written command by name.
 import type { CommandSpec } from '../context.js';
+import { EXPORT_COMMANDS } from './export.js';
 import { GENERIC_COMMANDS } from './generic.js';
 import { OBJECT_COMMANDS } from './objects.js';
 import { POOL_COMMANDS } from './pool.js';
@@ -16,6 +17,7 @@ export function commandTable(): Map<string, CommandSpec> {
     ...POOL_COMMANDS,
     ...SNAPSHOT_COMMANDS,
     ...VDI_TRANSFER_COMMANDS,
+    ...EXPORT_COMMANDS,
   ])
     t.set(c.name, c);
   return t;
