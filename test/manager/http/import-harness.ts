@@ -1,7 +1,8 @@
 // For the /import tests: a source VM whose ova.xml the dataplane writes (vmToOvaObjects +
 // ovaXml), XVAs built from it by Python's tarfile + xxhash (xva-build.py, xapi's layout) with
 // known disk data, an HTTP PUT that streams a file, and what "nothing left behind" compares.
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -13,6 +14,8 @@ import type { StorageManager } from '../storage/harness.js';
 
 export const MiB = 1 << 20;
 const BUILD = join(import.meta.dirname, 'xva-build.py');
+// Async: a blocked event loop would also block the in-process manager and agent.
+const run = promisify(execFile);
 
 export const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -108,7 +111,12 @@ export interface BuildOptions {
 }
 
 /** Writes an XVA of `src` with Python (tarfile + xxhash) and returns its path. */
-export function buildXva(dir: string, src: Pick<Source, 'ova' | 'disks'>, out: string, o: BuildOptions = {}) {
+export async function buildXva(
+  dir: string,
+  src: Pick<Source, 'ova' | 'disks'>,
+  out: string,
+  o: BuildOptions = {},
+): Promise<string> {
   const spec = join(dir, `${out}.json`);
   let ova = src.ova;
   if (o.ova !== undefined) {
@@ -126,7 +134,7 @@ export function buildXva(dir: string, src: Pick<Source, 'ova' | 'disks'>, out: s
       mutate: o.mutate ?? '',
     }),
   );
-  execFileSync('/usr/bin/python3', [BUILD, spec], { stdio: ['ignore', 'ignore', 'inherit'] });
+  await run('/usr/bin/python3', [BUILD, spec]);
   return path;
 }
 
@@ -210,7 +218,7 @@ export async function imageOf(m: StorageManager, vdi: string): Promise<string> {
 /** A VDI's bytes as qemu-img (not Berth) reads its image. */
 export async function rawOf(m: StorageManager, vdi: string, dir: string): Promise<Buffer> {
   const out = join(dir, `raw-${Date.now()}-${Math.random()}.raw`);
-  execFileSync('qemu-img', ['convert', '-O', 'raw', await imageOf(m, vdi), out]);
+  await run('qemu-img', ['convert', '-O', 'raw', await imageOf(m, vdi), out]);
   return readFileSync(out);
 }
 

@@ -46,7 +46,7 @@ test('PUT /import: plain, gzip and zstd XVAs from Python become VMs with the dat
   const src = await sourceVm(m, dir);
   const srcUuid = await m.call('VM.get_uuid', src.vm);
   for (const compression of ['none', 'gzip', 'zstd'] as const) {
-    const file = buildXva(dir, src, `vm-${compression}.xva`, { compression });
+    const file = await buildXva(dir, src, `vm-${compression}.xva`, { compression });
     const { res, rec } = await importXva(m, {}, file);
     assert.equal(res.status, 200, res.body);
     assert.match(String(res.headers['task-id']), /^OpaqueRef:/);
@@ -70,7 +70,7 @@ test('PUT /import?restore=true keeps uuids; sr_id chooses the SR; errors name xa
   const b = await startStorageManager(t);
   const dir = tempDir(t);
   const src = await sourceVm(a, dir);
-  const file = buildXva(dir, src, 'vm.xva', { compression: 'zstd' });
+  const file = await buildXva(dir, src, 'vm.xva', { compression: 'zstd' });
   const pool = (await b.call<string[]>('pool.get_all'))[0];
   const sr = await b.call<string>('pool.get_default_SR', pool);
   const { res, rec } = await importXva(b, { restore: 'true', sr_id: sr }, file);
@@ -91,19 +91,23 @@ test('PUT /import?restore=true keeps uuids; sr_id chooses the SR; errors name xa
   assert.deepEqual(bad.rec.error_info, ['HANDLE_INVALID', 'SR', 'OpaqueRef:nope']);
   // Without task_id: the answer waits for the outcome; an error is xapi's 500 text.
   const q = new URLSearchParams({ session_id: b.session.ref });
-  const legacy = buildXva(dir, src, 'legacy.xva', { mutate: 'legacy' });
+  const legacy = await buildXva(dir, src, 'legacy.xva', { mutate: 'legacy' });
   const r = await putFile(b.httpUrl, `/import?${q}`, legacy);
   assert.equal(r.status, 500);
   assert.match(r.body, /IMPORT_ERROR/);
   assert.match(r.body, /Legacy XVA format/);
   // Without task_id, success: 200 and a new VM.
   const before = b.manager.svc.db.all('VM').size;
-  const ok = await putFile(b.httpUrl, `/import?${q}`, buildXva(dir, src, 'vm2.xva', { compression: 'gzip' }));
+  const ok = await putFile(
+    b.httpUrl,
+    `/import?${q}`,
+    await buildXva(dir, src, 'vm2.xva', { compression: 'gzip' }),
+  );
   assert.equal(ok.status, 200, ok.body);
   assert.equal(b.manager.svc.db.all('VM').size, before + 1);
 });
 
-const HOSTILE: [string, string, RegExp | string][] = [
+const HOSTILE: [string, 'none' | 'gzip' | 'zstd', RegExp | string][] = [
   ['truncate', 'none', 'IMPORT_ERROR_PREMATURE_EOF'],
   ['truncate', 'zstd', 'IMPORT_ERROR_PREMATURE_EOF'],
   ['bad_checksum', 'gzip', 'IMPORT_ERROR_SOME_CHECKSUMS_FAILED'],
@@ -112,7 +116,8 @@ const HOSTILE: [string, string, RegExp | string][] = [
   ['dotdot', 'none', /IMPORT_ERROR.*unsafe member name/],
   ['absolute', 'none', /IMPORT_ERROR.*unsafe member name/],
   ['big_chunk', 'none', /IMPORT_ERROR.*larger than 1 MiB/],
-  ['bomb', 'gzip', /IMPORT_ERROR.*beyond the VDI's virtual size/],
+  // Zero chunks past a disk's end: refused at the first (the next disk's chunk was expected).
+  ['bomb', 'gzip', /IMPORT_ERROR.*(beyond the VDI's virtual size|expected a chunk of)/],
   ['legacy', 'none', /IMPORT_ERROR.*Legacy XVA format/],
 ];
 
@@ -121,8 +126,9 @@ test('hostile archives through HTTP: xapi errors, nothing left behind', { timeou
   const dir = tempDir(t);
   const src = await sourceVm(m, dir);
   const before = await leftovers(m);
-  for (const [mutate, compression, want] of HOSTILE) {
-    const file = buildXva(dir, src, `${mutate}-${compression}.xva`, { compression, mutate });
+  const only = process.env.IMPORT_HOSTILE;
+  for (const [mutate, compression, want] of HOSTILE.filter(([x]) => !only || x === only)) {
+    const file = await buildXva(dir, src, `${mutate}-${compression}.xva`, { compression, mutate });
     const { rec } = await importXva(m, {}, file);
     assert.equal(rec.status, 'failure', `${mutate}: ${rec.status}`);
     const info = (rec.error_info as string[]).join(' ');
@@ -131,7 +137,7 @@ test('hostile archives through HTTP: xapi errors, nothing left behind', { timeou
     assert.deepEqual(await leftovers(m), before, `${mutate} left something behind`);
   }
   // force=true: a wrong checksum is tolerated (xapi: recorded, not fatal).
-  const forced = buildXva(dir, src, 'forced.xva', { mutate: 'bad_checksum' });
+  const forced = await buildXva(dir, src, 'forced.xva', { mutate: 'bad_checksum' });
   const { rec } = await importXva(m, { force: 'true' }, forced);
   assert.equal(rec.status, 'success', JSON.stringify(rec.error_info));
 });
@@ -151,16 +157,16 @@ test('VDI_TOO_LARGE and SR_FULL before any volume; two imports at once; cancel',
     );
   assert.notEqual(withSize(1), text, 'the ova.xml names the size');
   const before = await leftovers(m);
-  const huge = buildXva(dir, src, 'huge.xva', { ova: withSize(2 ** 50) });
+  const huge = await buildXva(dir, src, 'huge.xva', { ova: withSize(2 ** 50) });
   const r1 = await importXva(m, {}, huge);
   assert.equal(r1.rec.error_info[0], 'VDI_TOO_LARGE', JSON.stringify(r1.rec.error_info));
-  const full = buildXva(dir, src, 'full.xva', { ova: withSize(2 ** 45) });
+  const full = await buildXva(dir, src, 'full.xva', { ova: withSize(2 ** 45) });
   const r2 = await importXva(m, {}, full);
   assert.equal(r2.rec.error_info[0], 'SR_FULL', JSON.stringify(r2.rec.error_info));
   assert.deepEqual(await leftovers(m), before);
 
   // Two at once.
-  const file = buildXva(dir, src, 'twice.xva', { compression: 'zstd' });
+  const file = await buildXva(dir, src, 'twice.xva', { compression: 'zstd' });
   const [x, y] = await Promise.all([importXva(m, {}, file), importXva(m, {}, file)]);
   assert.equal(x.rec.status, 'success', JSON.stringify(x.rec.error_info));
   assert.equal(y.rec.status, 'success', JSON.stringify(y.rec.error_info));
@@ -169,10 +175,11 @@ test('VDI_TOO_LARGE and SR_FULL before any volume; two imports at once; cancel',
 
   // task.cancel while the client trickles: cancelled, nothing left.
   const mid = await leftovers(m);
+  const plain = await buildXva(dir, src, 'plain.xva');
   const task = await m.call<string>('task.create', 'cancelled import', '');
   const q = new URLSearchParams({ session_id: m.session.ref, task_id: task });
   const http = await import('node:http');
-  const data = readFileSync(file);
+  const data = readFileSync(plain);
   const req = http.request(new URL(`/import?${q}`, m.httpUrl), {
     method: 'PUT',
     headers: { 'content-length': data.length },

@@ -1,6 +1,7 @@
 // The command table: every generated and hand-written command by name.
 import type { CommandSpec } from '../context.js';
 import { GENERIC_COMMANDS } from './generic.js';
+import { IMPORT_COMMANDS } from './import.js';
 import { OBJECT_COMMANDS } from './objects.js';
 import { POOL_COMMANDS } from './pool.js';
 import { SNAPSHOT_COMMANDS } from './snapshot.js';
@@ -14,6 +15,7 @@ export function commandTable(): Map<string, CommandSpec> {
     ...OBJECT_COMMANDS,
     ...POOL_COMMANDS,
     ...SNAPSHOT_COMMANDS,
+    ...IMPORT_COMMANDS,
   ])
     t.set(c.name, c);
   return t;

@@ -203,10 +203,12 @@ async function handleImport(ctx: DataContext) {
       });
     ctx.task.checkCancelled();
   } catch (e) {
+    log.info('import failed', { error: String(e) });
     const err = ctx.task.signal.aborted ? new XenApiError('TASK_CANCELLED', [ctx.task.ref]) : e;
     data.reject(err);
     if (applying) await applying.catch(() => undefined);
     else await writers.close(false).catch(() => undefined);
+    log.info('import undone');
     throw err;
   }
   data.resolve();
