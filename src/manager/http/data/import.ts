@@ -11,7 +11,7 @@
 // every volume and record made is removed again (unless force, as xapi). Task result: the new VM
 // refs (an XML-RPC array).
 // /import_metadata?restore=&force=&dry_run=&vdi:<src>=<dst>: the same with mode 'metadata'
-// (existing disks, vdi remapping); dry_run creates nothing and answers the VMs it would make.
+// (existing disks, vdi remapping); dry_run plans (so every refusal is raised) and creates nothing.
 import { XenApiError } from '../../../shared/errors.js';
 import { logger } from '../../../shared/log.js';
 import { readXva } from '../../../shared/xva/index.js';
@@ -241,7 +241,8 @@ async function handleImportMetadata(ctx: DataContext) {
           vdiMap: q.vdiMap,
           task: ctx.task.ref,
         });
-        result = q.dryRun ? plan.vms : await applyImportPlan(svc, plan);
+        // A dry run only checks: no VM exists to name (xe prints xxxxxxxx-… for it).
+        result = q.dryRun ? [] : await applyImportPlan(svc, plan);
         return [];
       },
       chunk: () => {
