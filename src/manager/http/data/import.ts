@@ -139,6 +139,9 @@ async function handleImport(ctx: DataContext) {
   startEarly(ctx);
   log.info('VM.import', { sr, restore: q.restore, force: q.force });
   const writers = new VolumeWriters(svc);
+  const t0 = Date.now();
+  let tMeta = 0;
+  let tRead = 0;
   const data = deferred<void>();
   let applying: Promise<string[]> | undefined;
   // Progress: bytes of the disks accounted for over their total size.
@@ -185,6 +188,7 @@ async function handleImport(ctx: DataContext) {
           objectsCreated(svc, ctx.task.ref);
           for (const d of disks) await writers.add(d.id, d.ref);
           total = disks.reduce((s, d) => s + d.virtualSize, 0);
+          tMeta = Date.now() - t0;
           return disks.map((d) => ({ ref: d.id, virtualSize: d.virtualSize }));
         },
         chunk: async ({ ref, offset, data: bytes }) => {
@@ -211,10 +215,15 @@ async function handleImport(ctx: DataContext) {
     log.info('import undone');
     throw err;
   }
+  tRead = Date.now() - t0;
   data.resolve();
   // No ova.xml VM at all (readXva ends without metadata only by failing): applying is set.
   const vms = await applying!;
-  log.info('VM.import done', { vms, bytes: writers.written });
+  log.info('VM.import done', {
+    vms,
+    bytes: writers.written,
+    ms: { objects: tMeta, data: tRead, total: Date.now() - t0 },
+  });
   return vms;
 }
 
