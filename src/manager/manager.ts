@@ -65,6 +65,7 @@ import { attachAgent } from './vm/reconcile.js';
 import { clearStaleReservations } from './vm/reservation.js';
 import { refreshAllowedOperations } from './vm/vm-state.js';
 import { refreshVdiOps } from './storage/records.js';
+import { mountImportHandlers } from './http/data/import.js';
 import { ensureSelfSignedCert, loadTls } from './tls.js';
 import { mountRawVdiHandlers } from './dataplane/raw-vdi.js';
 
@@ -156,6 +157,7 @@ export class Manager {
     if (svc.pool) for (const [path, h] of Object.entries(poolRoutes(svc.pool))) this.frontend.mount(path, h);
     for (const [path, h] of Object.entries(nbdPoolRoutes(svc))) this.frontend.mount(path, h);
     mountRawVdiHandlers(this.frontend, svc);
+    mountImportHandlers(this.frontend, svc);
   }
 
   static async open(config: ManagerConfig, opts: ManagerOptions = {}): Promise<Manager> {

@@ -78,6 +78,10 @@ test('a slave serves its disks over NBD with sessions of the master', { timeout:
     currently_attached: true,
   });
   await c.call('network.add_purpose', net, 'nbd');
+  // The slave's server reads the purposes (TLS or not) from its replica: wait until it has them.
+  await waitFor('the purpose on the slave', () =>
+    ((s.manager!.db.get('network', net)?.purpose as string[] | undefined) ?? []).includes('nbd'),
+  );
   const infos = (await c.call('VDI.get_nbd_info', vdi)) as unknown as Record<string, string>[];
   assert.deepEqual(
     infos.map((i) => i.address),

@@ -2,6 +2,7 @@
 import type { CommandSpec } from '../context.js';
 import { EXPORT_COMMANDS } from './export.js';
 import { GENERIC_COMMANDS } from './generic.js';
+import { IMPORT_COMMANDS } from './import.js';
 import { OBJECT_COMMANDS } from './objects.js';
 import { POOL_COMMANDS } from './pool.js';
 import { SNAPSHOT_COMMANDS } from './snapshot.js';
@@ -18,6 +19,7 @@ export function commandTable(): Map<string, CommandSpec> {
     ...SNAPSHOT_COMMANDS,
     ...VDI_TRANSFER_COMMANDS,
     ...EXPORT_COMMANDS,
+    ...IMPORT_COMMANDS,
   ])
     t.set(c.name, c);
   return t;
