@@ -30,6 +30,7 @@ import { CBT_BLOCK, cbtBitmapName } from '../../src/shared/cbt/changed-blocks.js
 import { runChecked } from '../../src/shared/exec.js';
 import { typeLine } from '../../test/agent/helpers/guest.js';
 import { ensureGuest, startStack, waitFor } from '../../test/helpers/stack.js';
+import { vbdRecord, vdiRecord } from '../../test/helpers/records.js';
 
 export interface Row {
   name: string;
@@ -81,27 +82,8 @@ async function berth(): Promise<Pauses> {
     const uuid = await call('VM.get_uuid', vm);
     const [pool] = await call('pool.get_all');
     const sr = await call('pool.get_default_SR', pool);
-    const vdi = await call('VDI.create', {
-      SR: sr,
-      virtual_size: DISK,
-      type: 'user',
-      sharable: false,
-      read_only: false,
-      other_config: {},
-      name_label: 'bench data',
-    });
-    await call('VBD.create', {
-      VM: vm,
-      VDI: vdi,
-      userdevice: '1',
-      bootable: false,
-      mode: 'RW',
-      type: 'Disk',
-      empty: false,
-      other_config: {},
-      qos_algorithm_type: '',
-      qos_algorithm_params: {},
-    });
+    const vdi = await call('VDI.create', vdiRecord(sr, DISK, { name_label: 'bench data' }));
+    await call('VBD.create', vbdRecord(vm, vdi, { userdevice: '1', bootable: false }));
     const guest = async (line: string, marker: string) => {
       const from = stack.consoleLog(uuid).length;
       await typeLine(`${stack.runDir}/${uuid}/serial.sock`, line);

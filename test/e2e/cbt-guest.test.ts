@@ -14,6 +14,7 @@ import { runChecked } from '../../src/shared/exec.js';
 import { volumePath } from '../../src/shared/host/volume-path.js';
 import { typeLine } from '../agent/helpers/guest.js';
 import { ensureGuest, startStack, waitFor } from '../helpers/stack.js';
+import { vbdRecord, vdiRecord } from '../helpers/records.js';
 
 const MiB = 1024 * 1024;
 const BOOT_MS = 120_000;
@@ -53,27 +54,8 @@ test('a running guest writes known blocks of a CBT disk; the snapshots diff name
   const [pool] = await call('pool.get_all');
   const sr = await call('pool.get_default_SR', pool);
   const disk = async (name: string, userdevice: string) => {
-    const vdi = await call('VDI.create', {
-      SR: sr,
-      virtual_size: 32 * MiB,
-      type: 'user',
-      sharable: false,
-      read_only: false,
-      other_config: {},
-      name_label: name,
-    });
-    await call('VBD.create', {
-      VM: vm,
-      VDI: vdi,
-      userdevice,
-      bootable: false,
-      mode: 'RW',
-      type: 'Disk',
-      empty: false,
-      other_config: {},
-      qos_algorithm_type: '',
-      qos_algorithm_params: {},
-    });
+    const vdi = await call('VDI.create', vdiRecord(sr, 32 * MiB, { name_label: name }));
+    await call('VBD.create', vbdRecord(vm, vdi, { userdevice, bootable: false }));
     return vdi;
   };
   const data = await disk('cbt data', '1'); // /dev/vda in the guest (the template boots from kernel + initrd)

@@ -11,6 +11,7 @@ import { test } from 'node:test';
 import { run, runChecked } from '../../src/shared/exec.js';
 import { typeLine } from '../agent/helpers/guest.js';
 import { ensureGuest, startStack, waitFor } from '../helpers/stack.js';
+import { vbdRecord, vdiRecord } from '../helpers/records.js';
 
 const BOOT_MS = 120_000;
 
@@ -49,28 +50,11 @@ test('live snapshot, checkpoint and revert of a running guest', { timeout: 600_0
   // The test guest boots from a kernel and initramfs: its one disk (/dev/vda) is made here.
   const [pool] = await call('pool.get_all');
   const sr = await call('pool.get_default_SR', pool);
-  const disk = await call('VDI.create', {
-    SR: sr,
-    virtual_size: 16 * 1024 * 1024,
-    type: 'user',
-    sharable: false,
-    read_only: false,
-    other_config: {},
-    name_label: 'data',
-  });
-  const vbd = await call('VBD.create', {
-    VM: vm,
-    VDI: disk,
-    userdevice: '1',
-    bootable: false,
-    mode: 'RW',
-    type: 'Disk',
-    empty: false,
-    unpluggable: true,
-    other_config: {},
-    qos_algorithm_type: '',
-    qos_algorithm_params: {},
-  });
+  const disk = await call('VDI.create', vdiRecord(sr, 16 * 1024 * 1024, { name_label: 'data' }));
+  const vbd = await call(
+    'VBD.create',
+    vbdRecord(vm, disk, { userdevice: '1', bootable: false, unpluggable: true }),
+  );
   const [pbd] = await call('SR.get_PBDs', sr);
   const srDir = (await call('PBD.get_device_config', pbd)).location as string;
   const imageOf = async (vdi: string) => join(srDir, `${await call('VDI.get_location', vdi)}.qcow2`);

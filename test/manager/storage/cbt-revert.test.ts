@@ -11,6 +11,7 @@ import { CBT_BLOCK, changedBlockIndices } from '../../../src/shared/cbt/changed-
 import { runChecked } from '../../../src/shared/exec.js';
 import { volumePath } from '../../../src/shared/host/volume-path.js';
 import { code, type StorageManager, startStorageManager } from './harness.js';
+import { vbdRecord, vdiRecord } from '../../helpers/records.js';
 
 const MiB = 1024 * 1024;
 
@@ -44,29 +45,10 @@ test('CBT: VM.revert gives a new disk without CBT; the snapshots keep their bitm
   const m = await startStorageManager(t);
   const [pool] = await m.call<string[]>('pool.get_all');
   const sr = await m.call<string>('pool.get_default_SR', pool);
-  const vdi = await m.call<string>('VDI.create', {
-    SR: sr,
-    virtual_size: 8 * MiB,
-    type: 'user',
-    sharable: false,
-    read_only: false,
-    other_config: {},
-    name_label: 'cbt disk',
-  });
+  const vdi = await m.call<string>('VDI.create', vdiRecord(sr, 8 * MiB, { name_label: 'cbt disk' }));
   await m.call('VDI.enable_cbt', vdi);
   const vm = await m.call<string>('VM.create', baseVmRecord({ name_label: 'cbt-revert' }));
-  await m.call('VBD.create', {
-    VM: vm,
-    VDI: vdi,
-    userdevice: '0',
-    bootable: true,
-    mode: 'RW',
-    type: 'Disk',
-    empty: false,
-    other_config: {},
-    qos_algorithm_type: '',
-    qos_algorithm_params: {},
-  });
+  await m.call('VBD.create', vbdRecord(vm, vdi));
   const diskOf = async (v: string) =>
     m.call<string>('VBD.get_VDI', (await m.call<string[]>('VM.get_VBDs', v))[0]);
   const snap = async (name: string) => {
