@@ -12,8 +12,8 @@ import { test } from 'node:test';
 import { changedBlockIndices } from '../../src/shared/cbt/changed-blocks.js';
 import { runChecked } from '../../src/shared/exec.js';
 import { volumePath } from '../../src/shared/host/volume-path.js';
-import { typeLine } from '../agent/helpers/guest.js';
-import { ensureGuest, startStack, waitFor } from '../helpers/stack.js';
+import { waitFor } from '../helpers/stack.js';
+import { startGuestStack, testGuestVm, guestShell } from '../helpers/guest-vm.js';
 import { vbdRecord, vdiRecord } from '../helpers/records.js';
 
 const MiB = 1024 * 1024;
@@ -39,20 +39,8 @@ const ddWrites = (dev: string, writes: [number, number][]) =>
 test('a running guest writes known blocks of a CBT disk; the snapshots diff names exactly them', {
   timeout: 600_000,
 }, async (t) => {
-  await ensureGuest();
-  const stack = await startStack(t, 19300 + Math.floor(Math.random() * 100));
-  await stack.startAgent();
-  await stack.startManager();
-  const c = await stack.client();
-  const call = (m: string, ...a: unknown[]) => (c.call as any)(m, ...a) as Promise<any>;
-
-  const [tmpl] = await call('VM.get_by_name_label', 'Berth test guest');
-  const vm = await call('VM.clone', tmpl, 'cbt-e2e');
-  await call('VM.provision', vm);
-  await call('VM.set_is_a_template', vm, false);
-  const uuid = await call('VM.get_uuid', vm);
-  const [pool] = await call('pool.get_all');
-  const sr = await call('pool.get_default_SR', pool);
+  const { stack, call } = await startGuestStack(t, 19300 + Math.floor(Math.random() * 100));
+  const { vm, uuid, sr } = await testGuestVm(call, 'cbt-e2e');
   const disk = async (name: string, userdevice: string) => {
     const vdi = await call('VDI.create', vdiRecord(sr, 32 * MiB, { name_label: name }));
     await call('VBD.create', vbdRecord(vm, vdi, { userdevice, bootable: false }));
@@ -63,17 +51,7 @@ test('a running guest writes known blocks of a CBT disk; the snapshots diff name
   await call('VDI.enable_cbt', data);
   const before = await call('VDI.snapshot', data, {});
 
-  const guest = async (line: string, re: RegExp, ms = 60_000) => {
-    const from = stack.consoleLog(uuid).length;
-    await typeLine(`${stack.runDir}/${uuid}/serial.sock`, line);
-    let m: RegExpExecArray | null = null;
-    await waitFor(
-      () => (m = re.exec(stack.consoleLog(uuid).slice(from))) !== null,
-      ms,
-      `${re} on the console`,
-    );
-    return m!;
-  };
+  const guest = guestShell(stack, uuid);
   await call('VM.start', vm, false, false);
   await waitFor(() => stack.consoleLog(uuid).includes('BERTH-GUEST-READY'), BOOT_MS, 'boot marker');
 
