@@ -10,10 +10,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { changedBlockIndices } from '../../src/shared/cbt/changed-blocks.js';
-import { runChecked } from '../../src/shared/exec.js';
 import { volumePath } from '../../src/shared/host/volume-path.js';
 import { waitFor } from '../helpers/stack.js';
 import { startGuestStack, testGuestVm, guestShell } from '../helpers/guest-vm.js';
+import { nbdinfoDirtyExtents } from '../helpers/nbdinfo.js';
 import { vbdRecord, vdiRecord } from '../helpers/records.js';
 
 const MiB = 1024 * 1024;
@@ -121,26 +121,7 @@ test('a running guest writes known blocks of a CBT disk; the snapshots diff name
   const path = volumePath(srRec.type, srRec.uuid, dc, lateRec.location)!.path;
   // The late disk's newest generation (started by QEMU at the live VM.snapshot), stored at shutdown.
   const bitmap = `berth-cbt-${await call('VDI.get_uuid', lateS2)}`;
-  const map = JSON.parse(
-    await runChecked('nbdinfo', [
-      '--json',
-      `--map=qemu:dirty-bitmap:${bitmap}`,
-      '--',
-      '[',
-      'qemu-nbd',
-      '-r',
-      '-f',
-      'qcow2',
-      '-B',
-      bitmap,
-      path,
-      ']',
-    ]),
-  ) as { offset: number; length: number; type: number }[];
-  assert.deepEqual(
-    map.filter((e) => e.type === 1).map((e) => [e.offset, e.length]),
-    [[9 * 65536, 65536]],
-  );
+  assert.deepEqual(await nbdinfoDirtyExtents(path, bitmap), [[9 * 65536, 65536]]);
 
   // Revert to the live snapshot: new disks (xapi's clone path) without CBT; the chain still answers.
   await call('VM.revert', snapVm);
