@@ -8,7 +8,7 @@ import { ensureGuest, type Stack, startStack, waitFor } from './stack.js';
 export type Call = (method: string, ...args: unknown[]) => Promise<any>;
 
 /** Ensures the guest is built, starts agent and manager on `port`, and logs in. */
-export async function startGuestStack(t: TestContext, port: number): Promise<{ stack: Stack; call: Call }> {
+export async function startGuestStack(t: TestContext, port: number) {
   await ensureGuest();
   const stack = await startStack(t, port);
   await stack.startAgent();
@@ -19,7 +19,7 @@ export async function startGuestStack(t: TestContext, port: number): Promise<{ s
       e.message = `${m}: ${e.message}`;
       throw e;
     });
-  return { stack, call };
+  return { stack, call, client: c };
 }
 
 /** A halted VM `name` cloned from the test template and provisioned; with the default SR. */
