@@ -6,9 +6,8 @@ import { test } from 'node:test';
 import { baseVmRecord } from '../../../src/manager/bootstrap/vm-record.js';
 import { CBT_BLOCK, changedBlockIndices } from '../../../src/shared/cbt/changed-blocks.js';
 import { runChecked } from '../../../src/shared/exec.js';
-import { volumePath } from '../../../src/shared/host/volume-path.js';
 import { xe } from '../cli/harness.js';
-import { code, type StorageManager, startStorageManager } from './harness.js';
+import { blocksOf, code, imageOf, startStorageManager } from './harness.js';
 import { vbdRecord, vdiRecord } from '../../helpers/records.js';
 
 const MiB = 1024 * 1024;
@@ -16,25 +15,9 @@ const NULL = 'OpaqueRef:NULL';
 
 const vdiRec = (sr: string, size: number) => vdiRecord(sr, size, { name_label: 'cbt disk' });
 
-/** The image file of a VDI, as the agent lays it out. */
-async function imageOf(m: StorageManager, vdi: string): Promise<string> {
-  const rec = await m.call<any>('VDI.get_record', vdi);
-  const sr = await m.call<any>('SR.get_record', rec.SR);
-  const pbd = await m.call<any>('PBD.get_record', sr.PBDs[0]);
-  return volumePath(sr.type, sr.uuid, pbd.device_config, rec.location)!.path;
-}
-
 async function writeAt(path: string, writes: [number, number][]) {
   for (const [off, len] of writes)
     await runChecked('qemu-io', ['-f', 'qcow2', '-c', `write ${off} ${len}`, path]);
-}
-
-/** The 64 KiB blocks a list of writes touches, computed from the offsets alone. */
-function blocksOf(writes: [number, number][]): number[] {
-  const s = new Set<number>();
-  for (const [off, len] of writes)
-    for (let b = Math.floor(off / CBT_BLOCK); b <= Math.floor((off + len - 1) / CBT_BLOCK); b++) s.add(b);
-  return [...s].sort((a, b) => a - b);
 }
 
 async function bitmapsOf(path: string): Promise<{ name: string; flags: string[] }[]> {
