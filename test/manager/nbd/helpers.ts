@@ -137,3 +137,11 @@ export async function patternedVdi(
   }
   return vdi;
 }
+
+/** The data extents ([offset, length], holes and zeroes left out) nbdinfo maps at `uri`. */
+export async function nbdinfoDataExtents(uri: string): Promise<[number, number][]> {
+  const map = await tool('nbdinfo', ['--map', '--json', uri]);
+  if (map.code !== 0) throw new Error(`nbdinfo --map: ${map.stderr}`);
+  const extents = JSON.parse(map.stdout) as { offset: number; length: number; type: number }[];
+  return extents.filter((e) => (e.type & 1) === 0).map((e) => [e.offset, e.length]);
+}
