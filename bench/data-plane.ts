@@ -5,7 +5,8 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-interface Row {
+/** One figure: Berth's, its peer's, their ratio and the target (every module's run() rows). */
+export interface Row {
   name: string;
   berth: number;
   peer: number;

@@ -11,6 +11,7 @@ import { Manager } from '../src/manager/manager.js';
 import { openStorage } from '../src/manager/storage/startup.js';
 import { copyVmDisks, vmDisks } from '../src/manager/storage/vm-disks.js';
 import { runChecked } from '../src/shared/exec.js';
+import { vbdRecord, vdiRecord } from '../test/helpers/records.js';
 
 const GiB = 1024 ** 3;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
@@ -29,26 +30,8 @@ async function main() {
 
   async function vmWithDisk(name: string, virtual: number, written: number) {
     const vm = await call('VM.create', baseVmRecord({ name_label: name }));
-    const vdi = await call('VDI.create', {
-      SR: sr,
-      virtual_size: virtual,
-      type: 'system',
-      sharable: false,
-      read_only: false,
-      other_config: {},
-    });
-    await call('VBD.create', {
-      VM: vm,
-      VDI: vdi,
-      userdevice: '0',
-      bootable: true,
-      mode: 'RW',
-      type: 'Disk',
-      empty: false,
-      other_config: {},
-      qos_algorithm_type: '',
-      qos_algorithm_params: {},
-    });
+    const vdi = await call('VDI.create', vdiRecord(sr, virtual, { type: 'system' }));
+    await call('VBD.create', vbdRecord(vm, vdi));
     await runChecked('qemu-io', [
       '-f',
       'qcow2',

@@ -28,8 +28,9 @@ import {
 import { QmpClient } from '../../src/agent/qemu/qmp.js';
 import { CBT_BLOCK, cbtBitmapName } from '../../src/shared/cbt/changed-blocks.js';
 import { runChecked } from '../../src/shared/exec.js';
-import { typeLine } from '../../test/agent/helpers/guest.js';
-import { ensureGuest, startStack, waitFor } from '../../test/helpers/stack.js';
+import { ensureGuest } from '../../test/helpers/stack.js';
+import { startGuestStack, testGuestVm, guestShell, waitGuestShell } from '../../test/helpers/guest-vm.js';
+import { vbdRecord, vdiRecord } from '../../test/helpers/records.js';
 
 export interface Row {
   name: string;
@@ -69,57 +70,16 @@ async function berth(): Promise<Pauses> {
   await ensureGuest();
   const h = hooks();
   try {
-    const stack = await startStack(h.t, 19400 + Math.floor(Math.random() * 100));
-    await stack.startAgent();
-    await stack.startManager();
-    const c = await stack.client();
-    const call = (m: string, ...a: unknown[]) => (c.call as any)(m, ...a) as Promise<any>;
-    const [tmpl] = await call('VM.get_by_name_label', 'Berth test guest');
-    const vm = await call('VM.clone', tmpl, 'bench-livesnap');
-    await call('VM.provision', vm);
-    await call('VM.set_is_a_template', vm, false);
-    const uuid = await call('VM.get_uuid', vm);
-    const [pool] = await call('pool.get_all');
-    const sr = await call('pool.get_default_SR', pool);
-    const vdi = await call('VDI.create', {
-      SR: sr,
-      virtual_size: DISK,
-      type: 'user',
-      sharable: false,
-      read_only: false,
-      other_config: {},
-      name_label: 'bench data',
-    });
-    await call('VBD.create', {
-      VM: vm,
-      VDI: vdi,
-      userdevice: '1',
-      bootable: false,
-      mode: 'RW',
-      type: 'Disk',
-      empty: false,
-      other_config: {},
-      qos_algorithm_type: '',
-      qos_algorithm_params: {},
-    });
-    const guest = async (line: string, marker: string) => {
-      const from = stack.consoleLog(uuid).length;
-      await typeLine(`${stack.runDir}/${uuid}/serial.sock`, line);
-      await waitFor(() => stack.consoleLog(uuid).slice(from).includes(`\n${marker}`), 60_000, marker);
-    };
+    const { stack, call } = await startGuestStack(h.t, 19400 + Math.floor(Math.random() * 100));
+    const { vm, uuid, sr } = await testGuestVm(call, 'bench-livesnap');
+    const vdi = await call('VDI.create', vdiRecord(sr, DISK, { name_label: 'bench data' }));
+    await call('VBD.create', vbdRecord(vm, vdi, { userdevice: '1', bootable: false }));
+    const guest = guestShell(stack, uuid);
     await call('VM.start', vm, false, false);
-    await waitFor(() => stack.consoleLog(uuid).includes('BERTH-GUEST-READY'), 180_000, 'boot marker');
-    for (let i = 0; ; i++) {
-      try {
-        await guest('echo SHELL-$((40+2))', 'SHELL-42');
-        break;
-      } catch (e) {
-        if (i === 5) throw e;
-      }
-    }
+    await waitGuestShell(stack, uuid, 180_000, guest);
     await guest(
       '(while :; do dd if=/dev/zero of=/dev/vda bs=4096 count=1 seek=$((RANDOM % 16384)) oflag=direct conv=notrunc 2>/dev/null; usleep 20000; done) & echo WRITER-UP',
-      'WRITER-UP',
+      /\nWRITER-UP/,
     );
     const out: Pauses = { plain: [], cbt: [], vcpu: [] };
     for (const phase of ['plain', 'cbt'] as const) {

@@ -14,15 +14,7 @@ import { Manager } from '../../src/manager/manager.js';
 import { volumePath } from '../../src/shared/host/volume-path.js';
 import { runChecked } from '../../src/shared/exec.js';
 import { startAgentIn } from '../../test/helpers/test-agent.js';
-
-interface Row {
-  name: string;
-  berth: number;
-  peer: number;
-  ratio: number;
-  target: string;
-  unit: string;
-}
+import type { Row } from '../data-plane.js';
 
 const GiB = 1024 ** 3;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);

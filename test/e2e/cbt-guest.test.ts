@@ -10,10 +10,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { changedBlockIndices } from '../../src/shared/cbt/changed-blocks.js';
-import { runChecked } from '../../src/shared/exec.js';
 import { volumePath } from '../../src/shared/host/volume-path.js';
-import { typeLine } from '../agent/helpers/guest.js';
-import { ensureGuest, startStack, waitFor } from '../helpers/stack.js';
+import { waitFor } from '../helpers/stack.js';
+import { startGuestStack, testGuestVm, guestShell } from '../helpers/guest-vm.js';
+import { nbdinfoDirtyExtents } from '../helpers/nbdinfo.js';
+import { vbdRecord, vdiRecord } from '../helpers/records.js';
 
 const MiB = 1024 * 1024;
 const BOOT_MS = 120_000;
@@ -38,42 +39,11 @@ const ddWrites = (dev: string, writes: [number, number][]) =>
 test('a running guest writes known blocks of a CBT disk; the snapshots diff names exactly them', {
   timeout: 600_000,
 }, async (t) => {
-  await ensureGuest();
-  const stack = await startStack(t, 19300 + Math.floor(Math.random() * 100));
-  await stack.startAgent();
-  await stack.startManager();
-  const c = await stack.client();
-  const call = (m: string, ...a: unknown[]) => (c.call as any)(m, ...a) as Promise<any>;
-
-  const [tmpl] = await call('VM.get_by_name_label', 'Berth test guest');
-  const vm = await call('VM.clone', tmpl, 'cbt-e2e');
-  await call('VM.provision', vm);
-  await call('VM.set_is_a_template', vm, false);
-  const uuid = await call('VM.get_uuid', vm);
-  const [pool] = await call('pool.get_all');
-  const sr = await call('pool.get_default_SR', pool);
+  const { stack, call } = await startGuestStack(t, 19300 + Math.floor(Math.random() * 100));
+  const { vm, uuid, sr } = await testGuestVm(call, 'cbt-e2e');
   const disk = async (name: string, userdevice: string) => {
-    const vdi = await call('VDI.create', {
-      SR: sr,
-      virtual_size: 32 * MiB,
-      type: 'user',
-      sharable: false,
-      read_only: false,
-      other_config: {},
-      name_label: name,
-    });
-    await call('VBD.create', {
-      VM: vm,
-      VDI: vdi,
-      userdevice,
-      bootable: false,
-      mode: 'RW',
-      type: 'Disk',
-      empty: false,
-      other_config: {},
-      qos_algorithm_type: '',
-      qos_algorithm_params: {},
-    });
+    const vdi = await call('VDI.create', vdiRecord(sr, 32 * MiB, { name_label: name }));
+    await call('VBD.create', vbdRecord(vm, vdi, { userdevice, bootable: false }));
     return vdi;
   };
   const data = await disk('cbt data', '1'); // /dev/vda in the guest (the template boots from kernel + initrd)
@@ -81,17 +51,7 @@ test('a running guest writes known blocks of a CBT disk; the snapshots diff name
   await call('VDI.enable_cbt', data);
   const before = await call('VDI.snapshot', data, {});
 
-  const guest = async (line: string, re: RegExp, ms = 60_000) => {
-    const from = stack.consoleLog(uuid).length;
-    await typeLine(`${stack.runDir}/${uuid}/serial.sock`, line);
-    let m: RegExpExecArray | null = null;
-    await waitFor(
-      () => (m = re.exec(stack.consoleLog(uuid).slice(from))) !== null,
-      ms,
-      `${re} on the console`,
-    );
-    return m!;
-  };
+  const guest = guestShell(stack, uuid);
   await call('VM.start', vm, false, false);
   await waitFor(() => stack.consoleLog(uuid).includes('BERTH-GUEST-READY'), BOOT_MS, 'boot marker');
 
@@ -161,26 +121,7 @@ test('a running guest writes known blocks of a CBT disk; the snapshots diff name
   const path = volumePath(srRec.type, srRec.uuid, dc, lateRec.location)!.path;
   // The late disk's newest generation (started by QEMU at the live VM.snapshot), stored at shutdown.
   const bitmap = `berth-cbt-${await call('VDI.get_uuid', lateS2)}`;
-  const map = JSON.parse(
-    await runChecked('nbdinfo', [
-      '--json',
-      `--map=qemu:dirty-bitmap:${bitmap}`,
-      '--',
-      '[',
-      'qemu-nbd',
-      '-r',
-      '-f',
-      'qcow2',
-      '-B',
-      bitmap,
-      path,
-      ']',
-    ]),
-  ) as { offset: number; length: number; type: number }[];
-  assert.deepEqual(
-    map.filter((e) => e.type === 1).map((e) => [e.offset, e.length]),
-    [[9 * 65536, 65536]],
-  );
+  assert.deepEqual(await nbdinfoDirtyExtents(path, bitmap), [[9 * 65536, 65536]]);
 
   // Revert to the live snapshot: new disks (xapi's clone path) without CBT; the chain still answers.
   await call('VM.revert', snapVm);

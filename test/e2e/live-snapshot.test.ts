@@ -9,8 +9,8 @@ import { closeSync, openSync, readdirSync, readSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { run, runChecked } from '../../src/shared/exec.js';
-import { typeLine } from '../agent/helpers/guest.js';
-import { ensureGuest, startStack, waitFor } from '../helpers/stack.js';
+import { startGuestStack, testGuestVm, guestShell, waitGuestShell } from '../helpers/guest-vm.js';
+import { vbdRecord, vdiRecord } from '../helpers/records.js';
 
 const BOOT_MS = 120_000;
 
@@ -30,74 +30,22 @@ async function sectorOf(image: string, sector: number, dir: string): Promise<str
 }
 
 test('live snapshot, checkpoint and revert of a running guest', { timeout: 600_000 }, async (t) => {
-  await ensureGuest();
-  const stack = await startStack(t, 19100 + Math.floor(Math.random() * 100));
-  await stack.startAgent();
-  await stack.startManager();
-  const c = await stack.client();
-  const call = (m: string, ...a: unknown[]) =>
-    ((c.call as any)(m, ...a) as Promise<any>).catch((e: any) => {
-      e.message = `${m}: ${e.message}`;
-      throw e;
-    });
-
-  const [tmpl] = await call('VM.get_by_name_label', 'Berth test guest');
-  const vm = await call('VM.clone', tmpl, 'livesnap-e2e');
-  await call('VM.provision', vm);
-  await call('VM.set_is_a_template', vm, false);
-  const uuid = await call('VM.get_uuid', vm);
+  const { stack, call } = await startGuestStack(t, 19100 + Math.floor(Math.random() * 100));
+  const { vm, uuid, sr } = await testGuestVm(call, 'livesnap-e2e');
   // The test guest boots from a kernel and initramfs: its one disk (/dev/vda) is made here.
-  const [pool] = await call('pool.get_all');
-  const sr = await call('pool.get_default_SR', pool);
-  const disk = await call('VDI.create', {
-    SR: sr,
-    virtual_size: 16 * 1024 * 1024,
-    type: 'user',
-    sharable: false,
-    read_only: false,
-    other_config: {},
-    name_label: 'data',
-  });
-  const vbd = await call('VBD.create', {
-    VM: vm,
-    VDI: disk,
-    userdevice: '1',
-    bootable: false,
-    mode: 'RW',
-    type: 'Disk',
-    empty: false,
-    unpluggable: true,
-    other_config: {},
-    qos_algorithm_type: '',
-    qos_algorithm_params: {},
-  });
+  const disk = await call('VDI.create', vdiRecord(sr, 16 * 1024 * 1024, { name_label: 'data' }));
+  const vbd = await call(
+    'VBD.create',
+    vbdRecord(vm, disk, { userdevice: '1', bootable: false, unpluggable: true }),
+  );
   const [pbd] = await call('SR.get_PBDs', sr);
   const srDir = (await call('PBD.get_device_config', pbd)).location as string;
   const imageOf = async (vdi: string) => join(srDir, `${await call('VDI.get_location', vdi)}.qcow2`);
 
-  const guest = async (line: string, re: RegExp, ms = 60_000) => {
-    const from = stack.consoleLog(uuid).length;
-    await typeLine(`${stack.runDir}/${uuid}/serial.sock`, line);
-    let m: RegExpExecArray | null = null;
-    await waitFor(
-      () => (m = re.exec(stack.consoleLog(uuid).slice(from))) !== null,
-      ms,
-      `${re} on the console`,
-    );
-    return m!;
-  };
+  const guest = guestShell(stack, uuid);
 
   await call('VM.start', vm, false, false);
-  await waitFor(() => stack.consoleLog(uuid).includes('BERTH-GUEST-READY'), BOOT_MS, 'boot marker');
-  // A line typed before the shell reads its console is lost: ask until it answers.
-  for (let i = 0; ; i++) {
-    try {
-      await guest('echo SHELL-$((40+2))', /SHELL-42/, 15_000);
-      break;
-    } catch (e) {
-      if (i === 5) throw e;
-    }
-  }
+  await waitGuestShell(stack, uuid, BOOT_MS, guest);
   await guest(
     'echo BERTH-SNAP-A | dd of=/dev/vda bs=512 count=1 conv=sync 2>/dev/null; sync; echo A-DONE',
     /\nA-DONE/,

@@ -10,6 +10,7 @@ import { test } from 'node:test';
 import { typeLine } from '../agent/helpers/guest.js';
 import { deviceMapper } from '../helpers/capabilities.js';
 import { ensureGuest, startStack, waitFor } from '../helpers/stack.js';
+import { vbdRecord, vdiRecord } from '../helpers/records.js';
 
 const MiB = 1024 * 1024;
 const BOOT_MS = 120_000;
@@ -72,15 +73,7 @@ test('LVM SR: create an LV-backed VDI, clone it, attach the clone and boot a gue
     {},
   );
   assert.equal(await call('SR.get_type', sr), 'lvm');
-  const disk = await call('VDI.create', {
-    SR: sr,
-    virtual_size: 16 * MiB,
-    type: 'user',
-    sharable: false,
-    read_only: false,
-    other_config: {},
-    name_label: 'lv-disk',
-  });
+  const disk = await call('VDI.create', vdiRecord(sr, 16 * MiB, { name_label: 'lv-disk' }));
   assert.equal(await call('VDI.get_virtual_size', disk), 16 * MiB);
 
   const [tmpl] = await call('VM.get_by_name_label', 'Berth test guest');
@@ -88,19 +81,7 @@ test('LVM SR: create an LV-backed VDI, clone it, attach the clone and boot a gue
     const vm = await call('VM.clone', tmpl, name);
     await call('VM.provision', vm);
     await call('VM.set_is_a_template', vm, false);
-    await call('VBD.create', {
-      VM: vm,
-      VDI: vdi,
-      userdevice: '0',
-      bootable: true,
-      mode: 'RW',
-      type: 'Disk',
-      empty: false,
-      unpluggable: true,
-      other_config: {},
-      qos_algorithm_type: '',
-      qos_algorithm_params: {},
-    });
+    await call('VBD.create', vbdRecord(vm, vdi, { unpluggable: true }));
     return { vm, uuid: (await call('VM.get_uuid', vm)) as string };
   };
   const shell = async (uuid: string, line: string, re: RegExp) => {

@@ -14,6 +14,7 @@ import { baseVmRecord } from '../../src/manager/bootstrap/vm-record.js';
 import { killQemusUnder } from '../agent/helpers/guest.js';
 import { hostLive, type PoolHost, qemuCmdline, startHosts } from '../helpers/pool-harness.js';
 import { ensureGuest, GUEST_DIR, waitFor } from '../helpers/stack.js';
+import { vbdRecord, vdiRecord } from '../helpers/records.js';
 
 const MiB = 1024 * 1024;
 
@@ -79,34 +80,20 @@ test('a shared file SR: a plugged PBD on every member, a VM on it starts on any'
   );
 
   // A VDI on it (made by the SR's one worker, the master) and a VM with it as its disk.
-  const vdi = await master.call('VDI.create', {
-    SR: sr,
-    virtual_size: 16 * MiB,
-    type: 'user',
-    sharable: false,
-    read_only: false,
-    other_config: {},
-    name_label: 'shared disk',
-  } as never);
+  const vdi = await master.call(
+    'VDI.create',
+    vdiRecord(sr, 16 * MiB, { name_label: 'shared disk' }) as never,
+  );
   const vdiUuid = String(await master.call('VDI.get_uuid', vdi));
   const diskPath = join(location, `${vdiUuid}.qcow2`);
   assert.ok(existsSync(diskPath), 'the volume is in the shared directory');
   const guest = defaultTemplates(GUEST_DIR)[0].record;
   const vm = await master.call('VM.create', baseVmRecord({ ...guest, name_label: 'on-shared' }) as never);
   const uuid = String(await master.call('VM.get_uuid', vm));
-  await master.call('VBD.create', {
-    VM: vm,
-    VDI: vdi,
-    userdevice: '1',
-    bootable: false,
-    mode: 'RW',
-    type: 'Disk',
-    empty: false,
-    unpluggable: true,
-    other_config: {},
-    qos_algorithm_type: '',
-    qos_algorithm_params: {},
-  } as never);
+  await master.call(
+    'VBD.create',
+    vbdRecord(vm, vdi, { userdevice: '1', bootable: false, unpluggable: true }) as never,
+  );
   assert.deepEqual(
     [...(await master.call('VM.get_possible_hosts', vm))].sort(),
     [mRef, s1Ref, s2Ref].sort(),
@@ -139,15 +126,10 @@ test('a shared file SR: a plugged PBD on every member, a VM on it starts on any'
   await waitFor(
     async () =>
       Boolean(
-        (made = await next!.call('VDI.create', {
-          SR: sr,
-          virtual_size: MiB,
-          type: 'user',
-          sharable: false,
-          read_only: false,
-          other_config: {},
-          name_label: 'after designate',
-        } as never)),
+        (made = await next!.call(
+          'VDI.create',
+          vdiRecord(sr, MiB, { name_label: 'after designate' }) as never,
+        )),
       ),
     30_000,
     'a VDI made through the new master',

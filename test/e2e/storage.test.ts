@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import { XenApiClient } from '../../src/clients/sdk/client.js';
 import { baseVmRecord } from '../../src/manager/bootstrap/vm-record.js';
 import { startManager } from '../helpers/manager.js';
+import { vbdRecord, vdiRecord } from '../helpers/records.js';
 
 const MiB = 1024 * 1024;
 
@@ -22,15 +23,7 @@ test('storage through XML-RPC/JSON-RPC: SR, VDI, VBD, errors, async copy', async
   assert.equal(srRec.PBDs.length, 1);
   assert.equal(await call('PBD.get_currently_attached', srRec.PBDs[0]), true);
 
-  const vdi = await call('VDI.create', {
-    SR: sr,
-    virtual_size: 16 * MiB,
-    type: 'user',
-    sharable: false,
-    read_only: false,
-    other_config: {},
-    name_label: 'd',
-  });
+  const vdi = await call('VDI.create', vdiRecord(sr, 16 * MiB, { name_label: 'd' }));
   assert.equal(await call('VDI.get_virtual_size', vdi), 16 * MiB);
   await assert.rejects(
     call('VDI.resize', vdi, MiB),
@@ -54,32 +47,10 @@ test('storage through XML-RPC/JSON-RPC: SR, VDI, VBD, errors, async copy', async
     'VM.create',
     baseVmRecord({ name_label: 'v', memory_static_min: 128 * MiB, platform: {} }),
   );
-  const vbd = await call('VBD.create', {
-    VM: vm,
-    VDI: vdi,
-    userdevice: 'autodetect',
-    bootable: true,
-    mode: 'RW',
-    type: 'Disk',
-    empty: false,
-    other_config: {},
-    qos_algorithm_type: '',
-    qos_algorithm_params: {},
-  });
+  const vbd = await call('VBD.create', vbdRecord(vm, vdi, { userdevice: 'autodetect' }));
   assert.equal(await call('VBD.get_userdevice', vbd), '0');
   await assert.rejects(
-    call('VBD.create', {
-      VM: vm,
-      VDI: vdi,
-      userdevice: '1',
-      bootable: false,
-      mode: 'RW',
-      type: 'CD',
-      empty: false,
-      other_config: {},
-      qos_algorithm_type: '',
-      qos_algorithm_params: {},
-    }),
+    call('VBD.create', vbdRecord(vm, vdi, { userdevice: '1', bootable: false, type: 'CD' })),
     (e: any) => e.code === 'VBD_CDS_MUST_BE_READONLY',
   );
   await call('VBD.destroy', vbd);

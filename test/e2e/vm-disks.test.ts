@@ -5,8 +5,9 @@
 // the image into a VDI (suspend_VDI) and resume continues the same guest.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { typeLine } from '../agent/helpers/guest.js';
-import { ensureGuest, startStack, waitFor } from '../helpers/stack.js';
+import { guestShell, startGuestStack, testGuestVm } from '../helpers/guest-vm.js';
+import { vbdRecord, vdiRecord } from '../helpers/records.js';
+import { waitFor } from '../helpers/stack.js';
 
 const MiB = 1024 * 1024;
 const BOOT_MS = 120_000;
@@ -14,57 +15,16 @@ const BOOT_MS = 120_000;
 test('a guest keeps what it wrote across a reboot; hot-plug, resize and unplug reach the guest', {
   timeout: 600_000,
 }, async (t) => {
-  await ensureGuest();
-  const stack = await startStack(t, 18900 + Math.floor(Math.random() * 100));
-  await stack.startAgent();
-  await stack.startManager();
-  const c = await stack.client();
-  const call = (m: string, ...a: unknown[]) => (c.call as any)(m, ...a) as Promise<any>;
-
-  const [tmpl] = await call('VM.get_by_name_label', 'Berth test guest');
-  const vm = await call('VM.clone', tmpl, 'disks-e2e');
-  await call('VM.provision', vm);
-  await call('VM.set_is_a_template', vm, false);
-  const uuid = await call('VM.get_uuid', vm);
-  const [pool] = await call('pool.get_all');
-  const sr = await call('pool.get_default_SR', pool);
-  const vdiRec = (name: string, size: number) => ({
-    SR: sr,
-    virtual_size: size,
-    type: 'user',
-    sharable: false,
-    read_only: false,
-    other_config: {},
-    name_label: name,
-  });
-  const vbdRec = (vdi: string, userdevice: string) => ({
-    VM: vm,
-    VDI: vdi,
-    userdevice,
-    bootable: false,
-    mode: 'RW',
-    type: 'Disk',
-    empty: false,
-    unpluggable: true,
-    other_config: {},
-    qos_algorithm_type: '',
-    qos_algorithm_params: {},
-  });
+  const { stack, call, client } = await startGuestStack(t, 18900 + Math.floor(Math.random() * 100));
+  const { vm, uuid, sr } = await testGuestVm(call, 'disks-e2e');
+  const vdiRec = (name: string, size: number) => vdiRecord(sr, size, { name_label: name });
+  const vbdRec = (vdi: string, userdevice: string) =>
+    vbdRecord(vm, vdi, { userdevice, bootable: false, unpluggable: true });
   const data = await call('VDI.create', vdiRec('data', 32 * MiB));
   const dataVbd = await call('VBD.create', vbdRec(data, '1'));
 
   /** Types a line on the guest's serial console; resolves with the first match of `re` after it. */
-  const guest = async (line: string, re: RegExp, ms = 60_000) => {
-    const from = stack.consoleLog(uuid).length;
-    await typeLine(`${stack.runDir}/${uuid}/serial.sock`, line);
-    let m: RegExpExecArray | null = null;
-    await waitFor(
-      () => (m = re.exec(stack.consoleLog(uuid).slice(from))) !== null,
-      ms,
-      `${re} on the console`,
-    );
-    return m!;
-  };
+  const guest = guestShell(stack, uuid);
   const booted = async (from: number) =>
     waitFor(() => stack.consoleLog(uuid).slice(from).includes('BERTH-GUEST-READY'), BOOT_MS, 'boot marker');
 
@@ -146,7 +106,7 @@ test('a guest keeps what it wrote across a reboot; hot-plug, resize and unplug r
   const [cloneVbd] = await call('VM.get_VBDs', clone);
   const cloneVdi = await call('VBD.get_VDI', cloneVbd);
   assert.notEqual(cloneVdi, data);
-  const host = await call('session.get_this_host', c.sessionRef);
+  const host = await call('session.get_this_host', client.sessionRef);
   const second = await call(
     'SR.create',
     host,

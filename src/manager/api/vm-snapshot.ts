@@ -21,6 +21,7 @@ import type { LiveSnapshot } from '../storage/live-snapshot.js';
 import { isNull } from '../storage/records.js';
 import { storeSuspendImage } from '../storage/suspend-image.js';
 import { cloneVdi, destroyVdi } from '../storage/vdi-ops.js';
+import { createVbdLike } from '../storage/vm-disks.js';
 import { copyVifs } from '../network/vif-copy.js';
 import { recordLiveTiming, snapshotOverrides } from '../vm/snapshot-record.js';
 import { refreshAllowedOperations, setPowerState, withVmOperation } from '../vm/vm-state.js';
@@ -74,19 +75,6 @@ export const REVERTED_FIELDS = [
   'start_delay',
   'order',
   'blocked_operations',
-];
-
-/** The VBD fields a reverted disk's VBD takes from the snapshot's. */
-const VBD_FIELDS = [
-  'userdevice',
-  'bootable',
-  'mode',
-  'type',
-  'unpluggable',
-  'other_config',
-  'qos_algorithm_type',
-  'qos_algorithm_params',
-  'empty',
 ];
 
 async function checkpoint(ctx: CallContext, vm: string, newName: string): Promise<string> {
@@ -206,9 +194,7 @@ async function revertDisks(ctx: CallContext, snapshot: string, vm: string, task:
         });
         vdi = cloned;
       }
-      const fields: Row = { VM: vm, VDI: vdi, currently_attached: false };
-      for (const k of VBD_FIELDS) fields[k] = structuredClone(b[k]);
-      db.create('VBD', fields);
+      createVbdLike(db, b, vm, vdi);
     }
     const suspend = String(db.mustGet('VM', snapshot).suspend_VDI);
     if (!isNull(suspend) && db.has('VDI', suspend)) {

@@ -215,13 +215,6 @@ function rewrite(cls: string, rec: Row, row: Row, opts: ExportOptions, table: Ma
         blobs: {},
       };
     case 'VIF':
-      return {
-        ...rec,
-        currently_attached: keep ? Boolean(row.currently_attached) : false,
-        metrics: NULL_REF,
-        current_operations: {},
-        allowed_operations: [],
-      };
     case 'VBD':
       return {
         ...rec,

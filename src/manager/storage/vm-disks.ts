@@ -94,6 +94,7 @@ export function setVbdsAttached(db: Database, vm: string, attached: boolean): vo
   });
 }
 
+/** The VBD fields a copied disk's VBD takes from the original (copies, snapshots, reverts). */
 const VBD_COPY_FIELDS = [
   'userdevice',
   'bootable',
@@ -105,6 +106,13 @@ const VBD_COPY_FIELDS = [
   'qos_algorithm_params',
   'empty',
 ];
+
+/** Creates a detached VBD putting `vdi` in `vm` the way VBD record `like` has its disk. */
+export function createVbdLike(db: Database, like: Row, vm: string, vdi: string): string {
+  const fields: Row = { VM: vm, VDI: vdi, currently_attached: false };
+  for (const k of VBD_COPY_FIELDS) fields[k] = structuredClone(like[k]);
+  return db.create('VBD', fields);
+}
 
 export type DiskCopyMode = CloneKind | 'copy';
 
@@ -147,9 +155,7 @@ export async function copyVmDisks(
           made.vdis.push(vdi);
         }
       }
-      const fields: Row = { VM: newVm, VDI: vdi, currently_attached: false };
-      for (const k of VBD_COPY_FIELDS) fields[k] = structuredClone(b[k]);
-      made.vbds.push(db.create('VBD', fields));
+      made.vbds.push(createVbdLike(db, b, newVm, vdi));
     }
     return made.vbds;
   } catch (e) {

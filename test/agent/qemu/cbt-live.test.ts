@@ -2,7 +2,6 @@
 // the bitmap is added over QMP, a write through QEMU's block layer dirties it, and QEMU stores
 // it in the qcow2 when it quits, where the halted-disk reader (and nbdinfo) find it.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { linkSync, renameSync } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -16,11 +15,11 @@ import {
 } from '../../../src/agent/qemu/cbt-live.js';
 import * as cbt from '../../../src/agent/storage/cbt.js';
 import * as proc from '../../../src/agent/storage/procedures.js';
-import { QmpClient } from '../../../src/agent/qemu/qmp.js';
 import { changedBlockIndices, toXapiBitmap } from '../../../src/shared/cbt/changed-blocks.js';
 import { listQcow2Bitmaps, readQcow2Bitmap } from '../../../src/shared/cbt/qcow2-bitmaps.js';
 import { runChecked } from '../../../src/shared/exec.js';
 import { tempDir } from '../../helpers/tmp.js';
+import { bareQemu } from '../helpers/bare-qemu.js';
 
 const GEN = '6f1c1c5e-2a53-4c55-9a52-0e8c2f6d1a01';
 const names = { drive: 'drive-vbd-xvda', node: 'node-vbd-xvda' };
@@ -43,41 +42,17 @@ async function changed(path: string, name: string): Promise<number[]> {
 }
 
 test('live CBT: QMP adds a persistent bitmap that tracks writes and lands in the image', async (t) => {
-  let qemu: ReturnType<typeof spawn> | undefined;
-  t.after(() => qemu?.kill('SIGKILL')); // before tempDir's own hook: the process goes first
+  const startQemu = bareQemu(t); // before tempDir's own hook: the process goes first
   const dir = tempDir(t, 'berth-cbt-live-');
   const img = join(dir, 'd.qcow2');
   const sock = join(dir, 'qmp.sock');
   const img2 = join(dir, 'e.qcow2');
   for (const i of [img, img2])
     await runChecked('qemu-img', ['create', '-q', '-f', 'qcow2', i, String(8 * 1024 * 1024)]);
-  qemu = spawn(
-    'qemu-system-x86_64',
-    [
-      '-machine',
-      'none',
-      '-nodefaults',
-      '-display',
-      'none',
-      '-S',
-      '-qmp',
-      `unix:${sock},server=on,wait=off`,
-      '-drive',
-      `if=none,id=${names.drive},file=${img},format=qcow2,auto-read-only=off`,
-      '-drive',
-      `if=none,id=${other.drive},file=${img2},format=qcow2,auto-read-only=off`,
-    ],
-    { stdio: 'ignore' },
-  );
-  const exited = new Promise((r) => qemu!.once('exit', r));
-  let qmp: QmpClient | undefined;
-  for (let i = 0; i < 100 && !qmp; i++)
-    qmp = await QmpClient.connect(sock, 2000).catch(async () => {
-      await new Promise((r) => setTimeout(r, 50));
-      return undefined;
-    });
-  assert.ok(qmp, 'QMP up');
-  const cmd = (c: string, a?: Record<string, unknown>) => qmp!.command(c, a);
+  const { cmd, exited } = await startQemu(sock, [
+    { id: names.drive, path: img },
+    { id: other.drive, path: img2 },
+  ]);
 
   assert.deepEqual(await liveCbt(cmd, names, 'list'), []);
   assert.deepEqual(await liveCbt(cmd, names, 'enable', GEN), [GEN]);
@@ -122,8 +97,7 @@ test('findDiskNode: boot-time disks by BlockBackend, hot-plugged ones by node na
 });
 
 test('live snapshot: bitmaps carried into the new layer (transaction + catch-up), frozen copies for the snapshot', async (t) => {
-  let qemu: ReturnType<typeof spawn> | undefined;
-  t.after(() => qemu?.kill('SIGKILL'));
+  const startQemu = bareQemu(t);
   const root = tempDir(t, 'berth-cbt-livesnap-');
   const ctx = { allowedRoots: [root], stateDir: join(root, 'state') };
   const dirPath = join(root, 'sr');
@@ -134,31 +108,7 @@ test('live snapshot: bitmaps carried into the new layer (transaction + catch-up)
   await cbt.cbt_enable(ctx, sr, a, GEN);
   await runChecked('qemu-io', ['-f', 'qcow2', '-c', 'write 131072 512', v.path]); // block 2, halted
   const sock = join(root, 'qmp.sock');
-  qemu = spawn(
-    'qemu-system-x86_64',
-    [
-      '-machine',
-      'none',
-      '-nodefaults',
-      '-display',
-      'none',
-      '-S',
-      '-qmp',
-      `unix:${sock},server=on,wait=off`,
-      '-drive',
-      `if=none,id=${names.drive},file=${v.path},format=qcow2,auto-read-only=off`,
-    ],
-    { stdio: 'ignore' },
-  );
-  const exited = new Promise((r) => qemu!.once('exit', r));
-  let qmp: QmpClient | undefined;
-  for (let i = 0; i < 100 && !qmp; i++)
-    qmp = await QmpClient.connect(sock, 2000).catch(async () => {
-      await new Promise((r) => setTimeout(r, 50));
-      return undefined;
-    });
-  assert.ok(qmp);
-  const cmd = (c: string, args?: Record<string, unknown>) => qmp!.command(c, args);
+  const { cmd, exited } = await startQemu(sock, [{ id: names.drive, path: v.path }]);
   // What a live snapshot does with the file SR's layout: the running image becomes a base, a new
   // overlay takes the disk's name, the snapshot is a second overlay of the base.
   const base = `base-${randomUUID()}.qcow2`;

@@ -6,7 +6,6 @@
 // between S1 and S2, S1's those written before S1, while QEMU still runs; the live disk keeps
 // tracking, and its bitmaps land in the image when QEMU quits.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -21,7 +20,6 @@ import {
   snapshotCatchUp,
   snapshotTransaction,
 } from '../../../src/agent/qemu/live-snapshot.js';
-import { QmpClient } from '../../../src/agent/qemu/qmp.js';
 import * as cbt from '../../../src/agent/storage/cbt.js';
 import { liveSnapshotIn } from '../../../src/agent/storage/file-live-snapshot.js';
 import * as proc from '../../../src/agent/storage/procedures.js';
@@ -29,6 +27,7 @@ import { changedBlockIndices } from '../../../src/shared/cbt/changed-blocks.js';
 import { XenApiError } from '../../../src/shared/errors.js';
 import { runChecked } from '../../../src/shared/exec.js';
 import { tempDir } from '../../helpers/tmp.js';
+import { bareQemu } from '../helpers/bare-qemu.js';
 
 const MiB = 1024 * 1024;
 const BLOCK = 64 * 1024;
@@ -36,8 +35,7 @@ const drive = 'drive-vbd-xvda';
 const names = { drive, node: 'node-vbd-xvda' };
 
 test('live snapshots of a CBT disk: list_changed_blocks between two of them is exact', async (t) => {
-  let qemu: ReturnType<typeof spawn> | undefined;
-  t.after(() => qemu?.kill('SIGKILL')); // before tempDir's own hook: the process goes first
+  const startQemu = bareQemu(t); // before tempDir's own hook: the process goes first
   const root = tempDir(t, 'berth-livecbt-');
   const ctx = { allowedRoots: [root], stateDir: join(root, 'state') };
   const dir = join(root, 'sr');
@@ -47,24 +45,7 @@ test('live snapshots of a CBT disk: list_changed_blocks between two of them is e
   const v = await proc.blockdev_create(ctx, sr, vdi, 16 * MiB);
   await cbt.cbt_enable(ctx, sr, vdi, vdi); // enable_cbt of a halted disk: the VDI's own generation
   const sock = join(root, 'qmp.sock');
-  qemu = spawn(
-    'qemu-system-x86_64',
-    [
-      ...['-machine', 'none', '-nodefaults', '-display', 'none', '-S'],
-      ...['-qmp', `unix:${sock},server=on,wait=off`],
-      ...['-drive', `if=none,id=${drive},file=${v.path},format=qcow2,auto-read-only=off`],
-    ],
-    { stdio: 'ignore' },
-  );
-  const exited = new Promise((r) => qemu!.once('exit', r));
-  let qmp: QmpClient | undefined;
-  for (let i = 0; i < 100 && !qmp; i++)
-    qmp = await QmpClient.connect(sock, 2000).catch(async () => {
-      await new Promise((r) => setTimeout(r, 50));
-      return undefined;
-    });
-  assert.ok(qmp, 'QMP up');
-  const cmd = (c: string, a?: Record<string, unknown>) => qmp!.command(c, a);
+  const { cmd, exited } = await startQemu(sock, [{ id: drive, path: v.path }]);
   // A guest write: through the disk's BlockBackend, so it reaches the active layer only.
   const write = (offset: number, len: number) =>
     cmd('human-monitor-command', { 'command-line': `qemu-io ${drive} "write -P 0x5a ${offset} ${len}"` });

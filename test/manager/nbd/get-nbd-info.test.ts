@@ -8,23 +8,11 @@ import { test } from 'node:test';
 import { startNbdServer } from '../../../src/manager/nbd/index.js';
 import { certificateHostnames } from '../../../src/manager/nbd/nbd-info.js';
 import { ensureSelfSignedCert, loadTls } from '../../../src/manager/tls.js';
-import { volumePath } from '../../../src/shared/host/volume-path.js';
 import { startManager } from '../../helpers/manager.js';
 import { tempDir } from '../../helpers/tmp.js';
-import { nbdUri, qemuNbdBackend, tool } from './helpers.js';
+import { nbdinfoDataExtents, nbdUri, patternedVdi, qemuNbdBackend, rpc, tool, volumeOf } from './helpers.js';
 
 const MiB = 1024 * 1024;
-
-async function rpc(url: string, method: string, params: unknown[]): Promise<any> {
-  const res = await fetch(`${url}/jsonrpc`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
-  });
-  const r = (await res.json()) as { result?: unknown; error?: { message: string; data: unknown } };
-  if (r.error) throw Object.assign(new Error(`${method}: ${r.error.message}`), { data: r.error.data });
-  return r.result;
-}
 
 test('VDI.get_nbd_info names an export that nbdinfo and nbdcopy read over TLS', async (t) => {
   const backend = qemuNbdBackend(t); // registered first: qemu-nbd dies before the dirs go
@@ -36,40 +24,10 @@ test('VDI.get_nbd_info names an export that nbdinfo and nbdcopy read over TLS', 
   const call = (method: string, ...args: unknown[]) => rpc(url, method, [session, ...args]);
 
   // A disk with data at 0 and 32 MiB, and its snapshot (what a backup reads).
-  const pool = (await call('pool.get_all'))[0];
-  const sr = await call('pool.get_default_SR', pool);
-  const vdi = await call('VDI.create', {
-    SR: sr,
-    virtual_size: String(64 * MiB),
-    type: 'user',
-    name_label: 'nbd-disk',
-    sharable: false,
-    read_only: false,
-    other_config: {},
-  });
-  const pathOf = (ref: string) => {
-    const v = db.mustGet('VDI', ref);
-    const s = db.mustGet('SR', String(v.SR));
-    const pbd = [...db.all('PBD').values()].find((p) => p.SR === v.SR)!;
-    return volumePath(
-      String(s.type),
-      String(s.uuid),
-      pbd.device_config as Record<string, string>,
-      String(v.location),
-    )!;
-  };
-  const src = pathOf(vdi);
-  for (const [off, pat] of [
-    ['0', '0x5a'],
-    ['32M', '0xa5'],
-  ])
-    assert.equal(
-      (await tool('qemu-io', ['-f', src.format, '-c', `write -P ${pat} ${off} 1M`, src.path])).code,
-      0,
-    );
+  const vdi = await patternedVdi(call, db, 'nbd-disk');
   const snap = await call('VDI.snapshot', vdi, {});
   const snapUuid = await call('VDI.get_uuid', snap);
-  const snapFile = pathOf(snap);
+  const snapFile = volumeOf(db, snap);
 
   // No network has an NBD purpose yet: nothing to offer (xapi: an empty list).
   const cert = join(dir, 'tls', 'server.crt');
@@ -145,17 +103,10 @@ test('VDI.get_nbd_info names an export that nbdinfo and nbdcopy read over TLS', 
   const size = await tool('nbdinfo', ['--size', uri]);
   assert.equal(size.code, 0, size.stderr);
   assert.equal(size.stdout.trim(), String(64 * MiB));
-  const map = await tool('nbdinfo', ['--map', '--json', uri]);
-  const data = (JSON.parse(map.stdout) as { offset: number; length: number; type: number }[]).filter(
-    (e) => (e.type & 1) === 0,
-  );
-  assert.deepEqual(
-    data.map((e) => [e.offset, e.length]),
-    [
-      [0, MiB],
-      [32 * MiB, MiB],
-    ],
-  );
+  assert.deepEqual(await nbdinfoDataExtents(uri), [
+    [0, MiB],
+    [32 * MiB, MiB],
+  ]);
   const copy = join(dir, 'copy.raw');
   const c = await tool('nbdcopy', [uri, copy]);
   assert.equal(c.code, 0, c.stderr);

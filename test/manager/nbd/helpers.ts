@@ -5,8 +5,10 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { promisify } from 'node:util';
-import { ensureSelfSignedCert } from '../../../src/manager/tls.js';
+import type { Database } from '../../../src/manager/db/database.js';
 import type { Backend } from '../../../src/manager/nbd/backend.js';
+import { ensureSelfSignedCert } from '../../../src/manager/tls.js';
+import { volumePath } from '../../../src/shared/host/volume-path.js';
 
 export const run = promisify(execFile);
 
@@ -81,4 +83,65 @@ export function nbdUri(port: number, exportName: string, tls?: { caDir: string }
   const name = encodeURIComponent(exportName).replace(/%2F/g, '/');
   const base = `${tls ? 'nbds' : 'nbd'}://127.0.0.1:${port}/${name}`;
   return tls ? `${base}?tls-certificates=${encodeURIComponent(tls.caDir)}` : base;
+}
+
+/** One JSON-RPC call to a Manager at `url`; a XenAPI failure throws with its error data. */
+export async function rpc(url: string, method: string, params: unknown[]): Promise<any> {
+  const res = await fetch(`${url}/jsonrpc`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
+  });
+  const r = (await res.json()) as { result?: unknown; error?: { message: string; data: unknown } };
+  if (r.error) throw Object.assign(new Error(`${method}: ${r.error.message}`), { data: r.error.data });
+  return r.result;
+}
+
+/** The volume (path and format) of VDI `ref` on this host, as the agent lays it out. */
+export function volumeOf(db: Database, ref: string) {
+  const v = db.mustGet('VDI', ref);
+  const s = db.mustGet('SR', String(v.SR));
+  const pbd = [...db.all('PBD').values()].find((p) => p.SR === v.SR)!;
+  return volumePath(
+    String(s.type),
+    String(s.uuid),
+    pbd.device_config as Record<string, string>,
+    String(v.location),
+  )!;
+}
+
+/** A 64 MiB VDI in the default SR with 1 MiB of 0x5a at 0 and of 0xa5 at 32 MiB (the rest holes). */
+export async function patternedVdi(
+  call: (method: string, ...args: unknown[]) => Promise<any>,
+  db: Database,
+  name: string,
+): Promise<string> {
+  const pool = (await call('pool.get_all'))[0];
+  const sr = await call('pool.get_default_SR', pool);
+  const vdi = await call('VDI.create', {
+    SR: sr,
+    virtual_size: String(64 * 1024 * 1024),
+    type: 'user',
+    name_label: name,
+    sharable: false,
+    read_only: false,
+    other_config: {},
+  });
+  const src = volumeOf(db, vdi);
+  for (const [off, pat] of [
+    ['0', '0x5a'],
+    ['32M', '0xa5'],
+  ]) {
+    const w = await tool('qemu-io', ['-f', src.format, '-c', `write -P ${pat} ${off} 1M`, src.path]);
+    if (w.code !== 0) throw new Error(`qemu-io write: ${w.stderr}`);
+  }
+  return vdi;
+}
+
+/** The data extents ([offset, length], holes and zeroes left out) nbdinfo maps at `uri`. */
+export async function nbdinfoDataExtents(uri: string): Promise<[number, number][]> {
+  const map = await tool('nbdinfo', ['--map', '--json', uri]);
+  if (map.code !== 0) throw new Error(`nbdinfo --map: ${map.stderr}`);
+  const extents = JSON.parse(map.stdout) as { offset: number; length: number; type: number }[];
+  return extents.filter((e) => (e.type & 1) === 0).map((e) => [e.offset, e.length]);
 }

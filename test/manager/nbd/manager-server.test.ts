@@ -6,23 +6,11 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { volumePath } from '../../../src/shared/host/volume-path.js';
 import { startManager } from '../../helpers/manager.js';
 import { tempDir } from '../../helpers/tmp.js';
-import { nbdUri, tool } from './helpers.js';
+import { nbdinfoDataExtents, nbdUri, patternedVdi, rpc, tool, volumeOf } from './helpers.js';
 
 const MiB = 1024 * 1024;
-
-async function rpc(url: string, method: string, params: unknown[]): Promise<any> {
-  const res = await fetch(`${url}/jsonrpc`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
-  });
-  const r = (await res.json()) as { result?: unknown; error?: { message: string; data: unknown } };
-  if (r.error) throw Object.assign(new Error(`${method}: ${r.error.message}`), { data: r.error.data });
-  return r.result;
-}
 
 /** Pids of qemu-storage-daemon processes whose command line mentions `dir`. */
 function storageDaemonsUnder(dir: string): number[] {
@@ -61,38 +49,9 @@ test('the Manager serves VDIs over TLS NBD through its agent', async (t) => {
   const call = (method: string, ...args: unknown[]) => rpc(url, method, [session, ...args]);
 
   // A disk with data at 0 and 32 MiB (the rest holes), and its snapshot.
-  const pool = (await call('pool.get_all'))[0];
-  const sr = await call('pool.get_default_SR', pool);
-  const vdi = await call('VDI.create', {
-    SR: sr,
-    virtual_size: String(64 * MiB),
-    type: 'user',
-    name_label: 'nbdwire-disk',
-    sharable: false,
-    read_only: false,
-    other_config: {},
-  });
-  const pathOf = (ref: string) => {
-    const v = db.mustGet('VDI', ref);
-    const s = db.mustGet('SR', String(v.SR));
-    const pbd = [...db.all('PBD').values()].find((p) => p.SR === v.SR)!;
-    return volumePath(
-      String(s.type),
-      String(s.uuid),
-      pbd.device_config as Record<string, string>,
-      String(v.location),
-    )!;
-  };
-  const src = pathOf(vdi);
-  for (const [off, pat] of [
-    ['0', '0x5a'],
-    ['32M', '0xa5'],
-  ]) {
-    const w = await tool('qemu-io', ['-f', src.format, '-c', `write -P ${pat} ${off} 1M`, src.path]);
-    assert.equal(w.code, 0, w.stderr);
-  }
+  const vdi = await patternedVdi(call, db, 'nbdwire-disk');
   const snap = await call('VDI.snapshot', vdi, {});
-  const snapFile = pathOf(snap);
+  const snapFile = volumeOf(db, snap);
 
   // NBD switched on: a network with purpose nbd and an attached PIF of this host.
   const net = await call('network.create', {
@@ -131,13 +90,8 @@ test('the Manager serves VDIs over TLS NBD through its agent', async (t) => {
   assert.equal(size.stdout.trim(), String(64 * MiB));
   await until(noExports, 10_000, 'the export closed after nbdinfo --size');
 
-  const map = await tool('nbdinfo', ['--map', '--json', uri]);
-  assert.equal(map.code, 0, map.stderr);
-  const data = (JSON.parse(map.stdout) as { offset: number; length: number; type: number }[]).filter(
-    (e) => (e.type & 1) === 0,
-  );
   assert.deepEqual(
-    data.map((e) => [e.offset, e.length]),
+    await nbdinfoDataExtents(uri),
     [
       [0, MiB],
       [32 * MiB, MiB],

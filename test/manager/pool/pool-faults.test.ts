@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import { XenApiClient, XenApiError } from '../../../src/clients/sdk/client.js';
 import { NodedAgentClient } from '../../../src/manager/hosts/host-client.js';
 import type { RoleRequest } from '../../../src/manager/pool/service.js';
@@ -15,17 +15,22 @@ import { startPoolHosts, waitFor } from './harness.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-test('writes racing designate_new_master are refused or on the new master', {
-  timeout: 90_000,
-}, async (t) => {
+/** Two hosts, a joined to master m; returns once m sees a live (`live` asks again). */
+async function joinedPair(t: TestContext) {
   const { members } = await startPoolHosts(t, [{}, {}]);
   const [m, a] = members;
   await (await a.client()).call('pool.join', m.address, 'root', m.rootPassword);
   const aRef = a.manager!.svc.hostRef();
   const cm = await m.client();
-  await waitFor('a live', async () =>
-    cm.call('host_metrics.get_live', await cm.call('host.get_metrics', aRef)),
-  );
+  const live = async () => cm.call('host_metrics.get_live', await cm.call('host.get_metrics', aRef));
+  await waitFor('a live', live);
+  return { m, a, aRef, cm, live };
+}
+
+test('writes racing designate_new_master are refused or on the new master', {
+  timeout: 90_000,
+}, async (t) => {
+  const { m, a, aRef, cm } = await joinedPair(t);
 
   // The new master takes its time to apply the dump, so that writes land on the old master
   // between its dump and its switch to slave.
@@ -97,14 +102,7 @@ test('writes racing designate_new_master are refused or on the new master', {
 test('a failed designate lifts the fence: the master keeps serving writes', {
   timeout: 60_000,
 }, async (t) => {
-  const { members } = await startPoolHosts(t, [{}, {}]);
-  const [m, a] = members;
-  await (await a.client()).call('pool.join', m.address, 'root', m.rootPassword);
-  const aRef = a.manager!.svc.hostRef();
-  const cm = await m.client();
-  await waitFor('a live', async () =>
-    cm.call('host_metrics.get_live', await cm.call('host.get_metrics', aRef)),
-  );
+  const { m, a, aRef, cm } = await joinedPair(t);
   const aPool = a.manager!.svc.pool!;
   aPool.handleRoleRequest = async () => {
     throw new Error('refused by the test');
@@ -123,13 +121,7 @@ test('a failed designate lifts the fence: the master keeps serving writes', {
 test("a member's server time is its agent's; HOST_OFFLINE once it is gone", {
   timeout: 60_000,
 }, async (t) => {
-  const { members } = await startPoolHosts(t, [{}, {}]);
-  const [m, a] = members;
-  await (await a.client()).call('pool.join', m.address, 'root', m.rootPassword);
-  const aRef = a.manager!.svc.hostRef();
-  const cm = await m.client();
-  const live = async () => cm.call('host_metrics.get_live', await cm.call('host.get_metrics', aRef));
-  await waitFor('a live', live);
+  const { m, a, aRef, cm, live } = await joinedPair(t);
 
   // The agent's host_time procedure: its clock and its zone's offset.
   const direct = new NodedAgentClient(a.agentSocket);

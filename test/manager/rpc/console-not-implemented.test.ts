@@ -2,19 +2,12 @@
 // with their VM), over the wire, after RBAC, and leave the console records alone.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { jsonRpcCaller } from '../../helpers/json-rpc.js';
 import { startManager } from '../../helpers/manager.js';
 
 test('console.create and console.destroy answer NOT_IMPLEMENTED', async (t) => {
   const tm = await startManager(t);
-  let id = 0;
-  const rpc = async (method: string, params: unknown[]) => {
-    const res = await fetch(`${tm.httpUrl}/jsonrpc`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ jsonrpc: '2.0', id: ++id, method, params }),
-    });
-    return (await res.json()) as { result?: unknown; error?: { message: string; data: unknown[] } };
-  };
+  const rpc = jsonRpcCaller(tm.httpUrl);
   const login = await rpc('session.login_with_password', ['root', tm.rootPassword, '1.0', 'test']);
   const session = login.result as string;
   const before = (await rpc('console.get_all', [session])).result as string[];

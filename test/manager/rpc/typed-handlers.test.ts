@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { HandlerOf, Handlers, SessionlessHandlers } from '../../../src/manager/api/context.js';
 import { API_MODULES } from '../../../src/manager/manager.js';
+import { jsonRpcCaller } from '../../helpers/json-rpc.js';
 import { startManager } from '../../helpers/manager.js';
 import type { Ref, ServerParams } from '../../../src/shared/datamodel/generated/api-types.js';
 import { MODEL } from '../../../src/shared/datamodel/generated/model.js';
@@ -83,15 +84,7 @@ test('every explicit handler takes each parameter its message declares', () => {
 
 test('host.has_extension and pool.has_extension check the object they are asked about', async (t) => {
   const tm = await startManager(t);
-  let id = 0;
-  const rpc = async (method: string, params: unknown[]) => {
-    const res = await fetch(`${tm.httpUrl}/jsonrpc`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ jsonrpc: '2.0', id: ++id, method, params }),
-    });
-    return (await res.json()) as { result?: unknown; error?: { message: string; data: unknown[] } };
-  };
+  const rpc = jsonRpcCaller(tm.httpUrl);
   const session = (await rpc('session.login_with_password', ['root', tm.rootPassword, '1.0', 'test']))
     .result as string;
   const host = (await rpc('host.get_all', [session])).result as string[];

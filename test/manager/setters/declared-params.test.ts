@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { startManager } from '../../helpers/manager.js';
 import { harness, MiB } from './harness.js';
+import { vbdRecord, vdiRecord } from '../../helpers/records.js';
 
 const unpinnedNestedVirt = {
   platform: { 'nested-virt': 'true' },
@@ -89,30 +90,10 @@ test("VM.snapshot's ignore_vdis: the ignored disks are left out of the snapshot"
   const sr = String(h.record('pool', h.m.manager.svc.poolRef()).default_SR);
   const vm = await h.newVm();
   const vdi = async (name: string) =>
-    h.call('VDI.create', {
-      name_label: name,
-      name_description: '',
-      SR: sr,
-      virtual_size: 4 * MiB,
-      type: 'user',
-      sharable: false,
-      read_only: false,
-      other_config: {},
-    });
+    h.call('VDI.create', vdiRecord(sr, 4 * MiB, { name_label: name, name_description: '' }));
   const [system, scratch] = [await vdi('system'), await vdi('scratch')];
   for (const [i, d] of [system, scratch].entries()) {
-    await h.call('VBD.create', {
-      VM: vm,
-      VDI: d,
-      userdevice: String(i),
-      bootable: i === 0,
-      mode: 'RW',
-      type: 'Disk',
-      empty: false,
-      other_config: {},
-      qos_algorithm_type: '',
-      qos_algorithm_params: {},
-    });
+    await h.call('VBD.create', vbdRecord(vm, d, { userdevice: String(i), bootable: i === 0 }));
   }
   const snapVdis = (snap: string) =>
     (h.record('VM', snap).VBDs as string[]).map((b) => h.record('VDI', h.record('VBD', b).VDI).snapshot_of);

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { NULL_REF } from '../../../src/shared/datamodel/types.js';
 import { harness } from './harness.js';
+import { vbdRecord, vdiRecord } from '../../helpers/records.js';
 
 const netRec = { name_label: 'setters-net', name_description: '', MTU: 1500, other_config: {}, bridge: '' };
 
@@ -335,28 +336,8 @@ test('VDI.set_on_boot and set_allow_caching: not while a VM using the VDI runs',
   const h = await harness(t);
   const sr = String(h.record('pool', h.m.manager.svc.poolRef()).default_SR);
   const vm = await h.newVm();
-  const vdi = await h.call('VDI.create', {
-    name_label: 'disk',
-    name_description: '',
-    SR: sr,
-    virtual_size: 4 * 1024 * 1024,
-    type: 'user',
-    sharable: false,
-    read_only: false,
-    other_config: {},
-  });
-  await h.call('VBD.create', {
-    VM: vm,
-    VDI: vdi,
-    userdevice: '0',
-    bootable: true,
-    mode: 'RW',
-    type: 'Disk',
-    empty: false,
-    other_config: {},
-    qos_algorithm_type: '',
-    qos_algorithm_params: {},
-  });
+  const vdi = await h.call('VDI.create', vdiRecord(sr, 4 * 1024 * 1024, { name_description: '' }));
+  await h.call('VBD.create', vbdRecord(vm, vdi));
   await h.call('VDI.set_allow_caching', vdi, true);
   await h.call('VM.start', vm, false, false);
   const bad = ['VM_BAD_POWER_STATE', vm, 'halted', 'running'];

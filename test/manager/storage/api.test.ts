@@ -9,34 +9,15 @@ import { baseVmRecord } from '../../../src/manager/bootstrap/vm-record.js';
 import { ensureDefaultSr } from '../../../src/manager/storage/default-sr.js';
 import { setVbdsAttached, vmDisks } from '../../../src/manager/storage/vm-disks.js';
 import { code, startStorageManager } from './harness.js';
+import { vbdRecord, vdiRecord } from '../../helpers/records.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 const NULL = 'OpaqueRef:NULL';
 
-const vdiRec = (sr: string, size: number, o: Record<string, unknown> = {}) => ({
-  SR: sr,
-  virtual_size: size,
-  type: 'user',
-  sharable: false,
-  read_only: false,
-  other_config: {},
-  name_label: 'disk',
-  ...o,
-});
-const vbdRec = (vm: string, vdi: string, o: Record<string, unknown> = {}) => ({
-  VM: vm,
-  VDI: vdi,
-  userdevice: 'autodetect',
-  bootable: false,
-  mode: 'RW',
-  type: 'Disk',
-  empty: false,
-  other_config: {},
-  qos_algorithm_type: '',
-  qos_algorithm_params: {},
-  ...o,
-});
+const vdiRec = vdiRecord;
+const vbdRec = (vm: string, vdi: string, o: Record<string, unknown> = {}) =>
+  vbdRecord(vm, vdi, { userdevice: 'autodetect', bootable: false, ...o });
 
 test('default SR, SM objects, VDI create/clone/snapshot/copy/resize/destroy with true SR sizes', async (t) => {
   const m = await startStorageManager(t);

@@ -6,42 +6,18 @@ import { test } from 'node:test';
 import { baseVmRecord } from '../../../src/manager/bootstrap/vm-record.js';
 import { CBT_BLOCK, changedBlockIndices } from '../../../src/shared/cbt/changed-blocks.js';
 import { runChecked } from '../../../src/shared/exec.js';
-import { volumePath } from '../../../src/shared/host/volume-path.js';
 import { xe } from '../cli/harness.js';
-import { code, type StorageManager, startStorageManager } from './harness.js';
+import { blocksOf, code, imageOf, startStorageManager } from './harness.js';
+import { vbdRecord, vdiRecord } from '../../helpers/records.js';
 
 const MiB = 1024 * 1024;
 const NULL = 'OpaqueRef:NULL';
 
-const vdiRec = (sr: string, size: number) => ({
-  SR: sr,
-  virtual_size: size,
-  type: 'user',
-  sharable: false,
-  read_only: false,
-  other_config: {},
-  name_label: 'cbt disk',
-});
-
-/** The image file of a VDI, as the agent lays it out. */
-async function imageOf(m: StorageManager, vdi: string): Promise<string> {
-  const rec = await m.call<any>('VDI.get_record', vdi);
-  const sr = await m.call<any>('SR.get_record', rec.SR);
-  const pbd = await m.call<any>('PBD.get_record', sr.PBDs[0]);
-  return volumePath(sr.type, sr.uuid, pbd.device_config, rec.location)!.path;
-}
+const vdiRec = (sr: string, size: number) => vdiRecord(sr, size, { name_label: 'cbt disk' });
 
 async function writeAt(path: string, writes: [number, number][]) {
   for (const [off, len] of writes)
     await runChecked('qemu-io', ['-f', 'qcow2', '-c', `write ${off} ${len}`, path]);
-}
-
-/** The 64 KiB blocks a list of writes touches, computed from the offsets alone. */
-function blocksOf(writes: [number, number][]): number[] {
-  const s = new Set<number>();
-  for (const [off, len] of writes)
-    for (let b = Math.floor(off / CBT_BLOCK); b <= Math.floor((off + len - 1) / CBT_BLOCK); b++) s.add(b);
-  return [...s].sort((a, b) => a - b);
 }
 
 async function bitmapsOf(path: string): Promise<{ name: string; flags: string[] }[]> {
@@ -137,18 +113,7 @@ test('CBT: snapshots, list_changed_blocks = exactly the written blocks, data_des
   assert.ok(!ops2.includes('clone') && !ops2.includes('snapshot') && ops2.includes('destroy'), ops2.join());
   const vm = await m.call<string>('VM.create', baseVmRecord({ name_label: 'cbt-vm' }));
   await assert.rejects(
-    m.call('VBD.create', {
-      VM: vm,
-      VDI: s2,
-      userdevice: 'autodetect',
-      bootable: false,
-      mode: 'RO',
-      type: 'Disk',
-      empty: false,
-      other_config: {},
-      qos_algorithm_type: '',
-      qos_algorithm_params: {},
-    }),
+    m.call('VBD.create', vbdRecord(vm, s2, { userdevice: 'autodetect', bootable: false, mode: 'RO' })),
     code('VDI_INCOMPATIBLE_TYPE', [s2, 'cbt_metadata']),
   );
 
@@ -277,18 +242,7 @@ test('CBT: VM.snapshot carries tracking; bitmaps of destroyed snapshots are drop
   const disk = await imageOf(m, vdi);
   await m.call('VDI.enable_cbt', vdi);
   const vm = await m.call<string>('VM.create', baseVmRecord({ name_label: 'cbt-vm' }));
-  await m.call('VBD.create', {
-    VM: vm,
-    VDI: vdi,
-    userdevice: '0',
-    bootable: true,
-    mode: 'RW',
-    type: 'Disk',
-    empty: false,
-    other_config: {},
-    qos_algorithm_type: '',
-    qos_algorithm_params: {},
-  });
+  await m.call('VBD.create', vbdRecord(vm, vdi));
   const vdiOfSnapshot = async (snapVm: string) => {
     const vbds = await m.call<string[]>('VM.get_VBDs', snapVm);
     return m.call<string>('VBD.get_VDI', vbds[0]);

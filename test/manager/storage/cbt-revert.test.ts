@@ -7,32 +7,17 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { baseVmRecord } from '../../../src/manager/bootstrap/vm-record.js';
-import { CBT_BLOCK, changedBlockIndices } from '../../../src/shared/cbt/changed-blocks.js';
+import { changedBlockIndices } from '../../../src/shared/cbt/changed-blocks.js';
 import { runChecked } from '../../../src/shared/exec.js';
-import { volumePath } from '../../../src/shared/host/volume-path.js';
-import { code, type StorageManager, startStorageManager } from './harness.js';
+import { blocksOf, code, imageOf, startStorageManager } from './harness.js';
+import { vbdRecord, vdiRecord } from '../../helpers/records.js';
 
 const MiB = 1024 * 1024;
-
-async function imageOf(m: StorageManager, vdi: string): Promise<string> {
-  const rec = await m.call<any>('VDI.get_record', vdi);
-  const sr = await m.call<any>('SR.get_record', rec.SR);
-  const pbd = await m.call<any>('PBD.get_record', sr.PBDs[0]);
-  return volumePath(sr.type, sr.uuid, pbd.device_config, rec.location)!.path;
-}
 
 async function writeAt(path: string, writes: [number, number][]) {
   for (const [off, len] of writes)
     await runChecked('qemu-io', ['-f', 'qcow2', '-c', `write -P 0x33 ${off} ${len}`, path]);
 }
-
-/** The 64 KiB blocks a list of writes touches, from the offsets alone. */
-const blocksOf = (writes: [number, number][]) => {
-  const s = new Set<number>();
-  for (const [off, len] of writes)
-    for (let b = Math.floor(off / CBT_BLOCK); b <= Math.floor((off + len - 1) / CBT_BLOCK); b++) s.add(b);
-  return [...s].sort((a, b) => a - b);
-};
 
 const bitmapNames = async (path: string): Promise<string[]> =>
   (
@@ -44,29 +29,10 @@ test('CBT: VM.revert gives a new disk without CBT; the snapshots keep their bitm
   const m = await startStorageManager(t);
   const [pool] = await m.call<string[]>('pool.get_all');
   const sr = await m.call<string>('pool.get_default_SR', pool);
-  const vdi = await m.call<string>('VDI.create', {
-    SR: sr,
-    virtual_size: 8 * MiB,
-    type: 'user',
-    sharable: false,
-    read_only: false,
-    other_config: {},
-    name_label: 'cbt disk',
-  });
+  const vdi = await m.call<string>('VDI.create', vdiRecord(sr, 8 * MiB, { name_label: 'cbt disk' }));
   await m.call('VDI.enable_cbt', vdi);
   const vm = await m.call<string>('VM.create', baseVmRecord({ name_label: 'cbt-revert' }));
-  await m.call('VBD.create', {
-    VM: vm,
-    VDI: vdi,
-    userdevice: '0',
-    bootable: true,
-    mode: 'RW',
-    type: 'Disk',
-    empty: false,
-    other_config: {},
-    qos_algorithm_type: '',
-    qos_algorithm_params: {},
-  });
+  await m.call('VBD.create', vbdRecord(vm, vdi));
   const diskOf = async (v: string) =>
     m.call<string>('VBD.get_VDI', (await m.call<string[]>('VM.get_VBDs', v))[0]);
   const snap = async (name: string) => {

@@ -4,6 +4,7 @@ import type { TestContext } from 'node:test';
 import type { SessionInfo } from '../../../src/manager/auth/sessions.js';
 import type { StorageOptions as AgentStorageOptions } from '../../../src/agent/storage/rpc.js';
 import type { StartupReport, StorageOptions } from '../../../src/manager/storage/startup.js';
+import { volumePath } from '../../../src/shared/host/volume-path.js';
 import { startManager, type TestManager } from '../../helpers/manager.js';
 
 export interface StorageManager extends TestManager {
@@ -34,3 +35,19 @@ export const code = (c: string, params?: string[]) => (e: any) => {
     throw new Error(`expected ${c} ${JSON.stringify(params)}, got ${JSON.stringify(e.params)}`);
   return true;
 };
+
+/** The image file of a VDI, as the agent lays it out. */
+export async function imageOf(m: StorageManager, vdi: string): Promise<string> {
+  const rec = await m.call<any>('VDI.get_record', vdi);
+  const sr = await m.call<any>('SR.get_record', rec.SR);
+  const pbd = await m.call<any>('PBD.get_record', sr.PBDs[0]);
+  return volumePath(sr.type, sr.uuid, pbd.device_config, rec.location)!.path;
+}
+
+/** The 64 KiB CBT blocks a list of [offset, length] writes touches, from the offsets alone. */
+export function blocksOf(writes: [number, number][]): number[] {
+  const s = new Set<number>();
+  for (const [off, len] of writes)
+    for (let b = Math.floor(off / 65536); b <= Math.floor((off + len - 1) / 65536); b++) s.add(b);
+  return [...s].sort((a, b) => a - b);
+}

@@ -7,6 +7,7 @@ import { readdirSync } from 'node:fs';
 import { test } from 'node:test';
 import { baseVmRecord } from '../../../src/manager/bootstrap/vm-record.js';
 import { code, startStorageManager } from './harness.js';
+import { vbdRecord, vdiRecord } from '../../helpers/records.js';
 
 const MiB = 1024 * 1024;
 
@@ -17,27 +18,8 @@ test('live snapshot: undone when QEMU is not there; refused on LVM SRs', async (
   const [pool] = await m.call<string[]>('pool.get_all');
   const sr = await m.call<string>('pool.get_default_SR', pool);
   const vm = await m.call<string>('VM.create', baseVmRecord({ name_label: 'runs' }));
-  const disk = await m.call<string>('VDI.create', {
-    SR: sr,
-    virtual_size: 4 * MiB,
-    type: 'user',
-    sharable: false,
-    read_only: false,
-    other_config: {},
-    name_label: 'disk',
-  });
-  const vbd = await m.call<string>('VBD.create', {
-    VM: vm,
-    VDI: disk,
-    userdevice: '0',
-    bootable: false,
-    mode: 'RW',
-    type: 'Disk',
-    empty: false,
-    other_config: {},
-    qos_algorithm_type: '',
-    qos_algorithm_params: {},
-  });
+  const disk = await m.call<string>('VDI.create', vdiRecord(sr, 4 * MiB));
+  const vbd = await m.call<string>('VBD.create', vbdRecord(vm, disk, { bootable: false }));
   // The database says the VM runs here (no QEMU does: the agent must refuse and undo).
   db.update('VM', vm, { power_state: 'Running', resident_on: host });
   db.update('VBD', vbd, { currently_attached: true, device: 'xvda' });
@@ -97,31 +79,10 @@ test('checkpoint of a suspended VM, then revert to it: disks and memory image ar
   const { db } = m.manager;
   const [pool] = await m.call<string[]>('pool.get_all');
   const sr = await m.call<string>('pool.get_default_SR', pool);
-  const vdi = (o: Record<string, unknown>) =>
-    m.call<string>('VDI.create', {
-      SR: sr,
-      virtual_size: 4 * MiB,
-      type: 'user',
-      sharable: false,
-      read_only: false,
-      other_config: {},
-      name_label: 'disk',
-      ...o,
-    });
+  const vdi = (o: Record<string, unknown>) => m.call<string>('VDI.create', vdiRecord(sr, 4 * MiB, o));
   const vm = await m.call<string>('VM.create', baseVmRecord({ name_label: 'sleeps' }));
   const disk = await vdi({});
-  const vbd = await m.call<string>('VBD.create', {
-    VM: vm,
-    VDI: disk,
-    userdevice: '0',
-    bootable: false,
-    mode: 'RW',
-    type: 'Disk',
-    empty: false,
-    other_config: {},
-    qos_algorithm_type: '',
-    qos_algorithm_params: {},
-  });
+  const vbd = await m.call<string>('VBD.create', vbdRecord(vm, disk, { bootable: false }));
   const image = await vdi({ type: 'suspend', name_label: 'Suspend image' });
   // Suspended as VM.suspend leaves it: VBDs still attached, the memory in a suspend VDI.
   db.update('VM', vm, { power_state: 'Suspended', suspend_VDI: image });

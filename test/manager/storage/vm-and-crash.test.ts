@@ -18,6 +18,7 @@ import {
 import { tempDir } from '../../helpers/tmp.js';
 import { hasPattern, writePattern } from '../../agent/storage/helpers.js';
 import { code, startStorageManager } from './harness.js';
+import { vbdRecord, vdiRecord } from '../../helpers/records.js';
 
 const MiB = 1024 * 1024;
 
@@ -26,38 +27,18 @@ test('VM disks: clone, snapshot and copy give the new VM its own VDIs; CDs are s
   const { db, svc } = m.manager;
   const sr = await m.call<string>('pool.get_default_SR', (await m.call<string[]>('pool.get_all'))[0]);
   const vm = await m.call<string>('VM.create', baseVmRecord({ name_label: 'src' }));
-  const d = await m.call<string>('VDI.create', {
-    SR: sr,
-    virtual_size: 32 * MiB,
-    type: 'system',
-    sharable: false,
-    read_only: false,
-    other_config: {},
-  });
-  await m.call('VBD.create', {
-    VM: vm,
-    VDI: d,
-    userdevice: '0',
-    bootable: true,
-    mode: 'RW',
-    type: 'Disk',
-    empty: false,
-    other_config: {},
-    qos_algorithm_type: '',
-    qos_algorithm_params: {},
-  });
-  await m.call('VBD.create', {
-    VM: vm,
-    VDI: 'OpaqueRef:NULL',
-    userdevice: '3',
-    bootable: false,
-    mode: 'RO',
-    type: 'CD',
-    empty: true,
-    other_config: {},
-    qos_algorithm_type: '',
-    qos_algorithm_params: {},
-  });
+  const d = await m.call<string>('VDI.create', vdiRecord(sr, 32 * MiB, { type: 'system' }));
+  await m.call('VBD.create', vbdRecord(vm, d));
+  await m.call(
+    'VBD.create',
+    vbdRecord(vm, 'OpaqueRef:NULL', {
+      userdevice: '3',
+      bootable: false,
+      mode: 'RO',
+      type: 'CD',
+      empty: true,
+    }),
+  );
   await writePattern(vmDisks(db, vm)[0].path, 'qcow2', 0x3c, 0, MiB);
 
   for (const mode of ['clone', 'snapshot', 'copy'] as const) {

@@ -8,6 +8,7 @@ import { Manager } from '../../../src/manager/manager.js';
 import { runChecked } from '../../../src/shared/exec.js';
 import { startAgentIn, withRealStorage } from '../../helpers/test-agent.js';
 import { FakeAgent } from './fake-agent.js';
+import { vbdRecord, vdiRecord } from '../../helpers/records.js';
 
 const [dataDir, mode, count] = process.argv.slice(2);
 const config = parseConfig(
@@ -40,27 +41,11 @@ if (mode === 'start') {
   for (let n = 0; n < Number(count); n++) {
     const vm = (await call('VM.create', baseVmRecord({ name_label: `src${n}` }))) as string;
     for (const [i, size] of [16 << 20, 256 << 20].entries()) {
-      const vdi = (await call('VDI.create', {
-        SR: sr,
-        virtual_size: size,
-        type: 'system',
-        sharable: false,
-        read_only: false,
-        other_config: {},
-        name_label: `d${i}`,
-      })) as string;
-      await call('VBD.create', {
-        VM: vm,
-        VDI: vdi,
-        userdevice: String(i),
-        bootable: i === 0,
-        mode: 'RW',
-        type: 'Disk',
-        empty: false,
-        other_config: {},
-        qos_algorithm_type: '',
-        qos_algorithm_params: {},
-      });
+      const vdi = (await call(
+        'VDI.create',
+        vdiRecord(sr, size, { type: 'system', name_label: `d${i}` }),
+      )) as string;
+      await call('VBD.create', vbdRecord(vm, vdi, { userdevice: String(i), bootable: i === 0 }));
       if (i === 1) {
         const path = join(dataDir, 'sr', 'default', `${m.db.get('VDI', vdi)!.uuid}.qcow2`);
         await runChecked('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x5a 0 256M', path]);

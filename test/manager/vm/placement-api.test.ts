@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import { addTestHost } from '../../helpers/pool-host.js';
 import { withoutStorage } from '../../helpers/test-agent.js';
 import { harness, MiB, RecordingAgent } from '../setters/harness.js';
+import { vbdRecord, vdiRecord } from '../../helpers/records.js';
 
 async function twoHosts(t: Parameters<typeof harness>[0]) {
   const h = await harness(t);
@@ -114,28 +115,11 @@ test('a disk on an SR plugged only on host A: VM_REQUIRES_SR on B, get_possible_
   const pbdHosts = (h.record('SR', sr).PBDs as string[]).map((p) => h.record('PBD', p).host);
   assert.deepEqual(pbdHosts, [h.a]);
   const vm = await h.newVm();
-  const vdi = await h.call('VDI.create', {
-    name_label: 'placement-disk',
-    name_description: '',
-    SR: sr,
-    virtual_size: 4 * MiB,
-    type: 'user',
-    sharable: false,
-    read_only: false,
-    other_config: {},
-  });
-  await h.call('VBD.create', {
-    VM: vm,
-    VDI: vdi,
-    userdevice: '0',
-    bootable: true,
-    mode: 'RW',
-    type: 'Disk',
-    empty: false,
-    other_config: {},
-    qos_algorithm_type: '',
-    qos_algorithm_params: {},
-  });
+  const vdi = await h.call(
+    'VDI.create',
+    vdiRecord(sr, 4 * MiB, { name_label: 'placement-disk', name_description: '' }),
+  );
+  await h.call('VBD.create', vbdRecord(vm, vdi));
   assert.deepEqual(await h.call('VM.get_possible_hosts', vm), [h.a]);
   const requires = ['VM_REQUIRES_SR', vm, sr];
   assert.deepEqual(await h.failure('VM.assert_can_boot_here', vm, h.b), requires);

@@ -14,6 +14,7 @@ import {
 } from '../../../src/shared/cbt/qcow2-bitmaps.js';
 import { run, runChecked } from '../../../src/shared/exec.js';
 import { tempDir } from '../../helpers/tmp.js';
+import { nbdinfoDirtyExtents } from '../../helpers/nbdinfo.js';
 
 const MiB = 1024 * 1024;
 
@@ -31,25 +32,9 @@ async function fileReader(path: string): Promise<{ read: ReadAt; close: () => Pr
 
 /** Dirty extents as nbdinfo reports them through qemu-nbd's bitmap export (independent tools). */
 async function nbdinfoDirty(path: string, bitmap: string): Promise<number[]> {
-  const out = await runChecked('nbdinfo', [
-    '--json',
-    `--map=qemu:dirty-bitmap:${bitmap}`,
-    '--',
-    '[',
-    'qemu-nbd',
-    '-r',
-    '-f',
-    'qcow2',
-    '-B',
-    bitmap,
-    path,
-    ']',
-  ]);
   const blocks: number[] = [];
-  for (const e of JSON.parse(out) as { offset: number; length: number; type: number }[]) {
-    if (e.type !== 1) continue;
-    for (let o = e.offset; o < e.offset + e.length; o += CBT_BLOCK) blocks.push(o / CBT_BLOCK);
-  }
+  for (const [offset, length] of await nbdinfoDirtyExtents(path, bitmap))
+    for (let o = offset; o < offset + length; o += CBT_BLOCK) blocks.push(o / CBT_BLOCK);
   return blocks;
 }
 

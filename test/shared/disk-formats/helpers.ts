@@ -1,12 +1,15 @@
 // Test helpers for the disk-format tests: sparse raw files with random data, a DiskSource over a
 // file, writing a generator to a file, applying imported pieces to a file, and qemu-img.
 import { randomBytes } from 'node:crypto';
+import assert from 'node:assert/strict';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { open, truncate } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { DiskPiece, DiskSource } from '../../../src/shared/disk-formats/stream.js';
 import type { Extent } from '../../../src/shared/disk-formats/extents.js';
+import { isXenApiError } from '../../../src/shared/errors.js';
 import { run } from '../../../src/shared/exec.js';
 
 /** Creates a sparse `size`-byte file with random bytes in `extents`. */
@@ -46,6 +49,44 @@ export async function fileSource(path: string, virtualSize: number, extents: Ext
 export async function writeTo(gen: AsyncIterable<Buffer>, path: string): Promise<void> {
   await pipeline(Readable.from(gen), createWriteStream(path));
 }
+
+/**
+ * Makes `<name>.raw` with random data in `written` (default: `extents`) and exports it through
+ * `writer` into `<name>.<ext>`, announcing `extents` as the source's allocated ranges.
+ */
+export async function exportRaw(
+  dir: string,
+  name: string,
+  ext: string,
+  size: number,
+  extents: Extent[],
+  writer: (src: DiskSource) => AsyncIterable<Buffer>,
+  written = extents,
+): Promise<{ raw: string; img: string }> {
+  const raw = join(dir, `${name}.raw`);
+  const img = join(dir, `${name}.${ext}`);
+  await makeRaw(raw, size, written);
+  const src = await fileSource(raw, size, extents);
+  try {
+    await writeTo(writer(src), img);
+  } finally {
+    await src.close();
+  }
+  return { raw, img };
+}
+
+/** `b` as an async iterable of 100 000-byte chunks (what an HTTP body delivers). */
+export async function* inChunks(b: Buffer) {
+  for (let i = 0; i < b.length; i += 100_000) yield b.subarray(i, i + 100_000);
+}
+
+/** An assert.rejects predicate: a XenApiError `code` whose params match `msg` when given. */
+export const rejectsWith = (code: string, msg?: RegExp) => (e: unknown) => {
+  assert.ok(isXenApiError(e), `expected a XenApiError, got ${e}`);
+  assert.equal(e.code, code, e.message);
+  if (msg) assert.match(e.params.join(' '), msg);
+  return true;
+};
 
 /** Writes imported pieces into a fresh sparse file of `size` bytes. */
 export async function applyPieces(
