@@ -4,16 +4,7 @@
 // compete for the two cores. `npm run bench:data-plane -- export nbd` runs only those modules.
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-
-/** One figure: Berth's, its peer's, their ratio and the issue's target (every module's run() rows). */
-export interface Row {
-  name: string;
-  berth: number;
-  peer: number;
-  ratio: number;
-  target: string;
-  unit: string;
-}
+import type { Row } from './data-plane-row.js';
 
 const dir = join(import.meta.dirname, 'data-plane');
 const only = process.argv.slice(2);
@@ -23,7 +14,7 @@ const modules = readdirSync(dir)
   .filter((m) => only.length === 0 || only.includes(m))
   .sort();
 
-const fmt = (n: number) => (Math.abs(n) >= 100 ? n.toFixed(0) : n.toFixed(2));
+const fmt = (n: number | null) => (n === null ? '—' : Math.abs(n) >= 100 ? n.toFixed(0) : n.toFixed(2));
 const rows: Array<Row & { module: string }> = [];
 let failed = false;
 console.log(`# bench:data-plane ${new Date().toISOString()} node ${process.version}`);
@@ -41,6 +32,6 @@ console.log('\n| module | measure | Berth | peer | unit | ratio | target |');
 console.log('|---|---|---|---|---|---|---|');
 for (const r of rows)
   console.log(
-    `| ${r.module} | ${r.name} | ${fmt(r.berth)} | ${fmt(r.peer)} | ${r.unit} | ${r.ratio.toFixed(2)} | ${r.target} |`,
+    `| ${r.module} | ${r.name} | ${fmt(r.berth)} | ${fmt(r.peer)} | ${r.unit} | ${r.ratio === null ? '—' : r.ratio.toFixed(2)} | ${r.target} |`,
   );
 process.exitCode = failed ? 1 : 0;

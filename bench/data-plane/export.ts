@@ -18,15 +18,9 @@ import { runChecked } from '../../src/shared/exec.js';
 import { attachedSr } from '../../src/manager/storage/records.js';
 import { imageOf } from '../../test/manager/http/export-harness.js';
 import { startStorageManager } from '../../test/manager/storage/harness.js';
+import type { Row } from '../data-plane-row.js';
 
-export interface Row {
-  name: string;
-  berth: number;
-  peer: number;
-  ratio: number;
-  target: string;
-  unit: string;
-}
+export type { Row };
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
@@ -168,6 +162,6 @@ export async function run(): Promise<Row[]> {
 if (import.meta.url === `file://${process.argv[1]}`) {
   for (const r of await run())
     console.log(
-      `${r.name.padEnd(62)} berth ${r.berth.toFixed(1)} ${r.unit}  peer ${r.peer.toFixed(1)} ${r.unit}  ratio ${r.ratio.toFixed(3)} (target ${r.target})`,
+      `${r.name.padEnd(62)} berth ${r.berth.toFixed(1)} ${r.unit}  peer ${r.peer?.toFixed(1)} ${r.unit}  ratio ${r.ratio?.toFixed(3)} (target ${r.target})`,
     );
 }

@@ -12,15 +12,9 @@ import { ovaXml, vmToOvaObjects } from '../../src/manager/dataplane/index.js';
 import { baseVmRecord } from '../../src/manager/bootstrap/vm-record.js';
 import { runChecked } from '../../src/shared/exec.js';
 import { startManager } from '../../test/helpers/manager.js';
+import type { Row } from '../data-plane-row.js';
 
-export interface Row {
-  name: string;
-  berth: number;
-  peer: number;
-  ratio: number;
-  target: number;
-  unit: string;
-}
+export type { Row };
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;

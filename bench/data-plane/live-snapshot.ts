@@ -31,15 +31,9 @@ import { runChecked } from '../../src/shared/exec.js';
 import { ensureGuest } from '../../test/helpers/stack.js';
 import { startGuestStack, testGuestVm, guestShell, waitGuestShell } from '../../test/helpers/guest-vm.js';
 import { vbdRecord, vdiRecord } from '../../test/helpers/records.js';
+import type { Row } from '../data-plane-row.js';
 
-export interface Row {
-  name: string;
-  berth: number;
-  peer: number | null;
-  ratio: number | null;
-  target: string;
-  unit: string;
-}
+export type { Row };
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const MiB = 1024 * 1024;

@@ -14,7 +14,7 @@ import { Manager } from '../../src/manager/manager.js';
 import { volumePath } from '../../src/shared/host/volume-path.js';
 import { runChecked } from '../../src/shared/exec.js';
 import { startAgentIn } from '../../test/helpers/test-agent.js';
-import type { Row } from '../data-plane.js';
+import type { Row } from '../data-plane-row.js';
 
 const GiB = 1024 ** 3;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
@@ -192,7 +192,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href)
     .then((rows) => {
       for (const r of rows)
         console.log(
-          `${r.name}: Berth ${r.berth.toFixed(0)} ${r.unit}, peer ${r.peer.toFixed(0)} ${r.unit}, ratio ${r.ratio.toFixed(2)} (target ${r.target})`,
+          `${r.name}: Berth ${r.berth.toFixed(0)} ${r.unit}, peer ${r.peer?.toFixed(0)} ${r.unit}, ratio ${r.ratio?.toFixed(2)} (target ${r.target})`,
         );
     })
     .catch((e) => {

@@ -10,15 +10,9 @@ import type { TestContext } from 'node:test';
 import { runChecked } from '../../src/shared/exec.js';
 import { volumePath } from '../../src/shared/host/volume-path.js';
 import { startManager } from '../../test/helpers/manager.js';
+import type { Row } from '../data-plane-row.js';
 
-export interface Row {
-  name: string;
-  berth: number;
-  peer: number;
-  ratio: number;
-  target: number;
-  unit: string;
-}
+export type { Row };
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
