@@ -12,7 +12,7 @@ import { ovaXml, vmToOvaObjects } from '../../src/manager/dataplane/index.js';
 import { baseVmRecord } from '../../src/manager/bootstrap/vm-record.js';
 import { runChecked } from '../../src/shared/exec.js';
 import { startManager } from '../../test/helpers/manager.js';
-import type { Row } from '../data-plane-row.js';
+import { type Row, runWhenMain } from '../data-plane-row.js';
 
 export type { Row };
 
@@ -152,15 +152,4 @@ export async function run(): Promise<Row[]> {
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  run().then(
-    (rows) => {
-      for (const r of rows) console.log(JSON.stringify(r));
-      process.exit(0);
-    },
-    (e) => {
-      console.error(e);
-      process.exit(1);
-    },
-  );
-}
+runWhenMain(import.meta.url, run);

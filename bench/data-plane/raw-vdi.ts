@@ -10,7 +10,7 @@ import type { TestContext } from 'node:test';
 import { runChecked } from '../../src/shared/exec.js';
 import { volumePath } from '../../src/shared/host/volume-path.js';
 import { startManager } from '../../test/helpers/manager.js';
-import type { Row } from '../data-plane-row.js';
+import { type Row, runWhenMain } from '../data-plane-row.js';
 
 export type { Row };
 
@@ -118,15 +118,4 @@ export async function run(): Promise<Row[]> {
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  run().then(
-    (rows) => {
-      for (const r of rows) console.log(JSON.stringify(r));
-      process.exit(0);
-    },
-    (e) => {
-      console.error(e);
-      process.exit(1);
-    },
-  );
-}
+runWhenMain(import.meta.url, run);

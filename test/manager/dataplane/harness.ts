@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { baseVmRecord } from '../../../src/manager/bootstrap/vm-record.js';
 import { startStorageManager, type StorageManager } from '../storage/harness.js';
+import { vbdRecord, vdiRecord } from '../../helpers/records.js';
 
 export const MiB = 1024 * 1024;
 export const NULL = 'OpaqueRef:NULL';
@@ -42,28 +43,12 @@ export async function vmWithDevices(t: TestContext): Promise<Fixture> {
     [0, 8 * MiB],
     [1, 3 * MiB + 512],
   ] as const) {
-    const vdi = await m.call<string>('VDI.create', {
-      SR: sr,
-      virtual_size: size,
-      type: 'user',
-      sharable: false,
-      read_only: false,
-      other_config: { disk: String(i) },
-      name_label: `disk${i}`,
-    });
+    const vdi = await m.call<string>(
+      'VDI.create',
+      vdiRecord(sr, size, { other_config: { disk: String(i) }, name_label: `disk${i}` }),
+    );
     vdis.push(vdi);
-    await m.call('VBD.create', {
-      VM: vm,
-      VDI: vdi,
-      userdevice: String(i),
-      bootable: i === 0,
-      mode: 'RW',
-      type: 'Disk',
-      empty: false,
-      other_config: {},
-      qos_algorithm_type: '',
-      qos_algorithm_params: {},
-    });
+    await m.call('VBD.create', vbdRecord(vm, vdi, { userdevice: String(i), bootable: i === 0 }));
   }
   await m.call('VBD.create', {
     VM: vm,

@@ -10,6 +10,7 @@ import { baseVmRecord } from '../../../src/manager/bootstrap/vm-record.js';
 import { runChecked } from '../../../src/shared/exec.js';
 import { volumePath } from '../../../src/shared/host/volume-path.js';
 import { type StorageManager, startStorageManager } from '../storage/harness.js';
+import { vbdRecord, vdiRecord } from '../../helpers/records.js';
 
 export const MiB = 1024 * 1024;
 
@@ -43,16 +44,6 @@ export interface ExportFixture {
   expected: Map<string, string>;
 }
 
-const vdiRec = (sr: string, size: number, name: string) => ({
-  SR: sr,
-  virtual_size: size,
-  type: 'user',
-  sharable: false,
-  read_only: false,
-  other_config: {},
-  name_label: name,
-});
-
 /** Disk sizes: not a multiple of 1 MiB (the last chunk is short). */
 export const DISK_SIZES = [24 * MiB + 3 * 512, 8 * MiB];
 
@@ -76,20 +67,9 @@ export async function exportFixture(t: TestContext, dir: string): Promise<Export
   const vdis: string[] = [];
   const expected = new Map<string, string>();
   for (const [i, size] of DISK_SIZES.entries()) {
-    const vdi = await m.call<string>('VDI.create', vdiRec(sr, size, `export disk ${i}`));
+    const vdi = await m.call<string>('VDI.create', vdiRecord(sr, size, { name_label: `export disk ${i}` }));
     vdis.push(vdi);
-    await m.call('VBD.create', {
-      VM: vm,
-      VDI: vdi,
-      userdevice: String(i),
-      bootable: i === 0,
-      mode: 'RW',
-      type: 'Disk',
-      empty: false,
-      other_config: {},
-      qos_algorithm_type: '',
-      qos_algorithm_params: {},
-    });
+    await m.call('VBD.create', vbdRecord(vm, vdi, { userdevice: String(i), bootable: i === 0 }));
     const path = await imageOf(m, vdi);
     await qemuIo(path, WRITES[i]);
     expected.set(await m.call<string>('VDI.get_uuid', vdi), await rawSha(path, dir, `d${i}`));

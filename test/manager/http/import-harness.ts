@@ -11,6 +11,7 @@ import { baseVmRecord } from '../../../src/manager/bootstrap/vm-record.js';
 import { ovaXml, vmToOvaObjects } from '../../../src/manager/dataplane/index.js';
 import { volumePath } from '../../../src/shared/host/volume-path.js';
 import type { StorageManager } from '../storage/harness.js';
+import { vbdRecord, vdiRecord } from '../../helpers/records.js';
 
 export const MiB = 1 << 20;
 const BUILD = join(import.meta.dirname, 'xva-build.py');
@@ -52,28 +53,9 @@ export async function sourceVm(m: StorageManager, dir: string, name = 'import-sr
   const sizes = [5 * MiB + 4096, 3 * MiB + 512];
   const vdis: string[] = [];
   for (const [i, size] of sizes.entries()) {
-    const vdi = await m.call<string>('VDI.create', {
-      SR: sr,
-      virtual_size: size,
-      type: 'user',
-      sharable: false,
-      read_only: false,
-      other_config: {},
-      name_label: `${name}-disk${i}`,
-    });
+    const vdi = await m.call<string>('VDI.create', vdiRecord(sr, size, { name_label: `${name}-disk${i}` }));
     vdis.push(vdi);
-    await m.call('VBD.create', {
-      VM: vm,
-      VDI: vdi,
-      userdevice: String(i),
-      bootable: i === 0,
-      mode: 'RW',
-      type: 'Disk',
-      empty: false,
-      other_config: {},
-      qos_algorithm_type: '',
-      qos_algorithm_params: {},
-    });
+    await m.call('VBD.create', vbdRecord(vm, vdi, { userdevice: String(i), bootable: i === 0 }));
   }
   const net = await m.call<string>('network.create', {
     name_label: 'import-net',
