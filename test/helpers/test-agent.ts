@@ -7,6 +7,7 @@ import { type Agent, startAgent } from '../../src/agent/agent.js';
 import type { StorageOptions } from '../../src/agent/storage/rpc.js';
 import { cbtClient } from '../../src/shared/host/cbt.js';
 import { DATA_PLANE_PROCEDURES, type DataPlaneProcedures } from '../../src/shared/host/data-plane.js';
+import { migrationClient } from '../../src/shared/host/migration.js';
 import { STORAGE_PROCEDURES, type StorageProcedures } from '../../src/shared/host/storage.js';
 import { NodedAgentClient } from '../../src/manager/hosts/host-client.js';
 import type { HostAgent } from '../../src/manager/vm/host-agent.js';
@@ -54,7 +55,10 @@ export async function startTestAgent(
 }
 
 /** A host agent without storage (and data-plane) procedures: the stand-ins tests use for VM calls. */
-export type InstanceAgent = Omit<HostAgent, keyof StorageProcedures | keyof DataPlaneProcedures | 'cbt'>;
+export type InstanceAgent = Omit<
+  HostAgent,
+  keyof StorageProcedures | keyof DataPlaneProcedures | 'cbt' | 'migration'
+>;
 
 /** The procedures a real agent's client lends a stand-in. */
 const VOLUME_PROCEDURES = [...STORAGE_PROCEDURES, ...DATA_PLANE_PROCEDURES];
@@ -75,7 +79,15 @@ export function withRealStorage<T extends InstanceAgent>(
       return f.apply(storage, args);
     };
   if ('cbt' in storage) out.cbt = (storage as HostAgent).cbt;
+  out.migration = noMigration();
   return fake as unknown as T & HostAgent;
+}
+
+/** A stand-in's migration procedures: they fail (stand-ins fake instances, which cannot move). */
+function noMigration() {
+  return migrationClient(async (name) => {
+    throw new Error(`${name}: this stand-in agent cannot migrate`);
+  });
 }
 
 /** A stand-in host agent without storage: its storage procedures fail (tests that need none). */
@@ -88,5 +100,6 @@ export function withoutStorage<T extends InstanceAgent>(fake: T): T & HostAgent 
   out.cbt = cbtClient(async (name) => {
     throw new Error(`${name}: this stand-in agent has no storage`);
   });
+  out.migration = noMigration();
   return fake as unknown as T & HostAgent;
 }

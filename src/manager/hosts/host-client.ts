@@ -3,6 +3,7 @@
 // after which the manager reconciles.
 import { cbtClient } from '../../shared/host/cbt.js';
 import type { DataPlaneProcedures, NbdExport, NbdOpenOptions } from '../../shared/host/data-plane.js';
+import { migrationClient } from '../../shared/host/migration.js';
 import { networkClient } from '../../shared/host/network.js';
 import type {
   DriverInfo,
@@ -38,6 +39,8 @@ export class NodedAgentClient
   readonly network = networkClient((procedure, args) => this.call(procedure, args));
   /** The agent's changed-block-tracking procedures (src/shared/host/cbt.ts). */
   readonly cbt = cbtClient((procedure, args) => this.call(procedure, args));
+  /** The agent's live-migration procedures (src/shared/host/migration.ts). */
+  readonly migration = migrationClient((procedure, args) => this.call(procedure, args));
 
   /** tls_install: the pool's CA and this host's certificate for the agent's TCP listener. */
   tlsInstall(creds: PoolCredentials) {

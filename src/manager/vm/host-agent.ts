@@ -3,6 +3,7 @@
 // leaves room for remote agents in multi-host pools.
 
 import type { CbtProcedures } from '../../shared/host/cbt.js';
+import type { MigrationProcedures } from '../../shared/host/migration.js';
 import type { DataPlaneProcedures } from '../../shared/host/data-plane.js';
 import type { NetworkProcedures } from '../../shared/host/network.js';
 import type { StorageProcedures } from '../../shared/host/storage.js';
@@ -57,6 +58,8 @@ export interface HostAgent extends StorageProcedures, DataPlaneProcedures {
   readonly network: NetworkProcedures;
   /** Changed-block tracking on its disks' qcow2 bitmaps (src/shared/host/cbt.ts). */
   readonly cbt: CbtProcedures;
+  /** Live migration and disk mirroring (src/shared/host/migration.ts). */
+  readonly migration: MigrationProcedures;
   /** State changes pushed by the agent; `reconnected` fires after every (re)connection. */
   onEvent(listener: (e: InstanceEvent) => void): void;
   onReconnect(listener: () => void): void;

@@ -24,18 +24,22 @@ export const PROCEDURE_CLASS: Readonly<Record<string, RpcClass>> = {
   hotplug_supported: 'URGENT',
   host_list_plugins: 'URGENT',
   host_time: 'URGENT',
+  instance_migration_status: 'URGENT',
   instance_pause: 'FAST',
   instance_unpause: 'FAST',
   instance_balloon_memory: 'FAST',
   instance_disk_resize: 'FAST',
   hotplug_device: 'FAST',
   tls_install: 'FAST',
+  instance_migrate: 'FAST',
+  instance_migration_abort: 'FAST',
   instance_start: 'NORMAL',
   instance_shutdown: 'NORMAL',
   instance_reboot: 'NORMAL',
   instance_suspend: 'NORMAL',
   instance_resume: 'NORMAL',
   host_call_plugin: 'NORMAL',
+  instance_disk_mirror: 'SLOW',
 };
 
 /** The class of a procedure (NORMAL when it has none). */
