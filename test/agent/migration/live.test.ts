@@ -3,10 +3,11 @@
 // certificate from another CA, and one over TLS with the pool's certificates. After each the
 // guest answers on the serial console of the host it runs on; no QEMU is left on the other.
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import { type Agent, startAgent } from '../../../src/agent/agent.js';
+import type { IdRange } from '../../../src/agent/qemu/identity.js';
 import { NodedAgentClient } from '../../../src/manager/hosts/host-client.js';
 import type { IncomingMigration, MigrationStatus } from '../../../src/shared/host/migration.js';
 import type { InstanceEvent, InstanceInfo } from '../../../src/shared/noded/instance.js';
@@ -52,9 +53,8 @@ async function until<T>(
 
 const final = (s: MigrationStatus) => ['completed', 'failed', 'cancelled'].includes(s.phase);
 
-test('live migration between two agents: abort, unix, TLS (wrong CA refused)', {
-  timeout: 600_000,
-}, async (t) => {
+/** Two agents with pool certificates from one CA (a second CA for refusals), and helpers. */
+async function twoHosts(t: TestContext, ids?: { a: IdRange; b: IdRange }) {
   const g = guest();
   const hosts: Host[] = [];
   // Registered before any temp dir: QEMUs die before their directories go.
@@ -72,6 +72,7 @@ test('live migration between two agents: abort, unix, TLS (wrong CA refused)', {
   await createPoolCa(otherCa, 'Another pool');
   const startHost = async (name: string, hostUuid: string, again?: Host): Promise<Host> => {
     const dir = again?.dir ?? tempDir(t, `berth-migrate-agent-${name}-`);
+    if (ids) chmodSync(dir, 0o711); // searchable on the way to the run root, as /run is
     const pki = join(dir, 'pki');
     if (!again) await issueHostCert(caDir, hostUuid, '127.0.0.1', pki);
     const socketPath = join(dir, 'sock', 'agent.sock');
@@ -82,6 +83,8 @@ test('live migration between two agents: abort, unix, TLS (wrong CA refused)', {
       stateRoots: [join(dir, 'state')],
       accel: 'tcg',
       pkiDir: pki,
+      // Per-VM QEMU identities (production's default): QEMU reads its credentials as that user.
+      ...(ids ? { idRange: name === 'a' ? ids.a : ids.b } : {}),
     });
     const client = new NodedAgentClient(socketPath);
     const h: Host = again ?? { name, dir, agent, client, events: [], pki };
@@ -136,6 +139,12 @@ test('live migration between two agents: abort, unix, TLS (wrong CA refused)', {
       return final(s) ? s : undefined;
     });
 
+  return { a, b, restart, answers, vmSpec, m, migrate, finalStatus, caDir, otherCa, consoleLog };
+}
+
+/** Boots the guest on `h` and waits until its shell answers. */
+async function boot(env: Awaited<ReturnType<typeof twoHosts>>) {
+  const { a, vmSpec, answers, consoleLog } = env;
   const started = await a.client.start(vmSpec);
   await waitForLog(consoleLog(a), /BERTH-GUEST-READY/, 120_000);
   await until('the guest shell', async () => {
@@ -146,6 +155,15 @@ test('live migration between two agents: abort, unix, TLS (wrong CA refused)', {
       return false;
     }
   });
+  return started;
+}
+
+test('live migration between two agents: abort, restart, unix, TLS (wrong CA refused)', {
+  timeout: 600_000,
+}, async (t) => {
+  const env = await twoHosts(t);
+  const { a, b, restart, answers, m, migrate, finalStatus, caDir, otherCa } = env;
+  const started = await boot(env);
 
   // 1. Aborted mid-way (1 MiB/s for 256 MiB: far from done): the source runs on, nothing on B.
   const t1 = await migrate(a, b, '', { live: true, downtimeMs: 300, bandwidth: 1024 * 1024 });
@@ -227,5 +245,37 @@ test('live migration between two agents: abort, unix, TLS (wrong CA refused)', {
   await m(b).instance_migration_finish_src(VM, true);
   assert.deepEqual(await b.client.list(), []);
   await answers(a, 'BACK-ON-A');
+  await a.client.shutdown(VM, false, 10_000);
+});
+
+test('per-VM QEMU identities: unix and TLS migrations', { timeout: 600_000 }, async (t) => {
+  const env = await twoHosts(t, {
+    a: { base: 1_950_000_000, count: 10 },
+    b: { base: 1_950_000_100, count: 10 },
+  });
+  const { a, b, answers, m, migrate, finalStatus } = env;
+  await boot(env);
+  await migrate(a, b, '');
+  const inB = await b.client.info(VM);
+  const dirB = join(b.dir, 'run', VM, 'migration');
+  assert.equal(statSync(dirB).uid, 1_950_000_100, "the migration dir is the incoming QEMU user's");
+  assert.equal(statSync(dirB).mode & 0o777, 0o700);
+  assert.equal((await finalStatus(a)).phase, 'completed');
+  await m(b).instance_migration_finish_dst(VM, true);
+  await m(a).instance_migration_finish_src(VM, true);
+  assert.equal(statSync(join(b.dir, 'run', VM)).mode & 0o777, 0o700, "the runtime dir is root's again");
+  assert.ok(!existsSync(dirB));
+  await answers(b, 'UNIX-B');
+
+  const target = await m(a).instance_migration_accept(env.vmSpec, { address: '127.0.0.1', mirror: [] });
+  const key = join(a.dir, 'run', VM, 'migration', 'server-key.pem');
+  assert.deepEqual([statSync(key).uid, statSync(key).mode & 0o777], [1_950_000_000, 0o600]);
+  await m(b).instance_migrate(VM, target, { live: true, downtimeMs: 300, bandwidth: 0 });
+  const s = await finalStatus(b);
+  assert.equal(s.phase, 'completed', s.error);
+  await m(a).instance_migration_finish_dst(VM, true);
+  await m(b).instance_migration_finish_src(VM, true);
+  assert.ok(!pidAlive(inB.pid!));
+  await answers(a, 'TLS-A');
   await a.client.shutdown(VM, false, 10_000);
 });
