@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   cancelMirrors,
   finishMirrors,
@@ -94,12 +95,14 @@ async function mirrorAll(
   src: Awaited<ReturnType<ReturnType<typeof bareQemus>>>,
   nbd: Awaited<ReturnType<typeof serveMirrorTargets>>,
   opts: Parameters<typeof startMirrors>[3],
+  beforeCancel?: () => Promise<void>,
 ) {
   await startMirrors(src.qmp, nbd, ['xvda', 'xvdb'], opts);
   const ready = await waitMirrorsReady(src.qmp, ['xvda', 'xvdb'], { timeoutMs: 60_000 });
   assert.equal(ready.ready, true);
   assert.equal(ready.jobs.length, 2);
   assert.ok(ready.total >= 80 * MiB && ready.transferred === ready.total, JSON.stringify(ready));
+  await beforeCancel?.();
   const outcome = await cancelMirrors(src.qmp);
   assert.deepEqual(
     outcome.map((o) => [o.device, o.consistent]),
@@ -130,7 +133,17 @@ test('mirror over a Unix socket into an incoming QEMU: targets equal the sources
     fdpass: dst.fdpass,
   });
   assert.deepEqual(nbd, { address: '', port: 0, socket, exports: { xvda: 'xvda', xvdb: 'xvdb' } });
-  await mirrorAll(src, nbd, { fdpass: src.fdpass });
+  // libvirt's order: memory migrates while the mirrors keep the targets in sync; the jobs are
+  // cancelled only after it completed (the source inactive and paused).
+  const memory = join(dir, 'run', 'memory.sock');
+  await mirrorAll(src, nbd, { fdpass: src.fdpass }, async () => {
+    await dst.qmp.command('migrate-incoming', { uri: `unix:${memory}` });
+    await src.qmp.command('migrate', { uri: `unix:${memory}` });
+    for (let s = ''; s !== 'completed'; await sleep(50)) {
+      s = (await src.qmp.command<{ status: string }>('query-migrate')).status;
+      assert.ok(s !== 'failed' && s !== 'cancelled', s);
+    }
+  });
   await stopMirrorTargets(dst.qmp, socket);
   assert.deepEqual(await dst.qmp.command('query-block-exports'), []);
   assert.ok(sameContent(d.src.xvda, d.dst.xvda), 'xvda copied');
