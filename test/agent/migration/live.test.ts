@@ -13,6 +13,7 @@ import type { IncomingMigration, MigrationStatus } from '../../../src/shared/hos
 import type { InstanceEvent, InstanceInfo } from '../../../src/shared/noded/instance.js';
 import { createPoolCa, issueHostCert } from '../../../src/shared/pki/pool-pki.js';
 import { tempDir } from '../../helpers/tmp.js';
+import { image, sameContent } from './mirror-qemu.js';
 import {
   guest,
   killQemusUnder,
@@ -133,9 +134,9 @@ async function twoHosts(t: TestContext, ids?: { a: IdRange; b: IdRange }) {
     await m(from).instance_migrate(VM, target, params);
     return target;
   };
-  const finalStatus = (h: Host) =>
+  const finalStatus = (h: Host, uuid = VM) =>
     until('the end of the migration', async () => {
-      const s = await m(h).instance_migration_status(VM);
+      const s = await m(h).instance_migration_status(uuid);
       return final(s) ? s : undefined;
     });
 
@@ -278,4 +279,44 @@ test('per-VM QEMU identities: unix and TLS migrations', { timeout: 600_000 }, as
   assert.ok(!pidAlive(inB.pid!));
   await answers(a, 'TLS-A');
   await a.client.shutdown(VM, false, 10_000);
+});
+
+test('storage migration: a disk mirrored, then memory (unix, then TLS back)', {
+  timeout: 300_000,
+}, async (t) => {
+  const env = await twoHosts(t);
+  const { a, b, m, finalStatus } = env;
+  const VM2 = '5a1e0000-1111-4222-8333-4444555566cd';
+  const disk = (path: string) => ({ device: 'xvda', path, format: 'qcow2' as const, readonly: false });
+  // A firmware-only VM held paused: the mirror and the switch-over, not the guest, are tested here.
+  const specOn = (path: string) => spec(VM2, { startPaused: true, vnc: 'none', disks: [disk(path)] });
+  mkdirSync(join(a.dir, 'state'), { recursive: true });
+  mkdirSync(join(b.dir, 'state'), { recursive: true });
+  const onA = image(join(a.dir, 'state', 'disk.qcow2'), '64M', [
+    [0x5a, 0, 1024 * 1024],
+    [0x6b, 40 * 1024 * 1024, 2 * 1024 * 1024],
+  ]);
+  const onB = image(join(b.dir, 'state', 'disk-new.qcow2'), '64M');
+  const back = image(join(a.dir, 'state', 'disk-back.qcow2'), '64M');
+  await a.client.start(specOn(onA));
+
+  const move = async (from: Host, to: Host, address: string, dstPath: string) => {
+    const target = await m(to).instance_migration_accept(specOn(dstPath), {
+      address,
+      mirror: [{ device: 'xvda' }],
+    });
+    assert.deepEqual(Object.keys(target.nbd?.exports ?? {}), ['xvda']);
+    await m(from).instance_migrate(VM2, target, { live: true, downtimeMs: 300, bandwidth: 0 });
+    const s = await finalStatus(from, VM2);
+    assert.equal(s.phase, 'completed', s.error);
+    assert.ok(s.diskTotal >= 64 * 1024 * 1024 && s.diskTransferred === s.diskTotal, JSON.stringify(s));
+    assert.equal((await m(to).instance_migration_finish_dst(VM2, true)).state, 'paused', 'paused as it was');
+    await m(from).instance_migration_finish_src(VM2, true);
+    assert.deepEqual(await from.client.list(), []);
+  };
+  await move(a, b, '', onB);
+  assert.ok(sameContent(onA, onB), 'the mirrored disk equals the source');
+  await move(b, a, '127.0.0.1', back);
+  assert.ok(sameContent(onA, back), 'and back over TLS');
+  await a.client.shutdown(VM2, false, 10_000);
 });
