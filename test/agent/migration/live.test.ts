@@ -236,9 +236,10 @@ test('live migration between two agents: abort, restart, unix, TLS (wrong CA ref
   assert.equal((await b.client.info(VM)).state, 'running');
   await answers(b, 'STILL-B');
 
-  // 4. TLS with the pool's certificates on both ends: the guest moves back to A.
+  // 4. TLS with the pool's certificates on both ends, not live (paused for the copy): the guest
+  // moves back to A and runs there.
   await issueHostCert(caDir, HOST_A, '127.0.0.1', a.pki);
-  const t4 = await migrate(b, a, '127.0.0.1');
+  const t4 = await migrate(b, a, '127.0.0.1', { live: false, downtimeMs: 300, bandwidth: 0 });
   assert.ok(t4.port >= 49152 && t4.port <= 49215);
   const s4 = await finalStatus(b);
   assert.equal(s4.phase, 'completed', s4.error);
