@@ -22,6 +22,7 @@ import {
 import { addTestHost } from '../../helpers/pool-host.js';
 import { withoutStorage } from '../../helpers/test-agent.js';
 import { harness, RecordingAgent } from '../setters/harness.js';
+import { xe } from '../cli/harness.js';
 
 const status = (phase: MigrationStatus['phase'], progress = 0, error?: string): MigrationStatus => ({
   phase,
@@ -250,4 +251,44 @@ test('checks in xapi order before anything moves', async (t) => {
   db.update('host', h.a, { enabled: false });
   await h.call('VM.pool_migrate', h.vm, h.a, {});
   assert.deepEqual(h.srcM.calls[0], ['accept', h.uuid, '']);
+});
+
+test('xe vm-migrate: host= by name or uuid, live only when given, storage migration refused', async (t) => {
+  const h = await pool(t);
+  await h.call('VM.set_name_label', h.vm, 'xe-migrant');
+  const hostUuid = String(h.record('host', h.b).uuid);
+  const ok = await xe(h.m, ['vm-migrate', 'vm=xe-migrant', 'host=migrate-host-b']);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.equal(h.record('VM', h.vm).resident_on, h.b);
+  assert.deepEqual(h.srcM.calls[0], [
+    'migrate',
+    h.uuid,
+    49152,
+    { live: true, downtimeMs: 300, bandwidth: 0 },
+  ]);
+  // Back with host-uuid= and live=false: the guest is paused for the copy.
+  const back = new ScriptedMigration();
+  (h.agent as unknown as { migration: MigrationProcedures }).migration = back;
+  (h.m.manager.svc.hosts.get(h.b) as unknown as { migration: MigrationProcedures }).migration = back;
+  const aUuid = String(h.record('host', h.a).uuid);
+  const r = await xe(h.m, ['vm-migrate', `uuid=${h.uuid}`, `host-uuid=${aUuid}`, 'live=false']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(h.record('VM', h.vm).resident_on, h.a);
+  assert.deepEqual(back.calls.find(([c]) => c === 'migrate')?.[3], {
+    live: false,
+    downtimeMs: 300,
+    bandwidth: 0,
+  });
+  const noHost = await xe(h.m, ['vm-migrate', 'vm=xe-migrant']);
+  assert.notEqual(noHost.code, 0);
+  assert.match(noHost.stderr, /No destination host specified/);
+  const remote = await xe(h.m, [
+    'vm-migrate',
+    'vm=xe-migrant',
+    `host=${hostUuid}`,
+    'remote-master=192.0.2.9',
+  ]);
+  assert.notEqual(remote.code, 0);
+  assert.match(remote.stderr, /remote-master .*not supported by Berth yet/);
+  assert.equal(h.record('VM', h.vm).resident_on, h.a);
 });
