@@ -38,7 +38,7 @@ const log = logger('migrate');
 /** QEMU's downtime target when the caller sets none (the lead's decision: 300 ms). */
 export const DEFAULT_DOWNTIME_MS = 300;
 /** How often the source's migration status is read while it runs. */
-const POLL_MS = Number(process.env.BERTH_MIGRATE_POLL_MS ?? 250);
+const POLL_MS = Number(process.env.BERTH_MIGRATE_POLL_MS ?? 100);
 /** How long the source's agent may stay unreachable while a migration runs before it is failed. */
 const STATUS_GRACE_MS = Number(process.env.BERTH_MIGRATE_STATUS_GRACE_MS ?? 30_000);
 /** How long an aborted migration may take to report that it stopped. */
