@@ -57,6 +57,11 @@ export interface MigrateOptions extends MigrationParams {
    * of each device is then the new, empty volume (see `destinationSpec`). Empty: shared storage.
    */
   mirror?: MirrorDisk[];
+  /**
+   * The destination's disks (storage migration: the new volumes for mirrored devices). Default:
+   * the VM's disks as the destination's PBDs reach them (shared SRs).
+   */
+  destinationDisks?: InstanceSpec['disks'];
   /** VIF ref → the network it has on the destination (xapi's vif_map); others keep theirs. */
   vifMap?: Record<string, string>;
   /**
@@ -259,7 +264,7 @@ async function run(
   const sameHost = src === dst;
 
   let spec = instanceSpec(rec, false, {
-    disks: vmDisks(db, vm, dst),
+    disks: opts.destinationDisks ?? vmDisks(db, vm, dst),
     nics: svc.networking ? vmNics(db, vm) : [],
   });
   const vifs = svc.networking ? bridgedVifs(poolView(svc), rec) : [];
