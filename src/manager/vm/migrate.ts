@@ -75,6 +75,11 @@ export interface MigrateOptions extends MigrationParams {
    * already (migrate_send with a vdi_map) and only the operation and the memory are checked here.
    */
   checks?: 'pool' | 'caller';
+  /**
+   * Where progress (0..1) goes instead of the task's own (host.evacuate migrating several VMs
+   * under one task reports its own sum).
+   */
+  onProgress?: (progress: number) => void;
   /** More database changes in the switch-over transaction (the VBDs' new VDIs, for one). */
   onSwitchOver?: (info: InstanceInfo) => void;
 }
@@ -316,7 +321,7 @@ async function run(
       downtimeMs: opts.downtimeMs,
       bandwidth: opts.bandwidth,
     });
-    status = await follow(srcAgent, uuid, task);
+    status = await follow(srcAgent, uuid, task, opts.onProgress ?? ((p) => task?.setProgress(p)));
   } catch (e) {
     await srcAgent.migration.instance_migration_abort(uuid).catch(() => undefined);
     await cleanDst();
@@ -347,7 +352,7 @@ async function run(
     .catch((e) =>
       log.warn('finish_src(true) failed; the source QEMU may be left', { vm: uuid, error: String(e) }),
     );
-  task?.setProgress(1);
+  (opts.onProgress ?? ((p: number) => task?.setProgress(p)))(1);
   note(svc, rec, srcRow, dstRow);
   return { downtimeMs: status.downtimeMs, totalTimeMs: status.totalTimeMs };
 }
@@ -371,6 +376,7 @@ async function follow(
   agent: HostAgent,
   uuid: string,
   task: TaskHandle | undefined,
+  progress: (p: number) => void,
 ): Promise<MigrationStatus> {
   let unreachableSince = 0;
   let abortedAt = 0;
@@ -385,7 +391,7 @@ async function follow(
         throw new Error(`the source stopped answering: ${message(e)}`);
     }
     if (s && migrationEnded(s)) return s;
-    if (s && !abortedAt) task?.setProgress(taskProgress(s));
+    if (s && !abortedAt) progress(taskProgress(s));
     if (task?.signal.aborted && !abortedAt) {
       abortedAt = Date.now();
       await agent.migration
