@@ -33,13 +33,21 @@ export function settingsProperties(report: SettingsReport): Record<string, strin
   return Object.fromEntries(Object.entries(report.failed).map(([k, why]) => [`not-applied:${k}`, why]));
 }
 
-/** Creates the VIF's TAP on its bridge on `host` and applies its settings; records what failed. */
-export async function attachVifBackend(svc: Services, host: string, vif: string): Promise<void> {
+/**
+ * Creates the VIF's TAP on its bridge on `host` and applies its settings; records what failed.
+ * `network`: the one the VIF gets there instead of its own (a migration's vif_map).
+ */
+export async function attachVifBackend(
+  svc: Services,
+  host: string,
+  vif: string,
+  network?: string,
+): Promise<void> {
   const { db } = svc;
   const agent = hostNetwork(svc, host);
   if (!agent) return;
   const v = db.mustGet('VIF', vif);
-  const net = db.mustGet('network', String(v.network));
+  const net = db.mustGet('network', network ?? String(v.network));
   await ensureBridge(svc, host, net);
   const report = await hostStep('vif_attach', () =>
     agent.vif_attach(
@@ -104,9 +112,14 @@ export function followVmPowerStates(svc: Services): () => void {
       const before = last.get(c.ref);
       const wasLive = before?.state === 'Running' || before?.state === 'Paused';
       const host = isLive(vm) ? (wasLive && before?.host ? before.host : hostOfVm(svc, vm)) : undefined;
-      last.set(c.ref, { state: vm.power_state, host });
+      // A live VM resident on another host now has migrated: vm/migrate.ts moved its TAPs (made
+      // before the destination's QEMU, removed from the source after): only the host changes.
+      const movedTo =
+        host && wasLive && isRef(vm.resident_on) && vm.resident_on !== host ? vm.resident_on : undefined;
+      last.set(c.ref, { state: vm.power_state, host: movedTo ?? host });
       // The VIFs the VM has at the transition: one created later waits for VIF.plug.
       const vifs = [...((vm.VIFs as string[]) ?? [])];
+      if (movedTo) continue;
       if (host && !wasLive) queue(() => vmStarted(svc, host, vifs));
       else if (!isLive(vm) && wasLive) {
         const vifs = ((vm.VIFs as string[]) ?? []).map(
@@ -131,6 +144,8 @@ async function vmStarted(svc: Services, host: string, vifs: readonly string[]) {
     }
   }
 }
+
+const isRef = (v: unknown): v is string => typeof v === 'string' && v !== '' && v !== 'OpaqueRef:NULL';
 
 async function vmStopped(
   svc: Services,

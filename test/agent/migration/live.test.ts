@@ -159,10 +159,14 @@ async function boot(env: Awaited<ReturnType<typeof twoHosts>>) {
   return started;
 }
 
-test('live migration between two agents: abort, restart, unix, TLS (wrong CA refused)', {
+test('live migration between two agents (per-VM QEMU ids): abort, restart, unix, TLS', {
   timeout: 600_000,
 }, async (t) => {
-  const env = await twoHosts(t);
+  // Per-VM QEMU identities, production's default: QEMU reads its credentials as its own user.
+  const env = await twoHosts(t, {
+    a: { base: 1_950_000_000, count: 10 },
+    b: { base: 1_950_000_100, count: 10 },
+  });
   const { a, b, restart, answers, m, migrate, finalStatus, caDir, otherCa } = env;
   const started = await boot(env);
 
@@ -201,12 +205,20 @@ test('live migration between two agents: abort, restart, unix, TLS (wrong CA ref
 
   // 2. Over a Unix socket (same host), live, to the end.
   await migrate(a, b, '');
+  const migDir = join(b.dir, 'run', VM, 'migration');
+  assert.deepEqual(
+    [statSync(migDir).uid, statSync(migDir).mode & 0o777],
+    [1_950_000_100, 0o700],
+    "the migration dir is the incoming QEMU user's",
+  );
   const s2 = await finalStatus(a);
   assert.equal(s2.phase, 'completed', s2.error);
   assert.equal(s2.progress, 1);
   assert.ok(s2.downtimeMs !== undefined && s2.totalTimeMs !== undefined);
   const bInfo = await m(b).instance_migration_finish_dst(VM, true);
   assert.equal(bInfo.state, 'running');
+  assert.ok(!existsSync(migDir));
+  assert.equal(statSync(join(b.dir, 'run', VM)).mode & 0o777, 0o700, "the runtime dir is root's again");
   await m(a).instance_migration_finish_src(VM, true);
   assert.ok(!pidAlive(started.pid!), 'the source QEMU ended');
   assert.deepEqual(await a.client.list(), []);
@@ -240,6 +252,8 @@ test('live migration between two agents: abort, restart, unix, TLS (wrong CA ref
   // moves back to A and runs there.
   await issueHostCert(caDir, HOST_A, '127.0.0.1', a.pki);
   const t4 = await migrate(b, a, '127.0.0.1', { live: false, downtimeMs: 300, bandwidth: 0 });
+  const key = join(a.dir, 'run', VM, 'migration', 'server-key.pem');
+  assert.deepEqual([statSync(key).uid, statSync(key).mode & 0o777], [1_950_000_000, 0o600]);
   assert.ok(t4.port >= 49152 && t4.port <= 49215);
   const s4 = await finalStatus(b);
   assert.equal(s4.phase, 'completed', s4.error);
@@ -247,38 +261,6 @@ test('live migration between two agents: abort, restart, unix, TLS (wrong CA ref
   await m(b).instance_migration_finish_src(VM, true);
   assert.deepEqual(await b.client.list(), []);
   await answers(a, 'BACK-ON-A');
-  await a.client.shutdown(VM, false, 10_000);
-});
-
-test('per-VM QEMU identities: unix and TLS migrations', { timeout: 600_000 }, async (t) => {
-  const env = await twoHosts(t, {
-    a: { base: 1_950_000_000, count: 10 },
-    b: { base: 1_950_000_100, count: 10 },
-  });
-  const { a, b, answers, m, migrate, finalStatus } = env;
-  await boot(env);
-  await migrate(a, b, '');
-  const inB = await b.client.info(VM);
-  const dirB = join(b.dir, 'run', VM, 'migration');
-  assert.equal(statSync(dirB).uid, 1_950_000_100, "the migration dir is the incoming QEMU user's");
-  assert.equal(statSync(dirB).mode & 0o777, 0o700);
-  assert.equal((await finalStatus(a)).phase, 'completed');
-  await m(b).instance_migration_finish_dst(VM, true);
-  await m(a).instance_migration_finish_src(VM, true);
-  assert.equal(statSync(join(b.dir, 'run', VM)).mode & 0o777, 0o700, "the runtime dir is root's again");
-  assert.ok(!existsSync(dirB));
-  await answers(b, 'UNIX-B');
-
-  const target = await m(a).instance_migration_accept(env.vmSpec, { address: '127.0.0.1', mirror: [] });
-  const key = join(a.dir, 'run', VM, 'migration', 'server-key.pem');
-  assert.deepEqual([statSync(key).uid, statSync(key).mode & 0o777], [1_950_000_000, 0o600]);
-  await m(b).instance_migrate(VM, target, { live: true, downtimeMs: 300, bandwidth: 0 });
-  const s = await finalStatus(b);
-  assert.equal(s.phase, 'completed', s.error);
-  await m(a).instance_migration_finish_dst(VM, true);
-  await m(b).instance_migration_finish_src(VM, true);
-  assert.ok(!pidAlive(inB.pid!));
-  await answers(a, 'TLS-A');
   await a.client.shutdown(VM, false, 10_000);
 });
 
