@@ -109,6 +109,7 @@ export async function startMigration(
         await startMirrors(qmp, target.nbd, devices, {
           ...(target.transport === 'tls' ? { tlsCredsId: TLS_CREDS_ID } : {}),
           fdpass: vm.paths.fdpass,
+          speed: params.bandwidth,
         });
         const mirrors = new OutgoingMirrors(qmp, devices);
         outgoingMirrors(ctx.vms).set(uuid, mirrors);

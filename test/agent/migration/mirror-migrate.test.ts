@@ -144,6 +144,36 @@ test('storage migration: disk mirrored with the guest running, over TLS and back
     /WROTE-42/,
   );
 
+  // Aborted while the disk is mirrored (at 1 MiB/s): the guest runs on at A on its own disk, no
+  // job or NBD node stays in A's QEMU, no QEMU on B.
+  const abandoned = volume(b, 'vm-abandoned.qcow2');
+  const t0 = await b.client.migration.instance_migration_accept(vmSpec(abandoned), {
+    address: '127.0.0.1',
+    mirror: [{ device: 'xvda' }],
+  });
+  const inB = await b.client.info(VM);
+  await a.client.migration.instance_migrate(VM, t0, { live: true, downtimeMs: 300, bandwidth: MiB });
+  for (const deadline = Date.now() + 60_000; ; await sleep(20)) {
+    const s = await a.client.migration.instance_migration_status(VM);
+    assert.equal(s.phase, 'mirroring', JSON.stringify(s));
+    assert.equal(s.ramTransferred, 0, 'no memory before the disks are in sync');
+    if (s.diskTransferred > 0) break;
+    assert.ok(Date.now() < deadline, 'the mirror makes progress');
+  }
+  await a.client.migration.instance_migration_abort(VM);
+  await b.client.migration.instance_migration_finish_dst(VM, false);
+  await a.client.migration.instance_migration_finish_src(VM, false);
+  assert.deepEqual(await b.client.call('instance_list', []), []);
+  assert.ok(!pidAlive(inB.pid!), 'no QEMU left on B');
+  assert.equal((await a.client.info(VM)).state, 'running');
+  await a.agent.vms.withVm(VM, async (vm) => {
+    const qmp = vm.requireQmp();
+    assert.deepEqual(await qmp.command('query-jobs'), []);
+    const nodes = await qmp.command<{ 'node-name': string }[]>('query-named-block-nodes');
+    assert.ok(!nodes.some((n) => n['node-name'].startsWith('mnbd-')), 'no NBD client node left');
+  });
+  await readMarker(a, 'ABORTED');
+
   // A → B over TLS (B's NBD server on a port of MIGRATION_PORTS, the pool's certificates).
   const diskB = volume(b, 'vm-new.qcow2');
   const phases = await migrate(a, b, '127.0.0.1', diskA, diskB);
