@@ -16,7 +16,7 @@ import type { QmpClient } from '../qemu/qmp.js';
 import type { QemuVm } from '../qemu/vm-process.js';
 import type { MigrationContext } from './context.js';
 import { readMigrationMark, removeMigrationMark } from './mark.js';
-import { abandonMirrors, stopMirrorTargets } from './mirror.js';
+import { abandonMirrors, mirrorProgress, stopMirrorTargets } from './mirror.js';
 import { mirroredStatus, outgoingMirrors } from './mirror-session.js';
 import { releaseMigrationDir } from './qemu-dir.js';
 import { migrationStatus, NO_MIGRATION, type QemuMigrationInfo } from './status.js';
@@ -163,7 +163,20 @@ export async function statusOf(ctx: MigrationContext, uuid: string): Promise<Mig
   const vm = ctx.vms.peek(uuid);
   if (!vm) return NO_MIGRATION;
   const mirrors = outgoingMirrors(ctx.vms).get(uuid);
-  if (!mirrors) return migrationStatus(await query(vm.requireQmp()));
+  if (!mirrors) {
+    const q = await query(vm.requireQmp());
+    // Mirror jobs without a session: the agent restarted during a storage migration, whose
+    // background part (memory after the mirrors, their consistent end) is lost; abort cleans up.
+    const orphans =
+      vm.migrating === 'out' ? await mirrorProgress(vm.requireQmp()).catch(() => undefined) : undefined;
+    if (orphans?.jobs.length)
+      return mirroredStatus(
+        migrationStatus(q, orphans),
+        'failed',
+        'the agent restarted during the storage migration',
+      );
+    return migrationStatus(q);
+  }
   const disk = await mirrors.disk();
   const q = await query(vm.requireQmp());
   return mirroredStatus(
