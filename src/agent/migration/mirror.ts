@@ -462,17 +462,3 @@ export async function finishMirrors(qmp: MirrorQmp, devices: readonly string[]):
   for (const d of devices)
     await qmp.command('blockdev-del', { 'node-name': nbdNodeName(d) }).catch(() => undefined);
 }
-
-/**
- * Source, on failure or abort: force-cancels every Berth mirror job of this QEMU and removes them
- * and their NBD client nodes, from QMP alone (a restarted agent knows no more). The source disks
- * are untouched; the targets are abandoned. Idempotent.
- */
-export async function abandonMirrors(qmp: MirrorQmp): Promise<void> {
-  const jobs = await qmp.command<JobInfo[]>('query-jobs').catch(() => [] as JobInfo[]);
-  const devices = jobs
-    .filter((j) => j.id.startsWith(MIRROR_JOB_PREFIX))
-    .map((j) => j.id.slice(MIRROR_JOB_PREFIX.length));
-  if (devices.length) await cancelMirrors(qmp, { force: true }).catch(() => undefined);
-  await finishMirrors(qmp, devices);
-}
