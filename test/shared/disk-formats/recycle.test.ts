@@ -15,7 +15,10 @@ test('a buffer is reused only after written(); until then its bytes stay as read
   written(a);
   const c = await pool.reader(fill(3))(0, 512);
   assert.equal(c.buffer, a.buffer, 'a recycled');
-  assert.ok(b.every((x) => x === 2), 'b untouched');
+  assert.ok(
+    b.every((x) => x === 2),
+    'b untouched',
+  );
   written(a); // a second call is harmless: a is not handed out twice
   const d = await pool.reader(fill(4))(0, 512);
   assert.notEqual(d.buffer, c.buffer);
