@@ -13,7 +13,7 @@ import { alive, readPid, waitGone } from '../qemu/proc.js';
 import { backendFailure } from '../storage/failure.js';
 import { driverFor } from '../storage/procedures.js';
 import type { DriverContext } from '../storage/types.js';
-import { isQsdFor, QSD_BINARY, qsdArgs, qsdContexts } from './qsd-args.js';
+import { isQsdFor, QSD_BINARY, qsdArgs, qsdContexts, qsdEnv } from './qsd-args.js';
 
 const log = logger('data-plane');
 
@@ -94,11 +94,13 @@ export class NbdExports {
     });
     // Recorded first: a crash between the start and the record would leave an unknown daemon.
     writeFileSync(f.record, JSON.stringify({ socket: f.socket, location, srUuid: sr.uuid }));
-    const r = await run(QSD_BINARY, args, { timeoutMs: 30_000 }).catch((e: Error) => ({
-      code: -1,
-      stderr: e.message,
-      timedOut: false,
-    }));
+    const r = await run(QSD_BINARY, args, { timeoutMs: 30_000, env: qsdEnv(process.env) }).catch(
+      (e: Error) => ({
+        code: -1,
+        stderr: e.message,
+        timedOut: false,
+      }),
+    );
     const pid = readPid(f.pidFile);
     if (r.code !== 0 || !pid) {
       if (pid) await stopDaemon(pid, f.socket);

@@ -58,6 +58,22 @@ export function qsdArgs(x: QsdExport): string[] {
   ];
 }
 
+/**
+ * glibc malloc settings for the daemon: its NBD server allocates a fresh buffer for every request
+ * (up to 32 MiB) and frees it after; by default glibc maps each such buffer anew and unmaps it on
+ * free, so every request pays page faults on all of its pages (very costly in a VM: 1 GiB written
+ * through NBD cost the daemon 4.4-5.2 s of CPU, 0.7-0.95 s with these). Serving allocations up to
+ * the NBD maximum from the heap and keeping freed memory (trim above 128 MiB) reuses warm pages.
+ */
+export const QSD_MALLOC_TUNABLES =
+  'glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=134217728';
+
+/** The daemon's environment: `base` with QSD_MALLOC_TUNABLES added to any GLIBC_TUNABLES it has. */
+export function qsdEnv(base: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const own = base.GLIBC_TUNABLES;
+  return { ...base, GLIBC_TUNABLES: own ? `${QSD_MALLOC_TUNABLES}:${own}` : QSD_MALLOC_TUNABLES };
+}
+
 /** Meta contexts such an export offers. */
 export function qsdContexts(bitmap?: string): string[] {
   return ['base:allocation', 'qemu:allocation-depth', ...(bitmap ? [`qemu:dirty-bitmap:${bitmap}`] : [])];

@@ -25,6 +25,7 @@ import {
   writeDisk,
   writeRawTar,
 } from '../../shared/disk-formats/index.js';
+import { ReadPool } from '../../shared/disk-formats/recycle.js';
 import { NbdError, type NbdClient } from '../../shared/nbd/index.js';
 import { readVdiTar } from '../../shared/xva/index.js';
 import { logger } from '../../shared/log.js';
@@ -49,6 +50,8 @@ import { openVdiNbd, type OpenVdi, vdiDataHost } from './vdi-nbd.js';
 const log = logger('raw-vdi');
 /** NBD connections an export reads over (the writers keep 4 reads in flight). */
 const READ_CONNECTIONS = 4;
+/** Recycled read buffer size: the writers' largest usual read (a 2 MiB VHD block, raw's 2 MiB). */
+const READ_SLAB = 2 * 1024 * 1024;
 
 /** xapi's 404 for a format it does not know (the task fails with INTERNAL_ERROR). */
 function formatOf(ctx: DataContext): DiskFormat {
@@ -107,7 +110,8 @@ async function handleExport(ctx: DataContext): Promise<undefined> {
     opened[1] = undefined;
   } else extents = await dataExtents(c);
 
-  const read = (offset: number, length: number) => src.read(offset, length);
+  // Reads go into recycled buffers, handed back once the response has written them (recycle.ts).
+  const read = new ReadPool(READ_SLAB).reader((offset, target) => src.readInto(offset, target));
   const vhdOpts = {
     vdi,
     parent:

@@ -28,6 +28,8 @@ export interface OpenVdi {
    * nbdcopy's 4 connections do).
    */
   read(offset: number, length: number): Promise<Buffer>;
+  /** The same into `target` (its whole length). */
+  readInto(offset: number, target: Buffer): Promise<Buffer>;
   /** The export serves the live disk of a running VM (bytes may change while read). */
   live: boolean;
   close(): Promise<void>;
@@ -97,6 +99,11 @@ export async function openVdiNbd(
       const c = clients[next];
       next = (next + 1) % clients.length;
       return c.read(offset, length);
+    },
+    readInto(offset, target) {
+      const c = clients[next];
+      next = (next + 1) % clients.length;
+      return c.readInto(offset, target);
     },
     async close() {
       await Promise.all(clients.map((c) => c.disconnect().catch(() => c.destroy())));

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { copyFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
+import { QSD_MALLOC_TUNABLES } from '../../../src/agent/data-plane/qsd-args.js';
 import { startAgentIn, type TestAgent } from '../../helpers/test-agent.js';
 import { tempDir } from '../../helpers/tmp.js';
 import { runChecked } from '../../../src/shared/exec.js';
@@ -172,6 +173,14 @@ test('a volume read over NBD matches qemu-img; extents match qemu-img map and nb
 
   await c.disconnect();
   const pid = Number(readFileSync(join(s.dir, 'run', 'nbd', `${x.id}.pid`), 'utf8'));
+  // The daemon runs with the malloc tunables that keep its per-request buffers warm (qsdEnv;
+  // glibc splits the variable at its colons in place once parsed, hence the prefix match).
+  const environ = readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0');
+  const first = QSD_MALLOC_TUNABLES.split(':')[0];
+  assert.ok(
+    environ.some((e) => e.startsWith(`GLIBC_TUNABLES=${first}`)),
+    'GLIBC_TUNABLES set',
+  );
   await s.a.client.blockdev_nbd_close(x.id);
   assert.equal(existsSync(x.socket), false, 'socket removed');
   assert.equal(

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { NbdExports } from '../../../src/agent/data-plane/exports.js';
 import { diskNode, InstanceExports } from '../../../src/agent/data-plane/instance-exports.js';
-import { isQsdFor, qsdArgs } from '../../../src/agent/data-plane/qsd-args.js';
+import { isQsdFor, QSD_MALLOC_TUNABLES, qsdArgs, qsdEnv } from '../../../src/agent/data-plane/qsd-args.js';
 import {
   dataPlaneProcedures,
   instanceNbdOptions,
@@ -44,6 +44,16 @@ test('qsdArgs: JSON block nodes (a comma in a path stays a path), read-only shar
   assert.equal(file['force-share'], undefined);
   assert.equal(JSON.parse(rw[rw.indexOf('--export') + 1]).writable, true);
   assert.throws(() => qsdArgs({ ...base, readOnly: true, socket: '/run/a,b.sock' }));
+});
+
+test('qsdEnv: malloc tunables for the daemon, tunables already set kept after them', () => {
+  const env = qsdEnv({ PATH: '/usr/bin' });
+  assert.equal(env.PATH, '/usr/bin');
+  assert.equal(env.GLIBC_TUNABLES, QSD_MALLOC_TUNABLES);
+  assert.match(QSD_MALLOC_TUNABLES, /glibc\.malloc\.mmap_threshold=33554432/);
+  assert.match(QSD_MALLOC_TUNABLES, /glibc\.malloc\.trim_threshold=\d+/);
+  const own = qsdEnv({ GLIBC_TUNABLES: 'glibc.pthread.rseq=0' });
+  assert.equal(own.GLIBC_TUNABLES, `${QSD_MALLOC_TUNABLES}:glibc.pthread.rseq=0`);
 });
 
 test('isQsdFor: only a qemu-storage-daemon serving that very socket', () => {

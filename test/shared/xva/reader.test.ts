@@ -98,6 +98,37 @@ for (const [vsn, checksum, format] of [
   });
 }
 
+test('reuseBuffers: chunks read into recycled buffers; a held chunk stays intact until released', async (t) => {
+  const dir = await tempDir(t);
+  const d = knownDisks();
+  const xva = await pyBuild(dir, d, 2, 'xxhash', 'pax');
+  const disks: Record<string, Buffer> = {};
+  const seen = new Set<ArrayBufferLike>();
+  let delivered = 0;
+  const held: { ref: string; offset: number; data: Buffer; copy: Buffer; release: () => void }[] = [];
+  await readXva(
+    inPieces(xva, 50_000),
+    {
+      chunk: ({ ref, offset, data, hold }) => {
+        assert.ok(hold, 'hold() offered');
+        delivered++;
+        seen.add(data.buffer);
+        disks[ref] ??= Buffer.alloc(d[ref].length);
+        data.copy(disks[ref], offset);
+        // Keep every other chunk until the end, as a writer with requests in flight does.
+        if (delivered % 2 === 0) held.push({ ref, offset, data, copy: Buffer.from(data), release: hold() });
+      },
+    },
+    { reuseBuffers: true },
+  );
+  for (const ref of Object.keys(d)) assert.ok(disks[ref]?.equals(d[ref]), ref);
+  for (const h of held) assert.ok(h.data.equals(h.copy), `held chunk ${h.ref}@${h.offset} was overwritten`);
+  for (const h of held) h.release();
+  // Released chunks went back to the pool: fewer buffers than chunks (one per held chunk + one).
+  assert.ok(delivered >= 4, `only ${delivered} chunks`);
+  assert.equal(seen.size, held.length + 1);
+});
+
 /** A tar Python writes with exactly the listed members (ova.xml for a 2 MiB disk Ref:1 first). */
 async function pyRaw(dir: string, members: object[], format = 'ustar'): Promise<Buffer> {
   await writeFile(join(dir, 'spec.json'), JSON.stringify({ format, members }));

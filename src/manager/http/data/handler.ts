@@ -4,6 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { XenApiError, isXenApiError } from '../../../shared/errors.js';
+import { written } from '../../../shared/disk-formats/recycle.js';
 import { logger } from '../../../shared/log.js';
 import { escapeXml } from '../../../shared/wire/xml-encode.js';
 import type { ConnectionInfo, Services } from '../../api/context.js';
@@ -260,7 +261,8 @@ class DataRun implements DataContext {
 
   write(chunk: Uint8Array): Promise<void> {
     if (this.signal.aborted || this.res.destroyed) return Promise.reject(this.abortReason());
-    if (this.res.write(chunk)) return Promise.resolve();
+    // A pooled read buffer is recycled once its bytes are out (not on error: the socket may still hold it).
+    if (this.res.write(chunk, (err) => err || written(chunk))) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const done = (err?: Error) => {
         this.res.off('drain', onDrain);

@@ -191,15 +191,15 @@ async function handleImport(ctx: DataContext) {
           tMeta = Date.now() - t0;
           return disks.map((d) => ({ ref: d.id, virtualSize: d.virtualSize }));
         },
-        chunk: async ({ ref, offset, data: bytes }) => {
-          await writers.write(ref, offset, bytes);
+        chunk: async ({ ref, offset, data: bytes, hold }) => {
+          await writers.write(ref, offset, bytes, hold?.());
           progressed(ref, offset + bytes.length);
         },
         diskDone: async (ref) => {
           await writers.finish(ref);
         },
       },
-      { force: q.force, signal: ctx.signal },
+      { force: q.force, signal: ctx.signal, reuseBuffers: true },
     );
     if (res.checksumFailures.length)
       log.warn('import: checksums failed, ignored since force was given', {

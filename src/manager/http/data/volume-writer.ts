@@ -50,21 +50,33 @@ export class VolumeWriters {
     }
   }
 
-  /** Writes `data` at `offset` of disk `key`; resolves when the window has room for more. */
-  async write(key: string, offset: number, data: Buffer): Promise<void> {
+  /**
+   * Writes `data` at `offset` of disk `key`; resolves when the window has room for more. `done`
+   * (if given) is called once `data` is no longer needed: its writes have completed or failed.
+   */
+  async write(key: string, offset: number, data: Buffer, done?: () => void): Promise<void> {
     const v = this.open.get(key);
-    if (!v) throw new XenApiError('IMPORT_ERROR', [`no volume for disk ${key}`]);
-    if (isAllZero(data)) return;
+    if (!v) {
+      done?.();
+      throw new XenApiError('IMPORT_ERROR', [`no volume for disk ${key}`]);
+    }
+    if (isAllZero(data)) return done?.();
     const max = v.client.maxBlock;
-    for (let o = 0; o < data.length; o += max) {
-      while (v.inFlight.size >= WINDOW) await Promise.race(v.inFlight);
-      if (v.failure) throw v.failure;
-      const piece = data.subarray(o, Math.min(data.length, o + max));
-      const p = v.client.write(offset + o, piece).catch((e) => {
-        v.failure ??= e;
-      });
-      const tracked = p.finally(() => v.inFlight.delete(tracked));
-      v.inFlight.add(tracked);
+    const pieces: Promise<void>[] = [];
+    try {
+      for (let o = 0; o < data.length; o += max) {
+        while (v.inFlight.size >= WINDOW) await Promise.race(v.inFlight);
+        if (v.failure) throw v.failure;
+        const piece = data.subarray(o, Math.min(data.length, o + max));
+        const p = v.client.write(offset + o, piece).catch((e) => {
+          v.failure ??= e;
+        });
+        const tracked = p.finally(() => v.inFlight.delete(tracked));
+        v.inFlight.add(tracked);
+        pieces.push(tracked);
+      }
+    } finally {
+      if (done) void Promise.allSettled(pieces).then(done);
     }
     this.written += data.length;
     if (v.failure) throw v.failure;
