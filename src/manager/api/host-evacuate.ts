@@ -14,7 +14,9 @@ import {
   type VmPlan,
   vmsPreventingEvacuation,
 } from '../vm/evacuation-plan.js';
+import { migrateVm, parseMigrateOptions } from '../vm/migrate.js';
 import { poolView } from '../vm/reservation.js';
+import type { TaskHandle } from '../tasks/task-manager.js';
 import type { CallContext, HandlerTable } from './context.js';
 
 const log = logger('host-evacuate');
@@ -47,9 +49,19 @@ export function assertMigrationNetwork(db: Database, network: string, hosts: Ite
   }
 }
 
-/** One VM's move: VM.pool_migrate through the API, with the caller's rights (xapi's Async call). */
+/**
+ * One VM's move: migrateVm (VM.pool_migrate's work) under a handle of the evacuation's task that
+ * shares its cancellation but not its progress (the evacuation counts VMs moved, as xapi's).
+ */
 async function migrateOne(ctx: CallContext, vm: string, host: string, options: Record<string, string>) {
-  await ctx.svc.call(ctx.session, 'VM.pool_migrate', [vm, host, options]);
+  const task = ctx.task;
+  const sub: TaskHandle | undefined = task && {
+    ref: task.ref,
+    signal: task.signal,
+    setProgress: () => {},
+    checkCancelled: () => task.checkCancelled(),
+  };
+  await migrateVm(ctx.svc, sub, vm, host, parseMigrateOptions(options));
 }
 
 /**
