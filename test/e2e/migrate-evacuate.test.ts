@@ -7,7 +7,7 @@
 // back to the slave, the slave dies (agent, manager and QEMUs killed) and, after the pool's
 // berth_ha_restart_after_s, the guest boots again on the master.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -52,6 +52,8 @@ test('xe host-evacuate empties a slave; a protected VM of a dead slave restarts 
     agentArgs: (h) => ['--sr-root', shared, '--sr-root', join(h.dataDir, 'sr')],
   });
   for (const h of pool.hosts) t.after(() => killQemusUnder(h.runDir));
+  // QEMU runs as berth-qemu: the migration socket's directory must be reachable through these.
+  for (const dir of [pool.dir, ...pool.hosts.map((h) => h.dir)]) chmodSync(dir, 0o711);
   t.after(() => rmSync(shared, { recursive: true, force: true }));
   const [m, s] = pool.hosts;
   await (await s.client()).call('pool.join', m.address, 'root', m.rootPassword());
