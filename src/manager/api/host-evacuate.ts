@@ -113,11 +113,10 @@ export async function evacuateHost(
   const batch = Math.max(1, Math.abs(batchSize > 0 ? batchSize : DEFAULT_EVACUATION_BATCH_SIZE));
   log.info('evacuating host', { host, vms: moves.length, batch });
   await runInBatches(
-    moves.map(
-      ([vm, to]) =>
-        () =>
-          migrateOne(ctx, vm, to, options),
-    ),
+    moves.map(([vm, to]) => () => {
+      ctx.task?.checkCancelled(); // no new move after task.cancel
+      return migrateOne(ctx, vm, to, options);
+    }),
     batch,
     (done) => ctx.task?.setProgress(done / moves.length),
   );
