@@ -126,3 +126,34 @@ test('xe host-evacuate and host-get-vms-which-prevent-evacuation', async (t) => 
   const empty = await xe(h.m, ['host-get-vms-which-prevent-evacuation', `uuid=${aUuid}`]);
   assert.equal(empty.stdout.trim(), '');
 });
+
+test('task.cancel during an evacuation: the move under way is aborted, no other starts', async (t) => {
+  const h = await twoHosts(t);
+  // The first migration runs until aborted (then reports cancelled).
+  let aborted = false;
+  h.moves.instance_migration_status = async () => {
+    const s = { ramTotal: 1, ramTransferred: 0, ramRemaining: 1, diskTransferred: 0, diskTotal: 0 };
+    return { phase: aborted ? 'cancelled' : 'active', progress: 0.1, ...s };
+  };
+  h.moves.instance_migration_abort = async () => {
+    aborted = true;
+  };
+  const task = await h.call('Async.host.evacuate', h.a, NULL, 1);
+  const until = Date.now() + 10_000;
+  while (h.moves.migrated.length === 0) {
+    assert.ok(Date.now() < until, 'the first move started');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await h.call('task.cancel', task);
+  let status = 'pending';
+  while (status === 'pending' || status === 'cancelling') {
+    await new Promise((r) => setTimeout(r, 20));
+    status = await h.call('task.get_status', task);
+  }
+  assert.equal(status, 'cancelled', JSON.stringify(await h.call('task.get_error_info', task)));
+  assert.equal(h.moves.migrated.length, 1, 'the second VM never started to move');
+  for (const vm of h.vms) {
+    assert.equal(h.record('VM', vm).resident_on, h.a);
+    assert.deepEqual(h.record('VM', vm).current_operations, {});
+  }
+});
