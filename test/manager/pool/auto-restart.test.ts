@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import type { Row } from '../../../src/manager/db/database.js';
 import {
+  AutoRestart,
   DEFAULT_RESTART_AFTER_S,
   declaredDead,
   hostMayBeDead,
@@ -19,6 +20,9 @@ import {
   updateDeadSince,
 } from '../../../src/manager/pool/auto-restart.js';
 import type { RecordReader } from '../../../src/manager/vm/placement.js';
+import { addTestHost } from '../../helpers/pool-host.js';
+import { withoutStorage } from '../../helpers/test-agent.js';
+import { harness, RecordingAgent } from '../setters/harness.js';
 
 const NULL = 'OpaqueRef:NULL';
 
@@ -183,4 +187,77 @@ test('a manager answering HTTP (any status) is up; a closed port is not', async 
   server.close();
   await new Promise((resolve) => setTimeout(resolve, 50));
   assert.equal(await managerAnswers(`http://127.0.0.1:${port}/`, 1000), false);
+});
+
+test('a round: the protected VM of a host dead for the delay is reset and started here', async (t) => {
+  const h = await harness(t);
+  const { svc } = h.m.manager;
+  const a = svc.hostRef();
+  const b = addTestHost(svc.db, 'restart-host-b', { address: '192.0.2.2' });
+  const agentB = withoutStorage(new RecordingAgent());
+  svc.hosts.attach(b, agentB);
+  const vm = await h.newVm({ name_label: 'protected', ha_restart_priority: 'restart' });
+  const plain = await h.newVm({ name_label: 'unprotected' });
+  for (const v of [vm, plain]) await h.call('VM.start_on', v, b, false, false);
+  const uuid = String(h.record('VM', vm).uuid);
+
+  // B dies: its agent gone, its record not live, its manager silent.
+  const setConnected = (value: boolean) =>
+    Object.defineProperty(agentB, 'connected', { value, configurable: true });
+  setConnected(false);
+  svc.db.update('host_metrics', String(h.record('host', b).metrics), { live: false });
+  let managerAsked = 0;
+  const watcher = new AutoRestart(
+    svc,
+    (v) => h.call('VM.start', v, false, false),
+    1000,
+    async () => {
+      managerAsked++;
+      return false;
+    },
+  );
+  await watcher.round(0);
+  await watcher.round(59_999);
+  assert.equal(h.record('VM', vm).resident_on, b, 'not before 60 s');
+  assert.ok(managerAsked >= 2, 'the member manager is asked');
+  await watcher.round(60_000);
+  assert.equal(h.record('VM', vm).resident_on, a, 'restarted on the live host');
+  assert.equal(h.record('VM', vm).power_state, 'Running');
+  assert.deepEqual(
+    h.agent.calls.filter(([c, u]) => c === 'start' && u === uuid),
+    [['start', uuid]],
+  );
+  assert.equal(h.record('VM', plain).resident_on, b, 'the unprotected VM waits for its host');
+  assert.equal(h.record('VM', plain).power_state, 'Running');
+
+  // B back, its QEMU of the VM still there: stopped.
+  setConnected(true);
+  agentB.all = async () => [{ uuid, state: 'running' } as never];
+  await watcher.round(61_000);
+  assert.deepEqual(
+    agentB.calls.filter(([c]) => c === 'shutdown'),
+    [['shutdown', uuid]],
+  );
+});
+
+test('a round: a host whose manager still answers is not dead', async (t) => {
+  const h = await harness(t);
+  const { svc } = h.m.manager;
+  const b = addTestHost(svc.db, 'restart-host-c', { address: '192.0.2.3' });
+  const agentB = withoutStorage(new RecordingAgent());
+  svc.hosts.attach(b, agentB);
+  const vm = await h.newVm({ name_label: 'protected', ha_restart_priority: 'restart' });
+  await h.call('VM.start_on', vm, b, false, false);
+  Object.defineProperty(agentB, 'connected', { value: false, configurable: true });
+  svc.db.update('host_metrics', String(h.record('host', b).metrics), { live: false });
+  const watcher = new AutoRestart(
+    svc,
+    (v) => h.call('VM.start', v, false, false),
+    1000,
+    async () => true,
+  );
+  await watcher.round(0);
+  await watcher.round(120_000);
+  assert.equal(h.record('VM', vm).resident_on, b);
+  assert.equal(h.record('VM', vm).power_state, 'Running');
 });
