@@ -73,10 +73,11 @@ export function biggestFitDecreasing(
  * The evacuation plan of `host`: every resident guest → its destination or its error, computed
  * as xapi does it: no other enabled host → NO_HOSTS_AVAILABLE [vm]; a VM that cannot boot on
  * every candidate host (memory aside: storage, networks, CPU) → that host's error; a VM that may
- * not pool_migrate now → the operation's error; then the VMs are packed by memory (dynamic_min +
- * overhead, against each host's free memory counting what its own and scheduled guests need),
- * a VM that fits nowhere → HOST_NOT_ENOUGH_FREE_MEMORY [vm]; finally the chosen host is checked
- * again (storage and networks there).
+ * not pool_migrate now → the operation's error; a source whose agent is unreachable →
+ * HOST_OFFLINE [host] for every VM (Berth's: nothing could migrate from it); then the VMs are
+ * packed by memory (dynamic_min + overhead, against each host's free memory counting what its
+ * own and scheduled guests need), a VM that fits nowhere → HOST_NOT_ENOUGH_FREE_MEMORY [vm];
+ * finally the chosen host is checked again (storage and networks there).
  */
 export function computeEvacuationPlan(
   view: PoolView,
@@ -103,6 +104,11 @@ export function computeEvacuationPlan(
   for (const vm of vms) {
     const error = operationError(vm, r.get('VM', vm)!);
     if (error) plans.set(vm, { error });
+  }
+  // Berth's: the source's agent must be reachable to migrate from it (as VM.pool_migrate checks).
+  if (!view.reachable(host)) {
+    const code = host === view.localHost ? 'CANNOT_CONTACT_HOST' : 'HOST_OFFLINE';
+    for (const vm of vms) plans.set(vm, { error: new XenApiError(code, [host]) });
   }
   const placed = biggestFitDecreasing(
     movable.map((vm) => [vm, vmMemoryNeed(r.get('VM', vm)!)]),

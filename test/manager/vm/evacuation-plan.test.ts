@@ -165,3 +165,13 @@ test('a VM busy with another operation, or with pool_migrate blocked, cannot be 
   });
   assert.ok('host' in plans.get(free)!);
 });
+
+test('a source whose agent is unreachable: every guest HOST_OFFLINE [host] (nothing could move)', () => {
+  const { vm, view, unreachable } = pool();
+  const [v1, v2] = [vm(), vm()];
+  unreachable.add('B');
+  assert.deepEqual(vmsPreventingEvacuation(computeEvacuationPlan(view, 'B')), {
+    [v1]: ['HOST_OFFLINE', 'B'],
+    [v2]: ['HOST_OFFLINE', 'B'],
+  });
+});
