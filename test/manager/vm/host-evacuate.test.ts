@@ -4,6 +4,9 @@
 // CANNOT_EVACUATE_HOST text), then every running guest moves and the task reaches 1.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { assertMigrationNetwork } from '../../../src/manager/api/host-evacuate.js';
+import type { Database } from '../../../src/manager/db/database.js';
+import type { XenApiError } from '../../../src/shared/errors.js';
 import type {
   AcceptOptions,
   IncomingMigration,
@@ -156,4 +159,33 @@ test('task.cancel during an evacuation: the move under way is aborted, no other 
     assert.equal(h.record('VM', vm).resident_on, h.a);
     assert.deepEqual(h.record('VM', vm).current_operations, {});
   }
+});
+
+test('the migration network: a plugged PIF with an address on every destination', () => {
+  const pifs = new Map<string, Record<string, unknown>>();
+  const db = {
+    mustGet: (cls: string, ref: string) => {
+      if (cls === 'network' && ref === 'net') return {};
+      throw new Error(`HANDLE_INVALID ${cls} ${ref}`);
+    },
+    all: () => pifs,
+  } as unknown as Database;
+  const check = () => {
+    try {
+      assertMigrationNetwork(db, 'net', ['hostB', 'hostB']);
+      return [];
+    } catch (e) {
+      return (e as XenApiError).description;
+    }
+  };
+  assert.throws(() => assertMigrationNetwork(db, 'other', []), /HANDLE_INVALID/);
+  pifs.set('pifA', { host: 'hostA', network: 'net', currently_attached: true, IP: '10.0.0.1' });
+  assert.deepEqual(check(), ['PIF_NOT_PRESENT', 'hostB', 'net']);
+  pifs.set('pifB', { host: 'hostB', network: 'net', currently_attached: false, IP: '' });
+  assert.deepEqual(check(), ['REQUIRED_PIF_IS_UNPLUGGED', 'pifB']);
+  pifs.get('pifB')!.currently_attached = true;
+  assert.deepEqual(check(), ['INTERFACE_HAS_NO_IP', 'pifB']);
+  pifs.get('pifB')!.primary_address_type = 'IPv6';
+  pifs.get('pifB')!.IPv6 = ['fd00::2/64'];
+  assert.deepEqual(check(), []);
 });
