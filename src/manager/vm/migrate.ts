@@ -352,6 +352,16 @@ async function run(
     .catch((e) =>
       log.warn('finish_src(true) failed; the source QEMU may be left', { vm: uuid, error: String(e) }),
     );
+  // The source's TAPs (its agent removes them with its QEMU; made sure of here, in order, so that a
+  // next migration back to that host does not race a late removal).
+  if (!sameHost)
+    for (const v of vifs) {
+      const vifUuid = String(db.get('VIF', v)?.uuid ?? '');
+      if (vifUuid)
+        await detachVifBackend(svc, src, vifUuid).catch((e) =>
+          log.warn('could not remove the source TAP', { vif: v, error: String(e) }),
+        );
+    }
   (opts.onProgress ?? ((p: number) => task?.setProgress(p)))(1);
   note(svc, rec, srcRow, dstRow);
   return { downtimeMs: status.downtimeMs, totalTimeMs: status.totalTimeMs };
