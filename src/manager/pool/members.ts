@@ -9,6 +9,7 @@ import type { Row } from '../db/database.js';
 import { nowXapi } from '../time.js';
 import type { HostAgent } from '../vm/host-agent.js';
 import { applyInstanceEvent, reconcile } from '../vm/reconcile.js';
+import { AutoRestart } from './auto-restart.js';
 
 const log = logger('pool-members');
 
@@ -51,6 +52,8 @@ export function offlineAware(hostRef: string, client: HostAgent): HostAgent {
 
 export class PoolMembers {
   private timer?: NodeJS.Timeout;
+  /** Restarts protected VMs of dead members elsewhere (auto-restart.ts). */
+  private autoRestart?: AutoRestart;
   /** This host's agent clients seen connected (a client that never connected is not a lost one). */
   private readonly ownSeen = new WeakSet<HostAgent>();
 
@@ -71,11 +74,15 @@ export class PoolMembers {
     this.refreshLive();
     this.timer = setInterval(() => this.refreshLive(), this.intervalMs);
     this.timer.unref();
+    this.autoRestart = new AutoRestart(this.svc, this.restart, this.intervalMs);
+    this.autoRestart.begin();
   }
 
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    this.autoRestart?.end();
+    this.autoRestart = undefined;
     for (const ref of this.svc.hosts.refs()) if (ref !== this.svc.hostRef()) this.svc.hosts.detach(ref);
   }
 

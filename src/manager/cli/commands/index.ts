@@ -1,5 +1,6 @@
 // The command table: every generated and hand-written command by name.
 import type { CommandSpec } from '../context.js';
+import { EVACUATE_COMMANDS } from './evacuate.js';
 import { EXPORT_COMMANDS } from './export.js';
 import { GENERIC_COMMANDS } from './generic.js';
 import { IMPORT_COMMANDS } from './import.js';
@@ -15,6 +16,7 @@ export function commandTable(): Map<string, CommandSpec> {
     ...GENERIC_COMMANDS,
     ...VM_COMMANDS,
     ...OBJECT_COMMANDS,
+    ...EVACUATE_COMMANDS,
     ...POOL_COMMANDS,
     ...SNAPSHOT_COMMANDS,
     ...VDI_TRANSFER_COMMANDS,
