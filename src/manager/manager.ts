@@ -25,6 +25,7 @@ import { rollBackUnfinishedCopies, vmApi } from './api/vm.js';
 import { vmStorageMigrateApi } from './api/vm-storage-migrate.js';
 import { vmSnapshotApi } from './api/vm-snapshot.js';
 import { placementApi } from './api/placement.js';
+import { vmMigrateApi } from './api/vm-migrate.js';
 import { nbdApi } from './nbd/api.js';
 import { type NbdServer, nbdPoolRoutes, startNbdServer } from './nbd/index.js';
 import { DEFAULT_SESSION_LIMITS, SessionManager, type SessionLimits } from './auth/sessions.js';
@@ -89,6 +90,7 @@ export const API_MODULES: HandlerTable[] = [
   vmSnapshotApi,
   vmStorageMigrateApi,
   placementApi,
+  vmMigrateApi,
   storageApi,
   networkingApi,
   setterApi,
