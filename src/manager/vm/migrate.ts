@@ -65,6 +65,12 @@ export interface MigrateOptions extends MigrationParams {
    */
   destinationSpec?: (spec: InstanceSpec) => InstanceSpec;
   /**
+   * The destination's disks when the caller built them (storage migration: the moved disks on
+   * their new volumes, on SRs the VM's records do not name yet); default: the VM's disks as the
+   * destination's PBDs see them.
+   */
+  disks?: InstanceSpec['disks'];
+  /**
    * Which checks run before anything moves: `pool` (default) is VM.pool_migrate's (the disks' SRs
    * must be plugged on the destination); `caller` means the caller checked the destination
    * already (migrate_send with a vdi_map) and only the operation and the memory are checked here.
@@ -259,7 +265,7 @@ async function run(
   const sameHost = src === dst;
 
   let spec = instanceSpec(rec, false, {
-    disks: vmDisks(db, vm, dst),
+    disks: opts.disks ?? vmDisks(db, vm, dst),
     nics: svc.networking ? vmNics(db, vm) : [],
   });
   const vifs = svc.networking ? bridgedVifs(poolView(svc), rec) : [];

@@ -23,6 +23,13 @@ import { startManager } from '../../helpers/manager.js';
 import { xe } from '../cli/harness.js';
 import { code, imageOf, type StorageManager } from './harness.js';
 
+/** A record's uuid. */
+const uuidOf = (
+  h: { db: { mustGet(c: string, r: string): Record<string, unknown> } },
+  cls: string,
+  ref: string,
+) => String(h.db.mustGet(cls, ref).uuid);
+
 /** A VDI's image file (imageOf reads only records through `call`). */
 const image = (h: { m: unknown }, vdi: string) => imageOf(h.m as StorageManager, vdi);
 
@@ -204,7 +211,12 @@ test('VM.migrate_send that fails: VM_MIGRATE_FAILED, the guest stays, the new vo
   const before = (await h.m.call<string[]>('SR.get_VDIs', h.srB)).length;
   await assert.rejects(
     h.m.call('VM.migrate_send', vm, dest, true, { [vdi]: h.srB }, {}, {}),
-    code('VM_MIGRATE_FAILED', [vm, h.a, h.b, 'the link went down']),
+    code('VM_MIGRATE_FAILED', [
+      uuidOf(h, 'VM', vm),
+      uuidOf(h, 'host', h.a),
+      uuidOf(h, 'host', h.b),
+      'the link went down',
+    ]),
   );
   const rec = await h.m.call<any>('VM.get_record', vm);
   assert.equal(rec.resident_on, h.a);
