@@ -91,7 +91,7 @@ async function assertSamePool(ctx: Ctx) {
     '127.0.0.1',
   ];
   if (!names.includes(remote))
-    throw new CliError(`Cross-pool migration (remote-master=${remote}) is not supported by Berth yet`);
+    throw new CliError(`remote-master ${remote}: cross-pool migration is not supported by Berth yet`);
 }
 
 async function storageMigrate(ctx: Ctx, vm: BoundRecord) {
