@@ -16,6 +16,8 @@ import type { QmpClient } from '../qemu/qmp.js';
 import type { QemuVm } from '../qemu/vm-process.js';
 import type { MigrationContext } from './context.js';
 import { readMigrationMark, removeMigrationMark } from './mark.js';
+import { abandonMirrors, stopMirrorTargets } from './mirror.js';
+import { mirroredStatus, outgoingMirrors } from './mirror-session.js';
 import { releaseMigrationDir } from './qemu-dir.js';
 import { migrationStatus, NO_MIGRATION, type QemuMigrationInfo } from './status.js';
 import { TLS_CREDS_ID } from './tls-creds.js';
@@ -54,12 +56,15 @@ async function clearMigration(vm: QemuVm): Promise<void> {
 }
 
 /** Source, failure: the migration stops and the guest runs on here as it did before. */
-async function keepSource(vm: QemuVm): Promise<void> {
+async function keepSource(ctx: MigrationContext, vm: QemuVm): Promise<void> {
   const qmp = vm.requireQmp();
   const mark = readMigrationMark(vm.paths.dir);
+  // Storage migration: the mirrors stop (their targets are abandoned), from QMP alone.
+  await outgoingMirrors(ctx.vms).get(vm.spec.uuid)?.abort();
+  await abandonMirrors(qmp);
+  outgoingMirrors(ctx.vms).delete(vm.spec.uuid);
   const q = await query(qmp);
   if (running(q.status)) {
-    // MIRROR CALL SITE (slice mirror-agent): cancel the block mirror jobs too.
     await qmp.command('migrate_cancel');
     await waitMigrate(qmp, (s) => !running(s), SETTLE_MS);
   }
@@ -76,11 +81,11 @@ export async function finishSource(
   /** The VM when the caller already holds its operation queue. */
   held?: QemuVm,
 ): Promise<void> {
-  if (held) return keepSource(held);
+  if (held) return keepSource(ctx, held);
   if (!ctx.vms.peek(uuid)) return; // gone already (finished before)
   if (!success) {
     await ctx.vms.withVm(uuid, async (vm) => {
-      if (vm.migrating === 'out') await keepSource(vm);
+      if (vm.migrating === 'out') await keepSource(ctx, vm);
     });
     return;
   }
@@ -96,6 +101,17 @@ export async function finishSource(
       '',
       `the migration is ${q.status ?? 'none'}, not completed`,
     ]);
+  // Storage migration: the targets must be complete copies (mirror-session.ts) before the
+  // source goes.
+  const mirrors = outgoingMirrors(ctx.vms).get(uuid);
+  if (mirrors && mirrors.stage !== 'done')
+    throw new XenApiError('VM_MIGRATE_FAILED', [
+      uuid,
+      '',
+      '',
+      `the disk mirrors are ${mirrors.stage}${mirrors.error ? `: ${mirrors.error}` : ''}, not done`,
+    ]);
+  outgoingMirrors(ctx.vms).delete(uuid);
   await ctx.vms.endMigrated(uuid);
   log.info('migrated away', { uuid });
 }
@@ -126,6 +142,8 @@ export async function finishDestination(
         '',
         `the incoming migration is ${q.status ?? 'not started'}${q['error-desc'] ? `: ${q['error-desc']}` : ''}`,
       ]);
+    // Storage migration: the NBD server that received the mirrored disks ends before the guest runs.
+    await stopMirrorTargets(v.requireQmp());
     await clearMigration(v);
     await v.endMigration(!v.spec.startPaused, 'migrated-in');
     log.info('migrated in', { uuid, state: v.state });
@@ -144,5 +162,13 @@ export async function abortMigration(ctx: MigrationContext, uuid: string): Promi
 export async function statusOf(ctx: MigrationContext, uuid: string): Promise<MigrationStatus> {
   const vm = ctx.vms.peek(uuid);
   if (!vm) return NO_MIGRATION;
-  return migrationStatus(await query(vm.requireQmp()));
+  const mirrors = outgoingMirrors(ctx.vms).get(uuid);
+  if (!mirrors) return migrationStatus(await query(vm.requireQmp()));
+  const disk = await mirrors.disk();
+  const q = await query(vm.requireQmp());
+  return mirroredStatus(
+    migrationStatus(q, { ...disk, mirroring: mirrors.stage === 'mirroring' }),
+    mirrors.stage,
+    mirrors.error,
+  );
 }

@@ -13,6 +13,7 @@ import { writeMigrationMark } from './mark.js';
 import { prepareMigrationDir } from './qemu-dir.js';
 import { stageTlsCreds, TLS_CREDS_ID, tlsCredsObject } from './tls-creds.js';
 import { finishDestination } from './finish.js';
+import { serveMirrorTargets } from './mirror.js';
 
 const log = logger('migration');
 
@@ -42,10 +43,6 @@ export async function acceptMigration(
   spec: InstanceSpec,
   opts: AcceptOptions,
 ): Promise<IncomingMigration> {
-  if (opts.mirror.length)
-    // MIRROR CALL SITE (slice mirror-agent, src/agent/migration/mirror.ts): the destination's
-    // NBD server exporting each mirrored disk, returned as `nbd`. Not merged yet.
-    throw new XenApiError('VM_MIGRATE_FAILED', [spec.uuid, '', '', 'storage migration is not available yet']);
   const transport = opts.address === '' ? 'unix' : 'tls';
   await ctx.vms.startIncoming(spec);
   try {
@@ -73,8 +70,24 @@ export async function acceptMigration(
         socket,
         startedAt: Date.now(),
       });
+      // Storage migration: the mirrored disks' new volumes served over NBD (mirror.ts).
+      const nbd = opts.mirror.length
+        ? await serveMirrorTargets(
+            qmp,
+            opts.mirror,
+            transport === 'tls'
+              ? { transport, address: opts.address, tlsCredsId: TLS_CREDS_ID }
+              : { transport, socket: join(dir, 'nbd.sock'), fdpass: vm.paths.fdpass },
+          )
+        : undefined;
       log.info('waiting for an incoming migration', { uuid: spec.uuid, transport, port });
-      return { transport, address: opts.address, port, ...(socket ? { socket } : {}) };
+      return {
+        transport,
+        address: opts.address,
+        port,
+        ...(socket ? { socket } : {}),
+        ...(nbd ? { nbd } : {}),
+      };
     });
   } catch (e) {
     await finishDestination(ctx, spec.uuid, false).catch(() => undefined);

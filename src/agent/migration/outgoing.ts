@@ -11,6 +11,8 @@ import { passFd } from '../qemu/fdpass.js';
 import type { QemuVm } from '../qemu/vm-process.js';
 import { type MigrationContext, qemuUser, uriHost } from './context.js';
 import { finishSource } from './finish.js';
+import { startMirrors } from './mirror.js';
+import { OutgoingMirrors, outgoingMirrors } from './mirror-session.js';
 import { type MigrationMark, writeMigrationMark } from './mark.js';
 import { prepareMigrationDir } from './qemu-dir.js';
 import { stageTlsCreds, TLS_CREDS_ID, tlsCredsObject } from './tls-creds.js';
@@ -89,10 +91,6 @@ export async function startMigration(
     writeMigrationMark(vm.paths.dir, mark);
     vm.migrating = 'out';
     try {
-      if (target.nbd)
-        // MIRROR CALL SITE (slice mirror-agent, src/agent/migration/mirror.ts): mirror every
-        // disk into target.nbd's exports, memory once all are ready. Not merged yet.
-        throw new Error('storage migration is not available yet');
       if (target.transport === 'tls') {
         const dir = prepareMigrationDir(vm.paths.dir, qemuUser(ctx, vm));
         stageTlsCreds(ctx.pkiDir, dir, 'client', qemuUser(ctx, vm));
@@ -105,7 +103,17 @@ export async function startMigration(
         writeMigrationMark(vm.paths.dir, mark); // before the stop: a restart must not lose it
         await qmp.command('stop');
       }
-      await startStream(vm, target);
+      if (target.nbd) {
+        // Storage migration (mirror-session.ts): the disks first, memory once all are in sync.
+        const devices = Object.keys(target.nbd.exports);
+        await startMirrors(qmp, target.nbd, devices, {
+          ...(target.transport === 'tls' ? { tlsCredsId: TLS_CREDS_ID } : {}),
+          fdpass: vm.paths.fdpass,
+        });
+        const mirrors = new OutgoingMirrors(qmp, devices);
+        outgoingMirrors(ctx.vms).set(uuid, mirrors);
+        void mirrors.run(() => startStream(vm, target));
+      } else await startStream(vm, target);
       log.info('migration started', { uuid, transport: target.transport, live: params.live });
     } catch (e) {
       await finishSource(ctx, uuid, false, vm).catch(() => undefined);

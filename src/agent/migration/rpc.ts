@@ -79,9 +79,8 @@ export function acceptOptions(name: string, v: unknown): AcceptOptions {
   const mirror = o.mirror.map((m, i) => {
     const d = record(`${name}.mirror[${i}]`, m);
     onlyKeys(`${name}.mirror[${i}]`, d, ['device']);
-    if (typeof d.device !== 'string') throw bad(`${name}.mirror[${i}].device`, d.device);
-    checkDeviceName('disk device', d.device);
-    return { device: d.device };
+    checkDeviceName(`${name}.mirror[${i}].device`, d.device);
+    return { device: d.device as string };
   });
   return { address: addressArg(`${name}.address`, o.address, true), mirror };
 }
@@ -114,7 +113,7 @@ function nbdArg(name: string, v: unknown): NonNullable<IncomingMigration['nbd']>
   const exp = record(`${name}.exports`, o.exports);
   const exports: Record<string, string> = {};
   for (const [device, e] of Object.entries(exp)) {
-    checkDeviceName('disk device', device);
+    checkDeviceName(`${name}.exports`, device);
     if (typeof e !== 'string' || !/^[A-Za-z0-9._-]{1,128}$/.test(e))
       throw bad(`${name}.exports.${device}`, e);
     exports[device] = e;
