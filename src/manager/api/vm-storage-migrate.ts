@@ -191,7 +191,14 @@ export const vmStorageMigrateApi: HandlerTable = {
       });
     },
     'VM.assert_can_migrate': (ctx, vm, dest, _live, vdiMap, vifMap, options) => {
-      plan(ctx, vm, dest, vdiMap, vifMap, options, true);
+      const { dst, plan: p } = plan(ctx, vm, dest, vdiMap, vifMap, options, true);
+      // Then what migrateVm would check (the operation, the CPU unless forced, the source).
+      if (!p.sameHost)
+        assertCanPoolMigrate(ctx.svc, vm, dst, {
+          force: parseMigrateOptions(options).force,
+          operation: 'migrate_send',
+          checks: 'caller',
+        });
     },
     'VM.migrate_send': async (ctx, vm, dest, live, vdiMap, vifMap, options) => {
       const { dst, plan: p } = plan(ctx, vm, dest, vdiMap, vifMap, options, false);

@@ -362,3 +362,49 @@ test('xe vm-migrate with vdi: maps and xe vdi-pool-migrate, as real xe', async (
   assert.equal(p.stdout.trim(), await u('VDI', now));
   assert.equal(await h.m.call('VDI.get_SR', now), second);
 });
+
+test('VM.migrate_send cancelled mid-mirror: TASK_CANCELLED, the guest stays, the new volume goes', async (t) => {
+  const h = await twoHosts(t);
+  const { vm, vdi, vbd } = await vmWithDisk(h, h.srA, h.a);
+  const calls: unknown[][] = [];
+  const src = fakeMigration(calls);
+  let aborted = false;
+  src.instance_migrate = async (uuid) => {
+    calls.push(['migrate', uuid]);
+  };
+  src.instance_migration_status = async () => ({
+    phase: aborted ? 'cancelled' : 'mirroring',
+    progress: 0.1,
+    ramTotal: 0,
+    ramTransferred: 0,
+    ramRemaining: 0,
+    diskTransferred: MiB,
+    diskTotal: 32 * MiB,
+  });
+  src.instance_migration_abort = async (uuid) => {
+    calls.push(['abort', uuid]);
+    aborted = true;
+  };
+  setMigration(h.agentA, src);
+  setMigration(h.agentB, fakeMigration(calls));
+  const net = await h.m.call<string>('network.create', { name_label: 'sm-net', other_config: {} });
+  const dest = await h.m.call<Record<string, string>>('host.migrate_receive', h.b, net, {});
+  const before = (await h.m.call<string[]>('SR.get_VDIs', h.srB)).length;
+  const task = await h.m.call<string>('Async.VM.migrate_send', vm, dest, true, { [vdi]: h.srB }, {}, {});
+  const until = async (what: string, f: () => Promise<boolean>) => {
+    for (let i = 0; i < 200 && !(await f()); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(await f(), what);
+  };
+  await until('mirroring under way', async () => calls.some((c) => c[0] === 'migrate'));
+  await h.m.call('task.cancel', task);
+  await until('the task ended', async () => (await h.m.call('task.get_status', task)) !== 'pending');
+  assert.equal(await h.m.call('task.get_status', task), 'cancelled');
+  assert.ok(calls.some((c) => c[0] === 'abort'));
+  assert.equal(await h.m.call('VM.get_resident_on', vm), h.a);
+  assert.equal(await h.m.call('VBD.get_VDI', vbd), vdi);
+  assert.deepEqual(await h.m.call('VM.get_current_operations', vm), {});
+  await until(
+    'the new volume gone',
+    async () => (await h.m.call<string[]>('SR.get_VDIs', h.srB)).length === before,
+  );
+});
