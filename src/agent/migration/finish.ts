@@ -16,11 +16,11 @@ import type { QmpClient } from '../qemu/qmp.js';
 import type { QemuVm } from '../qemu/vm-process.js';
 import type { MigrationContext } from './context.js';
 import { readMigrationMark, removeMigrationMark } from './mark.js';
-import { abandonMirrors, stopMirrorTargets } from './mirror.js';
-import { mirroredStatus, outgoingMirrors } from './mirror-session.js';
 import { releaseMigrationDir } from './qemu-dir.js';
 import { migrationStatus, NO_MIGRATION, type QemuMigrationInfo } from './status.js';
 import { TLS_CREDS_ID } from './tls-creds.js';
+import { cancelMirrors, finishMirrors, mirrorProgress, stopMirrorTargets } from './mirror.js';
+import { drive } from './outgoing.js';
 
 const log = logger('migration');
 
@@ -49,6 +49,8 @@ const running = (s: string | undefined) =>
 /** TLS credentials and parameters out of QEMU, the migration dir and mark gone. */
 async function clearMigration(vm: QemuVm): Promise<void> {
   const qmp = vm.requireQmp();
+  // Destination of a storage migration: its NBD server goes before the guest runs here.
+  if (vm.migrating === 'in') await stopMirrorTargets(qmp);
   await qmp.command('migrate-set-parameters', { 'tls-creds': '', 'tls-hostname': '' }).catch(() => undefined);
   await qmp.command('object-del', { id: TLS_CREDS_ID }).catch(() => undefined);
   releaseMigrationDir(vm.paths.dir);
@@ -56,17 +58,20 @@ async function clearMigration(vm: QemuVm): Promise<void> {
 }
 
 /** Source, failure: the migration stops and the guest runs on here as it did before. */
-async function keepSource(ctx: MigrationContext, vm: QemuVm): Promise<void> {
+async function keepSource(vm: QemuVm): Promise<void> {
   const qmp = vm.requireQmp();
   const mark = readMigrationMark(vm.paths.dir);
-  // Storage migration: the mirrors stop (their targets are abandoned), from QMP alone.
-  await outgoingMirrors(ctx.vms).get(vm.spec.uuid)?.abort();
-  await abandonMirrors(qmp);
-  outgoingMirrors(ctx.vms).delete(vm.spec.uuid);
   const q = await query(qmp);
   if (running(q.status)) {
     await qmp.command('migrate_cancel');
     await waitMigrate(qmp, (s) => !running(s), SETTLE_MS);
+  }
+  if (mark?.mirror) {
+    // The copies are abandoned: the guest's disks stay where they are.
+    await cancelMirrors(qmp, { force: true }).catch((e) =>
+      log.warn('could not cancel the disk mirrors', { uuid: vm.spec.uuid, error: String(e) }),
+    );
+    await finishMirrors(qmp, mark.mirror);
   }
   await clearMigration(vm);
   // QEMU resumes a live guest itself after a failed or cancelled migration; not one the agent
@@ -81,11 +86,11 @@ export async function finishSource(
   /** The VM when the caller already holds its operation queue. */
   held?: QemuVm,
 ): Promise<void> {
-  if (held) return keepSource(ctx, held);
+  if (held) return keepSource(held);
   if (!ctx.vms.peek(uuid)) return; // gone already (finished before)
   if (!success) {
     await ctx.vms.withVm(uuid, async (vm) => {
-      if (vm.migrating === 'out') await keepSource(ctx, vm);
+      if (vm.migrating === 'out') await keepSource(vm);
     });
     return;
   }
@@ -93,7 +98,10 @@ export async function finishSource(
   if (!vm) return;
   if (vm.migrating !== 'out') throw new XenApiError('VM_BAD_POWER_STATE', [uuid, 'migrating', vm.state]);
   const q = await query(vm.requireQmp());
-  // Never end the only copy of a guest: its state must have reached the destination.
+  const mark = readMigrationMark(vm.paths.dir);
+  // Never end the only copy of a guest: its state (and its disks) must have reached the destination.
+  if (mark?.mirror && mark.stage !== 'completed')
+    throw new XenApiError('VM_MIGRATE_FAILED', [uuid, '', '', `the storage migration is ${mark.stage}`]);
   if (q.status !== 'completed')
     throw new XenApiError('VM_MIGRATE_FAILED', [
       uuid,
@@ -101,17 +109,6 @@ export async function finishSource(
       '',
       `the migration is ${q.status ?? 'none'}, not completed`,
     ]);
-  // Storage migration: the targets must be complete copies (mirror-session.ts) before the
-  // source goes.
-  const mirrors = outgoingMirrors(ctx.vms).get(uuid);
-  if (mirrors && mirrors.stage !== 'done')
-    throw new XenApiError('VM_MIGRATE_FAILED', [
-      uuid,
-      '',
-      '',
-      `the disk mirrors are ${mirrors.stage}${mirrors.error ? `: ${mirrors.error}` : ''}, not done`,
-    ]);
-  outgoingMirrors(ctx.vms).delete(uuid);
   await ctx.vms.endMigrated(uuid);
   log.info('migrated away', { uuid });
 }
@@ -142,8 +139,6 @@ export async function finishDestination(
         '',
         `the incoming migration is ${q.status ?? 'not started'}${q['error-desc'] ? `: ${q['error-desc']}` : ''}`,
       ]);
-    // Storage migration: the NBD server that received the mirrored disks ends before the guest runs.
-    await stopMirrorTargets(v.requireQmp());
     await clearMigration(v);
     await v.endMigration(!v.spec.startPaused, 'migrated-in');
     log.info('migrated in', { uuid, state: v.state });
@@ -158,17 +153,28 @@ export async function abortMigration(ctx: MigrationContext, uuid: string): Promi
   else if (vm?.migrating === 'out') await finishSource(ctx, uuid, false);
 }
 
-/** query-migrate of the VM's QEMU as a MigrationStatus ('none' without a VM here). */
+/**
+ * query-migrate of the VM's QEMU as a MigrationStatus ('none' without a VM here); for a storage
+ * migration also its disks, and 'device' until the mirrors ended after the memory completed.
+ */
 export async function statusOf(ctx: MigrationContext, uuid: string): Promise<MigrationStatus> {
   const vm = ctx.vms.peek(uuid);
   if (!vm) return NO_MIGRATION;
-  const mirrors = outgoingMirrors(ctx.vms).get(uuid);
-  if (!mirrors) return migrationStatus(await query(vm.requireQmp()));
-  const disk = await mirrors.disk();
-  const q = await query(vm.requireQmp());
-  return mirroredStatus(
-    migrationStatus(q, { ...disk, mirroring: mirrors.stage === 'mirroring' }),
-    mirrors.stage,
-    mirrors.error,
-  );
+  const qmp = vm.requireQmp();
+  const mark = vm.migrating === 'out' ? readMigrationMark(vm.paths.dir) : undefined;
+  if (!mark?.mirror) return migrationStatus(await query(qmp));
+  drive(ctx, uuid); // after an agent restart nothing drives it yet
+  const done = mark.stage === 'completed';
+  const p = done ? undefined : await mirrorProgress(qmp).catch(() => undefined);
+  const disk = {
+    transferred: done ? (mark.diskTotal ?? 0) : (p?.transferred ?? 0),
+    total: done ? (mark.diskTotal ?? 0) : (p?.total ?? 0),
+    mirroring: mark.stage === 'mirroring',
+  };
+  const s = migrationStatus(await query(qmp), disk);
+  if (mark.stage === 'failed')
+    return { ...s, phase: 'failed', error: mark.error ?? 'storage migration failed' };
+  if (s.phase === 'completed' && !done)
+    return { ...s, phase: 'device', progress: Math.min(s.progress, 0.99) };
+  return s;
 }

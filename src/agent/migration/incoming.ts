@@ -19,6 +19,8 @@ const log = logger('migration');
 
 /** The Unix socket an incoming migration within the host listens on (in the migration dir). */
 export const incomingSocket = (migrationDir: string) => join(migrationDir, 'in.sock');
+/** The Unix socket of the NBD server of a storage migration within the host. */
+export const incomingNbdSocket = (migrationDir: string) => join(migrationDir, 'nbd.sock');
 
 /** Is QEMU's refusal of a listening address "that port is taken" (try the next one)? (pure) */
 export const portTaken = (message: string) => /address already in use|failed to bind/i.test(message);
@@ -43,6 +45,9 @@ export async function acceptMigration(
   spec: InstanceSpec,
   opts: AcceptOptions,
 ): Promise<IncomingMigration> {
+  for (const m of opts.mirror)
+    if (!spec.disks?.some((d) => d.device === m.device && !d.cdrom))
+      throw new XenApiError('VM_REQUIRES_VDI', [spec.uuid, m.device]);
   const transport = opts.address === '' ? 'unix' : 'tls';
   await ctx.vms.startIncoming(spec);
   try {
@@ -61,6 +66,16 @@ export async function acceptMigration(
         socket = incomingSocket(dir);
         await qmp.command('migrate-incoming', { uri: `unix:${socket}` });
       }
+      // Storage migration: this QEMU serves the mirrored disks' new volumes (mirror.ts).
+      const nbd = opts.mirror.length
+        ? await serveMirrorTargets(
+            qmp,
+            opts.mirror,
+            transport === 'tls'
+              ? { transport: 'tls', address: opts.address, tlsCredsId: TLS_CREDS_ID }
+              : { transport: 'unix', socket: incomingNbdSocket(dir), fdpass: vm.paths.fdpass },
+          )
+        : undefined;
       writeMigrationMark(vm.paths.dir, {
         role: 'dst',
         transport,
@@ -70,16 +85,6 @@ export async function acceptMigration(
         socket,
         startedAt: Date.now(),
       });
-      // Storage migration: the mirrored disks' new volumes served over NBD (mirror.ts).
-      const nbd = opts.mirror.length
-        ? await serveMirrorTargets(
-            qmp,
-            opts.mirror,
-            transport === 'tls'
-              ? { transport, address: opts.address, tlsCredsId: TLS_CREDS_ID }
-              : { transport, socket: join(dir, 'nbd.sock'), fdpass: vm.paths.fdpass },
-          )
-        : undefined;
       log.info('waiting for an incoming migration', { uuid: spec.uuid, transport, port });
       return {
         transport,

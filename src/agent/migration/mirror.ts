@@ -54,6 +54,8 @@ export type MirrorListen =
 export interface MirrorClientOptions {
   /** `tls-creds-x509` object (endpoint=client) for a TCP server; required for TCP. */
   tlsCredsId?: string;
+  /** Bytes per second each job may copy (0 or absent: no limit; the migration's bandwidth). */
+  speed?: number;
   /** The name the server's certificate must carry (default: the server's address). */
   tlsHostname?: string;
   /** The VM's fd-passing monitor: needed for a Unix-socket server (connected by the agent). */
@@ -233,12 +235,18 @@ export function nbdClientNode(
 }
 
 /** blockdev-mirror of `node` into the NBD node of `device` (pure). */
-export function mirrorCommand(device: string, node: string, target: string): Record<string, unknown> {
+export function mirrorCommand(
+  device: string,
+  node: string,
+  target: string,
+  speed = 0,
+): Record<string, unknown> {
   return {
     'job-id': mirrorJobId(device),
     device: node,
     target,
     sync: 'full',
+    ...(speed > 0 ? { speed } : {}),
     // Concluded jobs stay (with their error) until finishMirrors dismisses them.
     'auto-dismiss': false,
   };
@@ -278,7 +286,10 @@ export async function startMirrors(
           }),
         );
       }
-      await qmp.command('blockdev-mirror', mirrorCommand(device, nodes[device], nbdNodeName(device)));
+      await qmp.command(
+        'blockdev-mirror',
+        mirrorCommand(device, nodes[device], nbdNodeName(device), opts.speed),
+      );
     }
   } catch (e) {
     await cancelMirrors(qmp, { force: true }).catch(() => undefined);
@@ -450,18 +461,4 @@ export async function finishMirrors(qmp: MirrorQmp, devices: readonly string[]):
       await qmp.command('job-dismiss', { id: j.id }).catch(() => undefined);
   for (const d of devices)
     await qmp.command('blockdev-del', { 'node-name': nbdNodeName(d) }).catch(() => undefined);
-}
-
-/**
- * Source, on failure or abort: force-cancels every Berth mirror job of this QEMU and removes them
- * and their NBD client nodes, from QMP alone (a restarted agent knows no more). The source disks
- * are untouched; the targets are abandoned. Idempotent.
- */
-export async function abandonMirrors(qmp: MirrorQmp): Promise<void> {
-  const jobs = await qmp.command<JobInfo[]>('query-jobs').catch(() => [] as JobInfo[]);
-  const devices = jobs
-    .filter((j) => j.id.startsWith(MIRROR_JOB_PREFIX))
-    .map((j) => j.id.slice(MIRROR_JOB_PREFIX.length));
-  if (devices.length) await cancelMirrors(qmp, { force: true }).catch(() => undefined);
-  await finishMirrors(qmp, devices);
 }

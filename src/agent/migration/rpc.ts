@@ -59,13 +59,13 @@ const portArg = (name: string, v: unknown, min: number): number => {
 };
 
 /** A Unix socket the source connects to: absolute, normalised, an incoming socket's name. */
-export function socketArg(name: string, v: unknown): string {
+export function socketArg(name: string, v: unknown, base = 'in.sock'): string {
   if (
     typeof v !== 'string' ||
     !isAbsolute(v) ||
     normalize(v) !== v ||
     v.includes('\0') ||
-    !v.endsWith('/migration/in.sock') ||
+    !v.endsWith(`/migration/${base}`) ||
     v.length > 107
   )
     throw bad(name, v);
@@ -118,12 +118,10 @@ function nbdArg(name: string, v: unknown): NonNullable<IncomingMigration['nbd']>
       throw bad(`${name}.exports.${device}`, e);
     exports[device] = e;
   }
-  const socket = o.socket === undefined || o.socket === null ? undefined : o.socket;
-  if (
-    socket !== undefined &&
-    (typeof socket !== 'string' || !isAbsolute(socket) || normalize(socket) !== socket)
-  )
-    throw bad(`${name}.socket`, socket);
+  const socket =
+    o.socket === undefined || o.socket === null
+      ? undefined
+      : socketArg(`${name}.socket`, o.socket, 'nbd.sock');
   return {
     address: addressArg(`${name}.address`, o.address, true),
     port: portArg(`${name}.port`, o.port, 0),
@@ -151,7 +149,10 @@ export function migrationParams(name: string, v: unknown): MigrationParams {
   return { live: boolArg(`${name}.live`, o.live), downtimeMs: downtime, bandwidth: bw };
 }
 
-export function migrationProcedures(ctx: MigrationContext): Record<MigrationProcedureName, Procedure> {
+/** The procedures of a migration between hosts (instance_disk_mirror: disk-mirror-rpc.ts). */
+export function migrationProcedures(
+  ctx: MigrationContext,
+): Record<Exclude<MigrationProcedureName, 'instance_disk_mirror'>, Procedure> {
   return {
     // The spec is checked by the instance manager (checkSpec), as for instance_start.
     instance_migration_accept: (spec: unknown, opts: unknown) =>
@@ -175,18 +176,6 @@ export function migrationProcedures(ctx: MigrationContext): Record<MigrationProc
     instance_migration_finish_src: async (uuid: unknown, success: unknown) => {
       await finishSource(ctx, uuidArg('uuid', uuid), boolArg('success', success));
       return null;
-    },
-    // MIRROR CALL SITE (slice mirror-agent owns src/agent/migration/mirror.ts): VDI.pool_migrate
-    // within a host. Not merged yet.
-    instance_disk_mirror: async (uuid: unknown, device: unknown) => {
-      uuidArg('uuid', uuid);
-      if (typeof device !== 'string') throw bad('device', device);
-      throw new XenApiError('VM_MIGRATE_FAILED', [
-        String(uuid),
-        '',
-        '',
-        'disk mirroring is not available yet',
-      ]);
     },
   };
 }

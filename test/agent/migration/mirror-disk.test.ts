@@ -118,6 +118,24 @@ test('instance_disk_mirror moves a running disk to another volume', { timeout: 4
     (e) => e instanceof XenApiError && e.code === 'VM_BAD_POWER_STATE',
   );
   assert.equal(statSync(newImage).uid, 0, 'a refused target is not labelled');
+  // QEMU refuses a target of another size: the guest stays on its disk, the target's label and
+  // node are undone.
+  const small = image(join(sr, 'small.qcow2'), '32M');
+  await assert.rejects(
+    mirror(UUID, 'xvda', { path: small, format: 'qcow2' }),
+    (e) =>
+      e instanceof XenApiError &&
+      e.code === 'INTERNAL_ERROR' &&
+      /disk mirror of xvda/.test(String(e.params[0])),
+  );
+  assert.equal(statSync(small).uid, 0, 'the failed target got its owner back');
+  assert.equal(savedSpec(paths)?.disks[0].path, oldImage);
+  await agent.vms.withVm(UUID, async (vm) => {
+    const qmp = vm.requireQmp();
+    assert.deepEqual(await qmp.command('query-jobs'), []);
+    const nodes = await qmp.command<{ 'node-name': string }[]>('query-named-block-nodes');
+    assert.ok(!nodes.some((n) => n['node-name'].startsWith('dm')), 'no target node left');
+  });
 
   await client.migration.instance_disk_mirror(UUID, 'xvda', { path: newImage, format: 'qcow2' });
 

@@ -36,6 +36,7 @@ interface Host {
   dir: string;
   agent: Agent;
   client: NodedAgentClient;
+  opts: Parameters<typeof startAgent>[0];
 }
 
 test('storage migration: disk mirrored with the guest running, over TLS and back over Unix', {
@@ -59,17 +60,18 @@ test('storage migration: disk mirrored with the guest running, over TLS and back
     const pki = join(dir, 'pki');
     await issueHostCert(caDir, HOSTS[name], '127.0.0.1', pki);
     const socketPath = join(dir, 'sock', 'agent.sock');
-    const agent = await startAgent({
+    const opts = {
       socketPath,
       runRoot: join(dir, 'run'),
       logRoot: join(dir, 'log'),
       stateRoots: [join(dir, 'state')],
-      accel: 'tcg',
+      accel: 'tcg' as const,
       pkiDir: pki,
       idRange: { base: base + (name === 'a' ? 0 : 50), count: 10 },
-    });
+    };
+    const agent = await startAgent(opts);
     mkdirSync(join(dir, 'state', 'sr'), { recursive: true });
-    hosts.push({ name, dir, agent, client: new NodedAgentClient(socketPath) });
+    hosts.push({ name, dir, agent, client: new NodedAgentClient(socketPath), opts });
   }
   const [a, b] = hosts;
   const volume = (h: Host, name: string, writes: [number, number, number][] = []) =>
@@ -143,6 +145,60 @@ test('storage migration: disk mirrored with the guest running, over TLS and back
     'echo BERTH-STORAGE-MIG-$((6*7)) | dd of=/dev/vda bs=512 count=1 conv=sync 2>/dev/null; sync; echo WROTE-42',
     /WROTE-42/,
   );
+
+  // Aborted while the disk is mirrored (at 1 MiB/s): the guest runs on at A on its own disk, no
+  // job or NBD node stays in A's QEMU, no QEMU on B.
+  const abandoned = volume(b, 'vm-abandoned.qcow2');
+  const t0 = await b.client.migration.instance_migration_accept(vmSpec(abandoned), {
+    address: '127.0.0.1',
+    mirror: [{ device: 'xvda' }],
+  });
+  const inB = await b.client.info(VM);
+  await a.client.migration.instance_migrate(VM, t0, { live: true, downtimeMs: 300, bandwidth: MiB });
+  for (const deadline = Date.now() + 60_000; ; await sleep(20)) {
+    const s = await a.client.migration.instance_migration_status(VM);
+    assert.equal(s.phase, 'mirroring', JSON.stringify(s));
+    assert.equal(s.ramTransferred, 0, 'no memory before the disks are in sync');
+    if (s.diskTransferred > 0) break;
+    assert.ok(Date.now() < deadline, 'the mirror makes progress');
+  }
+  await a.client.migration.instance_migration_abort(VM);
+  await b.client.migration.instance_migration_finish_dst(VM, false);
+  await a.client.migration.instance_migration_finish_src(VM, false);
+  assert.deepEqual(await b.client.call('instance_list', []), []);
+  assert.ok(!pidAlive(inB.pid!), 'no QEMU left on B');
+  assert.equal((await a.client.info(VM)).state, 'running');
+  await a.agent.vms.withVm(VM, async (vm) => {
+    const qmp = vm.requireQmp();
+    assert.deepEqual(await qmp.command('query-jobs'), []);
+    const nodes = await qmp.command<{ 'node-name': string }[]>('query-named-block-nodes');
+    assert.ok(!nodes.some((n) => n['node-name'].startsWith('mnbd-')), 'no NBD client node left');
+  });
+  await readMarker(a, 'ABORTED');
+
+  // The source agent restarts while mirroring: the new one adopts the VM as migrating out and
+  // the storage migration goes on (migration.json); an abort then cleans up, the guest runs on.
+  const t1 = await b.client.migration.instance_migration_accept(vmSpec(abandoned), {
+    address: '127.0.0.1',
+    mirror: [{ device: 'xvda' }],
+  });
+  await a.client.migration.instance_migrate(VM, t1, { live: true, downtimeMs: 300, bandwidth: MiB });
+  assert.equal((await a.client.migration.instance_migration_status(VM)).phase, 'mirroring');
+  a.client.close();
+  await a.agent.close();
+  a.agent = await startAgent(a.opts);
+  a.client = new NodedAgentClient(a.opts.socketPath);
+  const s1 = await a.client.migration.instance_migration_status(VM);
+  assert.equal(s1.phase, 'mirroring', JSON.stringify(s1));
+  assert.ok(s1.diskTotal > 0);
+  await a.client.migration.instance_migration_abort(VM);
+  await b.client.migration.instance_migration_finish_dst(VM, false);
+  await a.client.migration.instance_migration_finish_src(VM, false);
+  assert.equal((await a.client.info(VM)).state, 'running');
+  await a.agent.vms.withVm(VM, async (vm) => {
+    assert.deepEqual(await vm.requireQmp().command('query-jobs'), []);
+  });
+  await readMarker(a, 'RESTARTED');
 
   // A → B over TLS (B's NBD server on a port of MIGRATION_PORTS, the pool's certificates).
   const diskB = volume(b, 'vm-new.qcow2');

@@ -20,8 +20,7 @@ import {
   summarise,
   waitMirrorsReady,
 } from '../../../src/agent/migration/mirror.js';
-import { mirroredStatus } from '../../../src/agent/migration/mirror-session.js';
-import { MIGRATION_PORTS, type MigrationStatus } from '../../../src/shared/host/migration.js';
+import { MIGRATION_PORTS } from '../../../src/shared/host/migration.js';
 import { tempDir } from '../../helpers/tmp.js';
 import { bareQemus, image, qemuTlsDirs, quit, sameContent, sh } from './mirror-qemu.js';
 
@@ -51,30 +50,6 @@ test('summarise: progress summed over Berth jobs, ready only when all are, error
   assert.equal(failed.error, 'mirror of xvdb: Connection reset');
   assert.equal(failed.ready, false);
   assert.equal(summarise([], []).ready, false, 'no job is not "all ready"');
-});
-
-test('mirroredStatus: mirroring first, completed only once the mirrors are done', () => {
-  const base: MigrationStatus = {
-    phase: 'none',
-    progress: 0.2,
-    ramTotal: 0,
-    ramTransferred: 0,
-    ramRemaining: 0,
-    diskTransferred: 20,
-    diskTotal: 100,
-  };
-  assert.equal(mirroredStatus(base, 'mirroring').phase, 'mirroring');
-  assert.equal(mirroredStatus(base, 'memory').phase, 'setup');
-  assert.equal(mirroredStatus({ ...base, phase: 'active' }, 'memory').phase, 'active');
-  const done = { ...base, phase: 'completed' as const, progress: 1, downtimeMs: 12, totalTimeMs: 900 };
-  const finishing = mirroredStatus(done, 'finishing');
-  assert.equal(finishing.phase, 'device', 'not completed before the mirrors are cancelled');
-  assert.ok(finishing.progress < 1);
-  assert.equal(finishing.downtimeMs, undefined);
-  assert.deepEqual(mirroredStatus(done, 'done'), done);
-  const failed = mirroredStatus({ ...base, phase: 'active' }, 'failed', 'mirror of xvda: EOF');
-  assert.equal(failed.phase, 'failed');
-  assert.equal(failed.error, 'mirror of xvda: EOF');
 });
 
 test('QMP arguments of the client node and the mirror job', () => {
