@@ -76,6 +76,11 @@ export interface MigrateOptions extends MigrationParams {
    * already (migrate_send with a vdi_map) and only the operation and the memory are checked here.
    */
   checks?: 'pool' | 'caller';
+  /**
+   * Where progress (0..1) goes instead of the task's own (host.evacuate migrating several VMs
+   * under one task reports its own sum).
+   */
+  onProgress?: (progress: number) => void;
   /** More database changes in the switch-over transaction (the VBDs' new VDIs, for one). */
   onSwitchOver?: (info: InstanceInfo) => void;
 }
@@ -317,7 +322,7 @@ async function run(
       downtimeMs: opts.downtimeMs,
       bandwidth: opts.bandwidth,
     });
-    status = await follow(srcAgent, uuid, task);
+    status = await follow(srcAgent, uuid, task, opts.onProgress ?? ((p) => task?.setProgress(p)));
   } catch (e) {
     await srcAgent.migration.instance_migration_abort(uuid).catch(() => undefined);
     await cleanDst();
@@ -348,7 +353,17 @@ async function run(
     .catch((e) =>
       log.warn('finish_src(true) failed; the source QEMU may be left', { vm: uuid, error: String(e) }),
     );
-  task?.setProgress(1);
+  // The source's TAPs (its agent removes them with its QEMU; made sure of here, in order, so that a
+  // next migration back to that host does not race a late removal).
+  if (!sameHost)
+    for (const v of vifs) {
+      const vifUuid = String(db.get('VIF', v)?.uuid ?? '');
+      if (vifUuid)
+        await detachVifBackend(svc, src, vifUuid).catch((e) =>
+          log.warn('could not remove the source TAP', { vif: v, error: String(e) }),
+        );
+    }
+  (opts.onProgress ?? ((p: number) => task?.setProgress(p)))(1);
   note(svc, rec, srcRow, dstRow);
   return { downtimeMs: status.downtimeMs, totalTimeMs: status.totalTimeMs };
 }
@@ -372,6 +387,7 @@ async function follow(
   agent: HostAgent,
   uuid: string,
   task: TaskHandle | undefined,
+  progress: (p: number) => void,
 ): Promise<MigrationStatus> {
   let unreachableSince = 0;
   let abortedAt = 0;
@@ -386,7 +402,7 @@ async function follow(
         throw new Error(`the source stopped answering: ${message(e)}`);
     }
     if (s && migrationEnded(s)) return s;
-    if (s && !abortedAt) task?.setProgress(taskProgress(s));
+    if (s && !abortedAt) progress(taskProgress(s));
     if (task?.signal.aborted && !abortedAt) {
       abortedAt = Date.now();
       await agent.migration
