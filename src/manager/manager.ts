@@ -23,6 +23,7 @@ import { storageApi } from './api/sm.js';
 import { subjectApi } from './api/subject.js';
 import { taskApi } from './api/task.js';
 import { rollBackUnfinishedCopies, vmApi } from './api/vm.js';
+import { vmStorageMigrateApi } from './api/vm-storage-migrate.js';
 import { vmSnapshotApi } from './api/vm-snapshot.js';
 import { placementApi } from './api/placement.js';
 import { vmMigrateApi } from './api/vm-migrate.js';
@@ -89,6 +90,7 @@ export const API_MODULES: HandlerTable[] = [
   hostEvacuateApi,
   vmApi,
   vmSnapshotApi,
+  vmStorageMigrateApi,
   placementApi,
   vmMigrateApi,
   storageApi,
