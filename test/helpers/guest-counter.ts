@@ -105,12 +105,25 @@ export function switchGap(
   return undefined;
 }
 
+/**
+ * Every switch-over in a recording (pure): where consecutive counter lines come from different
+ * taps, the time between them.
+ */
+export function switchGaps(lines: readonly CounterLine[]): { ms: number; from: string; to: string }[] {
+  const out: { ms: number; from: string; to: string }[] = [];
+  for (let i = 1; i < lines.length; i++)
+    if (lines[i].side !== lines[i - 1].side)
+      out.push({ ms: lines[i].at - lines[i - 1].at, from: lines[i - 1].side, to: lines[i].side });
+  return out;
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Every tap's chunks in one arrival-ordered log. */
 export class ConsoleRecorder {
   readonly chunks: Chunk[] = [];
-  private readonly taps: SerialTap[] = [];
+  /** Every tap opened, oldest first (the last is the newest QEMU's). */
+  readonly taps: SerialTap[] = [];
 
   /**
    * Connects to a serial socket (waiting up to `timeoutMs` for it to appear and accept) and

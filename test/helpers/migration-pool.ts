@@ -38,13 +38,20 @@ export async function startMigrationPool(
 ): Promise<MigrationPool> {
   await ensureGuest();
   const shared = mkdtempSync(join(tmpdir(), 'berth-migrate-shared-'));
-  t.after(() => rmSync(shared, { recursive: true, force: true }));
-  const pool = await startHosts(2, {
-    t: t as TestContext,
-    logLevel: opts.logLevel,
-    agentArgs: (h) => ['--sr-root', shared, '--sr-root', join(h.dataDir, 'sr')],
-  });
+  let pool: Harness;
+  try {
+    pool = await startHosts(2, {
+      t: t as TestContext, // its stop() runs first of the hooks registered here
+      logLevel: opts.logLevel,
+      agentArgs: (h) => ['--sr-root', shared, '--sr-root', join(h.dataDir, 'sr')],
+    });
+  } catch (e) {
+    rmSync(shared, { recursive: true, force: true });
+    throw e;
+  }
   for (const h of pool.hosts) t.after(() => killQemusUnder(h.runDir));
+  // After every daemon and QEMU is gone (hooks run in registration order).
+  t.after(() => rmSync(shared, { recursive: true, force: true }));
   const [a, b] = pool.hosts;
   await (await b.client()).call('pool.join', a.address, 'root', a.rootPassword());
   const master = await a.client();
