@@ -22,6 +22,7 @@ import { storageApi } from './api/sm.js';
 import { subjectApi } from './api/subject.js';
 import { taskApi } from './api/task.js';
 import { rollBackUnfinishedCopies, vmApi } from './api/vm.js';
+import { vmStorageMigrateApi } from './api/vm-storage-migrate.js';
 import { vmSnapshotApi } from './api/vm-snapshot.js';
 import { placementApi } from './api/placement.js';
 import { vmMigrateApi } from './api/vm-migrate.js';
@@ -87,6 +88,7 @@ export const API_MODULES: HandlerTable[] = [
   hostApi,
   vmApi,
   vmSnapshotApi,
+  vmStorageMigrateApi,
   placementApi,
   vmMigrateApi,
   storageApi,

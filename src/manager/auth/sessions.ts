@@ -164,6 +164,14 @@ export class SessionManager {
     return this.create('root', undefined, true, originator);
   }
 
+  /**
+   * A new session for the same user, role and superuser status as `like` (xapi's
+   * login_no_password, as host.migrate_receive makes one for the migration's destination).
+   */
+  loginAs(like: SessionInfo, originator: string): string {
+    return this.create(like.userName, like.role, like.superuser, originator);
+  }
+
   private create(
     userName: string,
     role: RoleName | undefined,

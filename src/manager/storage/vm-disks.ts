@@ -31,9 +31,10 @@ export const vbdDevice = (b: Row): string => String(b.device || deviceName(Strin
 /**
  * The disk list of VM `vm` for its instance spec (pure): one entry per VBD that has a VDI on an
  * SR plugged on this host, in userdevice order, and the empty CD drives (no medium, so a medium
- * can be inserted while the VM runs).
+ * can be inserted while the VM runs). `remap`: VDIs replaced by others (a storage migration's
+ * destination spec: the moved disks on their new volumes).
  */
-export function vmDisks(db: Database, vm: string, hostRef?: string): DiskSpec[] {
+export function vmDisks(db: Database, vm: string, hostRef?: string, remap?: Map<string, string>): DiskSpec[] {
   const rec = db.mustGet('VM', vm);
   const out: (DiskSpec & { order: number })[] = [];
   for (const vbd of rec.VBDs as string[]) {
@@ -51,9 +52,10 @@ export function vmDisks(db: Database, vm: string, hostRef?: string): DiskSpec[] 
         });
       continue;
     }
-    const vdi = db.get('VDI', String(b.VDI));
+    const vdiRef = remap?.get(String(b.VDI)) ?? String(b.VDI);
+    const vdi = db.get('VDI', vdiRef);
     const sr = vdi ? db.get('SR', String(vdi.SR)) : undefined;
-    if (!vdi || !sr) throw new XenApiError('VM_REQUIRES_VDI', [vm, String(b.VDI)]);
+    if (!vdi || !sr) throw new XenApiError('VM_REQUIRES_VDI', [vm, vdiRef]);
     const pbd = (sr.PBDs as string[])
       .map((p) => db.get('PBD', p))
       .find((p) => p && (!hostRef || p.host === hostRef));
@@ -64,7 +66,7 @@ export function vmDisks(db: Database, vm: string, hostRef?: string): DiskSpec[] 
       pbd.device_config as Record<string, string>,
       String(vdi.location),
     );
-    if (!where) throw new XenApiError('VDI_MISSING', [String(vdi.SR), String(b.VDI)]);
+    if (!where) throw new XenApiError('VDI_MISSING', [String(vdi.SR), vdiRef]);
     const cdrom = b.type === 'CD';
     out.push({
       path: where.path,

@@ -92,7 +92,7 @@ const NEVER_LISTED = new Set([
 ]);
 
 /** Operations Berth cannot perform at all yet (no VTPM, no quiesce, no sysprep). */
-const UNSUPPORTED = new Set(['migrate_send', 'create_vtpm', 'snapshot_with_quiesce', 'sysprep']);
+const UNSUPPORTED = new Set(['create_vtpm', 'snapshot_with_quiesce', 'sysprep']);
 
 const TEMPLATE_OPS = new Set([
   'changing_memory_limits',

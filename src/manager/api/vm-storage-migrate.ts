@@ -1,0 +1,208 @@
+// Storage migration (issue 15 item 2): host.migrate_receive, VM.assert_can_migrate,
+// VM.migrate_send and VDI.pool_migrate, as xapi's xapi_vm_migrate.ml / xapi_host.ml. The checks
+// and the choice of disks are pure (vm/storage-migrate-plan.ts); the volumes and the database
+// switch are vm/storage-migrate-run.ts; the guest's move is vm/storage-migrate-stream.ts.
+// Within one pool only: a dest map naming a host of another pool is refused (docs/migration.md).
+import { randomUUID } from 'node:crypto';
+import { XenApiError } from '../../shared/errors.js';
+import type { Database, Row } from '../db/database.js';
+import { attachedSr, driverInfoOf } from '../storage/records.js';
+import { copyVdi } from '../storage/vdi-ops.js';
+import { vbdDevice, vmDisks } from '../storage/vm-disks.js';
+import { masterOf, poolView } from '../vm/reservation.js';
+import {
+  buildDest,
+  type DiskMove,
+  parseDest,
+  type PlanView,
+  planIntraPool,
+  poolMigrateHost,
+  poolMigrateMap,
+  type StoragePlan,
+} from '../vm/storage-migrate-plan.js';
+import {
+  createDestinationVdis,
+  destinationSpec,
+  destroyVdis,
+  switchToNewVdis,
+} from '../vm/storage-migrate-run.js';
+import { streamVm } from '../vm/storage-migrate-stream.js';
+import { withVmOperation } from '../vm/vm-state.js';
+import type { CallContext, HandlerTable, Services } from './context.js';
+
+const taskOf = (ctx: CallContext) => ctx.task?.ref ?? `OpaqueRef:${randomUUID()}`;
+
+function planView(svc: Services): PlanView {
+  return {
+    ...poolView(svc),
+    capabilities: (type) => driverInfoOf(svc, type)?.capabilities ?? [],
+    deviceOf: vbdDevice,
+  };
+}
+
+/**
+ * The destination host of a dest map, which must be in this pool. A host of another pool: Berth
+ * does not migrate between pools yet (VM_MIGRATE_FAILED says so, as xapi's error for a migration
+ * the destination cannot take).
+ */
+function destHost(db: Database, vm: string, dest: Record<string, string>): string {
+  const d = parseDest(dest);
+  if (!db.has('host', d.host))
+    throw new XenApiError('VM_MIGRATE_FAILED', [
+      vm,
+      String(db.get('VM', vm)?.resident_on ?? ''),
+      d.host,
+      'the destination host is not in this pool: cross-pool migration is not supported by Berth yet',
+    ]);
+  return d.host;
+}
+
+function plan(
+  ctx: CallContext,
+  vm: string,
+  dest: Record<string, string>,
+  vdiMap: Record<string, string>,
+  vifMap: Record<string, string>,
+  options: Record<string, string>,
+  assertOnly: boolean,
+): { dst: string; plan: StoragePlan } {
+  const { db } = ctx.svc;
+  db.mustGet('VM', vm);
+  const dst = destHost(db, vm, dest);
+  return {
+    dst,
+    plan: planIntraPool(planView(ctx.svc), { vm, dstHost: dst, vdiMap, vifMap, options, assertOnly }),
+  };
+}
+
+/** The new volume of a moved disk as the VM's host opens it. */
+function targetOf(svc: Services, vm: string, host: string, m: DiskMove, remap: Map<string, string>) {
+  const disk = vmDisks(svc.db, vm, host, remap).find((d) => d.device === m.device);
+  if (!disk) throw new XenApiError('VDI_MISSING', [m.to, remap.get(m.vdi) ?? m.vdi]);
+  return { path: disk.path, format: disk.format };
+}
+
+/**
+ * Runs a plan under the VM's migrate_send operation: new volumes, the move (the guest's own
+ * mirror of each disk when it stays on its host; the whole guest with its disks mirrored
+ * otherwise), then the switch. On failure the new volumes go and nothing else changes.
+ */
+async function execute(
+  ctx: CallContext,
+  vm: string,
+  dst: string,
+  p: StoragePlan,
+  live: boolean,
+): Promise<void> {
+  const { svc } = ctx;
+  const task = taskOf(ctx);
+  const remap = await createDestinationVdis(svc, p.moves, task);
+  try {
+    if (p.sameHost) {
+      const uuid = String(svc.db.mustGet('VM', vm).uuid);
+      const agent = svc.hosts.get(dst);
+      for (const [i, m] of p.moves.entries()) {
+        ctx.task?.checkCancelled();
+        await agent.migration.instance_disk_mirror(uuid, m.device, targetOf(svc, vm, dst, m, remap));
+        ctx.task?.setProgress((i + 1) / (p.moves.length + 1));
+        // The guest writes to the new volume from now on: this disk is switched at once.
+        await switchToNewVdis(svc, [m], new Map([[m.vdi, remap.get(m.vdi)!]]), task);
+        remap.delete(m.vdi);
+      }
+      return;
+    }
+    const spec = destinationSpec(svc, vm, dst, remap);
+    svc.db.deferred(() => svc.db.update('VM', vm, { scheduled_to_be_resident_on: dst }));
+    await streamVm(svc, ctx.task, vm, dst, {
+      spec,
+      mirror: p.moves.map((m) => ({ device: m.device })),
+      live,
+    });
+  } catch (e) {
+    svc.db.deferred(() => {
+      if (svc.db.has('VM', vm)) svc.db.update('VM', vm, { scheduled_to_be_resident_on: 'OpaqueRef:NULL' });
+    });
+    await destroyVdis(svc, [...remap.values()], task);
+    throw e;
+  }
+  await switchToNewVdis(svc, p.moves, remap, task);
+}
+
+/** VDI.pool_migrate of a halted VM's disk: a full copy into the SR, then the same switch. */
+async function moveHaltedVdi(ctx: CallContext, vdi: string, sr: string, vm: string): Promise<string> {
+  const { svc } = ctx;
+  const task = taskOf(ctx);
+  const copy = await copyVdi(svc, vdi, sr, task);
+  const vbds = ((svc.db.get('VDI', vdi)?.VBDs as string[]) ?? []).filter(
+    (b) => String(svc.db.get('VBD', b)?.VM) === vm,
+  );
+  const moves = vbds.map((vbd) => ({ vbd, vdi, device: '', from: '', to: sr, virtualSize: 0, mirror: true }));
+  await switchToNewVdis(svc, moves, new Map([[vdi, copy]]), task);
+  return copy;
+}
+
+export const vmStorageMigrateApi: HandlerTable = {
+  handlers: {
+    'host.migrate_receive': (ctx, host, network, _options) => {
+      const { db } = ctx.svc;
+      const h = db.mustGet('host', host);
+      const net = db.mustGet('network', network);
+      // The address the source reaches the destination on: the host's PIF on that network.
+      let address = String(h.address ?? '');
+      const pifs = ((net.PIFs as string[]) ?? []).map((p) => db.get('PIF', p)).filter((p): p is Row => !!p);
+      if (pifs.length) {
+        const pif = pifs.find((p) => p.host === host);
+        if (!pif) throw new XenApiError('HOST_CANNOT_ATTACH_NETWORK', [host, network]);
+        if (pif.IP) address = String(pif.IP);
+      }
+      if (!address) throw new XenApiError('HOST_HAS_NO_MANAGEMENT_IP', []);
+      const master = db.get('host', masterOf(ctx.svc));
+      const session = ctx.svc.sessions.loginAs(ctx.session, 'host.migrate_receive');
+      return buildDest({
+        host,
+        hostAddress: address,
+        session,
+        masterAddress: String(master?.address || address),
+      });
+    },
+    'VM.assert_can_migrate': (ctx, vm, dest, _live, vdiMap, vifMap, options) => {
+      plan(ctx, vm, dest, vdiMap, vifMap, options, true);
+    },
+    'VM.migrate_send': async (ctx, vm, dest, live, vdiMap, vifMap, options) => {
+      const { db } = ctx.svc;
+      await withVmOperation(db, vm, 'migrate_send', taskOf(ctx), async () => {
+        const { dst, plan: p } = plan(ctx, vm, dest, vdiMap, vifMap, options, false);
+        await execute(ctx, vm, dst, p, live);
+      });
+      return vm;
+    },
+    'VDI.pool_migrate': async (ctx, vdi, sr, _options) => {
+      const { db } = ctx.svc;
+      const { vm, vdiMap } = poolMigrateMap(db, vdi, sr);
+      let result = vdi;
+      await withVmOperation(db, vm, 'migrate_send', taskOf(ctx), async () => {
+        const row = db.mustGet('VM', vm);
+        if (row.power_state === 'Halted') {
+          attachedSr(ctx.svc, sr);
+          result = await moveHaltedVdi(ctx, vdi, sr, vm);
+          return;
+        }
+        if (String(db.mustGet('VDI', vdi).SR) === sr) return; // already there: nothing moves
+        const view = planView(ctx.svc);
+        const dst = poolMigrateHost(view, vm, vdiMap);
+        const p = planIntraPool(view, {
+          vm,
+          dstHost: dst,
+          vdiMap,
+          vifMap: {},
+          options: {},
+          assertOnly: false,
+        });
+        await execute(ctx, vm, dst, p, true);
+        const vbd = p.moves.find((m) => m.vdi === vdi)?.vbd;
+        result = vbd ? String(db.mustGet('VBD', vbd).VDI) : vdi;
+      });
+      return result;
+    },
+  },
+};
