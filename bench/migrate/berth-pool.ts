@@ -73,8 +73,7 @@ export async function berthPoolMigration(o: {
     await loadGuest(rec, tap, o.fillMiB, log);
 
     const status = watchStatus(a.agentSocket, uuid);
-    // Berth's default downtime target is the 300 ms the peer uses (lead decision).
-    const options = { live: 'true' };
+    const options = { live: 'true', berth_downtime_ms: String(o.downtimeMs) };
     const { ms } = await migrateWatched(rec, b, uuid, 'dst', () =>
       p.master.call('VM.pool_migrate', vm, p.refs[1], options as never),
     );

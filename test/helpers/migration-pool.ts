@@ -3,7 +3,7 @@
 // have within their --sr-root (as test/e2e/pool-shared-sr.test.ts), each host's own local SR
 // directory too, and test-guest VMs. The guest's serial console is recorded with timestamps
 // through guest-counter.ts, one tap per QEMU (the socket under that host's run directory).
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -50,6 +50,8 @@ export async function startMigrationPool(
     throw e;
   }
   for (const h of pool.hosts) t.after(() => killQemusUnder(h.runDir));
+  // QEMU runs as its own user: a destination's migration directory must be reachable through these.
+  for (const dir of [pool.dir, ...pool.hosts.map((h) => h.dir)]) chmodSync(dir, 0o711);
   // After every daemon and QEMU is gone (hooks run in registration order).
   t.after(() => rmSync(shared, { recursive: true, force: true }));
   const [a, b] = pool.hosts;
