@@ -347,8 +347,12 @@ async function run(
   return { downtimeMs: status.downtimeMs, totalTimeMs: status.totalTimeMs };
 }
 
-/** A check's or the agents' own XenAPI error stays; anything else is VM_MIGRATE_FAILED. */
+/**
+ * A check's or the agents' own XenAPI error stays; the agents' VM_MIGRATE_FAILED gets the hosts'
+ * uuids (an agent knows neither); anything else is VM_MIGRATE_FAILED.
+ */
 function asMigrateError(e: unknown, failed: (why: string) => XenApiError): XenApiError {
+  if (e instanceof XenApiError && e.code === 'VM_MIGRATE_FAILED') return failed(e.params.at(-1) ?? '');
   if (e instanceof XenApiError && e.code !== 'INTERNAL_ERROR') return e;
   return failed(message(e));
 }

@@ -292,3 +292,25 @@ test('xe vm-migrate: host= by name or uuid, live only when given, storage migrat
   assert.match(remote.stderr, /remote-master .*not supported by Berth yet/);
   assert.equal(h.record('VM', h.vm).resident_on, h.a);
 });
+
+test("an agent's refusal: its VM_MIGRATE_FAILED gets the hosts' uuids, nothing is left behind", async (t) => {
+  const h = await pool(t);
+  h.dstM.instance_migration_accept = async (spec: InstanceSpec) => {
+    h.dstM.calls.push(['accept', spec.uuid, 'refused']);
+    throw new XenApiError('VM_MIGRATE_FAILED', [spec.uuid, '', '', 'no free migration port']);
+  };
+  const uuidOf = (ref: string) => String(h.record('host', ref).uuid);
+  assert.deepEqual(await h.failure('VM.pool_migrate', h.vm, h.b, {}), [
+    'VM_MIGRATE_FAILED',
+    h.uuid,
+    uuidOf(h.a),
+    uuidOf(h.b),
+    'no free migration port',
+  ]);
+  assert.deepEqual(h.dstM.calls, [
+    ['accept', h.uuid, 'refused'],
+    ['finish_dst', h.uuid, false],
+  ]);
+  assert.deepEqual(h.srcM.calls, [], 'the source was never asked');
+  assert.equal(h.record('VM', h.vm).resident_on, h.a);
+});
