@@ -20,6 +20,7 @@ import { startTestAgent, withRealStorage } from '../../helpers/test-agent.js';
 import { tempDir } from '../../helpers/tmp.js';
 import { FakeAgent } from '../vm/fake-agent.js';
 import { startManager } from '../../helpers/manager.js';
+import { xe } from '../cli/harness.js';
 import { code, imageOf, type StorageManager } from './harness.js';
 
 /** A VDI's image file (imageOf reads only records through `call`). */
@@ -114,7 +115,7 @@ async function twoHosts(t: TestContext) {
     {},
   );
   const agentA = svc.hosts.get(a);
-  return { m, svc, db, a, b, srA, srB, agentA, agentB };
+  return { m, svc, db, a, b, srA, srB, agentA, agentB, agentBDir };
 }
 
 /** A VM with a 32 MiB data disk on `sr` holding pattern 0x5a in its second MiB, started on `host`. */
@@ -284,4 +285,68 @@ test('VDI.pool_migrate: a running VM disk mirrored by its QEMU to another SR of 
   // A VDI in no VM: xapi's VDI_NEEDS_VM_FOR_MIGRATE.
   const lone = await h.m.call<string>('VDI.create', vdiRecord(h.srA, MiB));
   await assert.rejects(h.m.call('VDI.pool_migrate', lone, sr2, {}), code('VDI_NEEDS_VM_FOR_MIGRATE', [lone]));
+});
+
+test('xe vm-migrate with vdi: maps and xe vdi-pool-migrate, as real xe', async (t) => {
+  const h = await twoHosts(t);
+  const { vm, vdi, vbd } = await vmWithDisk(h, h.srA, h.a);
+  const srcImage = await image(h, vdi);
+  const calls: unknown[][] = [];
+  const dst = fakeMigration(calls);
+  dst.instance_migration_accept = async (spec, o) => {
+    await runChecked('qemu-img', ['convert', '-n', '-O', 'qcow2', srcImage, spec.disks[0].path]);
+    return { transport: 'tls', address: o.address, port: 49152 };
+  };
+  setMigration(h.agentA, fakeMigration(calls));
+  setMigration(h.agentB, dst);
+  await h.m.call('network.create', { name_label: 'sm-net', other_config: {} });
+  const u = (cls: string, ref: string) => h.m.call<string>(`${cls}.get_uuid`, ref);
+  const vdiUuid = await u('VDI', vdi);
+  const r = await xe(h.m, [
+    'vm-migrate',
+    `uuid=${await u('VM', vm)}`,
+    `host=${await u('host', h.b)}`,
+    `vdi:${vdiUuid}=${await u('SR', h.srB)}`,
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^Performing a storage live migration\./);
+  assert.match(r.stdout, new RegExp(`VDI ${vdiUuid} -> SR ${await u('SR', h.srB)}`));
+  assert.equal(await h.m.call('VM.get_resident_on', vm), h.b);
+  const moved = await h.m.call<string>('VBD.get_VDI', vbd);
+  assert.equal(await h.m.call('VDI.get_SR', moved), h.srB);
+
+  // Another pool's master: refused before anything happens.
+  const remote = await xe(h.m, [
+    'vm-migrate',
+    `uuid=${await u('VM', vm)}`,
+    'remote-master=203.0.113.9',
+    'remote-username=root',
+    'remote-password=x',
+  ]);
+  assert.notEqual(remote.code, 0);
+  assert.match(remote.stderr, /Cross-pool migration/);
+
+  // xe vdi-pool-migrate prints the new VDI's uuid (here: a halted VM's disk, copied).
+  await h.m.call('VM.hard_shutdown', vm);
+  const second = await h.m.call<string>(
+    'SR.create',
+    h.b,
+    { location: join(h.agentBDir, 'sr', 'second-b') },
+    0,
+    'second B',
+    '',
+    'file',
+    '',
+    false,
+    {},
+  );
+  const p = await xe(h.m, [
+    'vdi-pool-migrate',
+    `uuid=${await u('VDI', moved)}`,
+    `sr-uuid=${await u('SR', second)}`,
+  ]);
+  assert.equal(p.code, 0, p.stderr);
+  const now = await h.m.call<string>('VBD.get_VDI', vbd);
+  assert.equal(p.stdout.trim(), await u('VDI', now));
+  assert.equal(await h.m.call('VDI.get_SR', now), second);
 });

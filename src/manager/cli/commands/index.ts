@@ -6,6 +6,7 @@ import { IMPORT_COMMANDS } from './import.js';
 import { OBJECT_COMMANDS } from './objects.js';
 import { POOL_COMMANDS } from './pool.js';
 import { SNAPSHOT_COMMANDS } from './snapshot.js';
+import { STORAGE_MIGRATE_COMMANDS } from './storage-migrate.js';
 import { VDI_TRANSFER_COMMANDS } from './vdi-transfer.js';
 import { VM_COMMANDS } from './vm.js';
 
@@ -20,6 +21,7 @@ export function commandTable(): Map<string, CommandSpec> {
     ...VDI_TRANSFER_COMMANDS,
     ...EXPORT_COMMANDS,
     ...IMPORT_COMMANDS,
+    ...STORAGE_MIGRATE_COMMANDS,
   ])
     t.set(c.name, c);
   return t;
