@@ -43,7 +43,15 @@ export async function startMigrationPool(
     pool = await startHosts(2, {
       t: t as TestContext, // its stop() runs first of the hooks registered here
       logLevel: opts.logLevel,
-      agentArgs: (h) => ['--sr-root', shared, '--sr-root', join(h.dataDir, 'sr')],
+      // Local SRs under the host's directory (made 0711 below), not its 0700 data directory.
+      agentArgs: (h) => [
+        '--sr-root',
+        shared,
+        '--sr-root',
+        join(h.dataDir, 'sr'),
+        '--sr-root',
+        join(h.dir, 'local'),
+      ],
     });
   } catch (e) {
     rmSync(shared, { recursive: true, force: true });
@@ -88,7 +96,7 @@ export async function startMigrationPool(
       await master.call(
         'SR.create',
         refs[i],
-        { location: join(h.dataDir, 'sr', 'local') },
+        { location: join(h.dir, 'local', 'sr') },
         0,
         `local ${h.hostname}`,
         '',
