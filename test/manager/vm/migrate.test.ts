@@ -157,6 +157,8 @@ test('VM.pool_migrate: accept on the destination, migrate on the source, switch-
   assert.deepEqual(h.dstM.accepted?.opts.mirror, []);
   const rec = h.record('VM', h.vm);
   assert.equal(rec.resident_on, h.b);
+  assert.ok(h.record('host', h.b).resident_VMs.includes(h.vm));
+  assert.ok(!h.record('host', h.a).resident_VMs.includes(h.vm));
   assert.equal(rec.power_state, 'Running');
   assert.equal(rec.scheduled_to_be_resident_on, 'OpaqueRef:NULL');
   assert.deepEqual(rec.current_operations, {});
