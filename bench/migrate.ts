@@ -151,6 +151,13 @@ export function storageRows(s: StorageFigures | string): MigrateRow[] {
       'MiB/s',
       'ratio ≥ 0.8',
     ),
+    row(
+      'of which the disk-mirroring phase (source agent status); peer: qemu-img convert',
+      s.error ?? (s.mirrorMs === undefined ? null : s.mirrorMs / 1000),
+      s.convertMs / 1000,
+      's',
+      '—',
+    ),
   ];
 }
 

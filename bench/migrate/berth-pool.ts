@@ -31,25 +31,33 @@ export function benchHooks(): AfterHooks & { run: () => Promise<void> } {
   };
 }
 
-/** Polls the source agent's migration status until stopped; keeps the last completed answer. */
-function watchStatus(agentSocket: string, uuid: string) {
+/**
+ * Polls the source agent's migration status every 20 ms until stopped: keeps the last answer
+ * that carries QEMU's figures (or the last of a migration at all), and when each phase was first
+ * seen (performance.now(), ms).
+ */
+export function watchStatus(agentSocket: string, uuid: string) {
   const agent = new AgentClient(agentSocket);
   const m = migrationClient((p, a) => agent.call(p, a));
   let stop = false;
   let best: MigrationStatus | undefined;
+  const phases = new Map<string, number>();
   const loop = (async () => {
     while (!stop) {
       const s = await m.instance_migration_status(uuid).catch(() => undefined);
-      if (s && (s.downtimeMs !== undefined || !best?.downtimeMs)) best = s.phase === 'none' ? best : s;
+      if (s && s.phase !== 'none') {
+        if (!phases.has(s.phase)) phases.set(s.phase, performance.now());
+        if (s.downtimeMs !== undefined || best?.downtimeMs === undefined) best = s;
+      }
       await new Promise((r) => setTimeout(r, 20));
     }
   })();
   return {
-    async end(): Promise<MigrationStatus | undefined> {
+    async end(): Promise<{ last?: MigrationStatus; phases: Map<string, number> }> {
       stop = true;
       await loop;
       agent.close();
-      return best;
+      return { last: best, phases };
     },
   };
 }
@@ -77,7 +85,7 @@ export async function berthPoolMigration(o: {
     const { ms } = await migrateWatched(rec, b, uuid, 'dst', () =>
       p.master.call('VM.pool_migrate', vm, p.refs[1], options as never),
     );
-    const s = await status.end();
+    const s = (await status.end()).last;
     if ((await p.master.call('VM.get_resident_on', vm)) !== p.refs[1])
       throw new Error('VM.pool_migrate returned but the VM is not resident on the destination');
     await rec.waitCounting(30, 60_000);

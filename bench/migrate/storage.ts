@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { runChecked } from '../../src/shared/exec.js';
 import { createGuestVm, startMigrationPool } from '../../test/helpers/migration-pool.js';
 import { vbdRecord, vdiRecord } from '../../test/helpers/records.js';
-import { benchHooks } from './berth-pool.js';
+import { benchHooks, watchStatus } from './berth-pool.js';
 
 const MiB = 1024 * 1024;
 
@@ -20,6 +20,10 @@ export interface StorageFigures {
   convertMs: number;
   /** VM.migrate_send, ms (undefined when Berth's half failed: `error` says why). */
   migrateSendMs?: number;
+  /** The disk-mirroring phase as the source agent reported it (first `mirroring` → first later phase), ms. */
+  mirrorMs?: number;
+  /** Disk bytes the agent reported mirrored in all. */
+  diskTotal?: number;
   error?: string;
 }
 
@@ -80,10 +84,26 @@ export async function storageMigration(o: {
         other_config: {},
       } as never);
       const dest = await p.master.call('host.migrate_receive', p.refs[1], network, {});
+      const vmUuid = String(await p.master.call('VM.get_uuid', vm));
+      const status = watchStatus(p.hosts[0].agentSocket, vmUuid);
       const t0 = performance.now();
-      await p.master.call('VM.migrate_send', vm, dest, true, { [vdi]: p.localSrs[1] }, {}, {});
+      await p.master
+        .call('VM.migrate_send', vm, dest, true, { [vdi]: p.localSrs[1] }, {}, {})
+        .catch(async (e) => {
+          await status.end();
+          throw e;
+        });
       out.migrateSendMs = performance.now() - t0;
-      log(`VM.migrate_send: ${Math.round(out.migrateSendMs)} ms`);
+      const { last, phases } = await status.end();
+      const mirroring = phases.get('mirroring');
+      const after = [...phases.values()].filter((at) => mirroring !== undefined && at > mirroring);
+      if (mirroring !== undefined && after.length) out.mirrorMs = Math.min(...after) - mirroring;
+      out.diskTotal = last?.diskTotal;
+      log(
+        `VM.migrate_send: ${Math.round(out.migrateSendMs)} ms; phases seen (ms from the call): ` +
+          [...phases].map(([ph, at]) => `${ph} +${Math.round(at - t0)}`).join(', ') +
+          `; disk ${last?.diskTransferred}/${last?.diskTotal} bytes`,
+      );
       if ((await p.master.call('VM.get_resident_on', vm)) !== p.refs[1])
         throw new Error('VM.migrate_send returned but the VM is not resident on the destination');
       await p.master.call('VM.hard_shutdown', vm);
