@@ -57,11 +57,6 @@ export interface MigrateOptions extends MigrationParams {
    * of each device is then the new, empty volume (see `destinationSpec`). Empty: shared storage.
    */
   mirror?: MirrorDisk[];
-  /**
-   * The destination's disks (storage migration: the new volumes for mirrored devices). Default:
-   * the VM's disks as the destination's PBDs reach them (shared SRs).
-   */
-  destinationDisks?: InstanceSpec['disks'];
   /** VIF ref → the network it has on the destination (xapi's vif_map); others keep theirs. */
   vifMap?: Record<string, string>;
   /**
@@ -69,6 +64,12 @@ export interface MigrateOptions extends MigrationParams {
    * destination's disk paths of mirrored disks, for one).
    */
   destinationSpec?: (spec: InstanceSpec) => InstanceSpec;
+  /**
+   * The destination's disks when the caller built them (storage migration: the moved disks on
+   * their new volumes, on SRs the VM's records do not name yet); default: the VM's disks as the
+   * destination's PBDs see them.
+   */
+  disks?: InstanceSpec['disks'];
   /**
    * Which checks run before anything moves: `pool` (default) is VM.pool_migrate's (the disks' SRs
    * must be plugged on the destination); `caller` means the caller checked the destination
@@ -269,7 +270,7 @@ async function run(
   const sameHost = src === dst;
 
   let spec = instanceSpec(rec, false, {
-    disks: opts.destinationDisks ?? vmDisks(db, vm, dst),
+    disks: opts.disks ?? vmDisks(db, vm, dst),
     nics: svc.networking ? vmNics(db, vm) : [],
   });
   const vifs = svc.networking ? bridgedVifs(poolView(svc), rec) : [];
