@@ -1,8 +1,9 @@
 // Storage migration (issue 15 item 2): host.migrate_receive, VM.assert_can_migrate,
 // VM.migrate_send and VDI.pool_migrate, as xapi's xapi_vm_migrate.ml / xapi_host.ml. The checks
 // and the choice of disks are pure (vm/storage-migrate-plan.ts); the volumes and the database
-// switch are vm/storage-migrate-run.ts; the guest's move is vm/storage-migrate-stream.ts.
-// Within one pool only: a dest map naming a host of another pool is refused (docs/migration.md).
+// switch are vm/storage-migrate-run.ts; the guest's move is migrateVm (vm/migrate.ts) with the
+// moved disks mirrored. Within one pool only: a dest map naming a host of another pool is refused
+// (docs/storage-migration.md).
 import { randomUUID } from 'node:crypto';
 import { XenApiError } from '../../shared/errors.js';
 import type { Database, Row } from '../db/database.js';
@@ -20,13 +21,8 @@ import {
   poolMigrateMap,
   type StoragePlan,
 } from '../vm/storage-migrate-plan.js';
-import {
-  createDestinationVdis,
-  destinationSpec,
-  destroyVdis,
-  switchToNewVdis,
-} from '../vm/storage-migrate-run.js';
-import { streamVm } from '../vm/storage-migrate-stream.js';
+import { createDestinationVdis, destroyVdis, switchToNewVdis } from '../vm/storage-migrate-run.js';
+import { assertCanPoolMigrate, migrateFailed, migrateVm, parseMigrateOptions } from '../vm/migrate.js';
 import { withVmOperation } from '../vm/vm-state.js';
 import type { CallContext, HandlerTable, Services } from './context.js';
 
@@ -47,13 +43,15 @@ function planView(svc: Services): PlanView {
  */
 function destHost(db: Database, vm: string, dest: Record<string, string>): string {
   const d = parseDest(dest);
-  if (!db.has('host', d.host))
-    throw new XenApiError('VM_MIGRATE_FAILED', [
-      vm,
-      String(db.get('VM', vm)?.resident_on ?? ''),
-      d.host,
+  if (!db.has('host', d.host)) {
+    const rec = db.mustGet('VM', vm);
+    throw migrateFailed(
+      rec,
+      db.get('host', String(rec.resident_on)),
+      undefined,
       'the destination host is not in this pool: cross-pool migration is not supported by Berth yet',
-    ]);
+    );
+  }
   return d.host;
 }
 
@@ -82,10 +80,47 @@ function targetOf(svc: Services, vm: string, host: string, m: DiskMove, remap: M
   return { path: disk.path, format: disk.format };
 }
 
+/** The VBDs of the moved disks on their new VDIs (xapi's intra_pool_vdi_remap), in one transaction. */
+function repointVbds(db: Database, moves: DiskMove[], remap: Map<string, string>) {
+  for (const m of moves) {
+    const to = remap.get(m.vdi);
+    if (to && db.has('VBD', m.vbd)) db.update('VBD', m.vbd, { VDI: to });
+  }
+}
+
 /**
- * Runs a plan under the VM's migrate_send operation: new volumes, the move (the guest's own
- * mirror of each disk when it stays on its host; the whole guest with its disks mirrored
- * otherwise), then the switch. On failure the new volumes go and nothing else changes.
+ * The guest stays on its host and each moved disk is mirrored by its own QEMU into the new volume
+ * (instance_disk_mirror), switched over one by one, under the VM's migrate_send operation.
+ */
+async function mirrorInPlace(ctx: CallContext, vm: string, host: string, p: StoragePlan): Promise<void> {
+  const { svc } = ctx;
+  const task = taskOf(ctx);
+  await withVmOperation(svc.db, vm, 'migrate_send', task, async () => {
+    const remap = await createDestinationVdis(svc, p.moves, task);
+    const uuid = String(svc.db.mustGet('VM', vm).uuid);
+    const agent = svc.hosts.get(host);
+    for (const [i, m] of p.moves.entries()) {
+      const to = remap.get(m.vdi)!;
+      try {
+        ctx.task?.checkCancelled();
+        await agent.migration.instance_disk_mirror(uuid, m.device, targetOf(svc, vm, host, m, remap));
+      } catch (e) {
+        await destroyVdis(svc, [...remap.values()], task);
+        throw e;
+      }
+      // The guest writes to the new volume from now on: this disk is switched at once.
+      remap.delete(m.vdi);
+      await switchToNewVdis(svc, [m], new Map([[m.vdi, to]]), task);
+      ctx.task?.setProgress((i + 1) / p.moves.length);
+    }
+  });
+}
+
+/**
+ * Runs a plan: the disks' new volumes, then the move (the guest's own mirror of each disk when it
+ * stays on its host; otherwise migrateVm with those disks mirrored to the destination and the
+ * VBDs re-pointed in its switch-over), then the old VDIs and volumes go. On failure the new
+ * volumes go and nothing else changes.
  */
 async function execute(
   ctx: CallContext,
@@ -93,35 +128,25 @@ async function execute(
   dst: string,
   p: StoragePlan,
   live: boolean,
+  options: Record<string, string>,
 ): Promise<void> {
   const { svc } = ctx;
+  if (p.sameHost) return mirrorInPlace(ctx, vm, dst, p);
+  const parsed = parseMigrateOptions(options);
+  const check = { force: parsed.force, operation: 'migrate_send' as const, checks: 'caller' as const };
+  assertCanPoolMigrate(svc, vm, dst, check); // before any volume is made
   const task = taskOf(ctx);
   const remap = await createDestinationVdis(svc, p.moves, task);
   try {
-    if (p.sameHost) {
-      const uuid = String(svc.db.mustGet('VM', vm).uuid);
-      const agent = svc.hosts.get(dst);
-      for (const [i, m] of p.moves.entries()) {
-        ctx.task?.checkCancelled();
-        await agent.migration.instance_disk_mirror(uuid, m.device, targetOf(svc, vm, dst, m, remap));
-        ctx.task?.setProgress((i + 1) / (p.moves.length + 1));
-        // The guest writes to the new volume from now on: this disk is switched at once.
-        await switchToNewVdis(svc, [m], new Map([[m.vdi, remap.get(m.vdi)!]]), task);
-        remap.delete(m.vdi);
-      }
-      return;
-    }
-    const spec = destinationSpec(svc, vm, dst, remap);
-    svc.db.deferred(() => svc.db.update('VM', vm, { scheduled_to_be_resident_on: dst }));
-    await streamVm(svc, ctx.task, vm, dst, {
-      spec,
+    await migrateVm(svc, ctx.task, vm, dst, {
+      ...parsed,
+      ...check,
+      live: live && parsed.live,
       mirror: p.moves.map((m) => ({ device: m.device })),
-      live,
+      disks: vmDisks(svc.db, vm, dst, remap),
+      onSwitchOver: () => repointVbds(svc.db, p.moves, remap),
     });
   } catch (e) {
-    svc.db.deferred(() => {
-      if (svc.db.has('VM', vm)) svc.db.update('VM', vm, { scheduled_to_be_resident_on: 'OpaqueRef:NULL' });
-    });
     await destroyVdis(svc, [...remap.values()], task);
     throw e;
   }
@@ -166,43 +191,38 @@ export const vmStorageMigrateApi: HandlerTable = {
       });
     },
     'VM.assert_can_migrate': (ctx, vm, dest, _live, vdiMap, vifMap, options) => {
-      plan(ctx, vm, dest, vdiMap, vifMap, options, true);
+      const { dst, plan: p } = plan(ctx, vm, dest, vdiMap, vifMap, options, true);
+      // Then what migrateVm would check (the operation, the CPU unless forced, the source).
+      if (!p.sameHost)
+        assertCanPoolMigrate(ctx.svc, vm, dst, {
+          force: parseMigrateOptions(options).force,
+          operation: 'migrate_send',
+          checks: 'caller',
+        });
     },
     'VM.migrate_send': async (ctx, vm, dest, live, vdiMap, vifMap, options) => {
-      const { db } = ctx.svc;
-      await withVmOperation(db, vm, 'migrate_send', taskOf(ctx), async () => {
-        const { dst, plan: p } = plan(ctx, vm, dest, vdiMap, vifMap, options, false);
-        await execute(ctx, vm, dst, p, live);
-      });
+      const { dst, plan: p } = plan(ctx, vm, dest, vdiMap, vifMap, options, false);
+      await execute(ctx, vm, dst, p, live, options);
       return vm;
     },
     'VDI.pool_migrate': async (ctx, vdi, sr, _options) => {
       const { db } = ctx.svc;
       const { vm, vdiMap } = poolMigrateMap(db, vdi, sr);
-      let result = vdi;
-      await withVmOperation(db, vm, 'migrate_send', taskOf(ctx), async () => {
-        const row = db.mustGet('VM', vm);
-        if (row.power_state === 'Halted') {
-          attachedSr(ctx.svc, sr);
-          result = await moveHaltedVdi(ctx, vdi, sr, vm);
-          return;
-        }
-        if (String(db.mustGet('VDI', vdi).SR) === sr) return; // already there: nothing moves
-        const view = planView(ctx.svc);
-        const dst = poolMigrateHost(view, vm, vdiMap);
-        const p = planIntraPool(view, {
-          vm,
-          dstHost: dst,
-          vdiMap,
-          vifMap: {},
-          options: {},
-          assertOnly: false,
+      if (db.mustGet('VM', vm).power_state === 'Halted') {
+        attachedSr(ctx.svc, sr);
+        let copy = vdi;
+        await withVmOperation(db, vm, 'migrate_send', taskOf(ctx), async () => {
+          copy = await moveHaltedVdi(ctx, vdi, sr, vm);
         });
-        await execute(ctx, vm, dst, p, true);
-        const vbd = p.moves.find((m) => m.vdi === vdi)?.vbd;
-        result = vbd ? String(db.mustGet('VBD', vbd).VDI) : vdi;
-      });
-      return result;
+        return copy;
+      }
+      if (String(db.mustGet('VDI', vdi).SR) === sr) return vdi; // already there: nothing moves
+      const view = planView(ctx.svc);
+      const dst = poolMigrateHost(view, vm, vdiMap);
+      const p = planIntraPool(view, { vm, dstHost: dst, vdiMap, vifMap: {}, options: {}, assertOnly: false });
+      await execute(ctx, vm, dst, p, true, {});
+      const vbd = p.moves.find((m) => m.vdi === vdi)?.vbd;
+      return vbd ? String(db.mustGet('VBD', vbd).VDI) : vdi;
     },
   },
 };

@@ -4,16 +4,11 @@
 // their volumes go). A failure destroys the new volumes and changes nothing else.
 import { randomUUID } from 'node:crypto';
 import { logger } from '../../shared/log.js';
-import type { Row } from '../db/database.js';
 import type { Services } from '../api/context.js';
-import { vmNics } from '../network/vm-nics.js';
 import { withIntent } from '../storage/intents.js';
 import { attachedSr } from '../storage/records.js';
 import { storageOf } from '../storage/sr-host.js';
 import { destroyVdi, recordNewVolume } from '../storage/vdi-ops.js';
-import { vmDisks } from '../storage/vm-disks.js';
-import type { InstanceSpec } from './host-agent.js';
-import { instanceSpec } from './spec.js';
 import { type DiskMove, movedVdiFields } from './storage-migrate-plan.js';
 
 const log = logger('storage-migrate');
@@ -61,16 +56,6 @@ export async function destroyVdis(svc: Services, vdis: string[], task: string): 
       log.warn('could not remove a volume after storage migration', { vdi: v, error: String(e) }),
     );
   }
-}
-
-/** The VM's instance spec on `host` with the moved disks on their new volumes. */
-export function destinationSpec(svc: Services, vm: string, host: string, remap: VdiRemap): InstanceSpec {
-  const { db } = svc;
-  const rec: Row = db.mustGet('VM', vm);
-  return instanceSpec(rec, false, {
-    disks: vmDisks(db, vm, host, remap),
-    nics: svc.networking ? vmNics(db, vm) : [],
-  });
 }
 
 /**

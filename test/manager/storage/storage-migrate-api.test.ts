@@ -23,6 +23,13 @@ import { startManager } from '../../helpers/manager.js';
 import { xe } from '../cli/harness.js';
 import { code, imageOf, type StorageManager } from './harness.js';
 
+/** A record's uuid. */
+const uuidOf = (
+  h: { db: { mustGet(c: string, r: string): Record<string, unknown> } },
+  cls: string,
+  ref: string,
+) => String(h.db.mustGet(cls, ref).uuid);
+
 /** A VDI's image file (imageOf reads only records through `call`). */
 const image = (h: { m: unknown }, vdi: string) => imageOf(h.m as StorageManager, vdi);
 
@@ -204,7 +211,12 @@ test('VM.migrate_send that fails: VM_MIGRATE_FAILED, the guest stays, the new vo
   const before = (await h.m.call<string[]>('SR.get_VDIs', h.srB)).length;
   await assert.rejects(
     h.m.call('VM.migrate_send', vm, dest, true, { [vdi]: h.srB }, {}, {}),
-    code('VM_MIGRATE_FAILED', [vm, h.a, h.b, 'the link went down']),
+    code('VM_MIGRATE_FAILED', [
+      uuidOf(h, 'VM', vm),
+      uuidOf(h, 'host', h.a),
+      uuidOf(h, 'host', h.b),
+      'the link went down',
+    ]),
   );
   const rec = await h.m.call<any>('VM.get_record', vm);
   assert.equal(rec.resident_on, h.a);
@@ -324,7 +336,7 @@ test('xe vm-migrate with vdi: maps and xe vdi-pool-migrate, as real xe', async (
     'remote-password=x',
   ]);
   assert.notEqual(remote.code, 0);
-  assert.match(remote.stderr, /Cross-pool migration/);
+  assert.match(remote.stderr, /cross-pool migration is not supported/);
 
   // xe vdi-pool-migrate prints the new VDI's uuid (here: a halted VM's disk, copied).
   await h.m.call('VM.hard_shutdown', vm);
@@ -349,4 +361,50 @@ test('xe vm-migrate with vdi: maps and xe vdi-pool-migrate, as real xe', async (
   const now = await h.m.call<string>('VBD.get_VDI', vbd);
   assert.equal(p.stdout.trim(), await u('VDI', now));
   assert.equal(await h.m.call('VDI.get_SR', now), second);
+});
+
+test('VM.migrate_send cancelled mid-mirror: TASK_CANCELLED, the guest stays, the new volume goes', async (t) => {
+  const h = await twoHosts(t);
+  const { vm, vdi, vbd } = await vmWithDisk(h, h.srA, h.a);
+  const calls: unknown[][] = [];
+  const src = fakeMigration(calls);
+  let aborted = false;
+  src.instance_migrate = async (uuid) => {
+    calls.push(['migrate', uuid]);
+  };
+  src.instance_migration_status = async () => ({
+    phase: aborted ? 'cancelled' : 'mirroring',
+    progress: 0.1,
+    ramTotal: 0,
+    ramTransferred: 0,
+    ramRemaining: 0,
+    diskTransferred: MiB,
+    diskTotal: 32 * MiB,
+  });
+  src.instance_migration_abort = async (uuid) => {
+    calls.push(['abort', uuid]);
+    aborted = true;
+  };
+  setMigration(h.agentA, src);
+  setMigration(h.agentB, fakeMigration(calls));
+  const net = await h.m.call<string>('network.create', { name_label: 'sm-net', other_config: {} });
+  const dest = await h.m.call<Record<string, string>>('host.migrate_receive', h.b, net, {});
+  const before = (await h.m.call<string[]>('SR.get_VDIs', h.srB)).length;
+  const task = await h.m.call<string>('Async.VM.migrate_send', vm, dest, true, { [vdi]: h.srB }, {}, {});
+  const until = async (what: string, f: () => Promise<boolean>) => {
+    for (let i = 0; i < 200 && !(await f()); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(await f(), what);
+  };
+  await until('mirroring under way', async () => calls.some((c) => c[0] === 'migrate'));
+  await h.m.call('task.cancel', task);
+  await until('the task ended', async () => (await h.m.call('task.get_status', task)) !== 'pending');
+  assert.equal(await h.m.call('task.get_status', task), 'cancelled');
+  assert.ok(calls.some((c) => c[0] === 'abort'));
+  assert.equal(await h.m.call('VM.get_resident_on', vm), h.a);
+  assert.equal(await h.m.call('VBD.get_VDI', vbd), vdi);
+  assert.deepEqual(await h.m.call('VM.get_current_operations', vm), {});
+  await until(
+    'the new volume gone',
+    async () => (await h.m.call<string[]>('SR.get_VDIs', h.srB)).length === before,
+  );
 });

@@ -1,7 +1,7 @@
 // xe vm-migrate with storage arguments (xapi's "storage live migration" code path of
 // cli_operations.vm_migrate: any vdi:/vif:/vgpu:/remote-* parameter), and xe vdi-pool-migrate.
-// Plain `xe vm-migrate host=…` (VM.pool_migrate) is the pool-migrate slice's; `vmMigrate` here
-// does both so that either file can carry the command (see docs/storage-migration.md).
+// Plain `xe vm-migrate host=…` (VM.pool_migrate) is vm.ts's, which hands a command line with
+// storage arguments to `storageVmMigrate`.
 import { boolParam, getParam, hasParam, mapParams, type Params, requireParam } from '../args.js';
 import type { CommandSpec, Ctx } from '../context.js';
 import { CliError } from '../errors.js';
@@ -10,26 +10,15 @@ import { doMultiple, select } from '../select.js';
 import { runAsync } from '../tasks.js';
 import { command, refOf, uuidOf } from './common.js';
 
-/** xapi's vm_migrate_sxm_params: any of these (as a prefix) selects storage migration. */
-const SXM_PARAMS = [
-  'remote-master',
-  'remote-username',
-  'vif',
-  'remote-password',
-  'remote-network',
-  'vdi',
-  'vgpu',
-];
-
-export const usesStorageMigration = (params: Params) =>
-  params.some(([k]) => SXM_PARAMS.some((p) => k.startsWith(p)));
-
-/** The migration options map as xe builds it: force/live/copy as "true"/"false", compress if given. */
+/**
+ * The options map: force/live/copy as "true"/"false" and compress, each only when given (xapi's xe
+ * passes them all; Berth honours live=false, so one not given must not mean "false").
+ */
 export function migrateOptions(params: Params): Record<string, string> {
   const out: Record<string, string> = {};
+  for (const k of ['force', 'live', 'copy']) if (hasParam(params, k)) out[k] = String(boolParam(params, k));
   const compress = getParam(params, 'compress');
   if (compress !== undefined) out.compress = compress;
-  for (const k of ['force', 'live', 'copy']) out[k] = String(boolParam(params, k));
   return out;
 }
 
@@ -102,7 +91,7 @@ async function assertSamePool(ctx: Ctx) {
     '127.0.0.1',
   ];
   if (!names.includes(remote))
-    throw new CliError(`Cross-pool migration (remote-master=${remote}) is not supported by Berth yet`);
+    throw new CliError(`remote-master ${remote}: cross-pool migration is not supported by Berth yet`);
 }
 
 async function storageMigrate(ctx: Ctx, vm: BoundRecord) {
@@ -136,17 +125,12 @@ async function storageMigrate(ctx: Ctx, vm: BoundRecord) {
   await runAsync(ctx, 'VM.migrate_send', [vm.ref, dest, true, vdiMap, vifMap, options, {}, {}]);
 }
 
-/** xe vm-migrate: storage migration with any storage argument, else VM.pool_migrate. */
-export async function vmMigrate(ctx: Ctx, vm: BoundRecord) {
-  if (usesStorageMigration(ctx.params)) return storageMigrate(ctx, vm);
-  const host =
-    getParam(ctx.params, 'host') ?? getParam(ctx.params, 'host-uuid') ?? getParam(ctx.params, 'host-name');
-  if (host === undefined) throw new CliError('No destination host specified');
-  await runAsync(ctx, 'VM.pool_migrate', [vm.ref, await hostRef(ctx, host, vm), migrateOptions(ctx.params)]);
-}
-
-const vmMigrateCommand: CommandSpec = command('vm-migrate', async (ctx) => {
-  const own = [...vmMigrateCommand.optn.filter((p) => !p.endsWith(':')), 'host-name'];
+/**
+ * xe vm-migrate with storage arguments on the VMs selected (the vdi:/vif:/vgpu:/image-format: maps
+ * are not filters); vm.ts's vm-migrate hands such a command line here.
+ */
+export async function storageVmMigrate(ctx: Ctx, spec: CommandSpec) {
+  const own = [...spec.optn.filter((p) => !p.endsWith(':')), 'host-name'];
   const filtered = {
     ...ctx,
     params: ctx.params.filter(
@@ -154,8 +138,8 @@ const vmMigrateCommand: CommandSpec = command('vm-migrate', async (ctx) => {
     ),
   };
   const vms = await select(filtered, { kind: 'vm', own, includeTemplates: true });
-  await doMultiple(ctx, vms, 'vm', (vm) => vmMigrate(ctx, vm));
-});
+  await doMultiple(ctx, vms, 'vm', (vm) => storageMigrate(ctx, vm));
+}
 
 const vdiPoolMigrate = command('vdi-pool-migrate', async (ctx) => {
   const vdi = await refOf(ctx, 'VDI', requireParam(ctx.params, 'uuid'));
@@ -167,4 +151,4 @@ const vdiPoolMigrate = command('vdi-pool-migrate', async (ctx) => {
   ctx.p.list([await uuidOf(ctx, 'VDI', moved)]);
 });
 
-export const STORAGE_MIGRATE_COMMANDS: CommandSpec[] = [vmMigrateCommand, vdiPoolMigrate];
+export const STORAGE_MIGRATE_COMMANDS: CommandSpec[] = [vdiPoolMigrate];

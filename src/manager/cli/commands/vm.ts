@@ -6,6 +6,7 @@ import type { BoundRecord, Row } from '../records.js';
 import { doMultiple, select } from '../select.js';
 import { runAsync } from '../tasks.js';
 import { callNamed, command, refOf, uuidOf } from './common.js';
+import { storageVmMigrate } from './storage-migrate.js';
 
 type VmOp = (ctx: Ctx, vm: BoundRecord) => Promise<void>;
 
@@ -350,8 +351,8 @@ const console_: VmOp = async (ctx, vm) => {
 };
 
 /**
- * vm-migrate: storage and cross-pool migration (remote-master=, vdi:, vif: …) is VM.migrate_send,
- * not written yet here; a plain one runs on the selected VMs (control domains included, as xapi).
+ * vm-migrate: storage and cross-pool migration (remote-master=, vdi:, vif: …) is VM.migrate_send
+ * (storage-migrate.ts); a plain one runs on the selected VMs (control domains included, as xapi).
  */
 function vmMigrateCommand(): CommandSpec {
   const spec = vmCommand('vm-migrate', migrate, { includeDom0: true });
@@ -360,10 +361,7 @@ function vmMigrateCommand(): CommandSpec {
     const sxm = ctx.params
       .map(([k]) => k)
       .find((k) => SXM_PARAMS.some((p) => (p.endsWith(':') ? k.startsWith(p) : k === p)));
-    if (sxm)
-      throw new CliError(
-        `vm-migrate with ${sxm} (storage or cross-pool migration, VM.migrate_send) is not supported by Berth yet`,
-      );
+    if (sxm) return storageVmMigrate(ctx, spec);
     await run(ctx);
   };
   return spec;
