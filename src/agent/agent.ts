@@ -174,7 +174,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     ...networkProcedures(opts.network),
     ...storage,
     ...dataPlaneProcedures(exports, running),
-    ...migrationProcedures({ vms, pkiDir: opts.pkiDir }),
+    ...migrationProcedures({ vms }),
     ...diskMirrorProcedure(vms, storageCtx.allowedRoots),
     [DISK_SNAPSHOT_PROCEDURE]: (uuid: unknown, disks: unknown, options: unknown) => {
       const a = diskSnapshotArgs(disks, options);

@@ -1,6 +1,6 @@
 // Destination side (instance_migration_accept): QEMU started for the spec with `-incoming
 // defer`, then `migrate-incoming` on a port of MIGRATION_PORTS at the host's address with TLS
-// (server credentials, the source's host certificate verified against the pool CA), or on a
+// (credentials made for this migration, tls-creds.ts; returned for the source), or on a
 // Unix socket in the VM's migration dir for a migration within the host.
 import { join } from 'node:path';
 import { XenApiError } from '../../shared/errors.js';
@@ -11,7 +11,13 @@ import type { QmpClient } from '../qemu/qmp.js';
 import { type MigrationContext, qemuUser, uriHost } from './context.js';
 import { writeMigrationMark } from './mark.js';
 import { prepareMigrationDir } from './qemu-dir.js';
-import { stageTlsCreds, TLS_CREDS_ID, tlsCredsObject } from './tls-creds.js';
+import {
+  makeMigrationCreds,
+  type MigrationCreds,
+  stageTlsCreds,
+  TLS_CREDS_ID,
+  tlsCredsObject,
+} from './tls-creds.js';
 import { finishDestination } from './finish.js';
 import { serveMirrorTargets } from './mirror.js';
 
@@ -57,8 +63,10 @@ export async function acceptMigration(
       const dir = prepareMigrationDir(vm.paths.dir, who);
       let port = 0;
       let socket: string | undefined;
+      let tls: MigrationCreds | undefined;
       if (transport === 'tls') {
-        stageTlsCreds(ctx.pkiDir, dir, 'server', who);
+        tls = await makeMigrationCreds(spec.uuid, opts.address);
+        stageTlsCreds(tls, dir, 'server', who);
         await qmp.command('object-add', tlsCredsObject(dir, 'server'));
         await qmp.command('migrate-set-parameters', { 'tls-creds': TLS_CREDS_ID });
         port = await listenOnFreePort(qmp, opts.address);
@@ -91,6 +99,7 @@ export async function acceptMigration(
         address: opts.address,
         port,
         ...(socket ? { socket } : {}),
+        ...(tls ? { tls } : {}),
         ...(nbd ? { nbd } : {}),
       };
     });

@@ -113,7 +113,14 @@ export async function startMigration(
           throw new XenApiError('VM_REQUIRES_VDI', [uuid, d]);
       if (target.transport === 'tls') {
         const dir = prepareMigrationDir(vm.paths.dir, qemuUser(ctx, vm));
-        stageTlsCreds(ctx.pkiDir, dir, 'client', qemuUser(ctx, vm));
+        if (!target.tls)
+          throw new XenApiError('VM_MIGRATE_FAILED', [
+            uuid,
+            '',
+            '',
+            'the target has no migration credentials',
+          ]);
+        stageTlsCreds(target.tls, dir, 'client', qemuUser(ctx, vm));
         await qmp.command('object-del', { id: TLS_CREDS_ID }).catch(() => undefined);
         await qmp.command('object-add', tlsCredsObject(dir, 'client'));
       }

@@ -87,7 +87,7 @@ export function acceptOptions(name: string, v: unknown): AcceptOptions {
 
 export function incomingMigration(name: string, v: unknown): IncomingMigration {
   const o = record(name, v);
-  onlyKeys(name, o, ['transport', 'address', 'port', 'socket', 'nbd']);
+  onlyKeys(name, o, ['transport', 'address', 'port', 'socket', 'nbd', 'tls']);
   if (o.transport === 'unix') {
     return {
       transport: 'unix',
@@ -103,8 +103,23 @@ export function incomingMigration(name: string, v: unknown): IncomingMigration {
     transport: 'tls',
     address: addressArg(`${name}.address`, o.address, false),
     port: portArg(`${name}.port`, o.port, 1),
+    tls: tlsArg(`${name}.tls`, o.tls),
     ...(o.nbd === undefined || o.nbd === null ? {} : { nbd: nbdArg(`${name}.nbd`, o.nbd) }),
   };
+}
+
+/** A migration's credentials: three PEM texts (their content is checked by QEMU's TLS). */
+function tlsArg(name: string, v: unknown): NonNullable<IncomingMigration['tls']> {
+  const o = record(name, v);
+  onlyKeys(name, o, ['ca', 'cert', 'key']);
+  const pem = (k: 'ca' | 'cert' | 'key') => {
+    const x = o[k];
+    // Never echo a key back in an error: name the field only.
+    if (typeof x !== 'string' || x.length > 16_384 || !x.startsWith('-----BEGIN '))
+      throw new XenApiError('INVALID_VALUE', [`${name}.${k}`, 'not a PEM text']);
+    return x;
+  };
+  return { ca: pem('ca'), cert: pem('cert'), key: pem('key') };
 }
 
 function nbdArg(name: string, v: unknown): NonNullable<IncomingMigration['nbd']> {

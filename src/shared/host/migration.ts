@@ -7,10 +7,11 @@
 //   while (!done(await src.instance_migration_status(uuid))) …          // progress on the task
 //   await dst.instance_migration_finish_dst(uuid, ok); await src.instance_migration_finish_src(uuid, ok);
 //
-// The stream is never plain TCP on an open port: between hosts both QEMUs use TLS with the pool's
-// certificates (the destination verifies the source's host certificate and the source the
-// destination's, as the agents' own channel does); a migration to the same host goes over a Unix
-// socket in the agent's run directory. Disks on storage the destination cannot reach are mirrored
+// The stream is never plain TCP on an open port: between hosts both QEMUs use TLS with
+// credentials the destination makes for the one migration (IncomingMigration.tls, handed to the
+// source through the manager's authenticated channels; each end verifies the other against that
+// migration's own CA); a migration to the same host goes over a Unix socket in the agent's run
+// directory. Disks on storage the destination cannot reach are mirrored
 // first (QEMU block mirroring into the destination QEMU's NBD server, over the same TLS), then
 // memory follows, as libvirt's "NBD storage migration" does.
 import type { InstanceInfo, InstanceSpec } from '../noded/instance.js';
@@ -33,12 +34,19 @@ export interface AcceptOptions {
 
 /** Where a destination QEMU waits for the stream (returned by instance_migration_accept). */
 export interface IncomingMigration {
-  /** `tls`: TCP with the pool's certificates to address:port; `unix`: a socket on the same host. */
+  /** `tls`: TCP to address:port with this migration's certificates; `unix`: a socket on one host. */
   transport: 'tls' | 'unix';
   address: string;
   port: number;
   /** The Unix socket (transport 'unix'). */
   socket?: string;
+  /**
+   * Transport 'tls': credentials the destination made for this one migration (a throwaway CA and a
+   * certificate it signed for the destination's address, usable by both ends). The source
+   * presents `cert`/`key` and trusts `ca`; the destination trusts only `ca`. The hosts' own pool
+   * keys never reach a QEMU. A secret: never logged, kept only in the VMs' runtime dirs.
+   */
+  tls?: { ca: string; cert: string; key: string };
   /** The destination's NBD server for mirrored disks (same transport and TLS), one export per disk. */
   nbd?: { address: string; port: number; socket?: string; exports: Record<string, string> };
 }

@@ -3,7 +3,7 @@
 // certificate from another CA, and one over TLS with the pool's certificates. After each the
 // guest answers on the serial console of the host it runs on; no QEMU is left on the other.
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { type Agent, startAgent } from '../../../src/agent/agent.js';
@@ -11,7 +11,8 @@ import type { IdRange } from '../../../src/agent/qemu/identity.js';
 import { NodedAgentClient } from '../../../src/manager/hosts/host-client.js';
 import type { IncomingMigration, MigrationStatus } from '../../../src/shared/host/migration.js';
 import type { InstanceEvent, InstanceInfo } from '../../../src/shared/noded/instance.js';
-import { createPoolCa, issueHostCert } from '../../../src/shared/pki/pool-pki.js';
+import { makeMigrationCreds } from '../../../src/agent/migration/tls-creds.js';
+import { createPoolCa, HOST_KEY, issueHostCert } from '../../../src/shared/pki/pool-pki.js';
 import { tempDir } from '../../helpers/tmp.js';
 import { image, sameContent } from './mirror-qemu.js';
 import {
@@ -73,10 +74,7 @@ async function twoHosts(t: TestContext, ids?: { a: IdRange; b: IdRange }) {
     }
   });
   const caDir = tempDir(t, 'berth-migrate-agent-ca-');
-  const otherCa = join(caDir, 'other');
-  mkdirSync(otherCa);
   await createPoolCa(caDir);
-  await createPoolCa(otherCa, 'Another pool');
   const startHost = async (name: string, hostUuid: string, again?: Host): Promise<Host> => {
     const dir = again?.dir ?? tempDir(t, `berth-migrate-agent-${name}-`);
     if (ids) chmodSync(dir, 0o711); // searchable on the way to the run root, as /run is
@@ -135,9 +133,10 @@ async function twoHosts(t: TestContext, ids?: { a: IdRange; b: IdRange }) {
     to: Host,
     address: string,
     params = { live: true, downtimeMs: 300, bandwidth: 0 },
+    handOver = (t: IncomingMigration) => t,
   ) => {
     const target: IncomingMigration = await m(to).instance_migration_accept(vmSpec, { address, mirror: [] });
-    await m(from).instance_migrate(VM, target, params);
+    await m(from).instance_migrate(VM, handOver(target), params);
     return target;
   };
   const finalStatus = (h: Host, uuid = VM) =>
@@ -146,7 +145,7 @@ async function twoHosts(t: TestContext, ids?: { a: IdRange; b: IdRange }) {
       return final(s) ? s : undefined;
     });
 
-  return { a, b, restart, answers, vmSpec, m, migrate, finalStatus, caDir, otherCa, consoleLog };
+  return { a, b, restart, answers, vmSpec, m, migrate, finalStatus, consoleLog };
 }
 
 /** Boots the guest on `h` and waits until its shell answers. */
@@ -173,7 +172,7 @@ test('live migration between two agents (per-VM QEMU ids): abort, restart, unix,
     a: { base: 1_950_000_000, count: 10 },
     b: { base: 1_950_000_100, count: 10 },
   });
-  const { a, b, restart, answers, m, migrate, finalStatus, caDir, otherCa, vmSpec } = env;
+  const { a, b, restart, answers, m, migrate, finalStatus, vmSpec } = env;
   const started = await boot(env);
 
   // 1. Aborted mid-way (1 MiB/s for 256 MiB: far from done): the source runs on, nothing on B.
@@ -266,9 +265,11 @@ test('live migration between two agents (per-VM QEMU ids): abort, restart, unix,
     'no shutdown event from the source',
   );
 
-  // 3. TLS with A's certificate from another CA: refused, B runs on, no QEMU left on A.
-  await issueHostCert(otherCa, HOST_A, '127.0.0.1', a.pki);
-  const t3 = await migrate(b, a, '127.0.0.1');
+  // 3. TLS where the source holds another migration's credentials (a client whose certificate
+  // this destination's CA did not sign, which trusts another CA): refused, B runs on, no QEMU
+  // left on A.
+  const stranger = await makeMigrationCreds(VM, '127.0.0.1');
+  const t3 = await migrate(b, a, '127.0.0.1', undefined, (t) => ({ ...t, tls: stranger }));
   assert.equal(t3.transport, 'tls');
   const s3 = await finalStatus(b);
   assert.equal(s3.phase, 'failed');
@@ -278,12 +279,13 @@ test('live migration between two agents (per-VM QEMU ids): abort, restart, unix,
   assert.equal((await b.client.info(VM)).state, 'running');
   await answers(b, 'STILL-B');
 
-  // 4. TLS with the pool's certificates on both ends, not live (paused for the copy): the guest
-  // moves back to A and runs there.
-  await issueHostCert(caDir, HOST_A, '127.0.0.1', a.pki);
+  // 4. TLS with the migration's own credentials, not live (paused for the copy): the guest moves
+  // back to A and runs there; no file of the host's pool key is in the VM's migration dir.
   const t4 = await migrate(b, a, '127.0.0.1', { live: false, downtimeMs: 300, bandwidth: 0 });
   const key = join(a.dir, 'run', VM, 'migration', 'server-key.pem');
   assert.deepEqual([statSync(key).uid, statSync(key).mode & 0o777], [1_950_000_000, 0o600]);
+  assert.equal(readFileSync(key, 'utf8'), t4.tls?.key, "the migration's key, not the host's");
+  assert.notEqual(readFileSync(key, 'utf8'), readFileSync(join(a.dir, 'pki', HOST_KEY), 'utf8'));
   assert.ok(t4.port >= 49152 && t4.port <= 49215);
   const s4 = await finalStatus(b);
   assert.equal(s4.phase, 'completed', s4.error);

@@ -1,7 +1,8 @@
 // The pure parts of the agent's live migration: QEMU's query-migrate as MigrationStatus, the
 // RPC argument checks, the source's QEMU parameters and the TLS credentials' names.
 import assert from 'node:assert/strict';
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { tempDir } from '../../helpers/tmp.js';
@@ -17,6 +18,7 @@ import { migrationPhase, migrationStatus } from '../../../src/agent/migration/st
 import { sourceParameters, UNLIMITED_BANDWIDTH } from '../../../src/agent/migration/outgoing.js';
 import {
   credsFiles,
+  makeMigrationCreds,
   stageTlsCreds,
   TLS_CREDS_ID,
   tlsCredsObject,
@@ -115,10 +117,16 @@ test('accept options: an address for a QEMU URI or empty, mirrored disk names, n
 });
 
 test('incoming migration: tls needs address and port, unix an incoming socket', () => {
-  assert.deepEqual(incomingMigration('t', { transport: 'tls', address: '127.0.0.1', port: 49152 }), {
+  const tls = {
+    ca: '-----BEGIN CERTIFICATE-----\nA',
+    cert: '-----BEGIN CERTIFICATE-----\nB',
+    key: '-----BEGIN PRIVATE KEY-----\nC',
+  };
+  assert.deepEqual(incomingMigration('t', { transport: 'tls', address: '127.0.0.1', port: 49152, tls }), {
     transport: 'tls',
     address: '127.0.0.1',
     port: 49152,
+    tls,
   });
   const sock = '/run/berth/5a1e0000-1111-4222-8333-4444555566ab/migration/in.sock';
   assert.deepEqual(incomingMigration('t', { transport: 'unix', address: '', port: 0, socket: sock }), {
@@ -130,10 +138,10 @@ test('incoming migration: tls needs address and port, unix an incoming socket', 
   assert.equal(socketArg('s', sock), sock);
   for (const bad of [
     { transport: 'tcp', address: '127.0.0.1', port: 1 },
-    { transport: 'tls', address: '127.0.0.1', port: 0 },
-    { transport: 'tls', address: '127.0.0.1', port: 70000 },
-    { transport: 'tls', address: '', port: 49152 },
-    { transport: 'tls', address: '127.0.0.1', port: 49152, socket: sock },
+    { transport: 'tls', address: '127.0.0.1', port: 0, tls },
+    { transport: 'tls', address: '127.0.0.1', port: 70000, tls },
+    { transport: 'tls', address: '', port: 49152, tls },
+    { transport: 'tls', address: '127.0.0.1', port: 49152, socket: sock, tls },
     { transport: 'unix', address: '', port: 0 },
     { transport: 'unix', address: '', port: 0, socket: '/etc/shadow' },
     { transport: 'unix', address: '', port: 0, socket: '/run/../etc/migration/in.sock' },
@@ -142,9 +150,13 @@ test('incoming migration: tls needs address and port, unix an incoming socket', 
       transport: 'tls',
       address: '127.0.0.1',
       port: 49152,
+      tls,
       nbd: { address: '', port: 0, exports: { 'x,y': 'a' } },
     },
     { transport: 'tls', address: '127.0.0.1', port: 49152, more: true },
+    { transport: 'tls', address: '127.0.0.1', port: 49152 },
+    { transport: 'tls', address: '127.0.0.1', port: 49152, tls: { ...tls, key: 'secret' } },
+    { transport: 'tls', address: '127.0.0.1', port: 49152, tls: { ...tls, extra: 'x' } },
   ])
     assert.throws(() => incomingMigration('t', bad), invalid(/^t/));
 });
@@ -185,12 +197,17 @@ test('source parameters: unlimited bandwidth, TLS names the destination', () => 
 });
 
 test('TLS credentials: QEMU names per end, verify-peer on', () => {
-  assert.deepEqual(credsFiles('server'), {
-    'ca-cert.pem': 'pool-ca.pem',
-    'server-cert.pem': 'host.pem',
-    'server-key.pem': 'host.key',
+  const creds = { ca: 'CA', cert: 'CERT', key: 'KEY' };
+  assert.deepEqual(credsFiles('server', creds), {
+    'ca-cert.pem': 'CA',
+    'server-cert.pem': 'CERT',
+    'server-key.pem': 'KEY',
   });
-  assert.deepEqual(Object.keys(credsFiles('client')), ['ca-cert.pem', 'client-cert.pem', 'client-key.pem']);
+  assert.deepEqual(Object.keys(credsFiles('client', creds)), [
+    'ca-cert.pem',
+    'client-cert.pem',
+    'client-key.pem',
+  ]);
   assert.equal(tlsCredsObject('/d', 'client')['verify-peer'], true);
   assert.ok(portTaken('Failed to bind socket: Address already in use'));
   assert.ok(!portTaken('Cannot assign requested address'));
@@ -198,21 +215,30 @@ test('TLS credentials: QEMU names per end, verify-peer on', () => {
   assert.equal(uriHost('10.0.0.2'), '10.0.0.2');
 });
 
-test('TLS credentials are copied under QEMU names, 0600, or refused without a pool certificate', (t) => {
+test('per-migration credentials: a throwaway CA signs one certificate for the address', async (t) => {
   const dir = tempDir(t, 'berth-migrate-agent-creds-');
-  const pki = join(dir, 'pki');
-  const out = join(dir, 'out');
-  mkdirSync(pki);
-  mkdirSync(out);
-  assert.throws(() => stageTlsCreds(undefined, out, 'server', undefined), /no pool certificate/);
-  assert.throws(() => stageTlsCreds(pki, out, 'server', undefined), /no pool certificate in/);
-  for (const [f, text] of [
-    ['pool-ca.pem', 'CA'],
-    ['host.pem', 'CERT'],
-    ['host.key', 'KEY'],
-  ])
-    writeFileSync(join(pki, f), text, { mode: 0o644 });
-  stageTlsCreds(pki, out, 'client', undefined);
+  const creds = await makeMigrationCreds('6f1c2b4e-0d7a-4c1e-9a55-3e8f2d1b7c90', '10.1.2.3');
+  // openssl (not Berth) checks the chain, the address and that key and certificate belong together.
+  const files = { ca: join(dir, 'ca.pem'), cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem') };
+  for (const [k, f] of Object.entries(files)) writeFileSync(f, creds[k as keyof typeof creds]);
+  const run = (args: string[]) => execFileSync('openssl', args, { encoding: 'utf8' });
+  assert.match(run(['verify', '-CAfile', files.ca, '-verify_ip', '10.1.2.3', files.cert]), /OK/);
+  assert.throws(() => run(['verify', '-CAfile', files.ca, '-verify_ip', '10.1.2.4', files.cert]));
+  const pub = (args: string[]) => run(args);
+  assert.equal(
+    pub(['x509', '-in', files.cert, '-noout', '-pubkey']),
+    pub(['pkey', '-in', files.key, '-pubout']),
+  );
+  assert.ok(!creds.ca.includes('PRIVATE KEY'), 'the CA key is never handed out');
+  // Each migration gets its own CA: one migration's certificate is no good for another's.
+  const other = await makeMigrationCreds('6f1c2b4e-0d7a-4c1e-9a55-3e8f2d1b7c90', '10.1.2.3');
+  writeFileSync(files.ca, other.ca);
+  assert.throws(() => run(['verify', '-CAfile', files.ca, files.cert]));
+});
+
+test('TLS credentials are written under QEMU names, 0600', (t) => {
+  const out = tempDir(t, 'berth-migrate-agent-creds-');
+  stageTlsCreds({ ca: 'CA', cert: 'CERT', key: 'KEY' }, out, 'client', undefined);
   assert.deepEqual(readdirSync(out).sort(), ['ca-cert.pem', 'client-cert.pem', 'client-key.pem']);
   assert.equal(readFileSync(join(out, 'client-key.pem'), 'utf8'), 'KEY');
   for (const f of readdirSync(out)) assert.equal(statSync(join(out, f)).mode & 0o777, 0o600, f);
