@@ -61,6 +61,7 @@ import { PoolService } from './pool/service.js';
 import { NodedAgentClient } from './hosts/host-client.js';
 import type { HostAgent } from './vm/host-agent.js';
 import { VmCopyJournal } from './vm/copy-journal.js';
+import { MigrationJournal } from './vm/migration-recovery.js';
 import { attachAgent } from './vm/reconcile.js';
 import { clearStaleReservations } from './vm/reservation.js';
 import { refreshAllowedOperations } from './vm/vm-state.js';
@@ -282,6 +283,7 @@ export class Manager {
       const agent = attachLocalAgent();
       if (!svc.storageIntents) prepareStorage(svc, storageOpts);
       svc.vmCopyJournal ??= new VmCopyJournal(join(config.dataDir, 'vm-copies'));
+      svc.migrationJournal ??= new MigrationJournal(join(config.dataDir, 'vm-migrations'));
       if (agent) void startWhenConnected(agent, startStorage, storageOpts.waitMs ?? STORAGE_WAIT_MS);
     };
     svc.pool = new PoolService(svc, {
@@ -310,6 +312,7 @@ export class Manager {
         Object.fromEntries([...cleared].map(([c, l]) => [c, l.length])),
       );
     svc.vmCopyJournal = new VmCopyJournal(join(config.dataDir, 'vm-copies'));
+    svc.migrationJournal = new MigrationJournal(join(config.dataDir, 'vm-migrations'));
     prepareStorage(svc, storageOpts);
     if (opts.networking !== false) openNetworking(svc, opts.networking ?? {});
     const self = db.mustGet('host', hostRef);

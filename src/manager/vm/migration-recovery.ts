@@ -1,0 +1,475 @@
+// What becomes of a live migration that did not end cleanly (issue 15, failure handling). A
+// migration is journalled (vm, source, destination, phase) before the destination accepts and
+// cleared once it has finished either way; a migration that fails, is cancelled, or outlives the
+// manager that drove it is settled from what both agents say now:
+//
+//   - the destination holds the whole guest (its incoming migration completed, or the manager had
+//     already decided to switch over) → commit: finish_dst(true), the database switch-over,
+//     finish_src(true);
+//   - otherwise → roll back: abort on the source if its migration still runs, finish_dst(false),
+//     finish_src(false). The guest runs on where it ran.
+//
+// A host that cannot be reached keeps its step in the journal until its agent reconnects (a
+// destination QEMU left behind is killed then, a source left paused resumes then). When neither
+// outcome is safe yet (the source has sent everything, the destination is unreachable: it may or
+// may not be running the guest) nothing is done until one of them answers: a guest paused on one
+// host is better than one running on two. `decide` and `chooseSurvivor` are pure; the rest runs
+// their plans through svc.hosts.
+import { join } from 'node:path';
+import { isXenApiError } from '../../shared/errors.js';
+import type { MigrationPhase, MigrationStatus } from '../../shared/host/migration.js';
+import { Journal, writeDurably } from '../../shared/journal.js';
+import { logger } from '../../shared/log.js';
+import type { Services } from '../api/context.js';
+import type { HostAgent, InstanceInfo } from './host-agent.js';
+import { setPowerState } from './vm-state.js';
+
+const log = logger('migration-recovery');
+
+/** How far the manager got: before/while the destination accepts, migrating, switching over. */
+export type JournalPhase = 'accepting' | 'migrating' | 'switching';
+
+export type Side = 'source' | 'destination';
+
+/** One agent call (or the database switch-over) of a settlement plan. */
+export type Step =
+  | { call: 'abort' } // source: instance_migration_abort
+  | { call: 'finish_dst'; success: boolean } // destination
+  | { call: 'finish_src'; success: boolean } // source
+  | { call: 'switch_db' }; // resident_on := destination
+
+export const stepSide = (s: Step): Side | 'db' =>
+  s.call === 'finish_dst' ? 'destination' : s.call === 'switch_db' ? 'db' : 'source';
+
+export interface MigrationRecord {
+  /** Journal entry id. */
+  id: string;
+  op: 'vm-migrate';
+  /** The VM's uuid (refs are not stable across a database restore; uuids are). */
+  vm: string;
+  /** Host refs. */
+  source: string;
+  destination: string;
+  phase: JournalPhase;
+  /** Set once settled while a host was unreachable: the steps still owed to it. */
+  outcome?: 'commit' | 'rollback';
+  pending?: Step[];
+  /** Milliseconds since the epoch. */
+  started: number;
+}
+
+/** What one host's agent says about the VM now (`reachable: false`: it could not be asked). */
+export type SideView =
+  | { reachable: false }
+  | {
+      reachable: true;
+      /** The VM's QEMU on that host: running, paused (e.g. post-migrate, or waiting), or none. */
+      qemu: 'running' | 'paused' | 'absent';
+      /** instance_migration_status there ('none' when it has no migration of the VM). */
+      migration: MigrationPhase;
+    };
+
+export interface Resolution {
+  outcome: 'commit' | 'rollback' | 'wait';
+  /** Steps to run now, in order (their hosts answered). */
+  steps: Step[];
+  /** Steps owed to a host that did not answer: kept in the journal until it reconnects. */
+  pending: Step[];
+  /** Why, in words (logs, the task's error). */
+  why: string;
+}
+
+const IN_FLIGHT: ReadonlySet<MigrationPhase> = new Set(['mirroring', 'setup', 'active', 'device']);
+
+/** Steps of an outcome, split by whether their host answered (pure). */
+function plan(
+  outcome: 'commit' | 'rollback',
+  all: Step[],
+  reachable: Record<Side, boolean>,
+  why: string,
+): Resolution {
+  const steps: Step[] = [];
+  const pending: Step[] = [];
+  for (const s of all) {
+    const side = stepSide(s);
+    if (side === 'db' || reachable[side]) steps.push(s);
+    // An abort is only useful while the stream runs: a source that comes back later has
+    // nothing left to abort (its QEMU's migration failed or finished meanwhile).
+    else if (s.call !== 'abort') pending.push(s);
+  }
+  return { outcome, steps, pending, why };
+}
+
+const COMMIT: Step[] = [
+  { call: 'finish_dst', success: true },
+  { call: 'switch_db' },
+  { call: 'finish_src', success: true },
+];
+
+function rollbackSteps(src: SideView): Step[] {
+  const abort = src.reachable && IN_FLIGHT.has(src.migration) ? [{ call: 'abort' } as Step] : [];
+  // The destination first: killing it ends a stream the source could not be told to stop.
+  return [...abort, { call: 'finish_dst', success: false }, { call: 'finish_src', success: false }];
+}
+
+/**
+ * The settlement of journalled migration `rec` from what both agents say now (pure). A record
+ * already settled (`outcome`) keeps its outcome: only its pending steps remain.
+ */
+export function decide(rec: MigrationRecord, src: SideView, dst: SideView): Resolution {
+  const reachable = { source: src.reachable, destination: dst.reachable };
+  if (rec.outcome) return plan(rec.outcome, rec.pending ?? [], reachable, `settled earlier (${rec.outcome})`);
+  // The live one wins: a source whose guest still runs (its migration unfinished) keeps it.
+  if (src.reachable && src.qemu === 'running' && rec.phase !== 'switching')
+    return plan('rollback', rollbackSteps(src), reachable, 'the guest still runs on the source');
+  if (dst.reachable) {
+    const dstHolds =
+      dst.qemu !== 'absent' &&
+      (dst.migration === 'completed' ||
+        dst.qemu === 'running' || // only finish_dst(true) resumes a destination
+        rec.phase === 'switching' ||
+        (src.reachable && src.migration === 'completed'));
+    if (dstHolds) return plan('commit', COMMIT, reachable, 'the destination received the whole guest');
+    const why = !src.reachable
+      ? 'the source cannot be reached'
+      : dst.qemu === 'absent'
+        ? "the destination's QEMU is gone"
+        : 'the migration did not complete';
+    return plan('rollback', rollbackSteps(src), reachable, why);
+  }
+  // The destination does not answer.
+  if (!src.reachable) return { outcome: 'wait', steps: [], pending: [], why: 'neither host answers' };
+  if (src.migration === 'completed' || rec.phase === 'switching')
+    return {
+      outcome: 'wait',
+      steps: [],
+      pending: [],
+      why: 'the source sent the whole guest and the destination does not answer: it may run it',
+    };
+  return plan('rollback', rollbackSteps(src), reachable, 'the destination cannot be reached');
+}
+
+/** A QEMU of the VM as one host's agent reports it (`unknown`: that agent did not answer). */
+export type QemuView = 'running' | 'paused' | 'absent' | 'unknown';
+
+/**
+ * A VM found alive on `other`, a host it is not resident on, with no migration journalled for it
+ * (pure): which QEMU stays. The running one beats a paused one (a paused copy is a migration's
+ * leftover: the post-migrate source or an incoming destination never resumed); between equals the
+ * resident one stays. 'wait' when the resident host does not answer.
+ */
+export function chooseSurvivor(
+  resident: QemuView,
+  other: 'running' | 'paused',
+): 'resident' | 'other' | 'wait' {
+  if (resident === 'unknown') return 'wait';
+  if (resident === 'absent') return other === 'running' ? 'other' : 'resident';
+  if (resident === 'paused' && other === 'running') return 'other';
+  return 'resident';
+}
+
+/** The journal of migrations in flight, in the manager's data directory. */
+export class MigrationJournal {
+  private readonly journal: Journal;
+  /** Records this process is driving (a reconnect must not settle a migration still running). */
+  private readonly driving = new Set<string>();
+  /** Settlements in progress, one at a time per record. */
+  private readonly settling = new Map<string, Promise<Resolution>>();
+
+  constructor(readonly dir: string) {
+    this.journal = new Journal(dir);
+  }
+
+  /** Writes the intent before the destination is asked to accept. */
+  begin(vm: string, source: string, destination: string): MigrationRecord {
+    const intent = this.journal.begin('vm-migrate', {
+      vm,
+      source,
+      destination,
+      phase: 'accepting',
+      started: Date.now(),
+    });
+    const rec = intent as unknown as MigrationRecord;
+    this.driving.add(rec.id);
+    return rec;
+  }
+
+  /** Records a new phase (durably: 'switching' must be on disk before finish_dst(true)). */
+  setPhase(rec: MigrationRecord, phase: JournalPhase): void {
+    rec.phase = phase;
+    this.write(rec);
+  }
+
+  /** The migration ended cleanly either way: forgets it. */
+  end(rec: MigrationRecord): void {
+    this.driving.delete(rec.id);
+    this.journal.end({ ...rec });
+  }
+
+  /** Records left by migrations no process is driving now (after a failure or a restart). */
+  pending(): MigrationRecord[] {
+    return (this.journal.pending() as unknown as MigrationRecord[]).filter(
+      (r) => r.op === 'vm-migrate' && !this.driving.has(r.id),
+    );
+  }
+
+  /** Whether a journalled migration (driven here or left over) concerns VM `uuid`. */
+  concerns(uuid: string): boolean {
+    return (this.journal.pending() as unknown as MigrationRecord[]).some((r) => r.vm === uuid);
+  }
+
+  /** Gives up driving `rec` (its settlement is the recovery's from now on). */
+  release(rec: MigrationRecord): void {
+    this.driving.delete(rec.id);
+  }
+
+  write(rec: MigrationRecord): void {
+    writeDurably(join(this.dir, `${rec.id}.json`), JSON.stringify(rec));
+  }
+
+  /** Runs `fn` for `rec` unless a settlement of it is already running (then waits for that one). */
+  once(rec: MigrationRecord, fn: () => Promise<Resolution>): Promise<Resolution> {
+    const running = this.settling.get(rec.id);
+    if (running) return running;
+    const p = fn().finally(() => this.settling.delete(rec.id));
+    this.settling.set(rec.id, p);
+    return p;
+  }
+}
+
+/** The agent of `host` if it is connected now. */
+function agentIfLive(svc: Services, host: string): HostAgent | undefined {
+  try {
+    return svc.hosts.get(host);
+  } catch {
+    return undefined;
+  }
+}
+
+const isAlive = (i: InstanceInfo) => i.state === 'running' || i.state === 'paused';
+
+/** Asks one host's agent about the VM (a transport failure is an unreachable host). */
+export async function viewOf(svc: Services, host: string, uuid: string): Promise<SideView> {
+  const agent = agentIfLive(svc, host);
+  if (!agent) return { reachable: false };
+  try {
+    const info = await agent.info(uuid);
+    let status: MigrationStatus | undefined;
+    try {
+      status = await agent.migration.instance_migration_status(uuid);
+    } catch (e) {
+      if (!isXenApiError(e) || e.code === 'HOST_OFFLINE' || e.code === 'CANNOT_CONTACT_HOST') throw e;
+      // The agent knows no migration of the VM (VM_BAD_POWER_STATE and the like).
+    }
+    const migration = status?.phase ?? 'none';
+    // An incoming QEMU may be the migration's rather than a listed instance of the agent's.
+    const qemu = isAlive(info)
+      ? info.state === 'paused'
+        ? 'paused'
+        : 'running'
+      : migration !== 'none' && migration !== 'failed' && migration !== 'cancelled'
+        ? 'paused'
+        : 'absent';
+    return { reachable: true, qemu, migration };
+  } catch (e) {
+    log.debug('host did not answer about the VM', { host, vm: uuid, error: String(e) });
+    return { reachable: false };
+  }
+}
+
+/** The database side of a committed migration: the VM runs on `host` now. */
+export type SwitchOver = (svc: Services, vmRef: string, host: string) => void | Promise<void>;
+
+/** Default switch-over: resident_on and power state (the migration flow may pass its own). */
+export const defaultSwitchOver: SwitchOver = (svc, vmRef, host) => {
+  svc.db.transaction(() => {
+    svc.db.update('VM', vmRef, { resident_on: host });
+    setPowerState(svc.db, vmRef, 'Running');
+  });
+};
+
+export interface SettleOptions {
+  switchOver?: SwitchOver;
+}
+
+/** Runs one step; false if its host failed to do it (its step is then still owed). */
+async function runStep(
+  svc: Services,
+  rec: MigrationRecord,
+  step: Step,
+  switchOver: SwitchOver,
+): Promise<boolean> {
+  const host = stepSide(step) === 'destination' ? rec.destination : rec.source;
+  try {
+    switch (step.call) {
+      case 'switch_db': {
+        const ref = svc.db.refByUuid('VM', rec.vm);
+        if (ref) await switchOver(svc, ref, rec.destination);
+        return true;
+      }
+      case 'abort':
+        await svc.hosts.get(host).migration.instance_migration_abort(rec.vm);
+        return true;
+      case 'finish_dst':
+        await svc.hosts.get(host).migration.instance_migration_finish_dst(rec.vm, step.success);
+        return true;
+      case 'finish_src':
+        await svc.hosts.get(host).migration.instance_migration_finish_src(rec.vm, step.success);
+        return true;
+    }
+  } catch (e) {
+    // An abort that finds the stream already over has nothing to do.
+    if (step.call === 'abort') return true;
+    log.warn('migration settlement step failed', { vm: rec.vm, host, step: step.call, error: String(e) });
+    return false;
+  }
+}
+
+/** Runs a plan's steps in order; stops at the first that fails. */
+async function runSteps(
+  svc: Services,
+  rec: MigrationRecord,
+  steps: Step[],
+  switchOver: SwitchOver,
+): Promise<{ failed?: Step; rest: Step[] }> {
+  for (const [i, step] of steps.entries()) {
+    if (!(await runStep(svc, rec, step, switchOver))) return { failed: step, rest: steps.slice(i) };
+  }
+  return { rest: [] };
+}
+
+/** Steps still owed after a failed one (an abort or a switch-over is not owed to anyone later). */
+const owedOf = (rest: Step[]) => rest.filter((s) => s.call !== 'abort' && s.call !== 'switch_db');
+
+/**
+ * Settles journalled migration `rec` (a failed or cancelled one just now, or one left over by a
+ * previous run): decides from both agents' answers, runs what it can, keeps the rest in the
+ * journal and forgets the record once nothing is owed. A commit whose finish_dst(true) fails
+ * (the destination's QEMU did not take the guest) turns into a rollback.
+ */
+export function settleMigration(
+  svc: Services,
+  journal: MigrationJournal,
+  rec: MigrationRecord,
+  opts: SettleOptions = {},
+): Promise<Resolution> {
+  journal.release(rec);
+  const switchOver = opts.switchOver ?? defaultSwitchOver;
+  return journal.once(rec, async () => {
+    const [src, dst] = await Promise.all([
+      viewOf(svc, rec.source, rec.vm),
+      viewOf(svc, rec.destination, rec.vm),
+    ]);
+    let r = decide(rec, src, dst);
+    log.info('settling a migration', { vm: rec.vm, outcome: r.outcome, why: r.why, src, dst });
+    if (r.outcome === 'wait') return r;
+    let run = await runSteps(svc, rec, r.steps, switchOver);
+    if (run.failed?.call === 'finish_dst' && run.failed.success && !rec.outcome) {
+      // The destination could not resume the guest: it stays on the source.
+      r = plan('rollback', rollbackSteps(src), { source: src.reachable, destination: dst.reachable }, '');
+      r.why = 'the destination could not resume the guest';
+      run = await runSteps(svc, rec, r.steps, switchOver);
+    }
+    const owed = [...r.pending, ...owedOf(run.rest)];
+    if (owed.length === 0) journal.end(rec);
+    else {
+      rec.outcome = r.outcome === 'commit' ? 'commit' : 'rollback';
+      rec.pending = owed;
+      journal.write(rec);
+    }
+    return { ...r, pending: owed };
+  });
+}
+
+/**
+ * Settles every journalled migration no process drives that concerns `host` (all when omitted):
+ * at start-up and whenever a host's agent (re)connects.
+ */
+export async function settleLeftovers(svc: Services, host?: string, opts: SettleOptions = {}): Promise<void> {
+  const journal = svc.migrationJournal;
+  if (!journal) return;
+  for (const rec of journal.pending()) {
+    if (host && rec.source !== host && rec.destination !== host) continue;
+    try {
+      await settleMigration(svc, journal, rec, opts);
+    } catch (e) {
+      log.warn('could not settle a migration left over', { vm: rec.vm, error: String(e) });
+    }
+  }
+}
+
+const MIGRATING_OPS = new Set(['pool_migrate', 'migrate_send']);
+const isHostRef = (v: unknown): v is string => typeof v === 'string' && v !== '' && v !== 'OpaqueRef:NULL';
+
+/** Stops the VM's QEMU on `host` whatever its agent takes it for (an incoming one, or its own). */
+async function stopCopy(svc: Services, host: string, uuid: string, asSource: boolean): Promise<void> {
+  const agent = svc.hosts.get(host);
+  await (asSource
+    ? agent.migration.instance_migration_finish_src(uuid, true)
+    : agent.migration.instance_migration_finish_dst(uuid, false)
+  ).catch(() => undefined);
+  const left = await agent.info(uuid);
+  if (isAlive(left)) await agent.shutdown(uuid, false, 0);
+}
+
+/**
+ * VMs `host`'s agent runs although the database has them Running on another host, with no
+ * migration journalled or in progress for them: a migration's leftover (the manager that drove
+ * it and its journal are gone). One copy stays (chooseSurvivor), the other is stopped, and
+ * resident_on follows the survivor. Returns the uuids of the VMs it settled.
+ */
+export async function settleStrays(
+  svc: Services,
+  instances: InstanceInfo[],
+  host: string,
+): Promise<string[]> {
+  const done: string[] = [];
+  for (const inst of instances) {
+    if (!isAlive(inst)) continue;
+    const ref = svc.db.refByUuid('VM', inst.uuid);
+    const vm = ref ? svc.db.get('VM', ref) : undefined;
+    if (!ref || !vm || vm.is_control_domain) continue;
+    const resident = vm.resident_on;
+    if (!isHostRef(resident) || resident === host) continue;
+    if (vm.power_state !== 'Running' && vm.power_state !== 'Paused') continue;
+    if (svc.migrationJournal?.concerns(inst.uuid)) continue;
+    const ops = Object.values((vm.current_operations as Record<string, string>) ?? {});
+    if (ops.some((o) => MIGRATING_OPS.has(o))) continue;
+    const view = await viewOf(svc, resident, inst.uuid);
+    const residentQemu: QemuView = view.reachable ? view.qemu : 'unknown';
+    const keep = chooseSurvivor(residentQemu, inst.state === 'paused' ? 'paused' : 'running');
+    log.warn('a VM runs on a host it is not resident on', {
+      vm: inst.uuid,
+      host,
+      resident,
+      residentQemu,
+      keep,
+    });
+    try {
+      if (keep === 'resident') await stopCopy(svc, host, inst.uuid, false);
+      else if (keep === 'other') {
+        await defaultSwitchOver(svc, ref, host);
+        if (residentQemu !== 'absent') await stopCopy(svc, resident, inst.uuid, true);
+      } else continue;
+      done.push(inst.uuid);
+    } catch (e) {
+      log.warn('could not stop the extra copy of a VM', { vm: inst.uuid, error: String(e) });
+    }
+  }
+  return done;
+}
+
+/**
+ * After `host`'s agent (re)connected and its VMs were reconciled: migrations left over that
+ * concern it are settled, then copies of VMs it runs for another host (listed afresh: the
+ * settlement may have stopped some). Never throws.
+ */
+export async function afterAgentReconnect(svc: Services, host: string): Promise<void> {
+  try {
+    await settleLeftovers(svc, host);
+    const agent = agentIfLive(svc, host);
+    if (agent) await settleStrays(svc, await agent.all(), host);
+  } catch (e) {
+    log.warn('migration recovery after a reconnection failed', { host, error: String(e) });
+  }
+}
