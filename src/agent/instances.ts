@@ -66,6 +66,8 @@ export class InstanceManager extends EventEmitter {
   private readonly queues = new Map<string, Promise<unknown>>();
   /** uuids the agent is suspending: their exit is a suspension, not a shutdown. */
   private readonly suspending = new Set<string>();
+  /** uuids whose QEMU ends because the VM migrated away: no event (it runs on elsewhere). */
+  private readonly migratedOut = new Set<string>();
   /** VMs found dead when the agent started (re-sent to every new watcher). */
   readonly lostAtStart: InstanceEvent[] = [];
 
@@ -95,6 +97,8 @@ export class InstanceManager extends EventEmitter {
     vm.on('state', (state: InstanceState, reason?: string) => {
       if (state === 'shutdown' || state === 'crashed') {
         if (this.vms.get(uuid) === vm) this.vms.delete(uuid);
+        // Ended after migrating away, or an incoming migration's QEMU that failed: no VM was lost.
+        if (this.migratedOut.delete(uuid) || vm.migrating === 'in') return;
         if (this.suspending.delete(uuid)) this.emitEvent({ uuid, state: 'suspended', reason: 'suspended' });
         else this.emitEvent({ uuid, state, reason });
       } else {
@@ -137,6 +141,31 @@ export class InstanceManager extends EventEmitter {
   }
 
   start(spec: InstanceSpec, incomingState?: string): Promise<InstanceInfo> {
+    return this.launch(spec, incomingState, false);
+  }
+
+  /**
+   * Starts QEMU for `spec` waiting for an incoming live migration (`-incoming defer`): the VM is
+   * 'paused' (reason 'migrating-in') until migration/ finishes it.
+   */
+  startIncoming(spec: InstanceSpec): Promise<InstanceInfo> {
+    return this.launch(spec, undefined, true);
+  }
+
+  /**
+   * Ends the QEMU of a VM that migrated away (or of a failed incoming migration): no event (the
+   * VM runs elsewhere), files and labels go as on a stop.
+   */
+  endMigrated(uuid: string): Promise<void> {
+    return this.serial(uuid, async () => {
+      const vm = this.vms.get(uuid);
+      if (!vm) return;
+      this.migratedOut.add(uuid);
+      await vm.hardShutdown();
+    });
+  }
+
+  private launch(spec: InstanceSpec, incomingState: string | undefined, awaitMigration: boolean) {
     checkSpec(spec);
     return this.serial(spec.uuid, async () => {
       const running = this.vms.get(spec.uuid);
@@ -155,9 +184,14 @@ export class InstanceManager extends EventEmitter {
           privateDev: Boolean(identity || this.opts.runAs),
         },
         incomingState,
+        awaitMigration,
       );
       this.track(vm); // after launch, whose own state change nobody heard: tell it now
-      this.emitEvent({ uuid: spec.uuid, state: vm.state, reason: 'started' });
+      this.emitEvent({
+        uuid: spec.uuid,
+        state: vm.state,
+        reason: awaitMigration ? 'migrating-in' : 'started',
+      });
       return vm.info();
     });
   }
@@ -268,6 +302,11 @@ export class InstanceManager extends EventEmitter {
   diskCbt(uuid: string, device: string, op: LiveCbtOp, generation?: string): Promise<string[]> {
     checkDeviceName('disk device', device);
     return this.serial(uuid, () => this.get(uuid).diskCbt(device, op, generation));
+  }
+
+  /** The VM's QEMU if it runs here, without queueing (read-only looks: migration status). */
+  peek(uuid: string): QemuVm | undefined {
+    return this.vms.get(uuid);
   }
 
   /** Runs `fn` on a running VM, queued with its other operations (the data plane's NBD exports). */

@@ -24,6 +24,7 @@ import { taskApi } from './api/task.js';
 import { rollBackUnfinishedCopies, vmApi } from './api/vm.js';
 import { vmSnapshotApi } from './api/vm-snapshot.js';
 import { placementApi } from './api/placement.js';
+import { vmMigrateApi } from './api/vm-migrate.js';
 import { nbdApi } from './nbd/api.js';
 import { type NbdServer, nbdPoolRoutes, startNbdServer } from './nbd/index.js';
 import { DEFAULT_SESSION_LIMITS, SessionManager, type SessionLimits } from './auth/sessions.js';
@@ -88,6 +89,7 @@ export const API_MODULES: HandlerTable[] = [
   vmApi,
   vmSnapshotApi,
   placementApi,
+  vmMigrateApi,
   storageApi,
   networkingApi,
   setterApi,

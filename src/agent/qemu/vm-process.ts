@@ -60,6 +60,7 @@ import {
 import { QmpClient, type QmpEvent } from './qmp.js';
 import { type CatchUpStep, type LiveCbtOp, liveCbt } from './cbt-live.js';
 import { openStateFile } from './state-file.js';
+import { readMigrationMark } from '../migration/mark.js';
 
 const log = logger('qemu');
 
@@ -115,6 +116,11 @@ export class QemuVm extends EventEmitter {
   private launching = false;
   /** While a checkpoint stops and restarts the vCPUs, STOP/RESUME do not change the state. */
   private quiet = false;
+  /**
+   * While a live migration moves this VM in or out (migration/), QEMU's own STOP/RESUME (the
+   * final stop-and-copy, a non-live migration's pause, an incoming VM) are no state change.
+   */
+  migrating: false | 'in' | 'out' = false;
   private shutdownReason?: string;
   private finished = false;
   private ports: PortMap;
@@ -154,7 +160,7 @@ export class QemuVm extends EventEmitter {
    * Launches QEMU (stopped), attaches QMP, loads the saved state if `incomingState` is given,
    * sets the balloon target, then runs the guest unless the spec says paused.
    */
-  async launch(opts: LaunchOptions, incomingState?: string): Promise<void> {
+  async launch(opts: LaunchOptions, incomingState?: string, awaitMigration = false): Promise<void> {
     if (opts.runAs && !opts.identity && !lookupUser(opts.runAs))
       throw new Error(`unknown user ${opts.runAs} for QEMU`);
     // Root's alone: QEMU opens its sockets here as root, before its drop, and never by name after
@@ -170,7 +176,10 @@ export class QemuVm extends EventEmitter {
     this.identity = opts.identity;
     if (opts.identity) writeIdentity(this.paths.dir, opts.identity);
 
-    const args = qemuArgs(this.spec, this.paths, { ...opts, incoming: incomingState !== undefined });
+    const args = qemuArgs(this.spec, this.paths, {
+      ...opts,
+      incoming: incomingState !== undefined || awaitMigration,
+    });
     const launcher = await fdpassBinary();
     const errFd = openSync(this.paths.errLog, 'w', 0o600);
     const stateFd = incomingState !== undefined ? openSync(incomingState, 'r') : undefined;
@@ -199,6 +208,14 @@ export class QemuVm extends EventEmitter {
       await this.attachWhenReady(() => exited);
       this.startedAt = Date.now();
       const qmp = this.qmp!;
+      if (awaitMigration) {
+        // An incoming live migration (migration/incoming.ts): QEMU waits for `migrate-incoming`.
+        this.migrating = 'in';
+        if (this.spec.vnc === 'localhost') await this.readVncPort(qmp);
+        this.launching = false;
+        this.setState('paused', 'migrating-in');
+        return;
+      }
       if (incomingState !== undefined) await this.loadState(qmp);
       else if (this.spec.balloon && this.spec.memoryBytes < this.spec.memoryMaxBytes)
         await qmp.command('balloon', { value: this.spec.memoryBytes });
@@ -261,6 +278,14 @@ export class QemuVm extends EventEmitter {
       this.startedAt = statSync(this.paths.pid).mtimeMs;
       await this.attach();
       const status = await this.qmp!.command<{ status: string; running: boolean }>('query-status');
+      // A live migration in or out survives an agent restart (migration/mark.ts).
+      const mark = readMigrationMark(this.paths.dir);
+      if (mark) {
+        this.migrating = mark.role === 'dst' ? 'in' : 'out';
+        if (this.spec.vnc === 'localhost') await this.readVncPort(this.qmp!);
+        this.state = mark.role === 'src' && mark.wasRunning ? 'running' : 'paused';
+        return true;
+      }
       if (status.status === 'inmigrate' || status.status === 'guest-panicked') {
         // A resume the previous agent did not finish, or a panicked guest: not a usable VM.
         log.warn('killing a QEMU that cannot be adopted', { uuid: this.spec.uuid, status: status.status });
@@ -291,10 +316,12 @@ export class QemuVm extends EventEmitter {
         this.shutdownReason = typeof e.data?.reason === 'string' ? e.data.reason : 'unknown';
         break;
       case 'STOP':
-        if (!this.launching && !this.quiet && this.state === 'running') this.setState('paused', 'paused');
+        if (!this.launching && !this.quiet && !this.migrating && this.state === 'running')
+          this.setState('paused', 'paused');
         break;
       case 'RESUME':
-        if (!this.launching && !this.quiet && this.state === 'paused') this.setState('running', 'resumed');
+        if (!this.launching && !this.quiet && !this.migrating && this.state === 'paused')
+          this.setState('running', 'resumed');
         break;
       case 'RESET':
         if (!this.launching && e.data?.reason !== 'host-qmp-quit')
@@ -429,6 +456,18 @@ export class QemuVm extends EventEmitter {
   async unpause(): Promise<void> {
     await this.requireQmp().command('cont');
     this.setState('running', 'resumed');
+  }
+
+  /**
+   * The end of a live migration on this VM: it is an ordinary VM again, in the state QEMU is in
+   * (`cont` first when `resume`), the change told with `reason`.
+   */
+  async endMigration(resume: boolean, reason: string): Promise<void> {
+    const qmp = this.requireQmp();
+    if (resume) await qmp.command('cont');
+    const status = await qmp.command<{ running: boolean }>('query-status');
+    this.migrating = false;
+    this.setState(status.running ? 'running' : 'paused', reason);
   }
 
   async balloon(bytes: number): Promise<void> {

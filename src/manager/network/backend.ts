@@ -33,13 +33,21 @@ export function settingsProperties(report: SettingsReport): Record<string, strin
   return Object.fromEntries(Object.entries(report.failed).map(([k, why]) => [`not-applied:${k}`, why]));
 }
 
-/** Creates the VIF's TAP on its bridge on `host` and applies its settings; records what failed. */
-export async function attachVifBackend(svc: Services, host: string, vif: string): Promise<void> {
+/**
+ * Creates the VIF's TAP on its bridge on `host` and applies its settings; records what failed.
+ * `network`: the one the VIF gets there instead of its own (a migration's vif_map).
+ */
+export async function attachVifBackend(
+  svc: Services,
+  host: string,
+  vif: string,
+  network?: string,
+): Promise<void> {
   const { db } = svc;
   const agent = hostNetwork(svc, host);
   if (!agent) return;
   const v = db.mustGet('VIF', vif);
-  const net = db.mustGet('network', String(v.network));
+  const net = db.mustGet('network', network ?? String(v.network));
   await ensureBridge(svc, host, net);
   const report = await hostStep('vif_attach', () =>
     agent.vif_attach(
@@ -104,10 +112,16 @@ export function followVmPowerStates(svc: Services): () => void {
       const before = last.get(c.ref);
       const wasLive = before?.state === 'Running' || before?.state === 'Paused';
       const host = isLive(vm) ? (wasLive && before?.host ? before.host : hostOfVm(svc, vm)) : undefined;
-      last.set(c.ref, { state: vm.power_state, host });
+      // A live VM resident on another host now has migrated: its TAPs follow (vm/migrate.ts).
+      const movedTo =
+        host && wasLive && isRef(vm.resident_on) && vm.resident_on !== host ? vm.resident_on : undefined;
+      last.set(c.ref, { state: vm.power_state, host: movedTo ?? host });
       // The VIFs the VM has at the transition: one created later waits for VIF.plug.
       const vifs = [...((vm.VIFs as string[]) ?? [])];
-      if (host && !wasLive) queue(() => vmStarted(svc, host, vifs));
+      if (movedTo && host) {
+        const uuids = vifs.map((v) => [v, String(db.get('VIF', v)?.uuid ?? '')] as const);
+        queue(() => vmMoved(svc, host, movedTo, uuids));
+      } else if (host && !wasLive) queue(() => vmStarted(svc, host, vifs));
       else if (!isLive(vm) && wasLive) {
         const vifs = ((vm.VIFs as string[]) ?? []).map(
           (v) => [v, String(db.get('VIF', v)?.uuid ?? '')] as const,
@@ -130,6 +144,27 @@ async function vmStarted(svc: Services, host: string, vifs: readonly string[]) {
       log.warn('could not attach VIF', { vif, error: String(e) });
     }
   }
+}
+
+const isRef = (v: unknown): v is string => typeof v === 'string' && v !== '' && v !== 'OpaqueRef:NULL';
+
+/** After a migration: the VIFs' TAPs on the destination (made before its QEMU), gone from the source. */
+async function vmMoved(
+  svc: Services,
+  from: string,
+  to: string,
+  vifs: readonly (readonly [string, string])[],
+) {
+  await vmStarted(
+    svc,
+    to,
+    vifs.map(([v]) => v),
+  );
+  for (const [vif, uuid] of vifs)
+    if (uuid)
+      await detachVifBackend(svc, from, uuid).catch((e) =>
+        log.warn('could not remove the source TAP', { vif, error: String(e) }),
+      );
 }
 
 async function vmStopped(

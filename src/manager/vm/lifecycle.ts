@@ -91,14 +91,8 @@ const NEVER_LISTED = new Set([
   'reverting',
 ]);
 
-/** Operations Berth cannot perform at all yet (no live migration, no VTPM, no quiesce, no sysprep). */
-const UNSUPPORTED = new Set([
-  'pool_migrate',
-  'migrate_send',
-  'create_vtpm',
-  'snapshot_with_quiesce',
-  'sysprep',
-]);
+/** Operations Berth cannot perform at all yet (no VTPM, no quiesce, no sysprep). */
+const UNSUPPORTED = new Set(['migrate_send', 'create_vtpm', 'snapshot_with_quiesce', 'sysprep']);
 
 const TEMPLATE_OPS = new Set([
   'changing_memory_limits',

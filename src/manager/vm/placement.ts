@@ -119,6 +119,11 @@ export interface BootCheckOptions {
   cpuCheck?: (vmRef: string, vm: Row, hostRef: string, host: Row) => XenApiError | undefined;
   /** Check free memory (default true; automatic placement retries without it, as xapi). */
   memory?: boolean;
+  /**
+   * Check the disks' SRs and the VIFs' networks (default true; a storage migration maps them to
+   * the destination's own, and its caller checks those).
+   */
+  devices?: boolean;
 }
 
 /**
@@ -153,9 +158,9 @@ export function bootError(
   const cpu = opts.cpuCheck?.(vmRef, vm, hostRef, host);
   if (cpu) return cpu;
   const seen = srsSeenBy(r, hostRef);
-  const missingSr = requiredSrs(r, vm).find((sr) => !seen.has(sr));
+  const missingSr = opts.devices === false ? undefined : requiredSrs(r, vm).find((sr) => !seen.has(sr));
   if (missingSr) return new XenApiError('VM_REQUIRES_SR', [vmRef, missingSr]);
-  for (const vif of (vm.VIFs as string[]) ?? []) {
+  for (const vif of opts.devices === false ? [] : ((vm.VIFs as string[]) ?? [])) {
     const net = String(r.get('VIF', vif)?.network ?? '');
     if (net && !isNull(net) && !networkAvailable(r, net, hostRef))
       return new XenApiError('VM_REQUIRES_NETWORK', [vmRef, net]);

@@ -18,7 +18,10 @@ function vmByUuid(svc: Services, uuid: string): [string, Row] | undefined {
   return ref && row ? [ref, row] : undefined;
 }
 
-/** Is a lifecycle operation that ends the domain already in charge of this VM? */
+/**
+ * Is a lifecycle operation that ends the domain already in charge of this VM? A migration is: the
+ * source's QEMU pauses and stops as it hands over, which is not the VM's state.
+ */
 function stoppingByApi(vm: Row): boolean {
   const ops = Object.values((vm.current_operations as Record<string, string>) ?? {});
   return ops.some((o) =>
@@ -33,6 +36,8 @@ function stoppingByApi(vm: Row): boolean {
       'start_on',
       'resume',
       'resume_on',
+      'pool_migrate',
+      'migrate_send',
     ].includes(o),
   );
 }

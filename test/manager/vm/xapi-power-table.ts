@@ -80,7 +80,7 @@ export const XAPI_NEVER_LISTED = new Set(
 );
 
 /** Berth's documented deviation (docs/decisions.md): operations it cannot do are never offered. */
-export const BERTH_UNSUPPORTED = new Set(['pool_migrate', 'migrate_send', 'create_vtpm', 'sysprep']);
+export const BERTH_UNSUPPORTED = new Set(['migrate_send', 'create_vtpm', 'sysprep']);
 
 /** Later checks that fail for a plain VM whatever its power state (steps 6 of xapi's order). */
 export const PLAIN_VM_OTHER_ERROR: Record<string, string> = {

@@ -1,0 +1,196 @@
+// Live migration between two real in-process agents on this machine (separate run roots), with
+// the test guest: a migration aborted mid-way, one over a Unix socket, one over TLS refused for a
+// certificate from another CA, and one over TLS with the pool's certificates. After each the
+// guest answers on the serial console of the host it runs on; no QEMU is left on the other.
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { type Agent, startAgent } from '../../../src/agent/agent.js';
+import { NodedAgentClient } from '../../../src/manager/hosts/host-client.js';
+import type { IncomingMigration, MigrationStatus } from '../../../src/shared/host/migration.js';
+import type { InstanceEvent, InstanceInfo } from '../../../src/shared/noded/instance.js';
+import { createPoolCa, issueHostCert } from '../../../src/shared/pki/pool-pki.js';
+import { tempDir } from '../../helpers/tmp.js';
+import {
+  guest,
+  killQemusUnder,
+  logSize,
+  pidAlive,
+  sleep,
+  spec,
+  typeLine,
+  waitForLog,
+} from '../helpers/guest.js';
+
+const VM = '5a1e0000-1111-4222-8333-4444555566ab';
+const HOST_A = 'aaaa0000-1111-4222-8333-444455556601';
+const HOST_B = 'bbbb0000-1111-4222-8333-444455556602';
+
+interface Host {
+  name: string;
+  dir: string;
+  agent: Agent;
+  client: NodedAgentClient;
+  events: InstanceEvent[];
+  pki: string;
+}
+
+async function until<T>(
+  what: string,
+  fn: () => Promise<T | undefined> | T | undefined,
+  ms = 120_000,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+const final = (s: MigrationStatus) => ['completed', 'failed', 'cancelled'].includes(s.phase);
+
+test('live migration between two agents: abort, unix, TLS (wrong CA refused)', {
+  timeout: 600_000,
+}, async (t) => {
+  const g = guest();
+  const hosts: Host[] = [];
+  // Registered before any temp dir: QEMUs die before their directories go.
+  t.after(async () => {
+    for (const h of hosts) {
+      h.client.close();
+      await h.agent.close();
+      killQemusUnder(join(h.dir, 'run'));
+    }
+  });
+  const caDir = tempDir(t, 'berth-migrate-agent-ca-');
+  const otherCa = join(caDir, 'other');
+  mkdirSync(otherCa);
+  await createPoolCa(caDir);
+  await createPoolCa(otherCa, 'Another pool');
+  const startHost = async (name: string, hostUuid: string): Promise<Host> => {
+    const dir = tempDir(t, `berth-migrate-agent-${name}-`);
+    const pki = join(dir, 'pki');
+    await issueHostCert(caDir, hostUuid, '127.0.0.1', pki);
+    const socketPath = join(dir, 'sock', 'agent.sock');
+    const agent = await startAgent({
+      socketPath,
+      runRoot: join(dir, 'run'),
+      logRoot: join(dir, 'log'),
+      stateRoots: [join(dir, 'state')],
+      accel: 'tcg',
+      pkiDir: pki,
+    });
+    const client = new NodedAgentClient(socketPath);
+    const h: Host = { name, dir, agent, client, events: [], pki };
+    hosts.push(h);
+    client.onEvent((e) => h.events.push(e));
+    client.connect();
+    await until('push channel', () => client.connected);
+    return h;
+  };
+  const a = await startHost('a', HOST_A);
+  const b = await startHost('b', HOST_B);
+  const consoleLog = (h: Host) => join(h.dir, 'log', `${VM}.log`);
+  /** Types on the guest's console on `h` and waits for the answer in that host's console log. */
+  const answers = async (h: Host, tag: string) => {
+    const from = logSize(consoleLog(h));
+    await typeLine(join(h.dir, 'run', VM, 'serial.sock'), `echo ${tag}-$((6*7))`);
+    await waitForLog(consoleLog(h), new RegExp(`${tag}-42`), 30_000, from);
+  };
+  const vmSpec = spec(VM, { kernel: g.kernel, initrd: g.initrd, cmdline: 'console=ttyS0 quiet' });
+  const m = (h: Host) => h.client.migration;
+  const migrate = async (
+    from: Host,
+    to: Host,
+    address: string,
+    params = { live: true, downtimeMs: 300, bandwidth: 0 },
+  ) => {
+    const target: IncomingMigration = await m(to).instance_migration_accept(vmSpec, { address, mirror: [] });
+    await m(from).instance_migrate(VM, target, params);
+    return target;
+  };
+  const finalStatus = (h: Host) =>
+    until('the end of the migration', async () => {
+      const s = await m(h).instance_migration_status(VM);
+      return final(s) ? s : undefined;
+    });
+
+  const started = await a.client.start(vmSpec);
+  await waitForLog(consoleLog(a), /BERTH-GUEST-READY/, 120_000);
+  await until('the guest shell', async () => {
+    try {
+      await answers(a, 'BOOT');
+      return true;
+    } catch {
+      return false;
+    }
+  });
+
+  // 1. Aborted mid-way (1 MiB/s for 256 MiB: far from done): the source runs on, nothing on B.
+  const t1 = await migrate(a, b, '', { live: true, downtimeMs: 300, bandwidth: 1024 * 1024 });
+  assert.equal(t1.transport, 'unix');
+  const inB = (await b.client.info(VM)) as InstanceInfo;
+  assert.equal(inB.state, 'paused', 'the incoming VM is paused until finished');
+  await until('some memory sent', async () => (await m(a).instance_migration_status(VM)).ramTransferred > 0);
+  assert.equal((await m(a).instance_migration_status(VM)).phase, 'active');
+  await m(a).instance_migration_abort(VM);
+  assert.equal((await m(a).instance_migration_status(VM)).phase, 'cancelled');
+  await m(b).instance_migration_finish_dst(VM, false);
+  await m(a).instance_migration_finish_src(VM, false); // idempotent after the abort
+  assert.deepEqual(await b.client.list(), []);
+  assert.ok(!pidAlive(inB.pid!), 'no QEMU left on the destination');
+  assert.equal((await a.client.info(VM)).state, 'running');
+  await answers(a, 'ABORTED');
+
+  // 2. Over a Unix socket (same host), live, to the end.
+  await migrate(a, b, '');
+  const s2 = await finalStatus(a);
+  assert.equal(s2.phase, 'completed', s2.error);
+  assert.equal(s2.progress, 1);
+  assert.ok(s2.downtimeMs !== undefined && s2.totalTimeMs !== undefined);
+  const bInfo = await m(b).instance_migration_finish_dst(VM, true);
+  assert.equal(bInfo.state, 'running');
+  await m(a).instance_migration_finish_src(VM, true);
+  assert.ok(!pidAlive(started.pid!), 'the source QEMU ended');
+  assert.deepEqual(await a.client.list(), []);
+  await answers(b, 'ON-B');
+  // Finishing again changes nothing.
+  assert.equal((await m(b).instance_migration_finish_dst(VM, true)).state, 'running');
+  await m(a).instance_migration_finish_src(VM, true);
+  await m(a).instance_migration_finish_src(VM, false);
+  assert.ok(
+    b.events.some((e) => e.uuid === VM && e.state === 'running' && e.reason === 'migrated-in'),
+    'the destination tells the VM runs there',
+  );
+  assert.ok(
+    !a.events.some((e) => e.uuid === VM && e.state === 'shutdown'),
+    'no shutdown event from the source',
+  );
+
+  // 3. TLS with A's certificate from another CA: refused, B runs on, no QEMU left on A.
+  await issueHostCert(otherCa, HOST_A, '127.0.0.1', a.pki);
+  const t3 = await migrate(b, a, '127.0.0.1');
+  assert.equal(t3.transport, 'tls');
+  const s3 = await finalStatus(b);
+  assert.equal(s3.phase, 'failed');
+  await m(b).instance_migration_finish_src(VM, false);
+  await m(a).instance_migration_finish_dst(VM, false);
+  assert.deepEqual(await a.client.list(), []);
+  assert.equal((await b.client.info(VM)).state, 'running');
+  await answers(b, 'STILL-B');
+
+  // 4. TLS with the pool's certificates on both ends: the guest moves back to A.
+  await issueHostCert(caDir, HOST_A, '127.0.0.1', a.pki);
+  const t4 = await migrate(b, a, '127.0.0.1');
+  assert.ok(t4.port >= 49152 && t4.port <= 49215);
+  const s4 = await finalStatus(b);
+  assert.equal(s4.phase, 'completed', s4.error);
+  await m(a).instance_migration_finish_dst(VM, true);
+  await m(b).instance_migration_finish_src(VM, true);
+  assert.deepEqual(await b.client.list(), []);
+  await answers(a, 'BACK-ON-A');
+  await a.client.shutdown(VM, false, 10_000);
+});
