@@ -16,7 +16,7 @@
 // host is better than one running on two. `decide` and `chooseSurvivor` are pure; the rest runs
 // their plans through svc.hosts.
 import { join } from 'node:path';
-import { isXenApiError } from '../../shared/errors.js';
+import { isXenApiError, XenApiError } from '../../shared/errors.js';
 import type { MigrationPhase, MigrationStatus } from '../../shared/host/migration.js';
 import { Journal, writeDurably } from '../../shared/journal.js';
 import { logger } from '../../shared/log.js';
@@ -253,10 +253,10 @@ export async function viewOf(svc: Services, host: string, uuid: string): Promise
   const agent = agentIfLive(svc, host);
   if (!agent) return { reachable: false };
   try {
-    const info = await agent.info(uuid);
+    const info = await within(agent.info(uuid), LOOK_MS);
     let status: MigrationStatus | undefined;
     try {
-      status = await agent.migration.instance_migration_status(uuid);
+      status = await within(agent.migration.instance_migration_status(uuid), LOOK_MS);
     } catch (e) {
       if (!isXenApiError(e) || e.code === 'HOST_OFFLINE' || e.code === 'CANNOT_CONTACT_HOST') throw e;
       // The agent knows no migration of the VM (VM_BAD_POWER_STATE and the like).
@@ -471,5 +471,154 @@ export async function afterAgentReconnect(svc: Services, host: string): Promise<
     if (agent) await settleStrays(svc, await agent.all(), host);
   } catch (e) {
     log.warn('migration recovery after a reconnection failed', { host, error: String(e) });
+  }
+}
+
+/** A stream that moved no byte for this long is stalled (a cut link: TCP would retry for minutes). */
+const STALL_MS = Number(process.env.BERTH_MIGRATE_STALL_MS ?? 15_000);
+/** How long the destination's agent may be disconnected while the stream runs. */
+const PEER_GRACE_MS = Number(process.env.BERTH_MIGRATE_PEER_GRACE_MS ?? 30_000);
+/** How often the watchdog looks, and how long one look may take. */
+const WATCH_MS = 1000;
+const LOOK_MS = 5000;
+
+/** Why a running migration should be given up (pure): a stalled stream or a vanished destination. */
+export function watchdogVerdict(
+  now: number,
+  lastMove: number,
+  destinationOfflineSince: number,
+  limits = { stallMs: STALL_MS, peerGraceMs: PEER_GRACE_MS },
+): string | undefined {
+  if (now - lastMove > limits.stallMs)
+    return `no data reached the destination for ${Math.round(limits.stallMs / 1000)} s (the link between the hosts is down?)`;
+  if (destinationOfflineSince && now - destinationOfflineSince > limits.peerGraceMs)
+    return `the destination host's agent stopped answering for ${Math.round(limits.peerGraceMs / 1000)} s`;
+  return undefined;
+}
+
+function within<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Watches a running migration from the side: the source's byte counters and the destination's
+ * agent connection. A stream that stalls (a cut link leaves QEMU's TCP retrying for many
+ * minutes) or a destination gone too long is aborted on the source; `reason` says why.
+ */
+function watchStream(svc: Services, uuid: string, src: string, dst: string) {
+  const state: { reason?: string; stop(): void } = { stop: () => undefined };
+  let moved = -1;
+  let lastMove = Date.now();
+  let offlineSince = 0;
+  let busy = false;
+  const look = async () => {
+    const agent = agentIfLive(svc, src);
+    const s = agent && (await within(agent.migration.instance_migration_status(uuid), LOOK_MS));
+    const now = Date.now();
+    // Only a stream known to run is judged (the source's own silence is the flow's to judge).
+    if (!agent || !s || !IN_FLIGHT.has(s.phase)) {
+      lastMove = now;
+      return;
+    }
+    if (s.ramTransferred + s.diskTransferred !== moved) {
+      moved = s.ramTransferred + s.diskTransferred;
+      lastMove = now;
+    }
+    offlineSince = svc.hosts.live(dst) ? 0 : offlineSince || now;
+    const why = watchdogVerdict(now, lastMove, offlineSince);
+    if (!why) return;
+    state.reason = why;
+    log.warn('aborting a migration', { vm: uuid, why });
+    await agent.migration.instance_migration_abort(uuid).catch(() => undefined);
+  };
+  const timer = setInterval(() => {
+    if (busy || state.reason) return;
+    busy = true;
+    look()
+      .catch(() => undefined)
+      .finally(() => {
+        busy = false;
+      });
+  }, WATCH_MS);
+  timer.unref();
+  state.stop = () => clearInterval(timer);
+  return state;
+}
+
+/** What the migration flow gets from its guard. */
+export interface MigrationGuard {
+  /** The flow switches over now: recorded durably before finish_dst(true). */
+  switching(): void;
+  /**
+   * Failures are settled by the guard (a journal exists): the flow leaves an uncertain end (a
+   * finish_dst(true) that failed) to it rather than resuming the source itself.
+   */
+  readonly settles: boolean;
+}
+
+/** What the settlement did, for the task's error (pure). */
+export function settlementNote(r: Resolution | undefined): string {
+  if (!r) return '';
+  if (r.outcome === 'wait')
+    return '; the VM stays paused on the source until the destination host answers again';
+  const owed = r.pending.map((s) => (stepSide(s) === 'destination' ? 'destination' : 'source'));
+  const later = owed.length
+    ? `; the ${[...new Set(owed)].join(' and ')} host is cleaned up once it answers again`
+    : '';
+  return r.outcome === 'commit' ? `; the VM was moved to the destination after all${later}` : later;
+}
+
+/**
+ * Runs a migration flow (`fn`) of VM `vmRef` to host `dst` under the journal and the stream
+ * watchdog: journalled before anything happens on the hosts, forgotten when it succeeds,
+ * settled (settleMigration) when it fails. A failure the watchdog caused, or one that left work
+ * for an unreachable host, says so in VM_MIGRATE_FAILED's reason.
+ */
+export async function guardMigration<T>(
+  svc: Services,
+  vmRef: string,
+  dst: string,
+  fn: (guard: MigrationGuard) => Promise<T>,
+  opts: SettleOptions = {},
+): Promise<T> {
+  const journal = svc.migrationJournal;
+  const vm = svc.db.mustGet('VM', vmRef);
+  const uuid = String(vm.uuid);
+  const src = String(vm.resident_on);
+  const rec = journal?.begin(uuid, src, dst);
+  const watchdog = watchStream(svc, uuid, src, dst);
+  try {
+    const out = await fn({
+      switching: () => {
+        if (journal && rec) journal.setPhase(rec, 'switching');
+      },
+      settles: Boolean(rec),
+    });
+    watchdog.stop();
+    if (journal && rec) journal.end(rec);
+    return out;
+  } catch (e) {
+    watchdog.stop();
+    let settled: Resolution | undefined;
+    if (journal && rec)
+      settled = await settleMigration(svc, journal, rec, opts).catch((err) => {
+        log.warn('could not settle a failed migration', { vm: uuid, error: String(err) });
+        return undefined;
+      });
+    if (!isXenApiError(e) || (e.code !== 'VM_MIGRATE_FAILED' && !watchdog.reason)) throw e;
+    const why = watchdog.reason ?? String(e.params[3] ?? e.message);
+    const hostUuid = (h: string) => String(svc.db.get('host', h)?.uuid ?? '');
+    throw new XenApiError('VM_MIGRATE_FAILED', [
+      uuid,
+      hostUuid(src),
+      hostUuid(dst),
+      why + settlementNote(settled),
+    ]);
   }
 }

@@ -9,6 +9,7 @@ import type {
   MigrationProcedures,
   MigrationStatus,
 } from '../../../src/shared/host/migration.js';
+import { XenApiError } from '../../../src/shared/errors.js';
 import { baseVmRecord } from '../../../src/manager/bootstrap/vm-record.js';
 import { parseConfig } from '../../../src/manager/config.js';
 import { Manager } from '../../../src/manager/manager.js';
@@ -16,10 +17,13 @@ import { PoolMembers } from '../../../src/manager/pool/members.js';
 import {
   chooseSurvivor,
   decide,
+  guardMigration,
   MigrationJournal,
   type MigrationRecord,
   type SideView,
   settleMigration,
+  settlementNote,
+  watchdogVerdict,
 } from '../../../src/manager/vm/migration-recovery.js';
 import { attachAgent } from '../../../src/manager/vm/reconcile.js';
 import { withoutStorage } from '../../helpers/test-agent.js';
@@ -329,4 +333,56 @@ test("a member's events speak only for the VMs resident on it", async (t) => {
   dst.agent.emit({ uuid, state: 'crashed', reason: 'qemu-exited' });
   assert.equal(db.get('VM', vm)!.power_state, 'Running');
   assert.equal(db.get('VM', vm)!.resident_on, svc.hostRef());
+});
+
+test('watchdogVerdict: a stalled stream or a destination gone too long ends the migration', () => {
+  const limits = { stallMs: 10_000, peerGraceMs: 30_000 };
+  assert.equal(watchdogVerdict(100_000, 95_000, 0, limits), undefined, 'bytes moved 5 s ago');
+  assert.match(watchdogVerdict(100_000, 89_000, 0, limits) ?? '', /no data reached the destination for 10 s/);
+  assert.equal(watchdogVerdict(100_000, 99_000, 80_000, limits), undefined, 'offline for 20 s only');
+  assert.match(watchdogVerdict(100_000, 99_000, 60_000, limits) ?? '', /stopped answering for 30 s/);
+});
+
+test('settlementNote tells what the settlement left for later', () => {
+  assert.equal(settlementNote(undefined), '');
+  assert.equal(settlementNote({ outcome: 'rollback', steps: [], pending: [], why: '' }), '');
+  assert.match(
+    settlementNote({
+      outcome: 'rollback',
+      steps: [],
+      pending: [{ call: 'finish_dst', success: false }],
+      why: '',
+    }),
+    /the destination host is cleaned up once it answers again/,
+  );
+  assert.match(settlementNote({ outcome: 'wait', steps: [], pending: [], why: '' }), /paused on the source/);
+  assert.match(
+    settlementNote({ outcome: 'commit', steps: [], pending: [], why: '' }),
+    /moved to the destination/,
+  );
+});
+
+test('a guarded migration failing with its destination unreachable journals the clean-up', async (t) => {
+  const { svc, vm, uuid, log, src, dst } = await pair(t);
+  src.agent.instances.set(uuid, { uuid, state: 'running' });
+  dst.agent.instances.set(uuid, { uuid, state: 'paused' }); // the incoming QEMU, never told
+  const hostUuid = String(svc.db.get('host', svc.hostRef())!.uuid);
+  await assert.rejects(
+    guardMigration(svc, vm, REMOTE, async (g) => {
+      assert.equal(g.settles, true);
+      assert.equal(svc.migrationJournal!.concerns(uuid), true, 'journalled before anything moves');
+      throw new XenApiError('VM_MIGRATE_FAILED', [uuid, hostUuid, '', 'Unable to write to socket']);
+    }),
+    (e: XenApiError) =>
+      e.code === 'VM_MIGRATE_FAILED' &&
+      /^Unable to write to socket; the destination host is cleaned up once it answers again$/.test(
+        String(e.params[3]),
+      ),
+  );
+  assert.deepEqual(log, ['src: finish_src(false)']);
+  assert.equal(svc.migrationJournal!.pending().length, 1);
+  // A success is forgotten at once.
+  const out = await guardMigration(svc, vm, REMOTE, async () => 'done');
+  assert.equal(out, 'done');
+  assert.equal(svc.migrationJournal!.pending().length, 1, 'only the failed one is left');
 });
