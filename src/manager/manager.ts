@@ -62,7 +62,7 @@ import { PoolService } from './pool/service.js';
 import { NodedAgentClient } from './hosts/host-client.js';
 import type { HostAgent } from './vm/host-agent.js';
 import { VmCopyJournal } from './vm/copy-journal.js';
-import { MigrationJournal } from './vm/migration-recovery.js';
+import { MigrationJournal, settlePeriodically } from './vm/migration-recovery.js';
 import { attachAgent } from './vm/reconcile.js';
 import { clearStaleReservations } from './vm/reservation.js';
 import { refreshAllowedOperations } from './vm/vm-state.js';
@@ -275,6 +275,7 @@ export class Manager {
       if (opts.timers === false || masterTimers) return;
       masterTimers = true;
       tasks.startGc();
+      settlePeriodically(svc); // migrations a host did not answer for (vm/migration-recovery.ts)
       // Only a master touches the pool row (a former master's replica is the new master's to write).
       events.startHeartbeat(() => (svc.pool?.isMaster() !== false ? poolRef() : undefined));
     };

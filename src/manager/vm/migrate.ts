@@ -30,7 +30,7 @@ import type { HostAgent, InstanceInfo, InstanceSpec } from './host-agent.js';
 import { checkOperation } from './lifecycle.js';
 import { bootError, type PoolView } from './placement.js';
 import { poolView, releaseHost } from './reservation.js';
-import { guardMigration, type MigrationGuard } from './migration-recovery.js';
+import { CLEANUP_MS, guardMigration, type MigrationGuard, withinMs } from './migration-recovery.js';
 import { instanceSpec } from './spec.js';
 import { refreshAllowedOperations, withVmOperation } from './vm-state.js';
 
@@ -282,12 +282,18 @@ async function run(
         log.warn('could not remove TAP', { error: String(e) }),
       );
   };
-  const cleanDst = async () => {
-    await dstAgent.migration
-      .instance_migration_finish_dst(uuid, false)
-      .catch((e) => log.warn('finish_dst(false)', { vm: uuid, error: String(e) }));
-    await undoTaps();
-  };
+  // Bounded: over a cut link a pooled connection would hang the call for the RPC's full timeout
+  // (what it leaves undone, the guard settles once the host answers: migration-recovery.ts).
+  const cleanDst = () =>
+    withinMs(
+      (async () => {
+        await dstAgent.migration
+          .instance_migration_finish_dst(uuid, false)
+          .catch((e) => log.warn('finish_dst(false)', { vm: uuid, error: String(e) }));
+        await undoTaps();
+      })(),
+      CLEANUP_MS,
+    ).catch((e) => log.warn('destination clean-up', { vm: uuid, error: String(e) }));
   const cleanSrc = () =>
     srcAgent.migration
       .instance_migration_finish_src(uuid, false)

@@ -15,6 +15,7 @@
 // may not be running the guest) nothing is done until one of them answers: a guest paused on one
 // host is better than one running on two. `decide` and `chooseSurvivor` are pure; the rest runs
 // their plans through svc.hosts.
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isXenApiError, XenApiError } from '../../shared/errors.js';
 import type { MigrationPhase, MigrationStatus } from '../../shared/host/migration.js';
@@ -227,6 +228,15 @@ export class MigrationJournal {
     writeDurably(join(this.dir, `${rec.id}.json`), JSON.stringify(rec));
   }
 
+  /** The record as the journal holds it now (undefined once forgotten). */
+  current(id: string): MigrationRecord | undefined {
+    try {
+      return JSON.parse(readFileSync(join(this.dir, `${id}.json`), 'utf8')) as MigrationRecord;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Runs `fn` for `rec` unless a settlement of it is already running (then waits for that one). */
   once(rec: MigrationRecord, fn: () => Promise<Resolution>): Promise<Resolution> {
     const running = this.settling.get(rec.id);
@@ -253,10 +263,10 @@ export async function viewOf(svc: Services, host: string, uuid: string): Promise
   const agent = agentIfLive(svc, host);
   if (!agent) return { reachable: false };
   try {
-    const info = await within(agent.info(uuid), LOOK_MS);
+    const info = await withinMs(agent.info(uuid), LOOK_MS);
     let status: MigrationStatus | undefined;
     try {
-      status = await within(agent.migration.instance_migration_status(uuid), LOOK_MS);
+      status = await withinMs(agent.migration.instance_migration_status(uuid), LOOK_MS);
     } catch (e) {
       if (!isXenApiError(e) || e.code === 'HOST_OFFLINE' || e.code === 'CANNOT_CONTACT_HOST') throw e;
       // The agent knows no migration of the VM (VM_BAD_POWER_STATE and the like).
@@ -308,13 +318,19 @@ async function runStep(
         return true;
       }
       case 'abort':
-        await svc.hosts.get(host).migration.instance_migration_abort(rec.vm);
+        await withinMs(svc.hosts.get(host).migration.instance_migration_abort(rec.vm), CLEANUP_MS);
         return true;
       case 'finish_dst':
-        await svc.hosts.get(host).migration.instance_migration_finish_dst(rec.vm, step.success);
+        await withinMs(
+          svc.hosts.get(host).migration.instance_migration_finish_dst(rec.vm, step.success),
+          CLEANUP_MS,
+        );
         return true;
       case 'finish_src':
-        await svc.hosts.get(host).migration.instance_migration_finish_src(rec.vm, step.success);
+        await withinMs(
+          svc.hosts.get(host).migration.instance_migration_finish_src(rec.vm, step.success),
+          CLEANUP_MS,
+        );
         return true;
     }
   } catch (e) {
@@ -356,6 +372,10 @@ export function settleMigration(
   journal.release(rec);
   const switchOver = opts.switchOver ?? defaultSwitchOver;
   return journal.once(rec, async () => {
+    // Another settlement may have finished it meanwhile (or moved it on: its outcome, its steps).
+    const now = journal.current(rec.id);
+    if (!now) return { outcome: rec.outcome ?? 'rollback', steps: [], pending: [], why: 'settled already' };
+    Object.assign(rec, now);
     const [src, dst] = await Promise.all([
       viewOf(svc, rec.source, rec.vm),
       viewOf(svc, rec.destination, rec.vm),
@@ -379,6 +399,32 @@ export function settleMigration(
     }
     return { ...r, pending: owed };
   });
+}
+
+/** How often migrations left unsettled (a host did not answer) are tried again. */
+const SETTLE_EVERY_MS = Number(process.env.BERTH_MIGRATE_SETTLE_INTERVAL_MS ?? 30_000);
+
+/**
+ * Tries the journal's unsettled migrations again every SETTLE_EVERY_MS (a host back without its
+ * agent reconnecting, e.g. a cut link restored before the connection was given up). Returns the
+ * stop function.
+ */
+export function settlePeriodically(svc: Services, everyMs = SETTLE_EVERY_MS): () => void {
+  let busy = false;
+  const timer = setInterval(() => {
+    if (busy) return;
+    try {
+      if (!svc.migrationJournal?.pending().length) return;
+    } catch {
+      return; // the data directory is gone (a manager closed under a test)
+    }
+    busy = true;
+    void settleLeftovers(svc).finally(() => {
+      busy = false;
+    });
+  }, everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 /**
@@ -496,7 +542,11 @@ export function watchdogVerdict(
   return undefined;
 }
 
-function within<T>(p: Promise<T>, ms: number): Promise<T> {
+/** How long one clean-up or settlement call may take before its host counts as not answering. */
+export const CLEANUP_MS = Number(process.env.BERTH_MIGRATE_CLEANUP_MS ?? 45_000);
+
+/** `p`, or a rejection once `ms` passed (the call itself is not cancelled). */
+export function withinMs<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([
     p,
@@ -519,7 +569,7 @@ function watchStream(svc: Services, uuid: string, src: string, dst: string) {
   let busy = false;
   const look = async () => {
     const agent = agentIfLive(svc, src);
-    const s = agent && (await within(agent.migration.instance_migration_status(uuid), LOOK_MS));
+    const s = agent && (await withinMs(agent.migration.instance_migration_status(uuid), LOOK_MS));
     const now = Date.now();
     // Only a stream known to run is judged (the source's own silence is the flow's to judge).
     if (!agent || !s || !IN_FLIGHT.has(s.phase)) {
