@@ -25,6 +25,7 @@ import { NbdExports } from './data-plane/exports.js';
 import { InstanceExports } from './data-plane/instance-exports.js';
 import { dataPlaneProcedures } from './data-plane/rpc.js';
 import { migrationProcedures } from './migration/rpc.js';
+import { diskMirrorProcedure } from './migration/disk-mirror-rpc.js';
 import { AgentServer, type Procedure } from './server.js';
 import { localTlsProcedures, startTcp } from './tls.js';
 import type { LiveCbtOp } from './qemu/cbt-live.js';
@@ -174,6 +175,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     ...storage,
     ...dataPlaneProcedures(exports, running),
     ...migrationProcedures({ vms, pkiDir: opts.pkiDir }),
+    ...diskMirrorProcedure(vms, storageCtx.allowedRoots),
     [DISK_SNAPSHOT_PROCEDURE]: (uuid: unknown, disks: unknown, options: unknown) => {
       const a = diskSnapshotArgs(disks, options);
       return snapshotDisks(vms, storageCtx, str('uuid', uuid), a.requests, a.options);

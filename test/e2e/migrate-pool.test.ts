@@ -5,7 +5,7 @@
 // on the destination's serial console, the task reaches progress 1 and event.from reports the VM.
 // A slow migration (berth_bandwidth) cancelled with task.cancel leaves it running on the source.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -66,6 +66,8 @@ test('VM.pool_migrate moves a running guest between two hosts and back; a cancel
     agentArgs: (h) => ['--sr-root', shared, '--sr-root', join(h.dataDir, 'sr')],
   });
   for (const h of pool.hosts) t.after(() => killQemusUnder(h.runDir));
+  // The destination's QEMU (its own uid) reaches its migration socket dir under the run root.
+  for (const d of [pool.dir, ...pool.hosts.map((h) => h.dir)]) chmodSync(d, 0o711);
   t.after(() => rmSync(shared, { recursive: true, force: true }));
   const [m, s] = pool.hosts;
   await (await s.client()).call('pool.join', m.address, 'root', m.rootPassword());

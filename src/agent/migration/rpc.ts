@@ -79,9 +79,8 @@ export function acceptOptions(name: string, v: unknown): AcceptOptions {
   const mirror = o.mirror.map((m, i) => {
     const d = record(`${name}.mirror[${i}]`, m);
     onlyKeys(`${name}.mirror[${i}]`, d, ['device']);
-    if (typeof d.device !== 'string') throw bad(`${name}.mirror[${i}].device`, d.device);
-    checkDeviceName('disk device', d.device);
-    return { device: d.device };
+    checkDeviceName(`${name}.mirror[${i}].device`, d.device);
+    return { device: d.device as string };
   });
   return { address: addressArg(`${name}.address`, o.address, true), mirror };
 }
@@ -114,7 +113,7 @@ function nbdArg(name: string, v: unknown): NonNullable<IncomingMigration['nbd']>
   const exp = record(`${name}.exports`, o.exports);
   const exports: Record<string, string> = {};
   for (const [device, e] of Object.entries(exp)) {
-    checkDeviceName('disk device', device);
+    checkDeviceName(`${name}.exports`, device);
     if (typeof e !== 'string' || !/^[A-Za-z0-9._-]{1,128}$/.test(e))
       throw bad(`${name}.exports.${device}`, e);
     exports[device] = e;
@@ -152,7 +151,10 @@ export function migrationParams(name: string, v: unknown): MigrationParams {
   return { live: boolArg(`${name}.live`, o.live), downtimeMs: downtime, bandwidth: bw };
 }
 
-export function migrationProcedures(ctx: MigrationContext): Record<MigrationProcedureName, Procedure> {
+/** The procedures of a migration between hosts (instance_disk_mirror: disk-mirror-rpc.ts). */
+export function migrationProcedures(
+  ctx: MigrationContext,
+): Record<Exclude<MigrationProcedureName, 'instance_disk_mirror'>, Procedure> {
   return {
     // The spec is checked by the instance manager (checkSpec), as for instance_start.
     instance_migration_accept: (spec: unknown, opts: unknown) =>
@@ -176,18 +178,6 @@ export function migrationProcedures(ctx: MigrationContext): Record<MigrationProc
     instance_migration_finish_src: async (uuid: unknown, success: unknown) => {
       await finishSource(ctx, uuidArg('uuid', uuid), boolArg('success', success));
       return null;
-    },
-    // MIRROR CALL SITE (slice mirror-agent owns src/agent/migration/mirror.ts): VDI.pool_migrate
-    // within a host. Not merged yet.
-    instance_disk_mirror: async (uuid: unknown, device: unknown) => {
-      uuidArg('uuid', uuid);
-      if (typeof device !== 'string') throw bad('device', device);
-      throw new XenApiError('VM_MIGRATE_FAILED', [
-        String(uuid),
-        '',
-        '',
-        'disk mirroring is not available yet',
-      ]);
     },
   };
 }

@@ -264,3 +264,18 @@ export function relabelAfterSnapshot(
   if (old) restore({ ...old, path: frozen });
   else if (given) rememberLabel(runDir, device, given);
 }
+
+/**
+ * After a disk mirror moved `device` onto another image whose label was recorded under `staged`
+ * (before QEMU opened it): the old image gets its previous owner back (QEMU closed it at the
+ * pivot), and the new image's label is what is restored when QEMU ends or the disk is unplugged.
+ */
+export function relabelAfterMirror(runDir: string, device: string, staged: string): void {
+  const labels = readLabels(runDir);
+  const old = labels[device];
+  if (old) restore(old);
+  delete labels[device];
+  if (labels[staged]) labels[device] = labels[staged];
+  delete labels[staged];
+  writeLabels(runDir, labels);
+}

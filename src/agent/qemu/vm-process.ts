@@ -655,7 +655,7 @@ export class QemuVm extends EventEmitter {
   }
 
   /** Persists the current spec and port map (adoption and clean reboot start from them). */
-  private saveSpec() {
+  saveSpec() {
     writeJsonAtomic(this.paths.spec, this.spec);
     writeJsonAtomic(this.paths.ports, this.ports);
   }

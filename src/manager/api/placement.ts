@@ -20,8 +20,10 @@ export const placementApi: HandlerTable = {
       return possibleHosts(poolView(ctx.svc), vm);
     },
     /**
-     * Could the VM be started (Halted) or resumed (Suspended) on the host now? Berth cannot
-     * migrate, so for a running VM the question has no use: VM_BAD_POWER_STATE, as for start.
+     * Could the VM be started (Halted) or resumed (Suspended) on the host now, or (Running) be
+     * migrated there? A halted or suspended VM must also be able to start or resume at all; a
+     * running one gets the host checks only, as on xapi (its own host passes: a migration within
+     * the host).
      */
     'VM.assert_can_boot_here': (ctx, vm: string, host: string) => {
       const { db } = ctx.svc;
@@ -29,7 +31,8 @@ export const placementApi: HandlerTable = {
       const rec = db.mustGet('VM', vm);
       const op = rec.power_state === 'Suspended' ? 'resume' : 'start';
       const e =
-        checkOperation(vm, rec, op) ?? bootError(poolView(ctx.svc), vm, host, { cpuCheck: cpuCompatError });
+        (rec.power_state === 'Running' ? undefined : checkOperation(vm, rec, op)) ??
+        bootError(poolView(ctx.svc), vm, host, { cpuCheck: cpuCompatError });
       if (e) throw e;
     },
     'VM.compute_memory_overhead': (ctx, vm: string) => vmMemoryOverhead(ctx.svc.db.mustGet('VM', vm)),

@@ -58,6 +58,11 @@ export interface MigrateOptions extends MigrationParams {
    * of each device is then the new, empty volume (see `destinationSpec`). Empty: shared storage.
    */
   mirror?: MirrorDisk[];
+  /**
+   * The destination's disks (storage migration: the new volumes for mirrored devices). Default:
+   * the VM's disks as the destination's PBDs reach them (shared SRs).
+   */
+  destinationDisks?: InstanceSpec['disks'];
   /** VIF ref → the network it has on the destination (xapi's vif_map); others keep theirs. */
   vifMap?: Record<string, string>;
   /**
@@ -71,6 +76,11 @@ export interface MigrateOptions extends MigrationParams {
    * already (migrate_send with a vdi_map) and only the operation and the memory are checked here.
    */
   checks?: 'pool' | 'caller';
+  /**
+   * Where progress (0..1) goes instead of the task's own (host.evacuate migrating several VMs
+   * under one task reports its own sum).
+   */
+  onProgress?: (progress: number) => void;
   /** More database changes in the switch-over transaction (the VBDs' new VDIs, for one). */
   onSwitchOver?: (info: InstanceInfo) => void;
 }
@@ -267,7 +277,7 @@ async function run(
   const sameHost = src === dst;
 
   let spec = instanceSpec(rec, false, {
-    disks: vmDisks(db, vm, dst),
+    disks: opts.destinationDisks ?? vmDisks(db, vm, dst),
     nics: svc.networking ? vmNics(db, vm) : [],
   });
   const vifs = svc.networking ? bridgedVifs(poolView(svc), rec) : [];
@@ -325,7 +335,7 @@ async function run(
       downtimeMs: opts.downtimeMs,
       bandwidth: opts.bandwidth,
     });
-    status = await follow(srcAgent, uuid, task);
+    status = await follow(srcAgent, uuid, task, opts.onProgress ?? ((p) => task?.setProgress(p)));
   } catch (e) {
     await srcAgent.migration.instance_migration_abort(uuid).catch(() => undefined);
     await cleanDst();
@@ -360,13 +370,17 @@ async function run(
     .catch((e) =>
       log.warn('finish_src(true) failed; the source QEMU may be left', { vm: uuid, error: String(e) }),
     );
-  task?.setProgress(1);
+  (opts.onProgress ?? ((p: number) => task?.setProgress(p)))(1);
   note(svc, rec, srcRow, dstRow);
   return { downtimeMs: status.downtimeMs, totalTimeMs: status.totalTimeMs };
 }
 
-/** A check's or the agents' own XenAPI error stays; anything else is VM_MIGRATE_FAILED. */
+/**
+ * A check's or the agents' own XenAPI error stays; the agents' VM_MIGRATE_FAILED gets the hosts'
+ * uuids (an agent knows neither); anything else is VM_MIGRATE_FAILED.
+ */
 function asMigrateError(e: unknown, failed: (why: string) => XenApiError): XenApiError {
+  if (e instanceof XenApiError && e.code === 'VM_MIGRATE_FAILED') return failed(e.params.at(-1) ?? '');
   if (e instanceof XenApiError && e.code !== 'INTERNAL_ERROR') return e;
   return failed(message(e));
 }
@@ -380,6 +394,7 @@ async function follow(
   agent: HostAgent,
   uuid: string,
   task: TaskHandle | undefined,
+  progress: (p: number) => void,
 ): Promise<MigrationStatus> {
   let unreachableSince = 0;
   let abortedAt = 0;
@@ -394,7 +409,7 @@ async function follow(
         throw new Error(`the source stopped answering: ${message(e)}`);
     }
     if (s && migrationEnded(s)) return s;
-    if (s && !abortedAt) task?.setProgress(taskProgress(s));
+    if (s && !abortedAt) progress(taskProgress(s));
     if (task?.signal.aborted && !abortedAt) {
       abortedAt = Date.now();
       await agent.migration

@@ -3,10 +3,11 @@
 // certificate from another CA, and one over TLS with the pool's certificates. After each the
 // guest answers on the serial console of the host it runs on; no QEMU is left on the other.
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import { type Agent, startAgent } from '../../../src/agent/agent.js';
+import type { IdRange } from '../../../src/agent/qemu/identity.js';
 import { NodedAgentClient } from '../../../src/manager/hosts/host-client.js';
 import type { IncomingMigration, MigrationStatus } from '../../../src/shared/host/migration.js';
 import type { InstanceEvent, InstanceInfo } from '../../../src/shared/noded/instance.js';
@@ -52,9 +53,8 @@ async function until<T>(
 
 const final = (s: MigrationStatus) => ['completed', 'failed', 'cancelled'].includes(s.phase);
 
-test('live migration between two agents: abort, unix, TLS (wrong CA refused)', {
-  timeout: 600_000,
-}, async (t) => {
+/** Two agents with pool certificates from one CA (a second CA for refusals), and helpers. */
+async function twoHosts(t: TestContext, ids?: { a: IdRange; b: IdRange }) {
   const g = guest();
   const hosts: Host[] = [];
   // Registered before any temp dir: QEMUs die before their directories go.
@@ -70,10 +70,11 @@ test('live migration between two agents: abort, unix, TLS (wrong CA refused)', {
   mkdirSync(otherCa);
   await createPoolCa(caDir);
   await createPoolCa(otherCa, 'Another pool');
-  const startHost = async (name: string, hostUuid: string): Promise<Host> => {
-    const dir = tempDir(t, `berth-migrate-agent-${name}-`);
+  const startHost = async (name: string, hostUuid: string, again?: Host): Promise<Host> => {
+    const dir = again?.dir ?? tempDir(t, `berth-migrate-agent-${name}-`);
+    if (ids) chmodSync(dir, 0o711); // searchable on the way to the run root, as /run is
     const pki = join(dir, 'pki');
-    await issueHostCert(caDir, hostUuid, '127.0.0.1', pki);
+    if (!again) await issueHostCert(caDir, hostUuid, '127.0.0.1', pki);
     const socketPath = join(dir, 'sock', 'agent.sock');
     const agent = await startAgent({
       socketPath,
@@ -82,10 +83,13 @@ test('live migration between two agents: abort, unix, TLS (wrong CA refused)', {
       stateRoots: [join(dir, 'state')],
       accel: 'tcg',
       pkiDir: pki,
+      // Per-VM QEMU identities (production's default): QEMU reads its credentials as that user.
+      ...(ids ? { idRange: name === 'a' ? ids.a : ids.b } : {}),
     });
     const client = new NodedAgentClient(socketPath);
-    const h: Host = { name, dir, agent, client, events: [], pki };
-    hosts.push(h);
+    const h: Host = again ?? { name, dir, agent, client, events: [], pki };
+    Object.assign(h, { agent, client });
+    if (!again) hosts.push(h);
     client.onEvent((e) => h.events.push(e));
     client.connect();
     await until('push channel', () => client.connected);
@@ -93,12 +97,29 @@ test('live migration between two agents: abort, unix, TLS (wrong CA refused)', {
   };
   const a = await startHost('a', HOST_A);
   const b = await startHost('b', HOST_B);
+  /** The agent stops (its VMs run on) and a new one starts on the same directories. */
+  const restart = async (h: Host, hostUuid: string) => {
+    h.client.close();
+    await h.agent.close();
+    await startHost(h.name, hostUuid, h);
+  };
   const consoleLog = (h: Host) => join(h.dir, 'log', `${VM}.log`);
-  /** Types on the guest's console on `h` and waits for the answer in that host's console log. */
+  /**
+   * Types on the guest's console on `h` and waits for the answer in that host's console log. A
+   * line is typed again if the first gets no answer: right after a switch-over TCG guests were
+   * seen to echo the first 8 characters (the UART's FIFO trigger) and take the rest only with
+   * the next input.
+   */
   const answers = async (h: Host, tag: string) => {
     const from = logSize(consoleLog(h));
+    const re = new RegExp(`${tag}-42`);
     await typeLine(join(h.dir, 'run', VM, 'serial.sock'), `echo ${tag}-$((6*7))`);
-    await waitForLog(consoleLog(h), new RegExp(`${tag}-42`), 30_000, from);
+    try {
+      await waitForLog(consoleLog(h), re, 15_000, from);
+    } catch {
+      await typeLine(join(h.dir, 'run', VM, 'serial.sock'), `echo ${tag}-$((6*7))`);
+      await waitForLog(consoleLog(h), re, 30_000, from);
+    }
   };
   const vmSpec = spec(VM, { kernel: g.kernel, initrd: g.initrd, cmdline: 'console=ttyS0 quiet' });
   const m = (h: Host) => h.client.migration;
@@ -118,6 +139,12 @@ test('live migration between two agents: abort, unix, TLS (wrong CA refused)', {
       return final(s) ? s : undefined;
     });
 
+  return { a, b, restart, answers, vmSpec, m, migrate, finalStatus, caDir, otherCa, consoleLog };
+}
+
+/** Boots the guest on `h` and waits until its shell answers. */
+async function boot(env: Awaited<ReturnType<typeof twoHosts>>) {
+  const { a, vmSpec, answers, consoleLog } = env;
   const started = await a.client.start(vmSpec);
   await waitForLog(consoleLog(a), /BERTH-GUEST-READY/, 120_000);
   await until('the guest shell', async () => {
@@ -128,6 +155,15 @@ test('live migration between two agents: abort, unix, TLS (wrong CA refused)', {
       return false;
     }
   });
+  return started;
+}
+
+test('live migration between two agents: abort, restart, unix, TLS (wrong CA refused)', {
+  timeout: 600_000,
+}, async (t) => {
+  const env = await twoHosts(t);
+  const { a, b, restart, answers, m, migrate, finalStatus, caDir, otherCa } = env;
+  const started = await boot(env);
 
   // 1. Aborted mid-way (1 MiB/s for 256 MiB: far from done): the source runs on, nothing on B.
   const t1 = await migrate(a, b, '', { live: true, downtimeMs: 300, bandwidth: 1024 * 1024 });
@@ -144,6 +180,23 @@ test('live migration between two agents: abort, unix, TLS (wrong CA refused)', {
   assert.ok(!pidAlive(inB.pid!), 'no QEMU left on the destination');
   assert.equal((await a.client.info(VM)).state, 'running');
   await answers(a, 'ABORTED');
+
+  // 1b. Both agents restart during a migration: the new ones adopt both QEMUs as migrating, report
+  // the status and abort it; the guest runs on at the source.
+  await migrate(a, b, '', { live: true, downtimeMs: 300, bandwidth: 1024 * 1024 });
+  await until('some memory sent', async () => (await m(a).instance_migration_status(VM)).ramTransferred > 0);
+  const inB2 = (await b.client.info(VM)) as InstanceInfo;
+  await restart(a, HOST_A);
+  await restart(b, HOST_B);
+  assert.equal((await a.client.info(VM)).state, 'running', 'adopted as running while migrating out');
+  assert.equal((await b.client.info(VM)).state, 'paused', 'adopted as paused while migrating in');
+  assert.equal((await m(a).instance_migration_status(VM)).phase, 'active');
+  await m(a).instance_migration_abort(VM);
+  await m(b).instance_migration_abort(VM); // the destination's abort: as finish_dst(false)
+  assert.deepEqual(await b.client.list(), []);
+  assert.ok(!pidAlive(inB2.pid!), 'no QEMU left on the destination');
+  assert.equal((await a.client.info(VM)).state, 'running');
+  await answers(a, 'RESTARTED');
 
   // 2. Over a Unix socket (same host), live, to the end.
   await migrate(a, b, '');
@@ -192,5 +245,37 @@ test('live migration between two agents: abort, unix, TLS (wrong CA refused)', {
   await m(b).instance_migration_finish_src(VM, true);
   assert.deepEqual(await b.client.list(), []);
   await answers(a, 'BACK-ON-A');
+  await a.client.shutdown(VM, false, 10_000);
+});
+
+test('per-VM QEMU identities: unix and TLS migrations', { timeout: 600_000 }, async (t) => {
+  const env = await twoHosts(t, {
+    a: { base: 1_950_000_000, count: 10 },
+    b: { base: 1_950_000_100, count: 10 },
+  });
+  const { a, b, answers, m, migrate, finalStatus } = env;
+  await boot(env);
+  await migrate(a, b, '');
+  const inB = await b.client.info(VM);
+  const dirB = join(b.dir, 'run', VM, 'migration');
+  assert.equal(statSync(dirB).uid, 1_950_000_100, "the migration dir is the incoming QEMU user's");
+  assert.equal(statSync(dirB).mode & 0o777, 0o700);
+  assert.equal((await finalStatus(a)).phase, 'completed');
+  await m(b).instance_migration_finish_dst(VM, true);
+  await m(a).instance_migration_finish_src(VM, true);
+  assert.equal(statSync(join(b.dir, 'run', VM)).mode & 0o777, 0o700, "the runtime dir is root's again");
+  assert.ok(!existsSync(dirB));
+  await answers(b, 'UNIX-B');
+
+  const target = await m(a).instance_migration_accept(env.vmSpec, { address: '127.0.0.1', mirror: [] });
+  const key = join(a.dir, 'run', VM, 'migration', 'server-key.pem');
+  assert.deepEqual([statSync(key).uid, statSync(key).mode & 0o777], [1_950_000_000, 0o600]);
+  await m(b).instance_migrate(VM, target, { live: true, downtimeMs: 300, bandwidth: 0 });
+  const s = await finalStatus(b);
+  assert.equal(s.phase, 'completed', s.error);
+  await m(a).instance_migration_finish_dst(VM, true);
+  await m(b).instance_migration_finish_src(VM, true);
+  assert.ok(!pidAlive(inB.pid!));
+  await answers(a, 'TLS-A');
   await a.client.shutdown(VM, false, 10_000);
 });

@@ -157,6 +157,8 @@ test('VM.pool_migrate: accept on the destination, migrate on the source, switch-
   assert.deepEqual(h.dstM.accepted?.opts.mirror, []);
   const rec = h.record('VM', h.vm);
   assert.equal(rec.resident_on, h.b);
+  assert.ok(h.record('host', h.b).resident_VMs.includes(h.vm));
+  assert.ok(!h.record('host', h.a).resident_VMs.includes(h.vm));
   assert.equal(rec.power_state, 'Running');
   assert.equal(rec.scheduled_to_be_resident_on, 'OpaqueRef:NULL');
   assert.deepEqual(rec.current_operations, {});
@@ -290,5 +292,27 @@ test('xe vm-migrate: host= by name or uuid, live only when given, storage migrat
   ]);
   assert.notEqual(remote.code, 0);
   assert.match(remote.stderr, /remote-master .*not supported by Berth yet/);
+  assert.equal(h.record('VM', h.vm).resident_on, h.a);
+});
+
+test("an agent's refusal: its VM_MIGRATE_FAILED gets the hosts' uuids, nothing is left behind", async (t) => {
+  const h = await pool(t);
+  h.dstM.instance_migration_accept = async (spec: InstanceSpec) => {
+    h.dstM.calls.push(['accept', spec.uuid, 'refused']);
+    throw new XenApiError('VM_MIGRATE_FAILED', [spec.uuid, '', '', 'no free migration port']);
+  };
+  const uuidOf = (ref: string) => String(h.record('host', ref).uuid);
+  assert.deepEqual(await h.failure('VM.pool_migrate', h.vm, h.b, {}), [
+    'VM_MIGRATE_FAILED',
+    h.uuid,
+    uuidOf(h.a),
+    uuidOf(h.b),
+    'no free migration port',
+  ]);
+  assert.deepEqual(h.dstM.calls, [
+    ['accept', h.uuid, 'refused'],
+    ['finish_dst', h.uuid, false],
+  ]);
+  assert.deepEqual(h.srcM.calls, [], 'the source was never asked');
   assert.equal(h.record('VM', h.vm).resident_on, h.a);
 });

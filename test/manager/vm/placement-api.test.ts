@@ -160,7 +160,12 @@ test("start_on's errors: HOST_DISABLED, HOST_OFFLINE, HOST_NOT_ENOUGH_FREE_MEMOR
     'halted',
     'running',
   ]);
+  // A running VM: the host checks only (a migration's), its own host passes.
+  assert.equal(await h.call('VM.assert_can_boot_here', vm, h.a), '');
+  assert.deepEqual(await h.failure('VM.assert_can_boot_here', vm, h.b), ['HOST_OFFLINE', h.b]);
+  await h.call('VM.pause', vm);
   assert.deepEqual((await h.failure('VM.assert_can_boot_here', vm, h.a))[0], 'VM_BAD_POWER_STATE');
+  await h.call('VM.unpause', vm);
   svc.hosts.attach(h.b, h.agentB);
 
   // A host whose memory is taken: the figures xapi gives, [needed, available].
