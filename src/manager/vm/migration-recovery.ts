@@ -258,8 +258,25 @@ function agentIfLive(svc: Services, host: string): HostAgent | undefined {
 
 const isAlive = (i: InstanceInfo) => i.state === 'running' || i.state === 'paused';
 
+/**
+ * The VM's QEMU on one host from its agent's answers (pure). A migration's source reports its
+ * guest as running until the migration is finished (QEMU's own stop for the last copy is no
+ * state change to the agent), so a source whose stream reached the final copy or completed is
+ * paused in truth. An incoming QEMU may be the migration's rather than one the agent lists.
+ */
+export function qemuState(
+  info: InstanceInfo,
+  migration: MigrationPhase,
+  asSource: boolean,
+): 'running' | 'paused' | 'absent' {
+  if (!isAlive(info))
+    return migration !== 'none' && migration !== 'failed' && migration !== 'cancelled' ? 'paused' : 'absent';
+  if (asSource && (migration === 'completed' || migration === 'device')) return 'paused';
+  return info.state === 'paused' ? 'paused' : 'running';
+}
+
 /** Asks one host's agent about the VM (a transport failure is an unreachable host). */
-export async function viewOf(svc: Services, host: string, uuid: string): Promise<SideView> {
+export async function viewOf(svc: Services, host: string, uuid: string, asSource = false): Promise<SideView> {
   const agent = agentIfLive(svc, host);
   if (!agent) return { reachable: false };
   try {
@@ -272,15 +289,7 @@ export async function viewOf(svc: Services, host: string, uuid: string): Promise
       // The agent knows no migration of the VM (VM_BAD_POWER_STATE and the like).
     }
     const migration = status?.phase ?? 'none';
-    // An incoming QEMU may be the migration's rather than a listed instance of the agent's.
-    const qemu = isAlive(info)
-      ? info.state === 'paused'
-        ? 'paused'
-        : 'running'
-      : migration !== 'none' && migration !== 'failed' && migration !== 'cancelled'
-        ? 'paused'
-        : 'absent';
-    return { reachable: true, qemu, migration };
+    return { reachable: true, qemu: qemuState(info, migration, asSource), migration };
   } catch (e) {
     log.debug('host did not answer about the VM', { host, vm: uuid, error: String(e) });
     return { reachable: false };
@@ -377,7 +386,7 @@ export function settleMigration(
     if (!now) return { outcome: rec.outcome ?? 'rollback', steps: [], pending: [], why: 'settled already' };
     Object.assign(rec, now);
     const [src, dst] = await Promise.all([
-      viewOf(svc, rec.source, rec.vm),
+      viewOf(svc, rec.source, rec.vm, true),
       viewOf(svc, rec.destination, rec.vm),
     ]);
     let r = decide(rec, src, dst);

@@ -20,6 +20,7 @@ import {
   guardMigration,
   MigrationJournal,
   type MigrationRecord,
+  qemuState,
   type SideView,
   settleMigration,
   settlementNote,
@@ -385,4 +386,30 @@ test('a guarded migration failing with its destination unreachable journals the 
   const out = await guardMigration(svc, vm, REMOTE, async () => 'done');
   assert.equal(out, 'done');
   assert.equal(svc.migrationJournal!.pending().length, 1, 'only the failed one is left');
+});
+
+test("qemuState: a migration's source that sent everything is paused, whatever its agent lists", () => {
+  const running = { uuid: 'u', state: 'running' as const };
+  assert.equal(qemuState(running, 'completed', true), 'paused');
+  assert.equal(qemuState(running, 'device', true), 'paused');
+  assert.equal(qemuState(running, 'active', true), 'running');
+  // A destination that finished is an ordinary running VM (its QEMU still says completed).
+  assert.equal(qemuState(running, 'completed', false), 'running');
+  assert.equal(qemuState({ uuid: 'u', state: 'paused' }, 'active', false), 'paused');
+  assert.equal(qemuState({ uuid: 'u', state: 'absent' }, 'active', false), 'paused', 'incoming, unlisted');
+  assert.equal(qemuState({ uuid: 'u', state: 'absent' }, 'failed', false), 'absent');
+});
+
+test('a completed stream whose manager died is committed though the source lists the guest running', async (t) => {
+  const { svc, db, vm, uuid, log, src, dst } = await pair(t);
+  src.agent.instances.set(uuid, { uuid, state: 'running' }); // the agent's view while migrating out
+  src.state.phase = 'completed';
+  dst.agent.instances.set(uuid, { uuid, state: 'paused' });
+  dst.state.phase = 'completed';
+  new MigrationJournal(svc.migrationJournal!.dir).begin(uuid, svc.hostRef(), REMOTE);
+  attachAgent(svc, dst.agent, async () => undefined, REMOTE);
+  dst.agent.reconnected();
+  await until('the journal settled', () => svc.migrationJournal!.pending().length === 0);
+  assert.deepEqual(log, ['dst: finish_dst(true)', 'src: finish_src(true)']);
+  assert.equal(db.get('VM', vm)!.resident_on, REMOTE);
 });
