@@ -12,6 +12,7 @@ import { test } from 'node:test';
 import type { XenApiClient } from '../../src/clients/sdk/client.js';
 import { defaultTemplates } from '../../src/manager/bootstrap/templates.js';
 import { baseVmRecord } from '../../src/manager/bootstrap/vm-record.js';
+import { tapName } from '../../src/shared/net/names.js';
 import { killQemusUnder, typeLine } from '../agent/helpers/guest.js';
 import { hostLive, type PoolHost, qemuCmdline, startHosts } from '../helpers/pool-harness.js';
 import { vbdRecord, vdiRecord } from '../helpers/records.js';
@@ -125,6 +126,17 @@ test('VM.pool_migrate moves a running guest between two hosts and back; a cancel
         await waitFor(() => qemuCmdline(other, uuid) === undefined, 30_000, `no QEMU on ${other.hostname}`);
     await shell(h, uuid, `echo "round${n}-$MARK"`, new RegExp(`round${n}-mig42`));
     assert.equal(await c.call('VIF.get_currently_attached', vif), true);
+    // The VIF's TAP is on the network's bridge here and gone from the other host.
+    const tap = tapName(String(await c.call('VIF.get_uuid', vif)));
+    const shown = await h.exec('ip', ['-j', 'link', 'show', 'dev', tap]);
+    assert.equal(JSON.parse(shown.stdout)[0]?.master, 'pmigbr0', `${tap} on ${h.hostname}: ${shown.stderr}`);
+    for (const other of pool.hosts)
+      if (other !== h)
+        assert.notEqual(
+          (await other.exec('ip', ['link', 'show', 'dev', tap])).code,
+          0,
+          `${tap} left on ${other.hostname}`,
+        );
     assert.equal(await c.call('VBD.get_currently_attached', (await c.call('VM.get_VBDs', vm))[0]), true);
   };
 

@@ -19,6 +19,8 @@ import { readMigrationMark, removeMigrationMark } from './mark.js';
 import { releaseMigrationDir } from './qemu-dir.js';
 import { migrationStatus, NO_MIGRATION, type QemuMigrationInfo } from './status.js';
 import { TLS_CREDS_ID } from './tls-creds.js';
+import { cancelMirrors, finishMirrors, mirrorProgress, stopMirrorTargets } from './mirror.js';
+import { drive } from './outgoing.js';
 
 const log = logger('migration');
 
@@ -47,6 +49,8 @@ const running = (s: string | undefined) =>
 /** TLS credentials and parameters out of QEMU, the migration dir and mark gone. */
 async function clearMigration(vm: QemuVm): Promise<void> {
   const qmp = vm.requireQmp();
+  // Destination of a storage migration: its NBD server goes before the guest runs here.
+  if (vm.migrating === 'in') await stopMirrorTargets(qmp);
   await qmp.command('migrate-set-parameters', { 'tls-creds': '', 'tls-hostname': '' }).catch(() => undefined);
   await qmp.command('object-del', { id: TLS_CREDS_ID }).catch(() => undefined);
   releaseMigrationDir(vm.paths.dir);
@@ -59,9 +63,15 @@ async function keepSource(vm: QemuVm): Promise<void> {
   const mark = readMigrationMark(vm.paths.dir);
   const q = await query(qmp);
   if (running(q.status)) {
-    // MIRROR CALL SITE (slice mirror-agent): cancel the block mirror jobs too.
     await qmp.command('migrate_cancel');
     await waitMigrate(qmp, (s) => !running(s), SETTLE_MS);
+  }
+  if (mark?.mirror) {
+    // The copies are abandoned: the guest's disks stay where they are.
+    await cancelMirrors(qmp, { force: true }).catch((e) =>
+      log.warn('could not cancel the disk mirrors', { uuid: vm.spec.uuid, error: String(e) }),
+    );
+    await finishMirrors(qmp, mark.mirror);
   }
   await clearMigration(vm);
   // QEMU resumes a live guest itself after a failed or cancelled migration; not one the agent
@@ -88,7 +98,10 @@ export async function finishSource(
   if (!vm) return;
   if (vm.migrating !== 'out') throw new XenApiError('VM_BAD_POWER_STATE', [uuid, 'migrating', vm.state]);
   const q = await query(vm.requireQmp());
-  // Never end the only copy of a guest: its state must have reached the destination.
+  const mark = readMigrationMark(vm.paths.dir);
+  // Never end the only copy of a guest: its state (and its disks) must have reached the destination.
+  if (mark?.mirror && mark.stage !== 'completed')
+    throw new XenApiError('VM_MIGRATE_FAILED', [uuid, '', '', `the storage migration is ${mark.stage}`]);
   if (q.status !== 'completed')
     throw new XenApiError('VM_MIGRATE_FAILED', [
       uuid,
@@ -158,9 +171,28 @@ export async function abortMigration(ctx: MigrationContext, uuid: string): Promi
     });
 }
 
-/** query-migrate of the VM's QEMU as a MigrationStatus ('none' without a VM here). */
+/**
+ * query-migrate of the VM's QEMU as a MigrationStatus ('none' without a VM here); for a storage
+ * migration also its disks, and 'device' until the mirrors ended after the memory completed.
+ */
 export async function statusOf(ctx: MigrationContext, uuid: string): Promise<MigrationStatus> {
   const vm = ctx.vms.peek(uuid);
   if (!vm) return NO_MIGRATION;
-  return migrationStatus(await query(vm.requireQmp()));
+  const qmp = vm.requireQmp();
+  const mark = vm.migrating === 'out' ? readMigrationMark(vm.paths.dir) : undefined;
+  if (!mark?.mirror) return migrationStatus(await query(qmp));
+  drive(ctx, uuid); // after an agent restart nothing drives it yet
+  const done = mark.stage === 'completed';
+  const p = done ? undefined : await mirrorProgress(qmp).catch(() => undefined);
+  const disk = {
+    transferred: done ? (mark.diskTotal ?? 0) : (p?.transferred ?? 0),
+    total: done ? (mark.diskTotal ?? 0) : (p?.total ?? 0),
+    mirroring: mark.stage === 'mirroring',
+  };
+  const s = migrationStatus(await query(qmp), disk);
+  if (mark.stage === 'failed')
+    return { ...s, phase: 'failed', error: mark.error ?? 'storage migration failed' };
+  if (s.phase === 'completed' && !done)
+    return { ...s, phase: 'device', progress: Math.min(s.progress, 0.99) };
+  return s;
 }

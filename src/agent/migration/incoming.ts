@@ -13,11 +13,14 @@ import { writeMigrationMark } from './mark.js';
 import { prepareMigrationDir } from './qemu-dir.js';
 import { stageTlsCreds, TLS_CREDS_ID, tlsCredsObject } from './tls-creds.js';
 import { finishDestination } from './finish.js';
+import { serveMirrorTargets } from './mirror.js';
 
 const log = logger('migration');
 
 /** The Unix socket an incoming migration within the host listens on (in the migration dir). */
 export const incomingSocket = (migrationDir: string) => join(migrationDir, 'in.sock');
+/** The Unix socket of the NBD server of a storage migration within the host. */
+export const incomingNbdSocket = (migrationDir: string) => join(migrationDir, 'nbd.sock');
 
 /** Is QEMU's refusal of a listening address "that port is taken" (try the next one)? (pure) */
 export const portTaken = (message: string) => /address already in use|failed to bind/i.test(message);
@@ -42,10 +45,9 @@ export async function acceptMigration(
   spec: InstanceSpec,
   opts: AcceptOptions,
 ): Promise<IncomingMigration> {
-  if (opts.mirror.length)
-    // MIRROR CALL SITE (slice mirror-agent, src/agent/migration/mirror.ts): the destination's
-    // NBD server exporting each mirrored disk, returned as `nbd`. Not merged yet.
-    throw new XenApiError('VM_MIGRATE_FAILED', [spec.uuid, '', '', 'storage migration is not available yet']);
+  for (const m of opts.mirror)
+    if (!spec.disks?.some((d) => d.device === m.device && !d.cdrom))
+      throw new XenApiError('VM_REQUIRES_VDI', [spec.uuid, m.device]);
   const transport = opts.address === '' ? 'unix' : 'tls';
   await ctx.vms.startIncoming(spec);
   try {
@@ -64,6 +66,16 @@ export async function acceptMigration(
         socket = incomingSocket(dir);
         await qmp.command('migrate-incoming', { uri: `unix:${socket}` });
       }
+      // Storage migration: this QEMU serves the mirrored disks' new volumes (mirror.ts).
+      const nbd = opts.mirror.length
+        ? await serveMirrorTargets(
+            qmp,
+            opts.mirror,
+            transport === 'tls'
+              ? { transport: 'tls', address: opts.address, tlsCredsId: TLS_CREDS_ID }
+              : { transport: 'unix', socket: incomingNbdSocket(dir), fdpass: vm.paths.fdpass },
+          )
+        : undefined;
       writeMigrationMark(vm.paths.dir, {
         role: 'dst',
         transport,
@@ -74,7 +86,13 @@ export async function acceptMigration(
         startedAt: Date.now(),
       });
       log.info('waiting for an incoming migration', { uuid: spec.uuid, transport, port });
-      return { transport, address: opts.address, port, ...(socket ? { socket } : {}) };
+      return {
+        transport,
+        address: opts.address,
+        port,
+        ...(socket ? { socket } : {}),
+        ...(nbd ? { nbd } : {}),
+      };
     });
   } catch (e) {
     await finishDestination(ctx, spec.uuid, false).catch(() => undefined);

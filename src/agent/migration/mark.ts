@@ -4,6 +4,7 @@
 // is finished (instance_migration_finish_*), gone anyway with the runtime dir.
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { IncomingMigration, MigrationParams } from '../../shared/host/migration.js';
 
 export interface MigrationMark {
   /** `dst`: this QEMU receives the VM; `src`: it sends it. */
@@ -19,6 +20,18 @@ export interface MigrationMark {
   socket?: string;
   /** Milliseconds since the epoch when the migration started here. */
   startedAt: number;
+  /**
+   * Source of a storage migration: the mirrored disks' devices, how far it is (disks being
+   * mirrored, memory moving, both done, or failed with `error`), and what the memory migration
+   * needs once the disks are in sync (it starts then, possibly after an agent restart).
+   */
+  mirror?: string[];
+  stage?: 'mirroring' | 'memory' | 'completed' | 'failed';
+  error?: string;
+  target?: IncomingMigration;
+  params?: MigrationParams;
+  /** The mirrored bytes in all, recorded when the mirror jobs ended (they are gone then). */
+  diskTotal?: number;
 }
 
 export const markFile = (runDir: string) => join(runDir, 'migration.json');

@@ -59,13 +59,13 @@ const portArg = (name: string, v: unknown, min: number): number => {
 };
 
 /** A Unix socket the source connects to: absolute, normalised, an incoming socket's name. */
-export function socketArg(name: string, v: unknown): string {
+export function socketArg(name: string, v: unknown, base = 'in.sock'): string {
   if (
     typeof v !== 'string' ||
     !isAbsolute(v) ||
     normalize(v) !== v ||
     v.includes('\0') ||
-    !v.endsWith('/migration/in.sock') ||
+    !v.endsWith(`/migration/${base}`) ||
     v.length > 107
   )
     throw bad(name, v);
@@ -118,12 +118,10 @@ function nbdArg(name: string, v: unknown): NonNullable<IncomingMigration['nbd']>
       throw bad(`${name}.exports.${device}`, e);
     exports[device] = e;
   }
-  const socket = o.socket === undefined || o.socket === null ? undefined : o.socket;
-  if (
-    socket !== undefined &&
-    (typeof socket !== 'string' || !isAbsolute(socket) || normalize(socket) !== socket)
-  )
-    throw bad(`${name}.socket`, socket);
+  const socket =
+    o.socket === undefined || o.socket === null
+      ? undefined
+      : socketArg(`${name}.socket`, o.socket, 'nbd.sock');
   return {
     address: addressArg(`${name}.address`, o.address, true),
     port: portArg(`${name}.port`, o.port, 0),

@@ -112,16 +112,15 @@ export function followVmPowerStates(svc: Services): () => void {
       const before = last.get(c.ref);
       const wasLive = before?.state === 'Running' || before?.state === 'Paused';
       const host = isLive(vm) ? (wasLive && before?.host ? before.host : hostOfVm(svc, vm)) : undefined;
-      // A live VM resident on another host now has migrated: its TAPs follow (vm/migrate.ts).
+      // A live VM resident on another host now has migrated: vm/migrate.ts moved its TAPs (made
+      // before the destination's QEMU, removed from the source after): only the host changes.
       const movedTo =
         host && wasLive && isRef(vm.resident_on) && vm.resident_on !== host ? vm.resident_on : undefined;
       last.set(c.ref, { state: vm.power_state, host: movedTo ?? host });
       // The VIFs the VM has at the transition: one created later waits for VIF.plug.
       const vifs = [...((vm.VIFs as string[]) ?? [])];
-      if (movedTo && host) {
-        const uuids = vifs.map((v) => [v, String(db.get('VIF', v)?.uuid ?? '')] as const);
-        queue(() => vmMoved(svc, host, movedTo, uuids));
-      } else if (host && !wasLive) queue(() => vmStarted(svc, host, vifs));
+      if (movedTo) continue;
+      if (host && !wasLive) queue(() => vmStarted(svc, host, vifs));
       else if (!isLive(vm) && wasLive) {
         const vifs = ((vm.VIFs as string[]) ?? []).map(
           (v) => [v, String(db.get('VIF', v)?.uuid ?? '')] as const,
@@ -147,25 +146,6 @@ async function vmStarted(svc: Services, host: string, vifs: readonly string[]) {
 }
 
 const isRef = (v: unknown): v is string => typeof v === 'string' && v !== '' && v !== 'OpaqueRef:NULL';
-
-/** After a migration: the VIFs' TAPs on the destination (made before its QEMU), gone from the source. */
-async function vmMoved(
-  svc: Services,
-  from: string,
-  to: string,
-  vifs: readonly (readonly [string, string])[],
-) {
-  await vmStarted(
-    svc,
-    to,
-    vifs.map(([v]) => v),
-  );
-  for (const [vif, uuid] of vifs)
-    if (uuid)
-      await detachVifBackend(svc, from, uuid).catch((e) =>
-        log.warn('could not remove the source TAP', { vif, error: String(e) }),
-      );
-}
 
 async function vmStopped(
   svc: Services,

@@ -58,11 +58,6 @@ export interface MigrateOptions extends MigrationParams {
    * of each device is then the new, empty volume (see `destinationSpec`). Empty: shared storage.
    */
   mirror?: MirrorDisk[];
-  /**
-   * The destination's disks (storage migration: the new volumes for mirrored devices). Default:
-   * the VM's disks as the destination's PBDs reach them (shared SRs).
-   */
-  destinationDisks?: InstanceSpec['disks'];
   /** VIF ref → the network it has on the destination (xapi's vif_map); others keep theirs. */
   vifMap?: Record<string, string>;
   /**
@@ -70,6 +65,12 @@ export interface MigrateOptions extends MigrationParams {
    * destination's disk paths of mirrored disks, for one).
    */
   destinationSpec?: (spec: InstanceSpec) => InstanceSpec;
+  /**
+   * The destination's disks when the caller built them (storage migration: the moved disks on
+   * their new volumes, on SRs the VM's records do not name yet); default: the VM's disks as the
+   * destination's PBDs see them.
+   */
+  disks?: InstanceSpec['disks'];
   /**
    * Which checks run before anything moves: `pool` (default) is VM.pool_migrate's (the disks' SRs
    * must be plugged on the destination); `caller` means the caller checked the destination
@@ -277,7 +278,7 @@ async function run(
   const sameHost = src === dst;
 
   let spec = instanceSpec(rec, false, {
-    disks: opts.destinationDisks ?? vmDisks(db, vm, dst),
+    disks: opts.disks ?? vmDisks(db, vm, dst),
     nics: svc.networking ? vmNics(db, vm) : [],
   });
   const vifs = svc.networking ? bridgedVifs(poolView(svc), rec) : [];
@@ -370,6 +371,16 @@ async function run(
     .catch((e) =>
       log.warn('finish_src(true) failed; the source QEMU may be left', { vm: uuid, error: String(e) }),
     );
+  // The source's TAPs (its agent removes them with its QEMU; made sure of here, in order, so that a
+  // next migration back to that host does not race a late removal).
+  if (!sameHost)
+    for (const v of vifs) {
+      const vifUuid = String(db.get('VIF', v)?.uuid ?? '');
+      if (vifUuid)
+        await detachVifBackend(svc, src, vifUuid).catch((e) =>
+          log.warn('could not remove the source TAP', { vif: v, error: String(e) }),
+        );
+    }
   (opts.onProgress ?? ((p: number) => task?.setProgress(p)))(1);
   note(svc, rec, srcRow, dstRow);
   return { downtimeMs: status.downtimeMs, totalTimeMs: status.totalTimeMs };

@@ -13,6 +13,7 @@ import type { IncomingMigration, MigrationStatus } from '../../../src/shared/hos
 import type { InstanceEvent, InstanceInfo } from '../../../src/shared/noded/instance.js';
 import { createPoolCa, issueHostCert } from '../../../src/shared/pki/pool-pki.js';
 import { tempDir } from '../../helpers/tmp.js';
+import { image, sameContent } from './mirror-qemu.js';
 import {
   guest,
   killQemusUnder,
@@ -133,9 +134,9 @@ async function twoHosts(t: TestContext, ids?: { a: IdRange; b: IdRange }) {
     await m(from).instance_migrate(VM, target, params);
     return target;
   };
-  const finalStatus = (h: Host) =>
+  const finalStatus = (h: Host, uuid = VM) =>
     until('the end of the migration', async () => {
-      const s = await m(h).instance_migration_status(VM);
+      const s = await m(h).instance_migration_status(uuid);
       return final(s) ? s : undefined;
     });
 
@@ -158,10 +159,14 @@ async function boot(env: Awaited<ReturnType<typeof twoHosts>>) {
   return started;
 }
 
-test('live migration between two agents: abort, restart, unix, TLS (wrong CA refused)', {
+test('live migration between two agents (per-VM QEMU ids): abort, restart, unix, TLS', {
   timeout: 600_000,
 }, async (t) => {
-  const env = await twoHosts(t);
+  // Per-VM QEMU identities, production's default: QEMU reads its credentials as its own user.
+  const env = await twoHosts(t, {
+    a: { base: 1_950_000_000, count: 10 },
+    b: { base: 1_950_000_100, count: 10 },
+  });
   const { a, b, restart, answers, m, migrate, finalStatus, caDir, otherCa } = env;
   const started = await boot(env);
 
@@ -200,6 +205,12 @@ test('live migration between two agents: abort, restart, unix, TLS (wrong CA ref
 
   // 2. Over a Unix socket (same host), live, to the end.
   await migrate(a, b, '');
+  const migDir = join(b.dir, 'run', VM, 'migration');
+  assert.deepEqual(
+    [statSync(migDir).uid, statSync(migDir).mode & 0o777],
+    [1_950_000_100, 0o700],
+    "the migration dir is the incoming QEMU user's",
+  );
   const s2 = await finalStatus(a);
   assert.equal(s2.phase, 'completed', s2.error);
   assert.equal(s2.progress, 1);
@@ -210,6 +221,8 @@ test('live migration between two agents: abort, restart, unix, TLS (wrong CA ref
   assert.equal((await m(a).instance_migration_status(VM)).phase, 'completed');
   const bInfo = await m(b).instance_migration_finish_dst(VM, true);
   assert.equal(bInfo.state, 'running');
+  assert.ok(!existsSync(migDir));
+  assert.equal(statSync(join(b.dir, 'run', VM)).mode & 0o777, 0o700, "the runtime dir is root's again");
   await m(a).instance_migration_finish_src(VM, true);
   assert.ok(!pidAlive(started.pid!), 'the source QEMU ended');
   assert.deepEqual(await a.client.list(), []);
@@ -239,9 +252,12 @@ test('live migration between two agents: abort, restart, unix, TLS (wrong CA ref
   assert.equal((await b.client.info(VM)).state, 'running');
   await answers(b, 'STILL-B');
 
-  // 4. TLS with the pool's certificates on both ends: the guest moves back to A.
+  // 4. TLS with the pool's certificates on both ends, not live (paused for the copy): the guest
+  // moves back to A and runs there.
   await issueHostCert(caDir, HOST_A, '127.0.0.1', a.pki);
-  const t4 = await migrate(b, a, '127.0.0.1');
+  const t4 = await migrate(b, a, '127.0.0.1', { live: false, downtimeMs: 300, bandwidth: 0 });
+  const key = join(a.dir, 'run', VM, 'migration', 'server-key.pem');
+  assert.deepEqual([statSync(key).uid, statSync(key).mode & 0o777], [1_950_000_000, 0o600]);
   assert.ok(t4.port >= 49152 && t4.port <= 49215);
   const s4 = await finalStatus(b);
   assert.equal(s4.phase, 'completed', s4.error);
@@ -252,34 +268,42 @@ test('live migration between two agents: abort, restart, unix, TLS (wrong CA ref
   await a.client.shutdown(VM, false, 10_000);
 });
 
-test('per-VM QEMU identities: unix and TLS migrations', { timeout: 600_000 }, async (t) => {
-  const env = await twoHosts(t, {
-    a: { base: 1_950_000_000, count: 10 },
-    b: { base: 1_950_000_100, count: 10 },
-  });
-  const { a, b, answers, m, migrate, finalStatus } = env;
-  await boot(env);
-  await migrate(a, b, '');
-  const inB = await b.client.info(VM);
-  const dirB = join(b.dir, 'run', VM, 'migration');
-  assert.equal(statSync(dirB).uid, 1_950_000_100, "the migration dir is the incoming QEMU user's");
-  assert.equal(statSync(dirB).mode & 0o777, 0o700);
-  assert.equal((await finalStatus(a)).phase, 'completed');
-  await m(b).instance_migration_finish_dst(VM, true);
-  await m(a).instance_migration_finish_src(VM, true);
-  assert.equal(statSync(join(b.dir, 'run', VM)).mode & 0o777, 0o700, "the runtime dir is root's again");
-  assert.ok(!existsSync(dirB));
-  await answers(b, 'UNIX-B');
+test('storage migration: a disk mirrored, then memory (unix, then TLS back)', {
+  timeout: 300_000,
+}, async (t) => {
+  const env = await twoHosts(t);
+  const { a, b, m, finalStatus } = env;
+  const VM2 = '5a1e0000-1111-4222-8333-4444555566cd';
+  const disk = (path: string) => ({ device: 'xvda', path, format: 'qcow2' as const, readonly: false });
+  // A firmware-only VM held paused: the mirror and the switch-over, not the guest, are tested here.
+  const specOn = (path: string) => spec(VM2, { startPaused: true, vnc: 'none', disks: [disk(path)] });
+  mkdirSync(join(a.dir, 'state'), { recursive: true });
+  mkdirSync(join(b.dir, 'state'), { recursive: true });
+  const onA = image(join(a.dir, 'state', 'disk.qcow2'), '64M', [
+    [0x5a, 0, 1024 * 1024],
+    [0x6b, 40 * 1024 * 1024, 2 * 1024 * 1024],
+  ]);
+  const onB = image(join(b.dir, 'state', 'disk-new.qcow2'), '64M');
+  const back = image(join(a.dir, 'state', 'disk-back.qcow2'), '64M');
+  await a.client.start(specOn(onA));
 
-  const target = await m(a).instance_migration_accept(env.vmSpec, { address: '127.0.0.1', mirror: [] });
-  const key = join(a.dir, 'run', VM, 'migration', 'server-key.pem');
-  assert.deepEqual([statSync(key).uid, statSync(key).mode & 0o777], [1_950_000_000, 0o600]);
-  await m(b).instance_migrate(VM, target, { live: true, downtimeMs: 300, bandwidth: 0 });
-  const s = await finalStatus(b);
-  assert.equal(s.phase, 'completed', s.error);
-  await m(a).instance_migration_finish_dst(VM, true);
-  await m(b).instance_migration_finish_src(VM, true);
-  assert.ok(!pidAlive(inB.pid!));
-  await answers(a, 'TLS-A');
-  await a.client.shutdown(VM, false, 10_000);
+  const move = async (from: Host, to: Host, address: string, dstPath: string) => {
+    const target = await m(to).instance_migration_accept(specOn(dstPath), {
+      address,
+      mirror: [{ device: 'xvda' }],
+    });
+    assert.deepEqual(Object.keys(target.nbd?.exports ?? {}), ['xvda']);
+    await m(from).instance_migrate(VM2, target, { live: true, downtimeMs: 300, bandwidth: 0 });
+    const s = await finalStatus(from, VM2);
+    assert.equal(s.phase, 'completed', s.error);
+    assert.ok(s.diskTotal >= 64 * 1024 * 1024 && s.diskTransferred === s.diskTotal, JSON.stringify(s));
+    assert.equal((await m(to).instance_migration_finish_dst(VM2, true)).state, 'paused', 'paused as it was');
+    await m(from).instance_migration_finish_src(VM2, true);
+    assert.deepEqual(await from.client.list(), []);
+  };
+  await move(a, b, '', onB);
+  assert.ok(sameContent(onA, onB), 'the mirrored disk equals the source');
+  await move(b, a, '127.0.0.1', back);
+  assert.ok(sameContent(onA, back), 'and back over TLS');
+  await a.client.shutdown(VM2, false, 10_000);
 });
