@@ -52,6 +52,12 @@ async function until<T>(
   }
 }
 
+/** Matches a XenApiError with `code` (as the agent client re-raises it). */
+const code = (c: string) => (e: unknown) => {
+  assert.equal((e as { code?: string }).code, c, String(e));
+  return true;
+};
+
 const final = (s: MigrationStatus) => ['completed', 'failed', 'cancelled'].includes(s.phase);
 
 /** Two agents with pool certificates from one CA (a second CA for refusals), and helpers. */
@@ -167,7 +173,7 @@ test('live migration between two agents (per-VM QEMU ids): abort, restart, unix,
     a: { base: 1_950_000_000, count: 10 },
     b: { base: 1_950_000_100, count: 10 },
   });
-  const { a, b, restart, answers, m, migrate, finalStatus, caDir, otherCa } = env;
+  const { a, b, restart, answers, m, migrate, finalStatus, caDir, otherCa, vmSpec } = env;
   const started = await boot(env);
 
   // 1. Aborted mid-way (1 MiB/s for 256 MiB: far from done): the source runs on, nothing on B.
@@ -177,6 +183,30 @@ test('live migration between two agents (per-VM QEMU ids): abort, restart, unix,
   assert.equal(inB.state, 'paused', 'the incoming VM is paused until finished');
   await until('some memory sent', async () => (await m(a).instance_migration_status(VM)).ramTransferred > 0);
   assert.equal((await m(a).instance_migration_status(VM)).phase, 'active');
+  // Refusals meanwhile: the only copy is never ended, a VM migrates once, a uuid runs once, and
+  // the RPC checks its arguments.
+  await assert.rejects(m(a).instance_migration_finish_src(VM, true), code('VM_MIGRATE_FAILED'));
+  await assert.rejects(
+    m(a).instance_migrate(VM, t1, { live: true, downtimeMs: 300, bandwidth: 0 }),
+    code('OPERATION_NOT_ALLOWED'),
+  );
+  await assert.rejects(
+    m(a).instance_migration_accept(vmSpec, { address: '', mirror: [] }),
+    code('VM_BAD_POWER_STATE'),
+  );
+  await assert.rejects(
+    a.client.call('instance_migrate', [
+      VM,
+      { ...t1, socket: '/etc/shadow' },
+      { live: true, downtimeMs: 300, bandwidth: 0 },
+    ]),
+    code('INVALID_VALUE'),
+  );
+  await assert.rejects(
+    b.client.call('instance_migration_accept', [vmSpec, { address: '127.0.0.1,evil=1', mirror: [] }]),
+    code('INVALID_VALUE'),
+  );
+  assert.equal((await m(a).instance_migration_status(VM)).phase, 'active', 'still migrating');
   await m(a).instance_migration_abort(VM);
   assert.equal((await m(a).instance_migration_status(VM)).phase, 'cancelled');
   await m(b).instance_migration_finish_dst(VM, false);
