@@ -298,17 +298,22 @@ async function run(
   const cleanDst = () =>
     withinMs(
       (async () => {
-        await dstAgent.migration
-          .instance_migration_finish_dst(uuid, false)
-          .catch((e) => log.warn('finish_dst(false)', { vm: uuid, error: String(e) }));
+        await dstAgent.migration.instance_migration_finish_dst(uuid, false).catch((e) => {
+          guard?.owe('destination'); // done when the host answers again
+          log.warn('finish_dst(false)', { vm: uuid, error: String(e) });
+        });
         await undoTaps();
       })(),
       CLEANUP_MS,
-    ).catch((e) => log.warn('destination clean-up', { vm: uuid, error: String(e) }));
+    ).catch((e) => {
+      guard?.owe('destination');
+      log.warn('destination clean-up', { vm: uuid, error: String(e) });
+    });
   const cleanSrc = () =>
-    srcAgent.migration
-      .instance_migration_finish_src(uuid, false)
-      .catch((e) => log.warn('finish_src(false)', { vm: uuid, error: String(e) }));
+    srcAgent.migration.instance_migration_finish_src(uuid, false).catch((e) => {
+      guard?.owe('source');
+      log.warn('finish_src(false)', { vm: uuid, error: String(e) });
+    });
 
   let incoming: IncomingMigration;
   try {

@@ -619,6 +619,8 @@ export interface MigrationGuard {
    * finish_dst(true) that failed) to it rather than resuming the source itself.
    */
   readonly settles: boolean;
+  /** The flow's rollback could not finish `side` (its host did not answer): owed to it later. */
+  owe(side: Side): void;
 }
 
 /** What the settlement did, for the task's error (pure). */
@@ -631,6 +633,24 @@ export function settlementNote(r: Resolution | undefined): string {
     ? `; the ${[...new Set(owed)].join(' and ')} host is cleaned up once it answers again`
     : '';
   return r.outcome === 'commit' ? `; the VM was moved to the destination after all${later}` : later;
+}
+
+/**
+ * The flow rolled a failed migration back itself: what it could not do (a host did not answer)
+ * stays in the journal as a settled rollback, the rest is forgotten.
+ */
+function owedRollback(journal: MigrationJournal, rec: MigrationRecord, owed: Set<Side>): Resolution {
+  const pending: Step[] = [];
+  if (owed.has('destination')) pending.push({ call: 'finish_dst', success: false });
+  if (owed.has('source')) pending.push({ call: 'finish_src', success: false });
+  journal.release(rec);
+  if (pending.length === 0) journal.end(rec);
+  else {
+    rec.outcome = 'rollback';
+    rec.pending = pending;
+    journal.write(rec);
+  }
+  return { outcome: 'rollback', steps: [], pending, why: 'rolled back by the migration' };
 }
 
 /**
@@ -652,12 +672,14 @@ export async function guardMigration<T>(
   const src = String(vm.resident_on);
   const rec = journal?.begin(uuid, src, dst);
   const watchdog = watchStream(svc, uuid, src, dst);
+  const owed = new Set<Side>();
   try {
     const out = await fn({
       switching: () => {
         if (journal && rec) journal.setPhase(rec, 'switching');
       },
       settles: Boolean(rec),
+      owe: (side) => owed.add(side),
     });
     watchdog.stop();
     if (journal && rec) journal.end(rec);
@@ -665,11 +687,13 @@ export async function guardMigration<T>(
   } catch (e) {
     watchdog.stop();
     let settled: Resolution | undefined;
-    if (journal && rec)
+    if (journal && rec && rec.phase === 'switching')
+      // The end is uncertain (did the destination resume the guest?): both hosts are asked.
       settled = await settleMigration(svc, journal, rec, opts).catch((err) => {
         log.warn('could not settle a failed migration', { vm: uuid, error: String(err) });
         return undefined;
       });
+    else if (journal && rec) settled = owedRollback(journal, rec, owed);
     if (!isXenApiError(e) || (e.code !== 'VM_MIGRATE_FAILED' && !watchdog.reason)) throw e;
     const why = watchdog.reason ?? String(e.params[3] ?? e.message);
     const hostUuid = (h: string) => String(svc.db.get('host', h)?.uuid ?? '');

@@ -363,15 +363,15 @@ test('settlementNote tells what the settlement left for later', () => {
   );
 });
 
-test('a guarded migration failing with its destination unreachable journals the clean-up', async (t) => {
-  const { svc, vm, uuid, log, src, dst } = await pair(t);
+test('a guarded migration that could not clean a host up journals what it owes', async (t) => {
+  const { svc, vm, uuid, log, src } = await pair(t);
   src.agent.instances.set(uuid, { uuid, state: 'running' });
-  dst.agent.instances.set(uuid, { uuid, state: 'paused' }); // the incoming QEMU, never told
   const hostUuid = String(svc.db.get('host', svc.hostRef())!.uuid);
   await assert.rejects(
     guardMigration(svc, vm, REMOTE, async (g) => {
       assert.equal(g.settles, true);
       assert.equal(svc.migrationJournal!.concerns(uuid), true, 'journalled before anything moves');
+      g.owe('destination'); // the flow's finish_dst(false) found no agent there
       throw new XenApiError('VM_MIGRATE_FAILED', [uuid, hostUuid, '', 'Unable to write to socket']);
     }),
     (e: XenApiError) =>
@@ -380,12 +380,38 @@ test('a guarded migration failing with its destination unreachable journals the 
         String(e.params[3]),
       ),
   );
-  assert.deepEqual(log, ['src: finish_src(false)']);
-  assert.equal(svc.migrationJournal!.pending().length, 1);
-  // A success is forgotten at once.
-  const out = await guardMigration(svc, vm, REMOTE, async () => 'done');
-  assert.equal(out, 'done');
-  assert.equal(svc.migrationJournal!.pending().length, 1, 'only the failed one is left');
+  assert.deepEqual(log, [], 'the flow rolled back itself: nothing asked again');
+  const left = svc.migrationJournal!.pending();
+  assert.equal(left.length, 1);
+  assert.deepEqual(left[0].pending, [{ call: 'finish_dst', success: false }]);
+  // A failure that owes nothing, and a success, are forgotten at once.
+  await assert.rejects(guardMigration(svc, vm, REMOTE, async () => Promise.reject(new Error('refused'))));
+  assert.equal(await guardMigration(svc, vm, REMOTE, async () => 'done'), 'done');
+  assert.equal(svc.migrationJournal!.pending().length, 1, 'only the one that owes is left');
+});
+
+test('a guarded migration whose finish_dst(true) failed asks both hosts before anything resumes', async (t) => {
+  const { svc, db, vm, uuid, log, src, dst } = await pair(t);
+  src.agent.instances.set(uuid, { uuid, state: 'running' }); // migrating out: listed as running
+  src.state.phase = 'completed';
+  dst.agent.instances.set(uuid, { uuid, state: 'paused' });
+  dst.state.phase = 'completed';
+  svc.hosts.attach(REMOTE, dst.agent);
+  await assert.rejects(
+    guardMigration(svc, vm, REMOTE, async (g) => {
+      g.switching();
+      throw new XenApiError('VM_MIGRATE_FAILED', [
+        uuid,
+        '',
+        '',
+        'the destination did not take over: timeout',
+      ]);
+    }),
+    (e: XenApiError) => /moved to the destination after all$/.test(String(e.params[3])),
+  );
+  assert.deepEqual(log, ['dst: finish_dst(true)', 'src: finish_src(true)']);
+  assert.equal(db.get('VM', vm)!.resident_on, REMOTE);
+  assert.equal(svc.migrationJournal!.pending().length, 0);
 });
 
 test("qemuState: a migration's source that sent everything is paused, whatever its agent lists", () => {
