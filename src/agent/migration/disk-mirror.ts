@@ -98,6 +98,8 @@ export async function mirrorDisk(
 ): Promise<void> {
   // 1. Under the VM's queue: checks, label, target node, job.
   const started = await vms.withVm(uuid, async (vm) => {
+    if (vm.migrating)
+      throw new XenApiError('OPERATION_NOT_ALLOWED', [`VM ${uuid} is migrating: its disks cannot move now`]);
     const disk = vm.spec.disks.find((d) => d.device === device && !d.cdrom);
     if (!disk) throw new XenApiError('INVALID_VALUE', ['device', device, 'no such disk in the VM']);
     if (disk.readonly) throw new XenApiError('INVALID_VALUE', ['device', device, 'a read-only disk']);

@@ -54,6 +54,8 @@ export type MirrorListen =
 export interface MirrorClientOptions {
   /** `tls-creds-x509` object (endpoint=client) for a TCP server; required for TCP. */
   tlsCredsId?: string;
+  /** Bytes per second each job may copy (0 or absent: no limit; the migration's bandwidth). */
+  speed?: number;
   /** The name the server's certificate must carry (default: the server's address). */
   tlsHostname?: string;
   /** The VM's fd-passing monitor: needed for a Unix-socket server (connected by the agent). */
@@ -233,12 +235,18 @@ export function nbdClientNode(
 }
 
 /** blockdev-mirror of `node` into the NBD node of `device` (pure). */
-export function mirrorCommand(device: string, node: string, target: string): Record<string, unknown> {
+export function mirrorCommand(
+  device: string,
+  node: string,
+  target: string,
+  speed = 0,
+): Record<string, unknown> {
   return {
     'job-id': mirrorJobId(device),
     device: node,
     target,
     sync: 'full',
+    ...(speed > 0 ? { speed } : {}),
     // Concluded jobs stay (with their error) until finishMirrors dismisses them.
     'auto-dismiss': false,
   };
@@ -278,7 +286,10 @@ export async function startMirrors(
           }),
         );
       }
-      await qmp.command('blockdev-mirror', mirrorCommand(device, nodes[device], nbdNodeName(device)));
+      await qmp.command(
+        'blockdev-mirror',
+        mirrorCommand(device, nodes[device], nbdNodeName(device), opts.speed),
+      );
     }
   } catch (e) {
     await cancelMirrors(qmp, { force: true }).catch(() => undefined);

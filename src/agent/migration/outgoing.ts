@@ -120,14 +120,12 @@ export async function startMigration(
       await qmp.command('migrate-set-parameters', sourceParameters(target, params));
       if (target.nbd && devices.length) {
         // Disks first (libvirt's order): memory follows once every mirror is in sync (advance).
-        await startMirrors(
-          qmp,
-          target.nbd,
-          devices,
-          target.nbd.socket
+        await startMirrors(qmp, target.nbd, devices, {
+          speed: params.bandwidth, // the disk copies share the migration's limit (per disk)
+          ...(target.nbd.socket
             ? { fdpass: vm.paths.fdpass }
-            : { tlsCredsId: TLS_CREDS_ID, tlsHostname: target.address },
-        );
+            : { tlsCredsId: TLS_CREDS_ID, tlsHostname: target.address }),
+        });
         log.info('disk mirroring started', { uuid, devices });
       } else {
         await beginMemory(vm, mark, target, params.live);

@@ -4,7 +4,6 @@
 // object with verify-peer on: each end checks the other's host certificate against the pool CA.
 import { chmodSync, chownSync, copyFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { XenApiError } from '../../shared/errors.js';
 import { CA_CERT, HOST_CERT, HOST_KEY } from '../../shared/pki/pool-pki.js';
 import type { Owner } from '../qemu/dac.js';
 
@@ -35,12 +34,10 @@ export function stageTlsCreds(
   who: Owner | undefined,
 ): void {
   if (!pkiDir || !Object.values(credsFiles(endpoint)).every((f) => existsSync(join(pkiDir, f))))
-    throw new XenApiError('VM_MIGRATE_FAILED', [
-      '',
-      '',
-      '',
+    // The callers wrap it as VM_MIGRATE_FAILED [uuid, …].
+    throw new Error(
       `this host has no pool certificate${pkiDir ? ` in ${pkiDir}` : ''}: cannot migrate over TLS`,
-    ]);
+    );
   for (const [name, from] of Object.entries(credsFiles(endpoint))) {
     const to = join(dir, name);
     copyFileSync(join(pkiDir, from), to);

@@ -17,7 +17,15 @@ import { XenApiError } from '../../../src/shared/errors.js';
 import { NodedAgentClient } from '../../../src/manager/hosts/host-client.js';
 import { tempDir } from '../../helpers/tmp.js';
 import { guest, killQemusUnder, logSize, spec, typeLine, waitForLog } from '../helpers/guest.js';
-import { image, sameContent, sh } from './mirror-qemu.js';
+import {
+  cancelMirrors,
+  finishMirrors,
+  serveMirrorTargets,
+  startMirrors,
+  stopMirrorTargets,
+  waitMirrorsReady,
+} from '../../../src/agent/migration/mirror.js';
+import { bareQemus, image, quit, sameContent, sh } from './mirror-qemu.js';
 
 const UUID = '0e0e0e0e-1515-4333-8444-6d6972726f72';
 const MiB = 1024 * 1024;
@@ -25,6 +33,7 @@ const MiB = 1024 * 1024;
 test('instance_disk_mirror moves a running disk to another volume', { timeout: 480_000 }, async (t) => {
   if (!lookupUser('berth-qemu')) return t.skip('needs the berth-qemu user (scripts/qemu-user.sh)');
   const { kernel, initrd } = guest();
+  const startBare = bareQemus(t); // its QEMUs end before tempDir's removal
   let runRoot = '';
   let agent: Agent | undefined;
   let client: NodedAgentClient | undefined;
@@ -109,6 +118,24 @@ test('instance_disk_mirror moves a running disk to another volume', { timeout: 4
     (e) => e instanceof XenApiError && e.code === 'VM_BAD_POWER_STATE',
   );
   assert.equal(statSync(newImage).uid, 0, 'a refused target is not labelled');
+  // QEMU refuses a target of another size: the guest stays on its disk, the target's label and
+  // node are undone.
+  const small = image(join(sr, 'small.qcow2'), '32M');
+  await assert.rejects(
+    mirror(UUID, 'xvda', { path: small, format: 'qcow2' }),
+    (e) =>
+      e instanceof XenApiError &&
+      e.code === 'INTERNAL_ERROR' &&
+      /disk mirror of xvda/.test(String(e.params[0])),
+  );
+  assert.equal(statSync(small).uid, 0, 'the failed target got its owner back');
+  assert.equal(savedSpec(paths)?.disks[0].path, oldImage);
+  await agent.vms.withVm(UUID, async (vm) => {
+    const qmp = vm.requireQmp();
+    assert.deepEqual(await qmp.command('query-jobs'), []);
+    const nodes = await qmp.command<{ 'node-name': string }[]>('query-named-block-nodes');
+    assert.ok(!nodes.some((n) => n['node-name'].startsWith('dm')), 'no target node left');
+  });
 
   await client.migration.instance_disk_mirror(UUID, 'xvda', { path: newImage, format: 'qcow2' });
 
@@ -147,6 +174,38 @@ test('instance_disk_mirror moves a running disk to another volume', { timeout: 4
   client = new NodedAgentClient(opts.socketPath);
   assert.equal(((await client.call('instance_info', [UUID])) as { state: string }).state, 'running');
   assert.equal(await agent.vms.withVm(UUID, async (vm) => vm.spec.disks[0].path), newImage);
+
+  // The same disk (on its new node) mirrored for a migration: the source QEMU runs as the VM's
+  // uid in its own mount namespace and gets its NBD connection as a descriptor; the guest writes
+  // while the copy runs. A pause stands in for the completed memory migration.
+  const migrated = image(join(dir, 'migrated.qcow2'), '64M');
+  const dst = await startBare(join(dir, 'dst'), { xvda: migrated }, true);
+  const socket = join(dir, 'mig', 'nbd.sock');
+  const nbd = await serveMirrorTargets(dst.qmp, [{ device: 'xvda' }], {
+    transport: 'unix',
+    socket,
+    fdpass: dst.fdpass,
+  });
+  await agent.vms.withVm(UUID, (vm) =>
+    startMirrors(vm.requireQmp(), nbd, ['xvda'], { fdpass: vm.paths.fdpass }),
+  );
+  await guestRun(
+    'echo BERTH-MIRROR-DURING | dd of=/dev/vda bs=512 seek=16 count=1 conv=sync 2>/dev/null; sync; echo WROTE-3-$((6*7))',
+    /WROTE-3-42/,
+  );
+  const ready = await agent.vms.withVm(UUID, (vm) =>
+    waitMirrorsReady(vm.requireQmp(), ['xvda'], { timeoutMs: 120_000 }),
+  );
+  assert.ok(ready.ready && ready.total >= 64 * MiB, JSON.stringify(ready));
+  await client.call('instance_pause', [UUID]);
+  const [cancelled] = await agent.vms.withVm(UUID, (vm) => cancelMirrors(vm.requireQmp()));
+  assert.deepEqual(cancelled, { device: 'xvda', consistent: true });
+  await agent.vms.withVm(UUID, (vm) => finishMirrors(vm.requireQmp(), ['xvda']));
+  await stopMirrorTargets(dst.qmp, socket);
+  await quit(dst);
+  assert.ok(sameContent(newImage, migrated), 'the migration target equals the paused source');
+  assert.match(read(migrated, 8192), /BERTH.MIRROR.DUR/);
+  await client.call('instance_unpause', [UUID]);
 
   // When QEMU ends, the new image gets its owner and mode back.
   const kept = join(dir, 'kept.qcow2');

@@ -75,6 +75,14 @@ export function bareQemus(t: TestContext) {
   };
 }
 
+/** Ends a bare QEMU with `quit` (it flushes and closes its images) and waits for its exit. */
+export async function quit(vm: BareVm): Promise<void> {
+  if (vm.proc.exitCode !== null || vm.proc.signalCode !== null) return;
+  const gone = new Promise((r) => vm.proc.once('exit', r));
+  await vm.qmp.command('quit').catch(() => undefined);
+  await gone;
+}
+
 export const sh = (cmd: string, ...args: string[]) => execFileSync(cmd, args, { encoding: 'utf8' });
 
 /** A qcow2 image of `size` with known data written by qemu-io (`writes`: [pattern, offset, len]). */

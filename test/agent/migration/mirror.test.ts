@@ -22,7 +22,7 @@ import {
 } from '../../../src/agent/migration/mirror.js';
 import { MIGRATION_PORTS } from '../../../src/shared/host/migration.js';
 import { tempDir } from '../../helpers/tmp.js';
-import { bareQemus, image, qemuTlsDirs, sameContent, sh } from './mirror-qemu.js';
+import { bareQemus, image, qemuTlsDirs, quit, sameContent, sh } from './mirror-qemu.js';
 
 const MiB = 1024 * 1024;
 
@@ -146,6 +146,7 @@ test('mirror over a Unix socket into an incoming QEMU: targets equal the sources
   });
   await stopMirrorTargets(dst.qmp, socket);
   assert.deepEqual(await dst.qmp.command('query-block-exports'), []);
+  await quit(dst); // its image caches on disk
   assert.ok(sameContent(d.src.xvda, d.dst.xvda), 'xvda copied');
   assert.ok(sameContent(d.src.xvdb, d.dst.xvdb), 'xvdb copied');
   // Not trivially equal: the data is really there.
@@ -184,6 +185,7 @@ test('mirror over TCP with TLS and pool certificates, port from MIGRATION_PORTS'
   await assert.rejects(startMirrors(src.qmp, nbd, ['xvda'], {}), /TLS/);
   await mirrorAll(src, nbd, { tlsCredsId: 'berth-tls' });
   await stopMirrorTargets(dst.qmp);
+  await quit(dst);
   assert.ok(sameContent(d.src.xvda, d.dst.xvda), 'xvda copied');
   assert.ok(sameContent(d.src.xvdb, d.dst.xvdb), 'xvdb copied');
 });

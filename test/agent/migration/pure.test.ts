@@ -1,7 +1,10 @@
 // The pure parts of the agent's live migration: QEMU's query-migrate as MigrationStatus, the
 // RPC argument checks, the source's QEMU parameters and the TLS credentials' names.
 import assert from 'node:assert/strict';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
+import { tempDir } from '../../helpers/tmp.js';
 import {
   acceptOptions,
   addressArg,
@@ -12,7 +15,12 @@ import {
 } from '../../../src/agent/migration/rpc.js';
 import { migrationPhase, migrationStatus } from '../../../src/agent/migration/status.js';
 import { sourceParameters, UNLIMITED_BANDWIDTH } from '../../../src/agent/migration/outgoing.js';
-import { credsFiles, TLS_CREDS_ID, tlsCredsObject } from '../../../src/agent/migration/tls-creds.js';
+import {
+  credsFiles,
+  stageTlsCreds,
+  TLS_CREDS_ID,
+  tlsCredsObject,
+} from '../../../src/agent/migration/tls-creds.js';
 import { portTaken } from '../../../src/agent/migration/incoming.js';
 import { uriHost } from '../../../src/agent/migration/context.js';
 
@@ -188,4 +196,24 @@ test('TLS credentials: QEMU names per end, verify-peer on', () => {
   assert.ok(!portTaken('Cannot assign requested address'));
   assert.equal(uriHost('fd00::2'), '[fd00::2]');
   assert.equal(uriHost('10.0.0.2'), '10.0.0.2');
+});
+
+test('TLS credentials are copied under QEMU names, 0600, or refused without a pool certificate', (t) => {
+  const dir = tempDir(t, 'berth-migrate-agent-creds-');
+  const pki = join(dir, 'pki');
+  const out = join(dir, 'out');
+  mkdirSync(pki);
+  mkdirSync(out);
+  assert.throws(() => stageTlsCreds(undefined, out, 'server', undefined), /no pool certificate/);
+  assert.throws(() => stageTlsCreds(pki, out, 'server', undefined), /no pool certificate in/);
+  for (const [f, text] of [
+    ['pool-ca.pem', 'CA'],
+    ['host.pem', 'CERT'],
+    ['host.key', 'KEY'],
+  ])
+    writeFileSync(join(pki, f), text, { mode: 0o644 });
+  stageTlsCreds(pki, out, 'client', undefined);
+  assert.deepEqual(readdirSync(out).sort(), ['ca-cert.pem', 'client-cert.pem', 'client-key.pem']);
+  assert.equal(readFileSync(join(out, 'client-key.pem'), 'utf8'), 'KEY');
+  for (const f of readdirSync(out)) assert.equal(statSync(join(out, f)).mode & 0o777, 0o600, f);
 });
