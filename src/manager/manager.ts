@@ -64,6 +64,7 @@ import { PoolService } from './pool/service.js';
 import { NodedAgentClient } from './hosts/host-client.js';
 import type { HostAgent } from './vm/host-agent.js';
 import { VmCopyJournal } from './vm/copy-journal.js';
+import { MigrationJournal, settlePeriodically } from './vm/migration-recovery.js';
 import { attachAgent } from './vm/reconcile.js';
 import { clearStaleReservations } from './vm/reservation.js';
 import { refreshAllowedOperations } from './vm/vm-state.js';
@@ -278,6 +279,7 @@ export class Manager {
       if (opts.timers === false || masterTimers) return;
       masterTimers = true;
       tasks.startGc();
+      settlePeriodically(svc); // migrations a host did not answer for (vm/migration-recovery.ts)
       // Only a master touches the pool row (a former master's replica is the new master's to write).
       events.startHeartbeat(() => (svc.pool?.isMaster() !== false ? poolRef() : undefined));
     };
@@ -288,6 +290,7 @@ export class Manager {
       const agent = attachLocalAgent();
       if (!svc.storageIntents) prepareStorage(svc, storageOpts);
       svc.vmCopyJournal ??= new VmCopyJournal(join(config.dataDir, 'vm-copies'));
+      svc.migrationJournal ??= new MigrationJournal(join(config.dataDir, 'vm-migrations'));
       if (agent) void startWhenConnected(agent, startStorage, storageOpts.waitMs ?? STORAGE_WAIT_MS);
     };
     svc.pool = new PoolService(svc, {
@@ -316,6 +319,7 @@ export class Manager {
         Object.fromEntries([...cleared].map(([c, l]) => [c, l.length])),
       );
     svc.vmCopyJournal = new VmCopyJournal(join(config.dataDir, 'vm-copies'));
+    svc.migrationJournal = new MigrationJournal(join(config.dataDir, 'vm-migrations'));
     prepareStorage(svc, storageOpts);
     if (opts.networking !== false) openNetworking(svc, opts.networking ?? {});
     const self = db.mustGet('host', hostRef);

@@ -2,14 +2,18 @@
 // answer over the API, reach each other across the switch bridge, survive an agent SIGKILL, and
 // leave nothing behind. No guests: it must stay fast.
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import {
+  createNetwork,
+  deleteNetwork,
   freeOctet,
+  ip,
   layout,
+  linkCommand,
   listNamespaces,
   parseNsName,
   setupCommands,
@@ -210,4 +214,62 @@ test('two harnesses at once get apart subnets, namespaces and QEMU ids, and both
     assert.equal((await (await h.client()).call('host.get_all')).length, 1);
   await Promise.all([a.stop(), b.stop()]);
   assert.deepEqual([...(await a.leftovers()), ...(await b.leftovers())], []);
+});
+
+test('a cut link drops traffic silently and a restored one carries it again (namespaces only)', async (t) => {
+  await sweepStale();
+  const l = layout(process.pid, freeOctet(await listNamespaces(), 200), 3);
+  const procs: ReturnType<typeof spawn>[] = [];
+  t.after(async () => {
+    for (const p of procs) p.kill('SIGKILL');
+    await deleteNetwork(l);
+  });
+  await createNetwork(l);
+  const inNs = (i: number, args: string[]) => spawn('ip', ['netns', 'exec', l.hostNs[i], ...args]);
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  /** Whether host `from` opens a TCP connection to `to`'s listener within a second. */
+  const connects = (from: number, to: number) =>
+    new Promise<boolean>((resolve) => {
+      const p = inNs(from, [
+        'socat',
+        '-u',
+        'OPEN:/dev/null',
+        `TCP:${l.addresses[to]}:7001,connect-timeout=1`,
+      ]);
+      p.on('exit', (code) => resolve(code === 0));
+    });
+  // Every host accepts connections on 7001; host 2 prints the stream it gets on 7000.
+  for (const i of [0, 1, 2])
+    procs.push(inNs(i, ['socat', '-u', 'TCP-LISTEN:7001,reuseaddr,fork', 'OPEN:/dev/null']));
+  const server = inNs(1, ['socat', '-u', 'TCP-LISTEN:7000,reuseaddr', 'STDOUT']);
+  procs.push(server);
+  let received = '';
+  server.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    received += d;
+  });
+  const until = async (what: string, ms: number, probe: () => boolean | Promise<boolean>) => {
+    const deadline = Date.now() + ms;
+    while (!(await probe())) {
+      assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
+      await sleep(100);
+    }
+  };
+  await until('the listeners', 10_000, async () => (await connects(0, 1)) && connects(2, 0));
+  const client = inNs(0, ['socat', '-u', 'STDIN', `TCP:${l.addresses[1]}:7000`]);
+  procs.push(client);
+  client.stdin!.write('before\n');
+  await until('a line across the bridge', 10_000, () => received.includes('before'));
+
+  assert.deepEqual(linkCommand(l, 2, false), ['-n', l.switchNs, 'link', 'set', 'p2', 'down']);
+  assert.throws(() => linkCommand(l, 4, false), /host index/);
+  await ip(linkCommand(l, 2, false));
+  client.stdin!.write('during\n');
+  await sleep(1500);
+  assert.ok(!received.includes('during'), 'nothing crosses a cut link');
+  assert.equal(client.exitCode, null, 'the open connection stalls: it is not reset');
+  assert.equal(await connects(0, 1), false, 'no new connection to the cut host');
+  assert.equal(await connects(2, 0), true, 'the other hosts still reach each other');
+  await ip(linkCommand(l, 2, true));
+  await until('the stalled line after the link is back', 15_000, () => received.includes('during'));
+  assert.equal(await connects(0, 1), true, 'new connections again');
 });

@@ -56,6 +56,18 @@ export function setupCommands(l: NetLayout): string[][] {
   return cmds;
 }
 
+/**
+ * The `ip` invocation that pulls host `index`'s (1-based) cable out of the switch, or plugs it
+ * back (pure): its switch port goes down or up. Packets to and from the host are then dropped
+ * silently (its eth0 loses carrier but keeps its address and routes), as on a cut link, so TCP
+ * connections stall and retransmit rather than fail at once.
+ */
+export function linkCommand(l: NetLayout, index: number, up: boolean): string[] {
+  if (!Number.isInteger(index) || index < 1 || index > l.hostNs.length)
+    throw new Error(`host index must be 1…${l.hostNs.length}, got ${index}`);
+  return ['-n', l.switchNs, 'link', 'set', `p${index}`, up ? 'up' : 'down'];
+}
+
 /** Owner pid and octet of a harness namespace name; undefined for any other name (pure). */
 export function parseNsName(name: string): { pid: number; octet: number } | undefined {
   const m = new RegExp(`^${NS_PREFIX}(\\d+)-(\\d+)-(sw|h\\d+)$`).exec(name);

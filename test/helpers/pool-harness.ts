@@ -32,7 +32,9 @@ import {
   createNetwork,
   deleteNetwork,
   freeOctet,
+  ip,
   layout,
+  linkCommand,
   listNamespaces,
   type NetLayout,
   NS_PREFIX,
@@ -122,6 +124,10 @@ export interface Harness {
   stop(): Promise<void>;
   /** What of this instance still exists (namespaces, live pids, the directory); [] once stopped. */
   leftovers(): Promise<string[]>;
+  /** Cuts host h off the others (its switch port down: packets dropped silently, netns.ts). */
+  cutLink(h: PoolHost): Promise<void>;
+  /** Plugs host h back in after cutLink. */
+  restoreLink(h: PoolHost): Promise<void>;
 }
 
 /** QEMU ids for host i of the instance on `octet`: 256 ids apart from every other host's (pure). */
@@ -418,6 +424,12 @@ export async function startHosts(n: number, opts: HarnessOptions = {}): Promise<
         if (p.exitCode === null && p.signalCode === null) left.push(`process ${p.pid}`);
       if (existsSync(dir)) left.push(`directory ${dir}`);
       return left;
+    },
+    async cutLink(h) {
+      await ip(linkCommand(l, h.index, false));
+    },
+    async restoreLink(h) {
+      await ip(linkCommand(l, h.index, true));
     },
   };
   opts.t?.after(() => harness.stop());

@@ -146,11 +146,29 @@ export async function finishDestination(
   });
 }
 
-/** Source: cancels and the guest runs on here; destination: as finish_dst(false). */
+/**
+ * Source: cancels and the guest runs on here; destination: as finish_dst(false). A source whose
+ * stream already completed is left as it is: the destination may hold (or run) the guest now, and
+ * only the manager's finish_src(false) may resume it here (an abort racing the end of the stream,
+ * e.g. a task.cancel, must not leave the guest running on both hosts).
+ */
 export async function abortMigration(ctx: MigrationContext, uuid: string): Promise<void> {
   const vm = ctx.vms.peek(uuid);
   if (vm?.migrating === 'in') await finishDestination(ctx, uuid, false);
-  else if (vm?.migrating === 'out') await finishSource(ctx, uuid, false);
+  else if (vm?.migrating === 'out')
+    await ctx.vms.withVm(uuid, async (v) => {
+      if (v.migrating !== 'out') return;
+      const qmp = v.requireQmp();
+      if (running((await query(qmp)).status)) {
+        await qmp.command('migrate_cancel');
+        await waitMigrate(qmp, (st) => !running(st), SETTLE_MS);
+      }
+      if ((await query(qmp)).status === 'completed') {
+        log.info('abort after the stream completed: left to finish_src', { uuid });
+        return;
+      }
+      await keepSource(v);
+    });
 }
 
 /**

@@ -10,6 +10,7 @@ import type { DriverInfo } from '../../shared/host/storage.js';
 import type { HostRegistry } from '../hosts/registry.js';
 import type { StorageIntents } from '../storage/intents.js';
 import type { VmCopyJournal } from '../vm/copy-journal.js';
+import type { MigrationJournal } from '../vm/migration-recovery.js';
 import type { PoolService } from '../pool/service.js';
 import type { TaskHandle, TaskManager } from '../tasks/task-manager.js';
 
@@ -52,6 +53,8 @@ export interface Services {
   provisionDisks?: (ctx: CallContext, vm: string) => Promise<void>;
   /** Intents of VM clones/copies/snapshots in flight (crash safety). */
   vmCopyJournal?: VmCopyJournal;
+  /** Live migrations in flight (vm/migration-recovery.ts: settled after a failure or restart). */
+  migrationJournal?: MigrationJournal;
   /** The NBD export server (VDI.get_nbd_info): its port and each host's certificate (absent: none). */
   nbd?: { port: number; certificateOf(host: string): string | undefined };
 }

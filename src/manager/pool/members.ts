@@ -8,6 +8,7 @@ import type { Services } from '../api/context.js';
 import type { Row } from '../db/database.js';
 import { nowXapi } from '../time.js';
 import type { HostAgent } from '../vm/host-agent.js';
+import { afterAgentReconnect } from '../vm/migration-recovery.js';
 import { applyInstanceEvent, reconcile } from '../vm/reconcile.js';
 import { AutoRestart } from './auto-restart.js';
 
@@ -94,12 +95,16 @@ export class PoolMembers {
     const client = this.connector(row as Row & { uuid: string });
     const wrapped = offlineAware(hostRef, client);
     this.svc.hosts.attach(hostRef, wrapped);
-    client.onEvent((e) => applyInstanceEvent(this.svc, e, this.restart));
+    // Its events speak for the VMs resident on it only (not the master's: a migration's copies).
+    client.onEvent((e) => applyInstanceEvent(this.svc, e, this.restart, hostRef));
     client.onReconnect(() => {
       this.setLive(hostRef, true);
       client
         .all()
-        .then((list) => reconcile(this.svc, list, hostRef))
+        .then((list) => {
+          reconcile(this.svc, list, hostRef);
+          void afterAgentReconnect(this.svc, hostRef); // migrations it took part in
+        })
         .catch((e) => {
           // A client detached meanwhile (host ejected, manager closing) has nothing to reconcile.
           if (this.svc.hosts.peek(hostRef) === wrapped)

@@ -30,6 +30,7 @@ import type { HostAgent, InstanceInfo, InstanceSpec } from './host-agent.js';
 import { checkOperation } from './lifecycle.js';
 import { bootError, type PoolView } from './placement.js';
 import { poolView, releaseHost } from './reservation.js';
+import { CLEANUP_MS, guardMigration, type MigrationGuard, withinMs } from './migration-recovery.js';
 import { instanceSpec } from './spec.js';
 import { refreshAllowedOperations, withVmOperation } from './vm-state.js';
 
@@ -243,7 +244,13 @@ export async function migrateVm(
     // xapi's allocate_vm_to_host: the destination counts the VM's memory until the end.
     db.deferred(() => db.update('VM', vm, { scheduled_to_be_resident_on: dst }));
     try {
-      return await run(svc, task, taskRef, vm, dst, opts);
+      // Journal, stream watchdog and settlement of failures (migration-recovery.ts).
+      const from = String(db.mustGet('VM', vm).resident_on);
+      const committed = (s: Services, ref: string, to: string) =>
+        switchOver(s, ref, from, to, { uuid: String(db.mustGet('VM', ref).uuid), state: 'running' }, opts);
+      return await guardMigration(svc, vm, dst, (g) => run(svc, task, taskRef, vm, dst, opts, g), {
+        switchOver: committed,
+      });
     } finally {
       releaseHost(svc, vm);
     }
@@ -257,6 +264,7 @@ async function run(
   vm: string,
   dst: string,
   opts: MigrateOptions,
+  guard?: MigrationGuard,
 ): Promise<MigrationResult> {
   const { db } = svc;
   const rec = db.mustGet('VM', vm);
@@ -285,16 +293,27 @@ async function run(
         log.warn('could not remove TAP', { error: String(e) }),
       );
   };
-  const cleanDst = async () => {
-    await dstAgent.migration
-      .instance_migration_finish_dst(uuid, false)
-      .catch((e) => log.warn('finish_dst(false)', { vm: uuid, error: String(e) }));
-    await undoTaps();
-  };
+  // Bounded: over a cut link a pooled connection would hang the call for the RPC's full timeout
+  // (what it leaves undone, the guard settles once the host answers: migration-recovery.ts).
+  const cleanDst = () =>
+    withinMs(
+      (async () => {
+        await dstAgent.migration.instance_migration_finish_dst(uuid, false).catch((e) => {
+          guard?.owe('destination'); // done when the host answers again
+          log.warn('finish_dst(false)', { vm: uuid, error: String(e) });
+        });
+        await undoTaps();
+      })(),
+      CLEANUP_MS,
+    ).catch((e) => {
+      guard?.owe('destination');
+      log.warn('destination clean-up', { vm: uuid, error: String(e) });
+    });
   const cleanSrc = () =>
-    srcAgent.migration
-      .instance_migration_finish_src(uuid, false)
-      .catch((e) => log.warn('finish_src(false)', { vm: uuid, error: String(e) }));
+    srcAgent.migration.instance_migration_finish_src(uuid, false).catch((e) => {
+      guard?.owe('source');
+      log.warn('finish_src(false)', { vm: uuid, error: String(e) });
+    });
 
   let incoming: IncomingMigration;
   try {
@@ -340,11 +359,15 @@ async function run(
   // The memory is across: the destination runs the guest, then the database says so, then the
   // source lets its QEMU go (its agent's reports no longer speak for the VM after the switch).
   let info: InstanceInfo;
+  guard?.switching();
   try {
     info = await dstAgent.migration.instance_migration_finish_dst(uuid, true);
   } catch (e) {
-    await cleanDst();
-    await cleanSrc();
+    // Did the destination resume the guest? The guard asks both hosts before anything resumes.
+    if (!guard?.settles) {
+      await cleanDst();
+      await cleanSrc();
+    }
     throw failed(`the destination did not take over: ${message(e)}`);
   }
   switchOver(svc, vm, src, dst, info, opts);

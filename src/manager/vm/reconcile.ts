@@ -7,6 +7,7 @@ import { createMessage } from '../api/message.js';
 import { recordHalted } from '../api/vm.js';
 import type { Row } from '../db/database.js';
 import type { HostAgent, InstanceEvent, InstanceInfo } from './host-agent.js';
+import { afterAgentReconnect } from './migration-recovery.js';
 import { setPowerState } from './vm-state.js';
 
 const log = logger('reconcile');
@@ -149,7 +150,10 @@ export function attachAgent(
   agent.onReconnect(() => {
     agent
       .all()
-      .then((list) => reconcile(svc, list, host))
+      .then((list) => {
+        reconcile(svc, list, host);
+        void afterAgentReconnect(svc, host); // migrations it took part in (migration-recovery.ts)
+      })
       .catch((e) => log.warn('reconciliation failed', { error: String(e) }));
   });
 }

@@ -244,6 +244,10 @@ test('live migration between two agents (per-VM QEMU ids): abort, restart, unix,
   assert.equal(s2.phase, 'completed', s2.error);
   assert.equal(s2.progress, 1);
   assert.ok(s2.downtimeMs !== undefined && s2.totalTimeMs !== undefined);
+  // An abort that comes after the end of the stream (a cancel racing it) resumes nothing: the
+  // source stays the migration's, to be finished (migrate-faults).
+  await m(a).instance_migration_abort(VM);
+  assert.equal((await m(a).instance_migration_status(VM)).phase, 'completed');
   const bInfo = await m(b).instance_migration_finish_dst(VM, true);
   assert.equal(bInfo.state, 'running');
   assert.ok(!existsSync(migDir));
