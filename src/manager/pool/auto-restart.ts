@@ -81,7 +81,10 @@ export function hostMayBeDead(
 export function managerAnswers(url: string, timeoutMs = 3000): Promise<boolean> {
   const mod = url.startsWith('https:') ? https : http;
   return new Promise((resolve) => {
-    const req = mod.request(url, { method: 'GET', rejectUnauthorized: false, timeout: timeoutMs }, (res) => {
+    // agent: false — a probe's socket must not stay pooled: a later request to the same address
+    // (after that manager restarted) would reuse it and fail with "socket hang up".
+    const opts = { method: 'GET', rejectUnauthorized: false, timeout: timeoutMs, agent: false } as const;
+    const req = mod.request(url, opts, (res) => {
       res.resume();
       resolve(true);
     });
