@@ -195,7 +195,14 @@ export async function advance(vm: QemuVm): Promise<boolean> {
   return true;
 }
 
-/** Per agent, the VMs whose storage migration a loop drives (advance every 200 ms). */
+/**
+ * How often the driver advances a storage migration, ms. Each step it waits is time added to the
+ * migration: mirrors in sync → memory starts, and memory completed (the guest paused on the source)
+ * → the jobs are cancelled and the destination may resume. A step is two or three QMP queries.
+ */
+export const DRIVE_POLL_MS = 50;
+
+/** Per agent, the VMs whose storage migration a loop drives (advance every DRIVE_POLL_MS). */
 const drivingBy = new WeakMap<MigrationContext, Set<string>>();
 
 /** Drives the storage migration of `uuid` to its end in the background (one loop per VM). */
@@ -209,7 +216,7 @@ export function drive(ctx: MigrationContext, uuid: string): void {
       for (;;) {
         if (!ctx.vms.peek(uuid)) return;
         if (await ctx.vms.withVm(uuid, (vm) => advance(vm))) return;
-        await sleep(200);
+        await sleep(DRIVE_POLL_MS);
       }
     } catch (e) {
       log.warn('storage migration driver stopped', { uuid, error: String(e) });
