@@ -15,7 +15,7 @@ import {
   taskSettled,
 } from '../helpers/migration-pool.js';
 import { type PoolHost, qemuCmdline } from '../helpers/pool-harness.js';
-import { vbdRecord, vdiRecord } from '../helpers/records.js';
+import { vbdRecord, vdiRecord, vifRecord } from '../helpers/records.js';
 import { waitFor } from '../helpers/stack.js';
 
 const MiB = 1024 * 1024;
@@ -42,16 +42,7 @@ test('VM.pool_migrate moves a running guest between two hosts and back; a cancel
     'VBD.create',
     vbdRecord(vm, vdi, { userdevice: '1', bootable: false, unpluggable: true }) as never,
   );
-  const vif = await c.call('VIF.create', {
-    device: '0',
-    network: net,
-    VM: vm,
-    MAC: '',
-    MTU: 1500,
-    other_config: {},
-    qos_algorithm_type: '',
-    qos_algorithm_params: {},
-  } as never);
+  const vif = await c.call('VIF.create', vifRecord(vm, net) as never);
   t.after(() => c.call('VM.hard_shutdown', vm).catch(() => undefined));
 
   await c.call('VM.start_on', vm, mRef, false, false);
