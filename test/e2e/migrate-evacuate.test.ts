@@ -7,81 +7,28 @@
 // back to the slave, the slave dies (agent, manager and QEMUs killed) and, after the pool's
 // berth_ha_restart_after_s, the guest boots again on the master.
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { defaultTemplates } from '../../src/manager/bootstrap/templates.js';
-import { baseVmRecord } from '../../src/manager/bootstrap/vm-record.js';
-import { killQemusUnder, typeLine } from '../agent/helpers/guest.js';
-import { hostLive, type PoolHost, qemuCmdline, startHosts } from '../helpers/pool-harness.js';
+import { killQemusUnder } from '../agent/helpers/guest.js';
+import { consoleLog, createGuestVm, guestShell, startMigrationPool } from '../helpers/migration-pool.js';
+import { hostLive, qemuCmdline } from '../helpers/pool-harness.js';
 import { vbdRecord, vdiRecord } from '../helpers/records.js';
-import { ensureGuest, GUEST_DIR, waitFor } from '../helpers/stack.js';
+import { waitFor } from '../helpers/stack.js';
 
 const MiB = 1024 * 1024;
-
-const consoleLog = (h: PoolHost, uuid: string) => {
-  try {
-    return readFileSync(join(h.logDir, 'vms', `${uuid}.log`), 'utf8');
-  } catch {
-    return '';
-  }
-};
-
-/** Types `line` on the guest's serial console on host h; resolves once `re` appears after it. */
-async function shell(h: PoolHost, uuid: string, line: string, re: RegExp, ms = 60_000): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
-    const from = consoleLog(h, uuid).length;
-    await typeLine(join(h.runDir, uuid, 'serial.sock'), line);
-    try {
-      await waitFor(() => re.test(consoleLog(h, uuid).slice(from)), ms / 4, `${re} on ${h.hostname}`);
-      return;
-    } catch (e) {
-      if (attempt === 3) throw e; // a loaded TCG guest may drop a line's tail: type it again
-    }
-  }
-}
 
 test('xe host-evacuate empties a slave; a protected VM of a dead slave restarts on the master', {
   timeout: 900_000,
 }, async (t) => {
-  await ensureGuest();
-  const shared = mkdtempSync(join(tmpdir(), 'berth-evacuate-ha-'));
-  const pool = await startHosts(2, {
-    t,
-    agentArgs: (h) => ['--sr-root', shared, '--sr-root', join(h.dataDir, 'sr')],
-  });
-  for (const h of pool.hosts) t.after(() => killQemusUnder(h.runDir));
-  // QEMU runs as berth-qemu: the migration socket's directory must be reachable through these.
-  for (const dir of [pool.dir, ...pool.hosts.map((h) => h.dir)]) chmodSync(dir, 0o711);
-  t.after(() => rmSync(shared, { recursive: true, force: true }));
-  const [m, s] = pool.hosts;
-  await (await s.client()).call('pool.join', m.address, 'root', m.rootPassword());
-  const c = await m.client();
-  const refOf = async (h: PoolHost) => {
-    for (const ref of await c.call('host.get_all'))
-      if ((await c.call('host.get_address', ref)) === h.address) return String(ref);
-    throw new Error(`${h.hostname} is not in the pool`);
-  };
-  const [mRef, sRef] = [await refOf(m), await refOf(s)];
-  await waitFor(async () => (await hostLive(c, mRef)) && hostLive(c, sRef), 60_000, 'two hosts live');
+  const {
+    hosts: [m, s],
+    refs: [mRef, sRef],
+    master: c,
+    sharedSr,
+  } = await startMigrationPool(t);
   const sUuid = String(await c.call('host.get_uuid', sRef));
 
-  // A shared SR and the slave's own local SR.
-  const sharedSr = String(
-    await c.call(
-      'SR.create',
-      mRef,
-      { location: join(shared, 'sr') },
-      0,
-      'shared',
-      '',
-      'file',
-      'user',
-      true,
-      {},
-    ),
-  );
+  // The slave's own local SR (the pool's shared SR is there already).
   const localSr = String(
     await c.call(
       'SR.create',
@@ -96,15 +43,14 @@ test('xe host-evacuate empties a slave; a protected VM of a dead slave restarts 
       {},
     ),
   );
-  const guest = defaultTemplates(GUEST_DIR)[0].record;
   const newGuest = async (name: string, sr: string) => {
-    const vm = await c.call('VM.create', baseVmRecord({ ...guest, name_label: name }) as never);
+    const { vm, uuid } = await createGuestVm(c, name);
     const vdi = await c.call('VDI.create', vdiRecord(sr, 16 * MiB, { name_label: `${name} disk` }) as never);
     await c.call(
       'VBD.create',
       vbdRecord(vm, vdi, { userdevice: '1', bootable: false, unpluggable: true }) as never,
     );
-    return { vm, uuid: String(await c.call('VM.get_uuid', vm)) };
+    return { vm, uuid };
   };
   const g1 = await newGuest('evac-g1', sharedSr);
   const g2 = await newGuest('evac-g2', sharedSr);
@@ -125,7 +71,7 @@ test('xe host-evacuate empties a slave; a protected VM of a dead slave restarts 
   // Both guests booted, each holding state only its memory has.
   for (const [i, g] of [g1, g2].entries()) {
     await waitFor(() => consoleLog(s, g.uuid).includes('BERTH-GUEST-READY'), 240_000, `${g.uuid} booted`);
-    await shell(s, g.uuid, `MARK=evac$((40+${i}))`, /MARK=evac/);
+    await guestShell(s, g.uuid, `MARK=evac$((40+${i}))`, /MARK=evac/);
   }
 
   // Maintenance mode: disable, evacuate. Both run on the master, their shells remember MARK.
@@ -138,7 +84,7 @@ test('xe host-evacuate empties a slave; a protected VM of a dead slave restarts 
     assert.equal(await c.call('VM.get_power_state', g.vm), 'Running');
     assert.ok(qemuCmdline(m, g.uuid), 'QEMU on the master');
     await waitFor(() => qemuCmdline(s, g.uuid) === undefined, 30_000, 'no QEMU left on the slave');
-    await shell(m, g.uuid, `echo "moved-$MARK"`, new RegExp(`moved-evac${40 + i}`));
+    await guestShell(m, g.uuid, `echo "moved-$MARK"`, new RegExp(`moved-evac${40 + i}`));
   }
   assert.deepEqual(await c.call('host.get_vms_which_prevent_evacuation', sRef), {});
 
@@ -168,7 +114,7 @@ test('xe host-evacuate empties a slave; a protected VM of a dead slave restarts 
     240_000,
     'g1 booted again on the master',
   );
-  await shell(m, g1.uuid, 'echo "again-$((6*7))"', /again-42/);
+  await guestShell(m, g1.uuid, 'echo "again-$((6*7))"', /again-42/);
   // The unprotected g2 was on the master all along and still runs.
   assert.equal(await c.call('VM.get_power_state', g2.vm), 'Running');
 });

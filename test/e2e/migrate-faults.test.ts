@@ -9,44 +9,24 @@
 // (if any) says what happened.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { XenApiClient } from '../../src/clients/sdk/client.js';
-import { defaultTemplates } from '../../src/manager/bootstrap/templates.js';
-import { baseVmRecord } from '../../src/manager/bootstrap/vm-record.js';
-import { typeLine } from '../agent/helpers/guest.js';
+import {
+  consoleLog,
+  createGuestVm,
+  guestShell,
+  startMigrationPool,
+  taskSettled,
+} from '../helpers/migration-pool.js';
 import { namespacePids } from '../helpers/netns.js';
-import { hostLive, type PoolHost, startHosts } from '../helpers/pool-harness.js';
+import { hostLive, type PoolHost } from '../helpers/pool-harness.js';
 import { vbdRecord, vdiRecord } from '../helpers/records.js';
-import { ensureGuest, GUEST_DIR, waitFor } from '../helpers/stack.js';
+import { waitFor } from '../helpers/stack.js';
 
 const MiB = 1024 * 1024;
 /** Slow enough that every fault lands mid-way (the guest's RAM takes minutes at this rate). */
 const SLOW = { berth_bandwidth: String(256 * 1024) };
-
-const consoleLog = (h: PoolHost, uuid: string) => {
-  try {
-    return readFileSync(join(h.logDir, 'vms', `${uuid}.log`), 'utf8');
-  } catch {
-    return '';
-  }
-};
-
-/** Types `line` on the guest's serial console on host h; resolves once `re` appears after it. */
-async function shell(h: PoolHost, uuid: string, line: string, re: RegExp, ms = 60_000): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
-    const from = consoleLog(h, uuid).length;
-    await typeLine(join(h.runDir, uuid, 'serial.sock'), line);
-    try {
-      await waitFor(() => re.test(consoleLog(h, uuid).slice(from)), ms / 4, `${re} on ${h.hostname}`);
-      return;
-    } catch (e) {
-      if (attempt === 3) throw e; // a loaded TCG guest may drop a line's tail: type it again
-    }
-  }
-}
 
 /** Pids of the QEMU processes of VM `uuid` in host h's namespace (whatever its agent knows). */
 async function qemusOf(h: PoolHost, uuid: string): Promise<number[]> {
@@ -62,24 +42,10 @@ async function qemusOf(h: PoolHost, uuid: string): Promise<number[]> {
   return out;
 }
 
-/** Waits for the task to end; returns its record. */
-async function settled(c: XenApiClient, task: string, ms: number) {
-  await waitFor(
-    async () => !['pending', 'cancelling'].includes(String(await c.call('task.get_status', task as never))),
-    ms,
-    'the task to end',
-  );
-  return (await c.call('task.get_record', task as never)) as unknown as Record<string, unknown>;
-}
-
 test('a live migration hit mid-way leaves one running VM, whatever fails', {
   timeout: 900_000,
 }, async (t) => {
-  await ensureGuest();
-  const shared = mkdtempSync(join(tmpdir(), 'berth-migrate-faults-'));
-  const pool = await startHosts(2, {
-    t,
-    agentArgs: (h) => ['--sr-root', shared, '--sr-root', join(h.dataDir, 'sr')],
+  const mp = await startMigrationPool(t, {
     // Quick to give up a stalled stream, to settle again, and to bound a clean-up over a cut link.
     env: {
       BERTH_MIGRATE_STALL_MS: '4000',
@@ -87,30 +53,16 @@ test('a live migration hit mid-way leaves one running VM, whatever fails', {
       BERTH_MIGRATE_CLEANUP_MS: '8000',
     },
   });
-  t.after(() => rmSync(shared, { recursive: true, force: true }));
-  // QEMU's own user reaches its migration dir under the run root (searchable parents, as /var/run).
-  for (const d of [pool.dir, ...pool.hosts.map((h) => h.dir)]) chmodSync(d, 0o711);
-  const [m, s] = pool.hosts;
-  await (await s.client()).call('pool.join', m.address, 'root', m.rootPassword());
-  let c = await m.client();
-  const refOf = async (h: PoolHost) => {
-    for (const ref of await c.call('host.get_all'))
-      if ((await c.call('host.get_address', ref)) === h.address) return String(ref);
-    throw new Error(`${h.hostname} is not in the pool`);
-  };
-  const [mRef, sRef] = [await refOf(m), await refOf(s)];
+  const { pool, sharedSr: sr } = mp;
+  const [m, s] = mp.hosts;
+  const [mRef, sRef] = mp.refs;
+  let c = mp.master;
   const bothLive = () =>
     waitFor(async () => (await hostLive(c, mRef)) && hostLive(c, sRef), 60_000, 'both hosts live');
   await bothLive();
 
-  const location = join(shared, 'sr');
-  const sr = String(
-    await c.call('SR.create', mRef, { location }, 0, 'faults SR', '', 'file', 'user', true, {}),
-  );
   const vdi = await c.call('VDI.create', vdiRecord(sr, 16 * MiB, { name_label: 'faults disk' }) as never);
-  const guest = defaultTemplates(GUEST_DIR)[0].record;
-  const vm = await c.call('VM.create', baseVmRecord({ ...guest, name_label: 'faulty' }) as never);
-  const uuid = String(await c.call('VM.get_uuid', vm));
+  const { vm, uuid } = await createGuestVm(c, 'faulty');
   await c.call(
     'VBD.create',
     vbdRecord(vm, vdi, { userdevice: '1', bootable: false, unpluggable: true }) as never,
@@ -119,7 +71,7 @@ test('a live migration hit mid-way leaves one running VM, whatever fails', {
   await c.call('VM.start_on', vm, mRef, false, false);
   await waitFor(() => consoleLog(m, uuid).includes('BERTH-GUEST-READY'), 180_000, 'the guest booted');
   // State only the guest's memory holds.
-  await shell(m, uuid, 'MARK=flt$((6*7))', /MARK=flt/);
+  await guestShell(m, uuid, 'MARK=flt$((6*7))', /MARK=flt/);
 
   /** The invariants after a fault: one VM, on `h`, answering, resident there; nothing left over. */
   let round = 0;
@@ -135,7 +87,7 @@ test('a live migration hit mid-way leaves one running VM, whatever fails', {
     assert.equal(await c.call('VM.get_power_state', vm), 'Running');
     assert.deepEqual(await c.call('VM.get_current_operations', vm), {});
     round++;
-    await shell(h, uuid, `echo "after${round}-$MARK"`, new RegExp(`after${round}-flt42`));
+    await guestShell(h, uuid, `echo "after${round}-$MARK"`, new RegExp(`after${round}-flt42`));
     assert.deepEqual(
       ((await c.call('SR.get_VDIs', sr)) as string[]).sort(),
       vdisBefore,
@@ -193,7 +145,7 @@ test('a live migration hit mid-way leaves one running VM, whatever fails', {
   await fault('task.cancel', async () => {
     const task = await slowMigration();
     await c.call('task.cancel', task as never);
-    const done = await settled(c, task, 60_000);
+    const done = await taskSettled(c, task, 60_000);
     assert.equal(done.status, 'cancelled', JSON.stringify(done.error_info));
     assert.equal(failure(done)[0], 'TASK_CANCELLED');
     await runsOnlyOn(m, mRef);
@@ -204,7 +156,7 @@ test('a live migration hit mid-way leaves one running VM, whatever fails', {
     const [incoming] = await qemusOf(s, uuid);
     await s.kill('agent');
     process.kill(incoming, 'SIGKILL');
-    const done = await settled(c, task, 120_000);
+    const done = await taskSettled(c, task, 120_000);
     assert.equal(done.status, 'failure');
     const err = failure(done);
     assert.equal(err[0], 'VM_MIGRATE_FAILED', JSON.stringify(err));
@@ -224,7 +176,7 @@ test('a live migration hit mid-way leaves one running VM, whatever fails', {
     t.after(async () => {
       if (!restored) await pool.restoreLink(s);
     });
-    const done = await settled(c, task, 120_000);
+    const done = await taskSettled(c, task, 120_000);
     assert.equal(done.status, 'failure');
     const err = failure(done);
     assert.equal(err[0], 'VM_MIGRATE_FAILED', JSON.stringify(err));
@@ -256,7 +208,7 @@ test('a live migration hit mid-way leaves one running VM, whatever fails', {
     );
     if ((await c.call('task.get_status', task as never)) === 'pending')
       await c.call('task.cancel', task as never);
-    const done = await settled(c, task, 60_000);
+    const done = await taskSettled(c, task, 60_000);
     if (done.status !== 'cancelled') {
       assert.equal(done.status, 'failure');
       assert.equal(failure(done)[0], 'VM_MIGRATE_FAILED', JSON.stringify(done.error_info));
@@ -270,7 +222,7 @@ test('a live migration hit mid-way leaves one running VM, whatever fails', {
     await m.start('manager');
     c = await m.client();
     // The task died with the manager and says so; the journal rolls the migration back.
-    const rec = await settled(c, task, 30_000);
+    const rec = await taskSettled(c, task, 30_000);
     assert.equal(rec.status, 'failure');
     assert.match(failure(rec).join(' '), /manager restarted/);
     await bothLive();
@@ -283,7 +235,7 @@ test('a live migration hit mid-way leaves one running VM, whatever fails', {
       [mRef, m],
     ] as const) {
       const task = String(await c.callAsync('VM.pool_migrate', vm, to, {}));
-      const done = await settled(c, task, 180_000);
+      const done = await taskSettled(c, task, 180_000);
       assert.equal(done.status, 'success', JSON.stringify(done.error_info));
       await runsOnlyOn(h, to);
     }

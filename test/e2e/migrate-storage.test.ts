@@ -4,48 +4,20 @@
 // reads the same bytes back and the source volume is gone. Then VDI.pool_migrate moves the
 // running guest's disk to a second SR of its host; off, the last volume holds the bytes (qemu-io).
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { XenApiClient } from '../../src/clients/sdk/client.js';
-import { defaultTemplates } from '../../src/manager/bootstrap/templates.js';
-import { baseVmRecord } from '../../src/manager/bootstrap/vm-record.js';
 import { volumePath } from '../../src/shared/host/volume-path.js';
 import { hasPattern } from '../agent/storage/helpers.js';
-import { killQemusUnder, typeLine } from '../agent/helpers/guest.js';
-import { hostLive, type PoolHost, qemuCmdline, startHosts } from '../helpers/pool-harness.js';
+import { consoleLog, createGuestVm, guestShell, startMigrationPool } from '../helpers/migration-pool.js';
+import { type PoolHost, qemuCmdline } from '../helpers/pool-harness.js';
 import { vbdRecord, vdiRecord } from '../helpers/records.js';
-import { ensureGuest, GUEST_DIR, waitFor } from '../helpers/stack.js';
+import { waitFor } from '../helpers/stack.js';
 
 const MiB = 1024 * 1024;
 /** The guest counts the 'Z's of its disk's second MiB. */
 const zCount = 'dd if=/dev/vda bs=65536 skip=16 count=16 | tr -cd Z | wc -c';
-
-const consoleLog = (h: PoolHost, uuid: string) => {
-  try {
-    return readFileSync(join(h.logDir, 'vms', `${uuid}.log`), 'utf8');
-  } catch {
-    return '';
-  }
-};
-
-/** Types `line` on the guest's serial console on host h; resolves once `re` appears after it. */
-async function shell(h: PoolHost, uuid: string, line: string, re: RegExp, ms = 60_000): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
-    const from = consoleLog(h, uuid).length;
-    await typeLine(join(h.runDir, uuid, 'serial.sock'), line);
-    try {
-      await waitFor(
-        () => re.test(consoleLog(h, uuid).slice(from)),
-        ms / 4,
-        `${re} on ${h.hostname}'s console`,
-      );
-      return;
-    } catch (e) {
-      if (attempt === 3) throw e; // a loaded TCG guest may drop a line's tail: type it again
-    }
-  }
-}
 
 /** A VDI's image file on the host that has its SR. */
 async function imagePath(c: XenApiClient, vdi: string): Promise<string> {
@@ -66,26 +38,12 @@ async function imagePath(c: XenApiClient, vdi: string): Promise<string> {
 test('VM.migrate_send moves a running guest and its local disk to another host; VDI.pool_migrate to another SR', {
   timeout: 900_000,
 }, async (t) => {
-  await ensureGuest();
-  const pool = await startHosts(2, {
-    t,
-    agentArgs: (h) => ['--sr-root', join(h.dataDir, 'sr')],
-  });
-  for (const h of pool.hosts) t.after(() => killQemusUnder(h.runDir));
-  // The destination's QEMU (its own uid) reaches its migration socket dir under the run root.
-  for (const d of [pool.dir, ...pool.hosts.map((h) => h.dir)]) chmodSync(d, 0o711);
-  const [m, s] = pool.hosts;
-  await (await s.client()).call('pool.join', m.address, 'root', m.rootPassword());
-  const c = await m.client();
-  const refOf = async (h: PoolHost) => {
-    for (const ref of await c.call('host.get_all'))
-      if ((await c.call('host.get_address', ref)) === h.address) return String(ref);
-    throw new Error(`${h.hostname} is not in the pool`);
-  };
-  const [mRef, sRef] = [await refOf(m), await refOf(s)];
-  await waitFor(async () => (await hostLive(c, mRef)) && hostLive(c, sRef), 60_000, 'two hosts live');
-
-  // A local SR on each host, a second one on the slave.
+  // Two hosts without a shared SR: a local SR on each host, a second one on the slave.
+  const {
+    hosts: [m, s],
+    refs: [mRef, sRef],
+    master: c,
+  } = await startMigrationPool(t, { sharedSr: false });
   const localSr = async (h: PoolHost, ref: string, name: string) =>
     String(
       await c.call(
@@ -108,9 +66,7 @@ test('VM.migrate_send moves a running guest and its local disk to another host; 
   const vdi = String(
     await c.call('VDI.create', vdiRecord(srM, 16 * MiB, { name_label: 'moving disk' }) as never),
   );
-  const guest = defaultTemplates(GUEST_DIR)[0].record;
-  const vm = await c.call('VM.create', baseVmRecord({ ...guest, name_label: 'sm-migrant' }) as never);
-  const uuid = String(await c.call('VM.get_uuid', vm));
+  const { vm, uuid } = await createGuestVm(c, 'sm-migrant');
   // The template boots from kernel + initrd: this disk is the guest's /dev/vda.
   const vbd = await c.call('VBD.create', vbdRecord(vm, vdi, { userdevice: '1', bootable: false }) as never);
   t.after(() => c.call('VM.hard_shutdown', vm).catch(() => undefined));
@@ -119,15 +75,20 @@ test('VM.migrate_send moves a running guest and its local disk to another host; 
 
   // The guest writes a marker in sector 0 and 1 MiB of 'Z' (0x5a) at 1 MiB, then syncs (short
   // lines: a loaded TCG guest's console may drop a long line's tail).
-  await shell(
+  await guestShell(
     m,
     uuid,
     'echo BERTH-SM-$((6*7)) | dd of=/dev/vda bs=512 count=1 conv=sync,notrunc; echo SM-W1',
     /\nSM-W1/,
   );
-  await shell(m, uuid, "head -c 1048576 /dev/zero | tr '\\000' Z > /tmp/z; echo SM-W2", /\nSM-W2/);
-  await shell(m, uuid, 'dd if=/tmp/z of=/dev/vda bs=65536 seek=16 conv=notrunc; sync; echo SM-W3', /\nSM-W3/);
-  await shell(m, uuid, zCount, /\n\s*1048576\s*\r?\n/);
+  await guestShell(m, uuid, "head -c 1048576 /dev/zero | tr '\\000' Z > /tmp/z; echo SM-W2", /\nSM-W2/);
+  await guestShell(
+    m,
+    uuid,
+    'dd if=/tmp/z of=/dev/vda bs=65536 seek=16 conv=notrunc; sync; echo SM-W3',
+    /\nSM-W3/,
+  );
+  await guestShell(m, uuid, zCount, /\n\s*1048576\s*\r?\n/);
   const srcImage = await imagePath(c, vdi);
 
   // 1. VM.migrate_send to the slave with its disk mapped to the slave's local SR.
@@ -151,8 +112,8 @@ test('VM.migrate_send moves a running guest and its local disk to another host; 
   assert.equal(await c.call('VDI.get_SR', moved as never), srS);
   assert.equal(existsSync(srcImage), false, 'the source volume is gone');
   const dstImage = await imagePath(c, moved);
-  await shell(s, uuid, 'head -c 11 /dev/vda; echo; echo SM-READ1', /BERTH-SM-42\s*\r?\nSM-READ1/);
-  await shell(
+  await guestShell(s, uuid, 'head -c 11 /dev/vda; echo; echo SM-READ1', /BERTH-SM-42\s*\r?\nSM-READ1/);
+  await guestShell(
     s,
     uuid,
     'dd if=/dev/vda bs=65536 skip=16 count=16 2>/dev/null | tr -d Z | wc -c',
@@ -167,20 +128,20 @@ test('VM.migrate_send moves a running guest and its local disk to another host; 
   assert.equal(await c.call('VM.get_resident_on', vm), sRef);
   assert.equal(existsSync(dstImage), false, 'the first destination volume is gone');
   // The guest keeps writing to the disk it now has, and reads back what it wrote before.
-  await shell(
+  await guestShell(
     s,
     uuid,
     'echo AFTER-$((7*6)) | dd of=/dev/vda bs=512 seek=8 count=1 conv=sync,notrunc; echo SM-W4',
     /\nSM-W4/,
   );
-  await shell(s, uuid, 'sync; head -c 11 /dev/vda; echo; echo SM-READ2', /BERTH-SM-42\s*\r?\nSM-READ2/);
-  await shell(
+  await guestShell(s, uuid, 'sync; head -c 11 /dev/vda; echo; echo SM-READ2', /BERTH-SM-42\s*\r?\nSM-READ2/);
+  await guestShell(
     s,
     uuid,
     'dd if=/dev/vda bs=512 skip=8 count=1 | head -c 8; echo; echo SM-READ3',
     /AFTER-42\s*\r?\nSM-READ3/,
   );
-  await shell(s, uuid, zCount, /\n\s*1048576\s*\r?\n/);
+  await guestShell(s, uuid, zCount, /\n\s*1048576\s*\r?\n/);
 
   // Off, the last volume holds the guest's bytes as the host reads them (a running QEMU keeps
   // qcow2 metadata in memory: the file is read once it closed it).

@@ -1,5 +1,6 @@
-// Records for the XenAPI `create` calls tests make again and again: a user VDI and the VBD that
-// puts it in a VM. Each takes overrides, so a test spells out only the fields it is about.
+// Records for the XenAPI `create` calls tests make again and again: a user VDI, the VBD that
+// puts it in a VM, and a VIF. Each takes overrides, so a test spells out only the fields it is
+// about.
 
 /** A `VDI.create` record: a user disk of `size` bytes in `sr`, not shared, writable. */
 export function vdiRecord(sr: string, size: number, fields: Record<string, unknown> = {}) {
@@ -25,6 +26,21 @@ export function vbdRecord(vm: string, vdi: string, fields: Record<string, unknow
     mode: 'RW',
     type: 'Disk',
     empty: false,
+    other_config: {},
+    qos_algorithm_type: '',
+    qos_algorithm_params: {},
+    ...fields,
+  };
+}
+
+/** A `VIF.create` record: `vm`'s device 0 on `network`, MAC chosen by the manager. */
+export function vifRecord(vm: string, network: string, fields: Record<string, unknown> = {}) {
+  return {
+    device: '0',
+    network,
+    VM: vm,
+    MAC: '',
+    MTU: 1500,
     other_config: {},
     qos_algorithm_type: '',
     qos_algorithm_params: {},

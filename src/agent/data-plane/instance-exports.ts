@@ -5,8 +5,7 @@
 // (berth-fdpass, `getfd`); the socket is then linked to its final name. One NBD server per VM,
 // started on the first export, stopped with the last.
 import { randomBytes } from 'node:crypto';
-import { linkSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { XenApiError } from '../../shared/errors.js';
 import { BITMAP_NAME, type NbdExport } from '../../shared/host/data-plane.js';
@@ -14,6 +13,7 @@ import { logger } from '../../shared/log.js';
 import type { InstanceManager } from '../instances.js';
 import { diskDeviceId } from '../qemu/command-line.js';
 import { FdpassQmpError, passFd } from '../qemu/fdpass.js';
+import { handOverListeningSocket } from '../qemu/listening-socket.js';
 import { diskNodeName } from '../qemu/hotplug.js';
 import { checkDeviceName } from '../qemu/spec-check.js';
 import type { QemuVm } from '../qemu/vm-process.js';
@@ -115,18 +115,8 @@ export class InstanceExports {
   /** The VM's NBD server on a socket the agent made (QEMU cannot create one in the run dir). */
   private async startServer(vm: QemuVm): Promise<string> {
     const uuid = vm.spec.uuid;
-    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const socket = join(this.dir, `vm-${uuid}.sock`);
-    const tmp = join(this.dir, `vm-${uuid}.${randomBytes(4).toString('hex')}.tmp`);
-    rmSync(socket, { force: true });
-    const srv = createServer();
-    await new Promise<void>((resolve, reject) => {
-      srv.once('error', reject);
-      srv.listen(tmp, resolve);
-    });
-    try {
-      // Node's own handle is closed below, before anything can connect (the name is private).
-      const fd = (srv as unknown as { _handle: { fd: number } })._handle.fd;
+    await handOverListeningSocket(socket, async (fd) => {
       const fdName = `nbd-${randomBytes(4).toString('hex')}`;
       const start = () =>
         passFd(
@@ -143,11 +133,7 @@ export class InstanceExports {
         await vm.requireQmp().command('nbd-server-stop');
         await start();
       }
-      linkSync(tmp, socket); // closing Node's handle unlinks `tmp`; the socket stays reachable
-    } finally {
-      await new Promise<void>((r) => srv.close(() => r()));
-      rmSync(tmp, { force: true });
-    }
+    });
     this.servers.set(uuid, socket);
     return socket;
   }

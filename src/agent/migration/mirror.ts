@@ -14,12 +14,12 @@
 // agent's run directory, nor reach one there): the destination's listening socket and the source's
 // connected one are handed over as descriptors on the VM's fd-passing monitor (berth-fdpass).
 import { randomBytes } from 'node:crypto';
-import { linkSync, mkdirSync, rmSync } from 'node:fs';
-import { createServer, Socket } from 'node:net';
-import { dirname, join } from 'node:path';
+import { rmSync } from 'node:fs';
+import { Socket } from 'node:net';
 import type { IncomingMigration, MirrorDisk } from '../../shared/host/migration.js';
 import { MIGRATION_PORTS } from '../../shared/host/migration.js';
 import { passFd } from '../qemu/fdpass.js';
+import { handOverListeningSocket } from '../qemu/listening-socket.js';
 import { type BlockInfo, topNodes } from '../qemu/live-snapshot.js';
 import { sleep } from '../qemu/proc.js';
 
@@ -109,23 +109,10 @@ async function withListeningSocket(
   fdpass: string,
   command: (fdName: string) => { execute: string; arguments: Record<string, unknown> },
 ): Promise<void> {
-  mkdirSync(dirname(socket), { recursive: true, mode: 0o700 });
-  const tmp = join(dirname(socket), `.${randomBytes(6).toString('hex')}.tmp`);
-  rmSync(socket, { force: true });
-  const srv = createServer();
-  await new Promise<void>((resolve, reject) => {
-    srv.once('error', reject);
-    srv.listen(tmp, resolve);
-  });
-  try {
-    const fd = (srv as unknown as { _handle: { fd: number } })._handle.fd;
+  await handOverListeningSocket(socket, async (fd) => {
     const fdName = `mlisten-${randomBytes(4).toString('hex')}`;
     await passFd(fdpass, fdName, command(fdName), { fd });
-    linkSync(tmp, socket); // closing Node's handle unlinks `tmp`; the socket stays reachable
-  } finally {
-    await new Promise<void>((r) => srv.close(() => r()));
-    rmSync(tmp, { force: true });
-  }
+  });
 }
 
 /** A connection the agent opened to a Unix socket, handed to QEMU's `command` as a descriptor. */

@@ -28,7 +28,7 @@ import { nowXapi } from '../time.js';
 import { cpuCompatError } from '../validation/start-checks.js';
 import type { HostAgent, InstanceInfo, InstanceSpec } from './host-agent.js';
 import { checkOperation } from './lifecycle.js';
-import { bootError, type PoolView } from './placement.js';
+import { bootError, type PoolView, vmAndHost } from './placement.js';
 import { poolView, releaseHost } from './reservation.js';
 import { CLEANUP_MS, guardMigration, type MigrationGuard, withinMs } from './migration-recovery.js';
 import { instanceSpec } from './spec.js';
@@ -161,10 +161,9 @@ export function poolMigrateError(
   opts: PoolMigrateCheck = {},
 ): XenApiError | undefined {
   const r = view.records;
-  const vm = r.get('VM', vmRef);
-  if (!vm) return new XenApiError('HANDLE_INVALID', ['VM', vmRef]);
-  const host = r.get('host', hostRef);
-  if (!host) return new XenApiError('HANDLE_INVALID', ['host', hostRef]);
+  const found = vmAndHost(r, vmRef, hostRef);
+  if (found instanceof XenApiError) return found;
+  const { vm, host } = found;
   const op = checkOperation(vmRef, vm, opts.operation ?? 'pool_migrate');
   if (op) return op;
   if (vm.power_state !== 'Running')

@@ -126,6 +126,19 @@ export interface BootCheckOptions {
   devices?: boolean;
 }
 
+/** The records of VM `vmRef` and host `hostRef`, or HANDLE_INVALID for the first one missing. */
+export function vmAndHost(
+  r: RecordReader,
+  vmRef: string,
+  hostRef: string,
+): { vm: Row; host: Row } | XenApiError {
+  const vm = r.get('VM', vmRef);
+  if (!vm) return new XenApiError('HANDLE_INVALID', ['VM', vmRef]);
+  const host = r.get('host', hostRef);
+  if (!host) return new XenApiError('HANDLE_INVALID', ['host', hostRef]);
+  return { vm, host };
+}
+
 /**
  * The first reason VM `vmRef` cannot boot on `hostRef`, in xapi's order (assert_can_boot_here):
  * host live (HOST_NOT_LIVE; an agent Berth cannot reach: HOST_OFFLINE, or CANNOT_CONTACT_HOST
@@ -141,10 +154,9 @@ export function bootError(
   opts: BootCheckOptions = {},
 ): XenApiError | undefined {
   const r = view.records;
-  const vm = r.get('VM', vmRef);
-  if (!vm) return new XenApiError('HANDLE_INVALID', ['VM', vmRef]);
-  const host = r.get('host', hostRef);
-  if (!host) return new XenApiError('HANDLE_INVALID', ['host', hostRef]);
+  const found = vmAndHost(r, vmRef, hostRef);
+  if (found instanceof XenApiError) return found;
+  const { vm, host } = found;
   if (r.get('host_metrics', String(host.metrics))?.live !== true) return new XenApiError('HOST_NOT_LIVE', []);
   if (!view.reachable(hostRef))
     return new XenApiError(hostRef === view.localHost ? 'CANNOT_CONTACT_HOST' : 'HOST_OFFLINE', [hostRef]);

@@ -3,55 +3,23 @@
 // certificate from another CA, and one over TLS with the pool's certificates. After each the
 // guest answers on the serial console of the host it runs on; no QEMU is left on the other.
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
-import { type Agent, startAgent } from '../../../src/agent/agent.js';
 import type { IdRange } from '../../../src/agent/qemu/identity.js';
-import { NodedAgentClient } from '../../../src/manager/hosts/host-client.js';
 import type { IncomingMigration, MigrationStatus } from '../../../src/shared/host/migration.js';
-import type { InstanceEvent, InstanceInfo } from '../../../src/shared/noded/instance.js';
+import type { InstanceInfo } from '../../../src/shared/noded/instance.js';
 import { makeMigrationCreds } from '../../../src/agent/migration/tls-creds.js';
-import { createPoolCa, HOST_KEY, issueHostCert } from '../../../src/shared/pki/pool-pki.js';
-import { tempDir } from '../../helpers/tmp.js';
+import { HOST_KEY } from '../../../src/shared/pki/pool-pki.js';
+import { type AgentHost, startTwoAgents, until } from './two-agents.js';
 import { image, sameContent } from './mirror-qemu.js';
-import {
-  guest,
-  killQemusUnder,
-  logSize,
-  pidAlive,
-  sleep,
-  spec,
-  typeLine,
-  waitForLog,
-} from '../helpers/guest.js';
+import { guest, logSize, pidAlive, spec, typeLine, waitForLog } from '../helpers/guest.js';
 
 const VM = '5a1e0000-1111-4222-8333-4444555566ab';
 const HOST_A = 'aaaa0000-1111-4222-8333-444455556601';
 const HOST_B = 'bbbb0000-1111-4222-8333-444455556602';
 
-interface Host {
-  name: string;
-  dir: string;
-  agent: Agent;
-  client: NodedAgentClient;
-  events: InstanceEvent[];
-  pki: string;
-}
-
-async function until<T>(
-  what: string,
-  fn: () => Promise<T | undefined> | T | undefined,
-  ms = 120_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
+type Host = AgentHost;
 
 /** Matches a XenApiError with `code` (as the agent client re-raises it). */
 const code = (c: string) => (e: unknown) => {
@@ -64,50 +32,11 @@ const final = (s: MigrationStatus) => ['completed', 'failed', 'cancelled'].inclu
 /** Two agents with pool certificates from one CA (a second CA for refusals), and helpers. */
 async function twoHosts(t: TestContext, ids?: { a: IdRange; b: IdRange }) {
   const g = guest();
-  const hosts: Host[] = [];
-  // Registered before any temp dir: QEMUs die before their directories go.
-  t.after(async () => {
-    for (const h of hosts) {
-      h.client.close();
-      await h.agent.close();
-      killQemusUnder(join(h.dir, 'run'));
-    }
+  const { a, b, restart } = await startTwoAgents(t, {
+    prefix: 'berth-migrate-agent',
+    hostUuids: { a: HOST_A, b: HOST_B },
+    ids,
   });
-  const caDir = tempDir(t, 'berth-migrate-agent-ca-');
-  await createPoolCa(caDir);
-  const startHost = async (name: string, hostUuid: string, again?: Host): Promise<Host> => {
-    const dir = again?.dir ?? tempDir(t, `berth-migrate-agent-${name}-`);
-    if (ids) chmodSync(dir, 0o711); // searchable on the way to the run root, as /run is
-    const pki = join(dir, 'pki');
-    if (!again) await issueHostCert(caDir, hostUuid, '127.0.0.1', pki);
-    const socketPath = join(dir, 'sock', 'agent.sock');
-    const agent = await startAgent({
-      socketPath,
-      runRoot: join(dir, 'run'),
-      logRoot: join(dir, 'log'),
-      stateRoots: [join(dir, 'state')],
-      accel: 'tcg',
-      pkiDir: pki,
-      // Per-VM QEMU identities (production's default): QEMU reads its credentials as that user.
-      ...(ids ? { idRange: name === 'a' ? ids.a : ids.b } : {}),
-    });
-    const client = new NodedAgentClient(socketPath);
-    const h: Host = again ?? { name, dir, agent, client, events: [], pki };
-    Object.assign(h, { agent, client });
-    if (!again) hosts.push(h);
-    client.onEvent((e) => h.events.push(e));
-    client.connect();
-    await until('push channel', () => client.connected);
-    return h;
-  };
-  const a = await startHost('a', HOST_A);
-  const b = await startHost('b', HOST_B);
-  /** The agent stops (its VMs run on) and a new one starts on the same directories. */
-  const restart = async (h: Host, hostUuid: string) => {
-    h.client.close();
-    await h.agent.close();
-    await startHost(h.name, hostUuid, h);
-  };
   const consoleLog = (h: Host) => join(h.dir, 'log', `${VM}.log`);
   /**
    * Types on the guest's console on `h` and waits for the answer in that host's console log. A
@@ -220,8 +149,8 @@ test('live migration between two agents (per-VM QEMU ids): abort, restart, unix,
   await migrate(a, b, '', { live: true, downtimeMs: 300, bandwidth: 1024 * 1024 });
   await until('some memory sent', async () => (await m(a).instance_migration_status(VM)).ramTransferred > 0);
   const inB2 = (await b.client.info(VM)) as InstanceInfo;
-  await restart(a, HOST_A);
-  await restart(b, HOST_B);
+  await restart(a);
+  await restart(b);
   assert.equal((await a.client.info(VM)).state, 'running', 'adopted as running while migrating out');
   assert.equal((await b.client.info(VM)).state, 'paused', 'adopted as paused while migrating in');
   assert.equal((await m(a).instance_migration_status(VM)).phase, 'active');

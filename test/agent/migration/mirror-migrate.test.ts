@@ -6,74 +6,32 @@
 // left on the source.
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
-import { chmodSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { type Agent, startAgent } from '../../../src/agent/agent.js';
-import { NodedAgentClient } from '../../../src/manager/hosts/host-client.js';
 import type { MigrationPhase, MigrationStatus } from '../../../src/shared/host/migration.js';
 import type { InstanceSpec } from '../../../src/shared/noded/instance.js';
-import { createPoolCa, issueHostCert } from '../../../src/shared/pki/pool-pki.js';
-import { tempDir } from '../../helpers/tmp.js';
-import {
-  guest,
-  killQemusUnder,
-  logSize,
-  pidAlive,
-  sleep,
-  spec,
-  typeLine,
-  waitForLog,
-} from '../helpers/guest.js';
+import { type AgentHost, startTwoAgents } from './two-agents.js';
+import { guest, logSize, pidAlive, sleep, spec, typeLine, waitForLog } from '../helpers/guest.js';
 import { image, sameContent } from './mirror-qemu.js';
 
 const VM = '5a1e0000-1515-4222-8333-6d6972726f72';
 const HOSTS = { a: 'aaaa0000-1515-4222-8333-444455556601', b: 'bbbb0000-1515-4222-8333-444455556602' };
 const MiB = 1024 * 1024;
 
-interface Host {
-  name: 'a' | 'b';
-  dir: string;
-  agent: Agent;
-  client: NodedAgentClient;
-  opts: Parameters<typeof startAgent>[0];
-}
+type Host = AgentHost;
 
 test('storage migration: disk mirrored with the guest running, over TLS and back over Unix', {
   timeout: 600_000,
 }, async (t) => {
   const g = guest();
-  const hosts: Host[] = [];
-  t.after(async () => {
-    for (const h of hosts) {
-      h.client.close();
-      await h.agent.close();
-      killQemusUnder(join(h.dir, 'run'));
-    }
-  });
-  const caDir = tempDir(t, 'berth-mirror-agent-ca-');
-  await createPoolCa(caDir);
   const base = 1_960_000_000 + randomInt(0, 10_000) * 100;
-  for (const name of ['a', 'b'] as const) {
-    const dir = tempDir(t, `berth-mirror-agent-${name}-`);
-    chmodSync(dir, 0o711); // searchable on the way to the run root, as /run is
-    const pki = join(dir, 'pki');
-    await issueHostCert(caDir, HOSTS[name], '127.0.0.1', pki);
-    const socketPath = join(dir, 'sock', 'agent.sock');
-    const opts = {
-      socketPath,
-      runRoot: join(dir, 'run'),
-      logRoot: join(dir, 'log'),
-      stateRoots: [join(dir, 'state')],
-      accel: 'tcg' as const,
-      pkiDir: pki,
-      idRange: { base: base + (name === 'a' ? 0 : 50), count: 10 },
-    };
-    const agent = await startAgent(opts);
-    mkdirSync(join(dir, 'state', 'sr'), { recursive: true });
-    hosts.push({ name, dir, agent, client: new NodedAgentClient(socketPath), opts });
-  }
-  const [a, b] = hosts;
+  const { a, b, restart } = await startTwoAgents(t, {
+    prefix: 'berth-mirror-agent',
+    hostUuids: HOSTS,
+    ids: { a: { base, count: 10 }, b: { base: base + 50, count: 10 } },
+  });
+  for (const h of [a, b]) mkdirSync(join(h.dir, 'state', 'sr'), { recursive: true });
   const volume = (h: Host, name: string, writes: [number, number, number][] = []) =>
     image(join(h.dir, 'state', 'sr', name), '64M', writes);
   const vmSpec = (disk: string): InstanceSpec =>
@@ -184,10 +142,7 @@ test('storage migration: disk mirrored with the guest running, over TLS and back
   });
   await a.client.migration.instance_migrate(VM, t1, { live: true, downtimeMs: 300, bandwidth: MiB });
   assert.equal((await a.client.migration.instance_migration_status(VM)).phase, 'mirroring');
-  a.client.close();
-  await a.agent.close();
-  a.agent = await startAgent(a.opts);
-  a.client = new NodedAgentClient(a.opts.socketPath);
+  await restart(a);
   const s1 = await a.client.migration.instance_migration_status(VM);
   assert.equal(s1.phase, 'mirroring', JSON.stringify(s1));
   assert.ok(s1.diskTotal > 0);

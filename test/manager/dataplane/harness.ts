@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { baseVmRecord } from '../../../src/manager/bootstrap/vm-record.js';
 import { startStorageManager, type StorageManager } from '../storage/harness.js';
-import { vbdRecord, vdiRecord } from '../../helpers/records.js';
+import { vbdRecord, vdiRecord, vifRecord } from '../../helpers/records.js';
 
 export const MiB = 1024 * 1024;
 export const NULL = 'OpaqueRef:NULL';
@@ -68,16 +68,7 @@ export async function vmWithDevices(t: TestContext): Promise<Fixture> {
     other_config: {},
     bridge: 'metabr0',
   });
-  const vif = await m.call<string>('VIF.create', {
-    device: '0',
-    network: net,
-    VM: vm,
-    MAC: '',
-    MTU: 1500,
-    other_config: {},
-    qos_algorithm_type: '',
-    qos_algorithm_params: {},
-  });
+  const vif = await m.call<string>('VIF.create', vifRecord(vm, net));
   const snap = await m.call<string>('VM.snapshot', vm, 'meta-snap', []);
   return { m, sr, vm, snap, vdis, net, vif };
 }

@@ -11,7 +11,7 @@ import { baseVmRecord } from '../../../src/manager/bootstrap/vm-record.js';
 import { ovaXml, vmToOvaObjects } from '../../../src/manager/dataplane/index.js';
 import { volumePath } from '../../../src/shared/host/volume-path.js';
 import type { StorageManager } from '../storage/harness.js';
-import { vbdRecord, vdiRecord } from '../../helpers/records.js';
+import { vbdRecord, vdiRecord, vifRecord } from '../../helpers/records.js';
 
 export const MiB = 1 << 20;
 const BUILD = join(import.meta.dirname, 'xva-build.py');
@@ -63,16 +63,7 @@ export async function sourceVm(m: StorageManager, dir: string, name = 'import-sr
     other_config: {},
     bridge: 'impbr0',
   });
-  await m.call('VIF.create', {
-    device: '0',
-    network: net,
-    VM: vm,
-    MAC: '',
-    MTU: 1500,
-    other_config: {},
-    qos_algorithm_type: '',
-    qos_algorithm_params: {},
-  });
+  await m.call('VIF.create', vifRecord(vm, net));
   const db = m.manager.svc.db;
   const exp = vmToOvaObjects(db, { vms: [vm], withSnapshotMetadata: false, preservePowerState: false });
   const ova = join(dir, `${name}.ova.xml`);

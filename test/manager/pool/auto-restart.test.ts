@@ -19,27 +19,12 @@ import {
   stillToStart,
   updateDeadSince,
 } from '../../../src/manager/pool/auto-restart.js';
-import type { RecordReader } from '../../../src/manager/vm/placement.js';
 import { addTestHost } from '../../helpers/pool-host.js';
 import { withoutStorage } from '../../helpers/test-agent.js';
 import { harness, RecordingAgent } from '../setters/harness.js';
+import { Records } from '../../helpers/record-tables.js';
 
 const NULL = 'OpaqueRef:NULL';
-
-class Records implements RecordReader {
-  private readonly tables = new Map<string, Map<string, Row>>();
-  add(cls: string, ref: string, row: Row): string {
-    if (!this.tables.has(cls)) this.tables.set(cls, new Map());
-    this.tables.get(cls)!.set(ref, row);
-    return ref;
-  }
-  get(cls: string, ref: string) {
-    return this.tables.get(cls)?.get(ref);
-  }
-  all(cls: string) {
-    return this.tables.get(cls) ?? new Map<string, Row>();
-  }
-}
 
 test('dead-since: the first time seen dead is kept; one live sighting restarts the clock', () => {
   let since = updateDeadSince(

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { NULL_REF } from '../../../src/shared/datamodel/types.js';
 import { harness } from './harness.js';
-import { vbdRecord, vdiRecord } from '../../helpers/records.js';
+import { vbdRecord, vdiRecord, vifRecord } from '../../helpers/records.js';
 
 const netRec = { name_label: 'setters-net', name_description: '', MTU: 1500, other_config: {}, bridge: '' };
 
@@ -13,16 +13,7 @@ test('VIF: allowed addresses are IPs or CIDRs of the family, trunks are VLAN tag
   const h = await harness(t);
   const vm = await h.newVm();
   const net = await h.call('network.create', netRec);
-  const vif = await h.call('VIF.create', {
-    device: '0',
-    network: net,
-    VM: vm,
-    MAC: '',
-    MTU: 1500,
-    other_config: {},
-    qos_algorithm_type: '',
-    qos_algorithm_params: {},
-  });
+  const vif = await h.call('VIF.create', vifRecord(vm, net));
   const badV4 = ['INVALID_IP_ADDRESS_SPECIFIED', 'ipv4_allowed'];
   assert.deepEqual(await h.failure('VIF.add_ipv4_allowed', vif, '10.0.0.300'), badV4);
   assert.deepEqual(await h.failure('VIF.add_ipv4_allowed', vif, 'fe80::1'), badV4);

@@ -14,26 +14,12 @@ import {
   type VmPlan,
   vmsPreventingEvacuation,
 } from '../../../src/manager/vm/evacuation-plan.js';
-import { hostFreeMemory, type PoolView, type RecordReader } from '../../../src/manager/vm/placement.js';
+import { hostFreeMemory, type PoolView } from '../../../src/manager/vm/placement.js';
+import { Records } from '../../helpers/record-tables.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 const NULL = 'OpaqueRef:NULL';
-
-class Records implements RecordReader {
-  private readonly tables = new Map<string, Map<string, Row>>();
-  add(cls: string, ref: string, row: Row): string {
-    if (!this.tables.has(cls)) this.tables.set(cls, new Map());
-    this.tables.get(cls)!.set(ref, row);
-    return ref;
-  }
-  get(cls: string, ref: string) {
-    return this.tables.get(cls)?.get(ref);
-  }
-  all(cls: string) {
-    return this.tables.get(cls) ?? new Map<string, Row>();
-  }
-}
 
 /** Hosts A, B (the one emptied) and C, 8 GiB each (7.2 GiB for guests), one SR seen by all. */
 function pool() {

@@ -206,23 +206,38 @@ async function pair(t: import('node:test').TestContext) {
   const uuid = String(db.get('VM', vm)!.uuid);
   db.update('VM', vm, { power_state: 'Running', resident_on: svc.hostRef() });
   const dst = migratingAgent('dst', log);
-  return { m, svc, db, vm, uuid, log, src, dst, dataDir, config };
+  /** The VM's QEMU state on each host and, where given, that host's migration phase. */
+  const copies = (
+    [srcState, srcPhase]: [CopyState, MigrationPhase?],
+    [dstState, dstPhase]: [CopyState, MigrationPhase?],
+  ) => {
+    src.agent.instances.set(uuid, { uuid, state: srcState });
+    if (srcPhase) src.state.phase = srcPhase;
+    dst.agent.instances.set(uuid, { uuid, state: dstState });
+    if (dstPhase) dst.state.phase = dstPhase;
+  };
+  /** The destination's agent connects (again): the manager's reconnect hooks run. */
+  const dstConnects = () => {
+    attachAgent(svc, dst.agent, async () => undefined, REMOTE);
+    dst.agent.reconnected();
+  };
+  const journalSettled = () =>
+    until('the journal settled', () => svc.migrationJournal!.pending().length === 0);
+  return { m, svc, db, vm, uuid, log, src, dst, dataDir, config, copies, dstConnects, journalSettled };
 }
 
+type CopyState = 'running' | 'paused';
+
 test('a manager restarted mid-migration rolls it back once both agents answer', async (t) => {
-  const { svc, db, vm, uuid, log, src, dst } = await pair(t);
+  const { svc, db, vm, uuid, log, src, dst, copies, dstConnects, journalSettled } = await pair(t);
   // The guest is being copied: running on the source, an incoming QEMU waiting on the remote.
-  src.agent.instances.set(uuid, { uuid, state: 'running' });
-  src.state.phase = 'active';
-  dst.agent.instances.set(uuid, { uuid, state: 'paused' });
-  dst.state.phase = 'active';
+  copies(['running', 'active'], ['paused', 'active']);
   // The journal a previous process left (a fresh MigrationJournal on the same directory).
   const prev = new MigrationJournal(svc.migrationJournal!.dir);
   prev.begin(uuid, svc.hostRef(), REMOTE);
   // The remote's agent connects: the hook settles the migration it took part in.
-  attachAgent(svc, dst.agent, async () => undefined, REMOTE);
-  dst.agent.reconnected();
-  await until('the journal settled', () => svc.migrationJournal!.pending().length === 0);
+  dstConnects();
+  await journalSettled();
   assert.deepEqual(log, ['src: abort', 'dst: finish_dst(false)', 'src: finish_src(false)']);
   assert.equal(db.get('VM', vm)!.resident_on, svc.hostRef(), 'still resident on the source');
   assert.equal(db.get('VM', vm)!.power_state, 'Running');
@@ -231,15 +246,11 @@ test('a manager restarted mid-migration rolls it back once both agents answer', 
 });
 
 test('a completed migration whose manager died before the switch-over is committed', async (t) => {
-  const { svc, db, vm, uuid, log, src, dst } = await pair(t);
-  src.agent.instances.set(uuid, { uuid, state: 'paused' });
-  src.state.phase = 'completed';
-  dst.agent.instances.set(uuid, { uuid, state: 'paused' });
-  dst.state.phase = 'completed';
+  const { svc, db, vm, uuid, log, src, copies, dstConnects, journalSettled } = await pair(t);
+  copies(['paused', 'completed'], ['paused', 'completed']);
   new MigrationJournal(svc.migrationJournal!.dir).begin(uuid, svc.hostRef(), REMOTE);
-  attachAgent(svc, dst.agent, async () => undefined, REMOTE);
-  dst.agent.reconnected();
-  await until('the journal settled', () => svc.migrationJournal!.pending().length === 0);
+  dstConnects();
+  await journalSettled();
   assert.deepEqual(log, ['dst: finish_dst(true)', 'src: finish_src(true)']);
   assert.equal(db.get('VM', vm)!.resident_on, REMOTE, 'resident on the destination now');
   assert.equal(db.get('VM', vm)!.power_state, 'Running');
@@ -247,11 +258,8 @@ test('a completed migration whose manager died before the switch-over is committ
 });
 
 test('a destination that cannot be reached gets its clean-up when its agent is back', async (t) => {
-  const { svc, db, vm, uuid, log, src, dst } = await pair(t);
-  src.agent.instances.set(uuid, { uuid, state: 'running' });
-  src.state.phase = 'active';
-  dst.agent.instances.set(uuid, { uuid, state: 'paused' });
-  dst.state.phase = 'active';
+  const { svc, db, vm, uuid, log, dst, copies, dstConnects, journalSettled } = await pair(t);
+  copies(['running', 'active'], ['paused', 'active']);
   // The migration flow failed (say, the link to the destination was cut) and hands over.
   const rec = svc.migrationJournal!.begin(uuid, svc.hostRef(), REMOTE);
   const r = await settleMigration(svc, svc.migrationJournal!, rec);
@@ -262,19 +270,15 @@ test('a destination that cannot be reached gets its clean-up when its agent is b
   assert.equal(left.length, 1, 'the destination still owes its clean-up');
   assert.deepEqual(left[0].pending, [{ call: 'finish_dst', success: false }]);
   // The destination's agent comes back: the leftover QEMU goes.
-  attachAgent(svc, dst.agent, async () => undefined, REMOTE);
-  dst.agent.reconnected();
-  await until('the journal settled', () => svc.migrationJournal!.pending().length === 0);
+  dstConnects();
+  await journalSettled();
   assert.deepEqual(log.slice(2), ['dst: finish_dst(false)']);
   assert.equal((await dst.agent.info(uuid)).state, 'absent');
 });
 
 test('a commit whose destination cannot resume the guest turns into a rollback', async (t) => {
-  const { svc, db, vm, uuid, log, src, dst } = await pair(t);
-  src.agent.instances.set(uuid, { uuid, state: 'paused' });
-  src.state.phase = 'completed';
-  dst.agent.instances.set(uuid, { uuid, state: 'paused' });
-  dst.state.phase = 'completed';
+  const { svc, db, vm, uuid, log, src, dst, copies } = await pair(t);
+  copies(['paused', 'completed'], ['paused', 'completed']);
   const finishDst = dst.agent.migration.instance_migration_finish_dst;
   dst.agent.migration.instance_migration_finish_dst = async (u, ok) => {
     if (ok) {
@@ -294,11 +298,9 @@ test('a commit whose destination cannot resume the guest turns into a rollback',
 });
 
 test('a paused copy on another host with no migration journalled is stopped', async (t) => {
-  const { svc, db, vm, uuid, log, src, dst } = await pair(t);
-  src.agent.instances.set(uuid, { uuid, state: 'running' });
-  dst.agent.instances.set(uuid, { uuid, state: 'paused' }); // an incoming QEMU never resumed
-  attachAgent(svc, dst.agent, async () => undefined, REMOTE);
-  dst.agent.reconnected();
+  const { svc, db, vm, uuid, log, dst, copies, dstConnects } = await pair(t);
+  copies(['running'], ['paused']); // an incoming QEMU never resumed
+  dstConnects();
   await until('the copy stopped', () => !dst.agent.instances.has(uuid));
   assert.deepEqual(log, ['dst: finish_dst(false)']);
   assert.equal(db.get('VM', vm)!.resident_on, svc.hostRef());
@@ -306,11 +308,9 @@ test('a paused copy on another host with no migration journalled is stopped', as
 });
 
 test('a running copy beats a paused resident one: resident_on follows it', async (t) => {
-  const { svc, db, vm, uuid, log, src, dst } = await pair(t);
-  src.agent.instances.set(uuid, { uuid, state: 'paused' }); // post-migrate
-  dst.agent.instances.set(uuid, { uuid, state: 'running' }); // resumed by finish_dst(true)
-  attachAgent(svc, dst.agent, async () => undefined, REMOTE);
-  dst.agent.reconnected();
+  const { db, vm, uuid, log, src, copies, dstConnects } = await pair(t);
+  copies(['paused'], ['running']); // post-migrate; resumed by finish_dst(true)
+  dstConnects();
   await until('the switch-over', () => db.get('VM', vm)!.resident_on === REMOTE);
   await until('the source stopped', () => !src.agent.instances.has(uuid));
   assert.deepEqual(log, ['src: finish_src(true)']);
@@ -391,11 +391,8 @@ test('a guarded migration that could not clean a host up journals what it owes',
 });
 
 test('a guarded migration whose finish_dst(true) failed asks both hosts before anything resumes', async (t) => {
-  const { svc, db, vm, uuid, log, src, dst } = await pair(t);
-  src.agent.instances.set(uuid, { uuid, state: 'running' }); // migrating out: listed as running
-  src.state.phase = 'completed';
-  dst.agent.instances.set(uuid, { uuid, state: 'paused' });
-  dst.state.phase = 'completed';
+  const { svc, db, vm, uuid, log, dst, copies } = await pair(t);
+  copies(['running', 'completed'], ['paused', 'completed']); // migrating out: listed as running
   svc.hosts.attach(REMOTE, dst.agent);
   await assert.rejects(
     guardMigration(svc, vm, REMOTE, async (g) => {
@@ -427,15 +424,11 @@ test("qemuState: a migration's source that sent everything is paused, whatever i
 });
 
 test('a completed stream whose manager died is committed though the source lists the guest running', async (t) => {
-  const { svc, db, vm, uuid, log, src, dst } = await pair(t);
-  src.agent.instances.set(uuid, { uuid, state: 'running' }); // the agent's view while migrating out
-  src.state.phase = 'completed';
-  dst.agent.instances.set(uuid, { uuid, state: 'paused' });
-  dst.state.phase = 'completed';
+  const { svc, db, vm, uuid, log, copies, dstConnects, journalSettled } = await pair(t);
+  copies(['running', 'completed'], ['paused', 'completed']); // the agent's view while migrating out
   new MigrationJournal(svc.migrationJournal!.dir).begin(uuid, svc.hostRef(), REMOTE);
-  attachAgent(svc, dst.agent, async () => undefined, REMOTE);
-  dst.agent.reconnected();
-  await until('the journal settled', () => svc.migrationJournal!.pending().length === 0);
+  dstConnects();
+  await journalSettled();
   assert.deepEqual(log, ['dst: finish_dst(true)', 'src: finish_src(true)']);
   assert.equal(db.get('VM', vm)!.resident_on, REMOTE);
 });

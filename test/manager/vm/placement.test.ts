@@ -13,30 +13,15 @@ import {
   hostMemoryOverhead,
   type PoolView,
   possibleHosts,
-  type RecordReader,
   requiredSrs,
   vmMemoryNeed,
   vmMemoryOverhead,
 } from '../../../src/manager/vm/placement.js';
+import { Records } from '../../helpers/record-tables.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 const NULL = 'OpaqueRef:NULL';
-
-class Records implements RecordReader {
-  private readonly tables = new Map<string, Map<string, Row>>();
-  add(cls: string, ref: string, row: Row): string {
-    if (!this.tables.has(cls)) this.tables.set(cls, new Map());
-    this.tables.get(cls)!.set(ref, row);
-    return ref;
-  }
-  get(cls: string, ref: string) {
-    return this.tables.get(cls)?.get(ref);
-  }
-  all(cls: string) {
-    return this.tables.get(cls) ?? new Map<string, Row>();
-  }
-}
 
 /** A pool with hosts A (the master, local) and B, both 8 GiB, enabled, live and reachable. */
 function pool() {
