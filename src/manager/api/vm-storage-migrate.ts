@@ -13,6 +13,7 @@ import { vbdDevice, vmDisks } from '../storage/vm-disks.js';
 import { masterOf, poolView } from '../vm/reservation.js';
 import {
   buildDest,
+  checkVgpuMap,
   type DiskMove,
   parseDest,
   type PlanView,
@@ -190,7 +191,8 @@ export const vmStorageMigrateApi: HandlerTable = {
         masterAddress: String(master?.address || address),
       });
     },
-    'VM.assert_can_migrate': (ctx, vm, dest, _live, vdiMap, vifMap, options) => {
+    'VM.assert_can_migrate': (ctx, vm, dest, _live, vdiMap, vifMap, options, vgpuMap) => {
+      checkVgpuMap(vgpuMap);
       const { dst, plan: p } = plan(ctx, vm, dest, vdiMap, vifMap, options, true);
       // Then what migrateVm would check (the operation, the CPU unless forced, the source).
       if (!p.sameHost)
@@ -200,7 +202,10 @@ export const vmStorageMigrateApi: HandlerTable = {
           checks: 'caller',
         });
     },
-    'VM.migrate_send': async (ctx, vm, dest, live, vdiMap, vifMap, options) => {
+    // vdi_format_map (the destination image format per VDI) is accepted and not used: Berth keeps
+    // each volume's SR format (docs/storage-migration.md).
+    'VM.migrate_send': async (ctx, vm, dest, live, vdiMap, vifMap, options, vgpuMap, _vdiFormatMap) => {
+      checkVgpuMap(vgpuMap);
       const { dst, plan: p } = plan(ctx, vm, dest, vdiMap, vifMap, options, false);
       await execute(ctx, vm, dst, p, live, options);
       return vm;

@@ -220,6 +220,14 @@ export function planIntraPool(view: PlanView, input: PlanInput): StoragePlan {
 }
 
 /**
+ * VM.migrate_send / assert_can_migrate's `vgpu_map` (VGPU → GPU_group): Berth VMs have no vGPUs,
+ * so every key names a VGPU this VM does not have: HANDLE_INVALID ['VGPU', ref] (pure).
+ */
+export function checkVgpuMap(vgpuMap: Record<string, string>): void {
+  for (const vgpu of Object.keys(vgpuMap)) throw new XenApiError('HANDLE_INVALID', ['VGPU', vgpu]);
+}
+
+/**
  * VDI.pool_migrate's VM (message_forwarding: the VM of the VDI's first VBD;
  * VDI_NEEDS_VM_FOR_MIGRATE without one) and its full vdi_map: the other disks stay on their SRs.
  */

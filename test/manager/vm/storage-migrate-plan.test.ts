@@ -7,6 +7,7 @@ import type { Row } from '../../../src/manager/db/database.js';
 import {
   addressOfUrl,
   buildDest,
+  checkVgpuMap,
   parseDest,
   type PlanInput,
   type PlanView,
@@ -218,4 +219,13 @@ test('VDI.pool_migrate: the VM of its VBD, the full map, the VM host first, else
   );
   t.VDI.get('vdi1')!.cbt_enabled = true;
   assert.throws(() => poolMigrateMap(v.records, 'vdi1', 'localB'), code('VDI_CBT_ENABLED', ['vdi1']));
+});
+
+test('vgpu_map: empty passes; any VGPU is one this VM cannot have (HANDLE_INVALID)', () => {
+  checkVgpuMap({});
+  assert.throws(
+    () => checkVgpuMap({ 'OpaqueRef:vgpu-1': 'OpaqueRef:group-1' }),
+    (e: unknown) =>
+      e instanceof XenApiError && e.code === 'HANDLE_INVALID' && e.params.join() === 'VGPU,OpaqueRef:vgpu-1',
+  );
 });
