@@ -16,11 +16,14 @@ export interface XeResult {
   stderr: string;
 }
 
-/** Runs xe with `args`; `via` picks the local socket (no password) or TCP with root's password. */
+/**
+ * Runs xe with `args`; `via` picks the local socket (no password) or TCP with root's password;
+ * `progress` lets xe draw its transfer progress bar on stderr, as on a terminal.
+ */
 export async function xe(
   tm: TestManager,
   args: string[],
-  opts: { via?: 'socket' | 'tcp'; stdin?: string; password?: string } = {},
+  opts: { via?: 'socket' | 'tcp'; stdin?: string; password?: string; progress?: boolean } = {},
 ): Promise<XeResult> {
   const port = Number(new URL(tm.httpUrl).port);
   const o: XeOptions = {
@@ -41,6 +44,11 @@ export async function xe(
   out.on('data', (c) => (stdout += c));
   err.on('data', (c) => (stderr += c));
   if (opts.stdin !== undefined) inp.end(opts.stdin);
-  const code = await runThinClient(o, { stdout: out, stderr: err, stdin: inp, progress: false });
+  const code = await runThinClient(o, {
+    stdout: out,
+    stderr: err,
+    stdin: inp,
+    progress: opts.progress ?? false,
+  });
   return { code, stdout, stderr };
 }

@@ -6,12 +6,10 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import { createClient, type Xapi } from 'xen-api';
-import type { XeOptions } from '../../../src/clients/xe/main.js';
-import { runThinClient } from '../../../src/clients/xe/session.js';
 import { tempDir } from '../../helpers/tmp.js';
+import { xe as runXe } from '../cli/harness.js';
 import { checkXva, exportFixture, rebuiltShas } from './export-harness.js';
 
 test('xe vm-export / snapshot-export-to-template and xen-api getResource', {
@@ -19,27 +17,7 @@ test('xe vm-export / snapshot-export-to-template and xen-api getResource', {
 }, async (t) => {
   const dir = tempDir(t);
   const { m, vm, vmUuid, expected } = await exportFixture(t, dir);
-  const port = Number(new URL(m.httpUrl).port);
-  const xe = async (args: string[]) => {
-    const stdout = new PassThrough();
-    const stderr = new PassThrough();
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    stdout.on('data', (c) => out.push(c));
-    stderr.on('data', (c) => err.push(c));
-    const o: XeOptions = {
-      server: '127.0.0.1',
-      port,
-      username: 'root',
-      password: m.rootPassword,
-      nossl: true,
-      debug: false,
-      socket: join(dir, 'no-such-socket'),
-      args,
-    };
-    const code = await runThinClient(o, { stdout, stderr, stdin: new PassThrough(), progress: true });
-    return { code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
-  };
+  const xe = (args: string[]) => runXe(m, args, { via: 'tcp', progress: true });
 
   const plain = join(dir, 'xe.xva');
   const r = await xe(['vm-export', `uuid=${vmUuid}`, `filename=${plain}`]);

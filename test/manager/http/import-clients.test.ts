@@ -4,12 +4,10 @@
 import assert from 'node:assert/strict';
 import { createReadStream, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import { createClient, type Xapi } from 'xen-api';
-import type { XeOptions } from '../../../src/clients/xe/main.js';
-import { runThinClient } from '../../../src/clients/xe/session.js';
 import { tempDir } from '../../helpers/tmp.js';
+import { xe as runXe } from '../cli/harness.js';
 import { startStorageManager } from '../storage/harness.js';
 import { buildXva, sourceVm } from './import-harness.js';
 
@@ -18,27 +16,11 @@ test('xe vm-import, metadata import with dry-run, xen-api putResource', { timeou
   const dir = tempDir(t);
   const src = await sourceVm(m, dir);
   const file = await buildXva(dir, src, 'vm.xva', { compression: 'zstd' });
-  const port = Number(new URL(m.httpUrl).port);
   const xe = async (args: string[]) => {
-    const stdout = new PassThrough();
-    const stderr = new PassThrough();
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    stdout.on('data', (c) => out.push(c));
-    stderr.on('data', (c) => err.push(c));
-    const o: XeOptions = {
-      server: '127.0.0.1',
-      port,
-      username: 'root',
-      password: m.rootPassword,
-      nossl: true,
-      debug: false,
-      socket: join(m.dataDir, 'no-such-socket'),
-      args,
-    };
-    const code = await runThinClient(o, { stdout, stderr, stdin: new PassThrough(), progress: true });
-    return { code, stdout: Buffer.concat(out).toString().trim(), stderr: Buffer.concat(err).toString() };
+    const r = await runXe(m, args, { via: 'tcp', progress: true });
+    return { ...r, stdout: r.stdout.trim() };
   };
+
   const pool = (await m.call<string[]>('pool.get_all'))[0];
   const srUuid = await m.call('SR.get_uuid', await m.call<string>('pool.get_default_SR', pool));
   const srcUuid = await m.call('VM.get_uuid', src.vm);
