@@ -19,6 +19,7 @@ import { attachedSr } from '../../src/manager/storage/records.js';
 import { imageOf } from '../../test/manager/http/export-harness.js';
 import { startStorageManager } from '../../test/manager/storage/harness.js';
 import type { Row } from '../data-plane-row.js';
+import { vbdRecord, vdiRecord } from '../../test/helpers/records.js';
 
 export type { Row };
 
@@ -55,27 +56,8 @@ export async function run(): Promise<Row[]> {
     const pool = (await m.call<string[]>('pool.get_all'))[0];
     const sr = await m.call<string>('pool.get_default_SR', pool);
     const vm = await m.call<string>('VM.create', baseVmRecord({ name_label: 'bench-export' }));
-    const vdi = await m.call<string>('VDI.create', {
-      SR: sr,
-      virtual_size: SIZE,
-      type: 'user',
-      sharable: false,
-      read_only: false,
-      other_config: {},
-      name_label: 'bench disk',
-    });
-    await m.call('VBD.create', {
-      VM: vm,
-      VDI: vdi,
-      userdevice: '0',
-      bootable: true,
-      mode: 'RW',
-      type: 'Disk',
-      empty: false,
-      other_config: {},
-      qos_algorithm_type: '',
-      qos_algorithm_params: {},
-    });
+    const vdi = await m.call<string>('VDI.create', vdiRecord(sr, SIZE, { name_label: 'bench disk' }));
+    await m.call('VBD.create', vbdRecord(vm, vdi));
     const image = await imageOf(m, vdi);
     const random = join(dir, 'random.raw');
     await runChecked('dd', [

@@ -12,7 +12,9 @@ import { ovaXml, vmToOvaObjects } from '../../src/manager/dataplane/index.js';
 import { baseVmRecord } from '../../src/manager/bootstrap/vm-record.js';
 import { runChecked } from '../../src/shared/exec.js';
 import { startManager } from '../../test/helpers/manager.js';
+import { spreadRandomRaw } from '../data-plane-disk.js';
 import { type Row, runWhenMain } from '../data-plane-row.js';
+import { vbdRecord, vdiRecord } from '../../test/helpers/records.js';
 
 export type { Row };
 
@@ -44,44 +46,14 @@ export async function run(): Promise<Row[]> {
     const srDir = String(pbd.device_config.location ?? pbd.device_config.path);
     // The source VM's ova.xml (one 4 GiB disk), from the dataplane.
     const vm = await call('VM.create', baseVmRecord({ name_label: 'bench-import' }));
-    const vdi = await call('VDI.create', {
-      SR: sr,
-      virtual_size: SIZE,
-      type: 'user',
-      sharable: false,
-      read_only: false,
-      other_config: {},
-      name_label: 'bench',
-    });
-    await call('VBD.create', {
-      VM: vm,
-      VDI: vdi,
-      userdevice: '0',
-      bootable: true,
-      mode: 'RW',
-      type: 'Disk',
-      empty: false,
-      other_config: {},
-      qos_algorithm_type: '',
-      qos_algorithm_params: {},
-    });
+    const vdi = await call('VDI.create', vdiRecord(sr, SIZE, { name_label: 'bench' }));
+    await call('VBD.create', vbdRecord(vm, vdi));
     const exp = vmToOvaObjects(svc.db, { vms: [vm], withSnapshotMetadata: false, preservePowerState: false });
     const ova = join(m.dataDir, 'ova.xml');
     writeFileSync(ova, ovaXml(svc.db.model, exp.doc));
-    // 1 GiB of random bytes, spread over the disk in 256 MiB runs; zeros elsewhere.
+    // DATA random bytes spread over the disk in 256 MiB runs; zeros elsewhere.
     const raw = join(m.dataDir, 'data.raw');
-    await runChecked('truncate', ['-s', String(SIZE), raw]);
-    const runs = DATA / (256 * MiB);
-    for (let i = 0; i < runs; i++)
-      await runChecked('dd', [
-        'if=/dev/urandom',
-        `of=${raw}`,
-        'bs=1M',
-        'count=256',
-        `seek=${Math.floor((i * SIZE) / runs / MiB)}`,
-        'conv=notrunc',
-        'status=none',
-      ]);
+    await spreadRandomRaw(raw, SIZE, DATA);
     const xva = join(m.dataDir, 'bench.xva');
     const spec = join(m.dataDir, 'xva.json');
     writeFileSync(

@@ -15,6 +15,7 @@ import { volumePath } from '../../src/shared/host/volume-path.js';
 import { runChecked } from '../../src/shared/exec.js';
 import { startAgentIn } from '../../test/helpers/test-agent.js';
 import type { Row } from '../data-plane-row.js';
+import { vdiRecord } from '../../test/helpers/records.js';
 
 const GiB = 1024 ** 3;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
@@ -55,14 +56,7 @@ export async function run(): Promise<Row[]> {
 
     // The disk: 1 GiB of random data at its start, zeros after.
     const sr = String(db.get('pool', svc.poolRef())!.default_SR);
-    const vdi = await call('VDI.create', {
-      SR: sr,
-      virtual_size: SIZE,
-      type: 'user',
-      sharable: false,
-      read_only: false,
-      other_config: {},
-    });
+    const vdi = await call('VDI.create', vdiRecord(sr, SIZE, { name_label: '' }));
     const v = db.mustGet('VDI', vdi);
     const pbd = [...db.all('PBD').values()].find((p) => p.SR === sr)!;
     const s = db.mustGet('SR', sr);

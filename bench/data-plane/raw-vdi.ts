@@ -10,7 +10,9 @@ import type { TestContext } from 'node:test';
 import { runChecked } from '../../src/shared/exec.js';
 import { volumePath } from '../../src/shared/host/volume-path.js';
 import { startManager } from '../../test/helpers/manager.js';
+import { spreadRandomRaw } from '../data-plane-disk.js';
 import { type Row, runWhenMain } from '../data-plane-row.js';
+import { vdiRecord } from '../../test/helpers/records.js';
 
 export type { Row };
 
@@ -41,33 +43,14 @@ export async function run(): Promise<Row[]> {
     const call = (wire: string, ...args: unknown[]) => svc.call(s, wire, args) as Promise<any>;
     const pool = (await call('pool.get_all'))[0];
     const sr = await call('pool.get_default_SR', pool);
-    const vdi = await call('VDI.create', {
-      SR: sr,
-      virtual_size: SIZE,
-      type: 'user',
-      sharable: false,
-      read_only: false,
-      other_config: {},
-      name_label: 'bench',
-    });
+    const vdi = await call('VDI.create', vdiRecord(sr, SIZE, { name_label: 'bench' }));
     const rec = await call('VDI.get_record', vdi);
     const srRec = await call('SR.get_record', sr);
     const pbd = await call('PBD.get_record', srRec.PBDs[0]);
     const image = volumePath(srRec.type, srRec.uuid, pbd.device_config, rec.location)!.path;
-    // 1 GiB of random bytes, spread over the disk in 256 MiB runs; zeros elsewhere.
+    // DATA random bytes spread over the disk in 256 MiB runs; zeros elsewhere.
     const raw = join(m.dataDir, 'data.raw');
-    await runChecked('truncate', ['-s', String(SIZE), raw]);
-    const runs = DATA / (256 * MiB);
-    for (let i = 0; i < runs; i++)
-      await runChecked('dd', [
-        'if=/dev/urandom',
-        `of=${raw}`,
-        'bs=1M',
-        'count=256',
-        `seek=${Math.floor((i * SIZE) / runs / MiB)}`,
-        'conv=notrunc',
-        'status=none',
-      ]);
+    await spreadRandomRaw(raw, SIZE, DATA);
     await runChecked('qemu-img', ['convert', '-n', '-f', 'raw', '-O', 'qcow2', raw, image]);
     await runChecked('rm', ['-f', raw]);
 
