@@ -55,16 +55,11 @@ export interface MigrateOptions extends MigrationParams {
   operation?: MigrationOperation;
   /**
    * Disks the destination receives by mirroring (storage migration): the destination spec's disk
-   * of each device is then the new, empty volume (see `destinationSpec`). Empty: shared storage.
+   * of each device is then the new, empty volume (see `disks`). Empty: shared storage.
    */
   mirror?: MirrorDisk[];
   /** VIF ref → the network it has on the destination (xapi's vif_map); others keep theirs. */
   vifMap?: Record<string, string>;
-  /**
-   * Rewrites the destination's instance spec after Berth built it from the records (the
-   * destination's disk paths of mirrored disks, for one).
-   */
-  destinationSpec?: (spec: InstanceSpec) => InstanceSpec;
   /**
    * The destination's disks when the caller built them (storage migration: the moved disks on
    * their new volumes, on SRs the VM's records do not name yet); default: the VM's disks as the
@@ -77,11 +72,6 @@ export interface MigrateOptions extends MigrationParams {
    * already (migrate_send with a vdi_map) and only the operation and the memory are checked here.
    */
   checks?: 'pool' | 'caller';
-  /**
-   * Where progress (0..1) goes instead of the task's own (host.evacuate migrating several VMs
-   * under one task reports its own sum).
-   */
-  onProgress?: (progress: number) => void;
   /** More database changes in the switch-over transaction (the VBDs' new VDIs, for one). */
   onSwitchOver?: (info: InstanceInfo) => void;
 }
@@ -282,7 +272,6 @@ async function run(
   });
   const vifs = svc.networking ? bridgedVifs(poolView(svc), rec) : [];
   if (opts.vifMap) spec = withVifMap(svc, spec, rec, opts.vifMap);
-  if (opts.destinationSpec) spec = opts.destinationSpec(spec);
 
   // The destination's side of the VIFs: bridges and TAPs, before its QEMU opens them.
   const madeTaps: string[] = [];
@@ -340,7 +329,7 @@ async function run(
       downtimeMs: opts.downtimeMs,
       bandwidth: opts.bandwidth,
     });
-    status = await follow(srcAgent, uuid, task, opts.onProgress ?? ((p) => task?.setProgress(p)));
+    status = await follow(srcAgent, uuid, task, (p) => task?.setProgress(p));
   } catch (e) {
     await srcAgent.migration.instance_migration_abort(uuid).catch(() => undefined);
     await cleanDst();
@@ -385,7 +374,7 @@ async function run(
           log.warn('could not remove the source TAP', { vif: v, error: String(e) }),
         );
     }
-  (opts.onProgress ?? ((p: number) => task?.setProgress(p)))(1);
+  task?.setProgress(1);
   note(svc, rec, srcRow, dstRow);
   return { downtimeMs: status.downtimeMs, totalTimeMs: status.totalTimeMs };
 }
