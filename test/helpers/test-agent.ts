@@ -8,6 +8,7 @@ import type { StorageOptions } from '../../src/agent/storage/rpc.js';
 import { cbtClient } from '../../src/shared/host/cbt.js';
 import { DATA_PLANE_PROCEDURES, type DataPlaneProcedures } from '../../src/shared/host/data-plane.js';
 import { migrationClient } from '../../src/shared/host/migration.js';
+import { type StatsProcedures, statsClient } from '../../src/shared/host/stats.js';
 import { STORAGE_PROCEDURES, type StorageProcedures } from '../../src/shared/host/storage.js';
 import { NodedAgentClient } from '../../src/manager/hosts/host-client.js';
 import type { HostAgent } from '../../src/manager/vm/host-agent.js';
@@ -57,7 +58,7 @@ export async function startTestAgent(
 /** A host agent without storage (and data-plane) procedures: the stand-ins tests use for VM calls. */
 export type InstanceAgent = Omit<
   HostAgent,
-  keyof StorageProcedures | keyof DataPlaneProcedures | 'cbt' | 'migration'
+  keyof StorageProcedures | keyof DataPlaneProcedures | 'cbt' | 'migration' | 'stats'
 >;
 
 /** The procedures a real agent's client lends a stand-in. */
@@ -80,6 +81,7 @@ export function withRealStorage<T extends InstanceAgent>(
     };
   if ('cbt' in storage) out.cbt = (storage as HostAgent).cbt;
   out.migration = noMigration();
+  out.stats = noStats();
   return fake as unknown as T & HostAgent;
 }
 
@@ -101,5 +103,31 @@ export function withoutStorage<T extends InstanceAgent>(fake: T): T & HostAgent 
     throw new Error(`${name}: this stand-in agent has no storage`);
   });
   out.migration = noMigration();
+  out.stats = noStats();
   return fake as unknown as T & HostAgent;
+}
+
+/**
+ * A stand-in's statistics: an agent that samples nothing and holds no RRD (its instances are
+ * fake), so the manager's stats hooks around VM operations find nothing to move.
+ */
+export function noStats(): StatsProcedures {
+  const empty: { [K in keyof StatsProcedures]: () => Awaited<ReturnType<StatsProcedures[K]>> } = {
+    stats_configure: () => undefined,
+    stats_rrd_updates: () => {
+      throw new Error('stats_rrd_updates: this stand-in agent records no statistics');
+    },
+    stats_rrd_dump: () => null,
+    stats_data_sources: () => null,
+    stats_query_data_source: () => {
+      throw new Error('stats_query_data_source: this stand-in agent records no statistics');
+    },
+    stats_record_data_source: () => undefined,
+    stats_forget_data_source_archives: () => undefined,
+    stats_rrd_push: () => undefined,
+    stats_rrd_take: () => null,
+    stats_rrd_list: () => ({ vms: [], srs: [] }),
+    stats_latest: () => ({ time: 0, host: {}, vms: {}, srs: {} }),
+  };
+  return statsClient(async (name) => (empty as Record<string, () => unknown>)[name]());
 }

@@ -23,6 +23,16 @@ export interface ConnectionInfo {
   signal?: AbortSignal;
 }
 
+/** Stored RRDs of stopped VMs and detached SRs, on the pool master (xapi keeps them in its blobs). */
+export interface RrdArchive {
+  /** The archived dump, null when none. */
+  read(owner: 'vm' | 'sr', uuid: string): Promise<string | null>;
+  /** Stores a dump (atomically: a crash leaves the old one or the new one). */
+  write(owner: 'vm' | 'sr', uuid: string, dump: string): Promise<void>;
+  /** Forgets a dump (VM or SR destroyed); idempotent. */
+  remove(owner: 'vm' | 'sr', uuid: string): Promise<void>;
+}
+
 export interface Services {
   db: Database;
   events: EventService;
@@ -55,6 +65,11 @@ export interface Services {
   vmCopyJournal?: VmCopyJournal;
   /** Live migrations in flight (vm/migration-recovery.ts: settled after a failure or restart). */
   migrationJournal?: MigrationJournal;
+  /**
+   * The pool master's archive of RRDs whose VM is stopped or SR detached (stats/archive.ts), as
+   * the agents' internal XML dumps (absent: statistics are not kept, as in unit tests).
+   */
+  rrdArchive?: RrdArchive;
   /** The NBD export server (VDI.get_nbd_info): its port and each host's certificate (absent: none). */
   nbd?: { port: number; certificateOf(host: string): string | undefined };
 }

@@ -5,6 +5,7 @@ import { cbtClient } from '../../shared/host/cbt.js';
 import type { DataPlaneProcedures, NbdExport, NbdOpenOptions } from '../../shared/host/data-plane.js';
 import { migrationClient } from '../../shared/host/migration.js';
 import { networkClient } from '../../shared/host/network.js';
+import { statsClient } from '../../shared/host/stats.js';
 import type {
   DriverInfo,
   ProbeEntry,
@@ -41,6 +42,8 @@ export class NodedAgentClient
   readonly cbt = cbtClient((procedure, args) => this.call(procedure, args));
   /** The agent's live-migration procedures (src/shared/host/migration.ts). */
   readonly migration = migrationClient((procedure, args) => this.call(procedure, args));
+  /** The agent's statistics procedures (src/shared/host/stats.ts). */
+  readonly stats = statsClient((procedure, args) => this.call(procedure, args));
 
   /** tls_install: the pool's CA and this host's certificate for the agent's TCP listener. */
   tlsInstall(creds: PoolCredentials) {
