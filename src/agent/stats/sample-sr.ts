@@ -81,8 +81,11 @@ export class SrSampler {
       }
       if (st.asking) waits.push(st.asking);
     }
-    if (waits.length)
-      await Promise.race([Promise.all(waits), new Promise((r) => setTimeout(r, this.waitMs).unref())]);
+    if (waits.length) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.all(waits), new Promise((r) => (timer = setTimeout(r, this.waitMs)))]);
+      clearTimeout(timer);
+    }
     const out = new Map<string, SampledValue[]>();
     for (const sr of srs) {
       const s = this.state.get(sr.uuid)?.stats;
