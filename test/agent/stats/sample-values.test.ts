@@ -8,8 +8,10 @@ import { hostValues, PifClassifier } from '../../../src/agent/stats/sample-host.
 import { parseMeminfo, parseNetDev, parseProcStat } from '../../../src/agent/stats/sample-parse.js';
 import { isUnder, SrSampler } from '../../../src/agent/stats/sample-sr.js';
 import { type VmView, vmValues } from '../../../src/agent/stats/sample-vm.js';
-import { volumeDirOf } from '../../../src/agent/storage/attached.js';
+import { AttachedSrs, volumeDirOf } from '../../../src/agent/storage/attached.js';
+import { storageProcedures } from '../../../src/agent/storage/rpc.js';
 import type { SampledValue } from '../../../src/shared/rrd/types.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 const fixture = (name: string) => readFileSync(join(import.meta.dirname, 'fixtures', name), 'utf8');
 const json = (name: string) => JSON.parse(fixture(name));
@@ -315,4 +317,29 @@ test('PIF classifier asks ip only when the interface set changes', async () => {
   assert.equal(asked, 1);
   await c.classify(['eth0']);
   assert.equal(asked, 2);
+});
+
+test('the storage procedures keep the attached-SR registry', async (t) => {
+  const dir = tempDir(t, 'berth-sampler-srs-');
+  const attached = new AttachedSrs();
+  const table = storageProcedures({ allowedRoots: [dir], stateDir: join(dir, 'state') }, attached);
+  const sr = {
+    uuid: '0123abcd-0000-4000-8000-000000000000',
+    type: 'file',
+    deviceConfig: { location: join(dir, 'a') },
+  };
+  await table.sr_create(sr);
+  assert.deepEqual(attached.list(), [], 'created is not attached');
+  await table.sr_attach(sr);
+  assert.deepEqual(attached.list(), [{ config: sr, volumeDir: join(dir, 'a') }]);
+  await table.sr_detach(sr);
+  assert.deepEqual(attached.list(), []);
+  await table.sr_stats(sr);
+  assert.equal(attached.list().length, 1, 'asked for stats: attached here');
+  await assert.rejects(async () =>
+    table.sr_attach({ ...sr, uuid: 'other', deviceConfig: { location: '/etc' } }),
+  );
+  assert.equal(attached.list().length, 1, 'a failed attach records nothing');
+  await table.sr_destroy(sr);
+  assert.deepEqual(attached.list(), []);
 });
