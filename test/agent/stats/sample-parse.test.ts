@@ -1,5 +1,6 @@
 // The samplers' pure parsers against files captured on a real host (fixtures/: /proc files of
-// this machine; QMP answers and a vCPU thread's stat from a real QEMU 7.2).
+// this machine; QMP answers and a busy vCPU thread's stat from a real QEMU 7.2 running the test
+// guest, which had written 4 MiB to its disk).
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -74,8 +75,10 @@ test('/proc/net/dev: bytes and errors of every interface', () => {
   assert.equal(d.has('Inter-|   Receive'), false);
 });
 
-test('a vCPU thread stat: utime + stime in seconds, also with spaces in the name', () => {
+test('a vCPU thread stat: utime + stime in seconds, with spaces and / in the name', () => {
   const t = parseTaskStat(fixture('task-stat-vcpu.txt'))!;
+  assert.match(fixture('task-stat-vcpu.txt'), /\(CPU 0\/TCG\) R /, 'a busy TCG vCPU thread');
+  assert.equal(t.state, 'R');
   const f = fixture('task-stat-vcpu.txt').split(') ')[1].split(' ');
   assert.equal(t.state, f[0]);
   assert.equal(t.cpuSeconds, (Number(f[11]) + Number(f[12])) / 100);
@@ -109,6 +112,9 @@ test('query-blockstats: counters by guest device', () => {
     rdTimeNs: xvda.rd_total_time_ns,
     wrTimeNs: xvda.wr_total_time_ns,
   });
+  // Captured after the guest wrote 1024 × 4 KiB with dd (and read its partition table at boot).
+  assert.equal(m.get('xvda')!.wrBytes, 4 << 20);
+  assert.ok(m.get('xvda')!.rdOps > 0 && m.get('xvda')!.wrTimeNs > 0);
   assert.equal(blockDevice({ device: '', qdev: '/machine/peripheral/vbd-xvdb/virtio-backend' }), 'xvdb');
   assert.equal(blockDevice({ device: 'drive-vbd-3' }), '3');
   assert.equal(blockDevice({ device: 'other' }), undefined);
