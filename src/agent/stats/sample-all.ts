@@ -1,7 +1,7 @@
 // The host's sampler: one reading of the host, its VMs and its attached SRs per call. Cost
 // matters (a cycle every 5 s with 100 VMs): each /proc file is read once per cycle (one
 // /proc/net/dev for every PIF and TAP), the VMs' QMP queries run concurrently, vCPU thread ids
-// are asked once per QEMU, and no process is spawned per cycle.
+// are asked once a minute, and no process is spawned per cycle.
 import { readFileSync } from 'node:fs';
 import type { InstanceManager } from '../instances.js';
 import type { AttachedSrs } from '../storage/attached.js';

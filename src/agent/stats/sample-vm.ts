@@ -112,9 +112,14 @@ export function vmValues(r: VmReading): SampledValue[] {
 /** Reads a task's stat file; undefined if the thread is gone. */
 export type TaskReader = (pid: number, tid: number) => TaskStat | undefined;
 
+/** Seconds between asks of a VM's vCPU threads (vCPUs hot-plugged meanwhile show up then). */
+const VCPU_REASK_S = 60;
+
 interface VmState {
   pid: number;
   tids?: number[];
+  /** When the thread ids were asked. */
+  tidsAt: number;
   time: number;
   disks: Map<string, IoCounters>;
 }
@@ -129,7 +134,7 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
 
 /**
  * Reads the VMs, keeping what the deltas need between cycles: each VM's previous disk counters
- * and its vCPU thread ids (asked again only when QEMU's pid changes or a thread is gone).
+ * and its vCPU thread ids (asked again when QEMU's pid changes, a thread is gone, or once a minute).
  */
 export class VmSampler {
   private readonly state = new Map<string, VmState>();
@@ -160,17 +165,21 @@ export class VmSampler {
   ): Promise<VmReading> {
     let st = this.state.get(view.uuid);
     if (!st || st.pid !== view.pid) {
-      st = { pid: view.pid, time: 0, disks: new Map() };
+      st = { pid: view.pid, tidsAt: 0, time: 0, disks: new Map() };
       this.state.set(view.uuid, st);
     }
     const ask = (cmd: string) => withTimeout(view.qmp(cmd, this.qmpTimeoutMs), this.qmpTimeoutMs);
+    const askThreads = !st.tids || now() - st.tidsAt >= VCPU_REASK_S;
     const [blockstats, balloon, cpus] = await Promise.all([
       ask('query-blockstats'),
       view.balloon ? ask('query-balloon') : undefined,
-      st.tids ? undefined : ask('query-cpus-fast'),
+      askThreads ? ask('query-cpus-fast') : undefined,
     ]);
     const time = now();
-    if (cpus !== undefined) st.tids = parseVcpuThreads(cpus);
+    if (askThreads) {
+      st.tids = parseVcpuThreads(cpus);
+      st.tidsAt = time;
+    }
     const vcpus = (st.tids ?? []).map((tid) => this.readTask(view.pid, tid));
     if (vcpus.some((t) => !t)) st.tids = undefined; // vCPU unplugged or QEMU gone: ask again
     const disks = parseBlockstats(blockstats);

@@ -343,3 +343,25 @@ test('the storage procedures keep the attached-SR registry', async (t) => {
   await table.sr_destroy(sr);
   assert.deepEqual(attached.list(), []);
 });
+
+test('vCPU threads are asked of QMP at the first reading and once a minute after', async () => {
+  let t = 0;
+  const asked: string[] = [];
+  const vm = fakeVm({ wr: 0 });
+  const counting: VmView = {
+    ...vm,
+    qmp: (cmd, ms) => {
+      asked.push(cmd);
+      return vm.qmp(cmd, ms);
+    },
+  };
+  const sampler = createSampler({
+    now: () => t,
+    vms: () => [counting],
+    readFile: fakeProc(),
+    classifyPifs: async () => ({ pifs: new Set(), bonds: new Set() }),
+  });
+  for (t = 0; t <= 65; t += 5) await sampler.sample();
+  assert.equal(asked.filter((c) => c === 'query-cpus-fast').length, 2);
+  assert.equal(asked.filter((c) => c === 'query-blockstats').length, 14, 'one per cycle');
+});
