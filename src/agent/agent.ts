@@ -31,6 +31,9 @@ import { localTlsProcedures, startTcp } from './tls.js';
 import type { LiveCbtOp } from './qemu/cbt-live.js';
 import { cbtProcedures } from './storage/cbt.js';
 import { type StorageOptions, storageContext, storageProcedures } from './storage/rpc.js';
+import { AttachedSrs } from './storage/attached.js';
+import type { Sampler } from './stats/sample.js';
+import { agentSampler } from './stats/sample-all.js';
 
 const log = logger('agent');
 
@@ -153,6 +156,8 @@ export interface Agent {
   vms: InstanceManager;
   /** The NBD exports this agent serves (ended by close). */
   exports: NbdExports;
+  /** Statistics: one reading of the host, its VMs and its attached SRs per call. */
+  sampler: Sampler;
   /** Stops serving and ends the NBD exports; the VMs keep running. */
   close(): Promise<void>;
 }
@@ -163,7 +168,13 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const storageCtx = storageContext(opts.storage ?? {}, opts.stateRoots);
   const liveCbt = (vm: string, device: string, op: LiveCbtOp, gen?: string) =>
     vms.diskCbt(vm, device, op, gen);
-  const storage = { ...storageProcedures(storageCtx), ...cbtProcedures(storageCtx, liveCbt) };
+  // The SRs attached here, learnt by the storage procedures, for the statistics sampler.
+  const attachedSrs = new AttachedSrs(storageCtx);
+  const storage = { ...storageProcedures(storageCtx, attachedSrs), ...cbtProcedures(storageCtx, liveCbt) };
+  const sampler = agentSampler(vms, attachedSrs, storageCtx, {
+    nicKinds: opts.network?.nicKinds,
+    foreignNetns: Boolean(opts.network?.netns),
+  });
   // NBD exports of volumes: daemons an earlier agent left are ended before any new one starts.
   const exports = new NbdExports(opts.runRoot, storageCtx);
   await exports.cleanLeftovers();
@@ -204,6 +215,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     server,
     vms,
     exports,
+    sampler,
     close: async () => {
       await running.closeAll(); // through the VMs' QMP: before detaching from them
       vms.detachAll();
