@@ -7,6 +7,9 @@ import type { HostSample, Sampler } from '../../../src/agent/stats/sample.js';
 
 export const T0 = 1_700_000_000;
 
+/** The VM archive-child.ts reports. */
+export const CHILD_VM = '41111111-2222-4333-8444-555555555555';
+
 const gauge = (name: string, standard: boolean, units = '(fraction)'): DataSourceSpec => ({
   name,
   type: 'GAUGE',
