@@ -1,6 +1,7 @@
 // The agent's sampling cycle: every 5 s on the 5 s grid (…:00, :05, :10 of the wall clock, as
 // xcp-rrdd), one reading fed to the store. Cycles never overlap: one that runs past the next grid
-// point makes the loop skip to the grid point after it ends. Errors are logged, never thrown.
+// point makes the loop skip to the grid point after it ends. Errors are logged, never thrown. The
+// first reading is taken at start.
 import { logger } from '../../shared/log.js';
 import type { Sampler } from './sample.js';
 import type { StatsStore } from './store.js';
@@ -71,7 +72,12 @@ export function startStatsLoop(opts: {
     );
     timer.unref?.();
   };
-  schedule();
+  // A first reading at once: the host's RRD exists (and /rrd_updates answers) from the start,
+  // not only after the first grid point.
+  running = cycle().finally(() => {
+    running = undefined;
+    schedule();
+  });
 
   return {
     get cycles() {
