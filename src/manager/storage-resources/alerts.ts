@@ -26,10 +26,7 @@ interface AlertRow {
 
 const ALERT_COLUMNS = 'id, record_id, root, kind, alert_class, severity, message';
 
-function insertAlert(
-  ctx: CallContext,
-  a: Omit<AlertRow, 'id'> & { attribute: string | null },
-): number {
+function insertAlert(ctx: CallContext, a: Omit<AlertRow, 'id'> & { attribute: string | null }): number {
   return ctx.sql.run(
     `INSERT INTO resource_alert (record_id, root, kind, alert_class, attribute, severity, message, active, raised_at)
      VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)`,
@@ -134,7 +131,10 @@ export function rootName(ctx: CallContext, root: string): { name: string; record
 }
 
 export function raiseOfflineAlert(ctx: CallContext, root: string, reason: string): void {
-  const active = ctx.sql.get("SELECT id FROM resource_alert WHERE root = ? AND kind = 'offline' AND active = 1", root);
+  const active = ctx.sql.get(
+    "SELECT id FROM resource_alert WHERE root = ? AND kind = 'offline' AND active = 1",
+    root,
+  );
   if (active) return;
   const { name, recordId } = rootName(ctx, root);
   const message = offlineMessage(name);

@@ -42,7 +42,13 @@ export class CallQueue {
     try {
       this.sql.transaction(() => {
         for (const p of batch) {
-          const ctx: CallContext = { sql: this.sql, state: this.state, now: this.clock(), undo: [], events: [] };
+          const ctx: CallContext = {
+            sql: this.sql,
+            state: this.state,
+            now: this.clock(),
+            undo: [],
+            events: [],
+          };
           try {
             outcomes.push({ ok: true, value: this.sql.transaction(() => p.fn(ctx)), ctx });
           } catch (error) {

@@ -13,7 +13,8 @@ export function loadClasses(sql: ResourceSql): Map<string, ResourceClassInfo> {
   return out;
 }
 
-const subKey = (s: ResourceClassInfo['subscribes'][number]) => JSON.stringify([className(s.to), s.attributes, s.ignorecase]);
+const subKey = (s: ResourceClassInfo['subscribes'][number]) =>
+  JSON.stringify([className(s.to), s.attributes, s.ignorecase]);
 
 /** Stores new or changed classes; a new subscription indexes the existing records it targets. */
 export function registerClasses(ctx: CallContext, classes: readonly ResourceClassInfo[]): void {

@@ -12,7 +12,9 @@ const rootsOfRecord = (sql: ResourceSql, id: number) =>
 
 /** The records a root's deletion takes with it, its reporter entries stripped. */
 function recordsOfDeletedRoot(ctx: CallContext, root: string): number[] {
-  const scoped = ctx.sql.all<{ id: number }>('SELECT id FROM resource_record WHERE scope = ?', root).map((r) => r.id);
+  const scoped = ctx.sql
+    .all<{ id: number }>('SELECT id FROM resource_record WHERE scope = ?', root)
+    .map((r) => r.id);
   const reported = ctx.sql
     .all<{ record_id: number }>('SELECT record_id FROM resource_reported_by WHERE root = ?', root)
     .map((r) => r.record_id);

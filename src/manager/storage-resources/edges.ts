@@ -11,11 +11,15 @@ const ANCESTORS = `WITH RECURSIVE up(id) AS (
     UNION SELECT p.parent_id FROM resource_parent p JOIN up ON p.child_id = up.id)`;
 
 export function descendantIds(sql: ResourceSql, id: number): number[] {
-  return sql.all<{ id: number }>(`${DESCENDANTS} SELECT id FROM down WHERE id <> ? ORDER BY id`, id, id).map((r) => r.id);
+  return sql
+    .all<{ id: number }>(`${DESCENDANTS} SELECT id FROM down WHERE id <> ? ORDER BY id`, id, id)
+    .map((r) => r.id);
 }
 
 export function ancestorIds(sql: ResourceSql, id: number): number[] {
-  return sql.all<{ id: number }>(`${ANCESTORS} SELECT id FROM up WHERE id <> ? ORDER BY id`, id, id).map((r) => r.id);
+  return sql
+    .all<{ id: number }>(`${ANCESTORS} SELECT id FROM up WHERE id <> ? ORDER BY id`, id, id)
+    .map((r) => r.id);
 }
 
 /** Would the edge child → parent close a cycle (is `child` already an ancestor of `parent`)? */
@@ -30,7 +34,12 @@ export function wouldCycle(sql: ResourceSql, child: number, parent: number): boo
  * Adds the edge unless present. A cycle is refused: with `onCycle: 'fail'` the call fails (an
  * explicit parent), with 'skip' the edge is left out (a relation match). Returns whether added.
  */
-export function addParentEdge(sql: ResourceSql, child: number, parent: number, onCycle: 'fail' | 'skip'): boolean {
+export function addParentEdge(
+  sql: ResourceSql,
+  child: number,
+  parent: number,
+  onCycle: 'fail' | 'skip',
+): boolean {
   if (wouldCycle(sql, child, parent)) {
     if (onCycle === 'skip') return false;
     throw new ResourceStoreError(`parent edge ${parent} → ${child} would make a cycle`);

@@ -16,7 +16,8 @@ export const isScoped = (cls: ResourceClassInfo) => cls.identifier.kind === 'sco
 export function identifierValues(cls: ResourceClassInfo, attrs: Record<string, StoredValue>): StoredValue[] {
   return cls.identifier.attributes.map((name) => {
     const info = cls.attributes[name];
-    if (!info) throw new ResourceStoreError(`Invalid attribute ${name} named in identifier for ${className(cls)}`);
+    if (!info)
+      throw new ResourceStoreError(`Invalid attribute ${name} named in identifier for ${className(cls)}`);
     const v = attrs[name];
     if (v === undefined || v === null) {
       if (info.optional) return null;

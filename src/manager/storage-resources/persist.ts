@@ -15,12 +15,18 @@ import { recordSamples } from './statistics.js';
 export const ROOT_HANDLE = 1;
 
 /** A reported attribute set with `{handle}` references replaced by `{record}` ids of the session. */
-export function resolveReferences(s: Session, attrs: ReportedResource['attributes']): Record<string, StoredValue> {
+export function resolveReferences(
+  s: Session,
+  attrs: ReportedResource['attributes'],
+): Record<string, StoredValue> {
   const out: Record<string, StoredValue> = {};
   for (const [k, v] of Object.entries(attrs)) {
     if (v !== null && typeof v === 'object') {
       const id = s.handleToId.get(v.handle);
-      if (id === undefined) throw new ResourceStoreError(`attribute ${k} references handle ${v.handle}, which is not in the session`);
+      if (id === undefined)
+        throw new ResourceStoreError(
+          `attribute ${k} references handle ${v.handle}, which is not in the session`,
+        );
       out[k] = { record: id };
     } else out[k] = v;
   }
@@ -28,7 +34,11 @@ export function resolveReferences(s: Session, attrs: ReportedResource['attribute
 }
 
 /** Persists `ordered` (checked, referenced-first) into session `s`; returns their record ids. */
-export function persistResources(ctx: CallContext, s: Session, ordered: readonly ReportedResource[]): number[] {
+export function persistResources(
+  ctx: CallContext,
+  s: Session,
+  ordered: readonly ReportedResource[],
+): number[] {
   const provides = new Map<string, ResourceClassInfo['subscribes']>();
   const ids: number[] = [];
   for (const r of ordered) {

@@ -55,7 +55,8 @@ interface AlertRow {
   lowered_at: number | null;
 }
 
-const ALERT_COLUMNS = 'a.id, a.record_id, a.root, a.kind, a.alert_class, a.attribute, a.severity, a.message, a.active, a.raised_at, a.lowered_at';
+const ALERT_COLUMNS =
+  'a.id, a.record_id, a.root, a.kind, a.alert_class, a.attribute, a.severity, a.message, a.active, a.raised_at, a.lowered_at';
 
 const alertView = (r: AlertRow, propagated: boolean): AlertView => ({
   id: r.id,
@@ -76,10 +77,14 @@ export class ResourceQueries {
   constructor(private readonly sql: ResourceSql) {}
 
   resource(id: number): ResourceView | undefined {
-    const r = this.sql.get<{ id: number; class: string; storage_id: string; scope: string; label: string; alias: string | null }>(
-      'SELECT id, class, storage_id, scope, label, alias FROM resource_record WHERE id = ?',
-      id,
-    );
+    const r = this.sql.get<{
+      id: number;
+      class: string;
+      storage_id: string;
+      scope: string;
+      label: string;
+      alias: string | null;
+    }>('SELECT id, class, storage_id, scope, label, alias FROM resource_record WHERE id = ?', id);
     if (!r) return undefined;
     return {
       id: r.id,
@@ -109,11 +114,15 @@ export class ResourceQueries {
   }
 
   resourcesOfClass(cls: string): ResourceSummary[] {
-    return this.sql.all<ResourceSummary>('SELECT id, class, label, alias FROM resource_record WHERE class = ? ORDER BY id', cls);
+    return this.sql.all<ResourceSummary>(
+      'SELECT id, class, label, alias FROM resource_record WHERE class = ? ORDER BY id',
+      cls,
+    );
   }
 
   rootRecord(root: string): number | undefined {
-    return this.sql.get<{ record_id: number }>('SELECT record_id FROM resource_root WHERE root = ?', root)?.record_id;
+    return this.sql.get<{ record_id: number }>('SELECT record_id FROM resource_root WHERE root = ?', root)
+      ?.record_id;
   }
 
   roots(): string[] {
@@ -122,13 +131,19 @@ export class ResourceQueries {
 
   parents(id: number): number[] {
     return this.sql
-      .all<{ parent_id: number }>('SELECT parent_id FROM resource_parent WHERE child_id = ? ORDER BY parent_id', id)
+      .all<{ parent_id: number }>(
+        'SELECT parent_id FROM resource_parent WHERE child_id = ? ORDER BY parent_id',
+        id,
+      )
       .map((r) => r.parent_id);
   }
 
   children(id: number): number[] {
     return this.sql
-      .all<{ child_id: number }>('SELECT child_id FROM resource_parent WHERE parent_id = ? ORDER BY child_id', id)
+      .all<{ child_id: number }>(
+        'SELECT child_id FROM resource_parent WHERE parent_id = ? ORDER BY child_id',
+        id,
+      )
       .map((r) => r.child_id);
   }
 
@@ -178,7 +193,10 @@ export class ResourceQueries {
   /** Records an alert is propagated to. */
   propagatedTo(alertId: number): number[] {
     return this.sql
-      .all<{ record_id: number }>('SELECT record_id FROM resource_alert_propagated WHERE alert_id = ? ORDER BY record_id', alertId)
+      .all<{ record_id: number }>(
+        'SELECT record_id FROM resource_alert_propagated WHERE alert_id = ? ORDER BY record_id',
+        alertId,
+      )
       .map((r) => r.record_id);
   }
 

@@ -18,7 +18,7 @@ const keyOf = (s: Subscription) =>
  * The value tuple, or undefined when an attribute is unset: IML would match None to None and link
  * every serial-less device to every other; Berth does not match missing values (decisions.md).
  */
-function valueOf(s: Subscription, attrs: Record<string, StoredValue>): string | undefined {
+function tupleOf(s: Subscription, attrs: Record<string, StoredValue>): string | undefined {
   const values: (string | number | boolean)[] = [];
   for (const a of s.attributes) {
     const v = attrs[a];
@@ -33,7 +33,7 @@ function valueOf(s: Subscription, attrs: Record<string, StoredValue>): string | 
 export function subscriberKeys(cls: ResourceClassInfo, attrs: Record<string, StoredValue>): RelationKey[] {
   const out: RelationKey[] = [];
   for (const s of cls.subscribes) {
-    const value = valueOf(s, attrs);
+    const value = tupleOf(s, attrs);
     if (value !== undefined) out.push({ key: keyOf(s), value });
   }
   return out;
@@ -53,7 +53,7 @@ export function providerKeys(
   for (const s of subscriptionsTo) {
     if (!s.attributes.every((a) => a in cls.attributes)) continue;
     const key = keyOf(s);
-    const value = valueOf(s, attrs);
+    const value = tupleOf(s, attrs);
     if (value === undefined || seen.has(key)) continue;
     seen.add(key);
     out.push({ key, value });

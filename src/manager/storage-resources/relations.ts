@@ -14,11 +14,18 @@ type Subscription = ResourceClassInfo['subscribes'][number];
 export function subscriptionsTo(ctx: CallContext, cls: ResourceClassInfo): Subscription[] {
   const name = className(cls);
   const out: Subscription[] = [];
-  for (const c of ctx.state.classes.values()) for (const s of c.subscribes) if (className(s.to) === name) out.push(s);
+  for (const c of ctx.state.classes.values())
+    for (const s of c.subscribes) if (className(s.to) === name) out.push(s);
   return out;
 }
 
-function insertKey(ctx: CallContext, role: 'provider' | 'subscriber', key: string, value: string, id: number) {
+function insertKey(
+  ctx: CallContext,
+  role: 'provider' | 'subscriber',
+  key: string,
+  value: string,
+  id: number,
+) {
   ctx.sql.run(
     `INSERT INTO resource_relation_key (role, key, value, record_id) VALUES (?, ?, ?, ?)
      ON CONFLICT (role, key, value, record_id) DO NOTHING`,
@@ -65,8 +72,12 @@ export function linkNewRecord(
  * its target get their provider keys, so later subscribers find them.
  */
 export function backfillProviderKeys(ctx: CallContext, target: ResourceClassInfo, s: Subscription): void {
-  for (const { id } of ctx.sql.all<{ id: number }>('SELECT id FROM resource_record WHERE class = ?', className(target))) {
-    for (const { key, value } of providerKeys(target, [s], readAttributes(ctx.sql, id))) insertKey(ctx, 'provider', key, value, id);
+  for (const { id } of ctx.sql.all<{ id: number }>(
+    'SELECT id FROM resource_record WHERE class = ?',
+    className(target),
+  )) {
+    for (const { key, value } of providerKeys(target, [s], readAttributes(ctx.sql, id)))
+      insertKey(ctx, 'provider', key, value, id);
   }
 }
 

@@ -1,6 +1,10 @@
 // Checks a batch of reported resources before anything is written and orders it so that every
 // resource comes after the resources it references (IML's _persist_new_resources order). Pure.
-import type { AttributeValue, ReportedResource, ResourceClassInfo } from '../../shared/storage-resources/session.js';
+import type {
+  AttributeValue,
+  ReportedResource,
+  ResourceClassInfo,
+} from '../../shared/storage-resources/session.js';
 import { ResourceStoreError } from './errors.js';
 
 const isRef = (v: AttributeValue): v is { handle: number } => v !== null && typeof v === 'object';
@@ -18,13 +22,16 @@ export function checkAttributes(
     if (!info) throw new ResourceStoreError(`${where}: unknown attribute ${name}`);
     if (info.type === 'ResourceReference') {
       if (v === null) {
-        if (!info.optional) throw new ResourceStoreError(`${where}: ResourceReference set to None but not optional`);
+        if (!info.optional)
+          throw new ResourceStoreError(`${where}: ResourceReference set to None but not optional`);
         continue;
       }
       if (!isRef(v) || !Number.isInteger(v.handle))
         throw new ResourceStoreError(`${where}: Cannot take ResourceReference to ${JSON.stringify(v)}`);
       if (!handleKnown(v.handle))
-        throw new ResourceStoreError(`${where}: attribute ${name} references handle ${v.handle}, which is not in the session`);
+        throw new ResourceStoreError(
+          `${where}: attribute ${name} references handle ${v.handle}, which is not in the session`,
+        );
     } else if (isRef(v)) {
       throw new ResourceStoreError(`${where}: attribute ${name} (${info.type}) cannot hold a reference`);
     } else if (v !== null && !['string', 'number', 'boolean'].includes(typeof v)) {
@@ -44,7 +51,8 @@ export function checkAndOrderReport(
 ): ReportedResource[] {
   const byHandle = new Map<number, ReportedResource>();
   for (const r of batch) {
-    if (!Number.isInteger(r.handle) || r.handle < 1) throw new ResourceStoreError(`invalid handle ${r.handle}`);
+    if (!Number.isInteger(r.handle) || r.handle < 1)
+      throw new ResourceStoreError(`invalid handle ${r.handle}`);
     if (byHandle.has(r.handle)) throw new ResourceStoreError(`duplicate handle ${r.handle} in one report`);
     if (sessionHas(r.handle)) throw new ResourceStoreError(`handle ${r.handle} is already in the session`);
     byHandle.set(r.handle, r);
@@ -52,11 +60,15 @@ export function checkAndOrderReport(
   const known = (h: number) => byHandle.has(h) || sessionHas(h);
   for (const r of batch) {
     const cls = classOf(r.class);
-    if (!cls) throw new ResourceStoreError(`resource ${r.handle}: class ${r.class} is not among the session's classes`);
+    if (!cls)
+      throw new ResourceStoreError(
+        `resource ${r.handle}: class ${r.class} is not among the session's classes`,
+      );
     checkAttributes(cls, r.handle, r.attributes, known);
     for (const p of r.parents) {
       if (p === r.handle) throw new ResourceStoreError(`resource ${r.handle} cannot be its own parent`);
-      if (!known(p)) throw new ResourceStoreError(`resource ${r.handle}: parent handle ${p} is not in the session`);
+      if (!known(p))
+        throw new ResourceStoreError(`resource ${r.handle}: parent handle ${p} is not in the session`);
     }
   }
   // Depth-first, references first; a reference back onto the current path is a cycle.

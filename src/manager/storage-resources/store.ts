@@ -81,10 +81,19 @@ export class ResourceStore implements ResourceSessionSink {
 
   // ---------- the session API ----------
 
-  sessionOpen(root: SessionRoot, classes: ResourceClassInfo[], resources: ReportedResource[], updatePeriodS: number) {
+  sessionOpen(
+    root: SessionRoot,
+    classes: ResourceClassInfo[],
+    resources: ReportedResource[],
+    updatePeriodS: number,
+  ) {
     return this.queue.enqueue((ctx) => {
       registerClasses(ctx, classes);
-      const ordered = checkAndOrderReport(resources, (n) => ctx.state.classes.get(n), () => false);
+      const ordered = checkAndOrderReport(
+        resources,
+        (n) => ctx.state.classes.get(n),
+        () => false,
+      );
       const s: Session = {
         root,
         handleToId: new Map(),
@@ -101,7 +110,11 @@ export class ResourceStore implements ResourceSessionSink {
   sessionAddResources(root: SessionRoot, resources: ReportedResource[]) {
     return this.queue.enqueue((ctx) => {
       const s = mustSession(ctx, root);
-      const ordered = checkAndOrderReport(resources, (n) => ctx.state.classes.get(n), (h) => s.handleToId.has(h));
+      const ordered = checkAndOrderReport(
+        resources,
+        (n) => ctx.state.classes.get(n),
+        (h) => s.handleToId.has(h),
+      );
       persistResources(ctx, s, ordered);
       updateRound(ctx, s);
     });
@@ -167,7 +180,10 @@ export class ResourceStore implements ResourceSessionSink {
       const id = mustRecord(s, handle);
       const cls = classOfRecord(ctx, getRecord(ctx.sql, id)!);
       const info = cls.alertClasses.find((a) => a.alertClass === state.alertClass);
-      if (!info) throw new ResourceStoreError(`class ${cls.plugin}.${cls.name} has no alert class ${state.alertClass}`);
+      if (!info)
+        throw new ResourceStoreError(
+          `class ${cls.plugin}.${cls.name} has no alert class ${state.alertClass}`,
+        );
       if (state.active) raiseConditionAlert(ctx, root, id, info, state.severity);
       else lowerConditionAlert(ctx, id, state.alertClass);
     });

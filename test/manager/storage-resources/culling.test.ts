@@ -2,7 +2,17 @@
 // records lose the root as reporter and go when no reporter remains; explicit removals likewise.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CTRL_CLASSES, Controller, controllerReport, Drive, Enclosure, idOf, Lun, openStore, res } from './fixtures.js';
+import {
+  CTRL_CLASSES,
+  Controller,
+  controllerReport,
+  Drive,
+  Enclosure,
+  idOf,
+  Lun,
+  openStore,
+  res,
+} from './fixtures.js';
 
 test('a scoped record not reported at the next open is deleted; the same id in another root is not', async (t) => {
   const { store, q } = openStore(t);
@@ -15,13 +25,10 @@ test('a scoped record not reported at the next open is deleted; the same id in a
   assert.equal(q.resourcesOfClass('ctrl.Lun').length, 3, 'L1 of a and L1 of b are distinct (scoped)');
   await store.sessionOpen('a', CTRL_CLASSES, withLun('ca', ['L2']), 5);
   const luns = q.resourcesOfClass('ctrl.Lun').map((r) => q.resource(r.id)!);
-  assert.deepEqual(
-    luns.map((l) => [l.scope, l.storageId]).sort(),
-    [
-      ['a', '["L2"]'],
-      ['b', '["L1"]'],
-    ],
-  );
+  assert.deepEqual(luns.map((l) => [l.scope, l.storageId]).sort(), [
+    ['a', '["L2"]'],
+    ['b', '["L1"]'],
+  ]);
 });
 
 test('a global record reported by two roots survives until neither reports it', async (t) => {
@@ -45,7 +52,12 @@ test('a global record reported by two roots survives until neither reports it', 
 
 test('sessionRemoveGlobalResources drops this reporter; sessionRemoveLocalResources deletes', async (t) => {
   const { store, q } = openStore(t);
-  await store.sessionOpen('a', CTRL_CLASSES, [...controllerReport('ca', ['SHARED']), res(10, Lun, { lun_id: 'L', serial: 's' })], 5);
+  await store.sessionOpen(
+    'a',
+    CTRL_CLASSES,
+    [...controllerReport('ca', ['SHARED']), res(10, Lun, { lun_id: 'L', serial: 's' })],
+    5,
+  );
   await store.sessionOpen('b', CTRL_CLASSES, controllerReport('cb', ['SHARED']), 5);
   const shared = idOf(store, Drive, 'SHARED');
   await store.sessionRemoveGlobalResources('a', [3]);

@@ -42,7 +42,14 @@ export function cls(
   };
 }
 
-export const Controller = cls('ctrl', 'Controller', 'global', ['address'], { address: attr('Hostname') }, { scannable: true });
+export const Controller = cls(
+  'ctrl',
+  'Controller',
+  'global',
+  ['address'],
+  { address: attr('Hostname') },
+  { scannable: true },
+);
 export const Enclosure = cls('ctrl', 'Enclosure', 'global', ['serial'], { serial: attr('String') });
 export const Drive = cls(
   'ctrl',
@@ -127,7 +134,31 @@ export function openStore(t: TestContext, dir = tempDir(t, 'berth-resource-store
 export function idOf(store: ResourceStore, klass: ResourceClassInfo, ...ids: (string | number)[]): number {
   const name = `${klass.plugin}.${klass.name}`;
   const want = JSON.stringify(ids);
-  const hit = store.queries.resourcesOfClass(name).find((r) => store.queries.resource(r.id)!.storageId === want);
+  const hit = store.queries
+    .resourcesOfClass(name)
+    .find((r) => store.queries.resource(r.id)!.storageId === want);
   if (!hit) throw new Error(`no ${name} ${want}`);
   return hit.id;
+}
+
+/** Every row of every resource_* table (a separate read-only connection: what is on disk). */
+export async function dumpTables(path: string): Promise<Record<string, unknown[]>> {
+  const Database = (await import('better-sqlite3')).default;
+  const db = new Database(path, { readonly: true });
+  try {
+    const tables = (
+      db
+        .prepare(
+          "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'resource_%' ORDER BY name",
+        )
+        .all() as {
+        name: string;
+      }[]
+    ).map((r) => r.name);
+    const out: Record<string, unknown[]> = {};
+    for (const t of tables) out[t] = db.prepare(`SELECT * FROM ${t} ORDER BY 1, 2`).all();
+    return out;
+  } finally {
+    db.close();
+  }
 }

@@ -61,11 +61,16 @@ test('a provider stored before any subscriber class was known is found (keys bac
 
 test('without ignorecase, case matters; values of different attributes do not match', async (t) => {
   const { store, q } = openStore(t);
-  await store.sessionOpen('ctrl', CTRL_CLASSES, [
-    ...ctrlWithLun('S'),
-    res(20, Presentation, { lun_id: 'l1', host: 'h' }, [1]),
-    res(21, Presentation, { lun_id: 'L1', host: 'h' }, [1]),
-  ], 5);
+  await store.sessionOpen(
+    'ctrl',
+    CTRL_CLASSES,
+    [
+      ...ctrlWithLun('S'),
+      res(20, Presentation, { lun_id: 'l1', host: 'h' }, [1]),
+      res(21, Presentation, { lun_id: 'L1', host: 'h' }, [1]),
+    ],
+    5,
+  );
   const lun = q.resourcesOfClass('ctrl.Lun')[0].id;
   const [lower, upper] = q.resourcesOfClass('ctrl.Presentation').map((r) => r.id);
   assert.deepEqual(q.whatProvides(lower), []);
@@ -76,14 +81,23 @@ test('without ignorecase, case matters; values of different attributes do not ma
 
 test('a class subscribing to itself does not link a record to itself', async (t) => {
   const { store, q } = openStore(t);
-  const Peer = cls('p', 'Peer', 'global', ['name'], { name: attr('String'), group: attr('String') }, {
-    subscribes: [{ to: { plugin: 'p', name: 'Peer' }, attributes: ['group'], ignorecase: false }],
-  });
+  const Peer = cls(
+    'p',
+    'Peer',
+    'global',
+    ['name'],
+    { name: attr('String'), group: attr('String') },
+    {
+      subscribes: [{ to: { plugin: 'p', name: 'Peer' }, attributes: ['group'], ignorecase: false }],
+    },
+  );
   const Root = cls('p', 'Root', 'global', ['name'], { name: attr('String') }, { scannable: true });
-  await store.sessionOpen('p', [Root, Peer], [
-    res(1, Root, { name: 'r' }),
-    res(2, Peer, { name: 'x', group: 'g' }),
-  ], 5);
+  await store.sessionOpen(
+    'p',
+    [Root, Peer],
+    [res(1, Root, { name: 'r' }), res(2, Peer, { name: 'x', group: 'g' })],
+    5,
+  );
   const x = q.resourcesOfClass('p.Peer')[0].id;
   assert.deepEqual(q.parents(x), []);
   assert.deepEqual(q.whatProvides(x), []);
@@ -98,15 +112,23 @@ test('a class subscribing to itself does not link a record to itself', async (t)
 
 test('a missing value matches nothing (no None-to-None links)', async (t) => {
   const { store, q } = openStore(t);
-  const Disk = cls('d', 'Disk', 'global', ['path'], { path: attr('String'), serial: attr('String', true) }, {
-    subscribes: [{ to: { plugin: 'd', name: 'Disk2' }, attributes: ['serial'], ignorecase: false }],
-  });
+  const Disk = cls(
+    'd',
+    'Disk',
+    'global',
+    ['path'],
+    { path: attr('String'), serial: attr('String', true) },
+    {
+      subscribes: [{ to: { plugin: 'd', name: 'Disk2' }, attributes: ['serial'], ignorecase: false }],
+    },
+  );
   const Disk2 = cls('d', 'Disk2', 'global', ['path'], { path: attr('String'), serial: attr('String', true) });
   const Root = cls('d', 'Root', 'global', ['name'], { name: attr('String') }, { scannable: true });
-  await store.sessionOpen('d', [Root, Disk, Disk2], [
-    res(1, Root, { name: 'r' }),
-    res(2, Disk2, { path: '/a' }),
-    res(3, Disk, { path: '/b' }),
-  ], 5);
+  await store.sessionOpen(
+    'd',
+    [Root, Disk, Disk2],
+    [res(1, Root, { name: 'r' }), res(2, Disk2, { path: '/a' }), res(3, Disk, { path: '/b' })],
+    5,
+  );
   assert.deepEqual(q.whatProvides(q.resourcesOfClass('d.Disk')[0].id), []);
 });

@@ -2,7 +2,16 @@
 // twice is one session; updates, statistics and explicit parent edits land.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Controller, CTRL_CLASSES, controllerReport, Drive, Enclosure, idOf, openStore, res } from './fixtures.js';
+import {
+  Controller,
+  CTRL_CLASSES,
+  controllerReport,
+  Drive,
+  Enclosure,
+  idOf,
+  openStore,
+  res,
+} from './fixtures.js';
 
 test('sessionOpen persists resources with identity, label, references as record ids, parents', async (t) => {
   const { store, q } = openStore(t);
@@ -19,7 +28,10 @@ test('sessionOpen persists resources with identity, label, references as record 
   assert.deepEqual(q.parents(d1), [enc]);
   assert.deepEqual(q.parents(enc), [ctrl]);
   assert.deepEqual(q.children(ctrl), [enc]);
-  assert.deepEqual(q.ancestors(d1), [ctrl, enc].sort((a, b) => a - b));
+  assert.deepEqual(
+    q.ancestors(d1),
+    [ctrl, enc].sort((a, b) => a - b),
+  );
   assert.equal(q.descendants(ctrl).length, 3);
   // The root itself is not "reported by" itself (it is the scannable).
   assert.deepEqual(q.resource(ctrl)!.reportedBy, []);
@@ -33,11 +45,16 @@ test('a storage id with several values and a reference: JSON of values, referenc
     enclosure: attr('ResourceReference'),
     number: attr('Integer'),
   });
-  await store.sessionOpen('ctrl-a', [...CTRL_CLASSES, Slot], [
-    res(1, Controller, { address: 'c' }),
-    res(2, Enclosure, { serial: 'E' }),
-    res(3, Slot, { enclosure: { handle: 2 }, number: 7 }),
-  ], 5);
+  await store.sessionOpen(
+    'ctrl-a',
+    [...CTRL_CLASSES, Slot],
+    [
+      res(1, Controller, { address: 'c' }),
+      res(2, Enclosure, { serial: 'E' }),
+      res(3, Slot, { enclosure: { handle: 2 }, number: 7 }),
+    ],
+    5,
+  );
   const enc = idOf(store, Enclosure, 'E');
   const slot = q.resourcesOfClass('ctrl.Slot')[0];
   assert.equal(q.resource(slot.id)!.storageId, `[${enc},7]`);
@@ -55,20 +72,38 @@ test('open twice is one session; the second open maps handles afresh; close twic
   await store.sessionClose('ctrl-a');
   await store.sessionClose('ctrl-a');
   assert.deepEqual(store.openSessions(), []);
-  await assert.rejects(store.sessionUpdateResource('ctrl-a', 3, { status: 'X' }), /no open session for root ctrl-a/);
+  await assert.rejects(
+    store.sessionUpdateResource('ctrl-a', 3, { status: 'X' }),
+    /no open session for root ctrl-a/,
+  );
 });
 
 test('updates, added resources, parent edits and statistics land', async (t) => {
   const { store, q } = openStore(t);
   await store.sessionOpen('ctrl-a', CTRL_CLASSES, controllerReport('c', ['S1']), 5);
   const d1 = idOf(store, Drive, 'S1');
-  await store.sessionUpdateResource('ctrl-a', 3, { status: 'FAILED', size: 1024 }, { temperature: [[10, 31], [20, 35]] });
+  await store.sessionUpdateResource(
+    'ctrl-a',
+    3,
+    { status: 'FAILED', size: 1024 },
+    {
+      temperature: [
+        [10, 31],
+        [20, 35],
+      ],
+    },
+  );
   assert.equal(q.resource(d1)!.attributes.status, 'FAILED');
   assert.equal(q.resource(d1)!.attributes.size, 1024);
   assert.deepEqual(q.latestStatistics(d1), { temperature: [20, 35] });
-  assert.deepEqual(q.statisticHistory(d1, 'temperature'), [[10, 31], [20, 35]]);
+  assert.deepEqual(q.statisticHistory(d1, 'temperature'), [
+    [10, 31],
+    [20, 35],
+  ]);
 
-  await store.sessionAddResources('ctrl-a', [res(4, Drive, { serial: 'S2', status: 'OK', enclosure: { handle: 2 } })]);
+  await store.sessionAddResources('ctrl-a', [
+    res(4, Drive, { serial: 'S2', status: 'OK', enclosure: { handle: 2 } }),
+  ]);
   const d2 = idOf(store, Drive, 'S2');
   await store.sessionResourceAddParent('ctrl-a', 4, 3);
   assert.deepEqual(q.parents(d2), [d1]);
@@ -86,7 +121,10 @@ test('statistics history is bounded; the latest value is kept', async (t) => {
   const kept = q.statisticHistory(d1, 'temperature');
   assert.equal(kept.length, STATISTIC_HISTORY);
   assert.deepEqual(kept[0], [50, 100]);
-  assert.deepEqual(q.latestStatistics(d1).temperature, [STATISTIC_HISTORY + 49, (STATISTIC_HISTORY + 49) * 2]);
+  assert.deepEqual(q.latestStatistics(d1).temperature, [
+    STATISTIC_HISTORY + 49,
+    (STATISTIC_HISTORY + 49) * 2,
+  ]);
 });
 
 test('calls sent together commit together, each its own: one refused call leaves the others', async (t) => {
@@ -97,7 +135,10 @@ test('calls sent together commit together, each its own: one refused call leaves
     store.sessionUpdateResource('ctrl-a', 99, { status: 'B' }),
     store.sessionUpdateResource('ctrl-a', 4, { status: 'C' }),
   ]);
-  assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+  assert.deepEqual(
+    results.map((r) => r.status),
+    ['fulfilled', 'rejected', 'fulfilled'],
+  );
   assert.equal(q.resource(idOf(store, Drive, 'S1'))!.attributes.status, 'A');
   assert.equal(q.resource(idOf(store, Drive, 'S2'))!.attributes.status, 'C');
 });
