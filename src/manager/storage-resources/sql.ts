@@ -24,12 +24,15 @@ export interface ResourceSql {
 export class SqliteResourceSql implements ResourceSql {
   private readonly db: Database.Database;
   private readonly statements = new Map<string, Database.Statement>();
+  /** One transaction wrapper for every call (a nested call becomes a savepoint). */
+  private readonly runInTransaction: (fn: () => unknown) => unknown;
 
   constructor(path: string) {
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
     this.db.pragma('busy_timeout = 5000');
+    this.runInTransaction = this.db.transaction((fn: () => unknown) => fn());
   }
 
   private prepare(sql: string): Database.Statement {
@@ -52,7 +55,7 @@ export class SqliteResourceSql implements ResourceSql {
   }
 
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    return this.runInTransaction(fn) as T;
   }
 
   exec(ddl: string): void {
