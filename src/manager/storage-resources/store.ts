@@ -200,8 +200,8 @@ export class ResourceStore implements ResourceSessionSink {
   }
 
   /**
-   * The scan loop finished an update round that changed nothing (so made no call): counts as the
-   * first good update after an open, as any session call does (an extension of IML's API).
+   * An update round finished (one that changed nothing makes no other call): the first after an
+   * open lowers the offline alert, as any update call does (an extension of IML's API).
    */
   sessionUpdateDone(root: SessionRoot) {
     return this.queue.enqueue((ctx) => updateRound(ctx, mustSession(ctx, root)));

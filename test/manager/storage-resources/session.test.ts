@@ -142,3 +142,22 @@ test('calls sent together commit together, each its own: one refused call leaves
   assert.equal(q.resource(idOf(store, Drive, 'S1'))!.attributes.status, 'A');
   assert.equal(q.resource(idOf(store, Drive, 'S2'))!.attributes.status, 'C');
 });
+
+test('a restarted store reads what was committed; a file of a newer schema is refused', async (t) => {
+  const first = openStore(t);
+  await first.store.sessionOpen('ctrl-a', CTRL_CLASSES, controllerReport('c', ['S1']), 5);
+  first.store.close();
+  const { ResourceStore } = await import('../../../src/manager/storage-resources/store.js');
+  const again = new ResourceStore({ path: first.path });
+  assert.equal(again.queries.resourcesOfClass('ctrl.Drive').length, 1);
+  assert.deepEqual(again.openSessions(), [], 'sessions are not persisted: plugins reopen them');
+  // Classes were persisted: a session of another root may name them without declaring them.
+  await again.sessionOpen('ctrl-b', [], controllerReport('d', ['S2']), 5);
+  assert.equal(again.queries.resourcesOfClass('ctrl.Drive').length, 2);
+  const Database = (await import('better-sqlite3')).default;
+  const db = new Database(first.path);
+  db.prepare("UPDATE resource_meta SET value = '99' WHERE key = 'schema_version'").run();
+  db.close();
+  again.close();
+  assert.throws(() => new ResourceStore({ path: first.path }), /storage resource schema 99 is newer than this Berth/);
+});
