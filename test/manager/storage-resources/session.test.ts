@@ -159,5 +159,8 @@ test('a restarted store reads what was committed; a file of a newer schema is re
   db.prepare("UPDATE resource_meta SET value = '99' WHERE key = 'schema_version'").run();
   db.close();
   again.close();
-  assert.throws(() => new ResourceStore({ path: first.path }), /storage resource schema 99 is newer than this Berth/);
+  assert.throws(
+    () => new ResourceStore({ path: first.path }),
+    /storage resource schema 99 is newer than this Berth/,
+  );
 });
