@@ -207,7 +207,15 @@ export class ResourceStore implements ResourceSessionSink {
     return this.queue.enqueue((ctx) => updateRound(ctx, mustSession(ctx, root)));
   }
 
-  // ---------- deletions the user or the manager asks for ----------
+  // ---------- what the user or the manager asks for ----------
+
+  /** Sets (or clears, null) the name a user gave a resource; alert texts use it from then on. */
+  setAlias(id: number, alias: string | null): Promise<void> {
+    return this.queue.enqueue((ctx) => {
+      if (!getRecord(ctx.sql, id)) throw new ResourceStoreError(`no resource ${id}`);
+      ctx.sql.run('UPDATE resource_record SET alias = ? WHERE id = ?', alias, id);
+    });
+  }
 
   /** Deletes a root (scannable removed, host gone) with its scope and the globals only it reported. */
   removeRoot(root: SessionRoot): Promise<number[]> {

@@ -150,3 +150,14 @@ test('a throwing alert callback does not fail the call', async (t) => {
   await store.sessionOffline('r', 'x');
   assert.equal(store.queries.alerts({ active: true }).length, 1);
 });
+
+test("an alias a user set names the resource in later alerts' texts", async (t) => {
+  const { store, q } = openStore(t);
+  await store.sessionOpen('a', CTRL_CLASSES, controllerReport('ca', ['D1']), 5);
+  const d1 = idOf(store, Drive, 'D1');
+  await store.setAlias(d1, 'bay 4');
+  assert.equal(q.resource(d1)!.alias, 'bay 4');
+  await store.sessionNotifyAlert('a', 3, FAILED);
+  assert.equal(q.activeAlerts(d1)[0].message, 'Drive failed (Drive bay 4)');
+  await assert.rejects(store.setAlias(999_999, 'x'), /no resource 999999/);
+});
