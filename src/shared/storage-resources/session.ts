@@ -122,5 +122,11 @@ export interface ResourceSessionSink {
   sessionNotifyAlert(root: SessionRoot, handle: number, state: AlertState): Promise<void>;
   /** The scan loop of `root` ended (error or stop): offline alert raised; lowered after the next good update. */
   sessionOffline(root: SessionRoot, reason: string): Promise<void>;
+  /**
+   * Optional: an update round (update_scan / agent data) finished, whether or not it changed
+   * anything. The first one after sessionOpen lowers the root's offline alert, as any update call
+   * does; without it a root whose update scans change nothing would stay offline.
+   */
+  sessionUpdateDone?(root: SessionRoot): Promise<void>;
   sessionClose(root: SessionRoot): Promise<void>;
 }

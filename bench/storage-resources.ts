@@ -1,0 +1,269 @@
+// npm run bench:storage-resources — the resource store (src/manager/storage-resources/) under a
+// synthetic controller report ten times IML's thousand_drives case: one controller, 10 enclosures
+// of 1,000 drives each (a reference to their enclosure + parent edge, 4 attributes), 1,000 LUNs
+// (ScopedId, a reference to a drive) that a host's Linux plugin session (1,000 SCSI devices
+// subscribing to LUNs by serial, ignorecase) relates to. On a real SQLite file (WAL,
+// synchronous=FULL, as Berth's database) in the OS temp dir.
+//   1. initial sessionOpen of the controller (11,011 resources) on an empty store — target < 2 s;
+//      then the host session (1,001 resources, 1,000 relation links) and a re-open of the
+//      controller with everything already stored (a manager restart);
+//   2. an update round with 1% of the attribute values changed, sent as a plugin commit sends it
+//      (one sessionUpdateResource per changed resource) — pipelined (all sent, then awaited: the
+//      store commits them together) and one-by-one (each awaited: one commit each) — target < 50 ms;
+//   3. an alert raised on an enclosure, propagated to its 1,000 drives: time from the call to the
+//      store's alert callback (the XenAPI message and its event.from delivery come later, issue 17
+//      part 6: not measured here).
+// Medians of BENCH_RUNS runs (default 5; the initial open: min(3, runs) fresh stores).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AlertEvent } from '../src/manager/storage-resources/context.js';
+import { ResourceStore } from '../src/manager/storage-resources/store.js';
+import type {
+  AttributeInfo,
+  AttributeType,
+  ReportedResource,
+  ResourceClassInfo,
+} from '../src/shared/storage-resources/session.js';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const ENCLOSURES = 10;
+const DRIVES_PER_ENCLOSURE = 1000;
+const LUNS = 1000;
+
+const attr = (type: AttributeType, optional = false): AttributeInfo => ({
+  type,
+  optional,
+  label: type,
+  hidden: false,
+  userReadOnly: false,
+});
+const cls = (
+  plugin: string,
+  name: string,
+  kind: 'global' | 'scoped',
+  ids: string[],
+  attributes: Record<string, AttributeInfo>,
+  more: Partial<ResourceClassInfo> = {},
+): ResourceClassInfo => ({
+  plugin,
+  name,
+  label: name,
+  identifier: { kind, attributes: ids },
+  attributes,
+  alertClasses: [],
+  subscribes: [],
+  statistics: {},
+  scannable: false,
+  ...more,
+});
+
+const Controller = cls(
+  'bench',
+  'Controller',
+  'global',
+  ['address'],
+  { address: attr('Hostname') },
+  { scannable: true },
+);
+const Enclosure = cls(
+  'bench',
+  'Enclosure',
+  'global',
+  ['serial'],
+  { serial: attr('String'), status: attr('Enum') },
+  {
+    alertClasses: [
+      { alertClass: '_None_status_40', attribute: 'status', severity: 40, message: 'Enclosure failure' },
+    ],
+  },
+);
+const Drive = cls('bench', 'Drive', 'global', ['serial'], {
+  serial: attr('String'),
+  enclosure: attr('ResourceReference'),
+  status: attr('Enum'),
+  size: attr('Bytes'),
+});
+const Lun = cls('bench', 'Lun', 'scoped', ['lun_id'], {
+  lun_id: attr('String'),
+  serial: attr('String'),
+  drive: attr('ResourceReference'),
+});
+const HostRoot = cls('linux', 'PluginAgentResources', 'global', ['host_id', 'plugin_name'], {
+  host_id: attr('Integer'),
+  plugin_name: attr('String'),
+});
+const ScsiDevice = cls(
+  'linux',
+  'ScsiDevice',
+  'global',
+  ['serial'],
+  { serial: attr('String') },
+  {
+    subscribes: [{ to: { plugin: 'bench', name: 'Lun' }, attributes: ['serial'], ignorecase: true }],
+  },
+);
+const CONTROLLER_CLASSES = [Controller, Enclosure, Drive, Lun];
+const HOST_CLASSES = [HostRoot, ScsiDevice];
+const name = (c: ResourceClassInfo) => `${c.plugin}.${c.name}`;
+
+const enclosureHandle = (e: number) => 2 + e;
+const driveHandle = (d: number) => 2 + ENCLOSURES + d;
+const lunHandle = (l: number) => 2 + ENCLOSURES + ENCLOSURES * DRIVES_PER_ENCLOSURE + l;
+
+function controllerReport(): ReportedResource[] {
+  const out: ReportedResource[] = [
+    { handle: 1, class: name(Controller), attributes: { address: 'ctrl.bench' }, parents: [] },
+  ];
+  for (let e = 0; e < ENCLOSURES; e++)
+    out.push({
+      handle: enclosureHandle(e),
+      class: name(Enclosure),
+      attributes: { serial: `ENC${e}`, status: 'OK' },
+      parents: [1],
+    });
+  for (let d = 0; d < ENCLOSURES * DRIVES_PER_ENCLOSURE; d++) {
+    const e = Math.floor(d / DRIVES_PER_ENCLOSURE);
+    out.push({
+      handle: driveHandle(d),
+      class: name(Drive),
+      attributes: { serial: `DRV${d}`, enclosure: { handle: enclosureHandle(e) }, status: 'OK', size: 4e12 },
+      parents: [enclosureHandle(e)],
+    });
+  }
+  for (let l = 0; l < LUNS; l++)
+    out.push({
+      handle: lunHandle(l),
+      class: name(Lun),
+      attributes: { lun_id: `LUN${l}`, serial: `SER${l}ABC`, drive: { handle: driveHandle(l * 10) } },
+      parents: [1],
+    });
+  return out;
+}
+
+function hostReport(): ReportedResource[] {
+  const out: ReportedResource[] = [
+    { handle: 1, class: name(HostRoot), attributes: { host_id: 1, plugin_name: 'linux' }, parents: [] },
+  ];
+  for (let l = 0; l < LUNS; l++)
+    out.push({ handle: 2 + l, class: name(ScsiDevice), attributes: { serial: `ser${l}abc` }, parents: [1] });
+  return out;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const fmt = (ms: number) => `${ms.toFixed(ms < 10 ? 2 : 1)} ms`;
+
+async function time(fn: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return performance.now() - t0;
+}
+
+async function main() {
+  const load = loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
+  console.log(`# storage resources bench — ${new Date().toISOString()}, load ${load}, runs ${RUNS}`);
+  const controller = controllerReport();
+  const host = hostReport();
+  const totalAttributes = controller.reduce((n, r) => n + Object.keys(r.attributes).length, 0);
+  const changes = Math.round(totalAttributes / 100);
+  console.log(
+    `controller report: ${controller.length} resources, ${totalAttributes} attribute values; host report: ${host.length}`,
+  );
+
+  const rows: [string, number, string][] = [];
+  const initial: number[] = [];
+  const hostOpen: number[] = [];
+  const reopen: number[] = [];
+  const pipelined: number[] = [];
+  const oneByOne: number[] = [];
+  const alert: number[] = [];
+  let propagated = 0;
+  let links = 0;
+
+  for (let run = 0; run < Math.min(3, RUNS); run++) {
+    const dir = mkdtempSync(join(tmpdir(), 'berth-bench-resources-'));
+    let resolveAlert: (e: AlertEvent) => void = () => {};
+    const store = new ResourceStore({ path: join(dir, 'berth.db'), onAlert: (e) => resolveAlert(e) });
+    try {
+      initial.push(await time(() => store.sessionOpen('ctrl', CONTROLLER_CLASSES, controller, 5)));
+      hostOpen.push(await time(() => store.sessionOpen('host1', HOST_CLASSES, host, 5)));
+      const lun0 = store.queries.resourcesOfClass(name(Lun))[0].id;
+      links = store.queries
+        .resourcesOfClass(name(ScsiDevice))
+        .filter((r) => store.queries.whatProvides(r.id).length === 1).length;
+      if (!store.queries.children(lun0).length) throw new Error('relations not linked');
+      reopen.push(await time(() => store.sessionOpen('ctrl', CONTROLLER_CLASSES, controller, 5)));
+
+      const runsHere = run === 0 ? RUNS : 1;
+      for (let r = 0; r < runsHere; r++) {
+        // 1% of attribute values: `size` of `changes` drives spread over the controller.
+        const stride = Math.floor((ENCLOSURES * DRIVES_PER_ENCLOSURE) / changes);
+        const picks = Array.from({ length: changes }, (_, i) => driveHandle(i * stride));
+        const size = 5e12 + r * 2 + 1;
+        pipelined.push(
+          await time(() => Promise.all(picks.map((h) => store.sessionUpdateResource('ctrl', h, { size })))),
+        );
+        oneByOne.push(
+          await time(async () => {
+            for (const h of picks) await store.sessionUpdateResource('ctrl', h, { size: size + 1 });
+          }),
+        );
+        // Alert on enclosure 0 → its 1,000 drives (LUN 0 hangs off the controller, not a drive).
+        const raised = new Promise<AlertEvent>((res) => {
+          resolveAlert = res;
+        });
+        const t0 = performance.now();
+        void store.sessionNotifyAlert('ctrl', enclosureHandle(0), {
+          alertClass: '_None_status_40',
+          attribute: 'status',
+          active: true,
+          severity: 40,
+        });
+        const e = await raised;
+        alert.push(performance.now() - t0);
+        propagated = e.propagatedTo.length;
+        await store.sessionNotifyAlert('ctrl', enclosureHandle(0), {
+          alertClass: '_None_status_40',
+          attribute: 'status',
+          active: false,
+          severity: 40,
+        });
+      }
+    } finally {
+      store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  rows.push([
+    `initial sessionOpen, ${controller.length} resources, empty store`,
+    median(initial),
+    'target < 2 s',
+  ]);
+  rows.push([`host sessionOpen, ${host.length} resources, ${links} relation links`, median(hostOpen), '—']);
+  rows.push([`re-open of the controller, everything stored`, median(reopen), '—']);
+  rows.push([
+    `update round, ${changes} attribute values (1%), pipelined (one commit)`,
+    median(pipelined),
+    'target < 50 ms',
+  ]);
+  rows.push([
+    `update round, ${changes} attribute values (1%), one-by-one (${changes} commits)`,
+    median(oneByOne),
+    '—',
+  ]);
+  rows.push([
+    `alert on an enclosure → callback, propagated to ${propagated} descendants`,
+    median(alert),
+    'store part of < 100 ms',
+  ]);
+  console.log('\n| measure | median | target |\n|---|---|---|');
+  for (const [m, v, target] of rows) console.log(`| ${m} | ${fmt(v)} | ${target} |`);
+  console.log(
+    '\nNot measured here: the alert becoming a XenAPI message and reaching an event.from watcher (issue 17 part 6).',
+  );
+  console.log(`raw: ${JSON.stringify({ initial, hostOpen, reopen, pipelined, oneByOne, alert })}`);
+}
+
+await main();

@@ -1,0 +1,410 @@
+// The plugin base class (IML base_plugin.py; reference §5). Authors implement initialScan (and
+// optionally updateScan, agentSessionStart/Continue, teardown) and report resources with
+// updateOrCreate/remove; the framework (do* methods) turns what changed into ResourceSessionSink
+// calls in IML's order and evaluates alert conditions, sending only alert states that changed.
+import { type Logger, logger } from '../../log.js';
+import type {
+  AlertState,
+  AttributeValue,
+  ReportedResource,
+  ResourceClassInfo,
+  ResourceSessionSink,
+  SessionRoot,
+} from '../session.js';
+import { PLUGIN_CLASS_BRAND } from './brands.js';
+import {
+  type AnyResourceClass,
+  classPlugin,
+  type InitOf,
+  isResourceClass,
+  type Resource,
+  STATE,
+  setHandle,
+} from './resource.js';
+
+/** The Plugin API version this framework implements (a module declares `export const version = 1`). */
+export const apiVersion = 1;
+
+/** Seconds between updateScan calls unless the plugin sets `this.updatePeriod` in initialScan. */
+export const DEFAULT_UPDATE_PERIOD = 5;
+
+/** What the framework gives a plugin instance: one session for one root. */
+export interface PluginContext {
+  sink: ResourceSessionSink;
+  /** The session's root id (a scannable resource's, or a host's agent root). */
+  root: SessionRoot;
+  /** The root as a resource (handle 1): a ScannableResource, or linux.PluginAgentResources. */
+  rootResource: Resource;
+  /** The classes of every loaded plugin, resolved (loader's describeClasses()), sent at session open. */
+  classes: ResourceClassInfo[];
+  /** The plugin (module) name. */
+  pluginName: string;
+  log?: Logger;
+}
+
+type Partial2<C> = { [K in keyof InitOf<C>]?: InitOf<C>[K] | null };
+
+const ROOT_HANDLE = 1;
+
+export abstract class Plugin {
+  static readonly [PLUGIN_CLASS_BRAND] = true;
+  /** The resource classes of the plugin; default: every resource class the module exports. */
+  static resourceClasses?: readonly AnyResourceClass[];
+  /** Hidden from users (as IML's linux plugin). */
+  static internal = false;
+
+  /** Seconds between updateScan calls; assign it in initialScan (later assignments are ignored). */
+  updatePeriod = DEFAULT_UPDATE_PERIOD;
+  /** When false every assignment to an attribute is sent, equal or not. */
+  protected calcChangesDelta = true;
+  readonly log: Logger;
+
+  readonly #ctx: PluginContext;
+  readonly #index = new Map<string, Resource>();
+  readonly #keys = new Map<Resource, string>();
+  #nextHandle = ROOT_HANDLE + 1;
+  #newResources: Resource[] = [];
+  #deleteLocal: number[] = [];
+  #deleteGlobal: number[] = [];
+  /** `handle\0alertClass` → last active state sent. */
+  readonly #alertStates = new Map<string, boolean>();
+  #initialised = false;
+  #sessionOpen = false;
+  #lock: Promise<unknown> = Promise.resolve();
+
+  constructor(context: PluginContext) {
+    this.#ctx = context;
+    this.log = context.log ?? logger(`storage_plugin_log_${context.pluginName}`);
+  }
+
+  // ---- author side ---------------------------------------------------------------------------
+
+  /** Required: report everything under `root` with updateOrCreate; throw if the device cannot be
+   * reached (whatever is not reported when this returns is deleted). */
+  abstract initialScan(root: Resource): void | Promise<void>;
+  /** Called every updatePeriod seconds after initialScan. */
+  updateScan(_root: Resource): void | Promise<void> {}
+  /** First message of an agent session: a full listing. */
+  agentSessionStart(_hostId: number, _data: unknown): void | Promise<void> {}
+  /** Later messages of an agent session. */
+  agentSessionContinue(_hostId: number, _data: unknown): void | Promise<void> {}
+  /** Frees what initialScan allocated; called once initialScan was entered, even after errors. */
+  teardown(): void | Promise<void> {}
+
+  /**
+   * Reports a resource: updates the one with the same identifier, or creates it.
+   * `created` means first reported in this session, not first ever.
+   */
+  updateOrCreate<C extends AnyResourceClass>(
+    klass: C,
+    attrs: InitOf<C>,
+    parents: readonly Resource[] = [],
+  ): { resource: InstanceType<C>; created: boolean } {
+    if (!isResourceClass(klass)) throw new Error('updateOrCreate: klass must be a resource class');
+    const values = (attrs ?? {}) as Record<string, unknown>;
+    for (const p of parents) this.#requireReported(p, 'Parent');
+    const key = this.#keyFor(klass, idTupleOf(klass, values));
+    const existing = this.#index.get(key);
+    if (existing) {
+      const known = existing.meta.attributes;
+      for (const [k, v] of Object.entries(values)) {
+        if (!(k in known)) {
+          throw new Error(
+            `Unknown attribute ${k} (not one of [${Object.keys(known)
+              .map((n) => `'${n}'`)
+              .join(', ')}])`,
+          );
+        }
+        if (v !== undefined) (existing as unknown as Record<string, unknown>)[k] = v;
+      }
+      for (const p of parents) {
+        if (p === existing) throw new Error('A resource cannot be its own parent');
+        existing.addParent(p);
+      }
+      return { resource: existing as InstanceType<C>, created: false };
+    }
+    const resource = new klass(values, { parents, calcChangesDelta: () => this.calcChangesDelta });
+    resource.validate();
+    for (const [k, v] of Object.entries(values)) {
+      if (resource.meta.attributes[k]?.type === 'ResourceReference' && v)
+        this.#requireReported(v as Resource, 'Reference');
+    }
+    this.#add(resource, key, this.#nextHandle++);
+    this.#newResources.push(resource);
+    return { resource: resource as InstanceType<C>, created: true };
+  }
+
+  /** Forgets a resource; it is deleted (or, GlobalId, no longer reported by this root) at the next commit. */
+  remove(resource: Resource): void {
+    const key = this.#keys.get(resource);
+    if (key === undefined) throw new Error('Remove non-existent resource');
+    this.#index.delete(key);
+    this.#keys.delete(resource);
+    const handle = resource[STATE].handle!;
+    for (const k of [...this.#alertStates.keys()])
+      if (k.startsWith(`${handle}\0`)) this.#alertStates.delete(k);
+    const pending = this.#newResources.indexOf(resource);
+    if (pending >= 0) {
+      // Never sent: nothing for the store to delete.
+      this.#newResources.splice(pending, 1);
+      return;
+    }
+    if (resource.meta.identifier?.kind === 'scoped') this.#deleteLocal.push(handle);
+    else this.#deleteGlobal.push(handle);
+  }
+
+  /** Removes the resource of `klass` with this identifier; false when there is none. */
+  removeByAttr<C extends AnyResourceClass>(klass: C, attrs: Partial2<C>): boolean {
+    const found = this.#index.get(this.#keyFor(klass, idTupleOf(klass, attrs as Record<string, unknown>)));
+    if (!found) return false;
+    this.remove(found);
+    return true;
+  }
+
+  /** Resources of exactly `klass` whose identifier matches the given attributes (others: any). */
+  findByAttr<C extends AnyResourceClass>(klass: C, attrs: Partial2<C> = {}): InstanceType<C>[] {
+    const want = idTupleOf(klass, attrs as Record<string, unknown>, true);
+    return [...this.#index.values()].filter(
+      (r) => r.constructor === klass && r.idTuple(true).every((v, i) => want[i] === null || want[i] === v),
+    ) as InstanceType<C>[];
+  }
+
+  // ---- framework side ------------------------------------------------------------------------
+
+  /** initialScan, then opens the session with everything reported, then alert states. */
+  async doInitialScan(): Promise<void> {
+    await this.#populate(() => this.initialScan(this.#ctx.rootResource));
+  }
+
+  async doPeriodicUpdate(): Promise<void> {
+    await this.#update(() => this.updateScan(this.#ctx.rootResource));
+  }
+
+  async doAgentSessionStart(data: unknown): Promise<void> {
+    await this.#populate(() => this.agentSessionStart(this.#hostId(), data));
+  }
+
+  async doAgentSessionContinue(data: unknown): Promise<void> {
+    await this.#update(() => this.agentSessionContinue(this.#hostId(), data));
+  }
+
+  /** teardown(), then closes the session if it was opened. */
+  async doTeardown(): Promise<void> {
+    try {
+      await this.teardown();
+    } finally {
+      if (this.#sessionOpen) {
+        this.#sessionOpen = false;
+        await this.#ctx.sink.sessionClose(this.#ctx.root);
+      }
+    }
+  }
+
+  /** The session's resources, root first (for tests and the scan loop's diagnostics). */
+  reportedResources(): Resource[] {
+    return [...this.#index.values()];
+  }
+
+  #hostId(): number {
+    return (this.#ctx.rootResource as unknown as { host_id?: number }).host_id ?? 0;
+  }
+
+  async #populate(scan: () => void | Promise<void>): Promise<void> {
+    if (this.#initialised) throw new Error('Plugin session already initialised');
+    this.#initialised = true;
+    const root = this.#ctx.rootResource;
+    this.#add(root, this.#keyFor(root.constructor as AnyResourceClass, root.idTuple(true)), ROOT_HANDLE);
+    await scan();
+    await this.#locked(async () => {
+      this.#newResources = [];
+      this.#deleteLocal = [];
+      this.#deleteGlobal = [];
+      const all = [...this.#index.values()];
+      const reported = all.map((r) => {
+        r.flushDeltas();
+        return this.#reported(r, r.flushStats());
+      });
+      await this.#ctx.sink.sessionOpen(this.#ctx.root, this.#ctx.classes, reported, this.updatePeriod);
+      this.#sessionOpen = true;
+      await this.#sendAlerts(this.#alertChanges(all));
+    });
+  }
+
+  async #update(scan: () => void | Promise<void>): Promise<void> {
+    if (!this.#sessionOpen) throw new Error('Plugin session not open: run the initial scan first');
+    await scan();
+    await this.#commit();
+  }
+
+  /** Sends what changed since the last commit, in IML's order; the snapshot is taken at once so a
+   * plugin changing resources while the sink works only affects the next commit. */
+  #commit(): Promise<void> {
+    return this.#locked(async () => {
+      const { sink, root } = this.#ctx;
+      const local = this.#deleteLocal;
+      const global = this.#deleteGlobal;
+      const created = this.#newResources;
+      this.#deleteLocal = [];
+      this.#deleteGlobal = [];
+      this.#newResources = [];
+      const createdSet = new Set(created);
+      const newReported = created.map((r) => {
+        r.flushDeltas();
+        return this.#reported(r, r.flushStats());
+      });
+      const all = [...this.#index.values()];
+      const changes = all
+        .filter((r) => !createdSet.has(r))
+        .map((r) => ({ r, deltas: r.flushDeltas(), stats: r.flushStats() }));
+      const alerts = this.#alertChanges(all);
+
+      if (local.length > 0) await sink.sessionRemoveLocalResources(root, local);
+      if (global.length > 0) await sink.sessionRemoveGlobalResources(root, global);
+      if (newReported.length > 0) await sink.sessionAddResources(root, newReported);
+      for (const { r, deltas } of changes) {
+        if (Object.keys(deltas.attributes).length > 0) {
+          await sink.sessionUpdateResource(root, r[STATE].handle!, this.#values(r, deltas.attributes));
+        }
+      }
+      for (const { r, deltas } of changes) {
+        const handle = r[STATE].handle!;
+        for (const p of deltas.parents) {
+          const ph = p[STATE].handle;
+          if (ph === null || !this.#keys.has(p)) continue; // removed meanwhile: the store cascades
+          if (r.getParents().includes(p)) await sink.sessionResourceAddParent(root, handle, ph);
+          else await sink.sessionResourceRemoveParent(root, handle, ph);
+        }
+      }
+      for (const { r, stats } of changes) {
+        if (Object.keys(stats).length > 0) {
+          await sink.sessionUpdateResource(
+            root,
+            r[STATE].handle!,
+            {},
+            stats as ReportedResource['statistics'],
+          );
+        }
+      }
+      await this.#sendAlerts(alerts);
+    });
+  }
+
+  #alertChanges(resources: Resource[]): { handle: number; state: AlertState }[] {
+    const out: { handle: number; state: AlertState }[] = [];
+    for (const r of resources) {
+      const handle = r[STATE].handle!;
+      for (const c of r.meta.alertConditions) {
+        for (const [alertClass, attribute, active, severity] of c.test(r)) {
+          const key = `${handle}\0${alertClass}`;
+          if (this.#alertStates.get(key) === active) continue;
+          this.#alertStates.set(key, active);
+          out.push({ handle, state: { alertClass, attribute, active, severity } });
+        }
+      }
+    }
+    return out;
+  }
+
+  async #sendAlerts(changes: { handle: number; state: AlertState }[]): Promise<void> {
+    for (const { handle, state } of changes) {
+      await this.#ctx.sink.sessionNotifyAlert(this.#ctx.root, handle, state);
+    }
+  }
+
+  #locked<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#lock.then(fn, fn);
+    this.#lock = run.catch(() => undefined);
+    return run;
+  }
+
+  #add(resource: Resource, key: string, handle: number): void {
+    if (this.#index.has(key)) throw new Error('Duplicate resource added to index');
+    setHandle(resource, handle);
+    this.#index.set(key, resource);
+    this.#keys.set(resource, key);
+  }
+
+  #requireReported(r: Resource, what: string): void {
+    if (!this.#keys.has(r))
+      throw new Error(`${what} resource ${describe(r)} is not reported in this session`);
+  }
+
+  #keyFor(klass: AnyResourceClass, idTuple: unknown[]): string {
+    return `${klass.meta.name}\0${JSON.stringify(idTuple.map((v) => (isObject(v) ? { ref: objectId(v) } : v)))}`;
+  }
+
+  #reported(r: Resource, stats: Record<string, [number, unknown][]>): ReportedResource {
+    const out: ReportedResource = {
+      handle: r[STATE].handle!,
+      class: `${this.#classPlugin(r)}.${r.meta.name}`,
+      attributes: this.#values(r, r.storage()),
+      parents: r.getParents().map((p) => p[STATE].handle!),
+    };
+    if (Object.keys(stats).length > 0) out.statistics = stats as ReportedResource['statistics'];
+    return out;
+  }
+
+  /** The plugin owning a class (the linux root, a class shared with another plugin), else this one. */
+  #classPlugin(r: Resource): string {
+    return classPlugin(r.constructor as AnyResourceClass) ?? this.#ctx.pluginName;
+  }
+
+  #values(r: Resource, values: Readonly<Record<string, unknown>>): Record<string, AttributeValue> {
+    const out: Record<string, AttributeValue> = {};
+    for (const [k, v] of Object.entries(values)) {
+      if (r.meta.attributes[k]?.type === 'ResourceReference' && v !== null) {
+        const h = (v as Resource)[STATE].handle;
+        if (h === null)
+          throw new Error(`Reference ${k} of ${describe(r)} to a resource not reported in this session`);
+        out[k] = { handle: h };
+      } else {
+        out[k] = v as AttributeValue;
+      }
+    }
+    return out;
+  }
+}
+
+function describe(r: Resource): string {
+  try {
+    return `'${r.getLabel()}'`;
+  } catch {
+    return `of class ${r.meta.name}`;
+  }
+}
+
+function isObject(v: unknown): v is object {
+  return typeof v === 'object' && v !== null;
+}
+
+const objectIds = new WeakMap<object, number>();
+let nextObjectId = 1;
+function objectId(o: object): number {
+  let id = objectIds.get(o);
+  if (id === undefined) objectIds.set(o, (id = nextObjectId++));
+  return id;
+}
+
+/** The identifier values of `attrs` for `klass` (IML's id tuple), null for optional/missing ones. */
+function idTupleOf(klass: AnyResourceClass, attrs: Record<string, unknown>, nullMissing = false): unknown[] {
+  const meta = klass.meta;
+  if (!meta.identifier) throw new Error(`Resource class '${meta.name}': No Meta.identifier`);
+  return meta.identifier.attributes.map((field) => {
+    const attr = meta.attributes[field];
+    if (!attr) throw new Error(`Invalid attribute ${field} named in identifier for ${meta.name}`);
+    const v = attrs[field];
+    if (v !== undefined && v !== null) return attr.type === 'Boolean' ? Boolean(v) : v;
+    if (attr.optional || nullMissing) return null;
+    throw new Error(`Missing ID attribute '${field}'`);
+  });
+}
+
+export function isPluginClass(v: unknown): v is PluginClass {
+  return (
+    typeof v === 'function' &&
+    (v as unknown as Record<symbol, unknown>)[PLUGIN_CLASS_BRAND] === true &&
+    v !== Plugin
+  );
+}
+
+export type PluginClass = (new (context: PluginContext) => Plugin) & typeof Plugin;
