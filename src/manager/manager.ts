@@ -72,6 +72,8 @@ import { refreshVdiOps } from './storage/records.js';
 import { mountImportHandlers } from './http/data/import.js';
 import { ensureSelfSignedCert, loadTls } from './tls.js';
 import { mountRawVdiHandlers } from './dataplane/raw-vdi.js';
+import { catalogDescribe } from './stats/prometheus/describe.js';
+import { mountMetrics } from './stats/prometheus/handler.js';
 
 const log = logger('manager');
 
@@ -165,6 +167,7 @@ export class Manager {
     for (const [path, h] of Object.entries(nbdPoolRoutes(svc))) this.frontend.mount(path, h);
     mountRawVdiHandlers(this.frontend, svc);
     mountImportHandlers(this.frontend, svc);
+    mountMetrics(this.frontend, svc, { tokenFile: config.metricsTokenFile, describe: catalogDescribe });
   }
 
   static async open(config: ManagerConfig, opts: ManagerOptions = {}): Promise<Manager> {
