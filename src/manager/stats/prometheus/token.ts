@@ -7,10 +7,10 @@ import { logger } from '../../../shared/log.js';
 
 const log = logger('metrics');
 
-/** The token of a `Bearer` Authorization header; undefined for any other scheme. */
+/** The token of a `Bearer` Authorization header ('' when it has none); undefined for any other scheme. */
 export function bearerToken(header: string | undefined): string | undefined {
-  const m = /^\s*bearer\s+(\S+)\s*$/i.exec(header ?? '');
-  return m ? m[1] : undefined;
+  const m = /^\s*bearer(?:\s+(.*))?$/i.exec(header ?? '');
+  return m ? (m[1] ?? '').trim() : undefined;
 }
 
 /** Constant-time comparison (of digests, so the length of the token leaks neither). */
