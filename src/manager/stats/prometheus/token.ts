@@ -19,17 +19,22 @@ export function tokenMatches(given: string, expected: string): boolean {
   return timingSafeEqual(digest(given), digest(expected)) && expected.length > 0;
 }
 
+/** The last unreadable-file warning, so a scrape every second logs it once, not every time. */
+let warned: string | undefined;
+
 /** The configured token (first line, trimmed); undefined when none is configured or readable. */
 export async function configuredToken(file: string | null): Promise<string | undefined> {
   if (!file) return undefined;
   try {
     const token = (await readFile(file, 'utf8')).split('\n')[0].trim();
+    warned = undefined;
     return token || undefined;
   } catch (e) {
-    log.warn('metrics token file unreadable: bearer tokens are refused', {
-      file,
-      error: (e as NodeJS.ErrnoException).code ?? String(e),
-    });
+    const code = (e as NodeJS.ErrnoException).code ?? String(e);
+    if (warned !== `${file}\0${code}`) {
+      warned = `${file}\0${code}`;
+      log.warn('metrics token file unreadable: bearer tokens are refused', { file, error: code });
+    }
     return undefined;
   }
 }
