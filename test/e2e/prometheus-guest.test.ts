@@ -58,6 +58,7 @@ test("Prometheus reads a running guest's busy vCPU exactly as Berth serves it", 
     90_000,
     'the same VM cpu0 and host cpu_avg in Prometheus and in Berth',
   ).catch((e) => assert.fail(`${e}\n${prom.log()}`));
+  t.diagnostic(`VM cpu0 ${agreed.vmCpu}, host cpu_avg ${agreed.hostCpu} in both`);
   assert.equal(agreed.labels.host, hostUuid);
   assert.equal(agreed.labels.name_label, 'prometheus guest');
   // A vCPU spinning under TCG keeps its QEMU thread busy (the machine is shared: not near 1).
