@@ -7,7 +7,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { guestShell, startGuestStack, testGuestVm } from '../helpers/guest-vm.js';
-import { eventually, freePort, havePrometheus, startPrometheus } from '../helpers/prometheus-server.js';
+import {
+  eventually,
+  freePort,
+  havePrometheus,
+  promtoolCheck,
+  startPrometheus,
+} from '../helpers/prometheus-server.js';
 import { waitFor } from '../helpers/stack.js';
 
 const BOOT_MS = 120_000;
@@ -53,7 +59,7 @@ test("Prometheus reads a running guest's busy vCPU exactly as Berth serves it", 
       if (sampleValue(after, 'berth_vm_cpu0', vmLabel) !== vmCpu) return undefined;
       if (sampleValue(after, 'berth_host_cpu_avg', hostLabel) !== hostCpu) return undefined;
       if (Number(pVm.value[1]) !== vmCpu || Number(pHost.value[1]) !== hostCpu) return undefined;
-      return { vmCpu, hostCpu, labels: pVm.metric };
+      return { vmCpu, hostCpu, labels: pVm.metric, text: before };
     },
     90_000,
     'the same VM cpu0 and host cpu_avg in Prometheus and in Berth',
@@ -62,8 +68,11 @@ test("Prometheus reads a running guest's busy vCPU exactly as Berth serves it", 
   assert.equal(agreed.labels.host, hostUuid);
   assert.equal(agreed.labels.name_label, 'prometheus guest');
   // A vCPU spinning under TCG keeps its QEMU thread busy (the machine is shared: not near 1).
-  assert.ok(agreed.vmCpu > 0.2 && agreed.vmCpu <= 1.05, `VM cpu0 ${agreed.vmCpu}`);
+  assert.ok(agreed.vmCpu > 0.15 && agreed.vmCpu <= 1.05, `VM cpu0 ${agreed.vmCpu}`);
   assert.ok(agreed.hostCpu > 0 && agreed.hostCpu <= 1, `host cpu_avg ${agreed.hostCpu}`);
+  // Every name the real samplers produce is a valid exposition (promtool also lints it).
+  const check = promtoolCheck(agreed.text);
+  assert.equal(check.status, 0, check.output);
   const [up] = await prom.query(`berth_scrape_host_up{${hostLabel}}`);
   assert.equal(up.value[1], '1');
 });

@@ -2,7 +2,7 @@
 // Berth manager's /metrics every second, on a free loopback port with its own temp storage, and
 // answers instant queries through its HTTP API. Killed when the test ends (hook registered
 // before its temp dir, so it is gone before the directory is removed).
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
@@ -147,4 +147,10 @@ export async function eventually<T>(fn: () => Promise<T | undefined>, ms: number
       throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, 250));
   }
+}
+
+/** `promtool check metrics` over an exposition text: its exit status and what it printed. */
+export function promtoolCheck(text: string): { status: number | null; output: string } {
+  const r = spawnSync('/usr/bin/promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+  return { status: r.status, output: `${r.stdout}${r.stderr}${r.error ? String(r.error) : ''}` };
 }

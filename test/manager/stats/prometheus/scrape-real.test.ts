@@ -13,7 +13,12 @@ import { type Agent, startAgent } from '../../../../src/agent/agent.js';
 import { NodedAgentClient } from '../../../../src/manager/hosts/host-client.js';
 import { ScriptedSampler, valueAt } from '../../../agent/stats/scripted-sampler.js';
 import { startManager } from '../../../helpers/manager.js';
-import { eventually, havePrometheus, startPrometheus } from '../../../helpers/prometheus-server.js';
+import {
+  eventually,
+  havePrometheus,
+  promtoolCheck,
+  startPrometheus,
+} from '../../../helpers/prometheus-server.js';
 import { tempDir } from '../../../helpers/tmp.js';
 import { FakeAgent } from '../../vm/fake-agent.js';
 
@@ -147,6 +152,8 @@ test("Prometheus and Berth agree: a real agent's RRDs over its RPC, sampled ever
   // And it is one of the scripted sampler's readings (valueAt(…, i) for a reading i).
   const i = agreed - valueAt('vm', 'cpu0', 0, vmUuid);
   assert.ok(Number.isInteger(i) && i >= 0 && i < sampler.i, `cpu0 ${agreed} is reading ${i} of ${sampler.i}`);
+  const check = promtoolCheck(await berth());
+  assert.equal(check.status, 0, check.output);
   const [hostMem] = await prom.query('berth_host_memory_total_kib');
   assert.equal(hostMem.metric.host, String(svc.db.get('host', svc.hostRef())!.uuid));
   assert.ok(Number(hostMem.value[1]) >= valueAt('host', 'memory_total_kib', 0));
