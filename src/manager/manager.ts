@@ -162,12 +162,12 @@ export class Manager {
     const cli = createCliHandler(managerCliApi(this));
     this.frontend.mount('/cli', (req, res, conn) => cli(req, res, conn));
     this.frontend.mountUpgrade('/console', consoleWebSocketHandler(svc));
+    mountMetrics(this.frontend, svc, { tokenFile: config.metricsTokenFile, describe: catalogDescribe });
     mountExportHandlers(this.frontend, svc);
     if (svc.pool) for (const [path, h] of Object.entries(poolRoutes(svc.pool))) this.frontend.mount(path, h);
     for (const [path, h] of Object.entries(nbdPoolRoutes(svc))) this.frontend.mount(path, h);
     mountRawVdiHandlers(this.frontend, svc);
     mountImportHandlers(this.frontend, svc);
-    mountMetrics(this.frontend, svc, { tokenFile: config.metricsTokenFile, describe: catalogDescribe });
   }
 
   static async open(config: ManagerConfig, opts: ManagerOptions = {}): Promise<Manager> {
