@@ -41,6 +41,8 @@ import { createCliHandler } from './cli/handler.js';
 import { mountExportHandlers } from './http/data/export-vm.js';
 import { managerCliApi } from './cli/manager-api.js';
 import { consoleConnectHandler, consoleWebSocketHandler } from './http/console.js';
+import { catalogDescribe } from './stats/prometheus/describe.js';
+import { mountMetrics } from './stats/prometheus/handler.js';
 import { HttpFrontend } from './http/server.js';
 import { Dispatcher } from './rpc/dispatcher.js';
 import { rpcEndpoints, taskResultXml, XmlEncoders } from './rpc/endpoints.js';
@@ -72,8 +74,6 @@ import { refreshVdiOps } from './storage/records.js';
 import { mountImportHandlers } from './http/data/import.js';
 import { ensureSelfSignedCert, loadTls } from './tls.js';
 import { mountRawVdiHandlers } from './dataplane/raw-vdi.js';
-import { catalogDescribe } from './stats/prometheus/describe.js';
-import { mountMetrics } from './stats/prometheus/handler.js';
 
 const log = logger('manager');
 
