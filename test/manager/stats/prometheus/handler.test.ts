@@ -71,7 +71,7 @@ async function setup(t: TestContext, latest: () => LatestValues | undefined) {
   const root = await svc.sessions.loginWithPassword('root', tm.rootPassword, 'test');
   const call = (wire: string, ...args: unknown[]) => svc.call(svc.sessions.validate(root), wire, args);
   const hostUuid = String(svc.db.get('host', svc.hostRef())!.uuid);
-  return { tm, svc, call, hostUuid, to: { port: Number(new URL(tm.httpUrl).port) } };
+  return { tm, svc, call, hostUuid, tokenFile, to: { port: Number(new URL(tm.httpUrl).port) } };
 }
 
 test('GET /metrics: 401 without credentials or with a bad token, 200 for the token, sessions and Basic', async (t) => {
@@ -104,6 +104,14 @@ test('GET /metrics: 401 without credentials or with a bad token, 200 for the tok
     ok.body,
   );
   assert.match(ok.body, new RegExp(`^berth_scrape_host_up\\{${hostLabels}\\} 1$`, 'm'));
+
+  // Replacing the file rotates the token at once; an emptied file refuses every bearer token.
+  writeFileSync(s.tokenFile, 'rotated-token\n');
+  assert.equal((await get(s.to, '/metrics', { authorization: `Bearer ${TOKEN}` })).status, 401);
+  assert.equal((await get(s.to, '/metrics', { authorization: 'Bearer rotated-token' })).status, 200);
+  writeFileSync(s.tokenFile, '\n');
+  assert.equal((await get(s.to, '/metrics', { authorization: 'Bearer ' })).status, 401);
+  assert.equal((await get(s.to, '/metrics', { authorization: 'Bearer rotated-token' })).status, 401);
 
   // A read-only user: by session_id (query or cookie) and by Basic auth (its session logged out after).
   await s.svc.users.add('ro-user', 'read-only', 'ro-pw');
