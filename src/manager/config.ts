@@ -31,6 +31,8 @@ export interface ManagerConfig {
   maxBodyBytes: number;
   /** The public NBD server's TCP port (VDI.get_nbd_info; xapi-nbd: 10809); null = off. */
   nbdPort: number | null;
+  /** File holding the read-only scrape token of GET /metrics (Bearer); null = none. */
+  metricsTokenFile: string | null;
 }
 
 const OPTIONS = {
@@ -47,6 +49,7 @@ const OPTIONS = {
   'agent-port': { type: 'string' },
   'guest-dir': { type: 'string' },
   'nbd-port': { type: 'string' },
+  'metrics-token-file': { type: 'string' },
   'auth-failure-delay-ms': { type: 'string' },
   ...(Object.fromEntries(LOGIN_POLICY_FLAGS.map(([flag]) => [flag, { type: 'string' }])) as Record<
     string,
@@ -69,6 +72,7 @@ export const USAGE = `Usage: berth-manager [options]
   --agent-port N            TCP port of the pool members' agents (mTLS)     [BERTH_AGENT_PORT, 1811]
   --guest-dir DIR           test guest kernel/initramfs (default template)  [BERTH_GUEST_DIR, DATA/guest]
   --nbd-port N|off          NBD server for VDI.get_nbd_info (TLS: HTTPS cert) [BERTH_NBD_PORT, 10809]
+  --metrics-token-file FILE|off read-only Bearer token for GET /metrics     [BERTH_METRICS_TOKEN_FILE, off]
   --auth-failure-delay-ms N delay before a failed login answers             [BERTH_AUTH_FAILURE_DELAY_MS, 5000]
   --auth-window-ms N, --auth-account-backoff-after N, --auth-address-backoff-after N,
   --auth-backoff-base-ms N, --auth-backoff-cap-ms N, --auth-lockout-after N, --auth-lockout-ms N
@@ -89,6 +93,10 @@ function xapiLocalLinks(v: string | undefined, socketPath: string): string[] {
   const paths = v.split(',');
   for (const p of paths) if (!p.startsWith('/')) throw new Error(`invalid --xapi-local-links path: ${p}`);
   return paths;
+}
+
+function optionalFile(v: string | undefined): string | null {
+  return v === undefined || v === '' || v === 'off' ? null : v;
 }
 
 function port(v: string | undefined, dflt: number | null): number | null {
@@ -123,5 +131,6 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ManagerConf
     loginPolicy: loginPolicyFrom(values as Record<string, string | undefined>, env),
     maxBodyBytes: 300 * 1024,
     nbdPort: port(values['nbd-port'] ?? env.BERTH_NBD_PORT, 10809),
+    metricsTokenFile: optionalFile(values['metrics-token-file'] ?? env.BERTH_METRICS_TOKEN_FILE),
   };
 }

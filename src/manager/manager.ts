@@ -41,6 +41,8 @@ import { createCliHandler } from './cli/handler.js';
 import { mountExportHandlers } from './http/data/export-vm.js';
 import { managerCliApi } from './cli/manager-api.js';
 import { consoleConnectHandler, consoleWebSocketHandler } from './http/console.js';
+import { catalogDescribe } from './stats/prometheus/describe.js';
+import { mountMetrics } from './stats/prometheus/handler.js';
 import { HttpFrontend } from './http/server.js';
 import { Dispatcher } from './rpc/dispatcher.js';
 import { rpcEndpoints, taskResultXml, XmlEncoders } from './rpc/endpoints.js';
@@ -160,6 +162,7 @@ export class Manager {
     const cli = createCliHandler(managerCliApi(this));
     this.frontend.mount('/cli', (req, res, conn) => cli(req, res, conn));
     this.frontend.mountUpgrade('/console', consoleWebSocketHandler(svc));
+    mountMetrics(this.frontend, svc, { tokenFile: config.metricsTokenFile, describe: catalogDescribe });
     mountExportHandlers(this.frontend, svc);
     if (svc.pool) for (const [path, h] of Object.entries(poolRoutes(svc.pool))) this.frontend.mount(path, h);
     for (const [path, h] of Object.entries(nbdPoolRoutes(svc))) this.frontend.mount(path, h);

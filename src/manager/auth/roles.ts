@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import type { Model } from '../../shared/datamodel/model-types.js';
 import { HTTP_ACTIONS } from '../http/data/actions.js';
+import { METRICS_PERMISSION } from '../stats/prometheus/permission.js';
 
 /** Most to least privileged; each role has every permission of the roles after it. */
 export const ROLE_NAMES = [
@@ -63,6 +64,7 @@ export function permissions(model: Model): PermissionSpec[] {
   }
   out.set('task.destroy/any', { name: 'task.destroy/any', roles: ['pool-admin', 'pool-operator'] });
   out.set('http/connect_console', { name: 'http/connect_console', roles: [...ROLE_NAMES.slice(0, 5)] });
+  out.set(METRICS_PERMISSION.name, { name: METRICS_PERMISSION.name, roles: [...METRICS_PERMISSION.roles] });
   for (const a of Object.values(HTTP_ACTIONS))
     out.set(a.permission, { name: a.permission, roles: [...a.roles] });
   return [...out.values()];
