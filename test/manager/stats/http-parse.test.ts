@@ -29,7 +29,7 @@ test('Int64.of_string: decimal with sign and underscores, within 64 bits', () =>
   assert.equal(parseInt64('-600'), -600);
   assert.equal(parseInt64('+5'), 5);
   assert.equal(parseInt64('1_000'), 1000);
-  assert.equal(parseInt64('9223372036854775807'), 9223372036854775807);
+  assert.equal(parseInt64('9223372036854775807'), Number(2n ** 63n - 1n));
   for (const bad of ['', 'abc', '1.5', '1e3', '9223372036854775808', ' 1', '0x10x'])
     assert.equal(parseInt64(bad), undefined, bad);
 });
@@ -41,7 +41,11 @@ test('/rrd_updates query: xcp-rrdd defaults and refusals', () => {
     status: 400,
     reason: "get_rrd_updates: missing the 'start' parameter",
   });
-  assert.deepEqual(q('start=yesterday'), { ok: false, status: 500, reason: 'start: not an integer: yesterday' });
+  assert.deepEqual(q('start=yesterday'), {
+    ok: false,
+    status: 500,
+    reason: 'start: not an integer: yesterday',
+  });
   assert.deepEqual(q('start=100'), {
     ok: true,
     query: { start: 100, interval: 0, host: false, srUuids: [], json: false },

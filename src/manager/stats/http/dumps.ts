@@ -3,11 +3,10 @@
 // SR's from the pool master's archive, re-rendered in the requested format.
 import type { Services } from '../../api/context.js';
 import { dumpJson, dumpXml, parseDumpXml } from '../../../shared/rrd/dump.js';
-import { sendRedirect } from '../../http/data/responses.js';
 import type { HttpFrontend } from '../../http/server.js';
 import { prefersJson } from './accept.js';
 import { type DumpPlace, srDumpPlace, vmDumpPlace } from './placement.js';
-import { sendDump } from './responses.js';
+import { sendBareStatus, sendDump } from './responses.js';
 import { mountStatsHandler, type StatsOutcome, type StatsRequest, StatsStatus } from './route.js';
 
 /** An archived (internal) dump as clients get it: the public XML or JSON layout. */
@@ -41,7 +40,7 @@ async function elsewhere(
   json: boolean,
 ): Promise<StatsOutcome> {
   if (place.kind === 'redirect') {
-    sendRedirect(r.res, place.location);
+    sendBareStatus(r.res, 302, { Location: place.location });
     return 'redirected';
   }
   if (place.kind === 'unknown-vm') throw new StatsStatus(500, `UUID_INVALID: [ VM; ${uuid} ]`);
@@ -68,8 +67,7 @@ function ownerRrd(owner: 'vm' | 'sr', where: typeof vmDumpPlace) {
     const json = jsonOf(r);
     const here = await r.svc.hosts.local().stats.stats_rrd_dump(owner, uuid, json);
     if (here !== null) return answer(r, json, here);
-    const path = new URL(r.req.url ?? '/', 'http://x').pathname;
-    return elsewhere(r, owner, uuid, where(r.svc, uuid, path, r.query.query), json);
+    return elsewhere(r, owner, uuid, where(r.svc, uuid, r.req.url ?? '/', r.query.query), json);
   };
 }
 

@@ -27,36 +27,43 @@ function onHost(svc: Services, host: string, pathAndQuery: string): string | und
   return address ? redirectLocation(address, endpoint(svc), pathAndQuery) : undefined;
 }
 
+/** `url` (path?query as the client sent it) with `rrd_unarchive=` first in its query, as xapi adds it. */
+export function withUnarchive(url: string): string {
+  const q = url.indexOf('?');
+  const path = q < 0 ? url : url.slice(0, q);
+  const rest = q < 0 ? '' : url.slice(q + 1);
+  return `${path}?${UNARCHIVE_KEY}=${rest ? `&${rest}` : ''}`;
+}
+
 /** The archive is here (master) or at the master (slave: 302 with rrd_unarchive first in the query). */
-function archivePlace(svc: Services, path: string, query: URLSearchParams): DumpPlace {
+function archivePlace(svc: Services, url: string): DumpPlace {
   const role = svc.pool?.role;
   if (role?.kind !== 'slave') return { kind: 'archive' };
-  const q = new URLSearchParams([[UNARCHIVE_KEY, ''], ...query]);
-  return { kind: 'redirect', location: redirectLocation(role.master, endpoint(svc), `${path}?${q}`) };
+  return { kind: 'redirect', location: redirectLocation(role.master, endpoint(svc), withUnarchive(url)) };
 }
 
 /** /vm_rrd when this host's agent holds nothing for `uuid`. */
-export function vmDumpPlace(svc: Services, uuid: string, path: string, query: URLSearchParams): DumpPlace {
+export function vmDumpPlace(svc: Services, uuid: string, url: string, query: URLSearchParams): DumpPlace {
   if (query.has(UNARCHIVE_KEY)) return { kind: 'archive' };
   const vm = svc.db.refByUuid('VM', uuid);
   if (!vm) return { kind: 'unknown-vm' };
   const resident = svc.db.get('VM', vm)?.resident_on;
   if (!isNull(resident) && resident !== svc.hostRef() && svc.db.has('host', String(resident))) {
-    const location = onHost(svc, String(resident), `${path}?${query}`);
+    const location = onHost(svc, String(resident), url);
     if (location) return { kind: 'redirect', location };
   }
-  return archivePlace(svc, path, query);
+  return archivePlace(svc, url);
 }
 
 /** /sr_rrd when this host's agent holds nothing for `uuid`: the host serving the SR, else the archive. */
-export function srDumpPlace(svc: Services, uuid: string, path: string, query: URLSearchParams): DumpPlace {
+export function srDumpPlace(svc: Services, uuid: string, url: string, query: URLSearchParams): DumpPlace {
   if (query.has(UNARCHIVE_KEY)) return { kind: 'archive' };
   const sr = svc.db.refByUuid('SR', uuid);
   if (!sr) return { kind: 'none' };
   const host = hostForSr(svc, sr);
   if (host !== svc.hostRef()) {
-    const location = onHost(svc, host, `${path}?${query}`);
+    const location = onHost(svc, host, url);
     if (location) return { kind: 'redirect', location };
   }
-  return archivePlace(svc, path, query);
+  return archivePlace(svc, url);
 }

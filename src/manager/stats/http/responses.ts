@@ -2,7 +2,7 @@
 //   /rrd_updates  HTTP/1.1 200 OK, keep-alive, Content-Length, content-type, CORS headers
 //   dumps         HTTP/1.0 200 OK, Connection: close, content-type, Access-Control-Allow-Origin,
 //                 no Content-Length: the body ends when the connection closes
-//   400/404/503   headers only (Http.http_400_badrequest … as fail_req_with sends them)
+//   302/400/404/503 headers only (Http.http_400_badrequest … as fail_req_with sends them)
 import type { ServerResponse } from 'node:http';
 import { rrdContentType } from './accept.js';
 
@@ -61,10 +61,11 @@ const REASONS: Record<number, string> = {
 /** A status with headers only and the connection closed (xapi's Http.http_<code>_… lists). */
 export function sendBareStatus(
   res: ServerResponse,
-  status: 400 | 404 | 503,
+  status: 302 | 400 | 404 | 503,
   extra: Record<string, string> = {},
 ) {
   if (res.headersSent) return void res.destroy();
+  res.sendDate = false;
   res.shouldKeepAlive = false;
   res.writeHead(status, REASONS[status], {
     Connection: 'close',
