@@ -2,6 +2,7 @@
 // manager, host plugins and host facts, plus the networking procedures (network/procedures.ts),
 // and the push of instance events to the manager.
 import os from 'node:os';
+import { join } from 'node:path';
 import { XenApiError } from '../shared/errors.js';
 import { run } from '../shared/exec.js';
 import { cpuInfoMap, readHostFacts } from '../shared/host-facts.js';
@@ -31,6 +32,11 @@ import { localTlsProcedures, startTcp } from './tls.js';
 import type { LiveCbtOp } from './qemu/cbt-live.js';
 import { cbtProcedures } from './storage/cbt.js';
 import { type StorageOptions, storageContext, storageProcedures } from './storage/rpc.js';
+import { DEFAULT_ARCHIVE_INTERVAL_MS, RrdArchive, startArchiving } from './stats/archive.js';
+import { type StatsLoop, startStatsLoop } from './stats/loop.js';
+import { statsProcedures } from './stats/rpc.js';
+import type { Sampler } from './stats/sample.js';
+import { StatsStore } from './stats/store.js';
 
 const log = logger('agent');
 
@@ -146,6 +152,17 @@ export interface AgentOptions extends InstanceOptions {
   network?: NetworkProcedureOptions;
   /** This host's storage roots (defaults under the first state root). */
   storage?: StorageOptions;
+  /** Statistics (issue 16): RRDs sampled every 5 s, archived under `<first state root>/rrd`. */
+  stats?: StatsOptions;
+}
+
+export interface StatsOptions {
+  /** What each 5 s cycle reads; false: no sampling (the RRDs are still served, archived, pushed). */
+  sampler?: Sampler | false;
+  /** Milliseconds between archive writes (default DEFAULT_ARCHIVE_INTERVAL_MS). */
+  archiveIntervalMs?: number;
+  /** Milliseconds between cycles (tests; xapi's step is 5 s and the RRDs' step stays 5 s). */
+  stepMs?: number;
 }
 
 export interface Agent {
@@ -153,6 +170,8 @@ export interface Agent {
   vms: InstanceManager;
   /** The NBD exports this agent serves (ended by close). */
   exports: NbdExports;
+  /** The RRDs held here, their archive and the sampling loop (absent when sampling is off). */
+  stats: { store: StatsStore; archive: RrdArchive; loop?: StatsLoop };
   /** Stops serving and ends the NBD exports; the VMs keep running. */
   close(): Promise<void>;
 }
@@ -169,8 +188,11 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   await exports.cleanLeftovers();
   const running = new InstanceExports(vms, exports.dir);
   running.cleanLeftovers();
+  // Statistics: the archived RRDs are back before anything is served or sampled.
+  const stats = await startStats(opts);
   const table = {
     ...procedures(vms),
+    ...statsProcedures(stats.store),
     ...networkProcedures(opts.network),
     ...storage,
     ...dataPlaneProcedures(exports, running),
@@ -204,11 +226,40 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     server,
     vms,
     exports,
+    stats: { store: stats.store, archive: stats.archive, loop: stats.loop },
     close: async () => {
+      await stats.stop(); // the last cycle, then the archive written once more
       await running.closeAll(); // through the VMs' QMP: before detaching from them
       vms.detachAll();
       await server.close();
       await exports.closeAll();
+    },
+  };
+}
+
+/** The statistics store, reloaded from its archive, with its sampling loop and periodic archive. */
+async function startStats(opts: AgentOptions) {
+  const store = new StatsStore();
+  const archive = new RrdArchive(join(opts.stateRoots[0], 'rrd'), store);
+  store.onDropped = (owner, uuid) =>
+    void archive
+      .remove(owner, uuid)
+      .catch((e) => log.error('cannot remove RRD archive', { uuid, error: String(e) }));
+  await archive.load();
+  const sampler = opts.stats?.sampler;
+  const loop = sampler ? startStatsLoop({ sampler, store, stepMs: opts.stats?.stepMs }) : undefined;
+  const archiving = startArchiving(archive, opts.stats?.archiveIntervalMs ?? DEFAULT_ARCHIVE_INTERVAL_MS);
+  let stopping: Promise<void> | undefined;
+  return {
+    store,
+    archive,
+    loop,
+    stop: () => {
+      stopping ??= (async () => {
+        await loop?.stop();
+        await archiving.stop().catch((e) => log.error('final RRD archive failed', { error: String(e) }));
+      })();
+      return stopping;
     },
   };
 }
