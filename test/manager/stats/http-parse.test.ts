@@ -34,6 +34,9 @@ test('Int64.of_string: decimal with sign and underscores, within 64 bits', () =>
     assert.equal(parseInt64(bad), undefined, bad);
 });
 
+const A = '11111111-2222-4333-8444-555555555555';
+const B = '21111111-2222-4333-8444-555555555555';
+
 test('/rrd_updates query: xcp-rrdd defaults and refusals', () => {
   const q = (s: string, accept?: string) => parseUpdatesQuery(new URLSearchParams(s), accept);
   assert.deepEqual(q('interval=5'), {
@@ -51,7 +54,10 @@ test('/rrd_updates query: xcp-rrdd defaults and refusals', () => {
     query: { start: 100, interval: 0, host: false, srUuids: [], json: false },
   });
   assert.deepEqual(
-    q('start=-600&interval=60&cf=MAX&host=true&vm_uuid=a&vm_uuid=b&sr_uuid=s&json=1', 'text/html'),
+    q(
+      `start=-600&interval=60&cf=MAX&host=true&vm_uuid=${A}&vm_uuid=${B}&vm_uuid=NOPE&sr_uuid=${A}&json=1`,
+      'text/html',
+    ),
     {
       ok: true,
       query: {
@@ -59,18 +65,22 @@ test('/rrd_updates query: xcp-rrdd defaults and refusals', () => {
         interval: 60,
         cf: 'MAX',
         host: true,
-        vmUuids: ['a', 'b'],
-        srUuids: ['s'],
+        vmUuids: [A, B],
+        srUuids: [A],
         json: true,
       },
     },
   );
-  const loose = q('start=1&interval=often&cf=average&host=TRUE&vm_uuid=all');
+  const loose = q('start=1&interval=often&cf=average&host=TRUE&vm_uuid=all&sr_uuid=x');
   assert.ok(loose.ok);
+  assert.deepEqual(loose.query.srUuids, []);
   assert.equal(loose.query.interval, 0, 'an interval that does not parse is 0');
   assert.equal(loose.query.cf, undefined, 'an unknown cf means every CF');
   assert.equal(loose.query.host, false, 'only the exact string true');
-  assert.deepEqual(loose.query.vmUuids, ['all'], 'vm_uuid=all is a uuid like any other');
+  assert.deepEqual(loose.query.vmUuids, [], 'vm_uuid=all names no VM (not every VM)');
+  const negative = q('start=1&interval=-5');
+  assert.ok(negative.ok);
+  assert.equal(negative.query.interval, 0);
   const huge = q('start=1&interval=99999999999999999999999');
   assert.ok(huge.ok);
   assert.equal(huge.query.interval, 0, 'beyond 64 bits Int64.of_string fails → 0');

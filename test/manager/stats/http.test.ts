@@ -6,6 +6,8 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { baseVmRecord } from '../../../src/manager/bootstrap/vm-record.js';
+import { dumpJson, dumpXml } from '../../../src/shared/rrd/dump.js';
+import { createRrd, updateRrd } from '../../../src/shared/rrd/rrd.js';
 import { assertGolden } from '../../helpers/golden.js';
 import { startManager } from '../../helpers/manager.js';
 import {
@@ -52,15 +54,16 @@ test('/rrd_updates: xapi headers, the query the agent gets, no task recorded', a
     hostUuid: s.hostUuid,
   });
 
-  const json = await s.get('/rrd_updates?start=-60&json=true&vm_uuid=a&vm_uuid=b&sr_uuid=c');
+  const [a, b, c] = [randomUUID(), randomUUID(), randomUUID()];
+  const json = await s.get(`/rrd_updates?start=-60&json=true&vm_uuid=${a}&vm_uuid=${b}&sr_uuid=${c}`);
   assertGolden(join(GOLDEN, 'rrd-updates-json.head'), `${json.head}\n`);
   assert.equal(JSON.parse(json.body).meta.legend[0], `AVERAGE:host:${s.hostUuid}:cpu0`);
   assert.deepEqual(s.fake.queries.at(-1), {
     start: -60,
     interval: 0,
     host: false,
-    vmUuids: ['a', 'b'],
-    srUuids: ['c'],
+    vmUuids: [a, b],
+    srUuids: [c],
     json: true,
     hostUuid: s.hostUuid,
   });
@@ -187,15 +190,27 @@ test('/vm_rrd: from the agent, 302 to the resident member, halted VM from the ar
   db.create('VM', baseVmRecord({ uuid: halted, power_state: 'Halted' }));
   const missing = await s.get(`/vm_rrd?uuid=${halted}`);
   assert.equal(missing.status, 404, 'nothing archived: xapi unarchive finds no file');
-  const archived =
-    '<?xml version="1.0" encoding="UTF-8"?>\n<rrd><ds><last_updated>1</last_updated></ds></rrd>';
-  await s.archive.write('vm', halted, archived);
+  const rrd = createRrd({
+    time: 1_700_000_000,
+    ds: [{ name: 'cpu0', type: 'GAUGE', min: 0, max: 1 }],
+    minMax: false,
+  });
+  for (let i = 1; i <= 10; i++) updateRrd(rrd, 1_700_000_000 + 5 * i, new Map([['cpu0', i / 20]]));
+  const internal = dumpXml(rrd, { internal: true });
+  assert.match(internal, /last_updated/);
+  await s.archive.write('vm', halted, internal);
   const fromArchive = await s.get(`/vm_rrd?uuid=${halted}`);
   assert.equal(fromArchive.status, 200);
   assert.equal(fromArchive.head.split('\r\n')[0], 'HTTP/1.0 200 OK');
-  assert.doesNotMatch(fromArchive.body, /last_updated/, 'the internal dump re-rendered as the public one');
-  assert.ok(fromArchive.body.startsWith('<?xml'));
+  assert.equal(fromArchive.body, dumpXml(rrd), 'the internal dump re-rendered as the public one');
   const asJson = await s.get(`/vm_rrd?uuid=${halted}`, { Accept: 'application/json' });
   assert.equal(asJson.headers.get('content-type'), 'application/json');
-  JSON.parse(asJson.body);
+  assert.equal(asJson.body, dumpJson(rrd));
+  assert.equal(JSON.parse(asJson.body).step, '5');
+
+  // A corrupt archive: xapi's page, and the manager goes on.
+  await s.archive.write('vm', halted, '<rrd><version>0003</version>');
+  const corrupt = await s.get(`/vm_rrd?uuid=${halted}`);
+  assert.equal(corrupt.status, 500);
+  assert.equal((await s.get(`/vm_rrd?uuid=${running}`)).status, 200);
 });

@@ -7,6 +7,7 @@ import type { HttpFrontend } from '../../http/server.js';
 import { prefersJson } from './accept.js';
 import { type DumpPlace, srDumpPlace, vmDumpPlace } from './placement.js';
 import { sendBareStatus, sendDump } from './responses.js';
+import { isUuid } from './updates-query.js';
 import { mountStatsHandler, type StatsOutcome, type StatsRequest, StatsStatus } from './route.js';
 
 /** An archived (internal) dump as clients get it: the public XML or JSON layout. */
@@ -65,7 +66,8 @@ function ownerRrd(owner: 'vm' | 'sr', where: typeof vmDumpPlace) {
   return async (r: StatsRequest): Promise<StatsOutcome> => {
     const uuid = uuidOf(r, owner);
     const json = jsonOf(r);
-    const here = await r.svc.hosts.local().stats.stats_rrd_dump(owner, uuid, json);
+    // Not a uuid: no RRD can be held for it (the agent would refuse the argument).
+    const here = isUuid(uuid) ? await r.svc.hosts.local().stats.stats_rrd_dump(owner, uuid, json) : null;
     if (here !== null) return answer(r, json, here);
     return elsewhere(r, owner, uuid, where(r.svc, uuid, r.req.url ?? '/', r.query.query), json);
   };

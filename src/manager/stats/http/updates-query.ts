@@ -4,11 +4,18 @@
 //   interval  seconds; absent or not an integer → 0
 //   cf        AVERAGE | MIN | MAX | LAST exactly; anything else → every CF
 //   host      the exact string `true` adds the host's RRD
-//   vm_uuid   repeatable; absent → every VM running here; any value is taken as a uuid
+//   vm_uuid   repeatable; absent → every VM running here; any value is taken as a uuid, so one
+//             that is not a (lower-case) uuid names nothing: left out here, before the agent
 //   sr_uuid   repeatable; absent → no SR
+// A negative interval is 0 (xapi: every archive has at least that many PDPs per row).
 // Pure.
 import type { ConsolidationFn, RrdUpdatesQuery } from '../../../shared/host/stats.js';
 import { prefersJson } from './accept.js';
+
+/** What xapi's uuids look like: any other value names no VM or SR (the agent refuses it). */
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export const isUuid = (s: string) => UUID_RE.test(s);
 
 const CFS: readonly string[] = ['AVERAGE', 'MIN', 'MAX', 'LAST'];
 const INT64_MAX = 2n ** 63n - 1n;
@@ -33,10 +40,11 @@ export function parseUpdatesQuery(query: URLSearchParams, accept: string | undef
   const start = parseInt64(startText);
   if (start === undefined) return { ok: false, status: 500, reason: `start: not an integer: ${startText}` };
   const intervalText = query.get('interval');
-  const interval = (intervalText === null ? undefined : parseInt64(intervalText)) ?? 0;
+  const interval = Math.max(0, (intervalText === null ? undefined : parseInt64(intervalText)) ?? 0);
   const cfText = query.get('cf');
   const cf = cfText !== null && CFS.includes(cfText) ? (cfText as ConsolidationFn) : undefined;
-  const vmUuids = query.getAll('vm_uuid');
+  const asked = query.getAll('vm_uuid');
+  const vmUuids = asked.filter(isUuid);
   return {
     ok: true,
     query: {
@@ -44,8 +52,8 @@ export function parseUpdatesQuery(query: URLSearchParams, accept: string | undef
       interval,
       ...(cf ? { cf } : {}),
       host: query.get('host') === 'true',
-      ...(vmUuids.length > 0 ? { vmUuids } : {}),
-      srUuids: query.getAll('sr_uuid'),
+      ...(asked.length > 0 ? { vmUuids } : {}),
+      srUuids: query.getAll('sr_uuid').filter(isUuid),
       json: prefersJson(accept, query),
     },
   };
