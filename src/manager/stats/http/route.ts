@@ -107,8 +107,9 @@ export function statsRoute(svc: Services, spec: StatsHandlerSpec): StreamRouteHa
       if (!res.headersSent) sendFailure(res, e);
       else res.destroy();
       if (task) svc.tasks.fail(task.ref, taskError(e));
+      // A query no archive answers is the client's business (xcp-rrdd does not log it either).
       if (!(e instanceof StatsStatus) && !isXenApiError(e))
-        log.warn('statistics request failed', { path: spec.path, error: String(e) });
+        log.info('statistics request failed', { path: spec.path, error: String(e) });
     } finally {
       if (caller.temporary) svc.sessions.logout(caller.session.ref);
     }
