@@ -36,7 +36,9 @@ import { DEFAULT_ARCHIVE_INTERVAL_MS, RrdArchive, startArchiving } from './stats
 import { type StatsLoop, startStatsLoop } from './stats/loop.js';
 import { statsProcedures } from './stats/rpc.js';
 import type { Sampler } from './stats/sample.js';
+import { agentSampler } from './stats/sample-all.js';
 import { StatsStore } from './stats/store.js';
+import { AttachedSrs } from './storage/attached.js';
 
 const log = logger('agent');
 
@@ -157,7 +159,10 @@ export interface AgentOptions extends InstanceOptions {
 }
 
 export interface StatsOptions {
-  /** What each 5 s cycle reads; false: no sampling (the RRDs are still served, archived, pushed). */
+  /**
+   * What each 5 s cycle reads (default: the host's own readings, stats/sample-all.ts); false: no
+   * sampling (the RRDs are still served, archived, pushed).
+   */
   sampler?: Sampler | false;
   /** Milliseconds between archive writes (default DEFAULT_ARCHIVE_INTERVAL_MS). */
   archiveIntervalMs?: number;
@@ -182,14 +187,21 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const storageCtx = storageContext(opts.storage ?? {}, opts.stateRoots);
   const liveCbt = (vm: string, device: string, op: LiveCbtOp, gen?: string) =>
     vms.diskCbt(vm, device, op, gen);
-  const storage = { ...storageProcedures(storageCtx), ...cbtProcedures(storageCtx, liveCbt) };
+  // The SRs attached here, as the storage procedures see them: the statistics sampler's SR list.
+  const attached = new AttachedSrs(storageCtx);
+  const storage = { ...storageProcedures(storageCtx, attached), ...cbtProcedures(storageCtx, liveCbt) };
   // NBD exports of volumes: daemons an earlier agent left are ended before any new one starts.
   const exports = new NbdExports(opts.runRoot, storageCtx);
   await exports.cleanLeftovers();
   const running = new InstanceExports(vms, exports.dir);
   running.cleanLeftovers();
   // Statistics: the archived RRDs are back before anything is served or sampled.
-  const stats = await startStats(opts);
+  const stats = await startStats(opts, () =>
+    agentSampler(vms, attached, storageCtx, {
+      nicKinds: opts.network?.nicKinds,
+      foreignNetns: Boolean(opts.network?.netns),
+    }),
+  );
   const table = {
     ...procedures(vms),
     ...statsProcedures(stats.store),
@@ -238,7 +250,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
 }
 
 /** The statistics store, reloaded from its archive, with its sampling loop and periodic archive. */
-async function startStats(opts: AgentOptions) {
+async function startStats(opts: AgentOptions, defaultSampler: () => Sampler) {
   const store = new StatsStore();
   const archive = new RrdArchive(join(opts.stateRoots[0], 'rrd'), store);
   store.onDropped = (owner, uuid) =>
@@ -246,7 +258,8 @@ async function startStats(opts: AgentOptions) {
       .remove(owner, uuid)
       .catch((e) => log.error('cannot remove RRD archive', { uuid, error: String(e) }));
   await archive.load();
-  const sampler = opts.stats?.sampler;
+  const given = opts.stats?.sampler;
+  const sampler = given === undefined ? defaultSampler() : given;
   const loop = sampler ? startStatsLoop({ sampler, store, stepMs: opts.stats?.stepMs }) : undefined;
   const archiving = startArchiving(archive, opts.stats?.archiveIntervalMs ?? DEFAULT_ARCHIVE_INTERVAL_MS);
   let stopping: Promise<void> | undefined;

@@ -80,10 +80,13 @@ export class StatsStore {
   ): HeldRrd {
     const live = new Map(values.map((v) => [v.spec.name, v.spec]));
     if (!held) {
-      // xapi's create_fresh_rrd: the standard sources, no update at creation (the first reading
-      // only sets the counters' baseline next cycle).
+      // xapi's create_fresh_rrd (the standard sources), one step back, then this reading: the
+      // counters' baseline is taken now, so DERIVE figures come with the next cycle, not the one
+      // after (xapi drops the first reading).
       const ds = values.filter((v) => v.spec.standard).map((v) => dsDef(v.spec));
-      return { rrd: createRrd({ time, ds, minMax }), live };
+      const rrd = createRrd({ time: Math.max(0, time - 5), ds, minMax });
+      updateRrd(rrd, time, new Map(values.map((v) => [v.spec.name, v.value])));
+      return { rrd, live };
     }
     held.live = live;
     try {

