@@ -11,7 +11,8 @@ test('Accept: ranks application/json against text/xml; unparsable or neutral hea
   assert.equal(acceptPrefersJson('text/xml;q=0.5, application/json;q=0.9'), true);
   assert.equal(acceptPrefersJson('application/json;q=0.2, text/xml'), false);
   assert.equal(acceptPrefersJson('application/*;q=0.8, text/*;q=0.3'), true);
-  assert.equal(acceptPrefersJson('*/*'), true, 'equal quality: json is listed first (xapi from order)');
+  assert.equal(acceptPrefersJson('*/*'), undefined, 'a tie (curl, fetch) does not decide');
+  assert.equal(acceptPrefersJson('text/html, */*;q=0.8'), undefined, "a browser's header neither");
   assert.equal(acceptPrefersJson('application/json;q=0'), undefined, 'q=0 refuses json; xml unmatched');
   assert.equal(acceptPrefersJson('text/html'), undefined);
   assert.equal(acceptPrefersJson('nonsense'), undefined, 'Parse_failure → the json key decides');

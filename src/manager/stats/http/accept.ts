@@ -1,7 +1,8 @@
 // xapi's choice between JSON and XML for RRD bodies (rrdd_http_handler.ml client_prefers_json,
 // http-lib's Http.Accept): an `Accept` header that parses and ranks application/json above
-// text/xml → JSON, text/xml above → XML; no header, a header that does not parse, or one that
-// accepts neither → JSON iff the query has a `json` key (any value, even `json=false`). Pure.
+// text/xml → JSON, text/xml above → XML; no header, a header that does not parse, one that
+// accepts neither or ranks both the same (`*/*`) → JSON iff the query has a `json` key (any
+// value, even `json=false`). Pure.
 
 const JSON_TYPE = 'application/json';
 const XML_TYPE = 'text/xml';
@@ -62,11 +63,11 @@ export function acceptPrefersJson(header: string | undefined): boolean | undefin
   if (header === undefined) return undefined;
   const ranges = parseAccept(header);
   if (!ranges) return undefined;
-  const ranked = [JSON_TYPE, XML_TYPE]
-    .map((mime, i) => ({ mime, i, q: qualityOf(ranges, mime) ?? 0 }))
-    .filter((c) => c.q > 0)
-    .sort((a, b) => b.q - a.q || a.i - b.i);
-  return ranked.length === 0 ? undefined : ranked[0].mime === JSON_TYPE;
+  const json = qualityOf(ranges, JSON_TYPE) ?? 0;
+  const xml = qualityOf(ranges, XML_TYPE) ?? 0;
+  // A tie (`*/*`, as curl and fetch send) does not decide: such clients keep getting what
+  // the json key says (see docs/decisions.md).
+  return json === xml ? undefined : json > xml;
 }
 
 /** xapi's client_prefers_json: the Accept header, else the presence of a `json` query key. */
