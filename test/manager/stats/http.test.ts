@@ -75,6 +75,9 @@ test('/rrd_updates: xapi headers, the query the agent gets, no task recorded', a
   );
   const xmlWins = await s.get('/rrd_updates?start=1&json', { Accept: 'text/xml' });
   assert.equal(xmlWins.headers.get('content-type'), 'text/xml');
+  const closing = await s.get('/rrd_updates?start=1', { Connection: 'close' });
+  assert.equal(closing.headers.get('connection'), 'close', 'a client that asks to close is answered so');
+  assert.equal(closing.body, `<xport>${s.hostUuid}</xport>`);
   assert.equal(s.svc.db.count('task'), tasksBefore, 'with_context ~dummy: no task recorded');
 });
 

@@ -8,12 +8,13 @@ import { rrdContentType } from './accept.js';
 
 const NO_CACHE = 'no-cache, no-store';
 
-/** The 200 of `/rrd_updates`: the connection stays open for the next request. */
+/** The 200 of `/rrd_updates`: the connection stays open for the next request (if the client wants). */
 export function sendUpdates(res: ServerResponse, json: boolean, body: string) {
   res.sendDate = false;
-  res.shouldKeepAlive = true;
+  // xapi always says keep-alive; a client that asked to close (HTTP/1.0, Connection: close) is
+  // told the truth instead, and the connection closes after the body.
   res.writeHead(200, 'OK', {
-    Connection: 'keep-alive',
+    Connection: res.shouldKeepAlive ? 'keep-alive' : 'close',
     'Cache-Control': NO_CACHE,
     'Content-Length': Buffer.byteLength(body),
     'content-type': rrdContentType(json),
