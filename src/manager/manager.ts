@@ -72,6 +72,7 @@ import { clearStaleReservations } from './vm/reservation.js';
 import { refreshAllowedOperations } from './vm/vm-state.js';
 import { refreshVdiOps } from './storage/records.js';
 import { mountImportHandlers } from './http/data/import.js';
+import { mountStatsHandlers } from './stats/http/index.js';
 import { ensureSelfSignedCert, loadTls } from './tls.js';
 import { mountRawVdiHandlers } from './dataplane/raw-vdi.js';
 
@@ -168,6 +169,7 @@ export class Manager {
     for (const [path, h] of Object.entries(nbdPoolRoutes(svc))) this.frontend.mount(path, h);
     mountRawVdiHandlers(this.frontend, svc);
     mountImportHandlers(this.frontend, svc);
+    mountStatsHandlers(this.frontend, svc);
   }
 
   static async open(config: ManagerConfig, opts: ManagerOptions = {}): Promise<Manager> {

@@ -104,7 +104,7 @@ export function mountDataHandler(frontend: HttpFrontend, svc: Services, spec: Da
 }
 
 /** Fails the pending task a refused request named (xapi fails it with the refusal). */
-function failNamedTask(svc: Services, q: DataQuery, err: XenApiError) {
+export function failNamedTask(svc: Services, q: DataQuery, err: XenApiError) {
   const ref = q.credential('task_id');
   if (!ref) return;
   const row = svc.db.get('task', ref);
@@ -130,6 +130,19 @@ function taskError(e: unknown): unknown {
   return e instanceof HttpStatusError ? e.error : e;
 }
 
+/**
+ * Takes the task the request names by task_id (it must exist and be the caller's, or the caller
+ * may destroy any task); undefined when none is named.
+ */
+export function adoptNamedTask(svc: Services, q: DataQuery, s: SessionInfo): TaskHandle | undefined {
+  const named = q.credential('task_id');
+  if (named === undefined) return undefined;
+  if (!svc.db.has('task', named)) throw new XenApiError('HANDLE_INVALID', ['task', named]);
+  if (!svc.tasks.ownedBy(named, s.ref, s.userName))
+    checkPermission(s, { name: 'task.destroy/any', roles: ['pool-admin', 'pool-operator'] });
+  return svc.tasks.adopt(named, { session: s.ref, userName: s.userName });
+}
+
 /** Takes the task the request names (must be pending, free, and the caller's) or makes one. */
 function takeTask(
   svc: Services,
@@ -137,13 +150,8 @@ function takeTask(
   q: DataQuery,
   s: SessionInfo,
 ): { task: TaskHandle; own: boolean } {
-  const named = q.credential('task_id');
-  if (named !== undefined) {
-    if (!svc.db.has('task', named)) throw new XenApiError('HANDLE_INVALID', ['task', named]);
-    if (!svc.tasks.ownedBy(named, s.ref, s.userName))
-      checkPermission(s, { name: 'task.destroy/any', roles: ['pool-admin', 'pool-operator'] });
-    return { task: svc.tasks.adopt(named, { session: s.ref, userName: s.userName }), own: false };
-  }
+  const named = adoptNamedTask(svc, q, s);
+  if (named) return { task: named, own: false };
   const ref = svc.tasks.create(spec.label, {
     session: s.ref,
     userName: s.userName,
