@@ -81,7 +81,7 @@ export function metricsUpdates(db: Database, host: string, latest: LatestValues)
     push(out, db, 'VM_metrics', vm.metrics, want);
     for (const vbd of (vm.VBDs as string[] | undefined) ?? []) {
       const row = db.get('VBD', vbd);
-      if (!row || !row.device) continue;
+      if (!row?.device) continue;
       const dev = String(row.device);
       push(out, db, 'VBD_metrics', row.metrics, io(values, `vbd_${dev}_read`, `vbd_${dev}_write`));
     }

@@ -1,0 +1,270 @@
+// The RRD's journey with its VM (src/manager/stats/hooks.ts) and the master's archive
+// (stats/archive.ts), with a stand-in agent whose statistics record the calls: take on halt and
+// suspend, push before start and resume, take from the source and push to the destination on
+// pool_migrate, leftovers taken at reconnection, and the archive surviving a manager restart.
+// Statistics failing never fails the VM operation.
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { gunzipSync } from 'node:zlib';
+import { baseVmRecord } from '../../../src/manager/bootstrap/vm-record.js';
+import { FileRrdArchive } from '../../../src/manager/stats/archive.js';
+import { statsAfterReconnect, statsSettled, vmRrdMove } from '../../../src/manager/stats/hooks.js';
+import { XenApiError } from '../../../src/shared/errors.js';
+import type { MigrationProcedures, MigrationStatus } from '../../../src/shared/host/migration.js';
+import { startManager, type TestManager } from '../../helpers/manager.js';
+import { addTestHost } from '../../helpers/pool-host.js';
+import { withoutStorage } from '../../helpers/test-agent.js';
+import { tempDir } from '../../helpers/tmp.js';
+import { RecordingAgent } from '../setters/harness.js';
+import { RecordingStats } from './recording-stats.js';
+
+interface Setup {
+  m: TestManager;
+  agent: RecordingAgent;
+  stats: RecordingStats;
+  call(method: string, ...args: unknown[]): Promise<any>;
+  failure(method: string, ...args: unknown[]): Promise<string[]>;
+}
+
+/** A manager over a recording stand-in agent whose statistics are `stats`. */
+export async function setup(t: TestContext, dataDir?: string, stats = new RecordingStats()): Promise<Setup> {
+  const agent = new RecordingAgent();
+  const m = await startManager(t, { agent, dataDir });
+  (agent as unknown as { stats: RecordingStats }).stats = stats;
+  let id = 0;
+  const raw = async (method: string, params: unknown[]) => {
+    const res = await fetch(`${m.httpUrl}/jsonrpc`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ jsonrpc: '2.0', method, params, id: ++id }),
+    });
+    const body = (await res.json()) as { result?: unknown; error?: { message: string; data: string[] } };
+    if (body.error) throw { error: [body.error.message, ...body.error.data] };
+    return body.result as any;
+  };
+  const session = await raw('session.login_with_password', ['root', m.rootPassword, '1.0', 'stats-test']);
+  const call = (method: string, ...args: unknown[]) => raw(method, [session, ...args]);
+  const failure = async (method: string, ...args: unknown[]) => {
+    try {
+      await call(method, ...args);
+    } catch (e) {
+      if ((e as { error?: string[] }).error) return (e as { error: string[] }).error;
+      throw e;
+    }
+    throw new Error(`${method} succeeded; a failure was expected`);
+  };
+  return { m, agent, stats, call, failure };
+}
+
+export async function newVm(s: Setup): Promise<{ vm: string; uuid: string }> {
+  const vm = (await s.call('VM.create', baseVmRecord({ name_label: 'stats-test' }))) as string;
+  return { vm, uuid: String(s.m.manager.db.mustGet('VM', vm).uuid) };
+}
+
+const settled = (s: Setup) => statsSettled(s.m.manager.svc);
+const moves = (st: RecordingStats) => st.calls.filter(([n]) => n === 'push' || n === 'take');
+
+test('vmRrdMove: take when a VM stops, move when it changes host, nothing otherwise', () => {
+  assert.deepEqual(vmRrdMove('h1', null), { kind: 'take', host: 'h1' });
+  assert.deepEqual(vmRrdMove('h1', 'h2'), { kind: 'move', from: 'h1', to: 'h2' });
+  assert.deepEqual(vmRrdMove(null, 'h1'), { kind: 'none' });
+  assert.deepEqual(vmRrdMove('h1', 'h1'), { kind: 'none' });
+  assert.deepEqual(vmRrdMove(null, null), { kind: 'none' });
+});
+
+test('FileRrdArchive: gzip files per owner, atomic replace, confined uuids, idempotent remove', async (t) => {
+  const root = join(tempDir(t), 'rrd');
+  const a = new FileRrdArchive(root);
+  const uuid = '0b4a6a4c-4ad5-4c8c-9c2c-1a2b3c4d5e6f';
+  assert.equal(await a.read('vm', uuid), null);
+  await a.write('vm', uuid, '<rrd>one</rrd>');
+  await a.write('vm', uuid, '<rrd>two</rrd>');
+  assert.equal(await a.read('vm', uuid), '<rrd>two</rrd>');
+  const file = join(root, 'vm', `${uuid}.xml.gz`);
+  assert.equal(gunzipSync(readFileSync(file)).toString(), '<rrd>two</rrd>');
+  assert.deepEqual(readdirSync(join(root, 'vm')), [`${uuid}.xml.gz`], 'no temporary file left');
+  assert.equal(await a.read('sr', uuid), null, 'owners are apart');
+  for (const bad of ['../../etc/passwd', '', 'ABC', `${uuid}/x`, uuid.toUpperCase()])
+    await assert.rejects(
+      () => a.write('vm', bad, 'x'),
+      (e: unknown) => e instanceof XenApiError && e.code === 'UUID_INVALID',
+    );
+  await a.remove('vm', uuid);
+  await a.remove('vm', uuid);
+  assert.equal(existsSync(file), false);
+});
+
+test('halt takes the RRD into the archive, start pushes it back; suspend/resume likewise', async (t) => {
+  const s = await setup(t);
+  const { vm, uuid } = await newVm(s);
+  await s.call('VM.start', vm, false, false);
+  await settled(s);
+  assert.deepEqual(moves(s.stats), [], 'nothing archived: no push');
+  // The agent samples the running VM: it now holds an RRD for it.
+  s.stats.held.set(`vm:${uuid}`, '<rrd>first run</rrd>');
+  await s.call('VM.hard_shutdown', vm);
+  await settled(s);
+  assert.deepEqual(moves(s.stats), [['take', 'vm', uuid, true]]);
+  assert.equal(s.stats.held.size, 0, 'the agent forgot it');
+  assert.equal(await s.m.manager.svc.rrdArchive!.read('vm', uuid), '<rrd>first run</rrd>');
+
+  s.stats.calls = [];
+  await s.call('VM.start', vm, false, false);
+  await settled(s);
+  assert.deepEqual(moves(s.stats), [['push', 'vm', uuid, '<rrd>first run</rrd>']]);
+
+  s.stats.calls = [];
+  s.stats.held.set(`vm:${uuid}`, '<rrd>second run</rrd>');
+  await s.call('VM.suspend', vm);
+  await settled(s);
+  assert.deepEqual(moves(s.stats), [['take', 'vm', uuid, true]]);
+  await s.call('VM.resume', vm, false, false);
+  await settled(s);
+  assert.deepEqual(moves(s.stats), [
+    ['take', 'vm', uuid, true],
+    ['push', 'vm', uuid, '<rrd>second run</rrd>'],
+  ]);
+
+  // A clean shutdown reported by the agent (guest powered off) is a stop too.
+  s.stats.calls = [];
+  s.stats.held.set(`vm:${uuid}`, '<rrd>third run</rrd>');
+  await s.call('VM.clean_shutdown', vm);
+  await settled(s);
+  assert.deepEqual(moves(s.stats), [['take', 'vm', uuid, true]]);
+
+  await s.call('VM.destroy', vm);
+  await settled(s);
+  assert.equal(await s.m.manager.svc.rrdArchive!.read('vm', uuid), null, 'destroyed with its VM');
+});
+
+test('the archive survives a manager restart: the next start pushes the old RRD', async (t) => {
+  const dataDir = tempDir(t);
+  const s1 = await setup(t, dataDir);
+  const { vm, uuid } = await newVm(s1);
+  await s1.call('VM.start', vm, false, false);
+  s1.stats.held.set(`vm:${uuid}`, '<rrd>before the restart</rrd>');
+  await s1.call('VM.hard_shutdown', vm);
+  await settled(s1);
+  await s1.m.manager.close();
+
+  const s2 = await setup(t, dataDir);
+  await s2.call('VM.start', vm, false, false);
+  await settled(s2);
+  assert.deepEqual(moves(s2.stats), [['push', 'vm', uuid, '<rrd>before the restart</rrd>']]);
+  assert.equal(s2.stats.held.get(`vm:${uuid}`), '<rrd>before the restart</rrd>');
+});
+
+test('statistics failing never fails a VM operation', async (t) => {
+  const s = await setup(t);
+  const { vm, uuid } = await newVm(s);
+  await s.m.manager.svc.rrdArchive!.write('vm', uuid, '<rrd>archived</rrd>');
+  s.stats.failWith = new Error('statistics are broken');
+  await s.call('VM.start', vm, false, false);
+  await s.call('VM.hard_shutdown', vm);
+  await settled(s);
+  assert.equal(s.m.manager.db.mustGet('VM', vm).power_state, 'Halted');
+  assert.deepEqual(
+    moves(s.stats).map(([n]) => n),
+    ['push', 'take'],
+  );
+  assert.equal(await s.m.manager.svc.rrdArchive!.read('vm', uuid), '<rrd>archived</rrd>', 'kept');
+});
+
+test('reconnection: settings sent, leftovers of stopped VMs archived, stale ones dropped', async (t) => {
+  const s = await setup(t);
+  const { svc, db } = s.m.manager;
+  const stopped = await newVm(s);
+  const running = await newVm(s);
+  await s.call('VM.start', running.vm, false, false);
+  await s.call('pool.add_to_other_config', svc.poolRef(), 'create_min_max_in_new_VM_RRDs', 'true');
+  await settled(s);
+  s.stats.calls = [];
+  const gone = '5d7c3a38-0e6b-4f7e-8d0c-000000000001';
+  s.stats.held.set(`vm:${stopped.uuid}`, '<rrd>left over</rrd>');
+  s.stats.held.set(`vm:${running.uuid}`, '<rrd>live</rrd>');
+  s.stats.held.set(`vm:${gone}`, '<rrd>orphan</rrd>');
+  await statsAfterReconnect(svc, svc.hostRef());
+  await settled(s);
+  assert.deepEqual(s.stats.calls[0], ['configure', { createMinMaxInNewVmRrds: true }]);
+  assert.equal(await svc.rrdArchive!.read('vm', stopped.uuid), '<rrd>left over</rrd>');
+  assert.equal(await svc.rrdArchive!.read('vm', gone).catch(() => null), null);
+  assert.deepEqual([...s.stats.held.keys()], [`vm:${running.uuid}`], 'the running VM keeps its RRD');
+  assert.equal(db.mustGet('VM', running.vm).power_state, 'Running');
+});
+
+test('a pool setting change reaches the agents', async (t) => {
+  const s = await setup(t);
+  const { svc } = s.m.manager;
+  await s.call('pool.add_to_other_config', svc.poolRef(), 'create_min_max_in_new_VM_RRDs', 'true');
+  await s.call('pool.remove_from_other_config', svc.poolRef(), 'create_min_max_in_new_VM_RRDs');
+  await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(
+    s.stats.calls.filter(([n]) => n === 'configure'),
+    [
+      ['configure', { createMinMaxInNewVmRrds: true }],
+      ['configure', { createMinMaxInNewVmRrds: false }],
+    ],
+  );
+});
+
+/** Migration procedures that complete at once (the manager-side switch-over is what matters). */
+function instantMigration(): MigrationProcedures {
+  const done: MigrationStatus = {
+    phase: 'completed',
+    progress: 1,
+    ramTotal: 1,
+    ramTransferred: 1,
+    ramRemaining: 0,
+    diskTransferred: 0,
+    diskTotal: 0,
+  };
+  return {
+    instance_migration_accept: async (_spec, opts) => ({
+      transport: 'tls',
+      address: opts.address,
+      port: 49152,
+    }),
+    instance_migrate: async () => undefined,
+    instance_migration_status: async () => done,
+    instance_migration_abort: async () => undefined,
+    instance_migration_finish_dst: async (uuid) => ({
+      uuid,
+      state: 'running',
+      memoryBytes: 64 * 1024 * 1024,
+    }),
+    instance_migration_finish_src: async () => undefined,
+    instance_disk_mirror: async () => undefined,
+  } as MigrationProcedures;
+}
+
+test('pool_migrate: the RRD is taken from the source and pushed to the destination', async (t) => {
+  process.env.BERTH_MIGRATE_POLL_MS ??= '20';
+  const s = await setup(t);
+  const { svc } = s.m.manager;
+  const a = svc.hostRef();
+  const b = addTestHost(svc.db, 'stats-host-b', { address: '192.0.2.2' });
+  const agentB = withoutStorage(new RecordingAgent());
+  const statsB = new RecordingStats();
+  (agentB as unknown as { stats: RecordingStats }).stats = statsB;
+  svc.hosts.attach(b, agentB);
+  (s.agent as unknown as { migration: MigrationProcedures }).migration = instantMigration();
+  (agentB as unknown as { migration: MigrationProcedures }).migration = instantMigration();
+  const { vm, uuid } = await newVm(s);
+  await s.call('VM.start_on', vm, a, false, false);
+  s.stats.held.set(`vm:${uuid}`, '<rrd>on a</rrd>');
+  s.stats.calls = [];
+  await s.call('VM.pool_migrate', vm, b, {});
+  await settled(s);
+  assert.equal(svc.db.mustGet('VM', vm).resident_on, b);
+  assert.deepEqual(moves(s.stats), [['take', 'vm', uuid, true]]);
+  assert.deepEqual(moves(statsB), [['push', 'vm', uuid, '<rrd>on a</rrd>']]);
+  assert.equal(statsB.held.get(`vm:${uuid}`), '<rrd>on a</rrd>');
+  assert.equal(s.stats.held.size, 0);
+  // It stops on b: b's agent gives it up to the archive.
+  await s.call('VM.hard_shutdown', vm);
+  await settled(s);
+  assert.deepEqual(moves(statsB).at(-1), ['take', 'vm', uuid, true]);
+  assert.equal(await svc.rrdArchive!.read('vm', uuid), '<rrd>on a</rrd>');
+});
