@@ -50,14 +50,18 @@ const isRef = (v: unknown): v is string => typeof v === 'string' && v !== '' && 
  * a VM start is not slowed by statistics); the returned promise never rejects.
  */
 export function pushArchivedVmRrd(svc: Services, vmUuid: string, host: string): Promise<void> {
+  return pushArchived(svc, 'vm', vmUuid, host);
+}
+
+/** Hands `host`'s agent the archived RRD of a VM or SR, if any (queued; never rejects). */
+function pushArchived(svc: Services, owner: Owner, uuid: string, host: string): Promise<void> {
   const archive = svc.rrdArchive;
   if (!archive) return Promise.resolve();
-  return enqueue(archive, `vm:${vmUuid}`, 'push', async () => {
-    const dump = await archive.read('vm', vmUuid);
+  return enqueue(archive, `${owner}:${uuid}`, 'push', async () => {
+    const dump = await archive.read(owner, uuid);
     if (dump === null) return;
-    const agent = svc.hosts.get(host);
-    await agent.stats.stats_rrd_push('vm', vmUuid, dump);
-    log.debug('pushed archived RRD', { vm: vmUuid, host });
+    await svc.hosts.get(host).stats.stats_rrd_push(owner, uuid, dump);
+    log.debug('pushed archived RRD', { owner, uuid, host });
   });
 }
 
@@ -120,8 +124,9 @@ export function minMaxSetting(svc: Services): boolean {
 }
 
 /**
- * Follows the database on the pool master: VMs that stop or move take their RRD along, destroyed
- * VMs and SRs lose their archived one, and a change of the pool's min/max setting reaches every
+ * Follows the database on the pool master: VMs that stop or move take their RRD along, an SR
+ * detached from its last host leaves its RRD in the archive and gets it back when attached again,
+ * destroyed VMs and SRs lose their archived one, and a change of the pool's min/max setting reaches every
  * agent. Returns the function that stops following.
  */
 export function followVmRrds(svc: Services): () => void {
@@ -129,6 +134,20 @@ export function followVmRrds(svc: Services): () => void {
   const where = new Map<string, { uuid: string; host: string | null }>();
   for (const [ref, vm] of db.all('VM')) where.set(ref, { uuid: String(vm.uuid), host: runningHost(vm) });
   let minMax = minMaxSetting(svc);
+  // An SR's RRD is kept on the master while no host has the SR attached (xapi's SR RRDs).
+  const plugged = new Map<string, { sr: string; host: string }>();
+  for (const [ref, pbd] of db.all('PBD'))
+    if (pbd.currently_attached === true) plugged.set(ref, { sr: String(pbd.SR), host: String(pbd.host) });
+  const attachedHosts = (sr: string) => [...plugged.values()].filter((p) => p.sr === sr).length;
+  const srUuid = (sr: string) => String(db.get('SR', sr)?.uuid ?? '');
+  const srDetached = (sr: string, host: string) => {
+    const uuid = srUuid(sr);
+    if (uuid && attachedHosts(sr) === 0) void takeToArchive(svc, 'sr', uuid, host);
+  };
+  const srAttached = (sr: string, host: string) => {
+    const uuid = srUuid(sr);
+    if (uuid && attachedHosts(sr) === 1) void pushArchived(svc, 'sr', uuid, host);
+  };
   const onCommit = (changes: readonly Change[]) => {
     for (const c of changes) {
       if (c.cls === 'VM') {
@@ -146,6 +165,15 @@ export function followVmRrds(svc: Services): () => void {
         const move = vmRrdMove(before?.host ?? null, now.host);
         if (move.kind === 'take') void takeToArchive(svc, 'vm', now.uuid, move.host);
         else if (move.kind === 'move') void moveVmRrd(svc, now.uuid, move.from, move.to);
+      } else if (c.cls === 'PBD') {
+        const before = plugged.get(c.ref);
+        const row = c.op === 'del' ? undefined : db.get('PBD', c.ref);
+        const now =
+          row?.currently_attached === true ? { sr: String(row.SR), host: String(row.host) } : undefined;
+        if (now) plugged.set(c.ref, now);
+        else plugged.delete(c.ref);
+        if (before && !now) srDetached(before.sr, before.host);
+        else if (!before && now) srAttached(now.sr, now.host);
       } else if (c.cls === 'SR' && c.op === 'del') {
         const uuid = String(c.snapshot?.uuid ?? '');
         if (uuid) void forget(svc, 'sr', uuid);

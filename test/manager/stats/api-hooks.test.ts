@@ -224,3 +224,19 @@ test('pool_migrate: the RRD is taken from the source and pushed to the destinati
   assert.deepEqual(moves(statsB).at(-1), ['take', 'vm', uuid, true]);
   assert.equal(await svc.rrdArchive!.read('vm', uuid), '<rrd>on a</rrd>');
 });
+
+test('an SR detached from its last host leaves its RRD in the archive, gets it back when attached', async (t) => {
+  const s = await setup(t);
+  const { svc, db } = s.m.manager;
+  const [pbd, row] = [...db.all('PBD')].find(([, p]) => p.currently_attached === true)!;
+  const uuid = String(db.mustGet('SR', String(row.SR)).uuid);
+  s.stats.held.set(`sr:${uuid}`, '<rrd>sr</rrd>');
+  s.stats.calls = [];
+  db.transaction(() => db.update('PBD', pbd, { currently_attached: false }));
+  await settled(s);
+  assert.deepEqual(moves(s.stats), [['take', 'sr', uuid, true]]);
+  assert.equal(await svc.rrdArchive!.read('sr', uuid), '<rrd>sr</rrd>');
+  db.transaction(() => db.update('PBD', pbd, { currently_attached: true }));
+  await settled(s);
+  assert.deepEqual(moves(s.stats).at(-1), ['push', 'sr', uuid, '<rrd>sr</rrd>']);
+});
