@@ -59,6 +59,8 @@ export interface Rra {
   /** rows × data sources, row-major; row `cur` is the newest. */
   data: Float64Array;
   cur: number;
+  /** Rows pushed since this archive's data array was made (renderers cache text by it). */
+  pushes: number;
   /**
    * CDP in preparation, per data source: AVERAGE: Σ known PDPs ÷ pdpPerRow (xapi's cdp_value
    * when nothing is unknown, so dumps interchange); MIN/MAX/LAST: the value so far (±Infinity /
@@ -133,6 +135,7 @@ export function newRra(
     ...spec,
     data: new Float64Array(spec.rows * nds).fill(Number.NaN),
     cur: spec.rows - 1,
+    pushes: 0,
     cdpValue: new Float64Array(nds).fill(cdpInit(spec.cf)),
     cdpUnknown: new Float64Array(nds),
   };
@@ -320,6 +323,7 @@ function rraUpdate(rra: Rra, nds: number, procPdp: number, elapsed: number, pdps
 /** Advances the ring one row; returns the offset of the new newest row. */
 function pushRow(rra: Rra, nds: number): number {
   rra.cur = rra.cur + 1 === rra.rows ? 0 : rra.cur + 1;
+  rra.pushes++;
   return rra.cur * nds;
 }
 
