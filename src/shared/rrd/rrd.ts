@@ -253,8 +253,13 @@ function update(rrd: Rrd, time: number, values: ReadonlyMap<string, number>, cre
 
 /** The PDP a data source completes at this update (NaN: unknown or out of [min, max]). */
 function pdpOf(ds: RrdDs, rate: number, interval: number, span: number): number {
-  if (interval > ds.heartbeat || Number.isNaN(rate)) return Number.NaN;
-  let raw = ds.type === 'DERIVE' ? ds.value / (span - ds.unknownSec) : ds.value;
+  if (interval > ds.heartbeat) return Number.NaN;
+  // DERIVE: the Δ of the PDP's known seconds over them (NaN if none is known). GAUGE/ABSOLUTE:
+  // the crossing reading as is (xapi would reuse a stale value when that reading is unknown).
+  let raw: number;
+  if (ds.type === 'DERIVE') raw = ds.value / (span - ds.unknownSec);
+  else if (Number.isNaN(rate)) return Number.NaN;
+  else raw = ds.value;
   if (ds.transform === 'inverse') raw = 1 - raw;
   // CA-411679: a DERIVE up to 5 % above its max (CPU accounting jitter) is capped at max.
   if (ds.type === 'DERIVE' && raw > ds.max && raw < ds.max * 1.05) return ds.max;
