@@ -376,7 +376,7 @@ function readRra(p: ParsedRra, k: number, ds: RrdDs[], keep: number[], nAll: num
       pdpPerRow,
     );
   }
-  return { cf, rows, pdpPerRow, xff, data, cur: rows - 1, cdpValue, cdpUnknown };
+  return { cf, rows, pdpPerRow, xff, data, cur: rows - 1, pushes: 0, cdpValue, cdpUnknown };
 }
 
 /**
