@@ -295,7 +295,8 @@ export class Manager {
     let stopStats: (() => void) | undefined;
     const startStats = () => {
       if (stopStats) return;
-      svc.rrdArchive ??= new FileRrdArchive(join(config.dataDir, 'rrd'));
+      // Not <dataDir>/rrd: on a host that is also the agent's state root, whose own archive is there.
+      svc.rrdArchive ??= new FileRrdArchive(join(config.dataDir, 'rrd-archive'));
       const unfollow = followVmRrds(svc);
       const metrics = opts.timers === false ? undefined : startMetricsFields(svc);
       stopStats = () => {

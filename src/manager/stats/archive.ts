@@ -1,7 +1,8 @@
-// The pool master's archive of RRDs whose VM is stopped (or SR detached): the agents' internal XML
-// dumps, gzipped, one file per owner under `<dataDir>/rrd/{vm,sr}/<uuid>.xml.gz` (xapi keeps them
-// as blobs in its database). Writes are atomic (temp file, fsync, rename, fsync of the directory):
-// a crash leaves the old dump or the new one, never half of one.
+// The pool master's archive of RRDs whose VM is stopped (or SR detached): the agents' internal
+// XML dumps, gzipped, one file per owner under `<dataDir>/rrd-archive/{vm,sr}/<uuid>.xml.gz` (xapi
+// keeps them as blobs in its database). Not `<dataDir>/rrd`: on a host the manager's data dir is
+// also the agent's state root, whose own archive lives there. Writes are atomic (temp file,
+// fsync, rename, fsync of the directory): a crash leaves the old dump or the new one.
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
