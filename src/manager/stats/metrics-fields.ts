@@ -10,6 +10,7 @@ import type { LatestValues } from '../../shared/host/stats.js';
 import { logger } from '../../shared/log.js';
 import type { Services } from '../api/context.js';
 import type { Database, Row } from '../db/database.js';
+import { vbdDevice } from '../storage/vm-disks.js';
 import { nowXapi } from '../time.js';
 
 const log = logger('stats');
@@ -81,8 +82,8 @@ export function metricsUpdates(db: Database, host: string, latest: LatestValues)
     push(out, db, 'VM_metrics', vm.metrics, want);
     for (const vbd of (vm.VBDs as string[] | undefined) ?? []) {
       const row = db.get('VBD', vbd);
-      if (!row?.device) continue;
-      const dev = String(row.device);
+      if (!row) continue;
+      const dev = vbdDevice(row); // the name the agent's sampler uses (instance spec's disk device)
       push(out, db, 'VBD_metrics', row.metrics, io(values, `vbd_${dev}_read`, `vbd_${dev}_write`));
     }
     for (const vif of (vm.VIFs as string[] | undefined) ?? []) {
