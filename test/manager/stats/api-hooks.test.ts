@@ -16,6 +16,8 @@ import { addTestHost } from '../../helpers/pool-host.js';
 import { withoutStorage } from '../../helpers/test-agent.js';
 import { tempDir } from '../../helpers/tmp.js';
 import { RecordingAgent } from '../setters/harness.js';
+import { applyInstanceEvent, reconcile } from '../../../src/manager/vm/reconcile.js';
+import type { InstanceInfo } from '../../../src/manager/vm/host-agent.js';
 import { newVm, type Setup, setup } from './harness.js';
 import { RecordingStats } from './recording-stats.js';
 
@@ -239,4 +241,24 @@ test('an SR detached from its last host leaves its RRD in the archive, gets it b
   db.transaction(() => db.update('PBD', pbd, { currently_attached: true }));
   await settled(s);
   assert.deepEqual(moves(s.stats).at(-1), ['push', 'sr', uuid, '<rrd>sr</rrd>']);
+});
+
+test('a crash the agent reports, and a VM found dead at reconciliation, archive the RRD', async (t) => {
+  const s = await setup(t);
+  const { svc, db } = s.m.manager;
+  const a = await newVm(s);
+  const b = await newVm(s);
+  db.transaction(() => db.update('VM', a.vm, { actions_after_crash: 'destroy' }));
+  await s.call('VM.start', a.vm, false, false);
+  await s.call('VM.start', b.vm, false, false);
+  s.stats.held.set(`vm:${a.uuid}`, '<rrd>crashed</rrd>');
+  s.stats.held.set(`vm:${b.uuid}`, '<rrd>gone</rrd>');
+  applyInstanceEvent(svc, { uuid: a.uuid, state: 'crashed', reason: 'guest-panic' }, async () => undefined);
+  reconcile(svc, [{ uuid: a.uuid, state: 'absent' } as InstanceInfo]);
+  await settled(s);
+  assert.equal(db.mustGet('VM', a.vm).power_state, 'Halted');
+  assert.equal(db.mustGet('VM', b.vm).power_state, 'Halted');
+  assert.equal(await svc.rrdArchive!.read('vm', a.uuid), '<rrd>crashed</rrd>');
+  assert.equal(await svc.rrdArchive!.read('vm', b.uuid), '<rrd>gone</rrd>');
+  assert.equal(s.stats.held.size, 0);
 });
