@@ -1,6 +1,7 @@
 // Runs Debian's real rrdtool on the same definitions and updates as Berth's engine, and reads
 // back every archive's rows (from `rrdtool dump`) with their times, for comparison.
 import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Rra, type Rrd, rowValue } from '../../../src/shared/rrd/rrd.js';
 import type { DsDef } from '../../../src/shared/rrd/types.js';
@@ -52,6 +53,19 @@ export function rrdtoolArchives(
     });
     execFileSync('rrdtool', ['update', file, '--template', template, ...batch]);
   }
+  return dumpArchives(file);
+}
+
+/** `rrdtool restore` of a dump (Berth's XML), then its archives as rrdtool reads them. */
+export function rrdtoolRestore(dir: string, xml: string): Archive[] {
+  const src = join(dir, 'restore.xml');
+  const file = join(dir, `r${Math.random().toString(36).slice(2)}.rrd`);
+  writeFileSync(src, xml);
+  execFileSync('rrdtool', ['restore', src, file]);
+  return dumpArchives(file);
+}
+
+function dumpArchives(file: string): Archive[] {
   const xml = execFileSync('rrdtool', ['dump', file], { maxBuffer: 256 << 20 }).toString();
   const out: Archive[] = [];
   for (const m of xml.matchAll(/<rra>([\s\S]*?)<\/rra>/g)) {
