@@ -75,6 +75,10 @@ import { mountImportHandlers } from './http/data/import.js';
 import { mountStatsHandlers } from './stats/http/index.js';
 import { ensureSelfSignedCert, loadTls } from './tls.js';
 import { mountRawVdiHandlers } from './dataplane/raw-vdi.js';
+import { dataSourceApi } from './api/data-sources.js';
+import { FileRrdArchive } from './stats/archive.js';
+import { followVmRrds } from './stats/hooks.js';
+import { startMetricsFields } from './stats/metrics-fields.js';
 
 const log = logger('manager');
 
@@ -102,6 +106,7 @@ export const API_MODULES: HandlerTable[] = [
   setterApi,
   poolApi,
   nbdApi,
+  dataSourceApi,
 ];
 
 export interface ManagerOptions {
@@ -143,6 +148,8 @@ export class Manager {
   private readonly backend: SqliteBackend;
   private readonly servers: (http.Server | https.Server)[] = [];
   private nbd?: NbdServer;
+  /** Stops the master's statistics work (RRD moves, metrics fields): set once it started. */
+  stopStats?: () => void;
   /** What the start-up storage scan found and fixed. */
   storageReport?: StartupReport;
 
@@ -288,9 +295,25 @@ export class Manager {
       // Only a master touches the pool row (a former master's replica is the new master's to write).
       events.startHeartbeat(() => (svc.pool?.isMaster() !== false ? poolRef() : undefined));
     };
+    // The master keeps stopped VMs' RRDs and moves them with their VMs (stats/hooks.ts); before
+    // any agent is attached, so that the first reconnection already finds its leftovers.
+    let stopStats: (() => void) | undefined;
+    const startStats = () => {
+      if (stopStats) return;
+      // Not <dataDir>/rrd: on a host that is also the agent's state root, whose own archive is there.
+      svc.rrdArchive ??= new FileRrdArchive(join(config.dataDir, 'rrd-archive'));
+      const unfollow = followVmRrds(svc);
+      const metrics = opts.timers === false ? undefined : startMetricsFields(svc);
+      stopStats = () => {
+        unfollow();
+        metrics?.stop();
+      };
+      if (created) created.stopStats = stopStats;
+    };
     const becomeMasterHere = () => {
       // Networking first: attachLocalAgent follows the agent's connections for it.
       if (opts.networking !== false && !svc.networking) openNetworking(svc, opts.networking ?? {});
+      startStats();
       startMasterTimers();
       const agent = attachLocalAgent();
       if (!svc.storageIntents) prepareStorage(svc, storageOpts);
@@ -311,7 +334,8 @@ export class Manager {
     if (!isMaster) {
       svc.pool.start();
       if (opts.timers !== false) sessions.startGc();
-      return new Manager(config, backend, db, svc, dispatcher, encoders);
+      created = new Manager(config, backend, db, svc, dispatcher, encoders);
+      return created;
     }
     tasks.recoverAfterRestart();
     // Operations of tasks that died with the previous process: gone, before anything runs.
@@ -327,6 +351,7 @@ export class Manager {
     svc.migrationJournal = new MigrationJournal(join(config.dataDir, 'vm-migrations'));
     prepareStorage(svc, storageOpts);
     if (opts.networking !== false) openNetworking(svc, opts.networking ?? {});
+    startStats();
     const self = db.mustGet('host', hostRef);
     if (!opts.hostConnector)
       await pki
@@ -339,6 +364,7 @@ export class Manager {
     startMasterTimers();
     const manager = new Manager(config, backend, db, svc, dispatcher, encoders);
     created = manager;
+    manager.stopStats = stopStats;
     manager.storageReport = storageReport;
     return manager;
   }
@@ -436,6 +462,7 @@ export class Manager {
     await this.nbd?.close();
     this.nbd = undefined;
     this.svc.pool?.stop();
+    this.stopStats?.();
     this.svc.hosts.closeAll();
     this.svc.sessions.stop();
     this.svc.tasks.stop();

@@ -28,6 +28,7 @@ import {
   withVmOperation,
 } from '../vm/vm-state.js';
 import { checkResumeUnlessForced, checkStartUnlessForced } from './forced-checks.js';
+import { pushArchivedVmRrd } from '../stats/hooks.js';
 import { createRecord } from './implicit.js';
 import type { CallContext, HandlerTable, Services } from './context.js';
 
@@ -138,6 +139,7 @@ async function start(ctx: CallContext, vm: string, startPaused: boolean, op = 's
       try {
         const agent = agentOf(ctx.svc, host);
         rec = db.mustGet('VM', vm);
+        void pushArchivedVmRrd(ctx.svc, String(rec.uuid), host); // in the background (stats/hooks.ts)
         return await agent.start(instanceSpec(rec, startPaused, devices(ctx, vm, host)));
       } catch (e) {
         releaseHost(ctx.svc, vm);
@@ -164,6 +166,7 @@ async function resume(
       const agent = agentOf(ctx.svc, host);
       const rec = db.mustGet('VM', vm);
       const file = suspendImagePath(ctx.svc, String(rec.uuid));
+      void pushArchivedVmRrd(ctx.svc, String(rec.uuid), host); // in the background (stats/hooks.ts)
       await loadSuspendImage(ctx.svc, vm, file);
       // The same devices as when suspended: QEMU loads their state from the image.
       let info: InstanceInfo;

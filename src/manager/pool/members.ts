@@ -10,6 +10,7 @@ import { nowXapi } from '../time.js';
 import type { HostAgent } from '../vm/host-agent.js';
 import { afterAgentReconnect } from '../vm/migration-recovery.js';
 import { applyInstanceEvent, reconcile } from '../vm/reconcile.js';
+import { statsAfterReconnect } from '../stats/hooks.js';
 import { AutoRestart } from './auto-restart.js';
 
 const log = logger('pool-members');
@@ -104,6 +105,7 @@ export class PoolMembers {
         .then((list) => {
           reconcile(this.svc, list, hostRef);
           void afterAgentReconnect(this.svc, hostRef); // migrations it took part in
+          void statsAfterReconnect(this.svc, hostRef); // settings, RRDs left there (stats/hooks.ts)
         })
         .catch((e) => {
           // A client detached meanwhile (host ejected, manager closing) has nothing to reconcile.

@@ -9,6 +9,7 @@ import type { Row } from '../db/database.js';
 import type { HostAgent, InstanceEvent, InstanceInfo } from './host-agent.js';
 import { afterAgentReconnect } from './migration-recovery.js';
 import { setPowerState } from './vm-state.js';
+import { statsAfterReconnect } from '../stats/hooks.js';
 
 const log = logger('reconcile');
 
@@ -153,6 +154,7 @@ export function attachAgent(
       .then((list) => {
         reconcile(svc, list, host);
         void afterAgentReconnect(svc, host); // migrations it took part in (migration-recovery.ts)
+        void statsAfterReconnect(svc, host); // settings, RRDs left there (stats/hooks.ts)
       })
       .catch((e) => log.warn('reconciliation failed', { error: String(e) }));
   });

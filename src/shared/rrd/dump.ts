@@ -376,7 +376,7 @@ function readRra(p: ParsedRra, k: number, ds: RrdDs[], keep: number[], nAll: num
       pdpPerRow,
     );
   }
-  return { cf, rows, pdpPerRow, xff, data, cur: rows - 1, cdpValue, cdpUnknown };
+  return { cf, rows, pdpPerRow, xff, data, cur: rows - 1, pushes: 0, cdpValue, cdpUnknown };
 }
 
 /**
@@ -399,7 +399,11 @@ export function parseDumpXml(text: string): Rrd {
   const keep = all.map((_, i) => i).filter((i) => lastIndex.get(all[i].name) === i);
   const ds = keep.map((i) => all[i]);
   const rras = doc.rras.map((r, k) => readRra(r, k, ds, keep, all.length));
-  return { step, lastUpdated, ds, rras };
+  // The XML keeps lastupdate as an integer; an internal dump's data sources keep the fraction.
+  const precise = ds[0]?.lastUpdated;
+  const last =
+    precise !== undefined && Math.trunc(precise) === Math.trunc(lastUpdated) ? precise : lastUpdated;
+  return { step, lastUpdated: last, ds, rras };
 }
 
 export type { Rrd };

@@ -59,6 +59,8 @@ export interface Rra {
   /** rows × data sources, row-major; row `cur` is the newest. */
   data: Float64Array;
   cur: number;
+  /** Rows pushed since this archive's data array was made (renderers cache text by it). */
+  pushes: number;
   /**
    * CDP in preparation, per data source: AVERAGE: Σ known PDPs ÷ pdpPerRow (xapi's cdp_value
    * when nothing is unknown, so dumps interchange); MIN/MAX/LAST: the value so far (±Infinity /
@@ -133,6 +135,7 @@ export function newRra(
     ...spec,
     data: new Float64Array(spec.rows * nds).fill(Number.NaN),
     cur: spec.rows - 1,
+    pushes: 0,
     cdpValue: new Float64Array(nds).fill(cdpInit(spec.cf)),
     cdpUnknown: new Float64Array(nds),
   };
@@ -250,8 +253,13 @@ function update(rrd: Rrd, time: number, values: ReadonlyMap<string, number>, cre
 
 /** The PDP a data source completes at this update (NaN: unknown or out of [min, max]). */
 function pdpOf(ds: RrdDs, rate: number, interval: number, span: number): number {
-  if (interval > ds.heartbeat || Number.isNaN(rate)) return Number.NaN;
-  let raw = ds.type === 'DERIVE' ? ds.value / (span - ds.unknownSec) : ds.value;
+  if (interval > ds.heartbeat) return Number.NaN;
+  // DERIVE: the Δ of the PDP's known seconds over them (NaN if none is known). GAUGE/ABSOLUTE:
+  // the crossing reading as is (xapi would reuse a stale value when that reading is unknown).
+  let raw: number;
+  if (ds.type === 'DERIVE') raw = ds.value / (span - ds.unknownSec);
+  else if (Number.isNaN(rate)) return Number.NaN;
+  else raw = ds.value;
   if (ds.transform === 'inverse') raw = 1 - raw;
   // CA-411679: a DERIVE up to 5 % above its max (CPU accounting jitter) is capped at max.
   if (ds.type === 'DERIVE' && raw > ds.max && raw < ds.max * 1.05) return ds.max;
@@ -320,6 +328,7 @@ function rraUpdate(rra: Rra, nds: number, procPdp: number, elapsed: number, pdps
 /** Advances the ring one row; returns the offset of the new newest row. */
 function pushRow(rra: Rra, nds: number): number {
   rra.cur = rra.cur + 1 === rra.rows ? 0 : rra.cur + 1;
+  rra.pushes++;
   return rra.cur * nds;
 }
 

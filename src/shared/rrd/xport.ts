@@ -3,7 +3,7 @@
 
 import type { ConsolidationFn, RrdOwner } from '../host/stats.js';
 import { formatFloat, formatInt, xmlEscape } from './format.js';
-import { type Rra, type Rrd, rowValue } from './rrd.js';
+import type { Rra, Rrd } from './rrd.js';
 
 export interface XportSource {
   owner: RrdOwner;
@@ -65,8 +65,8 @@ interface Table {
   legend: string[];
   /** Row times, newest first. */
   times: number[];
-  /** Per column: archive, its RRD's data-source count, the column within a row. */
-  columns: Array<{ rra: Rra; nds: number; ds: number }>;
+  /** Column blocks in legend order: an archive and its RRD's data-source count (a whole row each). */
+  blocks: Array<{ rra: Rra; nds: number }>;
 }
 
 /** xapi's create_multi: which archives and rows answer the query. */
@@ -85,15 +85,13 @@ function table(sources: readonly XportSource[], q: XportQuery): Table {
   const firstRra = chosen.find((c) => c.length > 0)?.[0];
   if (!firstRra) throw new NoRraAvailableError();
   const legend: string[] = [];
-  const columns: Table['columns'] = [];
+  const blocks: Table['blocks'] = [];
   same.forEach((s, k) => {
     const nds = s.rrd.ds.length;
     for (const rra of chosen[k]) {
       if (rra.pdpPerRow !== firstRra.pdpPerRow || rra.rows !== firstRra.rows) continue;
-      for (let d = 0; d < nds; d++) {
-        legend.push(`${rra.cf}:${s.owner}:${s.uuid}:${s.rrd.ds[d].name}`);
-        columns.push({ rra, nds, ds: d });
-      }
+      blocks.push({ rra, nds });
+      for (let d = 0; d < nds; d++) legend.push(`${rra.cf}:${s.owner}:${s.uuid}:${s.rrd.ds[d].name}`);
     }
   });
   const rraStep = step * firstRra.pdpPerRow;
@@ -104,7 +102,7 @@ function table(sources: readonly XportSource[], q: XportQuery): Table {
     if (t < start) break;
     times.push(t);
   }
-  return { start: periodStart(start, rraStep) + rraStep, step: rraStep, end, legend, times, columns };
+  return { start: periodStart(start, rraStep) + rraStep, step: rraStep, end, legend, times, blocks };
 }
 
 /**
@@ -114,6 +112,45 @@ function table(sources: readonly XportSource[], q: XportQuery): Table {
 export function rrdUpdates(sources: readonly XportSource[], q: XportQuery, json: boolean): string {
   const t = table(sources, q);
   return json ? renderJson(t) : renderXml(t);
+}
+
+/**
+ * Formatted rows of an archive, kept while the archive's data array lives: a row written once is
+ * formatted once, however often clients poll (XenCenter and Xen Orchestra ask every 5 s).
+ */
+interface RowText {
+  /** Per ring row: the `pushes` count when the row was formatted (−1: never). */
+  stamp: Float64Array;
+  /** Per ring row: `<v>a</v><v>b</v>…` and `"a","b",…`. */
+  xml: string[];
+  json: string[];
+}
+
+const rowTexts = new WeakMap<Float64Array, RowText>();
+
+/** Ring row `age` rows back of an archive, formatted (formatting it now if not yet). */
+function rowText(rra: Rra, nds: number, age: number, json: boolean): string {
+  let cache = rowTexts.get(rra.data);
+  if (!cache) {
+    cache = {
+      stamp: new Float64Array(rra.rows).fill(-1),
+      xml: new Array(rra.rows),
+      json: new Array(rra.rows),
+    };
+    rowTexts.set(rra.data, cache);
+  }
+  let r = rra.cur - age;
+  if (r < 0) r += rra.rows;
+  const serial = rra.pushes - age;
+  if (cache.stamp[r] !== serial) {
+    const at = r * nds;
+    const vs: string[] = new Array(nds);
+    for (let i = 0; i < nds; i++) vs[i] = formatFloat(rra.data[at + i]);
+    cache.xml[r] = nds === 0 ? '' : `<v>${vs.join('</v><v>')}</v>`;
+    cache.json[r] = nds === 0 ? '' : `"${vs.join('","')}"`;
+    cache.stamp[r] = serial;
+  }
+  return json ? cache.json[r] : cache.xml[r];
 }
 
 function renderXml(t: Table): string {
@@ -136,14 +173,12 @@ function renderXml(t: Table): string {
   if (t.times.length === 0) parts.push('<data/>');
   else {
     parts.push('<data>');
-    const cols = t.columns;
     for (let i = 0; i < t.times.length; i++) {
-      let row = `<row><t>${formatInt(t.times[i])}</t>`;
-      for (let c = 0; c < cols.length; c++) {
-        const col = cols[c];
-        row += `<v>${formatFloat(rowValue(col.rra, col.nds, i, col.ds))}</v>`;
+      parts.push('<row><t>', formatInt(t.times[i]), '</t>');
+      for (const b of t.blocks) {
+        parts.push(rowText(b.rra, b.nds, i, false));
       }
-      parts.push(row, '</row>');
+      parts.push('</row>');
     }
     parts.push('</data>');
   }
@@ -167,14 +202,16 @@ function renderJson(t: Table): string {
     t.legend.map((l) => JSON.stringify(l)).join(','),
     ']},"data":[',
   ];
-  const cols = t.columns;
   for (let i = 0; i < t.times.length; i++) {
-    let row = `${i === 0 ? '' : ','}{"t":"${formatInt(t.times[i])}","values":[`;
-    for (let c = 0; c < cols.length; c++) {
-      const col = cols[c];
-      row += `${c === 0 ? '"' : ',"'}${formatFloat(rowValue(col.rra, col.nds, i, col.ds))}"`;
+    parts.push(i === 0 ? '{"t":"' : ',{"t":"', formatInt(t.times[i]), '","values":[');
+    let first = true;
+    for (const b of t.blocks) {
+      if (b.nds === 0) continue;
+      if (!first) parts.push(',');
+      parts.push(rowText(b.rra, b.nds, i, true));
+      first = false;
     }
-    parts.push(row, ']}');
+    parts.push(']}');
   }
   parts.push(']}');
   return parts.join('');

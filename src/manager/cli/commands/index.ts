@@ -1,5 +1,6 @@
 // The command table: every generated and hand-written command by name.
 import type { CommandSpec } from '../context.js';
+import { DATA_SOURCE_COMMANDS } from './data-sources.js';
 import { EVACUATE_COMMANDS } from './evacuate.js';
 import { EXPORT_COMMANDS } from './export.js';
 import { GENERIC_COMMANDS } from './generic.js';
@@ -24,6 +25,7 @@ export function commandTable(): Map<string, CommandSpec> {
     ...EXPORT_COMMANDS,
     ...IMPORT_COMMANDS,
     ...STORAGE_MIGRATE_COMMANDS,
+    ...DATA_SOURCE_COMMANDS,
   ])
     t.set(c.name, c);
   return t;
