@@ -75,6 +75,8 @@ export abstract class Plugin {
   constructor(context: PluginContext) {
     this.#ctx = context;
     this.log = context.log ?? logger(`storage_plugin_log_${context.pluginName}`);
+    const root = context.rootResource;
+    this.#add(root, this.#keyFor(root.constructor as AnyResourceClass, root.idTuple(true)), ROOT_HANDLE);
   }
 
   // ---- author side ---------------------------------------------------------------------------
@@ -212,8 +214,6 @@ export abstract class Plugin {
   async #populate(scan: () => void | Promise<void>): Promise<void> {
     if (this.#initialised) throw new Error('Plugin session already initialised');
     this.#initialised = true;
-    const root = this.#ctx.rootResource;
-    this.#add(root, this.#keyFor(root.constructor as AnyResourceClass, root.idTuple(true)), ROOT_HANDLE);
     await scan();
     await this.#locked(async () => {
       this.#newResources = [];
