@@ -229,7 +229,7 @@ test('periodic update: deletes, creates, attributes, parents, statistics, alerts
   };
   await plugin.doPeriodicUpdate();
   assert.deepEqual(sink.names(), ['sessionUpdateResource', 'sessionNotifyAlert']);
-  assert.equal((sink.calls[1][3] as { active: boolean }).active, false);
+  assert.equal((sink.calls[1][3] as unknown as { active: boolean }).active, false);
 
   sink.clear();
   await plugin.doTeardown();
