@@ -157,3 +157,14 @@ test('thousand_drives: 2,011 resources in one sessionOpen', async () => {
   const drive = reported.find((r) => r.class === 'thousand_drives.Drive')!;
   assert.deepEqual(drive.attributes.shelf, { handle: drive.parents[0] });
 });
+
+test('docs/storage-plugins.md shows the example plugin exactly as committed', async () => {
+  const { readFileSync } = await import('node:fs');
+  const doc = readFileSync(join(import.meta.dirname, '../../../docs/storage-plugins.md'), 'utf8');
+  const m =
+    /<!-- example-controller\.ts begins -->\n```ts\n([\s\S]*?)```\n<!-- example-controller\.ts ends -->/.exec(
+      doc,
+    );
+  assert.ok(m, 'example block in the guide');
+  assert.equal(m[1], readFileSync(examplePath, 'utf8'));
+});
