@@ -5,7 +5,8 @@
 // `resourceClasses`), each with an identifier. describeClasses() gives the store what it needs,
 // with Provide relations resolved into Subscribes on their targets.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { basename, extname, join, resolve } from 'node:path';
+import { createRequire } from 'node:module';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ScannableResource } from './api/builtin-resources.js';
 import { LINUX_PLUGIN, LINUX_RESOURCE_CLASSES } from './api/linux-resources.js';
@@ -60,6 +61,21 @@ export function versionMismatchMessage(declared: unknown, supported: number): st
 
 const ENTRY_NAMES = ['index.mjs', 'index.js', 'index.ts'];
 const EXTENSIONS = ['.mjs', '.js', '.ts', '.mts'];
+
+/**
+ * A configured plugin: a path (file or package directory), else an npm package name resolved from
+ * `fromDir` as Node would (`node_modules` upwards); the plugin's name is the package name's last
+ * component (`@acme/storage-x` → `storage-x`), as IML's dotted module names.
+ */
+export function resolvePluginSpecifier(spec: string, fromDir: string): string {
+  const asPath = resolve(fromDir, spec);
+  if (spec.startsWith('.') || spec.startsWith('/') || existsSync(asPath)) return asPath;
+  try {
+    return dirname(createRequire(join(fromDir, 'noop.js')).resolve(`${spec}/package.json`));
+  } catch {
+    throw new Error(`ImportError: No module named ${spec}`);
+  }
+}
 
 /** The module name and the file to import for a plugin file or package directory. */
 export function pluginEntry(path: string): { name: string; entry: string } {

@@ -125,3 +125,28 @@ test('berth-storage-plugin validate prints OK or the errors, exit 0/1', async ()
   assert.equal(await main(['frobnicate'], (l) => lines.push(l)), 2);
   assert.match(lines[0], /^usage: berth-storage-plugin validate/);
 });
+
+test('npm packages: a plugin named by package name is found in node_modules', async () => {
+  const { mkdtempSync, mkdirSync, writeFileSync, rmSync, symlinkSync } = await import('node:fs');
+  const { resolvePluginSpecifier } = await import('../../../src/shared/storage-resources/loader.js');
+  const tmp = mkdtempSync(join(dir, 'tmp-'));
+  try {
+    const pkg = join(tmp, 'node_modules', '@acme', 'storage-x');
+    mkdirSync(pkg, { recursive: true });
+    writeFileSync(
+      join(pkg, 'package.json'),
+      JSON.stringify({ name: '@acme/storage-x', type: 'module', main: 'plugin.mjs' }),
+    );
+    symlinkSync(plugin('fake_controller.mjs'), join(pkg, 'real.mjs'));
+    writeFileSync(join(pkg, 'plugin.mjs'), "export * from './real.mjs';\n");
+    const where = resolvePluginSpecifier('@acme/storage-x', tmp);
+    assert.equal(where, pkg);
+    const r = await validatePlugin(where);
+    assert.deepEqual(r, { name: 'storage-x', errors: [] });
+    assert.throws(() => resolvePluginSpecifier('no-such-storage-plugin', tmp), {
+      message: 'ImportError: No module named no-such-storage-plugin',
+    });
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
