@@ -268,6 +268,7 @@ export function classInfo(
     scannable: isSubclass(cls, ScannableResource as AnyResourceClass),
   };
   if (builtin) info.builtin = builtin;
+  if (m.charts.length > 0) info.charts = m.charts.map((c) => ({ title: c.title, series: [...c.series] }));
   return info;
 }
 

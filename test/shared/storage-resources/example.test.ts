@@ -59,6 +59,7 @@ test('the example runs: full report, relations to linux.ScsiDevice, a failing dr
     ['_nearfailure_status_30', '_failure_status_40'],
   );
   assert.deepEqual(hd.statistics, { temperature: { type: 'Gauge', units: 'C' } });
+  assert.equal(hd.charts, undefined);
 
   const state = sampleArray();
   arrays.set('10.0.0.1', state);

@@ -209,3 +209,30 @@ test('DeviceNode label drops the longest known /dev prefix', () => {
   assert.equal(new N({ host_id: 3, path: '/dev/sda' }).getLabel(), '3:sda');
   assert.equal(new N({ host_id: 3, path: '/srv/x' }).getLabel(), '3:/srv/x');
 });
+
+test('charts: declared ones reach the class info; unknown series refused', async () => {
+  const { classInfo } = await import('../../../src/shared/storage-resources/loader.js');
+  const Port = defineResource({
+    name: 'Port',
+    identifier: identifiers.ScopedId('n'),
+    attributes: { n: attributes.Integer() },
+    statistics: {
+      read_bytes_per_sec: statistics.Gauge({ units: 'bytes/s' }),
+      write_bytes_per_sec: statistics.Gauge({ units: 'bytes/s' }),
+    },
+    charts: [{ title: 'Bandwidth', series: ['read_bytes_per_sec', 'write_bytes_per_sec'] }],
+  });
+  assert.deepEqual(classInfo('p', Port, []).charts, [
+    { title: 'Bandwidth', series: ['read_bytes_per_sec', 'write_bytes_per_sec'] },
+  ]);
+  assert.throws(
+    () =>
+      defineResource({
+        name: 'Bad',
+        statistics: { a: statistics.Counter() },
+        // @ts-expect-error: 'b' is not a statistic
+        charts: [{ title: 'T', series: ['b'] }],
+      }),
+    { message: "Resource class 'Bad': chart 'T' names unknown statistic 'b'" },
+  );
+});
