@@ -66,8 +66,8 @@ export abstract class Plugin {
   #newResources: Resource[] = [];
   #deleteLocal: number[] = [];
   #deleteGlobal: number[] = [];
-  /** `handle\0alertClass` → last active state sent. */
-  readonly #alertStates = new Map<string, boolean>();
+  /** handle → alert class → last active state sent. */
+  readonly #alertStates = new Map<number, Map<string, boolean>>();
   #initialised = false;
   #sessionOpen = false;
   #lock: Promise<unknown> = Promise.resolve();
@@ -143,8 +143,7 @@ export abstract class Plugin {
     this.#index.delete(key);
     this.#keys.delete(resource);
     const handle = resource[STATE].handle!;
-    for (const k of [...this.#alertStates.keys()])
-      if (k.startsWith(`${handle}\0`)) this.#alertStates.delete(k);
+    this.#alertStates.delete(handle);
     const pending = this.#newResources.indexOf(resource);
     if (pending >= 0) {
       // Never sent: nothing for the store to delete.
@@ -292,12 +291,14 @@ export abstract class Plugin {
   #alertChanges(resources: Resource[]): { handle: number; state: AlertState }[] {
     const out: { handle: number; state: AlertState }[] = [];
     for (const r of resources) {
+      if (r.meta.alertConditions.length === 0) continue;
       const handle = r[STATE].handle!;
+      let sent = this.#alertStates.get(handle);
+      if (!sent) this.#alertStates.set(handle, (sent = new Map()));
       for (const c of r.meta.alertConditions) {
         for (const [alertClass, attribute, active, severity] of c.test(r)) {
-          const key = `${handle}\0${alertClass}`;
-          if (this.#alertStates.get(key) === active) continue;
-          this.#alertStates.set(key, active);
+          if (sent.get(alertClass) === active) continue;
+          sent.set(alertClass, active);
           out.push({ handle, state: { alertClass, attribute, active, severity } });
         }
       }
