@@ -8,7 +8,6 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ScannableResource } from './api/builtin-resources.js';
 import { LINUX_PLUGIN, LINUX_RESOURCE_CLASSES } from './api/linux-resources.js';
 import { apiVersion, isPluginClass, type PluginClass } from './api/plugin.js';
 import { pyStr } from './api/py-format.js';
@@ -245,13 +244,12 @@ export function classInfo(
   subscribes: ResourceClassInfo['subscribes'],
 ): ResourceClassInfo {
   const m = cls.meta;
-  let builtin: string | undefined;
-  for (let b: AnyResourceClass | null = cls; b; b = b.meta.base) {
-    if (b.meta.builtin && b.meta.builtin !== 'Resource') {
-      builtin = b.meta.builtin;
-      break;
-    }
-  }
+  // By the built-in names along the base chain, not instanceof: a plugin bundling its own copy of
+  // the API still derives from "ScannableResource".
+  const chain: string[] = [];
+  for (let b: AnyResourceClass | null = cls; b; b = b.meta.base)
+    if (b.meta.builtin) chain.push(b.meta.builtin);
+  const builtin = chain.find((n) => n !== 'Resource');
   const info: ResourceClassInfo = {
     plugin,
     name: m.name,
@@ -265,7 +263,7 @@ export function classInfo(
     statistics: Object.fromEntries(
       Object.entries(m.statistics as StatisticMap).map(([k, s]) => [k, s.info()]),
     ),
-    scannable: isSubclass(cls, ScannableResource as AnyResourceClass),
+    scannable: chain.includes('ScannableResource'),
   };
   if (builtin) info.builtin = builtin;
   if (m.charts.length > 0) info.charts = m.charts.map((c) => ({ title: c.title, series: [...c.series] }));
