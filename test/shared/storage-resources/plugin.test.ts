@@ -305,3 +305,17 @@ test('delta calculation off: every assignment is sent', async () => {
   await plugin.doPeriodicUpdate();
   assert.deepEqual(sink.calls, [['sessionUpdateResource', 'r', 2, { status: 'OK' }]]);
 });
+
+test('references: a non-resource gets the attribute message; an existing resource updated with a stranger fails', () => {
+  const { plugin } = setup();
+  assert.throws(() => plugin.updateOrCreate(Drive, { serial: 'A', status: 'OK', shelf: 'x' as never }), {
+    message: 'Cannot take ResourceReference to x',
+  });
+  plugin.updateOrCreate(Drive, { serial: 'A', status: 'OK' });
+  assert.throws(
+    () => plugin.updateOrCreate(Drive, { serial: 'A', status: 'OK', shelf: new Shelf({ n: 1 }) }),
+    {
+      message: "Reference resource 'Shelf 1' is not reported in this session",
+    },
+  );
+});

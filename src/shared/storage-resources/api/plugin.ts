@@ -11,7 +11,7 @@ import type {
   ResourceSessionSink,
   SessionRoot,
 } from '../session.js';
-import { PLUGIN_CLASS_BRAND } from './brands.js';
+import { isResource, PLUGIN_CLASS_BRAND } from './brands.js';
 import {
   type AnyResourceClass,
   classPlugin,
@@ -105,6 +105,10 @@ export abstract class Plugin {
     if (!isResourceClass(klass)) throw new Error('updateOrCreate: klass must be a resource class');
     const values = (attrs ?? {}) as Record<string, unknown>;
     for (const p of parents) this.#requireReported(p, 'Parent');
+    for (const [k, v] of Object.entries(values)) {
+      if (klass.meta.attributes[k]?.type === 'ResourceReference' && isResource(v))
+        this.#requireReported(v as Resource, 'Reference');
+    }
     const key = this.#keyFor(klass, idTupleOf(klass, values));
     const existing = this.#index.get(key);
     if (existing) {
@@ -127,10 +131,6 @@ export abstract class Plugin {
     }
     const resource = new klass(values, { parents, calcChangesDelta: () => this.calcChangesDelta });
     resource.validate();
-    for (const [k, v] of Object.entries(values)) {
-      if (resource.meta.attributes[k]?.type === 'ResourceReference' && v)
-        this.#requireReported(v as Resource, 'Reference');
-    }
     this.#add(resource, key, this.#nextHandle++);
     this.#newResources.push(resource);
     return { resource: resource as InstanceType<C>, created: true };
