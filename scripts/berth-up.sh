@@ -50,6 +50,7 @@ EOS
 }
 install_bin berth-admin src/manager/admin/main.js
 [ -f dist/src/clients/xe/main.js ] && install_bin xe src/clients/xe/main.js
+[ -f dist/src/clients/storage-plugin/main.js ] && install_bin berth-storage-plugin src/clients/storage-plugin/main.js
 if [ -f tools/xe-completion.bash ] && [ -d /etc/bash_completion.d ]; then
   install -m 644 tools/xe-completion.bash /etc/bash_completion.d/xe
 fi

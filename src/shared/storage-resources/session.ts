@@ -66,6 +66,8 @@ export interface ResourceClassInfo {
     string,
     { type: 'Gauge' | 'Counter' | 'BytesHistogram'; units?: string; bins?: number[][] }
   >;
+  /** Statistics plotted together (`Meta.charts`); absent: one chart per statistic. */
+  charts?: { title: string; series: string[] }[];
   /** A ScannableResource: a root a user creates and a controller plugin scans. */
   scannable: boolean;
   /** The built-in class it derives from (`DeviceNode`, `LogicalDrive`, `PhysicalDisk`…), if any. */

@@ -11,7 +11,7 @@ import type {
   ResourceSessionSink,
   SessionRoot,
 } from '../session.js';
-import { PLUGIN_CLASS_BRAND } from './brands.js';
+import { isResource, PLUGIN_CLASS_BRAND } from './brands.js';
 import {
   type AnyResourceClass,
   classPlugin,
@@ -66,8 +66,8 @@ export abstract class Plugin {
   #newResources: Resource[] = [];
   #deleteLocal: number[] = [];
   #deleteGlobal: number[] = [];
-  /** `handle\0alertClass` → last active state sent. */
-  readonly #alertStates = new Map<string, boolean>();
+  /** handle → alert class → last active state sent. */
+  readonly #alertStates = new Map<number, Map<string, boolean>>();
   #initialised = false;
   #sessionOpen = false;
   #lock: Promise<unknown> = Promise.resolve();
@@ -75,6 +75,8 @@ export abstract class Plugin {
   constructor(context: PluginContext) {
     this.#ctx = context;
     this.log = context.log ?? logger(`storage_plugin_log_${context.pluginName}`);
+    const root = context.rootResource;
+    this.#add(root, this.#keyFor(root.constructor as AnyResourceClass, root.idTuple(true)), ROOT_HANDLE);
   }
 
   // ---- author side ---------------------------------------------------------------------------
@@ -103,6 +105,10 @@ export abstract class Plugin {
     if (!isResourceClass(klass)) throw new Error('updateOrCreate: klass must be a resource class');
     const values = (attrs ?? {}) as Record<string, unknown>;
     for (const p of parents) this.#requireReported(p, 'Parent');
+    for (const [k, v] of Object.entries(values)) {
+      if (klass.meta.attributes[k]?.type === 'ResourceReference' && isResource(v))
+        this.#requireReported(v as Resource, 'Reference');
+    }
     const key = this.#keyFor(klass, idTupleOf(klass, values));
     const existing = this.#index.get(key);
     if (existing) {
@@ -125,10 +131,6 @@ export abstract class Plugin {
     }
     const resource = new klass(values, { parents, calcChangesDelta: () => this.calcChangesDelta });
     resource.validate();
-    for (const [k, v] of Object.entries(values)) {
-      if (resource.meta.attributes[k]?.type === 'ResourceReference' && v)
-        this.#requireReported(v as Resource, 'Reference');
-    }
     this.#add(resource, key, this.#nextHandle++);
     this.#newResources.push(resource);
     return { resource: resource as InstanceType<C>, created: true };
@@ -141,8 +143,7 @@ export abstract class Plugin {
     this.#index.delete(key);
     this.#keys.delete(resource);
     const handle = resource[STATE].handle!;
-    for (const k of [...this.#alertStates.keys()])
-      if (k.startsWith(`${handle}\0`)) this.#alertStates.delete(k);
+    this.#alertStates.delete(handle);
     const pending = this.#newResources.indexOf(resource);
     if (pending >= 0) {
       // Never sent: nothing for the store to delete.
@@ -212,8 +213,6 @@ export abstract class Plugin {
   async #populate(scan: () => void | Promise<void>): Promise<void> {
     if (this.#initialised) throw new Error('Plugin session already initialised');
     this.#initialised = true;
-    const root = this.#ctx.rootResource;
-    this.#add(root, this.#keyFor(root.constructor as AnyResourceClass, root.idTuple(true)), ROOT_HANDLE);
     await scan();
     await this.#locked(async () => {
       this.#newResources = [];
@@ -292,12 +291,14 @@ export abstract class Plugin {
   #alertChanges(resources: Resource[]): { handle: number; state: AlertState }[] {
     const out: { handle: number; state: AlertState }[] = [];
     for (const r of resources) {
+      if (r.meta.alertConditions.length === 0) continue;
       const handle = r[STATE].handle!;
+      let sent = this.#alertStates.get(handle);
+      if (!sent) this.#alertStates.set(handle, (sent = new Map()));
       for (const c of r.meta.alertConditions) {
         for (const [alertClass, attribute, active, severity] of c.test(r)) {
-          const key = `${handle}\0${alertClass}`;
-          if (this.#alertStates.get(key) === active) continue;
-          this.#alertStates.set(key, active);
+          if (sent.get(alertClass) === active) continue;
+          sent.set(alertClass, active);
           out.push({ handle, state: { alertClass, attribute, active, severity } });
         }
       }

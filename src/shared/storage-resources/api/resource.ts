@@ -236,6 +236,7 @@ export class Resource {
   /** Changed attributes and parents since the last flush; clears them. */
   flushDeltas(): Deltas {
     const st = this[STATE];
+    if (st.deltaAttrs.size === 0 && st.deltaParents.length === 0) return { attributes: {}, parents: [] };
     const out = { attributes: Object.fromEntries(st.deltaAttrs), parents: st.deltaParents };
     st.deltaAttrs = new Map();
     st.deltaParents = [];
@@ -245,6 +246,7 @@ export class Resource {
   /** Statistics samples since the last flush: name → [epoch seconds, value][]; clears them. */
   flushStats(): Record<string, [number, unknown][]> {
     const st = this[STATE];
+    if (st.samples.size === 0) return {};
     const out = Object.fromEntries(st.samples);
     st.samples = new Map();
     return out;

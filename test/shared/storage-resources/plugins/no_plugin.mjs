@@ -1,0 +1,3 @@
+import { Plugin } from '../../../../src/shared/storage-resources/api/index.js';
+export const version = 1;
+export { Plugin };

@@ -1,0 +1,2 @@
+import { Plugin } from '../../../../src/shared/storage-resources/api/index.js';
+export class NoVersion extends Plugin { initialScan() {} }
