@@ -2,6 +2,7 @@
 // manager, host plugins and host facts, plus the networking procedures (network/procedures.ts),
 // and the push of instance events to the manager.
 import os from 'node:os';
+import { join } from 'node:path';
 import { XenApiError } from '../shared/errors.js';
 import { run } from '../shared/exec.js';
 import { cpuInfoMap, readHostFacts } from '../shared/host-facts.js';
@@ -31,6 +32,13 @@ import { localTlsProcedures, startTcp } from './tls.js';
 import type { LiveCbtOp } from './qemu/cbt-live.js';
 import { cbtProcedures } from './storage/cbt.js';
 import { type StorageOptions, storageContext, storageProcedures } from './storage/rpc.js';
+import { DEFAULT_ARCHIVE_INTERVAL_MS, RrdArchive, startArchiving } from './stats/archive.js';
+import { type StatsLoop, startStatsLoop } from './stats/loop.js';
+import { statsProcedures } from './stats/rpc.js';
+import type { Sampler } from './stats/sample.js';
+import { agentSampler } from './stats/sample-all.js';
+import { StatsStore } from './stats/store.js';
+import { AttachedSrs } from './storage/attached.js';
 
 const log = logger('agent');
 
@@ -146,6 +154,20 @@ export interface AgentOptions extends InstanceOptions {
   network?: NetworkProcedureOptions;
   /** This host's storage roots (defaults under the first state root). */
   storage?: StorageOptions;
+  /** Statistics (issue 16): RRDs sampled every 5 s, archived under `<first state root>/rrd`. */
+  stats?: StatsOptions;
+}
+
+export interface StatsOptions {
+  /**
+   * What each 5 s cycle reads (default: the host's own readings, stats/sample-all.ts); false: no
+   * sampling (the RRDs are still served, archived, pushed).
+   */
+  sampler?: Sampler | false;
+  /** Milliseconds between archive writes (default DEFAULT_ARCHIVE_INTERVAL_MS). */
+  archiveIntervalMs?: number;
+  /** Milliseconds between cycles (tests; xapi's step is 5 s and the RRDs' step stays 5 s). */
+  stepMs?: number;
 }
 
 export interface Agent {
@@ -153,6 +175,8 @@ export interface Agent {
   vms: InstanceManager;
   /** The NBD exports this agent serves (ended by close). */
   exports: NbdExports;
+  /** The RRDs held here, their archive and the sampling loop (absent when sampling is off). */
+  stats: { store: StatsStore; archive: RrdArchive; loop?: StatsLoop };
   /** Stops serving and ends the NBD exports; the VMs keep running. */
   close(): Promise<void>;
 }
@@ -163,14 +187,24 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const storageCtx = storageContext(opts.storage ?? {}, opts.stateRoots);
   const liveCbt = (vm: string, device: string, op: LiveCbtOp, gen?: string) =>
     vms.diskCbt(vm, device, op, gen);
-  const storage = { ...storageProcedures(storageCtx), ...cbtProcedures(storageCtx, liveCbt) };
+  // The SRs attached here, as the storage procedures see them: the statistics sampler's SR list.
+  const attached = new AttachedSrs(storageCtx);
+  const storage = { ...storageProcedures(storageCtx, attached), ...cbtProcedures(storageCtx, liveCbt) };
   // NBD exports of volumes: daemons an earlier agent left are ended before any new one starts.
   const exports = new NbdExports(opts.runRoot, storageCtx);
   await exports.cleanLeftovers();
   const running = new InstanceExports(vms, exports.dir);
   running.cleanLeftovers();
+  // Statistics: the archived RRDs are back before anything is served or sampled.
+  const stats = await startStats(opts, () =>
+    agentSampler(vms, attached, storageCtx, {
+      nicKinds: opts.network?.nicKinds,
+      foreignNetns: Boolean(opts.network?.netns),
+    }),
+  );
   const table = {
     ...procedures(vms),
+    ...statsProcedures(stats.store),
     ...networkProcedures(opts.network),
     ...storage,
     ...dataPlaneProcedures(exports, running),
@@ -204,11 +238,41 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     server,
     vms,
     exports,
+    stats: { store: stats.store, archive: stats.archive, loop: stats.loop },
     close: async () => {
+      await stats.stop(); // the last cycle, then the archive written once more
       await running.closeAll(); // through the VMs' QMP: before detaching from them
       vms.detachAll();
       await server.close();
       await exports.closeAll();
+    },
+  };
+}
+
+/** The statistics store, reloaded from its archive, with its sampling loop and periodic archive. */
+async function startStats(opts: AgentOptions, defaultSampler: () => Sampler) {
+  const store = new StatsStore();
+  const archive = new RrdArchive(join(opts.stateRoots[0], 'rrd'), store);
+  store.onDropped = (owner, uuid) =>
+    void archive
+      .remove(owner, uuid)
+      .catch((e) => log.error('cannot remove RRD archive', { uuid, error: String(e) }));
+  await archive.load();
+  const given = opts.stats?.sampler;
+  const sampler = given === undefined ? defaultSampler() : given;
+  const loop = sampler ? startStatsLoop({ sampler, store, stepMs: opts.stats?.stepMs }) : undefined;
+  const archiving = startArchiving(archive, opts.stats?.archiveIntervalMs ?? DEFAULT_ARCHIVE_INTERVAL_MS);
+  let stopping: Promise<void> | undefined;
+  return {
+    store,
+    archive,
+    loop,
+    stop: () => {
+      stopping ??= (async () => {
+        await loop?.stop();
+        await archiving.stop().catch((e) => log.error('final RRD archive failed', { error: String(e) }));
+      })();
+      return stopping;
     },
   };
 }

@@ -26,6 +26,10 @@ const USAGE = `Usage: berth-agent [options]
   --netns NAME       do the host's networking (bridges, TAPs, NICs) in this network namespace
                      [BERTH_AGENT_NETNS; default: the agent's own namespace]
   --nic-kinds K,K    virtual link kinds PIF.scan reports as NICs, e.g. veth [BERTH_NIC_KINDS]
+  --stats-archive-interval SECONDS  how often the RRDs are written to STATE-ROOT/rrd (a SIGKILL
+                     loses at most this much history)  [BERTH_STATS_ARCHIVE_INTERVAL, 60]
+  --no-stats-sampling  no 5 s statistics cycle (RRDs still served and archived)
+                     [BERTH_STATS_SAMPLING=off]
   Under berth-qemu each VM's QEMU gets its own uid/gid from 1900000000:10000
   [BERTH_QEMU_IDS=BASE:COUNT to move the range, "off" for berth-qemu's own uid for all]
 `;
@@ -44,6 +48,8 @@ async function main() {
       'run-as': { type: 'string' },
       netns: { type: 'string' },
       'nic-kinds': { type: 'string' },
+      'stats-archive-interval': { type: 'string' },
+      'no-stats-sampling': { type: 'boolean' },
       help: { type: 'boolean' },
     },
   });
@@ -59,6 +65,10 @@ async function main() {
   const runAs = qemuRunAs(explicit);
   const listenTcp = values['listen-tcp'] ?? env.BERTH_AGENT_LISTEN_TCP;
   const nicKinds = (values['nic-kinds'] ?? env.BERTH_NIC_KINDS ?? '').split(',').filter(Boolean);
+  const archiveSeconds = Number(values['stats-archive-interval'] ?? env.BERTH_STATS_ARCHIVE_INTERVAL ?? 60);
+  if (!Number.isFinite(archiveSeconds) || archiveSeconds < 1 || archiveSeconds > 86_400)
+    throw new Error(`--stats-archive-interval: seconds from 1 to 86400, not ${archiveSeconds}`);
+  const sampling = !values['no-stats-sampling'] && env.BERTH_STATS_SAMPLING !== 'off';
   const agent = await startAgent({
     socketPath: values.socket ?? env.BERTH_AGENT_SOCKET ?? '/run/berth/agent.sock',
     pkiDir: values['pki-dir'] ?? env.BERTH_PKI_DIR ?? '/var/lib/berth/pki',
@@ -78,6 +88,7 @@ async function main() {
           : DEFAULT_ID_RANGE
         : undefined,
     network: { netns: values.netns ?? env.BERTH_AGENT_NETNS ?? undefined, nicKinds },
+    stats: { archiveIntervalMs: archiveSeconds * 1000, sampler: sampling ? undefined : false },
   });
   const stop = async () => {
     await agent.close();

@@ -3,7 +3,7 @@
 // over the real agent RPC, as the manager does in production.
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { type Agent, startAgent } from '../../src/agent/agent.js';
+import { type Agent, type StatsOptions, startAgent } from '../../src/agent/agent.js';
 import type { StorageOptions } from '../../src/agent/storage/rpc.js';
 import { cbtClient } from '../../src/shared/host/cbt.js';
 import { DATA_PLANE_PROCEDURES, type DataPlaneProcedures } from '../../src/shared/host/data-plane.js';
@@ -28,6 +28,8 @@ export async function startAgentIn(
     /** The agent's state root: SRs under STATE/sr, journals under STATE/storage, suspend files under STATE/suspend. */
     stateRoot?: string;
     storage?: StorageOptions;
+    /** Statistics: a test sampler, the archive interval (default: no sampling). */
+    stats?: StatsOptions;
   } = {},
 ): Promise<TestAgent> {
   const socketPath = join(dir, 'sock', 'agent.sock');
@@ -38,6 +40,7 @@ export async function startAgentIn(
     stateRoots: [opts.stateRoot ?? join(dir, 'state')],
     accel: 'tcg',
     storage: opts.storage,
+    stats: opts.stats ?? { sampler: false },
   });
   return { agent, client: new NodedAgentClient(socketPath), socketPath };
 }

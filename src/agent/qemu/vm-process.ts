@@ -126,6 +126,8 @@ export class QemuVm extends EventEmitter {
   private ports: PortMap;
   /** The VM's own uid/gid when QEMU runs under a per-VM identity (recorded in its runtime dir). */
   identity?: Owner;
+  /** The last balloon target the agent set (statistics' memory_target; spec.memoryBytes before). */
+  balloonTarget?: number;
 
   constructor(
     readonly spec: InstanceSpec,
@@ -473,6 +475,7 @@ export class QemuVm extends EventEmitter {
   async balloon(bytes: number): Promise<void> {
     if (!this.spec.balloon) throw new Error('this VM has no balloon device');
     await this.requireQmp().command('balloon', { value: bytes });
+    this.balloonTarget = bytes;
   }
 
   /**

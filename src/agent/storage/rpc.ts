@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { XenApiError } from '../../shared/errors.js';
 import type { SrConfig, StorageProcedureName } from '../../shared/host/storage.js';
 import type { Procedure } from '../server.js';
+import type { AttachedSrs } from './attached.js';
 import * as proc from './procedures.js';
 import type { DriverContext } from './types.js';
 
@@ -82,8 +83,21 @@ function bool(name: string, v: unknown): boolean {
   return v;
 }
 
-/** The procedure table the agent serves, over this host's driver context (its roots). */
-export function storageProcedures(ctx: DriverContext): Record<StorageProcedureName, Procedure> {
+/** Records `sr` as attached once `work` succeeded (statistics' registry, when there is one). */
+async function noting<T>(attached: AttachedSrs | undefined, sr: SrConfig, work: Promise<T>): Promise<T> {
+  const r = await work;
+  attached?.add(sr);
+  return r;
+}
+
+/**
+ * The procedure table the agent serves, over this host's driver context (its roots); `attached`
+ * learns which SRs are attached here (for statistics).
+ */
+export function storageProcedures(
+  ctx: DriverContext,
+  attached?: AttachedSrs,
+): Record<StorageProcedureName, Procedure> {
   return {
     storage_drivers: () => proc.driverInfos(),
     storage_validate: async (type: unknown, dc: unknown) => {
@@ -91,11 +105,28 @@ export function storageProcedures(ctx: DriverContext): Record<StorageProcedureNa
       return null;
     },
     sr_create: (sr: unknown) => proc.sr_create(ctx, srConfig('sr', sr)),
-    sr_destroy: (sr: unknown) => proc.sr_destroy(ctx, srConfig('sr', sr)),
-    sr_attach: (sr: unknown) => proc.sr_attach(ctx, srConfig('sr', sr)),
-    sr_detach: (sr: unknown) => proc.sr_detach(ctx, srConfig('sr', sr)),
-    sr_stats: (sr: unknown) => proc.sr_stats(ctx, srConfig('sr', sr)),
-    sr_scan: (sr: unknown) => proc.sr_scan(ctx, srConfig('sr', sr)),
+    sr_destroy: async (sr: unknown) => {
+      const cfg = srConfig('sr', sr);
+      await proc.sr_destroy(ctx, cfg);
+      attached?.remove(cfg.uuid);
+    },
+    sr_attach: (sr: unknown) => {
+      const cfg = srConfig('sr', sr);
+      return noting(attached, cfg, proc.sr_attach(ctx, cfg));
+    },
+    sr_detach: async (sr: unknown) => {
+      const cfg = srConfig('sr', sr);
+      await proc.sr_detach(ctx, cfg);
+      attached?.remove(cfg.uuid);
+    },
+    sr_stats: (sr: unknown) => {
+      const cfg = srConfig('sr', sr);
+      return noting(attached, cfg, proc.sr_stats(ctx, cfg));
+    },
+    sr_scan: (sr: unknown) => {
+      const cfg = srConfig('sr', sr);
+      return noting(attached, cfg, proc.sr_scan(ctx, cfg));
+    },
     sr_probe: (type: unknown, dc: unknown) =>
       proc.sr_probe(ctx, str('type', type), stringMap('device_config', dc)),
     sr_gc: (sr: unknown, busy: unknown) => proc.sr_gc(ctx, srConfig('sr', sr), strings('busy', busy)),
