@@ -7,7 +7,8 @@
 // come from. BENCH_STATS_VMS sets the VM count, BENCH_STATS_RUNS the timed runs.
 //
 // Part B: sampling cost per 5 s cycle as a fraction of one core, with real paused QEMUs (see
-// bench/stats-sampling.ts).
+// bench/stats-sampling.ts). BENCH_STATS_QEMUS (default 100), BENCH_STATS_CYCLES (6);
+// BENCH_STATS_PARTS=A or B runs one part.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -15,6 +16,7 @@ import { join } from 'node:path';
 import { createRrd, type Rrd, updateRrd } from '../src/shared/rrd/rrd.js';
 import type { DsDef } from '../src/shared/rrd/types.js';
 import { rrdUpdates, type XportSource } from '../src/shared/rrd/xport.js';
+import { partB } from './stats-sampling.js';
 
 const VMS = Number(process.env.BENCH_STATS_VMS ?? 100);
 const RUNS = Number(process.env.BENCH_STATS_RUNS ?? 15);
@@ -253,7 +255,8 @@ function partA(): void {
         if (r.status !== 0) throw new Error(`rrdtool xport: ${r.stderr}`);
         out = r.stdout.toString();
       }
-      const rows = json ? /rows["']?\s*:\s*(\d+)/.exec(out)?.[1] : /<rows>(\d+)<\/rows>/.exec(out)?.[1];
+      // rrdtool's JSON has no row count: count its data rows.
+      const rows = json ? String(out.match(/^\s*\[ /gm)?.length ?? 0) : /<rows>(\d+)<\/rows>/.exec(out)?.[1];
       peer[json ? 'JSON' : 'XML'] = { ms: median(ms), bytes: out.length, rows: String(rows) };
     }
 
@@ -279,7 +282,17 @@ function partA(): void {
   }
 }
 
+const PARTS = (process.env.BENCH_STATS_PARTS ?? 'AB').toUpperCase();
 console.log(`# bench:stats ${new Date().toISOString()} node ${process.version}`);
 console.log(`machine: ${cpus().length} × ${cpus()[0]?.model}; load average at start: ${load()}`);
-partA();
-console.log(`load average at end of part A: ${load()}`);
+if (PARTS.includes('A')) {
+  partA();
+  console.log(`load average at end of part A: ${load()}`);
+}
+if (PARTS.includes('B')) {
+  await partB({
+    qemus: Number(process.env.BENCH_STATS_QEMUS ?? 100),
+    cycles: Number(process.env.BENCH_STATS_CYCLES ?? 6),
+  });
+  console.log(`load average at end of part B: ${load()}`);
+}

@@ -1,0 +1,164 @@
+// bench:stats part B: the agent's sampling cost per 5 s cycle, as a fraction of one core, with N
+// real QEMUs (paused with -S, 16 MiB, one virtio disk on QEMU's null block driver, TCG): the
+// agent's real sampler (src/agent/stats/sample-all.ts: /proc, each QEMU's vCPU threads, one QMP
+// query-blockstats / query-balloon per VM) and its real store (src/agent/stats/store.ts, feeding
+// Berth's RRDs). CPU time: this process's (process.cpuUsage) and the QEMUs' (their monitors
+// answer the queries: /proc/<pid>/stat), over cycles 5 s apart as the agent runs them.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { QmpClient } from '../src/agent/qemu/qmp.js';
+import { createSampler } from '../src/agent/stats/sample-all.js';
+import type { VmView } from '../src/agent/stats/sample-vm.js';
+import { StatsStore } from '../src/agent/stats/store.js';
+
+const CLK_TCK = 100;
+
+interface Guest {
+  uuid: string;
+  proc: ChildProcess;
+  qmp?: QmpClient;
+}
+
+/** utime + stime of a process, in seconds (0 if gone). */
+function cpuSeconds(pid: number): number {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+  } catch {
+    return 0;
+  }
+}
+
+async function startGuest(dir: string, k: number): Promise<Guest> {
+  const sock = join(dir, `qmp-${k}.sock`);
+  const uuid = `00000000-0000-4000-8000-${String(k + 1).padStart(12, '0')}`;
+  const proc = spawn(
+    'qemu-system-x86_64',
+    [
+      '-S',
+      '-machine',
+      'pc,accel=tcg',
+      '-m',
+      '16',
+      '-smp',
+      '1',
+      '-nodefaults',
+      '-no-user-config',
+      '-display',
+      'none',
+      '-blockdev',
+      'driver=null-co,node-name=d0,size=16777216',
+      '-device',
+      'virtio-blk-pci,drive=d0,id=vbd-xvda',
+      '-qmp',
+      `unix:${sock},server=on,wait=off`,
+    ],
+    { stdio: 'ignore' },
+  );
+  const g: Guest = { uuid, proc };
+  for (let i = 0; i < 600 && !existsSync(sock); i++) {
+    if (proc.exitCode !== null) throw new Error(`QEMU ${k} exited with ${proc.exitCode}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  g.qmp = await QmpClient.connect(sock, 60_000);
+  return g;
+}
+
+export async function partB(opts: { qemus: number; cycles: number }): Promise<void> {
+  console.log(
+    `\n## Part B: sampling cost per 5 s cycle, ${opts.qemus} paused QEMUs (real), ${opts.cycles} cycles`,
+  );
+  const dir = mkdtempSync(join(tmpdir(), 'berth-bench-stats-qemu-'));
+  const guests: Guest[] = [];
+  const killAll = () => {
+    for (const g of guests) {
+      if (g.proc.exitCode === null && g.proc.pid) {
+        try {
+          process.kill(g.proc.pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+    }
+  };
+  process.once('exit', killAll);
+  try {
+    const t0 = performance.now();
+    let failed = 0;
+    for (let k = 0; k < opts.qemus; k += 10) {
+      const batch = await Promise.allSettled(
+        Array.from({ length: Math.min(10, opts.qemus - k) }, (_, j) => startGuest(dir, k + j)),
+      );
+      for (const r of batch) {
+        if (r.status === 'fulfilled') guests.push(r.value);
+        else {
+          failed++;
+          console.log(`a QEMU did not start: ${r.reason}`);
+        }
+      }
+      if (failed > 0) break;
+    }
+    console.log(`${guests.length} QEMUs started in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    if (guests.length < opts.qemus)
+      console.log(`NOTE: only ${guests.length} of ${opts.qemus} QEMUs fit: figures are for ${guests.length}`);
+
+    const views: VmView[] = guests.map((g) => ({
+      uuid: g.uuid,
+      pid: g.proc.pid as number,
+      paused: true,
+      memoryBytes: 16 << 20,
+      balloon: false,
+      disks: [{ device: 'xvda', path: join(dir, `disk-${g.uuid}`) }],
+      nics: [],
+      qmp: (command, timeoutMs) => (g.qmp as QmpClient).command(command, undefined, timeoutMs),
+    }));
+    const sampler = createSampler({
+      vms: () => views,
+      classifyPifs: async () => ({ pifs: new Set(), bonds: new Set() }),
+    });
+    const store = new StatsStore();
+    // A first cycle creates the RRDs (not counted: it happens once per VM start).
+    store.ingest(await sampler.sample());
+    const qemuCpu0 = guests.reduce((s, g) => s + cpuSeconds(g.proc.pid as number), 0);
+    const cpu0 = process.cpuUsage();
+    const wall: number[] = [];
+    let sampledVms = 0;
+    for (let c = 0; c < opts.cycles; c++) {
+      await new Promise((r) => setTimeout(r, 5000));
+      const t = performance.now();
+      const sample = await sampler.sample();
+      store.ingest(sample);
+      wall.push(performance.now() - t);
+      sampledVms = sample.vms.size;
+    }
+    const cpu = process.cpuUsage(cpu0);
+    const agentS = (cpu.user + cpu.system) / 1e6 / opts.cycles;
+    const qemuS = (guests.reduce((s, g) => s + cpuSeconds(g.proc.pid as number), 0) - qemuCpu0) / opts.cycles;
+    wall.sort((a, b) => a - b);
+    console.log(
+      `VMs in the last sample: ${sampledVms}; data sources per VM: ${store.vms.values().next().value?.rrd.ds.length ?? 0}`,
+    );
+    console.log('\n| measure | per 5 s cycle | fraction of one core | target |');
+    console.log('|---|---|---|---|');
+    console.log(
+      `| agent process CPU (sampler + store) | ${(agentS * 1000).toFixed(1)} ms | ${((agentS / 5) * 100).toFixed(2)} % | < 2 % |`,
+    );
+    console.log(
+      `| QEMUs' CPU answering QMP | ${(qemuS * 1000).toFixed(1)} ms | ${((qemuS / 5) * 100).toFixed(2)} % | — |`,
+    );
+    console.log(
+      `| both | ${((agentS + qemuS) * 1000).toFixed(1)} ms | ${(((agentS + qemuS) / 5) * 100).toFixed(2)} % | — |`,
+    );
+    console.log(
+      `cycle wall time: median ${wall[Math.floor(wall.length / 2)].toFixed(0)} ms, max ${wall[wall.length - 1].toFixed(0)} ms`,
+    );
+  } finally {
+    for (const g of guests) g.qmp?.close();
+    killAll();
+    process.removeListener('exit', killAll);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
