@@ -63,8 +63,19 @@ async function startGuest(dir: string, k: number): Promise<Guest> {
     if (proc.exitCode !== null) throw new Error(`QEMU ${k} exited with ${proc.exitCode}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-  g.qmp = await QmpClient.connect(sock, 60_000);
-  return g;
+  // The socket file appears a moment before QEMU listens on it: retry a refused connection.
+  for (let i = 0; ; i++) {
+    try {
+      g.qmp = await QmpClient.connect(sock, 60_000);
+      return g;
+    } catch (e) {
+      if (i >= 100 || proc.exitCode !== null) {
+        if (proc.pid) process.kill(proc.pid, 'SIGKILL');
+        throw e;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
 }
 
 export async function partB(opts: { qemus: number; cycles: number }): Promise<void> {
