@@ -5,7 +5,7 @@ const PRECISION = 15;
 
 /** A float as xapi prints it in dumps, `/rrd_updates` and JSON strings. */
 export function formatFloat(x: number): string {
-  if (x !== x) return 'NaN';
+  if (Number.isNaN(x)) return 'NaN';
   if (x === 0) return '0.0';
   if (x === Number.POSITIVE_INFINITY) return 'Infinity';
   if (x === Number.NEGATIVE_INFINITY) return '-Infinity';
