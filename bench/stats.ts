@@ -153,7 +153,7 @@ function partA(): void {
   );
 
   const query = { start: now - 3600, interval: 5 };
-  /** Fresh ring arrays: the renderer's per-row text cache starts empty (a first poll). */
+  /** Fresh ring arrays: no row formatted yet (as RRDs just read from a dump). */
   const fresh = (): XportSource[] =>
     sources.map((s) => ({
       ...s,
@@ -261,7 +261,7 @@ function partA(): void {
     }
 
     console.log(
-      '\n| format | Berth first poll (ms) | Berth later polls (ms) | rrdtool xport (ms) | ratio first | ratio later | rows B/r | bytes B/r |',
+      '\n| format | Berth, rows not yet formatted (ms) | Berth (ms) | rrdtool xport (ms) | ratio unformatted | ratio | rows B/r | bytes B/r |',
     );
     console.log('|---|---|---|---|---|---|---|---|');
     for (const f of ['XML', 'JSON']) {
@@ -273,8 +273,9 @@ function partA(): void {
       );
     }
     console.log(
-      'first poll: rows never formatted before (fresh arrays); later polls: medians of ' +
-        `${RUNS} runs reusing the per-row text cache. rrdtool: median of ${Math.max(3, Math.ceil(RUNS / 3))} ` +
+      'Berth: median of ' +
+        `${RUNS} runs (rows are formatted as the engine writes them); not yet formatted: the same RRDs on fresh ` +
+        `arrays (as just read from a dump), median of 5. rrdtool: median of ${Math.max(3, Math.ceil(RUNS / 3))} ` +
         'runs of the rrdtool process (includes its start). Target: under 30 ms.',
     );
   } finally {
