@@ -9,7 +9,16 @@
 import { XenApiError } from '../../shared/errors.js';
 import type { DataSourceInfo, LatestValues, RrdOwner, StatsSettings } from '../../shared/host/stats.js';
 import { logger } from '../../shared/log.js';
-import { addDs, createRrd, dsDefs, lastValue, type Rrd, removeDs, updateRrd } from '../../shared/rrd/rrd.js';
+import {
+  addDs,
+  createRrd,
+  dsDefs,
+  lastValue,
+  type Rrd,
+  removeDs,
+  setDsTransform,
+  updateRrd,
+} from '../../shared/rrd/rrd.js';
 import type { XportSource } from '../../shared/rrd/xport.js';
 import type { DataSourceSpec, DsDef, SampledValue } from '../../shared/rrd/types.js';
 import type { HostSample } from './sample.js';
@@ -92,8 +101,12 @@ export class StatsStore {
     try {
       const have = new Set(dsDefs(held.rrd).map((d) => d.name));
       // xapi's merge_new_dss: a standard source that appeared (or was forgotten) joins the RRD.
-      for (const v of values)
+      for (const v of values) {
         if (v.spec.standard && !have.has(v.spec.name)) addDs(held.rrd, dsDef(v.spec), time);
+        // Dumps carry no `inverse` (as xapi's): an RRD reloaded or pushed gets it back from the
+        // catalog, or the host's cpuN would record idle time instead of busy time.
+        else if (have.has(v.spec.name)) setDsTransform(held.rrd, v.spec.name, v.spec.transform);
+      }
       updateRrd(held.rrd, time, new Map(values.map((v) => [v.spec.name, v.value])));
     } catch (e) {
       // A pushed RRD from a host whose clock ran ahead, say: this cycle is lost for it, not the rest.

@@ -6,18 +6,20 @@ const PRECISION = 15;
 /** A float as xapi prints it in dumps, `/rrd_updates` and JSON strings. */
 export function formatFloat(x: number): string {
   if (Number.isNaN(x)) return 'NaN';
+  if (x === 0) return '0.0';
   if (x === Number.POSITIVE_INFINITY) return 'Infinity';
   if (x === Number.NEGATIVE_INFINITY) return '-Infinity';
-  if (x === 0) return '0.0';
-  return formatG(x);
-}
-
-/** C's `%.15g` of a finite non-zero number. */
-function formatG(x: number): string {
   // JS rounds an exact tie (…5 at the 16th digit, nothing after) away from zero, C to even.
   if (isTie(x)) return formatG(nudgeToEven(x));
   // Fast path: toPrecision rounds as printf does and is fixed-point for exponents −6…14, which
   // %g prints fixed too from −4 on ("0.0000…" means −5 or −6: exponent style in C).
+  const p = x.toPrecision(PRECISION);
+  if (!p.includes('e') && !p.startsWith(x < 0 ? '-0.0000' : '0.0000')) return stripZeros(p);
+  return formatG(x);
+}
+
+/** C's `%.15g` of a finite non-zero number that is no exact tie. */
+function formatG(x: number): string {
   const p = x.toPrecision(PRECISION);
   if (!p.includes('e') && !p.startsWith(x < 0 ? '-0.0000' : '0.0000')) return stripZeros(p);
   // toExponential rounds to PRECISION significant digits first; its exponent decides the style.
@@ -33,20 +35,21 @@ function formatG(x: number): string {
   return stripZeros(x.toFixed(PRECISION - 1 - exponent));
 }
 
+/** 10^0 … 10^329 (log10 of a double lies in −324…308). */
+const POW10 = Array.from({ length: 330 }, (_, i) => 10 ** i);
+
 /**
  * Whether x lies exactly halfway between two 15-significant-digit decimals. Cheap filter first:
  * x·2·10^(14−e) must be an odd integer (exact for true ties: it is below 2^53); the rare
- * candidates are confirmed on x's exact decimal expansion.
+ * candidates are confirmed on x's exact decimal expansion. (log10 may be off by one right at a
+ * power of ten, where the 16th digit is 0 or 9: no tie.)
  */
 function isTie(x: number): boolean {
-  const a = Math.abs(x);
-  // log10 may be off by one right at a power of ten, where the 16th digit is 0 or 9: no tie.
+  const a = x < 0 ? -x : x;
   const k = 14 - Math.floor(Math.log10(a));
-  const scaled = k >= 0 ? a * 2 * (POW10[k] ?? 10 ** k) : (a * 2) / (POW10[-k] ?? 10 ** -k);
+  const scaled = k >= 0 ? a * 2 * POW10[k] : (a * 2) / POW10[-k];
   return scaled < 2 ** 53 && scaled % 2 === 1 && exactTie(a);
 }
-
-const POW10 = Array.from({ length: 330 }, (_, i) => 10 ** i);
 
 /** x's exact decimal digits: the 16th significant digit is 5 and none follows. */
 function exactTie(a: number): boolean {

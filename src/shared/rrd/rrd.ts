@@ -16,6 +16,7 @@
 // order), as a ring whose newest row is `cur`.
 
 import type { ConsolidationFn } from '../host/stats.js';
+import { formatNewRows } from './row-text.js';
 import type { DsDef, DsType } from './types.js';
 
 /** PDP length in seconds. */
@@ -316,6 +317,7 @@ function rraUpdate(rra: Rra, nds: number, procPdp: number, elapsed: number, pdps
     row = pushRow(rra, nds);
     for (let i = 0; i < nds; i++) rra.data[row + i] = pdps[i];
   }
+  formatNewRows(rra, nds, repeats + 1);
   const carried = (elapsed - startOffset) % n;
   const init = cdpInit(rra.cf);
   for (let i = 0; i < nds; i++) {

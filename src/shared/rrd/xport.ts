@@ -2,8 +2,9 @@
 // rows of the archive that fits the query, newest first, for several RRDs side by side.
 
 import type { ConsolidationFn, RrdOwner } from '../host/stats.js';
-import { formatFloat, formatInt, xmlEscape } from './format.js';
+import { formatInt, xmlEscape } from './format.js';
 import type { Rra, Rrd } from './rrd.js';
+import { rowText } from './row-text.js';
 
 export interface XportSource {
   owner: RrdOwner;
@@ -112,45 +113,6 @@ function table(sources: readonly XportSource[], q: XportQuery): Table {
 export function rrdUpdates(sources: readonly XportSource[], q: XportQuery, json: boolean): string {
   const t = table(sources, q);
   return json ? renderJson(t) : renderXml(t);
-}
-
-/**
- * Formatted rows of an archive, kept while the archive's data array lives: a row written once is
- * formatted once, however often clients poll (XenCenter and Xen Orchestra ask every 5 s).
- */
-interface RowText {
-  /** Per ring row: the `pushes` count when the row was formatted (−1: never). */
-  stamp: Float64Array;
-  /** Per ring row: `<v>a</v><v>b</v>…` and `"a","b",…`. */
-  xml: string[];
-  json: string[];
-}
-
-const rowTexts = new WeakMap<Float64Array, RowText>();
-
-/** Ring row `age` rows back of an archive, formatted (formatting it now if not yet). */
-function rowText(rra: Rra, nds: number, age: number, json: boolean): string {
-  let cache = rowTexts.get(rra.data);
-  if (!cache) {
-    cache = {
-      stamp: new Float64Array(rra.rows).fill(-1),
-      xml: new Array(rra.rows),
-      json: new Array(rra.rows),
-    };
-    rowTexts.set(rra.data, cache);
-  }
-  let r = rra.cur - age;
-  if (r < 0) r += rra.rows;
-  const serial = rra.pushes - age;
-  if (cache.stamp[r] !== serial) {
-    const at = r * nds;
-    const vs: string[] = new Array(nds);
-    for (let i = 0; i < nds; i++) vs[i] = formatFloat(rra.data[at + i]);
-    cache.xml[r] = nds === 0 ? '' : `<v>${vs.join('</v><v>')}</v>`;
-    cache.json[r] = nds === 0 ? '' : `"${vs.join('","')}"`;
-    cache.stamp[r] = serial;
-  }
-  return json ? cache.json[r] : cache.xml[r];
 }
 
 function renderXml(t: Table): string {

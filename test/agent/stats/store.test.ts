@@ -2,7 +2,9 @@
 // that stopped keeps, record/forget/push/take, and what get_data_sources and stats_latest show.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { HostSample } from '../../../src/agent/stats/sample.js';
 import { StatsStore } from '../../../src/agent/stats/store.js';
+import { dataSourceSpec } from '../../../src/shared/rrd/catalog.js';
 import { dumpXml, parseDumpXml } from '../../../src/shared/rrd/dump.js';
 import { dsDefs, lastValue } from '../../../src/shared/rrd/rrd.js';
 import { ScriptedSampler, T0, valueAt } from './scripted-sampler.js';
@@ -139,4 +141,26 @@ test('stats_latest: recorded sources of the host, running VMs and attached SRs',
   assert.deepEqual(Object.keys(l.vms), [VM]);
   assert.deepEqual(Object.keys(l.srs), [SR]);
   assert.equal(l.srs[SR].size, valueAt('sr', 'size', 1, SR));
+});
+
+test('a host RRD reloaded from its dump keeps recording busy time (inverse re-applied)', async () => {
+  const spec = dataSourceSpec('host', 'cpu0')!;
+  assert.equal(spec.transform, 'inverse');
+  // Idle seconds grow 4 per 5 s step: 80 % idle, so the RRD must hold 0.2 (busy).
+  const sample = (i: number): HostSample => ({
+    time: T0 + 5 * i,
+    host: [{ spec, value: 4 * i }],
+    vms: new Map(),
+    srs: new Map(),
+  });
+  const first = new StatsStore();
+  for (let i = 0; i < 4; i++) first.ingest(sample(i));
+  assert.ok(Math.abs(lastValue(first.host!.rrd, 'cpu0')! - 0.2) < 1e-9);
+  const again = new StatsStore();
+  again.put('host', '', parseDumpXml(dumpXml(first.host!.rrd, { internal: true })));
+  for (let i = 4; i < 7; i++) again.ingest(sample(i));
+  assert.ok(
+    Math.abs(lastValue(again.host!.rrd, 'cpu0')! - 0.2) < 1e-9,
+    `${lastValue(again.host!.rrd, 'cpu0')}`,
+  );
 });
