@@ -119,7 +119,10 @@ export function rrdUpdates(sources: readonly XportSource[], q: XportQuery, json:
  * formatted once, however often clients poll (XenCenter and Xen Orchestra ask every 5 s).
  */
 interface RowText {
-  /** Per ring row: the `pushes` count when the row was formatted (−1: never). */
+  /**
+   * Per ring row: its serial (`pushes` − age) when it was formatted; NaN: never. Not −1: an RRD
+   * read back from a dump counts pushes from 0, so its row one back has serial −1.
+   */
   stamp: Float64Array;
   /** Per ring row: `<v>a</v><v>b</v>…` and `"a","b",…`. */
   xml: string[];
@@ -133,7 +136,7 @@ function rowText(rra: Rra, nds: number, age: number, json: boolean): string {
   let cache = rowTexts.get(rra.data);
   if (!cache) {
     cache = {
-      stamp: new Float64Array(rra.rows).fill(-1),
+      stamp: new Float64Array(rra.rows).fill(Number.NaN),
       xml: new Array(rra.rows),
       json: new Array(rra.rows),
     };
