@@ -1,0 +1,220 @@
+// Statistics in a real two-host pool (issue 16, "a running pool graphs every host, VM and SR"):
+// each host in its own network namespace with its manager and agent as processes, the agents
+// sampling for real every 5 s, a test-guest VM started on the slave B. Each member's /rrd_updates
+// serves its own host and the VMs running there (xapi: local host only); /vm_rrd on the master
+// sends the client to B; the data-source messages reach B's agent through the master; the VM's
+// RRD moves with it to A on VM.pool_migrate, history included; the master's /metrics lists both
+// hosts and the VM.
+import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import { test } from 'node:test';
+import { parseDumpXml } from '../../src/shared/rrd/dump.js';
+import { createGuestVm, startMigrationPool, taskSettled } from '../helpers/migration-pool.js';
+import type { PoolHost } from '../helpers/pool-harness.js';
+import { waitFor } from '../helpers/stack.js';
+
+interface Xport {
+  meta: { start: number | string; end: number | string; rows: number | string; legend: string[] };
+  data: { t: number | string; values: (number | string)[] }[];
+}
+
+interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/** GET path?query on host h's manager (through its forwarded API socket). */
+function get(h: PoolHost, path: string): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { socketPath: h.apiSocket, path, method: 'GET', headers: { host: h.address } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks).toString(),
+          }),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.setTimeout(30_000, () => req.destroy(new Error(`GET ${path} timed out`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Columns of `x` whose legend entry matches, with their newest known value (undefined: all NaN). */
+function columns(x: Xport, re: RegExp): Map<string, number | undefined> {
+  const out = new Map<string, number | undefined>();
+  for (const [i, entry] of x.meta.legend.entries()) {
+    if (!re.test(entry)) continue;
+    const known = x.data.map((row) => Number(row.values[i])).find((v) => Number.isFinite(v));
+    out.set(entry, known);
+  }
+  return out;
+}
+
+test('a two-host pool graphs both hosts and a VM on the slave; its RRD follows a migration', {
+  timeout: 600_000,
+}, async (t) => {
+  const t0 = Date.now();
+  const lap = (what: string) => console.log(`# ${what}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  const {
+    hosts: [a, b],
+    refs: [aRef, bRef],
+    master: c,
+  } = await startMigrationPool(t, { sharedSr: false });
+  lap('pool up');
+  const session = c.sessionRef as string;
+  const aUuid = String(await c.call('host.get_uuid', aRef));
+  const bUuid = String(await c.call('host.get_uuid', bRef));
+  const { vm, uuid } = await createGuestVm(c, 'stats-pool guest');
+  t.after(() => c.call('VM.hard_shutdown', vm).catch(() => undefined));
+  await c.call('VM.start_on', vm, bRef, false, false);
+  lap('VM started on B');
+
+  const updates = async (h: PoolHost, start: number): Promise<Xport> => {
+    const r = await get(h, `/rrd_updates?start=${start}&host=true&json=true&session_id=${session}`);
+    assert.equal(r.status, 200, `/rrd_updates on ${h.hostname}: ${r.status} ${r.body.slice(0, 300)}`);
+    return JSON.parse(r.body) as Xport;
+  };
+  const vmCols = new RegExp(`^AVERAGE:vm:${uuid}:`);
+  const since = Math.floor(Date.now() / 1000) - 60;
+
+  // 1. Each member serves its own host and the VMs running on it, with numbers.
+  let onB: Xport | undefined;
+  await waitFor(
+    async () => {
+      onB = await updates(b, since);
+      const cpu = columns(onB, vmCols).get(`AVERAGE:vm:${uuid}:cpu0`);
+      return cpu !== undefined;
+    },
+    60_000,
+    "the VM's cpu0 on B's /rrd_updates",
+  );
+  lap('VM columns on B');
+  const bHost = columns(onB as Xport, new RegExp(`^AVERAGE:host:${bUuid}:`));
+  assert.ok(bHost.has(`AVERAGE:host:${bUuid}:cpu0`), [...bHost.keys()].join(' '));
+  assert.ok(Number.isFinite(bHost.get(`AVERAGE:host:${bUuid}:cpu_avg`)), "B's cpu_avg is a number");
+  assert.ok(columns(onB as Xport, new RegExp(`:host:${aUuid}:`)).size === 0, 'no A column on B');
+  const vmOnB = columns(onB as Xport, vmCols);
+  assert.ok(vmOnB.has(`AVERAGE:vm:${uuid}:memory`), [...vmOnB.keys()].join(' '));
+
+  const onA = await updates(a, since);
+  const aHost = columns(onA, new RegExp(`^AVERAGE:host:${aUuid}:`));
+  assert.ok(Number.isFinite(aHost.get(`AVERAGE:host:${aUuid}:cpu_avg`)), "A's cpu_avg is a number");
+  assert.equal(columns(onA, new RegExp(`:vm:${uuid}:`)).size, 0, 'the VM is not on A');
+  assert.equal(columns(onA, new RegExp(`:host:${bUuid}:`)).size, 0, 'B is not on A');
+
+  // 2. /vm_rrd on the master: 302 to B, where the dump is.
+  const asked = `/vm_rrd?uuid=${uuid}&session_id=${session}`;
+  const redirect = await get(a, asked);
+  assert.equal(redirect.status, 302, redirect.body);
+  const location = new URL(String(redirect.headers.location));
+  assert.equal(location.hostname, b.address, `Location ${redirect.headers.location}`);
+  const followed = await get(b, `${location.pathname}${location.search}`);
+  assert.equal(followed.status, 200, followed.body.slice(0, 300));
+  const dump = parseDumpXml(followed.body);
+  assert.ok(dump, 'the dump parses');
+  lap('/vm_rrd 302 followed');
+
+  // 3. The data-source messages through the master reach B's agent.
+  const names = ((await c.call('VM.get_data_sources', vm)) as { name_label: string }[]).map(
+    (d) => d.name_label,
+  );
+  assert.ok(names.includes('cpu0') && names.includes('memory'), names.join(' '));
+  const vmCpu = Number(await c.call('VM.query_data_source', vm, 'cpu0'));
+  assert.ok(vmCpu >= 0 && vmCpu <= 1.05, `VM cpu0 ${vmCpu}`);
+  const bAvg = Number(await c.call('host.query_data_source', bRef, 'cpu_avg'));
+  assert.ok(bAvg >= 0 && bAvg <= 1, `B cpu_avg ${bAvg}`);
+  // The master's metrics fields follow B's agent too (VCPUs_utilisation comes from the RRDs only).
+  const metrics = await c.call('VM.get_metrics', vm);
+  await waitFor(
+    async () => {
+      const record = (await c.call('VM_metrics.get_record', metrics as never)) as unknown as Record<
+        string,
+        unknown
+      >;
+      return '0' in ((record.VCPUs_utilisation ?? {}) as object);
+    },
+    20_000,
+    'VM_metrics.VCPUs_utilisation of the VM on B',
+  );
+
+  // 5. The master's /metrics: both hosts and the VM.
+  const scrape = await get(a, `/metrics?session_id=${session}`);
+  assert.equal(scrape.status, 200, scrape.body.slice(0, 300));
+  for (const host of [aUuid, bUuid])
+    assert.match(scrape.body, new RegExp(`^berth_host_cpu_avg\\{host="${host}"`, 'm'), `host ${host}`);
+  assert.match(scrape.body, new RegExp(`^berth_vm_memory\\{host="${bUuid}",vm="${uuid}"`, 'm'));
+  lap('messages and /metrics');
+
+  // 4. The VM migrates to A: A's /rrd_updates then holds its columns with the rows B recorded.
+  const knownRows = (x: Xport, column: string) => {
+    const i = x.meta.legend.indexOf(column);
+    return new Map(
+      i < 0
+        ? []
+        : x.data
+            .filter((row) => Number.isFinite(Number(row.values[i])))
+            .map((row) => [Number(row.t), Number(row.values[i])]),
+    );
+  };
+  const memory = `AVERAGE:vm:${uuid}:memory`;
+  const onBefore = knownRows(await updates(b, since), memory);
+  assert.ok(onBefore.size > 0, 'B recorded the VM');
+  const task = String(await c.callAsync('VM.pool_migrate', vm, aRef, {}));
+  const done = await taskSettled(c, task, 240_000);
+  assert.equal(done.status, 'success', JSON.stringify(done.error_info));
+  assert.equal(await c.call('VM.get_resident_on', vm), aRef);
+  lap('migrated to A');
+  let carried = 0;
+  await waitFor(
+    async () => {
+      const onA = knownRows(await updates(a, since), memory);
+      carried = [...onBefore].filter(([t, v]) => Math.abs((onA.get(t) ?? Number.NaN) - v) <= 1e-6 * v).length;
+      return carried === onBefore.size;
+    },
+    30_000,
+    "the VM's rows from B on A",
+  );
+  const afterB = await updates(b, since);
+  assert.equal(columns(afterB, vmCols).size, 0, 'the VM is no longer on B');
+  const redirectToA = await get(b, asked);
+  assert.equal(redirectToA.status, 302);
+  assert.equal(new URL(String(redirectToA.headers.location)).hostname, a.address);
+  lap('history on A');
+
+  // 6. Halted: the master's archive holds the RRD (B sends the client there), and the next start
+  // (on B) goes on from it.
+  await c.call('VM.hard_shutdown', vm);
+  // The master takes the RRD from B after the halt, in the background (stats/hooks.ts).
+  let archived: Answer | undefined;
+  await waitFor(
+    async () => (archived = await get(a, asked)).status === 200,
+    15_000,
+    "the halted VM's dump from the master's archive",
+  );
+  const toMaster = await get(b, asked);
+  assert.equal(toMaster.status, 302);
+  const unarchive = new URL(String(toMaster.headers.location));
+  assert.equal(unarchive.hostname, a.address);
+  assert.ok(unarchive.searchParams.has('rrd_unarchive'), unarchive.search);
+  const followedToMaster = await get(a, `${unarchive.pathname}${unarchive.search}`);
+  assert.equal(followedToMaster.body, archived?.body);
+  await c.call('VM.start_on', vm, bRef, false, false);
+  await waitFor(
+    async () => {
+      const back = knownRows(await updates(b, since), memory);
+      return [...onBefore].every(([t, v]) => Math.abs((back.get(t) ?? Number.NaN) - v) <= 1e-6 * v);
+    },
+    30_000,
+    "the VM's first rows on B again after a halt and a start",
+  );
+  lap('halt, archive, start again');
+});
