@@ -7,6 +7,7 @@
 // hosts and the VM.
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseDumpXml } from '../../src/shared/rrd/dump.js';
 import { createGuestVm, startMigrationPool, taskSettled } from '../helpers/migration-pool.js';
@@ -17,6 +18,33 @@ interface Xport {
   meta: { start: number | string; end: number | string; rows: number | string; legend: string[] };
   data: { t: number | string; values: (number | string)[] }[];
 }
+
+/**
+ * Xen Orchestra's reading of a pool (xo-server's xapi-stats): the real `xen-api` client, run
+ * inside a member's namespace, logs in to the master and GETs /rrd_updates from every host
+ * (getResource with the host record: its address, default port), then waits for the task it
+ * made per request. Prints {hostUuid: legend} as JSON.
+ */
+const XO_READER = `
+const [url, password, start] = process.argv.slice(1);
+const { createClient } = await import(process.env.XEN_API);
+const xapi = createClient({ url, auth: { user: 'root', password }, watchEvents: ['task'] });
+await xapi.connect();
+const legends = {};
+for (const host of Object.values(await xapi.call('host.get_all_records'))) {
+  const res = await xapi.getResource('/rrd_updates', {
+    host,
+    query: { cf: 'AVERAGE', host: 'true', interval: 5, json: 'true', start },
+  });
+  const chunks = [];
+  for await (const c of res.body) chunks.push(c);
+  legends[host.uuid] = JSON.parse(Buffer.concat(chunks).toString('utf8')).meta.legend;
+  await Promise.race([res.task, new Promise((_, no) => setTimeout(() => no(new Error('task left pending')), 10000))]);
+}
+await xapi.disconnect();
+console.log(JSON.stringify(legends));
+process.exit(0);
+`;
 
 interface Answer {
   status: number;
@@ -110,6 +138,29 @@ test('a two-host pool graphs both hosts and a VM on the slave; its RRD follows a
   assert.ok(Number.isFinite(aHost.get(`AVERAGE:host:${aUuid}:cpu_avg`)), "A's cpu_avg is a number");
   assert.equal(columns(onA, new RegExp(`:vm:${uuid}:`)).size, 0, 'the VM is not on A');
   assert.equal(columns(onA, new RegExp(`:host:${bUuid}:`)).size, 0, 'B is not on A');
+
+  // As Xen Orchestra reads it: every host asked, each request's task settled (on the master).
+  const xo = await a.exec(
+    'env',
+    [
+      `XEN_API=${join(import.meta.dirname, '../../node_modules/xen-api/index.mjs')}`,
+      process.execPath,
+      '--input-type=module',
+      '-e',
+      XO_READER,
+      `http://${a.address}`,
+      a.rootPassword(),
+      String(since),
+    ],
+    { timeoutMs: 60_000 },
+  );
+  assert.equal(xo.code, 0, `${xo.stdout}${xo.stderr}`);
+  const xoLegends = JSON.parse(xo.stdout.trim().split('\n').at(-1) ?? '{}') as Record<string, string[]>;
+  assert.ok(xoLegends[bUuid]?.includes(`AVERAGE:vm:${uuid}:cpu0`), 'xen-api reads the VM from B');
+  assert.ok(xoLegends[aUuid]?.includes(`AVERAGE:host:${aUuid}:cpu_avg`), 'xen-api reads A');
+  const pending = await c.call('task.get_all_records_where', 'field "status" = "pending"' as never);
+  assert.deepEqual(Object.keys(pending as object), [], 'no task left pending on the master');
+  lap('xen-api read every host');
 
   // 2. /vm_rrd on the master: 302 to B, where the dump is.
   const asked = `/vm_rrd?uuid=${uuid}&session_id=${session}`;

@@ -1,6 +1,7 @@
 // The statistics handlers on a pool slave (two in-process members with real agents sampling):
 // the slave serves its own agent's RRDs to a session of the master (checked by the master over
-// /pool/stats-session) and refuses unknown or logged-out sessions.
+// /pool/stats-session), settles the master's task the request names (/pool/stats-task), and
+// refuses unknown or logged-out sessions.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { startPoolHosts, waitFor } from '../pool/harness.js';
@@ -32,6 +33,18 @@ test("a slave's /rrd_updates serves its own host to the master's sessions", {
   );
   assert.ok(legend.includes(`AVERAGE:host:${s.hostUuid}:cpu_avg`), legend.join(' '));
   assert.ok(!legend.some((l) => l.includes(m.hostUuid)), "the master's host is not on the slave");
+
+  // A task the client named on the master (xen-api makes one per request) is settled there.
+  const task = String(await c.call('task.create', 'rrd_updates on the slave', ''));
+  const named = await fetch(
+    `${s.url}rrd_updates?start=${start}&host=true&json=true&session_id=${session}&task_id=${task}`,
+  );
+  assert.equal(named.status, 200);
+  await named.arrayBuffer();
+  await waitFor(
+    'the task settled',
+    async () => (await c.call('task.get_status', task as never)) === 'success',
+  );
 
   // An unknown session: 401 with the handler's realm.
   const bad = await ask(s, 'OpaqueRef:00000000-0000-0000-0000-000000000000');

@@ -34,6 +34,20 @@ export function statsPoolRoutes(svc: Services): Record<string, StreamRouteHandle
       checkPermission(session, { name: action.permission, roles: action.roles }); // RBAC_PERMISSION_DENIED
       return true;
     }),
+    // The task the client named (xen-api makes one per request on the master): settled here.
+    '/pool/stats-task': route(pool, 'secret', (p, b) => {
+      p.assertMaster();
+      const session = svc.sessions.validate(String(b.session));
+      const task = String(b.task);
+      if (!svc.db.has('task', task)) throw new XenApiError('HANDLE_INVALID', ['task', task]);
+      if (!svc.tasks.ownedBy(task, session.ref, session.userName))
+        checkPermission(session, { name: 'task.destroy/any', roles: ['pool-admin', 'pool-operator'] });
+      const handle = svc.tasks.adopt(task, { session: session.ref, userName: session.userName });
+      const error = Array.isArray(b.error) ? b.error.map(String) : undefined;
+      if (error) svc.tasks.fail(handle.ref, new XenApiError(error[0] ?? 'INTERNAL_ERROR', error.slice(1)));
+      else svc.tasks.succeed(handle.ref, '');
+      return true;
+    }),
   };
 }
 
@@ -55,6 +69,20 @@ export async function checkSessionAtMaster(
       [SECRET_HEADER]: pool.secret,
     },
   );
+}
+
+/** A slave's settling of the master's task `task` named by a request it answered (error: failed). */
+export async function settleTaskAtMaster(
+  svc: Services,
+  session: string,
+  task: string,
+  error?: XenApiError,
+): Promise<void> {
+  const pool = svc.pool;
+  const role = pool?.role;
+  if (!pool || role?.kind !== 'slave') return;
+  const body = { session, task, ...(error ? { error: [error.code, ...error.params] } : {}) };
+  await postInternal(pool.endpoint, role.master, '/pool/stats-task', body, { [SECRET_HEADER]: pool.secret });
 }
 
 /**

@@ -25,7 +25,7 @@ import {
 } from '../../http/data/responses.js';
 import type { HttpFrontend, StreamRouteHandler } from '../../http/server.js';
 import type { TaskHandle } from '../../tasks/task-manager.js';
-import { checkSessionAtMaster, isSlave, LocalStats } from './pool.js';
+import { checkSessionAtMaster, isSlave, LocalStats, settleTaskAtMaster } from './pool.js';
 import { sendBareStatus } from './responses.js';
 
 const log = logger('http-stats');
@@ -96,6 +96,16 @@ async function checkedByMaster(svc: Services, query: DataQuery, spec: StatsHandl
   return { session: svc.sessions.validate(local), temporary: true, how: 'session' } as Caller;
 }
 
+/** Settles, in the background, the master's task a request checked by the master named. */
+function settleAtMaster(svc: Services, query: DataQuery, error?: XenApiError) {
+  const session = query.credential('session_id');
+  const task = query.credential('task_id');
+  if (session === undefined || task === undefined) return;
+  settleTaskAtMaster(svc, session, task, error).catch((e) =>
+    log.info("could not settle the master's task", { task, error: String(e) }),
+  );
+}
+
 export function statsRoute(
   svc: Services,
   spec: StatsHandlerSpec,
@@ -145,10 +155,12 @@ export function statsRoute(
       });
       if (task && outcome === 'redirected') svc.tasks.release(task.ref);
       else if (task) svc.tasks.succeed(task.ref, '');
+      else if (byMaster && outcome === 'answered') settleAtMaster(svc, query);
     } catch (e) {
       if (!res.headersSent) sendFailure(res, e);
       else res.destroy();
       if (task) svc.tasks.fail(task.ref, taskError(e));
+      else if (byMaster) settleAtMaster(svc, query, taskError(e));
       // A query no archive answers is the client's business (xcp-rrdd does not log it either).
       if (!(e instanceof StatsStatus) && !isXenApiError(e))
         log.info('statistics request failed', { path: spec.path, error: String(e) });
