@@ -1,10 +1,12 @@
 // Statistics in a real two-host pool (issue 16, "a running pool graphs every host, VM and SR"):
 // each host in its own network namespace with its manager and agent as processes, the agents
-// sampling for real every 5 s, a test-guest VM started on the slave B. Each member's /rrd_updates
-// serves its own host and the VMs running there (xapi: local host only); /vm_rrd on the master
-// sends the client to B; the data-source messages reach B's agent through the master; the VM's
-// RRD moves with it to A on VM.pool_migrate, history included; the master's /metrics lists both
-// hosts and the VM.
+// sampling for real every 5 s, a test-guest VM started on the slave B, a local SR on B. Each
+// member's /rrd_updates serves its own host and the VMs and SRs there (xapi: local host only), to
+// the master's session, also through Xen Orchestra's xen-api client; /vm_rrd and /sr_rrd on the
+// master send the client to B; the data-source messages and metrics fields reach B's agent
+// through the master; the master's /metrics lists both hosts, the VM and the SR; the VM's RRD
+// moves with it to A on VM.pool_migrate, and through the master's archive on a halt + start on B,
+// the rows B first recorded intact.
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { join } from 'node:path';
@@ -96,7 +98,8 @@ test('a two-host pool graphs both hosts and a VM on the slave; its RRD follows a
     hosts: [a, b],
     refs: [aRef, bRef],
     master: c,
-  } = await startMigrationPool(t, { sharedSr: false });
+    localSrs: [, bSr],
+  } = await startMigrationPool(t, { sharedSr: false, localSrs: true });
   lap('pool up');
   const session = c.sessionRef as string;
   const aUuid = String(await c.call('host.get_uuid', aRef));
@@ -138,6 +141,23 @@ test('a two-host pool graphs both hosts and a VM on the slave; its RRD follows a
   assert.ok(Number.isFinite(aHost.get(`AVERAGE:host:${aUuid}:cpu_avg`)), "A's cpu_avg is a number");
   assert.equal(columns(onA, new RegExp(`:vm:${uuid}:`)).size, 0, 'the VM is not on A');
   assert.equal(columns(onA, new RegExp(`:host:${bUuid}:`)).size, 0, 'B is not on A');
+
+  // B's local SR: on B's /rrd_updates when asked for; /sr_rrd on the master sends the client to B.
+  const srUuid = String(await c.call('SR.get_uuid', bSr));
+  await waitFor(
+    async () => {
+      const r = await get(b, `/rrd_updates?start=${since}&json=true&sr_uuid=${srUuid}&session_id=${session}`);
+      if (r.status !== 200) return false;
+      return Number.isFinite(columns(JSON.parse(r.body) as Xport, /./).get(`AVERAGE:sr:${srUuid}:size`));
+    },
+    20_000,
+    "B's SR size on B's /rrd_updates",
+  );
+  const srRedirect = await get(a, `/sr_rrd?uuid=${srUuid}&session_id=${session}`);
+  assert.equal(srRedirect.status, 302, srRedirect.body);
+  const srAt = new URL(String(srRedirect.headers.location));
+  assert.equal(srAt.hostname, b.address);
+  assert.equal((await get(b, `${srAt.pathname}${srAt.search}`)).status, 200);
 
   // As Xen Orchestra reads it: every host asked, each request's task settled (on the master).
   const xo = await a.exec(
@@ -203,6 +223,7 @@ test('a two-host pool graphs both hosts and a VM on the slave; its RRD follows a
   for (const host of [aUuid, bUuid])
     assert.match(scrape.body, new RegExp(`^berth_host_cpu_avg\\{host="${host}"`, 'm'), `host ${host}`);
   assert.match(scrape.body, new RegExp(`^berth_vm_memory\\{host="${bUuid}",vm="${uuid}"`, 'm'));
+  assert.match(scrape.body, new RegExp(`^berth_sr_size\\{host="${bUuid}",sr="${srUuid}"`, 'm'));
   lap('messages and /metrics');
 
   // 4. The VM migrates to A: A's /rrd_updates then holds its columns with the rows B recorded.
