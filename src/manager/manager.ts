@@ -72,7 +72,7 @@ import { clearStaleReservations } from './vm/reservation.js';
 import { refreshAllowedOperations } from './vm/vm-state.js';
 import { refreshVdiOps } from './storage/records.js';
 import { mountImportHandlers } from './http/data/import.js';
-import { mountStatsHandlers } from './stats/http/index.js';
+import { mountStatsHandlers, statsPoolRoutes } from './stats/http/index.js';
 import { ensureSelfSignedCert, loadTls } from './tls.js';
 import { mountRawVdiHandlers } from './dataplane/raw-vdi.js';
 import { dataSourceApi } from './api/data-sources.js';
@@ -150,6 +150,8 @@ export class Manager {
   private nbd?: NbdServer;
   /** Stops the master's statistics work (RRD moves, metrics fields): set once it started. */
   stopStats?: () => void;
+  /** Closes the statistics handlers' own agent client (a slave's). */
+  private readonly closeStatsHttp: () => void;
   /** What the start-up storage scan found and fixed. */
   storageReport?: StartupReport;
 
@@ -176,7 +178,8 @@ export class Manager {
     for (const [path, h] of Object.entries(nbdPoolRoutes(svc))) this.frontend.mount(path, h);
     mountRawVdiHandlers(this.frontend, svc);
     mountImportHandlers(this.frontend, svc);
-    mountStatsHandlers(this.frontend, svc);
+    this.closeStatsHttp = mountStatsHandlers(this.frontend, svc, config.agentSocket);
+    for (const [path, h] of Object.entries(statsPoolRoutes(svc))) this.frontend.mount(path, h);
   }
 
   static async open(config: ManagerConfig, opts: ManagerOptions = {}): Promise<Manager> {
@@ -463,6 +466,7 @@ export class Manager {
     this.nbd = undefined;
     this.svc.pool?.stop();
     this.stopStats?.();
+    this.closeStatsHttp();
     this.svc.hosts.closeAll();
     this.svc.sessions.stop();
     this.svc.tasks.stop();

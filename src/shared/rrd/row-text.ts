@@ -9,7 +9,10 @@ import { formatFloat } from './format.js';
 import type { Rra } from './rrd.js';
 
 interface RowText {
-  /** Per ring row: the `pushes` count when the row was formatted (−1: never). */
+  /**
+   * Per ring row: its serial (`pushes` − age) when it was formatted; NaN: never. Not −1: an RRD
+   * read back from a dump counts pushes from 0, so its row one back has serial −1.
+   */
   stamp: Float64Array;
   /** Per ring row: `<v>a</v><v>b</v>…` and `"a","b",…`. */
   xml: string[];
@@ -25,7 +28,7 @@ function cacheOf(rra: Rra): RowText {
   let cache = rowTexts.get(rra.data);
   if (!cache) {
     cache = {
-      stamp: new Float64Array(rra.rows).fill(-1),
+      stamp: new Float64Array(rra.rows).fill(Number.NaN),
       xml: new Array(rra.rows),
       json: new Array(rra.rows),
     };

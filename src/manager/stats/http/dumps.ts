@@ -5,6 +5,7 @@ import type { Services } from '../../api/context.js';
 import { dumpJson, dumpXml, parseDumpXml } from '../../../shared/rrd/dump.js';
 import type { HttpFrontend } from '../../http/server.js';
 import { prefersJson } from './accept.js';
+import type { LocalStats } from './pool.js';
 import { type DumpPlace, srDumpPlace, vmDumpPlace } from './placement.js';
 import { sendBareStatus, sendDump } from './responses.js';
 import { isUuid } from './updates-query.js';
@@ -56,7 +57,7 @@ async function elsewhere(
 
 async function hostRrd(r: StatsRequest): Promise<StatsOutcome> {
   const json = jsonOf(r);
-  const body = await r.svc.hosts.local().stats.stats_rrd_dump('host', '', json);
+  const body = await r.local().stats_rrd_dump('host', '', json);
   // xcp-rrdd: failwith "No host RRD available!" → 500.
   if (body === null) throw new StatsStatus(500, 'No host RRD available!');
   return answer(r, json, body);
@@ -67,26 +68,32 @@ function ownerRrd(owner: 'vm' | 'sr', where: typeof vmDumpPlace) {
     const uuid = uuidOf(r, owner);
     const json = jsonOf(r);
     // Not a uuid: no RRD can be held for it (the agent would refuse the argument).
-    const here = isUuid(uuid) ? await r.svc.hosts.local().stats.stats_rrd_dump(owner, uuid, json) : null;
+    const here = isUuid(uuid) ? await r.local().stats_rrd_dump(owner, uuid, json) : null;
     if (here !== null) return answer(r, json, here);
     return elsewhere(r, owner, uuid, where(r.svc, uuid, r.req.url ?? '/', r.query.query), json);
   };
 }
 
-export function mountDumpHandlers(frontend: HttpFrontend, svc: Services) {
-  mountStatsHandler(frontend, svc, { path: '/host_rrd', action: 'http/get_host_rrd', handle: hostRrd }, [
-    '/host_rrd',
-    '/host_rrds',
-  ]);
+export function mountDumpHandlers(frontend: HttpFrontend, svc: Services, stats?: LocalStats) {
+  mountStatsHandler(
+    frontend,
+    svc,
+    { path: '/host_rrd', action: 'http/get_host_rrd', handle: hostRrd },
+    ['/host_rrd', '/host_rrds'],
+    stats,
+  );
   mountStatsHandler(
     frontend,
     svc,
     { path: '/vm_rrd', action: 'http/get_vm_rrd', handle: ownerRrd('vm', vmDumpPlace) },
     ['/vm_rrd', '/vm_rrds'],
+    stats,
   );
-  mountStatsHandler(frontend, svc, {
-    path: '/sr_rrd',
-    action: 'http/get_sr_rrd',
-    handle: ownerRrd('sr', srDumpPlace),
-  });
+  mountStatsHandler(
+    frontend,
+    svc,
+    { path: '/sr_rrd', action: 'http/get_sr_rrd', handle: ownerRrd('sr', srDumpPlace) },
+    ['/sr_rrd'],
+    stats,
+  );
 }

@@ -3,9 +3,18 @@
 import type { Services } from '../../api/context.js';
 import type { HttpFrontend } from '../../http/server.js';
 import { mountDumpHandlers } from './dumps.js';
+import { LocalStats } from './pool.js';
 import { mountRrdUpdatesHandler } from './rrd-updates.js';
 
-export function mountStatsHandlers(frontend: HttpFrontend, svc: Services) {
-  mountRrdUpdatesHandler(frontend, svc);
-  mountDumpHandlers(frontend, svc);
+export { statsPoolRoutes } from './pool.js';
+
+/**
+ * Mounts the handlers; `agentSocket` is this host's agent's Unix socket, which a slave reads its
+ * RRDs from (pool.ts). Returns what closes the slave's client.
+ */
+export function mountStatsHandlers(frontend: HttpFrontend, svc: Services, agentSocket?: string): () => void {
+  const stats = new LocalStats(agentSocket);
+  mountRrdUpdatesHandler(frontend, svc, stats);
+  mountDumpHandlers(frontend, svc, stats);
+  return () => stats.close();
 }

@@ -7,6 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { XenApiError, isXenApiError } from '../../../shared/errors.js';
 import { logger } from '../../../shared/log.js';
+import type { StatsProcedures } from '../../../shared/host/stats.js';
 import type { ConnectionInfo, Services } from '../../api/context.js';
 import { checkPermission, deniedError } from '../../auth/rbac.js';
 import type { SessionInfo } from '../../auth/sessions.js';
@@ -24,6 +25,7 @@ import {
 } from '../../http/data/responses.js';
 import type { HttpFrontend, StreamRouteHandler } from '../../http/server.js';
 import type { TaskHandle } from '../../tasks/task-manager.js';
+import { checkSessionAtMaster, isSlave, LocalStats, settleTaskAtMaster } from './pool.js';
 import { sendBareStatus } from './responses.js';
 
 const log = logger('http-stats');
@@ -34,6 +36,8 @@ export interface StatsRequest {
   res: ServerResponse;
   query: DataQuery;
   session: SessionInfo;
+  /** This host's agent's statistics procedures (pool.ts: a slave's own client). */
+  local(): StatsProcedures;
 }
 
 /** How a handler ended: answered here, or sent the client to another host (302). */
@@ -74,15 +78,55 @@ function taskError(e: unknown): XenApiError {
   return new XenApiError('INTERNAL_ERROR', [e instanceof Error ? e.message : String(e)]);
 }
 
-export function statsRoute(svc: Services, spec: StatsHandlerSpec): StreamRouteHandler {
+/**
+ * The caller of a request on a slave whose session this slave does not hold: the master checks it
+ * (sessions are the master's) and the request runs under a temporary local session. undefined when
+ * this is not such a request.
+ */
+async function checkedByMaster(svc: Services, query: DataQuery, spec: StatsHandlerSpec) {
+  const session = query.credential('session_id');
+  if (session === undefined || !isSlave(svc)) return undefined;
+  try {
+    await checkSessionAtMaster(svc, session, spec.action);
+  } catch (e) {
+    if (isXenApiError(e) && e.code === 'RBAC_PERMISSION_DENIED') throw e;
+    return undefined;
+  }
+  const local = svc.sessions.localLogin(`http ${spec.path} (session checked by the master)`);
+  return { session: svc.sessions.validate(local), temporary: true, how: 'session' } as Caller;
+}
+
+/** Settles, in the background, the master's task a request checked by the master named. */
+function settleAtMaster(svc: Services, query: DataQuery, error?: XenApiError) {
+  const session = query.credential('session_id');
+  const task = query.credential('task_id');
+  if (session === undefined || task === undefined) return;
+  settleTaskAtMaster(svc, session, task, error).catch((e) =>
+    log.info("could not settle the master's task", { task, error: String(e) }),
+  );
+}
+
+export function statsRoute(
+  svc: Services,
+  spec: StatsHandlerSpec,
+  stats = new LocalStats(),
+): StreamRouteHandler {
   const action = HTTP_ACTIONS[spec.action];
   return async (req, res, conn: ConnectionInfo) => {
     req.resume();
     const query = new DataQuery(req.url, req.headers.cookie);
     if (req.method !== 'GET') return sendNotFound(res);
     let caller: Caller;
+    let byMaster = false;
     try {
-      caller = await authenticate(svc, req, conn, query);
+      try {
+        caller = await authenticate(svc, req, conn, query);
+      } catch (e) {
+        const checked = e instanceof Unauthorised ? await checkedByMaster(svc, query, spec) : undefined;
+        if (!checked) throw e;
+        caller = checked;
+        byMaster = true;
+      }
     } catch (e) {
       if (e instanceof Unauthorised) {
         failNamedTask(svc, query, new XenApiError('SESSION_AUTHENTICATION_FAILED', []));
@@ -99,14 +143,24 @@ export function statsRoute(svc: Services, spec: StatsHandlerSpec): StreamRouteHa
         failNamedTask(svc, query, denied);
         throw denied;
       }
-      task = adoptNamedTask(svc, query, caller.session);
-      const outcome = await spec.handle({ svc, req, res, query, session: caller.session });
+      // A task the client named lives on the master when the master checked the session.
+      task = byMaster ? undefined : adoptNamedTask(svc, query, caller.session);
+      const outcome = await spec.handle({
+        svc,
+        req,
+        res,
+        query,
+        session: caller.session,
+        local: () => stats.of(svc),
+      });
       if (task && outcome === 'redirected') svc.tasks.release(task.ref);
       else if (task) svc.tasks.succeed(task.ref, '');
+      else if (byMaster && outcome === 'answered') settleAtMaster(svc, query);
     } catch (e) {
       if (!res.headersSent) sendFailure(res, e);
       else res.destroy();
       if (task) svc.tasks.fail(task.ref, taskError(e));
+      else if (byMaster) settleAtMaster(svc, query, taskError(e));
       // A query no archive answers is the client's business (xcp-rrdd does not log it either).
       if (!(e instanceof StatsStatus) && !isXenApiError(e))
         log.info('statistics request failed', { path: spec.path, error: String(e) });
@@ -122,8 +176,9 @@ export function mountStatsHandler(
   svc: Services,
   spec: StatsHandlerSpec,
   paths = [spec.path],
+  stats = new LocalStats(),
 ) {
-  const route = statsRoute(svc, spec);
+  const route = statsRoute(svc, spec, stats);
   for (const p of paths) {
     frontend.mount(p, route);
     frontend.mount(`${p}/`, route);
