@@ -224,6 +224,8 @@ class DataRun implements DataContext {
   private redirected = false;
   private lastProgressAt = 0;
   private lastProgress = 0;
+  private pendingProgress: number | undefined;
+  private progressTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly svc: Services,
@@ -251,7 +253,20 @@ class DataRun implements DataContext {
   progress(fraction: number) {
     const now = Date.now();
     const f = Math.max(0, Math.min(1, fraction));
-    if (f !== 1 && now - this.lastProgressAt < PROGRESS_INTERVAL_MS) return;
+    const wait = PROGRESS_INTERVAL_MS - (now - this.lastProgressAt);
+    if (f !== 1 && wait > 0) {
+      // Too soon for another write: the latest figure goes out when the interval ends, so a
+      // transfer that stalls (a slow reader) still shows how far it got.
+      this.pendingProgress = f;
+      this.progressTimer ??= setTimeout(() => {
+        this.progressTimer = undefined;
+        const p = this.pendingProgress;
+        if (p !== undefined) this.progress(p);
+      }, wait);
+      this.progressTimer.unref?.();
+      return;
+    }
+    this.pendingProgress = undefined;
     if (f === this.lastProgress) return;
     this.lastProgressAt = now;
     this.lastProgress = f;
@@ -363,6 +378,9 @@ class DataRun implements DataContext {
   }
 
   private async cleanup() {
+    // A progress figure still waiting for its interval is moot once the request ends.
+    clearTimeout(this.progressTimer);
+    this.pendingProgress = undefined;
     for (const fn of this.cleanups.reverse()) {
       try {
         await fn();
