@@ -9,7 +9,7 @@ import { formatFloat } from './format.js';
 import type { Rra } from './rrd.js';
 
 interface RowText {
-  /** Per ring row: the `pushes` count when the row was formatted (−1: never). */
+  /** Per ring row: `pushes` − age when the row was formatted (NaN: never; −1 is a real serial). */
   stamp: Float64Array;
   /** Per ring row: `<v>a</v><v>b</v>…` and `"a","b",…`. */
   xml: string[];
@@ -25,7 +25,7 @@ function cacheOf(rra: Rra): RowText {
   let cache = rowTexts.get(rra.data);
   if (!cache) {
     cache = {
-      stamp: new Float64Array(rra.rows).fill(-1),
+      stamp: new Float64Array(rra.rows).fill(Number.NaN),
       xml: new Array(rra.rows),
       json: new Array(rra.rows),
     };
@@ -49,6 +49,19 @@ export function rowText(rra: Rra, nds: number, age: number, json: boolean): stri
     cache.stamp[r] = serial;
   }
   return json ? cache.json[r] : cache.xml[r];
+}
+
+/**
+ * Keeps ring row `r`'s text from values already in their formatFloat form (`vs`, one per data
+ * source: the dump reader's own substrings), so a poll right after a reload only joins strings.
+ */
+export function keepRowText(rra: Rra, r: number, vs: readonly string[]): void {
+  const cache = cacheOf(rra);
+  let age = rra.cur - r;
+  if (age < 0) age += rra.rows;
+  cache.xml[r] = vs.length === 0 ? '' : `<v>${vs.join('</v><v>')}</v>`;
+  cache.json[r] = vs.length === 0 ? '' : `"${vs.join('","')}"`;
+  cache.stamp[r] = rra.pushes - age;
 }
 
 /** Formats the `count` newest rows of an archive just written (see EAGER_PDP_PER_ROW). */
