@@ -53,6 +53,11 @@ const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i);
 /** Set by canonicalNumber: whether the last text read was in formatFloat's own fixed form. */
 let canonical = false;
 
+/** Whether the text canonicalNumber read last was formatFloat's own. */
+export function wasCanonical(): boolean {
+  return canonical;
+}
+
 /**
  * The number `text[a, b)` holds, computed without allocating when it is in formatFloat's fixed
  * form (C's `%.15g` of an exponent −4…14: at most 15 significant digits, no trailing zero after
