@@ -1,8 +1,9 @@
 // Formatted rows of an archive for `/rrd_updates`, kept while the archive's data array lives: a
 // row is formatted once, however often clients poll (XenCenter and Xen Orchestra ask every 5 s).
 // rrd.ts formats the rows it writes to the two finest archives at once (what clients poll: a
-// few microseconds per row), so a poll only joins strings; rows read from a dump, or of the
-// coarser archives, are formatted at their first poll. Memory: about 1.2 KB per row of 25 data
+// few microseconds per row), so a poll only joins strings; the dump reader keeps those archives'
+// rows from the dump's own text (keepRowText); rows of the coarser archives, or whose dump text
+// is not formatFloat's, are formatted at their first poll. Memory: about 1.2 KB per row of 25 data
 // sources (XML and JSON), 30 MB for 100 such VMs' 5 s and 1 min archives.
 
 import { formatFloat } from './format.js';
