@@ -4,7 +4,8 @@
 // rendered by Berth's engine from memory, against `rrdtool xport` over equivalent .rrd files (same
 // data sources and archives, fed the same readings with `rrdtool update`) in the same run. The
 // readings are synthetic (a seeded generator): the engine's cost does not depend on where they
-// come from. BENCH_STATS_VMS sets the VM count, BENCH_STATS_RUNS the timed runs.
+// come from. Also the reload of every RRD from its internal dump (fast and SAX readers) and
+// `/rrd_updates` straight after it. BENCH_STATS_VMS sets the VM count, BENCH_STATS_RUNS the timed runs.
 //
 // Part B: sampling cost per 5 s cycle as a fraction of one core, with real paused QEMUs (see
 // bench/stats-sampling.ts). BENCH_STATS_QEMUS (default 100), BENCH_STATS_CYCLES (6);
