@@ -17,7 +17,7 @@ export interface ParsedRra {
   cdps: Array<Map<string, string>>;
   rows: number;
   /** Values in document order (rows oldest first). */
-  values: number[];
+  values: number[] | Float64Array;
   rowWidths: number[];
   /**
    * Fast path only: per value, where its text lies in the dump when that text is exactly what
@@ -218,8 +218,10 @@ export function scanDump(text: string, eagerPdpPerRow: number): Doc | undefined 
         lit('</cdp_prep><database>');
         const ppr = rra.fields.get('pdp_per_row') as string;
         const eager = /^\d+$/.test(ppr) && Number(ppr) <= eagerPdpPerRow;
-        const spans: number[] | undefined = eager ? [] : undefined;
-        const values = rra.values;
+        // Typed arrays grown by doubling: no boxed numbers, no copy per value.
+        let values = new Float64Array(4096);
+        let spans = eager ? new Int32Array(8192) : undefined;
+        let count = 0;
         while (text.startsWith('<row>', i)) {
           i += 5;
           let width = 0;
@@ -234,8 +236,22 @@ export function scanDump(text: string, eagerPdpPerRow: number): Doc | undefined 
             const v = canonicalNumber(text, a, i);
             if (v === undefined) throw LEAVE; // saxes reports it
             if (++total > MAX_DUMP_VALUES) throw LEAVE;
-            values.push(v);
-            if (spans) spans.push(canonical ? a : -1, i);
+            if (count === values.length) {
+              const grown = new Float64Array(count * 2);
+              grown.set(values);
+              values = grown;
+            }
+            values[count] = v;
+            if (spans) {
+              if (2 * count === spans.length) {
+                const grown = new Int32Array(spans.length * 2);
+                grown.set(spans);
+                spans = grown;
+              }
+              spans[2 * count] = canonical ? a : -1;
+              spans[2 * count + 1] = i;
+            }
+            count++;
             lit('</v>');
             width++;
           }
@@ -244,7 +260,8 @@ export function scanDump(text: string, eagerPdpPerRow: number): Doc | undefined 
           rra.rowWidths.push(width);
         }
         lit('</database>');
-        if (spans) rra.spans = Int32Array.from(spans);
+        rra.values = values.subarray(0, count);
+        if (spans) rra.spans = spans.subarray(0, 2 * count);
       }
       lit('</rra>');
     }
