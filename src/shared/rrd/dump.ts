@@ -255,7 +255,7 @@ function saxScan(text: string): Doc {
           return;
         case 'rrd/rra/database/row/v':
           if (++values > MAX_DUMP_VALUES) fail('too many values');
-          (curRra?.values as number[]).push(parseFloatField(v, 'v'));
+          if (curRra) (curRra.values as number[]).push(parseFloatField(v, 'v'));
           rowWidth++;
           return;
         case 'rrd/rra/cf':
