@@ -3,9 +3,18 @@
 // (`internal`: with each data source's last_updated), its JSON variant, and the reader.
 
 import { SaxesParser } from 'saxes';
+import {
+  type Doc,
+  floatOfString,
+  MAX_DUMP_VALUES,
+  type ParsedDs,
+  type ParsedRra,
+  scanDump,
+} from './dump-scan.js';
 import type { ConsolidationFn } from '../host/stats.js';
 import { formatFloat, formatInt, xmlEscape } from './format.js';
 import { type Rra, type Rrd, type RrdDs, RRD_TIMESCALES } from './rrd.js';
+import { EAGER_PDP_PER_ROW, keepRowText } from './row-text.js';
 import type { DsType } from './types.js';
 
 /** A dump that cannot be read: malformed XML, a missing or bad field, inconsistent archives. */
@@ -122,22 +131,17 @@ export function dumpJson(rrd: Rrd): string {
 
 // ---- Reading ----------------------------------------------------------------------------------
 
-/** Most values a dump may hold (xapi's host RRD of 100 data sources holds about 200,000). */
-export const MAX_DUMP_VALUES = 5_000_000;
+export { MAX_DUMP_VALUES };
 const MAX_DEPTH = 8;
 
-const FLOAT = /^[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|nan|inf|infinity)$/i;
 const INT = /^[+-]?\d+$/;
 
 /** OCaml's float_of_string for the forms dumps use (decimal, NaN, ±Infinity/inf). */
 function parseFloatField(s: string, what: string): number {
   const t = s.trim();
-  if (!FLOAT.test(t)) throw new RrdFormatError(`${what}: not a number: ${t.slice(0, 40)}`);
-  const body = t.replace(/^[+-]/, '').toLowerCase();
-  const neg = t.startsWith('-');
-  if (body === 'nan') return Number.NaN;
-  if (body === 'inf' || body === 'infinity') return neg ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY;
-  return Number(t);
+  const x = floatOfString(t);
+  if (x === undefined) throw new RrdFormatError(`${what}: not a number: ${t.slice(0, 40)}`);
+  return x;
 }
 
 function parseIntField(s: string, what: string, min: number, max: number): number {
@@ -146,19 +150,6 @@ function parseIntField(s: string, what: string, min: number, max: number): numbe
   const n = Number(t);
   if (!(n >= min && n <= max)) throw new RrdFormatError(`${what}: ${t} out of range`);
   return n;
-}
-
-interface ParsedDs {
-  fields: Map<string, string>;
-}
-
-interface ParsedRra {
-  fields: Map<string, string>;
-  cdps: Array<Map<string, string>>;
-  rows: number;
-  /** Values in document order (rows oldest first). */
-  values: number[];
-  rowWidths: number[];
 }
 
 const DS_FIELDS = ['name', 'type', 'minimal_heartbeat', 'min', 'max', 'last_ds', 'value', 'unknown_sec'];
@@ -179,14 +170,8 @@ const CHILDREN: Record<string, string[]> = {
   'rrd/rra/database/row': ['v'],
 };
 
-interface Doc {
-  fields: Map<string, string>;
-  ds: ParsedDs[];
-  rras: ParsedRra[];
-}
-
 /** Streams the XML through saxes into fields and numbers (no tree: a dump may hold millions of <v>). */
-function scan(text: string): Doc {
+function saxScan(text: string): Doc {
   const doc: Doc = { fields: new Map(), ds: [], rras: [] };
   const path: string[] = [];
   const paths: string[] = [''];
@@ -270,7 +255,7 @@ function scan(text: string): Doc {
           return;
         case 'rrd/rra/database/row/v':
           if (++values > MAX_DUMP_VALUES) fail('too many values');
-          curRra?.values.push(parseFloatField(v, 'v'));
+          if (curRra) (curRra.values as number[]).push(parseFloatField(v, 'v'));
           rowWidth++;
           return;
         case 'rrd/rra/cf':
@@ -290,7 +275,7 @@ function scan(text: string): Doc {
     }
   });
   try {
-    parser.write(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text).close();
+    parser.write(text).close();
   } catch (e) {
     if (e instanceof RrdFormatError) throw e;
     throw new RrdFormatError(`XML: ${(e as Error).message.slice(0, 200)}`);
@@ -333,7 +318,7 @@ function readDs(p: ParsedDs, lastupdate: number): RrdDs {
   return { name, type, min, max, heartbeat, last, value, unknownSec, lastUpdated };
 }
 
-function readRra(p: ParsedRra, k: number, ds: RrdDs[], keep: number[], nAll: number): Rra {
+function readRra(p: ParsedRra, k: number, ds: RrdDs[], keep: number[], nAll: number, text?: string): Rra {
   const where = `rra ${k}`;
   const f = p.fields;
   const cf = need(f, 'cf', where).trim() as ConsolidationFn;
@@ -376,7 +361,27 @@ function readRra(p: ParsedRra, k: number, ds: RrdDs[], keep: number[], nAll: num
       pdpPerRow,
     );
   }
-  return { cf, rows, pdpPerRow, xff, data, cur: rows - 1, pushes: 0, cdpValue, cdpUnknown };
+  const rra: Rra = { cf, rows, pdpPerRow, xff, data, cur: rows - 1, pushes: 0, cdpValue, cdpUnknown };
+  if (p.spans && text !== undefined && nds === nAll && nds > 0) keepRowTexts(rra, nds, p.spans, text);
+  return rra;
+}
+
+/**
+ * Keeps the `/rrd_updates` text of the rows of a finely grained archive read by the fast path:
+ * each value's own text in the dump when it is formatFloat's (NaN where the ring holds NaN). A
+ * row with any other text is left to be formatted at its first poll.
+ */
+function keepRowTexts(rra: Rra, nds: number, spans: Int32Array, text: string): void {
+  const vs: string[] = new Array(nds);
+  rows: for (let r = 0; r < rra.rows; r++) {
+    for (let j = 0; j < nds; j++) {
+      const at = r * nds + j;
+      if (Number.isNaN(rra.data[at])) vs[j] = 'NaN';
+      else if (spans[2 * at] >= 0) vs[j] = text.slice(spans[2 * at], spans[2 * at + 1]);
+      else continue rows;
+    }
+    keepRowText(rra, r, vs);
+  }
 }
 
 /**
@@ -387,7 +392,8 @@ function readRra(p: ParsedRra, k: number, ds: RrdDs[], keep: number[], nAll: num
  */
 export function parseDumpXml(text: string): Rrd {
   if (typeof text !== 'string') throw new RrdFormatError('dump is not text');
-  const doc = scan(text);
+  const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  const doc = scanDump(body, EAGER_PDP_PER_ROW) ?? saxScan(body);
   for (const k of RRD_FIELDS) need(doc.fields, k, 'rrd');
   const step = parseIntField(need(doc.fields, 'step', 'rrd'), 'step', 1, 86400);
   const lastUpdated = parseFloatField(need(doc.fields, 'lastupdate', 'rrd'), 'lastupdate');
@@ -398,7 +404,7 @@ export function parseDumpXml(text: string): Rrd {
   for (let i = 0; i < all.length; i++) lastIndex.set(all[i].name, i);
   const keep = all.map((_, i) => i).filter((i) => lastIndex.get(all[i].name) === i);
   const ds = keep.map((i) => all[i]);
-  const rras = doc.rras.map((r, k) => readRra(r, k, ds, keep, all.length));
+  const rras = doc.rras.map((r, k) => readRra(r, k, ds, keep, all.length, doc.text));
   // The XML keeps lastupdate as an integer; an internal dump's data sources keep the fraction.
   const precise = ds[0]?.lastUpdated;
   const last =

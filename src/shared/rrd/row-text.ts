@@ -1,18 +1,16 @@
 // Formatted rows of an archive for `/rrd_updates`, kept while the archive's data array lives: a
 // row is formatted once, however often clients poll (XenCenter and Xen Orchestra ask every 5 s).
 // rrd.ts formats the rows it writes to the two finest archives at once (what clients poll: a
-// few microseconds per row), so a poll only joins strings; rows read from a dump, or of the
-// coarser archives, are formatted at their first poll. Memory: about 1.2 KB per row of 25 data
+// few microseconds per row), so a poll only joins strings; the dump reader keeps those archives'
+// rows from the dump's own text (keepRowText); rows of the coarser archives, or whose dump text
+// is not formatFloat's, are formatted at their first poll. Memory: about 1.2 KB per row of 25 data
 // sources (XML and JSON), 30 MB for 100 such VMs' 5 s and 1 min archives.
 
 import { formatFloat } from './format.js';
 import type { Rra } from './rrd.js';
 
 interface RowText {
-  /**
-   * Per ring row: its serial (`pushes` − age) when it was formatted; NaN: never. Not −1: an RRD
-   * read back from a dump counts pushes from 0, so its row one back has serial −1.
-   */
+  /** Per ring row: `pushes` − age when the row was formatted (NaN: never; −1 is a real serial). */
   stamp: Float64Array;
   /** Per ring row: `<v>a</v><v>b</v>…` and `"a","b",…`. */
   xml: string[];
@@ -52,6 +50,19 @@ export function rowText(rra: Rra, nds: number, age: number, json: boolean): stri
     cache.stamp[r] = serial;
   }
   return json ? cache.json[r] : cache.xml[r];
+}
+
+/**
+ * Keeps ring row `r`'s text from values already in their formatFloat form (`vs`, one per data
+ * source: the dump reader's own substrings), so a poll right after a reload only joins strings.
+ */
+export function keepRowText(rra: Rra, r: number, vs: readonly string[]): void {
+  const cache = cacheOf(rra);
+  let age = rra.cur - r;
+  if (age < 0) age += rra.rows;
+  cache.xml[r] = vs.length === 0 ? '' : `<v>${vs.join('</v><v>')}</v>`;
+  cache.json[r] = vs.length === 0 ? '' : `"${vs.join('","')}"`;
+  cache.stamp[r] = rra.pushes - age;
 }
 
 /** Formats the `count` newest rows of an archive just written (see EAGER_PDP_PER_ROW). */
