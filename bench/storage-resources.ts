@@ -19,44 +19,13 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AlertEvent } from '../src/manager/storage-resources/context.js';
 import { ResourceStore } from '../src/manager/storage-resources/store.js';
-import type {
-  AttributeInfo,
-  AttributeType,
-  ReportedResource,
-  ResourceClassInfo,
-} from '../src/shared/storage-resources/session.js';
+import type { ReportedResource, ResourceClassInfo } from '../src/shared/storage-resources/session.js';
+import { attr, cls } from '../test/helpers/resource-classes.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const ENCLOSURES = 10;
 const DRIVES_PER_ENCLOSURE = 1000;
 const LUNS = 1000;
-
-const attr = (type: AttributeType, optional = false): AttributeInfo => ({
-  type,
-  optional,
-  label: type,
-  hidden: false,
-  userReadOnly: false,
-});
-const cls = (
-  plugin: string,
-  name: string,
-  kind: 'global' | 'scoped',
-  ids: string[],
-  attributes: Record<string, AttributeInfo>,
-  more: Partial<ResourceClassInfo> = {},
-): ResourceClassInfo => ({
-  plugin,
-  name,
-  label: name,
-  identifier: { kind, attributes: ids },
-  attributes,
-  alertClasses: [],
-  subscribes: [],
-  statistics: {},
-  scannable: false,
-  ...more,
-});
 
 const Controller = cls(
   'bench',

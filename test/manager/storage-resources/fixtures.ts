@@ -2,45 +2,13 @@
 // with enclosures, drives and LUNs that provide to the Linux plugin's SCSI devices on serial.
 import type { TestContext } from 'node:test';
 import { join } from 'node:path';
-import type {
-  AttributeInfo,
-  AttributeType,
-  ReportedResource,
-  ResourceClassInfo,
-} from '../../../src/shared/storage-resources/session.js';
+import type { ReportedResource, ResourceClassInfo } from '../../../src/shared/storage-resources/session.js';
 import type { AlertEvent } from '../../../src/manager/storage-resources/context.js';
 import { ResourceStore } from '../../../src/manager/storage-resources/store.js';
+import { attr, cls } from '../../helpers/resource-classes.js';
 import { tempDir } from '../../helpers/tmp.js';
 
-export const attr = (type: AttributeType, optional = false): AttributeInfo => ({
-  type,
-  optional,
-  label: type,
-  hidden: false,
-  userReadOnly: false,
-});
-
-export function cls(
-  plugin: string,
-  name: string,
-  kind: 'global' | 'scoped',
-  ids: string[],
-  attributes: Record<string, AttributeInfo>,
-  more: Partial<ResourceClassInfo> = {},
-): ResourceClassInfo {
-  return {
-    plugin,
-    name,
-    label: name,
-    identifier: { kind, attributes: ids },
-    attributes,
-    alertClasses: [],
-    subscribes: [],
-    statistics: {},
-    scannable: false,
-    ...more,
-  };
-}
+export { attr, cls };
 
 export const Controller = cls(
   'ctrl',
