@@ -12,7 +12,7 @@ import { type LatestValues, type StatsProcedures, statsClient } from '../../../.
 import { type Agent, startAgent } from '../../../../src/agent/agent.js';
 import { NodedAgentClient } from '../../../../src/manager/hosts/host-client.js';
 import { ScriptedSampler, valueAt } from '../../../agent/stats/scripted-sampler.js';
-import { startManager } from '../../../helpers/manager.js';
+import { startManager, type TestManager } from '../../../helpers/manager.js';
 import {
   eventually,
   havePrometheus,
@@ -28,15 +28,7 @@ test("Prometheus scrapes /metrics with a bearer token and reads back Berth's val
   const fake = new FakeAgent();
   const tm = await startManager(t, { agent: fake });
   const svc = tm.manager.svc;
-  const root = svc.sessions.validate(await svc.sessions.loginWithPassword('root', tm.rootPassword, 'test'));
-  const call = (wire: string, ...args: unknown[]) => svc.call(root, wire, args);
-  const templates = (await call('VM.get_all_records')) as Record<string, { is_a_template: boolean }>;
-  const vm = (await call(
-    'VM.clone',
-    Object.keys(templates).find((r) => templates[r].is_a_template)!,
-    'db "one"',
-  )) as string;
-  const vmUuid = (await call('VM.get_uuid', vm)) as string;
+  const vmUuid = await cloneTemplate(tm, 'db "one"');
   const hostUuid = String(svc.db.get('host', svc.hostRef())!.uuid);
   const latest: LatestValues = {
     time: 1,
@@ -117,15 +109,7 @@ test("Prometheus and Berth agree: a real agent's RRDs over its RPC, sampled ever
   client = new NodedAgentClient(socketPath);
   const tm = await startManager(t, { agent: client });
   const svc = tm.manager.svc;
-  const root = svc.sessions.validate(await svc.sessions.loginWithPassword('root', tm.rootPassword, 'test'));
-  const call = (wire: string, ...args: unknown[]) => svc.call(root, wire, args);
-  const templates = (await call('VM.get_all_records')) as Record<string, { is_a_template: boolean }>;
-  const vm = (await call(
-    'VM.clone',
-    Object.keys(templates).find((r) => templates[r].is_a_template)!,
-    'sampled',
-  )) as string;
-  const vmUuid = (await call('VM.get_uuid', vm)) as string;
+  const vmUuid = await cloneTemplate(tm, 'sampled');
   sampler.vms.add(vmUuid);
   const token = 'prom-chain-77e1';
   const tokenFile = join(tempDir(t), 'metrics.token');
@@ -158,3 +142,17 @@ test("Prometheus and Berth agree: a real agent's RRDs over its RPC, sampled ever
   assert.equal(hostMem.metric.host, String(svc.db.get('host', svc.hostRef())!.uuid));
   assert.ok(Number(hostMem.value[1]) >= valueAt('host', 'memory_total_kib', 0));
 });
+
+/** Uuid of a new VM `nameLabel` cloned from the manager's first template. */
+async function cloneTemplate(tm: TestManager, nameLabel: string): Promise<string> {
+  const svc = tm.manager.svc;
+  const root = svc.sessions.validate(await svc.sessions.loginWithPassword('root', tm.rootPassword, 'test'));
+  const call = (wire: string, ...args: unknown[]) => svc.call(root, wire, args);
+  const templates = (await call('VM.get_all_records')) as Record<string, { is_a_template: boolean }>;
+  const vm = (await call(
+    'VM.clone',
+    Object.keys(templates).find((r) => templates[r].is_a_template)!,
+    nameLabel,
+  )) as string;
+  return (await call('VM.get_uuid', vm)) as string;
+}
