@@ -7,10 +7,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { type Agent, startAgent } from '../../../src/agent/agent.js';
 import { lookupUser } from '../../../src/agent/qemu/proc.js';
 import { XenApiError } from '../../../src/shared/errors.js';
-import { NodedAgentClient } from '../../../src/manager/hosts/host-client.js';
 import {
   BASE_ALLOCATION,
   connectNbd,
@@ -18,8 +16,8 @@ import {
   extents,
   readStream,
 } from '../../../src/shared/nbd/index.js';
-import { tempDir } from '../../helpers/tmp.js';
-import { guest, killQemusUnder, spec } from '../helpers/guest.js';
+import { guest, spec } from '../helpers/guest.js';
+import { startGuestAgent } from '../helpers/guest-agent.js';
 
 const UUID = '0e0e0e0e-2222-4333-8444-555566667777';
 const MiB = 1024 * 1024;
@@ -28,26 +26,7 @@ test('a running VM disk is exported read-only over NBD by its own QEMU', { timeo
   const who = lookupUser('nobody');
   if (!who || who.uid === 0) return t.skip('no unprivileged user nobody on this machine');
   const { kernel, initrd } = guest();
-  let runRoot = '';
-  let agent: Agent | undefined;
-  let client: NodedAgentClient | undefined;
-  // Registered before tempDir's removal: QEMU and the agent end first.
-  t.after(async () => {
-    client?.close();
-    await agent?.close();
-    if (runRoot) killQemusUnder(runRoot);
-  });
-  const dir = tempDir(t, 'berth-nbd-vm-');
-  runRoot = join(dir, 'run');
-  agent = await startAgent({
-    socketPath: join(dir, 'agent.sock'),
-    runRoot,
-    logRoot: join(dir, 'log'),
-    stateRoots: [dir],
-    accel: 'tcg',
-    runAs: 'nobody',
-  });
-  client = new NodedAgentClient(join(dir, 'agent.sock'));
+  const { dir, runRoot, client } = await startGuestAgent(t, 'berth-nbd-vm-', { runAs: 'nobody' });
 
   const disk = join(dir, 'disk.qcow2');
   const q = (args: string[]) => execFileSync(args[0], args.slice(1), { encoding: 'utf8' });

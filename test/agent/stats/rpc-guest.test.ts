@@ -4,10 +4,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { type Agent, startAgent } from '../../../src/agent/agent.js';
-import { NodedAgentClient } from '../../../src/manager/hosts/host-client.js';
-import { tempDir } from '../../helpers/tmp.js';
-import { guest, killQemusUnder, sleep, spec } from '../helpers/guest.js';
+import { guest, sleep, spec } from '../helpers/guest.js';
+import { startGuestAgent } from '../helpers/guest-agent.js';
 
 const VM = '5e5e5e5e-1111-4222-8333-444455556666';
 const HOST = 'aaaaaaaa-1111-4222-8333-444455556666';
@@ -25,26 +23,9 @@ test('a running guest shows in rrd_updates with its vCPU and disk figures', {
   timeout: 120_000,
 }, async (t) => {
   const { kernel, initrd } = guest();
-  let runRoot = '';
-  let agent: Agent | undefined;
-  let client: NodedAgentClient | undefined;
-  // Registered before tempDir's removal: QEMU and the agent end first.
-  t.after(async () => {
-    client?.close();
-    await agent?.close();
-    if (runRoot) killQemusUnder(runRoot);
-  });
-  const dir = tempDir(t, 'berth-agent-store-guest-');
-  runRoot = join(dir, 'run');
-  agent = await startAgent({
-    socketPath: join(dir, 'agent.sock'),
-    runRoot,
-    logRoot: join(dir, 'log'),
-    stateRoots: [dir],
-    accel: 'tcg',
+  const { dir, client } = await startGuestAgent(t, 'berth-agent-store-guest-', {
     stats: {}, // the real sampler, every 5 s
   });
-  client = new NodedAgentClient(join(dir, 'agent.sock'));
   const disk = join(dir, 'disk.qcow2');
   execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', disk, '32M']);
   await client.call('instance_start', [
