@@ -8,6 +8,7 @@ import { checkSpec } from '../../../src/agent/qemu/spec-check.js';
 import { baseVmRecord } from '../../../src/manager/bootstrap/vm-record.js';
 import type { InstanceInfo, InstanceSpec } from '../../../src/manager/vm/host-agent.js';
 import { networkClient } from '../../../src/shared/host/network.js';
+import { jsonRpcCaller } from '../../helpers/json-rpc.js';
 import { startManager, type TestManager } from '../../helpers/manager.js';
 import type { InstanceAgent } from '../../helpers/test-agent.js';
 
@@ -99,28 +100,7 @@ export interface Harness {
 export async function harness(t: TestContext, opts: { hotplug?: boolean } = {}): Promise<Harness> {
   const agent = new RecordingAgent(opts.hotplug);
   const m = await startManager(t, { agent });
-  let id = 0;
-  const raw = async (method: string, params: unknown[]) => {
-    const res = await fetch(`${m.httpUrl}/jsonrpc`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ jsonrpc: '2.0', method, params, id: ++id }),
-    });
-    const body = (await res.json()) as { result?: unknown; error?: { message: string; data: string[] } };
-    if (body.error) throw { error: [body.error.message, ...body.error.data] } satisfies Failure;
-    return body.result as any;
-  };
-  const session = await raw('session.login_with_password', ['root', m.rootPassword, '1.0', 'setters-test']);
-  const call = (method: string, ...args: unknown[]) => raw(method, [session, ...args]);
-  const failure = async (method: string, ...args: unknown[]) => {
-    try {
-      await call(method, ...args);
-    } catch (e) {
-      if ((e as Failure).error) return (e as Failure).error;
-      throw e;
-    }
-    throw new Error(`${method} succeeded; a failure was expected`);
-  };
+  const { call, failure } = await rootJsonRpc(m, 'setters-test');
   return {
     m,
     agent,
@@ -130,4 +110,33 @@ export async function harness(t: TestContext, opts: { hotplug?: boolean } = {}):
       call('VM.create', baseVmRecord({ name_label: 'setters-test', ...overrides })) as Promise<string>,
     record: (cls, ref) => m.manager.db.mustGet(cls, ref) as Record<string, any>,
   };
+}
+
+/** A root session on `m` (originator `originator`) and its JSON-RPC callers. */
+export async function rootJsonRpc(m: TestManager, originator: string) {
+  const post = jsonRpcCaller(m.httpUrl);
+  const raw = async (method: string, params: unknown[]) => {
+    const body = await post(method, params);
+    if (body.error) throw { error: [body.error.message, ...(body.error.data as string[])] } satisfies Failure;
+    return body.result as any;
+  };
+  const session: string = await raw('session.login_with_password', [
+    'root',
+    m.rootPassword,
+    '1.0',
+    originator,
+  ]);
+  /** Calls a message over JSON-RPC as root; resolves to the result, rejects with {error}. */
+  const call = (method: string, ...args: unknown[]) => raw(method, [session, ...args]);
+  /** The error description a call fails with (fails the test if it succeeds). */
+  const failure = async (method: string, ...args: unknown[]): Promise<string[]> => {
+    try {
+      await call(method, ...args);
+    } catch (e) {
+      if ((e as Failure).error) return (e as Failure).error;
+      throw e;
+    }
+    throw new Error(`${method} succeeded; a failure was expected`);
+  };
+  return { session, call, failure };
 }

@@ -3,7 +3,7 @@
 import type { TestContext } from 'node:test';
 import { baseVmRecord } from '../../../src/manager/bootstrap/vm-record.js';
 import { startManager, type TestManager } from '../../helpers/manager.js';
-import { RecordingAgent } from '../setters/harness.js';
+import { RecordingAgent, rootJsonRpc } from '../setters/harness.js';
 import { RecordingStats } from './recording-stats.js';
 
 export interface Setup {
@@ -20,28 +20,7 @@ export async function setup(t: TestContext, dataDir?: string, stats = new Record
   const agent = new RecordingAgent();
   const m = await startManager(t, { agent, dataDir });
   (agent as unknown as { stats: RecordingStats }).stats = stats;
-  let id = 0;
-  const raw = async (method: string, params: unknown[]) => {
-    const res = await fetch(`${m.httpUrl}/jsonrpc`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ jsonrpc: '2.0', method, params, id: ++id }),
-    });
-    const body = (await res.json()) as { result?: unknown; error?: { message: string; data: string[] } };
-    if (body.error) throw { error: [body.error.message, ...body.error.data] };
-    return body.result as any;
-  };
-  const session = await raw('session.login_with_password', ['root', m.rootPassword, '1.0', 'stats-test']);
-  const call = (method: string, ...args: unknown[]) => raw(method, [session, ...args]);
-  const failure = async (method: string, ...args: unknown[]) => {
-    try {
-      await call(method, ...args);
-    } catch (e) {
-      if ((e as { error?: string[] }).error) return (e as { error: string[] }).error;
-      throw e;
-    }
-    throw new Error(`${method} succeeded; a failure was expected`);
-  };
+  const { session, call, failure } = await rootJsonRpc(m, 'stats-test');
   return { m, agent, stats, session, call, failure };
 }
 
