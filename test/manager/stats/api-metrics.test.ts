@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { refreshMetricsFields, startMetricsFields } from '../../../src/manager/stats/metrics-fields.js';
+import { vifRecord } from '../../helpers/records.js';
 import { newVm, setup } from './harness.js';
 
 test('metrics fields follow stats_latest, and only changes are written', async (t) => {
@@ -14,16 +15,7 @@ test('metrics fields follow stats_latest, and only changes are written', async (
   const pif = db.create('PIF', { host, device: 'ethstats0', metrics: pifMetrics });
   const { vm, uuid } = await newVm(s);
   const network = db.create('network', { name_label: 'stats-net', bridge: 'xenbr-mgrapi' });
-  const vif = (await s.call('VIF.create', {
-    device: '0',
-    network,
-    VM: vm,
-    MAC: '',
-    MTU: 1500,
-    other_config: {},
-    qos_algorithm_type: '',
-    qos_algorithm_params: {},
-  })) as string;
+  const vif = (await s.call('VIF.create', vifRecord(vm, network))) as string;
   await s.call('VM.start', vm, false, false);
   const idle = { time: 1, host: {}, vms: {}, srs: {} };
   s.stats.latest = {
