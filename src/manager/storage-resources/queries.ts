@@ -4,7 +4,7 @@
 import type { AlertSeverity } from '../../shared/storage-resources/session.js';
 import { ancestorIds, descendantIds } from './edges.js';
 import type { StoredValue } from './identity.js';
-import { readAttributes } from './records.js';
+import { getRecord, readAttributes } from './records.js';
 import { whatProvides } from './relations.js';
 import type { ResourceSql } from './sql.js';
 
@@ -41,7 +41,8 @@ export interface AlertView {
   propagated: boolean;
 }
 
-interface AlertRow {
+/** A resource_alert row (every column). */
+export interface AlertRow {
   id: number;
   record_id: number | null;
   root: string;
@@ -77,14 +78,7 @@ export class ResourceQueries {
   constructor(private readonly sql: ResourceSql) {}
 
   resource(id: number): ResourceView | undefined {
-    const r = this.sql.get<{
-      id: number;
-      class: string;
-      storage_id: string;
-      scope: string;
-      label: string;
-      alias: string | null;
-    }>('SELECT id, class, storage_id, scope, label, alias FROM resource_record WHERE id = ?', id);
+    const r = getRecord(this.sql, id);
     if (!r) return undefined;
     return {
       id: r.id,
