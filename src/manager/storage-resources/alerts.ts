@@ -12,17 +12,14 @@ import {
 } from './alert-messages.js';
 import type { CallContext } from './context.js';
 import { descendantIds } from './edges.js';
+import type { AlertRow as StoredAlertRow } from './queries.js';
 import { aliasOrLabel, classOfRecord, getRecord } from './records.js';
 
-interface AlertRow {
-  id: number;
-  record_id: number | null;
-  root: string;
-  kind: 'condition' | 'offline';
-  alert_class: string;
-  severity: AlertSeverity;
-  message: string;
-}
+/** The columns of a resource_alert row read here (ALERT_COLUMNS). */
+type AlertRow = Pick<
+  StoredAlertRow,
+  'id' | 'record_id' | 'root' | 'kind' | 'alert_class' | 'severity' | 'message'
+>;
 
 const ALERT_COLUMNS = 'id, record_id, root, kind, alert_class, severity, message';
 
