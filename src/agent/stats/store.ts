@@ -57,6 +57,8 @@ export class StatsStore {
   /** Epoch seconds of the latest sample fed (0: none yet). */
   lastTime = 0;
   settings: StatsSettings = { createMinMaxInNewVmRrds: false };
+  /** owner:uuid of RRDs whose latest update failed (logged once until one succeeds again). */
+  private readonly failing = new Set<string>();
   /** Told when an RRD stops being held (taken with remove), so its archive goes too. */
   onDropped: (owner: 'vm' | 'sr', uuid: string) => void = () => {};
 
@@ -108,9 +110,15 @@ export class StatsStore {
         else if (have.has(v.spec.name)) setDsTransform(held.rrd, v.spec.name, v.spec.transform);
       }
       updateRrd(held.rrd, time, new Map(values.map((v) => [v.spec.name, v.value])));
+      this.failing.delete(`${owner}:${uuid}`);
     } catch (e) {
-      // A pushed RRD from a host whose clock ran ahead, say: this cycle is lost for it, not the rest.
-      log.warn('RRD update failed', { owner, uuid, error: String(e) });
+      // A pushed RRD from a host whose clock ran ahead, say: this cycle is lost for it, not the
+      // rest. Such an RRD fails every cycle until time passes its last update: said once.
+      const key = `${owner}:${uuid}`;
+      if (!this.failing.has(key)) {
+        this.failing.add(key);
+        log.warn('RRD update failed; not said again until one succeeds', { owner, uuid, error: String(e) });
+      }
     }
     return held;
   }
@@ -132,6 +140,7 @@ export class StatsStore {
   /** Puts an RRD (pushed by the manager or reloaded from the archive) in place of any held one. */
   put(owner: RrdOwner, uuid: string, rrd: Rrd): void {
     const live = this.get(owner, uuid)?.live ?? new Map();
+    this.failing.delete(`${owner}:${uuid}`);
     if (owner === 'host') this.host = { rrd, live };
     else this.table(owner).set(uuid, { rrd, live });
   }
