@@ -7,8 +7,10 @@
 // dump the halt took).
 //
 // Stops, migrations and destroys are seen in the database's commits (whichever path wrote them:
-// the API, reconciliation, agent events, migration recovery); starts are hooked explicitly since
-// the push must reach the agent before the VM runs there.
+// the API, reconciliation, agent events, migration recovery); starts are hooked explicitly, as the
+// start begins (the archived dump is pushed to the chosen host in the background: VM.start does
+// not wait for it, so its latency is unchanged). The push may thus land after the agent's first
+// readings of the VM; the pushed RRD then replaces the few seconds recorded meanwhile.
 import { NULL_REF } from '../../shared/datamodel/types.js';
 import { logger } from '../../shared/log.js';
 import type { RrdArchive, Services } from '../api/context.js';
