@@ -54,6 +54,26 @@ test('FileRrdArchive: gzip files per owner, atomic replace, confined uuids, idem
   assert.equal(existsSync(file), false);
 });
 
+test('FileRrdArchive writes off the event loop: other work runs while the temp file exists', async (t) => {
+  const root = join(tempDir(t), 'rrd');
+  const a = new FileRrdArchive(root);
+  const uuid = '0b4a6a4c-4ad5-4c8c-9c2c-1a2b3c4d5e6f';
+  const dir = join(root, 'vm');
+  // Polled once per event-loop turn: a synchronous open/write/fsync/rename is never seen mid-way.
+  let sawTemp = false;
+  let writing = true;
+  const poll = () => {
+    if (readdirSync(dir).some((n) => n !== `${uuid}.xml.gz`)) sawTemp = true;
+    if (writing) setImmediate(poll);
+  };
+  setImmediate(poll);
+  await a.write('vm', uuid, `<rrd>${'x'.repeat(1 << 20)}</rrd>`);
+  writing = false;
+  assert.ok(sawTemp, 'the event loop turned while the dump was being written');
+  assert.deepEqual(readdirSync(dir), [`${uuid}.xml.gz`], 'no temporary file left');
+  assert.equal((await a.read('vm', uuid))?.length, (1 << 20) + 11);
+});
+
 test('halt takes the RRD into the archive, start pushes it back; suspend/resume likewise', async (t) => {
   const s = await setup(t);
   const { vm, uuid } = await newVm(s);
