@@ -59,6 +59,12 @@ export class StatsStore {
   settings: StatsSettings = { createMinMaxInNewVmRrds: false };
   /** owner:uuid of RRDs whose latest update failed (logged once until one succeeds again). */
   private readonly failing = new Set<string>();
+  /**
+   * owner:uuid taken (with remove) since the latest ingest: the reading being taken may predate
+   * the take (the VM list is read before QMP is awaited), so the next ingest does not make them a
+   * fresh RRD; the manager's push or a later reading does.
+   */
+  private readonly takenSinceIngest = new Set<string>();
   /** Told when an RRD stops being held (taken with remove), so its archive goes too. */
   onDropped: (owner: 'vm' | 'sr', uuid: string) => void = () => {};
 
@@ -66,19 +72,24 @@ export class StatsStore {
   ingest(sample: HostSample): void {
     const t = sample.time;
     this.host = this.feed('host', '', this.host, sample.host, t, true);
-    for (const [uuid, values] of sample.vms)
-      this.vms.set(
-        uuid,
-        this.feed('vm', uuid, this.vms.get(uuid), values, t, this.settings.createMinMaxInNewVmRrds),
-      );
-    for (const [uuid, values] of sample.srs)
-      this.srs.set(
-        uuid,
-        this.feed('sr', uuid, this.srs.get(uuid), values, t, this.settings.createMinMaxInNewVmRrds),
-      );
-    this.runningVms = new Set(sample.vms.keys());
-    this.attachedSrs = new Set(sample.srs.keys());
+    this.runningVms = this.feedAll('vm', sample.vms, t);
+    this.attachedSrs = this.feedAll('sr', sample.srs, t);
+    this.takenSinceIngest.clear();
     this.lastTime = t;
+  }
+
+  /** Feeds the readings of VMs or SRs; returns the owners kept as present here. */
+  private feedAll(owner: 'vm' | 'sr', readings: Map<string, SampledValue[]>, t: number): Set<string> {
+    const table = this.table(owner);
+    const here = new Set<string>();
+    for (const [uuid, values] of readings) {
+      const held = table.get(uuid);
+      // Taken by the manager while this reading was under way: it stopped (or left) here.
+      if (!held && this.takenSinceIngest.has(`${owner}:${uuid}`)) continue;
+      table.set(uuid, this.feed(owner, uuid, held, values, t, this.settings.createMinMaxInNewVmRrds));
+      here.add(uuid);
+    }
+    return here;
   }
 
   private feed(
@@ -148,6 +159,7 @@ export class StatsStore {
   /** The held RRD of a VM or SR; `remove` forgets it here (and its archive). */
   take(owner: 'vm' | 'sr', uuid: string, remove: boolean): Rrd | undefined {
     const held = this.table(owner).get(uuid);
+    if (remove) this.takenSinceIngest.add(`${owner}:${uuid}`);
     if (held && remove) {
       this.table(owner).delete(uuid);
       this.onDropped(owner, uuid);

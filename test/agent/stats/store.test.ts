@@ -210,3 +210,29 @@ test('an RRD pushed from the future is updated at once (xapi: a clock going back
   assert.equal(store.vms.get(VM)!.rrd.lastUpdated, s.time - 5);
   assert.deepEqual(lines, []);
 });
+
+test('a take landing while a reading is under way is not undone by that reading', async () => {
+  const s = new ScriptedSampler({ vms: [VM], srs: [SR] });
+  const { store } = await fed(3, s);
+  // The reading lists the VM and SR (read before the take), the manager takes both meanwhile.
+  const reading = s.sample();
+  assert.ok(store.take('vm', VM, true));
+  assert.ok(store.take('sr', SR, true));
+  store.ingest(await reading);
+  assert.equal(store.vms.has(VM), false, 'no fresh RRD for the VM just taken');
+  assert.equal(store.srs.has(SR), false);
+  assert.deepEqual(store.latest().vms, {});
+  // A later reading that still finds the VM (it runs here again): it gets a fresh RRD.
+  store.ingest(await s.sample());
+  assert.equal(lastValue(store.vms.get(VM)!.rrd, 'cpu0'), valueAt('vm', 'cpu0', s.i - 1, VM));
+  assert.ok(store.present('vm', VM));
+});
+
+test('a take then a push before the next reading: the pushed RRD is fed', async () => {
+  const s = new ScriptedSampler({ vms: [VM] });
+  const { store } = await fed(3, s);
+  const dump = dumpXml(store.take('vm', VM, true)!, { internal: true });
+  store.put('vm', VM, parseDumpXml(dump));
+  store.ingest(await s.sample());
+  assert.equal(lastValue(store.vms.get(VM)!.rrd, 'cpu0'), valueAt('vm', 'cpu0', 3, VM));
+});
