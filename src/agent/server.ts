@@ -17,7 +17,12 @@ import { TlsListener } from './tls-listener.js';
 const log = logger('agent-rpc');
 
 export type Procedure = (...args: any[]) => unknown;
-const MAX_BODY = 4 * 1024 * 1024;
+/**
+ * Largest request body. Callers are the local manager (root-only socket) or the pool master
+ * (mutual TLS), so this bounds mistakes, not attackers; it must hold stats_rrd_push's dump: a VM
+ * RRD of 100 data sources with MIN/MAX archives is ~5 MiB of JSON text.
+ */
+const MAX_BODY = 64 * 1024 * 1024;
 
 /** Interval of the blank heartbeat lines on the push channel (client.ts WATCH_IDLE_MS is 3x). */
 export const HEARTBEAT_MS = 10_000;

@@ -3,11 +3,11 @@
 // is atomic (temp file, fsync, rename): a SIGKILL loses at most one interval and never leaves a
 // half-written archive. An archive that cannot be read is renamed aside (`.corrupt-<time>`) with
 // a log line and the RRD starts afresh: statistics never stop an agent from starting.
-import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gunzip, gzip } from 'node:zlib';
+import { ATOMIC_TMP_MARK, writeAtomic } from '../../shared/atomic-write.js';
 import { logger } from '../../shared/log.js';
 import { dumpXml, parseDumpXml } from '../../shared/rrd/dump.js';
 import type { Rrd } from '../../shared/rrd/rrd.js';
@@ -29,31 +29,6 @@ export function archivePath(dir: string, owner: 'host' | 'vm' | 'sr', uuid = '')
   if (owner === 'host') return join(dir, `host${SUFFIX}`);
   if (!UUID_RE.test(uuid)) throw new Error(`not a uuid: ${JSON.stringify(uuid)}`);
   return join(dir, owner, `${uuid}${SUFFIX}`);
-}
-
-/** Writes `data` to `path` atomically: a temp file beside it, fsync, rename, fsync of the folder. */
-export async function writeAtomic(path: string, data: Uint8Array): Promise<void> {
-  const dir = join(path, '..');
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  const fh = await open(tmp, 'w', 0o600);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    await rename(tmp, path);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
-  const d = await open(dir, 'r');
-  try {
-    await d.sync();
-  } finally {
-    await d.close();
-  }
 }
 
 export async function writeRrdFile(path: string, rrd: Rrd): Promise<void> {
@@ -108,7 +83,7 @@ export class RrdArchive {
       for (const owner of ['vm', 'sr'] as const) {
         for (const name of await readdir(join(this.dir, owner))) {
           const p = join(this.dir, owner, name);
-          if (name.includes('.tmp-')) {
+          if (name.includes(ATOMIC_TMP_MARK)) {
             await rm(p, { force: true }); // a write a crash interrupted: the archive before it stands
             continue;
           }

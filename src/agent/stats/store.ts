@@ -57,6 +57,14 @@ export class StatsStore {
   /** Epoch seconds of the latest sample fed (0: none yet). */
   lastTime = 0;
   settings: StatsSettings = { createMinMaxInNewVmRrds: false };
+  /** owner:uuid of RRDs whose latest update failed (logged once until one succeeds again). */
+  private readonly failing = new Set<string>();
+  /**
+   * owner:uuid taken (with remove) since the latest ingest: the reading being taken may predate
+   * the take (the VM list is read before QMP is awaited), so the next ingest does not make them a
+   * fresh RRD; the manager's push or a later reading does.
+   */
+  private readonly takenSinceIngest = new Set<string>();
   /** Told when an RRD stops being held (taken with remove), so its archive goes too. */
   onDropped: (owner: 'vm' | 'sr', uuid: string) => void = () => {};
 
@@ -64,19 +72,24 @@ export class StatsStore {
   ingest(sample: HostSample): void {
     const t = sample.time;
     this.host = this.feed('host', '', this.host, sample.host, t, true);
-    for (const [uuid, values] of sample.vms)
-      this.vms.set(
-        uuid,
-        this.feed('vm', uuid, this.vms.get(uuid), values, t, this.settings.createMinMaxInNewVmRrds),
-      );
-    for (const [uuid, values] of sample.srs)
-      this.srs.set(
-        uuid,
-        this.feed('sr', uuid, this.srs.get(uuid), values, t, this.settings.createMinMaxInNewVmRrds),
-      );
-    this.runningVms = new Set(sample.vms.keys());
-    this.attachedSrs = new Set(sample.srs.keys());
+    this.runningVms = this.feedAll('vm', sample.vms, t);
+    this.attachedSrs = this.feedAll('sr', sample.srs, t);
+    this.takenSinceIngest.clear();
     this.lastTime = t;
+  }
+
+  /** Feeds the readings of VMs or SRs; returns the owners kept as present here. */
+  private feedAll(owner: 'vm' | 'sr', readings: Map<string, SampledValue[]>, t: number): Set<string> {
+    const table = this.table(owner);
+    const here = new Set<string>();
+    for (const [uuid, values] of readings) {
+      const held = table.get(uuid);
+      // Taken by the manager while this reading was under way: it stopped (or left) here.
+      if (!held && this.takenSinceIngest.has(`${owner}:${uuid}`)) continue;
+      table.set(uuid, this.feed(owner, uuid, held, values, t, this.settings.createMinMaxInNewVmRrds));
+      here.add(uuid);
+    }
+    return here;
   }
 
   private feed(
@@ -108,9 +121,15 @@ export class StatsStore {
         else if (have.has(v.spec.name)) setDsTransform(held.rrd, v.spec.name, v.spec.transform);
       }
       updateRrd(held.rrd, time, new Map(values.map((v) => [v.spec.name, v.value])));
+      this.failing.delete(`${owner}:${uuid}`);
     } catch (e) {
-      // A pushed RRD from a host whose clock ran ahead, say: this cycle is lost for it, not the rest.
-      log.warn('RRD update failed', { owner, uuid, error: String(e) });
+      // A pushed RRD from a host whose clock ran ahead, say: this cycle is lost for it, not the
+      // rest. Such an RRD fails every cycle until time passes its last update: said once.
+      const key = `${owner}:${uuid}`;
+      if (!this.failing.has(key)) {
+        this.failing.add(key);
+        log.warn('RRD update failed; not said again until one succeeds', { owner, uuid, error: String(e) });
+      }
     }
     return held;
   }
@@ -132,6 +151,7 @@ export class StatsStore {
   /** Puts an RRD (pushed by the manager or reloaded from the archive) in place of any held one. */
   put(owner: RrdOwner, uuid: string, rrd: Rrd): void {
     const live = this.get(owner, uuid)?.live ?? new Map();
+    this.failing.delete(`${owner}:${uuid}`);
     if (owner === 'host') this.host = { rrd, live };
     else this.table(owner).set(uuid, { rrd, live });
   }
@@ -139,6 +159,7 @@ export class StatsStore {
   /** The held RRD of a VM or SR; `remove` forgets it here (and its archive). */
   take(owner: 'vm' | 'sr', uuid: string, remove: boolean): Rrd | undefined {
     const held = this.table(owner).get(uuid);
+    if (remove) this.takenSinceIngest.add(`${owner}:${uuid}`);
     if (held && remove) {
       this.table(owner).delete(uuid);
       this.onDropped(owner, uuid);

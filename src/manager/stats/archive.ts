@@ -2,12 +2,14 @@
 // XML dumps, gzipped, one file per owner under `<dataDir>/rrd-archive/{vm,sr}/<uuid>.xml.gz` (xapi
 // keeps them as blobs in its database). Not `<dataDir>/rrd`: on a host the manager's data dir is
 // also the agent's state root, whose own archive lives there. Writes are atomic (temp file,
-// fsync, rename, fsync of the directory): a crash leaves the old dump or the new one.
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+// fsync, rename, fsync of the directory; src/shared/atomic-write.ts, off the event loop's thread):
+// a crash leaves the old dump or the new one.
+import { mkdirSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gunzip, gzip } from 'node:zlib';
+import { writeAtomic } from '../../shared/atomic-write.js';
 import { XenApiError } from '../../shared/errors.js';
 import type { RrdArchive } from '../api/context.js';
 
@@ -24,35 +26,6 @@ export function archivePath(root: string, owner: Owner, uuid: string): string {
   if (typeof uuid !== 'string' || !UUID_RE.test(uuid))
     throw new XenApiError('UUID_INVALID', [owner, String(uuid)]);
   return join(root, owner, `${uuid}.xml.gz`);
-}
-
-/** Writes `data` to `path` atomically and durably. */
-function writeAtomic(path: string, data: Uint8Array): void {
-  const dir = join(path, '..');
-  const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  const fd = openSync(tmp, 'w', 0o600);
-  try {
-    let off = 0;
-    while (off < data.length) off += writeSync(fd, data, off, data.length - off);
-    fsyncSync(fd);
-  } catch (e) {
-    closeSync(fd);
-    rmSync(tmp, { force: true });
-    throw e;
-  }
-  closeSync(fd);
-  try {
-    renameSync(tmp, path);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw e;
-  }
-  const dfd = openSync(dir, 'r');
-  try {
-    fsyncSync(dfd);
-  } finally {
-    closeSync(dfd);
-  }
 }
 
 export class FileRrdArchive implements RrdArchive {
@@ -75,10 +48,10 @@ export class FileRrdArchive implements RrdArchive {
 
   async write(owner: Owner, uuid: string, dump: string): Promise<void> {
     const path = archivePath(this.root, owner, uuid);
-    writeAtomic(path, await gzipAsync(Buffer.from(dump, 'utf8')));
+    await writeAtomic(path, await gzipAsync(Buffer.from(dump, 'utf8')));
   }
 
   async remove(owner: Owner, uuid: string): Promise<void> {
-    rmSync(archivePath(this.root, owner, uuid), { force: true });
+    await rm(archivePath(this.root, owner, uuid), { force: true });
   }
 }

@@ -7,8 +7,10 @@
 // dump the halt took).
 //
 // Stops, migrations and destroys are seen in the database's commits (whichever path wrote them:
-// the API, reconciliation, agent events, migration recovery); starts are hooked explicitly since
-// the push must reach the agent before the VM runs there.
+// the API, reconciliation, agent events, migration recovery); starts are hooked explicitly, as the
+// start begins (the archived dump is pushed to the chosen host in the background: VM.start does
+// not wait for it, so its latency is unchanged). The push may thus land after the agent's first
+// readings of the VM; the pushed RRD then replaces the few seconds recorded meanwhile.
 import { NULL_REF } from '../../shared/datamodel/types.js';
 import { logger } from '../../shared/log.js';
 import type { RrdArchive, Services } from '../api/context.js';
@@ -203,7 +205,8 @@ async function configureAgent(svc: Services, host: string): Promise<void> {
  * After `host`'s agent (re)connected and its VMs were reconciled: the pool's settings, then the
  * RRDs it still holds for VMs that no longer run there (stopped while the agent was away: they go
  * to the archive unless the VM runs elsewhere now or is gone, then they are dropped) and SRs no
- * longer attached there (to the archive). Never throws.
+ * longer attached there (to the archive). A leftover older than the archived dump (by
+ * `<lastupdate>`) is dropped, not archived. Never throws.
  */
 export async function statsAfterReconnect(svc: Services, host: string): Promise<void> {
   if (!svc.rrdArchive || svc.pool?.isMaster() === false) return;
@@ -220,15 +223,54 @@ export async function statsAfterReconnect(svc: Services, host: string): Promise<
     const vm = ref ? svc.db.get('VM', ref) : undefined;
     const runsOn = runningHost(vm);
     if (runsOn === host) continue;
-    if (vm && runsOn === null) void takeToArchive(svc, 'vm', uuid, host);
+    if (vm && runsOn === null) void takeLeftover(svc, 'vm', uuid, host);
     else void dropHeld(svc, 'vm', uuid, host);
   }
   for (const uuid of held.srs) {
     const ref = svc.db.refByUuid('SR', uuid);
     if (ref && srAttachedOn(svc, ref, host)) continue;
-    if (ref) void takeToArchive(svc, 'sr', uuid, host);
+    if (ref) void takeLeftover(svc, 'sr', uuid, host);
     else void dropHeld(svc, 'sr', uuid, host);
   }
+}
+
+/**
+ * The `<lastupdate>` of an RRD dump (epoch seconds), read from its first kilobytes where the
+ * engine's dumps (and xapi's) put it; undefined when absent or not a number.
+ */
+export function dumpLastUpdate(dump: string): number | undefined {
+  const m = /<lastupdate>\s*([0-9]+(?:\.[0-9]*)?)\s*<\/lastupdate>/.exec(dump.slice(0, 4096));
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * Whether a leftover dump should replace the archived one: nothing archived, or the leftover was
+ * updated later (a leftover from an agent that was away for a while can be older than what the
+ * archive got since, e.g. the VM ran elsewhere and stopped there). Pure.
+ */
+export function leftoverIsNewer(held: string, archived: string | null): boolean {
+  if (archived === null) return true;
+  const h = dumpLastUpdate(held);
+  const a = dumpLastUpdate(archived);
+  if (h === undefined) return false;
+  return a === undefined || h > a;
+}
+
+/** Takes a leftover RRD off `host`'s agent into the archive, unless the archive holds a newer one. */
+function takeLeftover(svc: Services, owner: Owner, uuid: string, host: string): Promise<void> {
+  const archive = svc.rrdArchive;
+  if (!archive) return Promise.resolve();
+  return enqueue(archive, `${owner}:${uuid}`, 'leftover take', async () => {
+    const dump = await svc.hosts.get(host).stats.stats_rrd_take(owner, uuid, true);
+    if (dump === null) return;
+    const archived = await archive.read(owner, uuid).catch(() => null);
+    if (!leftoverIsNewer(dump, archived)) {
+      log.info('leftover RRD older than the archived one: dropped', { owner, uuid, host });
+      return;
+    }
+    await archive.write(owner, uuid, dump);
+    log.debug('archived leftover RRD', { owner, uuid, host });
+  });
 }
 
 function srAttachedOn(svc: Services, sr: string, host: string): boolean {

@@ -3,6 +3,8 @@
 // still serving after each.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { dumpXml } from '../../../src/shared/rrd/dump.js';
+import { createRrd, updateRrd } from '../../../src/shared/rrd/rrd.js';
 import { startTestAgent } from '../../helpers/test-agent.js';
 import { ScriptedSampler, T0, valueAt } from './scripted-sampler.js';
 
@@ -134,4 +136,27 @@ test('bad arguments: INVALID_VALUE, nothing changes, the agent goes on', async (
 
   assert.equal(await stats.stats_rrd_dump('vm', VM, false), before, 'nothing changed');
   assert.deepEqual(await stats.stats_rrd_list(), { vms: [VM], srs: [SR] });
+});
+
+test('a 100-source RRD with MIN/MAX archives (~5 MiB of JSON) is pushed over the RPC', async (t) => {
+  const a = await startTestAgent(t);
+  a.client.connect();
+  const ds = Array.from({ length: 100 }, (_, i) => ({
+    name: `vbd_xvd${i}_read`,
+    type: 'GAUGE' as const,
+    min: 0,
+    max: Number.POSITIVE_INFINITY,
+  }));
+  const rrd = createRrd({ time: T0 - 5, ds, minMax: true });
+  updateRrd(rrd, T0, new Map(ds.map((d, k) => [d.name, 1000 + k])));
+  // A year of history: every row of every archive known, with as many digits as real rates have.
+  for (const rra of rrd.rras)
+    for (let j = 0; j < rra.data.length; j++) rra.data[j] = 123456.789012345 + j / 7;
+  const dump = dumpXml(rrd, { internal: true });
+  const bodyBytes = Buffer.byteLength(JSON.stringify(['vm', VM, dump]));
+  assert.ok(bodyBytes > 4 * 1024 * 1024, `request body ${bodyBytes} B`);
+  await a.client.stats.stats_rrd_push('vm', VM, dump);
+  const back = await a.client.stats.stats_rrd_dump('vm', VM, false);
+  assert.ok(back?.includes('<name>vbd_xvd99_read</name>'));
+  assert.equal((back!.match(/<cf>MAX<\/cf>/g) ?? []).length, 3);
 });

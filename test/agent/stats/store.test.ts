@@ -164,3 +164,75 @@ test('a host RRD reloaded from its dump keeps recording busy time (inverse re-ap
     `${lastValue(again.host!.rrd, 'cpu0')}`,
   );
 });
+
+/** Captures the store's "RRD update failed" lines for the rest of the test. */
+function failureLines(t: import('node:test').TestContext): string[] {
+  const lines: string[] = [];
+  const write = process.stderr.write.bind(process.stderr) as (
+    c: string | Uint8Array,
+    ...r: unknown[]
+  ) => boolean;
+  t.mock.method(process.stderr, 'write', (chunk: string | Uint8Array, ...rest: unknown[]) => {
+    if (!String(chunk).includes('RRD update failed')) return write(chunk, ...rest);
+    lines.push(String(chunk));
+    return true;
+  });
+  return lines;
+}
+
+test('an update that keeps failing is logged once per RRD until one succeeds again', async (t) => {
+  const s = new ScriptedSampler({ vms: [VM] });
+  const { store } = await fed(2, s);
+  const lines = failureLines(t);
+  // A reading with a time no RRD accepts (updateRrd throws RangeError), five cycles running.
+  for (let i = 0; i < 5; i++) store.ingest({ ...(await s.sample()), time: Number.NaN });
+  assert.equal(lines.length, 2, lines.join('')); // the host's and the VM's, once each
+  assert.ok(lines.some((l) => l.includes(VM)));
+  store.ingest(await s.sample());
+  assert.equal(lastValue(store.vms.get(VM)!.rrd, 'cpu0'), valueAt('vm', 'cpu0', s.i - 1, VM));
+  store.ingest({ ...(await s.sample()), time: Number.NaN });
+  assert.equal(lines.length, 4, 'failing again after a success is said again');
+});
+
+test('an RRD pushed from the future is updated at once (xapi: a clock going backwards)', async (t) => {
+  // The pushed RRD was last updated an hour after this host's clock (a source host ahead in time).
+  // updateRrd does not throw on it: as xapi's rrd.ml, it takes the interval as 5 s and goes on
+  // from this host's time.
+  const { store: src } = await fed(2, new ScriptedSampler({ vms: [VM], time: T0 + 3600 }));
+  const s = new ScriptedSampler({ vms: [VM], time: T0 });
+  const { store } = await fed(1, s);
+  store.put('vm', VM, parseDumpXml(dumpXml(src.vms.get(VM)!.rrd, { internal: true })));
+  const lines = failureLines(t);
+  for (let i = 0; i < 3; i++) {
+    store.ingest(await s.sample());
+    assert.equal(lastValue(store.vms.get(VM)!.rrd, 'cpu0'), valueAt('vm', 'cpu0', s.i - 1, VM));
+  }
+  assert.equal(store.vms.get(VM)!.rrd.lastUpdated, s.time - 5);
+  assert.deepEqual(lines, []);
+});
+
+test('a take landing while a reading is under way is not undone by that reading', async () => {
+  const s = new ScriptedSampler({ vms: [VM], srs: [SR] });
+  const { store } = await fed(3, s);
+  // The reading lists the VM and SR (read before the take), the manager takes both meanwhile.
+  const reading = s.sample();
+  assert.ok(store.take('vm', VM, true));
+  assert.ok(store.take('sr', SR, true));
+  store.ingest(await reading);
+  assert.equal(store.vms.has(VM), false, 'no fresh RRD for the VM just taken');
+  assert.equal(store.srs.has(SR), false);
+  assert.deepEqual(store.latest().vms, {});
+  // A later reading that still finds the VM (it runs here again): it gets a fresh RRD.
+  store.ingest(await s.sample());
+  assert.equal(lastValue(store.vms.get(VM)!.rrd, 'cpu0'), valueAt('vm', 'cpu0', s.i - 1, VM));
+  assert.ok(store.present('vm', VM));
+});
+
+test('a take then a push before the next reading: the pushed RRD is fed', async () => {
+  const s = new ScriptedSampler({ vms: [VM] });
+  const { store } = await fed(3, s);
+  const dump = dumpXml(store.take('vm', VM, true)!, { internal: true });
+  store.put('vm', VM, parseDumpXml(dump));
+  store.ingest(await s.sample());
+  assert.equal(lastValue(store.vms.get(VM)!.rrd, 'cpu0'), valueAt('vm', 'cpu0', 3, VM));
+});

@@ -9,7 +9,13 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { FileRrdArchive } from '../../../src/manager/stats/archive.js';
-import { statsAfterReconnect, statsSettled, vmRrdMove } from '../../../src/manager/stats/hooks.js';
+import {
+  dumpLastUpdate,
+  leftoverIsNewer,
+  statsAfterReconnect,
+  statsSettled,
+  vmRrdMove,
+} from '../../../src/manager/stats/hooks.js';
 import { XenApiError } from '../../../src/shared/errors.js';
 import type { MigrationProcedures, MigrationStatus } from '../../../src/shared/host/migration.js';
 import { addTestHost } from '../../helpers/pool-host.js';
@@ -52,6 +58,26 @@ test('FileRrdArchive: gzip files per owner, atomic replace, confined uuids, idem
   await a.remove('vm', uuid);
   await a.remove('vm', uuid);
   assert.equal(existsSync(file), false);
+});
+
+test('FileRrdArchive writes off the event loop: other work runs while the temp file exists', async (t) => {
+  const root = join(tempDir(t), 'rrd');
+  const a = new FileRrdArchive(root);
+  const uuid = '0b4a6a4c-4ad5-4c8c-9c2c-1a2b3c4d5e6f';
+  const dir = join(root, 'vm');
+  // Polled once per event-loop turn: a synchronous open/write/fsync/rename is never seen mid-way.
+  let sawTemp = false;
+  let writing = true;
+  const poll = () => {
+    if (readdirSync(dir).some((n) => n !== `${uuid}.xml.gz`)) sawTemp = true;
+    if (writing) setImmediate(poll);
+  };
+  setImmediate(poll);
+  await a.write('vm', uuid, `<rrd>${'x'.repeat(1 << 20)}</rrd>`);
+  writing = false;
+  assert.ok(sawTemp, 'the event loop turned while the dump was being written');
+  assert.deepEqual(readdirSync(dir), [`${uuid}.xml.gz`], 'no temporary file left');
+  assert.equal((await a.read('vm', uuid))?.length, (1 << 20) + 11);
 });
 
 test('halt takes the RRD into the archive, start pushes it back; suspend/resume likewise', async (t) => {
@@ -150,6 +176,38 @@ test('reconnection: settings sent, leftovers of stopped VMs archived, stale ones
   assert.equal(await svc.rrdArchive!.read('vm', gone).catch(() => null), null);
   assert.deepEqual([...s.stats.held.keys()], [`vm:${running.uuid}`], 'the running VM keeps its RRD');
   assert.equal(db.mustGet('VM', running.vm).power_state, 'Running');
+});
+
+test('reconnection: a leftover older than the archived dump is dropped, a newer one archived', async (t) => {
+  const s = await setup(t);
+  const { svc } = s.m.manager;
+  const older = await newVm(s);
+  const newer = await newVm(s);
+  const dump = (t: number, what: string) =>
+    `<?xml version="1.0" encoding="UTF-8"?>\n<rrd><version>0003</version><step>5</step><lastupdate>${t}</lastupdate><!--${what}--></rrd>`;
+  // The archive got both VMs' history up to 2000 (they ran and stopped elsewhere meanwhile).
+  await svc.rrdArchive!.write('vm', older.uuid, dump(2000, 'archived'));
+  await svc.rrdArchive!.write('vm', newer.uuid, dump(2000, 'archived'));
+  s.stats.held.set(`vm:${older.uuid}`, dump(1000, 'stale leftover'));
+  s.stats.held.set(`vm:${newer.uuid}`, dump(3000, 'newer leftover'));
+  await statsAfterReconnect(svc, svc.hostRef());
+  await settled(s);
+  assert.equal(await svc.rrdArchive!.read('vm', older.uuid), dump(2000, 'archived'));
+  assert.equal(await svc.rrdArchive!.read('vm', newer.uuid), dump(3000, 'newer leftover'));
+  assert.equal(s.stats.held.size, 0, 'both leftovers leave the agent');
+});
+
+test('dumpLastUpdate and leftoverIsNewer', () => {
+  const d = (t: string) => `<rrd><version>0003</version><step>5</step><lastupdate>${t}</lastupdate></rrd>`;
+  assert.equal(dumpLastUpdate(d('1700000000')), 1700000000);
+  assert.equal(dumpLastUpdate(d('1700000000.25')), 1700000000.25);
+  assert.equal(dumpLastUpdate('<rrd>none</rrd>'), undefined);
+  assert.equal(leftoverIsNewer(d('5'), null), true);
+  assert.equal(leftoverIsNewer(d('5'), d('6')), false);
+  assert.equal(leftoverIsNewer(d('6'), d('6')), false);
+  assert.equal(leftoverIsNewer(d('7'), d('6')), true);
+  assert.equal(leftoverIsNewer('<rrd/>', d('6')), false, 'no time: the archive stands');
+  assert.equal(leftoverIsNewer(d('7'), '<rrd/>'), true);
 });
 
 test('a pool setting change reaches the agents', async (t) => {
