@@ -25,7 +25,7 @@ import {
 } from '../../http/data/responses.js';
 import type { HttpFrontend, StreamRouteHandler } from '../../http/server.js';
 import type { TaskHandle } from '../../tasks/task-manager.js';
-import { checkSessionAtMaster, isSlave, LocalStats, settleTaskAtMaster } from './pool.js';
+import { checkSessionAtMaster, isSlave, type LocalStats, settleTaskAtMaster } from './pool.js';
 import { sendBareStatus } from './responses.js';
 
 const log = logger('http-stats');
@@ -113,11 +113,7 @@ function failTask(svc: Services, query: DataQuery, error: XenApiError) {
   else failNamedTask(svc, query, error);
 }
 
-export function statsRoute(
-  svc: Services,
-  spec: StatsHandlerSpec,
-  stats = new LocalStats(),
-): StreamRouteHandler {
+export function statsRoute(svc: Services, spec: StatsHandlerSpec, stats: LocalStats): StreamRouteHandler {
   const action = HTTP_ACTIONS[spec.action];
   return async (req, res, conn: ConnectionInfo) => {
     req.resume();
@@ -183,8 +179,8 @@ export function mountStatsHandler(
   frontend: HttpFrontend,
   svc: Services,
   spec: StatsHandlerSpec,
-  paths = [spec.path],
-  stats = new LocalStats(),
+  paths: string[],
+  stats: LocalStats,
 ) {
   const route = statsRoute(svc, spec, stats);
   for (const p of paths) {
