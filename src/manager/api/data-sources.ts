@@ -10,6 +10,7 @@
 // INVALID_VALUE ['data_source', name]; a name no RRD could hold is refused the same way here.
 import { XenApiError } from '../../shared/errors.js';
 import type { DataSourceInfo, RrdOwner, StatsProcedures } from '../../shared/host/stats.js';
+import { isDataSourceName } from '../../shared/rrd/types.js';
 import { hostForSr } from '../storage/sr-host.js';
 import type { CallContext, HandlerTable } from './context.js';
 
@@ -39,13 +40,9 @@ export function toDataSourceRecord(ds: DataSourceInfo): DataSourceRecord {
   };
 }
 
-/** Data source names are short printable words (cpu0, vbd_xvda_read, read_latency_1a2b3c4d…). */
-const NAME_RE = /^[A-Za-z0-9_.:+-]{1,128}$/;
-
-/** Refuses a name no RRD holds before it reaches an agent. */
+/** Refuses a name no RRD holds (shared/rrd/types.ts isDataSourceName) before it reaches an agent. */
 export function checkDataSourceName(name: string): string {
-  if (typeof name !== 'string' || !NAME_RE.test(name))
-    throw new XenApiError('INVALID_VALUE', ['data_source', name]);
+  if (!isDataSourceName(name)) throw new XenApiError('INVALID_VALUE', ['data_source', name]);
   return name;
 }
 

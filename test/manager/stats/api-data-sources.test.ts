@@ -31,9 +31,16 @@ test('pure: nulls become -inf/inf/NaN; OCaml %f formatting; names checked', () =
     table.map((r) => r[0][1]),
     ['cpu0', 'memory_free_kib', 'pif_eth0_rx_errors'],
   );
-  for (const ok of ['cpu0', 'vbd_xvda_read', 'CPU0-avg-freq', 'read_latency_1a2b3c4d'])
+  for (const ok of [
+    'cpu0',
+    'vbd_xvda_read',
+    'CPU0-avg-freq',
+    'read_latency_1a2b3c4d',
+    'a+b',
+    'a'.repeat(255),
+  ])
     assert.equal(checkDataSourceName(ok), ok);
-  for (const bad of ['', 'a b', 'x\n', 'é', 'a'.repeat(129)])
+  for (const bad of ['', 'a b', 'x\n', 'é', 'a'.repeat(256)])
     assert.throws(() => checkDataSourceName(bad), /INVALID_VALUE/);
 });
 
