@@ -11,6 +11,7 @@ import type {
 } from '../../shared/host/stats.js';
 import { dumpJson, dumpXml, parseDumpXml } from '../../shared/rrd/dump.js';
 import { rrdUpdates } from '../../shared/rrd/xport.js';
+import { isDataSourceName } from '../../shared/rrd/types.js';
 import { UUID_RE } from '../qemu/spec-check.js';
 import type { Procedure } from '../server.js';
 import { finiteOrNull, type StatsStore } from './store.js';
@@ -63,9 +64,9 @@ const ownerUuidArg = (owner: RrdOwner, v: unknown): string => {
   return uuidArg('uuid', v);
 };
 
-/** A data source name: what the catalog names look like (letters, digits, _ - . :), bounded. */
+/** A data source name (shared/rrd/types.ts isDataSourceName). */
 const dsNameArg = (v: unknown): string => {
-  if (typeof v !== 'string' || !/^[A-Za-z0-9_.:-]{1,255}$/.test(v))
+  if (!isDataSourceName(v))
     throw new XenApiError('INVALID_VALUE', ['data_source', JSON.stringify(v) ?? 'undefined']);
   return v;
 };

@@ -5,11 +5,12 @@
 // ±Infinity JSON cannot carry; they are mapped back here.
 //
 // Errors as xapi's: the VM messages run as the VM operation `data_source_op`, which needs a
-// running VM (VM_BAD_POWER_STATE otherwise); a host whose agent is away is HOST_OFFLINE (or
+// running VM (VM_BAD_POWER_STATE otherwise; query_data_source: running or paused); a host whose agent is away is HOST_OFFLINE (or
 // CANNOT_CONTACT_HOST for this manager's own); an unknown data source is the agent's
 // INVALID_VALUE ['data_source', name]; a name no RRD could hold is refused the same way here.
 import { XenApiError } from '../../shared/errors.js';
 import type { DataSourceInfo, RrdOwner, StatsProcedures } from '../../shared/host/stats.js';
+import { isDataSourceName } from '../../shared/rrd/types.js';
 import { hostForSr } from '../storage/sr-host.js';
 import type { CallContext, HandlerTable } from './context.js';
 
@@ -39,13 +40,9 @@ export function toDataSourceRecord(ds: DataSourceInfo): DataSourceRecord {
   };
 }
 
-/** Data source names are short printable words (cpu0, vbd_xvda_read, read_latency_1a2b3c4d…). */
-const NAME_RE = /^[A-Za-z0-9_.:+-]{1,128}$/;
-
-/** Refuses a name no RRD holds before it reaches an agent. */
+/** Refuses a name no RRD holds (shared/rrd/types.ts isDataSourceName) before it reaches an agent. */
 export function checkDataSourceName(name: string): string {
-  if (typeof name !== 'string' || !NAME_RE.test(name))
-    throw new XenApiError('INVALID_VALUE', ['data_source', name]);
+  if (!isDataSourceName(name)) throw new XenApiError('INVALID_VALUE', ['data_source', name]);
   return name;
 }
 
@@ -56,13 +53,18 @@ interface Target {
   uuid: string;
 }
 
-/** A running VM's RRD, on its resident host (VM_BAD_POWER_STATE if the VM does not run). */
-function vmTarget(ctx: CallContext, vm: string): Target {
+/**
+ * A live VM's RRD, on its resident host. xapi runs get/record/forget as the VM operation
+ * data_source_op (Running only, VM_BAD_POWER_STATE [vm, running, <state>]) and checks query's
+ * initial state only (assert_initial_power_state_in [Running; Paused]: [vm, running;paused, <state>]).
+ */
+function vmTarget(ctx: CallContext, vm: string, opts: { allowPaused?: boolean } = {}): Target {
   const { db } = ctx.svc;
   const row = db.mustGet('VM', vm);
   const power = String(row.power_state);
-  // xapi runs these as the VM operation data_source_op, allowed in the Running state only.
-  if (power !== 'Running') throw new XenApiError('VM_BAD_POWER_STATE', [vm, 'running', power.toLowerCase()]);
+  const allowed = opts.allowPaused ? ['Running', 'Paused'] : ['Running'];
+  if (!allowed.includes(power))
+    throw new XenApiError('VM_BAD_POWER_STATE', [vm, allowed.join(';').toLowerCase(), power.toLowerCase()]);
   return { stats: ctx.svc.hosts.get(String(row.resident_on)).stats, owner: 'vm', uuid: String(row.uuid) };
 }
 
@@ -110,7 +112,7 @@ export const dataSourceApi: HandlerTable = {
   handlers: {
     'VM.get_data_sources': (ctx, vm) => list(vmTarget(ctx, vm)),
     'VM.record_data_source': (ctx, vm, name) => record(vmTarget(ctx, vm), name),
-    'VM.query_data_source': (ctx, vm, name) => query(vmTarget(ctx, vm), name),
+    'VM.query_data_source': (ctx, vm, name) => query(vmTarget(ctx, vm, { allowPaused: true }), name),
     'VM.forget_data_source_archives': (ctx, vm, name) => forget(vmTarget(ctx, vm), name),
     'host.get_data_sources': (ctx, host) => list(hostTarget(ctx, host)),
     'host.record_data_source': (ctx, host, name) => record(hostTarget(ctx, host), name),

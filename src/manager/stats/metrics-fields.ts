@@ -16,7 +16,27 @@ import { nowXapi } from '../time.js';
 const log = logger('stats');
 
 /** xapi's monitor_dbcall_thread period. */
-export const METRICS_PERIOD_MS = Number(process.env.BERTH_METRICS_PERIOD_MS ?? 5000);
+const DEFAULT_METRICS_PERIOD_MS = 5000;
+
+/**
+ * The period BERTH_METRICS_PERIOD_MS asks for: a finite number of milliseconds ≥ 1000, else the
+ * default with one warning (NaN would make setTimeout spin every millisecond).
+ */
+export function metricsPeriodMs(
+  text: string | undefined,
+  warn: (message: string, fields: Record<string, unknown>) => void = (m, f) => log.warn(m, f),
+): number {
+  if (text === undefined || text.trim() === '') return DEFAULT_METRICS_PERIOD_MS;
+  const ms = Number(text);
+  if (Number.isFinite(ms) && ms >= 1000) return ms;
+  warn('BERTH_METRICS_PERIOD_MS is not a number of milliseconds >= 1000: using the default', {
+    value: text,
+    defaultMs: DEFAULT_METRICS_PERIOD_MS,
+  });
+  return DEFAULT_METRICS_PERIOD_MS;
+}
+
+export const METRICS_PERIOD_MS = metricsPeriodMs(process.env.BERTH_METRICS_PERIOD_MS);
 
 /** One field write: class, ref, fields. */
 export type FieldUpdate = [cls: string, ref: string, changes: Row];

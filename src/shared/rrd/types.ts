@@ -28,3 +28,12 @@ export interface SampledValue {
   spec: DataSourceSpec;
   value: number;
 }
+
+/**
+ * What a data source name may be, on both sides of the contract (the manager refuses others
+ * before asking an agent; the agent refuses them at its RPC boundary): the catalog's names and
+ * plugin-style ones (letters, digits, `_ . : + -`), at most 255 characters.
+ */
+export function isDataSourceName(v: unknown): v is string {
+  return typeof v === 'string' && /^[A-Za-z0-9_.:+-]{1,255}$/.test(v);
+}

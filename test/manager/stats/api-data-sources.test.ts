@@ -31,9 +31,16 @@ test('pure: nulls become -inf/inf/NaN; OCaml %f formatting; names checked', () =
     table.map((r) => r[0][1]),
     ['cpu0', 'memory_free_kib', 'pif_eth0_rx_errors'],
   );
-  for (const ok of ['cpu0', 'vbd_xvda_read', 'CPU0-avg-freq', 'read_latency_1a2b3c4d'])
+  for (const ok of [
+    'cpu0',
+    'vbd_xvda_read',
+    'CPU0-avg-freq',
+    'read_latency_1a2b3c4d',
+    'a+b',
+    'a'.repeat(255),
+  ])
     assert.equal(checkDataSourceName(ok), ok);
-  for (const bad of ['', 'a b', 'x\n', 'é', 'a'.repeat(129)])
+  for (const bad of ['', 'a b', 'x\n', 'é', 'a'.repeat(256)])
     assert.throws(() => checkDataSourceName(bad), /INVALID_VALUE/);
 });
 
@@ -89,11 +96,17 @@ test('data-source messages: routing, values, xapi errors', async (t) => {
   const { vm, uuid } = await newVm(s);
   for (const [msg, ...args] of [
     ['VM.get_data_sources'],
-    ['VM.query_data_source', 'memory'],
     ['VM.record_data_source', 'memory'],
     ['VM.forget_data_source_archives', 'memory'],
   ])
     assert.deepEqual(await s.failure(msg, vm, ...args), ['VM_BAD_POWER_STATE', vm, 'running', 'halted']);
+  // query_data_source is not a data_source_op: xapi allows it Running or Paused.
+  assert.deepEqual(await s.failure('VM.query_data_source', vm, 'memory'), [
+    'VM_BAD_POWER_STATE',
+    vm,
+    'running;paused',
+    'halted',
+  ]);
   await s.call('VM.start', vm, false, false);
   assert.deepEqual(await s.call('VM.get_data_sources', vm), [], 'no RRD yet on the agent');
   s.stats.held.set(`vm:${uuid}`, '<rrd/>');
@@ -109,6 +122,16 @@ test('data-source messages: routing, values, xapi errors', async (t) => {
     'cpu7',
   ]);
   assert.deepEqual(s.stats.calls.at(-1), ['query', 'vm', uuid, 'cpu7']);
+  // Paused: query answers; the data_source_op messages need Running.
+  await s.call('VM.pause', vm);
+  assert.equal(await s.call('VM.query_data_source', vm, 'memory'), 268435456);
+  assert.deepEqual(await s.failure('VM.get_data_sources', vm), [
+    'VM_BAD_POWER_STATE',
+    vm,
+    'running',
+    'paused',
+  ]);
+  await s.call('VM.unpause', vm);
 
   // SRs: one attached nowhere has none; querying it is SR_NOT_ATTACHED.
   const type = String(

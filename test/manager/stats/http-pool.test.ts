@@ -50,6 +50,20 @@ test("a slave's /rrd_updates serves its own host to the master's sessions", {
   const bad = await ask(s, 'OpaqueRef:00000000-0000-0000-0000-000000000000');
   assert.equal(bad.status, 401);
   assert.equal(bad.headers.get('www-authenticate'), 'Basic realm="get_rrd_updates"');
+  // A refused request's named task fails at the master (tasks are the master's), not left pending.
+  const refusedTask = String(await c.call('task.create', 'refused on the slave', ''));
+  const refused = await fetch(
+    `${s.url}rrd_updates?start=${start}&session_id=OpaqueRef:00000000-0000-0000-0000-000000000001&task_id=${refusedTask}`,
+  );
+  assert.equal(refused.status, 401);
+  await refused.arrayBuffer();
+  await waitFor(
+    'the refused task failed',
+    async () => (await c.call('task.get_status', refusedTask as never)) === 'failure',
+  );
+  assert.deepEqual(await c.call('task.get_error_info', refusedTask as never), [
+    'SESSION_AUTHENTICATION_FAILED',
+  ]);
   // Logged out on the master: refused by the slave too.
   await c.call('session.logout');
   assert.equal((await ask(s, session)).status, 401);

@@ -3,6 +3,7 @@
 // query the agent is asked, authentication as the data plane, no task recorded, dump placement.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import net from 'node:net';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { baseVmRecord } from '../../../src/manager/bootstrap/vm-record.js';
@@ -216,4 +217,30 @@ test('/vm_rrd: from the agent, 302 to the resident member, halted VM from the ar
   const corrupt = await s.get(`/vm_rrd?uuid=${halted}`);
   assert.equal(corrupt.status, 500);
   assert.equal((await s.get(`/vm_rrd?uuid=${running}`)).status, 200);
+});
+
+test('a dump to a client that never closes its side: the handler still finishes', async (t) => {
+  const s = await setup(t);
+  s.fake.held.set('host:', '<rrd>host</rrd>');
+  const sessions = s.svc.sessions.count();
+  const task = s.svc.tasks.createClientTask('xo', '', s.session, 'root');
+  const basic = Buffer.from(`root:${s.tm.rootPassword}`).toString('base64');
+  // allowHalfOpen: the client reads the server's FIN and sends none of its own.
+  const socket = net.connect({ host: '127.0.0.1', port: s.to.port, allowHalfOpen: true });
+  t.after(() => socket.destroy());
+  socket.write(
+    `GET /host_rrd?task_id=${task} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic ${basic}\r\n\r\n`,
+  );
+  let text = '';
+  socket.on('data', (c) => {
+    text += c.toString('utf8');
+  });
+  await new Promise<void>((resolve) => socket.once('end', () => resolve()));
+  assert.match(text, /^HTTP\/1\.0 200 OK[\s\S]*\r\n\r\n<rrd>host<\/rrd>$/);
+  assert.equal(socket.destroyed, false, 'the client keeps its side open');
+  const deadline = Date.now() + 3000;
+  while (Date.now() < deadline && s.svc.db.get('task', task)?.status === 'pending')
+    await new Promise((r) => setTimeout(r, 50));
+  assert.equal(s.svc.db.get('task', task)?.status, 'success', 'the named task is settled');
+  assert.equal(s.svc.sessions.count(), sessions, 'the Basic session was logged out');
 });

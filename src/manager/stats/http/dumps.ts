@@ -74,7 +74,7 @@ function ownerRrd(owner: 'vm' | 'sr', where: typeof vmDumpPlace) {
   };
 }
 
-export function mountDumpHandlers(frontend: HttpFrontend, svc: Services, stats?: LocalStats) {
+export function mountDumpHandlers(frontend: HttpFrontend, svc: Services, stats: LocalStats) {
   mountStatsHandler(
     frontend,
     svc,

@@ -37,18 +37,37 @@ export function statsPoolRoutes(svc: Services): Record<string, StreamRouteHandle
     // The task the client named (xen-api makes one per request on the master): settled here.
     '/pool/stats-task': route(pool, 'secret', (p, b) => {
       p.assertMaster();
-      const session = svc.sessions.validate(String(b.session));
       const task = String(b.task);
       if (!svc.db.has('task', task)) throw new XenApiError('HANDLE_INVALID', ['task', task]);
+      const error = Array.isArray(b.error) ? b.error.map(String) : undefined;
+      const failure = error && new XenApiError(error[0] ?? 'INTERNAL_ERROR', error.slice(1));
+      const session = validSession(svc, String(b.session));
+      if (!session) {
+        // A request the slave refused (unknown session): its task fails as a local one would
+        // (xapi fails the forwarded task of a refused request whoever owns it).
+        if (!failure) throw new XenApiError('SESSION_INVALID', [String(b.session)]);
+        if (svc.db.get('task', task)?.status === 'pending' && !svc.tasks.isRunning(task))
+          svc.tasks.fail(task, failure);
+        return true;
+      }
       if (!svc.tasks.ownedBy(task, session.ref, session.userName))
         checkPermission(session, { name: 'task.destroy/any', roles: ['pool-admin', 'pool-operator'] });
       const handle = svc.tasks.adopt(task, { session: session.ref, userName: session.userName });
-      const error = Array.isArray(b.error) ? b.error.map(String) : undefined;
-      if (error) svc.tasks.fail(handle.ref, new XenApiError(error[0] ?? 'INTERNAL_ERROR', error.slice(1)));
+      if (failure) svc.tasks.fail(handle.ref, failure);
       else svc.tasks.succeed(handle.ref, '');
       return true;
     }),
   };
+}
+
+/** The session `ref` when valid, else undefined. */
+function validSession(svc: Services, ref: string) {
+  try {
+    return svc.sessions.validate(ref);
+  } catch (e) {
+    if (e instanceof XenApiError && e.code === 'SESSION_INVALID') return undefined;
+    throw e;
+  }
 }
 
 /** A slave's check of a master's session: resolves when valid and allowed, else the master's XenApiError. */

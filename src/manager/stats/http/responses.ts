@@ -37,18 +37,34 @@ export function dumpHead(json: boolean): string {
   ].join('\r\n');
 }
 
+/** How long a dump's connection may take to be read and closed by the client before it is cut. */
+export const DUMP_SOCKET_TIMEOUT_MS = 30_000;
+
 /**
- * A full dump: an HTTP/1.0 head written on the connection itself, then the body, then the
- * connection closed (the client reads to the end).
+ * A full dump: an HTTP/1.0 head written on the connection itself, then the body, then our side of
+ * the connection closed (the client reads to the end). Resolves once the body is flushed, not at
+ * the close: a client that never closes its side must not hold the handler (its temporary
+ * session, its named task). A connection still open after `timeoutMs` (a client that does not
+ * read, or keeps its half open) is destroyed.
  */
-export function sendDump(res: ServerResponse, json: boolean, body: string): Promise<void> {
+export function sendDump(
+  res: ServerResponse,
+  json: boolean,
+  body: string,
+  timeoutMs = DUMP_SOCKET_TIMEOUT_MS,
+): Promise<void> {
   const socket = res.socket;
   if (!socket || socket.destroyed) return Promise.resolve();
   res.shouldKeepAlive = false;
   return new Promise((resolve) => {
-    socket.once('close', () => resolve());
+    const timer = setTimeout(() => socket.destroy(), timeoutMs);
+    timer.unref();
+    socket.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
     socket.write(dumpHead(json));
-    socket.end(body);
+    socket.end(body, () => resolve());
   });
 }
 

@@ -25,7 +25,7 @@ import {
 } from '../../http/data/responses.js';
 import type { HttpFrontend, StreamRouteHandler } from '../../http/server.js';
 import type { TaskHandle } from '../../tasks/task-manager.js';
-import { checkSessionAtMaster, isSlave, LocalStats, settleTaskAtMaster } from './pool.js';
+import { checkSessionAtMaster, isSlave, type LocalStats, settleTaskAtMaster } from './pool.js';
 import { sendBareStatus } from './responses.js';
 
 const log = logger('http-stats');
@@ -100,17 +100,20 @@ async function checkedByMaster(svc: Services, query: DataQuery, spec: StatsHandl
 function settleAtMaster(svc: Services, query: DataQuery, error?: XenApiError) {
   const session = query.credential('session_id');
   const task = query.credential('task_id');
-  if (session === undefined || task === undefined) return;
-  settleTaskAtMaster(svc, session, task, error).catch((e) =>
+  // A refused request may carry no session (Basic auth): the master fails the task all the same.
+  if (task === undefined || (session === undefined && !error)) return;
+  settleTaskAtMaster(svc, session ?? '', task, error).catch((e) =>
     log.info("could not settle the master's task", { task, error: String(e) }),
   );
 }
 
-export function statsRoute(
-  svc: Services,
-  spec: StatsHandlerSpec,
-  stats = new LocalStats(),
-): StreamRouteHandler {
+/** Fails the task a refused request names: the master's on a slave (tasks are the master's). */
+function failTask(svc: Services, query: DataQuery, error: XenApiError) {
+  if (isSlave(svc)) settleAtMaster(svc, query, error);
+  else failNamedTask(svc, query, error);
+}
+
+export function statsRoute(svc: Services, spec: StatsHandlerSpec, stats: LocalStats): StreamRouteHandler {
   const action = HTTP_ACTIONS[spec.action];
   return async (req, res, conn: ConnectionInfo) => {
     req.resume();
@@ -129,9 +132,10 @@ export function statsRoute(
       }
     } catch (e) {
       if (e instanceof Unauthorised) {
-        failNamedTask(svc, query, new XenApiError('SESSION_AUTHENTICATION_FAILED', []));
+        failTask(svc, query, new XenApiError('SESSION_AUTHENTICATION_FAILED', []));
         return sendUnauthorised(res, spec.action.slice('http/'.length));
       }
+      if (isXenApiError(e) && e.code === 'RBAC_PERMISSION_DENIED') failTask(svc, query, e);
       return sendFailure(res, e);
     }
     let task: TaskHandle | undefined;
@@ -140,7 +144,7 @@ export function statsRoute(
         checkPermission(caller.session, { name: action.permission, roles: action.roles });
       } catch (e) {
         const denied = isXenApiError(e) ? e : deniedError({ name: action.permission, roles: action.roles });
-        failNamedTask(svc, query, denied);
+        failTask(svc, query, denied);
         throw denied;
       }
       // A task the client named lives on the master when the master checked the session.
@@ -175,8 +179,8 @@ export function mountStatsHandler(
   frontend: HttpFrontend,
   svc: Services,
   spec: StatsHandlerSpec,
-  paths = [spec.path],
-  stats = new LocalStats(),
+  paths: string[],
+  stats: LocalStats,
 ) {
   const route = statsRoute(svc, spec, stats);
   for (const p of paths) {

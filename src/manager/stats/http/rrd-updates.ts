@@ -17,12 +17,12 @@ async function rrdUpdates(r: StatsRequest): Promise<StatsOutcome> {
   return 'answered';
 }
 
-export function mountRrdUpdatesHandler(frontend: HttpFrontend, svc: Services, stats?: LocalStats) {
+export function mountRrdUpdatesHandler(frontend: HttpFrontend, svc: Services, stats: LocalStats) {
   mountStatsHandler(
     frontend,
     svc,
     { path: '/rrd_updates', action: 'http/get_rrd_updates', handle: rrdUpdates },
-    undefined,
+    ['/rrd_updates'],
     stats,
   );
 }
