@@ -16,7 +16,7 @@ export interface MountEntry {
 }
 
 /** mountinfo escapes space, tab, newline and backslash as \ooo octal. */
-function unescape(s: string): string {
+function decodeOctalEscapes(s: string): string {
   return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
 }
 
@@ -29,7 +29,12 @@ export function parseMountinfo(text: string): MountEntry[] {
     const sep = f.indexOf('-', 6);
     if (f.length < 10 || sep < 0 || sep + 2 >= f.length || !/^\d+:\d+$/.test(f[2]))
       throw new ToolOutputError(TOOL, `line ${i + 1} is not a mountinfo line`);
-    out.push({ majMin: f[2], mountPoint: unescape(f[4]), fstype: f[sep + 1], source: unescape(f[sep + 2]) });
+    out.push({
+      majMin: f[2],
+      mountPoint: decodeOctalEscapes(f[4]),
+      fstype: f[sep + 1],
+      source: decodeOctalEscapes(f[sep + 2]),
+    });
   });
   return out;
 }
