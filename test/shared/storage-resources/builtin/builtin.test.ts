@@ -25,6 +25,7 @@ type Report = (p: Plugin, root: Resource) => void;
 /** Runs `report` as an agent session start of the linux plugin; returns what sessionOpen carried. */
 async function run(report: Report): Promise<ReportedResource[]> {
   class Linux extends Plugin {
+    override initialScan() {}
     override agentSessionStart() {
       report(this, root);
     }

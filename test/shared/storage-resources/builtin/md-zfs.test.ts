@@ -25,6 +25,7 @@ const agentFixture = (name: string) =>
 
 async function run(report: (p: Plugin, root: Resource) => void): Promise<ReportedResource[]> {
   class Linux extends Plugin {
+    override initialScan() {}
     override agentSessionStart() {
       report(this, root);
     }

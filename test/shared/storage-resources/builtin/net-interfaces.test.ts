@@ -20,6 +20,7 @@ test('/sys/class/net (real snapshot): interfaces but lo, ScopedId name, unknown 
   const ifs = parseSysClassNet(snapshot);
   const root = new linux.PluginAgentResources({ host_id: 3, plugin_name: 'linux' });
   class Linux extends Plugin {
+    override initialScan() {}
     override agentSessionStart() {
       reportNetInterfaces(this, root, 3, ifs);
     }

@@ -30,6 +30,7 @@ async function run(
 ): Promise<{ rs: ReportedResource[]; calls: SinkCall[]; skipped: SmartReport[] }> {
   let skipped: SmartReport[] = [];
   class Linux extends Plugin {
+    override initialScan() {}
     override agentSessionStart() {
       skipped = reportSmartDisks(this, root, disks).unidentified;
     }
