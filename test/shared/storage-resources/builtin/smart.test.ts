@@ -54,7 +54,12 @@ test('SMART (recorded sat + nvme + failed-health outputs): disks, statistics, id
       ['/dev/sda', null, 'FAILED', null],
     ],
   );
-  const { rs, skipped } = await run(disks);
+  const { rs, calls, skipped } = await run(disks);
+  // Healthy disks at 35 and 31 °C: no alert active.
+  assert.deepEqual(
+    calls.filter((c) => c[0] === 'sessionNotifyAlert' && c[3].active),
+    [],
+  );
   assert.deepEqual(
     skipped.map((d) => d.key),
     ['/dev/sda:scsi'],
