@@ -30,7 +30,8 @@ export interface DaemonTimers {
 
 export const realTimers: DaemonTimers = {
   now: () => Date.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  // unref: a sleeping scan loop never keeps the process alive on its own.
+  setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
 };
 
