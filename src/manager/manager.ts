@@ -394,6 +394,9 @@ export class Manager {
         createMessage: (name, priority, t, body) =>
           createMessage({ svc }, name, priority, t.cls, t.uuid, body),
         ...opts.storageResources,
+      }).catch((error) => {
+        log.error('storage resources not started', { error: String(error) });
+        return undefined;
       });
     }
     return manager;

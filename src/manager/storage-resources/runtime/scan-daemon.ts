@@ -64,11 +64,12 @@ export class ScanDaemon {
   #running = false;
 
   constructor(opts: ScanDaemonOptions) {
+    // `?? default` rather than spread defaults: an explicit undefined must not erase a default.
     this.#opts = {
-      timers: realTimers,
-      scanTimeoutMs: DEFAULT_SCAN_TIMEOUT_MS,
-      discoverEveryS: 5,
       ...opts,
+      timers: opts.timers ?? realTimers,
+      scanTimeoutMs: opts.scanTimeoutMs ?? DEFAULT_SCAN_TIMEOUT_MS,
+      discoverEveryS: opts.discoverEveryS ?? 5,
     };
   }
 
