@@ -2,7 +2,9 @@
 // SQLite store; a throwing plugin goes offline and restarts with back-off 1, 2, 4… s; a hanging
 // scan is bounded; removing a root stops its loop.
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { test } from 'node:test';
 import { nextBackoffS } from '../../../src/manager/storage-resources/runtime/backoff.js';
 import {
@@ -11,6 +13,7 @@ import {
   type ScanRoot,
   type ScanningPlugin,
 } from '../../../src/manager/storage-resources/runtime/scan-daemon.js';
+import { storeRoots } from '../../../src/manager/storage-resources/runtime/store-roots.js';
 import { PluginLoader } from '../../../src/shared/storage-resources/loader.js';
 import type { Plugin } from '../../../src/shared/storage-resources/api/plugin.js';
 import { openStore } from './fixtures.js';
@@ -171,4 +174,54 @@ test('a hanging scan is bounded: offline after the timeout, restarted; stop does
   await timers.advance(10_000);
   await daemon.stop();
   assert.deepEqual(daemon.roots, []);
+});
+
+const api = pathToFileURL(
+  join(import.meta.dirname, '../../../src/shared/storage-resources/api/index.js'),
+).href;
+const COUNTING = `import { attributes, defineResource, identifiers, Plugin, resources } from '${api}';
+export const version = 1;
+export const Box = defineResource({
+  name: 'Box', extends: resources.ScannableResource,
+  identifier: identifiers.GlobalId('address'), attributes: { address: attributes.Hostname() },
+});
+export const Fan = defineResource({
+  name: 'Fan', identifier: identifiers.ScopedId('n'), attributes: { n: attributes.Integer(), rpm: attributes.Integer() },
+});
+export class CountingPlugin extends Plugin {
+  rpm = 1000;
+  initialScan(root) { this.updatePeriod = 2; this.updateOrCreate(Fan, { n: 0, rpm: this.rpm }, [root]); }
+  updateScan(root) { this.rpm += 100; this.updateOrCreate(Fan, { n: 0, rpm: this.rpm }, [root]); }
+}
+`;
+
+test('updates applied every updatePeriod; roots come from the store (scannable, no parents)', async (t) => {
+  const { store, q, dir } = openStore(t);
+  const file = join(dir, 'counting.mjs');
+  writeFileSync(file, COUNTING);
+  const loader = new PluginLoader();
+  await loader.load(file);
+  const classes = loader.describeClasses();
+  await store.sessionOpen(
+    'box-1',
+    classes,
+    [{ handle: 1, class: 'counting.Box', attributes: { address: 'box.example' }, parents: [] }],
+    5,
+  );
+  await store.sessionClose('box-1');
+  const timers = fakeTimers();
+  const daemon = new ScanDaemon({
+    sink: store,
+    listRoots: () => storeRoots({ queries: q, plugins: loader.plugins.values(), classes, sink: store }),
+    timers,
+  });
+  await daemon.start();
+  await timers.settle();
+  const fan = () => q.resourcesOfRoot('box-1').find((r) => r.class === 'counting.Fan');
+  assert.equal(q.resource(fan()!.id)!.attributes.rpm, 1000);
+  await timers.advance(2_000);
+  assert.equal(q.resource(fan()!.id)!.attributes.rpm, 1100);
+  await timers.advance(4_000);
+  assert.equal(q.resource(fan()!.id)!.attributes.rpm, 1300);
+  await daemon.stop();
 });
