@@ -225,3 +225,36 @@ test('updates applied every updatePeriod; roots come from the store (scannable, 
   assert.equal(q.resource(fan()!.id)!.attributes.rpm, 1300);
   await daemon.stop();
 });
+
+test('a modified root: its loop stops (teardown) and a new run starts with the new settings', async () => {
+  const timers = fakeTimers();
+  const events: string[] = [];
+  let key = 'a';
+  const daemon = new ScanDaemon({
+    sink: { sessionOffline: async () => void events.push('offline') },
+    listRoots: () => [
+      {
+        root: 'r',
+        key,
+        createPlugin: () => {
+          const k = key;
+          events.push(`start ${k}`);
+          return {
+            updatePeriod: 10,
+            doInitialScan: async () => {},
+            doPeriodicUpdate: async () => {},
+            doTeardown: () => void events.push(`teardown ${k}`),
+          };
+        },
+      },
+    ],
+    timers,
+  });
+  await daemon.start();
+  await timers.advance(5_000);
+  key = 'b';
+  await timers.advance(5_000);
+  assert.deepEqual(events, ['start a', 'teardown a', 'start b']);
+  await daemon.stop();
+  assert.deepEqual(events, ['start a', 'teardown a', 'start b', 'teardown b']);
+});

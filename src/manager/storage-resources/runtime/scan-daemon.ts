@@ -18,6 +18,8 @@ export interface ScanningPlugin {
 
 export interface ScanRoot {
   root: SessionRoot;
+  /** The root's settings (its attributes): a change stops the loop and starts a new one. */
+  key?: string;
   /** Builds a fresh plugin instance for one run of the root's loop. */
   createPlugin(): ScanningPlugin;
 }
@@ -50,6 +52,7 @@ export const DEFAULT_SCAN_TIMEOUT_MS = 120_000;
 class ScanTimeout extends Error {}
 
 interface RootLoop {
+  key: string | undefined;
   stopped: boolean;
   timer?: unknown;
   /** Resolves the pending sleep/scan wait early when the loop is stopped. */
@@ -90,7 +93,11 @@ export class ScanDaemon {
     try {
       const roots = await this.#opts.listRoots();
       const wanted = new Map(roots.map((r) => [r.root, r]));
-      for (const root of [...this.#loops.keys()]) if (!wanted.has(root)) await this.stopRoot(root);
+      // Removed or modified roots: their loop stops first (reference §12).
+      for (const [root, loop] of [...this.#loops]) {
+        const now = wanted.get(root);
+        if (!now || now.key !== loop.key) await this.stopRoot(root);
+      }
       for (const r of roots) if (!this.#loops.has(r.root) && this.#running) this.#startLoop(r);
     } catch (e) {
       this.#opts.log?.('root discovery failed', { error: String(e) });
@@ -117,7 +124,7 @@ export class ScanDaemon {
   }
 
   #startLoop(r: ScanRoot): void {
-    const loop: RootLoop = { stopped: false, done: Promise.resolve() };
+    const loop: RootLoop = { key: r.key, stopped: false, done: Promise.resolve() };
     this.#loops.set(r.root, loop);
     loop.done = this.#runLoop(r, loop);
   }

@@ -40,6 +40,7 @@ export function storeRoots(opts: {
     const PluginClass = found.plugin.pluginClass as unknown as PluginConstructor;
     out.push({
       root,
+      key: JSON.stringify(attrs),
       createPlugin: () =>
         new PluginClass({
           sink: opts.sink,
