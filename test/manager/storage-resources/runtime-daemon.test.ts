@@ -258,3 +258,43 @@ test('a modified root: its loop stops (teardown) and a new run starts with the n
   await daemon.stop();
   assert.deepEqual(events, ['start a', 'teardown a', 'start b', 'teardown b']);
 });
+
+test('real store: a failing update raises the root offline alert; a good run lowers it', async (t) => {
+  const { store, q, dir } = openStore(t);
+  const file = join(dir, 'flaky.mjs');
+  writeFileSync(
+    file,
+    COUNTING.replace(
+      'updateScan(root) {',
+      'updateScan(root) { if (globalThis.flakyDown) throw new Error("box down");',
+    ),
+  );
+  const loader = new PluginLoader();
+  await loader.load(file);
+  const classes = loader.describeClasses();
+  await store.sessionOpen(
+    'box-2',
+    classes,
+    [{ handle: 1, class: 'flaky.Box', attributes: { address: 'box2.example' }, parents: [] }],
+    5,
+  );
+  await store.sessionClose('box-2');
+  const timers = fakeTimers();
+  const daemon = new ScanDaemon({
+    sink: store,
+    listRoots: () => storeRoots({ queries: q, plugins: loader.plugins.values(), classes, sink: store }),
+    timers,
+    discoverEveryS: 1_000,
+  });
+  const g = globalThis as { flakyDown?: boolean };
+  g.flakyDown = true;
+  t.after(() => delete g.flakyDown);
+  await daemon.start();
+  await timers.advance(2_000);
+  const offline = () => q.alerts({ active: true, root: 'box-2' }).filter((a) => a.kind === 'offline');
+  assert.equal(offline().length, 1, 'offline after the failed update');
+  g.flakyDown = false;
+  await timers.advance(1_000 + 2_000); // back-off 1 s, then one good update
+  assert.equal(offline().length, 0, 'lowered after the next good update');
+  await daemon.stop();
+});
