@@ -33,6 +33,10 @@ export interface ManagerConfig {
   nbdPort: number | null;
   /** File holding the read-only scrape token of GET /metrics (Bearer); null = none. */
   metricsTokenFile: string | null;
+  /** Directory of storage plugins loaded at start (docs/storage-plugins.md); null = off. */
+  storagePluginDir: string | null;
+  /** npm package names of storage plugins loaded at start. */
+  storagePluginPackages: string[];
 }
 
 const OPTIONS = {
@@ -50,6 +54,8 @@ const OPTIONS = {
   'guest-dir': { type: 'string' },
   'nbd-port': { type: 'string' },
   'metrics-token-file': { type: 'string' },
+  'storage-plugin-dir': { type: 'string' },
+  'storage-plugins': { type: 'string' },
   'auth-failure-delay-ms': { type: 'string' },
   ...(Object.fromEntries(LOGIN_POLICY_FLAGS.map(([flag]) => [flag, { type: 'string' }])) as Record<
     string,
@@ -73,6 +79,8 @@ export const USAGE = `Usage: berth-manager [options]
   --guest-dir DIR           test guest kernel/initramfs (default template)  [BERTH_GUEST_DIR, DATA/guest]
   --nbd-port N|off          NBD server for VDI.get_nbd_info (TLS: HTTPS cert) [BERTH_NBD_PORT, 10809]
   --metrics-token-file FILE|off read-only Bearer token for GET /metrics     [BERTH_METRICS_TOKEN_FILE, off]
+  --storage-plugin-dir DIR|off storage plugins loaded at start           [BERTH_STORAGE_PLUGIN_DIR, DATA/storage-plugins]
+  --storage-plugins PKG,..  npm packages of storage plugins                 [BERTH_STORAGE_PLUGINS, none]
   --auth-failure-delay-ms N delay before a failed login answers             [BERTH_AUTH_FAILURE_DELAY_MS, 5000]
   --auth-window-ms N, --auth-account-backoff-after N, --auth-address-backoff-after N,
   --auth-backoff-base-ms N, --auth-backoff-cap-ms N, --auth-lockout-after N, --auth-lockout-ms N
@@ -97,6 +105,11 @@ function xapiLocalLinks(v: string | undefined, socketPath: string): string[] {
 
 function optionalFile(v: string | undefined): string | null {
   return v === undefined || v === '' || v === 'off' ? null : v;
+}
+
+function pluginDir(v: string | undefined, dataDir: string): string | null {
+  if (v === undefined || v === '') return join(dataDir, 'storage-plugins');
+  return v === 'off' ? null : v;
 }
 
 function port(v: string | undefined, dflt: number | null): number | null {
@@ -132,5 +145,10 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ManagerConf
     maxBodyBytes: 300 * 1024,
     nbdPort: port(values['nbd-port'] ?? env.BERTH_NBD_PORT, 10809),
     metricsTokenFile: optionalFile(values['metrics-token-file'] ?? env.BERTH_METRICS_TOKEN_FILE),
+    storagePluginDir: pluginDir(values['storage-plugin-dir'] ?? env.BERTH_STORAGE_PLUGIN_DIR, dataDir),
+    storagePluginPackages: (values['storage-plugins'] ?? env.BERTH_STORAGE_PLUGINS ?? '')
+      .split(',')
+      .map((p) => p.trim())
+      .filter((p) => p !== ''),
   };
 }

@@ -79,6 +79,12 @@ import { dataSourceApi } from './api/data-sources.js';
 import { FileRrdArchive } from './stats/archive.js';
 import { followVmRrds } from './stats/hooks.js';
 import { startMetricsFields } from './stats/metrics-fields.js';
+import { createMessage } from './api/message.js';
+import {
+  type StorageRuntime,
+  type StorageRuntimeOptions,
+  startStorageRuntime,
+} from './storage-resources/runtime/storage-runtime.js';
 
 const log = logger('manager');
 
@@ -110,6 +116,8 @@ export const API_MODULES: HandlerTable[] = [
 ];
 
 export interface ManagerOptions {
+  /** Storage plugins and their scan daemon (master only); false: off; else test overrides. */
+  storageResources?: false | Pick<StorageRuntimeOptions, 'timers' | 'scanTimeoutMs'>;
   hostFacts?: HostFacts;
   sessionLimits?: Partial<SessionLimits>;
   taskLimits?: Partial<TaskLimits>;
@@ -154,6 +162,8 @@ export class Manager {
   private readonly closeStatsHttp: () => void;
   /** What the start-up storage scan found and fixed. */
   storageReport?: StartupReport;
+  /** The master's storage plugins, resource store and scan daemon. */
+  storageResources?: StorageRuntime;
 
   private constructor(
     readonly config: ManagerConfig,
@@ -369,6 +379,26 @@ export class Manager {
     created = manager;
     manager.stopStats = stopStats;
     manager.storageReport = storageReport;
+    if (opts.storageResources !== false) {
+      // A plugin that fails to load is listed and skipped inside; only the store itself can throw.
+      const target = (root: string) => {
+        if (db.refByUuid('host', root)) return { cls: 'Host' as const, uuid: root };
+        if (db.refByUuid('SR', root)) return { cls: 'SR' as const, uuid: root };
+        return { cls: 'Pool' as const, uuid: String(db.mustGet('pool', poolRef()).uuid) };
+      };
+      manager.storageResources = await startStorageRuntime({
+        dbPath: join(config.dataDir, 'berth.db'),
+        pluginDir: config.storagePluginDir,
+        pluginPackages: config.storagePluginPackages,
+        targetOf: target,
+        createMessage: (name, priority, t, body) =>
+          createMessage({ svc }, name, priority, t.cls, t.uuid, body),
+        ...opts.storageResources,
+      }).catch((error) => {
+        log.error('storage resources not started', { error: String(error) });
+        return undefined;
+      });
+    }
     return manager;
   }
 
@@ -464,6 +494,8 @@ export class Manager {
     // First: its connections' exports are closed through the agent clients closed below.
     await this.nbd?.close();
     this.nbd = undefined;
+    // Scan loops end (and the store closes) before the database they report into.
+    await this.storageResources?.stop();
     this.svc.pool?.stop();
     this.stopStats?.();
     this.closeStatsHttp();

@@ -1,0 +1,76 @@
+// The pool master's storage-resource runtime: loads the plugins, opens the resource store on the
+// manager's database file, turns its alerts into XenAPI messages and runs the scan daemon.
+// Manager.create starts it on the master; Manager.close stops it (daemon first, then the store).
+import { logger } from '../../../shared/log.js';
+import type { AlertEvent } from '../context.js';
+import { ResourceStore } from '../store.js';
+import { alertMessage, type MessageTarget } from './alert-to-message.js';
+import { type LoadedPlugins, loadStoragePlugins } from './load-plugins.js';
+import { type DaemonTimers, ScanDaemon } from './scan-daemon.js';
+import { storeRoots } from './store-roots.js';
+
+const log = logger('storage-resources');
+
+export interface StorageRuntimeOptions {
+  /** berth.db */
+  dbPath: string;
+  pluginDir: string | null;
+  pluginPackages?: string[];
+  /** The host or SR a root belongs to, else the pool. */
+  targetOf(root: string): MessageTarget;
+  /** Creates the XenAPI message (the manager's createMessage). */
+  createMessage(name: string, priority: number, target: MessageTarget, body: string): void;
+  timers?: DaemonTimers;
+  scanTimeoutMs?: number;
+}
+
+export interface StorageRuntime {
+  store: ResourceStore;
+  daemon: ScanDaemon;
+  plugins: LoadedPlugins;
+  stop(): Promise<void>;
+}
+
+/** The store's onAlert: one message per raised or lowered alert; a failure is logged, never thrown. */
+export function alertToMessage(opts: Pick<StorageRuntimeOptions, 'targetOf' | 'createMessage'>) {
+  return (e: AlertEvent) => {
+    const m = alertMessage(e);
+    try {
+      opts.createMessage(m.name, m.priority, opts.targetOf(e.root), m.body);
+    } catch (error) {
+      log.error('storage alert message not created', {
+        root: e.root,
+        alert: e.alertId,
+        error: String(error),
+      });
+    }
+  };
+}
+
+export async function startStorageRuntime(opts: StorageRuntimeOptions): Promise<StorageRuntime> {
+  const plugins = await loadStoragePlugins({ dir: opts.pluginDir, packages: opts.pluginPackages });
+  const store = new ResourceStore({ path: opts.dbPath, onAlert: alertToMessage(opts) });
+  const daemon = new ScanDaemon({
+    sink: store,
+    listRoots: () =>
+      storeRoots({
+        queries: store.queries,
+        plugins: plugins.loader.plugins.values(),
+        classes: plugins.classes,
+        sink: store,
+      }),
+    timers: opts.timers,
+    scanTimeoutMs: opts.scanTimeoutMs,
+    log: (msg, fields) => log.warn(msg, fields),
+  });
+  await daemon.start();
+  return {
+    store,
+    daemon,
+    plugins,
+    async stop() {
+      await daemon.stop();
+      store.close();
+    },
+  };
+}
