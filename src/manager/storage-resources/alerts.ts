@@ -15,7 +15,7 @@ import { descendantIds } from './edges.js';
 import type { AlertRow as StoredAlertRow } from './queries.js';
 import { aliasOrLabel, classOfRecord, getRecord } from './records.js';
 
-/** The columns of a resource_alert row read here (ALERT_COLUMNS). */
+/** The columns of a _resource_alert row read here (ALERT_COLUMNS). */
 type AlertRow = Pick<
   StoredAlertRow,
   'id' | 'record_id' | 'root' | 'kind' | 'alert_class' | 'severity' | 'message'
@@ -25,7 +25,7 @@ const ALERT_COLUMNS = 'id, record_id, root, kind, alert_class, severity, message
 
 function insertAlert(ctx: CallContext, a: Omit<AlertRow, 'id'> & { attribute: string | null }): number {
   return ctx.sql.run(
-    `INSERT INTO resource_alert (record_id, root, kind, alert_class, attribute, severity, message, active, raised_at)
+    `INSERT INTO _resource_alert (record_id, root, kind, alert_class, attribute, severity, message, active, raised_at)
      VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)`,
     a.record_id,
     a.root,
@@ -40,8 +40,8 @@ function insertAlert(ctx: CallContext, a: Omit<AlertRow, 'id'> & { attribute: st
 
 /** Lowers an active alert: inactive (history), propagation rows gone, event queued. */
 function lower(ctx: CallContext, a: AlertRow, endMessage: string): void {
-  ctx.sql.run('UPDATE resource_alert SET active = 0, lowered_at = ? WHERE id = ?', ctx.now, a.id);
-  ctx.sql.run('DELETE FROM resource_alert_propagated WHERE alert_id = ?', a.id);
+  ctx.sql.run('UPDATE _resource_alert SET active = 0, lowered_at = ? WHERE id = ?', ctx.now, a.id);
+  ctx.sql.run('DELETE FROM _resource_alert_propagated WHERE alert_id = ?', a.id);
   ctx.events.push({
     kind: 'lowered',
     alertId: a.id,
@@ -66,7 +66,7 @@ export function raiseConditionAlert(
   severity: AlertSeverity,
 ): void {
   const active = ctx.sql.get(
-    'SELECT id FROM resource_alert WHERE record_id = ? AND alert_class = ? AND active = 1',
+    'SELECT id FROM _resource_alert WHERE record_id = ? AND alert_class = ? AND active = 1',
     recordId,
     info.alertClass,
   );
@@ -85,7 +85,7 @@ export function raiseConditionAlert(
   });
   const below = descendantIds(ctx.sql, recordId);
   for (const d of below)
-    ctx.sql.run('INSERT INTO resource_alert_propagated (alert_id, record_id) VALUES (?, ?)', id, d);
+    ctx.sql.run('INSERT INTO _resource_alert_propagated (alert_id, record_id) VALUES (?, ?)', id, d);
   ctx.events.push({
     kind: 'raised',
     alertId: id,
@@ -103,7 +103,7 @@ export function raiseConditionAlert(
 
 export function lowerConditionAlert(ctx: CallContext, recordId: number, alertClass: string): void {
   const a = ctx.sql.get<AlertRow>(
-    `SELECT ${ALERT_COLUMNS} FROM resource_alert WHERE record_id = ? AND alert_class = ? AND active = 1`,
+    `SELECT ${ALERT_COLUMNS} FROM _resource_alert WHERE record_id = ? AND alert_class = ? AND active = 1`,
     recordId,
     alertClass,
   );
@@ -113,23 +113,23 @@ export function lowerConditionAlert(ctx: CallContext, recordId: number, alertCla
 /** The deletion cascade's part: every active alert of `recordId` lowered, its propagations gone. */
 export function retireAlertsOf(ctx: CallContext, recordId: number): void {
   for (const a of ctx.sql.all<AlertRow>(
-    `SELECT ${ALERT_COLUMNS} FROM resource_alert WHERE record_id = ? AND active = 1 ORDER BY id`,
+    `SELECT ${ALERT_COLUMNS} FROM _resource_alert WHERE record_id = ? AND active = 1 ORDER BY id`,
     recordId,
   ))
     lower(ctx, a, clearedMessage(a.message));
-  ctx.sql.run('DELETE FROM resource_alert_propagated WHERE record_id = ?', recordId);
+  ctx.sql.run('DELETE FROM _resource_alert_propagated WHERE record_id = ?', recordId);
 }
 
 /** How a root is named in its offline alert: its record's alias or label, else the root itself. */
 export function rootName(ctx: CallContext, root: string): { name: string; recordId: number | null } {
-  const r = ctx.sql.get<{ record_id: number }>('SELECT record_id FROM resource_root WHERE root = ?', root);
+  const r = ctx.sql.get<{ record_id: number }>('SELECT record_id FROM _resource_root WHERE root = ?', root);
   const rec = r ? getRecord(ctx.sql, r.record_id) : undefined;
   return rec ? { name: aliasOrLabel(rec), recordId: rec.id } : { name: root, recordId: null };
 }
 
 export function raiseOfflineAlert(ctx: CallContext, root: string, reason: string): void {
   const active = ctx.sql.get(
-    "SELECT id FROM resource_alert WHERE root = ? AND kind = 'offline' AND active = 1",
+    "SELECT id FROM _resource_alert WHERE root = ? AND kind = 'offline' AND active = 1",
     root,
   );
   if (active) return;
@@ -163,7 +163,7 @@ export function raiseOfflineAlert(ctx: CallContext, root: string, reason: string
 /** A deleted root's offline alert ends with it (cleared, not "re-established"). */
 export function retireOfflineAlert(ctx: CallContext, root: string): void {
   const a = ctx.sql.get<AlertRow>(
-    `SELECT ${ALERT_COLUMNS} FROM resource_alert WHERE root = ? AND kind = 'offline' AND active = 1`,
+    `SELECT ${ALERT_COLUMNS} FROM _resource_alert WHERE root = ? AND kind = 'offline' AND active = 1`,
     root,
   );
   if (a) lower(ctx, a, clearedMessage(a.message));
@@ -171,7 +171,7 @@ export function retireOfflineAlert(ctx: CallContext, root: string): void {
 
 export function lowerOfflineAlert(ctx: CallContext, root: string): void {
   const a = ctx.sql.get<AlertRow>(
-    `SELECT ${ALERT_COLUMNS} FROM resource_alert WHERE root = ? AND kind = 'offline' AND active = 1`,
+    `SELECT ${ALERT_COLUMNS} FROM _resource_alert WHERE root = ? AND kind = 'offline' AND active = 1`,
     root,
   );
   if (a) lower(ctx, a, reconnectedMessage(rootName(ctx, root).name));

@@ -1,4 +1,4 @@
-// The resource classes sessions declared, kept in resource_class so that a restarted manager (and
+// The resource classes sessions declared, kept in _resource_class so that a restarted manager (and
 // a session of another plugin subscribing to them) knows them before their plugin reopens.
 import type { ResourceClassInfo } from '../../shared/storage-resources/session.js';
 import type { CallContext } from './context.js';
@@ -8,7 +8,7 @@ import type { ResourceSql } from './sql.js';
 
 export function loadClasses(sql: ResourceSql): Map<string, ResourceClassInfo> {
   const out = new Map<string, ResourceClassInfo>();
-  for (const r of sql.all<{ name: string; info: string }>('SELECT name, info FROM resource_class'))
+  for (const r of sql.all<{ name: string; info: string }>('SELECT name, info FROM _resource_class'))
     out.set(r.name, JSON.parse(r.info) as ResourceClassInfo);
   return out;
 }
@@ -24,7 +24,7 @@ export function registerClasses(ctx: CallContext, classes: readonly ResourceClas
     const info = JSON.stringify(c);
     if (prev && JSON.stringify(prev) === info) continue;
     ctx.sql.run(
-      'INSERT INTO resource_class (name, info) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET info = excluded.info',
+      'INSERT INTO _resource_class (name, info) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET info = excluded.info',
       name,
       info,
     );

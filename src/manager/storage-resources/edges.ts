@@ -4,11 +4,11 @@ import { ResourceStoreError } from './errors.js';
 import type { ResourceSql } from './sql.js';
 
 const DESCENDANTS = `WITH RECURSIVE down(id) AS (
-    SELECT child_id FROM resource_parent WHERE parent_id = ?
-    UNION SELECT p.child_id FROM resource_parent p JOIN down ON p.parent_id = down.id)`;
+    SELECT child_id FROM _resource_parent WHERE parent_id = ?
+    UNION SELECT p.child_id FROM _resource_parent p JOIN down ON p.parent_id = down.id)`;
 const ANCESTORS = `WITH RECURSIVE up(id) AS (
-    SELECT parent_id FROM resource_parent WHERE child_id = ?
-    UNION SELECT p.parent_id FROM resource_parent p JOIN up ON p.child_id = up.id)`;
+    SELECT parent_id FROM _resource_parent WHERE child_id = ?
+    UNION SELECT p.parent_id FROM _resource_parent p JOIN up ON p.child_id = up.id)`;
 
 export function descendantIds(sql: ResourceSql, id: number): number[] {
   return sql
@@ -26,7 +26,7 @@ export function ancestorIds(sql: ResourceSql, id: number): number[] {
 export function wouldCycle(sql: ResourceSql, child: number, parent: number): boolean {
   if (child === parent) return true;
   // Most new edges hang a fresh leaf: one index probe instead of a walk.
-  if (!sql.get('SELECT 1 AS x FROM resource_parent WHERE parent_id = ? LIMIT 1', child)) return false;
+  if (!sql.get('SELECT 1 AS x FROM _resource_parent WHERE parent_id = ? LIMIT 1', child)) return false;
   return sql.get(`${DESCENDANTS} SELECT 1 AS x FROM down WHERE id = ? LIMIT 1`, child, parent) !== undefined;
 }
 
@@ -46,7 +46,7 @@ export function addParentEdge(
   }
   return (
     sql.run(
-      'INSERT INTO resource_parent (child_id, parent_id) VALUES (?, ?) ON CONFLICT (child_id, parent_id) DO NOTHING',
+      'INSERT INTO _resource_parent (child_id, parent_id) VALUES (?, ?) ON CONFLICT (child_id, parent_id) DO NOTHING',
       child,
       parent,
     ).changes > 0
@@ -54,5 +54,5 @@ export function addParentEdge(
 }
 
 export function removeParentEdge(sql: ResourceSql, child: number, parent: number): void {
-  sql.run('DELETE FROM resource_parent WHERE child_id = ? AND parent_id = ?', child, parent);
+  sql.run('DELETE FROM _resource_parent WHERE child_id = ? AND parent_id = ?', child, parent);
 }

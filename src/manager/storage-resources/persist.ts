@@ -49,7 +49,7 @@ export function persistResources(
     const storageId = storageIdString(cls, attrs);
     const scope = scopeOf(cls, s.root);
     const existing = ctx.sql.get<{ id: number }>(
-      'SELECT id FROM resource_record WHERE class = ? AND storage_id = ? AND scope = ?',
+      'SELECT id FROM _resource_record WHERE class = ? AND storage_id = ? AND scope = ?',
       r.class,
       storageId,
       scope,
@@ -64,7 +64,7 @@ export function persistResources(
         );
     } else {
       id = ctx.sql.run(
-        'INSERT INTO resource_record (class, storage_id, scope, label, created_at) VALUES (?, ?, ?, ?, ?)',
+        'INSERT INTO _resource_record (class, storage_id, scope, label, created_at) VALUES (?, ?, ?, ?, ?)',
         r.class,
         storageId,
         scope,
@@ -75,13 +75,13 @@ export function persistResources(
     mapHandle(ctx, s, r.handle, id);
     if (r.handle === ROOT_HANDLE) {
       ctx.sql.run(
-        'INSERT INTO resource_root (root, record_id) VALUES (?, ?) ON CONFLICT (root) DO UPDATE SET record_id = excluded.record_id',
+        'INSERT INTO _resource_root (root, record_id) VALUES (?, ?) ON CONFLICT (root) DO UPDATE SET record_id = excluded.record_id',
         s.root,
         id,
       );
     } else if (!isScoped(cls)) {
       ctx.sql.run(
-        'INSERT INTO resource_reported_by (record_id, root) VALUES (?, ?) ON CONFLICT (record_id, root) DO NOTHING',
+        'INSERT INTO _resource_reported_by (record_id, root) VALUES (?, ?) ON CONFLICT (record_id, root) DO NOTHING',
         id,
         s.root,
       );

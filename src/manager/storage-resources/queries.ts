@@ -41,7 +41,7 @@ export interface AlertView {
   propagated: boolean;
 }
 
-/** A resource_alert row (every column). */
+/** A _resource_alert row (every column). */
 export interface AlertRow {
   id: number;
   record_id: number | null;
@@ -89,7 +89,7 @@ export class ResourceQueries {
       scope: r.scope === '' ? null : r.scope,
       attributes: readAttributes(this.sql, id),
       reportedBy: this.sql
-        .all<{ root: string }>('SELECT root FROM resource_reported_by WHERE record_id = ? ORDER BY root', id)
+        .all<{ root: string }>('SELECT root FROM _resource_reported_by WHERE record_id = ? ORDER BY root', id)
         .map((x) => x.root),
     };
   }
@@ -97,9 +97,9 @@ export class ResourceQueries {
   /** The root's own record, its ScopedId records and the GlobalId records it reports. */
   resourcesOfRoot(root: string): ResourceSummary[] {
     return this.sql.all<ResourceSummary>(
-      `SELECT id, class, label, alias FROM resource_record WHERE scope = ?
-         OR id IN (SELECT record_id FROM resource_reported_by WHERE root = ?)
-         OR id IN (SELECT record_id FROM resource_root WHERE root = ?)
+      `SELECT id, class, label, alias FROM _resource_record WHERE scope = ?
+         OR id IN (SELECT record_id FROM _resource_reported_by WHERE root = ?)
+         OR id IN (SELECT record_id FROM _resource_root WHERE root = ?)
        ORDER BY id`,
       root,
       root,
@@ -109,24 +109,24 @@ export class ResourceQueries {
 
   resourcesOfClass(cls: string): ResourceSummary[] {
     return this.sql.all<ResourceSummary>(
-      'SELECT id, class, label, alias FROM resource_record WHERE class = ? ORDER BY id',
+      'SELECT id, class, label, alias FROM _resource_record WHERE class = ? ORDER BY id',
       cls,
     );
   }
 
   rootRecord(root: string): number | undefined {
-    return this.sql.get<{ record_id: number }>('SELECT record_id FROM resource_root WHERE root = ?', root)
+    return this.sql.get<{ record_id: number }>('SELECT record_id FROM _resource_root WHERE root = ?', root)
       ?.record_id;
   }
 
   roots(): string[] {
-    return this.sql.all<{ root: string }>('SELECT root FROM resource_root ORDER BY root').map((r) => r.root);
+    return this.sql.all<{ root: string }>('SELECT root FROM _resource_root ORDER BY root').map((r) => r.root);
   }
 
   parents(id: number): number[] {
     return this.sql
       .all<{ parent_id: number }>(
-        'SELECT parent_id FROM resource_parent WHERE child_id = ? ORDER BY parent_id',
+        'SELECT parent_id FROM _resource_parent WHERE child_id = ? ORDER BY parent_id',
         id,
       )
       .map((r) => r.parent_id);
@@ -135,7 +135,7 @@ export class ResourceQueries {
   children(id: number): number[] {
     return this.sql
       .all<{ child_id: number }>(
-        'SELECT child_id FROM resource_parent WHERE parent_id = ? ORDER BY child_id',
+        'SELECT child_id FROM _resource_parent WHERE parent_id = ? ORDER BY child_id',
         id,
       )
       .map((r) => r.child_id);
@@ -157,11 +157,11 @@ export class ResourceQueries {
   /** Active alerts on the resource and those propagated to it from its ancestors. */
   activeAlerts(id: number): AlertView[] {
     const own = this.sql.all<AlertRow>(
-      `SELECT ${ALERT_COLUMNS} FROM resource_alert a WHERE a.record_id = ? AND a.active = 1 ORDER BY a.id`,
+      `SELECT ${ALERT_COLUMNS} FROM _resource_alert a WHERE a.record_id = ? AND a.active = 1 ORDER BY a.id`,
       id,
     );
     const propagated = this.sql.all<AlertRow>(
-      `SELECT ${ALERT_COLUMNS} FROM resource_alert a JOIN resource_alert_propagated p ON p.alert_id = a.id
+      `SELECT ${ALERT_COLUMNS} FROM _resource_alert a JOIN _resource_alert_propagated p ON p.alert_id = a.id
        WHERE p.record_id = ? AND a.active = 1 ORDER BY a.id`,
       id,
     );
@@ -180,7 +180,7 @@ export class ResourceQueries {
       where.push('a.root = ?');
       params.push(opts.root);
     }
-    const sql = `SELECT ${ALERT_COLUMNS} FROM resource_alert a ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY a.id DESC`;
+    const sql = `SELECT ${ALERT_COLUMNS} FROM _resource_alert a ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY a.id DESC`;
     return this.sql.all<AlertRow>(sql, ...params).map((r) => alertView(r, false));
   }
 
@@ -188,7 +188,7 @@ export class ResourceQueries {
   propagatedTo(alertId: number): number[] {
     return this.sql
       .all<{ record_id: number }>(
-        'SELECT record_id FROM resource_alert_propagated WHERE alert_id = ? ORDER BY record_id',
+        'SELECT record_id FROM _resource_alert_propagated WHERE alert_id = ? ORDER BY record_id',
         alertId,
       )
       .map((r) => r.record_id);
@@ -198,7 +198,7 @@ export class ResourceQueries {
   latestStatistics(id: number): Record<string, [number, number | number[]]> {
     const out: Record<string, [number, number | number[]]> = {};
     for (const r of this.sql.all<{ name: string; ts: number; value: string }>(
-      'SELECT name, ts, value FROM resource_statistic_latest WHERE record_id = ? ORDER BY name',
+      'SELECT name, ts, value FROM _resource_statistic_latest WHERE record_id = ? ORDER BY name',
       id,
     ))
       out[r.name] = [r.ts, JSON.parse(r.value)];
@@ -209,7 +209,7 @@ export class ResourceQueries {
   statisticHistory(id: number, name: string): [number, number | number[]][] {
     return this.sql
       .all<{ ts: number; value: string }>(
-        'SELECT ts, value FROM resource_statistic_sample WHERE record_id = ? AND name = ? ORDER BY ts',
+        'SELECT ts, value FROM _resource_statistic_sample WHERE record_id = ? AND name = ? ORDER BY ts',
         id,
         name,
       )

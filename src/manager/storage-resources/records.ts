@@ -16,7 +16,7 @@ export interface RecordRow {
 
 export function getRecord(sql: ResourceSql, id: number): RecordRow | undefined {
   return sql.get<RecordRow>(
-    'SELECT id, class, storage_id, scope, label, alias FROM resource_record WHERE id = ?',
+    'SELECT id, class, storage_id, scope, label, alias FROM _resource_record WHERE id = ?',
     id,
   );
 }
@@ -24,7 +24,7 @@ export function getRecord(sql: ResourceSql, id: number): RecordRow | undefined {
 export function readAttributes(sql: ResourceSql, id: number): Record<string, StoredValue> {
   const out: Record<string, StoredValue> = {};
   for (const r of sql.all<{ name: string; value: string; ref_id: number | null }>(
-    'SELECT name, value, ref_id FROM resource_attribute WHERE record_id = ? ORDER BY name',
+    'SELECT name, value, ref_id FROM _resource_attribute WHERE record_id = ? ORDER BY name',
     id,
   )) {
     out[r.name] = r.ref_id !== null ? { record: r.ref_id } : (JSON.parse(r.value) as StoredValue);
@@ -37,7 +37,7 @@ export function writeAttributes(sql: ResourceSql, id: number, attrs: Record<stri
   for (const [name, v] of Object.entries(attrs)) {
     const ref = v !== null && typeof v === 'object' ? v.record : null;
     sql.run(
-      `INSERT INTO resource_attribute (record_id, name, value, ref_id) VALUES (?, ?, ?, ?)
+      `INSERT INTO _resource_attribute (record_id, name, value, ref_id) VALUES (?, ?, ?, ?)
        ON CONFLICT (record_id, name) DO UPDATE SET value = excluded.value, ref_id = excluded.ref_id`,
       id,
       name,
@@ -49,7 +49,7 @@ export function writeAttributes(sql: ResourceSql, id: number, attrs: Record<stri
 
 /** Replaces every attribute of a record (a full report of it). */
 export function replaceAttributes(sql: ResourceSql, id: number, attrs: Record<string, StoredValue>): void {
-  sql.run('DELETE FROM resource_attribute WHERE record_id = ?', id);
+  sql.run('DELETE FROM _resource_attribute WHERE record_id = ?', id);
   writeAttributes(sql, id, attrs);
 }
 

@@ -27,7 +27,7 @@ function insertKey(
   id: number,
 ) {
   ctx.sql.run(
-    `INSERT INTO resource_relation_key (role, key, value, record_id) VALUES (?, ?, ?, ?)
+    `INSERT INTO _resource_relation_key (role, key, value, record_id) VALUES (?, ?, ?, ?)
      ON CONFLICT (role, key, value, record_id) DO NOTHING`,
     role,
     key,
@@ -39,7 +39,7 @@ function insertKey(
 function matches(ctx: CallContext, role: 'provider' | 'subscriber', key: string, value: string): number[] {
   return ctx.sql
     .all<{ record_id: number }>(
-      'SELECT record_id FROM resource_relation_key WHERE role = ? AND key = ? AND value = ?',
+      'SELECT record_id FROM _resource_relation_key WHERE role = ? AND key = ? AND value = ?',
       role,
       key,
       value,
@@ -73,7 +73,7 @@ export function linkNewRecord(
  */
 export function backfillProviderKeys(ctx: CallContext, target: ResourceClassInfo, s: Subscription): void {
   for (const { id } of ctx.sql.all<{ id: number }>(
-    'SELECT id FROM resource_record WHERE class = ?',
+    'SELECT id FROM _resource_record WHERE class = ?',
     className(target),
   )) {
     for (const { key, value } of providerKeys(target, [s], readAttributes(ctx.sql, id)))
@@ -85,8 +85,8 @@ export function backfillProviderKeys(ctx: CallContext, target: ResourceClassInfo
 export function whatProvides(sql: CallContext['sql'], id: number): number[] {
   return sql
     .all<{ record_id: number }>(
-      `SELECT DISTINCT p.record_id FROM resource_relation_key s
-       JOIN resource_relation_key p ON p.role = 'provider' AND p.key = s.key AND p.value = s.value
+      `SELECT DISTINCT p.record_id FROM _resource_relation_key s
+       JOIN _resource_relation_key p ON p.role = 'provider' AND p.key = s.key AND p.value = s.value
        WHERE s.role = 'subscriber' AND s.record_id = ? AND p.record_id <> ? ORDER BY p.record_id`,
       id,
       id,

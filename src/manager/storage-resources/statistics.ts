@@ -13,7 +13,7 @@ export function recordSamples(ctx: CallContext, id: number, stats: ReportedResou
     let latest = samples[0];
     for (const s of samples) {
       ctx.sql.run(
-        'INSERT INTO resource_statistic_sample (record_id, name, ts, value) VALUES (?, ?, ?, ?)',
+        'INSERT INTO _resource_statistic_sample (record_id, name, ts, value) VALUES (?, ?, ?, ?)',
         id,
         name,
         s[0],
@@ -22,17 +22,17 @@ export function recordSamples(ctx: CallContext, id: number, stats: ReportedResou
       if (s[0] >= latest[0]) latest = s;
     }
     ctx.sql.run(
-      `INSERT INTO resource_statistic_latest (record_id, name, ts, value) VALUES (?, ?, ?, ?)
+      `INSERT INTO _resource_statistic_latest (record_id, name, ts, value) VALUES (?, ?, ?, ?)
        ON CONFLICT (record_id, name) DO UPDATE SET ts = excluded.ts, value = excluded.value
-       WHERE excluded.ts >= resource_statistic_latest.ts`,
+       WHERE excluded.ts >= _resource_statistic_latest.ts`,
       id,
       name,
       latest[0],
       JSON.stringify(latest[1]),
     );
     ctx.sql.run(
-      `DELETE FROM resource_statistic_sample WHERE record_id = ? AND name = ? AND ts < (
-         SELECT ts FROM resource_statistic_sample WHERE record_id = ? AND name = ?
+      `DELETE FROM _resource_statistic_sample WHERE record_id = ? AND name = ? AND ts < (
+         SELECT ts FROM _resource_statistic_sample WHERE record_id = ? AND name = ?
          ORDER BY ts DESC LIMIT 1 OFFSET ?)`,
       id,
       name,

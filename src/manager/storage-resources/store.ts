@@ -1,6 +1,6 @@
 // The manager's resource store: IML's ResourceManager session API (reference §6–8) on Berth's
 // database. Sessions per root live in memory (handle ↔ record maps); everything else is in the
-// resource_* tables, each call one transaction (savepoint), so a SIGKILL leaves the state of the
+// _resource_* tables, each call one transaction (savepoint), so a SIGKILL leaves the state of the
 // last completed call. Calls are serialised; a refused call changes nothing and rejects with a
 // ResourceStoreError. Alert raises and lowers reach `onAlert` after their commit.
 import { logger } from '../../shared/log.js';
@@ -213,7 +213,7 @@ export class ResourceStore implements ResourceSessionSink {
   setAlias(id: number, alias: string | null): Promise<void> {
     return this.queue.enqueue((ctx) => {
       if (!getRecord(ctx.sql, id)) throw new ResourceStoreError(`no resource ${id}`);
-      ctx.sql.run('UPDATE resource_record SET alias = ? WHERE id = ?', alias, id);
+      ctx.sql.run('UPDATE _resource_record SET alias = ? WHERE id = ?', alias, id);
     });
   }
 

@@ -62,15 +62,15 @@ test('a referenced record takes its referrers (recursively), with edges and attr
   const db = new Database(path, { readonly: true });
   t.after(() => db.close());
   for (const table of [
-    'resource_attribute',
-    'resource_parent',
-    'resource_reported_by',
-    'resource_relation_key',
+    '_resource_attribute',
+    '_resource_parent',
+    '_resource_reported_by',
+    '_resource_relation_key',
   ]) {
     const n = (
       db
         .prepare(
-          `SELECT COUNT(*) AS n FROM ${table} WHERE ${table === 'resource_parent' ? 'child_id' : 'record_id'} IN (${deleted.join(',')})`,
+          `SELECT COUNT(*) AS n FROM ${table} WHERE ${table === '_resource_parent' ? 'child_id' : 'record_id'} IN (${deleted.join(',')})`,
         )
         .get() as { n: number }
     ).n;

@@ -52,19 +52,19 @@ for (const [afterCommits, delayMs] of [
     assert.ok(k !== undefined, `drives are the window of call ${last} or ${last + 1}`);
     // Every drive whole: its attributes, its enclosure edge, its reporter.
     const tables = await dumpTables(path);
-    const ids = new Set((tables.resource_record as { id: number }[]).map((r) => r.id));
+    const ids = new Set((tables._resource_record as { id: number }[]).map((r) => r.id));
     assert.equal(ids.size, WINDOW + 2);
     for (const [table, cols] of Object.entries({
-      resource_attribute: ['record_id', 'ref_id'],
-      resource_parent: ['child_id', 'parent_id'],
-      resource_reported_by: ['record_id'],
-      resource_alert_propagated: ['record_id'],
+      _resource_attribute: ['record_id', 'ref_id'],
+      _resource_parent: ['child_id', 'parent_id'],
+      _resource_reported_by: ['record_id'],
+      _resource_alert_propagated: ['record_id'],
     }))
       for (const row of tables[table] as Record<string, number | null>[])
         for (const c of cols)
           if (row[c] !== null) assert.ok(ids.has(row[c]!), `${table}.${c} ${row[c]} exists`);
-    assert.equal((tables.resource_parent as unknown[]).length, WINDOW + 1);
-    assert.equal((tables.resource_reported_by as unknown[]).length, WINDOW + 1);
+    assert.equal((tables._resource_parent as unknown[]).length, WINDOW + 1);
+    assert.equal((tables._resource_reported_by as unknown[]).length, WINDOW + 1);
     // Each call's open lowered the previous call's alert (its drive was culled); its notify
     // raised one on the first drive of its window, unless the kill came between the two calls.
     const active = q.alerts({ active: true });

@@ -117,7 +117,7 @@ export async function dumpTables(path: string): Promise<Record<string, unknown[]
     const tables = (
       db
         .prepare(
-          "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'resource_%' ORDER BY name",
+          "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '\\_resource\\_%' ESCAPE '\\' ORDER BY name",
         )
         .all() as {
         name: string;

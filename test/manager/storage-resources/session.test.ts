@@ -156,7 +156,7 @@ test('a restarted store reads what was committed; a file of a newer schema is re
   assert.equal(again.queries.resourcesOfClass('ctrl.Drive').length, 2);
   const Database = (await import('better-sqlite3')).default;
   const db = new Database(first.path);
-  db.prepare("UPDATE resource_meta SET value = '99' WHERE key = 'schema_version'").run();
+  db.prepare("UPDATE _resource_meta SET value = '99' WHERE key = 'schema_version'").run();
   db.close();
   again.close();
   assert.throws(
