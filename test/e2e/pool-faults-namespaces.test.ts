@@ -16,12 +16,17 @@ import { killQemusUnder } from '../agent/helpers/guest.js';
 import { hostLive, type PoolHost, qemuCmdline, startHosts } from '../helpers/pool-harness.js';
 import { ensureGuest, GUEST_DIR, waitFor } from '../helpers/stack.js';
 
-/** The pool database's rows in a host's store (sessions, tasks and Berth's own tables left out). */
+/**
+ * The pool database's rows in a host's store (sessions, tasks, Berth's own `_` tables and SQLite's
+ * `sqlite_sequence`, which the resource store's AUTOINCREMENT keys create, left out).
+ */
 function storedRows(h: PoolHost): Record<string, unknown[]> {
   const db = new Sqlite(join(h.dataDir, 'berth.db'), { readonly: true, fileMustExist: true });
   try {
     const tables = db
-      .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_%' ESCAPE '\\'")
+      .prepare(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_%' ESCAPE '\\' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
+      )
       .pluck()
       .all() as string[];
     const out: Record<string, unknown[]> = {};
