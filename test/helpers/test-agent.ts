@@ -7,7 +7,9 @@ import { type Agent, type StatsOptions, startAgent } from '../../src/agent/agent
 import type { StorageOptions } from '../../src/agent/storage/rpc.js';
 import { cbtClient } from '../../src/shared/host/cbt.js';
 import { DATA_PLANE_PROCEDURES, type DataPlaneProcedures } from '../../src/shared/host/data-plane.js';
+import { type DevicePluginProcedures, devicePluginClient } from '../../src/shared/host/device-plugins.js';
 import { migrationClient } from '../../src/shared/host/migration.js';
+import { XenApiError } from '../../src/shared/errors.js';
 import { type StatsProcedures, statsClient } from '../../src/shared/host/stats.js';
 import { STORAGE_PROCEDURES, type StorageProcedures } from '../../src/shared/host/storage.js';
 import { NodedAgentClient } from '../../src/manager/hosts/host-client.js';
@@ -61,7 +63,7 @@ export async function startTestAgent(
 /** A host agent without storage (and data-plane) procedures: the stand-ins tests use for VM calls. */
 export type InstanceAgent = Omit<
   HostAgent,
-  keyof StorageProcedures | keyof DataPlaneProcedures | 'cbt' | 'migration' | 'stats'
+  keyof StorageProcedures | keyof DataPlaneProcedures | 'cbt' | 'migration' | 'stats' | 'devicePlugins'
 >;
 
 /** The procedures a real agent's client lends a stand-in. */
@@ -85,6 +87,7 @@ export function withRealStorage<T extends InstanceAgent>(
   if ('cbt' in storage) out.cbt = (storage as HostAgent).cbt;
   out.migration = noMigration();
   out.stats = noStats();
+  out.devicePlugins = noDevicePlugins();
   return fake as unknown as T & HostAgent;
 }
 
@@ -107,6 +110,7 @@ export function withoutStorage<T extends InstanceAgent>(fake: T): T & HostAgent 
   });
   out.migration = noMigration();
   out.stats = noStats();
+  out.devicePlugins = noDevicePlugins();
   return fake as unknown as T & HostAgent;
 }
 
@@ -133,4 +137,13 @@ export function noStats(): StatsProcedures {
     stats_latest: () => ({ time: 0, host: {}, vms: {}, srs: {} }),
   };
   return statsClient(async (name) => (empty as Record<string, () => unknown>)[name]());
+}
+
+/** A stand-in's device plugins: none run there, so nothing is ever queued. */
+export function noDevicePlugins(): DevicePluginProcedures {
+  return devicePluginClient(async (name, args) => {
+    if (name === 'device_plugin_take' || name === 'device_plugin_list') return [];
+    if (name === 'device_plugin_session_terminate') return undefined;
+    throw new XenApiError('INVALID_VALUE', ['plugin', String(args[0])]);
+  });
 }

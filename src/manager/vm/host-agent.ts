@@ -6,6 +6,7 @@ import type { CbtProcedures } from '../../shared/host/cbt.js';
 import type { MigrationProcedures } from '../../shared/host/migration.js';
 import type { DataPlaneProcedures } from '../../shared/host/data-plane.js';
 import type { NetworkProcedures } from '../../shared/host/network.js';
+import type { DevicePluginProcedures } from '../../shared/host/device-plugins.js';
 import type { StatsProcedures } from '../../shared/host/stats.js';
 import type { StorageProcedures } from '../../shared/host/storage.js';
 import type {
@@ -63,6 +64,8 @@ export interface HostAgent extends StorageProcedures, DataPlaneProcedures {
   readonly migration: MigrationProcedures;
   /** The host's round-robin databases of statistics (src/shared/host/stats.ts). */
   readonly stats: StatsProcedures;
+  /** The host's storage device plugins and their sessions (src/shared/host/device-plugins.ts). */
+  readonly devicePlugins: DevicePluginProcedures;
   /** State changes pushed by the agent; `reconnected` fires after every (re)connection. */
   onEvent(listener: (e: InstanceEvent) => void): void;
   onReconnect(listener: () => void): void;
