@@ -85,6 +85,7 @@ import {
   type StorageRuntimeOptions,
   startStorageRuntime,
 } from './storage-resources/runtime/storage-runtime.js';
+import { hostUuidOfRoot } from './storage-resources/links/host-roots.js';
 
 const log = logger('manager');
 
@@ -382,6 +383,9 @@ export class Manager {
     if (opts.storageResources !== false) {
       // A plugin that fails to load is listed and skipped inside; only the store itself can throw.
       const target = (root: string) => {
+        // An agent device plugin's root (host/<uuid>/<plugin>) is its host's, as a bare host uuid.
+        const hostUuid = hostUuidOfRoot(root);
+        if (hostUuid && db.refByUuid('host', hostUuid)) return { cls: 'Host' as const, uuid: hostUuid };
         if (db.refByUuid('host', root)) return { cls: 'Host' as const, uuid: root };
         if (db.refByUuid('SR', root)) return { cls: 'SR' as const, uuid: root };
         return { cls: 'Pool' as const, uuid: String(db.mustGet('pool', poolRef()).uuid) };
@@ -393,6 +397,7 @@ export class Manager {
         targetOf: target,
         createMessage: (name, priority, t, body) =>
           createMessage({ svc }, name, priority, t.cls, t.uuid, body),
+        objects: db,
         ...opts.storageResources,
       }).catch((error) => {
         log.error('storage resources not started', { error: String(error) });

@@ -114,6 +114,41 @@ export class ResourceQueries {
     );
   }
 
+  /**
+   * The records of class `cls` a root reports (its own record, those scoped to it, the GlobalId
+   * ones it reports), each with the value of one attribute (null when unset), by id: how Berth's
+   * objects find the volume groups and mounts a host reports (links/).
+   */
+  recordsOfRootWithAttribute(
+    root: string,
+    cls: string,
+    attribute: string,
+  ): { id: number; value: StoredValue }[] {
+    return this.sql
+      .all<{ id: number; value: string | null; ref_id: number | null }>(
+        `SELECT r.id, a.value, a.ref_id FROM _resource_record r
+           LEFT JOIN _resource_attribute a ON a.record_id = r.id AND a.name = ?
+         WHERE r.class = ? AND (r.scope = ?
+           OR r.id IN (SELECT record_id FROM _resource_reported_by WHERE root = ?)
+           OR r.id IN (SELECT record_id FROM _resource_root WHERE root = ?))
+         ORDER BY r.id`,
+        attribute,
+        cls,
+        root,
+        root,
+        root,
+      )
+      .map((r) => ({
+        id: r.id,
+        value:
+          r.ref_id !== null
+            ? { record: r.ref_id }
+            : r.value === null
+              ? null
+              : (JSON.parse(r.value) as StoredValue),
+      }));
+  }
+
   rootRecord(root: string): number | undefined {
     return this.sql.get<{ record_id: number }>('SELECT record_id FROM _resource_root WHERE root = ?', root)
       ?.record_id;
