@@ -27,13 +27,12 @@ export type LinkQueries = Pick<
 >;
 
 const refsOf = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x) => typeof x === 'string') : []);
-const stringMap = (v: unknown): Record<string, string> =>
-  v && typeof v === 'object' && !Array.isArray(v)
-    ? (Object.fromEntries(Object.entries(v).filter(([, x]) => typeof x === 'string')) as Record<
-        string,
-        string
-      >)
-    : {};
+function stringMap(v: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (v && typeof v === 'object' && !Array.isArray(v))
+    for (const [k, x] of Object.entries(v)) if (typeof x === 'string') out[k] = x;
+  return out;
+}
 
 /** Appends the values not yet in `out` (keeps first-seen order). */
 function addAll<T>(out: T[], seen: Set<T>, values: Iterable<T>) {
@@ -50,20 +49,37 @@ export function berthObjectLinks(queries: LinkQueries, db: BerthObjectsDb): Bert
   const existing = (cls: string, refs: string[]) =>
     refs.filter((r) => db.get(cls, r)).sort((a, b) => cmp(uuidOf(cls, a), uuidOf(cls, b)));
 
+  /**
+   * One walk's view of the store: the roots, and each root's records of a class with one
+   * attribute, read once however many SRs ask (a pool's SRs share hosts and mounts).
+   */
+  function storeView() {
+    const roots = queries.roots();
+    const cache = new Map<string, { id: number; value: unknown }[]>();
+    const records = (root: string, cls: string, attribute: string) => {
+      const key = JSON.stringify([root, cls, attribute]);
+      let rows = cache.get(key);
+      if (!rows) cache.set(key, (rows = queries.recordsOfRootWithAttribute(root, cls, attribute)));
+      return rows;
+    };
+    return { roots, records };
+  }
+  type StoreView = ReturnType<typeof storeView>;
+
   /** The records one host's roots report for one SR's storage. */
-  function recordsOnHost(storage: SrStorage, hostRoots: string[]): number[] {
+  function recordsOnHost(view: StoreView, storage: SrStorage, hostRoots: string[]): number[] {
     if (storage.kind === 'volume-group') {
       return hostRoots.flatMap((root) =>
-        queries
-          .recordsOfRootWithAttribute(root, LVM_GROUP_CLASS, 'name')
+        view
+          .records(root, LVM_GROUP_CLASS, 'name')
           .filter((r) => r.value === storage.vgName)
           .map((r) => r.id),
       );
     }
     if (storage.kind === 'directory') {
       const mounts = hostRoots.flatMap((root) =>
-        queries
-          .recordsOfRootWithAttribute(root, LOCAL_MOUNT_CLASS, 'mount_point')
+        view
+          .records(root, LOCAL_MOUNT_CLASS, 'mount_point')
           .filter((r): r is { id: number; value: string } => typeof r.value === 'string')
           .map((r) => ({ id: r.id, mountPoint: r.value })),
       );
@@ -72,29 +88,30 @@ export function berthObjectLinks(queries: LinkQueries, db: BerthObjectsDb): Bert
     return [];
   }
 
-  function srResourcesWith(sr: string, roots: string[]): number[] {
+  function srResourcesWith(sr: string, view: StoreView): number[] {
     const row = db.get('SR', sr);
-    if (!row) return [];
+    if (!row || view.roots.length === 0) return [];
     const out = new Set<number>();
     for (const pbdRef of refsOf(row.PBDs)) {
       const pbd = db.get('PBD', pbdRef);
       const host = pbd && db.get('host', String(pbd.host));
       if (!pbd || !host) continue;
       const storage = srStorage(String(row.type ?? ''), String(row.uuid ?? ''), stringMap(pbd.device_config));
-      for (const id of recordsOnHost(storage, rootsOfHost(roots, String(host.uuid ?? '')))) out.add(id);
+      const hostRoots = rootsOfHost(view.roots, String(host.uuid ?? ''));
+      for (const id of recordsOnHost(view, storage, hostRoots)) out.add(id);
     }
     return [...out].sort((a, b) => a - b);
   }
 
   /** Every SR (by uuid) with the records it sits on. */
   function placements(): [string, number[]][] {
-    const roots = queries.roots();
-    if (roots.length === 0) return [];
-    return existing('SR', [...db.all('SR').keys()]).map((sr) => [sr, srResourcesWith(sr, roots)]);
+    const view = storeView();
+    if (view.roots.length === 0) return [];
+    return existing('SR', [...db.all('SR').keys()]).map((sr) => [sr, srResourcesWith(sr, view)]);
   }
 
   function srResources(sr: string): number[] {
-    return srResourcesWith(sr, queries.roots());
+    return srResourcesWith(sr, storeView());
   }
 
   function resourceSrs(resourceId: number): string[] {
@@ -146,11 +163,11 @@ export function berthObjectLinks(queries: LinkQueries, db: BerthObjectsDb): Bert
       const sr = String(db.get('VDI', vdi)!.SR ?? '');
       if (db.get('SR', sr)) addAll(srs, seenSrs, [sr]);
     }
-    const roots = queries.roots();
+    const view = storeView();
     const resources: number[] = [];
     const seen = new Set<number>();
     for (const sr of srs)
-      for (const id of srResourcesWith(sr, roots)) addAll(resources, seen, [id, ...queries.ancestors(id)]);
+      for (const id of srResourcesWith(sr, view)) addAll(resources, seen, [id, ...queries.ancestors(id)]);
     return { vbds, vdis, srs, resources };
   }
 
