@@ -9,9 +9,10 @@ import {
   rootsOfHost,
 } from '../../../src/manager/storage-resources/links/host-roots.js';
 import {
-  isPathWithin,
+  mountIndex,
   mountsHolding,
   normalisePath,
+  pathAndParents,
   srStorage,
   srVgName,
 } from '../../../src/manager/storage-resources/links/sr-storage.js';
@@ -60,10 +61,6 @@ test('what an SR sits on: its VG (the agent’s name), its directory, or nothing
 
 test('the mount holding a path: path-wise, longest mount point, ties all kept', () => {
   assert.equal(normalisePath('/a/b/../c/'), '/a/c');
-  assert.ok(isPathWithin('/srv/a/x', '/srv/a'));
-  assert.ok(isPathWithin('/srv/a', '/srv/a/'));
-  assert.ok(!isPathWithin('/srv/ab', '/srv/a'));
-  assert.ok(isPathWithin('/anything', '/'));
   const mounts = [
     { id: 1, mountPoint: '/' },
     { id: 2, mountPoint: '/srv' },
@@ -72,19 +69,28 @@ test('the mount holding a path: path-wise, longest mount point, ties all kept', 
     { id: 5, mountPoint: '/srv/ab' },
     { id: 6, mountPoint: 'srv' },
   ];
+  const index = mountIndex(mounts);
+  assert.deepEqual(pathAndParents('/srv/a//sr/'), ['/srv/a/sr', '/srv/a', '/srv', '/']);
+  assert.deepEqual(pathAndParents('/'), ['/']);
+  assert.deepEqual(pathAndParents('srv/a'), []);
+  assert.deepEqual(mountsHolding('srv/a', index), []);
   assert.deepEqual(
-    mountsHolding('/srv/a/sr', mounts).map((m) => m.id),
+    mountsHolding('/srv/a/sr', index).map((m) => m.id),
     [3, 4],
   );
   assert.deepEqual(
-    mountsHolding('/srv/abc', mounts).map((m) => m.id),
+    mountsHolding('/srv/abc', index).map((m) => m.id),
     [2],
   );
   assert.deepEqual(
-    mountsHolding('/etc', mounts).map((m) => m.id),
+    mountsHolding('/etc', index).map((m) => m.id),
     [1],
   );
-  assert.deepEqual(mountsHolding('/etc', mounts.slice(1)), []);
+  assert.deepEqual(
+    mountsHolding('/srv/a', mountIndex([{ id: 7, mountPoint: '/srv/a/' }])).map((m) => m.id),
+    [7],
+  );
+  assert.deepEqual(mountsHolding('/etc', mountIndex(mounts.slice(1))), []);
 });
 
 test('affects lines: sorted, one line each, capped with the count of the rest', () => {

@@ -6,7 +6,7 @@
 // XenAPI objects in the order they are reached, siblings by uuid.
 import type { ResourceQueries } from '../queries.js';
 import { rootsOfHost } from './host-roots.js';
-import { mountsHolding, type SrStorage, srStorage } from './sr-storage.js';
+import { mountIndex, mountsHolding, type SrStorage, srStorage } from './sr-storage.js';
 import type { AffectedObjects, BerthObjectLinks, VmDependencies } from './types.js';
 
 /** The records an SR can sit on, as the linux plugin reports them. */
@@ -62,29 +62,36 @@ export function berthObjectLinks(queries: LinkQueries, db: BerthObjectsDb): Bert
       if (!rows) cache.set(key, (rows = queries.recordsOfRootWithAttribute(root, cls, attribute)));
       return rows;
     };
-    return { roots, records };
+    const mountsByHost = new Map<string, Map<string, { id: number }[]>>();
+    /** The mounts a host's roots report, by mount point. */
+    const mounts = (hostUuid: string) => {
+      let index = mountsByHost.get(hostUuid);
+      if (!index) {
+        const all = rootsOfHost(roots, hostUuid).flatMap((root) =>
+          records(root, LOCAL_MOUNT_CLASS, 'mount_point')
+            .filter((r): r is { id: number; value: string } => typeof r.value === 'string')
+            .map((r) => ({ id: r.id, mountPoint: r.value })),
+        );
+        mountsByHost.set(hostUuid, (index = mountIndex(all)));
+      }
+      return index;
+    };
+    return { roots, records, mounts };
   }
   type StoreView = ReturnType<typeof storeView>;
 
   /** The records one host's roots report for one SR's storage. */
-  function recordsOnHost(view: StoreView, storage: SrStorage, hostRoots: string[]): number[] {
+  function recordsOnHost(view: StoreView, storage: SrStorage, hostUuid: string): number[] {
     if (storage.kind === 'volume-group') {
-      return hostRoots.flatMap((root) =>
+      return rootsOfHost(view.roots, hostUuid).flatMap((root) =>
         view
           .records(root, LVM_GROUP_CLASS, 'name')
           .filter((r) => r.value === storage.vgName)
           .map((r) => r.id),
       );
     }
-    if (storage.kind === 'directory') {
-      const mounts = hostRoots.flatMap((root) =>
-        view
-          .records(root, LOCAL_MOUNT_CLASS, 'mount_point')
-          .filter((r): r is { id: number; value: string } => typeof r.value === 'string')
-          .map((r) => ({ id: r.id, mountPoint: r.value })),
-      );
-      return mountsHolding(storage.path, mounts).map((m) => m.id);
-    }
+    if (storage.kind === 'directory')
+      return mountsHolding(storage.path, view.mounts(hostUuid)).map((m) => m.id);
     return [];
   }
 
@@ -97,8 +104,7 @@ export function berthObjectLinks(queries: LinkQueries, db: BerthObjectsDb): Bert
       const host = pbd && db.get('host', String(pbd.host));
       if (!pbd || !host) continue;
       const storage = srStorage(String(row.type ?? ''), String(row.uuid ?? ''), stringMap(pbd.device_config));
-      const hostRoots = rootsOfHost(view.roots, String(host.uuid ?? ''));
-      for (const id of recordsOnHost(view, storage, hostRoots)) out.add(id);
+      for (const id of recordsOnHost(view, storage, String(host.uuid ?? ''))) out.add(id);
     }
     return [...out].sort((a, b) => a - b);
   }

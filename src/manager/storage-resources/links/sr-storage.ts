@@ -37,22 +37,33 @@ export function normalisePath(p: string): string {
   return n.length > 1 && n.endsWith('/') ? n.slice(0, -1) : n;
 }
 
-/** Is `path` the directory `dir` or below it, component-wise (`/srv/a` is not within `/srv/ab`)? */
-export function isPathWithin(path: string, dir: string): boolean {
-  const p = normalisePath(path);
-  const d = normalisePath(dir);
-  if (d === '/') return p.startsWith('/');
-  return p === d || p.startsWith(`${d}/`);
+/**
+ * `/a/b/c` → [`/a/b/c`, `/a/b`, `/a`, `/`]: the directories that can be mount points holding it
+ * (a relative path: none).
+ */
+export function pathAndParents(path: string): string[] {
+  if (!path.startsWith('/')) return [];
+  const out = [normalisePath(path)];
+  while (out[out.length - 1] !== '/') out.push(posix.dirname(out[out.length - 1]));
+  return out;
 }
 
-/**
- * The mounts holding `path`: those with the longest mount point containing it (several when more
- * than one root reports that mount point), none when no mount point contains it.
- */
-export function mountsHolding<T extends { mountPoint: string }>(path: string, mounts: readonly T[]): T[] {
-  const holding = mounts.filter((m) => m.mountPoint.startsWith('/') && isPathWithin(path, m.mountPoint));
-  if (holding.length === 0) return [];
-  const depth = (m: T) => normalisePath(m.mountPoint).length;
-  const longest = Math.max(...holding.map(depth));
-  return holding.filter((m) => depth(m) === longest);
+/** Mounts by normalised mount point (several records when several roots report one mount point). */
+export function mountIndex<T extends { mountPoint: string }>(mounts: readonly T[]): Map<string, T[]> {
+  const index = new Map<string, T[]>();
+  for (const m of mounts) {
+    if (!m.mountPoint.startsWith('/')) continue;
+    const key = normalisePath(m.mountPoint);
+    index.set(key, [...(index.get(key) ?? []), m]);
+  }
+  return index;
+}
+
+/** The mounts holding `path`: those at the longest mount point containing it, path-wise; none when none does. */
+export function mountsHolding<T>(path: string, index: ReadonlyMap<string, T[]>): T[] {
+  for (const dir of pathAndParents(path)) {
+    const hit = index.get(dir);
+    if (hit) return hit;
+  }
+  return [];
 }
