@@ -191,7 +191,8 @@ function classifyImplicit(name: string, fieldNames: Set<string>): { kind: Implic
 
 export function buildModel(xapi: RawClass[], facts: Facts, ext: Extensions = NO_EXTENSIONS): Model {
   const extNames = new Set(ext.classes.map((c) => c.name));
-  for (const c of xapi) if (extNames.has(c.name)) throw new Error(`extension class ${c.name} clashes with XenAPI's`);
+  for (const c of xapi)
+    if (extNames.has(c.name)) throw new Error(`extension class ${c.name} clashes with XenAPI's`);
   const raw = [...xapi, ...ext.classes];
   const enums: Record<string, string[]> = {};
   for (const c of raw) for (const e of c.enums) enums[e.name] = e.values.map((v) => v.name);
@@ -199,7 +200,9 @@ export function buildModel(xapi: RawClass[], facts: Facts, ext: Extensions = NO_
   const extAsync = new Set(ext.asyncMessages);
   const syncOnly = new Set([
     ...facts.syncOnlyMessages,
-    ...ext.classes.flatMap((c) => c.messages.map((m) => `${c.name}.${m.name}`)).filter((w) => !extAsync.has(w)),
+    ...ext.classes
+      .flatMap((c) => c.messages.map((m) => `${c.name}.${m.name}`))
+      .filter((w) => !extAsync.has(w)),
   ]);
   const notInDb = new Set([...facts.notInDatabase, ...extNames]);
   const classes: Record<string, ClassSpec> = {};
@@ -508,7 +511,8 @@ function main() {
   const docsDir = join(root, 'docs/api');
   rmSync(docsDir, { recursive: true, force: true });
   mkdirSync(docsDir, { recursive: true });
-  for (const [name, text] of renderDocs(model, [...raw, ...ext.classes])) writeFileSync(join(docsDir, name), text);
+  for (const [name, text] of renderDocs(model, [...raw, ...ext.classes]))
+    writeFileSync(join(docsDir, name), text);
   const nMsg = Object.values(model.classes).reduce((n, c) => n + c.messages.length, 0);
   process.stdout.write(`datamodel: ${Object.keys(model.classes).length} classes, ${nMsg} messages\n`);
 }

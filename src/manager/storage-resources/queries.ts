@@ -107,6 +107,11 @@ export class ResourceQueries {
     );
   }
 
+  /** Every record, by id. */
+  all(): ResourceSummary[] {
+    return this.sql.all<ResourceSummary>('SELECT id, class, label, alias FROM _resource_record ORDER BY id');
+  }
+
   resourcesOfClass(cls: string): ResourceSummary[] {
     return this.sql.all<ResourceSummary>(
       'SELECT id, class, label, alias FROM _resource_record WHERE class = ? ORDER BY id',
