@@ -358,6 +358,15 @@ print(json.dumps(out, default=str))
     );
   });
 
+  await t.test('xe help: the commands are in the full list and describe themselves', async () => {
+    const all = await xe(m, ['help', '--all', '--minimal']);
+    for (const c of ['storage-resource-list', 'storage-resource-tree', 'storage-plugin-list'])
+      assert.ok(all.stdout.split(',').includes(c), c);
+    assert.ok(!(await xe(m, ['help', '--minimal'])).stdout.includes('storage-'), "xapi's common list");
+    const h = await xe(m, ['help', 'storage-resource-root-create']);
+    assertGolden(join(GOLDEN, 'help-storage-resource-root-create.txt'), h.stdout);
+  });
+
   await t.test('xe: root-create, a second root, root-destroy removes what it reported', async () => {
     arrays.set('array-b.example', { ...structuredClone(ARRAY_A), luns: [], pools: [] });
     t.after(() => arrays.delete('array-b.example'));

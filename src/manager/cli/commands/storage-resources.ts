@@ -47,7 +47,10 @@ interface PluginRecord {
 const call = (ctx: Ctx, msg: string, args: unknown[] = []) =>
   ctx.api.call(ctx.session, `storage_resource.${msg}`, args);
 
-/** A Berth command: not in xapi's table, so declared here with its help. */
+/**
+ * A Berth command: not in xapi's table, so declared here with its help. Not `Standard`: `xe help`
+ * keeps xapi's common list; they are in `xe help --all` and `xe help <command>`.
+ */
 function berthCommand(
   name: string,
   reqd: string[],
@@ -55,7 +58,7 @@ function berthCommand(
   help: string,
   run: (ctx: Ctx) => Promise<void>,
 ): CommandSpec {
-  return { name, reqd, optn, help: `${help} (Berth extension)`, flags: ['Standard'], run };
+  return { name, reqd, optn, help: `${help} (Berth extension)`, flags: [], run };
 }
 
 type Kind = ' RO' | 'SRO' | 'MRO';
