@@ -255,7 +255,7 @@ print(json.dumps(out, default=str))
     assert.deepEqual(await couplet({ address_1: 'bad host!', address_2: 'x.example' }), [
       'INVALID_VALUE',
       'attributes',
-      'bad host! is an invalid hostname',
+      'address_1: bad host! is an invalid hostname',
     ]);
     assert.deepEqual(await couplet({ address_1: 'x.example' }), [
       'INVALID_VALUE',

@@ -57,9 +57,12 @@ export function rootAttributes(
   return out;
 }
 
+/** Cast and checked alone, so that the message names the attribute. */
 function castOne(name: string, attr: ResourceAttribute, text: string): RootValue {
   try {
-    return castText(attr, text);
+    const v = castText(attr, text);
+    attr.validate(v);
+    return v;
   } catch (e) {
     throw new Error(`${name}: ${(e as Error).message}`);
   }
