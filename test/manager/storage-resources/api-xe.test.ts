@@ -282,6 +282,11 @@ print(json.dumps(out, default=str))
       'storage_resource',
       'OpaqueRef:gone',
     ]);
+    assert.deepEqual(await fails('storage_resource.get_by_vm', 'OpaqueRef:novm'), [
+      'HANDLE_INVALID',
+      'VM',
+      'OpaqueRef:novm',
+    ]);
     const lun = ((await ok('storage_resource.get_by_class', 'example-controller.Lun')) as string[])[0];
     const notRoot = await fails('storage_resource.destroy_root', lun);
     assert.equal(notRoot[0], 'OPERATION_NOT_ALLOWED');
@@ -334,6 +339,13 @@ print(json.dumps(out, default=str))
         ),
       )
     ).find((r) => r.attributes.status === 'FAILED');
+    const own = await xe(m, ['storage-resource-alert-list', `uuid=${failed.uuid}`]);
+    assert.match(own.stdout, /^resource-uuid \( RO\) *: [0-9a-f-]{36}\n/);
+    assert.equal(
+      own.stdout.match(/active \( RO\): true/g)?.length,
+      failed.alerts.length,
+      'own and propagated',
+    );
     const aff = await xe(m, ['storage-resource-affected', `uuid=${failed.uuid}`]);
     assert.equal(aff.code, 0, aff.stderr);
     assert.match(
@@ -396,6 +408,11 @@ print(json.dumps(out, default=str))
     await ok('storage_resource.destroy_root', rootRef);
     assert.deepEqual(await ok('storage_resource.get_all'), []);
     assert.deepEqual(rt.daemon.roots, []);
+    // Its alerts were lowered with it and stay as history: none active, all=true shows them.
+    assert.equal((await xe(m, ['storage-resource-alert-list'])).stdout, '');
+    const history = await xe(m, ['storage-resource-alert-list', 'all=true']);
+    assert.match(history.stdout, /message \( RO\): Drive failure[^\n]*\n +active \( RO\): false\n/);
+    assert.doesNotMatch(history.stdout, /active \( RO\): true/);
   });
 });
 
