@@ -60,17 +60,21 @@ function classLabels(s: Scope): Map<string, string> {
   return new Map(s.rt.plugins.classes.map((c) => [`${c.plugin}.${c.name}`, c.label]));
 }
 
+/** The loaded class's label; a class no loaded plugin declares (any more) shows its name. */
+const classLabel = (labels: Map<string, string>, cls: string) =>
+  labels.get(cls) ?? cls.slice(cls.indexOf('.') + 1);
+
 function record(s: Scope, id: number, roots = rootsByRecord(s), labels = classLabels(s)) {
   const q = s.rt.store.queries;
   const view = q.resource(id);
   if (!view) throw new XenApiError('HANDLE_INVALID', [CLS, s.ids.refOf(id)]);
   return resourceRecord({
     view,
-    classLabel: labels.get(view.class) ?? view.class.slice(view.class.indexOf('.') + 1),
+    classLabel: classLabel(labels, view.class),
     rootOf: roots.get(id),
     parents: q.parents(id),
     children: q.children(id),
-    alerts: q.activeAlerts(id),
+    alerts: q.activeAlerts(id).map((a) => a.message),
     uuidOf: (i) => s.ids.uuidOf(i),
     refOf: (i) => s.ids.refOf(i),
   });
@@ -92,8 +96,19 @@ export const storageResourceApi: HandlerTable = {
       const s = scope(ctx);
       const roots = rootsByRecord(s);
       const labels = classLabels(s);
+      const all = s.rt.store.queries.everything();
       const out: Record<string, object> = {};
-      for (const r of s.rt.store.queries.all()) out[s.ids.refOf(r.id)] = record(s, r.id, roots, labels);
+      for (const view of all.views)
+        out[s.ids.refOf(view.id)] = resourceRecord({
+          view,
+          classLabel: classLabel(labels, view.class),
+          rootOf: roots.get(view.id),
+          parents: all.parents.get(view.id) ?? [],
+          children: all.children.get(view.id) ?? [],
+          alerts: all.alertMessages.get(view.id) ?? [],
+          uuidOf: (i) => s.ids.uuidOf(i),
+          refOf: (i) => s.ids.refOf(i),
+        });
       return out;
     },
     'storage_resource.get_record': (ctx, self) => {

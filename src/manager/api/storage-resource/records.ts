@@ -57,7 +57,8 @@ export interface RecordInputs {
   rootOf?: string;
   parents: number[];
   children: number[];
-  alerts: AlertView[];
+  /** Texts of its active alerts, own and propagated. */
+  alerts: string[];
   uuidOf(id: number): string;
   refOf(id: number): string;
 }
@@ -79,7 +80,7 @@ export function resourceRecord(x: RecordInputs): StorageResourceRecord {
     attributes,
     parents: x.parents.map(x.refOf),
     children: x.children.map(x.refOf),
-    alerts: x.alerts.map((a) => a.message),
+    alerts: x.alerts,
   };
 }
 
