@@ -10,6 +10,7 @@ import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { promisify } from 'node:util';
+import { createClient } from 'xen-api';
 import { arrays } from '../../../examples/storage-plugins/example-controller.js';
 import type { BerthObjectLinks } from '../../../src/manager/storage-resources/links/types.js';
 import { assertGolden } from '../../helpers/golden.js';
@@ -218,19 +219,40 @@ print(json.dumps(out, default=str))
     ]);
   });
 
-  await t.test(
-    'refs and uuids are stable across calls and a manager restart is not needed to resolve them',
-    async () => {
-      const a = (await ok('storage_resource.get_all')) as string[];
-      const b = (await ok('storage_resource.get_all')) as string[];
-      assert.deepEqual(a, b);
-      const rec = (await ok('storage_resource.get_record', rootRef)) as any;
-      assert.equal(rec.class_name, 'example-controller.Couplet');
-      assert.equal(rec.attributes.address_1, 'array-a.example');
-      assert.equal(await ok('storage_resource.get_by_uuid', rec.uuid), rootRef);
-      assert.ok(rec.root, 'a root names itself');
-    },
-  );
+  await t.test("xen-api (Xen Orchestra's client) reads them over XML-RPC and JSON-RPC", async () => {
+    for (const transport of ['xml-rpc', 'json-rpc']) {
+      const xapi = createClient({
+        url: m.httpUrl,
+        auth: { user: 'root', password: m.rootPassword },
+        transport,
+        watchEvents: false,
+      });
+      await xapi.connect();
+      try {
+        const recs = (await xapi.call('storage_resource.get_all_records')) as Record<string, any>;
+        assert.equal(Object.keys(recs).length, REPORTED, transport);
+        assert.equal(recs[rootRef].class_name, 'example-controller.Couplet', transport);
+        const plugins = (await xapi.call('storage_resource.get_plugins')) as any[];
+        assert.ok(
+          plugins.some((p) => p.name === 'broken' && p.state === 'broken'),
+          transport,
+        );
+      } finally {
+        await xapi.disconnect();
+      }
+    }
+  });
+
+  await t.test('refs and uuids are stable across calls and resolve back', async () => {
+    const a = (await ok('storage_resource.get_all')) as string[];
+    const b = (await ok('storage_resource.get_all')) as string[];
+    assert.deepEqual(a, b);
+    const rec = (await ok('storage_resource.get_record', rootRef)) as any;
+    assert.equal(rec.class_name, 'example-controller.Couplet');
+    assert.equal(rec.attributes.address_1, 'array-a.example');
+    assert.equal(await ok('storage_resource.get_by_uuid', rec.uuid), rootRef);
+    assert.ok(rec.root, 'a root names itself');
+  });
 
   await t.test('bad input: xapi errors, nothing created', async () => {
     const before = ((await ok('storage_resource.get_all')) as string[]).length;
