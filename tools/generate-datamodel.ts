@@ -1,6 +1,8 @@
 // Generates Berth's datamodel from xapi's published xenapi.json (copied into
 // src/shared/datamodel/xenapi-datamodel.json) plus the few IDL facts that file leaves out
-// (src/shared/datamodel/upstream-facts.json). Outputs:
+// (src/shared/datamodel/upstream-facts.json), plus Berth's own classes kept beside them
+// (src/shared/datamodel/berth-extensions.json: same raw format, marked as extensions, never in the
+// XenAPI tables or events). Outputs:
 //   src/shared/datamodel/generated/model.ts      the normalised runtime model
 //   src/shared/datamodel/generated/api-types.ts  record/enum/method types for the SDK and handlers
 //   docs/api/*.md                                 the API reference
@@ -58,6 +60,14 @@ interface Facts {
   noEvents: string[];
   relations: [string, string][];
 }
+
+/** Berth's own classes (berth-extensions.json): raw classes plus which of their messages are async. */
+export interface Extensions {
+  asyncMessages: string[];
+  classes: RawClass[];
+}
+
+const NO_EXTENSIONS: Extensions = { asyncMessages: [], classes: [] };
 
 /** xapi's API version that Berth reports (XenServer 8 / XCP-ng 8.3 line). */
 const API_VERSION = { major: 2, minor: 21 };
@@ -179,10 +189,22 @@ function classifyImplicit(name: string, fieldNames: Set<string>): { kind: Implic
   throw new Error(`cannot classify implicit message ${name}`);
 }
 
-export function buildModel(raw: RawClass[], facts: Facts): Model {
+export function buildModel(xapi: RawClass[], facts: Facts, ext: Extensions = NO_EXTENSIONS): Model {
+  const extNames = new Set(ext.classes.map((c) => c.name));
+  for (const c of xapi)
+    if (extNames.has(c.name)) throw new Error(`extension class ${c.name} clashes with XenAPI's`);
+  const raw = [...xapi, ...ext.classes];
   const enums: Record<string, string[]> = {};
   for (const c of raw) for (const e of c.enums) enums[e.name] = e.values.map((v) => v.name);
-  const syncOnly = new Set(facts.syncOnlyMessages);
+  // Extension messages are sync-only unless listed; extension classes are not database classes.
+  const extAsync = new Set(ext.asyncMessages);
+  const syncOnly = new Set([
+    ...facts.syncOnlyMessages,
+    ...ext.classes
+      .flatMap((c) => c.messages.map((m) => `${c.name}.${m.name}`))
+      .filter((w) => !extAsync.has(w)),
+  ]);
+  const notInDb = new Set([...facts.notInDatabase, ...extNames]);
   const classes: Record<string, ClassSpec> = {};
 
   for (const c of raw) {
@@ -290,12 +312,13 @@ export function buildModel(raw: RawClass[], facts: Facts): Model {
       name: c.name,
       fields,
       messages,
-      inDb: !facts.notInDatabase.includes(c.name),
-      genEvents: !facts.noEvents.includes(c.name) && !facts.notInDatabase.includes(c.name),
+      inDb: !notInDb.has(c.name),
+      genEvents: !facts.noEvents.includes(c.name) && !notInDb.has(c.name),
       exposeGetAll,
       relations: [],
       lifecycle: lifecycleOf(c.lifecycle.state),
     };
+    if (extNames.has(c.name)) classes[c.name].extension = 'berth';
   }
   for (const [many, one] of facts.relations) {
     const [cls, field] = many.split('.');
@@ -405,6 +428,11 @@ function renderSdkTypes(model: Model): string {
 
 // ---------- API reference ----------
 
+const EXTENSION_NOTE =
+  'Not part of XenAPI: classes of Berth’s own, generated from `src/shared/datamodel/berth-extensions.json` ' +
+  'beside the XenAPI datamodel. Their objects live outside the XenAPI tables (no events, no `*_where`); ' +
+  'see docs/storage-plugins.md "Through the API and xe".';
+
 function renderDocs(model: Model, raw: RawClass[]): Map<string, string> {
   const files = new Map<string, string>();
   const index = [
@@ -416,10 +444,16 @@ function renderDocs(model: Model, raw: RawClass[]): Map<string, string> {
     'callable methods is `system.listMethods`.',
     '',
   ];
+  const xapi = raw.filter((rc) => !model.classes[rc.name].extension);
+  const ext = raw.filter((rc) => model.classes[rc.name].extension);
+  const entry = (rc: RawClass) => `- [${rc.name}](${rc.name}.md) — ${rc.description.split('\n')[0]}`;
+  index.push(...xapi.map(entry));
+  if (ext.length) index.push('', '## Berth extensions', '', EXTENSION_NOTE, '', ...ext.map(entry));
   for (const rc of raw) {
     const c = model.classes[rc.name];
-    index.push(`- [${c.name}](${c.name}.md) — ${rc.description.split('\n')[0]}`);
-    const lines = [`# ${c.name}`, '', rc.description, ''];
+    const lines = [`# ${c.name}`, ''];
+    if (c.extension) lines.push(`> **Berth extension.** ${EXTENSION_NOTE}`, '');
+    lines.push(rc.description, '');
     lines.push(
       '## Fields',
       '',
@@ -459,7 +493,8 @@ function renderDocs(model: Model, raw: RawClass[]): Map<string, string> {
 function main() {
   const raw = JSON.parse(readFileSync(join(dmDir, 'xenapi-datamodel.json'), 'utf8')) as RawClass[];
   const facts = JSON.parse(readFileSync(join(dmDir, 'upstream-facts.json'), 'utf8')) as Facts;
-  const model = buildModel(raw, facts);
+  const ext = JSON.parse(readFileSync(join(dmDir, 'berth-extensions.json'), 'utf8')) as Extensions;
+  const model = buildModel(raw, facts, ext);
   const genDir = join(dmDir, 'generated');
   mkdirSync(genDir, { recursive: true });
   writeFileSync(
@@ -476,7 +511,8 @@ function main() {
   const docsDir = join(root, 'docs/api');
   rmSync(docsDir, { recursive: true, force: true });
   mkdirSync(docsDir, { recursive: true });
-  for (const [name, text] of renderDocs(model, raw)) writeFileSync(join(docsDir, name), text);
+  for (const [name, text] of renderDocs(model, [...raw, ...ext.classes]))
+    writeFileSync(join(docsDir, name), text);
   const nMsg = Object.values(model.classes).reduce((n, c) => n + c.messages.length, 0);
   process.stdout.write(`datamodel: ${Object.keys(model.classes).length} classes, ${nMsg} messages\n`);
 }

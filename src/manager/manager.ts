@@ -20,6 +20,7 @@ import { autoEnableAtStart } from './api/host-enable.js';
 import { sessionApi } from './api/session.js';
 import { setterApi } from './api/setters.js';
 import { storageApi } from './api/sm.js';
+import { storageResourceApi } from './api/storage-resource.js';
 import { subjectApi } from './api/subject.js';
 import { taskApi } from './api/task.js';
 import { rollBackUnfinishedCopies, vmApi } from './api/vm.js';
@@ -114,6 +115,7 @@ export const API_MODULES: HandlerTable[] = [
   poolApi,
   nbdApi,
   dataSourceApi,
+  storageResourceApi,
 ];
 
 export interface ManagerOptions {
@@ -403,6 +405,7 @@ export class Manager {
         log.error('storage resources not started', { error: String(error) });
         return undefined;
       });
+      svc.storageResources = manager.storageResources;
     }
     return manager;
   }

@@ -136,8 +136,31 @@ test('the generated model states xapi’s facts', () => {
 test('the generator reproduces the generated model exactly (model.ts is not stale)', () => {
   const raw = JSON.parse(readFileSync(join(DM, 'xenapi-datamodel.json'), 'utf8'));
   const facts = JSON.parse(readFileSync(join(DM, 'upstream-facts.json'), 'utf8'));
+  const ext = JSON.parse(readFileSync(join(DM, 'berth-extensions.json'), 'utf8'));
   // model.ts stores the model as JSON, so compare in that form (undefined members vanish)
-  assert.deepEqual(JSON.parse(JSON.stringify(buildModel(raw, facts))), MODEL);
+  assert.deepEqual(JSON.parse(JSON.stringify(buildModel(raw, facts, ext))), MODEL);
+});
+
+test('Berth extensions: merged, marked, kept out of the database and events, sync unless listed', () => {
+  const raw = JSON.parse(readFileSync(join(DM, 'xenapi-datamodel.json'), 'utf8'));
+  const facts = JSON.parse(readFileSync(join(DM, 'upstream-facts.json'), 'utf8'));
+  const ext = JSON.parse(readFileSync(join(DM, 'berth-extensions.json'), 'utf8'));
+  const model = buildModel(raw, facts, ext);
+  const sr = model.classes.storage_resource;
+  assert.equal(sr.extension, 'berth');
+  assert.equal(sr.inDb, false);
+  assert.equal(sr.genEvents, false);
+  assert.equal(model.classes.VM.extension, undefined);
+  const msg = (n: string) => sr.messages.find((m) => m.name === n)!;
+  assert.equal(msg('get_record').async, false);
+  assert.equal(msg('get_record').implicit, false);
+  assert.deepEqual(msg('create_root').roles, ['pool-admin']);
+  assert.ok(msg('get_all').roles.includes('read-only'));
+  // A clash with a XenAPI class is refused rather than silently shadowing it.
+  const clash = { ...ext, classes: [{ ...ext.classes[0], name: 'VM' }] };
+  assert.throws(() => buildModel(raw, facts, clash), /clashes with XenAPI/);
+  const readme = readFileSync(join(import.meta.dirname, '../../docs/api/README.md'), 'utf8');
+  assert.match(readme, /## Berth extensions[\s\S]*\[storage_resource\]/);
 });
 
 test('serverParams: a handler’s arguments, session left out and optional ones present', () => {

@@ -12,6 +12,8 @@ import type { StorageIntents } from '../storage/intents.js';
 import type { VmCopyJournal } from '../vm/copy-journal.js';
 import type { MigrationJournal } from '../vm/migration-recovery.js';
 import type { PoolService } from '../pool/service.js';
+import type { BerthObjectLinks } from '../storage-resources/links/types.js';
+import type { StorageRuntime } from '../storage-resources/runtime/storage-runtime.js';
 import type { TaskHandle, TaskManager } from '../tasks/task-manager.js';
 
 export interface ConnectionInfo {
@@ -70,6 +72,10 @@ export interface Services {
    * the agents' internal XML dumps (absent: statistics are not kept, as in unit tests).
    */
   rrdArchive?: RrdArchive;
+  /** The pool master's storage plugins, resource store and scan daemon (absent: off, failed, a slave). */
+  storageResources?: StorageRuntime;
+  /** How resource records link to SRs, VDIs, VBDs and VMs (absent: the resource graph only). */
+  storageObjectLinks?: BerthObjectLinks;
   /** The NBD export server (VDI.get_nbd_info): its port and each host's certificate (absent: none). */
   nbd?: { port: number; certificateOf(host: string): string | undefined };
 }

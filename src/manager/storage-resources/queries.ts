@@ -4,7 +4,7 @@
 import type { AlertSeverity } from '../../shared/storage-resources/session.js';
 import { ancestorIds, descendantIds } from './edges.js';
 import type { StoredValue } from './identity.js';
-import { getRecord, readAttributes } from './records.js';
+import { getRecord, type RecordRow, readAttributes } from './records.js';
 import { whatProvides } from './relations.js';
 import type { ResourceSql } from './sql.js';
 
@@ -105,6 +105,73 @@ export class ResourceQueries {
       root,
       root,
     );
+  }
+
+  /**
+   * Every record with its graph and active alert texts (own, then propagated), read in a few
+   * table scans rather than per record: what get_all_records needs for thousands of records.
+   */
+  everything(): {
+    views: ResourceView[];
+    parents: Map<number, number[]>;
+    children: Map<number, number[]>;
+    alertMessages: Map<number, string[]>;
+  } {
+    const push = <K, V>(m: Map<K, V[]>, k: K, v: V) => {
+      const xs = m.get(k);
+      if (xs) xs.push(v);
+      else m.set(k, [v]);
+    };
+    const attrs = new Map<number, Record<string, StoredValue>>();
+    for (const r of this.sql.all<{ record_id: number; name: string; value: string; ref_id: number | null }>(
+      'SELECT record_id, name, value, ref_id FROM _resource_attribute ORDER BY record_id, name',
+    )) {
+      let a = attrs.get(r.record_id);
+      if (!a) attrs.set(r.record_id, (a = {}));
+      a[r.name] = r.ref_id !== null ? { record: r.ref_id } : (JSON.parse(r.value) as StoredValue);
+    }
+    const reporters = new Map<number, string[]>();
+    for (const r of this.sql.all<{ record_id: number; root: string }>(
+      'SELECT record_id, root FROM _resource_reported_by ORDER BY record_id, root',
+    ))
+      push(reporters, r.record_id, r.root);
+    const parents = new Map<number, number[]>();
+    const children = new Map<number, number[]>();
+    for (const e of this.sql.all<{ child_id: number; parent_id: number }>(
+      'SELECT child_id, parent_id FROM _resource_parent ORDER BY child_id, parent_id',
+    )) {
+      push(parents, e.child_id, e.parent_id);
+      push(children, e.parent_id, e.child_id);
+    }
+    for (const xs of children.values()) xs.sort((a, b) => a - b);
+    const alertMessages = new Map<number, string[]>();
+    for (const r of this.sql.all<{ record_id: number; message: string }>(
+      'SELECT record_id, message FROM _resource_alert WHERE active = 1 AND record_id IS NOT NULL ORDER BY id',
+    ))
+      push(alertMessages, r.record_id, r.message);
+    for (const r of this.sql.all<{ record_id: number; message: string }>(
+      `SELECT p.record_id, a.message FROM _resource_alert a JOIN _resource_alert_propagated p ON p.alert_id = a.id
+       WHERE a.active = 1 ORDER BY a.id`,
+    ))
+      push(alertMessages, r.record_id, r.message);
+    const views = this.sql
+      .all<RecordRow>('SELECT id, class, storage_id, scope, label, alias FROM _resource_record ORDER BY id')
+      .map((r) => ({
+        id: r.id,
+        class: r.class,
+        label: r.label,
+        alias: r.alias,
+        storageId: r.storage_id,
+        scope: r.scope === '' ? null : r.scope,
+        attributes: attrs.get(r.id) ?? {},
+        reportedBy: reporters.get(r.id) ?? [],
+      }));
+    return { views, parents, children, alertMessages };
+  }
+
+  /** Every record, by id. */
+  all(): ResourceSummary[] {
+    return this.sql.all<ResourceSummary>('SELECT id, class, label, alias FROM _resource_record ORDER BY id');
   }
 
   resourcesOfClass(cls: string): ResourceSummary[] {

@@ -20,7 +20,8 @@ import { cullUnreported } from './cull.js';
 import { deleteRecords, deleteRoot, dropReporter } from './delete-cascade.js';
 import { addParentEdge, removeParentEdge } from './edges.js';
 import { ResourceStoreError } from './errors.js';
-import { persistResources, resolveReferences } from './persist.js';
+import { storageIdString } from './identity.js';
+import { persistResources, ROOT_HANDLE, resolveReferences } from './persist.js';
 import { ResourceQueries } from './queries.js';
 import { classOfRecord, getRecord, writeAttributes } from './records.js';
 import { checkAndOrderReport, checkAttributes } from './report-check.js';
@@ -214,6 +215,51 @@ export class ResourceStore implements ResourceSessionSink {
     return this.queue.enqueue((ctx) => {
       if (!getRecord(ctx.sql, id)) throw new ResourceStoreError(`no resource ${id}`);
       ctx.sql.run('UPDATE _resource_record SET alias = ? WHERE id = ?', alias, id);
+    });
+  }
+
+  /**
+   * Stores a root a user adds for a controller plugin (IML's create of a ScannableResource): its
+   * record and `_resource_root` row, no session (the scan daemon opens one when it finds the
+   * root). Refuses a class not registered or not scannable, a ScopedId class, a reference, a root
+   * name already used and an identity already stored (a second root for the same device).
+   */
+  createRoot(
+    root: SessionRoot,
+    classes: ResourceClassInfo[],
+    cls: string,
+    attributes: Record<string, string | number | boolean | null>,
+  ): Promise<number> {
+    return this.queue.enqueue((ctx) => {
+      if (ctx.state.sessions.has(root) || this.queries.rootRecord(root) !== undefined)
+        throw new ResourceStoreError(`root ${root} already exists`);
+      registerClasses(ctx, classes);
+      const info = ctx.state.classes.get(cls);
+      if (!info) throw new ResourceStoreError(`class ${cls} is not declared`);
+      if (!info.scannable) throw new ResourceStoreError(`${cls} is not a scannable resource class`);
+      const report = { handle: ROOT_HANDLE, class: cls, attributes, parents: [] };
+      checkAndOrderReport(
+        [report],
+        (n) => ctx.state.classes.get(n),
+        () => false,
+      );
+      const storageId = storageIdString(info, attributes);
+      if (
+        ctx.sql.get(
+          "SELECT id FROM _resource_record WHERE class = ? AND storage_id = ? AND scope = ''",
+          cls,
+          storageId,
+        )
+      )
+        throw new ResourceStoreError(`a ${cls} with identifier ${storageId} already exists`);
+      const s: Session = {
+        root,
+        handleToId: new Map(),
+        idToHandle: new Map(),
+        updatePeriodS: 0,
+        awaitingFirstUpdate: true,
+      };
+      return persistResources(ctx, s, [report])[0];
     });
   }
 

@@ -86,6 +86,8 @@ export interface ClassSpec {
   /** One-to-many `ref set` fields this class owns (derived, not stored). */
   relations: RelationSpec[];
   lifecycle: Lifecycle;
+  /** A class of Berth's own (berth-extensions.json), not XenAPI's. */
+  extension?: 'berth';
 }
 
 export interface Model {

@@ -9,6 +9,7 @@ import { OBJECT_COMMANDS } from './objects.js';
 import { POOL_COMMANDS } from './pool.js';
 import { SNAPSHOT_COMMANDS } from './snapshot.js';
 import { STORAGE_MIGRATE_COMMANDS } from './storage-migrate.js';
+import { STORAGE_RESOURCE_COMMANDS } from './storage-resources.js';
 import { VDI_TRANSFER_COMMANDS } from './vdi-transfer.js';
 import { VM_COMMANDS } from './vm.js';
 
@@ -26,6 +27,7 @@ export function commandTable(): Map<string, CommandSpec> {
     ...IMPORT_COMMANDS,
     ...STORAGE_MIGRATE_COMMANDS,
     ...DATA_SOURCE_COMMANDS,
+    ...STORAGE_RESOURCE_COMMANDS,
   ])
     t.set(c.name, c);
   return t;
