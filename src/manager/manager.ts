@@ -182,7 +182,11 @@ export class Manager {
     const cli = createCliHandler(managerCliApi(this));
     this.frontend.mount('/cli', (req, res, conn) => cli(req, res, conn));
     this.frontend.mountUpgrade('/console', consoleWebSocketHandler(svc));
-    mountMetrics(this.frontend, svc, { tokenFile: config.metricsTokenFile, describe: catalogDescribe });
+    mountMetrics(this.frontend, svc, {
+      tokenFile: config.metricsTokenFile,
+      describe: catalogDescribe,
+      storageResources: () => this.storageResources?.store.queries.metrics(),
+    });
     mountExportHandlers(this.frontend, svc);
     if (svc.pool) for (const [path, h] of Object.entries(poolRoutes(svc.pool))) this.frontend.mount(path, h);
     for (const [path, h] of Object.entries(nbdPoolRoutes(svc))) this.frontend.mount(path, h);

@@ -14,7 +14,8 @@ export interface MetricFamily {
   /** A valid metric name (see metricName). */
   name: string;
   help: string;
-  type: 'gauge';
+  /** Data sources are all gauges; storage-resource Counter statistics are counters. */
+  type: 'gauge' | 'counter';
   samples: Sample[];
 }
 
