@@ -85,6 +85,7 @@ import {
   type StorageRuntimeOptions,
   startStorageRuntime,
 } from './storage-resources/runtime/storage-runtime.js';
+import { MasterStorageRuntime } from './storage-resources/runtime/master-runtime.js';
 
 const log = logger('manager');
 
@@ -162,8 +163,13 @@ export class Manager {
   private readonly closeStatsHttp: () => void;
   /** What the start-up storage scan found and fixed. */
   storageReport?: StartupReport;
-  /** The master's storage plugins, resource store and scan daemon. */
-  storageResources?: StorageRuntime;
+  /** Starts and stops the storage runtime with the pool role (absent: storage resources off). */
+  storageRuntime?: MasterStorageRuntime;
+
+  /** The master's storage plugins, resource store and scan daemon (undefined on a slave). */
+  get storageResources(): StorageRuntime | undefined {
+    return this.storageRuntime?.runtime;
+  }
 
   private constructor(
     readonly config: ManagerConfig,
@@ -337,13 +343,20 @@ export class Manager {
       svc.vmCopyJournal ??= new VmCopyJournal(join(config.dataDir, 'vm-copies'));
       svc.migrationJournal ??= new MigrationJournal(join(config.dataDir, 'vm-migrations'));
       if (agent) void startWhenConnected(agent, startStorage, storageOpts.waitMs ?? STORAGE_WAIT_MS);
+      void storageRuntime?.begin();
     };
+    // Storage plugins, resource store and scan daemon: the master's, whichever host that is.
+    const storageRuntime =
+      opts.storageResources === false
+        ? undefined
+        : masterStorageRuntime(svc, join(config.dataDir, 'berth.db'), config, opts.storageResources);
     svc.pool = new PoolService(svc, {
       dataDir: config.dataDir,
       connector: opts.hostConnector ?? pki.connector(),
       pki: opts.hostConnector ? undefined : pki,
       liveIntervalMs: opts.liveIntervalMs ?? 2000,
       attachLocalAgent: becomeMasterHere,
+      detachMasterWork: () => void storageRuntime?.end(),
       restartVm: restart,
       ensureTemplates: () => ensureDefaultTemplates(db, config.guestDir),
     });
@@ -352,6 +365,7 @@ export class Manager {
       svc.pool.start();
       if (opts.timers !== false) sessions.startGc();
       created = new Manager(config, backend, db, svc, dispatcher, encoders);
+      created.storageRuntime = storageRuntime;
       return created;
     }
     tasks.recoverAfterRestart();
@@ -383,26 +397,8 @@ export class Manager {
     created = manager;
     manager.stopStats = stopStats;
     manager.storageReport = storageReport;
-    if (opts.storageResources !== false) {
-      // A plugin that fails to load is listed and skipped inside; only the store itself can throw.
-      const target = (root: string) => {
-        if (db.refByUuid('host', root)) return { cls: 'Host' as const, uuid: root };
-        if (db.refByUuid('SR', root)) return { cls: 'SR' as const, uuid: root };
-        return { cls: 'Pool' as const, uuid: String(db.mustGet('pool', poolRef()).uuid) };
-      };
-      manager.storageResources = await startStorageRuntime({
-        dbPath: join(config.dataDir, 'berth.db'),
-        pluginDir: config.storagePluginDir,
-        pluginPackages: config.storagePluginPackages,
-        targetOf: target,
-        createMessage: (name, priority, t, body) =>
-          createMessage({ svc }, name, priority, t.cls, t.uuid, body),
-        ...opts.storageResources,
-      }).catch((error) => {
-        log.error('storage resources not started', { error: String(error) });
-        return undefined;
-      });
-    }
+    manager.storageRuntime = storageRuntime;
+    await storageRuntime?.begin();
     return manager;
   }
 
@@ -499,7 +495,7 @@ export class Manager {
     await this.nbd?.close();
     this.nbd = undefined;
     // Scan loops end (and the store closes) before the database they report into.
-    await this.storageResources?.stop();
+    await this.storageRuntime?.end();
     this.svc.pool?.stop();
     this.stopStats?.();
     this.closeStatsHttp();
@@ -521,4 +517,32 @@ export class Manager {
     this.backend.close();
     log.info('stopped');
   }
+}
+
+/**
+ * The storage runtime of this manager whenever it is master: on its own berth.db (the pool's
+ * replica copies no `_resource_*` table: a new master scans from what its own file holds).
+ */
+function masterStorageRuntime(
+  svc: Services,
+  dbPath: string,
+  config: ManagerConfig,
+  overrides: ManagerOptions['storageResources'],
+): MasterStorageRuntime {
+  const { db } = svc;
+  const targetOf = (root: string) => {
+    if (db.refByUuid('host', root)) return { cls: 'Host' as const, uuid: root };
+    if (db.refByUuid('SR', root)) return { cls: 'SR' as const, uuid: root };
+    return { cls: 'Pool' as const, uuid: String(db.mustGet('pool', svc.poolRef()).uuid) };
+  };
+  return new MasterStorageRuntime(() =>
+    startStorageRuntime({
+      dbPath,
+      pluginDir: config.storagePluginDir,
+      pluginPackages: config.storagePluginPackages,
+      targetOf,
+      createMessage: (name, priority, t, body) => createMessage({ svc }, name, priority, t.cls, t.uuid, body),
+      ...(overrides || {}),
+    }),
+  );
 }
