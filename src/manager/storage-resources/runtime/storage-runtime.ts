@@ -1,6 +1,7 @@
 // The pool master's storage-resource runtime: loads the plugins, opens the resource store on the
 // manager's database file, turns its alerts into XenAPI messages and runs the scan daemon.
-// Manager.create starts it on the master; Manager.close stops it (daemon first, then the store).
+// master-runtime.ts starts it on whichever host is master and stops it on demotion and at
+// Manager.close (daemon first, then the store).
 import { logger } from '../../../shared/log.js';
 import type { AlertEvent } from '../context.js';
 import { ResourceStore } from '../store.js';
