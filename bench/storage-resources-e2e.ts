@@ -9,7 +9,7 @@
 // store's commit and propagation to the shelf's 1,000 drives, the message row, the event, the
 // long poll's reply). Both ends read CLOCK_MONOTONIC (process.hrtime.bigint()).
 import { type ChildProcess, fork } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../src/manager/config.js';
@@ -43,6 +43,10 @@ export interface EndToEndResult {
   /** Cleared alert (shelves-only scans). */
   cleared: number[];
   propagatedTo: number;
+  /** GET /metrics with the array stored and one alert active: times, bytes, samples. */
+  scrapeMs: number[];
+  scrapeBytes: number;
+  scrapeSamples: number;
 }
 
 async function until<T>(what: string, fn: () => T | undefined, ms: number, every = 10): Promise<T> {
@@ -58,10 +62,13 @@ async function until<T>(what: string, fn: () => T | undefined, ms: number, every
 export async function runEndToEnd(runs: number): Promise<EndToEndResult> {
   const dir = mkdtempSync(join(tmpdir(), 'berth-bench-resources-e2e-'));
   const dataDir = join(dir, 'data');
+  const token = 'bench-scrape-token';
+  writeFileSync(join(dir, 'metrics.token'), token, { mode: 0o600 });
   const config = parseConfig(
     [
       ...['--data-dir', dataDir, '--listen', '127.0.0.1', '--http-port', '0', '--https-port', 'off'],
       ...['--socket', join(dir, 'xapi.sock'), '--nbd-port', 'off', '--storage-plugin-dir', PLUGIN_DIR],
+      ...['--metrics-token-file', join(dir, 'metrics.token')],
     ],
     {},
   );
@@ -130,6 +137,9 @@ export async function runEndToEnd(runs: number): Promise<EndToEndResult> {
       raisedFull: [],
       cleared: [],
       propagatedTo: 0,
+      scrapeMs: [],
+      scrapeBytes: 0,
+      scrapeSamples: 0,
     };
     for (const full of [false, true]) {
       control.fullRescan = full;
@@ -144,6 +154,19 @@ export async function runEndToEnd(runs: number): Promise<EndToEndResult> {
         const cleared = await next('STORAGE_RESOURCE_ALERT_CLEARED');
         if (!full) result.cleared.push(msBetween(control.changeScanStartedAt, cleared.at));
       }
+    }
+    // /metrics with 10,000 temperature series and an active alert, as Prometheus scrapes (bearer token).
+    control.failedShelf = 0;
+    await next('STORAGE_RESOURCE_ALERT');
+    const auth = `Bearer ${token}`;
+    for (let r = 0; r < runs; r++) {
+      const t1 = performance.now();
+      const text = await (
+        await fetch(`http://127.0.0.1:${httpPort}/metrics`, { headers: { authorization: auth } })
+      ).text();
+      result.scrapeMs.push(performance.now() - t1);
+      result.scrapeBytes = Buffer.byteLength(text);
+      result.scrapeSamples = text.split('\n').filter((l) => l.startsWith('berth_storage_resource')).length;
     }
     agent.destroy();
     return result;

@@ -246,6 +246,11 @@ async function main() {
       [e2e.initialScanMs],
       2000,
     ],
+    [
+      `GET /metrics, array stored, one alert active: ${e2e.scrapeSamples} storage samples, ${(e2e.scrapeBytes / 1e6).toFixed(1)} MB`,
+      e2e.scrapeMs,
+      undefined,
+    ],
   ];
   const target = (ms: number | undefined) =>
     ms === undefined ? '—' : ms >= 1000 ? `< ${ms / 1000} s` : `< ${ms} ms`;

@@ -13,6 +13,7 @@ import {
   Plugin,
   type Resource,
   resources,
+  statistics,
 } from '../../src/shared/storage-resources/api/index.js';
 
 export const version = 1;
@@ -41,6 +42,7 @@ export const Drive = defineResource({
   extends: resources.PhysicalDisk,
   identifier: identifiers.GlobalId('serial'),
   attributes: { serial: attributes.String(), shelf: attributes.ResourceReference() },
+  statistics: { temperature: statistics.Gauge({ units: 'C' }) },
 });
 export const Volume = defineResource({
   name: 'Volume',
@@ -74,6 +76,10 @@ export class TenThousandDrives extends Plugin {
   override initialScan(root: Resource): void {
     this.updatePeriod = 0.25;
     this.#scan(root, true);
+    // One sample per drive (10,000 statistic series for /metrics), at the first commit only.
+    this.#drives.forEach((d, i) => {
+      (d as InstanceType<typeof Drive>).temperature = 25 + (i % 20);
+    });
   }
 
   override updateScan(root: Resource): void {
