@@ -4,7 +4,9 @@
 // as root), which reads back the store's values and labels.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { catalogDescribe } from '../../../../src/manager/stats/prometheus/describe.js';
 import { renderExposition } from '../../../../src/manager/stats/prometheus/exposition.js';
+import { scrapeText } from '../../../../src/manager/stats/prometheus/handler.js';
 import {
   statisticFamilyName,
   storageResourceFamilies,
@@ -200,4 +202,22 @@ test("Prometheus scrapes a manager's /metrics and reads the storage resources ba
     10_000,
     'the ERROR count back to 0',
   );
+});
+
+test('no runtime, or a store read that fails: no storage families, the rest of the scrape served', async (t) => {
+  const tm = await startManager(t, { agent: false, storageResources: false });
+  assert.equal(tm.manager.storageResources, undefined);
+  const auth = `Basic ${Buffer.from(`root:${tm.rootPassword}`).toString('base64')}`;
+  const served = await (await fetch(`${tm.httpUrl}/metrics`, { headers: { authorization: auth } })).text();
+  assert.match(served, /^berth_scrape_host_up\{/m);
+  assert.doesNotMatch(served, /berth_storage/);
+  const failing = await scrapeText(tm.manager.svc, {
+    tokenFile: null,
+    describe: catalogDescribe,
+    storageResources: () => {
+      throw new Error('disk I/O error');
+    },
+  });
+  assert.match(failing, /^berth_scrape_host_up\{/m);
+  assert.doesNotMatch(failing, /berth_storage/);
 });
