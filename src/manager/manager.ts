@@ -87,6 +87,7 @@ import {
   startStorageRuntime,
 } from './storage-resources/runtime/storage-runtime.js';
 import { hostUuidOfRoot } from './storage-resources/links/host-roots.js';
+import { MasterStorageRuntime } from './storage-resources/runtime/master-runtime.js';
 
 const log = logger('manager');
 
@@ -165,8 +166,13 @@ export class Manager {
   private readonly closeStatsHttp: () => void;
   /** What the start-up storage scan found and fixed. */
   storageReport?: StartupReport;
-  /** The master's storage plugins, resource store and scan daemon. */
-  storageResources?: StorageRuntime;
+  /** Starts and stops the storage runtime with the pool role (absent: storage resources off). */
+  storageRuntime?: MasterStorageRuntime;
+
+  /** The master's storage plugins, resource store and scan daemon (undefined on a slave). */
+  get storageResources(): StorageRuntime | undefined {
+    return this.storageRuntime?.runtime;
+  }
 
   private constructor(
     readonly config: ManagerConfig,
@@ -185,7 +191,11 @@ export class Manager {
     const cli = createCliHandler(managerCliApi(this));
     this.frontend.mount('/cli', (req, res, conn) => cli(req, res, conn));
     this.frontend.mountUpgrade('/console', consoleWebSocketHandler(svc));
-    mountMetrics(this.frontend, svc, { tokenFile: config.metricsTokenFile, describe: catalogDescribe });
+    mountMetrics(this.frontend, svc, {
+      tokenFile: config.metricsTokenFile,
+      describe: catalogDescribe,
+      storageResources: () => this.storageResources?.store.queries.metrics(),
+    });
     mountExportHandlers(this.frontend, svc);
     if (svc.pool) for (const [path, h] of Object.entries(poolRoutes(svc.pool))) this.frontend.mount(path, h);
     for (const [path, h] of Object.entries(nbdPoolRoutes(svc))) this.frontend.mount(path, h);
@@ -336,13 +346,25 @@ export class Manager {
       svc.vmCopyJournal ??= new VmCopyJournal(join(config.dataDir, 'vm-copies'));
       svc.migrationJournal ??= new MigrationJournal(join(config.dataDir, 'vm-migrations'));
       if (agent) void startWhenConnected(agent, startStorage, storageOpts.waitMs ?? STORAGE_WAIT_MS);
+      void storageRuntime?.begin();
     };
+    // Storage plugins, resource store and scan daemon: the master's, whichever host that is.
+    const storageRuntime =
+      opts.storageResources === false
+        ? undefined
+        : masterStorageRuntime(svc, join(config.dataDir, 'berth.db'), config, opts.storageResources);
+    // The API reads whichever runtime runs now (none on a slave, a new one after a promotion).
+    Object.defineProperty(svc, 'storageResources', {
+      get: () => storageRuntime?.runtime,
+      configurable: true,
+    });
     svc.pool = new PoolService(svc, {
       dataDir: config.dataDir,
       connector: opts.hostConnector ?? pki.connector(),
       pki: opts.hostConnector ? undefined : pki,
       liveIntervalMs: opts.liveIntervalMs ?? 2000,
       attachLocalAgent: becomeMasterHere,
+      detachMasterWork: () => void storageRuntime?.end(),
       restartVm: restart,
       ensureTemplates: () => ensureDefaultTemplates(db, config.guestDir),
     });
@@ -351,6 +373,7 @@ export class Manager {
       svc.pool.start();
       if (opts.timers !== false) sessions.startGc();
       created = new Manager(config, backend, db, svc, dispatcher, encoders);
+      created.storageRuntime = storageRuntime;
       return created;
     }
     tasks.recoverAfterRestart();
@@ -382,31 +405,8 @@ export class Manager {
     created = manager;
     manager.stopStats = stopStats;
     manager.storageReport = storageReport;
-    if (opts.storageResources !== false) {
-      // A plugin that fails to load is listed and skipped inside; only the store itself can throw.
-      const target = (root: string) => {
-        // An agent device plugin's root (host/<uuid>/<plugin>) is its host's, as a bare host uuid.
-        const hostUuid = hostUuidOfRoot(root);
-        if (hostUuid && db.refByUuid('host', hostUuid)) return { cls: 'Host' as const, uuid: hostUuid };
-        if (db.refByUuid('host', root)) return { cls: 'Host' as const, uuid: root };
-        if (db.refByUuid('SR', root)) return { cls: 'SR' as const, uuid: root };
-        return { cls: 'Pool' as const, uuid: String(db.mustGet('pool', poolRef()).uuid) };
-      };
-      manager.storageResources = await startStorageRuntime({
-        dbPath: join(config.dataDir, 'berth.db'),
-        pluginDir: config.storagePluginDir,
-        pluginPackages: config.storagePluginPackages,
-        targetOf: target,
-        createMessage: (name, priority, t, body) =>
-          createMessage({ svc }, name, priority, t.cls, t.uuid, body),
-        objects: db,
-        ...opts.storageResources,
-      }).catch((error) => {
-        log.error('storage resources not started', { error: String(error) });
-        return undefined;
-      });
-      svc.storageResources = manager.storageResources;
-    }
+    manager.storageRuntime = storageRuntime;
+    await storageRuntime?.begin();
     return manager;
   }
 
@@ -503,7 +503,7 @@ export class Manager {
     await this.nbd?.close();
     this.nbd = undefined;
     // Scan loops end (and the store closes) before the database they report into.
-    await this.storageResources?.stop();
+    await this.storageRuntime?.end();
     this.svc.pool?.stop();
     this.stopStats?.();
     this.closeStatsHttp();
@@ -525,4 +525,36 @@ export class Manager {
     this.backend.close();
     log.info('stopped');
   }
+}
+
+/**
+ * The storage runtime of this manager whenever it is master: on its own berth.db (the pool's
+ * replica copies no `_resource_*` table: a new master scans from what its own file holds).
+ */
+function masterStorageRuntime(
+  svc: Services,
+  dbPath: string,
+  config: ManagerConfig,
+  overrides: ManagerOptions['storageResources'],
+): MasterStorageRuntime {
+  const { db } = svc;
+  const targetOf = (root: string) => {
+    // An agent device plugin's root (host/<uuid>/<plugin>) is its host's, as a bare host uuid.
+    const hostUuid = hostUuidOfRoot(root);
+    if (hostUuid && db.refByUuid('host', hostUuid)) return { cls: 'Host' as const, uuid: hostUuid };
+    if (db.refByUuid('host', root)) return { cls: 'Host' as const, uuid: root };
+    if (db.refByUuid('SR', root)) return { cls: 'SR' as const, uuid: root };
+    return { cls: 'Pool' as const, uuid: String(db.mustGet('pool', svc.poolRef()).uuid) };
+  };
+  return new MasterStorageRuntime(() =>
+    startStorageRuntime({
+      dbPath,
+      pluginDir: config.storagePluginDir,
+      pluginPackages: config.storagePluginPackages,
+      targetOf,
+      createMessage: (name, priority, t, body) => createMessage({ svc }, name, priority, t.cls, t.uuid, body),
+      objects: db,
+      ...(overrides || {}),
+    }),
+  );
 }

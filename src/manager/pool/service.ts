@@ -33,6 +33,8 @@ export interface PoolServiceOptions {
   liveIntervalMs: number;
   /** Attaches this host's own agent (at start-up as master, and on becoming master). */
   attachLocalAgent: () => void;
+  /** Stops what only a master runs (the storage runtime) when this host becomes a slave. */
+  detachMasterWork?: () => void;
   /** Restarts a VM whose actions_after_* say so (the member agents' events). */
   restartVm: (vm: string) => Promise<void>;
   /** Recreates the default templates (an ejected host's new standalone pool). */
@@ -291,6 +293,7 @@ export class PoolService {
     this.fencedTo = master;
     writeRole(this.opts.dataDir, this.roleNow);
     this.follow(master);
+    outsideApiCalls(() => this.opts.detachMasterWork?.());
   }
 
   /** Becomes the master of the pool in this database (this host is pool.master from now). */

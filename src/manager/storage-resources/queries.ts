@@ -4,6 +4,7 @@
 import type { AlertSeverity } from '../../shared/storage-resources/session.js';
 import { ancestorIds, descendantIds } from './edges.js';
 import type { StoredValue } from './identity.js';
+import { type MetricsSnapshot, metricsSnapshot } from './metric-queries.js';
 import { getRecord, type RecordRow, readAttributes } from './records.js';
 import { whatProvides } from './relations.js';
 import type { ResourceSql } from './sql.js';
@@ -316,5 +317,10 @@ export class ResourceQueries {
         name,
       )
       .map((r) => [r.ts, JSON.parse(r.value)]);
+  }
+
+  /** What GET /metrics shows: statistics, active alerts, counts per class (metric-queries.ts). */
+  metrics(): MetricsSnapshot {
+    return metricsSnapshot(this.sql);
   }
 }

@@ -14,7 +14,8 @@ export interface MetricFamily {
   /** A valid metric name (see metricName). */
   name: string;
   help: string;
-  type: 'gauge';
+  /** Data sources are all gauges; storage-resource Counter statistics are counters. */
+  type: 'gauge' | 'counter';
   samples: Sample[];
 }
 
@@ -32,8 +33,12 @@ export function escapeHelp(s: string): string {
   return s.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
 }
 
+const NEEDS_ESCAPE = /[\\"\n]/;
+
 /** A label value: backslash, double quote and line feed escaped. */
 export function escapeLabelValue(s: string): string {
+  // Most values need nothing: skip the three replacements (10,000 storage series per scrape).
+  if (!NEEDS_ESCAPE.test(s)) return s;
   return s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 }
 

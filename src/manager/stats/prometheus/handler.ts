@@ -6,6 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { logger } from '../../../shared/log.js';
 import type { ConnectionInfo, Services } from '../../api/context.js';
+import type { MetricsSnapshot } from '../../storage-resources/metric-queries.js';
 import { checkPermission } from '../../auth/rbac.js';
 import { authenticate, type Caller } from '../../http/data/auth.js';
 import { Unauthorised } from '../../http/data/errors.js';
@@ -23,6 +24,7 @@ import { dbNames, HOST_TIMEOUT_MS, scrapeHosts } from './collect.js';
 import { EXPOSITION_CONTENT_TYPE, renderExposition } from './exposition.js';
 import { type Describe, metricFamilies } from './families.js';
 import { METRICS_PERMISSION } from './permission.js';
+import { storageResourceFamilies } from './storage-families.js';
 import { bearerToken, configuredToken, tokenMatches } from './token.js';
 
 const log = logger('metrics');
@@ -36,6 +38,11 @@ export interface MetricsOptions {
   describe: Describe;
   /** How long to wait for each host's agent (default HOST_TIMEOUT_MS). */
   hostTimeoutMs?: number;
+  /**
+   * The storage-resource store's state now, when this manager runs one (a master whose runtime
+   * started); undefined: no storage families in the scrape.
+   */
+  storageResources?: () => MetricsSnapshot | undefined;
 }
 
 type Access = { ok: true; caller?: Caller } | { ok: false; status: 401 | 403 | 500; why: string };
@@ -78,7 +85,22 @@ function refuse(res: ServerResponse, a: Exclude<Access, { ok: true }>) {
 /** The exposition text of the whole pool now. */
 export async function scrapeText(svc: Services, opts: MetricsOptions): Promise<string> {
   const hosts = await scrapeHosts(svc, opts.hostTimeoutMs ?? HOST_TIMEOUT_MS);
-  return renderExposition(metricFamilies(hosts, dbNames(svc), opts.describe));
+  const families = metricFamilies(hosts, dbNames(svc), opts.describe);
+  const storage = storageSnapshot(opts);
+  if (storage) families.push(...storageResourceFamilies(storage));
+  return renderExposition(families);
+}
+
+/** The store's snapshot; a failing read leaves the storage families out, never the whole scrape. */
+function storageSnapshot(opts: MetricsOptions): MetricsSnapshot | undefined {
+  try {
+    return opts.storageResources?.();
+  } catch (e) {
+    log.warn('storage resources left out of the scrape', {
+      error: e instanceof Error ? e.message : String(e),
+    });
+    return undefined;
+  }
 }
 
 export function metricsRoute(svc: Services, opts: MetricsOptions): StreamRouteHandler {

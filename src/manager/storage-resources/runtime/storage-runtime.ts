@@ -1,8 +1,9 @@
 // The pool master's storage-resource runtime: loads the plugins, opens the resource store on the
 // manager's database file, turns its alerts into XenAPI messages and runs the scan daemon.
-// Manager.create starts it on the master; Manager.close stops it (daemon first, then the store).
-// Given the XenAPI database (`objects`), it links resources to Berth's objects (links/) and each
-// alert's message names the SRs, VDIs and VMs the alert affects.
+// master-runtime.ts starts it on whichever host is master and stops it on demotion and at
+// Manager.close (daemon first, then the store). Given the XenAPI database (`objects`), it links
+// resources to Berth's objects (links/) and each alert's message names the SRs, VDIs and VMs the
+// alert affects.
 import { logger } from '../../../shared/log.js';
 import type { AlertEvent } from '../context.js';
 import { type AffectedNames, affectedNames } from '../links/affected-names.js';
