@@ -10,7 +10,7 @@ import { parseLvs, parsePvs, parseVgs, reportLvm } from './lvm.js';
 import { parseMdadmDetail, reportMdRaid } from './md-raid.js';
 import { parseMountinfo, reportMounts } from './mountinfo.js';
 import { parseSysClassNet, reportNetInterfaces } from './net-interfaces.js';
-import { parseSmartInformation, reportSmartDisks } from './smart.js';
+import { linkSmartDisks, parseSmartInformation, reportSmartDisks } from './smart.js';
 import { parseZfsList, parseZpoolList, reportZfs } from './zfs.js';
 
 /** Raw outputs; a source left out is not reported (its tool is absent on the host). */
@@ -44,7 +44,11 @@ export function reportLinuxHost(plugin: Plugin, root: Resource, hostId: number, 
       pools: parseZpoolList(out.zfs.zpoolList),
       datasets: parseZfsList(out.zfs.zfsList),
     });
-  if (out.smartInformation) reportSmartDisks(plugin, root, parseSmartInformation(out.smartInformation));
+  if (out.smartInformation) {
+    const reports = parseSmartInformation(out.smartInformation);
+    // A SMART disk affects the block device it was read through (and what is built on that).
+    linkSmartDisks(reports, reportSmartDisks(plugin, root, reports).disks, devices);
+  }
   if (out.mountinfo) reportMounts(plugin, parseMountinfo(out.mountinfo), byMajMin);
   if (out.sysClassNet !== undefined)
     reportNetInterfaces(plugin, root, hostId, parseSysClassNet(out.sysClassNet));
