@@ -85,6 +85,9 @@ import {
   type StorageRuntimeOptions,
   startStorageRuntime,
 } from './storage-resources/runtime/storage-runtime.js';
+import type { AgentFeed } from './storage-resources/agent-feed/feed.js';
+import { parseAgentRoot } from './storage-resources/agent-feed/roots.js';
+import { type AgentFeedStartOptions, startAgentFeed } from './storage-resources/agent-feed/start.js';
 
 const log = logger('manager');
 
@@ -118,6 +121,8 @@ export const API_MODULES: HandlerTable[] = [
 export interface ManagerOptions {
   /** Storage plugins and their scan daemon (master only); false: off; else test overrides. */
   storageResources?: false | Pick<StorageRuntimeOptions, 'timers' | 'scanTimeoutMs'>;
+  /** The hosts' agent device plugins fed into the resource store (master only); false: off. */
+  agentFeed?: false | AgentFeedStartOptions;
   hostFacts?: HostFacts;
   sessionLimits?: Partial<SessionLimits>;
   taskLimits?: Partial<TaskLimits>;
@@ -164,6 +169,8 @@ export class Manager {
   storageReport?: StartupReport;
   /** The master's storage plugins, resource store and scan daemon. */
   storageResources?: StorageRuntime;
+  /** The hosts' agent device plugins feeding the resource store (master). */
+  agentFeed?: AgentFeed;
 
   private constructor(
     readonly config: ManagerConfig,
@@ -382,6 +389,9 @@ export class Manager {
     if (opts.storageResources !== false) {
       // A plugin that fails to load is listed and skipped inside; only the store itself can throw.
       const target = (root: string) => {
+        // Agent-fed roots (`host/<uuid>/<plugin>`) are their host's.
+        const fed = parseAgentRoot(root)?.hostUuid;
+        if (fed && db.refByUuid('host', fed)) return { cls: 'Host' as const, uuid: fed };
         if (db.refByUuid('host', root)) return { cls: 'Host' as const, uuid: root };
         if (db.refByUuid('SR', root)) return { cls: 'SR' as const, uuid: root };
         return { cls: 'Pool' as const, uuid: String(db.mustGet('pool', poolRef()).uuid) };
@@ -398,6 +408,8 @@ export class Manager {
         log.error('storage resources not started', { error: String(error) });
         return undefined;
       });
+      if (manager.storageResources && opts.agentFeed !== false)
+        manager.agentFeed = startAgentFeed(svc, manager.storageResources, opts.agentFeed);
     }
     return manager;
   }
@@ -494,7 +506,8 @@ export class Manager {
     // First: its connections' exports are closed through the agent clients closed below.
     await this.nbd?.close();
     this.nbd = undefined;
-    // Scan loops end (and the store closes) before the database they report into.
+    // Scan loops and the agent feed end (and the store closes) before the database they report into.
+    await this.agentFeed?.stop();
     await this.storageResources?.stop();
     this.svc.pool?.stop();
     this.stopStats?.();
