@@ -14,6 +14,11 @@ export const LINUX_DEVICE_PLUGIN = 'linux';
 
 const COMMAND_TIMEOUT_MS = 60_000;
 
+// The columns the parser reads (lsblk.ts). Not --output-all: its fsavail/fsused of mounted
+// filesystems change every second, so no update would ever be "unchanged" (_delta_result).
+// PARTN is left out too: util-linux < 2.39 refuses it (the parser reads the name's digits).
+const LSBLK_COLUMNS = 'NAME,PATH,MAJ:MIN,TYPE,SIZE,SERIAL,FSTYPE';
+
 const LVM_ARGS = ['--reportformat', 'json', '--units', 'b', '--nosuffix', '-o'];
 
 /** The body of the linux plugin's DATA: LinuxHostOutputs as JSON (a source absent: not reported). */
@@ -43,7 +48,8 @@ async function optionalFile(io: GatherIo, path: string): Promise<string | undefi
 /** Every source this host has, gathered once. */
 export async function gatherLinuxHost(io: GatherIo = hostIo): Promise<LinuxBody> {
   const body: LinuxBody = {};
-  if (await io.has('lsblk')) body.lsblk = await output(io, ['lsblk', '--json', '--bytes', '--output-all']);
+  if (await io.has('lsblk'))
+    body.lsblk = await output(io, ['lsblk', '--json', '--bytes', '--output', LSBLK_COLUMNS]);
   if ((await io.has('vgs')) && (await io.has('lvs')) && (await io.has('pvs')))
     body.lvm = {
       vgs: await output(io, ['vgs', ...LVM_ARGS, 'vg_name,vg_uuid,vg_size']),
