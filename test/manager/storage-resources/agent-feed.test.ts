@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import type { RecordedOutputs } from '../../../src/agent/storage-resources/gather-io.js';
 import type { Manager } from '../../../src/manager/manager.js';
 import { agentRoot } from '../../../src/manager/storage-resources/agent-feed/roots.js';
+import { runChecked } from '../../../src/shared/exec.js';
 import { makeLoopStorage } from '../../helpers/loop-storage.js';
 import { startManager } from '../../helpers/manager.js';
 import { startTestAgent } from '../../helpers/test-agent.js';
@@ -207,4 +208,23 @@ test('an unreachable agent: its root goes offline once its session is lost', asy
   );
   assert.match(down.message, / not contactable$/);
   assert.equal(m.manager.agentFeed!.sessions().has(root), false);
+});
+
+test('what the host no longer has is culled at the next update (unmounted filesystem)', async (t) => {
+  const loops = await makeLoopStorage(t, 'feedcull');
+  const { m, root } = await feedManager(t, {});
+  const mount = await until(
+    () => find(m.manager, root, 'LocalMount', 'mount_point', loops.mountPoint),
+    'the mount',
+  );
+  const drive = find(m.manager, root, 'UnsharedDevice', 'path', loops.fsLoop)!;
+  const session = m.manager.agentFeed!.sessions().get(root)!;
+  await runChecked('umount', [loops.mountPoint]);
+  await until(
+    () => store(m.manager).queries.resource(mount.id) === undefined || undefined,
+    'the mount culled',
+  );
+  assert.ok(store(m.manager).queries.resource(drive.id), 'the drive stays');
+  assert.equal(m.manager.agentFeed!.sessions().get(root)?.id, session.id, 'same agent session');
+  assert.equal(store(m.manager).queries.alerts({ active: true, root }).length, 0);
 });
