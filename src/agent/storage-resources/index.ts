@@ -1,7 +1,7 @@
 // The agent's device plugins as agent.ts starts them: the built-in `linux` one by default.
 import type { DevicePlugin } from './device-plugin.js';
 import { hostIo, type RecordedOutputs, recordedIo } from './gather-io.js';
-import { linuxDevicePlugin } from './linux-plugin.js';
+import { type DpuConfig, linuxDevicePlugin } from './linux-plugin.js';
 import { DevicePluginRunner } from './runner.js';
 import type { SessionTimings } from './session.js';
 
@@ -10,6 +10,8 @@ export interface DevicePluginOptions {
   plugins?: DevicePlugin[];
   /** Hidden (tests, demonstrations): recorded outputs the built-in plugins read instead of the host's. */
   recorded?: RecordedOutputs;
+  /** Hidden: a Kalray DPU the linux plugin reports (through the kalray_dpu host plugin). */
+  kalrayDpu?: DpuConfig;
   timings?: Partial<SessionTimings>;
   tickMs?: number;
 }
@@ -19,7 +21,7 @@ export function startDevicePlugins(opts: DevicePluginOptions | false | undefined
   if (opts === false) return new DevicePluginRunner({ plugins: [] });
   const io = opts?.recorded ? recordedIo(opts.recorded, hostIo) : hostIo;
   return new DevicePluginRunner({
-    plugins: opts?.plugins ?? [linuxDevicePlugin(io)],
+    plugins: opts?.plugins ?? [linuxDevicePlugin(io, { dpu: opts?.kalrayDpu })],
     timings: opts?.timings,
     tickMs: opts?.tickMs,
   });

@@ -4,6 +4,7 @@
 // host are left out of the body; a tool present that fails is an exception (the session ends).
 import type { LinuxHostOutputs } from '../../shared/storage-resources/builtin/linux-host.js';
 import { parseMdstat } from '../../shared/storage-resources/builtin/md-raid.js';
+import { kalrayDpu } from '../plugins/builtin/kalray_dpu.js';
 import { smartctl } from '../plugins/builtin/smartctl.js';
 import { PluginHost } from '../plugins/host.js';
 import { DeltaResult } from './delta.js';
@@ -45,8 +46,32 @@ async function optionalFile(io: GatherIo, path: string): Promise<string | undefi
   }
 }
 
+/** A Kalray DPU to report (its management server and credentials; kept in memory only). */
+export interface DpuConfig {
+  server: string;
+  port: number;
+  username: string;
+  password: string;
+}
+
+/** The DPU's devices through the kalray_dpu host plugin's own code (get_devices, get_raids, get_lvs). */
+async function gatherDpu(io: GatherIo, dpu: DpuConfig): Promise<NonNullable<LinuxBody['kalrayDpu']>> {
+  const host = new PluginHost({ run: io.run, plugins: [kalrayDpu] });
+  const args = { server: dpu.server, port: String(dpu.port), username: dpu.username, password: dpu.password };
+  return {
+    server: dpu.server,
+    port: dpu.port,
+    devices: await host.call('kalray_dpu', 'get_devices', args),
+    raids: await host.call('kalray_dpu', 'get_raids', args),
+    lvs: await host.call('kalray_dpu', 'get_lvs', args),
+  };
+}
+
 /** Every source this host has, gathered once. */
-export async function gatherLinuxHost(io: GatherIo = hostIo): Promise<LinuxBody> {
+export async function gatherLinuxHost(
+  io: GatherIo = hostIo,
+  opts: { dpu?: DpuConfig } = {},
+): Promise<LinuxBody> {
   const body: LinuxBody = {};
   if (await io.has('lsblk'))
     body.lsblk = await output(io, ['lsblk', '--json', '--bytes', '--output', LSBLK_COLUMNS]);
@@ -85,17 +110,18 @@ export async function gatherLinuxHost(io: GatherIo = hostIo): Promise<LinuxBody>
   const mountinfo = await optionalFile(io, '/proc/self/mountinfo');
   if (mountinfo !== undefined) body.mountinfo = mountinfo;
   body.sysClassNet = await io.readSysClassNet();
+  if (opts.dpu) body.kalrayDpu = await gatherDpu(io, opts.dpu);
   return body;
 }
 
-export function linuxDevicePlugin(io: GatherIo = hostIo): DevicePlugin {
+export function linuxDevicePlugin(io: GatherIo = hostIo, opts: { dpu?: DpuConfig } = {}): DevicePlugin {
   return {
     name: LINUX_DEVICE_PLUGIN,
     createInstance(): DevicePluginInstance {
       const delta = new DeltaResult();
       return {
-        startSession: async () => delta.reset({ ...(await gatherLinuxHost(io)) }),
-        updateSession: async () => delta.delta({ ...(await gatherLinuxHost(io)) }),
+        startSession: async () => delta.reset({ ...(await gatherLinuxHost(io, opts)) }),
+        updateSession: async () => delta.delta({ ...(await gatherLinuxHost(io, opts)) }),
       };
     },
   };

@@ -1,8 +1,9 @@
 // The classes an agent-fed session declares at open: every loaded class (linux's included) and the
 // built-in sources' own linux classes, which live beside their parsers rather than in
-// api/linux-resources.ts (SmartDisk, LinuxNetworkInterface).
+// api/linux-resources.ts (SmartDisk, LinuxNetworkInterface, the Kalray DPU's).
 import type { AnyResourceClass } from '../../../shared/storage-resources/api/resource.js';
 import { LINUX_PLUGIN } from '../../../shared/storage-resources/api/linux-resources.js';
+import { KALRAY_DPU_CLASSES } from '../../../shared/storage-resources/builtin/kalray-dpu.js';
 import { LinuxNetworkInterface } from '../../../shared/storage-resources/builtin/net-interfaces.js';
 import { SmartDisk } from '../../../shared/storage-resources/builtin/smart.js';
 import { classInfo } from '../../../shared/storage-resources/loader.js';
@@ -11,6 +12,7 @@ import type { ResourceClassInfo } from '../../../shared/storage-resources/sessio
 export const BUILTIN_SOURCE_CLASSES: AnyResourceClass[] = [
   SmartDisk as AnyResourceClass,
   LinuxNetworkInterface as AnyResourceClass,
+  ...KALRAY_DPU_CLASSES,
 ];
 
 export function agentFeedClasses(loaded: readonly ResourceClassInfo[]): ResourceClassInfo[] {

@@ -24,6 +24,11 @@ const SHAPES: Record<keyof LinuxHostOutputs, (v: unknown) => boolean> = {
   smartInformation: (v) => typeof v === 'string',
   mountinfo: (v) => typeof v === 'string',
   sysClassNet: isObject,
+  kalrayDpu: (v) =>
+    isObject(v) &&
+    typeof v.server === 'string' &&
+    Number.isInteger(v.port) &&
+    ['devices', 'raids', 'lvs'].every((k) => typeof v[k] === 'string'),
 };
 
 /** A DATA body checked (it crossed from the agent): known keys of the right shape, or null. */

@@ -5,6 +5,7 @@
 // good state kept) rather than a partial report culling the resources of the source that failed.
 import type { Plugin } from '../api/plugin.js';
 import type { Resource } from '../api/resource.js';
+import { type KalrayDpuOutputs, reportKalrayDpu } from './kalray-dpu.js';
 import { parseLsblk, reportBlockDevices } from './lsblk.js';
 import { parseLvs, parsePvs, parseVgs, reportLvm } from './lvm.js';
 import { parseMdadmDetail, reportMdRaid } from './md-raid.js';
@@ -23,6 +24,8 @@ export interface LinuxHostOutputs {
   smartInformation?: string;
   mountinfo?: string;
   sysClassNet?: unknown;
+  /** The agent's kalray_dpu host plugin answers, when a DPU is configured. */
+  kalrayDpu?: KalrayDpuOutputs;
 }
 
 export function reportLinuxHost(plugin: Plugin, root: Resource, hostId: number, out: LinuxHostOutputs): void {
@@ -50,6 +53,7 @@ export function reportLinuxHost(plugin: Plugin, root: Resource, hostId: number, 
     linkSmartDisks(reports, reportSmartDisks(plugin, root, reports).disks, devices);
   }
   if (out.mountinfo) reportMounts(plugin, parseMountinfo(out.mountinfo), byMajMin);
+  if (out.kalrayDpu) reportKalrayDpu(plugin, root, out.kalrayDpu);
   if (out.sysClassNet !== undefined)
     reportNetInterfaces(plugin, root, hostId, parseSysClassNet(out.sysClassNet));
 }
