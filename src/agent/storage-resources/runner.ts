@@ -29,7 +29,7 @@ export class DevicePluginRunner {
   #ticking: Promise<void> | null = null;
   #closed = false;
 
-  constructor(private readonly opts: DevicePluginRunnerOptions) {
+  constructor(opts: DevicePluginRunnerOptions) {
     this.outbox = new Outbox(opts.outboxBytes);
     this.#clock = opts.clock ?? Date.now;
     const timings = { ...DEFAULT_TIMINGS, ...opts.timings };
