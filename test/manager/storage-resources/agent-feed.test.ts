@@ -228,3 +228,32 @@ test('what the host no longer has is culled at the next update (unmounted filesy
   assert.equal(m.manager.agentFeed!.sessions().get(root)?.id, session.id, 'same agent session');
   assert.equal(store(m.manager).queries.alerts({ active: true, root }).length, 0);
 });
+
+test('recorded md and ZFS outputs (no md, no ZFS here) go through the agent into the store', async (t) => {
+  const fx = (p: string) => readFileSync(new URL(p, import.meta.url), 'utf8');
+  const { m, root } = await feedManager(t, {
+    files: { '/proc/mdstat': fx('../../shared/storage-resources/fixtures/mdstat-raid1.txt') },
+    commands: {
+      'mdadm --detail /dev/md127': fx('../../agent/plugins/fixtures/mdadm-detail-clean.txt'),
+      'zpool list -Hp -o name,guid,size,health': fx(
+        '../../shared/storage-resources/fixtures/zpool-list-Hp.txt',
+      ),
+      'zfs list -Hp -t filesystem,volume -o name,guid,type,used,avail,volsize': fx(
+        '../../shared/storage-resources/fixtures/zfs-list-Hp.txt',
+      ),
+    },
+  });
+  const md = await until(() => mdOf(m.manager, root), 'the md array');
+  assert.equal(md.attributes.size, 52428672 * 1024);
+  const pool = await until(() => find(m.manager, root, 'ZfsPool', 'name', 'tank'), 'the pool');
+  const vol = find(m.manager, root, 'ZfsVol', 'name', 'tank/vol0')!;
+  assert.deepEqual(store(m.manager).queries.parents(vol.id), [pool.id]);
+  const node = find(m.manager, root, 'LinuxDeviceNode', 'path', '/dev/zvol/tank/vol0')!;
+  assert.deepEqual(store(m.manager).queries.parents(node.id), [vol.id]);
+});
+
+function mdOf(manager: Manager, root: string) {
+  const q = store(manager).queries;
+  const r = q.resourcesOfRoot(root).find((x) => x.class === 'linux.MdRaid');
+  return r ? q.resource(r.id) : undefined;
+}
