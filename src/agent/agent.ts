@@ -39,6 +39,9 @@ import type { Sampler } from './stats/sample.js';
 import { agentSampler } from './stats/sample-all.js';
 import { StatsStore } from './stats/store.js';
 import { AttachedSrs } from './storage/attached.js';
+import { type DevicePluginOptions, startDevicePlugins } from './storage-resources/index.js';
+import type { DevicePluginRunner } from './storage-resources/runner.js';
+import { devicePluginProcedures } from './storage-resources/rpc.js';
 
 const log = logger('agent');
 
@@ -156,6 +159,8 @@ export interface AgentOptions extends InstanceOptions {
   storage?: StorageOptions;
   /** Statistics (issue 16): RRDs sampled every 5 s, archived under `<first state root>/rrd`. */
   stats?: StatsOptions;
+  /** Storage device plugins (issue 17; default: the built-in `linux` one); false: none. */
+  devicePlugins?: DevicePluginOptions | false;
 }
 
 export interface StatsOptions {
@@ -177,6 +182,8 @@ export interface Agent {
   exports: NbdExports;
   /** The RRDs held here, their archive and the sampling loop (absent when sampling is off). */
   stats: { store: StatsStore; archive: RrdArchive; loop?: StatsLoop };
+  /** The storage device plugins and their sessions with the pool master. */
+  devicePlugins: DevicePluginRunner;
   /** Stops serving and ends the NBD exports; the VMs keep running. */
   close(): Promise<void>;
 }
@@ -202,9 +209,11 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       foreignNetns: Boolean(opts.network?.netns),
     }),
   );
+  const devicePlugins = startDevicePlugins(opts.devicePlugins);
   const table = {
     ...procedures(vms),
     ...statsProcedures(stats.store),
+    ...devicePluginProcedures(devicePlugins),
     ...networkProcedures(opts.network),
     ...storage,
     ...dataPlaneProcedures(exports, running),
@@ -239,7 +248,9 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     vms,
     exports,
     stats: { store: stats.store, archive: stats.archive, loop: stats.loop },
+    devicePlugins,
     close: async () => {
+      await devicePlugins.close();
       await stats.stop(); // the last cycle, then the archive written once more
       await running.closeAll(); // through the VMs' QMP: before detaching from them
       vms.detachAll();

@@ -30,6 +30,9 @@ const USAGE = `Usage: berth-agent [options]
                      loses at most this much history)  [BERTH_STATS_ARCHIVE_INTERVAL, 60]
   --no-stats-sampling  no 5 s statistics cycle (RRDs still served and archived)
                      [BERTH_STATS_SAMPLING=off]
+  --no-device-plugins  run no storage device plugins (the built-in linux one reports this
+                     host's disks, LVM, md, ZFS, SMART, mounts and NICs to the pool master)
+                     [BERTH_DEVICE_PLUGINS=off]
   Under berth-qemu each VM's QEMU gets its own uid/gid from 1900000000:10000
   [BERTH_QEMU_IDS=BASE:COUNT to move the range, "off" for berth-qemu's own uid for all]
 `;
@@ -50,6 +53,7 @@ async function main() {
       'nic-kinds': { type: 'string' },
       'stats-archive-interval': { type: 'string' },
       'no-stats-sampling': { type: 'boolean' },
+      'no-device-plugins': { type: 'boolean' },
       help: { type: 'boolean' },
     },
   });
@@ -89,6 +93,7 @@ async function main() {
         : undefined,
     network: { netns: values.netns ?? env.BERTH_AGENT_NETNS ?? undefined, nicKinds },
     stats: { archiveIntervalMs: archiveSeconds * 1000, sampler: sampling ? undefined : false },
+    devicePlugins: values['no-device-plugins'] || env.BERTH_DEVICE_PLUGINS === 'off' ? false : undefined,
   });
   const stop = async () => {
     await agent.close();

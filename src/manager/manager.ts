@@ -86,7 +86,9 @@ import {
   type StorageRuntimeOptions,
   startStorageRuntime,
 } from './storage-resources/runtime/storage-runtime.js';
-import { hostUuidOfRoot } from './storage-resources/links/host-roots.js';
+import type { AgentFeed } from './storage-resources/agent-feed/feed.js';
+import { parseAgentRoot } from './storage-resources/agent-feed/roots.js';
+import { type AgentFeedStartOptions, startAgentFeed } from './storage-resources/agent-feed/start.js';
 import { MasterStorageRuntime } from './storage-resources/runtime/master-runtime.js';
 
 const log = logger('manager');
@@ -122,6 +124,8 @@ export const API_MODULES: HandlerTable[] = [
 export interface ManagerOptions {
   /** Storage plugins and their scan daemon (master only); false: off; else test overrides. */
   storageResources?: false | Pick<StorageRuntimeOptions, 'timers' | 'scanTimeoutMs'>;
+  /** The hosts' agent device plugins fed into the resource store (master only); false: off. */
+  agentFeed?: false | AgentFeedStartOptions;
   hostFacts?: HostFacts;
   sessionLimits?: Partial<SessionLimits>;
   taskLimits?: Partial<TaskLimits>;
@@ -172,6 +176,10 @@ export class Manager {
   /** The master's storage plugins, resource store and scan daemon (undefined on a slave). */
   get storageResources(): StorageRuntime | undefined {
     return this.storageRuntime?.runtime;
+  }
+  /** The hosts' agent device plugins feeding the resource store (master, with the runtime). */
+  get agentFeed(): AgentFeed | undefined {
+    return this.storageRuntime?.runtime?.agentFeed;
   }
 
   private constructor(
@@ -352,7 +360,7 @@ export class Manager {
     const storageRuntime =
       opts.storageResources === false
         ? undefined
-        : masterStorageRuntime(svc, join(config.dataDir, 'berth.db'), config, opts.storageResources);
+        : masterStorageRuntime(svc, join(config.dataDir, 'berth.db'), config, opts);
     // The API reads whichever runtime runs now (none on a slave, a new one after a promotion).
     Object.defineProperty(svc, 'storageResources', {
       get: () => storageRuntime?.runtime,
@@ -535,26 +543,29 @@ function masterStorageRuntime(
   svc: Services,
   dbPath: string,
   config: ManagerConfig,
-  overrides: ManagerOptions['storageResources'],
+  opts: Pick<ManagerOptions, 'storageResources' | 'agentFeed'>,
 ): MasterStorageRuntime {
   const { db } = svc;
   const targetOf = (root: string) => {
-    // An agent device plugin's root (host/<uuid>/<plugin>) is its host's, as a bare host uuid.
-    const hostUuid = hostUuidOfRoot(root);
+    // An agent device plugin's root (host/<uuid>/<plugin>) is its host's, as a bare host uuid is.
+    const hostUuid = parseAgentRoot(root)?.hostUuid;
     if (hostUuid && db.refByUuid('host', hostUuid)) return { cls: 'Host' as const, uuid: hostUuid };
     if (db.refByUuid('host', root)) return { cls: 'Host' as const, uuid: root };
     if (db.refByUuid('SR', root)) return { cls: 'SR' as const, uuid: root };
     return { cls: 'Pool' as const, uuid: String(db.mustGet('pool', svc.poolRef()).uuid) };
   };
-  return new MasterStorageRuntime(() =>
-    startStorageRuntime({
+  return new MasterStorageRuntime(async () => {
+    const runtime = await startStorageRuntime({
       dbPath,
       pluginDir: config.storagePluginDir,
       pluginPackages: config.storagePluginPackages,
       targetOf,
       createMessage: (name, priority, t, body) => createMessage({ svc }, name, priority, t.cls, t.uuid, body),
       objects: db,
-      ...(overrides || {}),
-    }),
-  );
+      ...(opts.storageResources || {}),
+    });
+    // The hosts' device plugins feed this store: started with it, stopped before it closes.
+    if (opts.agentFeed !== false) runtime.attachAgentFeed(startAgentFeed(svc, runtime, opts.agentFeed));
+    return runtime;
+  });
 }

@@ -28,6 +28,7 @@ export async function startNetworkAgent(
     stateRoots: [dir],
     accel: 'tcg',
     network,
+    devicePlugins: false,
   });
   const client = new NodedAgentClient(socketPath);
   t.after(async () => {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { type Agent, type StatsOptions, startAgent } from '../../src/agent/agent.js';
 import type { StorageOptions } from '../../src/agent/storage/rpc.js';
+import type { DevicePluginOptions } from '../../src/agent/storage-resources/index.js';
 import { cbtClient } from '../../src/shared/host/cbt.js';
 import { DATA_PLANE_PROCEDURES, type DataPlaneProcedures } from '../../src/shared/host/data-plane.js';
 import { type DevicePluginProcedures, devicePluginClient } from '../../src/shared/host/device-plugins.js';
@@ -32,6 +33,8 @@ export async function startAgentIn(
     storage?: StorageOptions;
     /** Statistics: a test sampler, the archive interval (default: no sampling). */
     stats?: StatsOptions;
+    /** Storage device plugins (default: none run). */
+    devicePlugins?: DevicePluginOptions | false;
   } = {},
 ): Promise<TestAgent> {
   const socketPath = join(dir, 'sock', 'agent.sock');
@@ -43,6 +46,7 @@ export async function startAgentIn(
     accel: 'tcg',
     storage: opts.storage,
     stats: opts.stats ?? { sampler: false },
+    devicePlugins: opts.devicePlugins ?? false,
   });
   return { agent, client: new NodedAgentClient(socketPath), socketPath };
 }

@@ -38,6 +38,7 @@ export async function startGuestAgent(
     logRoot: join(dir, 'log'),
     stateRoots: [dir],
     accel: 'tcg',
+    devicePlugins: false,
     ...more,
   });
   client = new NodedAgentClient(join(dir, 'agent.sock'));

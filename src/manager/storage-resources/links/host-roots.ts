@@ -3,19 +3,13 @@
 // controller-style root a user named after the host, the convention before device plugins) is the
 // host's too. Pure: the roots come from the store, the uuid from the database.
 
-const PREFIX = 'host/';
+import { agentRoot, parseAgentRoot } from '../agent-feed/roots.js';
 
-/** The root of a host's agent device plugin session. */
-export const hostPluginRoot = (hostUuid: string, plugin: string) => `${PREFIX}${hostUuid}/${plugin}`;
+/** The root of a host's agent device plugin session (agent-feed/roots.ts names them). */
+export const hostPluginRoot = agentRoot;
 
 /** The host uuid of a `host/<uuid>/<plugin>` root; undefined for any other root. */
-export function hostUuidOfRoot(root: string): string | undefined {
-  if (!root.startsWith(PREFIX)) return undefined;
-  const rest = root.slice(PREFIX.length);
-  const slash = rest.indexOf('/');
-  if (slash <= 0 || slash === rest.length - 1) return undefined;
-  return rest.slice(0, slash);
-}
+export const hostUuidOfRoot = (root: string): string | undefined => parseAgentRoot(root)?.hostUuid;
 
 export const isRootOfHost = (root: string, hostUuid: string) =>
   hostUuid !== '' && (root === hostUuid || hostUuidOfRoot(root) === hostUuid);

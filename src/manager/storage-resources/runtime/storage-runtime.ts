@@ -5,6 +5,7 @@
 // resources to Berth's objects (links/) and each alert's message names the SRs, VDIs and VMs the
 // alert affects.
 import { logger } from '../../../shared/log.js';
+import type { AgentFeed } from '../agent-feed/feed.js';
 import type { AlertEvent } from '../context.js';
 import { type AffectedNames, affectedNames } from '../links/affected-names.js';
 import { type BerthObjectsDb, berthObjectLinks } from '../links/links.js';
@@ -38,6 +39,10 @@ export interface StorageRuntime {
   plugins: LoadedPlugins;
   /** Resources ↔ SRs, VDIs, VBDs, VMs (when the runtime was given `objects`). */
   links?: BerthObjectLinks;
+  /** The hosts' agent device plugins feeding this store (agent-feed/), once attached. */
+  readonly agentFeed?: AgentFeed;
+  /** Attaches the feed: stop() then ends it before the scan loops and the store. */
+  attachAgentFeed(feed: AgentFeed): void;
   stop(): Promise<void>;
 }
 
@@ -97,12 +102,20 @@ export async function startStorageRuntime(opts: StorageRuntimeOptions): Promise<
     log: (msg, fields) => log.warn(msg, fields),
   });
   await daemon.start();
+  let agentFeed: AgentFeed | undefined;
   return {
     store,
     daemon,
     plugins,
     links,
+    get agentFeed() {
+      return agentFeed;
+    },
+    attachAgentFeed(feed) {
+      agentFeed = feed;
+    },
     async stop() {
+      await agentFeed?.stop();
       await daemon.stop();
       store.close();
     },

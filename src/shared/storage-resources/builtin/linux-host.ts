@@ -5,12 +5,13 @@
 // good state kept) rather than a partial report culling the resources of the source that failed.
 import type { Plugin } from '../api/plugin.js';
 import type { Resource } from '../api/resource.js';
+import { type KalrayDpuOutputs, reportKalrayDpu } from './kalray-dpu.js';
 import { parseLsblk, reportBlockDevices } from './lsblk.js';
 import { parseLvs, parsePvs, parseVgs, reportLvm } from './lvm.js';
 import { parseMdadmDetail, reportMdRaid } from './md-raid.js';
 import { parseMountinfo, reportMounts } from './mountinfo.js';
 import { parseSysClassNet, reportNetInterfaces } from './net-interfaces.js';
-import { parseSmartInformation, reportSmartDisks } from './smart.js';
+import { linkSmartDisks, parseSmartInformation, reportSmartDisks } from './smart.js';
 import { parseZfsList, parseZpoolList, reportZfs } from './zfs.js';
 
 /** Raw outputs; a source left out is not reported (its tool is absent on the host). */
@@ -23,6 +24,8 @@ export interface LinuxHostOutputs {
   smartInformation?: string;
   mountinfo?: string;
   sysClassNet?: unknown;
+  /** The agent's kalray_dpu host plugin answers, when a DPU is configured. */
+  kalrayDpu?: KalrayDpuOutputs;
 }
 
 export function reportLinuxHost(plugin: Plugin, root: Resource, hostId: number, out: LinuxHostOutputs): void {
@@ -44,8 +47,13 @@ export function reportLinuxHost(plugin: Plugin, root: Resource, hostId: number, 
       pools: parseZpoolList(out.zfs.zpoolList),
       datasets: parseZfsList(out.zfs.zfsList),
     });
-  if (out.smartInformation) reportSmartDisks(plugin, root, parseSmartInformation(out.smartInformation));
+  if (out.smartInformation) {
+    const reports = parseSmartInformation(out.smartInformation);
+    // A SMART disk affects the block device it was read through (and what is built on that).
+    linkSmartDisks(reports, reportSmartDisks(plugin, root, reports).disks, devices);
+  }
   if (out.mountinfo) reportMounts(plugin, parseMountinfo(out.mountinfo), byMajMin);
+  if (out.kalrayDpu) reportKalrayDpu(plugin, root, out.kalrayDpu);
   if (out.sysClassNet !== undefined)
     reportNetInterfaces(plugin, root, hostId, parseSysClassNet(out.sysClassNet));
 }

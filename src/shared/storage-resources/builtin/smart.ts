@@ -9,6 +9,7 @@ import { LINUX_PLUGIN } from '../api/linux-resources.js';
 import type { Plugin } from '../api/plugin.js';
 import { defineResource, type Resource, setClassPlugin } from '../api/resource.js';
 import * as statistics from '../api/statistics.js';
+import type { ReportedDevice } from './lsblk.js';
 import { isRecord, parseToolJson, ToolOutputError } from './output-error.js';
 
 const TOOL = 'smartctl';
@@ -128,4 +129,27 @@ export function reportSmartDisks(
     out.set(d.device, resource);
   }
   return { disks: out, unidentified };
+}
+
+/** The device a report was read through: its key's `<device>` part (`/dev/sda` of `/dev/sda:sat`). */
+export function smartKeyDevice(key: string): string {
+  const i = key.lastIndexOf(':');
+  return i > 0 ? key.slice(0, i) : key;
+}
+
+/**
+ * Makes each SMART disk a parent of the block device (lsblk's drive) at its key's device path, so
+ * its alerts reach the drive, its partitions, VGs and mounts. A disk behind a controller
+ * (`/dev/bus/0:megaraid,1`) names no block device: it stays under the host only.
+ */
+export function linkSmartDisks(
+  reports: readonly SmartReport[],
+  disks: ReadonlyMap<string, Resource>,
+  devices: ReadonlyMap<string, ReportedDevice>,
+): void {
+  for (const r of reports) {
+    const disk = disks.get(r.device);
+    const drive = devices.get(smartKeyDevice(r.key))?.drive;
+    if (disk && drive && drive !== disk) drive.addParent(disk);
+  }
 }

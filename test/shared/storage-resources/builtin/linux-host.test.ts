@@ -73,3 +73,29 @@ test('one source with bad output fails the whole session start (nothing half rep
   );
   assert.equal(sink.calls.filter((c) => c[0] === 'sessionOpen').length, 0);
 });
+
+test('a SMART disk is a parent of the block device its key names (lsblk drive at that path)', async () => {
+  const { sink, plugin } = session();
+  const sda = JSON.parse(agentFixture('smartctl-sda-sat.json'));
+  const megaraid = JSON.parse(agentFixture('smartctl-bus0-megaraid0.json'));
+  await plugin.doAgentSessionStart({
+    lsblk: fixture('lsblk.json'),
+    // The recorded sda report read through the loop device lsblk lists; a disk behind a RAID
+    // controller names no block device.
+    smartInformation: JSON.stringify({
+      '/dev/loop0:sat': { ...sda, device: { ...sda.device, name: '/dev/loop0' } },
+      '/dev/bus/0:megaraid,0': megaraid,
+    }),
+  });
+  const rs = sink.calls.find((c) => c[0] === 'sessionOpen')![3] as ReportedResource[];
+  const smart = rs.filter((r) => r.class === 'linux.SmartDisk');
+  assert.equal(smart.length, 2);
+  const onLoop = smart.find((r) => r.attributes.device === '/dev/loop0')!;
+  const loop = rs.find((r) => r.class === 'linux.UnsharedDevice' && r.attributes.path === '/dev/loop0')!;
+  assert.deepEqual(loop.parents, [1, onLoop.handle]);
+  const vda = rs.find((r) => r.class === 'linux.UnsharedDevice' && r.attributes.path === '/dev/vda')!;
+  assert.deepEqual(vda.parents, [1]);
+  // Nothing else gained the RAID disk as a parent.
+  const behind = smart.find((r) => r !== onLoop)!;
+  assert.ok(!rs.some((r) => r.parents.includes(behind.handle)));
+});
