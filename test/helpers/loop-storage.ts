@@ -18,7 +18,11 @@ export interface LoopStorage {
 
 const LVM_ENV = { ...process.env, LVM_SUPPRESS_FD_WARNINGS: '1' };
 
-export async function makeLoopStorage(t: TestContext, name = 'feed'): Promise<LoopStorage> {
+export async function makeLoopStorage(
+  t: TestContext,
+  name = 'feed',
+  opts: { mountPoint?: string } = {},
+): Promise<LoopStorage> {
   const dir = tempDir(t, `berth-${name}-loop-`);
   const undo: (() => Promise<unknown>)[] = [];
   t.after(async () => {
@@ -33,8 +37,9 @@ export async function makeLoopStorage(t: TestContext, name = 'feed'): Promise<Lo
   };
   const fsLoop = await attach(join(dir, 'fs.img'));
   await runChecked('mkfs.ext4', ['-q', '-F', fsLoop]);
-  const mountPoint = join(dir, 'mnt');
-  mkdirSync(mountPoint);
+  // A caller's mount point (e.g. inside an agent's SR roots) is made if absent.
+  const mountPoint = opts.mountPoint ?? join(dir, 'mnt');
+  mkdirSync(mountPoint, { recursive: true });
   await runChecked('mount', [fsLoop, mountPoint]);
   undo.push(() => run('umount', [mountPoint]));
   const pvLoop = await attach(join(dir, 'pv.img'));
