@@ -1,13 +1,14 @@
 // Generates Berth's datamodel from xapi's published xenapi.json (copied into
 // src/shared/datamodel/xenapi-datamodel.json) plus the few IDL facts that file leaves out
 // (src/shared/datamodel/upstream-facts.json), plus Berth's own classes kept beside them
-// (src/shared/datamodel/berth-extensions.json: same raw format, marked as extensions, never in the
+// (src/shared/datamodel/berth-extensions.json and extensions/*.json, which may also add messages to
+// XenAPI classes: same raw format, marked as extensions, never in the
 // XenAPI tables or events). Outputs:
 //   src/shared/datamodel/generated/model.ts      the normalised runtime model
 //   src/shared/datamodel/generated/api-types.ts  record/enum/method types for the SDK and handlers
 //   docs/api/*.md                                 the API reference
 // Run with `npm run generate`; every build, test and start does.
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type {
@@ -61,13 +62,37 @@ interface Facts {
   relations: [string, string][];
 }
 
-/** Berth's own classes (berth-extensions.json): raw classes plus which of their messages are async. */
+/**
+ * Berth's own additions (berth-extensions.json and extensions/*.json): raw classes, messages added
+ * to XenAPI's classes (by class name, e.g. `host.verify`), and which of them are async.
+ */
 export interface Extensions {
   asyncMessages: string[];
   classes: RawClass[];
+  messages?: Record<string, RawMessage[]>;
 }
 
 const NO_EXTENSIONS: Extensions = { asyncMessages: [], classes: [] };
+
+/** Merges extension files (each an Extensions) into one; the same class or message twice is refused. */
+export function mergeExtensions(parts: Extensions[]): Extensions {
+  const out: Extensions = { asyncMessages: [], classes: [], messages: {} };
+  for (const p of parts) {
+    out.asyncMessages.push(...p.asyncMessages);
+    for (const c of p.classes) {
+      if (out.classes.some((x) => x.name === c.name)) throw new Error(`extension class ${c.name} twice`);
+      out.classes.push(c);
+    }
+    for (const [cls, msgs] of Object.entries(p.messages ?? {})) {
+      const list = (out.messages![cls] ??= []);
+      for (const m of msgs) {
+        if (list.some((x) => x.name === m.name)) throw new Error(`extension message ${cls}.${m.name} twice`);
+        list.push(m);
+      }
+    }
+  }
+  return out;
+}
 
 /** xapi's API version that Berth reports (XenServer 8 / XCP-ng 8.3 line). */
 const API_VERSION = { major: 2, minor: 21 };
@@ -193,7 +218,21 @@ export function buildModel(xapi: RawClass[], facts: Facts, ext: Extensions = NO_
   const extNames = new Set(ext.classes.map((c) => c.name));
   for (const c of xapi)
     if (extNames.has(c.name)) throw new Error(`extension class ${c.name} clashes with XenAPI's`);
-  const raw = [...xapi, ...ext.classes];
+  // Messages Berth adds to XenAPI's classes: appended to a copy of the class, never clashing.
+  const extMessages = new Set<string>();
+  const withExtMessages = xapi.map((c) => {
+    const added = ext.messages?.[c.name];
+    if (!added?.length) return c;
+    for (const m of added) {
+      if (c.messages.some((x) => x.name === m.name))
+        throw new Error(`extension message ${c.name}.${m.name} clashes with XenAPI's`);
+      extMessages.add(`${c.name}.${m.name}`);
+    }
+    return { ...c, messages: [...c.messages, ...added] };
+  });
+  for (const cls of Object.keys(ext.messages ?? {}))
+    if (!xapi.some((c) => c.name === cls)) throw new Error(`extension messages for unknown class ${cls}`);
+  const raw = [...withExtMessages, ...ext.classes];
   const enums: Record<string, string[]> = {};
   for (const c of raw) for (const e of c.enums) enums[e.name] = e.values.map((v) => v.name);
   // Extension messages are sync-only unless listed; extension classes are not database classes.
@@ -203,6 +242,7 @@ export function buildModel(xapi: RawClass[], facts: Facts, ext: Extensions = NO_
     ...ext.classes
       .flatMap((c) => c.messages.map((m) => `${c.name}.${m.name}`))
       .filter((w) => !extAsync.has(w)),
+    ...[...extMessages].filter((w) => !extAsync.has(w)),
   ]);
   const notInDb = new Set([...facts.notInDatabase, ...extNames]);
   const classes: Record<string, ClassSpec> = {};
@@ -276,6 +316,7 @@ export function buildModel(xapi: RawClass[], facts: Facts, ext: Extensions = NO_
         errors: m.errors.map((e) => e.name),
       };
       if (implicit?.field) spec.field = implicit.field;
+      if (extMessages.has(wire)) spec.extension = 'berth';
       if (generic) {
         spec.generic = generic.kind;
         spec.field = generic.field;
@@ -429,7 +470,7 @@ function renderSdkTypes(model: Model): string {
 // ---------- API reference ----------
 
 const EXTENSION_NOTE =
-  'Not part of XenAPI: classes of Berth’s own, generated from `src/shared/datamodel/berth-extensions.json` ' +
+  'Not part of XenAPI: classes of Berth’s own, generated from `src/shared/datamodel/berth-extensions.json` and `extensions/*.json` ' +
   'beside the XenAPI datamodel. Their objects live outside the XenAPI tables (no events, no `*_where`); ' +
   'see docs/storage-plugins.md "Through the API and xe".';
 
@@ -474,6 +515,7 @@ function renderDocs(model: Model, raw: RawClass[]): Map<string, string> {
         .map((p) => `${p.name}: ${typeToString(p.type)}${p.required ? '' : '?'}`)
         .join(', ');
       lines.push(`### ${m.wire}(${params}) → ${typeToString(m.result)}`, '');
+      if (m.extension && !c.extension) lines.push(`> **Berth extension** (not part of XenAPI).`, '');
       if (rm) lines.push(rm.description, '');
       else
         lines.push('Hidden on the wire: like get_all_records/get_all, filtered by a where-expression.', '');
@@ -490,10 +532,25 @@ function renderDocs(model: Model, raw: RawClass[]): Map<string, string> {
   return files;
 }
 
+/** berth-extensions.json and every extensions/*.json of a datamodel directory, merged. */
+export function loadExtensions(dir: string): Extensions {
+  const extDir = join(dir, 'extensions');
+  const files = [
+    join(dir, 'berth-extensions.json'),
+    ...(existsSync(extDir)
+      ? readdirSync(extDir)
+          .filter((f) => f.endsWith('.json'))
+          .sort()
+          .map((f) => join(extDir, f))
+      : []),
+  ];
+  return mergeExtensions(files.map((f) => JSON.parse(readFileSync(f, 'utf8')) as Extensions));
+}
+
 function main() {
   const raw = JSON.parse(readFileSync(join(dmDir, 'xenapi-datamodel.json'), 'utf8')) as RawClass[];
   const facts = JSON.parse(readFileSync(join(dmDir, 'upstream-facts.json'), 'utf8')) as Facts;
-  const ext = JSON.parse(readFileSync(join(dmDir, 'berth-extensions.json'), 'utf8')) as Extensions;
+  const ext = loadExtensions(dmDir);
   const model = buildModel(raw, facts, ext);
   const genDir = join(dmDir, 'generated');
   mkdirSync(genDir, { recursive: true });

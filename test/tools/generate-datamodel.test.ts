@@ -10,6 +10,8 @@ import { MODEL } from '../../src/shared/datamodel/generated/model.js';
 import {
   buildModel,
   columnName,
+  loadExtensions,
+  mergeExtensions,
   parseDefault,
   serverParams,
   zeroValue,
@@ -136,7 +138,7 @@ test('the generated model states xapi’s facts', () => {
 test('the generator reproduces the generated model exactly (model.ts is not stale)', () => {
   const raw = JSON.parse(readFileSync(join(DM, 'xenapi-datamodel.json'), 'utf8'));
   const facts = JSON.parse(readFileSync(join(DM, 'upstream-facts.json'), 'utf8'));
-  const ext = JSON.parse(readFileSync(join(DM, 'berth-extensions.json'), 'utf8'));
+  const ext = loadExtensions(DM);
   // model.ts stores the model as JSON, so compare in that form (undefined members vanish)
   assert.deepEqual(JSON.parse(JSON.stringify(buildModel(raw, facts, ext))), MODEL);
 });
@@ -144,7 +146,7 @@ test('the generator reproduces the generated model exactly (model.ts is not stal
 test('Berth extensions: merged, marked, kept out of the database and events, sync unless listed', () => {
   const raw = JSON.parse(readFileSync(join(DM, 'xenapi-datamodel.json'), 'utf8'));
   const facts = JSON.parse(readFileSync(join(DM, 'upstream-facts.json'), 'utf8'));
-  const ext = JSON.parse(readFileSync(join(DM, 'berth-extensions.json'), 'utf8'));
+  const ext = loadExtensions(DM);
   const model = buildModel(raw, facts, ext);
   const sr = model.classes.storage_resource;
   assert.equal(sr.extension, 'berth');
@@ -161,6 +163,43 @@ test('Berth extensions: merged, marked, kept out of the database and events, syn
   assert.throws(() => buildModel(raw, facts, clash), /clashes with XenAPI/);
   const readme = readFileSync(join(import.meta.dirname, '../../docs/api/README.md'), 'utf8');
   assert.match(readme, /## Berth extensions[\s\S]*\[storage_resource\]/);
+});
+
+test('Berth extension messages on XenAPI classes: added, marked, sync unless listed, never shadowing', () => {
+  const raw = JSON.parse(readFileSync(join(DM, 'xenapi-datamodel.json'), 'utf8'));
+  const facts = JSON.parse(readFileSync(join(DM, 'upstream-facts.json'), 'utf8'));
+  const verify = {
+    name: 'probe_ext',
+    description: 'A test extension message.',
+    result: ['string', ''],
+    params: [
+      { type: 'session ref', name: 'session_id', doc: '', required: true },
+      { type: 'host ref', name: 'host', doc: '', required: true },
+    ],
+    errors: [],
+    roles: ['pool-admin'],
+    implicit: false,
+    lifecycle: { state: 'Published_s' },
+  };
+  const ext = mergeExtensions([
+    { asyncMessages: [], classes: [] },
+    { asyncMessages: ['host.probe_ext'], classes: [], messages: { host: [verify] } },
+  ]);
+  const m = buildModel(raw, facts, ext).classes.host.messages.find((x) => x.name === 'probe_ext')!;
+  assert.equal(m.extension, 'berth');
+  assert.equal(m.async, true);
+  assert.deepEqual(
+    m.params.map((p) => p.name),
+    ['host'],
+  );
+  const sync = buildModel(raw, facts, { asyncMessages: [], classes: [], messages: { host: [verify] } });
+  assert.equal(sync.classes.host.messages.find((x) => x.name === 'probe_ext')!.async, false);
+  assert.equal(MODEL.classes.host.messages.find((x) => x.name === 'get_record')!.extension, undefined);
+  const shadow = { asyncMessages: [], classes: [], messages: { host: [{ ...verify, name: 'evacuate' }] } };
+  assert.throws(() => buildModel(raw, facts, shadow), /clashes with XenAPI/);
+  const nowhere = { asyncMessages: [], classes: [], messages: { nope: [verify] } };
+  assert.throws(() => buildModel(raw, facts, nowhere), /unknown class nope/);
+  assert.throws(() => mergeExtensions([{ ...ext }, { ...ext }]), /twice/);
 });
 
 test('serverParams: a handler’s arguments, session left out and optional ones present', () => {

@@ -63,6 +63,8 @@ export interface MessageSpec {
   field?: string;
   lifecycle: Lifecycle;
   errors: string[];
+  /** A message Berth adds to a XenAPI class (datamodel/extensions/*.json), not XenAPI's. */
+  extension?: 'berth';
 }
 
 export interface RelationSpec {
