@@ -42,6 +42,7 @@ import { AttachedSrs } from './storage/attached.js';
 import { type DevicePluginOptions, startDevicePlugins } from './storage-resources/index.js';
 import type { DevicePluginRunner } from './storage-resources/runner.js';
 import { devicePluginProcedures } from './storage-resources/rpc.js';
+import { nodeStorageProcedures } from './node-storage/rpc.js';
 
 const log = logger('agent');
 
@@ -219,6 +220,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     ...dataPlaneProcedures(exports, running),
     ...migrationProcedures({ vms }),
     ...diskMirrorProcedure(vms, storageCtx.allowedRoots),
+    ...nodeStorageProcedures({ storage: storageCtx, exports, stateRoot: opts.stateRoots[0] }),
     [DISK_SNAPSHOT_PROCEDURE]: (uuid: unknown, disks: unknown, options: unknown) => {
       const a = diskSnapshotArgs(disks, options);
       return snapshotDisks(vms, storageCtx, str('uuid', uuid), a.requests, a.options);

@@ -10,6 +10,7 @@ import { cbtClient } from '../../src/shared/host/cbt.js';
 import { DATA_PLANE_PROCEDURES, type DataPlaneProcedures } from '../../src/shared/host/data-plane.js';
 import { type DevicePluginProcedures, devicePluginClient } from '../../src/shared/host/device-plugins.js';
 import { migrationClient } from '../../src/shared/host/migration.js';
+import { type NodeStorageProcedures, nodeStorageClient } from '../../src/shared/host/node-storage.js';
 import { XenApiError } from '../../src/shared/errors.js';
 import { type StatsProcedures, statsClient } from '../../src/shared/host/stats.js';
 import { STORAGE_PROCEDURES, type StorageProcedures } from '../../src/shared/host/storage.js';
@@ -67,7 +68,13 @@ export async function startTestAgent(
 /** A host agent without storage (and data-plane) procedures: the stand-ins tests use for VM calls. */
 export type InstanceAgent = Omit<
   HostAgent,
-  keyof StorageProcedures | keyof DataPlaneProcedures | 'cbt' | 'migration' | 'stats' | 'devicePlugins'
+  | keyof StorageProcedures
+  | keyof DataPlaneProcedures
+  | 'cbt'
+  | 'migration'
+  | 'stats'
+  | 'devicePlugins'
+  | 'nodeStorage'
 >;
 
 /** The procedures a real agent's client lends a stand-in. */
@@ -92,6 +99,7 @@ export function withRealStorage<T extends InstanceAgent>(
   out.migration = noMigration();
   out.stats = noStats();
   out.devicePlugins = noDevicePlugins();
+  out.nodeStorage = noNodeStorage();
   return fake as unknown as T & HostAgent;
 }
 
@@ -115,6 +123,7 @@ export function withoutStorage<T extends InstanceAgent>(fake: T): T & HostAgent 
   out.migration = noMigration();
   out.stats = noStats();
   out.devicePlugins = noDevicePlugins();
+  out.nodeStorage = noNodeStorage();
   return fake as unknown as T & HostAgent;
 }
 
@@ -149,5 +158,12 @@ export function noDevicePlugins(): DevicePluginProcedures {
     if (name === 'device_plugin_take' || name === 'device_plugin_list') return [];
     if (name === 'device_plugin_session_terminate') return undefined;
     throw new XenApiError('INVALID_VALUE', ['plugin', String(args[0])]);
+  });
+}
+
+/** A stand-in's node-storage procedures: it has no block devices, volume groups or watcher. */
+export function noNodeStorage(): NodeStorageProcedures {
+  return nodeStorageClient(async (name) => {
+    throw new Error(`${name}: this stand-in agent has no node storage`);
   });
 }

@@ -5,6 +5,7 @@ import { cbtClient } from '../../shared/host/cbt.js';
 import type { DataPlaneProcedures, NbdExport, NbdOpenOptions } from '../../shared/host/data-plane.js';
 import { devicePluginClient } from '../../shared/host/device-plugins.js';
 import { migrationClient } from '../../shared/host/migration.js';
+import { nodeStorageClient } from '../../shared/host/node-storage.js';
 import { networkClient } from '../../shared/host/network.js';
 import { statsClient } from '../../shared/host/stats.js';
 import type {
@@ -47,6 +48,10 @@ export class NodedAgentClient
   readonly stats = statsClient((procedure, args) => this.call(procedure, args));
   /** The agent's device plugin procedures (src/shared/host/device-plugins.ts). */
   readonly devicePlugins = devicePluginClient((procedure, args) => this.call(procedure, args));
+  /** The agent's node-storage procedures (src/shared/host/node-storage.ts). */
+  readonly nodeStorage = nodeStorageClient((procedure, args, timeoutMs) =>
+    this.call(procedure, args, timeoutMs),
+  );
 
   /** tls_install: the pool's CA and this host's certificate for the agent's TCP listener. */
   tlsInstall(creds: PoolCredentials) {
