@@ -174,6 +174,17 @@ export class AutoRestart {
     this.timer = undefined;
   }
 
+  /** Is the watcher paused (this host's agent's get_watcher_pause after `now`)? */
+  private async paused(now: number): Promise<boolean> {
+    let until: number | null = null;
+    try {
+      until = await this.svc.hosts.get(this.svc.hostRef()).nodeStorage.get_watcher_pause();
+    } catch (e) {
+      log.warn('watcher pause unknown, acting as not paused', { error: String(e) });
+    }
+    return typeof until === 'number' && until * 1000 > now;
+  }
+
   /** One round (public for tests); rounds never overlap. */
   async round(now = Date.now()): Promise<void> {
     if (this.running) return;
@@ -187,6 +198,9 @@ export class AutoRestart {
         seen.push({ host: h, dead });
       }
       this.deadSince = updateDeadSince(this.deadSince, seen, now);
+      // Ganeti's watcher pause (set_watcher_pause on this host's agent): dead hosts are still
+      // timed, but no VM is reset or started until the pause ends.
+      if (await this.paused(now)) return;
       const dead = declaredDead(this.deadSince, now, restartDelayMs(db.get('pool', this.svc.poolRef())));
       const { restart, skipped } = restartDecision(db, dead);
       for (const { vm, reason } of skipped) {
