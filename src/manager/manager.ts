@@ -21,6 +21,7 @@ import { sessionApi } from './api/session.js';
 import { setterApi } from './api/setters.js';
 import { storageApi } from './api/sm.js';
 import { storageResourceApi } from './api/storage-resource.js';
+import { nodeStorageApi } from './api/node-storage.js';
 import { subjectApi } from './api/subject.js';
 import { taskApi } from './api/task.js';
 import { rollBackUnfinishedCopies, vmApi } from './api/vm.js';
@@ -119,6 +120,7 @@ export const API_MODULES: HandlerTable[] = [
   nbdApi,
   dataSourceApi,
   storageResourceApi,
+  nodeStorageApi,
 ];
 
 export interface ManagerOptions {
