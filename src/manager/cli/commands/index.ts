@@ -5,6 +5,7 @@ import { EVACUATE_COMMANDS } from './evacuate.js';
 import { EXPORT_COMMANDS } from './export.js';
 import { GENERIC_COMMANDS } from './generic.js';
 import { IMPORT_COMMANDS } from './import.js';
+import { NODE_STORAGE_COMMANDS } from './node-storage.js';
 import { OBJECT_COMMANDS } from './objects.js';
 import { POOL_COMMANDS } from './pool.js';
 import { SNAPSHOT_COMMANDS } from './snapshot.js';
@@ -28,6 +29,7 @@ export function commandTable(): Map<string, CommandSpec> {
     ...STORAGE_MIGRATE_COMMANDS,
     ...DATA_SOURCE_COMMANDS,
     ...STORAGE_RESOURCE_COMMANDS,
+    ...NODE_STORAGE_COMMANDS,
   ])
     t.set(c.name, c);
   return t;
