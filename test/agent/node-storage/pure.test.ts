@@ -17,6 +17,12 @@ import {
 } from '../../../src/agent/node-storage/lvm-report.js';
 import { checkFields, selectRows, unitType } from '../../../src/agent/node-storage/storage-units.js';
 import { checkUntil } from '../../../src/agent/node-storage/watcher.js';
+import { nodeStorageProcedures } from '../../../src/agent/node-storage/rpc.js';
+import {
+  NODE_STORAGE_CLASS,
+  NODE_STORAGE_PROCEDURES,
+  nodeStorageClient,
+} from '../../../src/shared/host/node-storage.js';
 import { XenApiError } from '../../../src/shared/errors.js';
 
 const fixture = (name: string) => readFileSync(new URL(`fixtures/${name}`, import.meta.url), 'utf8');
@@ -136,4 +142,34 @@ test('hypervisor params: the manager’s mapping, the agent’s spec checks, pla
   assert.throws(() => specOf({ PV_args: 'a\nb' }), invalid('PV_args'));
   assert.throws(() => specOf({ 'other_config:balloon': 'yes' }), invalid('other_config:balloon'));
   assert.throws(() => specOf({ VCPUs_at_startup: '4', VCPUs_max: '2' }), invalid('VCPUs_max'));
+});
+
+test('the agent serves exactly the contract’s procedures, each documented and classed', () => {
+  const table = nodeStorageProcedures({
+    storage: { allowedRoots: ['/nonexistent'], stateDir: '/nonexistent' },
+    exports: {} as never,
+    stateRoot: '/nonexistent',
+  });
+  assert.deepEqual(Object.keys(table).sort(), [...NODE_STORAGE_PROCEDURES].sort());
+  const doc = readFileSync(new URL('../../../docs/agent.md', import.meta.url), 'utf8');
+  for (const p of NODE_STORAGE_PROCEDURES) {
+    assert.match(doc, new RegExp(`\`${p}\``), `${p} in docs/agent.md`);
+    assert.ok(NODE_STORAGE_CLASS[p], `${p} has a timeout class`);
+  }
+});
+
+test('the client passes each procedure’s time limit, test_delay its duration + 5 s', async () => {
+  const seen: [string, number | undefined][] = [];
+  const c = nodeStorageClient(async (name, _args, ms) => {
+    seen.push([name, ms]);
+    return null;
+  });
+  await c.vg_list();
+  await c.blockdev_wipe({ uuid: 'u', type: 'file', deviceConfig: {} }, 'l', 0, 1);
+  await c.test_delay(10);
+  assert.deepEqual(seen, [
+    ['vg_list', 60_000],
+    ['blockdev_wipe', 3_600_000],
+    ['test_delay', 15_000],
+  ]);
 });
