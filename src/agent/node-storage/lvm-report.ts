@@ -140,13 +140,15 @@ export const lvTags = async (vg: string, lv: string) =>
     .split(',')
     .map((t) => t.trim())
     .filter(Boolean);
+/** `lvchange` arguments replacing an LV's tags (pure): every tag an argument of its own, `--` before the LV. */
+export const lvChangeTagsArgs = (vg: string, lv: string, del: string[], add: string[]) => [
+  ...del.flatMap((t) => ['--deltag', t]),
+  ...add.flatMap((t) => ['--addtag', t]),
+  '--',
+  `${vg}/${lv}`,
+];
 export const lvChangeTags = (vg: string, lv: string, del: string[], add: string[]) =>
-  lvmRun('lvchange', [
-    ...del.flatMap((t) => ['--deltag', t]),
-    ...add.flatMap((t) => ['--addtag', t]),
-    '--',
-    `${vg}/${lv}`,
-  ]);
+  lvmRun('lvchange', lvChangeTagsArgs(vg, lv, del, add));
 
 /**
  * Ganeti's LVM tag sanitising (BlockdevSetInfo): first character `[A-Za-z0-9_+.]`, the others

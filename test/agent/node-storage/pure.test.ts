@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import { checkWipeBounds, wipeArgs } from '../../../src/agent/node-storage/bdev.js';
 import { specOf } from '../../../src/agent/node-storage/hv-params.js';
 import {
+  lvChangeTagsArgs,
   lvmName,
   parseLvList,
   parseNodeVolumes,
@@ -172,4 +173,11 @@ test('the client passes each procedure’s time limit, test_delay its duration +
     ['blockdev_wipe', 3_600_000],
     ['test_delay', 15_000],
   ]);
+});
+
+test('LV tags: old ones deleted, the sanitised label added, each its own argument', () => {
+  assert.deepEqual(
+    lvChangeTagsArgs('VG_XenStorage-1', 'LV-2', ['old', 'x y'], [sanitizeTag('-vm; rm -rf /')]),
+    ['--deltag', 'old', '--deltag', 'x y', '--addtag', '_vm__rm_-rf__', '--', 'VG_XenStorage-1/LV-2'],
+  );
 });
