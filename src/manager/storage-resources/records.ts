@@ -53,6 +53,11 @@ export function replaceAttributes(sql: ResourceSql, id: number, attrs: Record<st
   writeAttributes(sql, id, attrs);
 }
 
+/** Stores a record's label (the plugin's getLabel() changed, or it was reported again). */
+export function setLabel(ctx: CallContext, id: number, label: string): void {
+  ctx.sql.run('UPDATE _resource_record SET label = ? WHERE id = ?', label, id);
+}
+
 export function classOfRecord(ctx: CallContext, rec: RecordRow): ResourceClassInfo {
   const cls = ctx.state.classes.get(rec.class);
   if (!cls) throw new ResourceStoreError(`record ${rec.id} has class ${rec.class}, which is not registered`);

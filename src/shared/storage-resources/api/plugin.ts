@@ -3,18 +3,21 @@
 // updateOrCreate/remove; the framework (do* methods) turns what changed into ResourceSessionSink
 // calls in IML's order and evaluates alert conditions, sending only alert states that changed.
 import { type Logger, logger } from '../../log.js';
-import type {
-  AlertState,
-  AttributeValue,
-  ReportedResource,
-  ResourceClassInfo,
-  ResourceSessionSink,
-  SessionRoot,
+import {
+  type AlertState,
+  type AttributeValue,
+  MAX_RESOURCE_LABEL_LENGTH,
+  type ReportedResource,
+  type ResourceClassInfo,
+  type ResourceSessionSink,
+  type SessionRoot,
 } from '../session.js';
 import { isResource, PLUGIN_CLASS_BRAND } from './brands.js';
+import { pyStr } from './py-format.js';
 import {
   type AnyResourceClass,
   classPlugin,
+  hasOwnLabel,
   type InitOf,
   isResourceClass,
   type Resource,
@@ -66,6 +69,9 @@ export abstract class Plugin {
   #newResources: Resource[] = [];
   #deleteLocal: number[] = [];
   #deleteGlobal: number[] = [];
+  /** Resources whose class overrides getLabel() → the label last sent (undefined: none yet). */
+  readonly #labels = new Map<Resource, string | undefined>();
+  readonly #labelFailed = new WeakSet<Resource>();
   /** handle → alert class → last active state sent. */
   readonly #alertStates = new Map<number, Map<string, boolean>>();
   #initialised = false;
@@ -142,6 +148,7 @@ export abstract class Plugin {
     if (key === undefined) throw new Error('Remove non-existent resource');
     this.#index.delete(key);
     this.#keys.delete(resource);
+    this.#labels.delete(resource);
     const handle = resource[STATE].handle!;
     this.#alertStates.delete(handle);
     const pending = this.#newResources.indexOf(resource);
@@ -255,6 +262,7 @@ export abstract class Plugin {
       const changes = all
         .filter((r) => !createdSet.has(r))
         .map((r) => ({ r, deltas: r.flushDeltas(), stats: r.flushStats() }));
+      const labels = this.#labelChanges(createdSet);
       const alerts = this.#alertChanges(all);
 
       // Every call is made now, in IML's order, and awaited together: the store applies them in
@@ -265,7 +273,12 @@ export abstract class Plugin {
       if (global.length > 0) sent.push(sink.sessionRemoveGlobalResources(root, global));
       if (newReported.length > 0) sent.push(sink.sessionAddResources(root, newReported));
       for (const { r, deltas } of changes) {
-        if (Object.keys(deltas.attributes).length > 0) {
+        const label = labels.get(r);
+        if (label !== undefined) {
+          // A changed label rides with the attribute changes that made it (or alone: {}).
+          const values = this.#values(r, deltas.attributes);
+          sent.push(sink.sessionUpdateResource(root, r[STATE].handle!, values, undefined, label));
+        } else if (Object.keys(deltas.attributes).length > 0) {
           sent.push(sink.sessionUpdateResource(root, r[STATE].handle!, this.#values(r, deltas.attributes)));
         }
       }
@@ -291,6 +304,44 @@ export abstract class Plugin {
       // after the first good update that follows an initial scan).
       await sink.sessionUpdateDone?.(root);
     });
+  }
+
+  /**
+   * The own labels (getLabel() overridden) that changed since last sent, `created` excepted (their
+   * report carries it). Every such resource is asked each commit: a label may depend on anything
+   * (attributes, parents, statistics), and only resources with an own label cost anything.
+   */
+  #labelChanges(created: ReadonlySet<Resource>): Map<Resource, string> {
+    const out = new Map<Resource, string>();
+    for (const [r, last] of this.#labels) {
+      if (created.has(r)) continue;
+      const label = this.#ownLabel(r);
+      if (label === undefined || label === last) continue;
+      this.#labels.set(r, label);
+      out.set(r, label);
+    }
+    return out;
+  }
+
+  /** getLabel() of a resource whose class overrides it, as a string the store keeps; undefined
+   * when the class does not override it or getLabel() fails or gives nothing (the store keeps the
+   * label it has: the default one until a label was sent). */
+  #ownLabel(r: Resource): string | undefined {
+    if (!hasOwnLabel(r)) return undefined;
+    let v: unknown;
+    try {
+      v = r.getLabel();
+    } catch (error) {
+      // Once per resource: it is asked again every commit.
+      if (!this.#labelFailed.has(r)) {
+        this.#labelFailed.add(r);
+        this.log.warn(`getLabel() of a ${r.meta.name} failed: ${String(error)}`);
+      }
+      return undefined;
+    }
+    if (v === undefined || v === null) return undefined;
+    const label = (typeof v === 'string' ? v : pyStr(v)).slice(0, MAX_RESOURCE_LABEL_LENGTH);
+    return label === '' ? undefined : label;
   }
 
   #alertChanges(resources: Resource[]): { handle: number; state: AlertState }[] {
@@ -347,6 +398,11 @@ export abstract class Plugin {
       parents: r.getParents().map((p) => p[STATE].handle!),
     };
     if (Object.keys(stats).length > 0) out.statistics = stats as ReportedResource['statistics'];
+    if (hasOwnLabel(r)) {
+      const label = this.#ownLabel(r);
+      this.#labels.set(r, label);
+      if (label !== undefined) out.label = label;
+    }
     return out;
   }
 

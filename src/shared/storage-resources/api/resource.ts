@@ -430,6 +430,25 @@ export function isSubclass(a: AnyResourceClass, b: AnyResourceClass): boolean {
   return a === b || a.prototype instanceof b;
 }
 
+const ownLabel = new WeakMap<object, boolean>();
+
+/**
+ * Whether the class of `r` overrides getLabel() (IML's get_label): found by walking to the
+ * prototype defining it, so a class from another copy of the API is judged the same way.
+ */
+export function hasOwnLabel(r: Resource): boolean {
+  const proto = Object.getPrototypeOf(r) as object;
+  let known = ownLabel.get(proto);
+  if (known === undefined) {
+    let p: object | null = proto;
+    while (p !== null && !Object.hasOwn(p, 'getLabel')) p = Object.getPrototypeOf(p) as object | null;
+    const definer = (p as { constructor?: { meta?: ResourceMeta } } | null)?.constructor?.meta;
+    known = p !== null && !(definer?.builtin === 'Resource' && definer.base === null);
+    ownLabel.set(proto, known);
+  }
+  return known;
+}
+
 export function handleOf(r: Resource): number | null {
   return r[STATE].handle;
 }
