@@ -62,7 +62,22 @@ class Slot extends defineResource({
     return `shelf ${shelf.n} slot ${this.n}`;
   }
 }
-for (const c of [Box, Shelf, Lun, ThinLun, Pool, Slot]) setClassPlugin(c, 'labels');
+/** A label read from the resource it references: changes with that resource, not with itself. */
+const Group = defineResource({
+  name: 'Group',
+  identifier: identifiers.ScopedId('gid'),
+  attributes: { gid: attributes.Integer(), title: attributes.String() },
+});
+class Member extends defineResource({
+  name: 'Member',
+  identifier: identifiers.ScopedId('group', 'n'),
+  attributes: { group: attributes.ResourceReference(), n: attributes.Integer() },
+}) {
+  override getLabel(): string {
+    return `${(this.group as InstanceType<typeof Group>).title}#${this.n}`;
+  }
+}
+for (const c of [Box, Shelf, Lun, ThinLun, Pool, Slot, Group, Member]) setClassPlugin(c, 'labels');
 
 class LabelPlugin extends Plugin {
   step: (p: LabelPlugin, root: Resource) => void = () => {};
@@ -195,4 +210,25 @@ test('labels longer than the store keeps are cut to 255 characters', async () =>
   await plugin.doInitialScan();
   const open = sink.calls[0] as ['sessionOpen', string, unknown, ReportedResource[], number];
   assert.equal(open[3].find((r) => r.class === 'labels.Lun')!.label, 'x'.repeat(255));
+});
+
+test('a label read from another resource follows it, though the labelled resource itself is unchanged', async () => {
+  const { sink, plugin } = setup();
+  let title = 'alpha';
+  plugin.step = (p, root) => {
+    const { resource: group } = p.updateOrCreate(Group, { gid: 1, title }, [root]);
+    p.updateOrCreate(Member, { group, n: 2 });
+  };
+  await plugin.doInitialScan();
+  const open = sink.calls[0] as ['sessionOpen', string, unknown, ReportedResource[], number];
+  const group = open[3].find((r) => r.class === 'labels.Group')!;
+  const member = open[3].find((r) => r.class === 'labels.Member')!;
+  assert.equal(member.label, 'alpha#2');
+  title = 'beta';
+  sink.clear();
+  await plugin.doPeriodicUpdate();
+  assert.deepEqual(updates(sink.calls), [
+    ['sessionUpdateResource', 'root-l', group.handle, { title: 'beta' }],
+    ['sessionUpdateResource', 'root-l', member.handle, {}, undefined, 'beta#2'],
+  ]);
 });

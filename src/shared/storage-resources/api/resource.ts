@@ -269,12 +269,29 @@ function getAttribute(r: Resource, name: string): unknown {
   throw new Error(`'${r.meta.name}' object has no attribute '${name}'`);
 }
 
+/**
+ * Whether assigning `value` to attribute `name` of `r` is a no-op: the very value is stored (a
+ * plugin re-reporting an unchanged resource) and the plugin computes deltas. It passed validate()
+ * when stored (normalise() only canonicalises valid values), so there is nothing to check either.
+ */
+export function isUnchangedAssignment(r: Resource, name: string, value: unknown): boolean {
+  const st = r[STATE];
+  return value !== null && value !== undefined && st.storage.get(name) === value && st.calcChangesDelta();
+}
+
+/** Whether `r` has attribute changes, parent changes or statistics samples not flushed yet. */
+export function hasPendingChanges(r: Resource): boolean {
+  const st = r[STATE];
+  return st.deltaAttrs.size > 0 || st.deltaParents.length > 0 || st.samples.size > 0;
+}
+
 function setAttribute(r: Resource, name: string, value: unknown): void {
+  if (isUnchangedAssignment(r, name, value)) return;
+  const st = r[STATE];
   const attr = r.meta.attributes[name];
   const v = value === undefined ? null : value;
   if (!(v === null && attr.optional && attr.type !== 'ResourceReference')) attr.validate(v);
   const stored = v === null ? null : attr.normalise(v);
-  const st = r[STATE];
   if (st.calcChangesDelta() && st.storage.has(name) && st.storage.get(name) === stored) return;
   st.storage.set(name, stored);
   st.deltaAttrs.set(name, stored);
