@@ -95,3 +95,30 @@ test('composite identities: deleting one keeps its siblings; the emptied class t
   assert.equal(index.find(slotPlan, { shelf: s0, n: 1, front: false }), slots[0]);
   assert.deepEqual([...index.values()], [s0, slots[0]] as Resource[]);
 });
+
+test('two classes of one name: apart with different identifier lengths, one key space with equal ones', () => {
+  const index = new IdentityIndex();
+  const One = defineResource({
+    name: 'Disk',
+    identifier: identifiers.GlobalId('serial'),
+    attributes: { serial: attributes.String() },
+  });
+  const Two = defineResource({
+    name: 'Disk',
+    identifier: identifiers.GlobalId('serial', 'lun'),
+    attributes: { serial: attributes.String(), lun: attributes.Integer() },
+  });
+  const Again = defineResource({
+    name: 'Disk',
+    identifier: identifiers.GlobalId('wwn'),
+    attributes: { wwn: attributes.String() },
+  });
+  const one = new One({ serial: 'S' });
+  const two = new Two({ serial: 'S', lun: 0 });
+  index.add(identityPlan(One), ['S'], one);
+  index.add(identityPlan(Two), ['S', 0], two);
+  assert.equal(index.find(identityPlan(One), { serial: 'S' }), one);
+  assert.equal(index.find(identityPlan(Two), { serial: 'S', lun: 0 }), two);
+  // As with the former `<name>\0<JSON tuple>` key: same name, same values → the same identity.
+  assert.equal(index.find(identityPlan(Again), { wwn: 'S' }), one);
+});

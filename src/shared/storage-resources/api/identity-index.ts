@@ -1,6 +1,6 @@
 // The plugin session's index of reported resources by identity (IML's `(id_tuple, class)` key;
 // reference §4). A plugin re-reporting everything each scan looks every resource up once per
-// scan, so the lookup builds nothing: one Map per class name, then one nested Map level per
+// scan, so the lookup builds nothing: one Map per class name (and identifier length), then one nested Map level per
 // identifier field keyed by the value itself (strings, numbers, booleans, null; a reference by
 // the resource object), the leaf the resource. Equal keys are those the earlier JSON key had
 // equal: same class name, same primitive values, the same referenced object.
@@ -8,7 +8,8 @@ import type { AnyResourceClass, Resource } from './resource.js';
 
 /** What the index needs of a class, computed once per class (its meta). */
 export interface IdentityPlan {
-  className: string;
+  /** The class name and identifier length: the first level of the index. */
+  classKey: string;
   fields: readonly { name: string; boolean: boolean; optional: boolean }[];
   /** Whether any attribute is a ResourceReference (updateOrCreate then checks references). */
   hasReferences: boolean;
@@ -29,7 +30,10 @@ export function identityPlan(klass: AnyResourceClass): IdentityPlan {
   const hasReferences = Object.values(meta.attributes as Record<string, { type: string }>).some(
     (a) => a.type === 'ResourceReference',
   );
-  plan = { className: meta.name, fields, hasReferences };
+  // Two classes may share a name (a plugin's and another plugin's): with as many identifier
+  // fields they share the key space, as the former `<name>\0<JSON tuple>` key did; with a
+  // different count they never matched, so the count is part of the class key.
+  plan = { classKey: `${meta.name}/${fields.length}`, fields, hasReferences };
   plans.set(meta, plan);
   return plan;
 }
@@ -56,7 +60,7 @@ export class IdentityIndex {
     // Every field is resolved first, so a missing one throws whatever the index holds.
     if (n === 1) {
       const v = fieldValue(plan, 0, attrs);
-      return this.#byClass.get(plan.className)?.get(v) as Resource | undefined;
+      return this.#byClass.get(plan.classKey)?.get(v) as Resource | undefined;
     }
     const values: unknown[] = [];
     for (let i = 0; i < n; i++) values.push(fieldValue(plan, i, attrs));
@@ -65,7 +69,7 @@ export class IdentityIndex {
 
   /** The resource with this identifier tuple. */
   findTuple(plan: IdentityPlan, tuple: readonly unknown[]): Resource | undefined {
-    let level: Level | Resource | undefined = this.#byClass.get(plan.className);
+    let level: Level | Resource | undefined = this.#byClass.get(plan.classKey);
     if (tuple.length === 0) return level?.get(EMPTY) as Resource | undefined;
     for (const v of tuple) {
       if (level === undefined) return undefined;
@@ -85,8 +89,8 @@ export class IdentityIndex {
 
   add(plan: IdentityPlan, tuple: unknown[], r: Resource): void {
     if (this.findTuple(plan, tuple) !== undefined) throw new Error('Duplicate resource added to index');
-    let level = this.#byClass.get(plan.className);
-    if (!level) this.#byClass.set(plan.className, (level = new Map()));
+    let level = this.#byClass.get(plan.classKey);
+    if (!level) this.#byClass.set(plan.classKey, (level = new Map()));
     if (tuple.length === 0) {
       level.set(EMPTY, r);
     } else {
@@ -107,7 +111,7 @@ export class IdentityIndex {
     this.#tuples.delete(r);
     const { plan, tuple } = entry;
     const path: Level[] = [];
-    let level = this.#byClass.get(plan.className)!;
+    let level = this.#byClass.get(plan.classKey)!;
     for (let i = 0; i < tuple.length - 1; i++) {
       path.push(level);
       level = level.get(tuple[i]) as Level;
@@ -118,7 +122,7 @@ export class IdentityIndex {
       path[i].delete(tuple[i]);
       level = path[i];
     }
-    if (this.#byClass.get(plan.className)?.size === 0) this.#byClass.delete(plan.className);
+    if (this.#byClass.get(plan.classKey)?.size === 0) this.#byClass.delete(plan.classKey);
     return true;
   }
 
