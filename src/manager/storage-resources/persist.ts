@@ -1,7 +1,8 @@
 // Persisting newly reported resources, after IML's _persist_new_resources (reference §6): in
 // reference order, each resource is found or created by (class, storage id, scope), mapped to its
-// handle, marked as reported by the root (GlobalId), its label (the plugin's own, else the default)
-// and attributes written (references as record ids); a record created now is linked to its relation matches; explicit parents come last.
+// handle, marked as reported by the root (GlobalId), its label (the plugin's own, else the
+// default) and attributes written (references as record ids); a record created now is linked to
+// its relation matches; explicit parents come last.
 import type { ReportedResource, ResourceClassInfo } from '../../shared/storage-resources/session.js';
 import { type CallContext, mapHandle, type Session } from './context.js';
 import { addParentEdge } from './edges.js';

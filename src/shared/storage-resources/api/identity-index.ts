@@ -1,9 +1,9 @@
 // The plugin session's index of reported resources by identity (IML's `(id_tuple, class)` key;
 // reference §4). A plugin re-reporting everything each scan looks every resource up once per
-// scan, so the lookup builds nothing: one Map per class name (and identifier length), then one nested Map level per
-// identifier field keyed by the value itself (strings, numbers, booleans, null; a reference by
-// the resource object), the leaf the resource. Equal keys are those the earlier JSON key had
-// equal: same class name, same primitive values, the same referenced object.
+// scan, so the lookup builds nothing: one Map per class name (and identifier length), then one
+// nested Map level per identifier field keyed by the value itself (strings, numbers, booleans,
+// null; a reference by the resource object), the leaf the resource. Equal keys are those the
+// earlier JSON key had equal: same class name, same primitive values, the same referenced object.
 import type { AnyResourceClass, Resource } from './resource.js';
 
 /** What the index needs of a class, computed once per class (its meta). */
