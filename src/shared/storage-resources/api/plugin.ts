@@ -119,8 +119,11 @@ export abstract class Plugin {
     for (const p of parents) this.#requireReported(p, 'Parent');
     const plan = identityPlan(klass);
     if (plan.hasReferences) {
-      for (const [k, v] of Object.entries(values)) {
-        if (klass.meta.attributes[k]?.type === 'ResourceReference' && isResource(v))
+      const declared = klass.meta.attributes;
+      for (const k in values) {
+        if (!Object.hasOwn(values, k)) continue;
+        const v = values[k];
+        if (declared[k]?.type === 'ResourceReference' && isResource(v))
           this.#requireReported(v as Resource, 'Reference');
       }
     }
