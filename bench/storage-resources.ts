@@ -152,6 +152,8 @@ async function main() {
   const pipelined: number[] = [];
   const oneByOne: number[] = [];
   const alert: number[] = [];
+  const unchangedDone: number[] = [];
+  const unchangedResent: number[] = [];
   let propagated = 0;
   let links = 0;
 
@@ -182,6 +184,22 @@ async function main() {
           await time(async () => {
             for (const h of picks) await store.sessionUpdateResource('ctrl', h, { size: size + 1 });
           }),
+        );
+        // A round where nothing changed, as the plugin base sends it: sessionUpdateDone alone.
+        unchangedDone.push(await time(() => store.sessionUpdateDone('ctrl')));
+        // The same round from a plugin with delta calculation off (or a sink user re-sending
+        // everything): every resource's attributes again, unchanged, pipelined.
+        const picked = new Set(picks);
+        const resend = controller
+          .filter((c) => c.handle !== 1)
+          .map((c) => ({
+            handle: c.handle,
+            attributes: picked.has(c.handle) ? { ...c.attributes, size: size + 1 } : c.attributes,
+          }));
+        unchangedResent.push(
+          await time(() =>
+            Promise.all(resend.map((c) => store.sessionUpdateResource('ctrl', c.handle, c.attributes))),
+          ),
         );
         // Alert on enclosure 0 → its 1,000 drives (LUN 0 hangs off the controller, not a drive).
         const raised = new Promise<AlertEvent>((res) => {
@@ -226,13 +244,33 @@ async function main() {
     median(oneByOne),
     '—',
   ]);
+  rows.push(['update round where nothing changed: sessionUpdateDone alone', median(unchangedDone), '—']);
+  rows.push([
+    `update round re-sending all ${controller.length - 1} resources' attributes unchanged, pipelined`,
+    median(unchangedResent),
+    '—',
+  ]);
   rows.push([
     `store alone: alert on an enclosure → callback, propagated to ${propagated} descendants`,
     median(alert),
     '—',
   ]);
 
-  const e2e = await runEndToEnd(RUNS);
+  // BENCH_E2E=0: the store's figures only (no manager, no plugin run).
+  const e2e =
+    process.env.BENCH_E2E === '0'
+      ? {
+          propagatedTo: 0,
+          resources: 0,
+          raisedShelves: [0],
+          raisedFull: [0],
+          cleared: [0],
+          initialScanMs: 0,
+          scrapeMs: [0],
+          scrapeSamples: 0,
+          scrapeBytes: 0,
+        }
+      : await runEndToEnd(RUNS);
   const endToEnd: [string, number[], number | undefined][] = [
     [
       `end to end: update scan reporting shelf FAILED → event.from watcher has the message (${e2e.propagatedTo} descendants; scan reports the 10 shelves)`,
@@ -263,7 +301,7 @@ async function main() {
       `| ${m} | ${fmt(v)} | — | none | ${limit ? (v / limit).toFixed(2) : '—'} | ${limit ? target(limit) : '—'} |`,
     );
   }
-  for (const [m, xs, t] of endToEnd) {
+  for (const [m, xs, t] of process.env.BENCH_E2E === '0' ? [] : endToEnd) {
     const med = median(xs);
     console.log(
       `| ${m} | ${fmt(med)} | ${fmt(Math.max(...xs))} | none | ${t ? (med / t).toFixed(2) : '—'} | ${target(t)} |`,
@@ -272,7 +310,9 @@ async function main() {
   console.log(
     '\npeer: none (no IML process to run beside Berth here); the ratio is Berth / target (below 1 meets it).',
   );
-  console.log(`raw: ${JSON.stringify({ initial, hostOpen, reopen, pipelined, oneByOne, alert, e2e })}`);
+  console.log(
+    `raw: ${JSON.stringify({ initial, hostOpen, reopen, pipelined, oneByOne, unchangedDone, unchangedResent, alert, e2e })}`,
+  );
 }
 
 await main();

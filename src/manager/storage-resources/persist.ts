@@ -1,13 +1,14 @@
 // Persisting newly reported resources, after IML's _persist_new_resources (reference §6): in
 // reference order, each resource is found or created by (class, storage id, scope), mapped to its
-// handle, marked as reported by the root (GlobalId), its attributes written (references as record
-// ids); a record created now is linked to its relation matches; explicit parents come last.
+// handle, marked as reported by the root (GlobalId), its label (the plugin's own, else the
+// default) and attributes written (references as record ids); a record created now is linked to
+// its relation matches; explicit parents come last.
 import type { ReportedResource, ResourceClassInfo } from '../../shared/storage-resources/session.js';
 import { type CallContext, mapHandle, type Session } from './context.js';
 import { addParentEdge } from './edges.js';
 import { ResourceStoreError } from './errors.js';
 import { defaultLabel, isScoped, scopeOf, type StoredValue, storageIdString } from './identity.js';
-import { replaceAttributes } from './records.js';
+import { replaceAttributes, setLabel } from './records.js';
 import { linkNewRecord, subscriptionsTo } from './relations.js';
 import { recordSamples } from './statistics.js';
 
@@ -48,8 +49,9 @@ export function persistResources(
       throw new ResourceStoreError(`Cannot create root resource of class ${r.class}, it requires a scope`);
     const storageId = storageIdString(cls, attrs);
     const scope = scopeOf(cls, s.root);
-    const existing = ctx.sql.get<{ id: number }>(
-      'SELECT id FROM _resource_record WHERE class = ? AND storage_id = ? AND scope = ?',
+    const label = r.label ?? defaultLabel(cls, attrs);
+    const existing = ctx.sql.get<{ id: number; label: string }>(
+      'SELECT id, label FROM _resource_record WHERE class = ? AND storage_id = ? AND scope = ?',
       r.class,
       storageId,
       scope,
@@ -62,13 +64,15 @@ export function persistResources(
         throw new ResourceStoreError(
           `duplicate resource ${r.class} ${storageId}: handles ${other} and ${r.handle} in one session`,
         );
+      // Reported again (a restart, a re-open): its label may have changed meanwhile.
+      if (existing.label !== label) setLabel(ctx, id, label);
     } else {
       id = ctx.sql.run(
         'INSERT INTO _resource_record (class, storage_id, scope, label, created_at) VALUES (?, ?, ?, ?, ?)',
         r.class,
         storageId,
         scope,
-        defaultLabel(cls, attrs),
+        label,
         ctx.now,
       ).lastId;
     }

@@ -32,13 +32,18 @@ export function readAttributes(sql: ResourceSql, id: number): Record<string, Sto
   return out;
 }
 
-/** Upserts `attrs` (a reference also records its target id, for the deletion cascade). */
+/**
+ * Upserts `attrs` (a reference also records its target id, for the deletion cascade). A value
+ * equal to the stored one writes nothing (no page dirtied): a round re-sending unchanged values
+ * commits without writing the WAL.
+ */
 export function writeAttributes(sql: ResourceSql, id: number, attrs: Record<string, StoredValue>): void {
   for (const [name, v] of Object.entries(attrs)) {
     const ref = v !== null && typeof v === 'object' ? v.record : null;
     sql.run(
       `INSERT INTO _resource_attribute (record_id, name, value, ref_id) VALUES (?, ?, ?, ?)
-       ON CONFLICT (record_id, name) DO UPDATE SET value = excluded.value, ref_id = excluded.ref_id`,
+       ON CONFLICT (record_id, name) DO UPDATE SET value = excluded.value, ref_id = excluded.ref_id
+       WHERE value IS NOT excluded.value OR ref_id IS NOT excluded.ref_id`,
       id,
       name,
       JSON.stringify(ref ?? v),
@@ -51,6 +56,11 @@ export function writeAttributes(sql: ResourceSql, id: number, attrs: Record<stri
 export function replaceAttributes(sql: ResourceSql, id: number, attrs: Record<string, StoredValue>): void {
   sql.run('DELETE FROM _resource_attribute WHERE record_id = ?', id);
   writeAttributes(sql, id, attrs);
+}
+
+/** Stores a record's label (the plugin's getLabel() changed, or it was reported again). */
+export function setLabel(ctx: CallContext, id: number, label: string): void {
+  ctx.sql.run('UPDATE _resource_record SET label = ? WHERE id = ?', label, id);
 }
 
 export function classOfRecord(ctx: CallContext, rec: RecordRow): ResourceClassInfo {

@@ -1,9 +1,10 @@
 // Checks a batch of reported resources before anything is written and orders it so that every
 // resource comes after the resources it references (IML's _persist_new_resources order). Pure.
-import type {
-  AttributeValue,
-  ReportedResource,
-  ResourceClassInfo,
+import {
+  type AttributeValue,
+  MAX_RESOURCE_LABEL_LENGTH,
+  type ReportedResource,
+  type ResourceClassInfo,
 } from '../../shared/storage-resources/session.js';
 import { ResourceStoreError } from './errors.js';
 
@@ -40,6 +41,15 @@ export function checkAttributes(
   }
 }
 
+/** Checks a label a plugin sent (undefined: none sent). */
+export function checkLabel(handle: number, label: unknown): void {
+  if (label === undefined) return;
+  if (typeof label !== 'string' || label.length === 0 || label.length > MAX_RESOURCE_LABEL_LENGTH)
+    throw new ResourceStoreError(
+      `resource ${handle}: label must be a string of 1 to ${MAX_RESOURCE_LABEL_LENGTH} characters`,
+    );
+}
+
 /**
  * Validates `batch` (new resources of one call) against the handles the session already has and
  * returns it ordered referenced-first.
@@ -65,6 +75,7 @@ export function checkAndOrderReport(
         `resource ${r.handle}: class ${r.class} is not among the session's classes`,
       );
     checkAttributes(cls, r.handle, r.attributes, known);
+    checkLabel(r.handle, r.label);
     for (const p of r.parents) {
       if (p === r.handle) throw new ResourceStoreError(`resource ${r.handle} cannot be its own parent`);
       if (!known(p))

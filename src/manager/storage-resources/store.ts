@@ -23,8 +23,8 @@ import { ResourceStoreError } from './errors.js';
 import { storageIdString } from './identity.js';
 import { persistResources, ROOT_HANDLE, resolveReferences } from './persist.js';
 import { ResourceQueries } from './queries.js';
-import { classOfRecord, getRecord, writeAttributes } from './records.js';
-import { checkAndOrderReport, checkAttributes } from './report-check.js';
+import { classOfRecord, getRecord, setLabel, writeAttributes } from './records.js';
+import { checkAndOrderReport, checkAttributes, checkLabel } from './report-check.js';
 import { migrateResourceSchema } from './schema.js';
 import { type ResourceSql, SqliteResourceSql } from './sql.js';
 import { recordSamples } from './statistics.js';
@@ -126,13 +126,17 @@ export class ResourceStore implements ResourceSessionSink {
     handle: number,
     attributes: Record<string, AttributeValue>,
     statistics?: ReportedResource['statistics'],
+    label?: string,
   ) {
     return this.queue.enqueue((ctx) => {
       const s = mustSession(ctx, root);
       const id = mustRecord(s, handle);
-      const cls = classOfRecord(ctx, getRecord(ctx.sql, id)!);
+      const rec = getRecord(ctx.sql, id)!;
+      const cls = classOfRecord(ctx, rec);
       checkAttributes(cls, handle, attributes, (h) => s.handleToId.has(h));
+      checkLabel(handle, label);
       writeAttributes(ctx.sql, id, resolveReferences(s, attributes));
+      if (label !== undefined && label !== rec.label) setLabel(ctx, id, label);
       recordSamples(ctx, id, statistics);
       updateRound(ctx, s);
     });

@@ -1,5 +1,6 @@
 // A ResourceSessionSink that records every call in order, for tests of plugins and of the
-// framework (and for `berth-storage-plugin` dry runs): no database, nothing interpreted.
+// framework (and for `berth-storage-plugin` dry runs): no database, nothing interpreted. Every
+// argument is kept as given (a reported resource's `label`, sessionUpdateResource's fifth).
 import type { ResourceSessionSink } from './session.js';
 
 /** One call of the sink's required methods (the optional `sessionUpdateDone` is not recorded). */

@@ -77,6 +77,9 @@ export interface ResourceClassInfo {
 /** An attribute value as it crosses the boundary: references name another resource of the session by handle. */
 export type AttributeValue = string | number | boolean | null | { handle: number };
 
+/** The longest label the store keeps (Berth's choice): the plugin base cuts longer ones. */
+export const MAX_RESOURCE_LABEL_LENGTH = 255;
+
 /** A resource reported in a session: handles are the session's own numbers (the root is 1). */
 export interface ReportedResource {
   handle: number;
@@ -87,6 +90,11 @@ export interface ReportedResource {
   parents: number[];
   /** Statistics samples since the last commit: name → [epoch seconds, value][] (histograms: one sample, value = bins). */
   statistics?: Record<string, [number, number | number[]][]>;
+  /**
+   * The resource's own label (its class overrides getLabel, IML's get_label); absent: the store
+   * shows the default `<class label> <id>`. Added after the first round (label-perf): optional.
+   */
+  label?: string;
 }
 
 /** A root a session runs for: a user-created scannable resource, or a host's agent-fed plugin root. */
@@ -109,11 +117,13 @@ export interface ResourceSessionSink {
     updatePeriodS: number,
   ): Promise<void>;
   sessionAddResources(root: SessionRoot, resources: ReportedResource[]): Promise<void>;
+  /** `label`: the resource's own label changed (optional, added by label-perf; absent: unchanged). */
   sessionUpdateResource(
     root: SessionRoot,
     handle: number,
     attributes: Record<string, AttributeValue>,
     statistics?: ReportedResource['statistics'],
+    label?: string,
   ): Promise<void>;
   sessionResourceAddParent(root: SessionRoot, child: number, parent: number): Promise<void>;
   sessionResourceRemoveParent(root: SessionRoot, child: number, parent: number): Promise<void>;

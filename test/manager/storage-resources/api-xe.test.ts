@@ -332,6 +332,14 @@ print(json.dumps(out, default=str))
     const list = await xe(m, ['storage-resource-list', 'class=example-controller.HardDrive', 'params=label']);
     assert.equal(list.code, 0, list.stderr);
     assert.equal(list.stdout, 'label ( RO)    : HardDrive SN-A1\n\n\nlabel ( RO)    : HardDrive SN-A2\n\n\n');
+    // The example's RaidPool and Lun override getLabel(): their own labels, not `<class> <id>`.
+    for (const [cls, label] of [
+      ['Lun', 'lun-seven'],
+      ['RaidPool', '1'],
+    ]) {
+      const own = await xe(m, ['storage-resource-list', `class=example-controller.${cls}`, 'params=label']);
+      assert.equal(own.stdout, `label ( RO)    : ${label}\n\n\n`);
+    }
     const min = await xe(m, ['storage-resource-list', '--minimal']);
     assert.equal(min.stdout.trim().split(',').length, REPORTED);
     const bad = await xe(m, ['storage-resource-list', 'params=nope']);
@@ -372,7 +380,7 @@ print(json.dumps(out, default=str))
     assert.equal(aff.code, 0, aff.stderr);
     assert.match(
       aff.stdout,
-      /storage-resources \(SRO\) +: [0-9a-f-]{36} \(HardDrive SN-A2\); [0-9a-f-]{36} \(RaidPool 1\); [0-9a-f-]{36} \(Lun 7\)\n/,
+      /storage-resources \(SRO\) +: [0-9a-f-]{36} \(HardDrive SN-A2\); [0-9a-f-]{36} \(1\); [0-9a-f-]{36} \(lun-seven\)\n/,
     );
     assert.match(aff.stdout, /VMs \(SRO\): [0-9a-f-]{36} \(Control domain on host: [^)]*\)\n/);
 

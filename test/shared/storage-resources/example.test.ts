@@ -93,6 +93,9 @@ test('the example runs: full report, relations to linux.ScsiDevice, a failing dr
     byClass('HardDrive').map((d) => d.handle),
   );
   assert.equal(pool.attributes.capacity, 12e12);
+  // RaidPool and Lun override getLabel(): their labels travel with the report (the sink keeps
+  // them); classes with the default label send none (the store computes it).
+  assert.deepEqual([pool.label, lun0.label, byClass('HardDrive')[0].label], ['0', 'lun0', undefined]);
   // Fans are parents of their enclosure; enclosures of their drives.
   const [enc0] = byClass('Enclosure');
   assert.deepEqual(enc0.parents, [

@@ -3,18 +3,25 @@
 // updateOrCreate/remove; the framework (do* methods) turns what changed into ResourceSessionSink
 // calls in IML's order and evaluates alert conditions, sending only alert states that changed.
 import { type Logger, logger } from '../../log.js';
-import type {
-  AlertState,
-  AttributeValue,
-  ReportedResource,
-  ResourceClassInfo,
-  ResourceSessionSink,
-  SessionRoot,
+import {
+  type AlertState,
+  type AttributeValue,
+  MAX_RESOURCE_LABEL_LENGTH,
+  type ReportedResource,
+  type ResourceClassInfo,
+  type ResourceSessionSink,
+  type SessionRoot,
 } from '../session.js';
 import { isResource, PLUGIN_CLASS_BRAND } from './brands.js';
+import { IdentityIndex, type IdentityPlan, identityPlan } from './identity-index.js';
+import { pyStr } from './py-format.js';
 import {
   type AnyResourceClass,
   classPlugin,
+  type Deltas,
+  hasOwnLabel,
+  hasPendingChanges,
+  isUnchangedAssignment,
   type InitOf,
   isResourceClass,
   type Resource,
@@ -60,12 +67,17 @@ export abstract class Plugin {
   readonly log: Logger;
 
   readonly #ctx: PluginContext;
-  readonly #index = new Map<string, Resource>();
-  readonly #keys = new Map<Resource, string>();
+  /** The session's resources by identity, in report order (the root first). */
+  readonly #index = new IdentityIndex();
   #nextHandle = ROOT_HANDLE + 1;
+  /** One closure for every resource of the session (the plugin's switch, read at each assignment). */
+  readonly #calcChangesDelta = () => this.calcChangesDelta;
   #newResources: Resource[] = [];
   #deleteLocal: number[] = [];
   #deleteGlobal: number[] = [];
+  /** Resources whose class overrides getLabel() → the label last sent (undefined: none yet). */
+  readonly #labels = new Map<Resource, string | undefined>();
+  readonly #labelFailed = new WeakSet<Resource>();
   /** handle → alert class → last active state sent. */
   readonly #alertStates = new Map<number, Map<string, boolean>>();
   #initialised = false;
@@ -76,7 +88,7 @@ export abstract class Plugin {
     this.#ctx = context;
     this.log = context.log ?? logger(`storage_plugin_log_${context.pluginName}`);
     const root = context.rootResource;
-    this.#add(root, this.#keyFor(root.constructor as AnyResourceClass, root.idTuple(true)), ROOT_HANDLE);
+    this.#add(root, identityPlan(root.constructor as AnyResourceClass), root.idTuple(true), ROOT_HANDLE);
   }
 
   // ---- author side ---------------------------------------------------------------------------
@@ -105,15 +117,24 @@ export abstract class Plugin {
     if (!isResourceClass(klass)) throw new Error('updateOrCreate: klass must be a resource class');
     const values = (attrs ?? {}) as Record<string, unknown>;
     for (const p of parents) this.#requireReported(p, 'Parent');
-    for (const [k, v] of Object.entries(values)) {
-      if (klass.meta.attributes[k]?.type === 'ResourceReference' && isResource(v))
-        this.#requireReported(v as Resource, 'Reference');
+    const plan = identityPlan(klass);
+    if (plan.hasReferences) {
+      const declared = klass.meta.attributes;
+      for (const k in values) {
+        if (!Object.hasOwn(values, k)) continue;
+        const v = values[k];
+        if (declared[k]?.type === 'ResourceReference' && isResource(v))
+          this.#requireReported(v as Resource, 'Reference');
+      }
     }
-    const key = this.#keyFor(klass, idTupleOf(klass, values));
-    const existing = this.#index.get(key);
+    const existing = this.#index.find(plan, values);
     if (existing) {
+      // The hot path of a plugin re-reporting everything each scan: unchanged values cost an
+      // identity comparison each (resource.ts setAttribute), nothing is allocated but the result.
       const known = existing.meta.attributes;
-      for (const [k, v] of Object.entries(values)) {
+      for (const k in values) {
+        if (!Object.hasOwn(values, k)) continue;
+        const v = values[k];
         if (!(k in known)) {
           throw new Error(
             `Unknown attribute ${k} (not one of [${Object.keys(known)
@@ -121,7 +142,9 @@ export abstract class Plugin {
               .join(', ')}])`,
           );
         }
-        if (v !== undefined) (existing as unknown as Record<string, unknown>)[k] = v;
+        // Unchanged: skips the accessor and setAttribute's checks (what they would conclude).
+        if (v !== undefined && !isUnchangedAssignment(existing, k, v))
+          (existing as unknown as Record<string, unknown>)[k] = v;
       }
       for (const p of parents) {
         if (p === existing) throw new Error('A resource cannot be its own parent');
@@ -129,19 +152,17 @@ export abstract class Plugin {
       }
       return { resource: existing as InstanceType<C>, created: false };
     }
-    const resource = new klass(values, { parents, calcChangesDelta: () => this.calcChangesDelta });
+    const resource = new klass(values, { parents, calcChangesDelta: this.#calcChangesDelta });
     resource.validate();
-    this.#add(resource, key, this.#nextHandle++);
+    this.#add(resource, plan, this.#index.tupleOf(plan, values), this.#nextHandle++);
     this.#newResources.push(resource);
     return { resource: resource as InstanceType<C>, created: true };
   }
 
   /** Forgets a resource; it is deleted (or, GlobalId, no longer reported by this root) at the next commit. */
   remove(resource: Resource): void {
-    const key = this.#keys.get(resource);
-    if (key === undefined) throw new Error('Remove non-existent resource');
-    this.#index.delete(key);
-    this.#keys.delete(resource);
+    if (!this.#index.delete(resource)) throw new Error('Remove non-existent resource');
+    this.#labels.delete(resource);
     const handle = resource[STATE].handle!;
     this.#alertStates.delete(handle);
     const pending = this.#newResources.indexOf(resource);
@@ -156,7 +177,7 @@ export abstract class Plugin {
 
   /** Removes the resource of `klass` with this identifier; false when there is none. */
   removeByAttr<C extends AnyResourceClass>(klass: C, attrs: Partial2<C>): boolean {
-    const found = this.#index.get(this.#keyFor(klass, idTupleOf(klass, attrs as Record<string, unknown>)));
+    const found = this.#index.find(identityPlan(klass), attrs as Record<string, unknown>);
     if (!found) return false;
     this.remove(found);
     return true;
@@ -251,11 +272,27 @@ export abstract class Plugin {
         r.flushDeltas();
         return this.#reported(r, r.flushStats());
       });
-      const all = [...this.#index.values()];
-      const changes = all
-        .filter((r) => !createdSet.has(r))
-        .map((r) => ({ r, deltas: r.flushDeltas(), stats: r.flushStats() }));
-      const alerts = this.#alertChanges(all);
+      // Only resources with something pending are flushed, and alert conditions are evaluated
+      // only where attributes changed or never were (they read nothing else): a scan
+      // re-reporting 11,011 unchanged resources then costs a pass over the index, no allocation.
+      const labels = this.#labelChanges(createdSet);
+      const changes: { r: Resource; deltas: Deltas; stats: Record<string, [number, unknown][]> }[] = [];
+      const evaluate: Resource[] = [];
+      for (const r of this.#index.values()) {
+        if (createdSet.has(r)) {
+          evaluate.push(r);
+          continue;
+        }
+        if (!hasPendingChanges(r)) {
+          // Its label alone changed (it reads a parent, another resource…).
+          if (labels.has(r)) changes.push({ r, deltas: { attributes: {}, parents: [] }, stats: {} });
+          continue;
+        }
+        const deltas = r.flushDeltas();
+        changes.push({ r, deltas, stats: r.flushStats() });
+        if (Object.keys(deltas.attributes).length > 0) evaluate.push(r);
+      }
+      const alerts = this.#alertChanges(evaluate);
 
       // Every call is made now, in IML's order, and awaited together: the store applies them in
       // the order they were made, each atomic, and commits the round once (an fsync per awaited
@@ -265,7 +302,12 @@ export abstract class Plugin {
       if (global.length > 0) sent.push(sink.sessionRemoveGlobalResources(root, global));
       if (newReported.length > 0) sent.push(sink.sessionAddResources(root, newReported));
       for (const { r, deltas } of changes) {
-        if (Object.keys(deltas.attributes).length > 0) {
+        const label = labels.get(r);
+        if (label !== undefined) {
+          // A changed label rides with the attribute changes that made it (or alone: {}).
+          const values = this.#values(r, deltas.attributes);
+          sent.push(sink.sessionUpdateResource(root, r[STATE].handle!, values, undefined, label));
+        } else if (Object.keys(deltas.attributes).length > 0) {
           sent.push(sink.sessionUpdateResource(root, r[STATE].handle!, this.#values(r, deltas.attributes)));
         }
       }
@@ -273,7 +315,7 @@ export abstract class Plugin {
         const handle = r[STATE].handle!;
         for (const p of deltas.parents) {
           const ph = p[STATE].handle;
-          if (ph === null || !this.#keys.has(p)) continue; // removed meanwhile: the store cascades
+          if (ph === null || !this.#index.has(p)) continue; // removed meanwhile: the store cascades
           if (r.getParents().includes(p)) sent.push(sink.sessionResourceAddParent(root, handle, ph));
           else sent.push(sink.sessionResourceRemoveParent(root, handle, ph));
         }
@@ -291,6 +333,44 @@ export abstract class Plugin {
       // after the first good update that follows an initial scan).
       await sink.sessionUpdateDone?.(root);
     });
+  }
+
+  /**
+   * The own labels (getLabel() overridden) that changed since last sent, `created` excepted (their
+   * report carries it). Every such resource is asked each commit: a label may depend on anything
+   * (attributes, parents, statistics), and only resources with an own label cost anything.
+   */
+  #labelChanges(created: ReadonlySet<Resource>): Map<Resource, string> {
+    const out = new Map<Resource, string>();
+    for (const [r, last] of this.#labels) {
+      if (created.has(r)) continue;
+      const label = this.#ownLabel(r);
+      if (label === undefined || label === last) continue;
+      this.#labels.set(r, label);
+      out.set(r, label);
+    }
+    return out;
+  }
+
+  /** getLabel() of a resource whose class overrides it, as a string the store keeps; undefined
+   * when the class does not override it or getLabel() fails or gives nothing (the store keeps the
+   * label it has: the default one until a label was sent). */
+  #ownLabel(r: Resource): string | undefined {
+    if (!hasOwnLabel(r)) return undefined;
+    let v: unknown;
+    try {
+      v = r.getLabel();
+    } catch (error) {
+      // Once per resource: it is asked again every commit.
+      if (!this.#labelFailed.has(r)) {
+        this.#labelFailed.add(r);
+        this.log.warn(`getLabel() of a ${r.meta.name} failed: ${String(error)}`);
+      }
+      return undefined;
+    }
+    if (v === undefined || v === null) return undefined;
+    const label = (typeof v === 'string' ? v : pyStr(v)).slice(0, MAX_RESOURCE_LABEL_LENGTH);
+    return label === '' ? undefined : label;
   }
 
   #alertChanges(resources: Resource[]): { handle: number; state: AlertState }[] {
@@ -323,20 +403,14 @@ export abstract class Plugin {
     return run;
   }
 
-  #add(resource: Resource, key: string, handle: number): void {
-    if (this.#index.has(key)) throw new Error('Duplicate resource added to index');
+  #add(resource: Resource, plan: IdentityPlan, tuple: unknown[], handle: number): void {
+    this.#index.add(plan, tuple, resource); // throws 'Duplicate resource added to index'
     setHandle(resource, handle);
-    this.#index.set(key, resource);
-    this.#keys.set(resource, key);
   }
 
   #requireReported(r: Resource, what: string): void {
-    if (!this.#keys.has(r))
+    if (!this.#index.has(r))
       throw new Error(`${what} resource ${describe(r)} is not reported in this session`);
-  }
-
-  #keyFor(klass: AnyResourceClass, idTuple: unknown[]): string {
-    return `${klass.meta.name}\0${JSON.stringify(idTuple.map((v) => (isObject(v) ? { ref: objectId(v) } : v)))}`;
   }
 
   #reported(r: Resource, stats: Record<string, [number, unknown][]>): ReportedResource {
@@ -347,6 +421,11 @@ export abstract class Plugin {
       parents: r.getParents().map((p) => p[STATE].handle!),
     };
     if (Object.keys(stats).length > 0) out.statistics = stats as ReportedResource['statistics'];
+    if (hasOwnLabel(r)) {
+      const label = this.#ownLabel(r);
+      this.#labels.set(r, label);
+      if (label !== undefined) out.label = label;
+    }
     return out;
   }
 
@@ -377,18 +456,6 @@ function describe(r: Resource): string {
   } catch {
     return `of class ${r.meta.name}`;
   }
-}
-
-function isObject(v: unknown): v is object {
-  return typeof v === 'object' && v !== null;
-}
-
-const objectIds = new WeakMap<object, number>();
-let nextObjectId = 1;
-function objectId(o: object): number {
-  let id = objectIds.get(o);
-  if (id === undefined) objectIds.set(o, (id = nextObjectId++));
-  return id;
 }
 
 /** The identifier values of `attrs` for `klass` (IML's id tuple), null for optional/missing ones. */

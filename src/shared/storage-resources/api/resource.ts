@@ -269,12 +269,29 @@ function getAttribute(r: Resource, name: string): unknown {
   throw new Error(`'${r.meta.name}' object has no attribute '${name}'`);
 }
 
+/**
+ * Whether assigning `value` to attribute `name` of `r` is a no-op: the very value is stored (a
+ * plugin re-reporting an unchanged resource) and the plugin computes deltas. It passed validate()
+ * when stored (normalise() only canonicalises valid values), so there is nothing to check either.
+ */
+export function isUnchangedAssignment(r: Resource, name: string, value: unknown): boolean {
+  const st = r[STATE];
+  return value !== null && value !== undefined && st.storage.get(name) === value && st.calcChangesDelta();
+}
+
+/** Whether `r` has attribute changes, parent changes or statistics samples not flushed yet. */
+export function hasPendingChanges(r: Resource): boolean {
+  const st = r[STATE];
+  return st.deltaAttrs.size > 0 || st.deltaParents.length > 0 || st.samples.size > 0;
+}
+
 function setAttribute(r: Resource, name: string, value: unknown): void {
+  if (isUnchangedAssignment(r, name, value)) return;
+  const st = r[STATE];
   const attr = r.meta.attributes[name];
   const v = value === undefined ? null : value;
   if (!(v === null && attr.optional && attr.type !== 'ResourceReference')) attr.validate(v);
   const stored = v === null ? null : attr.normalise(v);
-  const st = r[STATE];
   if (st.calcChangesDelta() && st.storage.has(name) && st.storage.get(name) === stored) return;
   st.storage.set(name, stored);
   st.deltaAttrs.set(name, stored);
@@ -428,6 +445,25 @@ export function isResourceClass(v: unknown): v is AnyResourceClass {
 /** `a` is `b` or derives from it. */
 export function isSubclass(a: AnyResourceClass, b: AnyResourceClass): boolean {
   return a === b || a.prototype instanceof b;
+}
+
+const ownLabel = new WeakMap<object, boolean>();
+
+/**
+ * Whether the class of `r` overrides getLabel() (IML's get_label): found by walking to the
+ * prototype defining it, so a class from another copy of the API is judged the same way.
+ */
+export function hasOwnLabel(r: Resource): boolean {
+  const proto = Object.getPrototypeOf(r) as object;
+  let known = ownLabel.get(proto);
+  if (known === undefined) {
+    let p: object | null = proto;
+    while (p !== null && !Object.hasOwn(p, 'getLabel')) p = Object.getPrototypeOf(p) as object | null;
+    const definer = (p as { constructor?: { meta?: ResourceMeta } } | null)?.constructor?.meta;
+    known = p !== null && !(definer?.builtin === 'Resource' && definer.base === null);
+    ownLabel.set(proto, known);
+  }
+  return known;
 }
 
 export function handleOf(r: Resource): number | null {

@@ -120,6 +120,26 @@ test("a store's statistics, alerts and class counts as exposition text; promtool
   assert.equal(check.status, 0, check.output);
 });
 
+test("a plugin's own label is the series' label, and follows the plugin's update (the alias still wins)", async (t) => {
+  const store = new ResourceStore({ path: `${tempDir(t)}/berth.db` });
+  t.after(() => store.close());
+  const withLabel = report().map((r) => (r.handle === 3 ? { ...r, label: 'rear "bay"' } : r));
+  await store.sessionOpen('root-l', CLASSES, withLabel, 5);
+  const [, disk1] = store.queries.resourcesOfClass('box.Disk').map((r) => r.id);
+  const temperature = () =>
+    renderExposition(storageResourceFamilies(store.queries.metrics()))
+      .split('\n')
+      .find((l) => l.startsWith(`berth_storage_resource_temperature{resource="${disk1}"`));
+  assert.equal(
+    temperature(),
+    `berth_storage_resource_temperature{resource="${disk1}",class="box.Disk",label="rear \\"bay\\"",root="root-l"} 31.5`,
+  );
+  await store.sessionUpdateResource('root-l', 3, { status: 'OK' }, undefined, 'front bay');
+  assert.match(temperature()!, /,label="front bay",/);
+  await store.setAlias(disk1, 'my disk');
+  assert.match(temperature()!, /,label="my disk",/);
+});
+
 test('no resources: only the per-severity alert counts (zeros), so absence is not mistaken for health', async (t) => {
   const store = new ResourceStore({ path: `${tempDir(t)}/berth.db` });
   t.after(() => store.close());
