@@ -157,6 +157,8 @@ test('xe shows the host tree and a controller; a failing disk alerts naming the 
     () => store().resourcesOfClass('example-controller.HardDrive').length === 1 || undefined,
   );
 
+  // The feed names the host's root once its session opened (its own commit).
+  await until('the root named', () => store().resource(store().rootRecord(root)!)?.alias);
   const tree = await xe(m, ['storage-resource-tree']);
   assert.equal(tree.code, 0, tree.stderr);
   const lines = tree.stdout.split('\n');
@@ -167,7 +169,13 @@ test('xe shows the host tree and a controller; a failing disk alerts naming the 
   const mountLine = at(new RegExp(`${loops.mountPoint}\\b`));
   assert.ok(smartLine >= 0 && driveLine > smartLine && mountLine > driveLine, tree.stdout);
   assert.ok(depth(driveLine) > depth(smartLine) && depth(mountLine) > depth(driveLine), tree.stdout);
-  for (const re of [/E2E-D1/, /Lun/]) assert.match(tree.stdout, re);
+  for (const re of [
+    /^\s+tank \[linux.ZfsPool\]/m,
+    /E2E-D1/,
+    /lun-three/,
+    new RegExp(`${loops.vg} \\[linux.LvmGroup\\]`),
+  ])
+    assert.match(tree.stdout, re);
 
   // The disk fails: its alert reaches the mount, and the message names the SR and the VM.
   Object.assign(recorded.commands!, smartOn(loops.fsLoop, false));

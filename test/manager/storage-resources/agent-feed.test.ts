@@ -83,7 +83,11 @@ test('a host agent feeds its loop device, mount and VG; a failing SMART disk ale
   assert.deepEqual(q.parents(vg.id), [pvDrive.id], "the VG sits on its PV's drive");
   const disk = find(m.manager, root, 'SmartDisk', 'serial', smartFixture.serial_number)!;
   assert.ok(q.parents(drive.id).includes(disk.id), 'the SMART disk affects the loop drive');
-  const rootRecord = q.resource(q.rootRecord(root)!)!;
+  // The root is named right after its session opened (a separate commit: wait for it).
+  const rootRecord = await until(() => {
+    const r = q.resource(q.rootRecord(root)!)!;
+    return r.alias ? r : undefined;
+  }, 'the root named');
   assert.equal(rootRecord.class, 'linux.PluginAgentResources');
   assert.equal(
     rootRecord.alias,

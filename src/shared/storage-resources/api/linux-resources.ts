@@ -54,14 +54,19 @@ export const Partition = defineResource({
   attributes: { container: attributes.ResourceReference(), number: attributes.Integer() },
 });
 
+/** A device known by its uuid, labelled by its name when it has one (`tank`, `md127`), as IML's. */
 const byUuid = (name: string, label: string, base = LogicalDrive) =>
-  defineResource({
+  class extends defineResource({
     name,
     label,
     extends: base,
     identifier: GlobalId('uuid'),
     attributes: { uuid: attributes.String(), name: attributes.String({ optional: true }) },
-  });
+  }) {
+    override getLabel(): string {
+      return this.name ? String(this.name) : super.getLabel();
+    }
+  };
 
 export const MdRaid = byUuid('MdRaid', 'MD RAID');
 export const EMCPower = byUuid('EMCPower', 'EMC Powerpath');
@@ -85,21 +90,30 @@ export const LocalMount = defineResource({
   attributes: { fstype: attributes.String(), mount_point: attributes.PosixPath() },
 });
 
-export const LvmGroup = defineResource({
+/** Labelled by its name, as IML's linux plugin does (a VG's uuid says nothing to an operator). */
+export class LvmGroup extends defineResource({
   name: 'LvmGroup',
   label: 'Volume group',
   extends: StoragePool,
   identifier: GlobalId('uuid'),
   attributes: { uuid: attributes.String(), name: attributes.String(), size: attributes.Bytes() },
-});
+}) {
+  override getLabel(): string {
+    return String(this.name);
+  }
+}
 
-export const LvmVolume = defineResource({
+export class LvmVolume extends defineResource({
   name: 'LvmVolume',
   label: 'Logical volume',
   extends: LogicalDriveSlice,
   identifier: GlobalId('uuid', 'vg'),
   attributes: { uuid: attributes.String(), name: attributes.String(), vg: attributes.ResourceReference() },
-});
+}) {
+  override getLabel(): string {
+    return String(this.name);
+  }
+}
 
 /** Every class of the linux plugin, for the loader's relation resolution. */
 export const LINUX_RESOURCE_CLASSES = [
