@@ -42,6 +42,8 @@ import { AttachedSrs } from './storage/attached.js';
 import { type DevicePluginOptions, startDevicePlugins } from './storage-resources/index.js';
 import type { DevicePluginRunner } from './storage-resources/runner.js';
 import { devicePluginProcedures } from './storage-resources/rpc.js';
+import { hooksProcedures } from './hooks/rpc.js';
+import type { HooksOptions } from './hooks/runner.js';
 
 const log = logger('agent');
 
@@ -161,6 +163,8 @@ export interface AgentOptions extends InstanceOptions {
   stats?: StatsOptions;
   /** Storage device plugins (issue 17; default: the built-in `linux` one); false: none. */
   devicePlugins?: DevicePluginOptions | false;
+  /** Site hooks and iallocators (issue 18; docs/hooks.md): their allow-listed dirs, time limits. */
+  hooks?: HooksOptions;
 }
 
 export interface StatsOptions {
@@ -214,6 +218,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     ...procedures(vms),
     ...statsProcedures(stats.store),
     ...devicePluginProcedures(devicePlugins),
+    ...hooksProcedures(opts.hooks),
     ...networkProcedures(opts.network),
     ...storage,
     ...dataPlaneProcedures(exports, running),

@@ -9,6 +9,7 @@ import type { DevicePluginOptions } from '../../src/agent/storage-resources/inde
 import { cbtClient } from '../../src/shared/host/cbt.js';
 import { DATA_PLANE_PROCEDURES, type DataPlaneProcedures } from '../../src/shared/host/data-plane.js';
 import { type DevicePluginProcedures, devicePluginClient } from '../../src/shared/host/device-plugins.js';
+import { type HooksProcedures, hooksClient } from '../../src/shared/host/hooks.js';
 import { migrationClient } from '../../src/shared/host/migration.js';
 import { XenApiError } from '../../src/shared/errors.js';
 import { type StatsProcedures, statsClient } from '../../src/shared/host/stats.js';
@@ -47,6 +48,8 @@ export async function startAgentIn(
     storage: opts.storage,
     stats: opts.stats ?? { sampler: false },
     devicePlugins: opts.devicePlugins ?? false,
+    // Never the machine's own /etc/berth: no hooks unless a test puts some there.
+    hooks: { dir: join(dir, 'hooks'), iallocatorDir: join(dir, 'iallocators') },
   });
   return { agent, client: new NodedAgentClient(socketPath), socketPath };
 }
@@ -67,7 +70,13 @@ export async function startTestAgent(
 /** A host agent without storage (and data-plane) procedures: the stand-ins tests use for VM calls. */
 export type InstanceAgent = Omit<
   HostAgent,
-  keyof StorageProcedures | keyof DataPlaneProcedures | 'cbt' | 'migration' | 'stats' | 'devicePlugins'
+  | keyof StorageProcedures
+  | keyof DataPlaneProcedures
+  | 'cbt'
+  | 'migration'
+  | 'stats'
+  | 'devicePlugins'
+  | 'hooks'
 >;
 
 /** The procedures a real agent's client lends a stand-in. */
@@ -92,6 +101,7 @@ export function withRealStorage<T extends InstanceAgent>(
   out.migration = noMigration();
   out.stats = noStats();
   out.devicePlugins = noDevicePlugins();
+  out.hooks = noHooks();
   return fake as unknown as T & HostAgent;
 }
 
@@ -115,6 +125,7 @@ export function withoutStorage<T extends InstanceAgent>(fake: T): T & HostAgent 
   out.migration = noMigration();
   out.stats = noStats();
   out.devicePlugins = noDevicePlugins();
+  out.hooks = noHooks();
   return fake as unknown as T & HostAgent;
 }
 
@@ -149,5 +160,13 @@ export function noDevicePlugins(): DevicePluginProcedures {
     if (name === 'device_plugin_take' || name === 'device_plugin_list') return [];
     if (name === 'device_plugin_session_terminate') return undefined;
     throw new XenApiError('INVALID_VALUE', ['plugin', String(args[0])]);
+  });
+}
+
+/** A stand-in's hooks: its hooks dir is empty (no scripts run) and it has no iallocator. */
+export function noHooks(): HooksProcedures {
+  return hooksClient(async (name, args) => {
+    if (name === 'hooks_runner' || name === 'hooks_list') return [];
+    throw new XenApiError('IALLOCATOR_FAILED', [String(args[0]), 'not found or not executable', '']);
   });
 }
