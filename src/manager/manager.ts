@@ -24,6 +24,7 @@ import { storageResourceApi } from './api/storage-resource.js';
 import { subjectApi } from './api/subject.js';
 import { taskApi } from './api/task.js';
 import { rollBackUnfinishedCopies, vmApi } from './api/vm.js';
+import { withHooks } from './hooks/run-hooks.js';
 import { vmStorageMigrateApi } from './api/vm-storage-migrate.js';
 import { vmSnapshotApi } from './api/vm-snapshot.js';
 import { placementApi } from './api/placement.js';
@@ -239,7 +240,8 @@ export class Manager {
     await ensureRootUser(users, config.dataDir);
 
     const modules = [...API_MODULES, ...(opts.modules ?? [])];
-    const handlers = Object.assign({}, ...modules.map((m) => ({ ...m.fromSpecs, ...m.handlers })));
+    // Site hooks around the operations hooks/run-hooks.ts names (docs/hooks.md).
+    const handlers = withHooks(Object.assign({}, ...modules.map((m) => ({ ...m.fromSpecs, ...m.handlers }))));
     const sessionless = Object.assign({}, ...modules.map((m) => m.sessionless ?? {}));
     const dispatcher = new Dispatcher(MODEL, handlers, sessionless);
     const events = new EventService(db, (_cls, row) => row);
