@@ -31,7 +31,7 @@ async function pool(t: Parameters<typeof harness>[0], memoryB: number) {
     string,
     (...a: unknown[]) => unknown
   >;
-  (h.agent as { hooks: unknown }).hooks = hooksClient(async (name, args) => procs[name](...args));
+  (h.agent as unknown as { hooks: unknown }).hooks = hooksClient(async (name, args) => procs[name](...args));
   const useAllocator = (name: string) =>
     h.call('pool.add_to_other_config', svc.poolRef(), 'berth-iallocator', name);
   const allocator = (name: string, body: string) => {
