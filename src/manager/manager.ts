@@ -25,6 +25,7 @@ import { subjectApi } from './api/subject.js';
 import { taskApi } from './api/task.js';
 import { rollBackUnfinishedCopies, vmApi } from './api/vm.js';
 import { withHooks } from './hooks/run-hooks.js';
+import { hooksApi } from './api/hooks.js';
 import { vmStorageMigrateApi } from './api/vm-storage-migrate.js';
 import { vmSnapshotApi } from './api/vm-snapshot.js';
 import { placementApi } from './api/placement.js';
@@ -120,6 +121,7 @@ export const API_MODULES: HandlerTable[] = [
   nbdApi,
   dataSourceApi,
   storageResourceApi,
+  hooksApi,
 ];
 
 export interface ManagerOptions {
