@@ -8,6 +8,7 @@ import { XenApiError } from '../../shared/errors.js';
 import type { HookPhase, HookResult } from '../../shared/host/hooks.js';
 import { logger } from '../../shared/log.js';
 import type { CallContext, Handler, Services } from '../api/context.js';
+import type { HostAgent } from '../vm/host-agent.js';
 import { assertOperationValid } from '../vm/lifecycle.js';
 import { masterOf } from '../vm/reservation.js';
 import { commonEnv, envValue, type HookEnv, hostEnv, srEnv, vmEnv } from './hook-env.js';
@@ -130,20 +131,30 @@ export async function runPhase(
   hpath: string,
   phase: HookPhase,
   env: HookEnv,
+  /** Clients taken before the operation, for a host whose client it closed (pool.join's own). */
+  before?: ReadonlyMap<string, HostAgent | undefined>,
 ): Promise<HostHookResults[]> {
   return Promise.all(
     hosts.map(async (host): Promise<HostHookResults> => {
       const hostName = String(svc.db.get('host', host)?.name_label ?? host);
-      if (!svc.hosts.live(host))
-        return { host, hostName, results: [], unreachable: 'host agent not connected' };
+      const unreachable = (why: string): HostHookResults => {
+        log.warn('hooks not run on an unreachable host', { host: hostName, hpath, phase, why });
+        return { host, hostName, results: [], unreachable: why };
+      };
+      // This host's own agent (a Unix socket: a dead one fails at once) is asked even while its
+      // event channel reconnects; another host must be live.
+      const own = host === svc.hostRef() ? (svc.hosts.peek(host) ?? before?.get(host)) : undefined;
+      const agent = own ?? (svc.hosts.live(host) ? svc.hosts.get(host) : undefined);
+      if (!agent) return unreachable('host agent not connected');
       try {
-        const results = await svc.hosts
-          .get(host)
-          .hooks.hooks_runner(hpath, phase, { ...env, ...hostEnv(svc.db, 'BERTH_HOST', host) });
+        const results = await agent.hooks.hooks_runner(hpath, phase, {
+          ...env,
+          ...hostEnv(svc.db, 'BERTH_HOST', host),
+        });
         return { host, hostName, results };
       } catch (e) {
         // Ganeti: a node that cannot be asked is reported, never a refusal.
-        return { host, hostName, results: [], unreachable: e instanceof Error ? e.message : String(e) };
+        return unreachable(e instanceof Error ? e.message : String(e));
       }
     }),
   );
@@ -211,20 +222,40 @@ function hooked(wire: string, spec: HookSpec, h: Handler): Handler {
     const before = spec.pre(svc, args);
     const preHosts = unique([master, ...before.hosts]);
     const pre = await runPhase(svc, preHosts, spec.hpath, 'pre', { ...common('pre'), ...before.env });
+    // pool.join hands this host's agent to the new master and closes its client here: the post
+    // phase asks it through the client taken now.
+    const clients = new Map(preHosts.map((host) => [host, svc.hosts.peek(host)]));
     record(ctx, 'pre', pre);
     const refused = preHookError(wire, pre);
     if (refused) throw refused;
     const result = await h(ctx, ...args);
-    const after = spec.post?.(svc, args, result) ?? { hosts: [], env: {} };
-    const post = await runPhase(svc, unique([...preHosts, ...after.hosts]), spec.hpath, 'post', {
-      ...common('post'),
-      ...before.env,
-      ...after.env,
-    });
-    record(ctx, 'post', post);
-    for (const hr of post)
-      for (const r of hr.results)
-        if (r.status === 'fail') log.warn('post hook failed', { op: wire, host: hr.hostName, hook: r.name });
+    // The operation is done: nothing about its post hooks may turn it into a failure (a host that
+    // just joined a pool is a slave now, whose write fence refuses the task update, say).
+    try {
+      const after = spec.post?.(svc, args, result) ?? { hosts: [], env: {} };
+      const post = await runPhase(
+        svc,
+        unique([...preHosts, ...after.hosts]),
+        spec.hpath,
+        'post',
+        {
+          ...common('post'),
+          ...before.env,
+          ...after.env,
+        },
+        clients,
+      );
+      for (const hr of post)
+        for (const r of hr.results)
+          if (r.status === 'fail')
+            log.warn('post hook failed', { op: wire, host: hr.hostName, hook: r.name });
+      record(ctx, 'post', post);
+    } catch (e) {
+      log.warn('post hooks not run or not recorded', {
+        op: wire,
+        error: e instanceof Error ? e.message : String(e),
+      });
+    }
     return result;
   };
 }
