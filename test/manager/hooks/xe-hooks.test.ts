@@ -39,4 +39,17 @@ test('xe host-hooks-list, and xe vm-start refused by a pre hook', async (t) => {
   assert.match(start.stderr, /vm-start-pre\.d\/10-deny/);
   assert.match(start.stderr, /no starts today/);
   assert.equal(h.record('VM', vm).power_state, 'Halted');
+
+  // An Async call's task keeps the results: xe task-param-list shows them in other-config.
+  const task = await h.call('Async.VM.start', vm, false, false);
+  for (let i = 0; i < 200 && (await h.call('task.get_status', task)) === 'pending'; i++)
+    await new Promise((r) => setTimeout(r, 25));
+  const taskUuid = await h.call('task.get_uuid', task);
+  const params = await xe(h.m, ['task-param-list', `uuid=${taskUuid}`]);
+  assert.equal(params.code, 0, params.stderr);
+  assert.match(
+    params.stdout,
+    /other-config \(MRW\): .*hooks:pre:[^:]+:vm-start-pre\.d\/10-deny: fail \(exit 1\): no starts today/,
+  );
+  assert.match(params.stdout, /error_info \( RO\): XAPI_HOOK_FAILED; vm-start-pre\.d\/10-deny/);
 });
