@@ -44,6 +44,7 @@ function vmHooks(hpath: string, extra: HookEnv = {}, targetArg?: number): HookSp
     vmOp: true,
     pre: (svc, args) => {
       const target = targetArg === undefined ? undefined : String(args[targetArg]);
+      if (target) svc.db.mustGet('host', target); // HANDLE_INVALID before any hook runs
       return {
         hosts: [...residentOf(svc, args[0]), ...(target ? [target] : [])],
         env: { ...vmEnv(svc.db, String(args[0])), ...hostEnv(svc.db, 'BERTH_TARGET_HOST', target), ...extra },
@@ -83,30 +84,37 @@ export const HOOKED: Readonly<Record<string, HookSpec>> = {
   'pool.eject': {
     hpath: 'host-eject',
     objectType: 'HOST',
-    pre: (svc, args) => ({ hosts: [String(args[0])], env: hostEnv(svc.db, 'BERTH_NODE', String(args[0])) }),
+    pre: (svc, args) => {
+      svc.db.mustGet('host', String(args[0]));
+      return { hosts: [String(args[0])], env: hostEnv(svc.db, 'BERTH_NODE', String(args[0])) };
+    },
     // The ejected host is gone (it resets itself): the post hooks run on the master only.
     post: () => ({ hosts: [], env: {} }),
   },
   'SR.create': {
     hpath: 'sr-create',
     objectType: 'SR',
-    pre: (svc, args) => ({
-      hosts: [String(args[0])],
-      env: {
-        ...hostEnv(svc.db, 'BERTH_TARGET_HOST', String(args[0])),
-        BERTH_SR_NAME: envValue(args[3]),
-        BERTH_SR_TYPE: envValue(args[5]),
-        BERTH_SR_CONTENT_TYPE: envValue(args[6]),
-        BERTH_SR_SHARED: args[7] ? 'true' : 'false',
-      },
-    }),
+    pre: (svc, args) => {
+      const host = String(args[0]);
+      svc.db.mustGet('host', host);
+      return {
+        hosts: [host],
+        env: {
+          ...hostEnv(svc.db, 'BERTH_TARGET_HOST', host),
+          BERTH_SR_NAME: envValue(args[3]),
+          BERTH_SR_TYPE: envValue(args[5]),
+          BERTH_SR_CONTENT_TYPE: envValue(args[6]),
+          BERTH_SR_SHARED: args[7] ? 'true' : 'false',
+        },
+      };
+    },
     post: (svc, _args, result) => ({ hosts: [], env: srEnv(svc.db, String(result), 'BERTH_POST_SR') }),
   },
   'SR.destroy': {
     hpath: 'sr-destroy',
     objectType: 'SR',
     pre: (svc, args) => {
-      const pbds = (svc.db.get('SR', String(args[0]))?.PBDs as string[]) ?? [];
+      const pbds = (svc.db.mustGet('SR', String(args[0])).PBDs as string[]) ?? [];
       const hosts = pbds.map((p) => svc.db.get('PBD', p)?.host).filter((h) => !isNull(h));
       return { hosts: hosts.map(String), env: srEnv(svc.db, String(args[0])) };
     },

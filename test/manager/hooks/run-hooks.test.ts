@@ -79,6 +79,11 @@ test('a failing pre hook refuses VM.start with XAPI_HOOK_FAILED; nothing started
   assert.deepEqual(h.agent.calls, []);
 
   // An operation xapi refuses anyway runs no hooks: its own error, not the hook's.
+  assert.deepEqual(await h.failure('VM.start_on', vm, 'OpaqueRef:nope', false, false), [
+    'HANDLE_INVALID',
+    'host',
+    'OpaqueRef:nope',
+  ]);
   assert.deepEqual(await h.failure('VM.clean_shutdown', vm), ['VM_BAD_POWER_STATE', vm, 'running', 'halted']);
 });
 
