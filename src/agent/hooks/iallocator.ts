@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { XenApiError } from '../../shared/errors.js';
 import { HOOK_OUTPUT_MAX, IALLOCATOR_OUTPUT_MAX } from '../../shared/host/hooks.js';
 import { runScript } from './run-script.js';
-import { HOOK_PATH_ENV, skipReason } from './runner.js';
+import { HOOK_PATH_ENV, skipReason, unsafeReason } from './runner.js';
 
 const failed = (name: string, why: string, output = '') =>
   new XenApiError('IALLOCATOR_FAILED', [name, why, output.slice(-HOOK_OUTPUT_MAX)]);
@@ -21,6 +21,8 @@ export async function runIallocator(
 ): Promise<string> {
   const why = skipReason(dir, name);
   if (why) throw failed(name, why === 'not executable' ? 'not found or not executable' : why);
+  const unsafe = unsafeReason(dir) || unsafeReason(join(dir, name));
+  if (unsafe) throw failed(name, `refused: ${unsafe}`);
   const tmp = mkdtempSync(join(tmpdir(), 'berth-iallocator.'));
   try {
     const file = join(tmp, 'input.json');

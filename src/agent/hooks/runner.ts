@@ -48,6 +48,19 @@ export function skipReason(dir: string, name: string): string {
   return '';
 }
 
+/**
+ * Why a path the agent would run (a script, after symlinks, or its directory) is unsafe, or '':
+ * root runs it, so it must be owned by root (or the agent's own user) and writable by no one
+ * else — the rule Ganeti applies to restricted commands (§6), applied here to hooks too.
+ */
+export function unsafeReason(path: string): string {
+  const st = statSync(path);
+  const me = process.getuid?.() ?? 0;
+  if (st.uid !== 0 && st.uid !== me) return `${path} is owned by uid ${st.uid}`;
+  if (st.mode & 0o022) return `${path} is writable by group or others`;
+  return '';
+}
+
 /** The sorted entries of a directory; [] when it is missing. */
 function entries(dir: string): string[] {
   try {
@@ -75,6 +88,19 @@ export async function runHooks(
     const label = `${sub}/${name}`;
     if (why) {
       out.push({ name: label, status: 'skip', exit_code: null, output: why, timed_out: false });
+      continue;
+    }
+    const unsafe = unsafeReason(dir) || unsafeReason(join(dir, name));
+    if (unsafe) {
+      // Loud, not skipped: a gate an intruder could rewrite must not pass silently.
+      log.warn('hook refused', { hook: label, why: unsafe });
+      out.push({
+        name: label,
+        status: 'fail',
+        exit_code: null,
+        output: `refused: ${unsafe}`,
+        timed_out: false,
+      });
       continue;
     }
     const r = await runScript(join(dir, name), [], {
@@ -108,7 +134,7 @@ export function listHooks(hooksDir: string): HookScriptInfo[] {
     if (!/^[a-z][a-z0-9-]*-(pre|post)\.d$/.test(sub)) continue;
     const dir = join(hooksDir, sub);
     for (const name of entries(dir)) {
-      const reason = skipReason(dir, name);
+      const reason = skipReason(dir, name) || unsafeReason(dir) || unsafeReason(join(dir, name));
       out.push({ dir: sub, name, runnable: !reason, reason });
     }
   }

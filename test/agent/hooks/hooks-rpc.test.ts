@@ -17,10 +17,10 @@ test('hooks_runner, hooks_list and iallocator_runner through the agent RPC', asy
   });
   a.client.connect();
   const hooksDir = join(dir, 'hooks', 'vm-start-pre.d');
-  mkdirSync(hooksDir, { recursive: true });
+  mkdirSync(hooksDir, { recursive: true, mode: 0o755 });
   writeFileSync(join(hooksDir, 'hello'), '#!/bin/sh\necho "hello $BERTH_VM_NAME"\n');
   chmodSync(join(hooksDir, 'hello'), 0o755);
-  mkdirSync(join(dir, 'iallocators'));
+  mkdirSync(join(dir, 'iallocators'), { mode: 0o755 });
   writeFileSync(
     join(dir, 'iallocators', 'first'),
     '#!/bin/sh\necho \'{"success": true, "info": "", "result": ["h1"]}\'\n',

@@ -10,7 +10,7 @@ import { HOOK_OUTPUT_MAX, type HookResult } from '../../../src/shared/host/hooks
 import { tempDir } from '../../helpers/tmp.js';
 
 function script(dir: string, name: string, body: string, mode = 0o755) {
-  mkdirSync(dir, { recursive: true });
+  mkdirSync(dir, { recursive: true, mode: 0o755 }); // never group-writable, whatever the umask
   const f = join(dir, name);
   writeFileSync(f, `#!/bin/sh\n${body}\n`);
   chmodSync(f, mode);
@@ -160,4 +160,31 @@ test('iallocator_runner: input as a temp file argument, stdout back; failures ar
     'not found or not executable',
     '',
   ]);
+});
+
+test('a script or hooks dir writable by group or others is refused loudly (fail), not run', async (t) => {
+  const root = tempDir(t, 'berth-hooks-');
+  const d = join(root, 'vm-start-pre.d');
+  const ran = join(root, 'ran');
+  script(d, '10-open', `touch ${ran}`, 0o757);
+  const procs = hooksProcedures({ dir: root, iallocatorDir: d });
+  const [r] = (await procs.hooks_runner('vm-start', 'pre', {})) as HookResult[];
+  assert.equal(r.status, 'fail');
+  assert.match(r.output, /^refused: .*10-open is writable by group or others$/);
+  assert.equal(existsSync(ran), false);
+  chmodSync(join(d, '10-open'), 0o755);
+  chmodSync(d, 0o777);
+  const [again] = (await procs.hooks_runner('vm-start', 'pre', {})) as HookResult[];
+  assert.match(again.output, /^refused: .*vm-start-pre\.d is writable by group or others$/);
+  assert.equal(existsSync(ran), false);
+  const listed = (await procs.hooks_list()) as { runnable: boolean; reason: string }[];
+  assert.equal(listed[0].runnable, false);
+  await assert.rejects(
+    async () => procs.iallocator_runner('10-open', '{}'),
+    (e: { code?: string; params?: string[] }) =>
+      e.code === 'IALLOCATOR_FAILED' && /writable by group or others/.test(e.params?.[1] ?? ''),
+  );
+  chmodSync(d, 0o755);
+  assert.equal(((await procs.hooks_runner('vm-start', 'pre', {})) as HookResult[])[0].status, 'success');
+  assert.equal(existsSync(ran), true);
 });

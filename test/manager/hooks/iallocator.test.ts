@@ -24,7 +24,7 @@ async function pool(t: Parameters<typeof harness>[0], memoryB: number) {
   const agentB = withoutStorage(new RecordingAgent());
   svc.hosts.attach(b, agentB);
   const dir = tempDir(t, 'berth-ialloc-');
-  mkdirSync(join(dir, 'ia'));
+  mkdirSync(join(dir, 'ia'), { mode: 0o755 });
   copyFileSync(EXAMPLE, join(dir, 'ia', 'least-loaded'));
   chmodSync(join(dir, 'ia', 'least-loaded'), 0o755);
   const procs = hooksProcedures({ dir: join(dir, 'hooks'), iallocatorDir: join(dir, 'ia') }) as Record<

@@ -10,7 +10,7 @@ import { expectError } from '../pool/expect.js';
 import { startPoolHosts } from '../pool/harness.js';
 
 function script(dir: string, name: string, body: string) {
-  mkdirSync(dir, { recursive: true });
+  mkdirSync(dir, { recursive: true, mode: 0o755 }); // never group-writable, whatever the umask
   writeFileSync(join(dir, name), `#!/bin/sh\n${body}\n`);
   chmodSync(join(dir, name), 0o755);
 }

@@ -22,7 +22,7 @@ function realHooks(agent: object, dir: string, timeoutMs = 5000) {
 }
 
 function script(dir: string, name: string, body: string) {
-  mkdirSync(dir, { recursive: true });
+  mkdirSync(dir, { recursive: true, mode: 0o755 }); // never group-writable, whatever the umask
   writeFileSync(join(dir, name), `#!/bin/sh\n${body}\n`);
   chmodSync(join(dir, name), 0o755);
 }

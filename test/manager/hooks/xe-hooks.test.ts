@@ -16,7 +16,7 @@ test('xe host-hooks-list, and xe vm-start refused by a pre hook', async (t) => {
   const procs = hooksProcedures({ dir }) as Record<string, (...a: unknown[]) => unknown>;
   (h.agent as unknown as { hooks: unknown }).hooks = hooksClient(async (name, args) => procs[name](...args));
   const d = join(dir, 'vm-start-pre.d');
-  mkdirSync(d, { recursive: true });
+  mkdirSync(d, { recursive: true, mode: 0o755 });
   writeFileSync(join(d, '10-deny'), '#!/bin/sh\necho "no starts today"\nexit 1\n');
   chmodSync(join(d, '10-deny'), 0o755);
   writeFileSync(join(d, 'notes.txt'), 'not a hook');
