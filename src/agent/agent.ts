@@ -43,6 +43,8 @@ import { type DevicePluginOptions, startDevicePlugins } from './storage-resource
 import type { DevicePluginRunner } from './storage-resources/runner.js';
 import { devicePluginProcedures } from './storage-resources/rpc.js';
 import { nodeStorageProcedures } from './node-storage/rpc.js';
+import { hooksProcedures } from './hooks/rpc.js';
+import type { HooksOptions } from './hooks/runner.js';
 
 const log = logger('agent');
 
@@ -162,6 +164,8 @@ export interface AgentOptions extends InstanceOptions {
   stats?: StatsOptions;
   /** Storage device plugins (issue 17; default: the built-in `linux` one); false: none. */
   devicePlugins?: DevicePluginOptions | false;
+  /** Site hooks and iallocators (issue 18; docs/hooks.md): their allow-listed dirs, time limits. */
+  hooks?: HooksOptions;
 }
 
 export interface StatsOptions {
@@ -215,6 +219,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     ...procedures(vms),
     ...statsProcedures(stats.store),
     ...devicePluginProcedures(devicePlugins),
+    ...hooksProcedures(opts.hooks),
     ...networkProcedures(opts.network),
     ...storage,
     ...dataPlaneProcedures(exports, running),

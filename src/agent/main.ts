@@ -33,6 +33,11 @@ const USAGE = `Usage: berth-agent [options]
   --no-device-plugins  run no storage device plugins (the built-in linux one reports this
                      host's disks, LVM, md, ZFS, SMART, mounts and NICs to the pool master)
                      [BERTH_DEVICE_PLUGINS=off]
+  --hooks-dir DIR    site hooks: DIR/<operation>-{pre,post}.d/* (docs/hooks.md)
+                     [BERTH_HOOKS_DIR, /etc/berth/hooks]
+  --iallocator-dir DIR  external VM placement programs (docs/hooks.md)
+                     [BERTH_IALLOCATOR_DIR, /etc/berth/iallocators]
+  --hook-timeout SECONDS  time limit of each hook script and iallocator [BERTH_HOOK_TIMEOUT, 60]
   Under berth-qemu each VM's QEMU gets its own uid/gid from 1900000000:10000
   [BERTH_QEMU_IDS=BASE:COUNT to move the range, "off" for berth-qemu's own uid for all]
 `;
@@ -54,6 +59,9 @@ async function main() {
       'stats-archive-interval': { type: 'string' },
       'no-stats-sampling': { type: 'boolean' },
       'no-device-plugins': { type: 'boolean' },
+      'hooks-dir': { type: 'string' },
+      'iallocator-dir': { type: 'string' },
+      'hook-timeout': { type: 'string' },
       help: { type: 'boolean' },
     },
   });
@@ -72,6 +80,9 @@ async function main() {
   const archiveSeconds = Number(values['stats-archive-interval'] ?? env.BERTH_STATS_ARCHIVE_INTERVAL ?? 60);
   if (!Number.isFinite(archiveSeconds) || archiveSeconds < 1 || archiveSeconds > 86_400)
     throw new Error(`--stats-archive-interval: seconds from 1 to 86400, not ${archiveSeconds}`);
+  const hookSeconds = Number(values['hook-timeout'] ?? env.BERTH_HOOK_TIMEOUT ?? 60);
+  if (!Number.isFinite(hookSeconds) || hookSeconds < 1 || hookSeconds > 3600)
+    throw new Error(`--hook-timeout: seconds from 1 to 3600, not ${hookSeconds}`);
   const sampling = !values['no-stats-sampling'] && env.BERTH_STATS_SAMPLING !== 'off';
   const agent = await startAgent({
     socketPath: values.socket ?? env.BERTH_AGENT_SOCKET ?? '/run/berth/agent.sock',
@@ -94,6 +105,12 @@ async function main() {
     network: { netns: values.netns ?? env.BERTH_AGENT_NETNS ?? undefined, nicKinds },
     stats: { archiveIntervalMs: archiveSeconds * 1000, sampler: sampling ? undefined : false },
     devicePlugins: values['no-device-plugins'] || env.BERTH_DEVICE_PLUGINS === 'off' ? false : undefined,
+    hooks: {
+      dir: values['hooks-dir'] ?? env.BERTH_HOOKS_DIR,
+      iallocatorDir: values['iallocator-dir'] ?? env.BERTH_IALLOCATOR_DIR,
+      timeoutMs: hookSeconds * 1000,
+      iallocatorTimeoutMs: hookSeconds * 1000,
+    },
   });
   const stop = async () => {
     await agent.close();

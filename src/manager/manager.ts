@@ -25,6 +25,8 @@ import { nodeStorageApi } from './api/node-storage.js';
 import { subjectApi } from './api/subject.js';
 import { taskApi } from './api/task.js';
 import { rollBackUnfinishedCopies, vmApi } from './api/vm.js';
+import { withHooks } from './hooks/run-hooks.js';
+import { hooksApi } from './api/hooks.js';
 import { vmStorageMigrateApi } from './api/vm-storage-migrate.js';
 import { vmSnapshotApi } from './api/vm-snapshot.js';
 import { placementApi } from './api/placement.js';
@@ -121,6 +123,7 @@ export const API_MODULES: HandlerTable[] = [
   dataSourceApi,
   storageResourceApi,
   nodeStorageApi,
+  hooksApi,
 ];
 
 export interface ManagerOptions {
@@ -241,7 +244,8 @@ export class Manager {
     await ensureRootUser(users, config.dataDir);
 
     const modules = [...API_MODULES, ...(opts.modules ?? [])];
-    const handlers = Object.assign({}, ...modules.map((m) => ({ ...m.fromSpecs, ...m.handlers })));
+    // Site hooks around the operations hooks/run-hooks.ts names (docs/hooks.md).
+    const handlers = withHooks(Object.assign({}, ...modules.map((m) => ({ ...m.fromSpecs, ...m.handlers }))));
     const sessionless = Object.assign({}, ...modules.map((m) => m.sessionless ?? {}));
     const dispatcher = new Dispatcher(MODEL, handlers, sessionless);
     const events = new EventService(db, (_cls, row) => row);

@@ -9,6 +9,7 @@ import type { DevicePluginOptions } from '../../src/agent/storage-resources/inde
 import { cbtClient } from '../../src/shared/host/cbt.js';
 import { DATA_PLANE_PROCEDURES, type DataPlaneProcedures } from '../../src/shared/host/data-plane.js';
 import { type DevicePluginProcedures, devicePluginClient } from '../../src/shared/host/device-plugins.js';
+import { type HooksProcedures, hooksClient } from '../../src/shared/host/hooks.js';
 import { migrationClient } from '../../src/shared/host/migration.js';
 import { type NodeStorageProcedures, nodeStorageClient } from '../../src/shared/host/node-storage.js';
 import { XenApiError } from '../../src/shared/errors.js';
@@ -48,6 +49,8 @@ export async function startAgentIn(
     storage: opts.storage,
     stats: opts.stats ?? { sampler: false },
     devicePlugins: opts.devicePlugins ?? false,
+    // Never the machine's own /etc/berth: no hooks unless a test puts some there.
+    hooks: { dir: join(dir, 'hooks'), iallocatorDir: join(dir, 'iallocators') },
   });
   return { agent, client: new NodedAgentClient(socketPath), socketPath };
 }
@@ -75,6 +78,7 @@ export type InstanceAgent = Omit<
   | 'stats'
   | 'devicePlugins'
   | 'nodeStorage'
+  | 'hooks'
 >;
 
 /** The procedures a real agent's client lends a stand-in. */
@@ -100,6 +104,7 @@ export function withRealStorage<T extends InstanceAgent>(
   out.stats = noStats();
   out.devicePlugins = noDevicePlugins();
   out.nodeStorage = noNodeStorage();
+  out.hooks = noHooks();
   return fake as unknown as T & HostAgent;
 }
 
@@ -124,6 +129,7 @@ export function withoutStorage<T extends InstanceAgent>(fake: T): T & HostAgent 
   out.stats = noStats();
   out.devicePlugins = noDevicePlugins();
   out.nodeStorage = noNodeStorage();
+  out.hooks = noHooks();
   return fake as unknown as T & HostAgent;
 }
 
@@ -165,5 +171,13 @@ export function noDevicePlugins(): DevicePluginProcedures {
 export function noNodeStorage(): NodeStorageProcedures {
   return nodeStorageClient(async (name) => {
     throw new Error(`${name}: this stand-in agent has no node storage`);
+  });
+}
+
+/** A stand-in's hooks: its hooks dir is empty (no scripts run) and it has no iallocator. */
+export function noHooks(): HooksProcedures {
+  return hooksClient(async (name, args) => {
+    if (name === 'hooks_runner' || name === 'hooks_list') return [];
+    throw new XenApiError('IALLOCATOR_FAILED', [String(args[0]), 'not found or not executable', '']);
   });
 }

@@ -1,5 +1,6 @@
 // VM.*: lifecycle on real QEMU processes through the host agent, and the record-level
 // operations (create, destroy, clone, copy, snapshot, provision) for diskless VMs.
+import { allocatorChoice } from '../vm/iallocator.js';
 import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { NULL_REF } from '../../shared/datamodel/types.js';
@@ -135,7 +136,8 @@ async function start(ctx: CallContext, vm: string, startPaused: boolean, op = 's
     op,
     taskOf(ctx),
     async () => {
-      host = reserveHost(ctx.svc, vm, on);
+      // The pool's iallocator, when it names one, chooses instead of xapi's placement (docs/hooks.md).
+      host = reserveHost(ctx.svc, vm, on ?? (await allocatorChoice(ctx.svc, vm)));
       try {
         const agent = agentOf(ctx.svc, host);
         rec = db.mustGet('VM', vm);
@@ -161,7 +163,8 @@ async function resume(
 ) {
   const { db } = ctx.svc;
   await withVmOperation(db, vm, op, taskOf(ctx), async () => {
-    const host = reserveHost(ctx.svc, vm, on, force ? undefined : cpuCompatError);
+    const chosen = on ?? (await allocatorChoice(ctx.svc, vm)); // the pool's iallocator (docs/hooks.md)
+    const host = reserveHost(ctx.svc, vm, chosen, force ? undefined : cpuCompatError);
     try {
       const agent = agentOf(ctx.svc, host);
       const rec = db.mustGet('VM', vm);

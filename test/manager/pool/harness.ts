@@ -18,6 +18,8 @@ export interface Member {
   address: string;
   dataDir: string;
   agentSocket: string;
+  /** The agent's site hooks dir (docs/hooks.md): empty unless a test puts scripts there. */
+  hooksDir: string;
   manager?: Manager;
   agent?: Agent;
   rootPassword: string;
@@ -87,6 +89,7 @@ export async function startPoolHosts(
       address,
       dataDir: join(dir, 'data'),
       agentSocket: join(dir, 'agent.sock'),
+      hooksDir: join(dir, 'hooks'),
       rootPassword: '',
       url: '',
       hostUuid: '',
@@ -98,6 +101,7 @@ export async function startPoolHosts(
           stateRoots: [dir],
           accel: 'tcg',
           runAs: 'root',
+          hooks: { dir: join(dir, 'hooks') },
           ...(spec.srRoots ? { storage: { roots: [join(m.dataDir, 'sr'), ...spec.srRoots] } } : {}),
         });
       },

@@ -4,6 +4,7 @@ import { DATA_SOURCE_COMMANDS } from './data-sources.js';
 import { EVACUATE_COMMANDS } from './evacuate.js';
 import { EXPORT_COMMANDS } from './export.js';
 import { GENERIC_COMMANDS } from './generic.js';
+import { HOOKS_COMMANDS } from './hooks.js';
 import { IMPORT_COMMANDS } from './import.js';
 import { NODE_STORAGE_COMMANDS } from './node-storage.js';
 import { OBJECT_COMMANDS } from './objects.js';
@@ -30,6 +31,7 @@ export function commandTable(): Map<string, CommandSpec> {
     ...DATA_SOURCE_COMMANDS,
     ...STORAGE_RESOURCE_COMMANDS,
     ...NODE_STORAGE_COMMANDS,
+    ...HOOKS_COMMANDS,
   ])
     t.set(c.name, c);
   return t;
