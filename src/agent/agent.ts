@@ -42,6 +42,8 @@ import { AttachedSrs } from './storage/attached.js';
 import { type DevicePluginOptions, startDevicePlugins } from './storage-resources/index.js';
 import type { DevicePluginRunner } from './storage-resources/runner.js';
 import { devicePluginProcedures } from './storage-resources/rpc.js';
+import { type HostOpsOptions, hostOpsConfig } from './host-ops/options.js';
+import { hostOpsProcedures } from './host-ops/rpc.js';
 
 const log = logger('agent');
 
@@ -161,6 +163,8 @@ export interface AgentOptions extends InstanceOptions {
   stats?: StatsOptions;
   /** Storage device plugins (issue 17; default: the built-in `linux` one); false: none. */
   devicePlugins?: DevicePluginOptions | false;
+  /** Host operations (issue 18): allow-lists and commands (docs/host-operations.md). */
+  hostOps?: HostOpsOptions;
 }
 
 export interface StatsOptions {
@@ -210,10 +214,18 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     }),
   );
   const devicePlugins = startDevicePlugins(opts.devicePlugins);
+  const hostOps = hostOpsProcedures(
+    hostOpsConfig(
+      opts.hostOps ?? {},
+      { stateRoot: opts.stateRoots[0], runRoot: opts.runRoot, srRoot: storageCtx.allowedRoots[0] },
+      () => vms.all().map((i) => i.uuid),
+    ),
+  );
   const table = {
     ...procedures(vms),
     ...statsProcedures(stats.store),
     ...devicePluginProcedures(devicePlugins),
+    ...hostOps.procedures,
     ...networkProcedures(opts.network),
     ...storage,
     ...dataPlaneProcedures(exports, running),
@@ -251,6 +263,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     devicePlugins,
     close: async () => {
       await devicePlugins.close();
+      hostOps.close();
       await stats.stop(); // the last cycle, then the archive written once more
       await running.closeAll(); // through the VMs' QMP: before detaching from them
       vms.detachAll();

@@ -9,6 +9,8 @@ import type { DevicePluginOptions } from '../../src/agent/storage-resources/inde
 import { cbtClient } from '../../src/shared/host/cbt.js';
 import { DATA_PLANE_PROCEDURES, type DataPlaneProcedures } from '../../src/shared/host/data-plane.js';
 import { type DevicePluginProcedures, devicePluginClient } from '../../src/shared/host/device-plugins.js';
+import { type HostOpsProcedures, hostOpsClient } from '../../src/shared/host/host-ops.js';
+import type { HostOpsOptions } from '../../src/agent/host-ops/options.js';
 import { migrationClient } from '../../src/shared/host/migration.js';
 import { XenApiError } from '../../src/shared/errors.js';
 import { type StatsProcedures, statsClient } from '../../src/shared/host/stats.js';
@@ -35,6 +37,8 @@ export async function startAgentIn(
     stats?: StatsOptions;
     /** Storage device plugins (default: none run). */
     devicePlugins?: DevicePluginOptions | false;
+    /** Host operations' allow-lists and commands (default: the agent's defaults). */
+    hostOps?: HostOpsOptions;
   } = {},
 ): Promise<TestAgent> {
   const socketPath = join(dir, 'sock', 'agent.sock');
@@ -47,6 +51,7 @@ export async function startAgentIn(
     storage: opts.storage,
     stats: opts.stats ?? { sampler: false },
     devicePlugins: opts.devicePlugins ?? false,
+    hostOps: opts.hostOps,
   });
   return { agent, client: new NodedAgentClient(socketPath), socketPath };
 }
@@ -67,7 +72,13 @@ export async function startTestAgent(
 /** A host agent without storage (and data-plane) procedures: the stand-ins tests use for VM calls. */
 export type InstanceAgent = Omit<
   HostAgent,
-  keyof StorageProcedures | keyof DataPlaneProcedures | 'cbt' | 'migration' | 'stats' | 'devicePlugins'
+  | keyof StorageProcedures
+  | keyof DataPlaneProcedures
+  | 'cbt'
+  | 'migration'
+  | 'stats'
+  | 'devicePlugins'
+  | 'hostOps'
 >;
 
 /** The procedures a real agent's client lends a stand-in. */
@@ -92,6 +103,7 @@ export function withRealStorage<T extends InstanceAgent>(
   out.migration = noMigration();
   out.stats = noStats();
   out.devicePlugins = noDevicePlugins();
+  out.hostOps = noHostOps();
   return fake as unknown as T & HostAgent;
 }
 
@@ -115,6 +127,7 @@ export function withoutStorage<T extends InstanceAgent>(fake: T): T & HostAgent 
   out.migration = noMigration();
   out.stats = noStats();
   out.devicePlugins = noDevicePlugins();
+  out.hostOps = noHostOps();
   return fake as unknown as T & HostAgent;
 }
 
@@ -149,5 +162,12 @@ export function noDevicePlugins(): DevicePluginProcedures {
     if (name === 'device_plugin_take' || name === 'device_plugin_list') return [];
     if (name === 'device_plugin_session_terminate') return undefined;
     throw new XenApiError('INVALID_VALUE', ['plugin', String(args[0])]);
+  });
+}
+
+/** A stand-in's host operations: none is available (its host is fake). */
+export function noHostOps(): HostOpsProcedures {
+  return hostOpsClient(async (name) => {
+    throw new XenApiError('NODE_PROCEDURE_FAILED', [name, 'this stand-in agent has no host operations']);
   });
 }

@@ -4,6 +4,7 @@
 import { cbtClient } from '../../shared/host/cbt.js';
 import type { DataPlaneProcedures, NbdExport, NbdOpenOptions } from '../../shared/host/data-plane.js';
 import { devicePluginClient } from '../../shared/host/device-plugins.js';
+import { hostOpsClient } from '../../shared/host/host-ops.js';
 import { migrationClient } from '../../shared/host/migration.js';
 import { networkClient } from '../../shared/host/network.js';
 import { statsClient } from '../../shared/host/stats.js';
@@ -47,6 +48,7 @@ export class NodedAgentClient
   readonly stats = statsClient((procedure, args) => this.call(procedure, args));
   /** The agent's device plugin procedures (src/shared/host/device-plugins.ts). */
   readonly devicePlugins = devicePluginClient((procedure, args) => this.call(procedure, args));
+  readonly hostOps = hostOpsClient((procedure, args) => this.call(procedure, args));
 
   /** tls_install: the pool's CA and this host's certificate for the agent's TCP listener. */
   tlsInstall(creds: PoolCredentials) {
