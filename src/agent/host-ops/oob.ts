@@ -1,8 +1,8 @@
 // run_oob (ganeti-noded.md §2): Ganeti's out-of-band interface. `<program> <command> <node>` for an
 // allow-listed program and one of the OOB commands; stdout is JSON (empty: null). The node name is
 // an argument, never a shell word.
-import { run } from '../../shared/exec.js';
 import { OOB_COMMANDS, type OobCommand } from '../../shared/host/host-ops.js';
+import { runConfined } from './confined-run.js';
 import { validHostName } from './etc-hosts.js';
 import { failed, invalid } from './failures.js';
 import type { HostOpsConfig } from './options.js';
@@ -23,18 +23,17 @@ export async function runOob(
   if (!validHostName(node)) throw invalid('node', node);
   if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0 || timeout > MAX_TIMEOUT_SEC)
     throw invalid('timeout', timeout);
-  let r: Awaited<ReturnType<typeof run>>;
+  let r: Awaited<ReturnType<typeof runConfined>>;
   try {
-    r = await run(p, [command as string, node], {
+    r = await runConfined(p, [command as string, node], {
       env: { PATH: '/sbin:/bin:/usr/sbin:/usr/bin' },
-      cwd: '/',
       timeoutMs: timeout * 1000,
       maxOutputBytes: 1024 * 1024,
     });
   } catch (e) {
     throw failed('run_oob', `OOB program '${p}' could not run: ${String((e as Error).message ?? e)}`);
   }
-  const output = `${r.stdout}${r.stderr}`.slice(0, 4000);
+  const output = r.output.slice(0, 4000);
   if (r.timedOut)
     throw failed('run_oob', `OOB program '${p}' failed: timed out after ${timeout} s; output: ${output}`);
   if (r.code !== 0)

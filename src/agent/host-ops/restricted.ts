@@ -6,8 +6,8 @@
 // '<name>' failed".
 import { constants, accessSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { run } from '../../shared/exec.js';
 import { logger } from '../../shared/log.js';
+import { runConfined } from './confined-run.js';
 import { failed, sleep } from './failures.js';
 import { TimedLock } from './lock.js';
 import type { HostOpsConfig } from './options.js';
@@ -68,9 +68,8 @@ export class RestrictedCommands {
         throw generic();
       }
       // Started under the lock; the lock is released as soon as it runs (Ganeti: after fork).
-      const child = run(join(this.cfg.restrictedCommandsDir, name as string), [], {
+      const child = runConfined(join(this.cfg.restrictedCommandsDir, name as string), [], {
         env: {},
-        cwd: '/',
         timeoutMs: this.cfg.restrictedCommandTimeoutMs,
         maxOutputBytes: MAX_OUTPUT,
       }).catch((e: unknown) => {
@@ -81,7 +80,7 @@ export class RestrictedCommands {
     });
     const r = await started.child;
     if (r === null) throw generic();
-    const output = `${r.stdout}${r.stderr}`;
+    const output = r.output;
     if (r.code === 0 && !r.timedOut) return output;
     const reason = r.timedOut
       ? `timed out after ${this.cfg.restrictedCommandTimeoutMs / 1000} s`
