@@ -1,6 +1,10 @@
 // A host operations config in a test's temp dir (every path and command inside it).
 import { join } from 'node:path';
-import { type HostOpsConfig, type HostOpsOptions, hostOpsConfig } from '../../../src/agent/host-ops/options.js';
+import {
+  type HostOpsConfig,
+  type HostOpsOptions,
+  hostOpsConfig,
+} from '../../../src/agent/host-ops/options.js';
 
 export function testConfig(dir: string, opts: HostOpsOptions = {}, instances: string[] = []): HostOpsConfig {
   return hostOpsConfig(

@@ -2,7 +2,15 @@
 // through symlinks, atomic writes, hostile input.
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { etcHostsModify } from '../../../src/agent/host-ops/etc-hosts.js';
@@ -48,9 +56,24 @@ test('upload_file refuses paths outside its targets, symlinked parents, bad owne
       else assert.deepEqual(errorOf(e), expected);
       return true;
     });
-  await rejects(up('pool/secret'), ['NODE_PROCEDURE_FAILED', 'upload_file', "Filename passed to UploadFile is not absolute: 'pool/secret'"]);
-  for (const p of [`${dir}/pool/../pool/secret`, `${dir}/pool/./secret`, `${dir}//pool/secret`, `${dir}/pool/other`, '/etc/passwd', `${target}\n`])
-    await rejects(up(p), ['NODE_PROCEDURE_FAILED', 'upload_file', `Filename passed to UploadFile not in allowed upload targets: '${p}'`]);
+  await rejects(up('pool/secret'), [
+    'NODE_PROCEDURE_FAILED',
+    'upload_file',
+    "Filename passed to UploadFile is not absolute: 'pool/secret'",
+  ]);
+  for (const p of [
+    `${dir}/pool/../pool/secret`,
+    `${dir}/pool/./secret`,
+    `${dir}//pool/secret`,
+    `${dir}/pool/other`,
+    '/etc/passwd',
+    `${target}\n`,
+  ])
+    await rejects(up(p), [
+      'NODE_PROCEDURE_FAILED',
+      'upload_file',
+      `Filename passed to UploadFile not in allowed upload targets: '${p}'`,
+    ]);
   await rejects(up(viaLink), /is a symbolic link to/);
   assert.deepEqual(readdirSync(join(dir, 'elsewhere')), []);
   await rejects(up(target, b64('y'.repeat(2000))), /File too large for UploadFile: more than 1024 bytes/);
@@ -73,13 +96,23 @@ test('upload_file refuses paths outside its targets, symlinked parents, bad owne
 test('etc_hosts_modify adds and removes a host, keeping other lines and the file mode', async (t) => {
   const dir = tempDir(t, 'berth-hostops-hosts-');
   const cfg = testConfig(dir);
-  writeFileSync(cfg.hostsFile, '127.0.0.1\tlocalhost\n# pool members\n10.0.0.5\tnode1.pool.test node1 # old\n', { mode: 0o644 });
+  writeFileSync(
+    cfg.hostsFile,
+    '127.0.0.1\tlocalhost\n# pool members\n10.0.0.5\tnode1.pool.test node1 # old\n',
+    { mode: 0o644 },
+  );
   assert.equal(etcHostsModify(cfg, 'add', 'node1.pool.test', '10.0.0.9'), true);
-  assert.equal(readFileSync(cfg.hostsFile, 'utf8'), '127.0.0.1\tlocalhost\n# pool members\n10.0.0.9\tnode1.pool.test node1\n');
+  assert.equal(
+    readFileSync(cfg.hostsFile, 'utf8'),
+    '127.0.0.1\tlocalhost\n# pool members\n10.0.0.9\tnode1.pool.test node1\n',
+  );
   etcHostsModify(cfg, 'add', 'node2.pool.test', 'fd00::2');
   assert.match(readFileSync(cfg.hostsFile, 'utf8'), /\nfd00::2\tnode2\.pool\.test node2\n$/);
   etcHostsModify(cfg, 'remove', 'node1.pool.test', null);
-  assert.equal(readFileSync(cfg.hostsFile, 'utf8'), '127.0.0.1\tlocalhost\n# pool members\nfd00::2\tnode2.pool.test node2\n');
+  assert.equal(
+    readFileSync(cfg.hostsFile, 'utf8'),
+    '127.0.0.1\tlocalhost\n# pool members\nfd00::2\tnode2.pool.test node2\n',
+  );
   // A line with other aliases keeps them.
   writeFileSync(cfg.hostsFile, '10.0.0.7\tnode3.pool.test node3 keep-me\n');
   etcHostsModify(cfg, 'remove', 'node3.pool.test', null);
@@ -104,7 +137,12 @@ test('etc_hosts_modify refuses hostile names and addresses without touching the 
     ['drop', 'ok.host', '10.0.0.1'],
     ['remove', '../etc', null],
   ];
-  for (const [mode, host, ip] of bad) assert.throws(() => etcHostsModify(cfg, mode, host, ip), /INVALID_VALUE/, JSON.stringify([mode, host, ip]));
+  for (const [mode, host, ip] of bad)
+    assert.throws(
+      () => etcHostsModify(cfg, mode, host, ip),
+      /INVALID_VALUE/,
+      JSON.stringify([mode, host, ip]),
+    );
   assert.equal(readFileSync(cfg.hostsFile, 'utf8'), '127.0.0.1\tlocalhost\n');
 });
 

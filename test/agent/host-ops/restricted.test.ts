@@ -53,11 +53,28 @@ test('hostile names are refused with the generic message, after the fail delay',
   const { cfg, script, dir } = setup(t);
   script('ok', 'echo ran');
   writeFileSync(join(dir, 'outside'), '#!/bin/sh\necho escaped\n', { mode: 0o755 });
-  for (const name of ['', ' ', '../outside', '/bin/sh', 'ok;id', 'ok$(id)', 'ok\nid', 'a/b', '..', '.', 'ok ', 'ok`id`']) {
+  for (const name of [
+    '',
+    ' ',
+    '../outside',
+    '/bin/sh',
+    'ok;id',
+    'ok$(id)',
+    'ok\nid',
+    'a/b',
+    '..',
+    '.',
+    'ok ',
+    'ok`id`',
+  ]) {
     assert.notEqual(restrictedCommandProblem(cfg.restrictedCommandsDir, name), null, JSON.stringify(name));
     const started = Date.now();
     await assert.rejects(new RestrictedCommands(cfg).run(name), (e) => {
-      assert.deepEqual(errorOf(e), ['NODE_PROCEDURE_FAILED', 'restricted_command', `Executing command '${name}' failed`]);
+      assert.deepEqual(errorOf(e), [
+        'NODE_PROCEDURE_FAILED',
+        'restricted_command',
+        `Executing command '${name}' failed`,
+      ]);
       return true;
     });
     assert.ok(Date.now() - started >= 45, 'the refusal waits the fail delay');

@@ -90,7 +90,11 @@ test('node_verify refuses paths outside its roots, hostile bridge names and addr
     { 'node-net-test': [{ name: 'x', address: '127.0.0.1', port: 70000 }] },
   ];
   for (const what of bad)
-    await assert.rejects(nodeVerify(cfg, what), (e) => errorOf(e)[0] === 'INVALID_VALUE', JSON.stringify(what));
+    await assert.rejects(
+      nodeVerify(cfg, what),
+      (e) => errorOf(e)[0] === 'INVALID_VALUE',
+      JSON.stringify(what),
+    );
 });
 
 function oobProgram(dir: string): string {
@@ -116,10 +120,16 @@ test('run_oob runs an allow-listed program and parses its JSON', async (t) => {
   const dir = tempDir(t, 'berth-hostops-oob-');
   const program = oobProgram(dir);
   const cfg = testConfig(dir, { oobPrograms: [program] });
-  assert.deepEqual(await runOob(cfg, program, 'power-status', 'node1.pool.test', 10), { powered: true, node: 'node1.pool.test' });
+  assert.deepEqual(await runOob(cfg, program, 'power-status', 'node1.pool.test', 10), {
+    powered: true,
+    node: 'node1.pool.test',
+  });
   assert.equal(await runOob(cfg, program, 'power-on', 'node1', 10), null);
   await assert.rejects(runOob(cfg, program, 'health', 'node1', 10), /returned invalid JSON: not json/);
-  await assert.rejects(runOob(cfg, program, 'power-off', 'node1', 10), /OOB program '.*' failed: exited with status 2; output: bad power-off/);
+  await assert.rejects(
+    runOob(cfg, program, 'power-off', 'node1', 10),
+    /OOB program '.*' failed: exited with status 2; output: bad power-off/,
+  );
   const started = Date.now();
   await assert.rejects(runOob(cfg, program, 'power-cycle', 'node1', 0.3), /timed out after 0.3 s/);
   assert.ok(Date.now() - started < 5000);
@@ -143,7 +153,11 @@ test('run_oob refuses programs off its list, unknown commands and hostile node n
     [program, 'power-on', 'n', 99999],
   ];
   for (const args of bad)
-    await assert.rejects(runOob(cfg, ...args), (e) => errorOf(e)[0] === 'INVALID_VALUE', JSON.stringify(args));
+    await assert.rejects(
+      runOob(cfg, ...args),
+      (e) => errorOf(e)[0] === 'INVALID_VALUE',
+      JSON.stringify(args),
+    );
 });
 
 test('node_powercycle and host power actions are refused unless a command is configured', async (t) => {
@@ -168,7 +182,10 @@ test('node_powercycle answers first, then runs the configured stand-in command',
   assert.equal(existsSync(marker), false, 'nothing runs before the delay');
   await until(async () => (existsSync(marker) ? true : undefined), 'the stand-in powercycle command');
   assert.equal(power.action('shutdown'), 'Shutdown scheduled in 0.2 seconds');
-  await until(async () => (existsSync(`${marker}-shutdown`) ? true : undefined), 'the stand-in shutdown command');
+  await until(
+    async () => (existsSync(`${marker}-shutdown`) ? true : undefined),
+    'the stand-in shutdown command',
+  );
   // close() cancels what has not run yet.
   power.powercycle();
   writeFileSync(marker, 'before');
