@@ -12,7 +12,7 @@ import {
   statfsSync,
   statSync,
 } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, isIP } from 'node:net';
 import { run } from '../../shared/exec.js';
 import type {
   HypervisorReport,
@@ -165,7 +165,7 @@ export async function nodeVerify(cfg: HostOpsConfig, what: unknown): Promise<Nod
         !n ||
         typeof n.name !== 'string' ||
         n.name.length > 255 ||
-        !validHostName(n.address) ||
+        !(validHostName(n.address) || (typeof n.address === 'string' && isIP(n.address) !== 0)) ||
         typeof n.port !== 'number' ||
         !Number.isInteger(n.port) ||
         n.port < 1 ||

@@ -4,6 +4,7 @@ import { DATA_SOURCE_COMMANDS } from './data-sources.js';
 import { EVACUATE_COMMANDS } from './evacuate.js';
 import { EXPORT_COMMANDS } from './export.js';
 import { GENERIC_COMMANDS } from './generic.js';
+import { HOST_OPS_COMMANDS } from './host-ops.js';
 import { IMPORT_COMMANDS } from './import.js';
 import { OBJECT_COMMANDS } from './objects.js';
 import { POOL_COMMANDS } from './pool.js';
@@ -28,6 +29,7 @@ export function commandTable(): Map<string, CommandSpec> {
     ...STORAGE_MIGRATE_COMMANDS,
     ...DATA_SOURCE_COMMANDS,
     ...STORAGE_RESOURCE_COMMANDS,
+    ...HOST_OPS_COMMANDS,
   ])
     t.set(c.name, c);
   return t;
