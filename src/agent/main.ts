@@ -1,6 +1,7 @@
 // berth-agent: the host agent daemon (root). VMs keep running when it stops or dies; the next
 // agent re-adopts them.
 import { parseArgs } from 'node:util';
+import { readHostOpsConfig } from './host-ops/config-file.js';
 import { logger } from '../shared/log.js';
 import { startAgent } from './agent.js';
 import { detectAccel } from './qemu/accel.js';
@@ -30,6 +31,8 @@ const USAGE = `Usage: berth-agent [options]
                      loses at most this much history)  [BERTH_STATS_ARCHIVE_INTERVAL, 60]
   --no-stats-sampling  no 5 s statistics cycle (RRDs still served and archived)
                      [BERTH_STATS_SAMPLING=off]
+  --host-ops-config FILE  host operations' allow-lists and power commands (JSON; see
+                     docs/host-operations.md) [BERTH_HOST_OPS_CONFIG]
   --no-device-plugins  run no storage device plugins (the built-in linux one reports this
                      host's disks, LVM, md, ZFS, SMART, mounts and NICs to the pool master)
                      [BERTH_DEVICE_PLUGINS=off]
@@ -54,6 +57,7 @@ async function main() {
       'stats-archive-interval': { type: 'string' },
       'no-stats-sampling': { type: 'boolean' },
       'no-device-plugins': { type: 'boolean' },
+      'host-ops-config': { type: 'string' },
       help: { type: 'boolean' },
     },
   });
@@ -72,6 +76,7 @@ async function main() {
   const archiveSeconds = Number(values['stats-archive-interval'] ?? env.BERTH_STATS_ARCHIVE_INTERVAL ?? 60);
   if (!Number.isFinite(archiveSeconds) || archiveSeconds < 1 || archiveSeconds > 86_400)
     throw new Error(`--stats-archive-interval: seconds from 1 to 86400, not ${archiveSeconds}`);
+  const hostOpsConfigFile = values['host-ops-config'] ?? env.BERTH_HOST_OPS_CONFIG;
   const sampling = !values['no-stats-sampling'] && env.BERTH_STATS_SAMPLING !== 'off';
   const agent = await startAgent({
     socketPath: values.socket ?? env.BERTH_AGENT_SOCKET ?? '/run/berth/agent.sock',
@@ -94,6 +99,7 @@ async function main() {
     network: { netns: values.netns ?? env.BERTH_AGENT_NETNS ?? undefined, nicKinds },
     stats: { archiveIntervalMs: archiveSeconds * 1000, sampler: sampling ? undefined : false },
     devicePlugins: values['no-device-plugins'] || env.BERTH_DEVICE_PLUGINS === 'off' ? false : undefined,
+    hostOps: hostOpsConfigFile ? readHostOpsConfig(hostOpsConfigFile) : undefined,
   });
   const stop = async () => {
     await agent.close();

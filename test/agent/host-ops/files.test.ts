@@ -196,3 +196,24 @@ test('x509_cert_create makes a self-signed cert capped at 7 days; remove deletes
   for (const v of [0, -5, 'a', Number.NaN]) await assert.rejects(x509CertCreate(cfg, v), /INVALID_VALUE/);
   assert.equal(existsSync(join(cfg.x509Dir, long, 'cert')), true);
 });
+
+test('the host operations config file: known keys with checked types only', async () => {
+  const { parseHostOpsConfig } = await import('../../../src/agent/host-ops/config-file.js');
+  assert.deepEqual(
+    parseHostOpsConfig(
+      '{"oobPrograms": ["/usr/lib/berth/oob"], "rebootCommand": ["/bin/systemctl", "reboot"], "powerDelaySec": 5}',
+    ),
+    { oobPrograms: ['/usr/lib/berth/oob'], rebootCommand: ['/bin/systemctl', 'reboot'], powerDelaySec: 5 },
+  );
+  for (const bad of [
+    '[]',
+    '{"oobProgram": ["/x"]}',
+    '{"oobPrograms": ["relative/oob"]}',
+    '{"rebootCommand": "reboot"}',
+    '{"rebootCommand": ["systemctl", "reboot"]}',
+    '{"hostsFile": "etc/hosts"}',
+    '{"uploadMaxBytes": -1}',
+    '{"wolInterface": "eth0; reboot"}',
+  ])
+    assert.throws(() => parseHostOpsConfig(bad), /host operations config/, bad);
+});
