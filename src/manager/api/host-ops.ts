@@ -174,9 +174,8 @@ async function powerOn(ctx: CallContext, host: string): Promise<void> {
     case 'wake-on-lan': {
       const sender = liveSender(ctx.svc, host);
       const port = config.port ? Number(config.port) : null;
-      await ctx.svc.hosts
-        .get(sender)
-        .hostOps.wake_on_lan(managementMac(db, host), config.address ?? null, port);
+      const mac = config.mac ?? managementMac(db, host);
+      await ctx.svc.hosts.get(sender).hostOps.wake_on_lan(mac, config.address ?? null, port);
       return;
     }
     case 'berth-oob': {

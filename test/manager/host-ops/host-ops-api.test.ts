@@ -146,6 +146,22 @@ test('host.power_on: disabled mode, live host, wake-on-lan packet, berth-oob pro
   });
   await api('host.power_on', down);
   assert.equal((await got).toString('hex'), `${'ff'.repeat(6)}${'aabbcc001122'.repeat(16)}`);
+  // power_on_config:mac overrides the PIF's; a hostile one is refused by the agent.
+  const again = new Promise<Buffer>((r) => s.once('message', r));
+  const port = String(s.address().port);
+  await api('host.set_power_on_mode', down, 'wake-on-lan', {
+    address: '127.0.0.1',
+    port,
+    mac: '02:00:00:00:00:01',
+  });
+  await api('host.power_on', down);
+  assert.equal((await again).toString('hex'), `${'ff'.repeat(6)}${'020000000001'.repeat(16)}`);
+  await api('host.set_power_on_mode', down, 'wake-on-lan', {
+    address: '127.0.0.1',
+    port,
+    mac: '02:00;reboot',
+  });
+  await fails(api('host.power_on', down), ['INVALID_VALUE', 'mac', '"02:00;reboot"']);
   // berth-oob: the OOB program runs on the live member with `power-on <node>`.
   await api('host.set_power_on_mode', down, 'berth-oob', { program: oob, node: 'sleeper.pool.test' });
   await api('host.power_on', down);
