@@ -217,7 +217,12 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const hostOps = hostOpsProcedures(
     hostOpsConfig(
       opts.hostOps ?? {},
-      { stateRoot: opts.stateRoots[0], runRoot: opts.runRoot, srRoot: storageCtx.allowedRoots[0] },
+      {
+        stateRoot: opts.stateRoots[0],
+        runRoot: opts.runRoot,
+        srRoot: storageCtx.allowedRoots[0],
+        netns: opts.network?.netns,
+      },
       () => vms.all().map((i) => i.uuid),
     ),
   );

@@ -54,7 +54,9 @@ export interface HostOpsConfig {
   fileInfoRoots: string[];
   wolInterface: string | null;
   storageRoots: string[];
-  /** The agent's instance list and QEMU binary, for node_verify. */
+  /** The network namespace of the host's networking (bridges live there), or null. */
+  netns: string | null;
+  /** The agent's instance list, for node_verify. */
   instanceList: () => string[];
 }
 
@@ -74,7 +76,7 @@ export function defaultUploadFiles(stateRoot: string, hostsFile: string): string
 
 export function hostOpsConfig(
   opts: HostOpsOptions,
-  roots: { stateRoot: string; runRoot: string; srRoot: string },
+  roots: { stateRoot: string; runRoot: string; srRoot: string; netns?: string },
   instanceList: () => string[],
 ): HostOpsConfig {
   const hostsFile = opts.hostsFile ?? '/etc/hosts';
@@ -95,6 +97,7 @@ export function hostOpsConfig(
     fileInfoRoots: opts.fileInfoRoots ?? [],
     wolInterface: opts.wolInterface ?? null,
     storageRoots: opts.storageRoots ?? [roots.srRoot],
+    netns: roots.netns ?? null,
     instanceList,
   };
 }

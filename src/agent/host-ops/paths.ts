@@ -2,7 +2,7 @@
 // (no `..`, `.`, `//`, trailing `/`), and what it resolves to through symlinks must stay inside an
 // allowed root or be an allowed file itself.
 import { realpathSync } from 'node:fs';
-import { dirname, isAbsolute, normalize, relative, sep } from 'node:path';
+import { basename, dirname, isAbsolute, join, normalize, relative, sep } from 'node:path';
 
 /** The path as given, if absolute, normal and free of NUL/newlines; else null. */
 export function normalPath(p: unknown): string | null {
@@ -27,8 +27,7 @@ export function realPath(p: string): string | null {
     return realpathSync(p);
   } catch {
     try {
-      const parent = realpathSync(dirname(p));
-      return parent === '/' ? `/${p.slice(dirname(p).length + 1)}` : `${parent}${p.slice(dirname(p).length)}`;
+      return join(realpathSync(dirname(p)), basename(p));
     } catch {
       return null;
     }

@@ -123,6 +123,16 @@ export function tcpReachable(
   });
 }
 
+/** The bridges of `names` that do not exist (in the host networking's namespace, if any). */
+export async function missingBridges(names: string[], netns: string | null): Promise<string[]> {
+  if (!netns) return names.filter((b) => !existsSync(`/sys/class/net/${b}/bridge`));
+  const r = await run('ip', ['-n', netns, '-j', 'link', 'show', 'type', 'bridge'], { timeoutMs: 10_000 });
+  const present = new Set(
+    r.code === 0 ? (JSON.parse(r.stdout || '[]') as { ifname: string }[]).map((l) => l.ifname) : [],
+  );
+  return names.filter((b) => !present.has(b));
+}
+
 function scriptProblem(path: string): string | null {
   try {
     if (!statSync(path).isFile()) return 'not a regular file';
@@ -147,7 +157,7 @@ export async function nodeVerify(cfg: HostOpsConfig, what: unknown): Promise<Nod
     const names = list(w.bridges, 'bridges');
     for (const b of names)
       if (typeof b !== 'string' || !BRIDGE.test(b) || b === '.' || b === '..') throw invalid('bridges', b);
-    out.bridges = (names as string[]).filter((b) => !existsSync(`/sys/class/net/${b}/bridge`));
+    out.bridges = await missingBridges(names as string[], cfg.netns);
   }
   if (w.storage) out.storage = await storageReport(cfg.storageRoots);
   if (w.time) {

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, chownSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { TimedLock } from '../../../src/agent/host-ops/lock.js';
 import { RestrictedCommands, restrictedCommandProblem } from '../../../src/agent/host-ops/restricted.js';
 import { tempDir } from '../../helpers/tmp.js';
 import { errorOf, testConfig } from './config.js';
@@ -131,4 +132,39 @@ test('refusals hold the lock: a second caller waits for the first one’s fail d
   const good = rc.run('ok').then(() => Date.now() - started);
   assert.equal(await bad, 'refused');
   assert.ok((await good) >= 450, 'the good call ran only after the refused one released the lock');
+});
+
+test('the lock: a caller that cannot get it within its wait fails and never runs; the queue goes on', async () => {
+  const lock = new TimedLock();
+  const order: string[] = [];
+  let release!: () => void;
+  const first = lock.with(
+    1000,
+    () => new Error('first timed out'),
+    async () => {
+      order.push('first');
+      await new Promise<void>((r) => {
+        release = r;
+      });
+    },
+  );
+  const second = lock.with(
+    50,
+    () => new Error('second timed out'),
+    async () => {
+      order.push('second');
+    },
+  );
+  const third = lock.with(
+    1000,
+    () => new Error('third timed out'),
+    async () => {
+      order.push('third');
+    },
+  );
+  await assert.rejects(second, /second timed out/);
+  release();
+  await first;
+  await third;
+  assert.deepEqual(order, ['first', 'third']);
 });

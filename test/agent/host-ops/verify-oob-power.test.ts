@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { runOob } from '../../../src/agent/host-ops/oob.js';
 import { HostPower } from '../../../src/agent/host-ops/power.js';
-import { nodeVerify } from '../../../src/agent/host-ops/verify.js';
+import { missingBridges, nodeVerify } from '../../../src/agent/host-ops/verify.js';
+import { runChecked } from '../../../src/shared/exec.js';
 import { PROTOCOL_VERSION } from '../../../src/shared/noded/protocol.js';
 import { tempDir } from '../../helpers/tmp.js';
 import { errorOf, testConfig, until } from './config.js';
@@ -192,4 +193,16 @@ test('node_powercycle answers first, then runs the configured stand-in command',
   power.close();
   await new Promise((r) => setTimeout(r, 400));
   assert.equal(readFileSync(marker, 'utf8'), 'before');
+});
+
+test('node_verify bridges: looked up in the host networking namespace when there is one', async (t) => {
+  const ns = `berth-hops-br${process.pid % 100000}`;
+  const ip = (...args: string[]) => runChecked('ip', args, { timeoutMs: 10_000 });
+  t.after(() => ip('netns', 'del', ns).catch(() => undefined));
+  await ip('netns', 'add', ns);
+  await ip('-n', ns, 'link', 'add', 'xenbr0', 'type', 'bridge');
+  await ip('-n', ns, 'link', 'add', 'dummy0', 'type', 'veth', 'peer', 'name', 'dummy1');
+  assert.deepEqual(await missingBridges(['xenbr0', 'dummy0', 'xenbr9'], ns), ['dummy0', 'xenbr9']);
+  // Without the namespace the same names are looked up in this one (where none of them is).
+  assert.deepEqual(await missingBridges(['berth-hops-nobr'], null), ['berth-hops-nobr']);
 });
