@@ -1,6 +1,6 @@
 // Runs a program for a host operation: argument array, its own process group (a time limit kills
-// the program and everything it started, so a child holding the output pipe cannot hang the
-// call), capped output, stdin /dev/null.
+// the program and everything it started), capped output, stdin /dev/null; the answer comes at the
+// program's exit, so a child holding the output pipe cannot hang the call.
 import { spawn } from 'node:child_process';
 
 export interface ConfinedResult {
@@ -55,9 +55,8 @@ export function runConfined(
     });
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
-      // Whatever the program left behind in its group goes with it.
-      killGroup();
-      // Let the pipes drain what was already written, then answer.
+      // Answer at the program's exit, not at its pipes' close: a child it left running (a daemon
+      // it restarted) may hold them open. What was already written is drained first.
       setImmediate(() => {
         child.stdout.destroy();
         child.stderr.destroy();

@@ -168,3 +168,11 @@ test('the lock: a caller that cannot get it within its wait fails and never runs
   await third;
   assert.deepEqual(order, ['first', 'third']);
 });
+
+test('a command that leaves a child running answers at its own exit', async (t) => {
+  const { cfg, script } = setup(t);
+  script('spawns', 'sleep 4 & echo started');
+  const started = Date.now();
+  assert.equal(await new RestrictedCommands(cfg).run('spawns'), 'started\n');
+  assert.ok(Date.now() - started < 2000, 'not held until the 4 s child ends');
+});
