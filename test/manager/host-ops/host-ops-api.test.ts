@@ -3,6 +3,7 @@
 // with xapi's preconditions (through a harmless stand-in command: this machine never reboots).
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
+import { createServer } from 'node:net';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -85,6 +86,21 @@ test('host.verify returns one JSON report per check, and xe host-verify prints t
     ),
     ['berth-hops-nobr'],
   );
+  // Explicit targets: name=address:port; an offline member cannot be verified.
+  const listener = createServer((c) => c.end());
+  await new Promise<void>((r) => listener.listen(0, '127.0.0.1', r));
+  t.after(() => listener.close());
+  const up = (listener.address() as { port: number }).port;
+  const explicit = (await api('host.verify', host, {
+    'node-net-test': `up=127.0.0.1:${up},down=127.0.0.1:1`,
+  })) as Record<string, string>;
+  assert.deepEqual(Object.keys(JSON.parse(explicit['node-net-test'])), ['down']);
+  await fails(api('host.verify', host, { 'node-net-test': 'x=127.0.0.1;id:1' }), [
+    'INVALID_VALUE',
+    'node-net-test',
+    '{"name":"x","address":"127.0.0.1;id","port":1}',
+  ]);
+  await fails(api('host.verify', other, {}), ['HOST_OFFLINE', other]);
   await fails(api('host.verify', host, { reboot: '' }), [
     'INVALID_VALUE',
     'what',
