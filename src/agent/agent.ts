@@ -45,6 +45,8 @@ import { devicePluginProcedures } from './storage-resources/rpc.js';
 import { nodeStorageProcedures } from './node-storage/rpc.js';
 import { hooksProcedures } from './hooks/rpc.js';
 import type { HooksOptions } from './hooks/runner.js';
+import { type HostOpsOptions, hostOpsConfig } from './host-ops/options.js';
+import { hostOpsProcedures } from './host-ops/rpc.js';
 
 const log = logger('agent');
 
@@ -166,6 +168,8 @@ export interface AgentOptions extends InstanceOptions {
   devicePlugins?: DevicePluginOptions | false;
   /** Site hooks and iallocators (issue 18; docs/hooks.md): their allow-listed dirs, time limits. */
   hooks?: HooksOptions;
+  /** Host operations (issue 18): allow-lists and commands (docs/host-operations.md). */
+  hostOps?: HostOpsOptions;
 }
 
 export interface StatsOptions {
@@ -215,11 +219,24 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     }),
   );
   const devicePlugins = startDevicePlugins(opts.devicePlugins);
+  const hostOps = hostOpsProcedures(
+    hostOpsConfig(
+      opts.hostOps ?? {},
+      {
+        stateRoot: opts.stateRoots[0],
+        runRoot: opts.runRoot,
+        srRoot: storageCtx.allowedRoots[0],
+        netns: opts.network?.netns,
+      },
+      () => vms.all().map((i) => i.uuid),
+    ),
+  );
   const table = {
     ...procedures(vms),
     ...statsProcedures(stats.store),
     ...devicePluginProcedures(devicePlugins),
     ...hooksProcedures(opts.hooks),
+    ...hostOps.procedures,
     ...networkProcedures(opts.network),
     ...storage,
     ...dataPlaneProcedures(exports, running),
@@ -258,6 +275,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     devicePlugins,
     close: async () => {
       await devicePlugins.close();
+      hostOps.close();
       await stats.stop(); // the last cycle, then the archive written once more
       await running.closeAll(); // through the VMs' QMP: before detaching from them
       vms.detachAll();

@@ -1,6 +1,7 @@
 // berth-agent: the host agent daemon (root). VMs keep running when it stops or dies; the next
 // agent re-adopts them.
 import { parseArgs } from 'node:util';
+import { readHostOpsConfig } from './host-ops/config-file.js';
 import { logger } from '../shared/log.js';
 import { startAgent } from './agent.js';
 import { detectAccel } from './qemu/accel.js';
@@ -30,6 +31,8 @@ const USAGE = `Usage: berth-agent [options]
                      loses at most this much history)  [BERTH_STATS_ARCHIVE_INTERVAL, 60]
   --no-stats-sampling  no 5 s statistics cycle (RRDs still served and archived)
                      [BERTH_STATS_SAMPLING=off]
+  --host-ops-config FILE  host operations' allow-lists and power commands (JSON; see
+                     docs/host-operations.md) [BERTH_HOST_OPS_CONFIG]
   --no-device-plugins  run no storage device plugins (the built-in linux one reports this
                      host's disks, LVM, md, ZFS, SMART, mounts and NICs to the pool master)
                      [BERTH_DEVICE_PLUGINS=off]
@@ -62,6 +65,7 @@ async function main() {
       'hooks-dir': { type: 'string' },
       'iallocator-dir': { type: 'string' },
       'hook-timeout': { type: 'string' },
+      'host-ops-config': { type: 'string' },
       help: { type: 'boolean' },
     },
   });
@@ -83,6 +87,7 @@ async function main() {
   const hookSeconds = Number(values['hook-timeout'] ?? env.BERTH_HOOK_TIMEOUT ?? 60);
   if (!Number.isFinite(hookSeconds) || hookSeconds < 1 || hookSeconds > 3600)
     throw new Error(`--hook-timeout: seconds from 1 to 3600, not ${hookSeconds}`);
+  const hostOpsConfigFile = values['host-ops-config'] ?? env.BERTH_HOST_OPS_CONFIG;
   const sampling = !values['no-stats-sampling'] && env.BERTH_STATS_SAMPLING !== 'off';
   const agent = await startAgent({
     socketPath: values.socket ?? env.BERTH_AGENT_SOCKET ?? '/run/berth/agent.sock',
@@ -111,6 +116,7 @@ async function main() {
       timeoutMs: hookSeconds * 1000,
       iallocatorTimeoutMs: hookSeconds * 1000,
     },
+    hostOps: hostOpsConfigFile ? readHostOpsConfig(hostOpsConfigFile) : undefined,
   });
   const stop = async () => {
     await agent.close();

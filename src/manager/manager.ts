@@ -11,6 +11,7 @@ import type { HandlerTable, Services } from './api/context.js';
 import { eventApi } from './api/event.js';
 import { hostApi } from './api/host.js';
 import { hostEvacuateApi } from './api/host-evacuate.js';
+import { hostOpsApi } from './api/host-ops.js';
 import { consoleApi } from './api/console.js';
 import { linkXapiLocal, unlinkXapiLocal } from './http/xapi-local-link.js';
 import { messageApi } from './api/message.js';
@@ -110,6 +111,7 @@ export const API_MODULES: HandlerTable[] = [
   consoleApi,
   hostApi,
   hostEvacuateApi,
+  hostOpsApi,
   vmApi,
   vmSnapshotApi,
   vmStorageMigrateApi,

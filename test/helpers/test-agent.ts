@@ -10,6 +10,8 @@ import { cbtClient } from '../../src/shared/host/cbt.js';
 import { DATA_PLANE_PROCEDURES, type DataPlaneProcedures } from '../../src/shared/host/data-plane.js';
 import { type DevicePluginProcedures, devicePluginClient } from '../../src/shared/host/device-plugins.js';
 import { type HooksProcedures, hooksClient } from '../../src/shared/host/hooks.js';
+import { type HostOpsProcedures, hostOpsClient } from '../../src/shared/host/host-ops.js';
+import type { HostOpsOptions } from '../../src/agent/host-ops/options.js';
 import { migrationClient } from '../../src/shared/host/migration.js';
 import { type NodeStorageProcedures, nodeStorageClient } from '../../src/shared/host/node-storage.js';
 import { XenApiError } from '../../src/shared/errors.js';
@@ -37,6 +39,8 @@ export async function startAgentIn(
     stats?: StatsOptions;
     /** Storage device plugins (default: none run). */
     devicePlugins?: DevicePluginOptions | false;
+    /** Host operations' allow-lists and commands (default: the agent's defaults). */
+    hostOps?: HostOpsOptions;
   } = {},
 ): Promise<TestAgent> {
   const socketPath = join(dir, 'sock', 'agent.sock');
@@ -51,6 +55,7 @@ export async function startAgentIn(
     devicePlugins: opts.devicePlugins ?? false,
     // Never the machine's own /etc/berth: no hooks unless a test puts some there.
     hooks: { dir: join(dir, 'hooks'), iallocatorDir: join(dir, 'iallocators') },
+    hostOps: opts.hostOps,
   });
   return { agent, client: new NodedAgentClient(socketPath), socketPath };
 }
@@ -79,6 +84,7 @@ export type InstanceAgent = Omit<
   | 'devicePlugins'
   | 'nodeStorage'
   | 'hooks'
+  | 'hostOps'
 >;
 
 /** The procedures a real agent's client lends a stand-in. */
@@ -105,6 +111,7 @@ export function withRealStorage<T extends InstanceAgent>(
   out.devicePlugins = noDevicePlugins();
   out.nodeStorage = noNodeStorage();
   out.hooks = noHooks();
+  out.hostOps = noHostOps();
   return fake as unknown as T & HostAgent;
 }
 
@@ -130,6 +137,7 @@ export function withoutStorage<T extends InstanceAgent>(fake: T): T & HostAgent 
   out.devicePlugins = noDevicePlugins();
   out.nodeStorage = noNodeStorage();
   out.hooks = noHooks();
+  out.hostOps = noHostOps();
   return fake as unknown as T & HostAgent;
 }
 
@@ -179,5 +187,12 @@ export function noHooks(): HooksProcedures {
   return hooksClient(async (name, args) => {
     if (name === 'hooks_runner' || name === 'hooks_list') return [];
     throw new XenApiError('IALLOCATOR_FAILED', [String(args[0]), 'not found or not executable', '']);
+  });
+}
+
+/** A stand-in's host operations: none is available (its host is fake). */
+export function noHostOps(): HostOpsProcedures {
+  return hostOpsClient(async (name) => {
+    throw new XenApiError('NODE_PROCEDURE_FAILED', [name, 'this stand-in agent has no host operations']);
   });
 }

@@ -5,6 +5,7 @@ import { cbtClient } from '../../shared/host/cbt.js';
 import type { DataPlaneProcedures, NbdExport, NbdOpenOptions } from '../../shared/host/data-plane.js';
 import { devicePluginClient } from '../../shared/host/device-plugins.js';
 import { hooksClient } from '../../shared/host/hooks.js';
+import { hostOpsClient } from '../../shared/host/host-ops.js';
 import { migrationClient } from '../../shared/host/migration.js';
 import { nodeStorageClient } from '../../shared/host/node-storage.js';
 import { networkClient } from '../../shared/host/network.js';
@@ -55,6 +56,7 @@ export class NodedAgentClient
   );
   /** The agent's site hooks and iallocators (src/shared/host/hooks.ts). */
   readonly hooks = hooksClient((procedure, args) => this.call(procedure, args));
+  readonly hostOps = hostOpsClient((procedure, args) => this.call(procedure, args));
 
   /** tls_install: the pool's CA and this host's certificate for the agent's TCP listener. */
   tlsInstall(creds: PoolCredentials) {

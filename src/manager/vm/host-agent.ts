@@ -9,6 +9,7 @@ import type { NetworkProcedures } from '../../shared/host/network.js';
 import type { DevicePluginProcedures } from '../../shared/host/device-plugins.js';
 import type { NodeStorageProcedures } from '../../shared/host/node-storage.js';
 import type { HooksProcedures } from '../../shared/host/hooks.js';
+import type { HostOpsProcedures } from '../../shared/host/host-ops.js';
 import type { StatsProcedures } from '../../shared/host/stats.js';
 import type { StorageProcedures } from '../../shared/host/storage.js';
 import type {
@@ -72,6 +73,8 @@ export interface HostAgent extends StorageProcedures, DataPlaneProcedures {
   readonly nodeStorage: NodeStorageProcedures;
   /** The host's site hooks and iallocators (src/shared/host/hooks.ts). */
   readonly hooks: HooksProcedures;
+  /** Host operations (issue 18): verify, OOB power, restricted commands, uploads (docs/host-operations.md). */
+  readonly hostOps: HostOpsProcedures;
   /** State changes pushed by the agent; `reconnected` fires after every (re)connection. */
   onEvent(listener: (e: InstanceEvent) => void): void;
   onReconnect(listener: () => void): void;

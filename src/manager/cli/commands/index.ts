@@ -5,6 +5,7 @@ import { EVACUATE_COMMANDS } from './evacuate.js';
 import { EXPORT_COMMANDS } from './export.js';
 import { GENERIC_COMMANDS } from './generic.js';
 import { HOOKS_COMMANDS } from './hooks.js';
+import { HOST_OPS_COMMANDS } from './host-ops.js';
 import { IMPORT_COMMANDS } from './import.js';
 import { NODE_STORAGE_COMMANDS } from './node-storage.js';
 import { OBJECT_COMMANDS } from './objects.js';
@@ -32,6 +33,7 @@ export function commandTable(): Map<string, CommandSpec> {
     ...STORAGE_RESOURCE_COMMANDS,
     ...NODE_STORAGE_COMMANDS,
     ...HOOKS_COMMANDS,
+    ...HOST_OPS_COMMANDS,
   ])
     t.set(c.name, c);
   return t;
