@@ -45,6 +45,19 @@ export interface InstanceOptions {
    * (main.ts: on when QEMU runs as berth-qemu, the default).
    */
   idRange?: IdRange;
+  /**
+   * Makes disks that exist only while in use (ExtStorage volumes) ready before QEMU starts, and
+   * lets them go when it has ended (storage/ext-assembler.ts). Absent: every disk path is a file
+   * or device that is simply there.
+   */
+  diskAssembler?: DiskAssembler;
+}
+
+export interface DiskAssembler {
+  /** Makes every disk path of a VM about to start openable (the ones it handles). */
+  assemble(paths: readonly string[]): Promise<void>;
+  /** Lets them go again once the VM's QEMU has ended; never throws. */
+  release(paths: readonly string[]): Promise<void>;
 }
 
 /** The unprivileged user QEMU drops to (undefined: QEMU stays root). */
@@ -97,6 +110,7 @@ export class InstanceManager extends EventEmitter {
     vm.on('state', (state: InstanceState, reason?: string) => {
       if (state === 'shutdown' || state === 'crashed') {
         if (this.vms.get(uuid) === vm) this.vms.delete(uuid);
+        void this.opts.diskAssembler?.release(vm.spec.disks.map((d) => d.path));
         // Ended after migrating away, or an incoming migration's QEMU that failed: no VM was lost.
         if (this.migratedOut.delete(uuid) || vm.migrating === 'in') return;
         if (this.suspending.delete(uuid)) this.emitEvent({ uuid, state: 'suspended', reason: 'suspended' });
@@ -170,6 +184,23 @@ export class InstanceManager extends EventEmitter {
     return this.serial(spec.uuid, async () => {
       const running = this.vms.get(spec.uuid);
       if (running) throw new XenApiError('VM_BAD_POWER_STATE', [spec.uuid, 'halted', running.state]);
+      const paths = spec.disks.map((d) => d.path);
+      await this.opts.diskAssembler?.assemble(paths);
+      try {
+        return await this.launchAssembled(spec, incomingState, awaitMigration);
+      } catch (e) {
+        await this.opts.diskAssembler?.release(paths);
+        throw e;
+      }
+    });
+  }
+
+  private async launchAssembled(
+    spec: InstanceSpec,
+    incomingState: string | undefined,
+    awaitMigration: boolean,
+  ): Promise<InstanceInfo> {
+    {
       checkFiles(spec);
       const vm = new QemuVm(spec, runtimePaths(this.opts.runRoot, this.opts.logRoot, spec.uuid));
       // Chosen and recorded (in launch, before its first await) with no await in between, so two
@@ -193,7 +224,7 @@ export class InstanceManager extends EventEmitter {
         reason: awaitMigration ? 'migrating-in' : 'started',
       });
       return vm.info();
-    });
+    }
   }
 
   /** The lowest id of the range no VM of this agent holds and no system user or group has. */

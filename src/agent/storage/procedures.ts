@@ -6,6 +6,7 @@
 import { rmSync, statSync, truncateSync } from 'node:fs';
 import { XenApiError } from '../../shared/errors.js';
 import { noSpaceIsFull } from './failure.js';
+import { extDriver } from './ext-sr.js';
 import { fileDriver } from './file-sr.js';
 import { isoDriver } from './iso-sr.js';
 import { lvmDriver } from './lvm-sr.js';
@@ -28,6 +29,7 @@ export const DRIVERS: Readonly<Record<string, SrDriver>> = {
   iso: isoDriver,
   lvm: lvmDriver,
   nfs: nfsDriver,
+  ext: extDriver,
 };
 
 export function driverFor(type: string): SrDriver {

@@ -9,6 +9,7 @@ import type {
   SrStats,
   Volume,
 } from '../../shared/host/storage.js';
+import type { ExtContext } from './ext-provider.js';
 
 // The wire types are the host contract's (src/shared/host/storage.ts).
 export type { DriverInfo, ProbeEntry, Repairs, SrConfig, SrStats, Volume };
@@ -33,6 +34,8 @@ export interface DriverContext {
   fileRoots?: readonly string[];
   /** Where network SRs (nfs) are mounted, one directory per SR uuid (xapi: /run/sr-mount). */
   srMountDir?: string;
+  /** ExtStorage providers: allow-listed directories, run logs, time limits (ext SRs). */
+  ext?: ExtContext;
 }
 
 export interface SrDriver {
