@@ -219,7 +219,7 @@ export async function runAction(
     : r.signal
       ? `killed by ${r.signal}`
       : `exited with status ${r.code}`;
-  const output = lastLines(`${r.stdout}${r.stderr ? `\n${r.stderr}` : ''}`);
+  const output = lastLines([r.stdout.trimEnd(), r.stderr.trimEnd()].filter(Boolean).join('\n'));
   throw fail(
     `ExtStorage${action[0].toUpperCase()}${action.slice(1)}`,
     `External storage's ${action} script failed (${reason}), last lines of output: ${output}`,

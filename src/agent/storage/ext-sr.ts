@@ -6,7 +6,16 @@
 // the provider's `attach` prints it and the agent links it at /dev/berth-ext/<sr>/<volume>, the
 // path the manager puts in a VM's disk spec (volume-path.ts); QEMU opens it before dropping its
 // privileges, as it opens LVM volumes.
-import { mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
+import {
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+  existsSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { XenApiError } from '../../shared/errors.js';
 import { EXT_DEV_DIR, extVolumePath } from '../../shared/host/volume-path.js';
@@ -126,7 +135,18 @@ export async function detachVolume(sr: SrConfig, location: string, ctx: DriverCo
   const env = { VOL_NAME: location };
   await run(b, 'close', env);
   await run(b, 'detach', env);
-  rmSync(extVolumePath(sr.uuid, location), { force: true });
+  unlink(sr, location);
+}
+
+/** Removes a volume's link, and its SR's directory once empty. */
+function unlink(sr: SrConfig, location: string): void {
+  const link = extVolumePath(sr.uuid, location);
+  rmSync(link, { force: true });
+  try {
+    rmdirSync(dirname(link));
+  } catch {
+    /* other volumes of the SR are still attached */
+  }
 }
 
 /** (sr uuid, volume) of a disk path under /dev/berth-ext, or undefined (pure). */
@@ -230,7 +250,7 @@ export const extDriver: SrDriver = {
     const b = bind(sr, ctx);
     const env = { VOL_NAME: location, VOL_SIZE: String(reg[location].sizeMiB) };
     await run(b, 'detach', env);
-    rmSync(extVolumePath(sr.uuid, location), { force: true });
+    unlink(sr, location);
     await run(b, 'remove', env);
     const { [location]: _gone, ...rest } = readRegistry(sr, ctx);
     writeRegistry(sr, ctx, rest);
