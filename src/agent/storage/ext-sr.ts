@@ -286,6 +286,16 @@ export const extDriver: SrDriver = {
       }),
     );
   },
+  async whileOpen(sr, location, ctx, work) {
+    // A running VM's volume is attached already (and stays so); otherwise attached for the work.
+    if (existsSync(extVolumePath(sr.uuid, location))) return work();
+    await attachVolume(sr, location, ctx);
+    try {
+      return await work();
+    } finally {
+      await detachVolume(sr, location, ctx).catch(() => undefined);
+    }
+  },
   async vdiImport(sr, newUuid, src, ctx) {
     const mib = toMiB(src.virtualSize);
     const v = await makeVolume(sr, newUuid, mib, ctx, (b) =>

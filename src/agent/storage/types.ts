@@ -66,6 +66,11 @@ export interface SrDriver {
     newUuid: string,
     ctx: DriverContext,
   ): Promise<PreparedSnapshot>;
+  /**
+   * Runs `work` while the volume's path can be opened (absent: it always can). ExtStorage
+   * volumes exist as block devices only while attached: attached for the work if no VM has them.
+   */
+  whileOpen?<T>(sr: SrConfig, location: string, ctx: DriverContext, work: () => Promise<T>): Promise<T>;
   /** A new volume filled from any image on this host (VDI.copy's target side). */
   vdiImport(
     sr: SrConfig,

@@ -133,7 +133,7 @@ test('ext SR over loopfile: create, attach (a real loop device), grow, snapshot,
   for (const l of logs) assert.ok(!readFileSync(join(ctx.ext?.logDir ?? '', l), 'utf8').includes(data));
 });
 
-test('ext SR: import fills a new volume through its attached device', async (t) => {
+test('ext SR: import, copy and export attach a volume for the work', async (t) => {
   const { dir, providers, ctx, sr } = setup(t);
   provider(providers, 'loopfile');
   const cfg = sr('loopfile');
@@ -146,7 +146,14 @@ test('ext SR: import fills a new volume through its attached device', async (t) 
   const link = await attachVolume(cfg, v.location, ctx);
   assert.ok(await hasPattern(link, 'raw', 0x33, MiB, 4096));
   await detachVolume(cfg, v.location, ctx);
-  await proc.blockdev_remove(ctx, cfg, v.location);
+  // Copy and export read a detached volume: attached for the work, detached after.
+  const copy = await proc.blockdev_convert(ctx, cfg, v.location, cfg, randomUUID());
+  assert.ok(!existsSync(v.path) && !existsSync(copy.path), 'nothing left attached');
+  const out = join(dir, 'out.raw');
+  await proc.blockdev_export_file({ ...ctx, fileRoots: [dir] }, cfg, copy.location, out);
+  assert.ok(await hasPattern(out, 'raw', 0x33, MiB, 4096));
+  assert.ok(!existsSync(copy.path));
+  for (const x of [v, copy]) await proc.blockdev_remove(ctx, cfg, x.location);
 });
 
 test('ext disk assembler: attaches a starting VM’s ext disks, all or nothing, and releases them', async (t) => {
