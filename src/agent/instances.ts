@@ -276,7 +276,37 @@ export class InstanceManager extends EventEmitter {
    * Ganeti's hotplug_device: hotadd / hotremove a disk or NIC of a running VM, or hotmod a CD
    * drive's medium (`device.path` '' ejects). Removal waits up to `timeoutMs` for the guest.
    */
-  hotplug(
+  async hotplug(
+    uuid: string,
+    action: HotplugAction,
+    devType: HotplugDevType,
+    device: DiskSpec | NicSpec,
+    timeoutMs: number,
+  ): Promise<void> {
+    const asm = this.opts.diskAssembler;
+    const disk =
+      devType === 'disk' && device && typeof device === 'object' ? (device as DiskSpec) : undefined;
+    // A hot-added disk that exists only while in use (ExtStorage) is assembled first and let go
+    // again if QEMU does not take it; a hot-removed one is let go once QEMU has.
+    if (asm && disk && action === 'hotadd' && !disk.cdrom && typeof disk.path === 'string') {
+      await asm.assemble([disk.path]);
+      try {
+        return await this.hotplugNow(uuid, action, devType, device, timeoutMs);
+      } catch (e) {
+        await asm.release([disk.path]);
+        throw e;
+      }
+    }
+    if (asm && disk && action === 'hotremove') {
+      const held = this.vms.get(uuid)?.spec.disks.find((d) => d.device === disk.device && !d.cdrom);
+      await this.hotplugNow(uuid, action, devType, device, timeoutMs);
+      if (held) await asm.release([held.path]);
+      return;
+    }
+    return this.hotplugNow(uuid, action, devType, device, timeoutMs);
+  }
+
+  private hotplugNow(
     uuid: string,
     action: HotplugAction,
     devType: HotplugDevType,

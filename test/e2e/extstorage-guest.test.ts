@@ -2,7 +2,8 @@
 // ExtStorage directory, the SR created with `xe sr-create type=ext device-config:provider=…`,
 // a VDI on it as a guest's disk (attached as a loop device when the VM starts, detached when it
 // stops), the guest writing a marker, VDI.resize and VDI.snapshot through the provider's `grow`
-// and `snapshot`, and a second guest booted with the snapshot reading the marker and the new size.
+// and `snapshot`, a second guest booted with the snapshot reading the marker and the new size,
+// and the original disk hot-plugged into that running guest and unplugged again.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -147,6 +148,23 @@ test('ext SR: xe sr-create, a guest on an ExtStorage disk, resize and snapshot',
   assert.equal(read[1], 'BERTH-EXT-42');
   const sectors = await shell(second.uuid, 'cat /sys/block/vda/size', /\n(\d+)\s*\r?\n/);
   assert.equal(Number(sectors[1]) * 512, 32 * MiB);
+
+  // Hot-plug the original disk into the running guest (attached for it), then unplug it (detached).
+  const hot = await call(
+    'VBD.create',
+    vbdRecord(second.vm, disk, { userdevice: '1', bootable: false, unpluggable: true }),
+  );
+  await call('VBD.plug', hot);
+  assert.match(loopsOf(img), /^\/dev\/loop\d+$/, 'attached for the hot-plug');
+  const hotRead = await shell(
+    second.uuid,
+    'head -c 12 /dev/vdb; echo; echo HOT-END',
+    /(BERTH-EXT-\d+)\s*\r?\nHOT-END/,
+  );
+  assert.equal(hotRead[1], 'BERTH-EXT-42');
+  await call('VBD.unplug', hot);
+  await waitFor(() => loopsOf(img) === '', 30_000, 'detached after the unplug');
+  await call('VBD.destroy', hot);
   await call('VM.hard_shutdown', second.vm);
 
   for (const v of [first.vm, second.vm]) await call('VM.destroy', v);
