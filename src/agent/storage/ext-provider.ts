@@ -130,7 +130,11 @@ export interface RunOutcome {
   timedOut: boolean;
 }
 
-/** Runs `file` with no arguments and `env` only, in its own process group; kills the group at the limit. */
+/**
+ * Runs `file` with no arguments and `env` only, in its own process group; at the limit the whole
+ * group is killed (a hung script's children too). Children left running after a normal exit are
+ * not touched (a provider may start a daemon), but cannot delay the result by more than 0.5 s.
+ */
 export function runScript(
   file: string,
   env: Record<string, string>,
@@ -165,7 +169,10 @@ export function runScript(
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      killGroup(); // leftovers of a script that exited but left children behind
+      // A daemon the script left running (a userspace attach helper) lives on; only its hold on
+      // our pipes is dropped.
+      child.stdout.destroy();
+      child.stderr.destroy();
       resolve({
         code,
         signal,
@@ -187,6 +194,9 @@ export function runScript(
       finish(127, null);
     });
     child.on('close', (code, signal) => finish(code, signal));
+    // 'close' waits for every holder of the pipes: a child the script left behind with them open
+    // must not hold the result back past a short grace.
+    child.on('exit', (code, signal) => setTimeout(() => finish(code, signal), 500).unref());
   });
 }
 

@@ -204,6 +204,25 @@ test('ext SR: bad providers fail clearly, in time, and leave nothing behind', as
   assert.deepEqual(readdirSync(data), [], 'the half-made volume was removed');
   assert.deepEqual((await proc.sr_scan(ctx, hangs)).volumes, []);
 
+  // A create that leaves a daemon behind holding its output: done at once, the daemon lives on.
+  const pidFile = join(data, '..', 'daemon.pid');
+  provider(providers, 'daemon', (p) =>
+    script(
+      p,
+      'create',
+      `. "$(dirname "$0")/common.sh"; mkdir -p "$DIR"; truncate -s 1M "$IMG"; sleep 60 & echo $! > ${pidFile}`,
+    ),
+  );
+  const daemon = sr('daemon');
+  await proc.sr_create(ctx, daemon);
+  const t1 = Date.now();
+  const dv = await proc.blockdev_create(ctx, daemon, randomUUID(), MiB);
+  assert.ok(Date.now() - t1 < 3000, 'not held back by the daemon');
+  const pid = Number(readFileSync(pidFile, 'utf8'));
+  assert.doesNotThrow(() => process.kill(pid, 0), 'the daemon still runs');
+  process.kill(pid, 'SIGKILL');
+  await proc.blockdev_remove(ctx, daemon, dv.location);
+
   // A failing create: its last lines of output are in the error.
   provider(providers, 'fails', (p) => script(p, 'create', 'echo "no room on the array" >&2; exit 3'));
   const fails = sr('fails');
