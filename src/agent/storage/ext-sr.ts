@@ -138,14 +138,15 @@ export async function detachVolume(sr: SrConfig, location: string, ctx: DriverCo
   unlink(sr, location);
 }
 
-/** Removes a volume's link, and its SR's directory once empty. */
+/** Removes a volume's link, and its SR's directory and /dev/berth-ext once empty. */
 function unlink(sr: SrConfig, location: string): void {
   const link = extVolumePath(sr.uuid, location);
   rmSync(link, { force: true });
   try {
     rmdirSync(dirname(link));
+    rmdirSync(EXT_DEV_DIR);
   } catch {
-    /* other volumes of the SR are still attached */
+    /* other volumes are still attached */
   }
 }
 
