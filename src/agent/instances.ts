@@ -110,7 +110,10 @@ export class InstanceManager extends EventEmitter {
     vm.on('state', (state: InstanceState, reason?: string) => {
       if (state === 'shutdown' || state === 'crashed') {
         if (this.vms.get(uuid) === vm) this.vms.delete(uuid);
-        void this.opts.diskAssembler?.release(vm.spec.disks.map((d) => d.path));
+        this.releaseDisks(
+          uuid,
+          vm.spec.disks.map((d) => d.path),
+        );
         // Ended after migrating away, or an incoming migration's QEMU that failed: no VM was lost.
         if (this.migratedOut.delete(uuid) || vm.migrating === 'in') return;
         if (this.suspending.delete(uuid)) this.emitEvent({ uuid, state: 'suspended', reason: 'suspended' });
@@ -185,6 +188,8 @@ export class InstanceManager extends EventEmitter {
       const running = this.vms.get(spec.uuid);
       if (running) throw new XenApiError('VM_BAD_POWER_STATE', [spec.uuid, 'halted', running.state]);
       const paths = spec.disks.map((d) => d.path);
+      // A release still running from this VM's last QEMU (a clean reboot) must not undo this.
+      await this.releasing.get(spec.uuid);
       await this.opts.diskAssembler?.assemble(paths);
       try {
         return await this.launchAssembled(spec, incomingState, awaitMigration);
@@ -200,31 +205,44 @@ export class InstanceManager extends EventEmitter {
     incomingState: string | undefined,
     awaitMigration: boolean,
   ): Promise<InstanceInfo> {
-    {
-      checkFiles(spec);
-      const vm = new QemuVm(spec, runtimePaths(this.opts.runRoot, this.opts.logRoot, spec.uuid));
-      // Chosen and recorded (in launch, before its first await) with no await in between, so two
-      // VMs starting at once never get the same id.
-      const identity = this.opts.idRange ? this.pickIdentity(this.opts.idRange) : undefined;
-      await vm.launch(
-        {
-          accel: this.opts.accel,
-          runAs: this.opts.runAs,
-          identity,
-          // An unprivileged QEMU gets its own mount namespace with a private /dev.
-          privateDev: Boolean(identity || this.opts.runAs),
-        },
-        incomingState,
-        awaitMigration,
-      );
-      this.track(vm); // after launch, whose own state change nobody heard: tell it now
-      this.emitEvent({
-        uuid: spec.uuid,
-        state: vm.state,
-        reason: awaitMigration ? 'migrating-in' : 'started',
-      });
-      return vm.info();
-    }
+    checkFiles(spec);
+    const vm = new QemuVm(spec, runtimePaths(this.opts.runRoot, this.opts.logRoot, spec.uuid));
+    // Chosen and recorded (in launch, before its first await) with no await in between, so two
+    // VMs starting at once never get the same id.
+    const identity = this.opts.idRange ? this.pickIdentity(this.opts.idRange) : undefined;
+    await vm.launch(
+      {
+        accel: this.opts.accel,
+        runAs: this.opts.runAs,
+        identity,
+        // An unprivileged QEMU gets its own mount namespace with a private /dev.
+        privateDev: Boolean(identity || this.opts.runAs),
+      },
+      incomingState,
+      awaitMigration,
+    );
+    this.track(vm); // after launch, whose own state change nobody heard: tell it now
+    this.emitEvent({
+      uuid: spec.uuid,
+      state: vm.state,
+      reason: awaitMigration ? 'migrating-in' : 'started',
+    });
+    return vm.info();
+  }
+
+  /** Disk releases after a QEMU ended, by VM: a new start of the VM waits for its own. */
+  private readonly releasing = new Map<string, Promise<void>>();
+
+  private releaseDisks(uuid: string, paths: string[]) {
+    const asm = this.opts.diskAssembler;
+    if (!asm) return;
+    const p = (this.releasing.get(uuid) ?? Promise.resolve())
+      .then(() => asm.release(paths))
+      .catch(() => undefined);
+    this.releasing.set(uuid, p);
+    void p.finally(() => {
+      if (this.releasing.get(uuid) === p) this.releasing.delete(uuid);
+    });
   }
 
   /** The lowest id of the range no VM of this agent holds and no system user or group has. */

@@ -122,6 +122,15 @@ test('ext SR: xe sr-create, a guest on an ExtStorage disk, resize and snapshot',
   const first = await makeVm('ext-e2e-writer', disk);
   await boot(first.vm, first.uuid);
   assert.match(loopsOf(img), /^\/dev\/loop\d+$/, 'attached for the running VM');
+  // A clean reboot detaches with the old QEMU and attaches for the new one, in that order.
+  const logBefore = stack.consoleLog(first.uuid).length;
+  await call('VM.clean_reboot', first.vm);
+  await waitFor(
+    () => stack.consoleLog(first.uuid).slice(logBefore).includes('BERTH-GUEST-READY'),
+    BOOT_MS,
+    'boot marker after the reboot',
+  );
+  assert.match(loopsOf(img), /^\/dev\/loop\d+$/, 'attached again after the reboot');
   await shell(
     first.uuid,
     'echo BERTH-EXT-$((6*7)) | dd of=/dev/vda bs=512 count=1 conv=sync 2>/dev/null; sync; echo WROTE-DONE',
