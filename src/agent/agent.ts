@@ -39,6 +39,7 @@ import type { Sampler } from './stats/sample.js';
 import { agentSampler } from './stats/sample-all.js';
 import { StatsStore } from './stats/store.js';
 import { AttachedSrs } from './storage/attached.js';
+import { extDiskAssembler } from './storage/ext-assembler.js';
 import { type DevicePluginOptions, startDevicePlugins } from './storage-resources/index.js';
 import type { DevicePluginRunner } from './storage-resources/runner.js';
 import { devicePluginProcedures } from './storage-resources/rpc.js';
@@ -198,13 +199,17 @@ export interface Agent {
 }
 
 export async function startAgent(opts: AgentOptions): Promise<Agent> {
-  const vms = new InstanceManager(opts);
-  // VMs found dead at start-up are told to every manager that connects (idempotent for it).
   const storageCtx = storageContext(opts.storage ?? {}, opts.stateRoots);
+  // The SRs attached here, as the storage procedures see them: the statistics sampler's SR list,
+  // and where a starting VM's ExtStorage disks find their provider.
+  const attached = new AttachedSrs(storageCtx);
+  const vms = new InstanceManager({
+    ...opts,
+    diskAssembler: opts.diskAssembler ?? extDiskAssembler(attached, storageCtx),
+  });
+  // VMs found dead at start-up are told to every manager that connects (idempotent for it).
   const liveCbt = (vm: string, device: string, op: LiveCbtOp, gen?: string) =>
     vms.diskCbt(vm, device, op, gen);
-  // The SRs attached here, as the storage procedures see them: the statistics sampler's SR list.
-  const attached = new AttachedSrs(storageCtx);
   const storage = { ...storageProcedures(storageCtx, attached), ...cbtProcedures(storageCtx, liveCbt) };
   // NBD exports of volumes: daemons an earlier agent left are ended before any new one starts.
   const exports = new NbdExports(opts.runRoot, storageCtx);

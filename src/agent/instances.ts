@@ -45,6 +45,19 @@ export interface InstanceOptions {
    * (main.ts: on when QEMU runs as berth-qemu, the default).
    */
   idRange?: IdRange;
+  /**
+   * Makes disks that exist only while in use (ExtStorage volumes) ready before QEMU starts, and
+   * lets them go when it has ended (storage/ext-assembler.ts). Absent: every disk path is a file
+   * or device that is simply there.
+   */
+  diskAssembler?: DiskAssembler;
+}
+
+export interface DiskAssembler {
+  /** Makes every disk path of a VM about to start openable (the ones it handles). */
+  assemble(paths: readonly string[]): Promise<void>;
+  /** Lets them go again once the VM's QEMU has ended; never throws. */
+  release(paths: readonly string[]): Promise<void>;
 }
 
 /** The unprivileged user QEMU drops to (undefined: QEMU stays root). */
@@ -97,6 +110,10 @@ export class InstanceManager extends EventEmitter {
     vm.on('state', (state: InstanceState, reason?: string) => {
       if (state === 'shutdown' || state === 'crashed') {
         if (this.vms.get(uuid) === vm) this.vms.delete(uuid);
+        this.releaseDisks(
+          uuid,
+          vm.spec.disks.map((d) => d.path),
+        );
         // Ended after migrating away, or an incoming migration's QEMU that failed: no VM was lost.
         if (this.migratedOut.delete(uuid) || vm.migrating === 'in') return;
         if (this.suspending.delete(uuid)) this.emitEvent({ uuid, state: 'suspended', reason: 'suspended' });
@@ -170,29 +187,61 @@ export class InstanceManager extends EventEmitter {
     return this.serial(spec.uuid, async () => {
       const running = this.vms.get(spec.uuid);
       if (running) throw new XenApiError('VM_BAD_POWER_STATE', [spec.uuid, 'halted', running.state]);
-      checkFiles(spec);
-      const vm = new QemuVm(spec, runtimePaths(this.opts.runRoot, this.opts.logRoot, spec.uuid));
-      // Chosen and recorded (in launch, before its first await) with no await in between, so two
-      // VMs starting at once never get the same id.
-      const identity = this.opts.idRange ? this.pickIdentity(this.opts.idRange) : undefined;
-      await vm.launch(
-        {
-          accel: this.opts.accel,
-          runAs: this.opts.runAs,
-          identity,
-          // An unprivileged QEMU gets its own mount namespace with a private /dev.
-          privateDev: Boolean(identity || this.opts.runAs),
-        },
-        incomingState,
-        awaitMigration,
-      );
-      this.track(vm); // after launch, whose own state change nobody heard: tell it now
-      this.emitEvent({
-        uuid: spec.uuid,
-        state: vm.state,
-        reason: awaitMigration ? 'migrating-in' : 'started',
-      });
-      return vm.info();
+      const paths = spec.disks.map((d) => d.path);
+      // A release still running from this VM's last QEMU (a clean reboot) must not undo this.
+      await this.releasing.get(spec.uuid);
+      await this.opts.diskAssembler?.assemble(paths);
+      try {
+        return await this.launchAssembled(spec, incomingState, awaitMigration);
+      } catch (e) {
+        await this.opts.diskAssembler?.release(paths);
+        throw e;
+      }
+    });
+  }
+
+  private async launchAssembled(
+    spec: InstanceSpec,
+    incomingState: string | undefined,
+    awaitMigration: boolean,
+  ): Promise<InstanceInfo> {
+    checkFiles(spec);
+    const vm = new QemuVm(spec, runtimePaths(this.opts.runRoot, this.opts.logRoot, spec.uuid));
+    // Chosen and recorded (in launch, before its first await) with no await in between, so two
+    // VMs starting at once never get the same id.
+    const identity = this.opts.idRange ? this.pickIdentity(this.opts.idRange) : undefined;
+    await vm.launch(
+      {
+        accel: this.opts.accel,
+        runAs: this.opts.runAs,
+        identity,
+        // An unprivileged QEMU gets its own mount namespace with a private /dev.
+        privateDev: Boolean(identity || this.opts.runAs),
+      },
+      incomingState,
+      awaitMigration,
+    );
+    this.track(vm); // after launch, whose own state change nobody heard: tell it now
+    this.emitEvent({
+      uuid: spec.uuid,
+      state: vm.state,
+      reason: awaitMigration ? 'migrating-in' : 'started',
+    });
+    return vm.info();
+  }
+
+  /** Disk releases after a QEMU ended, by VM: a new start of the VM waits for its own. */
+  private readonly releasing = new Map<string, Promise<void>>();
+
+  private releaseDisks(uuid: string, paths: string[]) {
+    const asm = this.opts.diskAssembler;
+    if (!asm) return;
+    const p = (this.releasing.get(uuid) ?? Promise.resolve())
+      .then(() => asm.release(paths))
+      .catch(() => undefined);
+    this.releasing.set(uuid, p);
+    void p.finally(() => {
+      if (this.releasing.get(uuid) === p) this.releasing.delete(uuid);
     });
   }
 
@@ -245,7 +294,37 @@ export class InstanceManager extends EventEmitter {
    * Ganeti's hotplug_device: hotadd / hotremove a disk or NIC of a running VM, or hotmod a CD
    * drive's medium (`device.path` '' ejects). Removal waits up to `timeoutMs` for the guest.
    */
-  hotplug(
+  async hotplug(
+    uuid: string,
+    action: HotplugAction,
+    devType: HotplugDevType,
+    device: DiskSpec | NicSpec,
+    timeoutMs: number,
+  ): Promise<void> {
+    const asm = this.opts.diskAssembler;
+    const disk =
+      devType === 'disk' && device && typeof device === 'object' ? (device as DiskSpec) : undefined;
+    // A hot-added disk that exists only while in use (ExtStorage) is assembled first and let go
+    // again if QEMU does not take it; a hot-removed one is let go once QEMU has.
+    if (asm && disk && action === 'hotadd' && !disk.cdrom && typeof disk.path === 'string') {
+      await asm.assemble([disk.path]);
+      try {
+        return await this.hotplugNow(uuid, action, devType, device, timeoutMs);
+      } catch (e) {
+        await asm.release([disk.path]);
+        throw e;
+      }
+    }
+    if (asm && disk && action === 'hotremove') {
+      const held = this.vms.get(uuid)?.spec.disks.find((d) => d.device === disk.device && !d.cdrom);
+      await this.hotplugNow(uuid, action, devType, device, timeoutMs);
+      if (held) await asm.release([held.path]);
+      return;
+    }
+    return this.hotplugNow(uuid, action, devType, device, timeoutMs);
+  }
+
+  private hotplugNow(
     uuid: string,
     action: HotplugAction,
     devType: HotplugDevType,

@@ -21,6 +21,9 @@ const USAGE = `Usage: berth-agent [options]
   --state-root DIR   where suspend images may live     [BERTH_STATE_ROOT, /var/lib/berth]
   --sr-root DIR      SR paths must lie under it (repeatable; storage journals in STATE-ROOT/storage)
                      [BERTH_SR_ROOTS, colon-separated; STATE-ROOT/sr]
+  --extstorage-dir DIR  ExtStorage providers are looked up only here (repeatable)
+                     [BERTH_EXTSTORAGE_DIRS, colon-separated;
+                     /srv/berth/extstorage and STATE-ROOT/extstorage]
   --accel kvm|tcg    override accelerator detection    [BERTH_ACCEL]
   --run-as USER      QEMU drops to this user (-runas)  [BERTH_QEMU_USER, berth-qemu if it exists]
                      ("root" keeps QEMU as root)
@@ -55,6 +58,7 @@ async function main() {
       'log-dir': { type: 'string' },
       'state-root': { type: 'string' },
       'sr-root': { type: 'string', multiple: true },
+      'extstorage-dir': { type: 'string', multiple: true },
       accel: { type: 'string' },
       'run-as': { type: 'string' },
       netns: { type: 'string' },
@@ -96,7 +100,10 @@ async function main() {
     runRoot: values['run-dir'] ?? env.BERTH_AGENT_RUN_DIR ?? '/run/berth/vms',
     logRoot: values['log-dir'] ?? env.BERTH_AGENT_LOG_DIR ?? '/var/log/berth/vms',
     stateRoots: [values['state-root'] ?? env.BERTH_STATE_ROOT ?? '/var/lib/berth'],
-    storage: { roots: values['sr-root'] ?? env.BERTH_SR_ROOTS?.split(':').filter(Boolean) },
+    storage: {
+      roots: values['sr-root'] ?? env.BERTH_SR_ROOTS?.split(':').filter(Boolean),
+      extStorageDirs: values['extstorage-dir'] ?? env.BERTH_EXTSTORAGE_DIRS?.split(':').filter(Boolean),
+    },
     accel,
     runAs: runAs || undefined,
     // Per-VM identities go with the berth-qemu set-up (its presence is what berth-up.sh leaves);

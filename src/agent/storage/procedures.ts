@@ -6,6 +6,7 @@
 import { rmSync, statSync, truncateSync } from 'node:fs';
 import { XenApiError } from '../../shared/errors.js';
 import { noSpaceIsFull } from './failure.js';
+import { extDriver } from './ext-sr.js';
 import { fileDriver } from './file-sr.js';
 import { isoDriver } from './iso-sr.js';
 import { lvmDriver } from './lvm-sr.js';
@@ -28,6 +29,7 @@ export const DRIVERS: Readonly<Record<string, SrDriver>> = {
   iso: isoDriver,
   lvm: lvmDriver,
   nfs: nfsDriver,
+  ext: extDriver,
 };
 
 export function driverFor(type: string): SrDriver {
@@ -180,11 +182,24 @@ export async function blockdev_convert(
   const bound = v.virtualSize + (v.virtualSize >> 6) + 64 * 1024 * 1024;
   const needed = bound > free ? await d.importSize(v) : bound;
   if (needed > free) throw new XenApiError('SR_FULL', [String(needed), String(free)]);
-  return noSpaceIsFull(
-    needed,
-    () => freeBytes(d, dst, ctx),
-    () => d.vdiImport(dst, newUuid, v, ctx),
+  return whileOpen(ctx, src, location, () =>
+    noSpaceIsFull(
+      needed,
+      () => freeBytes(d, dst, ctx),
+      () => d.vdiImport(dst, newUuid, v, ctx),
+    ),
   );
+}
+
+/** Runs `work` while the volume's path can be opened (driver.whileOpen). */
+function whileOpen<T>(
+  ctx: DriverContext,
+  sr: SrConfig,
+  location: string,
+  work: () => Promise<T>,
+): Promise<T> {
+  const d = driverFor(sr.type);
+  return d.whileOpen ? d.whileOpen(sr, location, ctx, work) : work();
 }
 
 export async function blockdev_find(
@@ -236,7 +251,7 @@ export async function blockdev_export_file(
   const v = await driverFor(sr.type).volume(sr, location, ctx);
   if (!v) throw new XenApiError('VDI_MISSING', [sr.uuid, location]);
   rmSync(file, { force: true });
-  await convertImage(v.path, v.format, file, 'raw');
+  await whileOpen(ctx, sr, location, () => convertImage(v.path, v.format, file, 'raw'));
   if (bytes !== undefined && Number.isSafeInteger(bytes) && bytes >= 0 && bytes < statSync(file).size)
     truncateSync(file, bytes);
 }

@@ -20,6 +20,11 @@ export interface StorageOptions {
   fileRoots?: string[];
   /** Where network SRs (nfs) are mounted (default /run/sr-mount, as xapi's SM). */
   srMountDir?: string;
+  /**
+   * Allow-listed directories ExtStorage providers are looked up in (default
+   * /srv/berth/extstorage and <first state root>/extstorage).
+   */
+  extStorageDirs?: string[];
 }
 
 /** The driver context from the options, defaults under the agent's state roots. */
@@ -30,6 +35,12 @@ export function storageContext(opts: StorageOptions, stateRoots: readonly string
     stateDir: opts.stateDir ?? join(base, 'storage'),
     fileRoots: opts.fileRoots?.length ? [...opts.fileRoots] : [...stateRoots],
     ...(opts.srMountDir ? { srMountDir: opts.srMountDir } : {}),
+    ext: {
+      dirs: opts.extStorageDirs?.length
+        ? [...opts.extStorageDirs]
+        : ['/srv/berth/extstorage', join(base, 'extstorage')],
+      logDir: join(opts.stateDir ?? join(base, 'storage'), 'extstorage-logs'),
+    },
   };
 }
 

@@ -9,6 +9,7 @@ import type {
   SrStats,
   Volume,
 } from '../../shared/host/storage.js';
+import type { ExtContext } from './ext-provider.js';
 
 // The wire types are the host contract's (src/shared/host/storage.ts).
 export type { DriverInfo, ProbeEntry, Repairs, SrConfig, SrStats, Volume };
@@ -33,6 +34,8 @@ export interface DriverContext {
   fileRoots?: readonly string[];
   /** Where network SRs (nfs) are mounted, one directory per SR uuid (xapi: /run/sr-mount). */
   srMountDir?: string;
+  /** ExtStorage providers: allow-listed directories, run logs, time limits (ext SRs). */
+  ext?: ExtContext;
 }
 
 export interface SrDriver {
@@ -63,6 +66,11 @@ export interface SrDriver {
     newUuid: string,
     ctx: DriverContext,
   ): Promise<PreparedSnapshot>;
+  /**
+   * Runs `work` while the volume's path can be opened (absent: it always can). ExtStorage
+   * volumes exist as block devices only while attached: attached for the work if no VM has them.
+   */
+  whileOpen?<T>(sr: SrConfig, location: string, ctx: DriverContext, work: () => Promise<T>): Promise<T>;
   /** A new volume filled from any image on this host (VDI.copy's target side). */
   vdiImport(
     sr: SrConfig,

@@ -6,6 +6,13 @@ import type { ImageFormat } from './storage.js';
 /** Where every host mounts its network SRs, as xapi's SM (the agent's srMountDir default). */
 export const SR_MOUNT_DIR = '/run/sr-mount';
 
+/**
+ * Where the agent links an attached ExtStorage volume (the block device its provider's `attach`
+ * printed): /dev/berth-ext/<sr uuid>/<volume>. Under /dev so QEMU's private /dev gets the node.
+ */
+export const EXT_DEV_DIR = '/dev/berth-ext';
+export const extVolumePath = (srUuid: string, location: string) => `${EXT_DEV_DIR}/${srUuid}/${location}`;
+
 export function volumePath(
   type: string,
   srUuid: string,
@@ -23,6 +30,8 @@ export function volumePath(
       return { path: join(srMountDir, srUuid, `${location}.qcow2`), format: 'qcow2' };
     case 'lvm':
       return { path: `/dev/VG_XenStorage-${srUuid}/LV-${location}`, format: 'raw' };
+    case 'ext':
+      return { path: extVolumePath(srUuid, location), format: 'raw' };
     default:
       return undefined;
   }

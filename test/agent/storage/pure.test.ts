@@ -116,4 +116,10 @@ test('volume paths per SR type; locations cannot escape the SR', () => {
   });
   assert.equal(volumePath('nfs', 'S', {}, U1, '/tmp/m')?.path, `/tmp/m/S/${U1}.qcow2`);
   assert.equal(volumePath('cifs', 's', {}, U1), undefined);
+  // ext: the agent's link to the device the provider's attach printed.
+  assert.deepEqual(volumePath('ext', 'S', { provider: 'loopfile' }, U1), {
+    path: `/dev/berth-ext/S/${U1}`,
+    format: 'raw',
+  });
+  assert.equal(volumePath('ext', 'S', { provider: 'loopfile' }, '../x'), undefined);
 });

@@ -29,8 +29,11 @@ test('default storage roots lie under the first state root; --sr-root replaces t
     allowedRoots: ['/s/sr'],
     stateDir: '/s/storage',
     fileRoots: ['/s', '/t'],
+    ext: { dirs: ['/srv/berth/extstorage', '/s/extstorage'], logDir: '/s/storage/extstorage-logs' },
   });
   assert.deepEqual(storageContext({ roots: ['/a', '/b'] }, ['/s']).allowedRoots, ['/a', '/b']);
+  // ExtStorage providers: only the directories given (--extstorage-dir) replace the defaults.
+  assert.deepEqual(storageContext({ extStorageDirs: ['/p'] }, ['/s']).ext?.dirs, ['/p']);
 });
 
 test('srConfig takes only strings and copies device_config onto a fresh object', () => {
@@ -93,7 +96,7 @@ test('storage procedures with bad argument types get INVALID_VALUE over the RPC'
   assert.deepEqual(await client.blockdev_getdimensions(sr, [uuid, randomUUID()]), [1024 * 1024, null]);
   assert.deepEqual(
     (await client.storage_drivers()).map((d) => d.type),
-    ['file', 'iso', 'lvm', 'nfs'],
+    ['file', 'iso', 'lvm', 'nfs', 'ext'],
   );
 });
 

@@ -32,8 +32,14 @@ test('default SR, SM objects, VDI create/clone/snapshot/copy/resize/destroy with
   const sms = Object.values(await m.call<Record<string, any>>('SM.get_all_records'))
     .map((s) => s.type)
     .sort();
-  assert.deepEqual(sms, ['file', 'iso', 'lvm', 'nfs']);
-  assert.deepEqual((await m.call<string[]>('SR.get_supported_types')).sort(), ['file', 'iso', 'lvm', 'nfs']);
+  assert.deepEqual(sms, ['ext', 'file', 'iso', 'lvm', 'nfs']);
+  assert.deepEqual((await m.call<string[]>('SR.get_supported_types')).sort(), [
+    'ext',
+    'file',
+    'iso',
+    'lvm',
+    'nfs',
+  ]);
 
   const vdi = await m.call<string>('VDI.create', vdiRec(sr, GiB));
   const v = await m.call<any>('VDI.get_record', vdi);

@@ -30,8 +30,8 @@ test('storage starts when the agent connects and runs over its RPC', async (t) =
   const { agent } = await startAgentIn(agentDir, { stateRoot: dataDir });
   t.after(() => agent.close());
   await waitFor(() => m.manager.storageReport !== undefined, 20_000, 'storage start at agent connect');
-  assert.deepEqual((await call('SR.get_supported_types')).sort(), ['file', 'iso', 'lvm', 'nfs']);
-  assert.equal(svc.db.count('SM'), 4);
+  assert.deepEqual((await call('SR.get_supported_types')).sort(), ['ext', 'file', 'iso', 'lvm', 'nfs']);
+  assert.equal(svc.db.count('SM'), 5);
   const pool = [...svc.db.all('pool').values()][0];
   const sr = String(pool.default_SR);
   assert.equal(svc.db.get('SR', sr)?.type, 'file');
