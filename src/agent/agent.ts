@@ -42,6 +42,7 @@ import { AttachedSrs } from './storage/attached.js';
 import { type DevicePluginOptions, startDevicePlugins } from './storage-resources/index.js';
 import type { DevicePluginRunner } from './storage-resources/runner.js';
 import { devicePluginProcedures } from './storage-resources/rpc.js';
+import { DEFAULT_OS_TIMEOUT_MS, type OsOptions, osProcedures } from './os/rpc.js';
 
 const log = logger('agent');
 
@@ -161,6 +162,20 @@ export interface AgentOptions extends InstanceOptions {
   stats?: StatsOptions;
   /** Storage device plugins (issue 17; default: the built-in `linux` one); false: none. */
   devicePlugins?: DevicePluginOptions | false;
+  /** OS definitions (issue 18): search paths, log and work dirs, time limit (docs/os-definitions.md). */
+  os?: Partial<OsOptions>;
+}
+
+/** The OS options with their defaults: /srv/berth/os then STATE-ROOT/os, logs in LOG-ROOT/os. */
+export function osOptions(opts: AgentOptions): OsOptions {
+  return {
+    searchPaths: opts.os?.searchPaths?.length
+      ? opts.os.searchPaths
+      : ['/srv/berth/os', join(opts.stateRoots[0], 'os')],
+    logDir: opts.os?.logDir ?? join(opts.logRoot, 'os'),
+    workDir: opts.os?.workDir ?? join(opts.stateRoots[0], 'os-work'),
+    timeoutMs: opts.os?.timeoutMs ?? DEFAULT_OS_TIMEOUT_MS,
+  };
 }
 
 export interface StatsOptions {
@@ -219,6 +234,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     ...dataPlaneProcedures(exports, running),
     ...migrationProcedures({ vms }),
     ...diskMirrorProcedure(vms, storageCtx.allowedRoots),
+    ...osProcedures(osOptions(opts), storageCtx.allowedRoots),
     [DISK_SNAPSHOT_PROCEDURE]: (uuid: unknown, disks: unknown, options: unknown) => {
       const a = diskSnapshotArgs(disks, options);
       return snapshotDisks(vms, storageCtx, str('uuid', uuid), a.requests, a.options);

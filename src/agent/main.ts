@@ -33,6 +33,8 @@ const USAGE = `Usage: berth-agent [options]
   --no-device-plugins  run no storage device plugins (the built-in linux one reports this
                      host's disks, LVM, md, ZFS, SMART, mounts and NICs to the pool master)
                      [BERTH_DEVICE_PLUGINS=off]
+  --os-path DIR      where OS definitions live (repeatable) [BERTH_OS_PATH, colon-separated;
+                     /srv/berth/os and STATE-ROOT/os]
   Under berth-qemu each VM's QEMU gets its own uid/gid from 1900000000:10000
   [BERTH_QEMU_IDS=BASE:COUNT to move the range, "off" for berth-qemu's own uid for all]
 `;
@@ -54,6 +56,7 @@ async function main() {
       'stats-archive-interval': { type: 'string' },
       'no-stats-sampling': { type: 'boolean' },
       'no-device-plugins': { type: 'boolean' },
+      'os-path': { type: 'string', multiple: true },
       help: { type: 'boolean' },
     },
   });
@@ -93,6 +96,7 @@ async function main() {
         : undefined,
     network: { netns: values.netns ?? env.BERTH_AGENT_NETNS ?? undefined, nicKinds },
     stats: { archiveIntervalMs: archiveSeconds * 1000, sampler: sampling ? undefined : false },
+    os: { searchPaths: values['os-path'] ?? env.BERTH_OS_PATH?.split(':').filter(Boolean) },
     devicePlugins: values['no-device-plugins'] || env.BERTH_DEVICE_PLUGINS === 'off' ? false : undefined,
   });
   const stop = async () => {

@@ -3,13 +3,14 @@
 // over the real agent RPC, as the manager does in production.
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { type Agent, type StatsOptions, startAgent } from '../../src/agent/agent.js';
+import { type Agent, type AgentOptions, type StatsOptions, startAgent } from '../../src/agent/agent.js';
 import type { StorageOptions } from '../../src/agent/storage/rpc.js';
 import type { DevicePluginOptions } from '../../src/agent/storage-resources/index.js';
 import { cbtClient } from '../../src/shared/host/cbt.js';
 import { DATA_PLANE_PROCEDURES, type DataPlaneProcedures } from '../../src/shared/host/data-plane.js';
 import { type DevicePluginProcedures, devicePluginClient } from '../../src/shared/host/device-plugins.js';
 import { migrationClient } from '../../src/shared/host/migration.js';
+import { type OsProcedures, osClient } from '../../src/shared/host/os.js';
 import { XenApiError } from '../../src/shared/errors.js';
 import { type StatsProcedures, statsClient } from '../../src/shared/host/stats.js';
 import { STORAGE_PROCEDURES, type StorageProcedures } from '../../src/shared/host/storage.js';
@@ -35,6 +36,8 @@ export async function startAgentIn(
     stats?: StatsOptions;
     /** Storage device plugins (default: none run). */
     devicePlugins?: DevicePluginOptions | false;
+    /** OS definitions: search paths, time limit (default: STATE/os). */
+    os?: AgentOptions['os'];
   } = {},
 ): Promise<TestAgent> {
   const socketPath = join(dir, 'sock', 'agent.sock');
@@ -47,6 +50,7 @@ export async function startAgentIn(
     storage: opts.storage,
     stats: opts.stats ?? { sampler: false },
     devicePlugins: opts.devicePlugins ?? false,
+    os: opts.os,
   });
   return { agent, client: new NodedAgentClient(socketPath), socketPath };
 }
@@ -67,7 +71,7 @@ export async function startTestAgent(
 /** A host agent without storage (and data-plane) procedures: the stand-ins tests use for VM calls. */
 export type InstanceAgent = Omit<
   HostAgent,
-  keyof StorageProcedures | keyof DataPlaneProcedures | 'cbt' | 'migration' | 'stats' | 'devicePlugins'
+  keyof StorageProcedures | keyof DataPlaneProcedures | 'cbt' | 'migration' | 'stats' | 'devicePlugins' | 'os'
 >;
 
 /** The procedures a real agent's client lends a stand-in. */
@@ -92,6 +96,7 @@ export function withRealStorage<T extends InstanceAgent>(
   out.migration = noMigration();
   out.stats = noStats();
   out.devicePlugins = noDevicePlugins();
+  out.os = noOs();
   return fake as unknown as T & HostAgent;
 }
 
@@ -115,6 +120,7 @@ export function withoutStorage<T extends InstanceAgent>(fake: T): T & HostAgent 
   out.migration = noMigration();
   out.stats = noStats();
   out.devicePlugins = noDevicePlugins();
+  out.os = noOs();
   return fake as unknown as T & HostAgent;
 }
 
@@ -149,5 +155,18 @@ export function noDevicePlugins(): DevicePluginProcedures {
     if (name === 'device_plugin_take' || name === 'device_plugin_list') return [];
     if (name === 'device_plugin_session_terminate') return undefined;
     throw new XenApiError('INVALID_VALUE', ['plugin', String(args[0])]);
+  });
+}
+
+/** A stand-in's OS definitions: none are installed there. */
+export function noOs(): OsProcedures {
+  return osClient(async (name, args) => {
+    if (name === 'os_diagnose') return [];
+    if (name === 'os_validate' && args[0] === false) return false;
+    throw new XenApiError('INVALID_VALUE', [
+      'os',
+      String(name === 'os_validate' ? args[1] : args[0]),
+      'no OS definitions on this stand-in agent',
+    ]);
   });
 }

@@ -6,6 +6,7 @@ import type { DataPlaneProcedures, NbdExport, NbdOpenOptions } from '../../share
 import { devicePluginClient } from '../../shared/host/device-plugins.js';
 import { migrationClient } from '../../shared/host/migration.js';
 import { networkClient } from '../../shared/host/network.js';
+import { osClient } from '../../shared/host/os.js';
 import { statsClient } from '../../shared/host/stats.js';
 import type {
   DriverInfo,
@@ -47,6 +48,8 @@ export class NodedAgentClient
   readonly stats = statsClient((procedure, args) => this.call(procedure, args));
   /** The agent's device plugin procedures (src/shared/host/device-plugins.ts). */
   readonly devicePlugins = devicePluginClient((procedure, args) => this.call(procedure, args));
+  /** The agent's OS definition procedures (src/shared/host/os.ts). */
+  readonly os = osClient((procedure, args) => this.call(procedure, args));
 
   /** tls_install: the pool's CA and this host's certificate for the agent's TCP listener. */
   tlsInstall(creds: PoolCredentials) {

@@ -7,6 +7,7 @@ import type { MigrationProcedures } from '../../shared/host/migration.js';
 import type { DataPlaneProcedures } from '../../shared/host/data-plane.js';
 import type { NetworkProcedures } from '../../shared/host/network.js';
 import type { DevicePluginProcedures } from '../../shared/host/device-plugins.js';
+import type { OsProcedures } from '../../shared/host/os.js';
 import type { StatsProcedures } from '../../shared/host/stats.js';
 import type { StorageProcedures } from '../../shared/host/storage.js';
 import type {
@@ -66,6 +67,8 @@ export interface HostAgent extends StorageProcedures, DataPlaneProcedures {
   readonly stats: StatsProcedures;
   /** The host's storage device plugins and their sessions (src/shared/host/device-plugins.ts). */
   readonly devicePlugins: DevicePluginProcedures;
+  /** The host's OS definitions and their scripts (src/shared/host/os.ts). */
+  readonly os: OsProcedures;
   /** State changes pushed by the agent; `reconnected` fires after every (re)connection. */
   onEvent(listener: (e: InstanceEvent) => void): void;
   onReconnect(listener: () => void): void;
