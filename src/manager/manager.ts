@@ -10,6 +10,7 @@ import { logger } from '../shared/log.js';
 import type { HandlerTable, Services } from './api/context.js';
 import { eventApi } from './api/event.js';
 import { hostApi } from './api/host.js';
+import { hostOsApi } from './api/host-os.js';
 import { hostEvacuateApi } from './api/host-evacuate.js';
 import { consoleApi } from './api/console.js';
 import { linkXapiLocal, unlinkXapiLocal } from './http/xapi-local-link.js';
@@ -119,6 +120,7 @@ export const API_MODULES: HandlerTable[] = [
   nbdApi,
   dataSourceApi,
   storageResourceApi,
+  hostOsApi,
 ];
 
 export interface ManagerOptions {

@@ -91,7 +91,7 @@ test('OS definitions: diagnose, lookup, validate, scripts on attached disks, fai
     rename: script('exit 0'),
   });
   // Test definitions: one that records its environment and writes a marker, failing ones.
-  const env = makeOs(top, 'envdump', {
+  makeOs(top, 'envdump', {
     ganeti_api_version: '20\n15\n',
     'variants.list': 'one\ntwo\n',
     'parameters.list': 'colour the colour\n',

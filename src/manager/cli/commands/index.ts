@@ -6,6 +6,7 @@ import { EXPORT_COMMANDS } from './export.js';
 import { GENERIC_COMMANDS } from './generic.js';
 import { IMPORT_COMMANDS } from './import.js';
 import { OBJECT_COMMANDS } from './objects.js';
+import { OS_COMMANDS } from './os.js';
 import { POOL_COMMANDS } from './pool.js';
 import { SNAPSHOT_COMMANDS } from './snapshot.js';
 import { STORAGE_MIGRATE_COMMANDS } from './storage-migrate.js';
@@ -28,6 +29,7 @@ export function commandTable(): Map<string, CommandSpec> {
     ...STORAGE_MIGRATE_COMMANDS,
     ...DATA_SOURCE_COMMANDS,
     ...STORAGE_RESOURCE_COMMANDS,
+    ...OS_COMMANDS,
   ])
     t.set(c.name, c);
   return t;
