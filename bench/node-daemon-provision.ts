@@ -9,7 +9,7 @@
 //             (what an operator would do to get the same volume without Berth).
 // Target (issue 18): berth within 1.2x of the baseline.
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync, symlinkSync, truncateSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -26,7 +26,7 @@ const DISKS = `<provision><disk device="0" size="${SIZE}" sr="" bootable="true" 
 function baselineRun(osDir: string, work: string, i: number): { scriptMs: number; convertMs: number } {
   const raw = join(work, `by-hand-${i}.raw`);
   const out = join(work, `by-hand-${i}.qcow2`);
-  truncateSync(raw, 0);
+  writeFileSync(raw, '');
   truncateSync(raw, SIZE);
   const t0 = performance.now();
   const loop = execFileSync('losetup', ['--find', '--show', raw], { encoding: 'utf8' }).trim();
@@ -60,7 +60,8 @@ function baselineRun(osDir: string, work: string, i: number): { scriptMs: number
 async function main() {
   await ensureGuest();
   const cleanups: (() => unknown)[] = [];
-  const t = { after: (fn: () => unknown) => cleanups.unshift(fn) } as unknown as TestContext;
+  // Node's order for after-hooks: first registered first, including ones added while they run.
+  const t = { after: (fn: () => unknown) => cleanups.push(fn) } as unknown as TestContext;
   const work = mkdtempSync(join(tmpdir(), 'berth-bench-osdef-'));
   try {
     const osPath = join(work, 'os');
@@ -108,7 +109,7 @@ async function main() {
     console.log(`  ratio ${ratio.toFixed(2)}x (target <= 1.2x) ${ratio <= 1.2 ? 'OK' : 'ABOVE TARGET'}`);
     console.log(`  all runs: berth [${berth.map(f).join(', ')}]; by hand [${baseline.map(f).join(', ')}]`);
   } finally {
-    for (const fn of cleanups) await fn();
+    while (cleanups.length) await cleanups.shift()?.();
     rmSync(work, { recursive: true, force: true });
   }
 }

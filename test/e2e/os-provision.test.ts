@@ -7,7 +7,7 @@
 // leave the template as it was: no disk, no VBD, its other_config kept.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { type Call, guestShell, startGuestStack, waitGuestShell } from '../helpers/guest-vm.js';
@@ -56,7 +56,8 @@ test('VM.provision installs a guest from an OS definition; it boots from its dis
   t.after(() => {
     delete process.env.BERTH_OS_PATH;
   });
-  const { stack, call } = await startGuestStack(t, 19300 + Math.floor(Math.random() * 100));
+  const port = 19300 + Math.floor(Math.random() * 100);
+  const { stack, call } = await startGuestStack(t, port);
   const [pool] = await call('pool.get_all');
   const master = await call('pool.get_master', pool);
   const sr = await call('pool.get_default_SR', pool);
@@ -66,6 +67,33 @@ test('VM.provision installs a guest from an OS definition; it boots from its dis
   const bg = defs.find((d: any) => d.name === 'berth-guest');
   assert.equal(bg.valid, true, bg.diagnose);
   assert.deepEqual(bg.variants, ['default', 'debug']);
+  // ... and through xe (Berth extension).
+  const password = readFileSync(join(stack.dir, 'data', 'root-password'), 'utf8').trim();
+  const xe = (...args: string[]) =>
+    execFileSync(
+      process.execPath,
+      ['--import', 'tsx', join(import.meta.dirname, '../../src/clients/xe/main.ts'), ...args],
+      {
+        encoding: 'utf8',
+        env: { ...process.env, XE_EXTRA_ARGS: `server=127.0.0.1,port=${port},nossl=true` },
+      },
+    );
+  const listed = xe(
+    'host-os-list',
+    'name=fails',
+    '-s',
+    '127.0.0.1',
+    '-p',
+    String(port),
+    '--nossl',
+    '-u',
+    'root',
+    '-pw',
+    password,
+  );
+  assert.match(listed, /name \( RO\)\s*: fails\n/);
+  assert.match(listed, /valid \( RO\)\s*: true\n/);
+  assert.match(listed, /api-versions \(SRO\)\s*: 20\n/);
 
   const vdisInSr = async () => (await call('SR.get_VDIs', sr)).length;
   const vdisBefore = await vdisInSr();

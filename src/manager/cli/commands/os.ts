@@ -3,6 +3,7 @@
 import { getParam } from '../args.js';
 import type { CommandSpec, Ctx } from '../context.js';
 import { CliError } from '../errors.js';
+import { STDPARAMS } from '../select.js';
 import type { OsDefinition } from '../../../shared/host/os.js';
 
 async function hostRef(ctx: Ctx): Promise<string> {
@@ -13,7 +14,7 @@ async function hostRef(ctx: Ctx): Promise<string> {
 }
 
 async function osList(ctx: Ctx) {
-  const unknown = ctx.params.find(([p]) => !['host-uuid', 'name'].includes(p));
+  const unknown = ctx.params.find(([p]) => !['host-uuid', 'name'].includes(p) && !STDPARAMS.includes(p));
   if (unknown) throw new CliError(`Unknown field '${unknown[0]}'`);
   const text = (await ctx.api.call(ctx.session, 'host.os_diagnose', [await hostRef(ctx)])) as string;
   const name = getParam(ctx.params, 'name');
