@@ -166,6 +166,27 @@ test('VM.provision installs a guest from an OS definition; it boots from its dis
     /(\S*berth\.instance=\S+[^\n]*)\r?\nCMDLINE-END/,
   );
   assert.match(cmdline[1], /berth\.instance=os-e2e_guest ignore_loglevel loglevel=4/);
+  // VM.run_os_rename (Berth extension): the rename script on the halted VM's disk.
+  await assert.rejects(
+    call('VM.run_os_rename', vm, 'os-e2e guest'),
+    (e: any) => e.code === 'VM_BAD_POWER_STATE',
+  );
   await call('VM.hard_shutdown', vm);
   await waitFor(async () => (await call('VM.get_power_state', vm)) === 'Halted', 60_000, 'halted');
+  await call('VM.set_name_label', vm, 'renamed one');
+  await call('VM.run_os_rename', vm, 'os-e2e guest');
+  const from = stack.consoleLog(uuid).length;
+  await call('VM.start', vm, false, false);
+  await waitFor(
+    () => stack.consoleLog(uuid).slice(from).includes('BERTH-GUEST-READY'),
+    BOOT_MS,
+    'second boot',
+  );
+  await waitGuestShell(stack, uuid, BOOT_MS, shell);
+  const renamed = await shell(
+    'cat /proc/cmdline; echo CMDLINE2-END',
+    /(berth\.instance=\S+)[^\n]*\r?\nCMDLINE2-END/,
+  );
+  assert.equal(renamed[1], 'berth.instance=renamed_one');
+  await call('VM.hard_shutdown', vm);
 });
