@@ -48,6 +48,7 @@ import { hooksProcedures } from './hooks/rpc.js';
 import type { HooksOptions } from './hooks/runner.js';
 import { type HostOpsOptions, hostOpsConfig } from './host-ops/options.js';
 import { hostOpsProcedures } from './host-ops/rpc.js';
+import { DEFAULT_OS_TIMEOUT_MS, type OsOptions, osProcedures } from './os/rpc.js';
 
 const log = logger('agent');
 
@@ -171,6 +172,20 @@ export interface AgentOptions extends InstanceOptions {
   hooks?: HooksOptions;
   /** Host operations (issue 18): allow-lists and commands (docs/host-operations.md). */
   hostOps?: HostOpsOptions;
+  /** OS definitions (issue 18): search paths, log and work dirs, time limit (docs/os-definitions.md). */
+  os?: Partial<OsOptions>;
+}
+
+/** The OS options with their defaults: /srv/berth/os then STATE-ROOT/os, logs in LOG-ROOT/os. */
+export function osOptions(opts: AgentOptions): OsOptions {
+  return {
+    searchPaths: opts.os?.searchPaths?.length
+      ? opts.os.searchPaths
+      : ['/srv/berth/os', join(opts.stateRoots[0], 'os')],
+    logDir: opts.os?.logDir ?? join(opts.logRoot, 'os'),
+    workDir: opts.os?.workDir ?? join(opts.stateRoots[0], 'os-work'),
+    timeoutMs: opts.os?.timeoutMs ?? DEFAULT_OS_TIMEOUT_MS,
+  };
 }
 
 export interface StatsOptions {
@@ -248,6 +263,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     ...migrationProcedures({ vms }),
     ...diskMirrorProcedure(vms, storageCtx.allowedRoots),
     ...nodeStorageProcedures({ storage: storageCtx, exports, stateRoot: opts.stateRoots[0] }),
+    ...osProcedures(osOptions(opts), storageCtx.allowedRoots),
     [DISK_SNAPSHOT_PROCEDURE]: (uuid: unknown, disks: unknown, options: unknown) => {
       const a = diskSnapshotArgs(disks, options);
       return snapshotDisks(vms, storageCtx, str('uuid', uuid), a.requests, a.options);

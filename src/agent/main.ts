@@ -44,6 +44,8 @@ const USAGE = `Usage: berth-agent [options]
   --iallocator-dir DIR  external VM placement programs (docs/hooks.md)
                      [BERTH_IALLOCATOR_DIR, /etc/berth/iallocators]
   --hook-timeout SECONDS  time limit of each hook script and iallocator [BERTH_HOOK_TIMEOUT, 60]
+  --os-path DIR      where OS definitions live (repeatable) [BERTH_OS_PATH, colon-separated;
+                     /srv/berth/os and STATE-ROOT/os]
   Under berth-qemu each VM's QEMU gets its own uid/gid from 1900000000:10000
   [BERTH_QEMU_IDS=BASE:COUNT to move the range, "off" for berth-qemu's own uid for all]
 `;
@@ -70,6 +72,7 @@ async function main() {
       'iallocator-dir': { type: 'string' },
       'hook-timeout': { type: 'string' },
       'host-ops-config': { type: 'string' },
+      'os-path': { type: 'string', multiple: true },
       help: { type: 'boolean' },
     },
   });
@@ -116,6 +119,7 @@ async function main() {
         : undefined,
     network: { netns: values.netns ?? env.BERTH_AGENT_NETNS ?? undefined, nicKinds },
     stats: { archiveIntervalMs: archiveSeconds * 1000, sampler: sampling ? undefined : false },
+    os: { searchPaths: values['os-path'] ?? env.BERTH_OS_PATH?.split(':').filter(Boolean) },
     devicePlugins: values['no-device-plugins'] || env.BERTH_DEVICE_PLUGINS === 'off' ? false : undefined,
     hooks: {
       dir: values['hooks-dir'] ?? env.BERTH_HOOKS_DIR,

@@ -10,6 +10,7 @@ import { logger } from '../shared/log.js';
 import type { HandlerTable, Services } from './api/context.js';
 import { eventApi } from './api/event.js';
 import { hostApi } from './api/host.js';
+import { hostOsApi } from './api/host-os.js';
 import { hostEvacuateApi } from './api/host-evacuate.js';
 import { hostOpsApi } from './api/host-ops.js';
 import { consoleApi } from './api/console.js';
@@ -126,6 +127,7 @@ export const API_MODULES: HandlerTable[] = [
   storageResourceApi,
   nodeStorageApi,
   hooksApi,
+  hostOsApi,
 ];
 
 export interface ManagerOptions {

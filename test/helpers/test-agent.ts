@@ -3,7 +3,7 @@
 // over the real agent RPC, as the manager does in production.
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { type Agent, type StatsOptions, startAgent } from '../../src/agent/agent.js';
+import { type Agent, type AgentOptions, type StatsOptions, startAgent } from '../../src/agent/agent.js';
 import type { StorageOptions } from '../../src/agent/storage/rpc.js';
 import type { DevicePluginOptions } from '../../src/agent/storage-resources/index.js';
 import { cbtClient } from '../../src/shared/host/cbt.js';
@@ -14,6 +14,7 @@ import { type HostOpsProcedures, hostOpsClient } from '../../src/shared/host/hos
 import type { HostOpsOptions } from '../../src/agent/host-ops/options.js';
 import { migrationClient } from '../../src/shared/host/migration.js';
 import { type NodeStorageProcedures, nodeStorageClient } from '../../src/shared/host/node-storage.js';
+import { type OsProcedures, osClient } from '../../src/shared/host/os.js';
 import { XenApiError } from '../../src/shared/errors.js';
 import { type StatsProcedures, statsClient } from '../../src/shared/host/stats.js';
 import { STORAGE_PROCEDURES, type StorageProcedures } from '../../src/shared/host/storage.js';
@@ -41,6 +42,8 @@ export async function startAgentIn(
     devicePlugins?: DevicePluginOptions | false;
     /** Host operations' allow-lists and commands (default: the agent's defaults). */
     hostOps?: HostOpsOptions;
+    /** OS definitions: search paths, time limit (default: STATE/os). */
+    os?: AgentOptions['os'];
   } = {},
 ): Promise<TestAgent> {
   const socketPath = join(dir, 'sock', 'agent.sock');
@@ -56,6 +59,7 @@ export async function startAgentIn(
     // Never the machine's own /etc/berth: no hooks unless a test puts some there.
     hooks: { dir: join(dir, 'hooks'), iallocatorDir: join(dir, 'iallocators') },
     hostOps: opts.hostOps,
+    os: opts.os,
   });
   return { agent, client: new NodedAgentClient(socketPath), socketPath };
 }
@@ -85,6 +89,7 @@ export type InstanceAgent = Omit<
   | 'nodeStorage'
   | 'hooks'
   | 'hostOps'
+  | 'os'
 >;
 
 /** The procedures a real agent's client lends a stand-in. */
@@ -112,6 +117,7 @@ export function withRealStorage<T extends InstanceAgent>(
   out.nodeStorage = noNodeStorage();
   out.hooks = noHooks();
   out.hostOps = noHostOps();
+  out.os = noOs();
   return fake as unknown as T & HostAgent;
 }
 
@@ -138,6 +144,7 @@ export function withoutStorage<T extends InstanceAgent>(fake: T): T & HostAgent 
   out.nodeStorage = noNodeStorage();
   out.hooks = noHooks();
   out.hostOps = noHostOps();
+  out.os = noOs();
   return fake as unknown as T & HostAgent;
 }
 
@@ -194,5 +201,18 @@ export function noHooks(): HooksProcedures {
 export function noHostOps(): HostOpsProcedures {
   return hostOpsClient(async (name) => {
     throw new XenApiError('NODE_PROCEDURE_FAILED', [name, 'this stand-in agent has no host operations']);
+  });
+}
+
+/** A stand-in's OS definitions: none are installed there. */
+export function noOs(): OsProcedures {
+  return osClient(async (name, args) => {
+    if (name === 'os_diagnose') return [];
+    if (name === 'os_validate' && args[0] === false) return false;
+    throw new XenApiError('INVALID_VALUE', [
+      'os',
+      String(name === 'os_validate' ? args[1] : args[0]),
+      'no OS definitions on this stand-in agent',
+    ]);
   });
 }

@@ -1,6 +1,8 @@
 // VM.*: lifecycle on real QEMU processes through the host agent, and the record-level
 // operations (create, destroy, clone, copy, snapshot, provision) for diskless VMs.
 import { allocatorChoice } from '../vm/iallocator.js';
+import { osFromOtherConfig } from '../../shared/host/os.js';
+import { installOs, provisionBefore, undoProvision, validateTemplateOs } from '../vm/os-install.js';
 import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { NULL_REF } from '../../shared/datamodel/types.js';
@@ -476,10 +478,24 @@ export const vmApi: HandlerTable = {
     'VM.provision': async (ctx, vm) => {
       const { db } = ctx.svc;
       await withVmOperation(db, vm, 'provision', taskOf(ctx), async () => {
+        // A template naming an OS definition (berth-os): checked on the host before anything is
+        // made, installed on the new disks after (vm/os-install.ts); a failure undoes it all.
+        const before = provisionBefore(db, vm);
+        const host = ctx.svc.hostRef();
+        const named = osFromOtherConfig(before.other_config)
+          ? await validateTemplateOs(agentOf(ctx.svc, host), before.other_config)
+          : undefined;
         // As xapi: provisioning turns the template into a VM, then creates the disks its
         // other_config "disks" describes (storage layer).
         db.update('VM', vm, { is_a_template: false, is_default_template: false });
         await ctx.svc.provisionDisks?.(ctx, vm);
+        if (!named) return;
+        try {
+          await installOs(ctx, agentOf(ctx.svc, host), vm, host, named);
+        } catch (e) {
+          await undoProvision(ctx, vm, before);
+          throw e;
+        }
       });
     },
   },

@@ -9,6 +9,7 @@ import { hostOpsClient } from '../../shared/host/host-ops.js';
 import { migrationClient } from '../../shared/host/migration.js';
 import { nodeStorageClient } from '../../shared/host/node-storage.js';
 import { networkClient } from '../../shared/host/network.js';
+import { osClient } from '../../shared/host/os.js';
 import { statsClient } from '../../shared/host/stats.js';
 import type {
   DriverInfo,
@@ -57,6 +58,8 @@ export class NodedAgentClient
   /** The agent's site hooks and iallocators (src/shared/host/hooks.ts). */
   readonly hooks = hooksClient((procedure, args) => this.call(procedure, args));
   readonly hostOps = hostOpsClient((procedure, args) => this.call(procedure, args));
+  /** The agent's OS definition procedures (src/shared/host/os.ts). */
+  readonly os = osClient((procedure, args) => this.call(procedure, args));
 
   /** tls_install: the pool's CA and this host's certificate for the agent's TCP listener. */
   tlsInstall(creds: PoolCredentials) {

@@ -10,6 +10,7 @@ import type { DevicePluginProcedures } from '../../shared/host/device-plugins.js
 import type { NodeStorageProcedures } from '../../shared/host/node-storage.js';
 import type { HooksProcedures } from '../../shared/host/hooks.js';
 import type { HostOpsProcedures } from '../../shared/host/host-ops.js';
+import type { OsProcedures } from '../../shared/host/os.js';
 import type { StatsProcedures } from '../../shared/host/stats.js';
 import type { StorageProcedures } from '../../shared/host/storage.js';
 import type {
@@ -75,6 +76,8 @@ export interface HostAgent extends StorageProcedures, DataPlaneProcedures {
   readonly hooks: HooksProcedures;
   /** Host operations (issue 18): verify, OOB power, restricted commands, uploads (docs/host-operations.md). */
   readonly hostOps: HostOpsProcedures;
+  /** The host's OS definitions and their scripts (src/shared/host/os.ts). */
+  readonly os: OsProcedures;
   /** State changes pushed by the agent; `reconnected` fires after every (re)connection. */
   onEvent(listener: (e: InstanceEvent) => void): void;
   onReconnect(listener: () => void): void;

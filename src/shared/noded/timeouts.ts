@@ -40,6 +40,12 @@ export const PROCEDURE_CLASS: Readonly<Record<string, RpcClass>> = {
   instance_resume: 'NORMAL',
   host_call_plugin: 'NORMAL',
   instance_disk_mirror: 'SLOW',
+  // OS definitions (issue 18): scripts write whole disks (the agent's own limit is 1 h).
+  instance_os_add: 'SLOW',
+  instance_run_rename: 'SLOW',
+  os_validate: 'FAST',
+  os_diagnose: 'FAST',
+  os_get: 'FAST',
 };
 
 /** The class of a procedure (NORMAL when it has none). */

@@ -9,6 +9,7 @@ import { HOST_OPS_COMMANDS } from './host-ops.js';
 import { IMPORT_COMMANDS } from './import.js';
 import { NODE_STORAGE_COMMANDS } from './node-storage.js';
 import { OBJECT_COMMANDS } from './objects.js';
+import { OS_COMMANDS } from './os.js';
 import { POOL_COMMANDS } from './pool.js';
 import { SNAPSHOT_COMMANDS } from './snapshot.js';
 import { STORAGE_MIGRATE_COMMANDS } from './storage-migrate.js';
@@ -34,6 +35,7 @@ export function commandTable(): Map<string, CommandSpec> {
     ...NODE_STORAGE_COMMANDS,
     ...HOOKS_COMMANDS,
     ...HOST_OPS_COMMANDS,
+    ...OS_COMMANDS,
   ])
     t.set(c.name, c);
   return t;
