@@ -1,47 +1,19 @@
 // Resource store views → the Berth extension's records (berth-extensions.json): storage_resource,
 // storage_resource_alert, storage_plugin. Pure: the caller hands in what the store answered.
+import type {
+  storage_plugin_record,
+  storage_resource_alert_record,
+  storage_resource_record,
+} from '../../../shared/datamodel/generated/api-types.js';
 import type { LoadedPlugins } from '../../storage-resources/runtime/load-plugins.js';
 import type { StoredValue } from '../../storage-resources/identity.js';
 import type { AlertView, ResourceView } from '../../storage-resources/queries.js';
 import { EPOCH_XAPI, toXapiTime } from '../../time.js';
 
-export interface StorageResourceRecord {
-  uuid: string;
-  class_name: string;
-  class_label: string;
-  label: string;
-  alias: string;
-  root: string;
-  reported_by: string[];
-  attributes: Record<string, string>;
-  parents: string[];
-  children: string[];
-  alerts: string[];
-}
-
-export interface StorageResourceAlertRecord {
-  id: number;
-  resource: string;
-  root: string;
-  kind: string;
-  alert_class: string;
-  attribute: string;
-  severity: string;
-  message: string;
-  active: boolean;
-  raised: string;
-  lowered: string;
-  propagated: boolean;
-}
-
-export interface StoragePluginRecord {
-  name: string;
-  state: 'loaded' | 'broken';
-  entry: string;
-  classes: string[];
-  scannable_classes: string[];
-  errors: string[];
-}
+// The records as the datamodel declares them (berth-extensions.json → generated api-types).
+export type StorageResourceRecord = storage_resource_record;
+export type StorageResourceAlertRecord = storage_resource_alert_record;
+export type StoragePluginRecord = Omit<storage_plugin_record, 'state'> & { state: 'loaded' | 'broken' };
 
 /** An attribute value as text: references as the referenced resource's uuid, unset as absent. */
 export function attributeText(v: StoredValue, uuidOf: (id: number) => string): string | undefined {

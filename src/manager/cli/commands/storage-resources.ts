@@ -2,47 +2,21 @@
 // xe"), on the storage_resource class: list / param-list / alert-list / affected / tree of the
 // resources, root-create / root-destroy for controller plugins' roots, storage-plugin-list. Records
 // print in xapi's layout (`name ( RO): value`, sets `a; b` as SRO, maps `k: v; k2: v2` as MRO).
+import type {
+  storage_plugin_record,
+  storage_resource_alert_record,
+  storage_resource_record,
+} from '../../../shared/datamodel/generated/api-types.js';
 import { getParam, requireParam } from '../args.js';
 import type { CommandSpec, Ctx } from '../context.js';
 import { CliError } from '../errors.js';
 import type { Table } from '../printer.js';
 import { STDPARAMS } from '../select.js';
 
-interface ResourceRecord {
-  uuid: string;
-  class_name: string;
-  class_label: string;
-  label: string;
-  alias: string;
-  root: string;
-  reported_by: string[];
-  attributes: Record<string, string>;
-  parents: string[];
-  children: string[];
-  alerts: string[];
-}
-
-interface AlertRecord {
-  id: number;
-  resource: string;
-  root: string;
-  kind: string;
-  alert_class: string;
-  severity: string;
-  message: string;
-  active: boolean;
-  raised: string;
-  lowered: string;
-}
-
-interface PluginRecord {
-  name: string;
-  state: string;
-  entry: string;
-  classes: string[];
-  scannable_classes: string[];
-  errors: string[];
-}
+// The records as the datamodel declares them (berth-extensions.json → generated api-types).
+type ResourceRecord = storage_resource_record;
+type AlertRecord = storage_resource_alert_record;
+type PluginRecord = storage_plugin_record;
 
 const call = (ctx: Ctx, msg: string, args: unknown[] = []) =>
   ctx.api.call(ctx.session, `storage_resource.${msg}`, args);
