@@ -3,6 +3,7 @@
 import { existsSync, mkdirSync, readFileSync, chmodSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { runChecked } from '../shared/exec.js';
+import { selfSignedCertArgs } from '../shared/pki/self-signed.js';
 
 export async function ensureSelfSignedCert(
   certFile: string,
@@ -17,25 +18,7 @@ export async function ensureSelfSignedCert(
   if (/^[\d.]+$/.test(address) && address !== '127.0.0.1') san.push(`IP:${address}`);
   await runChecked(
     'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-days',
-      '3650',
-      '-subj',
-      `/CN=${hostname}`,
-      '-addext',
-      `subjectAltName=${san.join(',')}`,
-      '-keyout',
-      keyFile,
-      '-out',
-      certFile,
-    ],
+    selfSignedCertArgs({ commonName: hostname, days: 3650, subjectAltNames: san, keyFile, certFile }),
     { timeoutMs: 30_000 },
   );
   chmodSync(keyFile, 0o600);

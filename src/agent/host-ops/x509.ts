@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
+import { selfSignedCertArgs } from '../../shared/pki/self-signed.js';
 import { runChecked } from '../../shared/exec.js';
 import { failed, invalid } from './failures.js';
 import type { HostOpsConfig } from './options.js';
@@ -36,23 +37,12 @@ export async function x509CertCreate(cfg: HostOpsConfig, validity: unknown): Pro
   try {
     await runChecked(
       'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-days',
-        String(validityDays(validity)),
-        '-subj',
-        `/CN=${cn}`,
-        '-keyout',
-        join(dir, 'key'),
-        '-out',
-        join(dir, 'cert'),
-      ],
+      selfSignedCertArgs({
+        commonName: cn,
+        days: validityDays(validity),
+        keyFile: join(dir, 'key'),
+        certFile: join(dir, 'cert'),
+      }),
       { timeoutMs: OPENSSL_TIMEOUT_MS },
     );
     chmodSync(join(dir, 'key'), 0o400);
