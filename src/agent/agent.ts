@@ -43,6 +43,8 @@ import { type DevicePluginOptions, startDevicePlugins } from './storage-resource
 import type { DevicePluginRunner } from './storage-resources/runner.js';
 import { devicePluginProcedures } from './storage-resources/rpc.js';
 import { nodeStorageProcedures } from './node-storage/rpc.js';
+import type { MasterIpOptions } from './master-ip/address.js';
+import { masterIpProcedures } from './master-ip/rpc.js';
 
 const log = logger('agent');
 
@@ -162,6 +164,8 @@ export interface AgentOptions extends InstanceOptions {
   stats?: StatsOptions;
   /** Storage device plugins (issue 17; default: the built-in `linux` one); false: none. */
   devicePlugins?: DevicePluginOptions | false;
+  /** The floating master IP (issue 18): devices besides Berth bridges allowed, arping program. */
+  masterIp?: Omit<MasterIpOptions, 'netns'>;
 }
 
 export interface StatsOptions {
@@ -221,6 +225,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     ...migrationProcedures({ vms }),
     ...diskMirrorProcedure(vms, storageCtx.allowedRoots),
     ...nodeStorageProcedures({ storage: storageCtx, exports, stateRoot: opts.stateRoots[0] }),
+    ...masterIpProcedures({ ...opts.masterIp, netns: opts.network?.netns }),
     [DISK_SNAPSHOT_PROCEDURE]: (uuid: unknown, disks: unknown, options: unknown) => {
       const a = diskSnapshotArgs(disks, options);
       return snapshotDisks(vms, storageCtx, str('uuid', uuid), a.requests, a.options);

@@ -10,6 +10,7 @@ import { cbtClient } from '../../src/shared/host/cbt.js';
 import { DATA_PLANE_PROCEDURES, type DataPlaneProcedures } from '../../src/shared/host/data-plane.js';
 import { type DevicePluginProcedures, devicePluginClient } from '../../src/shared/host/device-plugins.js';
 import { migrationClient } from '../../src/shared/host/migration.js';
+import type { MasterIpProcedures, MasterIpResult } from '../../src/shared/host/master-ip.js';
 import { type NodeStorageProcedures, nodeStorageClient } from '../../src/shared/host/node-storage.js';
 import { XenApiError } from '../../src/shared/errors.js';
 import { type StatsProcedures, statsClient } from '../../src/shared/host/stats.js';
@@ -75,6 +76,7 @@ export type InstanceAgent = Omit<
   | 'stats'
   | 'devicePlugins'
   | 'nodeStorage'
+  | 'masterIp'
 >;
 
 /** The procedures a real agent's client lends a stand-in. */
@@ -100,6 +102,7 @@ export function withRealStorage<T extends InstanceAgent>(
   out.stats = noStats();
   out.devicePlugins = noDevicePlugins();
   out.nodeStorage = noNodeStorage();
+  out.masterIp = memoryMasterIp();
   return fake as unknown as T & HostAgent;
 }
 
@@ -124,6 +127,7 @@ export function withoutStorage<T extends InstanceAgent>(fake: T): T & HostAgent 
   out.stats = noStats();
   out.devicePlugins = noDevicePlugins();
   out.nodeStorage = noNodeStorage();
+  out.masterIp = memoryMasterIp();
   return fake as unknown as T & HostAgent;
 }
 
@@ -166,4 +170,35 @@ export function noNodeStorage(): NodeStorageProcedures {
   return nodeStorageClient(async (name) => {
     throw new Error(`${name}: this stand-in agent has no node storage`);
   });
+}
+
+/**
+ * A stand-in's master IP procedures: the addresses it "holds" kept in memory (`held`: ip → device
+ * and prefix), with the real agent's idempotence, so pool tests see where the address is.
+ */
+export function memoryMasterIp(): MasterIpProcedures & {
+  held: Map<string, { dev: string; prefix: number }>;
+} {
+  const held = new Map<string, { dev: string; prefix: number }>();
+  const r = (changed: boolean): MasterIpResult => ({ changed, gratuitous_arp: false });
+  return {
+    held,
+    async node_activate_master_ip(p) {
+      if (held.has(p.ip)) return r(false);
+      held.set(p.ip, { dev: p.netdev, prefix: p.netmask });
+      return r(true);
+    },
+    async node_deactivate_master_ip(p) {
+      return r(held.delete(p.ip));
+    },
+    async node_change_master_netmask(_old, netmask, ip, dev) {
+      const h = held.get(ip);
+      if (!h) throw new XenApiError('INVALID_VALUE', ['master_ip', ip]);
+      held.set(ip, { dev, prefix: netmask });
+      return r(h.prefix !== netmask);
+    },
+    async node_has_ip_address(ip) {
+      return held.has(ip);
+    },
+  };
 }

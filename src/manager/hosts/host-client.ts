@@ -5,6 +5,7 @@ import { cbtClient } from '../../shared/host/cbt.js';
 import type { DataPlaneProcedures, NbdExport, NbdOpenOptions } from '../../shared/host/data-plane.js';
 import { devicePluginClient } from '../../shared/host/device-plugins.js';
 import { migrationClient } from '../../shared/host/migration.js';
+import { masterIpClient } from '../../shared/host/master-ip.js';
 import { nodeStorageClient } from '../../shared/host/node-storage.js';
 import { networkClient } from '../../shared/host/network.js';
 import { statsClient } from '../../shared/host/stats.js';
@@ -52,6 +53,8 @@ export class NodedAgentClient
   readonly nodeStorage = nodeStorageClient((procedure, args, timeoutMs) =>
     this.call(procedure, args, timeoutMs),
   );
+  /** The agent's master IP procedures (src/shared/host/master-ip.ts). */
+  readonly masterIp = masterIpClient((procedure, args) => this.call(procedure, args));
 
   /** tls_install: the pool's CA and this host's certificate for the agent's TCP listener. */
   tlsInstall(creds: PoolCredentials) {

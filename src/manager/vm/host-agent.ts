@@ -7,6 +7,7 @@ import type { MigrationProcedures } from '../../shared/host/migration.js';
 import type { DataPlaneProcedures } from '../../shared/host/data-plane.js';
 import type { NetworkProcedures } from '../../shared/host/network.js';
 import type { DevicePluginProcedures } from '../../shared/host/device-plugins.js';
+import type { MasterIpProcedures } from '../../shared/host/master-ip.js';
 import type { NodeStorageProcedures } from '../../shared/host/node-storage.js';
 import type { StatsProcedures } from '../../shared/host/stats.js';
 import type { StorageProcedures } from '../../shared/host/storage.js';
@@ -69,6 +70,8 @@ export interface HostAgent extends StorageProcedures, DataPlaneProcedures {
   readonly devicePlugins: DevicePluginProcedures;
   /** Ganeti's remaining block-device, storage-unit and misc procedures (src/shared/host/node-storage.ts). */
   readonly nodeStorage: NodeStorageProcedures;
+  /** The pool's floating management address on this host (src/shared/host/master-ip.ts). */
+  readonly masterIp: MasterIpProcedures;
   /** State changes pushed by the agent; `reconnected` fires after every (re)connection. */
   onEvent(listener: (e: InstanceEvent) => void): void;
   onReconnect(listener: () => void): void;
