@@ -45,6 +45,7 @@ import { devicePluginProcedures } from './storage-resources/rpc.js';
 import { nodeStorageProcedures } from './node-storage/rpc.js';
 import type { MasterIpOptions } from './master-ip/address.js';
 import { masterIpProcedures } from './master-ip/rpc.js';
+import { storageDirProcedures } from './storage-dir/rpc.js';
 
 const log = logger('agent');
 
@@ -226,6 +227,10 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     ...diskMirrorProcedure(vms, storageCtx.allowedRoots),
     ...nodeStorageProcedures({ storage: storageCtx, exports, stateRoot: opts.stateRoots[0] }),
     ...masterIpProcedures({ ...opts.masterIp, netns: opts.network?.netns }),
+    ...storageDirProcedures({
+      allowedRoots: storageCtx.allowedRoots,
+      isAttached: (uuid) => attached.list().some((a) => a.config.uuid === uuid),
+    }),
     [DISK_SNAPSHOT_PROCEDURE]: (uuid: unknown, disks: unknown, options: unknown) => {
       const a = diskSnapshotArgs(disks, options);
       return snapshotDisks(vms, storageCtx, str('uuid', uuid), a.requests, a.options);

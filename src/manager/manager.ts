@@ -21,6 +21,8 @@ import { sessionApi } from './api/session.js';
 import { setterApi } from './api/setters.js';
 import { storageApi } from './api/sm.js';
 import { storageResourceApi } from './api/storage-resource.js';
+import { masterIpApi } from './api/master-ip.js';
+import { masterIpKeeper } from './master-ip/keeper.js';
 import { nodeStorageApi } from './api/node-storage.js';
 import { subjectApi } from './api/subject.js';
 import { taskApi } from './api/task.js';
@@ -121,6 +123,7 @@ export const API_MODULES: HandlerTable[] = [
   dataSourceApi,
   storageResourceApi,
   nodeStorageApi,
+  masterIpApi,
 ];
 
 export interface ManagerOptions {
@@ -352,6 +355,7 @@ export class Manager {
       startStats();
       startMasterTimers();
       const agent = attachLocalAgent();
+      void masterIpKeeper(svc).begin(); // the pool's floating address follows the role
       if (!svc.storageIntents) prepareStorage(svc, storageOpts);
       svc.vmCopyJournal ??= new VmCopyJournal(join(config.dataDir, 'vm-copies'));
       svc.migrationJournal ??= new MigrationJournal(join(config.dataDir, 'vm-migrations'));
@@ -374,7 +378,10 @@ export class Manager {
       pki: opts.hostConnector ? undefined : pki,
       liveIntervalMs: opts.liveIntervalMs ?? 2000,
       attachLocalAgent: becomeMasterHere,
-      detachMasterWork: () => void storageRuntime?.end(),
+      detachMasterWork: () => {
+        masterIpKeeper(svc).end();
+        void storageRuntime?.end();
+      },
       restartVm: restart,
       ensureTemplates: () => ensureDefaultTemplates(db, config.guestDir),
     });
@@ -408,6 +415,7 @@ export class Manager {
         .catch((e) => log.warn('no pool certificate for this host', { error: String(e) }));
     const agent = attachLocalAgent();
     if (agent) await startWhenConnected(agent, startStorage, storageOpts.waitMs ?? STORAGE_WAIT_MS);
+    void masterIpKeeper(svc).begin();
     svc.pool.start();
     if (opts.timers !== false) sessions.startGc();
     startMasterTimers();
@@ -514,6 +522,7 @@ export class Manager {
     this.nbd = undefined;
     // Scan loops end (and the store closes) before the database they report into.
     await this.storageRuntime?.end();
+    masterIpKeeper(this.svc).end();
     this.svc.pool?.stop();
     this.stopStats?.();
     this.closeStatsHttp();

@@ -11,6 +11,7 @@ import { DATA_PLANE_PROCEDURES, type DataPlaneProcedures } from '../../src/share
 import { type DevicePluginProcedures, devicePluginClient } from '../../src/shared/host/device-plugins.js';
 import { migrationClient } from '../../src/shared/host/migration.js';
 import type { MasterIpProcedures, MasterIpResult } from '../../src/shared/host/master-ip.js';
+import { type StorageDirProcedures, storageDirClient } from '../../src/shared/host/storage-dir.js';
 import { type NodeStorageProcedures, nodeStorageClient } from '../../src/shared/host/node-storage.js';
 import { XenApiError } from '../../src/shared/errors.js';
 import { type StatsProcedures, statsClient } from '../../src/shared/host/stats.js';
@@ -77,6 +78,7 @@ export type InstanceAgent = Omit<
   | 'devicePlugins'
   | 'nodeStorage'
   | 'masterIp'
+  | 'storageDir'
 >;
 
 /** The procedures a real agent's client lends a stand-in. */
@@ -103,6 +105,7 @@ export function withRealStorage<T extends InstanceAgent>(
   out.devicePlugins = noDevicePlugins();
   out.nodeStorage = noNodeStorage();
   out.masterIp = memoryMasterIp();
+  out.storageDir = noStorageDir();
   return fake as unknown as T & HostAgent;
 }
 
@@ -128,6 +131,7 @@ export function withoutStorage<T extends InstanceAgent>(fake: T): T & HostAgent 
   out.devicePlugins = noDevicePlugins();
   out.nodeStorage = noNodeStorage();
   out.masterIp = memoryMasterIp();
+  out.storageDir = noStorageDir();
   return fake as unknown as T & HostAgent;
 }
 
@@ -201,4 +205,11 @@ export function memoryMasterIp(): MasterIpProcedures & {
       return held.has(ip);
     },
   };
+}
+
+/** A stand-in's storage-dir procedure: it has no SR directories to move. */
+export function noStorageDir(): StorageDirProcedures {
+  return storageDirClient(async (name) => {
+    throw new Error(`${name}: this stand-in agent has no SR directories`);
+  });
 }

@@ -6,6 +6,7 @@ import type { DataPlaneProcedures, NbdExport, NbdOpenOptions } from '../../share
 import { devicePluginClient } from '../../shared/host/device-plugins.js';
 import { migrationClient } from '../../shared/host/migration.js';
 import { masterIpClient } from '../../shared/host/master-ip.js';
+import { storageDirClient } from '../../shared/host/storage-dir.js';
 import { nodeStorageClient } from '../../shared/host/node-storage.js';
 import { networkClient } from '../../shared/host/network.js';
 import { statsClient } from '../../shared/host/stats.js';
@@ -55,6 +56,8 @@ export class NodedAgentClient
   );
   /** The agent's master IP procedures (src/shared/host/master-ip.ts). */
   readonly masterIp = masterIpClient((procedure, args) => this.call(procedure, args));
+  /** The agent's file SR directory move (src/shared/host/storage-dir.ts). */
+  readonly storageDir = storageDirClient((procedure, args) => this.call(procedure, args));
 
   /** tls_install: the pool's CA and this host's certificate for the agent's TCP listener. */
   tlsInstall(creds: PoolCredentials) {

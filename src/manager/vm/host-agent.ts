@@ -8,6 +8,7 @@ import type { DataPlaneProcedures } from '../../shared/host/data-plane.js';
 import type { NetworkProcedures } from '../../shared/host/network.js';
 import type { DevicePluginProcedures } from '../../shared/host/device-plugins.js';
 import type { MasterIpProcedures } from '../../shared/host/master-ip.js';
+import type { StorageDirProcedures } from '../../shared/host/storage-dir.js';
 import type { NodeStorageProcedures } from '../../shared/host/node-storage.js';
 import type { StatsProcedures } from '../../shared/host/stats.js';
 import type { StorageProcedures } from '../../shared/host/storage.js';
@@ -72,6 +73,8 @@ export interface HostAgent extends StorageProcedures, DataPlaneProcedures {
   readonly nodeStorage: NodeStorageProcedures;
   /** The pool's floating management address on this host (src/shared/host/master-ip.ts). */
   readonly masterIp: MasterIpProcedures;
+  /** Ganeti's file_storage_dir_rename: a file SR's directory moved (src/shared/host/storage-dir.ts). */
+  readonly storageDir: StorageDirProcedures;
   /** State changes pushed by the agent; `reconnected` fires after every (re)connection. */
   onEvent(listener: (e: InstanceEvent) => void): void;
   onReconnect(listener: () => void): void;
