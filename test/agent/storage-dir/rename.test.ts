@@ -57,7 +57,10 @@ test('file_storage_dir_rename refuses every way out, moving nothing', async (t) 
     /INVALID_VALUE: device_config:location/,
   );
   // Another SR's directory.
-  await assert.rejects(p.file_storage_dir_rename({ ...sr, uuid: 'sr-2' }, join(root, 'c')), /does not hold SR sr-2/);
+  await assert.rejects(
+    p.file_storage_dir_rename({ ...sr, uuid: 'sr-2' }, join(root, 'c')),
+    /does not hold SR sr-2/,
+  );
   // The target exists (a file or a directory), or lies inside the SR.
   writeFileSync(join(root, 'taken'), '');
   await assert.rejects(p.file_storage_dir_rename(sr, join(root, 'taken')), /FileStorageDirExists/);
@@ -69,7 +72,10 @@ test('file_storage_dir_rename refuses every way out, moving nothing', async (t) 
   open.push(join(root, 'a', 'vol.qcow2'));
   await assert.rejects(p.file_storage_dir_rename(sr, join(root, 'c')), /SRInUse.*is open/);
   // Bad arguments and other SR types.
-  await assert.rejects(p.file_storage_dir_rename({ ...sr, type: 'lvm' }, join(root, 'c')), /SR_OPERATION_NOT_SUPPORTED/);
+  await assert.rejects(
+    p.file_storage_dir_rename({ ...sr, type: 'lvm' }, join(root, 'c')),
+    /SR_OPERATION_NOT_SUPPORTED/,
+  );
   await assert.rejects(p.file_storage_dir_rename(sr, 5), /INVALID_VALUE: location/);
   await assert.rejects(p.file_storage_dir_rename('sr-1', join(root, 'c')), /INVALID_VALUE: sr/);
   stays();

@@ -5,6 +5,7 @@ import { EVACUATE_COMMANDS } from './evacuate.js';
 import { EXPORT_COMMANDS } from './export.js';
 import { GENERIC_COMMANDS } from './generic.js';
 import { IMPORT_COMMANDS } from './import.js';
+import { MASTER_IP_COMMANDS } from './master-ip.js';
 import { NODE_STORAGE_COMMANDS } from './node-storage.js';
 import { OBJECT_COMMANDS } from './objects.js';
 import { POOL_COMMANDS } from './pool.js';
@@ -30,6 +31,7 @@ export function commandTable(): Map<string, CommandSpec> {
     ...DATA_SOURCE_COMMANDS,
     ...STORAGE_RESOURCE_COMMANDS,
     ...NODE_STORAGE_COMMANDS,
+    ...MASTER_IP_COMMANDS,
   ])
     t.set(c.name, c);
   return t;
