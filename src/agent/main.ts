@@ -30,6 +30,8 @@ const USAGE = `Usage: berth-agent [options]
                      loses at most this much history)  [BERTH_STATS_ARCHIVE_INTERVAL, 60]
   --no-stats-sampling  no 5 s statistics cycle (RRDs still served and archived)
                      [BERTH_STATS_SAMPLING=off]
+  --master-ip-device DEV  a device (besides Berth's bridges) that may carry the pool's floating
+                     master IP (repeatable) [BERTH_MASTER_IP_DEVICES, comma-separated]
   --no-device-plugins  run no storage device plugins (the built-in linux one reports this
                      host's disks, LVM, md, ZFS, SMART, mounts and NICs to the pool master)
                      [BERTH_DEVICE_PLUGINS=off]
@@ -54,6 +56,7 @@ async function main() {
       'stats-archive-interval': { type: 'string' },
       'no-stats-sampling': { type: 'boolean' },
       'no-device-plugins': { type: 'boolean' },
+      'master-ip-device': { type: 'string', multiple: true },
       help: { type: 'boolean' },
     },
   });
@@ -94,6 +97,9 @@ async function main() {
     network: { netns: values.netns ?? env.BERTH_AGENT_NETNS ?? undefined, nicKinds },
     stats: { archiveIntervalMs: archiveSeconds * 1000, sampler: sampling ? undefined : false },
     devicePlugins: values['no-device-plugins'] || env.BERTH_DEVICE_PLUGINS === 'off' ? false : undefined,
+    masterIp: {
+      devices: values['master-ip-device'] ?? (env.BERTH_MASTER_IP_DEVICES ?? '').split(',').filter(Boolean),
+    },
   });
   const stop = async () => {
     await agent.close();
