@@ -5,7 +5,7 @@
 // their agents connect, as Ganeti's master failover deactivates the old master's. A demoted
 // master's own agent client is closed with its role, so the new master removes the address there.
 import { logger } from '../../shared/log.js';
-import type { MasterIpParams } from '../../shared/host/master-ip.js';
+import type { MasterIpParams, MasterIpProcedures } from '../../shared/host/master-ip.js';
 import type { Services } from '../api/context.js';
 import { type MasterIpStep, masterIpSteps, wantedMasterIp } from './config.js';
 
@@ -108,6 +108,10 @@ export class MasterIpKeeper {
         }
       }
     });
+    // A failure outside the steps (the database closing under it) must not stop later reconciles.
+    this.chain = this.chain.catch((error) =>
+      log.warn('pool master IP reconcile failed', { error: String(error) }),
+    );
     return this.chain;
   }
 
@@ -124,7 +128,7 @@ export class MasterIpKeeper {
   }
 }
 
-function runStep(agent: import('../../shared/host/master-ip.js').MasterIpProcedures, step: MasterIpStep) {
+function runStep(agent: MasterIpProcedures, step: MasterIpStep) {
   switch (step.op) {
     case 'activate':
       return agent.node_activate_master_ip(step.params, false);
