@@ -49,6 +49,9 @@ import type { HooksOptions } from './hooks/runner.js';
 import { type HostOpsOptions, hostOpsConfig } from './host-ops/options.js';
 import { hostOpsProcedures } from './host-ops/rpc.js';
 import { DEFAULT_OS_TIMEOUT_MS, type OsOptions, osProcedures } from './os/rpc.js';
+import type { MasterIpOptions } from './master-ip/address.js';
+import { masterIpProcedures } from './master-ip/rpc.js';
+import { storageDirProcedures } from './storage-dir/rpc.js';
 
 const log = logger('agent');
 
@@ -174,6 +177,8 @@ export interface AgentOptions extends InstanceOptions {
   hostOps?: HostOpsOptions;
   /** OS definitions (issue 18): search paths, log and work dirs, time limit (docs/os-definitions.md). */
   os?: Partial<OsOptions>;
+  /** The floating master IP (issue 18): devices besides Berth bridges allowed, arping program. */
+  masterIp?: Omit<MasterIpOptions, 'netns'>;
 }
 
 /** The OS options with their defaults: /srv/berth/os then STATE-ROOT/os, logs in LOG-ROOT/os. */
@@ -264,6 +269,11 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     ...diskMirrorProcedure(vms, storageCtx.allowedRoots),
     ...nodeStorageProcedures({ storage: storageCtx, exports, stateRoot: opts.stateRoots[0] }),
     ...osProcedures(osOptions(opts), storageCtx.allowedRoots),
+    ...masterIpProcedures({ ...opts.masterIp, netns: opts.network?.netns }),
+    ...storageDirProcedures({
+      allowedRoots: storageCtx.allowedRoots,
+      isAttached: (uuid) => attached.list().some((a) => a.config.uuid === uuid),
+    }),
     [DISK_SNAPSHOT_PROCEDURE]: (uuid: unknown, disks: unknown, options: unknown) => {
       const a = diskSnapshotArgs(disks, options);
       return snapshotDisks(vms, storageCtx, str('uuid', uuid), a.requests, a.options);

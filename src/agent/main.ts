@@ -36,6 +36,8 @@ const USAGE = `Usage: berth-agent [options]
                      [BERTH_STATS_SAMPLING=off]
   --host-ops-config FILE  host operations' allow-lists and power commands (JSON; see
                      docs/host-operations.md) [BERTH_HOST_OPS_CONFIG]
+  --master-ip-device DEV  a device (besides Berth's bridges) that may carry the pool's floating
+                     master IP (repeatable) [BERTH_MASTER_IP_DEVICES, comma-separated]
   --no-device-plugins  run no storage device plugins (the built-in linux one reports this
                      host's disks, LVM, md, ZFS, SMART, mounts and NICs to the pool master)
                      [BERTH_DEVICE_PLUGINS=off]
@@ -73,6 +75,7 @@ async function main() {
       'hook-timeout': { type: 'string' },
       'host-ops-config': { type: 'string' },
       'os-path': { type: 'string', multiple: true },
+      'master-ip-device': { type: 'string', multiple: true },
       help: { type: 'boolean' },
     },
   });
@@ -128,6 +131,9 @@ async function main() {
       iallocatorTimeoutMs: hookSeconds * 1000,
     },
     hostOps: hostOpsConfigFile ? readHostOpsConfig(hostOpsConfigFile) : undefined,
+    masterIp: {
+      devices: values['master-ip-device'] ?? (env.BERTH_MASTER_IP_DEVICES ?? '').split(',').filter(Boolean),
+    },
   });
   const stop = async () => {
     await agent.close();

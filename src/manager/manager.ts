@@ -23,6 +23,8 @@ import { sessionApi } from './api/session.js';
 import { setterApi } from './api/setters.js';
 import { storageApi } from './api/sm.js';
 import { storageResourceApi } from './api/storage-resource.js';
+import { masterIpApi } from './api/master-ip.js';
+import { masterIpKeeper } from './master-ip/keeper.js';
 import { nodeStorageApi } from './api/node-storage.js';
 import { subjectApi } from './api/subject.js';
 import { taskApi } from './api/task.js';
@@ -128,6 +130,7 @@ export const API_MODULES: HandlerTable[] = [
   nodeStorageApi,
   hooksApi,
   hostOsApi,
+  masterIpApi,
 ];
 
 export interface ManagerOptions {
@@ -360,6 +363,7 @@ export class Manager {
       startStats();
       startMasterTimers();
       const agent = attachLocalAgent();
+      void masterIpKeeper(svc).begin(); // the pool's floating address follows the role
       if (!svc.storageIntents) prepareStorage(svc, storageOpts);
       svc.vmCopyJournal ??= new VmCopyJournal(join(config.dataDir, 'vm-copies'));
       svc.migrationJournal ??= new MigrationJournal(join(config.dataDir, 'vm-migrations'));
@@ -382,7 +386,10 @@ export class Manager {
       pki: opts.hostConnector ? undefined : pki,
       liveIntervalMs: opts.liveIntervalMs ?? 2000,
       attachLocalAgent: becomeMasterHere,
-      detachMasterWork: () => void storageRuntime?.end(),
+      detachMasterWork: () => {
+        masterIpKeeper(svc).end();
+        void storageRuntime?.end();
+      },
       restartVm: restart,
       ensureTemplates: () => ensureDefaultTemplates(db, config.guestDir),
     });
@@ -416,6 +423,7 @@ export class Manager {
         .catch((e) => log.warn('no pool certificate for this host', { error: String(e) }));
     const agent = attachLocalAgent();
     if (agent) await startWhenConnected(agent, startStorage, storageOpts.waitMs ?? STORAGE_WAIT_MS);
+    void masterIpKeeper(svc).begin();
     svc.pool.start();
     if (opts.timers !== false) sessions.startGc();
     startMasterTimers();
@@ -522,6 +530,7 @@ export class Manager {
     this.nbd = undefined;
     // Scan loops end (and the store closes) before the database they report into.
     await this.storageRuntime?.end();
+    masterIpKeeper(this.svc).end();
     this.svc.pool?.stop();
     this.stopStats?.();
     this.closeStatsHttp();

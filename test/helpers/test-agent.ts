@@ -13,6 +13,8 @@ import { type HooksProcedures, hooksClient } from '../../src/shared/host/hooks.j
 import { type HostOpsProcedures, hostOpsClient } from '../../src/shared/host/host-ops.js';
 import type { HostOpsOptions } from '../../src/agent/host-ops/options.js';
 import { migrationClient } from '../../src/shared/host/migration.js';
+import type { MasterIpProcedures, MasterIpResult } from '../../src/shared/host/master-ip.js';
+import { type StorageDirProcedures, storageDirClient } from '../../src/shared/host/storage-dir.js';
 import { type NodeStorageProcedures, nodeStorageClient } from '../../src/shared/host/node-storage.js';
 import { type OsProcedures, osClient } from '../../src/shared/host/os.js';
 import { XenApiError } from '../../src/shared/errors.js';
@@ -90,6 +92,8 @@ export type InstanceAgent = Omit<
   | 'hooks'
   | 'hostOps'
   | 'os'
+  | 'masterIp'
+  | 'storageDir'
 >;
 
 /** The procedures a real agent's client lends a stand-in. */
@@ -118,6 +122,8 @@ export function withRealStorage<T extends InstanceAgent>(
   out.hooks = noHooks();
   out.hostOps = noHostOps();
   out.os = noOs();
+  out.masterIp = memoryMasterIp();
+  out.storageDir = noStorageDir();
   return fake as unknown as T & HostAgent;
 }
 
@@ -145,6 +151,8 @@ export function withoutStorage<T extends InstanceAgent>(fake: T): T & HostAgent 
   out.hooks = noHooks();
   out.hostOps = noHostOps();
   out.os = noOs();
+  out.masterIp = memoryMasterIp();
+  out.storageDir = noStorageDir();
   return fake as unknown as T & HostAgent;
 }
 
@@ -214,5 +222,43 @@ export function noOs(): OsProcedures {
       String(name === 'os_validate' ? args[1] : args[0]),
       'no OS definitions on this stand-in agent',
     ]);
+  });
+}
+
+/**
+ * A stand-in's master IP procedures: the addresses it "holds" kept in memory (`held`: ip → device
+ * and prefix), with the real agent's idempotence, so pool tests see where the address is.
+ */
+export function memoryMasterIp(): MasterIpProcedures & {
+  held: Map<string, { dev: string; prefix: number }>;
+} {
+  const held = new Map<string, { dev: string; prefix: number }>();
+  const r = (changed: boolean): MasterIpResult => ({ changed, gratuitous_arp: false });
+  return {
+    held,
+    async node_activate_master_ip(p) {
+      if (held.has(p.ip)) return r(false);
+      held.set(p.ip, { dev: p.netdev, prefix: p.netmask });
+      return r(true);
+    },
+    async node_deactivate_master_ip(p) {
+      return r(held.delete(p.ip));
+    },
+    async node_change_master_netmask(_old, netmask, ip, dev) {
+      const h = held.get(ip);
+      if (!h) throw new XenApiError('INVALID_VALUE', ['master_ip', ip]);
+      held.set(ip, { dev, prefix: netmask });
+      return r(h.prefix !== netmask);
+    },
+    async node_has_ip_address(ip) {
+      return held.has(ip);
+    },
+  };
+}
+
+/** A stand-in's storage-dir procedure: it has no SR directories to move. */
+export function noStorageDir(): StorageDirProcedures {
+  return storageDirClient(async (name) => {
+    throw new Error(`${name}: this stand-in agent has no SR directories`);
   });
 }

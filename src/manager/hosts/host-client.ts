@@ -7,6 +7,8 @@ import { devicePluginClient } from '../../shared/host/device-plugins.js';
 import { hooksClient } from '../../shared/host/hooks.js';
 import { hostOpsClient } from '../../shared/host/host-ops.js';
 import { migrationClient } from '../../shared/host/migration.js';
+import { masterIpClient } from '../../shared/host/master-ip.js';
+import { storageDirClient } from '../../shared/host/storage-dir.js';
 import { nodeStorageClient } from '../../shared/host/node-storage.js';
 import { networkClient } from '../../shared/host/network.js';
 import { osClient } from '../../shared/host/os.js';
@@ -60,6 +62,10 @@ export class NodedAgentClient
   readonly hostOps = hostOpsClient((procedure, args) => this.call(procedure, args));
   /** The agent's OS definition procedures (src/shared/host/os.ts). */
   readonly os = osClient((procedure, args) => this.call(procedure, args));
+  /** The agent's master IP procedures (src/shared/host/master-ip.ts). */
+  readonly masterIp = masterIpClient((procedure, args) => this.call(procedure, args));
+  /** The agent's file SR directory move (src/shared/host/storage-dir.ts). */
+  readonly storageDir = storageDirClient((procedure, args) => this.call(procedure, args));
 
   /** tls_install: the pool's CA and this host's certificate for the agent's TCP listener. */
   tlsInstall(creds: PoolCredentials) {

@@ -11,6 +11,7 @@ import type { HostAgent } from '../vm/host-agent.js';
 import { afterAgentReconnect } from '../vm/migration-recovery.js';
 import { applyInstanceEvent, reconcile } from '../vm/reconcile.js';
 import { statsAfterReconnect } from '../stats/hooks.js';
+import { masterIpKeeper } from '../master-ip/keeper.js';
 import { AutoRestart } from './auto-restart.js';
 
 const log = logger('pool-members');
@@ -100,6 +101,7 @@ export class PoolMembers {
     client.onEvent((e) => applyInstanceEvent(this.svc, e, this.restart, hostRef));
     client.onReconnect(() => {
       this.setLive(hostRef, true);
+      void masterIpKeeper(this.svc).memberConnected(hostRef); // an old master's floating address
       client
         .all()
         .then((list) => {

@@ -7,6 +7,8 @@ import type { MigrationProcedures } from '../../shared/host/migration.js';
 import type { DataPlaneProcedures } from '../../shared/host/data-plane.js';
 import type { NetworkProcedures } from '../../shared/host/network.js';
 import type { DevicePluginProcedures } from '../../shared/host/device-plugins.js';
+import type { MasterIpProcedures } from '../../shared/host/master-ip.js';
+import type { StorageDirProcedures } from '../../shared/host/storage-dir.js';
 import type { NodeStorageProcedures } from '../../shared/host/node-storage.js';
 import type { HooksProcedures } from '../../shared/host/hooks.js';
 import type { HostOpsProcedures } from '../../shared/host/host-ops.js';
@@ -78,6 +80,10 @@ export interface HostAgent extends StorageProcedures, DataPlaneProcedures {
   readonly hostOps: HostOpsProcedures;
   /** The host's OS definitions and their scripts (src/shared/host/os.ts). */
   readonly os: OsProcedures;
+  /** The pool's floating management address on this host (src/shared/host/master-ip.ts). */
+  readonly masterIp: MasterIpProcedures;
+  /** Ganeti's file_storage_dir_rename: a file SR's directory moved (src/shared/host/storage-dir.ts). */
+  readonly storageDir: StorageDirProcedures;
   /** State changes pushed by the agent; `reconnected` fires after every (re)connection. */
   onEvent(listener: (e: InstanceEvent) => void): void;
   onReconnect(listener: () => void): void;

@@ -4,7 +4,7 @@
 // `xen-api` keeps the port when it follows HOST_IS_SLAVE to the master's address).
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { type Agent, startAgent } from '../../../src/agent/agent.js';
+import { type Agent, type AgentOptions, startAgent } from '../../../src/agent/agent.js';
 import { XenApiClient } from '../../../src/clients/sdk/client.js';
 import { parseConfig } from '../../../src/manager/config.js';
 import { Manager } from '../../../src/manager/manager.js';
@@ -61,6 +61,8 @@ export interface MemberSpec {
   srRoots?: string[];
   /** Start this member's NBD server (every member on the same port, on its own address). */
   nbd?: boolean;
+  /** More agent options (e.g. a network namespace of the member's own). */
+  agent?: Partial<AgentOptions>;
 }
 
 /** Starts `specs.length` standalone hosts (each the master of its own pool). */
@@ -103,6 +105,7 @@ export async function startPoolHosts(
           runAs: 'root',
           hooks: { dir: join(dir, 'hooks') },
           ...(spec.srRoots ? { storage: { roots: [join(m.dataDir, 'sr'), ...spec.srRoots] } } : {}),
+          ...spec.agent,
         });
       },
       async stopAgent() {

@@ -7,6 +7,7 @@ import { GENERIC_COMMANDS } from './generic.js';
 import { HOOKS_COMMANDS } from './hooks.js';
 import { HOST_OPS_COMMANDS } from './host-ops.js';
 import { IMPORT_COMMANDS } from './import.js';
+import { MASTER_IP_COMMANDS } from './master-ip.js';
 import { NODE_STORAGE_COMMANDS } from './node-storage.js';
 import { OBJECT_COMMANDS } from './objects.js';
 import { OS_COMMANDS } from './os.js';
@@ -36,6 +37,7 @@ export function commandTable(): Map<string, CommandSpec> {
     ...HOOKS_COMMANDS,
     ...HOST_OPS_COMMANDS,
     ...OS_COMMANDS,
+    ...MASTER_IP_COMMANDS,
   ])
     t.set(c.name, c);
   return t;
