@@ -51,26 +51,17 @@ function killLater(t: TestContext, pid: number) {
 }
 
 test('Capture keeps the head or the tail across chunks, per stream or interleaved (pure)', () => {
-  const head = new Capture(5, 'head');
-  for (const [s, b] of [
-    ['out', 'abc'],
-    ['err', 'def'],
-    ['out', 'ghi'],
-  ] as const)
-    head.push(s, Buffer.from(b));
-  assert.equal(head.text(), 'abcde');
-  assert.equal(head.text('out'), 'abc');
-  assert.equal(head.text('err'), 'de');
-  const tail = new Capture(5, 'tail');
-  for (const [s, b] of [
-    ['out', 'abc'],
-    ['err', 'def'],
-    ['out', 'ghi'],
-  ] as const)
-    tail.push(s, Buffer.from(b));
-  assert.equal(tail.text(), 'efghi');
-  assert.equal(tail.text('out'), 'ghi');
-  assert.equal(tail.text('err'), 'ef');
+  const expected = {
+    head: { all: 'abcde', out: 'abc', err: 'de' },
+    tail: { all: 'efghi', out: 'ghi', err: 'ef' },
+  };
+  for (const keep of ['head', 'tail'] as const) {
+    const cap = new Capture(5, keep);
+    cap.push('out', Buffer.from('abc'));
+    cap.push('err', Buffer.from('def'));
+    cap.push('out', Buffer.from('ghi'));
+    assert.deepEqual({ all: cap.text(), out: cap.text('out'), err: cap.text('err') }, expected[keep]);
+  }
 });
 
 test('the time limit kills the program and its grandchildren', async (t) => {
