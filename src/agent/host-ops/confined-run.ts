@@ -1,7 +1,7 @@
-// Runs a program for a host operation: argument array, its own process group (a time limit kills
-// the program and everything it started), capped output, stdin /dev/null; the answer comes at the
-// program's exit, so a child holding the output pipe cannot hang the call.
-import { spawn } from 'node:child_process';
+// Runs a program for a host operation through the agent's one runner (../run-program.ts): its own
+// process group killed at the time limit, stdin /dev/null, one output budget for stdout and stderr
+// (the first bytes kept, interleaved as Ganeti's combined output), answered at the program's exit.
+import { runProgram } from '../run-program.js';
 
 export interface ConfinedResult {
   code: number | null;
@@ -12,62 +12,17 @@ export interface ConfinedResult {
   timedOut: boolean;
 }
 
-export function runConfined(
+/** Rejects with the start error (ENOENT, EACCES…) when the program cannot run. */
+export async function runConfined(
   program: string,
   args: readonly string[],
-  opts: { env: NodeJS.ProcessEnv; timeoutMs: number; maxOutputBytes: number; separateStderr?: boolean },
+  opts: { env: NodeJS.ProcessEnv; timeoutMs: number; maxOutputBytes: number },
 ): Promise<ConfinedResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(program, args, {
-      env: opts.env,
-      cwd: '/',
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
-      shell: false,
-    });
-    const all: Buffer[] = [];
-    const out: Buffer[] = [];
-    let size = 0;
-    let timedOut = false;
-    const keep = (into: Buffer[]) => (b: Buffer) => {
-      if (size >= opts.maxOutputBytes) return;
-      const part = b.subarray(0, opts.maxOutputBytes - size);
-      size += part.length;
-      into.push(part);
-      if (into !== all) all.push(part);
-    };
-    child.stdout.on('data', keep(out));
-    child.stderr.on('data', keep(all));
-    const killGroup = () => {
-      try {
-        if (child.pid) process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        /* already gone */
-      }
-    };
-    const timer = setTimeout(() => {
-      timedOut = true;
-      killGroup();
-    }, opts.timeoutMs);
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      // Answer at the program's exit, not at its pipes' close: a child it left running (a daemon
-      // it restarted) may hold them open. What was already written is drained first.
-      setImmediate(() => {
-        child.stdout.destroy();
-        child.stderr.destroy();
-        resolve({
-          code,
-          signal,
-          output: Buffer.concat(all).toString('utf8'),
-          stdout: Buffer.concat(out).toString('utf8'),
-          timedOut,
-        });
-      });
-    });
+  const r = await runProgram(program, args, {
+    env: opts.env,
+    timeoutMs: opts.timeoutMs,
+    output: { pipes: { maxBytes: opts.maxOutputBytes, keep: 'head', shared: true } },
   });
+  if (r.startError) throw r.startError;
+  return { code: r.code, signal: r.signal, output: r.output, stdout: r.stdout, timedOut: r.timedOut };
 }

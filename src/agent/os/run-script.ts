@@ -1,10 +1,11 @@
-// Runs one OS script: argument array, cleared environment, cwd the OS directory, stdout and
-// stderr into its log file, in a process group of its own that is killed at the time limit and
-// after the script ends (a background child must not keep writing to a disk being detached).
-import { spawn } from 'node:child_process';
+// Runs one OS script through the agent's one runner (../run-program.ts): argument array, cleared
+// environment, cwd the OS directory, stdout and stderr into its log file, in a process group of
+// its own that is killed at the time limit and after the script ends (a background child must not
+// keep writing to a disk being detached).
 import { closeSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { XenApiError } from '../../shared/errors.js';
+import { runProgram } from '../run-program.js';
 
 export interface ScriptRun {
   code: number | null;
@@ -13,16 +14,7 @@ export interface ScriptRun {
   ms: number;
 }
 
-function killGroup(pid: number | undefined): void {
-  if (!pid) return;
-  try {
-    process.kill(-pid, 'SIGKILL');
-  } catch {
-    /* already gone */
-  }
-}
-
-export function runScript(
+export async function runScript(
   script: string,
   args: readonly string[],
   opts: { env: Record<string, string>; cwd: string; log: string; timeoutMs: number },
@@ -31,31 +23,22 @@ export function runScript(
   const fd = openSync(opts.log, 'a', 0o600);
   writeSync(fd, `# ${new Date().toISOString()} ${script} ${args.join(' ')}\n`);
   const started = performance.now();
-  return new Promise<ScriptRun>((resolve, reject) => {
-    const child = spawn(script, args, {
-      env: opts.env,
-      cwd: opts.cwd,
-      stdio: ['ignore', fd, fd],
-      detached: true,
-      shell: false,
-    });
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      killGroup(child.pid);
-    }, opts.timeoutMs);
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      closeSync(fd);
-      reject(new XenApiError('OS_SCRIPT_FAILED', ['', script, `cannot run: ${e.message}`, '', opts.log]));
-    });
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      killGroup(child.pid);
-      closeSync(fd);
-      resolve({ code, signal, timedOut, ms: performance.now() - started });
-    });
-  });
+  const r = await runProgram(script, args, {
+    env: opts.env,
+    cwd: opts.cwd,
+    timeoutMs: opts.timeoutMs,
+    output: { fd },
+    killGroupWhenDone: true,
+  }).finally(() => closeSync(fd));
+  if (r.startError)
+    throw new XenApiError('OS_SCRIPT_FAILED', [
+      '',
+      script,
+      `cannot run: ${r.startError.message}`,
+      '',
+      opts.log,
+    ]);
+  return { code: r.code, signal: r.signal, timedOut: r.timedOut, ms: performance.now() - started };
 }
 
 /** The last `n` lines of a log (Ganeti returns 20 on failure). */

@@ -7,10 +7,10 @@
 // three strings it is the failure [code, message, details]; otherwise the failure is
 // ["non-zero exit", stdout, stderr] as xapi reports it. Killed by a signal: ["signal: SIGx",
 // stdout, stderr]; over the time limit: killed, ["timeout", "...", stderr].
-import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
 import { access, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { runProgram } from '../run-program.js';
 import { PluginFailure } from './failure.js';
 
 /** A plugin name is a single path component: no '/', no leading dot, so no traversal. */
@@ -103,98 +103,46 @@ export interface ExecOutcome {
   timedOut: boolean;
 }
 
+/** Most bytes of stdout / stderr kept each (the first ones). */
 const MAX_OUTPUT = 16 * 1024 * 1024;
 
 /**
- * Runs the plugin in its own process group so that on timeout the whole group (including
- * anything it started in the background holding our pipes) is killed and the call returns.
+ * Runs the plugin through the agent's one runner (../run-program.ts), in its own process group:
+ * on timeout the whole group (including anything it started in the background holding our pipes)
+ * is killed and the call returns; whatever it left running dies with it when the call answers.
  * shared/exec.ts kills only the direct child, which is not enough for arbitrary scripts.
  */
-export function runExecutable(
+export async function runExecutable(
   path: string,
   name: string,
   fn: string,
   args: Record<string, string>,
   timeoutMs: number,
 ): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(path, [fn], {
-      cwd: '/',
-      detached: true,
-      shell: false,
-      stdio: ['pipe', 'pipe', 'pipe'],
-      env: {
-        PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
-        LC_ALL: 'C',
-        LANG: 'C',
-        BERTH_PLUGIN_NAME: name,
-        BERTH_PLUGIN_FUNCTION: fn,
-      },
-    });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    let outLen = 0;
-    let errLen = 0;
-    let timedOut = false;
-    let settled = false;
-    const killGroup = () => {
-      try {
-        if (child.pid) process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        /* already gone */
-      }
-    };
-    const finish = (code: number | null, signal: string | null) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      clearTimeout(drain);
-      // Whatever the plugin left running in its group dies with it.
-      killGroup();
-      const outcome: ExecOutcome = {
-        code,
-        signal,
-        stdout: Buffer.concat(out).toString('utf8'),
-        stderr: Buffer.concat(err).toString('utf8'),
-        timedOut,
-      };
-      try {
-        resolve(interpretRun(name, timeoutMs, outcome));
-      } catch (e) {
-        reject(e);
-      }
-    };
-    const timer = setTimeout(() => {
-      timedOut = true;
-      killGroup();
-      // The pipes may stay open if something escaped the group; do not wait for them.
-      setTimeout(() => finish(null, 'SIGKILL'), 200).unref();
-    }, timeoutMs);
-    let drain: NodeJS.Timeout | undefined;
-    child.stdout.on('data', (b: Buffer) => {
-      if (outLen < MAX_OUTPUT) out.push(b);
-      outLen += b.length;
-    });
-    child.stderr.on('data', (b: Buffer) => {
-      if (errLen < MAX_OUTPUT) err.push(b);
-      errLen += b.length;
-    });
-    child.on('error', (e) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      reject(new PluginFailure('-1', `cannot run plugin ${name}: ${e.message}`));
-    });
-    // 'exit' comes when the plugin ends; 'close' only when every pipe holder has gone. Give
-    // background leftovers a moment to flush, then finish regardless.
-    child.on('exit', (code, signal) => {
-      drain = setTimeout(() => finish(code, signal), 500);
-      drain.unref();
-    });
-    child.on('close', (code, signal) => finish(code, signal));
-    child.stdin.on('error', () => {
-      /* the plugin may exit before reading its input */
-    });
-    child.stdin.end(JSON.stringify(args));
+  const r = await runProgram(path, [fn], {
+    env: {
+      PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+      LC_ALL: 'C',
+      LANG: 'C',
+      BERTH_PLUGIN_NAME: name,
+      BERTH_PLUGIN_FUNCTION: fn,
+    },
+    timeoutMs,
+    input: JSON.stringify(args),
+    output: { pipes: { maxBytes: MAX_OUTPUT, keep: 'head' } },
+    killGroupWhenDone: true,
+    // Background leftovers get a moment to flush after the exit; after the kill the pipes may
+    // stay open if something escaped the group: neither is waited for long.
+    exitGraceMs: 500,
+    killGraceMs: 200,
   });
+  if (r.startError) throw new PluginFailure('-1', `cannot run plugin ${name}: ${r.startError.message}`);
+  const outcome: ExecOutcome = {
+    code: r.code,
+    signal: r.signal,
+    stdout: r.stdout,
+    stderr: r.stderr,
+    timedOut: r.timedOut,
+  };
+  return interpretRun(name, timeoutMs, outcome);
 }

@@ -4,10 +4,10 @@
 // and the file `parameters.list`. Each action runs with an argument array (none), a clean
 // environment (VOL_*, EXTP_*), its own process group (a hung script and everything it started are
 // killed at the time limit), bounded output, and a log file per run.
-import { spawn } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { XenApiError } from '../../shared/errors.js';
+import { runProgram } from '../run-program.js';
 import { backendFailure } from './failure.js';
 
 export const REQUIRED_ACTIONS = [
@@ -131,73 +131,28 @@ export interface RunOutcome {
 }
 
 /**
- * Runs `file` with no arguments and `env` only, in its own process group; at the limit the whole
- * group is killed (a hung script's children too). Children left running after a normal exit are
- * not touched (a provider may start a daemon), but cannot delay the result by more than 0.5 s.
+ * Runs `file` with no arguments and `env` only through the agent's one runner
+ * (../run-program.ts), in its own process group; at the limit the whole group is killed (a hung
+ * script's children too). Children left running after a normal exit are not touched (a provider
+ * may start a daemon, a userspace attach helper), but cannot delay the result by more than 0.5 s.
  */
-export function runScript(
+export async function runScript(
   file: string,
   env: Record<string, string>,
   cwd: string,
   timeoutMs: number,
 ): Promise<RunOutcome> {
-  return new Promise((resolve) => {
-    const child = spawn(file, [], {
-      env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...env },
-      cwd,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      shell: false,
-      detached: true,
-    });
-    const bufs = { out: [] as Buffer[], err: [] as Buffer[], outLen: 0, errLen: 0 };
-    let timedOut = false;
-    let settled = false;
-    const killGroup = () => {
-      try {
-        if (child.pid) process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        /* already gone */
-      }
-    };
-    const timer = setTimeout(() => {
-      timedOut = true;
-      killGroup();
-      // Grandchildren holding the pipes open cannot keep us waiting beyond this.
-      setTimeout(() => finish(null, 'SIGKILL'), 2000).unref();
-    }, timeoutMs);
-    const finish = (code: number | null, signal: NodeJS.Signals | null) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      // A daemon the script left running (a userspace attach helper) lives on; only its hold on
-      // our pipes is dropped.
-      child.stdout.destroy();
-      child.stderr.destroy();
-      resolve({
-        code,
-        signal,
-        stdout: Buffer.concat(bufs.out).toString('utf8'),
-        stderr: Buffer.concat(bufs.err).toString('utf8'),
-        timedOut,
-      });
-    };
-    child.stdout.on('data', (b: Buffer) => {
-      if (bufs.outLen < MAX_OUTPUT) bufs.out.push(b.subarray(0, MAX_OUTPUT - bufs.outLen));
-      bufs.outLen += b.length;
-    });
-    child.stderr.on('data', (b: Buffer) => {
-      if (bufs.errLen < MAX_OUTPUT) bufs.err.push(b.subarray(0, MAX_OUTPUT - bufs.errLen));
-      bufs.errLen += b.length;
-    });
-    child.on('error', (e) => {
-      bufs.err.push(Buffer.from(String(e.message)));
-      finish(127, null);
-    });
-    child.on('close', (code, signal) => finish(code, signal));
-    // 'close' waits for every holder of the pipes: a child the script left behind with them open
-    // must not hold the result back past a short grace.
-    child.on('exit', (code, signal) => setTimeout(() => finish(code, signal), 500).unref());
+  const r = await runProgram(file, [], {
+    env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...env },
+    cwd,
+    timeoutMs,
+    output: { pipes: { maxBytes: MAX_OUTPUT, keep: 'head' } },
+    exitGraceMs: 500,
+    killGraceMs: 2000,
   });
+  if (r.startError)
+    return { code: 127, signal: null, stdout: '', stderr: r.startError.message, timedOut: false };
+  return { code: r.code, signal: r.signal, stdout: r.stdout, stderr: r.stderr, timedOut: r.timedOut };
 }
 
 const lastLines = (text: string, n = 20) => text.trimEnd().split('\n').slice(-n).join('\n');
