@@ -63,9 +63,11 @@ export function tempDir(t: TestContext, prefix = 'berth-test-'): string {
     // Registered now, so it runs after the hooks registered since tempDir (Node runs after-hooks
     // in order, including ones added while they run); the exit handler covers it otherwise.
     leftovers.add(dir);
+    // It stays listed: a daemon's last write after this removal (an archive, a journal written
+    // at close) would re-create it, and the exit handler removes it again.
     t.after(() => {
       killQemusBelow(dir);
-      if (removeQuietly(dir)) leftovers.delete(dir);
+      removeQuietly(dir);
     });
   });
   return dir;

@@ -15,13 +15,12 @@ test('VDI.create on a full file SR is SR_FULL', async (t) => {
   const mnt = join(base, 'mnt');
   mkdirSync(mnt);
   execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m,mode=0700', 'tmpfs', mnt]);
-  // Registered before the manager's own cleanup, so it runs first (hooks run in order).
-  t.after(() => {
-    execFileSync('umount', ['-l', mnt]);
-    rmSync(base, { recursive: true, force: true });
-  });
+  // Registered before the manager's own cleanup, so it runs first (hooks run in order); the
+  // directory goes after the manager closed (it archives its RRDs into DATA at close).
+  t.after(() => execFileSync('umount', ['-l', mnt]));
   const dataDir = join(base, 'data');
   const m = await startStorageManager(t, { dataDir, agentStorage: { roots: [join(dataDir, 'sr'), mnt] } });
+  t.after(() => rmSync(base, { recursive: true, force: true }));
   const host = m.manager.svc.hostRef();
   const sr = await m.call(
     'SR.create',
