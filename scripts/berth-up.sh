@@ -50,9 +50,15 @@ EOS
 }
 install_bin berth-admin src/manager/admin/main.js
 [ -f dist/src/clients/xe/main.js ] && install_bin xe src/clients/xe/main.js
+[ -f dist/src/clients/berth/main.js ] && install_bin berth src/clients/berth/main.js
 [ -f dist/src/clients/storage-plugin/main.js ] && install_bin berth-storage-plugin src/clients/storage-plugin/main.js
 if [ -f tools/xe-completion.bash ] && [ -d /etc/bash_completion.d ]; then
   install -m 644 tools/xe-completion.bash /etc/bash_completion.d/xe
+fi
+# berth's completion scripts come from the CLI itself (nouns and verbs from its registry).
+if [ -f dist/src/clients/berth/main.js ]; then
+  [ -d /etc/bash_completion.d ] && node dist/src/clients/berth/main.js completion bash >/etc/bash_completion.d/berth
+  [ -d /usr/share/zsh/vendor-completions ] && node dist/src/clients/berth/main.js completion zsh >/usr/share/zsh/vendor-completions/_berth
 fi
 
 start_daemon() { # name, node-flags (space-separated, may be ""), script, args...

@@ -15,6 +15,8 @@ export interface ClientOptions {
   socketPath?: string;
   /** Accept self-signed certificates (a fresh host's). */
   allowUnauthorized?: boolean;
+  /** CA certificates (PEM) the server's certificate must chain to, instead of the system's. */
+  ca?: string | Buffer;
   timeoutMs?: number;
 }
 
@@ -30,7 +32,7 @@ export class XenApiClient {
   constructor(private readonly opts: ClientOptions) {
     const secure = !opts.socketPath && (opts.url ?? '').startsWith('https:');
     this.agent = secure
-      ? new https.Agent({ keepAlive: true, rejectUnauthorized: !opts.allowUnauthorized })
+      ? new https.Agent({ keepAlive: true, rejectUnauthorized: !opts.allowUnauthorized, ca: opts.ca })
       : new http.Agent({ keepAlive: true });
   }
 
