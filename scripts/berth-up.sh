@@ -57,8 +57,12 @@ if [ -f tools/xe-completion.bash ] && [ -d /etc/bash_completion.d ]; then
 fi
 # berth's completion scripts come from the CLI itself (nouns and verbs from its registry).
 if [ -f dist/src/clients/berth/main.js ]; then
-  [ -d /etc/bash_completion.d ] && node dist/src/clients/berth/main.js completion bash >/etc/bash_completion.d/berth
-  [ -d /usr/share/zsh/vendor-completions ] && node dist/src/clients/berth/main.js completion zsh >/usr/share/zsh/vendor-completions/_berth
+  if [ -d /etc/bash_completion.d ]; then
+    node dist/src/clients/berth/main.js completion bash >/etc/bash_completion.d/berth
+  fi
+  if [ -d /usr/share/zsh/vendor-completions ]; then
+    node dist/src/clients/berth/main.js completion zsh >/usr/share/zsh/vendor-completions/_berth
+  fi
 fi
 
 start_daemon() { # name, node-flags (space-separated, may be ""), script, args...
