@@ -107,8 +107,13 @@ export function resolveSettings(
   const settings: Settings = {
     url: cli.url ?? iniString(api, 'url'),
     username: cli.username ?? iniString(api, 'username'),
+    // An empty `password =` is a password (the local socket's root has none).
     password:
-      cli.passwordfile !== undefined ? readPasswordFile(cli.passwordfile) : iniString(api, 'password'),
+      cli.passwordfile !== undefined
+        ? readPasswordFile(cli.passwordfile)
+        : api?.password === undefined || api.password === true
+          ? undefined
+          : String(api.password),
     caFile: cli['ca-file'] ?? iniString(api, 'ca_file'),
     insecure: cli.insecure ?? iniBoolean(api?.insecure, '[api] insecure') ?? false,
     debug: cli.debug ?? iniBoolean(api?.debug, '[api] debug') ?? false,
