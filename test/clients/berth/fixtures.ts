@@ -3,6 +3,7 @@
 // the runner's print rules, and an in-process runner with captured streams.
 import { Writable } from 'node:stream';
 import { runCli } from '../../../src/clients/berth/runner.js';
+import type { ApiObject } from '../../../src/clients/berth/api.js';
 import type { NounSpec } from '../../../src/clients/berth/spec.js';
 import { listVerb } from '../../../src/clients/berth/verbs/list.js';
 import { CliError } from '../../../src/clients/berth/errors.js';
@@ -26,7 +27,7 @@ export const TEST_VM: NounSpec = {
         { long: 'size', kind: 'value', type: 'size', help: 'a size' },
         { short: 'f', long: 'force', kind: 'flag', help: 'a flag' },
       ],
-      run: async (_ctx, target) => target,
+      run: async (_ctx, target) => target as ApiObject,
     },
     { name: 'ok', summary: 'returns true', target: 'one', run: async () => true },
     { name: 'nothing', summary: 'returns nothing', target: 'none', run: async () => undefined },
@@ -59,7 +60,7 @@ export const TEST_VM: NounSpec = {
       name: 'xapierr',
       summary: 'a XenAPI error',
       target: 'none',
-      run: async (ctx) => ctx.api.call('VM.get_record', 'OpaqueRef:does-not-exist'),
+      run: async (ctx) => String(await ctx.api.call('VM.get_record', 'OpaqueRef:does-not-exist')),
     },
     {
       name: 'expire',
@@ -67,7 +68,7 @@ export const TEST_VM: NounSpec = {
       target: 'none',
       run: async (ctx) => {
         await ctx.api.call('session.logout');
-        return ctx.api.call('VM.get_all');
+        return String(await ctx.api.call('VM.get_all'));
       },
     },
     {

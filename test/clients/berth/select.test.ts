@@ -9,6 +9,7 @@ import {
   matchesSearch,
   parseSearch,
 } from '../../../src/clients/berth/select.js';
+import type { Selection } from '../../../src/clients/berth/spec.js';
 import { TEST_HOST, TEST_VM } from './fixtures.js';
 
 describe('parseSearch', () => {
@@ -106,7 +107,7 @@ describe('filterRecords', () => {
     vm('r3', 'db01'),
     vm('t1', 'web-tpl', { is_a_template: true }),
   ];
-  const names = (sel: object) => filterRecords(all, TEST_VM, sel).map((o) => o.record.name_label);
+  const names = (sel: Selection) => filterRecords(all, TEST_VM, sel).map((o) => o.record.name_label);
   it("applies the noun's filter, then every selection given", () => {
     assert.deepEqual(names({}), ['web01', 'web02', 'db01']);
     assert.deepEqual(names({ name: 'web01' }), ['web01']);
