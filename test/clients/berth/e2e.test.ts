@@ -179,7 +179,7 @@ test('berth against a real manager', async (t) => {
       const debug = await runInProcess(['-d', 'testvm', 'crash'], { env });
       assert.match(
         debug.stderr,
-        /\nError: unexpected\n {4}at .*\n[^]*The action "testvm crash" failed with\n {4}unexpected\n/,
+        /\nError: unexpected\n {4}at .*\n[\s\S]*The action "testvm crash" failed with\n {4}unexpected\n/,
       );
       assert.match(debug.stderr, /^ {4}session\.login_with_password$/m, '-d traces the calls');
       assert.doesNotMatch(debug.stderr, new RegExp(tm.rootPassword), 'the password is never shown');
