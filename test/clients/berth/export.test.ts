@@ -11,6 +11,7 @@ import type { NounSpec, Output, VerbOutcome } from '../../../src/clients/berth/s
 import { exportVerb, fieldOf } from '../../../src/clients/berth/verbs/export.js';
 import { captureOutput, connectApi, runVerb } from '../../helpers/berth-verb.js';
 import { startManager } from '../../helpers/manager.js';
+import { vifRecord } from '../../helpers/records.js';
 
 const vmNoun: NounSpec = {
   name: 'vm',
@@ -24,6 +25,14 @@ const hostNoun: NounSpec = {
   name: 'host',
   xapiClass: 'host',
   summary: 'test host noun',
+  listColumns: ['name_label', 'uuid'],
+  verbs: [exportVerb()],
+};
+const templateNoun: NounSpec = {
+  name: 'template',
+  xapiClass: 'VM',
+  summary: 'test template noun',
+  filter: (r) => r.is_a_template === true,
   listColumns: ['name_label', 'uuid'],
   verbs: [exportVerb()],
 };
@@ -237,6 +246,27 @@ test('export against a real manager: objects, paths, formats, errors', async (t)
     assert.deepEqual(await exportOf(api, hostNoun, hostNow, ['capabilities']), host.record.capabilities);
   });
 
+  await t.test('the examples of docs/berth-cli.md', async () => {
+    const vif = (await api.call('VIF.create', vifRecord(web01.ref, net))) as string;
+    const withVif = await api.refresh(web01);
+    const [vifDoc] = await exportOf(api, vmNoun, withVif, ['VIFs']);
+    assert.equal(parseXml(vifDoc).attrib.ref, vif);
+    assert.deepEqual(await exportOf(api, vmNoun, withVif, ['VIFs', 'network', 'name_label']), [
+      'tmplexport-net',
+    ]);
+    // The VMs on a host, from the host's side (dom0 included), with oVirt's `name`.
+    assert.deepEqual(await exportOf(api, hostNoun, hostNow, ['resident_VMs', 'name']), [
+      dom0.record.name_label,
+    ]);
+    // The host's ref for a search, as `berth -o json host -n h export | jq -r .ref` reads it.
+    const [json] = await exportOf(api, hostNoun, hostNow, [], 'json');
+    assert.equal(JSON.parse(json).ref, host.ref);
+    const media = (await api.allRecords('VM')).find((v) => v.record.name_label === 'Other install media')!;
+    assert.deepEqual(await exportOf(api, templateNoun, media, ['other_config', 'install-methods']), [
+      'cdrom',
+    ]);
+  });
+
   await t.test('an unknown attribute: the seed-form message, 251, nothing printed', async () => {
     await rejects251(exportOf(api, vmNoun, [web01, web02], ['bogus']), 'Attribute bogus missing in vm web01');
     // Deeper in the path: named after the object or value it is missing in.
@@ -262,7 +292,7 @@ test('export against a real manager: objects, paths, formats, errors', async (t)
 test('system export summary vms active walks a plain nested record', async () => {
   const system: ApiObject = {
     cls: 'system',
-    ref: '',
+    ref: 'system',
     record: { summary: { vms: { active: 40, total: 52 }, hosts: { active: 2 } }, product_name: 'Berth' },
   };
   // No API call is needed for plain records.

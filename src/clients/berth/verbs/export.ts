@@ -38,11 +38,13 @@ export function fieldOf(
   return undefined;
 }
 
-/** How an object is named in messages: `<noun or class> <name, else uuid, else ref>`. */
+/** How an object is named in messages: `<noun or class> <name, else uuid, else OpaqueRef>`. */
 export function objectLabel(kind: string, o: ApiObject, nameField = 'name_label'): string {
   const name = o.record[nameField];
   const uuid = o.record.uuid;
-  const id = typeof name === 'string' && name ? name : typeof uuid === 'string' && uuid ? uuid : o.ref;
+  // A pseudo object's ref (`system`) names nothing more than its kind.
+  const ref = o.ref.startsWith('OpaqueRef:') ? o.ref : '';
+  const id = typeof name === 'string' && name ? name : typeof uuid === 'string' && uuid ? uuid : ref;
   return id ? `${kind} ${id}` : kind;
 }
 
