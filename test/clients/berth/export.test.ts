@@ -267,6 +267,31 @@ test('export against a real manager: objects, paths, formats, errors', async (t)
     ]);
   });
 
+  await t.test('many objects: links of a class seen often are looked up in one call', async () => {
+    const many: string[] = [];
+    for (let i = 0; i < 40; i++) many.push((await api.call('VM.clone', tpl.ref, `bulk${i}`)) as string);
+    const objects = await Promise.all(many.map((r) => api.byRef('VM', r)));
+    const calls: string[] = [];
+    const counting = new Proxy(api, {
+      get(target, p) {
+        if (p === 'call')
+          return (m: string, ...a: unknown[]) => {
+            calls.push(m);
+            return target.call(m, ...a);
+          };
+        const v = Reflect.get(target, p);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    const docs = await exportOf(counting, vmNoun, objects, []);
+    assert.equal(docs.length, 40);
+    assert.equal(calls.filter((c) => c === 'VM_metrics.get_all_records').length, 1);
+    assert.equal(calls.filter((c) => c === 'VM_metrics.get_uuid').length, 0);
+    const metricsUuid = await api.call('VM_metrics.get_uuid', objects[7].record.metrics);
+    assert.equal(links(parseXml(docs[7]), 'metrics')[0].attrib.href, `/api/VM_metrics/${metricsUuid}`);
+    for (const r of many) await api.call('VM.destroy', r);
+  });
+
   await t.test('an unknown attribute: the seed-form message, 251, nothing printed', async () => {
     await rejects251(exportOf(api, vmNoun, [web01, web02], ['bogus']), 'Attribute bogus missing in vm web01');
     // Deeper in the path: named after the object or value it is missing in.

@@ -18,6 +18,8 @@ import type { NounSpec, VerbSpec } from '../spec.js';
 const NULL_REF = 'OpaqueRef:NULL';
 /** Concurrent `get_uuid` calls while resolving a document's links. */
 const LINK_LOOKUPS_AT_ONCE = 16;
+/** Links to more objects of one class than this, across the objects dumped: one bulk lookup. */
+const BULK_LOOKUP = 32;
 
 type Format = 'xml' | 'json' | 'yaml';
 
@@ -129,6 +131,35 @@ export class Exporter {
     return `---\n${this.yamlStringify(v).trimEnd()}`;
   }
 
+  /**
+   * Before dumping many objects: the uuids of everything they link to, one `get_all_records` per
+   * class that has more than BULK_LOOKUP links (a thousand VMs' metrics in one call, not a
+   * thousand); the rest, and classes without get_all_records, are looked up one by one later.
+   */
+  async prefetchLinks(objects: ApiObject[]): Promise<void> {
+    if (this.format !== 'xml') return;
+    const byClass = new Map<string, Set<string>>();
+    for (const o of objects)
+      for (const [f, cls] of Object.entries(this.refFields[o.cls] ?? {}))
+        for (const [c, ref] of referencesOf(o.record[f], cls)) {
+          if (!byClass.has(c)) byClass.set(c, new Set());
+          byClass.get(c)?.add(ref);
+        }
+    for (const [cls, refs] of byClass) {
+      if (refs.size <= BULK_LOOKUP) continue;
+      let all: Record<string, Record<string, unknown>>;
+      try {
+        all = (await this.api.call(`${cls}.get_all_records`)) as Record<string, Record<string, unknown>>;
+      } catch {
+        continue;
+      }
+      for (const ref of refs) {
+        const uuid = all[ref]?.uuid;
+        this.uuids.set(`${cls} ${ref}`, Promise.resolve(typeof uuid === 'string' ? uuid : undefined));
+      }
+    }
+  }
+
   /** Looks the uuids of `refs` up (a few at a time, each once per command); dangling → none. */
   private async uuidsOf(refs: [string, string][]): Promise<UuidOf> {
     const todo = refs.filter(([cls, ref]) => !this.uuids.has(`${cls} ${ref}`));
@@ -163,6 +194,7 @@ async function* exportAll(
   path: string[],
   noun: NounSpec,
 ): AsyncGenerator<string> {
+  if (path.length === 0) await exporter.prefetchLinks(objects);
   for (const o of objects)
     yield* exporter.object(o, path, objectLabel(noun.name, o, noun.nameField), noun.nameField);
 }
