@@ -13,6 +13,7 @@ import {
   loadExtensions,
   mergeExtensions,
   parseDefault,
+  refFields,
   serverParams,
   zeroValue,
 } from '../../tools/generate-datamodel.js';
@@ -217,4 +218,14 @@ test('serverParams: a handler’s arguments, session left out and optional ones 
   assert.equal(serverParams(msg('VM.create')), '[args: Partial<VM_record>]');
   assert.equal(serverParams(msg('event.inject')), '[class_: string, ref: string]');
   assert.equal(serverParams(msg('VM.get_all')), '[]');
+});
+
+test('refFields: the class each reference field points to (berth export), as ref-fields.ts holds it', async () => {
+  const refs = refFields(MODEL);
+  assert.equal(refs.VM.resident_on, 'host', 'a ref');
+  assert.equal(refs.host.PIFs, 'PIF', 'a ref set');
+  assert.equal(refs.VM.blobs, 'blob', "a map's ref values");
+  assert.equal(refs.VM.name_label, undefined, 'plain fields are left out');
+  const { REF_FIELDS } = await import('../../src/shared/datamodel/generated/ref-fields.js');
+  assert.deepEqual(REF_FIELDS, refs, 'ref-fields.ts is not stale');
 });
