@@ -3,6 +3,7 @@
 // variables, and its top-level keys fill the verb options the command line left out (the command
 // line wins). The `yaml` module is imported only when a template is actually given (start-up time).
 import { readFile, stat } from 'node:fs/promises';
+import type { LineCounter } from 'yaml';
 import { CliError, EXIT_FAILED, EXIT_USAGE } from './errors.js';
 
 /** Templates are a page of settings; anything bigger is refused before parsing. */
@@ -39,14 +40,31 @@ export function substituteAll(value: unknown, variables: Record<string, string>)
   return value;
 }
 
-/** Position and first line of a yaml error (`… at line 3, column 5:` plus a code frame). */
-function yamlErrorText(
-  file: string,
-  e: { message: string; linePos?: [{ line: number; col: number }, ...unknown[]] },
-) {
-  const first = e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
-  const pos = e.linePos?.[0];
-  return pos ? `${file}:${pos.line}:${pos.col}: ${first}` : `${file}: ${first}`;
+/** `file:line:col: message` of a yaml error (positions from the offsets: yaml's own code frames,
+ * `prettyErrors`, exhaust memory on a deeply nested line). */
+function yamlErrorText(file: string, e: { message: string; pos: [number, number] }, lines: LineCounter) {
+  const first = e.message.split('\n')[0];
+  const { line, col } = lines.linePos(e.pos[0]);
+  return `${file}:${line}:${col}: ${first}`;
+}
+
+/** Flow collections (`[`, `{`) nested deeper than this are refused before parsing. */
+export const MAX_FLOW_DEPTH = 256;
+
+/**
+ * The offset where brackets (`[`, `{`) first nest deeper than `max` (yaml's parser takes seconds,
+ * and its converter the whole stack, on a line of 100,000 `[`). Every bracket counts, quoted or
+ * not, so no quoting can hide a deep nest; no real template holds hundreds of them open.
+ */
+export function tooDeep(text: string, max = MAX_FLOW_DEPTH): number | undefined {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return i;
+    } else if ((c === 0x5d || c === 0x7d) && depth > 0) depth--;
+  }
+  return undefined;
 }
 
 /**
@@ -55,16 +73,30 @@ function yamlErrorText(
  * document whose top level is a mapping (an empty file is an empty mapping).
  */
 export async function parseTemplate(text: string, file: string): Promise<Record<string, unknown>> {
-  const { parseAllDocuments } = await import('yaml');
-  const docs = parseAllDocuments(text, { logLevel: 'silent', uniqueKeys: true, prettyErrors: true });
+  const deep = tooDeep(text);
+  if (deep !== undefined) {
+    const line = text.slice(0, deep).split('\n').length;
+    throw new CliError(
+      `invalid YAML template ${file}:${line}: nested more than ${MAX_FLOW_DEPTH} levels deep`,
+      EXIT_USAGE,
+    );
+  }
+  const { LineCounter, parseAllDocuments } = await import('yaml');
+  const lines = new LineCounter();
+  const docs = parseAllDocuments(text, {
+    logLevel: 'silent',
+    uniqueKeys: true,
+    prettyErrors: false,
+    lineCounter: lines,
+  });
   if (!Array.isArray(docs) || docs.length === 0) return {}; // empty file or comments only
   const doc = docs[0];
   const problem = doc.errors[0] ?? doc.warnings[0];
   if (problem) {
-    throw new CliError(`invalid YAML template ${yamlErrorText(file, problem)}`, EXIT_USAGE);
+    throw new CliError(`invalid YAML template ${yamlErrorText(file, problem, lines)}`, EXIT_USAGE);
   }
   if (docs.length > 1) {
-    const line = docs[1].range ? text.slice(0, docs[1].range[0]).split('\n').length : 0;
+    const line = docs[1].range ? lines.linePos(docs[1].range[0]).line : 0;
     throw new CliError(
       `invalid YAML template ${file}:${line}:1: one document expected, found ${docs.length}`,
       EXIT_USAGE,

@@ -292,6 +292,21 @@ test('export against a real manager: objects, paths, formats, errors', async (t)
     for (const r of many) await api.call('VM.destroy', r);
   });
 
+  await t.test('a large set of references is read in batches and exported in its order', async () => {
+    for (let i = 0; i < 20; i++)
+      await api.call('VM.snapshot', web02.ref, `snap${String(i).padStart(2, '0')}`);
+    const withSnaps = await api.refresh(web02);
+    const snaps = withSnaps.record.snapshots as string[];
+    assert.equal(snaps.length, 20);
+    const expected = await Promise.all(snaps.map((r) => api.call('VM.get_name_label', r)));
+    assert.deepEqual(await exportOf(api, vmNoun, withSnaps, ['snapshots', 'name_label']), expected);
+    const docs = await exportOf(api, vmNoun, withSnaps, ['snapshots']);
+    assert.deepEqual(
+      docs.map((d) => parseXml(d).attrib.ref),
+      snaps,
+    );
+  });
+
   await t.test('an unknown attribute: the seed-form message, 251, nothing printed', async () => {
     await rejects251(exportOf(api, vmNoun, [web01, web02], ['bogus']), 'Attribute bogus missing in vm web01');
     // Deeper in the path: named after the object or value it is missing in.

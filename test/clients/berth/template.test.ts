@@ -256,3 +256,19 @@ test('hostile: a file over the size limit is refused before parsing', async (t) 
   const file = templateFile(t, `a: "${'x'.repeat(MAX_TEMPLATE_BYTES)}"\n`, 'huge.yaml');
   await rejectsWith(mergeTemplate({}, file, {}), 253, /huge\.yaml is too large/);
 });
+
+test('hostile: deep nesting is a clear 253, never a crash or a hang', async () => {
+  // 100,000 open brackets: refused before yaml sees them (its code frames ran out of memory).
+  const flow = `a: ${'['.repeat(100_000)}${']'.repeat(100_000)}\n`;
+  const t0 = Date.now();
+  await rejectsWith(parseTemplate(flow, 'deep.yaml'), 253, /deep\.yaml:1: nested more than 256 levels deep/);
+  assert.ok(Date.now() - t0 < 1000);
+  // Quoting does not hide them.
+  await rejectsWith(parseTemplate(`a: "${'{'.repeat(300)}"\n`, 'q.yaml'), 253, /nested more than 256/);
+  assert.deepEqual(await parseTemplate(`a: ${'['.repeat(50)}1${']'.repeat(50)}\n`, 'ok.yaml'), {
+    a: JSON.parse(`${'['.repeat(50)}1${']'.repeat(50)}`),
+  });
+  // A block mapping 1,000 levels deep: the stack limit, reported as a YAML error with its place.
+  const block = `${Array.from({ length: 1000 }, (_, i) => `${' '.repeat(i)}k:`).join('\n')} v\n`;
+  await rejectsWith(parseTemplate(block, 'block.yaml'), 253, /^invalid YAML template block\.yaml:\d+:\d+: /);
+});

@@ -16,7 +16,7 @@ import {
 import type { NounSpec, VerbSpec } from '../spec.js';
 
 const NULL_REF = 'OpaqueRef:NULL';
-/** Concurrent `get_uuid` calls while resolving a document's links. */
+/** Concurrent calls while resolving a document's links or reading the members of a set. */
 const LINK_LOOKUPS_AT_ONCE = 16;
 /** Links to more objects of one class than this, across the objects dumped: one bulk lookup. */
 const BULK_LOOKUP = 32;
@@ -91,6 +91,17 @@ export class Exporter {
       return;
     }
     if (Array.isArray(value)) {
+      if (refCls && value.every((m) => typeof m === 'string')) {
+        // A set of references: read LINK_LOOKUPS_AT_ONCE members at a time, exported in order.
+        const refs = (value as string[]).filter((r) => r !== NULL_REF && r !== '');
+        for (let i = 0; i < refs.length; i += LINK_LOOKUPS_AT_ONCE) {
+          const batch = refs.slice(i, i + LINK_LOOKUPS_AT_ONCE);
+          const objects = await Promise.all(batch.map((r) => this.api.byRef(refCls, r)));
+          if (path.length === 0) await this.prefetchLinks(objects);
+          for (const o of objects) yield* this.object(o, path, objectLabel(refCls, o));
+        }
+        return;
+      }
       for (const member of value) yield* this.value(member, refCls, path, name, label);
       return;
     }
