@@ -7,6 +7,7 @@ import type { Api } from '../../../src/clients/berth/api.js';
 import type { CliError } from '../../../src/clients/berth/errors.js';
 import { bondRequest } from '../../../src/clients/berth/infra/bond-options.js';
 import { MAINTENANCE_REASON_KEY, hostNoun } from '../../../src/clients/berth/nouns/host.js';
+import { taskNoun } from '../../../src/clients/berth/nouns/task.js';
 import { NodedAgentClient } from '../../../src/manager/hosts/host-client.js';
 import { XenApiError } from '../../../src/shared/errors.js';
 import { kernelSupports, netns, vethInto } from '../../agent/network/netns.js';
@@ -154,6 +155,25 @@ test('host upgradecheck and upgrade: the seed statuses over the updater plugin',
   const uuid = String((await runVerb(api, hostNoun, 'upgradecheck', after, { async: true })).outcome);
   assert.match(uuid, /^[0-9a-f-]{36}$/);
   assert.ok(await api.call('task.get_by_uuid', uuid));
+});
+
+test('task cancel marks a running task cancelled (a slow plugin call)', async (t) => {
+  const { api, host, agent } = await setup(t);
+  agent.updateAnswer = () => new Promise((r) => setTimeout(() => r(''), 1500)) as unknown as string;
+  const ref = await api.callAsync('host.call_plugin', host.ref, 'updater', 'update', {});
+  const task = await api.byRef('task', ref);
+  assert.equal(task.record.status, 'pending');
+  const r = await runVerb(api, taskNoun, 'cancel', [task], {}, [], { id: String(task.record.uuid) });
+  assert.equal(r.outcome, true);
+  const cancelled = (await api.refresh(task)).record;
+  assert.ok(
+    cancelled.status === 'cancelled' ||
+      Object.values(cancelled.current_operations as object).includes('cancel'),
+    JSON.stringify(cancelled),
+  );
+  // The plugin call ends on its own; let the task finish before the manager stops.
+  for (let i = 0; i < 100 && (await api.call('task.get_status', ref)) === 'pending'; i++)
+    await new Promise((res) => setTimeout(res, 50));
 });
 
 test('bond options map Linux bonding names onto XenAPI modes and properties', () => {
