@@ -144,7 +144,7 @@ const bond: VerbSpec = {
       long: 'bond_option',
       kind: 'pair',
       repeat: true,
-      metavar: 'NAME VALUE',
+      metavar: 'NAME',
       help: 'bonding option',
     },
     { short: 'b', long: 'bond_name', kind: 'value', help: 'name of the network made for the bond (bond0)' },

@@ -31,7 +31,7 @@ const set: VerbSpec = {
       long: 'other_config',
       kind: 'pair',
       repeat: true,
-      metavar: 'KEY VALUE',
+      metavar: 'KEY',
       help: 'other-config entry',
     },
   ],

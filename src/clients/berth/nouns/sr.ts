@@ -34,7 +34,7 @@ const CONFIG: OptionSpec = {
   long: 'device_config',
   kind: 'pair',
   repeat: true,
-  metavar: 'KEY VALUE',
+  metavar: 'KEY',
   help: 'device-config entry',
 };
 
