@@ -6,6 +6,7 @@ import { type TestContext, test } from 'node:test';
 import type { Api } from '../../../src/clients/berth/api.js';
 import type { CliError } from '../../../src/clients/berth/errors.js';
 import { bondRequest } from '../../../src/clients/berth/infra/bond-options.js';
+import { statisticLine } from '../../../src/clients/berth/infra/statistics.js';
 import { MAINTENANCE_REASON_KEY, hostNoun } from '../../../src/clients/berth/nouns/host.js';
 import { taskNoun } from '../../../src/clients/berth/nouns/task.js';
 import { NodedAgentClient } from '../../../src/manager/hosts/host-client.js';
@@ -83,7 +84,21 @@ test('host list, statistics, maintenance, activate, evacuate, reboot, remove', a
   assert.equal((rec.record.other_config as Record<string, string>)[MAINTENANCE_REASON_KEY], undefined);
 
   assert.equal((await runVerb(api, hostNoun, 'evacuate', rec)).outcome, true);
+  assert.equal((await runVerb(api, hostNoun, 'evacuate', rec, { batch_size: 2 })).outcome, true);
   assert.equal((await fresh(api, host.ref)).record.enabled, true, 'evacuate alone does not disable');
+
+  // -a: the host is disabled at once, the evacuation runs as a task.
+  assert.equal((await runVerb(api, hostNoun, 'maintenance', rec, { async: true })).outcome, true);
+  assert.equal((await fresh(api, host.ref)).record.enabled, false);
+  const evacuations = (await api.allRecords('task')).filter((x) =>
+    /evacuate/.test(String(x.record.name_label)),
+  );
+  assert.equal(
+    evacuations.length,
+    1,
+    JSON.stringify((await api.allRecords('task')).map((x) => x.record.name_label)),
+  );
+  await runVerb(api, hostNoun, 'activate', await fresh(api, host.ref));
   await assert.rejects(
     runVerb(api, hostNoun, 'evacuate', rec, { network: 'no-such-net' }),
     (e: CliError) => e.exitCode === 252 && /no network found matching 'no-such-net'/.test(e.message),
@@ -244,4 +259,24 @@ test('host bond over a real agent: bad input, then Bond.create on the host PIFs'
   const net = await api.byRef('network', String(master.record.network));
   assert.equal(net.record.name_label, 'bond0');
   assert.equal(net.record.MTU, 9000);
+});
+
+test('statistics lines: name, value, unit and description', () => {
+  assert.equal(
+    statisticLine({
+      name_label: 'memory_free_kib',
+      value: 1024,
+      units: 'KiB',
+      name_description: 'Free memory',
+    }),
+    'memory_free_kib: 1024 KiB (Free memory)',
+  );
+  assert.equal(
+    statisticLine({ name_label: 'cpu0', value: 0.25, units: '', name_description: '' }),
+    'cpu0: 0.25',
+  );
+  assert.equal(
+    statisticLine({ name_label: 'loadavg', value: null, units: '', name_description: 'Domain0 loadavg' }),
+    'loadavg: unknown (Domain0 loadavg)',
+  );
 });
