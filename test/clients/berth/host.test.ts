@@ -250,6 +250,13 @@ test('host bond over a real agent: bad input, then Bond.create on the host PIFs'
     );
     assert.deepEqual(await nets(), before);
     assert.deepEqual(await api.call('Bond.get_all'), []);
+    // On a network given with -n: the same error, and the network (not the verb's) stays.
+    await api.call('network.create', { name_label: 'given', other_config: {} });
+    await assert.rejects(
+      runVerb(api, hostNoun, 'bond', host, { ...opts, network: 'given' }),
+      (e: XenApiError) => e.code === 'INTERNAL_ERROR',
+    );
+    assert.deepEqual((await nets()).sort(), [...before, 'given'].sort());
     return;
   }
   assert.equal((await runVerb(api, hostNoun, 'bond', host, opts)).outcome, true);
