@@ -4,6 +4,7 @@
 // in-memory cache when none is named, so the user's own tickets are left alone); without a
 // keytab the existing tickets (kinit) are used. The token is for `HTTP@<manager host>`.
 // Loaded lazily (only with -k): it pulls in the native GSSAPI binding.
+import { randomUUID } from 'node:crypto';
 import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { resolve } from 'node:path';
@@ -41,7 +42,8 @@ export async function credentialEnvironment(o: KerberosOptions): Promise<Record<
       throw usageError(`kerberos keytab not readable: ${o.keytab}`);
     }
     env.KRB5_CLIENT_KTNAME = `FILE:${path}`;
-    env.KRB5CCNAME = o.ccache ? ccacheName(o.ccache) : `MEMORY:berth-${process.pid}`;
+    // A new memory cache per login: an earlier login's tickets (another principal) are not reused.
+    env.KRB5CCNAME = o.ccache ? ccacheName(o.ccache) : `MEMORY:berth-${randomUUID()}`;
   } else if (o.ccache) {
     env.KRB5CCNAME = ccacheName(o.ccache);
   }
