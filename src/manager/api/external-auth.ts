@@ -67,11 +67,17 @@ const allHosts = (ctx: CallContext) => [...ctx.svc.db.all('host')].map(([ref]) =
 
 export const externalAuthApi: HandlerTable = {
   handlers: {
-    'pool.enable_external_auth': (ctx, _pool, config, serviceName, authType) =>
-      enableOn(ctx, allHosts(ctx), config, serviceName, authType),
-    'pool.disable_external_auth': (ctx) => disableOn(ctx, allHosts(ctx)),
+    'pool.enable_external_auth': (ctx, pool, config, serviceName, authType) => {
+      ctx.svc.db.mustGet('pool', pool);
+      return enableOn(ctx, allHosts(ctx), config, serviceName, authType);
+    },
+    // config: xapi passes it to the auth plugin (an AD account to leave the domain with); unused.
+    'pool.disable_external_auth': (ctx, pool, _config) => {
+      ctx.svc.db.mustGet('pool', pool);
+      disableOn(ctx, allHosts(ctx));
+    },
     'host.enable_external_auth': (ctx, host, config, serviceName, authType) =>
       enableOn(ctx, [host], config, serviceName, authType),
-    'host.disable_external_auth': (ctx, host) => disableOn(ctx, [host]),
+    'host.disable_external_auth': (ctx, host, _config, _force) => disableOn(ctx, [host]),
   },
 };

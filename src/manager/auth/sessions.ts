@@ -253,7 +253,15 @@ export class SessionManager {
       client_certificate: false,
       other_config: {},
     });
-    this.live.set(ref, { ref, userName, role, superuser, externalId, originator, lastActive: Date.now() });
+    this.live.set(ref, {
+      ref,
+      userName,
+      role,
+      superuser,
+      ...(externalId ? { externalId } : {}),
+      originator,
+      lastActive: Date.now(),
+    });
     this.enforceCaps();
     return ref;
   }
