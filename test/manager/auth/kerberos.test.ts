@@ -103,9 +103,26 @@ test('Kerberos login against a real MIT KDC', { skip: kdcUnavailable() }, async 
 
   let aliceSubject = '';
   await t.test('alice (a read-only subject) logs in from her keytab', async () => {
+    // As `xe subject-add subject-name=alice` does: the name resolved, its information kept.
+    const sid = await root.call('auth.get_subject_identifier', 'alice');
+    assert.equal(sid, `kerberos:alice@${kdc.realm}`);
+    assert.equal(await root.call('auth.get_subject_identifier', `alice@${kdc.realm}`), sid);
+    await assert.rejects(
+      root.call('auth.get_subject_identifier', 'alice@OTHER.ORG'),
+      code('SUBJECT_CANNOT_BE_RESOLVED'),
+    );
+    await assert.rejects(root.call('auth.get_subject_identifier', 'a b'), code('SUBJECT_CANNOT_BE_RESOLVED'));
+    const info = await root.call('auth.get_subject_information_from_identifier', sid);
+    assert.equal(info['subject-name'], `alice@${kdc.realm}`);
+    assert.equal(info['subject-is-group'], 'false');
+    assert.deepEqual(await root.call('auth.get_group_membership', sid), []);
+    await assert.rejects(
+      root.call('auth.get_group_membership', 'S-1-5-21-1'),
+      code('SUBJECT_CANNOT_BE_RESOLVED'),
+    );
     aliceSubject = (await root.call('subject.create', {
-      subject_identifier: `kerberos:alice@${kdc.realm}`,
-      other_config: { 'subject-name': `alice@${kdc.realm}` },
+      subject_identifier: sid,
+      other_config: info,
     } as any)) as string;
     await root.call('subject.remove_from_roles', aliceSubject, roleRef('pool-admin') as any);
     await root.call('subject.add_to_roles', aliceSubject, roleRef('read-only') as any);
@@ -217,6 +234,7 @@ test('Kerberos login against a real MIT KDC', { skip: kdcUnavailable() }, async 
     await assert.rejects(alice.call('VM.get_all'), code('SESSION_INVALID'));
     assert.equal(await root.call('host.get_external_auth_type', host), '');
     await assert.rejects(root.call('pool.disable_external_auth', pool, {}), code('AUTH_IS_DISABLED'));
+    await assert.rejects(root.call('auth.get_subject_identifier', 'alice'), code('AUTH_IS_DISABLED'));
     await assert.rejects(kerberosLogin(client(), { keytab: aliceKeytab }), (e: any) => {
       assert.deepEqual(
         [e.code, ...e.params],
