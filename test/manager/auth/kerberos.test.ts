@@ -164,31 +164,48 @@ test('Kerberos login against a real MIT KDC', { skip: kdcUnavailable() }, async 
     );
   });
 
-  await t.test('curl --negotiate (its own SPNEGO) logs alice in', async () => {
+  await t.test('curl --negotiate (its own SPNEGO) logs alice in over JSON-RPC and XML-RPC', async () => {
     const kinitCache = join(kdc.dir, 'kinit.ccache');
-    const { stdout } = await run(
-      'curl',
-      [
-        '-sS',
-        '--negotiate',
-        '-u',
-        ':',
-        '-H',
-        'Content-Type: application/json',
-        '--data',
-        JSON.stringify({
-          jsonrpc: '2.0',
-          id: 1,
-          method: 'session.login_with_password',
-          params: ['', '', '2.21', 'curl'],
-        }),
-        `${m.httpUrl}/jsonrpc`,
-      ],
-      { env: { ...process.env, KRB5_CONFIG: kdc.krb5Conf, KRB5CCNAME: `FILE:${kinitCache}` } },
+    const curl = async (path: string, type: string, body: string) =>
+      (
+        await run(
+          'curl',
+          [
+            '-sS',
+            '--negotiate',
+            '-u',
+            ':',
+            '-H',
+            `Content-Type: ${type}`,
+            '--data',
+            body,
+            `${m.httpUrl}${path}`,
+          ],
+          { env: { ...process.env, KRB5_CONFIG: kdc.krb5Conf, KRB5CCNAME: `FILE:${kinitCache}` } },
+        )
+      ).stdout;
+    const json = await curl(
+      '/jsonrpc',
+      'application/json',
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'session.login_with_password',
+        params: ['', '', '2.21', 'curl'],
+      }),
     );
-    const session = JSON.parse(stdout).result;
+    const session = JSON.parse(json).result;
     assert.match(session, /^OpaqueRef:/);
     assert.equal(await root.call('session.get_auth_user_name', session), `alice@${kdc.realm}`);
+    const params = ['', '', '2.21', 'curl'].map((p) => `<param><value><string>${p}</string></value></param>`);
+    const xml = await curl(
+      '/',
+      'text/xml',
+      `<?xml version="1.0"?><methodCall><methodName>session.login_with_password</methodName><params>${params.join('')}</params></methodCall>`,
+    );
+    const ref = /<name>Value<\/name><value>(OpaqueRef:[^<]+)<\/value>/.exec(xml)?.[1];
+    assert.ok(ref, xml);
+    assert.equal(await root.call('session.get_auth_user_name', ref as any), `alice@${kdc.realm}`);
   });
 
   await t.test('bob has tickets but no subject: SESSION_AUTHENTICATION_FAILED, 401', async () => {
@@ -216,6 +233,15 @@ test('Kerberos login against a real MIT KDC', { skip: kdcUnavailable() }, async 
       assert.equal(r.www, 'Negotiate');
       assert.equal(r.body.error.message, 'SESSION_AUTHENTICATION_FAILED');
     }
+    // XML-RPC too: the 401 carries xapi's XML failure.
+    const x = await fetch(`${m.httpUrl}/`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'text/xml', Authorization: 'Negotiate Z2FyYmFnZQ==' },
+      body: '<?xml version="1.0"?><methodCall><methodName>session.login_with_password</methodName><params><param><value>u</value></param><param><value>p</value></param></params></methodCall>',
+    });
+    assert.equal(x.status, 401);
+    assert.equal(x.headers.get('www-authenticate'), 'Negotiate');
+    assert.match(await x.text(), /SESSION_AUTHENTICATION_FAILED/);
     // No header, empty user name: SPNEGO's challenge (what curl --negotiate waits for).
     const r = await rawLogin(m.httpUrl, {});
     assert.equal(r.status, 401);
