@@ -41,6 +41,8 @@ async function rawLogin(url: string, headers: Record<string, string>, user = '')
 test('Kerberos login against a real MIT KDC', { skip: kdcUnavailable() }, async (t) => {
   const kdc = await startKdc(t);
   const httpKeytab = kdc.addPrincipal('HTTP/127.0.0.1', 'http.keytab');
+  // The same keytab also holds another service's key: its tickets must still be refused.
+  kdc.addPrincipal('host/127.0.0.1', 'http.keytab');
   const aliceKeytab = kdc.addPrincipal('alice');
   const bobKeytab = kdc.addPrincipal('bob');
   const m = await startManager(t);
@@ -233,6 +235,14 @@ test('Kerberos login against a real MIT KDC', { skip: kdcUnavailable() }, async 
       assert.equal(r.www, 'Negotiate');
       assert.equal(r.body.error.message, 'SESSION_AUTHENTICATION_FAILED');
     }
+    // A valid ticket of alice's, but for the `host` service: accepted by GSSAPI, refused by config.
+    const gss = (await import('kerberos')).default;
+    process.env.KRB5_CLIENT_KTNAME = `FILE:${aliceKeytab}`;
+    process.env.KRB5CCNAME = 'MEMORY:berth-kerberos-host-service';
+    const other = await gss.initializeClient('host@127.0.0.1', { mechOID: gss.GSS_MECH_OID_SPNEGO });
+    const wrongService = await rawLogin(m.httpUrl, { Authorization: `Negotiate ${await other.step('')}` });
+    assert.equal(wrongService.status, 401);
+    assert.deepEqual(wrongService.body.error.data, [`alice@${kdc.realm}`, 'Kerberos authentication failed']);
     // XML-RPC too: the 401 carries xapi's XML failure.
     const x = await fetch(`${m.httpUrl}/`, {
       method: 'POST',
