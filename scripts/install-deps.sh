@@ -22,6 +22,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   if [[ " ${missing[*]} " == *" nfs-ganesha "* ]] && [ -d /run/systemd/system ]; then
     systemctl disable --now nfs-ganesha.service >/dev/null 2>&1 || true
   fi
+  # The same for the MIT KDC and kadmind (the Kerberos tests start their own KDC in a temp dir).
+  if [[ " ${missing[*]} " == *" krb5-kdc "* || " ${missing[*]} " == *" krb5-admin-server "* ]] \
+    && [ -d /run/systemd/system ]; then
+    systemctl disable --now krb5-kdc.service krb5-admin-server.service >/dev/null 2>&1 || true
+  fi
 fi
 
 if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then

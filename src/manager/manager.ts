@@ -27,6 +27,7 @@ import { masterIpApi } from './api/master-ip.js';
 import { masterIpKeeper } from './master-ip/keeper.js';
 import { nodeStorageApi } from './api/node-storage.js';
 import { subjectApi } from './api/subject.js';
+import { externalAuthApi } from './api/external-auth.js';
 import { taskApi } from './api/task.js';
 import { rollBackUnfinishedCopies, vmApi } from './api/vm.js';
 import { withHooks } from './hooks/run-hooks.js';
@@ -110,6 +111,7 @@ export const API_MODULES: HandlerTable[] = [
   taskApi,
   roleApi,
   subjectApi,
+  externalAuthApi,
   messageApi,
   consoleApi,
   hostApi,

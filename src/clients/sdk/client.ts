@@ -36,6 +36,11 @@ export class XenApiClient {
       : new http.Agent({ keepAlive: true });
   }
 
+  /** The manager's URL (undefined over a Unix socket). */
+  get url(): string | undefined {
+    return this.opts.socketPath ? undefined : this.opts.url;
+  }
+
   get sessionRef(): string | undefined {
     return this.session;
   }
@@ -48,6 +53,33 @@ export class XenApiClient {
       originator,
     ])) as string;
     return this.session;
+  }
+
+  /**
+   * Logs in over SPNEGO: session.login_with_password with empty credentials and an
+   * `Authorization: Negotiate <token>` header (a Berth manager with Kerberos external
+   * authentication). `verify` receives the server's mutual-authentication token, if any, before
+   * the session is kept; the session is logged out again if it throws.
+   */
+  async loginWithNegotiate(
+    token: string,
+    o: { originator?: string; verify?: (serverToken: string | undefined) => Promise<void> } = {},
+  ): Promise<string> {
+    const { value, headers } = await this.post(
+      'session.login_with_password',
+      ['', '', '2.21', o.originator ?? 'berth-sdk'],
+      { Authorization: `Negotiate ${token}` },
+    );
+    const session = value as string;
+    const offered = /^Negotiate\s+(\S+)/i.exec(String(headers['www-authenticate'] ?? ''))?.[1];
+    try {
+      await o.verify?.(offered);
+    } catch (e) {
+      await this.raw('session.logout', [session]).catch(() => {});
+      throw e;
+    }
+    this.session = session;
+    return session;
   }
 
   async logout(): Promise<void> {
@@ -72,7 +104,16 @@ export class XenApiClient {
   }
 
   /** Any wire method with explicit params (no session added). */
-  raw(method: string, params: unknown[]): Promise<unknown> {
+  async raw(method: string, params: unknown[]): Promise<unknown> {
+    return (await this.post(method, params)).value;
+  }
+
+  /** One JSON-RPC call, with extra request headers; the result and the reply's headers. */
+  private post(
+    method: string,
+    params: unknown[],
+    extraHeaders: Record<string, string> = {},
+  ): Promise<{ value: unknown; headers: http.IncomingHttpHeaders }> {
     const body = JSON.stringify({ jsonrpc: '2.0', id: this.nextId++, method, params });
     const url = new URL(this.opts.url ?? 'http://localhost/');
     const path = `${url.pathname.replace(/\/$/, '')}/jsonrpc`;
@@ -87,14 +128,21 @@ export class XenApiClient {
           socketPath: this.opts.socketPath,
           agent: this.agent,
           timeout: this.opts.timeoutMs ?? 0,
-          headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) },
+          headers: {
+            'Content-Type': 'application/json',
+            'Content-Length': Buffer.byteLength(body),
+            ...extraHeaders,
+          },
         },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c) => chunks.push(c));
           res.on('end', () => {
             const text = Buffer.concat(chunks).toString('utf8');
-            if (res.statusCode !== 200)
+            // A refused Negotiate login answers 401 with the XenAPI failure as its body.
+            const failureBody =
+              res.statusCode === 401 && /application\/json/.test(res.headers['content-type'] ?? '');
+            if (res.statusCode !== 200 && !failureBody)
               return reject(new Error(`HTTP ${res.statusCode}: ${text.slice(0, 200)}`));
             try {
               const r = JSON.parse(text);
@@ -106,7 +154,7 @@ export class XenApiClient {
                     : new XenApiError(e.message, e.data ?? []),
                 );
               }
-              resolve(r.result);
+              resolve({ value: r.result, headers: res.headers });
             } catch (e) {
               reject(e);
             }

@@ -23,6 +23,14 @@ export interface ConnectionInfo {
   headers?: Record<string, string | string[] | undefined>;
   /** Aborted when the client disconnects (ends long polls such as event.from). */
   signal?: AbortSignal;
+  /** Set by the RPC front ends: what a login may add to its HTTP reply (SPNEGO's 401). */
+  reply?: HttpReply;
+}
+
+/** HTTP status and headers a sessionless handler asks its reply to carry (Kerberos login). */
+export interface HttpReply {
+  status?: number;
+  headers: Record<string, string>;
 }
 
 /** Stored RRDs of stopped VMs and detached SRs, on the pool master (xapi keeps them in its blobs). */

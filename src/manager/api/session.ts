@@ -1,12 +1,16 @@
-// session.*: login (with password, or password-less over the local Unix socket), logout,
+// session.*: login (with password, Kerberos, or password-less over the local Unix socket), logout,
 // password change. Login failures don't say whether the user exists.
 import { XenApiError } from '../../shared/errors.js';
+import { negotiateLogin } from '../auth/negotiate.js';
 import type { HandlerTable } from './context.js';
 
 export const sessionApi: HandlerTable = {
   sessionless: {
     'session.login_with_password': async (ctx, uname, pwd, _version, originator) => {
       if (ctx.conn.local) return ctx.svc.sessions.localLogin(originator);
+      // Kerberos (auth/negotiate.ts): an `Authorization: Negotiate` header, or its challenge.
+      const kerberos = await negotiateLogin(ctx, uname, originator);
+      if (kerberos) return kerberos;
       return ctx.svc.sessions.loginWithPassword(uname, pwd, originator, ctx.conn.remoteAddress);
     },
     'session.slave_local_login_with_password': async (ctx, uname, pwd) => {

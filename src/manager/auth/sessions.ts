@@ -9,6 +9,7 @@ import { DEFAULT_LOGIN_POLICY, type LoginPolicy, LoginThrottle } from './login-t
 import type { UserStore } from './users.js';
 import { isRoleName, ROLE_NAMES, type RoleName, rolePermissions } from './roles.js';
 import { logger } from '../../shared/log.js';
+import { isExternalIdentifier } from './kerberos.js';
 
 const log = logger('sessions');
 
@@ -18,6 +19,8 @@ export interface SessionInfo {
   /** Role for RBAC; undefined for the local superuser, who bypasses RBAC. */
   role?: RoleName;
   superuser: boolean;
+  /** Externally authenticated (Kerberos): the subject_identifier whose roles the session has. */
+  externalId?: string;
   originator: string;
   lastActive: number;
 }
@@ -66,6 +69,22 @@ export class SessionManager {
     for (const [ref, row] of [...db.all('session')]) {
       const userName = String(row.auth_user_name ?? '');
       const superuser = row.is_local_superuser === true;
+      const sid = String(row.auth_user_sid ?? '');
+      if (!superuser && isExternalIdentifier(sid)) {
+        const role = this.subjectRole(sid);
+        if (role)
+          this.live.set(ref, {
+            ref,
+            userName,
+            role,
+            superuser,
+            externalId: sid,
+            originator: String(row.originator ?? ''),
+            lastActive: now,
+          });
+        else db.destroy('session', ref);
+        continue;
+      }
       const user = users.get(userName);
       if (!superuser && !user) {
         // Its user was removed while the manager was down (berth-admin): the session is over.
@@ -159,6 +178,43 @@ export class SessionManager {
     return this.create(user.name, superuser ? undefined : this.currentRole(user.name), superuser, originator);
   }
 
+  /**
+   * A login by an externally authenticated name (a Kerberos principal): the subject whose
+   * subject_identifier is `identifier` must exist (SESSION_AUTHENTICATION_FAILED) and hold a role
+   * (RBAC_PERMISSION_DENIED, as xapi for a subject without roles); the session has its best role.
+   */
+  async loginExternal(identifier: string, name: string, originator: string): Promise<string> {
+    if (!this.subjectOf(identifier)) {
+      log.warn('external login refused: no subject', { user: name });
+      await new Promise((r) => setTimeout(r, this.limits.authFailureDelayMs));
+      throw new XenApiError('SESSION_AUTHENTICATION_FAILED', [name, 'Authentication failure']);
+    }
+    const role = this.subjectRole(identifier);
+    if (!role) {
+      log.warn('external login refused: the subject has no role', { user: name });
+      throw new XenApiError('RBAC_PERMISSION_DENIED', [
+        'session.login_with_password',
+        'The subject has no role in this pool',
+      ]);
+    }
+    return this.create(name, role, false, originator, identifier);
+  }
+
+  /** The best role of a subject (undefined: no such subject, or no role). */
+  subjectRole(identifier: string): RoleName | undefined {
+    let best: number = ROLE_NAMES.length;
+    for (const r of (this.subjectOf(identifier)?.[1].roles as string[] | undefined) ?? []) {
+      const name = String(this.db.get('role', r)?.name_label ?? '');
+      if (isRoleName(name)) best = Math.min(best, ROLE_NAMES.indexOf(name));
+    }
+    return best < ROLE_NAMES.length ? ROLE_NAMES[best] : undefined;
+  }
+
+  /** Ends every externally authenticated session (external authentication disabled). */
+  logoutExternal() {
+    for (const s of [...this.live.values()]) if (s.externalId) this.logout(s.ref);
+  }
+
   /** Password-less login of the local superuser (Unix socket, local tools). */
   localLogin(originator = ''): string {
     return this.create('root', undefined, true, originator);
@@ -169,7 +225,7 @@ export class SessionManager {
    * login_no_password, as host.migrate_receive makes one for the migration's destination).
    */
   loginAs(like: SessionInfo, originator: string): string {
-    return this.create(like.userName, like.role, like.superuser, originator);
+    return this.create(like.userName, like.role, like.superuser, originator, like.externalId);
   }
 
   private create(
@@ -177,9 +233,10 @@ export class SessionManager {
     role: RoleName | undefined,
     superuser: boolean,
     originator: string,
+    externalId?: string,
   ): string {
     const now = nowXapi();
-    const subject = superuser ? undefined : this.subjectOf(userName);
+    const subject = superuser ? undefined : this.subjectOf(externalId ?? userName);
     const ref = this.db.create('session', {
       this_host: this.hostRef(),
       this_user: NULL_REF,
@@ -196,7 +253,15 @@ export class SessionManager {
       client_certificate: false,
       other_config: {},
     });
-    this.live.set(ref, { ref, userName, role, superuser, originator, lastActive: Date.now() });
+    this.live.set(ref, {
+      ref,
+      userName,
+      role,
+      superuser,
+      ...(externalId ? { externalId } : {}),
+      originator,
+      lastActive: Date.now(),
+    });
     this.enforceCaps();
     return ref;
   }
@@ -228,7 +293,7 @@ export class SessionManager {
    * at once. Throws SESSION_INVALID for a removed user.
    */
   private revalidate(s: SessionInfo) {
-    const role = this.currentRole(s.userName);
+    const role = s.externalId ? this.subjectRole(s.externalId) : this.currentRole(s.userName);
     if (!role) {
       log.info('session ended: its user no longer exists', { user: s.userName });
       this.logout(s.ref);
@@ -243,13 +308,15 @@ export class SessionManager {
 
   /** Users with open password sessions (session.get_all_subject_identifiers). */
   subjectIdentifiers(): string[] {
-    return [...new Set([...this.live.values()].filter((s) => !s.superuser).map((s) => s.userName))];
+    return [
+      ...new Set([...this.live.values()].filter((s) => !s.superuser).map((s) => s.externalId ?? s.userName)),
+    ];
   }
 
   /** Ends the sessions of the user a subject stands for (subject.destroy), as xapi. */
   logoutSubject(subjectIdentifier: string) {
     for (const s of [...this.live.values()])
-      if (s.userName === subjectIdentifier && !s.superuser) this.logout(s.ref);
+      if ((s.externalId ?? s.userName) === subjectIdentifier && !s.superuser) this.logout(s.ref);
   }
 
   /** The session for a ref, or SESSION_INVALID; refreshes its activity. */

@@ -4,7 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Model } from '../../shared/datamodel/model-types.js';
 import type { TypeDesc } from '../../shared/datamodel/types.js';
-import type { ConnectionInfo } from '../api/context.js';
+import type { ConnectionInfo, HttpReply } from '../api/context.js';
 import type { RpcEndpoints } from '../http/server.js';
 import {
   type DecodeContext,
@@ -243,12 +243,20 @@ function splitWire(wire: string): [string, string] {
   return [wire.slice(0, dot), wire.slice(dot + 1)];
 }
 
-function send(res: ServerResponse, status: number, type: string, body: string, close = false) {
-  res.writeHead(status, {
+function send(
+  res: ServerResponse,
+  status: number,
+  type: string,
+  body: string,
+  close = false,
+  extra?: HttpReply,
+) {
+  res.writeHead(extra?.status ?? status, {
     'Content-Type': type,
     'Content-Length': Buffer.byteLength(body),
     ...RPC_HEADERS,
     ...(close ? { Connection: 'close' } : {}),
+    ...extra?.headers,
   });
   res.end(body);
 }
@@ -293,6 +301,9 @@ export function rpcEndpoints(
     conn: ConnectionInfo,
     signal: AbortSignal | undefined,
   ): Promise<Outcome> => dispatcher.dispatch(method, params, signal ? { ...conn, signal } : conn);
+  /** Logins may answer with their own status and headers (SPNEGO: 401 + WWW-Authenticate). */
+  const withReply = (conn: ConnectionInfo, method: string): ConnectionInfo =>
+    method.startsWith('session') ? { ...conn, reply: { headers: {} } } : conn;
 
   return {
     async xmlrpc(req, res, conn, body) {
@@ -307,8 +318,9 @@ export function rpcEndpoints(
         decode: (i, type) => decodeXml(type, call.params[i], encoders.decodeCtx),
         invalidUtf8Param: call.invalidUtf8Param,
       };
-      const out = await run(call.method, params, conn, abortOnClose(req, res, call.method));
-      if (!out.ok) return send(res, 200, 'text/xml', xmlFailure(out.error.description));
+      const c = withReply(conn, call.method);
+      const out = await run(call.method, params, c, abortOnClose(req, res, call.method));
+      if (!out.ok) return send(res, 200, 'text/xml', xmlFailure(out.error.description), false, c.reply);
       const pieces =
         encoders.recordMapReply(out.type, out.value) ?? encoders.eventBatchReply(out.type, out.value);
       if (pieces) return sendPieces(res, 'text/xml', pieces);
@@ -318,6 +330,8 @@ export function rpcEndpoints(
         200,
         'text/xml',
         call.method === 'system.listMethods' ? xmlBare(valueXml) : xmlSuccess(valueXml),
+        false,
+        c.reply,
       );
     },
 
@@ -333,14 +347,29 @@ export function rpcEndpoints(
         decode: (i, type) => decodeJson(type, call.params[i], encoders.decodeCtx),
         invalidUtf8Param: call.invalidUtf8Param,
       };
-      const out = await run(call.method, params, conn, abortOnClose(req, res, call.method));
+      const c = withReply(conn, call.method);
+      const out = await run(call.method, params, c, abortOnClose(req, res, call.method));
       if (!out.ok)
-        return send(res, 200, 'application/json', jsonFailure(call.version, call.id, out.error.description));
+        return send(
+          res,
+          200,
+          'application/json',
+          jsonFailure(call.version, call.id, out.error.description),
+          false,
+          c.reply,
+        );
       const pieces =
         jsonRecordMapReply(out.type, out.value, call.version, call.id) ??
         jsonEventBatchReply(out.type, out.value, call.version, call.id);
       if (pieces) return sendPieces(res, 'application/json', pieces);
-      send(res, 200, 'application/json', jsonSuccess(call.version, call.id, jsonEncode(out.type, out.value)));
+      send(
+        res,
+        200,
+        'application/json',
+        jsonSuccess(call.version, call.id, jsonEncode(out.type, out.value)),
+        false,
+        c.reply,
+      );
     },
   };
 }
