@@ -38,6 +38,12 @@ export class XenApiClient {
     return this.session;
   }
 
+  /** Where the client connects (for the data-plane HTTP transfers beside the API). */
+  get endpoint(): Readonly<Pick<ClientOptions, 'url' | 'socketPath' | 'allowUnauthorized'>> {
+    const { url, socketPath, allowUnauthorized } = this.opts;
+    return { url, socketPath, allowUnauthorized };
+  }
+
   async login(user: string, password: string, originator = 'berth-sdk'): Promise<string> {
     this.session = (await this.raw('session.login_with_password', [
       user,
