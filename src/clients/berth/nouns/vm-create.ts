@@ -124,8 +124,6 @@ async function create(ctx: VerbContext): Promise<ApiObject> {
   try {
     await api.call('VM.provision', vm);
     await api.call('VM.set_is_a_template', vm, false);
-    if (memory !== undefined) await setMemory(api, vm, memory);
-    if (cpus !== undefined) await setVcpus(api, vm, cpus);
     const ostype = optText(opts, 'ostype');
     if (ostype) {
       await api.call('VM.remove_from_other_config', vm, 'ostype');
@@ -147,6 +145,9 @@ async function create(ctx: VerbContext): Promise<ApiObject> {
       await attachVdi(api, vm, vdi, i === 0);
     }
     for (const net of networks) await addVif(api, vm, net);
+    // Sizes last: the manager's limits (VALUE_NOT_SUPPORTED…) then undo the devices too.
+    if (memory !== undefined) await setMemory(api, vm, memory);
+    if (cpus !== undefined) await setVcpus(api, vm, cpus);
   } catch (e) {
     await api.call('VM.destroy', vm).catch(() => undefined);
     for (const vdi of made) await api.call('VDI.destroy', vdi).catch(() => undefined);
