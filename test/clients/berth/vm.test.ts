@@ -3,40 +3,16 @@
 // revert, delete, and the bad-input messages. Power verbs on a real guest: compute-e2e.test.ts.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Api, ApiObject } from '../../../src/clients/berth/api.js';
-import { CliError, EXIT_NOT_FOUND, EXIT_USAGE } from '../../../src/clients/berth/errors.js';
+import type { ApiObject } from '../../../src/clients/berth/api.js';
+import { EXIT_NOT_FOUND, EXIT_USAGE } from '../../../src/clients/berth/errors.js';
 import { vmNoun } from '../../../src/clients/berth/nouns/vm.js';
 import { XenApiError } from '../../../src/shared/errors.js';
 import { connectApi, runVerb } from '../../helpers/berth-verb.js';
+import { newNetwork, rejectsCli } from './compute-helpers.js';
 import { startManager } from '../../helpers/manager.js';
 
 const GiB = 2 ** 30;
 const MiB = 2 ** 20;
-
-export async function vmNamed(api: Api, name: string): Promise<ApiObject> {
-  const refs = (await api.call('VM.get_by_name_label', name)) as string[];
-  assert.equal(refs.length, 1, `one VM named ${name}`);
-  return api.byRef('VM', refs[0]);
-}
-
-export async function newNetwork(api: Api, name: string): Promise<string> {
-  return (await api.call('network.create', {
-    name_label: name,
-    name_description: '',
-    MTU: 1500,
-    other_config: {},
-    tags: [],
-  })) as string;
-}
-
-async function rejects(p: Promise<unknown>, code: number, re: RegExp) {
-  await assert.rejects(p, (e: unknown) => {
-    assert.ok(e instanceof CliError, `a CliError, got ${String(e)}`);
-    assert.equal(e.exitCode, code, e.message);
-    assert.match(e.message, re);
-    return true;
-  });
-}
 
 test('vm create, disks, nics, snapshot, revert and delete on a real manager', {
   timeout: 120_000,
@@ -100,23 +76,27 @@ test('vm create, disks, nics, snapshot, revert and delete on a real manager', {
   const kept = (await runVerb(api, vmNoun, 'disks', vm, {}, ['add', '-s', '16M'])).outcome as ApiObject;
   await runVerb(api, vmNoun, 'disks', vm, {}, ['remove', String(kept.record.uuid), '--keep']);
   assert.deepEqual(await api.call('VDI.get_VBDs', kept.ref), []);
-  await rejects(
+  await rejectsCli(
     runVerb(api, vmNoun, 'disks', vm, {}, ['remove', '9']),
     EXIT_NOT_FOUND,
     /no disk '9' on this VM/,
   );
-  await rejects(runVerb(api, vmNoun, 'disks', vm, {}, ['add']), EXIT_USAGE, /needs a size/);
-  await rejects(
+  await rejectsCli(runVerb(api, vmNoun, 'disks', vm, {}, ['add']), EXIT_USAGE, /needs a size/);
+  await rejectsCli(
     runVerb(api, vmNoun, 'disks', vm, {}, ['add', '--size', '2X']),
     EXIT_USAGE,
     /invalid size '2X'/,
   );
-  await rejects(
+  await rejectsCli(
     runVerb(api, vmNoun, 'disks', vm, {}, ['add', '--bogus']),
     EXIT_USAGE,
     /disks add: Unknown option/,
   );
-  await rejects(runVerb(api, vmNoun, 'disks', vm, {}, ['frob']), EXIT_USAGE, /unknown disks sub-verb 'frob'/);
+  await rejectsCli(
+    runVerb(api, vmNoun, 'disks', vm, {}, ['frob']),
+    EXIT_USAGE,
+    /unknown disks sub-verb 'frob'/,
+  );
 
   // nics add / remove.
   await newNetwork(api, 'lan-two');
@@ -127,7 +107,7 @@ test('vm create, disks, nics, snapshot, revert and delete on a real manager', {
     (await runVerb(api, vmNoun, 'nics', vm, {}, ['remove', String(vif.record.MAC)])).outcome,
     true,
   );
-  await rejects(
+  await rejectsCli(
     runVerb(api, vmNoun, 'nics', vm, {}, ['add', '--network', 'nowhere']),
     EXIT_NOT_FOUND,
     /no network found matching 'nowhere'/,
@@ -141,23 +121,23 @@ test('vm create, disks, nics, snapshot, revert and delete on a real manager', {
   await api.call('VM.set_name_description', vm.ref, 'changed');
   assert.equal((await runVerb(api, vmNoun, 'revert', vm, { snapshot: 'before' })).outcome, true);
   assert.equal(await api.call('VM.get_name_description', vm.ref), description);
-  await rejects(
+  await rejectsCli(
     runVerb(api, vmNoun, 'revert', vm, { snapshot: 'nope' }),
     EXIT_NOT_FOUND,
     /no snapshot 'nope'/,
   );
 
   // Halted VM: no console, no statistics (xapi's error), waitfor checks its state name.
-  await rejects(runVerb(api, vmNoun, 'ticket', vm), 251, /No console available, not started/);
+  await rejectsCli(runVerb(api, vmNoun, 'ticket', vm), 251, /No console available, not started/);
   await assert.rejects(runVerb(api, vmNoun, 'statistics', vm), (e: unknown) => {
     assert.ok(e instanceof XenApiError);
     assert.equal(e.code, 'VM_BAD_POWER_STATE');
     return true;
   });
-  await rejects(runVerb(api, vmNoun, 'waitfor', vm, { status: 'flying' }), 251, /^Unknown status flying$/);
-  await rejects(runVerb(api, vmNoun, 'waitfor', vm, {}), 251, /^No status given to wait$/);
+  await rejectsCli(runVerb(api, vmNoun, 'waitfor', vm, { status: 'flying' }), 251, /^Unknown status flying$/);
+  await rejectsCli(runVerb(api, vmNoun, 'waitfor', vm, {}), 251, /^No status given to wait$/);
   assert.equal((await runVerb(api, vmNoun, 'waitfor', vm, { status: 'HALTED' })).outcome, undefined);
-  await rejects(runVerb(api, vmNoun, 'migrate', vm, {}), EXIT_USAGE, /needs a destination host/);
+  await rejectsCli(runVerb(api, vmNoun, 'migrate', vm, {}), EXIT_USAGE, /needs a destination host/);
 
   // migrating: one round, no VM migrates.
   const mig = (await runVerb(api, vmNoun, 'migrating', [vm])).outcome as AsyncIterable<string>;
@@ -215,28 +195,28 @@ test('vm create: template, existing disk, --nopxe, -d keeps disks, bad input', {
   await runVerb(api, vmNoun, 'remove', vm, { detach_only: true });
   for (const r of rows) assert.ok(await api.call('VDI.get_record', String(r.record.VDI)));
 
-  await rejects(runVerb(api, vmNoun, 'create', undefined, {}), EXIT_USAGE, /needs a name/);
-  await rejects(
+  await rejectsCli(runVerb(api, vmNoun, 'create', undefined, {}), EXIT_USAGE, /needs a name/);
+  await rejectsCli(
     runVerb(api, vmNoun, 'create', undefined, { name: 'x', template: 'Windows 95' }),
     EXIT_NOT_FOUND,
     /no template found matching 'Windows 95'/,
   );
-  await rejects(
+  await rejectsCli(
     runVerb(api, vmNoun, 'create', undefined, { name: 'x', memory: 'lots' }),
     EXIT_USAGE,
     /invalid size 'lots'/,
   );
-  await rejects(
+  await rejectsCli(
     runVerb(api, vmNoun, 'create', undefined, { name: 'x', disk: ['1G,a,b,c'] }),
     EXIT_USAGE,
     /invalid disk '1G,a,b,c'/,
   );
-  await rejects(
+  await rejectsCli(
     runVerb(api, vmNoun, 'create', undefined, { name: 'x', cpu: 'many' }),
     EXIT_USAGE,
     /invalid cpu/,
   );
-  await rejects(
+  await rejectsCli(
     runVerb(api, vmNoun, 'create', undefined, { name: 'x', disk: ['1G'], sr: 'nosuch' }),
     EXIT_NOT_FOUND,
     /no SR found matching 'nosuch'/,
