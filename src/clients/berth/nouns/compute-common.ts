@@ -116,11 +116,14 @@ export function optText(opts: Record<string, unknown>, key: string): string | un
   return String(v);
 }
 
-/** A repeatable option as a list (a template may give one value or a list). */
+/**
+ * A repeatable option as a list (a template may give one value or a list); empty entries (a
+ * template's `${network:}` left unset) are dropped.
+ */
 export function optList(opts: Record<string, unknown>, key: string): string[] {
   const v = opts[key];
   if (v === undefined || v === null) return [];
-  return (Array.isArray(v) ? v : [v]).map((x) => String(x));
+  return (Array.isArray(v) ? v : [v]).map((x) => String(x)).filter((x) => x !== '');
 }
 
 /** A simple verb calling one message on the selected object (and printing nothing). */

@@ -103,7 +103,9 @@ async function create(ctx: VerbContext): Promise<ApiObject> {
   // Each disk a string (`16G,sys`) or, from a YAML template, a list ([16G, sys]).
   const rawDisks =
     opts.disk === undefined || opts.disk === null ? [] : Array.isArray(opts.disk) ? opts.disk : [opts.disk];
-  const disks = rawDisks.map((d) => parseDiskSpec(Array.isArray(d) ? d : String(d)));
+  const disks = rawDisks
+    .filter((d) => d !== '' && d !== null)
+    .map((d) => parseDiskSpec(Array.isArray(d) ? d : String(d)));
   const tmpl = await templateRef(api, optText(opts, 'template') ?? DEFAULT_TEMPLATE);
   const srName = optText(opts, 'sr') ?? optText(opts, 'storage_domain');
   const sr = disks.some((d) => d.kind === 'new')
