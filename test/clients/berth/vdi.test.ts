@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { ApiObject } from '../../../src/clients/berth/api.js';
+import { Api, type ApiObject } from '../../../src/clients/berth/api.js';
+import { XenApiClient } from '../../../src/clients/sdk/client.js';
 import { EXIT_NOT_FOUND, EXIT_USAGE } from '../../../src/clients/berth/errors.js';
 import { vbdNoun } from '../../../src/clients/berth/nouns/vbd.js';
 import { vdiNoun } from '../../../src/clients/berth/nouns/vdi.js';
@@ -64,6 +65,12 @@ test('disks: create, attach, resize, download/upload, vbd and vif', { timeout: 1
   const parsed = JSON.parse(info.stdout);
   assert.equal(parsed.format, 'qcow2');
   assert.equal(parsed['virtual-size'], 8 * MiB);
+  // The same over the manager's Unix socket (a local `berth` without a URL).
+  const local = new XenApiClient({ socketPath: m.socketPath });
+  await local.login('root', m.rootPassword, 'berth-test');
+  t.after(() => local.close());
+  await runVerb(new Api(local), vdiNoun, 'download', disk, {}, [join(dir, 'local.raw')]);
+  assert.ok(readFileSync(join(dir, 'local.raw')).equals(image));
   // An existing file is never overwritten.
   await rejectsCli(
     runVerb(api, vdiNoun, 'download', disk, {}, [join(dir, 'out.raw')]),

@@ -166,7 +166,7 @@ export function vmCreateVerb(): VerbSpec {
     usesTemplate: true,
     options: OPTIONS,
     examples: [
-      'berth vm create -n web01 -m 2G --cpu 2 --disk 16G --network "Pool-wide network"',
+      'berth vm create -n web01 -m 2G --cpu 2 --disk 16G --network lan',
       'berth vm create -T samples/berth/vm_create.yaml -V cores 4 -V sr default -n web02 -m 2G',
     ],
     run: (ctx) => create(ctx),

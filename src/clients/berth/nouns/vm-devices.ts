@@ -145,7 +145,7 @@ export function vmNicsVerb(): VerbSpec {
     name: 'nics',
     summary: "the VM's NICs: list | add --network NET [--mac MAC] | remove DEVICE|MAC",
     target: 'one',
-    examples: ['berth vm -n web01 nics', 'berth vm -n web01 nics add --network "Pool-wide network"'],
+    examples: ['berth vm -n web01 nics', 'berth vm -n web01 nics add --network lan'],
     run: async (ctx, target) => {
       const { api } = ctx;
       const vm = single(target).ref;
