@@ -60,6 +60,14 @@ test('berth vm: start, suspend/resume, shutdown, autoinstall, stop, xva-export, 
   assert.equal(await state(), 'Running');
   await shell('echo AFTER-RESUME-$((5+6))', /AFTER-RESUME-11/);
 
+  // A disk added to the running VM is hot-plugged; removing it unplugs it first.
+  const hot = (await runVerb(api, vmNoun, 'disks', vm, {}, ['add', '--size', '16M', '--name', 'hot']))
+    .outcome as ApiObject;
+  const [hotVbd] = (await api.call('VDI.get_VBDs', hot.ref)) as string[];
+  assert.equal(await api.call('VBD.get_currently_attached', hotVbd), true);
+  await runVerb(api, vmNoun, 'disks', vm, {}, ['remove', 'hot']);
+  await assert.rejects(api.call('VDI.get_record', hot.ref), /HANDLE_INVALID/);
+
   // shutdown: clean (the guest's ACPI handler powers it off).
   await runVerb(api, vmNoun, 'shutdown', vm);
   assert.equal(await state(), 'Halted');

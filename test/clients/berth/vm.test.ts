@@ -138,6 +138,19 @@ test('vm create, disks, nics, snapshot, revert and delete on a real manager', {
   await rejectsCli(runVerb(api, vmNoun, 'waitfor', vm, {}), 251, /^No status given to wait$/);
   assert.equal((await runVerb(api, vmNoun, 'waitfor', vm, { status: 'HALTED' })).outcome, undefined);
   await rejectsCli(runVerb(api, vmNoun, 'migrate', vm, {}), EXIT_USAGE, /needs a destination host/);
+  await rejectsCli(
+    runVerb(api, vmNoun, 'migrate', vm, { host: 'nohost' }),
+    EXIT_NOT_FOUND,
+    /no host found matching 'nohost'/,
+  );
+  // A halted VM does not migrate: the manager's error through the task.
+  const [host] = (await api.call('host.get_all')) as string[];
+  const hostUuid = String(await api.call('host.get_uuid', host));
+  await assert.rejects(runVerb(api, vmNoun, 'migrate', vm, { host: hostUuid }), (e: unknown) => {
+    assert.ok(e instanceof XenApiError, String(e));
+    assert.equal(e.code, 'VM_BAD_POWER_STATE');
+    return true;
+  });
 
   // migrating: one round, no VM migrates.
   const mig = (await runVerb(api, vmNoun, 'migrating', [vm])).outcome as AsyncIterable<string>;
