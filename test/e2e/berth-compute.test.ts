@@ -7,11 +7,16 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { ApiObject } from '../../src/clients/berth/api.js';
+import { Api, type ApiObject } from '../../src/clients/berth/api.js';
 import { templateNoun } from '../../src/clients/berth/nouns/template.js';
 import { vmNoun } from '../../src/clients/berth/nouns/vm.js';
 import { connectApi, runVerb } from '../helpers/berth-verb.js';
 import { guestShell, startGuestStack, waitGuestShell } from '../helpers/guest-vm.js';
+import {
+  createGuestVm,
+  consoleLog as poolConsoleLog,
+  startMigrationPool,
+} from '../helpers/migration-pool.js';
 import { GUEST_DIR, waitFor } from '../helpers/stack.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -124,4 +129,46 @@ test('berth vm: start, suspend/resume, shutdown, autoinstall, stop, xva-export, 
 
   assert.equal((await runVerb(api, vmNoun, 'delete', vm)).outcome, true);
   await assert.rejects(api.call('VM.get_record', vm.ref), /HANDLE_INVALID/);
+});
+
+test('berth vm migrate: a running guest moves to the other host with progress; migrating shows it', {
+  timeout: 900_000,
+}, async (t) => {
+  const {
+    hosts: [a],
+    refs: [aRef, bRef],
+    master,
+  } = await startMigrationPool(t, { sharedSr: false });
+  const api = new Api(master);
+  const { vm: vmRef, uuid } = await createGuestVm(master, 'berth-migrant');
+  await master.call('VM.start_on', vmRef, aRef, false, false);
+  await waitFor(() => poolConsoleLog(a, uuid).includes('BERTH-GUEST-READY'), BOOT_MS, 'the guest booted');
+  const vm = await api.byRef('VM', vmRef);
+
+  // Capped so that the migration lasts long enough to be seen by `migrating`.
+  const moving = runVerb(api, vmNoun, 'migrate', vm, {
+    host: String(await master.call('host.get_uuid', bRef)),
+    bandwidth: '8M',
+  });
+  const seen: string[] = [];
+  let done = false;
+  void moving.finally(() => {
+    done = true;
+  });
+  while (!done && !seen.some((l) => l.startsWith('berth-migrant '))) {
+    const round = (await runVerb(api, vmNoun, 'migrating', [vm])).outcome as AsyncIterable<string>;
+    for await (const l of round) seen.push(l);
+  }
+  const { outcome, out } = await moving;
+  assert.equal(outcome, true);
+  assert.ok(
+    seen.some((l) => /^berth-migrant \d{1,3}%$/.test(l)),
+    `migrating showed the VM: ${seen.join(' | ')}`,
+  );
+  // The bar's values: fractions that never go back, reaching the end.
+  assert.ok(out.progressSeen.length > 1, String(out.progressSeen));
+  for (let i = 1; i < out.progressSeen.length; i++) assert.ok(out.progressSeen[i] >= out.progressSeen[i - 1]);
+  assert.ok(out.progressSeen.every((p) => p >= 0 && p <= 1));
+  assert.equal(await master.call('VM.get_resident_on', vmRef), bRef);
+  await runVerb(api, vmNoun, 'stop', vm);
 });

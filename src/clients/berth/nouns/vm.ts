@@ -3,6 +3,7 @@
 // Bigger verbs live in their own files (vm-create, vm-autoinstall, vm-devices, vm-xva).
 import type { Api, ApiObject } from '../api.js';
 import { CliError, EXIT_USAGE, notFoundError } from '../errors.js';
+import { parseSize } from '../size.js';
 import type { NounSpec, VerbSpec } from '../spec.js';
 import { exportVerb } from '../verbs/export.js';
 import { listVerb } from '../verbs/list.js';
@@ -162,14 +163,29 @@ function migrateVerb(): VerbSpec {
     summary: 'live-migrate the VM to another host of the pool (VM.pool_migrate)',
     target: 'one',
     long: true,
-    options: [{ short: 'H', long: 'host', kind: 'value', help: 'destination host', metavar: 'HOST' }],
+    options: [
+      { short: 'H', long: 'host', kind: 'value', help: 'destination host', metavar: 'HOST' },
+      {
+        short: 'b',
+        long: 'bandwidth',
+        kind: 'value',
+        help: 'cap the transfer at SIZE bytes per second (64M)',
+        metavar: 'SIZE',
+      },
+    ],
     run: async (ctx, target) => {
       const host = optText(ctx.opts, 'host');
       if (!host) throw new CliError('migrate needs a destination host (-H HOST)', EXIT_USAGE);
+      const options: Record<string, string> = { live: 'true' };
+      const bandwidth = optText(ctx.opts, 'bandwidth');
+      if (bandwidth !== undefined) {
+        const bytes = parseSize(bandwidth);
+        if (bytes <= 0) throw new CliError(`invalid bandwidth '${bandwidth}'`, EXIT_USAGE);
+        // Berth's pool_migrate option (docs/migration.md): QEMU's bandwidth cap.
+        options.berth_bandwidth = String(bytes);
+      }
       const ref = await refOf(ctx.api, 'host', host);
-      await runTask(ctx.api, ctx.out, 'migrate', 'VM.pool_migrate', single(target).ref, ref, {
-        live: 'true',
-      });
+      await runTask(ctx.api, ctx.out, 'migrate', 'VM.pool_migrate', single(target).ref, ref, options);
       return true;
     },
   };
