@@ -32,6 +32,18 @@ test('templates, snapshots and XVA export/import', { timeout: 180_000 }, async (
   assert.equal(vm.record.power_state, 'Halted');
   assert.equal(vm.record.PV_kernel, tmpl.record.PV_kernel);
   await rejectsCli(runVerb(api, templateNoun, 'instantiate', tmpl, {}), EXIT_USAGE, /needs a name/);
+  // --sr: VM.copy (disks copied into that SR) instead of a clone.
+  const copied = (
+    await runVerb(api, templateNoun, 'instantiate', tmpl, { name: 'guest02', sr: 'Local storage' })
+  ).outcome as ApiObject;
+  assert.equal(copied.record.is_a_template, false);
+  assert.equal(copied.record.PV_kernel, tmpl.record.PV_kernel);
+  await runVerb(api, vmNoun, 'delete', copied);
+  await rejectsCli(
+    runVerb(api, templateNoun, 'instantiate', tmpl, { name: 'x', sr: 'nowhere' }),
+    EXIT_NOT_FOUND,
+    /no SR found matching 'nowhere'/,
+  );
 
   // A disk with content to carry through the XVA.
   await runVerb(api, vmNoun, 'disks', vm, {}, ['add', '--size', '4M', '--name', 'guest01_data']);

@@ -60,6 +60,7 @@ function startVerb(): VerbSpec {
     name: 'start',
     summary: 'start the VM (on -H HOST, else where placement picks)',
     target: 'one',
+    long: true,
     options: [
       { short: 'c', long: 'console', kind: 'flag', help: "print the console's location once started" },
       { short: 'H', long: 'host', kind: 'value', help: 'host to start on', metavar: 'HOST' },
@@ -92,6 +93,7 @@ function simple(name: string, summary: string, method: string, aliases?: string[
     aliases,
     summary,
     target: 'one',
+    long: true,
     run: async (ctx, target) => {
       await runTask(ctx.api, ctx.out, name, method, single(target).ref);
       return undefined;
@@ -104,6 +106,7 @@ function rebootVerb(): VerbSpec {
     name: 'reboot',
     summary: 'reboot the VM (clean: ACPI; -f: reset)',
     target: 'one',
+    long: true,
     options: [
       { short: 'f', long: 'force', kind: 'flag', help: 'hard reboot (reset) instead of a clean one' },
     ],
