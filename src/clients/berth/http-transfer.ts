@@ -26,28 +26,30 @@ interface Target {
 function targetOf(api: Api, location: string): Target {
   const ep = api.client.endpoint;
   if (/^https?:\/\//.test(location)) {
+    // Another host of the pool (a 302 to the disks' host): the same TLS settings, its own agent.
     const u = new URL(location);
     const secure = u.protocol === 'https:';
+    const tlsOptions = (ep.agent as https.Agent).options ?? {};
     return {
       mod: secure ? https : http,
       options: {
         host: u.hostname,
         port: u.port || undefined,
         path: `${u.pathname}${u.search}`,
-        rejectUnauthorized: secure ? !ep.allowUnauthorized : undefined,
+        ...(secure ? { rejectUnauthorized: tlsOptions.rejectUnauthorized, ca: tlsOptions.ca } : {}),
       },
     };
   }
-  if (ep.socketPath) return { mod: http, options: { socketPath: ep.socketPath, path: location } };
+  if (ep.socketPath)
+    return { mod: http, options: { socketPath: ep.socketPath, path: location, agent: ep.agent } };
   const base = new URL(ep.url ?? 'http://localhost/');
-  const secure = base.protocol === 'https:';
   return {
-    mod: secure ? https : http,
+    mod: base.protocol === 'https:' ? https : http,
     options: {
       host: base.hostname,
       port: base.port || undefined,
       path: `${base.pathname.replace(/\/$/, '')}${location}`,
-      rejectUnauthorized: secure ? !ep.allowUnauthorized : undefined,
+      agent: ep.agent,
     },
   };
 }

@@ -38,10 +38,12 @@ export class XenApiClient {
     return this.session;
   }
 
-  /** Where the client connects (for the data-plane HTTP transfers beside the API). */
-  get endpoint(): Readonly<Pick<ClientOptions, 'url' | 'socketPath' | 'allowUnauthorized'>> {
-    const { url, socketPath, allowUnauthorized } = this.opts;
-    return { url, socketPath, allowUnauthorized };
+  /**
+   * Where the client connects and its HTTP agent (with the TLS settings: CA, verification), for
+   * the data-plane transfers beside the API (/export, /import…).
+   */
+  get endpoint(): { url?: string; socketPath?: string; agent: http.Agent } {
+    return { url: this.opts.url, socketPath: this.opts.socketPath, agent: this.agent };
   }
 
   async login(user: string, password: string, originator = 'berth-sdk'): Promise<string> {

@@ -22,7 +22,7 @@ import { tempDir } from '../../helpers/tmp.js';
 const MiB = 2 ** 20;
 
 test('disks: create, attach, resize, download/upload, vbd and vif', { timeout: 180_000 }, async (t) => {
-  const m = await startManager(t);
+  const m = await startManager(t, { https: true });
   const api = await connectApi(m.httpUrl, m.rootPassword);
   t.after(() => api.client.close());
   const dir = tempDir(t);
@@ -71,6 +71,11 @@ test('disks: create, attach, resize, download/upload, vbd and vif', { timeout: 1
   t.after(() => local.close());
   await runVerb(new Api(local), vdiNoun, 'download', disk, {}, [join(dir, 'local.raw')]);
   assert.ok(readFileSync(join(dir, 'local.raw')).equals(image));
+  // And over HTTPS (the client's agent and its TLS settings).
+  const secure = await connectApi(m.httpsUrl, m.rootPassword);
+  t.after(() => secure.client.close());
+  await runVerb(secure, vdiNoun, 'download', disk, {}, [join(dir, 'tls.raw')]);
+  assert.ok(readFileSync(join(dir, 'tls.raw')).equals(image));
   // An existing file is never overwritten.
   await rejectsCli(
     runVerb(api, vdiNoun, 'download', disk, {}, [join(dir, 'out.raw')]),
