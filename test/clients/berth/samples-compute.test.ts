@@ -72,7 +72,7 @@ test('samples/berth/vm_create.yaml makes the VM the README example describes', {
   assert.equal((vm.record.other_config as Record<string, string>).ostype, 'debian12');
   const disks = ((await runVerb(api, vmNoun, 'disks', vm)).outcome as { records: ApiObject[] }).records;
   assert.deepEqual(
-    disks.map((d) => [d.record.vdi_name_label, Number(d.record.virtual_size)]),
+    disks.map((d) => [d.record.name_label, Number(d.record.virtual_size)]),
     [['web01_sys', 64 * 2 ** 20]],
   );
   const nics = ((await runVerb(api, vmNoun, 'nics', vm)).outcome as { records: ApiObject[] }).records;

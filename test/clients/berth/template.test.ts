@@ -108,7 +108,7 @@ test('templates, snapshots and XVA export/import', { timeout: 180_000 }, async (
   assert.equal(copy.record.name_label, 'guest01');
   const disks = ((await runVerb(api, vmNoun, 'disks', copy)).outcome as { records: ApiObject[] }).records;
   assert.deepEqual(
-    disks.map((d) => [d.record.vdi_name_label, Number(d.record.virtual_size)]),
+    disks.map((d) => [d.record.name_label, Number(d.record.virtual_size)]),
     [['guest01_data', 4 * MiB]],
   );
   await rejectsCli(

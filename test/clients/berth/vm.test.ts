@@ -48,7 +48,7 @@ test('vm create, disks, nics, snapshot, revert and delete on a real manager', {
   assert.deepEqual(
     rows.map((r) => [
       r.record.userdevice,
-      r.record.vdi_name_label,
+      r.record.name_label,
       Number(r.record.virtual_size),
       r.record.bootable,
     ]),
@@ -59,8 +59,8 @@ test('vm create, disks, nics, snapshot, revert and delete on a real manager', {
   );
   const nics = (await runVerb(api, vmNoun, 'nics', vm)).outcome as { records: ApiObject[] };
   assert.deepEqual(
-    nics.records.map((r) => [r.record.device, r.record.network_name_label]),
-    [['0', 'lan-compute']],
+    nics.records.map((r) => [r.record.device, r.record.name_label, r.record.network_name_label]),
+    [['0', 'eth0', 'lan-compute']],
   );
   assert.match(String(nics.records[0].record.MAC), /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/);
 
@@ -70,7 +70,7 @@ test('vm create, disks, nics, snapshot, revert and delete on a real manager', {
   assert.equal(added.cls, 'VDI');
   assert.equal(Number(added.record.virtual_size), 32 * MiB);
   const dev2 = (await runVerb(api, vmNoun, 'disks', vm, {}, ['list'])).outcome as { records: ApiObject[] };
-  assert.equal(dev2.records.find((r) => r.record.vdi_name_label === 'scratch')?.record.userdevice, '2');
+  assert.equal(dev2.records.find((r) => r.record.name_label === 'scratch')?.record.userdevice, '2');
   assert.equal((await runVerb(api, vmNoun, 'disks', vm, {}, ['remove', '2'])).outcome, true);
   await assert.rejects(api.call('VDI.get_record', added.ref), /HANDLE_INVALID/);
   const kept = (await runVerb(api, vmNoun, 'disks', vm, {}, ['add', '-s', '16M'])).outcome as ApiObject;
@@ -159,7 +159,7 @@ test('vm create, disks, nics, snapshot, revert and delete on a real manager', {
   assert.deepEqual(lines, ['------']);
 
   // delete: the VM and the disks only it used (the kept disk was detached before).
-  const vdis = rows.map((r) => String(r.record.VDI));
+  const vdis = rows.map((r) => r.ref);
   assert.equal((await runVerb(api, vmNoun, 'delete', vm)).outcome, true);
   await assert.rejects(api.call('VM.get_record', vm.ref), /HANDLE_INVALID/);
   for (const v of vdis) await assert.rejects(api.call('VDI.get_record', v), /HANDLE_INVALID/);
@@ -188,6 +188,7 @@ test('vm create: template, existing disk, --nopxe, -d keeps disks, bad input', {
   const vm = (
     await runVerb(api, vmNoun, 'create', undefined, {
       name: 'db01',
+      // `template:` as a YAML template's key (the seed's); -t is --base_template.
       template: 'Other install media',
       disk: [['16M', 'root', srUuid], spareUuid],
       nopxe: true,
@@ -198,7 +199,7 @@ test('vm create: template, existing disk, --nopxe, -d keeps disks, bad input', {
   assert.equal(Number(vm.record.VCPUs_max), 2);
   const rows = ((await runVerb(api, vmNoun, 'disks', vm)).outcome as { records: ApiObject[] }).records;
   assert.deepEqual(
-    rows.map((r) => [r.record.vdi_name_label, r.record.bootable]),
+    rows.map((r) => [r.record.name_label, r.record.bootable]),
     [
       ['db01_root', true],
       ['spare', false],
@@ -206,11 +207,11 @@ test('vm create: template, existing disk, --nopxe, -d keeps disks, bad input', {
   );
   // -d: the VM goes, its disks stay.
   await runVerb(api, vmNoun, 'remove', vm, { detach_only: true });
-  for (const r of rows) assert.ok(await api.call('VDI.get_record', String(r.record.VDI)));
+  for (const r of rows) assert.ok(await api.call('VDI.get_record', r.ref));
 
   await rejectsCli(runVerb(api, vmNoun, 'create', undefined, {}), EXIT_USAGE, /needs a name/);
   await rejectsCli(
-    runVerb(api, vmNoun, 'create', undefined, { name: 'x', template: 'Windows 95' }),
+    runVerb(api, vmNoun, 'create', undefined, { name: 'x', base_template: 'Windows 95' }),
     EXIT_NOT_FOUND,
     /no template found matching 'Windows 95'/,
   );

@@ -16,8 +16,9 @@ const OPTIONS: OptionSpec[] = [
   { short: 'n', long: 'name', kind: 'value', help: 'name of the new VM', metavar: 'NAME' },
   { short: 'm', long: 'memory', kind: 'value', help: 'memory size (2G, 512M)', metavar: 'SIZE' },
   {
+    // Not `--template`: that is the YAML file's (-T) in every verb taking one.
     short: 't',
-    long: 'template',
+    long: 'base_template',
     kind: 'value',
     help: `XenAPI template to clone (name or uuid; default "${DEFAULT_TEMPLATE}")`,
     metavar: 'TEMPLATE',
@@ -106,7 +107,11 @@ async function create(ctx: VerbContext): Promise<ApiObject> {
   const disks = rawDisks
     .filter((d) => d !== '' && d !== null)
     .map((d) => parseDiskSpec(Array.isArray(d) ? d : String(d)));
-  const tmpl = await templateRef(api, optText(opts, 'template') ?? DEFAULT_TEMPLATE);
+  // A YAML template may name it `template:` (the seed's key) or `base_template:`.
+  const tmpl = await templateRef(
+    api,
+    optText(opts, 'base_template') ?? optText(opts, 'template') ?? DEFAULT_TEMPLATE,
+  );
   const srName = optText(opts, 'sr') ?? optText(opts, 'storage_domain');
   const sr = disks.some((d) => d.kind === 'new')
     ? srName

@@ -21,37 +21,47 @@ function subOptions(verb: string, sub: string, args: string[], options: SubOptio
   }
 }
 
-/** The VM's disk VBDs with their VDI's name, uuid and size beside the VBD's fields. */
+/**
+ * The VM's disks as oVirt lists a VM's disk attachments: each attached VDI (its name and uuid
+ * are the text line's `{name} {id}`, usable with `berth disk -i`) with its VBD's device,
+ * bootable and attached flags and `vbd_uuid` beside its own fields; an empty CD drive is its VBD.
+ */
 async function diskRows(api: Api, vm: string): Promise<ApiObject[]> {
   const rows: ApiObject[] = [];
   for (const ref of (await api.call('VM.get_VBDs', vm)) as string[]) {
     const vbd = (await api.call('VBD.get_record', ref)) as Record<string, unknown>;
+    const attachment = {
+      VBD: ref,
+      vbd_uuid: vbd.uuid,
+      vbd_type: vbd.type,
+      userdevice: vbd.userdevice,
+      device: vbd.device,
+      bootable: vbd.bootable,
+      mode: vbd.mode,
+      currently_attached: vbd.currently_attached,
+    };
     const vdiRef = String(vbd.VDI);
-    const vdi =
-      vdiRef && vdiRef !== NULL_REF
-        ? ((await api.call('VDI.get_record', vdiRef)) as Record<string, unknown>)
-        : {};
-    rows.push({
-      cls: 'VBD',
-      ref,
-      record: {
-        ...vbd,
-        vdi_uuid: vdi.uuid ?? '',
-        vdi_name_label: vdi.name_label ?? '',
-        virtual_size: vdi.virtual_size ?? 0,
-      },
-    });
+    if (vdiRef && vdiRef !== NULL_REF) {
+      const vdi = (await api.call('VDI.get_record', vdiRef)) as Record<string, unknown>;
+      rows.push({ cls: 'VDI', ref: vdiRef, record: { ...vdi, ...attachment } });
+    } else
+      rows.push({ cls: 'VBD', ref, record: { ...vbd, ...attachment, name_label: `(empty ${vbd.type})` } });
   }
   return rows.sort((a, b) => Number(a.record.userdevice) - Number(b.record.userdevice));
 }
 
+/** The VM's VIFs, named `eth<device>` as oVirtCmd names the NICs it makes, with their network's name. */
 async function nicRows(api: Api, vm: string): Promise<ApiObject[]> {
   const rows: ApiObject[] = [];
   for (const ref of (await api.call('VM.get_VIFs', vm)) as string[]) {
     const vif = (await api.call('VIF.get_record', ref)) as Record<string, unknown>;
     const net = String(vif.network);
     const name = net && net !== NULL_REF ? await api.call('network.get_name_label', net) : '';
-    rows.push({ cls: 'VIF', ref, record: { ...vif, network_name_label: name } });
+    rows.push({
+      cls: 'VIF',
+      ref,
+      record: { ...vif, name_label: `eth${vif.device}`, network_name_label: name },
+    });
   }
   return rows.sort((a, b) => Number(a.record.device) - Number(b.record.device));
 }
@@ -84,14 +94,7 @@ export function vmDisksVerb(): VerbSpec {
       const { api } = ctx;
       const vm = single(target).ref;
       const [sub = 'list', ...rest] = ctx.args;
-      const columns = [
-        'userdevice',
-        'device',
-        'vdi_name_label',
-        'vdi_uuid',
-        'virtual_size',
-        'currently_attached',
-      ];
+      const columns = ['userdevice', 'name_label', 'uuid', 'virtual_size', 'bootable', 'currently_attached'];
       if (sub === 'list') return { records: await diskRows(api, vm), columns };
       if (sub === 'add') {
         const { values } = subOptions('disks', sub, rest, {
@@ -125,14 +128,14 @@ export function vmDisksVerb(): VerbSpec {
         const row = pick(
           await diskRows(api, vm),
           positionals[0],
-          ['userdevice', 'device', 'vdi_uuid', 'vdi_name_label', 'uuid'],
+          ['userdevice', 'device', 'uuid', 'name_label', 'vbd_uuid'],
           'disk',
         );
-        await unplugIfAttached(api, 'VBD', row.ref);
-        await api.call('VBD.destroy', row.ref);
-        const vdi = String(row.record.VDI);
-        if (!values.keep && vdi !== NULL_REF && row.record.type === 'Disk')
-          await api.call('VDI.destroy', vdi);
+        const vbd = String(row.record.VBD);
+        await unplugIfAttached(api, 'VBD', vbd);
+        await api.call('VBD.destroy', vbd);
+        if (!values.keep && row.cls === 'VDI' && row.record.vbd_type === 'Disk')
+          await api.call('VDI.destroy', row.ref);
         return true;
       }
       throw new CliError(`unknown disks sub-verb '${sub}' (list, add, remove)`, EXIT_USAGE);
@@ -150,7 +153,7 @@ export function vmNicsVerb(): VerbSpec {
       const { api } = ctx;
       const vm = single(target).ref;
       const [sub = 'list', ...rest] = ctx.args;
-      const columns = ['device', 'MAC', 'network_name_label', 'uuid', 'currently_attached'];
+      const columns = ['device', 'name_label', 'MAC', 'network_name_label', 'uuid', 'currently_attached'];
       if (sub === 'list') return { records: await nicRows(api, vm), columns };
       if (sub === 'add') {
         const { values } = subOptions('nics', sub, rest, {
@@ -164,7 +167,12 @@ export function vmNicsVerb(): VerbSpec {
       if (sub === 'remove') {
         const { positionals } = subOptions('nics', sub, rest, {});
         if (positionals.length !== 1) throw new CliError('nics remove needs one DEVICE or MAC', EXIT_USAGE);
-        const row = pick(await nicRows(api, vm), positionals[0], ['device', 'MAC', 'uuid'], 'NIC');
+        const row = pick(
+          await nicRows(api, vm),
+          positionals[0],
+          ['device', 'name_label', 'MAC', 'uuid'],
+          'NIC',
+        );
         await unplugIfAttached(api, 'VIF', row.ref);
         await api.call('VIF.destroy', row.ref);
         return true;
