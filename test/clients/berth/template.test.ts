@@ -9,6 +9,7 @@ import type { ApiObject } from '../../../src/clients/berth/api.js';
 import { EXIT_NOT_FOUND, EXIT_USAGE } from '../../../src/clients/berth/errors.js';
 import { snapshotNoun } from '../../../src/clients/berth/nouns/snapshot.js';
 import { templateNoun } from '../../../src/clients/berth/nouns/template.js';
+import { vdiNoun } from '../../../src/clients/berth/nouns/vdi.js';
 import { vmNoun } from '../../../src/clients/berth/nouns/vm.js';
 import { connectApi, runVerb } from '../../helpers/berth-verb.js';
 import { startManager } from '../../helpers/manager.js';
@@ -69,6 +70,10 @@ test('templates, snapshots and XVA export/import', { timeout: 180_000 }, async (
   const snapVdis = [];
   for (const vbd of (await api.call('VM.get_VBDs', snap.ref)) as string[])
     snapVdis.push(await api.call('VBD.get_VDI', vbd));
+  // Its disk images are the snapshot's, not disks of their own.
+  const vdiRecords = await api.allRecords('VDI');
+  for (const v of snapVdis) assert.equal(vdiNoun.filter!(vdiRecords.find((o) => o.ref === v)!.record), false);
+  assert.ok(vdiRecords.some((o) => vdiNoun.filter!(o.record) && o.record.name_label === 'guest01_data'));
   assert.equal((await runVerb(api, snapshotNoun, 'delete', snap)).outcome, true);
   await assert.rejects(api.call('VM.get_record', snap.ref), /HANDLE_INVALID/);
   for (const v of snapVdis) await assert.rejects(api.call('VDI.get_record', v), /HANDLE_INVALID/);

@@ -71,6 +71,8 @@ export const vdiNoun: NounSpec = {
   aliases: ['disk'],
   summary: 'virtual disks',
   xapiClass: 'VDI',
+  // Disks, as oVirt lists them: a snapshot's disk images are reached through `berth snapshot`.
+  filter: (r) => !r.is_a_snapshot,
   listColumns: ['name_label', 'uuid', 'virtual_size'],
   verbs: [
     listVerb(),
