@@ -45,13 +45,14 @@ export async function waitTask(api: Api, task: string, out: Output, label: strin
         await sleep(POLL_MS);
         continue;
       }
-      out.progressDone();
       if (t.status === 'success') return String(t.result ?? '');
       if (t.status === 'cancelled') throw new XenApiError('TASK_CANCELLED', [task]);
       const info = (t.error_info as string[] | undefined) ?? [];
       throw new XenApiError(info[0] ?? 'INTERNAL_ERROR', info.slice(1));
     }
   } finally {
+    // The bar ends whatever happened (a lost connection included).
+    out.progressDone();
     await api.call('task.destroy', task).catch(() => undefined);
   }
 }
