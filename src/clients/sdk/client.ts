@@ -45,6 +45,14 @@ export class XenApiClient {
     return this.session;
   }
 
+  /**
+   * Where the client connects and its HTTP agent (with the TLS settings: CA, verification), for
+   * the data-plane transfers beside the API (/export, /import…).
+   */
+  get endpoint(): { url?: string; socketPath?: string; agent: http.Agent } {
+    return { url: this.opts.url, socketPath: this.opts.socketPath, agent: this.agent };
+  }
+
   async login(user: string, password: string, originator = 'berth-sdk'): Promise<string> {
     this.session = (await this.raw('session.login_with_password', [
       user,

@@ -7,13 +7,25 @@ import { networkNoun } from './network.js';
 import { pifNoun } from './pif.js';
 import { poolNoun } from './pool.js';
 import { roleNoun } from './role.js';
+import { snapshotNoun } from './snapshot.js';
 import { srNoun } from './sr.js';
 import { storageResourceNoun } from './storage-resource.js';
 import { systemNoun } from './system.js';
 import { taskNoun } from './task.js';
+import { templateNoun } from './template.js';
 import { userNoun } from './user.js';
+import { vbdNoun } from './vbd.js';
+import { vdiNoun } from './vdi.js';
+import { vifNoun } from './vif.js';
+import { vmNoun } from './vm.js';
 
 export const NOUNS: NounSpec[] = [
+  vmNoun,
+  templateNoun,
+  snapshotNoun,
+  vdiNoun,
+  vbdNoun,
+  vifNoun,
   hostNoun,
   poolNoun,
   srNoun,
