@@ -195,11 +195,29 @@ export async function eventWaiter<T = undefined>(
     for (const [ref, r] of Object.entries(all)) remember(ref, r);
   }
 
-  const value = (await body?.()) as T;
   const events: WaiterEvent[] = [];
-  const result: WaiterResult<T> = { value, events, remaining: waitCodes.map((c) => c.raw) };
+  const result: WaiterResult<T> = { value: undefined as T, events, remaining: waitCodes.map((c) => c.raw) };
   const pending = [...waitCodes];
-  if (waitCodes.length === 0 && breakCodes.length === 0) return result;
+  if (waitCodes.length === 0 && breakCodes.length === 0) {
+    result.value = (await body?.()) as T;
+    return result;
+  }
+  // The body runs while events are collected (event.from coalesces the changes of one object
+  // between two calls: polling during the body sees more of them); the timeout counts from
+  // the body's end, as oVirtCmd's.
+  let bodyEnd: number | undefined;
+  let bodyError: { e: unknown } | undefined;
+  const running = Promise.resolve()
+    .then(() => body?.())
+    .then(
+      (v) => {
+        result.value = v as T;
+        bodyEnd = Date.now();
+      },
+      (e) => {
+        bodyError = { e };
+      },
+    );
 
   // A message's subject: the object it is about, from what was seen or read once by uuid.
   const subjectOf = async (ev: WaiterEvent): Promise<Rec | undefined> => {
@@ -219,13 +237,15 @@ export async function eventWaiter<T = undefined>(
     }
   };
 
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const left = deadline - Date.now();
+  const finished = () => result.brokeOn !== undefined || (waitCodes.length > 0 && pending.length === 0);
+  while (!finished()) {
+    if (bodyError) break;
+    const left = bodyEnd === undefined ? waitS * 1000 : bodyEnd + timeoutMs - Date.now();
     if (left <= 0) throw new EventTimeoutError(pending.map((c) => c.raw));
     const batch = (await api.call('event.from', classes, token, Math.min(waitS, left / 1000))) as WireBatch;
     token = batch.token;
     for (const wire of batch.events) {
+      if (finished()) break;
       const prev = known.get(wire.ref);
       const base = { ...wire, id: String(wire.id) };
       const ev: WaiterEvent = { ...base, codes: [], description: describe(base, prev) };
@@ -239,18 +259,17 @@ export async function eventWaiter<T = undefined>(
       eventsOut?.push(ev);
       if (opts.verbose) print(ev.description);
       opts.onEvent?.(ev);
-      const broke = breakCodes.find((c) => hits.includes(c));
       // Each distinct code of the event takes away one entry of the multiset.
       for (const key of new Set(hits.map((c) => c.key))) {
         const i = pending.findIndex((c) => c.key === key);
         if (i >= 0) pending.splice(i, 1);
       }
       result.remaining = pending.map((c) => c.raw);
-      if (broke) {
-        result.brokeOn = broke.raw;
-        return result;
-      }
-      if (waitCodes.length > 0 && pending.length === 0) return result;
+      const broke = breakCodes.find((c) => hits.includes(c));
+      if (broke) result.brokeOn = broke.raw;
     }
   }
+  await running;
+  if (bodyError) throw bodyError.e;
+  return result;
 }
