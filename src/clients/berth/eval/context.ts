@@ -343,7 +343,9 @@ export function wrapObject(ctx: EvalContext, o: ApiObject, noun?: NounSpec): Ber
       const target = refField(state.cls, f);
       if (!target || target.set)
         throw new CliError(`${state.cls}.${f} is not a reference field`, EXIT_FAILED);
-      return wrapObject(ctx, await api.byRef(target.cls, String(state.record[f])));
+      const ref = String(state.record[f]);
+      if (ref === 'OpaqueRef:NULL') throw new NotFoundError(`${state.cls}.${f} is empty (OpaqueRef:NULL)`);
+      return wrapObject(ctx, await api.byRef(target.cls, ref));
     },
     waitFor: async (cond: string | ((x: BerthObject) => boolean), w: { timeoutMs?: number } = {}) => {
       const test =
