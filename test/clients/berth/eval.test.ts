@@ -1,6 +1,7 @@
 // `berth eval`: argument rules, variables and environments, the connected context (collections,
 // objects, messages, sub-collections, waitFor), the connection always closed, script failures,
 // and the shipped samples against a real manager.
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: YAML templates' ${name} placeholders
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -246,7 +247,7 @@ test('failures: a throwing script exits 251 with its message; the connection is 
   assert.equal(s.sessions.length, 3, 'no connection for a script that cannot run');
 });
 
-test('samples: create-vms (idempotent) and dump', async (t) => {
+test('samples: create-vms (idempotent), setup-pool and dump', async (t) => {
   const s = await setup(t);
   const env = join(s.dir, 'vms.yaml');
   writeFileSync(
@@ -277,6 +278,18 @@ test('samples: create-vms (idempotent) and dump', async (t) => {
   assert.equal(Number(sys?.virtual_size), 64 * 2 ** 20);
   const again = await s.run(['-e', env, '-v', 'mem', '512M', join(SAMPLES, 'create-vms.mjs')]);
   assert.deepEqual(again.lines, ['s1 exists, skipped', 's2 exists, skipped']);
+
+  const setupPool = await s.run(['-v', 'pool', 'cl_name', join(SAMPLES, 'setup-pool.mjs')]);
+  assert.equal(setupPool.lines[0], 'pool renamed cl_name');
+  assert.match(setupPool.lines[1], /^network storage created [0-9a-f-]{36}$/);
+  const nets = Object.values(
+    (await s.admin.call('network.get_all_records')) as Record<string, Record<string, unknown>>,
+  );
+  assert.equal(Number(nets.find((n) => n.name_label === 'storage')?.MTU), 9000);
+  const [storage] = (await s.admin.call('network.get_by_name_label', 'storage')) as string[];
+  await s.admin.call('network.set_MTU', storage, 1500);
+  const rerun = await s.run(['-v', 'pool', 'cl_name', join(SAMPLES, 'setup-pool.mjs')]);
+  assert.deepEqual(rerun.lines, ['network storage MTU 9000'], 'only what differs is changed');
 
   const dump = await s.run([join(SAMPLES, 'dump.mjs')]);
   const [pool] = Object.values(
