@@ -71,6 +71,10 @@ test('names: camelCase messages and collection names', () => {
   assert.equal(snakeCase('cleanShutdown'), 'clean_shutdown');
   assert.equal(snakeCase('setVCPUsMax'), 'set_VCPUs_max');
   assert.equal(snakeCase('getPIFs'), 'get_PIFs');
+  assert.equal(snakeCase('setIsATemplate'), 'set_is_a_template');
+  assert.equal(snakeCase('setHVMBootPolicy'), 'set_HVM_boot_policy');
+  assert.equal(snakeCase('setVCPUsAtStartup'), 'set_VCPUs_at_startup');
+  assert.equal(snakeCase('getSR'), 'get_SR');
   assert.equal(snakeCase('set_name_label'), 'set_name_label');
   assert.deepEqual(
     collectionNames({ name: 'vdi', aliases: ['disk'], summary: '', listColumns: [], verbs: [] }),
@@ -127,6 +131,8 @@ test('the context: collections per noun, objects with fields, messages and sub-c
     `export default async function ({ context, NotFoundError, print, variables, args }) {
       const a = await context.vms.get('ctx-a');
       print(['name', a.name, a.name_label, a.powerState, a.ref === '${vm}'].join(' '));
+      print(a);
+      print({ k: [1] });
       print('same ' + ((await context.vms.get(a)) === a) + ' ' + (await context.vms.get(a.uuid)).ref + ' ' + (await context.vms.get({ search: 'name_label=CTX-A' })).uuid);
       for (const bad of ['nope', { name: 'twin' }]) {
         try { await context.vms.get(bad); } catch (e) { print((e instanceof NotFoundError ? 'notfound ' : 'other ') + e.exitCode + ' ' + e.message); }
@@ -151,6 +157,8 @@ test('the context: collections per noun, objects with fields, messages and sub-c
   const uuid = (await s.admin.call('VM.get_uuid', vm)) as string;
   assert.deepEqual(r.lines, [
     'name ctx-a ctx-a Halted true',
+    `VM ${uuid} ctx-a`,
+    '{\n  "k": [\n    1\n  ]\n}',
     `same true ${vm} ${uuid}`,
     'notfound 252 no object found matching the search {"name":"nope"}',
     'other 251 Too many objects found matching the search {"name":"twin"}',

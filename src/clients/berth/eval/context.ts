@@ -38,13 +38,15 @@ export interface BerthObject extends ApiObject {
   [field: string]: any;
 }
 
-/** `setVCPUsMax` → `set_VCPUs_max`, `powerState` → `power_state`; snake names pass unchanged. */
+/**
+ * `setVCPUsMax` → `set_VCPUs_max`, `setIsATemplate` → `set_is_a_template`, `powerState` →
+ * `power_state`: words lower-cased, acronyms (with XenAPI's plural `s`: VBDs, PIFs) kept; names
+ * with an underscore or no capital pass unchanged.
+ */
 export function snakeCase(name: string): string {
   if (name.includes('_') || !/[A-Z]/.test(name)) return name;
-  return name
-    .split(/(?<=[a-z0-9])(?=[A-Z])/)
-    .map((w, i) => (i > 0 && /^[A-Z][a-z0-9]*$/.test(w) ? w.toLowerCase() : w))
-    .join('_');
+  const words = name.match(/[A-Z]{2,}s?(?![a-z])|[A-Z]?[a-z0-9]+|[A-Z]/g) ?? [name];
+  return words.map((w, i) => (i > 0 && /^[A-Z]([a-z0-9]*)$/.test(w) ? w.toLowerCase() : w)).join('_');
 }
 
 function plural(word: string): string {

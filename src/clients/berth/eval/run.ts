@@ -108,7 +108,17 @@ export async function runEval(
   const api = await connect();
   try {
     const context = new EvalContext(api, nouns, out);
-    const print = (text: unknown) => out.line(typeof text === 'string' ? text : String(text));
+    // Objects print as their label (`VM <uuid> <name>`), plain data as JSON.
+    const print = (text: unknown) =>
+      out.line(
+        typeof text === 'string'
+          ? text
+          : text && typeof text === 'object' && !(Symbol.iterator in text) && 'ref' in text
+            ? String(text)
+            : typeof text === 'object' && text !== null
+              ? JSON.stringify(text, null, 2)
+              : String(text),
+      );
     const result = await main({
       context,
       variables,
