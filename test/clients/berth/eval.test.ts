@@ -33,6 +33,7 @@ test('eval arguments: -v pairs, -e files, the script and its own arguments', () 
     },
   );
   assert.throws(() => parseEvalArgs([]), usage('no script to evaluate'));
+  assert.equal(parseEvalArgs(['-v', 'a', '1', '-h', 'x.mjs']).help, true);
   assert.throws(() => parseEvalArgs(['-v', 'a', '1']), usage('no script to evaluate'));
   assert.throws(() => parseEvalArgs(['-v', 'a']), usage('-v option requires 2 arguments'));
   assert.throws(() => parseEvalArgs(['-e']), usage('-e option requires an argument'));
@@ -240,7 +241,10 @@ test('failures: a throwing script exits 251 with its message; the connection is 
   await assert.rejects(s.run([nf]), (e: unknown) => e instanceof CliError && e.exitCode === 252);
   assert.equal(s.sessions.length, 3);
   for (const session of s.sessions) assert.equal(await s.closed(session), true);
-  // Usage errors come before connecting.
+  // Usage errors and -h come before connecting.
+  const help = await s.run(['-h']);
+  assert.equal(help.code, 0);
+  assert.match(help.lines[0], /^usage: berth \[options\] eval /);
   await assert.rejects(
     s.run([join(s.dir, 'absent.mjs')]),
     usage(`script not found: ${join(s.dir, 'absent.mjs')}`),

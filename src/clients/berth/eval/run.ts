@@ -17,6 +17,8 @@ import { scriptVariables } from './environment.js';
 import { eventWaiter, type ObjectFilter, type WaiterEvent, type WaiterOptions } from './event-waiter.js';
 
 export interface EvalArgs {
+  /** `-h`: print the usage, run nothing. */
+  help?: boolean;
   variables: Record<string, string>;
   environments: string[];
   script: string;
@@ -30,6 +32,7 @@ export function parseEvalArgs(argv: readonly string[]): EvalArgs {
   let i = 0;
   for (; i < argv.length; i++) {
     const a = argv[i];
+    if (a === '-h' || a === '--help') return { help: true, variables, environments, script: '', args: [] };
     if (a === '--') {
       i++;
       break;
@@ -96,6 +99,22 @@ function asScriptError(e: unknown, prefix = ''): CliError {
   return wrapped;
 }
 
+export const EVAL_USAGE = [
+  'usage: berth [options] eval [-v|--variable NAME VALUE]* [-e|--environment FILE.yaml]* SCRIPT.mjs [ARGS...]',
+  '',
+  'Runs the default export of an ES module with a connected context:',
+  '  export default async function ({ context, variables, args, parseSize, NotFoundError, eventWaiter, print }) {...}',
+  '',
+  'options:',
+  '  -v, --variable NAME VALUE     a variable (repeatable; wins over environments)',
+  '  -e, --environment FILE.yaml   variables from a YAML template (repeatable, in order)',
+  '  -h, --help                    this help',
+  '',
+  'examples:',
+  '  berth eval samples/berth/wait-start.mjs web01',
+  '  berth eval -e vms.yaml -v sr "Local storage" samples/berth/create-vms.mjs',
+];
+
 export async function runEval(
   connect: () => Promise<Api>,
   out: Output,
@@ -103,6 +122,10 @@ export async function runEval(
   nouns: readonly NounSpec[] = NOUNS,
 ): Promise<number> {
   const a = parseEvalArgs(argv);
+  if (a.help) {
+    for (const l of EVAL_USAGE) out.line(l);
+    return 0;
+  }
   const variables = await scriptVariables(a.variables, a.environments);
   const main = await loadScript(a.script);
   const api = await connect();
