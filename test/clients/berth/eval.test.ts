@@ -180,6 +180,8 @@ test('add, async add with wait(), waitFor, export; built from any noun list', as
   t.after(() => api.client.close());
   const ctx = new EvalContext(api, TEST_NOUNS, captureOutput());
   assert.ok(ctx.vms && ctx.hosts && ctx.disks && ctx.nics && ctx.jobs && ctx.storagedomains && ctx.messages);
+  assert.equal(ctx.parseSize('2G'), 2 ** 31);
+  assert.equal(ctx.vdis, ctx.disks, 'an alias is the same collection');
   const made = await ctx.vms.add(baseVmRecord({ name_label: 'added' }));
   assert.equal(made.name, 'added');
   const future = await ctx.vms.add(baseVmRecord({ name_label: 'added-async' }), { wait: false });

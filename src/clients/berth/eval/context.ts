@@ -5,6 +5,7 @@
 // and whose Ref-set fields are sub-collections (`vm.VBDs`, `host.PIFs`).
 import type { Api, ApiObject } from '../api.js';
 import { CliError, EXIT_FAILED, EXIT_NOT_FOUND } from '../errors.js';
+import { parseSize } from '../size.js';
 import type { NounSpec, Output, VerbOutcome } from '../spec.js';
 import { REF_FIELDS, refField, wireClass } from './classes.js';
 import { eventWaiter, type ObjectFilter, type WaiterEvent, type WaiterOptions } from './event-waiter.js';
@@ -68,6 +69,9 @@ function selectionText(f: Filters): string {
 export class EvalContext {
   readonly api: Api;
   readonly collections: Record<string, Collection> = {};
+  /** Also on the context, for helpers that only get the context. */
+  readonly parseSize = parseSize;
+  readonly NotFoundError = NotFoundError;
   [name: string]: any;
 
   constructor(
