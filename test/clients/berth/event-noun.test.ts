@@ -112,7 +112,7 @@ test('event wait: lines as events come, 0 when satisfied, 251 on break or timeou
       e instanceof CliError &&
       e.exitCode === 251 &&
       e.message === 'Timeout will waiting for events' &&
-      e.detail === '    still waiting for: vm.del',
+      e.detail === 'still waiting for: vm.del',
   );
   await assert.rejects(
     runVerb(api, eventNoun, 'wait', undefined, {}),

@@ -62,8 +62,13 @@ export function collectionNames(noun: NounSpec): string[] {
   return [noun.name, ...(noun.aliases ?? [])].map((w) => plural(camel(w)));
 }
 
+/** The selection as the core's messages show it (oVirtCmd's dict form): `{'name': 'web01'}`. */
 function selectionText(f: Filters): string {
-  return JSON.stringify(f);
+  const quote = (v: unknown) => `'${String(v).replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+  return `{${Object.entries(f)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `${quote(k)}: ${quote(v)}`)
+    .join(', ')}}`;
 }
 
 export class EvalContext {

@@ -1,10 +1,10 @@
 // The variables of an eval script (oVirtCmd's namespace): `-v name value` pairs, then each `-e`
 // YAML file, read as a template with the variables known so far (`${name}`, `${name:default}` in
 // string values, keys untouched) and merged over them, then the `-v` pairs again (the command
-// line wins). The substitution follows the seed's template rules; eval keeps its own small copy
-// so it does not depend on the templates slice's module.
+// line wins). The substitution follows the template rules (messages as template.ts words them);
+// eval keeps its own small copy as the slices were written in parallel.
 import { readFile } from 'node:fs/promises';
-import { CliError, EXIT_USAGE } from '../errors.js';
+import { CliError, EXIT_FAILED, EXIT_USAGE } from '../errors.js';
 
 type Vars = Record<string, unknown>;
 
@@ -20,8 +20,8 @@ export function substitute(value: unknown, vars: Vars): unknown {
     return value.replace(PLACEHOLDER, (_m, name: string, dflt: string | undefined) => {
       if (vars[name] !== undefined && vars[name] !== null) return asText(vars[name]);
       if (dflt !== undefined) return dflt;
-      // The seed's message, spelling included.
-      throw new CliError(`unknwon variable '${name}' in template '${value}'`, EXIT_USAGE);
+      // The templates' message and code (template.ts), so -T and -e fail alike.
+      throw new CliError(`unknown variable '${name}' in template '${value}'`, EXIT_FAILED);
     });
   if (Array.isArray(value)) return value.map((v) => substitute(v, vars));
   if (value && typeof value === 'object')
@@ -37,13 +37,18 @@ export async function loadEnvironment(path: string, vars: Vars): Promise<Vars> {
   } catch {
     throw new CliError(`environment file not found: ${path}`, EXIT_USAGE);
   }
-  const { parse } = await import('yaml');
-  let doc: unknown;
-  try {
-    doc = parse(text);
-  } catch (e) {
-    throw new CliError(`invalid YAML in ${path}`, EXIT_USAGE, `    ${(e as Error).message.split('\n')[0]}`);
+  const { LineCounter, parseDocument } = await import('yaml');
+  const lines = new LineCounter();
+  const parsed = parseDocument(text, { prettyErrors: false, lineCounter: lines, uniqueKeys: true });
+  const problem = parsed.errors[0];
+  if (problem) {
+    const { line, col } = lines.linePos(problem.pos[0]);
+    throw new CliError(
+      `invalid YAML template ${path}:${line}:${col}: ${problem.message.split('\n')[0]}`,
+      EXIT_USAGE,
+    );
   }
+  const doc: unknown = parsed.toJS();
   if (doc === null || doc === undefined) return {};
   if (typeof doc !== 'object' || Array.isArray(doc))
     throw new CliError(`environment file ${path} is not a mapping of names to values`, EXIT_USAGE);

@@ -126,7 +126,7 @@ export interface WaiterResult<T> {
 /** The seed's timeout error (message kept as oVirtCmd words it), with what was still awaited. */
 export class EventTimeoutError extends CliError {
   constructor(readonly remaining: string[]) {
-    super('Timeout will waiting for events', EXIT_FAILED, `    still waiting for: ${remaining.join(', ')}`);
+    super('Timeout will waiting for events', EXIT_FAILED, `still waiting for: ${remaining.join(', ')}`);
   }
 }
 
