@@ -46,6 +46,17 @@ test('search filter: and-joined terms, case-insensitive values, != and set field
   assert.equal(matchesSearch(r, parseSearch("tags=b and name_label='Web01'")), true);
   assert.equal(matchesSearch(r, parseSearch('missing=x')), false);
   assert.throws(() => parseSearch('name_label'), /malformed search expression 'name_label'/);
+  assert.throws(() => parseSearch('name_label='), /malformed search expression/);
+  assert.equal(
+    matchesSearch(r, parseSearch('name_label~EB0 and name=web01')),
+    true,
+    '~ contains; name alias',
+  );
+  assert.equal(
+    matchesSearch({ name: 'VM_STARTED' }, parseSearch('name=vm_started')),
+    true,
+    'a real name field wins',
+  );
 });
 
 async function setup(t: Parameters<typeof startManager>[0]) {

@@ -1,14 +1,15 @@
 // The object filter of the event waiter and of context collections: the selection's search form
-// (`name_label=web01 and power_state=running`), `and`-joined `field=value` / `field!=value`
-// terms, values compared as text without regard to case (a set field matches if any member
-// does). A minimal matcher of its own so eval does not wait for the core's select.ts; the two
-// accept the same basic form.
+// (`name_label=web01 and power_state=running`), `and`-joined `field=value`, `field!=value` and
+// `field~text` (contains) terms, values compared as text without regard to case (a set field
+// matches if any member does); `name` and `id` stand for name_label and uuid where the record
+// has no such field. A minimal matcher of its own, written alongside the core's select.ts (same
+// basic grammar; select.ts also reports the position of a syntax error).
 import { CliError, EXIT_USAGE } from '../errors.js';
 
 export interface SearchTerm {
   field: string;
   value: string;
-  negate: boolean;
+  op: '=' | '!=' | '~';
 }
 
 /** Parses `a=b and c!=d`; an empty expression is no condition. */
@@ -16,9 +17,9 @@ export function parseSearch(expr: string): SearchTerm[] {
   const text = expr.trim();
   if (text === '') return [];
   return text.split(/\s+and\s+/i).map((part) => {
-    const m = /^([A-Za-z_][\w.-]*)\s*(!=|=)\s*(.*)$/.exec(part.trim());
-    if (!m) throw new CliError(`malformed search expression '${expr}'`, EXIT_USAGE);
-    return { field: m[1], value: unquote(m[3].trim()), negate: m[2] === '!=' };
+    const m = /^([A-Za-z_][\w.-]*)\s*(!=|=|~)\s*(.*)$/.exec(part.trim());
+    if (!m || m[3].trim() === '') throw new CliError(`malformed search expression '${expr}'`, EXIT_USAGE);
+    return { field: m[1], value: unquote(m[3].trim()), op: m[2] as SearchTerm['op'] };
   });
 }
 
@@ -30,14 +31,17 @@ function text(v: unknown): string {
   return typeof v === 'string' ? v : JSON.stringify(v);
 }
 
+const ALIASES: Record<string, string> = { name: 'name_label', id: 'uuid' };
+
 /** Does a record satisfy every term? An absent field never equals anything. */
 export function matchesSearch(record: Record<string, unknown>, terms: readonly SearchTerm[]): boolean {
   return terms.every((t) => {
-    const v = record[t.field];
+    const field = t.field in record || !ALIASES[t.field] ? t.field : ALIASES[t.field];
+    const v = record[field];
     const want = t.value.toLowerCase();
-    const equal =
-      v !== undefined &&
-      (Array.isArray(v) ? v.some((x) => text(x).toLowerCase() === want) : text(v).toLowerCase() === want);
-    return t.negate ? !equal : equal;
+    const values = v === undefined ? [] : (Array.isArray(v) ? v : [v]).map((x) => text(x).toLowerCase());
+    if (t.op === '~') return values.some((x) => x.includes(want));
+    const equal = values.includes(want);
+    return t.op === '!=' ? !equal : equal;
   });
 }

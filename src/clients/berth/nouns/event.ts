@@ -12,7 +12,7 @@ type Rec = Record<string, unknown>;
 const classOption: OptionSpec = {
   short: 'c',
   long: 'class',
-  help: 'a class to watch (vm, host, task, message…); repeatable',
+  help: 'a class to watch (vm, host, task, message…)',
   kind: 'value',
   repeat: true,
   metavar: 'CLASS',
@@ -118,7 +118,7 @@ const waitEvents: VerbSpec = {
     {
       short: 'w',
       long: 'wait-for',
-      help: 'an event code to wait for (repeat: one each)',
+      help: 'an event code to wait for (each occurrence counts once)',
       kind: 'value',
       repeat: true,
       metavar: 'CODE',
