@@ -1,6 +1,7 @@
 // Every noun of the `berth` CLI, in the order `berth -h` lists them. Each noun lives in its own
 // file and declares its verbs (spec.ts); add a noun by adding it here.
 import type { NounSpec } from '../spec.js';
+import { eventNoun } from './event.js';
 import { hostNoun } from './host.js';
 import { messageNoun } from './message.js';
 import { networkNoun } from './network.js';
@@ -34,6 +35,7 @@ export const NOUNS: NounSpec[] = [
   userNoun,
   roleNoun,
   taskNoun,
+  eventNoun,
   messageNoun,
   storageResourceNoun,
   systemNoun,
