@@ -5,6 +5,8 @@ import { join } from 'node:path';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const MAIN = join(ROOT, 'src', 'clients', 'berth', 'main.ts');
+/** tsx resolved here, so a test may run the CLI from any working directory. */
+const TSX = import.meta.resolve('tsx');
 
 export interface BerthResult {
   code: number | null;
@@ -24,7 +26,7 @@ export interface BerthRunOptions {
 
 export function runBerth(args: string[], opts: BerthRunOptions = {}): Promise<BerthResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+    const child = spawn(process.execPath, ['--import', TSX, MAIN, ...args], {
       cwd: opts.cwd ?? ROOT,
       // No ambient configuration: the user's ini file and local socket stay out of tests.
       env: {

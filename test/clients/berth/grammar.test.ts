@@ -165,3 +165,11 @@ describe('the real CLI (spawned)', () => {
     assert.match(r.stdout, /nouns are:/);
   });
 });
+
+describe('runBerth', () => {
+  it('runs the CLI from any working directory', async () => {
+    const r = await runBerth(['completion', 'bash'], { cwd: '/' });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /complete -o filenames -F _berth berth/);
+  });
+});
