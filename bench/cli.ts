@@ -136,8 +136,8 @@ async function startManager(dir: string): Promise<{ port: number; password: stri
       ...localManagerArgs({ dataDir: dir, port, socket: join(dir, 'xapi.sock') }),
     ],
     {
-      stdio: ['ignore', 'ignore', 'inherit'],
-      env: { ...process.env, BERTH_LOG_LEVEL: 'warn', BERTH_NETWORKING: '0' },
+      stdio: ['ignore', 'ignore', 'ignore'],
+      env: { ...process.env, BERTH_LOG_LEVEL: 'error', BERTH_NETWORKING: '0' },
     },
   );
   const deadline = Date.now() + 60_000;
