@@ -215,6 +215,10 @@ async function main() {
     const start = await startupToFirstRequest(script, pw);
     console.log('\n1. start-up to first request (spawn → first request at a local server)');
     for (const [k, v] of Object.entries(start)) console.log(`   ${k.padEnd(30)} ${v.toFixed(1)} ms`);
+    const floor = start['node (one request, the floor)'];
+    console.log(
+      `   above the floor: berth ${(start.berth - floor).toFixed(1)} ms, xe ${(start.xe - floor).toFixed(1)} ms`,
+    );
     console.log(`   berth / xe: ${(start.berth / start.xe).toFixed(2)}  (target: berth < 150 ms)`);
     const l = await listing(script, join(dir, 'manager'));
     console.log(`\n2. listing ${VM_COUNT} VMs (spawn → exit)`);
