@@ -1,8 +1,8 @@
 // bench:cli's `berth`: the real runner and registry, plus a bench-only `vm` noun (list over the
 // VM class, templates and dom0 left out) while the real `vm` noun is not in the registry. Same
-// imports as src/clients/berth/main.ts, so its start-up is the CLI's.
+// process wrapper as src/clients/berth/main.ts, so its start-up is the CLI's.
 import { NOUNS } from '../src/clients/berth/nouns/index.js';
-import { runCli } from '../src/clients/berth/runner.js';
+import { runAsProcess } from '../src/clients/berth/process.js';
 import type { NounSpec } from '../src/clients/berth/spec.js';
 import { listVerb } from '../src/clients/berth/verbs/list.js';
 
@@ -16,10 +16,4 @@ const BENCH_VM: NounSpec = {
 };
 
 const nouns = NOUNS.some((n) => n.name === 'vm') ? NOUNS : [...NOUNS, BENCH_VM];
-runCli(process.argv.slice(2), nouns, {
-  stdout: process.stdout,
-  stderr: process.stderr,
-  env: process.env,
-}).then((code) => {
-  process.exitCode = code;
-});
+runAsProcess(nouns);

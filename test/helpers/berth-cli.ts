@@ -20,13 +20,15 @@ export interface BerthRunOptions {
   /** Written to stdin, then stdin is closed. */
   input?: string;
   cwd?: string;
+  /** Another entry script with the same process wrapper (a test registry of nouns). */
+  entry?: string;
   /** Kill after this long (default 60 s) and fail. */
   timeoutMs?: number;
 }
 
 export function runBerth(args: string[], opts: BerthRunOptions = {}): Promise<BerthResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', TSX, MAIN, ...args], {
+    const child = spawn(process.execPath, ['--import', TSX, opts.entry ?? MAIN, ...args], {
       cwd: opts.cwd ?? ROOT,
       // No ambient configuration: the user's ini file and local socket stay out of tests.
       env: {

@@ -83,6 +83,15 @@ export const TEST_VM: NounSpec = {
       },
     },
     {
+      name: 'hang',
+      summary: 'says ready, then waits forever',
+      target: 'none',
+      run: async (ctx) => {
+        ctx.out.line('ready');
+        return new Promise<undefined>(() => setInterval(() => {}, 1000));
+      },
+    },
+    {
       name: 'clierr',
       summary: 'a CliError',
       target: 'none',

@@ -173,3 +173,44 @@ describe('runBerth', () => {
     assert.match(r.stdout, /complete -o filenames -F _berth berth/);
   });
 });
+
+describe('Ctrl-C', () => {
+  it('exits 1 while a verb runs', async () => {
+    const http = await import('node:http');
+    const { spawn } = await import('node:child_process');
+    // A stand-in manager that accepts any login.
+    const server = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.end(JSON.stringify({ jsonrpc: '2.0', id: 1, result: 'OpaqueRef:session' })));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as import('node:net').AddressInfo).port;
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        import.meta.resolve('tsx'),
+        join(import.meta.dirname, 'fixture-main.ts'),
+        '--url',
+        `http://127.0.0.1:${port}/`,
+        '-u',
+        'root',
+        '--passwordfile',
+        '/dev/null',
+        'testvm',
+        'hang',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOME: '/nonexistent' } },
+    );
+    let stderr = '';
+    child.stderr.on('data', (c) => {
+      stderr += c;
+    });
+    await new Promise<void>((r) => child.stdout.on('data', (c) => String(c).includes('ready') && r()));
+    child.kill('SIGINT');
+    const code = await new Promise((r) => child.on('close', r));
+    server.close();
+    assert.equal(code, 1, stderr);
+    assert.equal(stderr, '');
+  });
+});
