@@ -131,7 +131,11 @@ async function applyTemplate(
   if (!verb.usesTemplate) return opts;
   const { template, variable, ...rest } = opts;
   const modulePath = './template.js';
-  const { mergeTemplate } = (await import(modulePath)) as {
+  const { mergeTemplate } = (await import(modulePath).catch((e: { code?: string }) => {
+    if (e.code === 'ERR_MODULE_NOT_FOUND')
+      throw new CliError('templates are not available in this build', EXIT_FAILED);
+    throw e;
+  })) as {
     mergeTemplate: (
       o: Record<string, unknown>,
       path: string | undefined,
