@@ -92,6 +92,14 @@ export const TEST_VM: NounSpec = {
       },
     },
     {
+      name: 'tpl',
+      summary: 'takes a template',
+      target: 'none',
+      usesTemplate: true,
+      options: [{ short: 'm', long: 'memory', kind: 'value', type: 'size', help: 'memory' }],
+      run: async (ctx) => JSON.stringify(ctx.opts),
+    },
+    {
       name: 'clierr',
       summary: 'a CliError',
       target: 'none',

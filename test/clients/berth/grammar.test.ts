@@ -97,6 +97,18 @@ describe('parseCommand', () => {
     assert.deepEqual(c.kind === 'verb' && c.nounOpts, { from: 12 });
     assert.equal(parseCommand(['tvm', 'list'], TEST_NOUNS).kind, 'verb');
   });
+  it('gives template verbs -T and repeatable -V', () => {
+    const c = parseCommand(
+      ['testvm', 'tpl', '-T', 'vm.yaml', '-V', 'cores', '4', '-V', 'cluster', 'c1', '-m', '2G'],
+      TEST_NOUNS,
+    );
+    assert.deepEqual(c.kind === 'verb' && c.verbOpts, {
+      template: 'vm.yaml',
+      variable: { cores: '4', cluster: 'c1' },
+      memory: 2 ** 31,
+    });
+    assert.throws(() => parseCommand(['testvm', 'echo', '-T', 'x'], TEST_NOUNS), usage('no such option: -T'));
+  });
   it('hands everything after eval to the eval runner, options included', () => {
     assert.deepEqual(parseCommand(['-d', 'eval', '-v', 'a', 'b', 's.mjs', '-x'], TEST_NOUNS), {
       kind: 'eval',
