@@ -5,6 +5,8 @@ import { join } from 'node:path';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const MAIN = join(ROOT, 'src', 'clients', 'berth', 'main.ts');
+/** tsx resolved here, so a test may run the CLI from any working directory. */
+const TSX = import.meta.resolve('tsx');
 
 export interface BerthResult {
   code: number | null;
@@ -18,13 +20,15 @@ export interface BerthRunOptions {
   /** Written to stdin, then stdin is closed. */
   input?: string;
   cwd?: string;
+  /** Another entry script with the same process wrapper (a test registry of nouns). */
+  entry?: string;
   /** Kill after this long (default 60 s) and fail. */
   timeoutMs?: number;
 }
 
 export function runBerth(args: string[], opts: BerthRunOptions = {}): Promise<BerthResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+    const child = spawn(process.execPath, ['--import', TSX, opts.entry ?? MAIN, ...args], {
       cwd: opts.cwd ?? ROOT,
       // No ambient configuration: the user's ini file and local socket stay out of tests.
       env: {

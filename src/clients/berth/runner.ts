@@ -5,7 +5,6 @@ import type { Api, ApiObject } from './api.js';
 import { type GlobalOptions, loadSettings } from './config.js';
 import { closeApi, connectionFailure, openApi } from './connect.js';
 import { CliError, EXIT_FAILED } from './errors.js';
-import { globalHelp, nounHelp, verbHelp } from './help.js';
 import {
   effectiveFormat,
   type ListingStyle,
@@ -132,7 +131,11 @@ async function applyTemplate(
   if (!verb.usesTemplate) return opts;
   const { template, variable, ...rest } = opts;
   const modulePath = './template.js';
-  const { mergeTemplate } = (await import(modulePath)) as {
+  const { mergeTemplate } = (await import(modulePath).catch((e: { code?: string }) => {
+    if (e.code === 'ERR_MODULE_NOT_FOUND')
+      throw new CliError('templates are not available in this build', EXIT_FAILED);
+    throw e;
+  })) as {
     mergeTemplate: (
       o: Record<string, unknown>,
       path: string | undefined,
@@ -191,7 +194,8 @@ export async function runCli(argv: string[], nouns: NounSpec[], io: RunIo): Prom
   const debug = 'global' in cmd && cmd.global.debug === true;
   try {
     switch (cmd.kind) {
-      case 'help':
+      case 'help': {
+        const { globalHelp, nounHelp, verbHelp } = await import('./help.js');
         io.stdout.write(
           cmd.level === 'global'
             ? globalHelp(nouns)
@@ -200,6 +204,7 @@ export async function runCli(argv: string[], nouns: NounSpec[], io: RunIo): Prom
               : verbHelp(cmd.noun, cmd.verb),
         );
         return 0;
+      }
       case 'verb':
         return await runVerb(
           cmd,

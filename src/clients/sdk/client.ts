@@ -1,7 +1,8 @@
 // The TypeScript SDK: a typed JSON-RPC client for any XenAPI server (Berth or xapi). Method names,
 // parameters and results are typed from the generated datamodel (`Methods`).
 import http from 'node:http';
-import https from 'node:https';
+import type https from 'node:https';
+import { createRequire } from 'node:module';
 import type { Methods } from '../../shared/datamodel/generated/api-types.js';
 import { XenApiError } from '../../shared/errors.js';
 
@@ -20,6 +21,13 @@ export interface ClientOptions {
   timeoutMs?: number;
 }
 
+/** node:https (and TLS, crypto) loaded only for an https URL: CLI start-up is measured. */
+let httpsModule: typeof https | undefined;
+const httpsLazy = (): typeof https => {
+  httpsModule ??= createRequire(import.meta.url)('node:https') as typeof https;
+  return httpsModule;
+};
+
 type SessionMethods = { [M in keyof Methods as Methods[M]['session'] extends true ? M : never]: Methods[M] };
 type Params<M extends keyof Methods> = Methods[M]['params'];
 type Result<M extends keyof Methods> = Methods[M]['result'];
@@ -32,7 +40,7 @@ export class XenApiClient {
   constructor(private readonly opts: ClientOptions) {
     const secure = !opts.socketPath && (opts.url ?? '').startsWith('https:');
     this.agent = secure
-      ? new https.Agent({ keepAlive: true, rejectUnauthorized: !opts.allowUnauthorized, ca: opts.ca })
+      ? new (httpsLazy().Agent)({ keepAlive: true, rejectUnauthorized: !opts.allowUnauthorized, ca: opts.ca })
       : new http.Agent({ keepAlive: true });
   }
 
@@ -125,7 +133,7 @@ export class XenApiClient {
     const body = JSON.stringify({ jsonrpc: '2.0', id: this.nextId++, method, params });
     const url = new URL(this.opts.url ?? 'http://localhost/');
     const path = `${url.pathname.replace(/\/$/, '')}/jsonrpc`;
-    const mod = url.protocol === 'https:' && !this.opts.socketPath ? https : http;
+    const mod = url.protocol === 'https:' && !this.opts.socketPath ? httpsLazy() : http;
     return new Promise((resolve, reject) => {
       const req = mod.request(
         {

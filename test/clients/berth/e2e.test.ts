@@ -300,6 +300,16 @@ test('berth against a real manager', async (t) => {
       assert.deepEqual(r, { code: 0, stdout: `web02 ${uuids.web02}\n`, stderr: '' });
     },
   );
+  await t.test('draws a progress bar on a terminal only', async () => {
+    const tty = await runInProcess(['testvm', 'progress'], { env, tty: true });
+    assert.equal(tty.stdout, 'success\n');
+    assert.match(tty.stderr, /^\rcopying {2}50% \[#{15} {15}\]\rcopying 100% \[#{30}\]\n$/);
+    assert.deepEqual(await runInProcess(['testvm', 'progress'], { env }), {
+      code: 0,
+      stdout: 'success\n',
+      stderr: '',
+    });
+  });
   await t.test('completes object names after -n from the API', async () => {
     const r = await runInProcess(['__complete', 'testvm', '-n'], { env });
     assert.deepEqual(r, { code: 0, stdout: 'db01\nweb01\nweb02\n', stderr: '' });

@@ -83,6 +83,23 @@ export const TEST_VM: NounSpec = {
       },
     },
     {
+      name: 'hang',
+      summary: 'says ready, then waits forever',
+      target: 'none',
+      run: async (ctx) => {
+        ctx.out.line('ready');
+        return new Promise<undefined>(() => setInterval(() => {}, 1000));
+      },
+    },
+    {
+      name: 'tpl',
+      summary: 'takes a template',
+      target: 'none',
+      usesTemplate: true,
+      options: [{ short: 'm', long: 'memory', kind: 'value', type: 'size', help: 'memory' }],
+      run: async (ctx) => JSON.stringify(ctx.opts),
+    },
+    {
       name: 'clierr',
       summary: 'a CliError',
       target: 'none',

@@ -97,6 +97,18 @@ describe('parseCommand', () => {
     assert.deepEqual(c.kind === 'verb' && c.nounOpts, { from: 12 });
     assert.equal(parseCommand(['tvm', 'list'], TEST_NOUNS).kind, 'verb');
   });
+  it('gives template verbs -T and repeatable -V', () => {
+    const c = parseCommand(
+      ['testvm', 'tpl', '-T', 'vm.yaml', '-V', 'cores', '4', '-V', 'cluster', 'c1', '-m', '2G'],
+      TEST_NOUNS,
+    );
+    assert.deepEqual(c.kind === 'verb' && c.verbOpts, {
+      template: 'vm.yaml',
+      variable: { cores: '4', cluster: 'c1' },
+      memory: 2 ** 31,
+    });
+    assert.throws(() => parseCommand(['testvm', 'echo', '-T', 'x'], TEST_NOUNS), usage('no such option: -T'));
+  });
   it('hands everything after eval to the eval runner, options included', () => {
     assert.deepEqual(parseCommand(['-d', 'eval', '-v', 'a', 'b', 's.mjs', '-x'], TEST_NOUNS), {
       kind: 'eval',
@@ -163,5 +175,54 @@ describe('the real CLI (spawned)', () => {
     assert.equal(r.code, 0);
     assert.match(r.stdout, /^usage: berth \[options\] noun/);
     assert.match(r.stdout, /nouns are:/);
+  });
+});
+
+describe('runBerth', () => {
+  it('runs the CLI from any working directory', async () => {
+    const r = await runBerth(['completion', 'bash'], { cwd: '/' });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /complete -o filenames -F _berth berth/);
+  });
+});
+
+describe('Ctrl-C', () => {
+  it('exits 1 while a verb runs', async () => {
+    const http = await import('node:http');
+    const { spawn } = await import('node:child_process');
+    // A stand-in manager that accepts any login.
+    const server = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.end(JSON.stringify({ jsonrpc: '2.0', id: 1, result: 'OpaqueRef:session' })));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as import('node:net').AddressInfo).port;
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        import.meta.resolve('tsx'),
+        join(import.meta.dirname, 'fixture-main.ts'),
+        '--url',
+        `http://127.0.0.1:${port}/`,
+        '-u',
+        'root',
+        '--passwordfile',
+        '/dev/null',
+        'testvm',
+        'hang',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOME: '/nonexistent' } },
+    );
+    let stderr = '';
+    child.stderr.on('data', (c) => {
+      stderr += c;
+    });
+    await new Promise<void>((r) => child.stdout.on('data', (c) => String(c).includes('ready') && r()));
+    child.kill('SIGINT');
+    const code = await new Promise((r) => child.on('close', r));
+    server.close();
+    assert.equal(code, 1, stderr);
+    assert.equal(stderr, '');
   });
 });
