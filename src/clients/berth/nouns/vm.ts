@@ -21,6 +21,7 @@ import {
 import { vmAutoinstallVerb } from './vm-autoinstall.js';
 import { vmCreateVerb } from './vm-create.js';
 import { vmDisksVerb, vmNicsVerb } from './vm-devices.js';
+import { vmCopyVerb } from './vm-copy.js';
 import { xvaExportVerb, xvaImportVerb } from './vm-xva.js';
 
 export const POWER_STATES = ['Halted', 'Paused', 'Running', 'Suspended'];
@@ -397,6 +398,7 @@ export const vmNoun: NounSpec = {
     waitforVerb(),
     migratingVerb(),
     vmAutoinstallVerb(),
+    vmCopyVerb(),
     vmDisksVerb(),
     vmNicsVerb(),
     snapshotVerb(),
