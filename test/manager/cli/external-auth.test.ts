@@ -144,10 +144,7 @@ test('xe manages Kerberos login against a real MIT KDC', { skip: kdcUnavailable(
     'config:keytab=http.keytab',
   ]);
   const host = (await ok(['host-list', '--minimal'])).trim();
-  assert.equal(
-    await ok(['host-param-get', `uuid=${host}`, 'param-name=external-auth-type']),
-    'kerberos\n',
-  );
+  assert.equal(await ok(['host-param-get', `uuid=${host}`, 'param-name=external-auth-type']), 'kerberos\n');
   const again = await run([
     'pool-enable-external-auth',
     'auth-type=kerberos',
@@ -195,7 +192,10 @@ test('xe manages Kerberos login against a real MIT KDC', { skip: kdcUnavailable(
     alice.call('VM.create', baseVmRecord({ name_label: 'by-alice' }) as any),
     code('RBAC_PERMISSION_DENIED'),
   );
-  assert.match(await ok(['session-subject-identifier-list']), new RegExp(`^subject-identifier \\( RO\\) +: ${sid}\n`));
+  assert.match(
+    await ok(['session-subject-identifier-list']),
+    new RegExp(`^subject-identifier \\( RO\\) +: ${sid}\n`),
+  );
 
   // session-subject-identifier-logout ends her sessions; the subject stays.
   await ok(['session-subject-identifier-logout', `subject-identifier=${sid}`]);
