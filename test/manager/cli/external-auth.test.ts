@@ -50,6 +50,10 @@ test('xe external-auth commands: the API refusals as xe prints them', async (t) 
   const help = await run(['help', 'subject-add']);
   assert.match(help.stdout, /Add a subject to the list of subjects that can access the pool/);
   assert.match(help.stdout, /reqd params\s*: subject-name/);
+  const all = (await run(['help', '--all', '--minimal'])).stdout.trim().split(',');
+  for (const c of ['pool-enable-external-auth', 'subject-add', 'subject-role-add', 'subject-list'])
+    assert.ok(all.includes(c), c);
+  assert.ok(!all.includes('host-enable-external-auth'), 'hidden, as in xapi');
 
   assert.deepEqual(await run(['pool-enable-external-auth', 'service-name=R']), {
     code: 1,
@@ -184,6 +188,12 @@ test('xe manages Kerberos login against a real MIT KDC', { skip: kdcUnavailable(
   assert.match(list, new RegExp(`\n +other-config \\(MRO\\): .*subject-name: ${principal}`));
   assert.match(list, /\n +roles \(SRO\): read-only\n/);
   assert.equal(await ok(['subject-list', `subject-identifier=${sid}`, '--minimal']), `${uuid}\n`);
+  assert.equal(await ok(['subject-list', 'roles:contains=read-only', '--minimal']), `${uuid}\n`);
+  assert.equal(await ok(['subject-list', 'roles:contains=pool-admin', '--minimal']), '\n');
+  assert.equal(
+    await ok(['subject-param-get', `uuid=${uuid}`, 'param-name=other-config', 'param-key=subject-name']),
+    `${principal}\n`,
+  );
 
   // alice logs in with her Kerberos ticket and has the role xe gave her.
   const alice = await aliceLogin();
