@@ -3,6 +3,7 @@
 // reach open sessions on their next call (SessionManager.currentRole).
 import { XenApiError } from '../../shared/errors.js';
 import type { CallContext, HandlerTable } from './context.js';
+import { createRecord } from './implicit.js';
 
 function rolesOf(ctx: CallContext, self: string): string[] {
   return [...((ctx.svc.db.mustGet('subject', self).roles as string[] | undefined) ?? [])];
@@ -10,6 +11,15 @@ function rolesOf(ctx: CallContext, self: string): string[] {
 
 export const subjectApi: HandlerTable = {
   handlers: {
+    // As xapi: one subject per identifier (`xe subject-add` twice is refused, not duplicated).
+    'subject.create': (ctx, rec) => {
+      const { db } = ctx.svc;
+      const row = createRecord(db, db.classSpec('subject'), rec);
+      for (const [, other] of db.all('subject'))
+        if (other.subject_identifier === row.subject_identifier)
+          throw new XenApiError('SUBJECT_ALREADY_EXISTS', []);
+      return db.create('subject', row);
+    },
     'subject.add_to_roles': (ctx, self, role) => {
       const roles = rolesOf(ctx, self);
       const row = ctx.svc.db.get('role', role);

@@ -348,6 +348,14 @@ function modeOf(fact: FieldFact): string {
   return fact.set ? ' RW' : ' RO';
 }
 
+/**
+ * Fields records.ml computes with calls that amount to reading one field of the row: bound as
+ * that field (subject's roles: Subject.get_roles, each shown by its name_label).
+ */
+const COMPUTED_AS_FIELD: Record<string, Partial<FieldFact>> = {
+  'subject/roles': { cls: 'subject', field: 'roles', via: 'name' },
+};
+
 function bindField(
   api: CliApi,
   session: string,
@@ -355,8 +363,9 @@ function bindField(
   cls: ClassSpec,
   ref: string,
   row: Row,
-  fact: FieldFact,
+  given: FieldFact,
 ): CliField | undefined {
+  const fact = { ...given, ...COMPUTED_AS_FIELD[`${cls.name}/${given.name}`] };
   const base = {
     name: fact.name,
     mode: modeOf(fact),

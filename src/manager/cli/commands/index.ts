@@ -3,6 +3,7 @@ import type { CommandSpec } from '../context.js';
 import { DATA_SOURCE_COMMANDS } from './data-sources.js';
 import { EVACUATE_COMMANDS } from './evacuate.js';
 import { EXPORT_COMMANDS } from './export.js';
+import { EXTERNAL_AUTH_COMMANDS } from './external-auth.js';
 import { GENERIC_COMMANDS } from './generic.js';
 import { HOOKS_COMMANDS } from './hooks.js';
 import { HOST_OPS_COMMANDS } from './host-ops.js';
@@ -38,6 +39,7 @@ export function commandTable(): Map<string, CommandSpec> {
     ...HOST_OPS_COMMANDS,
     ...OS_COMMANDS,
     ...MASTER_IP_COMMANDS,
+    ...EXTERNAL_AUTH_COMMANDS,
   ])
     t.set(c.name, c);
   return t;
