@@ -123,25 +123,14 @@ export async function printOutcome(
   return 0;
 }
 
-/** The options the template slice's mergeTemplate receives, and its result (CLI wins). */
+/** The verb's options merged with `-T FILE` / `-V NAME VALUE` (CLI wins); template.ts loads lazily. */
 async function applyTemplate(
   verb: VerbSpec,
   opts: Record<string, unknown>,
 ): Promise<Record<string, unknown>> {
   if (!verb.usesTemplate) return opts;
   const { template, variable, ...rest } = opts;
-  const modulePath = './template.js';
-  const { mergeTemplate } = (await import(modulePath).catch((e: { code?: string }) => {
-    if (e.code === 'ERR_MODULE_NOT_FOUND')
-      throw new CliError('templates are not available in this build', EXIT_FAILED);
-    throw e;
-  })) as {
-    mergeTemplate: (
-      o: Record<string, unknown>,
-      path: string | undefined,
-      vars: Record<string, string>,
-    ) => Promise<Record<string, unknown>>;
-  };
+  const { mergeTemplate } = await import('./template.js');
   return mergeTemplate(rest, template as string | undefined, (variable ?? {}) as Record<string, string>);
 }
 
