@@ -22,13 +22,3 @@ export function nounOfObject(
   const ofClass = nouns.filter((n) => sameClass(n, o.cls));
   return ofClass.find((n) => accepts(n, o)) ?? (sameClass(typed, o.cls) ? typed : ofClass[0]);
 }
-
-/** The one noun every record of a listing belongs to, else undefined (mixed or unnamed). */
-export function nounOfRecords(
-  records: readonly ApiObject[],
-  nouns: readonly NounSpec[],
-  typed: NounSpec,
-): NounSpec | undefined {
-  const found = new Set(records.map((o) => nounOfObject(o, nouns, typed)));
-  return found.size === 1 ? [...found][0] : undefined;
-}

@@ -14,7 +14,7 @@ import {
   renderObject,
   type Streams,
 } from './output.js';
-import { nounOfObject, nounOfRecords } from './object-noun.js';
+import { nounOfObject } from './object-noun.js';
 import { type Command, parseCommand } from './parse.js';
 import { resolveTarget } from './select.js';
 import type { NounSpec, Output, VerbContext, VerbOutcome, VerbSpec } from './spec.js';
@@ -84,8 +84,8 @@ function classStyle(cls: string): ListingStyle {
 }
 
 /**
- * oVirtCmd's print rules for what a verb returned; the exit code. Objects are labelled by their
- * own noun among `nouns` (object-noun.ts), not by the noun typed.
+ * oVirtCmd's print rules for what a verb returned; the exit code. A returned object is labelled
+ * by its own noun among `nouns` (object-noun.ts), not by the noun typed.
  */
 export async function printOutcome(
   outcome: VerbOutcome,
@@ -116,8 +116,8 @@ export async function printOutcome(
     return 0;
   }
   if ('records' in outcome) {
-    const own = nounOfRecords(outcome.records, nouns, noun) ?? noun;
-    for (const l of await renderListing(outcome.records, format, styleOf(own, outcome.columns), out.colour))
+    // A listing keeps the typed noun's style: verbs shape its rows for it (`vm nics` names VIFs eth0).
+    for (const l of await renderListing(outcome.records, format, styleOf(noun, outcome.columns), out.colour))
       out.line(l);
     return 0;
   }

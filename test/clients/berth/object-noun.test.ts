@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ApiObject } from '../../../src/clients/berth/api.js';
 import { NOUNS } from '../../../src/clients/berth/nouns/index.js';
-import { nounOfObject, nounOfRecords } from '../../../src/clients/berth/object-noun.js';
+import { nounOfObject } from '../../../src/clients/berth/object-noun.js';
 import { makeOutput } from '../../../src/clients/berth/output.js';
 import { printOutcome } from '../../../src/clients/berth/runner.js';
 import type { NounSpec } from '../../../src/clients/berth/spec.js';
@@ -51,13 +51,6 @@ describe('nounOfObject', () => {
   it('is case-insensitive on the class and undefined for a class no noun names', () => {
     assert.equal(nounOfObject(obj('vdi'), NOUNS, VM)?.name, 'vdi');
     assert.equal(nounOfObject(obj('PBD'), NOUNS, VM), undefined);
-  });
-});
-
-describe('nounOfRecords', () => {
-  it('one noun for a uniform listing, undefined for a mixed one', () => {
-    assert.equal(nounOfRecords([obj('VDI'), obj('VDI')], NOUNS, VM)?.name, 'vdi');
-    assert.equal(nounOfRecords([obj('VDI'), obj('VIF')], NOUNS, VM), undefined);
   });
 });
 
