@@ -1,6 +1,8 @@
 // Objects are labelled by their own class's noun (the real NOUNS), not by the noun typed:
 // `berth vm -n web01 disks add` prints `vdi <uuid> <name>`.
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { ApiObject } from '../../../src/clients/berth/api.js';
 import { NOUNS } from '../../../src/clients/berth/nouns/index.js';
@@ -8,6 +10,11 @@ import { nounOfObject } from '../../../src/clients/berth/object-noun.js';
 import { makeOutput } from '../../../src/clients/berth/output.js';
 import { printOutcome } from '../../../src/clients/berth/runner.js';
 import type { NounSpec } from '../../../src/clients/berth/spec.js';
+import { baseVmRecord } from '../../../src/manager/bootstrap/vm-record.js';
+import { runBerth } from '../../helpers/berth-cli.js';
+import { connectApi } from '../../helpers/berth-verb.js';
+import { startManager } from '../../helpers/manager.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 const noun = (name: string): NounSpec => {
   const n = NOUNS.find((x) => x.name === name);
@@ -67,5 +74,24 @@ describe('printOutcome labels', () => {
   });
   it('labels an object of an unnamed class by its class', async () => {
     assert.equal(await print(obj('PBD')), 'pbd u-PBD n-PBD\n');
+  });
+});
+
+describe('the real CLI', () => {
+  it('berth vm -n NAME disks add prints the new disk as a vdi', async (t) => {
+    const m = await startManager(t);
+    const dir = tempDir(t);
+    const ini = join(dir, 'berth.ini');
+    writeFileSync(ini, `[api]\nurl = ${m.httpUrl}\nusername = root\npassword = ${m.rootPassword}\n`);
+    const api = await connectApi(m.httpUrl, m.rootPassword);
+    t.after(() => api.client.close());
+    await api.call('VM.create', baseVmRecord({ name_label: 'label-web01' }));
+    const r = await runBerth(['vm', '-n', 'label-web01', 'disks', 'add', '--size', '16M'], {
+      env: { BERTHCONFIG: ini },
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^vdi [0-9a-f-]{36} \S+\n$/);
+    const uuid = r.stdout.split(' ')[1];
+    assert.equal((await api.byUuid('VDI', uuid)).cls, 'VDI');
   });
 });
