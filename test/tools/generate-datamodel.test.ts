@@ -14,6 +14,7 @@ import {
   mergeExtensions,
   parseDefault,
   refFields,
+  refManyFields,
   serverParams,
   zeroValue,
 } from '../../tools/generate-datamodel.js';
@@ -226,6 +227,11 @@ test('refFields: the class each reference field points to (berth export), as ref
   assert.equal(refs.host.PIFs, 'PIF', 'a ref set');
   assert.equal(refs.VM.blobs, 'blob', "a map's ref values");
   assert.equal(refs.VM.name_label, undefined, 'plain fields are left out');
-  const { REF_FIELDS } = await import('../../src/shared/datamodel/generated/ref-fields.js');
+  const many = refManyFields(MODEL);
+  assert.ok(many.host.includes('PIFs'), 'a set holds several');
+  assert.ok(many.VM.includes('blobs'), 'a map holds several');
+  assert.ok(!many.VM.includes('resident_on') && !many.VM.includes('snapshot_of'), 'a ref holds one');
+  const { REF_FIELDS, REF_MANY_FIELDS } = await import('../../src/shared/datamodel/generated/ref-fields.js');
   assert.deepEqual(REF_FIELDS, refs, 'ref-fields.ts is not stale');
+  assert.deepEqual(REF_MANY_FIELDS, many, 'ref-fields.ts is not stale');
 });

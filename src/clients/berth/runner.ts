@@ -14,6 +14,7 @@ import {
   renderObject,
   type Streams,
 } from './output.js';
+import { nounOfObject } from './object-noun.js';
 import { type Command, parseCommand } from './parse.js';
 import { resolveTarget } from './select.js';
 import type { NounSpec, Output, VerbContext, VerbOutcome, VerbSpec } from './spec.js';
@@ -77,13 +78,22 @@ function styleOf(noun: NounSpec, columns?: string[]): ListingStyle {
   return { noun: noun.name, nameField: noun.nameField ?? 'name_label', columns: columns ?? noun.listColumns };
 }
 
-/** oVirtCmd's print rules for what a verb returned; the exit code. */
+/** An object of a class no noun names: labelled by its class, shown by name and uuid. */
+function classStyle(cls: string): ListingStyle {
+  return { noun: cls.toLowerCase(), nameField: 'name_label', columns: ['name_label', 'uuid'] };
+}
+
+/**
+ * oVirtCmd's print rules for what a verb returned; the exit code. A returned object is labelled
+ * by its own noun among `nouns` (object-noun.ts), not by the noun typed.
+ */
 export async function printOutcome(
   outcome: VerbOutcome,
   out: Output,
   io: RunIo,
   noun: NounSpec,
   verbName: string,
+  nouns: readonly NounSpec[] = [noun],
 ): Promise<number> {
   const format = effectiveFormat(out);
   if (outcome === undefined || outcome === null) return 0;
@@ -100,10 +110,13 @@ export async function printOutcome(
     return 0;
   }
   if (isApiObject(outcome)) {
-    for (const l of await renderObject(outcome, format, styleOf(noun), out.colour)) out.line(l);
+    const own = nounOfObject(outcome, nouns, noun);
+    const style = own ? styleOf(own) : classStyle(outcome.cls);
+    for (const l of await renderObject(outcome, format, style, out.colour)) out.line(l);
     return 0;
   }
   if ('records' in outcome) {
+    // A listing keeps the typed noun's style: verbs shape its rows for it (`vm nics` names VIFs eth0).
     for (const l of await renderListing(outcome.records, format, styleOf(noun, outcome.columns), out.colour))
       out.line(l);
     return 0;
@@ -123,25 +136,14 @@ export async function printOutcome(
   return 0;
 }
 
-/** The options the template slice's mergeTemplate receives, and its result (CLI wins). */
+/** The verb's options merged with `-T FILE` / `-V NAME VALUE` (CLI wins); template.ts loads lazily. */
 async function applyTemplate(
   verb: VerbSpec,
   opts: Record<string, unknown>,
 ): Promise<Record<string, unknown>> {
   if (!verb.usesTemplate) return opts;
   const { template, variable, ...rest } = opts;
-  const modulePath = './template.js';
-  const { mergeTemplate } = (await import(modulePath).catch((e: { code?: string }) => {
-    if (e.code === 'ERR_MODULE_NOT_FOUND')
-      throw new CliError('templates are not available in this build', EXIT_FAILED);
-    throw e;
-  })) as {
-    mergeTemplate: (
-      o: Record<string, unknown>,
-      path: string | undefined,
-      vars: Record<string, string>,
-    ) => Promise<Record<string, unknown>>;
-  };
+  const { mergeTemplate } = await import('./template.js');
   return mergeTemplate(rest, template as string | undefined, (variable ?? {}) as Record<string, string>);
 }
 
@@ -157,7 +159,12 @@ function connector(global: GlobalOptions, io: RunIo): () => Promise<Api> {
   };
 }
 
-async function runVerb(cmd: VerbCommand, out: Output, io: RunIo): Promise<number> {
+async function runVerb(
+  cmd: VerbCommand,
+  out: Output,
+  io: RunIo,
+  nouns: readonly NounSpec[],
+): Promise<number> {
   const action = `${cmd.noun.name} ${cmd.verbWord}`;
   const debug = cmd.global.debug === true;
   const verb = cmd.verb;
@@ -174,7 +181,7 @@ async function runVerb(cmd: VerbCommand, out: Output, io: RunIo): Promise<number
     const opts = await applyTemplate(verb, cmd.verbOpts);
     const ctx: VerbContext = { api, out, noun: cmd.noun, verb, selection, opts, args: cmd.args };
     const outcome = await verb.run(ctx, target);
-    return await printOutcome(outcome, out, io, cmd.noun, verb.name);
+    return await printOutcome(outcome, out, io, cmd.noun, verb.name, nouns);
   } catch (e) {
     return report(e, io, debug, action);
   } finally {
@@ -210,6 +217,7 @@ export async function runCli(argv: string[], nouns: NounSpec[], io: RunIo): Prom
           cmd,
           makeOutput(io, io.env, parseFormat(cmd.global.output as string | undefined)),
           io,
+          nouns,
         );
       case 'eval': {
         const out = makeOutput(io, io.env, parseFormat(cmd.global.output as string | undefined));

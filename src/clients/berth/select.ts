@@ -87,6 +87,16 @@ export function parseSearch(expr: string): SearchTerm[] {
   }
 }
 
+/** A search that may be empty (an event or eval filter): no terms for nothing but spaces. */
+export function parseOptionalSearch(expr: string | undefined): SearchTerm[] {
+  return expr?.trim() ? parseSearch(expr) : [];
+}
+
+/** A value quoted for a search expression, whatever it holds (`'web 01'`, `'it\\'s'`). */
+export function quoteSearchValue(v: string): string {
+  return `'${v.replace(/[\\']/g, '\\$&')}'`;
+}
+
 /** The strings a field's value compares as: scalars as text, each element of a list or map. */
 function valuesOf(v: unknown): string[] {
   if (v === undefined || v === null) return [];

@@ -1,23 +1,15 @@
 // `berth eval` and `berth event` through the real CLI (a child process), against a real manager.
-// Needs the core slice's CLI and test/helpers/berth-cli.ts (skipped on a branch without them).
 import assert from 'node:assert/strict';
-import { existsSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { runBerth } from '../../helpers/berth-cli.js';
 import { startManager } from '../../helpers/manager.js';
 import { tempDir } from '../../helpers/tmp.js';
 
 const SAMPLES = join(import.meta.dirname, '../../../samples/berth');
-const HELPER = join(import.meta.dirname, '../../helpers/berth-cli.ts');
-type RunBerth = (
-  args: string[],
-  o?: { env?: NodeJS.ProcessEnv },
-) => Promise<{ code: number | null; stdout: string; stderr: string }>;
 
-test('berth eval and berth event through the CLI', {
-  skip: !existsSync(HELPER) && 'no berth CLI yet',
-}, async (t) => {
-  const { runBerth } = (await import(HELPER)) as { runBerth: RunBerth };
+test('berth eval and berth event through the CLI', async (t) => {
   const tm = await startManager(t);
   const dir = tempDir(t);
   writeFileSync(

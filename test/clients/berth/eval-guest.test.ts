@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { runEval } from '../../../src/clients/berth/eval/run.js';
 import { captureOutput, connectApi } from '../../helpers/berth-verb.js';
-import { TEST_NOUNS } from '../../helpers/berth-test-nouns.js';
+import { NOUNS } from '../../../src/clients/berth/nouns/index.js';
 import { startGuestStack, testGuestVm } from '../../helpers/guest-vm.js';
 import { freePort } from '../../helpers/prometheus-server.js';
 
@@ -21,7 +21,7 @@ test('samples: wait-start starts a real guest and sees it Running', { timeout: 3
     () => connectApi(stack.url, password),
     out,
     ['-v', 'timeout', '120', join(SAMPLES, 'wait-start.mjs'), 'evalev-wait-start'],
-    TEST_NOUNS,
+    NOUNS,
   );
   assert.equal(code, 0);
   const [host] = (await call('host.get_all')) as string[];

@@ -8,13 +8,13 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Api } from '../../../src/clients/berth/api.js';
 import { collectionNames, EvalContext, snakeCase } from '../../../src/clients/berth/eval/context.js';
-import { scriptVariables, substitute } from '../../../src/clients/berth/eval/environment.js';
+import { scriptVariables } from '../../../src/clients/berth/eval/environment.js';
 import { parseEvalArgs, runEval } from '../../../src/clients/berth/eval/run.js';
 import { CliError } from '../../../src/clients/berth/errors.js';
 import { XenApiClient } from '../../../src/clients/sdk/client.js';
 import { baseVmRecord } from '../../../src/manager/bootstrap/vm-record.js';
 import { captureOutput, connectApi } from '../../helpers/berth-verb.js';
-import { TEST_NOUNS } from '../../helpers/berth-test-nouns.js';
+import { NOUNS } from '../../../src/clients/berth/nouns/index.js';
 import { startManager } from '../../helpers/manager.js';
 import { tempDir } from '../../helpers/tmp.js';
 
@@ -55,13 +55,19 @@ test('variables: environments are templates over the variables so far; -v wins',
     list: ['paris'],
     sr: 'c-paris-sr',
   });
-  assert.equal(substitute(true, {}), true, 'non-strings kept');
-  assert.throws(
-    () => substitute('x ${nope}', {}),
+  writeFileSync(b, 'flag: true\nx: x ${nope}\n');
+  await assert.rejects(
+    scriptVariables({}, [b]),
     (e: unknown) =>
       e instanceof CliError &&
       e.exitCode === 251 &&
       e.message === "unknown variable 'nope' in template 'x ${nope}'",
+  );
+  writeFileSync(b, 'flag: true\nn: 3\nsite: ${site}\n');
+  assert.deepEqual(
+    await scriptVariables({ site: 'x' }, [b]),
+    { flag: true, n: 3, site: 'x' },
+    'non-strings kept',
   );
   writeFileSync(b, 'a: [1\n');
   await assert.rejects(
@@ -125,7 +131,7 @@ async function setup(t: Parameters<typeof startManager>[0]) {
   };
   const run = async (argv: string[]) => {
     const out = captureOutput();
-    const code = await runEval(connect, out, argv, TEST_NOUNS);
+    const code = await runEval(connect, out, argv, NOUNS);
     return { code, lines: out.lines };
   };
   return { m, admin, connect, sessions, script, closed, run, dir };
@@ -143,7 +149,7 @@ test('the context: collections per noun, objects with fields, messages and sub-c
       print(['name', a.name, a.name_label, a.powerState, a.ref === '${vm}'].join(' '));
       print(a);
       print({ k: [1] });
-      print('same ' + ((await context.vms.get(a)) === a) + ' ' + (await context.vms.get(a.uuid)).ref + ' ' + (await context.vms.get({ search: 'name_label=CTX-A' })).uuid);
+      print('same ' + ((await context.vms.get(a)) === a) + ' ' + (await context.vms.get(a.uuid)).ref + ' ' + (await context.vms.get({ search: 'name_label=ctx-a' })).uuid);
       for (const bad of ['nope', { name: 'twin' }]) {
         try { await context.vms.get(bad); } catch (e) { print((e instanceof NotFoundError ? 'notfound ' : 'other ') + e.exitCode + ' ' + e.message); }
       }
@@ -187,7 +193,7 @@ test('add, async add with wait(), waitFor, export; built from any noun list', as
   const s = await setup(t);
   const api = await s.connect();
   t.after(() => api.client.close());
-  const ctx = new EvalContext(api, TEST_NOUNS, captureOutput());
+  const ctx = new EvalContext(api, NOUNS, captureOutput());
   assert.ok(ctx.vms && ctx.hosts && ctx.disks && ctx.nics && ctx.jobs && ctx.storagedomains && ctx.messages);
   assert.equal(ctx.parseSize('2G'), 2 ** 31);
   assert.equal(ctx.vdis, ctx.disks, 'an alias is the same collection');

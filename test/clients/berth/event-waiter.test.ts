@@ -10,8 +10,8 @@ import {
   parseCode,
   type WaiterEvent,
 } from '../../../src/clients/berth/eval/event-waiter.js';
-import { matchesSearch, parseSearch } from '../../../src/clients/berth/eval/search-match.js';
 import { CliError } from '../../../src/clients/berth/errors.js';
+import { matchesSearch, parseOptionalSearch, quoteSearchValue } from '../../../src/clients/berth/select.js';
 import { baseVmRecord } from '../../../src/manager/bootstrap/vm-record.js';
 import { connectApi } from '../../helpers/berth-verb.js';
 import { startManager } from '../../helpers/manager.js';
@@ -39,23 +39,29 @@ test('event codes: operations, field changes and message names', () => {
   assert.equal(eventHasCode(msg, parseCode('VM_SHUTDOWN'), undefined), false);
 });
 
-test('search filter: and-joined terms, case-insensitive values, != and set fields', () => {
+test("search filter: the selection's grammar (select.ts), empty is no condition", () => {
   const r = { name_label: 'Web01', power_state: 'Running', tags: ['a', 'b'] };
-  assert.equal(matchesSearch(r, parseSearch('name_label=web01 and power_state=running')), true);
-  assert.equal(matchesSearch(r, parseSearch('name_label=web01 AND power_state!=running')), false);
-  assert.equal(matchesSearch(r, parseSearch("tags=b and name_label='Web01'")), true);
-  assert.equal(matchesSearch(r, parseSearch('missing=x')), false);
-  assert.throws(() => parseSearch('name_label'), /malformed search expression 'name_label'/);
-  assert.throws(() => parseSearch('name_label='), /malformed search expression/);
+  const matches = (expr: string) => matchesSearch(r, parseOptionalSearch(expr));
+  assert.equal(matches('name_label=Web01 and power_state=Running'), true);
+  assert.equal(matches('name_label=Web01 AND power_state!=Running'), false);
+  assert.equal(matches('power_state=running'), false, '= is exact, as in -s');
+  assert.equal(matches("tags=b and name_label='Web01'"), true);
+  assert.equal(matches('missing=x'), false);
+  assert.equal(matches('  '), true);
+  assert.throws(() => parseOptionalSearch('name_label'), /malformed search expression at position/);
+  assert.throws(() => parseOptionalSearch('name_label='), /malformed search expression/);
+  assert.equal(matches('name_label~EB0 and name=Web01'), true, '~ contains, any case; name alias');
   assert.equal(
-    matchesSearch(r, parseSearch('name_label~EB0 and name=web01')),
-    true,
-    '~ contains; name alias',
-  );
-  assert.equal(
-    matchesSearch({ name: 'VM_STARTED' }, parseSearch('name=vm_started')),
+    matchesSearch({ name: 'VM_STARTED' }, parseOptionalSearch('name=VM_STARTED')),
     true,
     'a real name field wins',
+  );
+  assert.equal(
+    matchesSearch(
+      { name_label: "it's web 01" },
+      parseOptionalSearch(`name_label=${quoteSearchValue("it's web 01")}`),
+    ),
+    true,
   );
 });
 

@@ -141,14 +141,14 @@ class Capture extends Writable {
   }
 }
 
-/** The runner in-process over the test nouns; `tty` makes stdout and stderr terminals. */
+/** The runner in-process over the test nouns (or `nouns`); `tty` makes stdout and stderr terminals. */
 export async function runInProcess(
   args: string[],
-  opts: { env?: NodeJS.ProcessEnv; tty?: boolean } = {},
+  opts: { env?: NodeJS.ProcessEnv; tty?: boolean; nouns?: NounSpec[] } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const stdout = new Capture(opts.tty);
   const stderr = new Capture(opts.tty);
   const env = { HOME: '/nonexistent', BERTH_XAPI_SOCKET: '/nonexistent/xapi.sock', ...opts.env };
-  const code = await runCli(args, TEST_NOUNS, { stdout, stderr, env });
+  const code = await runCli(args, opts.nouns ?? TEST_NOUNS, { stdout, stderr, env });
   return { code, stdout: stdout.text, stderr: stderr.text };
 }

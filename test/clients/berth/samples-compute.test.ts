@@ -1,53 +1,18 @@
 // The compute samples (samples/berth/vm_create.yaml, pxekernel.yaml) give `vm create` and `vm
 // autoinstall` the options they need, against a real manager. The YAML template is merged by
-// the core slice's mergeTemplate when present (src/clients/berth/template.ts), else by the
-// seed's substitution rules written out here (`${name}` / `${name:default}` in strings).
+// template.ts's mergeTemplate, as the runner merges `-T FILE -V NAME VALUE`.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { parse } from 'yaml';
 import type { ApiObject } from '../../../src/clients/berth/api.js';
 import { vmNoun } from '../../../src/clients/berth/nouns/vm.js';
+import { mergeTemplate as merge } from '../../../src/clients/berth/template.js';
 import { connectApi, runVerb } from '../../helpers/berth-verb.js';
 import { startManager } from '../../helpers/manager.js';
 import { newNetwork } from './compute-helpers.js';
 
 const SAMPLES = join(import.meta.dirname, '../../../samples/berth');
 const GiB = 2 ** 30;
-
-type Merge = (
-  opts: Record<string, unknown>,
-  file: string | undefined,
-  vars: Record<string, string>,
-) => Promise<Record<string, unknown>>;
-
-function substitute(v: unknown, vars: Record<string, string>): unknown {
-  if (typeof v === 'string')
-    return v.replace(/\$\{([^}:]+)(?::([^}]*))?\}/g, (_m, name: string, def?: string) => {
-      if (name in vars) return vars[name];
-      if (def !== undefined) return def;
-      throw new Error(`unknwon variable '${name}' in template '${v}'`);
-    });
-  if (Array.isArray(v)) return v.map((x) => substitute(x, vars));
-  if (v && typeof v === 'object')
-    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, substitute(x, vars)]));
-  return v;
-}
-
-async function merger(): Promise<Merge> {
-  const core = join(import.meta.dirname, '../../../src/clients/berth/template.ts');
-  try {
-    return ((await import(core)) as { mergeTemplate: Merge }).mergeTemplate;
-  } catch {
-    return async (opts, file, vars) => {
-      const tpl = substitute(parse(readFileSync(file as string, 'utf8')), vars) as Record<string, unknown>;
-      const out = { ...opts };
-      for (const [k, v] of Object.entries(tpl)) if (!(k in out) && v !== null) out[k] = v;
-      return out;
-    };
-  }
-}
 
 test('samples/berth/vm_create.yaml makes the VM the README example describes', {
   timeout: 120_000,
@@ -56,7 +21,6 @@ test('samples/berth/vm_create.yaml makes the VM the README example describes', {
   const api = await connectApi(m.httpUrl, m.rootPassword);
   t.after(() => api.client.close());
   await newNetwork(api, 'lan-sample');
-  const merge = await merger();
   const opts = await merge({ name: 'web01', memory: '3G' }, join(SAMPLES, 'vm_create.yaml'), {
     memory: '2G',
     cores: '4',
@@ -89,7 +53,6 @@ test('samples/berth/vm_create.yaml makes the VM the README example describes', {
 });
 
 test('samples/berth/pxekernel.yaml gives autoinstall its kernel, initrd and command line', async () => {
-  const merge = await merger();
   const opts = await merge({}, join(SAMPLES, 'pxekernel.yaml'), { osversion: '12', hostname: 'web01' });
   assert.equal(opts.kernel, '/var/lib/berth/install/debian12/vmlinuz');
   assert.equal(opts.initrd, '/var/lib/berth/install/debian12/initrd.gz');

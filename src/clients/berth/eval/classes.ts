@@ -1,231 +1,35 @@
-// XenAPI class names and the classes Ref fields point to, for the eval context (sub-collections
-// such as vm.VBDs) and the event waiter (event classes are lower-case on the wire). A small table
-// derived from xenapi-datamodel.json for the classes the nouns cover, so the CLI never loads the
-// 1.2 MB generated model. Regenerate by hand if a noun over another class needs its sub-collections.
+// XenAPI class names and the classes reference fields point to, for the eval context
+// (sub-collections such as vm.VBDs) and the event waiter (event classes are lower-case on the
+// wire). From the generated ref-fields.ts (a few KB, written by `npm run generate` from the
+// datamodel), so the CLI never loads the 1.2 MB generated model.
+import { REF_FIELDS, REF_MANY_FIELDS } from '../../../shared/datamodel/generated/ref-fields.js';
 
-/** Every XenAPI class (plus Berth's storage_resource classes), as spelled on the wire. */
-export const CLASS_NAMES: readonly string[] = [
-  'session',
-  'auth',
-  'subject',
-  'role',
-  'task',
-  'pool',
-  'pool_patch',
-  'pool_update',
-  'VM',
-  'VM_metrics',
-  'VM_guest_metrics',
-  'VMPP',
-  'VMSS',
-  'VM_appliance',
-  'DR_task',
-  'host',
-  'host_crashdump',
-  'host_patch',
-  'host_metrics',
-  'host_cpu',
-  'network',
-  'VIF',
-  'VIF_metrics',
-  'PIF',
-  'PIF_metrics',
-  'Bond',
-  'VLAN',
-  'SM',
-  'SR',
-  'sr_stat',
-  'probe_result',
-  'LVHD',
-  'VDI',
-  'VBD',
-  'VBD_metrics',
-  'PBD',
-  'crashdump',
-  'VTPM',
-  'console',
-  'user',
-  'data_source',
-  'blob',
-  'message',
-  'secret',
-  'tunnel',
-  'network_sriov',
-  'PCI',
-  'PGPU',
-  'GPU_group',
-  'VGPU',
-  'VGPU_type',
-  'PVS_site',
-  'PVS_server',
-  'PVS_proxy',
-  'PVS_cache_storage',
-  'Feature',
-  'SDN_controller',
-  'vdi_nbd_server_info',
-  'PUSB',
-  'USB_group',
-  'VUSB',
-  'Cluster',
-  'Cluster_host',
-  'Certificate',
-  'Repository',
-  'Observer',
-  'VM_group',
-  'Host_driver',
-  'Driver_variant',
-  'Caller',
-  'Rate_limit',
-  'storage_resource',
-  'storage_resource_alert',
-  'storage_plugin',
-];
-
-/** The Ref and Ref-set fields of the main classes: field → [member class, is a set]. */
-export const REF_FIELDS: Readonly<Record<string, Readonly<Record<string, readonly [string, boolean]>>>> = {
-  session: {
-    this_host: ['host', false],
-    this_user: ['user', false],
-    subject: ['subject', false],
-    tasks: ['task', true],
-    parent: ['session', false],
-  },
-  subject: {
-    roles: ['role', true],
-  },
-  role: {
-    subroles: ['role', true],
-  },
-  task: {
-    resident_on: ['host', false],
-    subtask_of: ['task', false],
-    subtasks: ['task', true],
-  },
-  pool: {
-    master: ['host', false],
-    default_SR: ['SR', false],
-    suspend_image_SR: ['SR', false],
-    crash_dump_SR: ['SR', false],
-    redo_log_vdi: ['VDI', false],
-    metadata_VDIs: ['VDI', true],
-    repositories: ['Repository', true],
-    repository_proxy_password: ['secret', false],
-    telemetry_uuid: ['secret', false],
-  },
-  VM: {
-    suspend_VDI: ['VDI', false],
-    resident_on: ['host', false],
-    scheduled_to_be_resident_on: ['host', false],
-    affinity: ['host', false],
-    consoles: ['console', true],
-    VIFs: ['VIF', true],
-    VBDs: ['VBD', true],
-    VUSBs: ['VUSB', true],
-    crash_dumps: ['crashdump', true],
-    VTPMs: ['VTPM', true],
-    metrics: ['VM_metrics', false],
-    guest_metrics: ['VM_guest_metrics', false],
-    snapshot_of: ['VM', false],
-    snapshots: ['VM', true],
-    parent: ['VM', false],
-    children: ['VM', true],
-    protection_policy: ['VMPP', false],
-    snapshot_schedule: ['VMSS', false],
-    appliance: ['VM_appliance', false],
-    VGPUs: ['VGPU', true],
-    attached_PCIs: ['PCI', true],
-    suspend_SR: ['SR', false],
-    groups: ['VM_group', true],
-  },
-  host: {
-    resident_VMs: ['VM', true],
-    PIFs: ['PIF', true],
-    suspend_image_sr: ['SR', false],
-    crash_dump_sr: ['SR', false],
-    crashdumps: ['host_crashdump', true],
-    patches: ['host_patch', true],
-    updates: ['pool_update', true],
-    PBDs: ['PBD', true],
-    host_CPUs: ['host_cpu', true],
-    metrics: ['host_metrics', false],
-    local_cache_sr: ['SR', false],
-    PCIs: ['PCI', true],
-    PGPUs: ['PGPU', true],
-    PUSBs: ['PUSB', true],
-    control_domain: ['VM', false],
-    updates_requiring_reboot: ['pool_update', true],
-    features: ['Feature', true],
-    certificates: ['Certificate', true],
-  },
-  network: {
-    VIFs: ['VIF', true],
-    PIFs: ['PIF', true],
-  },
-  VIF: {
-    network: ['network', false],
-    VM: ['VM', false],
-    metrics: ['VIF_metrics', false],
-  },
-  PIF: {
-    network: ['network', false],
-    host: ['host', false],
-    metrics: ['PIF_metrics', false],
-    bond_slave_of: ['Bond', false],
-    bond_master_of: ['Bond', true],
-    VLAN_master_of: ['VLAN', false],
-    VLAN_slave_of: ['VLAN', true],
-    tunnel_access_PIF_of: ['tunnel', true],
-    tunnel_transport_PIF_of: ['tunnel', true],
-    sriov_physical_PIF_of: ['network_sriov', true],
-    sriov_logical_PIF_of: ['network_sriov', true],
-    PCI: ['PCI', false],
-  },
-  Bond: {
-    master: ['PIF', false],
-    slaves: ['PIF', true],
-    primary_slave: ['PIF', false],
-  },
-  VLAN: {
-    tagged_PIF: ['PIF', false],
-    untagged_PIF: ['PIF', false],
-  },
-  SR: {
-    VDIs: ['VDI', true],
-    PBDs: ['PBD', true],
-    introduced_by: ['DR_task', false],
-  },
-  VDI: {
-    SR: ['SR', false],
-    VBDs: ['VBD', true],
-    crash_dumps: ['crashdump', true],
-    parent: ['VDI', false],
-    snapshot_of: ['VDI', false],
-    snapshots: ['VDI', true],
-    metadata_of_pool: ['pool', false],
-  },
-  VBD: {
-    VM: ['VM', false],
-    VDI: ['VDI', false],
-    metrics: ['VBD_metrics', false],
-  },
-  PBD: {
-    host: ['host', false],
-    SR: ['SR', false],
-  },
-  console: {
-    VM: ['VM', false],
-  },
-};
-
-const BY_LOWER = new Map(CLASS_NAMES.map((n) => [n.toLowerCase(), n]));
+/** Every class spelling the reference table knows: classes with references and their targets. */
+const BY_LOWER = new Map(
+  [...Object.keys(REF_FIELDS), ...Object.values(REF_FIELDS).flatMap((f) => Object.values(f))].map((n) => [
+    n.toLowerCase(),
+    n,
+  ]),
+);
 
 /** The class as spelled in message names (`VM`) from any case (`vm` in events, `Host` in messages). */
 export function wireClass(name: string): string {
   return BY_LOWER.get(name.toLowerCase()) ?? name;
 }
 
-/** The member class of a Ref or Ref-set field, if the table knows it. */
+/** The member class of a reference field, and whether it holds several (a set or a map). */
 export function refField(cls: string, field: string): { cls: string; set: boolean } | undefined {
-  const f = REF_FIELDS[wireClass(cls)]?.[field];
-  return f ? { cls: f[0], set: f[1] } : undefined;
+  const c = wireClass(cls);
+  const target = REF_FIELDS[c]?.[field];
+  return target ? { cls: target, set: REF_MANY_FIELDS[c]?.includes(field) ?? false } : undefined;
+}
+
+/** The field of `cls` holding one reference to `parentCls` (a VBD's `VM`), to fill on create. */
+export function backReference(cls: string, parentCls: string): string | undefined {
+  const c = wireClass(cls);
+  const parent = wireClass(parentCls);
+  return Object.keys(REF_FIELDS[c] ?? {}).find((f) => {
+    const r = refField(c, f);
+    return r?.cls === parent && !r.set;
+  });
 }

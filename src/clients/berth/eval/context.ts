@@ -7,9 +7,9 @@ import type { Api, ApiObject } from '../api.js';
 import { CliError, EXIT_FAILED, EXIT_NOT_FOUND } from '../errors.js';
 import { parseSize } from '../size.js';
 import type { NounSpec, Output, VerbOutcome } from '../spec.js';
-import { REF_FIELDS, refField, wireClass } from './classes.js';
+import { backReference, refField, wireClass } from './classes.js';
 import { eventWaiter, type ObjectFilter, type WaiterEvent, type WaiterOptions } from './event-waiter.js';
-import { matchesSearch, parseSearch } from './search-match.js';
+import { matchesSearch, parseOptionalSearch } from '../select.js';
 
 type Rec = Record<string, unknown>;
 
@@ -158,7 +158,7 @@ export class Collection {
   /** Every object matching the filters (all without): a search string or `{id, name, search, field}`. */
   async list(filters: Filters | string = {}): Promise<BerthObject[]> {
     const f: Filters = typeof filters === 'string' ? { search: filters } : filters;
-    const terms = f.search ? parseSearch(f.search) : [];
+    const terms = parseOptionalSearch(f.search);
     const rest = Object.entries(f).filter(
       ([k, v]) => !['id', 'name', 'search'].includes(k) && v !== undefined,
     );
@@ -213,11 +213,8 @@ export class Collection {
   async add(record: Rec, o: { wait?: boolean } = {}): Promise<BerthObject | Future> {
     const full = { ...record };
     if (this.scope) {
-      const parentCls = wireClass(this.scope.parent.cls);
-      const back = Object.entries(REF_FIELDS[wireClass(this.cls)] ?? {}).find(
-        ([, [cls, set]]) => cls === parentCls && !set,
-      );
-      if (back && full[back[0]] === undefined) full[back[0]] = this.scope.parent.ref;
+      const back = backReference(this.cls, this.scope.parent.cls);
+      if (back && full[back] === undefined) full[back] = this.scope.parent.ref;
     }
     const cls = wireClass(this.cls);
     const api = this.ctx.api;

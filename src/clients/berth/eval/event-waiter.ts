@@ -10,7 +10,7 @@
 import type { Api } from '../api.js';
 import { CliError, EXIT_FAILED, EXIT_USAGE } from '../errors.js';
 import { wireClass } from './classes.js';
-import { matchesSearch, parseSearch } from './search-match.js';
+import { matchesSearch, parseOptionalSearch } from '../select.js';
 
 type Rec = Record<string, unknown>;
 
@@ -142,7 +142,7 @@ function filterTest(filter: ObjectFilter): (subject: Rec | undefined, ev: Waiter
   if (filter === undefined || filter === null || filter === '') return () => true;
   if (typeof filter === 'function') return filter;
   if (typeof filter === 'string') {
-    const terms = parseSearch(filter);
+    const terms = parseOptionalSearch(filter);
     return (subject) => subject !== undefined && matchesSearch(subject, terms);
   }
   const uuid = filter.uuid ?? (filter.record?.uuid as string | undefined);

@@ -4,7 +4,7 @@
 // printing each awaited event as it arrives (codes: eval/event-waiter.ts).
 import { CliError, EXIT_FAILED, EXIT_USAGE } from '../errors.js';
 import { eventWaiter } from '../eval/event-waiter.js';
-import { matchesSearch, parseSearch } from '../eval/search-match.js';
+import { matchesSearch, parseOptionalSearch, quoteSearchValue } from '../select.js';
 import type { NounSpec, OptionSpec, Selection, VerbSpec } from '../spec.js';
 
 type Rec = Record<string, unknown>;
@@ -58,8 +58,8 @@ function filterOf(sel: Selection, opts: Record<string, unknown>): string {
   const terms: string[] = [];
   const search = (opts.search as string | undefined) ?? sel.search;
   if (search) terms.push(search);
-  if (sel.name) terms.push(`name_label=${sel.name}`);
-  if (sel.id) terms.push(`uuid=${sel.id}`);
+  if (sel.name) terms.push(`name_label=${quoteSearchValue(sel.name)}`);
+  if (sel.id) terms.push(`uuid=${quoteSearchValue(sel.id)}`);
   return terms.join(' and ');
 }
 
@@ -91,7 +91,7 @@ const listEvents: VerbSpec = {
     const from = ctx.selection.from as string | undefined;
     const token = from ?? ((await ctx.api.call('event.from', [], '', 0)) as { token: string }).token;
     const timeout = (ctx.opts.timeout as number | undefined) ?? (from ? 0 : 5);
-    const terms = parseSearch(filterOf(ctx.selection, {}));
+    const terms = parseOptionalSearch(filterOf(ctx.selection, {}));
     const batch = (await ctx.api.call('event.from', classes, token, timeout)) as {
       events: { class: string; operation: string; ref: string; snapshot?: Rec }[];
       token: string;
