@@ -220,7 +220,8 @@ test('the seed README examples through the berth CLI', { timeout: 180_000 }, asy
     const mtu = await berth(['network', '-n', 'storage', 'export', 'MTU']);
     assert.deepEqual([mtu.code, mtu.stdout], [0, '9000\n']);
     // Get or create: a second run finds everything in place.
-    const again = await berth(['eval', '-v', 'pool', 'cl_name', join(SAMPLES, 'setup-pool.mjs')]);
+    // (with the README's -V spelling of the variable option)
+    const again = await berth(['eval', '-V', 'pool', 'cl_name', join(SAMPLES, 'setup-pool.mjs')]);
     assert.deepEqual([again.code, again.stdout, again.stderr], [0, '', '']);
   });
 
@@ -344,7 +345,7 @@ test('the seed README examples through the berth CLI', { timeout: 180_000 }, asy
     assert.match(auto.stderr, /unknown variable 'hostname' in template/);
   });
 
-  await t.test('no berth equivalent: capabilities, viewer, macpool', async () => {
+  await t.test('no berth equivalent: capabilities, viewer, macpool, os', async () => {
     const caps = await berth(['capabilities', 'list']);
     assert.deepEqual([caps.code, caps.stderr], [253, 'unknown object: capabilities\n']);
     // What the manager speaks instead: its product and API version.
@@ -354,8 +355,10 @@ test('the seed README examples through the berth CLI', { timeout: 180_000 }, asy
     const viewer = await berth(['vm', '-n', 'web01', 'viewer']);
     assert.equal(viewer.code, 251);
     assert.match(viewer.stderr, /unknown verb viewer/);
-    const macpool = await berth(['macpool', 'list']);
-    assert.deepEqual([macpool.code, macpool.stderr], [253, 'unknown object: macpool\n']);
+    for (const noun of ['macpool', 'os']) {
+      const r = await berth([noun, 'list']);
+      assert.deepEqual([r.code, r.stderr], [253, `unknown object: ${noun}\n`]);
+    }
   });
 });
 
