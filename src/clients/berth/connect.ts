@@ -94,7 +94,17 @@ export async function openApi(s: Settings, debugWrite: (line: string) => void = 
 function loginFailure(e: unknown, s: Settings): unknown {
   const c = connectionFailure(e, s);
   if (c) return c;
-  const code = (e as { code?: string }).code;
+  const { code, params } = e as { code?: string; params?: unknown[] };
+  if (code === 'SESSION_AUTHENTICATION_FAILED' && s.kerberos) {
+    // The manager names the principal it authenticated (xapi's first parameter), else its reason.
+    const principal = String(params?.[0] ?? '') || s.principal;
+    return new CliError(
+      principal
+        ? `authentication failed for kerberos principal ${principal} at ${describeTarget(s)}`
+        : `kerberos authentication failed at ${describeTarget(s)}: ${String(params?.[1] ?? code)}`,
+      EXIT_FAILED,
+    );
+  }
   if (code === 'SESSION_AUTHENTICATION_FAILED')
     return new CliError(
       `authentication failed for user ${s.username ?? 'root'} at ${describeTarget(s)}`,
