@@ -23,16 +23,8 @@ const agent = makeAgent();
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const ms = (ns: bigint) => Number(ns) / 1e6;
 
-/** The berth entry with a `vm` noun: the real main.js when the registry has one. */
-async function berthEntry(): Promise<{ script: string; note: string }> {
-  const { NOUNS } = await import(pathToFileURL(join(DIST, 'src/clients/berth/nouns/index.js')).href);
-  if ((NOUNS as { name: string }[]).some((n) => n.name === 'vm'))
-    return { script: join(DIST, 'src/clients/berth/main.js'), note: 'the vm noun' };
-  return {
-    script: join(DIST, 'bench/cli-main.js'),
-    note: 'a bench-only vm noun (list over VM; the real one is not merged)',
-  };
-}
+/** The berth entry users run: the bundle `npm run build` writes (package.json bin, berth-up.sh). */
+const BERTH_ENTRY = join(DIST, 'berth/main.js');
 
 function run(
   args: string[],
@@ -208,8 +200,8 @@ async function listing(berth: string, dir: string): Promise<{ berth: number; xe:
 async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'berth-bench-cli-'));
   try {
-    const { script, note } = await berthEntry();
-    console.log(`berth: ${script.replace(`${ROOT}/`, '')} (${note}); ${REPS} runs each, medians`);
+    const script = BERTH_ENTRY;
+    console.log(`berth: ${script.replace(`${ROOT}/`, '')} (the bundle); ${REPS} runs each, medians`);
     const pw = join(dir, 'pw-startup');
     writeFileSync(pw, 'x');
     const start = await startupToFirstRequest(script, pw);

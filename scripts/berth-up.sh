@@ -50,7 +50,7 @@ EOS
 }
 install_bin berth-admin src/manager/admin/main.js
 [ -f dist/src/clients/xe/main.js ] && install_bin xe src/clients/xe/main.js
-[ -f dist/src/clients/berth/main.js ] && install_bin berth src/clients/berth/main.js
+[ -f dist/berth/main.js ] && install_bin berth berth/main.js
 [ -f dist/src/clients/storage-plugin/main.js ] && install_bin berth-storage-plugin src/clients/storage-plugin/main.js
 if [ -f tools/xe-completion.bash ] && [ -d /etc/bash_completion.d ]; then
   install -m 644 tools/xe-completion.bash /etc/bash_completion.d/xe
