@@ -56,12 +56,12 @@ if [ -f tools/xe-completion.bash ] && [ -d /etc/bash_completion.d ]; then
   install -m 644 tools/xe-completion.bash /etc/bash_completion.d/xe
 fi
 # berth's completion scripts come from the CLI itself (nouns and verbs from its registry).
-if [ -f dist/src/clients/berth/main.js ]; then
+if [ -f dist/berth/main.js ]; then
   if [ -d /etc/bash_completion.d ]; then
-    node dist/src/clients/berth/main.js completion bash >/etc/bash_completion.d/berth
+    node dist/berth/main.js completion bash >/etc/bash_completion.d/berth
   fi
   if [ -d /usr/share/zsh/vendor-completions ]; then
-    node dist/src/clients/berth/main.js completion zsh >/usr/share/zsh/vendor-completions/_berth
+    node dist/berth/main.js completion zsh >/usr/share/zsh/vendor-completions/_berth
   fi
 fi
 
