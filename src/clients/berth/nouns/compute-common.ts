@@ -110,6 +110,24 @@ export async function defaultSr(api: Api): Promise<string> {
   return sr;
 }
 
+/**
+ * A new VM from `vm` (a VM or a template): `VM.clone` (fast, copy-on-write where the SR can), or
+ * with `sr` `VM.copy` (full copies of the disks into that SR), as a task with a progress bar.
+ * Returns the new VM's ref.
+ */
+export async function cloneOrCopyVm(
+  api: Api,
+  out: Output,
+  vm: string,
+  name: string,
+  sr?: string,
+): Promise<string> {
+  const result = sr
+    ? await runTask(api, out, 'copy', 'VM.copy', vm, name, await refOf(api, 'SR', sr))
+    : await runTask(api, out, 'clone', 'VM.clone', vm, name);
+  return refsInResult(result)[0] ?? result;
+}
+
 /** A text option of a verb, when present and not empty. */
 export function optText(opts: Record<string, unknown>, key: string): string | undefined {
   const v = opts[key];

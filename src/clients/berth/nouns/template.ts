@@ -4,7 +4,7 @@ import { CliError, EXIT_USAGE } from '../errors.js';
 import type { NounSpec } from '../spec.js';
 import { exportVerb } from '../verbs/export.js';
 import { listVerb } from '../verbs/list.js';
-import { optText, refOf, runTask, single } from './compute-common.js';
+import { cloneOrCopyVm, optText, runTask, single } from './compute-common.js';
 import { deleteVm } from './vm.js';
 import { xvaExportVerb } from './vm-xva.js';
 
@@ -32,11 +32,7 @@ export const templateNoun: NounSpec = {
         const tmpl = single(target);
         const name = optText(ctx.opts, 'name');
         if (!name) throw new CliError('instantiate needs a name (-n NAME)', EXIT_USAGE);
-        const sr = optText(ctx.opts, 'sr');
-        const result = sr
-          ? await runTask(ctx.api, ctx.out, 'copy', 'VM.copy', tmpl.ref, name, await refOf(ctx.api, 'SR', sr))
-          : await runTask(ctx.api, ctx.out, 'clone', 'VM.clone', tmpl.ref, name);
-        const vm = /OpaqueRef:[0-9A-Za-z-]+/.exec(result)?.[0] ?? result;
+        const vm = await cloneOrCopyVm(ctx.api, ctx.out, tmpl.ref, name, optText(ctx.opts, 'sr'));
         try {
           await runTask(ctx.api, ctx.out, 'provision', 'VM.provision', vm);
           await ctx.api.call('VM.set_is_a_template', vm, false);

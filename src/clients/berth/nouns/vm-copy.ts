@@ -3,7 +3,7 @@
 // of the disks into that SR, a progress bar on a terminal) — as `xe vm-clone` / `xe vm-copy`.
 import { CliError, EXIT_USAGE } from '../errors.js';
 import type { VerbSpec } from '../spec.js';
-import { optText, refOf, refsInResult, runTask, single } from './compute-common.js';
+import { cloneOrCopyVm, optText, single } from './compute-common.js';
 
 export function vmCopyVerb(): VerbSpec {
   return {
@@ -29,12 +29,8 @@ export function vmCopyVerb(): VerbSpec {
       const vm = single(target);
       const name = optText(ctx.opts, 'name');
       if (!name) throw new CliError('copy needs a name for the new VM (-n NAME)', EXIT_USAGE);
-      const sr = optText(ctx.opts, 'sr');
-      const result = sr
-        ? await runTask(ctx.api, ctx.out, 'copy', 'VM.copy', vm.ref, name, await refOf(ctx.api, 'SR', sr))
-        : await runTask(ctx.api, ctx.out, 'clone', 'VM.clone', vm.ref, name);
-      const [ref] = refsInResult(result);
-      return ctx.api.byRef('VM', ref ?? result);
+      const ref = await cloneOrCopyVm(ctx.api, ctx.out, vm.ref, name, optText(ctx.opts, 'sr'));
+      return ctx.api.byRef('VM', ref);
     },
   };
 }
